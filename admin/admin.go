@@ -1,0 +1,278 @@
+// Package admin serves Tandem's admin HTTP API (interfaces.md, "Admin
+// API"): status, membership, declarative configuration, health, readiness
+// and Prometheus metrics, plus the cluster's peer protocol under
+// /v1/internal/.
+//
+// It is a separate package because it coordinates several subsystems
+// (cluster, the engine, and later replication and backup) and belongs to
+// none of them. It translates HTTP into calls on those packages and their
+// errors into HTTP; it holds no state of its own and must not apply
+// commands except through cluster.Store.
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/contactcenter"
+)
+
+// Server is the admin API of one node.
+type Server struct {
+	Store    *cluster.Store
+	Engine   *contactcenter.Engine
+	Token    string
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Status adds subsystem sections (replication, backup) to /v1/status.
+	Status func(*StatusDoc)
+}
+
+// StatusDoc is the body of GET /v1/status.
+type StatusDoc struct {
+	cluster.Status
+	Replication map[string]ReplicationTarget `json:"replication"`
+	Backup      BackupStatus                 `json:"backup"`
+}
+
+// ReplicationTarget is one replication type's state in /v1/status.
+type ReplicationTarget struct {
+	State         string  `json:"state"`
+	BufferPercent float64 `json:"buffer_percent"`
+}
+
+// BackupStatus is the backup section of /v1/status.
+type BackupStatus struct {
+	LastFull        *time.Time `json:"last_full"`
+	LastIncremental *time.Time `json:"last_incremental"`
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Store.Ready() {
+			http.Error(w, "not ready: no leader known or not caught up", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /v1/status", s.status)
+	api.HandleFunc("POST /v1/cluster/join", s.join)
+	api.HandleFunc("POST /v1/cluster/remove", s.remove)
+	api.HandleFunc("POST /v1/cluster/transfer-leader", s.transfer)
+	api.HandleFunc("POST /v1/config", s.applyConfig)
+	api.HandleFunc("GET /v1/config", s.getConfig)
+	api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
+	api.Handle("/v1/internal/", s.Store.PeerHandler())
+	mux.Handle("/v1/", s.auth(api))
+	return mux
+}
+
+// auth requires the bearer token. The token is compared in constant time
+// and never logged.
+func (s *Server) auth(next http.Handler) http.Handler {
+	want := []byte("Bearer " + s.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if s.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem-admin"`)
+			writeErr(w, http.StatusUnauthorized, apiError{Error: "missing or wrong admin token"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiError is the JSON body of every failed admin call.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, code int, e apiError) { writeJSON(w, code, e) }
+
+// writeFailure maps an error from the cluster to a status code: a refusal
+// is the client's (422), a missing leader is temporary (503).
+func writeFailure(w http.ResponseWriter, err error) {
+	var ref *cluster.Refusal
+	var fe *contactcenter.FieldError
+	switch {
+	case errors.As(err, &fe):
+		writeErr(w, http.StatusBadRequest, apiError{Error: err.Error(), Field: fe.Field})
+	case errors.As(err, &ref):
+		writeErr(w, http.StatusUnprocessableEntity, apiError{Error: ref.Msg, Field: ref.Field})
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, context.DeadlineExceeded):
+		writeErr(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+	default:
+		writeErr(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	doc := StatusDoc{Status: s.Store.Status(), Replication: map[string]ReplicationTarget{}}
+	if s.Status != nil {
+		s.Status(&doc)
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, apiError{Error: "decoding request: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+// join adds a node: {"id","raft_addr","admin_addr"} adds that node through
+// this member; {"addr"} asks this node to join the cluster of the member
+// at addr (only a node that holds no cluster state of its own can).
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		cluster.JoinRequest
+		Addr string `json:"addr"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	var err error
+	if req.Addr != "" {
+		err = s.Store.JoinVia(r.Context(), req.Addr)
+	} else {
+		err = s.Store.Join(r.Context(), req.JoinRequest)
+	}
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "joined"})
+}
+
+func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := s.Store.Remove(r.Context(), req.ID); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "removed", "id": req.ID})
+}
+
+func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	if err := s.Store.TransferLeader(ctx, req.ID); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"result": "transferred", "leader_id": s.Store.LeaderID()})
+}
+
+// applyConfig applies a YAML or JSON configuration document. It is parsed
+// and validated here, at the edge, so a bad document never reaches the
+// log; the engine validates references again when it applies.
+func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, command.MaxPayload/2+1))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, apiError{Error: "reading body: " + err.Error()})
+		return
+	}
+	if len(body) > command.MaxPayload/2 {
+		writeErr(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("config larger than %d bytes", command.MaxPayload/2)})
+		return
+	}
+	doc, err := contactcenter.ParseDocument(body)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	if err := doc.Validate(); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	prune := r.URL.Query().Get("prune") == "true"
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	res, err := s.Store.Propose(ctx, contactcenter.TypeConfigApply, contactcenter.ApplyRequest{Document: doc, Prune: prune})
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
+	c, err := cluster.ParseConsistency(r.URL.Query().Get("consistency"))
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, apiError{Error: err.Error(), Field: "consistency"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if err := s.Store.Read(ctx, c); err != nil {
+		writeFailure(w, err)
+		return
+	}
+	var doc contactcenter.Document
+	s.Engine.View(func(st *contactcenter.State) { doc = st.Config.Document() })
+	if c == cluster.Stale {
+		w.Header().Set("X-Tandem-Consistency", "stale")
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// benchCommit commits one no-op command carrying the body, for measuring
+// the commit path (bench/raft.sh).
+func (s *Server) benchCommit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if err != nil || len(body) > 1<<20 {
+		writeErr(w, http.StatusBadRequest, apiError{Error: "body must be at most 1 MiB"})
+		return
+	}
+	res, err := s.Store.Propose(r.Context(), cluster.TypeNoop, body)
+	if err != nil {
+		writeFailure(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]uint64{"index": res.Index})
+}

@@ -1,0 +1,312 @@
+// Command benchload is Tandem's side-by-side Raft write benchmark load
+// generator. It drives either a 3-member etcd cluster (Put of a fixed-size
+// value over N keys) or a Tandem cluster (POST /v1/bench/commit with the
+// payload as body) with the same payload and concurrency, and prints one
+// JSON line:
+//
+//	{"target","ops","duration_s","ops_per_s","p50_ms","p99_ms","errors","payload","concurrency",...}
+//
+// It lives in its own Go module so the etcd client never enters Tandem's
+// dependencies.
+package main
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is the parsed command line.
+type Config struct {
+	Target      string
+	Endpoints   []string // etcd
+	Addrs       []string // tandem
+	TokenFile   string
+	Token       string
+	Payload     int
+	Concurrency int
+	Duration    time.Duration
+	Ops         uint64
+	Warmup      time.Duration
+	MaxTime     time.Duration
+	OpTimeout   time.Duration
+	Keys        int
+	KeyPrefix   string
+	LeaderOnly  bool
+	LeaderWait  time.Duration
+}
+
+const maxPayload = 1 << 20 // etcd's default request limit is 1.5 MiB
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseConfig parses args (without the program name). getenv supplies
+// TANDEM_ADMIN_TOKEN when no -token-file is given.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("benchload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var endpoints, addrs string
+	var ops int64
+	fs.StringVar(&c.Target, "target", "", "etcd or tandem (required)")
+	fs.StringVar(&endpoints, "endpoints", "127.0.0.1:2379", "etcd: comma-separated client endpoints")
+	fs.StringVar(&addrs, "addr", "http://127.0.0.1:7070", "tandem: comma-separated admin addresses")
+	fs.StringVar(&c.TokenFile, "token-file", "", "tandem: file holding the admin bearer token (default: env TANDEM_ADMIN_TOKEN)")
+	fs.IntVar(&c.Payload, "payload", 256, "payload size in bytes")
+	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent in-flight operations")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the measured phase")
+	fs.Int64Var(&ops, "ops", 0, "stop the measured phase after this many operations (then -duration, if given, or -max-time bounds it in time)")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "unrecorded warmup before the measured phase")
+	fs.DurationVar(&c.MaxTime, "max-time", 5*time.Minute, "time bound of the measured phase in -ops mode when -duration is not given")
+	fs.DurationVar(&c.OpTimeout, "op-timeout", 10*time.Second, "timeout of one operation")
+	fs.IntVar(&c.Keys, "keys", 1000, "etcd: number of distinct keys written")
+	fs.StringVar(&c.KeyPrefix, "key-prefix", "bench/", "etcd: key prefix")
+	fs.BoolVar(&c.LeaderOnly, "leader-only", true, "with several endpoints/addresses, find the leader and send every operation to it")
+	fs.DurationVar(&c.LeaderWait, "leader-wait", 15*time.Second, "how long to look for the leader")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	switch c.Target {
+	case "etcd":
+		c.Endpoints = splitList(endpoints)
+		if len(c.Endpoints) == 0 {
+			return c, errors.New("-endpoints: no endpoint given")
+		}
+		if c.Keys < 1 {
+			return c, fmt.Errorf("-keys: must be >= 1, got %d", c.Keys)
+		}
+	case "tandem":
+		c.Addrs = splitList(addrs)
+		if len(c.Addrs) == 0 {
+			return c, errors.New("-addr: no address given")
+		}
+		if c.TokenFile != "" {
+			b, err := os.ReadFile(c.TokenFile)
+			if err != nil {
+				return c, fmt.Errorf("-token-file: %v", err)
+			}
+			c.Token = strings.TrimSpace(string(b))
+		} else {
+			c.Token = strings.TrimSpace(getenv("TANDEM_ADMIN_TOKEN"))
+		}
+		if c.Token == "" {
+			return c, errors.New("-token-file: no admin token (give -token-file or set TANDEM_ADMIN_TOKEN)")
+		}
+	case "":
+		return c, errors.New("-target: required (etcd or tandem)")
+	default:
+		return c, fmt.Errorf("-target: must be etcd or tandem, got %q", c.Target)
+	}
+	if c.Payload < 0 || c.Payload > maxPayload {
+		return c, fmt.Errorf("-payload: must be in [0, %d], got %d", maxPayload, c.Payload)
+	}
+	if c.Concurrency < 1 || c.Concurrency > 10000 {
+		return c, fmt.Errorf("-concurrency: must be in [1, 10000], got %d", c.Concurrency)
+	}
+	if ops < 0 {
+		return c, fmt.Errorf("-ops: must be >= 0, got %d", ops)
+	}
+	c.Ops = uint64(ops)
+	if c.Ops > 0 && !set["duration"] {
+		c.Duration = c.MaxTime
+	}
+	if c.Duration <= 0 {
+		return c, fmt.Errorf("-duration: must be > 0, got %s", c.Duration)
+	}
+	if c.Warmup < 0 {
+		return c, fmt.Errorf("-warmup: must be >= 0, got %s", c.Warmup)
+	}
+	if c.OpTimeout <= 0 {
+		return c, fmt.Errorf("-op-timeout: must be > 0, got %s", c.OpTimeout)
+	}
+	return c, nil
+}
+
+// Report is the one JSON line benchload prints. The first nine fields are
+// the contract bench/raft.sh reads; the rest are extra detail.
+type Report struct {
+	Target      string  `json:"target"`
+	Ops         uint64  `json:"ops"`
+	DurationS   float64 `json:"duration_s"`
+	OpsPerS     float64 `json:"ops_per_s"`
+	P50Ms       float64 `json:"p50_ms"`
+	P99Ms       float64 `json:"p99_ms"`
+	Errors      uint64  `json:"errors"`
+	Payload     int     `json:"payload"`
+	Concurrency int     `json:"concurrency"`
+	P999Ms      float64 `json:"p999_ms"`
+	MeanMs      float64 `json:"mean_ms"`
+	MaxMs       float64 `json:"max_ms"`
+	WarmupOps   uint64  `json:"warmup_ops"`
+	Endpoint    string  `json:"endpoint"`
+}
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
+
+func makeReport(c Config, endpoint string, warm, m PhaseResult) Report {
+	secs := m.Elapsed.Seconds()
+	var rate float64
+	if secs > 0 {
+		rate = float64(m.OK) / secs
+	}
+	return Report{
+		Target:      c.Target,
+		Ops:         m.OK,
+		DurationS:   round(secs, 3),
+		OpsPerS:     round(rate, 2),
+		P50Ms:       ms(m.Hist.Quantile(0.50)),
+		P99Ms:       ms(m.Hist.Quantile(0.99)),
+		Errors:      m.Errors,
+		Payload:     c.Payload,
+		Concurrency: c.Concurrency,
+		P999Ms:      ms(m.Hist.Quantile(0.999)),
+		MeanMs:      ms(m.Hist.Mean()),
+		MaxMs:       ms(m.Hist.Max()),
+		WarmupOps:   warm.OK,
+		Endpoint:    endpoint,
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parseConfig(args, os.Getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "benchload: %v\n", err)
+		return 2
+	}
+	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "benchload: "+format+"\n", a...) }
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// Hard bound on the whole process, whatever a target does.
+	limit := c.LeaderWait + 10*time.Second + c.Warmup + c.Duration + 2*c.OpTimeout + 30*time.Second
+	watchdog := time.AfterFunc(limit, func() {
+		logf("still running after %s; giving up", limit)
+		os.Exit(3)
+	})
+	defer watchdog.Stop()
+
+	payload := make([]byte, c.Payload)
+	_, _ = crand.Read(payload)
+
+	var (
+		op       Op
+		endpoint string
+		cleanup  = func() {}
+	)
+	switch c.Target {
+	case "etcd":
+		eps := c.Endpoints
+		if c.LeaderOnly && len(eps) > 1 {
+			probe, err := newEtcdClient(eps, c.Payload)
+			if err != nil {
+				logf("connecting to etcd %v: %v", eps, err)
+				return 1
+			}
+			leader, err := findEtcdLeader(ctx, probe, eps, c.LeaderWait)
+			probe.Close()
+			if err != nil {
+				logf("%v", err)
+				return 1
+			}
+			logf("etcd leader is %s", leader)
+			eps = []string{leader}
+		}
+		cli, err := newEtcdClient(eps, c.Payload)
+		if err != nil {
+			logf("connecting to etcd %v: %v", eps, err)
+			return 1
+		}
+		cleanup = func() { cli.Close() }
+		endpoint = strings.Join(eps, ",")
+		op = newEtcdTarget(cli, c.KeyPrefix, c.Keys, payload).Do
+	case "tandem":
+		client := newHTTPClient(c.Concurrency)
+		addrs := c.Addrs
+		if c.LeaderOnly && len(addrs) > 1 {
+			leader, id, err := findTandemLeader(ctx, client, addrs, c.Token, c.LeaderWait)
+			if err != nil {
+				logf("%v", err)
+				return 1
+			}
+			logf("tandem leader is %s (node %s)", leader, id)
+			addrs = []string{leader}
+		}
+		for i := range addrs {
+			addrs[i] = normalizeAddr(addrs[i])
+		}
+		endpoint = strings.Join(addrs, ",")
+		cleanup = func() { client.CloseIdleConnections() }
+		op = newTandemTarget(client, addrs, c.Token, payload).Do
+	}
+	defer cleanup()
+
+	mode := fmt.Sprintf("duration %s", c.Duration)
+	if c.Ops > 0 {
+		mode = fmt.Sprintf("%d ops (bounded by %s)", c.Ops, c.Duration)
+	}
+	logf("%s at %s: payload %d B, concurrency %d, warmup %s, %s", c.Target, endpoint, c.Payload, c.Concurrency, c.Warmup, mode)
+
+	warm, m := Run(ctx, RunConfig{
+		Concurrency:  c.Concurrency,
+		Duration:     c.Duration,
+		Ops:          c.Ops,
+		Warmup:       c.Warmup,
+		OpTimeout:    c.OpTimeout,
+		ErrorBackoff: 10 * time.Millisecond,
+	}, op)
+	for _, s := range append(warm.ErrorSamples, m.ErrorSamples...) {
+		logf("error: %s", s)
+	}
+	if warm.Errors > 0 {
+		logf("%d errors during warmup", warm.Errors)
+	}
+
+	line, _ := json.Marshal(makeReport(c, endpoint, warm, m))
+	fmt.Fprintln(stdout, string(line))
+	if ctx.Err() != nil {
+		logf("interrupted")
+		return 130
+	}
+	if m.OK == 0 {
+		logf("no operation succeeded")
+		return 1
+	}
+	return 0
+}

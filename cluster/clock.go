@@ -1,0 +1,119 @@
+package cluster
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+)
+
+// MaxSkew is the largest clock difference between members that replication
+// tolerates (cluster.md, "Clock discipline").
+const MaxSkew = 2 * time.Second
+
+// ClockStatus is this node's view of clock skew. Skew is peer time minus
+// local time, corrected for half the round trip.
+type ClockStatus struct {
+	// SkewVsLeaderMS is this node's skew against the leader (0 on the
+	// leader itself).
+	SkewVsLeaderMS int64            `json:"skew_vs_leader_ms"`
+	Alarm          bool             `json:"alarm"`
+	PeersMS        map[string]int64 `json:"peers_ms,omitempty"`
+	Checked        time.Time        `json:"checked,omitempty"`
+}
+
+type clockWatch struct {
+	s     *Store
+	mu    sync.Mutex
+	peers map[string]time.Duration
+	alarm bool
+	at    time.Time
+}
+
+func newClockWatch(s *Store) *clockWatch {
+	return &clockWatch{s: s, peers: map[string]time.Duration{}}
+}
+
+// run samples every member's clock once a second.
+func (c *clockWatch) run(ctx context.Context) {
+	for sleepCtx(ctx, time.Second) == nil {
+		nodes := c.s.fsm.nodes()
+		ids := make([]string, 0, len(nodes))
+		for id := range nodes {
+			if id != c.s.cfg.NodeID {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		seen := map[string]time.Duration{}
+		for _, id := range ids {
+			if d, ok := c.sample(ctx, nodes[id].AdminAddr); ok {
+				seen[id] = d
+			}
+		}
+		c.update(seen)
+	}
+}
+
+func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, bool) {
+	var r ClockReading
+	t0 := c.s.now()
+	start := time.Now() // monotonic, for the round trip only
+	if err := c.s.call(ctx, url, http.MethodGet, "/v1/internal/clock", nil, &r); err != nil {
+		return 0, false
+	}
+	rtt := time.Since(start)
+	local := t0.Add(rtt / 2)
+	return time.Unix(0, r.Time).Sub(local), true
+}
+
+func (c *clockWatch) update(seen map[string]time.Duration) {
+	leader := c.s.LeaderID()
+	c.mu.Lock()
+	for id, d := range seen {
+		c.peers[id] = d
+	}
+	for id := range c.peers {
+		if _, ok := c.s.fsm.nodes()[id]; !ok {
+			delete(c.peers, id)
+		}
+	}
+	skew := c.peers[leader]
+	if leader == c.s.cfg.NodeID {
+		skew = 0
+	}
+	alarm := skew > MaxSkew || skew < -MaxSkew
+	changed := alarm != c.alarm
+	c.alarm = alarm
+	c.at = c.s.now()
+	c.mu.Unlock()
+	if changed {
+		if alarm {
+			c.s.log.Error("clock skew against the leader exceeds 2s; replication will refuse to start",
+				"skew", skew.Round(time.Millisecond).String(), "leader_id", leader)
+		} else {
+			c.s.log.Info("clock skew against the leader back within 2s", "skew", skew.Round(time.Millisecond).String())
+		}
+		if c.s.cfg.OnClock != nil {
+			c.s.cfg.OnClock(c.status())
+		}
+	}
+}
+
+func (c *clockWatch) status() ClockStatus {
+	leader := c.s.LeaderID()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := ClockStatus{Alarm: c.alarm, Checked: c.at, PeersMS: map[string]int64{}}
+	for id, d := range c.peers {
+		st.PeersMS[id] = d.Milliseconds()
+	}
+	if leader != c.s.cfg.NodeID {
+		st.SkewVsLeaderMS = c.peers[leader].Milliseconds()
+	}
+	return st
+}
+
+// Clock returns this node's clock-skew view.
+func (s *Store) Clock() ClockStatus { return s.clock.status() }

@@ -1,0 +1,319 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// Machine is a deterministic state machine for one or more command
+// families. The FSM hands it every committed command of its families in log
+// order. Apply must be deterministic: no I/O, no clock, no randomness. A
+// returned error refuses the command — the machine's state must then be
+// unchanged — and is reported to the proposer; every node refuses alike.
+type Machine interface {
+	Families() []string
+	Apply(env command.Envelope, em *command.Emitter) (any, error)
+	Snapshot() ([]byte, error)
+	Restore([]byte) error
+}
+
+// EventSink consumes the events of committed commands, in log order, on
+// every node. Publish must not block for long (it runs on the apply path);
+// a sink that must persist events makes them durable by Sync, which the FSM
+// calls before a snapshot is persisted, so that no event whose command will
+// be compacted out of the log is lost.
+type EventSink interface {
+	Publish(events []command.Event)
+	Sync() error
+}
+
+// Refusal is a command refused by its machine. It is a normal outcome (bad
+// input, a rule of the engine), not a failure of the cluster.
+type Refusal struct {
+	Msg   string `json:"message"`
+	Field string `json:"field,omitempty"`
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+// Result is what a proposer learns of its committed command.
+type Result struct {
+	Index     uint64          `json:"index"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+}
+
+type applyResponse struct {
+	res Result
+	err error
+}
+
+// recentIDs bounds the window in which a retried command ID is recognised.
+const recentIDs = 8192
+
+// fsmState is the cluster layer's own replicated state.
+type fsmState struct {
+	Nodes map[string]NodeMeta `json:"nodes"`
+	// Recent maps recent command IDs to the index that applied them; Order
+	// keeps their arrival order for eviction.
+	Recent map[string]uint64 `json:"recent"`
+	Order  []string          `json:"order"`
+	// UserCommands counts applied commands outside the cluster family.
+	UserCommands uint64 `json:"user_commands"`
+}
+
+// NodeMeta is what the cluster knows of a member beyond Raft's
+// configuration: how to reach its admin API.
+type NodeMeta struct {
+	ID        string `json:"id"`
+	RaftAddr  string `json:"raft_addr"`
+	AdminAddr string `json:"admin_addr"`
+}
+
+// fsm is the raft.FSM: it decodes envelopes, dispatches them to machines by
+// family and publishes the events they emit.
+type fsm struct {
+	mu       sync.Mutex // serialises apply, snapshot and restore
+	machines map[string]Machine
+	ordered  []Machine
+	sinks    []EventSink
+	st       fsmState
+	applied  atomic.Uint64
+	notify   func(index uint64) // after every applied batch
+}
+
+func newFSM(machines []Machine, sinks []EventSink) (*fsm, error) {
+	f := &fsm{machines: map[string]Machine{}, sinks: sinks, ordered: machines}
+	for _, m := range machines {
+		for _, fam := range m.Families() {
+			if fam == Family {
+				return nil, fmt.Errorf("machine claims reserved family %q", fam)
+			}
+			if _, dup := f.machines[fam]; dup {
+				return nil, fmt.Errorf("two machines claim family %q", fam)
+			}
+			f.machines[fam] = m
+		}
+	}
+	f.st = emptyFSMState()
+	return f, nil
+}
+
+func emptyFSMState() fsmState {
+	return fsmState{Nodes: map[string]NodeMeta{}, Recent: map[string]uint64{}}
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch implements raft.BatchingFSM: one lock and one publish per batch.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	f.mu.Lock()
+	out := make([]any, len(logs))
+	var events []command.Event
+	var last uint64
+	for i, l := range logs {
+		last = l.Index
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		r := f.applyOne(l.Index, l.Data)
+		events = append(events, r.events...)
+		out[i] = &r.applyResponse
+	}
+	if last > 0 {
+		f.applied.Store(last)
+	}
+	sinks, notify := f.sinks, f.notify
+	f.mu.Unlock()
+	if len(events) > 0 {
+		for _, s := range sinks {
+			s.Publish(events)
+		}
+	}
+	if notify != nil && last > 0 {
+		notify(last)
+	}
+	return out
+}
+
+type applied struct {
+	applyResponse
+	events []command.Event
+}
+
+func (f *fsm) applyOne(index uint64, data []byte) applied {
+	env, err := command.Decode(data)
+	if err != nil {
+		// A command this build cannot read was written by a newer build.
+		// Every node of the same build refuses it alike.
+		return applied{applyResponse: applyResponse{res: Result{Index: index}, err: &Refusal{Msg: err.Error()}}}
+	}
+	if prev, ok := f.st.Recent[env.ID]; ok {
+		return applied{applyResponse: applyResponse{res: Result{Index: prev, Duplicate: true}}}
+	}
+	em := command.NewEmitter(index, env)
+	var res any
+	if env.Family() == Family {
+		res, err = f.applyCluster(env, em)
+	} else if m, ok := f.machines[env.Family()]; ok {
+		res, err = m.Apply(env, em)
+		if err == nil {
+			f.st.UserCommands++
+		}
+	} else {
+		err = fmt.Errorf("no machine applies command family %q", env.Family())
+	}
+	if err != nil {
+		return applied{applyResponse: applyResponse{res: Result{Index: index}, err: refusal(err)}}
+	}
+	f.remember(env.ID, index)
+	r := Result{Index: index}
+	if res != nil {
+		b, mErr := json.Marshal(res)
+		if mErr != nil {
+			return applied{applyResponse: applyResponse{res: r, err: fmt.Errorf("encoding result of %s: %w", env.Type, mErr)}, events: em.Events()}
+		}
+		r.Result = b
+	}
+	return applied{applyResponse: applyResponse{res: r}, events: em.Events()}
+}
+
+func refusal(err error) *Refusal {
+	r := &Refusal{Msg: err.Error()}
+	var fe interface{ FieldName() string }
+	if errors.As(err, &fe) {
+		r.Field = fe.FieldName()
+	}
+	return r
+}
+
+func (f *fsm) remember(id string, index uint64) {
+	f.st.Recent[id] = index
+	f.st.Order = append(f.st.Order, id)
+	if n := len(f.st.Order) - recentIDs; n > 0 {
+		for _, old := range f.st.Order[:n] {
+			delete(f.st.Recent, old)
+		}
+		f.st.Order = append([]string(nil), f.st.Order[n:]...)
+	}
+}
+
+// appliedIndex is the index of the last log entry the FSM has applied.
+func (f *fsm) appliedIndex() uint64 { return f.applied.Load() }
+
+// nodes returns the replicated node metadata.
+func (f *fsm) nodes() map[string]NodeMeta {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[string]NodeMeta, len(f.st.Nodes))
+	for k, v := range f.st.Nodes {
+		out[k] = v
+	}
+	return out
+}
+
+func (f *fsm) userCommands() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.UserCommands
+}
+
+// snapshotDoc is the on-disk form of a snapshot.
+type snapshotDoc struct {
+	Format   int                        `json:"format"`
+	Cluster  fsmState                   `json:"cluster"`
+	Machines map[string]json.RawMessage `json:"machines"`
+}
+
+const snapshotFormat = 1
+
+// Snapshot implements raft.FSM. It serialises state while holding the apply
+// lock, so it must stay fast; persisting happens outside the lock.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	doc := snapshotDoc{Format: snapshotFormat, Cluster: f.st, Machines: map[string]json.RawMessage{}}
+	for _, m := range f.ordered {
+		b, err := m.Snapshot()
+		if err != nil {
+			return nil, fmt.Errorf("snapshotting %v: %w", m.Families(), err)
+		}
+		doc.Machines[machineKey(m)] = b
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding snapshot: %w", err)
+	}
+	return &fsmSnapshot{data: b, sinks: f.sinks}, nil
+}
+
+// Restore implements raft.FSM.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var doc snapshotDoc
+	if err := json.NewDecoder(rc).Decode(&doc); err != nil {
+		return fmt.Errorf("decoding snapshot: %w", err)
+	}
+	if doc.Format != snapshotFormat {
+		return fmt.Errorf("snapshot format %d, this build reads %d", doc.Format, snapshotFormat)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range f.ordered {
+		b, ok := doc.Machines[machineKey(m)]
+		if !ok {
+			continue // a machine new in this build starts empty
+		}
+		if err := m.Restore(b); err != nil {
+			return fmt.Errorf("restoring %v: %w", m.Families(), err)
+		}
+	}
+	st := doc.Cluster
+	if st.Nodes == nil {
+		st.Nodes = map[string]NodeMeta{}
+	}
+	if st.Recent == nil {
+		st.Recent = map[string]uint64{}
+	}
+	f.st = st
+	return nil
+}
+
+func machineKey(m Machine) string {
+	fams := append([]string(nil), m.Families()...)
+	sort.Strings(fams)
+	return fams[0]
+}
+
+type fsmSnapshot struct {
+	data  []byte
+	sinks []EventSink
+}
+
+// Persist makes every sink durable first: once this snapshot is stored,
+// raft may drop the log entries whose events the sinks received.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	for _, es := range s.sinks {
+		if err := es.Sync(); err != nil {
+			sink.Cancel()
+			return fmt.Errorf("syncing event sink before snapshot: %w", err)
+		}
+	}
+	if _, err := sink.Write(s.data); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("writing snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}

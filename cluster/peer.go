@@ -1,0 +1,213 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// The peer protocol: members reach each other through the admin API, under
+// /v1/internal/, with the shared bearer token. PeerHandler serves it;
+// the methods below call it. Both halves live here so the wire format has
+// one owner.
+
+// errPeerUnavailable means the leader could not be reached; the caller
+// retries (a new leader is probably being elected).
+var errPeerUnavailable = errors.New("peer unavailable")
+
+// peerError is the JSON body of a failed peer call.
+type peerError struct {
+	Error     string   `json:"error"`
+	Refusal   *Refusal `json:"refusal,omitempty"`
+	NotLeader bool     `json:"not_leader,omitempty"`
+}
+
+// JoinRequest asks the cluster to add a node.
+type JoinRequest struct {
+	ID        string `json:"id"`
+	RaftAddr  string `json:"raft_addr"`
+	AdminAddr string `json:"admin_addr"`
+	NonVoter  bool   `json:"non_voter,omitempty"`
+}
+
+// ClockReading is a member's wall clock.
+type ClockReading struct {
+	NodeID string `json:"node_id"`
+	Time   int64  `json:"time_unix_nano"`
+}
+
+// PeerHandler serves the peer protocol. Mount it at /v1/internal/ behind
+// the admin token check.
+func (s *Store) PeerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/internal/apply", func(w http.ResponseWriter, r *http.Request) {
+		var env command.Envelope
+		if !decodeBody(w, r, &env) {
+			return
+		}
+		if !s.IsLeader() {
+			writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: "not the leader", NotLeader: true})
+			return
+		}
+		data, err := command.Encode(env)
+		if err != nil {
+			writePeerErr(w, http.StatusBadRequest, peerError{Error: err.Error(), Refusal: &Refusal{Msg: err.Error()}})
+			return
+		}
+		res, err := s.applyLocal(r.Context(), data)
+		writePeerResult(w, res, err)
+	})
+	mux.HandleFunc("POST /v1/internal/join", func(w http.ResponseWriter, r *http.Request) {
+		var jr JoinRequest
+		if !decodeBody(w, r, &jr) {
+			return
+		}
+		writePeerResult(w, Result{}, s.Join(r.Context(), jr))
+	})
+	mux.HandleFunc("POST /v1/internal/remove", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ ID string }
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		writePeerResult(w, Result{}, s.Remove(r.Context(), req.ID))
+	})
+	mux.HandleFunc("POST /v1/internal/transfer", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ ID string }
+		if !decodeBody(w, r, &req) {
+			return
+		}
+		writePeerResult(w, Result{}, s.TransferLeader(r.Context(), req.ID))
+	})
+	mux.HandleFunc("GET /v1/internal/readindex", func(w http.ResponseWriter, r *http.Request) {
+		if !s.IsLeader() {
+			writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: "not the leader", NotLeader: true})
+			return
+		}
+		idx, err := s.leaderReadIndex(r.Context())
+		writePeerResult(w, Result{Index: idx}, err)
+	})
+	mux.HandleFunc("GET /v1/internal/clock", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano()})
+	})
+	return mux
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, command.MaxPayload+1<<16))
+	if err := dec.Decode(v); err != nil {
+		writePeerErr(w, http.StatusBadRequest, peerError{Error: "decoding request: " + err.Error()})
+		return false
+	}
+	return true
+}
+
+func writePeerResult(w http.ResponseWriter, res Result, err error) {
+	var ref *Refusal
+	switch {
+	case err == nil:
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(res)
+	case errors.As(err, &ref):
+		writePeerErr(w, http.StatusUnprocessableEntity, peerError{Error: ref.Msg, Refusal: ref})
+	case retryable(err):
+		writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: err.Error(), NotLeader: true})
+	default:
+		writePeerErr(w, http.StatusInternalServerError, peerError{Error: err.Error()})
+	}
+}
+
+func writePeerErr(w http.ResponseWriter, code int, pe peerError) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(pe)
+}
+
+// leaderURL finds the admin URL of the current leader.
+func (s *Store) leaderURL() (string, error) {
+	id := s.LeaderID()
+	if id == "" {
+		return "", ErrNoLeader
+	}
+	m, ok := s.fsm.nodes()[id]
+	if !ok || m.AdminAddr == "" {
+		return "", fmt.Errorf("%w: leader %s has not published its admin address yet", ErrNoLeader, id)
+	}
+	return m.AdminAddr, nil
+}
+
+// callLeader sends a peer request to the current leader.
+func (s *Store) callLeader(ctx context.Context, method, path string, body, out any) error {
+	u, err := s.leaderURL()
+	if err != nil {
+		return err
+	}
+	return s.call(ctx, u, method, path, body, out)
+}
+
+// call sends one peer request. A refusal comes back as *Refusal; an
+// unreachable or non-leader peer as errPeerUnavailable (retryable).
+func (s *Store) call(ctx context.Context, base, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("encoding %s: %w", path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, method, base+path, rd)
+	if err != nil {
+		return fmt.Errorf("building %s: %w", path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %s%s: %v", errPeerUnavailable, base, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%w: reading %s%s: %v", errPeerUnavailable, base, path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		if out != nil {
+			if err := json.Unmarshal(b, out); err != nil {
+				return fmt.Errorf("decoding reply of %s%s: %w", base, path, err)
+			}
+		}
+		return nil
+	}
+	var pe peerError
+	if json.Unmarshal(b, &pe) != nil {
+		pe.Error = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	switch {
+	case pe.Refusal != nil:
+		return pe.Refusal
+	case pe.NotLeader || resp.StatusCode == http.StatusServiceUnavailable:
+		return fmt.Errorf("%w: %s", errPeerUnavailable, pe.Error)
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("peer %s refused our admin token (members must share one token)", base)
+	}
+	return fmt.Errorf("peer %s%s: %s", base, path, pe.Error)
+}
+
+func (s *Store) forwardApply(ctx context.Context, env command.Envelope) (Result, error) {
+	var res Result
+	err := s.callLeader(ctx, http.MethodPost, "/v1/internal/apply", env, &res)
+	return res, err
+}

@@ -1,0 +1,80 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Consistency selects how current a read must be.
+type Consistency int
+
+const (
+	// Linearizable reads reflect every write acknowledged before the read
+	// began, whichever node serves them.
+	Linearizable Consistency = iota
+	// Stale reads return this node's applied state without a quorum round;
+	// responses must say so.
+	Stale
+)
+
+// ParseConsistency reads "linearizable" (or "") and "stale".
+func ParseConsistency(s string) (Consistency, error) {
+	switch s {
+	case "", "linearizable":
+		return Linearizable, nil
+	case "stale":
+		return Stale, nil
+	}
+	return 0, fmt.Errorf("consistency %q: want linearizable or stale", s)
+}
+
+// Read waits until this node's state may be read at level c. After it
+// returns nil, reading the machines' local state is linearizable.
+//
+// The recipe (Raft dissertation §6.4): the leader takes its commit index as
+// the read index — only once it has committed an entry of its own term (its
+// barrier) — then confirms with a quorum round that it is still leader and
+// that the term has not moved. A follower obtains the read index from the
+// leader. Either way the node then waits until its FSM has applied it.
+func (s *Store) Read(ctx context.Context, c Consistency) error {
+	if c == Stale {
+		return nil
+	}
+	var idx uint64
+	err := s.retryLeader(ctx, func(ctx context.Context) error {
+		var err error
+		if s.IsLeader() {
+			idx, err = s.leaderReadIndex(ctx)
+			return err
+		}
+		var res Result
+		err = s.callLeader(ctx, http.MethodGet, "/v1/internal/readindex", nil, &res)
+		idx = res.Index
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("linearizable read: %w", err)
+	}
+	return s.WaitApplied(ctx, idx)
+}
+
+var errTermChanged = errors.New("term changed during read")
+
+func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
+	term := s.raft.CurrentTerm()
+	if s.readyTerm.Load() != term {
+		if err := s.barrier(ctx); err != nil {
+			return 0, err
+		}
+	}
+	idx := s.raft.CommitIndex()
+	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
+		return 0, fmt.Errorf("verifying leadership: %w", err)
+	}
+	if s.raft.CurrentTerm() != term {
+		return 0, fmt.Errorf("%w: %w", ErrNoLeader, errTermChanged)
+	}
+	return idx, nil
+}

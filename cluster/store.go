@@ -1,0 +1,586 @@
+// Package cluster owns consensus: the Raft node (hashicorp/raft on
+// raft-wal and file snapshots), the FSM that hands committed commands to
+// the engine machines, membership (join, remove, leadership transfer,
+// forced quorum), linearizable reads, forwarding of writes to the leader
+// and the clock-skew watch between members.
+//
+// It knows nothing of contact-center rules (those are Machines) and nothing
+// of what consumers do with events (those are EventSinks). It must not
+// import the engine, replication, SNMP or HTTP API packages; they import it.
+// See DESIGN.md beside this file.
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	wal "github.com/hashicorp/raft-wal"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// Config configures one node.
+type Config struct {
+	NodeID      string
+	RaftAddr    string // host:port, bound and advertised
+	AdminURL    string // base URL peers use to reach this node's admin API
+	DataDir     string
+	Join        string // admin URL of any member, or ""
+	ForceQuorum bool   // make this node the only voter before starting (cluster.md)
+	Token       string // admin bearer token, shared by the members
+	Machines    []Machine
+	Sinks       []EventSink
+	Logger      *slog.Logger
+	RaftLog     io.Writer // raft's own log output; nil = stderr
+	RaftJSON    bool
+	Now         func() time.Time // wall clock; injectable for tests
+	Timing      Timing
+	OnClock     func(ClockStatus) // called when the skew alarm changes
+	OnLeader    func(leaderID string, term uint64)
+	HTTP        *http.Client
+	JoinRetry   time.Duration // how long a --join keeps trying; default 2m
+}
+
+// Timing holds the Raft timeouts. The zero value means LANDefaults.
+type Timing struct {
+	Heartbeat         time.Duration
+	Election          time.Duration
+	LeaderLease       time.Duration
+	Commit            time.Duration
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+}
+
+// LANDefaults are tuned for members on one LAN: a follower notices a dead
+// leader within 300-600 ms, so failover completes well under 2 s.
+var LANDefaults = Timing{
+	Heartbeat:         300 * time.Millisecond,
+	Election:          300 * time.Millisecond,
+	LeaderLease:       250 * time.Millisecond,
+	Commit:            10 * time.Millisecond,
+	SnapshotThreshold: 8192,
+	SnapshotInterval:  30 * time.Second,
+}
+
+// Store is one member of the cluster.
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	wal    *wal.WAL
+	trans  *raft.NetworkTransport
+	snaps  *raft.FileSnapshotStore
+	client *http.Client
+	now    func() time.Time
+
+	readyTerm atomic.Uint64 // term in which this leader committed its barrier
+
+	appliedMu sync.Mutex
+	appliedCh chan struct{} // closed and replaced after each applied batch
+
+	clock *clockWatch
+
+	joinErr atomic.Value // string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// ErrNoLeader means no leader could be found before the deadline.
+var ErrNoLeader = errors.New("no cluster leader")
+
+// Open starts (or restarts) the node.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.NodeID == "" || cfg.RaftAddr == "" || cfg.DataDir == "" {
+		return nil, errors.New("cluster: node id, raft address and data dir are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Timing == (Timing{}) {
+		cfg.Timing = LANDefaults
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Transport: &http.Transport{
+			MaxIdleConns: 256, MaxIdleConnsPerHost: 128, IdleConnTimeout: 90 * time.Second,
+		}}
+	}
+	if cfg.JoinRetry == 0 {
+		cfg.JoinRetry = 2 * time.Minute
+	}
+	if err := checkIdentity(cfg.DataDir, cfg.NodeID); err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "cluster"), client: cfg.HTTP,
+		now: cfg.Now, appliedCh: make(chan struct{})}
+	f, err := newFSM(cfg.Machines, cfg.Sinks)
+	if err != nil {
+		return nil, err
+	}
+	f.notify = s.onApplied
+	s.fsm = f
+
+	if err := s.openStorage(); err != nil {
+		return nil, err
+	}
+	existing, err := raft.HasExistingState(s.wal, s.wal, s.snaps)
+	if err != nil {
+		s.closeStorage()
+		return nil, fmt.Errorf("reading raft state in %s: %w", cfg.DataDir, err)
+	}
+	rc := s.raftConfig()
+	if s.trans, err = newTransport(cfg.RaftAddr, s.hclog("raft-net")); err != nil {
+		s.closeStorage()
+		return nil, err
+	}
+	cache, err := raft.NewLogCache(512, s.wal)
+	if err != nil {
+		s.closeStorage()
+		return nil, fmt.Errorf("creating log cache: %w", err)
+	}
+	if cfg.ForceQuorum {
+		if err := s.forceQuorum(rc); err != nil {
+			s.closeStorage()
+			return nil, err
+		}
+	}
+	s.raft, err = raft.NewRaft(rc, f, cache, s.wal, s.snaps, s.trans)
+	if err != nil {
+		s.closeStorage()
+		return nil, fmt.Errorf("starting raft: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.clock = newClockWatch(s)
+
+	switch {
+	case !existing && cfg.Join == "":
+		s.log.Info("bootstrapping a new one-node cluster", "node_id", cfg.NodeID, "raft_addr", cfg.RaftAddr)
+		bf := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: raft.ServerID(cfg.NodeID), Address: raft.ServerAddress(cfg.RaftAddr), Suffrage: raft.Voter,
+		}}})
+		if err := bf.Error(); err != nil {
+			s.Close(ctx)
+			return nil, fmt.Errorf("bootstrapping cluster: %w", err)
+		}
+	case !existing:
+		s.goLoop(func(ctx context.Context) { s.joinLoop(ctx, cfg.Join) })
+	case cfg.Join != "":
+		s.log.Info("existing raft state found; ignoring --join", "join", cfg.Join)
+	}
+	s.goLoop(s.leaderLoop)
+	s.goLoop(s.selfMetaLoop)
+	s.goLoop(s.clock.run)
+	return s, nil
+}
+
+func (s *Store) raftConfig() *raft.Config {
+	c := raft.DefaultConfig()
+	c.LocalID = raft.ServerID(s.cfg.NodeID)
+	t := s.cfg.Timing
+	c.HeartbeatTimeout = t.Heartbeat
+	c.ElectionTimeout = t.Election
+	c.LeaderLeaseTimeout = t.LeaderLease
+	c.CommitTimeout = t.Commit
+	c.SnapshotThreshold = t.SnapshotThreshold
+	c.SnapshotInterval = t.SnapshotInterval
+	c.TrailingLogs = 10240
+	c.BatchApplyCh = true
+	c.MaxAppendEntries = 256
+	c.Logger = s.hclog("raft")
+	return c
+}
+
+func (s *Store) hclog(name string) hclog.Logger {
+	out := s.cfg.RaftLog
+	if out == nil {
+		out = os.Stderr
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Info, Output: out, JSONFormat: s.cfg.RaftJSON})
+}
+
+func (s *Store) openStorage() error {
+	dir := filepath.Join(s.cfg.DataDir, "raft")
+	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(s.hclog("raft-wal")))
+	if err != nil {
+		return fmt.Errorf("opening raft log in %s: %w", dir, err)
+	}
+	s.wal = w
+	s.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, s.hclog("raft-snap"))
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("opening snapshots in %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (s *Store) closeStorage() {
+	if s.wal != nil {
+		s.wal.Close()
+	}
+	if s.trans != nil {
+		s.trans.Close()
+	}
+}
+
+func newTransport(addr string, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	adv, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("raft address %q: %w", addr, err)
+	}
+	t, err := raft.NewTCPTransportWithLogger(addr, adv, 5, 5*time.Second, logger)
+	if err != nil {
+		return nil, fmt.Errorf("listening for raft on %s: %w", addr, err)
+	}
+	return t, nil
+}
+
+func (s *Store) goLoop(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+// Close stops the node. A leader first hands leadership to another voter so
+// that stopping a node never waits for an election timeout.
+func (s *Store) Close(ctx context.Context) error {
+	if s.raft != nil && s.raft.State() == raft.Leader && s.voterCount() > 1 {
+		s.log.Info("transferring leadership before shutdown")
+		if err := waitFuture(ctx, s.raft.LeadershipTransfer()); err != nil {
+			s.log.Warn("leadership transfer before shutdown failed", "err", err)
+		}
+	}
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	var err error
+	if s.raft != nil {
+		err = s.raft.Shutdown().Error()
+	}
+	s.closeStorage()
+	if err != nil {
+		return fmt.Errorf("shutting down raft: %w", err)
+	}
+	return nil
+}
+
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// NodeID is this node's identity.
+func (s *Store) NodeID() string { return s.cfg.NodeID }
+
+// IsLeader reports whether this node is the leader now.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// LeaderID returns the current leader's ID, or "".
+func (s *Store) LeaderID() string {
+	_, id := s.raft.LeaderWithID()
+	return string(id)
+}
+
+// Propose stamps a command with this node's time and a fresh ID and applies
+// it through the cluster.
+func (s *Store) Propose(ctx context.Context, typ string, payload any) (Result, error) {
+	env, err := command.New(typ, NewID(), s.now(), payload)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Apply(ctx, env)
+}
+
+// NewID returns a random 128-bit identifier in hex. IDs are chosen at the
+// edge, never inside apply.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("cluster: reading random bytes: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Apply commits env and returns its result once this node's FSM applied it
+// (when it is the leader) or the leader's did (when forwarded). Writes to a
+// follower are forwarded to the leader; a command retried with the same ID
+// applies once.
+func (s *Store) Apply(ctx context.Context, env command.Envelope) (Result, error) {
+	data, err := command.Encode(env)
+	if err != nil {
+		return Result{}, &Refusal{Msg: err.Error()}
+	}
+	for attempt := 0; ; attempt++ {
+		var res Result
+		if s.raft.State() == raft.Leader {
+			res, err = s.applyLocal(ctx, data)
+		} else {
+			res, err = s.forwardApply(ctx, env)
+		}
+		if err == nil || !retryable(err) || attempt >= 50 {
+			return res, err
+		}
+		if werr := sleepCtx(ctx, backoff(attempt)); werr != nil {
+			return Result{}, fmt.Errorf("applying %s: %w (last error: %v)", env.Type, werr, err)
+		}
+	}
+}
+
+func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(data, timeout)
+	if err := waitFuture(ctx, f); err != nil {
+		return Result{}, err
+	}
+	resp, ok := f.Response().(*applyResponse)
+	if !ok {
+		return Result{}, fmt.Errorf("unexpected apply response %T", f.Response())
+	}
+	return resp.res, resp.err
+}
+
+// retryable reports whether a failed apply should be tried again (the
+// leader changed, or none is known yet). Refusals are final.
+func retryable(err error) bool {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return false
+	}
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, ErrNoLeader) ||
+		errors.Is(err, errPeerUnavailable)
+}
+
+func backoff(attempt int) time.Duration {
+	d := time.Duration(attempt+1) * 20 * time.Millisecond
+	if d > 250*time.Millisecond {
+		d = 250 * time.Millisecond
+	}
+	return d
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) onApplied(uint64) {
+	s.appliedMu.Lock()
+	close(s.appliedCh)
+	s.appliedCh = make(chan struct{})
+	s.appliedMu.Unlock()
+}
+
+// WaitApplied blocks until the local FSM has applied index.
+func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		s.appliedMu.Lock()
+		ch := s.appliedCh
+		s.appliedMu.Unlock()
+		if s.fsm.appliedIndex() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for index %d (applied %d): %w", index, s.fsm.appliedIndex(), ctx.Err())
+		}
+	}
+}
+
+// AppliedIndex is the index of the last entry this node's FSM applied.
+func (s *Store) AppliedIndex() uint64 { return s.fsm.appliedIndex() }
+
+// Nodes returns the replicated member metadata.
+func (s *Store) Nodes() map[string]NodeMeta { return s.fsm.nodes() }
+
+func (s *Store) voterCount() int {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	n := 0
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			n++
+		}
+	}
+	return n
+}
+
+// leaderLoop watches leadership: a new leader commits a barrier of its own
+// term before it serves linearizable reads, and records its metadata.
+func (s *Store) leaderLoop(ctx context.Context) {
+	obs := make(chan raft.Observation, 16)
+	o := raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(o)
+	defer s.raft.DeregisterObserver(o)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ob := <-obs:
+			lo := ob.Data.(raft.LeaderObservation)
+			term := s.raft.CurrentTerm()
+			s.log.Info("leader changed", "leader_id", string(lo.LeaderID), "term", term)
+			if s.cfg.OnLeader != nil {
+				s.cfg.OnLeader(string(lo.LeaderID), term)
+			}
+			if string(lo.LeaderID) == s.cfg.NodeID {
+				bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if err := s.barrier(bctx); err != nil {
+					s.log.Warn("leader barrier failed", "err", err)
+				}
+				cancel()
+			}
+		}
+	}
+}
+
+func (s *Store) barrier(ctx context.Context) error {
+	term := s.raft.CurrentTerm()
+	if err := waitFuture(ctx, s.raft.Barrier(0)); err != nil {
+		return fmt.Errorf("barrier in term %d: %w", term, err)
+	}
+	s.readyTerm.Store(term)
+	return nil
+}
+
+// selfMetaLoop makes sure the replicated metadata knows how to reach this
+// node (its admin URL may change across restarts).
+func (s *Store) selfMetaLoop(ctx context.Context) {
+	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL}
+	for {
+		if cur, ok := s.fsm.nodes()[me.ID]; (!ok || cur != me) && s.isMember() && s.LeaderID() != "" {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := s.Propose(pctx, TypeNodeUpsert, me)
+			cancel()
+			if err != nil {
+				s.log.Debug("recording node metadata", "err", err)
+			}
+		}
+		if sleepCtx(ctx, time.Second) != nil {
+			return
+		}
+	}
+}
+
+func (s *Store) isMember() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == s.cfg.NodeID {
+			return true
+		}
+	}
+	return false
+}
+
+// identity is the node identity file: a data directory belongs to one node.
+type identity struct {
+	NodeID string `json:"node_id"`
+}
+
+func checkIdentity(dir, id string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir %s: %w", dir, err)
+	}
+	p := filepath.Join(dir, "node.json")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		b, _ = json.Marshal(identity{NodeID: id})
+		return writeFileAtomic(p, b, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	var idn identity
+	if err := json.Unmarshal(b, &idn); err != nil {
+		return fmt.Errorf("reading %s: %w", p, err)
+	}
+	if idn.NodeID != id {
+		return fmt.Errorf("--node-id %q does not match node %q whose data is in %s", id, idn.NodeID, dir)
+	}
+	return nil
+}
+
+// ReadIdentity returns the node ID that owns a data directory.
+func ReadIdentity(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "node.json"))
+	if err != nil {
+		return "", fmt.Errorf("reading node identity: %w", err)
+	}
+	var idn identity
+	if err := json.Unmarshal(b, &idn); err != nil {
+		return "", fmt.Errorf("reading node identity: %w", err)
+	}
+	return idn.NodeID, nil
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("closing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("renaming %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// globals are the flags every command accepts, before or after its name.
+type globals struct {
+	addr      string
+	token     string
+	tokenFile string
+	output    string
+}
+
+// newFlagSet returns a flag set holding the global flags. Values already
+// set (by an earlier parse) stay as defaults.
+func newFlagSet(name string, g *globals) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&g.addr, "addr", g.addr, "admin API of a node (default http://127.0.0.1:7070, TANDEM_ADDR)")
+	fs.StringVar(&g.token, "token", g.token, "admin bearer token (TANDEM_ADMIN_TOKEN)")
+	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "file holding the admin token")
+	fs.StringVar(&g.output, "o", g.output, "output format: text or json")
+	return fs
+}
+
+// parseArgs parses a command's flags, allowing flags and positional
+// arguments in any order, and checks the count of positionals.
+func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, flagErr(err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) < min {
+		return nil, usagef("%s: missing argument", fs.Name())
+	}
+	if len(pos) > max {
+		return nil, usagef("%s: unexpected argument %q", fs.Name(), pos[max])
+	}
+	return pos, nil
+}
+
+// client is a configured admin API client.
+type client struct {
+	base  string
+	token string
+	http  *http.Client
+	json  bool
+}
+
+func (g *globals) client(e env) (*client, error) {
+	switch g.output {
+	case "", "text", "json":
+	default:
+		return nil, usagef("-o: %q is not text or json", g.output)
+	}
+	addr := g.addr
+	if addr == "" {
+		addr = e.getenv("TANDEM_ADDR")
+	}
+	if addr == "" {
+		addr = "http://127.0.0.1:7070"
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
+	}
+	tok, err := g.resolveToken(e)
+	if err != nil {
+		return nil, err
+	}
+	return &client{base: strings.TrimRight(addr, "/"), token: tok, json: g.output == "json",
+		http: &http.Client{Timeout: 60 * time.Second}}, nil
+}
+
+func (g *globals) resolveToken(e env) (string, error) {
+	if g.token != "" {
+		return g.token, nil
+	}
+	if t := e.getenv("TANDEM_ADMIN_TOKEN"); t != "" {
+		return t, nil
+	}
+	file := g.tokenFile
+	if file == "" {
+		file = "./tandem-data/admin.token"
+		if _, err := os.Stat(file); err != nil {
+			return "", errors.New("no admin token: pass --token, --token-file or set TANDEM_ADMIN_TOKEN")
+		}
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading token file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// apiError is the admin API's error body.
+type apiError struct {
+	Error string `json:"error"`
+	Field string `json:"field"`
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil). A
+// failure is one line: the server's message, or what went wrong reaching it.
+func (c *client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching %s: %w", c.base, errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading answer from %s: %w", c.base, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var ae apiError
+		if json.Unmarshal(raw, &ae) == nil && ae.Error != "" {
+			return fmt.Errorf("%s (HTTP %d)", ae.Error, resp.StatusCode)
+		}
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+	}
+	if out == nil {
+		return nil
+	}
+	if p, ok := out.(*json.RawMessage); ok {
+		*p = raw
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("decoding answer of %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *client) postJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, "application/json", b, out)
+}
+
+// printJSON writes raw JSON indented.
+func printJSON(w io.Writer, raw []byte) error {
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return fmt.Errorf("formatting answer: %w", err)
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/contactcenter"
+)
+
+// statusDoc is the part of GET /v1/status the text output shows.
+type statusDoc struct {
+	NodeID      string `json:"node_id"`
+	Role        string `json:"role"`
+	LeaderID    string `json:"leader_id"`
+	Term        uint64 `json:"term"`
+	CommitIndex uint64 `json:"commit_index"`
+	Applied     uint64 `json:"applied_index"`
+	Ready       bool   `json:"ready"`
+	JoinError   string `json:"join_error"`
+	Nodes       []struct {
+		ID        string `json:"id"`
+		Address   string `json:"address"`
+		Suffrage  string `json:"suffrage"`
+		AdminAddr string `json:"admin_addr"`
+	} `json:"nodes"`
+	Clock struct {
+		SkewVsLeaderMS int64            `json:"skew_vs_leader_ms"`
+		Alarm          bool             `json:"alarm"`
+		PeersMS        map[string]int64 `json:"peers_ms"`
+	} `json:"clock"`
+	Replication map[string]struct {
+		State         string  `json:"state"`
+		BufferPercent float64 `json:"buffer_percent"`
+	} `json:"replication"`
+	Backup struct {
+		LastFull        *time.Time `json:"last_full"`
+		LastIncremental *time.Time `json:"last_incremental"`
+	} `json:"backup"`
+}
+
+func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
+	if _, err := parseArgs(newFlagSet("status", g), args, 0, 0); err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.do(ctx, "GET", "/v1/status", "", nil, &raw); err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e.stdout, raw)
+	}
+	var st statusDoc
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("decoding status: %w", err)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "node\t%s (%s)\n", st.NodeID, st.Role)
+	leader := st.LeaderID
+	if leader == "" {
+		leader = "none"
+	}
+	fmt.Fprintf(w, "leader\t%s\tterm %d\tcommit %d\tapplied %d\n", leader, st.Term, st.CommitIndex, st.Applied)
+	fmt.Fprintf(w, "ready\t%v\n", st.Ready)
+	if st.JoinError != "" {
+		fmt.Fprintf(w, "join error\t%s\n", st.JoinError)
+	}
+	clock := fmt.Sprintf("ok, skew vs leader %d ms", st.Clock.SkewVsLeaderMS)
+	if st.Clock.Alarm {
+		clock = fmt.Sprintf("ALARM: skew over 2 s (vs leader %d ms, peers %v)", st.Clock.SkewVsLeaderMS, st.Clock.PeersMS)
+	}
+	fmt.Fprintf(w, "clock\t%s\n", clock)
+	fmt.Fprintf(w, "nodes\n")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", n.ID, n.Address, n.Suffrage, n.AdminAddr)
+	}
+	if len(st.Replication) == 0 {
+		fmt.Fprintf(w, "replication\tnone configured\n")
+	}
+	for name, r := range st.Replication {
+		fmt.Fprintf(w, "replication %s\t%s\tbuffer %.1f%%\n", name, r.State, r.BufferPercent)
+	}
+	fmt.Fprintf(w, "backup\tlast full %s\tlast incremental %s\n", when(st.Backup.LastFull), when(st.Backup.LastIncremental))
+	return w.Flush()
+}
+
+func when(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.Format(time.RFC3339)
+}
+
+// result prints a simple answer: JSON as received, or one text line.
+func result(c *client, e env, raw json.RawMessage, text string) error {
+	if c.json {
+		return printJSON(e.stdout, raw)
+	}
+	_, err := fmt.Fprintln(e.stdout, text)
+	return err
+}
+
+func cmdJoin(ctx context.Context, g *globals, args []string, e env) error {
+	pos, err := parseArgs(newFlagSet("cluster join", g), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	member := pos[0]
+	if !strings.Contains(member, "://") {
+		member = "http://" + member
+	}
+	var raw json.RawMessage
+	if err := c.postJSON(ctx, "/v1/cluster/join", map[string]string{"addr": member}, &raw); err != nil {
+		return err
+	}
+	return result(c, e, raw, fmt.Sprintf("%s joined the cluster of %s", c.base, member))
+}
+
+func cmdRemove(ctx context.Context, g *globals, args []string, e env) error {
+	pos, err := parseArgs(newFlagSet("cluster remove", g), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.postJSON(ctx, "/v1/cluster/remove", map[string]string{"id": pos[0]}, &raw); err != nil {
+		return err
+	}
+	return result(c, e, raw, fmt.Sprintf("removed %s", pos[0]))
+}
+
+func cmdTransfer(ctx context.Context, g *globals, args []string, e env) error {
+	pos, err := parseArgs(newFlagSet("cluster transfer-leader", g), args, 0, 1)
+	if err != nil {
+		return err
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	id := ""
+	if len(pos) == 1 {
+		id = pos[0]
+	}
+	var out struct {
+		LeaderID string `json:"leader_id"`
+	}
+	var raw json.RawMessage
+	if err := c.postJSON(ctx, "/v1/cluster/transfer-leader", map[string]string{"id": id}, &raw); err != nil {
+		return err
+	}
+	json.Unmarshal(raw, &out)
+	return result(c, e, raw, fmt.Sprintf("leadership transferred; leader is now %s", out.LeaderID))
+}
+
+func cmdApply(ctx context.Context, g *globals, args []string, e env) error {
+	fs := newFlagSet("apply", g)
+	file := fs.String("f", "", "configuration file (YAML or JSON); - for stdin")
+	prune := fs.Bool("prune", false, "remove objects the file does not mention")
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *file == "" {
+		return usagef("apply: -f FILE is required")
+	}
+	var body []byte
+	var err error
+	if *file == "-" {
+		body, err = io.ReadAll(e.stdin)
+	} else {
+		body, err = os.ReadFile(*file)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", *file, err)
+	}
+	// Check locally first so a typo is reported before any network call;
+	// the server checks again.
+	if doc, err := contactcenter.ParseDocument(body); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	} else if err := doc.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	path := "/v1/config"
+	if *prune {
+		path += "?prune=true"
+	}
+	var raw json.RawMessage
+	if err := c.do(ctx, "POST", path, "application/yaml", body, &raw); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
+	}
+	var res struct {
+		Index  uint64 `json:"index"`
+		Result struct {
+			Created, Updated, Removed, Unchanged int
+		} `json:"result"`
+	}
+	json.Unmarshal(raw, &res)
+	r := res.Result
+	text := fmt.Sprintf("applied %s: %d created, %d updated, %d removed, %d unchanged (index %d)",
+		*file, r.Created, r.Updated, r.Removed, r.Unchanged, res.Index)
+	if r.Created+r.Updated+r.Removed == 0 {
+		text = fmt.Sprintf("%s: no changes (%d objects unchanged)", *file, r.Unchanged)
+	}
+	return result(c, e, raw, text)
+}
+
+func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
+	fs := newFlagSet("cluster recover", g)
+	force := fs.Bool("force-quorum", false, "make this node the only voter (required)")
+	dataDir := fs.String("data-dir", "", "data directory of the stopped node")
+	raftAddr := fs.String("raft-addr", "", "Raft address the node will use (default: the one in its log)")
+	yes := fs.Bool("yes", false, "do not ask for confirmation on a terminal")
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if !*force {
+		return usagef("cluster recover: --force-quorum is required")
+	}
+	if *dataDir == "" {
+		return usagef("cluster recover: --data-dir is required")
+	}
+	fmt.Fprintln(e.stderr, cluster.ForceQuorumWarning)
+	if f, ok := e.stdin.(*os.File); ok && !*yes && isTerminal(f) {
+		fmt.Fprint(e.stderr, "Type 'yes' to continue: ")
+		line, _ := bufio.NewReader(f).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return errors.New("recovery cancelled; nothing changed")
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	machines := []cluster.Machine{contactcenter.New()}
+	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, logger, io.Discard); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s is now a one-node cluster holding every committed command; start tandemd on it\n", *dataDir)
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tandemcc/tandem/admin"
+	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/contactcenter"
+)
+
+// node is a running tandemd: the cluster store and the servers around it.
+type node struct {
+	log   *slog.Logger
+	store *cluster.Store
+	admin *http.Server
+	done  chan error
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	if isTerminal(w) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// loadToken returns the admin token: the flag's, else the one stored in the
+// data dir, else a new one written there (0600). Only its path is logged.
+func loadToken(o options, logger *slog.Logger) (string, error) {
+	path := filepath.Join(o.DataDir, "admin.token")
+	if o.AdminToken != "" {
+		// Keep the given token beside the data so that a restart without
+		// the flag still speaks to the rest of the cluster.
+		if err := os.WriteFile(path, []byte(o.AdminToken+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("writing admin token: %w", err)
+		}
+		return o.AdminToken, nil
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		tok := strings.TrimSpace(string(b))
+		if len(tok) < 16 {
+			return "", fmt.Errorf("%s: token too short; delete it to generate a new one", path)
+		}
+		logger.Info("admin token loaded", "path", path)
+		return tok, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("reading admin token: %w", err)
+	}
+	if o.Join != "" {
+		return "", errors.New("--join: a joining node needs the cluster's admin token (--admin-token or TANDEM_ADMIN_TOKEN)")
+	}
+	var raw [24]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("generating admin token: %w", err)
+	}
+	tok := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing admin token: %w", err)
+	}
+	logger.Info("admin token generated", "path", path)
+	return tok, nil
+}
+
+// advertisedAdmin is the admin URL other members use to reach this node.
+func advertisedAdmin(o options) string {
+	host, port, _ := net.SplitHostPort(o.AdminAddr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(o.RaftAddr)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Writer) (*node, error) {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating --data-dir: %w", err)
+	}
+	token, err := loadToken(o, logger)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", o.AdminAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--admin-addr: %w", err)
+	}
+	if o.ForceQuorum {
+		fmt.Fprintln(rawLog, cluster.ForceQuorumWarning)
+	}
+	engine := contactcenter.New()
+	events := &admin.EventCounter{}
+	now := time.Now
+	if o.ClockOffset != 0 {
+		off := o.ClockOffset
+		now = func() time.Time { return time.Now().Add(off) }
+		logger.Warn("wall clock shifted for diagnostics", "clock_offset", off.String())
+	}
+	store, err := cluster.Open(ctx, cluster.Config{
+		NodeID:      o.NodeID,
+		RaftAddr:    o.RaftAddr,
+		AdminURL:    advertisedAdmin(o),
+		DataDir:     o.DataDir,
+		Join:        o.Join,
+		ForceQuorum: o.ForceQuorum,
+		Token:       token,
+		Machines:    []cluster.Machine{engine},
+		Sinks:       []cluster.EventSink{events},
+		Logger:      logger,
+		RaftLog:     rawLog,
+		RaftJSON:    !isTerminal(rawLog),
+		Now:         now,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	reg := admin.NewRegistry(store)
+	events.Register(reg)
+	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg}
+	n := &node{log: logger, store: store, done: make(chan error, 1),
+		admin: &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	go func() { n.done <- n.admin.Serve(ln) }()
+	logger.Info("tandemd started", "node_id", o.NodeID, "raft_addr", o.RaftAddr,
+		"admin_addr", ln.Addr().String(), "data_dir", o.DataDir)
+	return n, nil
+}
+
+// stop hands leadership over, stops Raft (flushing its log) and then the
+// admin API.
+func (n *node) stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err := n.store.Close(ctx)
+	if e := n.admin.Shutdown(ctx); e != nil && err == nil {
+		err = fmt.Errorf("stopping admin API: %w", e)
+	}
+	return err
+}

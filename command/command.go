@@ -1,0 +1,184 @@
+// Package command defines the envelope every change to Tandem's replicated
+// state travels in, and the events that applying it produces.
+//
+// It is the one vocabulary shared by the Raft layer (package cluster), the
+// deterministic engines that apply commands (package contactcenter and
+// others) and the consumers of events (replication, consoles, SNMP,
+// metrics). It owns encoding and envelope versioning only: it must not
+// import any network, storage or engine code, so that every side can depend
+// on it.
+//
+// A command carries everything its application needs — the wall-clock time
+// and IDs chosen at the edge — so that applying it is deterministic: no
+// clock reads, no randomness, no I/O.
+package command
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CurrentVersion is the envelope schema version this build writes. Readers
+// accept every version from MinVersion to CurrentVersion, so a log written by
+// an older build still applies after an upgrade.
+const (
+	CurrentVersion = 1
+	MinVersion     = 1
+)
+
+// MaxPayload bounds a single command's payload. Larger inputs are refused at
+// the edge, before anything reaches the log.
+const MaxPayload = 4 << 20
+
+// Envelope is one command as it is written into the Raft log.
+type Envelope struct {
+	// Type names the command as "<family>.<name>", e.g. "config.apply".
+	// The family selects the machine that applies it.
+	Type string `json:"type"`
+	// Version is the envelope schema version (see CurrentVersion).
+	Version int `json:"v"`
+	// Time is the proposer's wall-clock time in Unix nanoseconds. Engines
+	// use it as "now"; they never read a clock themselves.
+	Time int64 `json:"time"`
+	// ID is unique per command, chosen by the proposer. It lets edges retry
+	// a proposal without applying it twice.
+	ID string `json:"id"`
+	// Payload is the command's body, interpreted by its machine.
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// New builds an envelope of the current version, marshalling payload.
+func New(typ, id string, now time.Time, payload any) (Envelope, error) {
+	e := Envelope{Type: typ, Version: CurrentVersion, Time: now.UnixNano(), ID: id}
+	if payload != nil {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return Envelope{}, fmt.Errorf("encoding %s payload: %w", typ, err)
+		}
+		e.Payload = b
+	}
+	return e, e.Validate()
+}
+
+// Family is the part of Type before the first dot.
+func (e Envelope) Family() string {
+	f, _, _ := strings.Cut(e.Type, ".")
+	return f
+}
+
+// Now returns the command's time as a time.Time in UTC.
+func (e Envelope) Now() time.Time { return time.Unix(0, e.Time).UTC() }
+
+// Validate checks the envelope's own fields (not the payload's meaning).
+func (e Envelope) Validate() error {
+	switch {
+	case e.Type == "" || !strings.Contains(e.Type, "."):
+		return fmt.Errorf("command type %q: want <family>.<name>", e.Type)
+	case e.Version < MinVersion || e.Version > CurrentVersion:
+		return fmt.Errorf("command %s: %w: version %d, this build reads %d..%d",
+			e.Type, ErrVersion, e.Version, MinVersion, CurrentVersion)
+	case e.Time <= 0:
+		return fmt.Errorf("command %s: missing time", e.Type)
+	case e.ID == "":
+		return fmt.Errorf("command %s: missing id", e.Type)
+	case len(e.Payload) > MaxPayload:
+		return fmt.Errorf("command %s: payload of %d bytes exceeds %d", e.Type, len(e.Payload), MaxPayload)
+	}
+	return nil
+}
+
+// ErrVersion marks an envelope written by a newer (or unknown) schema.
+var ErrVersion = errors.New("unsupported envelope version")
+
+// Encode serialises an envelope for the Raft log.
+func Encode(e Envelope) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(e)
+}
+
+// Decode parses and validates an envelope read from the Raft log.
+func Decode(b []byte) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Envelope{}, fmt.Errorf("decoding command: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return Envelope{}, err
+	}
+	return e, nil
+}
+
+// Event is something that happened because a command was applied. Events
+// are the only way the world outside the state machine learns of changes:
+// the replication buffer, the console stream, SNMP and metrics all consume
+// them, each resuming from a known (Index, Seq).
+type Event struct {
+	// Index is the Raft log index of the command that produced the event.
+	Index uint64 `json:"index"`
+	// Seq numbers the events of one command from 0.
+	Seq int `json:"seq"`
+	// Type names the event, e.g. "config.agent.upserted".
+	Type string `json:"type"`
+	// Time is the producing command's time (Unix nanoseconds).
+	Time int64 `json:"time"`
+	// CommandID is the producing command's ID.
+	CommandID string `json:"command_id,omitempty"`
+	// Data is the event's body.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Position is a point in the event stream: events compare by (Index, Seq).
+type Position struct {
+	Index uint64 `json:"index"`
+	Seq   int    `json:"seq"`
+}
+
+// Pos returns the event's position in the stream.
+func (ev Event) Pos() Position { return Position{ev.Index, ev.Seq} }
+
+// After reports whether p comes strictly after q.
+func (p Position) After(q Position) bool {
+	return p.Index > q.Index || (p.Index == q.Index && p.Seq > q.Seq)
+}
+
+// Emitter collects the events of one command while it is applied. Engines
+// call Emit; the cluster layer stamps Index, Seq, Time and CommandID.
+type Emitter struct {
+	env    Envelope
+	index  uint64
+	events []Event
+}
+
+// NewEmitter starts collecting events for the command at index.
+func NewEmitter(index uint64, env Envelope) *Emitter {
+	return &Emitter{env: env, index: index}
+}
+
+// Emit records one event. data is marshalled to JSON; engines pass plain
+// structs whose encoding cannot fail, so a failure is a programming error.
+func (m *Emitter) Emit(typ string, data any) {
+	var raw json.RawMessage
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err != nil {
+			panic(fmt.Sprintf("command: event %s: %v", typ, err))
+		}
+		raw = b
+	}
+	m.events = append(m.events, Event{
+		Index: m.index, Seq: len(m.events), Type: typ,
+		Time: m.env.Time, CommandID: m.env.ID, Data: raw,
+	})
+}
+
+// Events returns what was emitted.
+func (m *Emitter) Events() []Event { return m.events }
+
+// Reset drops what was emitted (used when a command is refused, so a
+// refused command produces no events).
+func (m *Emitter) Reset() { m.events = m.events[:0] }
