@@ -1,0 +1,320 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// Refusal is an administration command refused for a reason the operator
+// can fix; nothing was changed.
+type Refusal struct{ Msg string }
+
+func (r *Refusal) Error() string { return r.Msg }
+
+func refuse(format string, args ...any) error { return &Refusal{Msg: fmt.Sprintf(format, args...)} }
+
+// Result is the answer of an administration command.
+type Result struct {
+	Command    string            `json:"command"`
+	States     map[string]State  `json:"states"`
+	Message    string            `json:"message"`
+	Diagnostic string            `json:"diagnostic,omitempty"` // path of the diagnostic file
+	Warnings   []string          `json:"warnings,omitempty"`
+	Extra      map[string]string `json:"extra,omitempty"`
+}
+
+// DiagFiles is how many numbered diagnostic files rotate
+// (replication.000 … replication.025).
+const DiagFiles = 26
+
+// Suspend pauses delivery to target; the buffer keeps filling.
+func (m *Manager) Suspend(ctx context.Context, target string) (Result, error) {
+	return m.admin(ctx, "suspend", target, func() (string, error) {
+		ts := m.st.Targets[target]
+		switch ts.State {
+		case Suspended:
+			return target + " replication was already suspended", nil
+		case Active:
+		default:
+			return "", refuse("%s replication is %s; suspend applies to active replication", target, ts.State)
+		}
+		m.setLocked(target, Suspended, "suspended by administrator")
+		return target + " replication suspended; the buffer keeps its data", nil
+	})
+}
+
+// Resume restarts delivery to target, at most rate events/s when rate > 0.
+func (m *Manager) Resume(ctx context.Context, target string, rate int) (Result, error) {
+	if rate < 0 {
+		return Result{}, refuse("--rate: must be zero (unlimited) or a positive number of events per second")
+	}
+	return m.admin(ctx, "resume", target, func() (string, error) {
+		ts := m.st.Targets[target]
+		switch ts.State {
+		case Active, Suspended:
+		default:
+			return "", refuse("%s replication is %s; a stopped replication needs `tandemctl replication shutdown` and `restart` (and possibly a sync)", target, ts.State)
+		}
+		m.setLocked(target, Active, "resumed by administrator")
+		ts = m.st.Targets[target]
+		ts.Rate = rate
+		m.st.Targets[target] = ts
+		if rate > 0 {
+			return fmt.Sprintf("%s replication resumed at most %d events/s", target, rate), nil
+		}
+		return target + " replication resumed", nil
+	})
+}
+
+// Stop stops one replication and leaves the other running. It holds no
+// buffer space afterwards, so restarting it later may require a sync.
+func (m *Manager) Stop(ctx context.Context, target string) (Result, error) {
+	return m.admin(ctx, "stop", target, func() (string, error) {
+		ts := m.st.Targets[target]
+		switch ts.State {
+		case Stopped, AutoStopped, Shutdown:
+			return fmt.Sprintf("%s replication was already %s", target, ts.State), nil
+		}
+		if err := m.cons[target].Detach(); err != nil {
+			return "", fmt.Errorf("stopping %s: %w", target, err)
+		}
+		m.setLocked(target, Stopped, "stopped by administrator")
+		ts = m.st.Targets[target]
+		ts.NeedsSync = true
+		m.st.Targets[target] = ts
+		return target + " replication stopped; restarting it needs shutdown + restart and may need a sync", nil
+	})
+}
+
+// Shutdown stops all replication on this node.
+func (m *Manager) Shutdown(ctx context.Context) (Result, error) {
+	return m.admin(ctx, "shutdown", "", func() (string, error) {
+		for _, n := range m.names() {
+			ts := m.st.Targets[n]
+			if ts.State == Shutdown {
+				continue
+			}
+			if err := m.cons[n].Detach(); err != nil {
+				return "", fmt.Errorf("shutting down %s: %w", n, err)
+			}
+			if ts.State == Active || ts.State == Suspended {
+				ts.NeedsSync = true
+			}
+			ts.State, ts.Reason, ts.Since, ts.Rate = Shutdown, "shut down by administrator", m.cfg.Now(), 0
+			m.st.Targets[n] = ts
+		}
+		return "all replication on this node shut down", nil
+	})
+}
+
+// Restart restarts all replication on this node and clears the buffer. It
+// refuses while any replication still runs: shut it down first, so that
+// clearing the buffer never drops a running target's backlog by surprise.
+func (m *Manager) Restart(ctx context.Context) (Result, error) {
+	return m.admin(ctx, "restart", "", func() (string, error) {
+		var running []string
+		for _, n := range m.names() {
+			if s := m.st.Targets[n].State; s == Active || s == Suspended {
+				running = append(running, n+" is "+string(s))
+			}
+		}
+		if len(running) > 0 {
+			return "", refuse("restart clears the replication buffer; %s — run `tandemctl replication shutdown` first", strings.Join(running, ", "))
+		}
+		var sync []string
+		for _, n := range m.names() {
+			if err := m.cons[n].Reset(); err != nil {
+				return "", fmt.Errorf("restarting %s: %w", n, err)
+			}
+			ts := m.st.Targets[n]
+			ts.State, ts.Reason, ts.Since, ts.Rate = Active, "restarted by administrator", m.cfg.Now(), 0
+			m.st.Targets[n] = ts
+			if ts.NeedsSync {
+				sync = append(sync, n)
+			}
+		}
+		m.alarms = Alarms{}
+		msg := "all replication restarted; buffer cleared"
+		if len(sync) > 0 {
+			msg += fmt.Sprintf("; %s missed data while stopped: run `tandemctl replication sync`", strings.Join(sync, ", "))
+		}
+		return msg, nil
+	})
+}
+
+func (m *Manager) names() []string {
+	out := make([]string, 0, len(m.cons))
+	for n := range m.cons {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *Manager) setLocked(target string, s State, reason string) {
+	ts := m.st.Targets[target]
+	ts.State, ts.Reason, ts.Since = s, reason, m.cfg.Now()
+	m.st.Targets[target] = ts
+}
+
+// admin runs one administration command: it checks the target and the
+// clock, writes the diagnostic file, then applies fn under the lock and
+// saves the state.
+func (m *Manager) admin(ctx context.Context, name, target string, fn func() (string, error)) (Result, error) {
+	if target != "" {
+		if _, ok := m.cons[target]; !ok {
+			return Result{}, m.unknownTarget(target)
+		}
+	}
+	clockErr := m.cfg.ClockCheck()
+	diag, derr := m.diagnose(ctx, name, target, clockErr)
+	if derr != nil {
+		m.log.Warn("writing replication diagnostic file", "err", derr)
+	}
+	if clockErr != nil {
+		return Result{Diagnostic: diag}, refuse("%s refused: %v (see %s)", name, clockErr, diag)
+	}
+	m.mu.Lock()
+	msg, err := fn()
+	if err == nil {
+		err = m.saveLocked()
+		m.signalLocked()
+	}
+	res := Result{Command: name, States: m.statesLocked(), Message: msg, Diagnostic: diag}
+	m.mu.Unlock()
+	if err != nil {
+		return res, err
+	}
+	m.log.Info("replication command", "command", name, "target", target, "result", msg)
+	return res, nil
+}
+
+func (m *Manager) unknownTarget(target string) error {
+	names := m.names()
+	if len(names) == 0 {
+		return refuse("unknown replication target %q: no replication is configured on this node (--reporting-dsn)", target)
+	}
+	return refuse("unknown replication target %q: configured targets are %s", target, strings.Join(names, ", "))
+}
+
+func (m *Manager) statesLocked() map[string]State {
+	out := map[string]State{}
+	for n := range m.cons {
+		out[n] = m.st.Targets[n].State
+	}
+	return out
+}
+
+// diagnose writes the next numbered diagnostic file with the checks of
+// every target concerned and returns its path.
+func (m *Manager) diagnose(ctx context.Context, cmd, target string, clockErr error) (string, error) {
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var b strings.Builder
+	fmt.Fprintf(&b, "tandem replication diagnostic\ncommand: %s\ntarget: %s\ntime: %s\n\n", cmd, orAll(target), m.cfg.Now().UTC().Format(time.RFC3339))
+	if clockErr != nil {
+		fmt.Fprintf(&b, "clock skew: FAIL %v\n", clockErr)
+	} else {
+		fmt.Fprintf(&b, "clock skew: ok (within 2s of the leader)\n")
+	}
+	st := m.buf.Stats()
+	fmt.Fprintf(&b, "buffer: %.1f%% used (%d of %d bytes), %d segments\n", st.Percent, st.UsedBytes, st.MaxBytes, st.Segments)
+	for _, n := range m.names() {
+		if target != "" && n != target {
+			continue
+		}
+		fmt.Fprintf(&b, "\n[%s]\n", n)
+		rep, err := m.cfg.Targets[n].Diagnose(dctx)
+		b.WriteString(rep)
+		if !strings.HasSuffix(rep, "\n") {
+			b.WriteString("\n")
+		}
+		if err != nil {
+			fmt.Fprintf(&b, "result: FAIL %v\n", err)
+		} else {
+			b.WriteString("result: ok\n")
+		}
+	}
+	return m.writeDiag(b.String())
+}
+
+func orAll(t string) string {
+	if t == "" {
+		return "all"
+	}
+	return t
+}
+
+// writeDiag writes replication.NNN, rotating through DiagFiles numbers.
+func (m *Manager) writeDiag(text string) (string, error) {
+	seqPath := filepath.Join(m.cfg.Dir, "replication.seq")
+	next := 0
+	if b, err := os.ReadFile(seqPath); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= 0 {
+			next = n % DiagFiles
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	path := filepath.Join(m.cfg.Dir, fmt.Sprintf("replication.%03d", next))
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(seqPath, []byte(strconv.Itoa((next+1)%DiagFiles)), 0o600); err != nil {
+		return path, err
+	}
+	return path, nil
+}
+
+// TargetStatus is one target in Status.
+type TargetStatus struct {
+	State         State            `json:"state"`
+	BufferPercent float64          `json:"buffer_percent"`
+	Reason        string           `json:"reason,omitempty"`
+	Since         time.Time        `json:"since"`
+	Rate          int              `json:"rate,omitempty"`
+	NeedsSync     bool             `json:"needs_sync,omitempty"`
+	Cursor        command.Position `json:"cursor"`
+	Delivered     command.Position `json:"delivered"`
+	BacklogEvents int64            `json:"backlog_events"`
+	LastError     string           `json:"last_error,omitempty"`
+}
+
+// Status is the node's replication state.
+type Status struct {
+	Leader        bool                    `json:"leader"`
+	BufferPercent float64                 `json:"buffer_percent"`
+	BufferBytes   int64                   `json:"buffer_used_bytes"`
+	BufferMax     int64                   `json:"buffer_max_bytes"`
+	Level         string                  `json:"alarm_level"`
+	LastAlarm     *Alarm                  `json:"last_alarm,omitempty"`
+	Targets       map[string]TargetStatus `json:"targets"`
+}
+
+// Status reports every configured target and the buffer.
+func (m *Manager) Status() Status {
+	st := m.buf.Stats()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := Status{Leader: m.leader, BufferPercent: st.Percent, BufferBytes: st.UsedBytes, BufferMax: st.MaxBytes,
+		Level: m.alarms.Level().String(), LastAlarm: m.lastAlarm, Targets: map[string]TargetStatus{}}
+	for _, cs := range st.Consumers {
+		ts, ok := m.st.Targets[cs.Name]
+		if !ok {
+			continue
+		}
+		out.Targets[cs.Name] = TargetStatus{State: ts.State, BufferPercent: cs.Percent, Reason: ts.Reason,
+			Since: ts.Since, Rate: ts.Rate, NeedsSync: ts.NeedsSync || cs.Gap, Cursor: cs.Cursor,
+			Delivered: m.delivered[cs.Name], BacklogEvents: cs.BacklogEvents, LastError: m.lastErr[cs.Name]}
+	}
+	return out
+}
