@@ -14,6 +14,7 @@
 package command
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,12 +94,21 @@ func (e Envelope) Validate() error {
 // ErrVersion marks an envelope written by a newer (or unknown) schema.
 var ErrVersion = errors.New("unsupported envelope version")
 
-// Encode serialises an envelope for the Raft log.
+// Encode serialises an envelope for the Raft log. HTML characters are not
+// escaped: json.Marshal would expand each '<', '>' or '&' of a payload
+// that was not produced by encoding/json to six bytes, so a payload that
+// passed the MaxPayload check could no longer Decode from the log.
 func Encode(e Envelope) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(e)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("encoding command %s: %w", e.Type, err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Decode parses and validates an envelope read from the Raft log.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"math/bits"
 	"time"
@@ -144,4 +145,48 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(h.max)
+}
+
+// HistData is a histogram in a compact, mergeable form: the non-empty
+// buckets as [index, count] pairs plus the exact sum, min and max.
+type HistData struct {
+	Buckets [][2]uint64 `json:"buckets"`
+	SumNs   float64     `json:"sum_ns"`
+	MinNs   int64       `json:"min_ns"`
+	MaxNs   int64       `json:"max_ns"`
+}
+
+// Export returns h's data (nil when empty).
+func (h *Histogram) Export() *HistData {
+	if h.n == 0 {
+		return nil
+	}
+	d := &HistData{SumNs: h.sum, MinNs: h.min, MaxNs: h.max}
+	for i, c := range h.counts {
+		if c > 0 {
+			d.Buckets = append(d.Buckets, [2]uint64{uint64(i), c})
+		}
+	}
+	return d
+}
+
+// Import adds exported data to h.
+func (h *Histogram) Import(d *HistData) error {
+	if d == nil {
+		return nil
+	}
+	o := NewHistogram()
+	for _, b := range d.Buckets {
+		if b[0] >= uint64(len(o.counts)) {
+			return fmt.Errorf("histogram bucket %d out of range", b[0])
+		}
+		o.counts[b[0]] += b[1]
+		o.n += b[1]
+	}
+	if o.n == 0 {
+		return nil
+	}
+	o.sum, o.min, o.max = d.SumNs, d.MinNs, d.MaxNs
+	h.Merge(o)
+	return nil
 }

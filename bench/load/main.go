@@ -6,6 +6,10 @@
 //
 //	{"target","ops","duration_s","ops_per_s","p50_ms","p99_ms","errors","payload","concurrency",...}
 //
+// Helper commands for bench/raft.sh (benchload help): ports, wait-cluster,
+// failover (SIGKILL the leader and time the first commit through a
+// survivor), catchup and merge (combine the reports of several rounds).
+//
 // It lives in its own Go module so the etcd client never enters Tandem's
 // dependencies.
 package main
@@ -104,18 +108,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		if len(c.Addrs) == 0 {
 			return c, errors.New("-addr: no address given")
 		}
-		if c.TokenFile != "" {
-			b, err := os.ReadFile(c.TokenFile)
-			if err != nil {
-				return c, fmt.Errorf("-token-file: %v", err)
-			}
-			c.Token = strings.TrimSpace(string(b))
-		} else {
-			c.Token = strings.TrimSpace(getenv("TANDEM_ADMIN_TOKEN"))
+		tok, err := readToken(c.TokenFile, getenv)
+		if err != nil {
+			return c, err
 		}
-		if c.Token == "" {
-			return c, errors.New("-token-file: no admin token (give -token-file or set TANDEM_ADMIN_TOKEN)")
-		}
+		c.Token = tok
 	case "":
 		return c, errors.New("-target: required (etcd or tandem)")
 	default:
@@ -146,6 +143,24 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	return c, nil
 }
 
+// readToken reads the admin token from file, or TANDEM_ADMIN_TOKEN.
+func readToken(file string, getenv func(string) string) (string, error) {
+	var tok string
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("-token-file: %v", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	} else {
+		tok = strings.TrimSpace(getenv("TANDEM_ADMIN_TOKEN"))
+	}
+	if tok == "" {
+		return "", errors.New("-token-file: no admin token (give -token-file or set TANDEM_ADMIN_TOKEN)")
+	}
+	return tok, nil
+}
+
 // Report is the one JSON line benchload prints. The first nine fields are
 // the contract bench/raft.sh reads; the rest are extra detail.
 type Report struct {
@@ -163,6 +178,10 @@ type Report struct {
 	MaxMs       float64 `json:"max_ms"`
 	WarmupOps   uint64  `json:"warmup_ops"`
 	Endpoint    string  `json:"endpoint"`
+	Runs        int     `json:"runs,omitempty"` // > 1 for a merged report
+	// Hist is the latency histogram of the measured phase, so that
+	// reports of several runs can be merged exactly (benchload merge).
+	Hist *HistData `json:"hist,omitempty"`
 }
 
 func round(v float64, digits int) float64 {
@@ -193,7 +212,62 @@ func makeReport(c Config, endpoint string, warm, m PhaseResult) Report {
 		MaxMs:       ms(m.Hist.Max()),
 		WarmupOps:   warm.OK,
 		Endpoint:    endpoint,
+		Hist:        m.Hist.Export(),
 	}
+}
+
+// mergeReports combines the reports of several runs against one target
+// with the same payload and concurrency: operations, errors and time add
+// up, latency quantiles come from the merged histograms.
+func mergeReports(rs []Report) (Report, error) {
+	if len(rs) == 0 {
+		return Report{}, errors.New("no report to merge")
+	}
+	out := Report{Target: rs[0].Target, Payload: rs[0].Payload, Concurrency: rs[0].Concurrency}
+	h := NewHistogram()
+	var secs float64
+	var eps []string
+	seen := map[string]bool{}
+	for i, r := range rs {
+		if r.Target != out.Target || r.Payload != out.Payload || r.Concurrency != out.Concurrency {
+			return Report{}, fmt.Errorf("report %d is %s/%d B/%d, the first %s/%d B/%d: not comparable",
+				i+1, r.Target, r.Payload, r.Concurrency, out.Target, out.Payload, out.Concurrency)
+		}
+		if r.Ops > 0 && r.Hist == nil {
+			return Report{}, fmt.Errorf("report %d has no histogram", i+1)
+		}
+		if err := h.Import(r.Hist); err != nil {
+			return Report{}, fmt.Errorf("report %d: %w", i+1, err)
+		}
+		out.Ops += r.Ops
+		out.Errors += r.Errors
+		out.WarmupOps += r.WarmupOps
+		secs += r.DurationS
+		if !seen[r.Endpoint] {
+			seen[r.Endpoint] = true
+			eps = append(eps, r.Endpoint)
+		}
+		n := r.Runs
+		if n < 1 {
+			n = 1
+		}
+		out.Runs += n
+	}
+	if h.Count() != out.Ops {
+		return Report{}, fmt.Errorf("histograms hold %d operations, reports %d", h.Count(), out.Ops)
+	}
+	out.DurationS = round(secs, 3)
+	if secs > 0 {
+		out.OpsPerS = round(float64(out.Ops)/secs, 2)
+	}
+	out.P50Ms = ms(h.Quantile(0.50))
+	out.P99Ms = ms(h.Quantile(0.99))
+	out.P999Ms = ms(h.Quantile(0.999))
+	out.MeanMs = ms(h.Mean())
+	out.MaxMs = ms(h.Max())
+	out.Endpoint = strings.Join(eps, " ")
+	out.Hist = h.Export()
+	return out, nil
 }
 
 func main() {
@@ -201,6 +275,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return runSub(args[0], args[1:], stdout, stderr)
+	}
+	return runLoad(args, stdout, stderr)
+}
+
+// runLoad is the default command: one measured load run.
+func runLoad(args []string, stdout, stderr io.Writer) int {
 	c, err := parseConfig(args, os.Getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -69,16 +69,23 @@ type commitResponse struct {
 
 // Do commits one payload and checks the answer.
 func (t *tandemTarget) Do(ctx context.Context, worker int, _ uint64) error {
+	_, err := t.commit(ctx, worker)
+	return err
+}
+
+// commit posts the payload to the address of worker and returns the raft
+// index the server reports.
+func (t *tandemTarget) commit(ctx context.Context, worker int) (uint64, error) {
 	url := t.urls[worker%len(t.urls)]
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(t.payload))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+t.token)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer func() {
 		// Drain so the connection goes back to the pool.
@@ -87,19 +94,19 @@ func (t *tandemTarget) Do(ctx context.Context, worker int, _ uint64) error {
 	}()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return fmt.Errorf("reading response: %w", err)
+		return 0, fmt.Errorf("reading response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("POST %s: HTTP %d: %s", CommitPath, resp.StatusCode, snippet(body))
+		return 0, fmt.Errorf("POST %s: HTTP %d: %s", CommitPath, resp.StatusCode, snippet(body))
 	}
 	var cr commitResponse
 	if err := json.Unmarshal(body, &cr); err != nil {
-		return fmt.Errorf("POST %s: bad JSON %q: %v", CommitPath, snippet(body), err)
+		return 0, fmt.Errorf("POST %s: bad JSON %q: %v", CommitPath, snippet(body), err)
 	}
 	if cr.Index == nil || *cr.Index == 0 {
-		return fmt.Errorf("POST %s: answer has no positive \"index\": %s", CommitPath, snippet(body))
+		return 0, fmt.Errorf("POST %s: answer has no positive \"index\": %s", CommitPath, snippet(body))
 	}
-	return nil
+	return *cr.Index, nil
 }
 
 func snippet(b []byte) string {
@@ -148,27 +155,39 @@ func findTandemLeader(ctx context.Context, client *http.Client, addrs []string, 
 
 func getTandemStatus(ctx context.Context, client *http.Client, addr, token string) (tandemStatus, error) {
 	var st tandemStatus
+	err := getStatusInto(ctx, client, addr, token, &st)
+	return st, err
+}
+
+func getFullStatus(ctx context.Context, client *http.Client, addr, token string) (fullStatus, error) {
+	var st fullStatus
+	err := getStatusInto(ctx, client, addr, token, &st)
+	return st, err
+}
+
+// getStatusInto decodes GET addr/v1/status into st.
+func getStatusInto(ctx context.Context, client *http.Client, addr, token string, st any) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, addr+"/v1/status", nil)
 	if err != nil {
-		return st, err
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
-		return st, err
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return st, err
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET %s/v1/status: HTTP %d: %s", addr, resp.StatusCode, snippet(body))
+		return fmt.Errorf("GET %s/v1/status: HTTP %d: %s", addr, resp.StatusCode, snippet(body))
 	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, fmt.Errorf("GET %s/v1/status: bad JSON: %v", addr, err)
+	if err := json.Unmarshal(body, st); err != nil {
+		return fmt.Errorf("GET %s/v1/status: bad JSON: %v", addr, err)
 	}
-	return st, nil
+	return nil
 }

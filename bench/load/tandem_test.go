@@ -73,9 +73,11 @@ func TestTandemTargetCommits(t *testing.T) {
 	if m.Hist.Count() != 400 || m.Hist.Quantile(0.99) <= 0 {
 		t.Fatalf("histogram count %d p99 %v", m.Hist.Count(), m.Hist.Quantile(0.99))
 	}
-	// Connections are reused: at most one per worker.
-	if c := f.conns.Load(); c > 8 {
-		t.Errorf("opened %d connections for 8 workers", c)
+	// Connections are reused: about one per worker, far fewer than one
+	// per request. (The transport hands a connection back to its pool
+	// asynchronously, so a worker's next request may occasionally dial.)
+	if c := f.conns.Load(); c > 2*8 {
+		t.Errorf("opened %d connections for 8 workers and 400 requests", c)
 	}
 }
 

@@ -45,7 +45,7 @@ func Parse(fs *flag.FlagSet, args []string, configFlag string, getenv func(strin
 		}
 		if v := getenv(EnvName(f.Name)); v != "" {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s: %v", EnvName(f.Name), e)
+				err = fmt.Errorf("%s: invalid value %q: %v", EnvName(f.Name), v, e)
 				return
 			}
 			set[f.Name] = true
@@ -66,12 +66,28 @@ func loadFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
 	}
-	var m map[string]any
-	if err := yaml.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	// Decode into nodes, not map[string]any: a value must reach the flag
+	// as written (a token of digits, 0x1F, 007, 1e3 or a date would
+	// otherwise be reformatted as a number or time before Set sees it).
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("config %s: %s", path, oneLine(err))
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
+	if len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("config %s: line %d: want a mapping of flag names to values", path, root.Line)
+	}
+	fields := map[string]*yaml.Node{}
+	keys := make([]string, 0, len(root.Content)/2)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i].Value
+		if _, dup := fields[k]; dup {
+			return fmt.Errorf("config %s: line %d: field %q given twice", path, root.Content[i].Line, k)
+		}
+		fields[k] = root.Content[i+1]
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -83,15 +99,61 @@ func loadFile(fs *flag.FlagSet, path string, set map[string]bool) error {
 		if set[k] {
 			continue
 		}
-		vals, ok := m[k].([]any)
-		if !ok {
-			vals = []any{m[k]}
+		vals, err := scalars(fields[k])
+		if err != nil {
+			return fmt.Errorf("config %s: field %q: %v", path, k, err)
 		}
 		for _, v := range vals {
-			if err := fs.Set(k, fmt.Sprint(v)); err != nil {
-				return fmt.Errorf("config %s: field %q: %v", path, k, err)
+			if err := fs.Set(k, v); err != nil {
+				return fmt.Errorf("config %s: field %q: invalid value %q: %v", path, k, v, err)
 			}
 		}
 	}
 	return nil
+}
+
+// scalars returns a field's value as written: one scalar, or each item of
+// a list of scalars (a repeatable flag). Aliases are followed once, never
+// recursively (an anchor may contain an alias to itself).
+func scalars(n *yaml.Node) ([]string, error) {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		v, err := scalar(n)
+		return []string{v}, err
+	case yaml.SequenceNode:
+		out := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			item = deref(item)
+			if item.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: a list may hold only plain values", item.Line)
+			}
+			v, err := scalar(item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("line %d: want a value or a list of values", n.Line)
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+func scalar(n *yaml.Node) (string, error) {
+	if n.Tag == "!!null" {
+		return "", fmt.Errorf("line %d: no value", n.Line)
+	}
+	return n.Value, nil
+}
+
+// oneLine flattens a YAML error (which may span lines) to one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: ")), " ")
 }

@@ -1,0 +1,369 @@
+package command
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123, time.UTC)
+
+func valid() Envelope {
+	return Envelope{Type: "config.apply", Version: CurrentVersion, Time: t0.UnixNano(), ID: "c1", Payload: json.RawMessage(`{"a":1}`)}
+}
+
+func TestNew(t *testing.T) {
+	type body struct {
+		Name string `json:"name"`
+		N    int    `json:"n"`
+	}
+	tests := []struct {
+		name        string
+		typ, id     string
+		now         time.Time
+		payload     any
+		wantPayload string
+		wantErr     string
+	}{
+		{name: "struct payload", typ: "config.apply", id: "a", now: t0, payload: body{"x", 2}, wantPayload: `{"name":"x","n":2}`},
+		{name: "nil payload", typ: "cluster.noop", id: "a", now: t0, payload: nil, wantPayload: ""},
+		{name: "raw payload", typ: "a.b", id: "a", now: t0, payload: json.RawMessage(`[1,2]`), wantPayload: `[1,2]`},
+		{name: "unmarshalable payload", typ: "a.b", id: "a", now: t0, payload: make(chan int), wantErr: "encoding a.b payload"},
+		{name: "no family", typ: "apply", id: "a", now: t0, wantErr: "want <family>.<name>"},
+		{name: "empty type", typ: "", id: "a", now: t0, wantErr: "want <family>.<name>"},
+		{name: "missing id", typ: "a.b", id: "", now: t0, wantErr: "missing id"},
+		{name: "zero time", typ: "a.b", id: "a", now: time.Time{}, wantErr: "missing time"},
+		{name: "epoch time", typ: "a.b", id: "a", now: time.Unix(0, 0), wantErr: "missing time"},
+		{name: "payload too large", typ: "a.b", id: "a", now: t0, payload: strings.Repeat("x", MaxPayload), wantErr: "exceeds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := New(tt.typ, tt.id, tt.now, tt.payload)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("New error = %v, want containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if e.Type != tt.typ || e.ID != tt.id || e.Version != CurrentVersion || e.Time != tt.now.UnixNano() {
+				t.Errorf("New = %+v", e)
+			}
+			if string(e.Payload) != tt.wantPayload {
+				t.Errorf("payload = %q, want %q", e.Payload, tt.wantPayload)
+			}
+			if !e.Now().Equal(tt.now) || e.Now().Location() != time.UTC {
+				t.Errorf("Now() = %v, want %v in UTC", e.Now(), tt.now)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name        string
+		mod         func(*Envelope)
+		wantErr     string
+		wantVersion bool
+	}{
+		{name: "valid", mod: func(*Envelope) {}},
+		{name: "version above current", mod: func(e *Envelope) { e.Version = CurrentVersion + 1 }, wantErr: "version", wantVersion: true},
+		{name: "version below min", mod: func(e *Envelope) { e.Version = MinVersion - 1 }, wantErr: "version", wantVersion: true},
+		{name: "negative version", mod: func(e *Envelope) { e.Version = -7 }, wantErr: "version", wantVersion: true},
+		{name: "missing type", mod: func(e *Envelope) { e.Type = "" }, wantErr: "command type"},
+		{name: "type without dot", mod: func(e *Envelope) { e.Type = "config" }, wantErr: "want <family>.<name>"},
+		{name: "missing id", mod: func(e *Envelope) { e.ID = "" }, wantErr: "missing id"},
+		{name: "missing time", mod: func(e *Envelope) { e.Time = 0 }, wantErr: "missing time"},
+		{name: "negative time", mod: func(e *Envelope) { e.Time = -1 }, wantErr: "missing time"},
+		{name: "payload at limit", mod: func(e *Envelope) { e.Payload = bigString(MaxPayload) }},
+		{name: "payload over limit", mod: func(e *Envelope) { e.Payload = bigString(MaxPayload + 1) }, wantErr: "exceeds"},
+		{name: "no payload", mod: func(e *Envelope) { e.Payload = nil }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := valid()
+			tt.mod(&e)
+			err := e.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate = %v, want containing %q", err, tt.wantErr)
+			}
+			if got := errors.Is(err, ErrVersion); got != tt.wantVersion {
+				t.Errorf("errors.Is(err, ErrVersion) = %v, want %v (err %v)", got, tt.wantVersion, err)
+			}
+			// Encode refuses what Validate refuses.
+			if b, err := Encode(e); err == nil {
+				t.Errorf("Encode accepted an invalid envelope: %s", b)
+			}
+		})
+	}
+}
+
+// bigString is a JSON string payload of exactly n bytes.
+func bigString(n int) json.RawMessage {
+	b := bytes.Repeat([]byte("x"), n)
+	b[0], b[n-1] = '"', '"'
+	return b
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		env  Envelope
+	}{
+		{"with payload", valid()},
+		{"no payload", Envelope{Type: "cluster.noop", Version: 1, Time: 1, ID: "x"}},
+		{"unicode and html", Envelope{Type: "config.<apply>", Version: 1, Time: 1 << 62, ID: "é&\u2028", Payload: json.RawMessage(`{"s":"a<b>&c\u00e9"}`)}},
+		{"null payload", Envelope{Type: "a.b", Version: 1, Time: 5, ID: "n", Payload: json.RawMessage(`null`)}},
+		{"scalar payload", Envelope{Type: "a.b", Version: 1, Time: 5, ID: "n", Payload: json.RawMessage(`"text"`)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := Encode(tt.env)
+			if err != nil {
+				t.Fatalf("Encode: %v", err)
+			}
+			got, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", b, err)
+			}
+			if !sameEnvelope(got, tt.env) {
+				t.Fatalf("round trip:\n got %+v\nwant %+v", got, tt.env)
+			}
+			b2, err := Encode(got)
+			if err != nil || !bytes.Equal(b, b2) {
+				t.Fatalf("re-encoding differs: %s vs %s (%v)", b, b2, err)
+			}
+		})
+	}
+}
+
+func TestEncodeWireNames(t *testing.T) {
+	b, err := Encode(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"type", "v", "time", "id", "payload"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("encoded envelope %s lacks %q", b, k)
+		}
+	}
+	e := valid()
+	e.Payload = nil
+	b, _ = Encode(e)
+	if bytes.Contains(b, []byte("payload")) {
+		t.Errorf("empty payload should be omitted: %s", b)
+	}
+}
+
+// An envelope accepted by Encode must decode again, even when its payload
+// was not produced by encoding/json (HTML characters are not expanded past
+// MaxPayload on the way into the log).
+func TestEncodeDoesNotGrowPayloadPastLimit(t *testing.T) {
+	p := bytes.Repeat([]byte("<"), MaxPayload)
+	p[0], p[len(p)-1] = '"', '"'
+	e := Envelope{Type: "a.b", Version: 1, Time: 1, ID: "x", Payload: p}
+	b, err := Encode(e)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatalf("Decode of Encode output: %v", err)
+	}
+	if !sameEnvelope(got, e) {
+		t.Fatal("payload changed")
+	}
+}
+
+func TestDecodeRefusals(t *testing.T) {
+	tests := []struct {
+		name        string
+		in          string
+		wantErr     string
+		wantVersion bool
+	}{
+		{"not json", `{`, "decoding command", false},
+		{"array", `[1]`, "decoding command", false},
+		{"wrong field type", `{"type":"a.b","v":"1","time":1,"id":"x"}`, "decoding command", false},
+		{"newer version", `{"type":"a.b","v":2,"time":1,"id":"x"}`, "version 2", true},
+		{"missing version", `{"type":"a.b","time":1,"id":"x"}`, "version 0", true},
+		{"missing type", `{"v":1,"time":1,"id":"x"}`, "command type", false},
+		{"missing id", `{"type":"a.b","v":1,"time":1}`, "missing id", false},
+		{"missing time", `{"type":"a.b","v":1,"id":"x"}`, "missing time", false},
+		{"empty", ``, "decoding command", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, err := Decode([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Decode = %+v, %v; want error containing %q", e, err, tt.wantErr)
+			}
+			if errors.Is(err, ErrVersion) != tt.wantVersion {
+				t.Errorf("errors.Is(err, ErrVersion) = %v, want %v", !tt.wantVersion, tt.wantVersion)
+			}
+			if e.Type != "" || e.ID != "" {
+				t.Errorf("refused Decode returned a non-zero envelope %+v", e)
+			}
+		})
+	}
+}
+
+func TestDecodeIgnoresUnknownFields(t *testing.T) {
+	e, err := Decode([]byte(`{"type":"a.b","v":1,"time":9,"id":"x","future":true}`))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if e.Type != "a.b" || e.Time != 9 || e.ID != "x" {
+		t.Fatalf("Decode = %+v", e)
+	}
+}
+
+func TestFamily(t *testing.T) {
+	tests := []struct{ typ, want string }{
+		{"config.apply", "config"},
+		{"cluster.node_upsert", "cluster"},
+		{"a.b.c", "a"},
+		{".x", ""},
+		{"nodot", "nodot"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := (Envelope{Type: tt.typ}).Family(); got != tt.want {
+			t.Errorf("Family(%q) = %q, want %q", tt.typ, got, tt.want)
+		}
+	}
+}
+
+func TestEmitter(t *testing.T) {
+	env := valid()
+	em := NewEmitter(42, env)
+	if len(em.Events()) != 0 {
+		t.Fatalf("new emitter has events %v", em.Events())
+	}
+	em.Emit("x.created", map[string]int{"n": 1})
+	em.Emit("x.nodata", nil)
+	em.Emit("x.updated", struct {
+		ID string `json:"id"`
+	}{"q1"})
+	want := []Event{
+		{Index: 42, Seq: 0, Type: "x.created", Time: env.Time, CommandID: env.ID, Data: json.RawMessage(`{"n":1}`)},
+		{Index: 42, Seq: 1, Type: "x.nodata", Time: env.Time, CommandID: env.ID},
+		{Index: 42, Seq: 2, Type: "x.updated", Time: env.Time, CommandID: env.ID, Data: json.RawMessage(`{"id":"q1"}`)},
+	}
+	got := em.Events()
+	if len(got) != len(want) {
+		t.Fatalf("got %d events, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !sameEvent(got[i], want[i]) {
+			t.Errorf("event %d = %+v, want %+v", i, got[i], want[i])
+		}
+		if got[i].Pos() != (Position{42, i}) {
+			t.Errorf("event %d Pos = %+v", i, got[i].Pos())
+		}
+	}
+	em.Reset()
+	if n := len(em.Events()); n != 0 {
+		t.Fatalf("after Reset: %d events", n)
+	}
+	em.Emit("x.again", nil)
+	if ev := em.Events(); len(ev) != 1 || ev[0].Seq != 0 || ev[0].Type != "x.again" {
+		t.Fatalf("after Reset, Emit gave %+v; want seq restarting at 0", ev)
+	}
+}
+
+func TestEmitPanicsOnUnencodableData(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Emit of a channel did not panic")
+		}
+	}()
+	NewEmitter(1, valid()).Emit("x.bad", make(chan int))
+}
+
+func TestPositionAfter(t *testing.T) {
+	tests := []struct {
+		p, q Position
+		want bool
+	}{
+		{Position{2, 0}, Position{1, 5}, true},
+		{Position{1, 5}, Position{2, 0}, false},
+		{Position{3, 2}, Position{3, 1}, true},
+		{Position{3, 1}, Position{3, 2}, false},
+		{Position{3, 1}, Position{3, 1}, false},
+		{Position{0, 0}, Position{0, 0}, false},
+		{Position{1, 0}, Position{0, 0}, true},
+	}
+	for _, tt := range tests {
+		if got := tt.p.After(tt.q); got != tt.want {
+			t.Errorf("%+v.After(%+v) = %v, want %v", tt.p, tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestEventJSON(t *testing.T) {
+	ev := Event{Index: 7, Seq: 1, Type: "t.x", Time: 3, CommandID: "c", Data: json.RawMessage(`{"a":true}`)}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"index":7,"seq":1,"type":"t.x","time":3,"command_id":"c","data":{"a":true}}`
+	if string(b) != want {
+		t.Fatalf("event JSON = %s, want %s", b, want)
+	}
+	var back Event
+	if err := json.Unmarshal(b, &back); err != nil || !sameEvent(back, ev) {
+		t.Fatalf("event round trip = %+v, %v", back, err)
+	}
+}
+
+// sameEnvelope compares envelopes, payloads by their compact JSON (the log
+// form is compacted).
+func sameEnvelope(a, b Envelope) bool {
+	return a.Type == b.Type && a.Version == b.Version && a.Time == b.Time && a.ID == b.ID &&
+		sameJSON(a.Payload, b.Payload)
+}
+
+func sameEvent(a, b Event) bool {
+	return a.Index == b.Index && a.Seq == b.Seq && a.Type == b.Type && a.Time == b.Time &&
+		a.CommandID == b.CommandID && sameJSON(a.Data, b.Data)
+}
+
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return canonical(ca.Bytes()) == canonical(cb.Bytes())
+}
+
+// canonical re-marshals JSON through interface{} so that equivalent
+// escapes (\u003c vs <) compare equal.
+func canonical(b []byte) string {
+	var v any
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return string(b)
+	}
+	out, _ := json.Marshal(v)
+	return string(out)
+}
