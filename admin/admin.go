@@ -28,6 +28,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/replication"
 )
 
 // Server is the admin API of one node.
@@ -37,6 +38,8 @@ type Server struct {
 	Token    string
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
+	// Replication is nil when no replication is configured on the node.
+	Replication *replication.Manager
 	// Status adds subsystem sections (replication, backup) to /v1/status.
 	Status func(*StatusDoc)
 }
@@ -83,6 +86,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("POST /v1/config", s.applyConfig)
 	api.HandleFunc("GET /v1/config", s.getConfig)
 	api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
+	s.replicationRoutes(api)
 	api.Handle("/v1/internal/", s.Store.PeerHandler())
 	mux.Handle("/v1/", s.auth(api))
 	return mux
@@ -138,6 +142,11 @@ func writeFailure(w http.ResponseWriter, err error) {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	doc := StatusDoc{Status: s.Store.Status(), Replication: map[string]ReplicationTarget{}}
+	if s.Replication != nil {
+		for name, t := range s.Replication.Status().Targets {
+			doc.Replication[name] = ReplicationTarget{State: string(t.State), BufferPercent: t.BufferPercent}
+		}
+	}
 	if s.Status != nil {
 		s.Status(&doc)
 	}
@@ -201,11 +210,34 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
+	before := s.Store.LeaderID()
 	if err := s.Store.TransferLeader(ctx, req.ID); err != nil {
 		writeFailure(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"result": "transferred", "leader_id": s.Store.LeaderID()})
+	writeJSON(w, http.StatusOK, map[string]string{"result": "transferred", "leader_id": s.newLeader(ctx, before, req.ID)})
+}
+
+// newLeader waits (bounded by ctx) until this node knows the leader a
+// transfer produced: target, or any other than before when target is "".
+// The transfer completes on the old leader; a follower answering the
+// request learns of the new leader a moment later.
+func (s *Server) newLeader(ctx context.Context, before, target string) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		l := s.Store.LeaderID()
+		if l != "" && (l == target || (target == "" && l != before)) {
+			return l
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return l
+		}
+	}
 }
 
 // applyConfig applies a YAML or JSON configuration document. It is parsed

@@ -1,8 +1,8 @@
 package admin
 
 import (
-	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -63,8 +63,15 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descVoters, float64(voters))
-	if v, err := strconv.ParseFloat(c.st.Stats()["last_contact"], 64); err == nil {
-		gauge(descContact, v)
+	// raft reports "0" on the leader, "never", or a time.Duration string.
+	switch lc := c.st.Stats()["last_contact"]; lc {
+	case "never":
+	case "0":
+		gauge(descContact, 0)
+	default:
+		if d, err := time.ParseDuration(lc); err == nil {
+			gauge(descContact, float64(d)/float64(time.Millisecond))
+		}
 	}
 	for peer, ms := range s.Clock.PeersMS {
 		gauge(descSkew, float64(ms)/1000, peer)

@@ -56,8 +56,15 @@ func (c *clockWatch) run(ctx context.Context) {
 	}
 }
 
+// sampleTimeout bounds one clock reading: a hung peer must not stall the
+// samples of the others (the loop is sequential), and a reading with a
+// longer round trip would be too coarse anyway.
+const sampleTimeout = time.Second
+
 func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, bool) {
 	var r ClockReading
+	ctx, cancel := context.WithTimeout(ctx, sampleTimeout)
+	defer cancel()
 	t0 := c.s.now()
 	start := time.Now() // monotonic, for the round trip only
 	if err := c.s.call(ctx, url, http.MethodGet, "/v1/internal/clock", nil, &r); err != nil {

@@ -88,7 +88,7 @@ type fsm struct {
 	sinks    []EventSink
 	st       fsmState
 	applied  atomic.Uint64
-	head     int // start of the live dedupe window in st.Order
+	head     int                // start of the live dedupe window in st.Order
 	notify   func(index uint64) // after every applied batch
 }
 

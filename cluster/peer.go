@@ -130,26 +130,61 @@ func writePeerErr(w http.ResponseWriter, code int, pe peerError) {
 	json.NewEncoder(w).Encode(pe)
 }
 
-// leaderURL finds the admin URL of the current leader.
-func (s *Store) leaderURL() (string, error) {
-	id := s.LeaderID()
+// leaderURL finds the current leader and its admin URL.
+func (s *Store) leaderURL() (id, url string, err error) {
+	id = s.LeaderID()
 	if id == "" {
-		return "", ErrNoLeader
+		return "", "", ErrNoLeader
 	}
 	m, ok := s.fsm.nodes()[id]
 	if !ok || m.AdminAddr == "" {
-		return "", fmt.Errorf("%w: leader %s has not published its admin address yet", ErrNoLeader, id)
+		return id, "", fmt.Errorf("%w: leader %s has not published its admin address yet", ErrNoLeader, id)
 	}
-	return m.AdminAddr, nil
+	return id, m.AdminAddr, nil
 }
 
-// callLeader sends a peer request to the current leader.
+// leaderWatchEvery is how often a call to the leader checks that the
+// leader is still the same.
+const leaderWatchEvery = 50 * time.Millisecond
+
+// callLeader sends a peer request to the current leader. The call is
+// abandoned (as retryable) as soon as this node sees another leader, or
+// none: a leader that hangs (paused, partitioned) accepts connections but
+// never answers, and the caller must not wait out the request timeout
+// while a new leader is already elected.
 func (s *Store) callLeader(ctx context.Context, method, path string, body, out any) error {
-	u, err := s.leaderURL()
+	id, u, err := s.leaderURL()
 	if err != nil {
 		return err
 	}
-	return s.call(ctx, u, method, path, body, out)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	moved := make(chan struct{})
+	go func() {
+		t := time.NewTicker(leaderWatchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-cctx.Done():
+				return
+			case <-t.C:
+				if s.LeaderID() != id {
+					close(moved)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err = s.call(cctx, u, method, path, body, out)
+	select {
+	case <-moved:
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: leader %s was replaced during %s (%v)", errPeerUnavailable, id, path, err)
+		}
+	default:
+	}
+	return err
 }
 
 // call sends one peer request. A refusal comes back as *Refusal; an

@@ -48,7 +48,7 @@ func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines []Ma
 		return fmt.Errorf("%s does not hold a Tandem node: %w", dataDir, err)
 	}
 	s := &Store{cfg: Config{NodeID: id, DataDir: dataDir, Machines: machines, RaftLog: raftLog, Timing: LANDefaults}, log: logger}
-	if err := s.openStorage(); err != nil {
+	if err := s.openStorage(ctx); err != nil {
 		return err
 	}
 	defer s.closeStorage()

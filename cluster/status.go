@@ -36,7 +36,7 @@ func (s *Store) Status() Status {
 		LeaderID:     s.LeaderID(),
 		Term:         s.raft.CurrentTerm(),
 		CommitIndex:  s.raft.CommitIndex(),
-		AppliedIndex: s.fsm.appliedIndex(),
+		AppliedIndex: s.AppliedIndex(),
 		Clock:        s.clock.status(),
 		Ready:        s.Ready(),
 	}
@@ -63,7 +63,7 @@ func (s *Store) Ready() bool {
 	if s.LeaderID() == "" || !s.isMember() {
 		return false
 	}
-	return s.fsm.appliedIndex() >= s.raft.CommitIndex()
+	return s.AppliedIndex() >= s.raft.CommitIndex()
 }
 
 // Stats exposes raft's own counters (for metrics).

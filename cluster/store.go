@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,11 +68,13 @@ type Timing struct {
 }
 
 // LANDefaults are tuned for members on one LAN: a follower notices a dead
-// leader within 300-600 ms, so failover completes well under 2 s.
+// leader within 400-800 ms, so failover completes well under 2 s, while a
+// leader on a busy machine does not step down over one slow heartbeat
+// (lease = heartbeat).
 var LANDefaults = Timing{
-	Heartbeat:         300 * time.Millisecond,
-	Election:          300 * time.Millisecond,
-	LeaderLease:       250 * time.Millisecond,
+	Heartbeat:         400 * time.Millisecond,
+	Election:          400 * time.Millisecond,
+	LeaderLease:       400 * time.Millisecond,
 	Commit:            10 * time.Millisecond,
 	SnapshotThreshold: 8192,
 	SnapshotInterval:  30 * time.Second,
@@ -140,7 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	f.notify = s.onApplied
 	s.fsm = f
 
-	if err := s.openStorage(); err != nil {
+	if err := s.openStorage(ctx); err != nil {
 		return nil, err
 	}
 	existing, err := raft.HasExistingState(s.wal, s.wal, s.snaps)
@@ -218,19 +221,52 @@ func (s *Store) hclog(name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Info, Output: out, JSONFormat: s.cfg.RaftJSON})
 }
 
-func (s *Store) openStorage() error {
+// storageLockWait bounds how long opening the raft log may wait for its
+// lock: raft-wal's metadata file is a bbolt database, whose Open waits
+// forever while another process (a running tandemd) holds it.
+var storageLockWait = 5 * time.Second
+
+func (s *Store) openStorage(ctx context.Context) error {
 	dir := filepath.Join(s.cfg.DataDir, "raft")
 	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(s.hclog("raft-wal")))
-	if err != nil {
-		return fmt.Errorf("opening raft log in %s: %w", dir, err)
+	type opened struct {
+		w   *wal.WAL
+		err error
 	}
-	s.wal = w
+	ch := make(chan opened, 1)
+	go func() {
+		w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(s.hclog("raft-wal")))
+		ch <- opened{w, err}
+	}()
+	t := time.NewTimer(storageLockWait)
+	defer t.Stop()
+	var waitErr error
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return fmt.Errorf("opening raft log in %s: %w", dir, o.err)
+		}
+		s.wal = o.w
+	case <-t.C:
+		waitErr = fmt.Errorf("still locked after %v; is another tandemd running on this data dir? stop it first", storageLockWait)
+	case <-ctx.Done():
+		waitErr = ctx.Err()
+	}
+	if waitErr != nil {
+		go func() { // close the log if the lock is granted after all
+			if late := <-ch; late.w != nil {
+				late.w.Close()
+			}
+		}()
+		return fmt.Errorf("opening raft log in %s: %w", dir, waitErr)
+	}
+	var err error
 	s.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, s.hclog("raft-snap"))
 	if err != nil {
-		w.Close()
+		s.wal.Close()
+		s.wal = nil
 		return fmt.Errorf("opening snapshots in %s: %w", dir, err)
 	}
 	return nil
@@ -413,23 +449,34 @@ func (s *Store) onApplied(uint64) {
 
 // WaitApplied blocks until the local FSM has applied index.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
+	tick := time.NewTicker(50 * time.Millisecond) // a snapshot install does not notify
+	defer tick.Stop()
 	for {
 		s.appliedMu.Lock()
 		ch := s.appliedCh
 		s.appliedMu.Unlock()
-		if s.fsm.appliedIndex() >= index {
+		if s.AppliedIndex() >= index {
 			return nil
 		}
 		select {
 		case <-ch:
+		case <-tick.C:
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for index %d (applied %d): %w", index, s.fsm.appliedIndex(), ctx.Err())
+			return fmt.Errorf("waiting for index %d (applied %d): %w", index, s.AppliedIndex(), ctx.Err())
 		}
 	}
 }
 
-// AppliedIndex is the index of the last entry this node's FSM applied.
-func (s *Store) AppliedIndex() uint64 { return s.fsm.appliedIndex() }
+// AppliedIndex is the index up to which this node's FSM state reflects the
+// log: the last entry the FSM applied, or the last snapshot when that is
+// newer (a restored snapshot's entries are never applied one by one).
+func (s *Store) AppliedIndex() uint64 {
+	idx := s.fsm.appliedIndex()
+	if snap, err := strconv.ParseUint(s.raft.Stats()["last_snapshot_index"], 10, 64); err == nil && snap > idx {
+		idx = snap
+	}
+	return idx
+}
 
 // Nodes returns the replicated member metadata.
 func (s *Store) Nodes() map[string]NodeMeta { return s.fsm.nodes() }
@@ -474,15 +521,32 @@ func (s *Store) leaderLoop(ctx context.Context) {
 				if err := s.barrier(bctx); err != nil {
 					s.log.Warn("leader barrier failed", "err", err)
 				}
+				// Publish how to reach this leader now, not at the next
+				// tick of selfMetaLoop: followers forward writes (and
+				// joins) only once they know the leader's admin address.
+				s.recordSelf(bctx)
 				cancel()
 			}
 		}
 	}
 }
 
+// barrier commits an entry of this leader's term and waits until the FSM
+// applied it. The entry is a cluster.noop command rather than raft's own
+// Barrier: a batching FSM never sees LogBarrier (nor raft's LogNoop)
+// entries, so after one of those the FSM's applied index would stay below
+// the commit index until the next command, and linearizable reads and
+// readiness would wait for a write that may never come.
 func (s *Store) barrier(ctx context.Context) error {
 	term := s.raft.CurrentTerm()
-	if err := waitFuture(ctx, s.raft.Barrier(0)); err != nil {
+	env, err := command.New(TypeNoop, NewID(), s.now(), nil)
+	if err == nil {
+		var data []byte
+		if data, err = command.Encode(env); err == nil {
+			_, err = s.applyLocal(ctx, data)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("barrier in term %d: %w", term, err)
 	}
 	s.readyTerm.Store(term)
@@ -492,18 +556,23 @@ func (s *Store) barrier(ctx context.Context) error {
 // selfMetaLoop makes sure the replicated metadata knows how to reach this
 // node (its admin URL may change across restarts).
 func (s *Store) selfMetaLoop(ctx context.Context) {
-	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL}
 	for {
-		if cur, ok := s.fsm.nodes()[me.ID]; (!ok || cur != me) && s.isMember() && s.LeaderID() != "" {
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := s.Propose(pctx, TypeNodeUpsert, me)
-			cancel()
-			if err != nil {
-				s.log.Debug("recording node metadata", "err", err)
-			}
-		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s.recordSelf(pctx)
+		cancel()
 		if sleepCtx(ctx, time.Second) != nil {
 			return
+		}
+	}
+}
+
+// recordSelf proposes this node's metadata when the replicated copy is
+// missing or out of date.
+func (s *Store) recordSelf(ctx context.Context) {
+	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL}
+	if cur, ok := s.fsm.nodes()[me.ID]; (!ok || cur != me) && s.isMember() && s.LeaderID() != "" {
+		if _, err := s.Propose(ctx, TypeNodeUpsert, me); err != nil {
+			s.log.Debug("recording node metadata", "err", err)
 		}
 	}
 }

@@ -88,9 +88,6 @@ func (m *Manager) Stop(ctx context.Context, target string) (Result, error) {
 			return "", fmt.Errorf("stopping %s: %w", target, err)
 		}
 		m.setLocked(target, Stopped, "stopped by administrator")
-		ts = m.st.Targets[target]
-		ts.NeedsSync = true
-		m.st.Targets[target] = ts
 		return target + " replication stopped; restarting it needs shutdown + restart and may need a sync", nil
 	})
 }
@@ -105,9 +102,6 @@ func (m *Manager) Shutdown(ctx context.Context) (Result, error) {
 			}
 			if err := m.cons[n].Detach(); err != nil {
 				return "", fmt.Errorf("shutting down %s: %w", n, err)
-			}
-			if ts.State == Active || ts.State == Suspended {
-				ts.NeedsSync = true
 			}
 			ts.State, ts.Reason, ts.Since, ts.Rate = Shutdown, "shut down by administrator", m.cfg.Now(), 0
 			m.st.Targets[n] = ts
@@ -132,6 +126,13 @@ func (m *Manager) Restart(ctx context.Context) (Result, error) {
 		}
 		var sync []string
 		for _, n := range m.names() {
+			// Whatever the target had not received is dropped by the
+			// reset: it will need a sync.
+			if cs := m.cons[n].Stats(); cs.Gap || cs.BacklogEvents > 0 {
+				ts := m.st.Targets[n]
+				ts.NeedsSync = true
+				m.st.Targets[n] = ts
+			}
 			if err := m.cons[n].Reset(); err != nil {
 				return "", fmt.Errorf("restarting %s: %w", n, err)
 			}

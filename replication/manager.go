@@ -44,6 +44,9 @@ type Config struct {
 	// TrackEvery is how often a follower asks a target how far the leader
 	// delivered; 0 = 2 s.
 	TrackEvery time.Duration
+	// IsLeader, when set, is polled every second as a backstop to
+	// SetLeader (leadership observations may be dropped under load).
+	IsLeader func() bool
 }
 
 // Manager runs the node's replication: it feeds the buffer from committed
@@ -153,6 +156,9 @@ func (m *Manager) Start() {
 			case <-m.ctx.Done():
 				return
 			case <-t.C:
+				if m.cfg.IsLeader != nil {
+					m.SetLeader(m.cfg.IsLeader())
+				}
 				m.Tick(m.cfg.Now())
 			}
 		}
@@ -205,11 +211,12 @@ func (m *Manager) SetLeader(leader bool) {
 	if leader {
 		if ts, ok := m.st.Targets[Reporting]; ok && (ts.State == Suspended || ts.State == Stopped) {
 			if ts.State == Stopped {
-				if err := m.cons[Reporting].Reset(); err != nil {
+				// Resume from the cursor; the buffer flags a gap if it
+				// reclaimed data meanwhile (status then says needs_sync).
+				if err := m.cons[Reporting].Attach(); err != nil {
 					m.log.Error("restarting reporting replication after failover", "err", err)
 					return
 				}
-				ts.NeedsSync = true
 			}
 			m.log.Warn("failover: restarting reporting replication on the new leader", "was", ts.State)
 			ts.State, ts.Reason, ts.Since, ts.Rate = Active, "restarted by failover", m.cfg.Now(), 0

@@ -260,7 +260,15 @@ func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
 	return nil
 }
 
+// isTerminal reports whether f is a terminal. /dev/null is a character
+// device too, but nobody can type "yes" into it (scripts, CI).
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return false
+	}
+	if null, err := os.Stat(os.DevNull); err == nil && os.SameFile(st, null) {
+		return false
+	}
+	return true
 }

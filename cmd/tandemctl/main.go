@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -45,6 +46,10 @@ commands:
   cluster recover --force-quorum --data-dir DIR [--raft-addr A] [--yes]
                                            offline: make a stopped node the only voter
   apply -f FILE [--prune]                  declarative configuration (idempotent)
+  replication status                       this node's replication targets and buffer
+  replication suspend|stop --target T      T is reporting or standby
+  replication resume --target T [--rate N] deliver the backlog, at most N events/s
+  replication shutdown|restart             all replication of this node (restart clears the buffer)
 
 --addr defaults to http://127.0.0.1:7070 (TANDEM_ADDR); the token comes from
 --token, TANDEM_ADMIN_TOKEN, --token-file or ./tandem-data/admin.token.
@@ -60,12 +65,25 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "tandemctl: %v (see tandemctl --help)\n", err)
+		fmt.Fprintf(e.stderr, "tandemctl: %s (see tandemctl --help)\n", oneLine(err))
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "tandemctl: %v\n", err)
+		fmt.Fprintf(e.stderr, "tandemctl: %s\n", oneLine(err))
 		return 1
 	}
+}
+
+// oneLine joins a multi-line error (YAML reports several problems on
+// separate lines) into the one line a failure prints.
+func oneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func dispatch(ctx context.Context, args []string, e env) error {
@@ -98,6 +116,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return usagef("cluster: unknown subcommand %q", rest[1])
 	case "apply":
 		return cmdApply(ctx, &g, rest[1:], e)
+	case "replication":
+		return cmdReplication(ctx, &g, rest[1:], e)
 	case "help":
 		return flag.ErrHelp
 	}

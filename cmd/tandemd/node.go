@@ -14,17 +14,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemcc/tandem/admin"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/replication"
+	"github.com/tandemcc/tandem/replication/reporting"
 )
 
 // node is a running tandemd: the cluster store and the servers around it.
 type node struct {
 	log   *slog.Logger
 	store *cluster.Store
+	repl  *replication.Manager // nil without replication
 	admin *http.Server
 	done  chan error
 }
@@ -97,13 +101,22 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating --data-dir: %w", err)
 	}
-	token, err := loadToken(o, logger)
-	if err != nil {
-		return nil, err
-	}
+	// Claim the ports before anything is logged, so that a port in use
+	// fails with one line naming its flag.
 	ln, err := net.Listen("tcp", o.AdminAddr)
 	if err != nil {
 		return nil, fmt.Errorf("--admin-addr: %w", err)
+	}
+	if rl, err := net.Listen("tcp", o.RaftAddr); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("--raft-addr: %w", err)
+	} else {
+		rl.Close()
+	}
+	token, err := loadToken(o, logger)
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
 	if o.ForceQuorum {
 		fmt.Fprintln(rawLog, cluster.ForceQuorumWarning)
@@ -116,6 +129,38 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		now = func() time.Time { return time.Now().Add(off) }
 		logger.Warn("wall clock shifted for diagnostics", "clock_offset", off.String())
 	}
+	sinks := []cluster.EventSink{events}
+	var repl *replication.Manager
+	var storeRef atomic.Pointer[cluster.Store]
+	if o.ReportingDSN != "" {
+		repl, err = replication.Open(replication.Config{
+			Dir:        filepath.Join(o.DataDir, "replication"),
+			BufferSize: int64(o.ReplicationBufferSize),
+			Targets: map[string]replication.Target{
+				replication.Reporting: &replication.ReportingTarget{DSN: o.ReportingDSN,
+					Opts: []reporting.Option{reporting.WithCluster(o.ReportingCluster)}},
+			},
+			Now:    now,
+			Logger: logger,
+			ClockCheck: func() error {
+				if st := storeRef.Load(); st != nil {
+					if c := st.Clock(); c.Alarm {
+						return fmt.Errorf("this node's clock is %d ms off the leader's (more than 2 s)", c.SkewVsLeaderMS)
+					}
+				}
+				return nil
+			},
+			IsLeader: func() bool {
+				st := storeRef.Load()
+				return st != nil && st.IsLeader()
+			},
+		})
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		sinks = append(sinks, repl)
+	}
 	store, err := cluster.Open(ctx, cluster.Config{
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
@@ -125,7 +170,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		ForceQuorum: o.ForceQuorum,
 		Token:       token,
 		Machines:    []cluster.Machine{engine},
-		Sinks:       []cluster.EventSink{events},
+		Sinks:       sinks,
 		Logger:      logger,
 		RaftLog:     rawLog,
 		RaftJSON:    !isTerminal(rawLog),
@@ -133,12 +178,22 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	})
 	if err != nil {
 		ln.Close()
+		if repl != nil {
+			repl.Close()
+		}
 		return nil, err
+	}
+	storeRef.Store(store)
+	if repl != nil {
+		repl.Start()
 	}
 	reg := admin.NewRegistry(store)
 	events.Register(reg)
-	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg}
-	n := &node{log: logger, store: store, done: make(chan error, 1),
+	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl}
+	if repl != nil {
+		admin.RegisterReplication(reg, repl)
+	}
+	n := &node{log: logger, store: store, repl: repl, done: make(chan error, 1),
 		admin: &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { n.done <- n.admin.Serve(ln) }()
 	logger.Info("tandemd started", "node_id", o.NodeID, "raft_addr", o.RaftAddr,
@@ -152,6 +207,12 @@ func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err := n.store.Close(ctx)
+	if n.repl != nil {
+		// After Raft: no more events arrive; Close makes the buffer durable.
+		if e := n.repl.Close(); e != nil && err == nil {
+			err = fmt.Errorf("closing replication: %w", e)
+		}
+	}
 	if e := n.admin.Shutdown(ctx); e != nil && err == nil {
 		err = fmt.Errorf("stopping admin API: %w", e)
 	}

@@ -5,12 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tandemcc/tandem/cmd/internal/flagenv"
+	"github.com/tandemcc/tandem/replication/buffer"
+	"github.com/tandemcc/tandem/replication/reporting"
 )
 
 // options are tandemd's validated flags.
@@ -23,6 +29,34 @@ type options struct {
 	AdminToken  string
 	ForceQuorum bool
 	ClockOffset time.Duration
+
+	ReportingDSN          string
+	ReportingCluster      string
+	ReplicationBufferSize byteSize
+}
+
+// byteSize is a flag of bytes that also reads KiB, MiB and GiB suffixes.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n <= 0 || n > (1<<50)/mult {
+		return errors.New("want a positive number of bytes (suffixes KiB, MiB, GiB, TiB allowed)")
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -38,6 +72,10 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
+	o.ReplicationBufferSize = byteSize(buffer.DefaultMaxBytes)
+	fs.StringVar(&o.ReportingDSN, "reporting-dsn", "", "PostgreSQL DSN of the central reporting server (enables reporting replication)")
+	fs.StringVar(&o.ReportingCluster, "reporting-cluster", reporting.DefaultCluster, "this cluster's name in the reporting database (one database may serve several clusters)")
+	fs.Var(&o.ReplicationBufferSize, "replication-buffer-size", "replication buffer capacity in bytes (default sized for about two days)")
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
 	return fs
 }
@@ -84,6 +122,18 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		return o, errors.New("--admin-token: too short (at least 16 characters)")
 	}
+	if o.ReportingDSN != "" {
+		if _, err := pgx.ParseConfig(o.ReportingDSN); err != nil {
+			// The parser's message may quote the DSN, password included.
+			return o, errors.New("--reporting-dsn: not a valid PostgreSQL URL or key=value DSN")
+		}
+	}
+	if !nodeIDPattern.MatchString(o.ReportingCluster) {
+		return o, fmt.Errorf("--reporting-cluster: %q is not a valid name (letters, digits, '.', '_', '-')", o.ReportingCluster)
+	}
+	if o.ReplicationBufferSize < 1<<20 {
+		return o, errors.New("--replication-buffer-size: at least 1MiB")
+	}
 	if o.ForceQuorum && o.Join != "" {
 		return o, errors.New("--force-quorum: cannot be combined with --join")
 	}
@@ -97,8 +147,8 @@ func checkHostPort(name, v string, concrete bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %q is not host:port", name, v)
 	}
-	if port == "" || port == "0" {
-		return fmt.Errorf("%s: %q needs a fixed port", name, v)
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%s: %q needs a fixed port from 1 to 65535", name, v)
 	}
 	if concrete {
 		ip := net.ParseIP(host)
@@ -112,18 +162,24 @@ func checkHostPort(name, v string, concrete bool) error {
 	return nil
 }
 
-// adminURL turns "host:port" or "http://host:port" into a base URL.
+// adminURL turns "host:port" or "http(s)://host:port" into a base URL. It
+// refuses anything that does not name one node: a missing host, a bad
+// port, a path, a query or user information.
 func adminURL(v string) (string, error) {
-	v = strings.TrimRight(v, "/")
-	if strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
-		hp := v[strings.Index(v, "://")+3:]
-		if _, _, err := net.SplitHostPort(hp); err != nil {
-			return "", fmt.Errorf("%q is not a URL of the form http://host:port", v)
-		}
-		return v, nil
+	raw := strings.TrimRight(v, "/")
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
 	}
-	if _, _, err := net.SplitHostPort(v); err != nil {
-		return "", fmt.Errorf("%q is not host:port", v)
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q is not host:port or http://host:port", v)
 	}
-	return "http://" + v, nil
+	if u.Hostname() == "" {
+		return "", fmt.Errorf("%q names no host", v)
+	}
+	if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("%q is not host:port or http://host:port (port 1 to 65535)", v)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

@@ -1,7 +1,6 @@
 package buffer
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,168 +12,289 @@ import (
 type pending struct {
 	pos        command.Position
 	start, end int // within the batch's bytes
+	event      bool
 }
 
-// Append stores events in order. Events at or before the last stored
-// position are skipped silently (the FSM re-applies entries after a
-// restart). Either all new events fit under MaxBytes or none is written and
-// the error wraps ErrFull. A disk error (e.g. ENOSPC) is returned wrapped;
-// the failed write is rolled back, events of the batch written before it
-// stay. With SyncEveryAppend the batch is fsynced before Append returns.
+// Append stores events, which must come in stream order. It is the FSM
+// apply path's call: it never waits for a consumer, only for its own write
+// (and, with Options.SyncEveryAppend, an fdatasync; once per segment for
+// sealing).
+//
+// Events at or before the last appended position are skipped, so the
+// events of log entries that Raft re-applies after a restart are not
+// stored twice.
+//
+// When the batch does not fit — the backlog of some attached consumer
+// would pass MaxBytes (ErrFull) or one event can never fit (ErrTooLarge)
+// — or holds an impossible position (ErrInvalidEvent, a caller's bug),
+// none of it is stored. A small gap record is written in its place: the
+// loss is as durable as the data around it, every consumer whose cursor
+// is before it reports Gap and gets ErrGap when it reaches it, and Stats
+// counts the dropped events. The caller turns the error into the
+// auto-stop of replication (DESIGN.md, "When the buffer is full").
+//
+// Data is durable when Append returns with SyncEveryAppend, otherwise when
+// a later Sync (or Close) returns; a SIGKILL loses nothing that Append
+// wrote, since the page cache survives the process.
+//
+// A write or fsync failure makes the buffer refuse further Appends and
+// Syncs with ErrFailed (DESIGN.md, "Disk errors").
 func (b *Buffer) Append(events ...command.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err := b.usableLocked(); err != nil {
+		b.mu.Unlock()
 		return err
 	}
-	buf, recs, err := b.encodeLocked(events)
-	if err != nil || len(recs) == 0 {
-		return err
-	}
-	if used := b.usedLocked(); used+int64(len(buf)) > b.opts.MaxBytes {
-		return fmt.Errorf("appending %d events from %v: %w (%d of %d bytes used)",
-			len(recs), recs[0].pos, ErrFull, used, b.opts.MaxBytes)
-	}
-	wrote := false
-	defer func() {
-		if wrote {
-			b.notifyLocked()
-		}
-	}()
-	for i := 0; i < len(recs); {
-		if err := b.prepareSegmentLocked(recs[i].pos, recs[i].end-recs[i].start); err != nil {
-			return err
-		}
-		seg := &b.segs[len(b.segs)-1]
-		j, size := i, seg.size
-		for j < len(recs) && (size == 0 || size+int64(recs[j].end-recs[j].start) <= b.opts.SegmentBytes) {
-			size += int64(recs[j].end - recs[j].start)
-			j++
-		}
-		if err := b.writeLocked(buf[recs[i].start:recs[j-1].end]); err != nil {
-			return err
-		}
-		wrote = true
-		for _, r := range recs[i:j] {
-			b.recordWrittenLocked(r.pos, int64(r.end-r.start))
-		}
-		i = j
-	}
-	if b.opts.SyncEveryAppend {
-		if err := b.active.Sync(); err != nil {
-			b.failed = err
-			return fmt.Errorf("appending: syncing segment: %w", err)
-		}
-	}
-	return nil
-}
+	last, used := b.last, b.end-b.keepLocked()
+	b.mu.Unlock()
 
-// encodeLocked frames the events that are new, in b.scratch.
-func (b *Buffer) encodeLocked(events []command.Event) ([]byte, []pending, error) {
-	buf := b.scratch[:0]
-	var recs []pending
-	last := b.last
-	for _, ev := range events {
-		if ev.Index == 0 || ev.Seq < 0 || ev.Seq > maxSeq {
-			return nil, nil, fmt.Errorf("appending event %d/%d: %w", ev.Index, ev.Seq, ErrInvalidEvent)
+	buf, recs := b.scratch[:0], []pending(nil)
+	tooLarge, invalid := -1, -1
+	for i := range events {
+		ev := &events[i]
+		if !validPos(ev.Pos()) {
+			if invalid < 0 {
+				invalid = i
+			}
+			continue
 		}
 		if !ev.Pos().After(last) {
 			continue
 		}
 		start := len(buf)
-		buf = appendFrame(buf, ev)
-		if n := len(buf) - start; n-headerSize > maxPayload || int64(n) > b.opts.MaxBytes {
-			return nil, nil, fmt.Errorf("appending event %v of %d bytes: %w (max %d)", ev.Pos(), n, ErrTooLarge, b.opts.MaxBytes)
+		buf = appendEventFrame(buf, ev)
+		if n := len(buf) - start; (n-headerSize > maxPayload || int64(n) > b.opts.MaxBytes) && tooLarge < 0 {
+			tooLarge = i
 		}
-		recs = append(recs, pending{ev.Pos(), start, len(buf)})
+		recs = append(recs, pending{ev.Pos(), start, len(buf), true})
 		last = ev.Pos()
 	}
 	if cap(buf) <= 1<<20 { // keep a modest scratch buffer for the next batch
-		b.scratch = buf
+		b.scratch = buf[:0]
 	}
-	return buf, recs, nil
+	var invalidErr error
+	if invalid >= 0 {
+		ev := &events[invalid]
+		invalidErr = fmt.Errorf("appending event %d/%d (%s): %w", ev.Index, ev.Seq, ev.Type, ErrInvalidEvent)
+	}
+	if len(recs) == 0 {
+		return invalidErr
+	}
+	switch {
+	case invalidErr != nil:
+		return b.refuse(buf[:0], recs, invalidErr)
+	case tooLarge >= 0:
+		ev := &events[tooLarge]
+		return b.refuse(buf[:0], recs, fmt.Errorf("appending event %v (%s, %d data bytes): %w (capacity %d bytes)",
+			ev.Pos(), ev.Type, len(ev.Data), ErrTooLarge, b.opts.MaxBytes))
+	case used+int64(len(buf)) > b.opts.MaxBytes:
+		return b.refuse(buf[:0], recs, fmt.Errorf("appending %d events from %v: %w (%d of %d bytes held, batch of %d)",
+			len(recs), recs[0].pos, ErrFull, used, b.opts.MaxBytes, len(buf)))
+	}
+	if err := b.writeRecords(buf, recs); err != nil {
+		return err
+	}
+	if b.opts.SyncEveryAppend {
+		return b.syncActive()
+	}
+	return nil
 }
 
-// prepareSegmentLocked makes sure the last segment can take a record of n
-// bytes at pos: it seals a full segment and starts a new one.
-func (b *Buffer) prepareSegmentLocked(pos command.Position, n int) error {
-	if b.active != nil {
-		s := b.segs[len(b.segs)-1]
-		if s.size == 0 || s.size+int64(n) <= b.opts.SegmentBytes {
-			return nil
+// refuse stores a gap record in place of the batch recs and returns cause.
+func (b *Buffer) refuse(buf []byte, recs []pending, cause error) error {
+	first, last := recs[0].pos, recs[len(recs)-1].pos
+	buf = appendGapFrame(buf, first, last, uint64(len(recs)))
+	if err := b.writeRecords(buf, []pending{{last, 0, len(buf), false}}); err != nil {
+		return fmt.Errorf("%w; recording the gap: %w", cause, err)
+	}
+	if b.opts.SyncEveryAppend {
+		if err := b.syncActive(); err != nil {
+			return fmt.Errorf("%w; recording the gap: %w", cause, err)
 		}
-		err := b.active.Sync()
-		if cerr := b.active.Close(); err == nil {
-			err = cerr
+	}
+	b.mu.Lock()
+	b.dropped += int64(len(recs))
+	b.lostUpTo = last
+	for _, c := range b.consumers {
+		if last.After(c.pos) {
+			c.gap = true
 		}
+	}
+	logIt := !b.refusing
+	b.refusing = true
+	b.mu.Unlock()
+	if logIt { // once per run of refusals; Stats counts them all
+		b.log.Error("replication buffer: events not stored", "first", first, "last", last,
+			"events", len(recs), "err", cause)
+	}
+	return cause
+}
+
+// writeRecords writes the encoded records at the end of the buffer, one
+// write(2) per segment, sealing and starting segments as they fill, and
+// indexes them. The caller holds wmu.
+func (b *Buffer) writeRecords(buf []byte, recs []pending) error {
+	notify := false
+	defer func() {
+		if notify {
+			b.mu.Lock()
+			b.notifyLocked()
+			b.mu.Unlock()
+		}
+	}()
+	for i := 0; i < len(recs); {
+		size, err := b.prepareSegment(recs[i].pos, int64(recs[i].end-recs[i].start))
 		if err != nil {
-			b.active, b.failed = nil, err
-			return fmt.Errorf("sealing segment %s: %w", filepath.Base(s.path), err)
+			return err
 		}
-		b.active = nil
-		if err := b.trimLocked(); err != nil {
-			b.log.Warn("replication buffer: trimming", "err", err)
+		j := i
+		for j < len(recs) && (size == 0 || size+int64(recs[j].end-recs[j].start) <= b.opts.SegmentBytes) {
+			size += int64(recs[j].end - recs[j].start)
+			j++
+		}
+		if err := b.write(buf[recs[i].start:recs[j-1].end]); err != nil {
+			return err
+		}
+		b.index(recs[i:j])
+		notify = true
+		i = j
+	}
+	return nil
+}
+
+// prepareSegment makes sure the last segment can take a record of n bytes
+// at pos, sealing a full one and starting the next. It returns the size
+// of the segment the record will go to.
+func (b *Buffer) prepareSegment(pos command.Position, n int64) (int64, error) {
+	b.mu.Lock()
+	var size int64
+	if k := len(b.segs); k > 0 {
+		size = b.segs[k-1].size
+	}
+	full := b.active != nil && size > 0 && size+n > b.opts.SegmentBytes
+	has := b.active != nil
+	b.mu.Unlock()
+	if has && !full {
+		return size, nil
+	}
+	if full {
+		if err := b.seal(); err != nil {
+			return 0, err
 		}
 	}
 	path := filepath.Join(b.dir, segName(pos))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("starting segment: %w", err)
+		return 0, b.fail(fmt.Errorf("starting segment %s: %w", filepath.Base(path), err))
 	}
 	if err := syncDir(b.dir); err != nil {
 		f.Close()
 		os.Remove(path)
-		return fmt.Errorf("starting segment: %w", err)
+		return 0, b.fail(fmt.Errorf("starting segment %s: %w", filepath.Base(path), err))
 	}
+	b.mu.Lock()
+	b.nextID++
+	b.segs = append(b.segs, segment{id: b.nextID, path: path, first: pos, base: b.end, firstNum: b.endNum})
 	b.active = f
-	b.segs = append(b.segs, segment{path: path, first: pos, base: b.end, firstNum: b.endNum})
+	b.mu.Unlock()
+	if full {
+		// Reclaim in the background: the appender must not wait for
+		// meta.json's fsyncs, nor behind a consumer's reclaim.
+		b.bg.Go(func() {
+			if err := b.trim(); err != nil {
+				b.log.Warn("replication buffer: reclaiming", "err", err)
+			}
+		})
+	}
+	return 0, nil
+}
+
+// seal makes the last segment durable and closes it, so that every
+// segment but the last is always complete on disk: damage in one is
+// corruption, never a torn write.
+func (b *Buffer) seal() error {
+	b.mu.Lock()
+	f, w := b.active, b.written
+	name := filepath.Base(b.segs[len(b.segs)-1].path)
+	b.mu.Unlock()
+	if err := datasync(f); err != nil {
+		return b.fail(fmt.Errorf("sealing segment %s: %w", name, err))
+	}
+	b.mu.Lock()
+	b.active = nil
+	b.synced = max(b.synced, w)
+	b.mu.Unlock()
+	f.Close() // a concurrent Sync holding f sees os.ErrClosed
 	return nil
 }
 
-// writeLocked writes p at the end of the last segment in one call. On
-// failure it rolls the file back to its previous size (removing a segment
-// that would stay empty), so no partial record remains.
-func (b *Buffer) writeLocked(p []byte) error {
-	seg := &b.segs[len(b.segs)-1]
-	_, err := b.active.Write(p)
-	if err == nil {
-		return nil
-	}
-	err = fmt.Errorf("appending to segment %s: %w", filepath.Base(seg.path), err)
-	if seg.size == 0 {
-		b.active.Close()
-		b.active = nil
-		rmErr := os.Remove(seg.path)
-		b.segs = b.segs[:len(b.segs)-1]
-		if rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-			// A leftover file with a partial record would be cut at
-			// the next Open; until then keep the appender out.
-			b.failed = rmErr
+// write appends p to the last segment in one call. On failure it cuts the
+// file back (a leftover partial record would be cut at the next Open
+// anyway) and fails the buffer: the events are not stored, and only a
+// restart's replay may append them again in order.
+func (b *Buffer) write(p []byte) error {
+	b.mu.Lock()
+	f, seg := b.active, b.segs[len(b.segs)-1]
+	b.mu.Unlock()
+	if _, err := f.Write(p); err != nil {
+		err = fmt.Errorf("appending to segment %s: %w", filepath.Base(seg.path), err)
+		if terr := f.Truncate(seg.size); terr != nil {
+			err = fmt.Errorf("%w; cutting back also failed: %v", err, terr)
 		}
-		return err
+		return b.fail(err)
 	}
-	if terr := b.active.Truncate(seg.size); terr != nil {
-		b.failed = terr
-		return fmt.Errorf("%w; rolling back also failed: %v", err, terr)
-	}
-	return err
+	return nil
 }
 
-// recordWrittenLocked accounts for one record of n bytes at pos just
-// written to the last segment.
-func (b *Buffer) recordWrittenLocked(pos command.Position, n int64) {
+// index accounts for records just written to the last segment.
+func (b *Buffer) index(recs []pending) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	seg := &b.segs[len(b.segs)-1]
+	ahead := false // a consumer whose cursor is beyond the stored data
 	for _, c := range b.consumers {
-		// A consumer whose cursor is ahead of the buffer (events lost
-		// with the page cache, already delivered) skips the re-append.
-		if c.loc.off == b.end && !pos.After(c.pos) {
-			c.loc = location{b.end + n, b.endNum + 1}
-		}
+		ahead = ahead || c.pos.After(b.last)
 	}
-	seg.size += n
-	seg.count++
-	seg.last = pos
-	b.end += n
-	b.endNum++
-	b.last = pos
+	for _, r := range recs {
+		n, ev := int64(r.end-r.start), int64(0)
+		if r.event {
+			ev = 1
+		}
+		if ahead {
+			for _, c := range b.consumers {
+				// Its target already has this record (it acknowledged
+				// beyond the buffer): step over it.
+				if c.loc.off == b.end && !r.pos.After(c.pos) {
+					c.loc = location{b.end + n, b.endNum + ev}
+				}
+			}
+		}
+		b.refusing = b.refusing && !r.event
+		seg.size += n
+		seg.events += ev
+		seg.last = r.pos
+		b.end += n
+		b.endNum += ev
+		b.written += n
+		b.last = r.pos
+	}
+}
+
+// syncActive fdatasyncs the last segment (SyncEveryAppend).
+func (b *Buffer) syncActive() error {
+	b.mu.Lock()
+	f, w := b.active, b.written
+	b.mu.Unlock()
+	if err := datasync(f); err != nil {
+		return b.fail(fmt.Errorf("syncing segment: %w", err))
+	}
+	b.mu.Lock()
+	b.synced = max(b.synced, w)
+	b.mu.Unlock()
+	return nil
 }

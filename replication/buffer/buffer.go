@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,110 +15,94 @@ import (
 	"github.com/tandemcc/tandem/command"
 )
 
+// DefaultMaxBytes is the default capacity (--replication-buffer-size):
+// 512 MiB, about two days of an average system's events. DESIGN.md,
+// "Default capacity: 512 MiB", shows the estimate: ≈ 254 MB of events a
+// day for 150 agents handling 10,000 contacts (1,000 of them e-mails) a
+// day, so an outage reaches the 50 % alarm after about a day and the 95 %
+// auto-stop after about two.
+const DefaultMaxBytes int64 = 512 << 20
+
+// DefaultMaxReadBytes bounds the framed bytes one Read returns.
+const DefaultMaxReadBytes = 4 << 20
+
 // Errors callers can test with errors.Is.
 var (
-	// ErrFull: the append would take the buffer past Options.MaxBytes.
-	// Nothing was written; space returns as consumers acknowledge or are
-	// detached.
+	// ErrFull: the batch would take the backlog of an attached consumer
+	// past Options.MaxBytes. Nothing of it was stored; a gap record says
+	// so, every consumer behind it reports Gap and cannot read past it.
 	ErrFull = errors.New("replication buffer full")
-	// ErrTooLarge: one event does not fit in the buffer at all.
+	// ErrTooLarge: one event can never fit (larger than MaxBytes or the
+	// record limit). Handled like ErrFull.
 	ErrTooLarge = errors.New("event too large for the replication buffer")
-	// ErrCorrupt: a record that was complete is damaged (not a torn tail).
-	// The buffer's data can no longer be trusted; remove the directory and
-	// synchronise the targets.
+	// ErrGap: the consumer's next record was dropped (overflow, or
+	// reclaimed while it was detached). Its target needs a sync; Reset
+	// clears it.
+	ErrGap = errors.New("replication buffer gap: records were dropped before this consumer read them")
+	// ErrCorrupt: stored bytes that were complete are damaged (not a torn
+	// tail). The message names the file and offset. Remove the directory
+	// and synchronise the targets.
 	ErrCorrupt = errors.New("replication buffer corrupt")
+	// ErrFailed: a write or fsync failed earlier; Append and Sync refuse
+	// until the node restarts (DESIGN.md, "Disk errors").
+	ErrFailed = errors.New("replication buffer failed")
 	// ErrClosed: the buffer was closed.
 	ErrClosed = errors.New("replication buffer closed")
-	// ErrUnknownConsumer: the name was not in Options.Consumers.
-	ErrUnknownConsumer = errors.New("unknown replication consumer")
-	// ErrLocked: another Buffer holds the directory.
-	ErrLocked = errors.New("replication buffer in use")
-	// ErrInvalidEvent: the event has Index 0 or a negative Seq.
+	// ErrUnknownConsumer: the name is not in Options.Consumers.
+	ErrUnknownConsumer = errors.New("unknown replication buffer consumer")
+	// ErrDetached: Read or Ack on a detached consumer (Reset attaches it).
+	ErrDetached = errors.New("replication buffer consumer detached")
+	// ErrLocked: another process or Open holds the directory.
+	ErrLocked = errors.New("replication buffer directory locked")
+	// ErrInvalidEvent: an event with Index 0, a negative Seq or one
+	// beyond 2^31-1 (a bug of the caller). The whole batch is refused;
+	// its valid events are recorded as dropped, like ErrFull.
 	ErrInvalidEvent = errors.New("invalid event position")
 )
 
 // Options configures a Buffer.
 type Options struct {
-	// MaxBytes bounds the bytes of records held for active consumers
-	// (required, > 0).
+	// MaxBytes is the capacity: the most framed bytes one attached
+	// consumer may have outstanding. 0 means DefaultMaxBytes.
 	MaxBytes int64
 	// SegmentBytes is the size at which a new segment file starts; space
-	// is freed a segment at a time. Default: MaxBytes/16, clamped to
-	// [4 KiB, 64 MiB] and to MaxBytes.
+	// is reclaimed a segment at a time. 0 means MaxBytes/64 clamped to
+	// [4 KiB, 64 MiB] (8 MiB for the default capacity).
 	SegmentBytes int64
-	// Consumers names the consumers, e.g. "reporting", "standby" (letters,
-	// digits, '-' and '_'). A consumer without a cursor file starts active,
-	// just after the data already dropped: it reads everything retained.
+	// Consumers names the consumers, e.g. "reporting", "standby" (1-64
+	// letters, digits, '-' or '_'). One without a cursor file starts
+	// attached at the last appended position. Cursor files of names not
+	// listed are left alone and hold no space.
 	Consumers []string
-	// SyncEveryAppend fsyncs each Append before it returns. Otherwise the
-	// caller groups syncs by calling Sync (at least before each Raft
-	// snapshot is persisted).
+	// SyncEveryAppend fdatasyncs each Append before it returns. Otherwise
+	// (the default) Sync makes appended events durable, which the cluster
+	// calls before every Raft snapshot is persisted.
 	SyncEveryAppend bool
-	// Logger receives repairs made at Open and background trim failures.
-	// Default: discard.
+	// MaxReadBytes bounds the framed bytes one Read returns (at least one
+	// event is always returned). 0 means DefaultMaxReadBytes.
+	MaxReadBytes int
+	// Logger receives repairs made at Open and reclaim failures.
+	// nil discards.
 	Logger *slog.Logger
-}
-
-// appendFile is the part of *os.File the appender uses (tests inject
-// faults through it).
-type appendFile interface {
-	io.Writer
-	Sync() error
-	Truncate(size int64) error
-	Close() error
-}
-
-// Buffer is an open replication buffer. Its methods are safe for one
-// appender and any number of consumers at once.
-type Buffer struct {
-	dir  string
-	opts Options
-	log  *slog.Logger
-	lock *os.File
-
-	mu        sync.Mutex
-	segs      []segment
-	active    appendFile // last segment, open for append; nil when none
-	end       int64      // logical offset after the last record
-	endNum    int64      // logical number of the next record
-	last      command.Position
-	floor     command.Position // records up to here were dropped
-	consumers map[string]*consumer
-	names     []string
-	changed   chan struct{} // closed and replaced when data arrives
-	gen       uint64        // bumped by Reset
-	failed    error         // sticky: a failed fsync or rollback
-	closed    bool
-	scratch   []byte
-	repaired  int64 // bytes truncated from a torn tail at Open
 }
 
 var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-const metaFile = "meta.json"
-
-type metaState struct {
-	Floor command.Position `json:"floor"`
-}
-
-// Open opens (creating if needed) the buffer in dir, repairing a torn tail.
-func Open(dir string, opts Options) (*Buffer, error) {
-	if err := opts.fill(); err != nil {
-		return nil, fmt.Errorf("opening replication buffer: %w", err)
-	}
-	b, err := open(dir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("opening replication buffer %s: %w", dir, err)
-	}
-	return b, nil
-}
-
 func (o *Options) fill() error {
-	if o.MaxBytes <= 0 {
-		return fmt.Errorf("MaxBytes must be positive, got %d", o.MaxBytes)
+	switch {
+	case o.MaxBytes < 0:
+		return fmt.Errorf("MaxBytes must not be negative, got %d", o.MaxBytes)
+	case o.MaxBytes == 0:
+		o.MaxBytes = DefaultMaxBytes
 	}
-	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = min(max(o.MaxBytes/16, 4<<10), 64<<20, o.MaxBytes)
+	if o.SegmentBytes < 0 {
+		return fmt.Errorf("SegmentBytes must not be negative, got %d", o.SegmentBytes)
+	}
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = min(max(o.MaxBytes/64, 4<<10), 64<<20, o.MaxBytes)
+	}
+	if o.MaxReadBytes <= 0 {
+		o.MaxReadBytes = DefaultMaxReadBytes
 	}
 	seen := map[string]bool{}
 	for _, n := range o.Consumers {
@@ -137,41 +120,126 @@ func (o *Options) fill() error {
 	return nil
 }
 
-func open(dir string, opts Options) (*Buffer, error) {
+// Buffer is an open replication buffer. One goroutine appends (the FSM's
+// apply path) while Sync, Stats and any number of consumers, each used by
+// one goroutine at a time, run concurrently.
+//
+// Locks, always taken in this order: wmu (appender), a consumer's rmu
+// (its reads) and cmu (its cursor file), smu (Sync), tmu (reclaim and
+// meta.json), mu (the in-memory index; never held across fsync or reads).
+type Buffer struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	lock *os.File
+
+	wmu     sync.Mutex
+	scratch []byte         // guarded by wmu
+	bg      sync.WaitGroup // reclaims started by sealing
+
+	smu sync.Mutex
+
+	tmu  sync.Mutex
+	meta metaState // as last written; guarded by tmu
+
+	mu        sync.Mutex
+	segs      []segment
+	active    *os.File // last segment, open for append; nil when none
+	nextID    uint64
+	end       int64 // logical offset after the last record
+	endNum    int64 // logical number of the next event
+	last      command.Position
+	floor     command.Position // records up to here were reclaimed
+	lostUpTo  command.Position // newest gap record's position
+	dropped   int64            // events refused since Open
+	refusing  bool             // the last batch was refused (logs once per run)
+	written   int64            // bytes appended since Open
+	synced    int64            // of written, made durable
+	consumers map[string]*consumer
+	names     []string // sorted
+	changed   chan struct{}
+	failed    error // sticky write or fsync failure
+	closed    bool
+	repaired  int64 // bytes cut from a torn tail at Open
+}
+
+const metaFile = "meta.json"
+
+// metaState is meta.json: where reclaiming reached and how far the last
+// segment is known durable.
+type metaState struct {
+	Version int              `json:"version"`
+	Floor   command.Position `json:"floor"`
+	Synced  syncMark         `json:"synced"`
+}
+
+// syncMark says that the first Offset bytes of Segment were durable when
+// it was written: damage there is never a torn tail.
+type syncMark struct {
+	Segment string `json:"segment,omitempty"`
+	Offset  int64  `json:"offset,omitempty"`
+}
+
+const metaVersion = 1
+
+// Open opens the buffer in dir, creating it if needed. It repairs a torn
+// tail left by a crash, refuses a damaged file with ErrCorrupt and another
+// user of the directory with ErrLocked.
+func Open(dir string, opts Options) (*Buffer, error) {
+	if err := opts.fill(); err != nil {
+		return nil, fmt.Errorf("opening replication buffer: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating directory: %w", err)
+		return nil, fmt.Errorf("opening replication buffer: %w", err)
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("opening replication buffer: %w", err)
 	}
 	b := &Buffer{dir: dir, opts: opts, log: opts.Logger, lock: lock,
 		consumers: map[string]*consumer{}, changed: make(chan struct{})}
 	if err := b.load(); err != nil {
 		b.closeFiles()
-		return nil, err
+		return nil, fmt.Errorf("opening replication buffer %s: %w", dir, err)
 	}
 	return b, nil
 }
 
-// load reads the directory: meta, segments (repairing the tail), cursors.
+// load reads the directory: meta.json, the segments (repairing the tail),
+// the cursors.
 func (b *Buffer) load() error {
-	var meta metaState
-	if _, err := readJSON(b.dir, metaFile, &meta); err != nil {
+	if _, err := readJSON(b.dir, metaFile, &b.meta); err != nil {
 		return err
 	}
-	b.floor, b.last = meta.Floor, meta.Floor
+	if b.meta.Version > metaVersion {
+		return fmt.Errorf("%s has version %d, this build reads up to %d", metaFile, b.meta.Version, metaVersion)
+	}
+	b.meta.Version = metaVersion
+	b.floor, b.last = b.meta.Floor, b.meta.Floor
 	entries, err := os.ReadDir(b.dir)
 	if err != nil {
 		return fmt.Errorf("listing directory: %w", err)
 	}
 	var segs []segment
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".tmp") {
-			os.Remove(filepath.Join(b.dir, e.Name())) // an interrupted atomic write
-		} else if p, ok := parseSegName(e.Name()); ok && e.Type().IsRegular() {
-			segs = append(segs, segment{path: filepath.Join(b.dir, e.Name()), first: p})
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") {
+			os.Remove(filepath.Join(b.dir, name)) // an interrupted atomic write
+			continue
 		}
+		p, ok := parseSegName(name)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		if !p.After(b.floor) {
+			// Reclaimed: meta.json recorded the floor before the
+			// files were removed, and the crash came in between.
+			if err := os.Remove(filepath.Join(b.dir, name)); err != nil {
+				return fmt.Errorf("removing reclaimed segment: %w", err)
+			}
+			continue
+		}
+		segs = append(segs, segment{path: filepath.Join(b.dir, name), first: p})
 	}
 	slices.SortFunc(segs, func(x, y segment) int {
 		return cmp.Or(cmp.Compare(x.first.Index, y.first.Index), cmp.Compare(x.first.Seq, y.first.Seq))
@@ -186,55 +254,60 @@ func (b *Buffer) load() error {
 		if err != nil {
 			return fmt.Errorf("opening last segment: %w", err)
 		}
+		// What a killed process left in the page cache becomes durable
+		// now, so Sync need only cover what is appended from here on.
+		if err := datasync(f); err != nil {
+			f.Close()
+			return fmt.Errorf("syncing last segment: %w", err)
+		}
 		b.active = f
 	}
-	for _, name := range b.opts.Consumers {
+	b.names = slices.Sorted(slices.Values(b.opts.Consumers))
+	for _, name := range b.names {
 		if err := b.loadConsumer(name); err != nil {
 			return err
 		}
-		b.names = append(b.names, name)
 	}
-	slices.Sort(b.names)
-	if err := b.trimLocked(); err != nil {
-		b.log.Warn("replication buffer: trimming at open", "err", err)
+	if err := b.trim(); err != nil {
+		b.log.Warn("replication buffer: reclaiming at open", "err", err)
 	}
 	return nil
 }
 
-// loadSegment scans one segment and adds it to the index; a bad tail of
-// the last segment is truncated, an empty or already dropped segment is
-// removed.
+// loadSegment checks one segment and adds it to the index. The last
+// segment's torn tail is truncated; a segment left empty is removed.
 func (b *Buffer) loadSegment(s segment, isLast bool) error {
 	name := filepath.Base(s.path)
-	prev := command.Position{}
-	if n := len(b.segs); n > 0 {
-		prev = b.segs[n-1].last
+	var syncedTo int64
+	if b.meta.Synced.Segment == name {
+		syncedTo = b.meta.Synced.Offset
 	}
-	r, err := scanSegment(s.path, s.first, prev)
+	r, err := scanSegment(s.path, s.first, b.last, isLast, syncedTo)
 	if err != nil {
-		return fmt.Errorf("scanning %s: %w", name, err)
+		return err
 	}
-	if r.problem != nil {
-		if !isLast {
-			return fmt.Errorf("%w: %s at byte %d: %v", ErrCorrupt, name, r.valid, r.problem)
-		}
+	if r.torn != nil {
 		if err := truncateFile(s.path, r.valid); err != nil {
 			return fmt.Errorf("repairing %s: %w", name, err)
 		}
 		b.repaired = r.fileSize - r.valid
-		b.log.Warn("replication buffer: truncated torn tail", "segment", name,
-			"offset", r.valid, "bytes", b.repaired, "reason", r.problem)
+		b.log.Warn("replication buffer: cut a torn tail left by a crash", "segment", name,
+			"offset", r.valid, "bytes", b.repaired, "reason", r.torn)
 	}
-	if r.count == 0 || !r.last.After(b.floor) {
+	if r.valid == 0 {
 		if err := os.Remove(s.path); err != nil {
-			return fmt.Errorf("removing stale segment %s: %w", name, err)
+			return fmt.Errorf("removing empty segment %s: %w", name, err)
 		}
 		return nil
 	}
-	s.last, s.size, s.count = r.last, r.valid, r.count
+	b.nextID++
+	s.id, s.last, s.size, s.events = b.nextID, r.last, r.valid, r.events
 	s.base, s.firstNum = b.end, b.endNum
 	b.segs = append(b.segs, s)
-	b.end, b.endNum, b.last = s.end(), s.firstNum+s.count, s.last
+	b.end, b.endNum, b.last = s.end(), s.firstNum+s.events, s.last
+	if r.lostUpTo != (command.Position{}) {
+		b.lostUpTo = r.lostUpTo
+	}
 	return nil
 }
 
@@ -253,8 +326,23 @@ func truncateFile(path string, size int64) error {
 	return err
 }
 
-// Close syncs and closes the buffer and wakes every Wait.
+// Close makes everything appended durable, closes the files and releases
+// the directory. Wait returns ErrClosed; further calls fail with it.
 func (b *Buffer) Close() error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.bg.Wait() // no new ones: they start under wmu
+	for _, n := range b.names {
+		c := b.consumers[n]
+		c.rmu.Lock()
+		defer c.rmu.Unlock()
+		c.cmu.Lock()
+		defer c.cmu.Unlock()
+	}
+	b.smu.Lock()
+	defer b.smu.Unlock()
+	b.tmu.Lock()
+	defer b.tmu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -263,10 +351,13 @@ func (b *Buffer) Close() error {
 	b.closed = true
 	close(b.changed)
 	var err error
-	if b.active != nil && b.failed == nil {
-		if err = b.active.Sync(); err != nil {
-			err = fmt.Errorf("closing replication buffer: syncing: %w", err)
+	if b.active != nil && b.failed == nil && b.written > b.synced {
+		if err = datasync(b.active); err != nil {
+			err = fmt.Errorf("closing replication buffer: %w", err)
 		}
+	}
+	for _, c := range b.consumers {
+		c.rd.close()
 	}
 	b.closeFiles()
 	return err
@@ -277,28 +368,86 @@ func (b *Buffer) closeFiles() {
 		b.active.Close()
 		b.active = nil
 	}
+	for _, c := range b.consumers {
+		if c.cf != nil {
+			c.cf.close()
+			c.cf = nil
+		}
+	}
 	if b.lock != nil {
 		b.lock.Close()
 		b.lock = nil
+		unlockDir(b.dir)
 	}
 }
 
-// Sync makes every event appended so far durable. The cluster layer calls
-// it before a Raft snapshot is persisted.
+// Sync makes every event appended before it was called durable (fdatasync
+// of the last segment; earlier segments were synced when sealed). It does
+// not block Append while the disk works. The cluster calls it before a Raft
+// snapshot is persisted, after which the log entries that produced those
+// events may be compacted away.
 func (b *Buffer) Sync() error {
+	b.smu.Lock()
+	defer b.smu.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err := b.usableLocked(); err != nil {
+		b.mu.Unlock()
 		return err
 	}
-	if b.active == nil {
+	f, w := b.active, b.written
+	var mark syncMark
+	if n := len(b.segs); n > 0 {
+		mark = syncMark{filepath.Base(b.segs[n-1].path), b.segs[n-1].size}
+	}
+	b.mu.Unlock()
+	if w > b.syncedSnapshot() && f != nil {
+		err := datasync(f)
+		if errors.Is(err, os.ErrClosed) {
+			// Sealed meanwhile: sealing synced it, unless that failed.
+			b.mu.Lock()
+			err = b.usableLocked()
+			b.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		} else if err != nil {
+			return b.fail(fmt.Errorf("syncing replication buffer: %w", err))
+		}
+		b.mu.Lock()
+		b.synced = max(b.synced, w)
+		b.mu.Unlock()
+	}
+	b.tmu.Lock()
+	defer b.tmu.Unlock()
+	if mark == b.meta.Synced || mark.Segment == "" {
 		return nil
 	}
-	if err := b.active.Sync(); err != nil {
-		b.failed = err
-		return fmt.Errorf("syncing replication buffer: %w", err)
+	m := b.meta
+	m.Synced = mark
+	if err := writeJSONAtomic(b.dir, metaFile, m); err != nil {
+		return b.fail(fmt.Errorf("syncing replication buffer: %w", err))
 	}
+	b.meta = m
 	return nil
+}
+
+func (b *Buffer) syncedSnapshot() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.synced
+}
+
+// fail records a write or fsync failure: from now on Append and Sync
+// refuse, so the cluster's snapshots fail and Raft keeps the log that a
+// restart replays. It returns err wrapped in ErrFailed.
+func (b *Buffer) fail(err error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.failed == nil {
+		b.failed = err
+		b.log.Error("replication buffer: disk error; appends refused until restart", "err", err)
+	}
+	return fmt.Errorf("%w: %w", ErrFailed, err)
 }
 
 func (b *Buffer) usableLocked() error {
@@ -306,7 +455,7 @@ func (b *Buffer) usableLocked() error {
 		return ErrClosed
 	}
 	if b.failed != nil {
-		return fmt.Errorf("replication buffer unusable after a disk error, reopen it: %w", b.failed)
+		return fmt.Errorf("%w: %w", ErrFailed, b.failed)
 	}
 	return nil
 }
@@ -317,60 +466,81 @@ func (b *Buffer) notifyLocked() {
 	b.changed = make(chan struct{})
 }
 
-// usedLocked is the bytes held for active consumers.
-func (b *Buffer) usedLocked() int64 {
-	return b.end - b.minActiveLocked()
-}
-
-// minActiveLocked is the lowest location of an active consumer, or the end.
-func (b *Buffer) minActiveLocked() int64 {
+// keepLocked is the lowest location an attached consumer still needs, or
+// the end.
+func (b *Buffer) keepLocked() int64 {
 	m := b.end
 	for _, c := range b.consumers {
-		if c.active && c.loc.off < m {
+		if c.attached && c.loc.off < m {
 			m = c.loc.off
 		}
 	}
 	return m
 }
 
-// trimLocked removes the segments no active consumer needs (never the
-// last one) and moves detached consumers left behind to the new floor.
-func (b *Buffer) trimLocked() error {
-	keep := b.minActiveLocked()
+// trim reclaims the segments no attached consumer needs (never the last
+// one): it records the new floor in meta.json, drops them from the index,
+// moves detached consumers left behind to the first remaining record
+// (flagging their gap) and removes the files. Readers never hold b.mu
+// while reading, and a removed file stays readable through an open handle.
+func (b *Buffer) trim() error {
+	b.tmu.Lock()
+	defer b.tmu.Unlock()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	keep := b.keepLocked()
 	n := 0
 	for n < len(b.segs)-1 && b.segs[n].end() <= keep {
 		n++
 	}
 	if n == 0 {
+		b.mu.Unlock()
 		return nil
 	}
-	floor := b.segs[n-1].last
-	// Persist the floor first: a segment that survives a crash after this
-	// point is recognised as dropped at the next Open.
-	if err := writeJSONAtomic(b.dir, metaFile, metaState{Floor: floor}); err != nil {
-		return fmt.Errorf("trimming: %w", err)
+	victims := slices.Clone(b.segs[:n])
+	floor := victims[n-1].last
+	b.mu.Unlock()
+
+	// The floor first: a segment that outlives a crash after this point
+	// is recognised as reclaimed at the next Open.
+	m := b.meta
+	m.Floor = floor
+	if err := writeJSONAtomic(b.dir, metaFile, m); err != nil {
+		return fmt.Errorf("reclaiming: %w", err)
 	}
+	b.meta = m
+
+	b.mu.Lock()
+	b.segs = slices.Clone(b.segs[n:]) // only trim removes from the front
 	b.floor = floor
-	var errs []error
-	for _, s := range b.segs[:n] {
-		if err := b.removeSegment(s); err != nil {
-			errs = append(errs, fmt.Errorf("trimming: %w", err))
-		}
-	}
-	b.segs = slices.Delete(b.segs, 0, n)
 	first := b.segs[0]
 	for _, c := range b.consumers {
 		if c.loc.off < first.base {
-			c.pos, c.loc, c.gap = floor, location{first.base, first.firstNum}, true
+			c.loc = location{first.base, first.firstNum}
+			c.gap = true
+		}
+	}
+	b.mu.Unlock()
+
+	var errs []error
+	for _, s := range victims {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("reclaiming: %w", err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// removeSegment deletes a segment file; a segment already gone is fine.
-func (b *Buffer) removeSegment(s segment) error {
-	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("removing segment: %w", err)
-	}
-	return nil
+// Last returns the last position appended (or recorded as dropped); zero
+// when nothing ever was.
+func (b *Buffer) Last() command.Position {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last
 }
+
+// Dir returns the buffer's directory.
+func (b *Buffer) Dir() string { return b.dir }

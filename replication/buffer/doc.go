@@ -1,60 +1,41 @@
 // Package buffer is the durable, bounded, on-disk replication buffer of one
-// node.
+// node (replication.md, "Two replication types, one buffer").
 //
-// Committed engine events (command.Event) are appended in log order; each
-// named consumer ("reporting", "standby") reads from its own durable cursor
-// and acknowledges what it has delivered. A record is dropped only when
-// every active consumer has acknowledged past it; a detached consumer (a
-// stopped replication) no longer holds data back.
+// Committed engine events (command.Event) are appended in stream order by
+// the cluster's event sink; each named consumer ("reporting", "standby")
+// reads batches from its own durable cursor (a command.Position) and
+// acknowledges what its target has stored. Space is reclaimed, a whole
+// segment file at a time, once every attached consumer has acknowledged
+// past it; a detached consumer (a stopped replication) holds nothing back.
 //
-// What it owns: the files in its directory — segment files
-// (seg-<index>-<seq>.log, named by their first position), one cursor file
-// per consumer (cursor-<name>.json), meta.json (the position up to which
-// records were dropped) and LOCK. What it must not touch: the network, the
-// engines, the delivery targets, alarm policy. It only reports its fill
-// (Stats); the replication layer decides what to stop and when.
+// What it owns: the files in its directory and their format — segment
+// files (seg-<index>-<seq>.log, named by their first record), one cursor
+// file per consumer (cursor-<name>), meta.json (the reclaim floor and the
+// last durable mark) and LOCK. It owns the invariants that nothing it
+// acknowledged is lost or stored twice, and it measures its fill.
 //
-// # On-disk format
+// What it must not touch: the network, Raft, the engines, the delivery
+// targets and the policy built on its fill. It never stops or restarts a
+// replication, raises an alarm or logs a fill percentage: it reports
+// (Stats, ErrFull, Gap) and the replication package decides. It imports
+// only the command package's event types.
 //
-// A segment is a sequence of records, each framed as
+// # Durability, in one paragraph
 //
-//	uint32 LE payload length | uint32 LE CRC32C(length bytes ‖ payload) | payload
-//
-// where the payload is a compact binary encoding of one event (see
-// record.go). Open scans every segment; a short or corrupt record at the
-// tail of the last segment (a torn write) is truncated away together with
-// anything after it. Corruption anywhere else is reported as ErrCorrupt.
-//
-// # Durability contract
-//
-// Append writes each batch with one write(2) per segment straight to the
-// file (no user-space buffering), so a killed process loses at most the
-// record being written, which Open truncates. With Options.SyncEveryAppend
-// the batch is also fsynced before Append returns. Without it (group sync)
-// events appended since the last Sync may be lost by an OS crash or power
-// loss; that is safe because the Raft FSM re-applies the log entries after
-// its last snapshot on restart and re-appends their events. Hence the rule:
-// the cluster layer calls Sync before a Raft snapshot is persisted, so that
-// no event whose log entry may then be compacted away exists only in the
-// page cache. Appends are idempotent by position: an event at or before the
-// last stored (Index, Seq) is skipped, so re-applied entries are not stored
-// twice. Sealed segments are fsynced when the next one starts.
-//
-// Cursor files are written atomically (temp file, fsync, rename, fsync of
-// the directory) on every Ack, so after a restart a consumer resumes just
-// after the last position it acknowledged: delivery is at least once, and
-// the target dedupes by Raft index.
-//
-// # Accounting
-//
-// UsedBytes counts the framed bytes of records some active consumer has not
-// acknowledged yet, exactly. Space is returned to the file system a whole
-// segment at a time, so the directory may hold up to MaxBytes plus about
-// one segment (Options.SegmentBytes).
+// Append writes each batch with one write(2) per segment, so a SIGKILL
+// loses nothing it returned from (the page cache outlives the process) and
+// at most leaves a torn record, which Open detects by its CRC32C and cuts.
+// Against power loss, appended events are durable once Sync returns (or
+// Append itself, with Options.SyncEveryAppend); the cluster calls Sync
+// before each Raft snapshot is persisted, and Raft re-applies the log
+// after that snapshot at restart, whose events Append skips when already
+// stored (idempotent by position). Ack, Detach and Reset are durable when
+// they return. DESIGN.md has the file format, the request paths and the
+// invariants.
 //
 // # Concurrency
 //
-// One appender and any number of consumer goroutines may use a Buffer at
-// once. Reads stream from the files without holding the buffer's lock;
-// memory does not grow with the amount of data buffered.
+// One goroutine appends while Sync, Stats and the consumers (each from
+// one goroutine at a time) run concurrently; reads stream from the files
+// with bounded memory and never hold up Append.
 package buffer

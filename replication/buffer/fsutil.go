@@ -2,13 +2,16 @@ package buffer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
 
 // writeFileAtomic replaces dir/name with data: temp file, fsync, rename,
-// fsync of the directory. A crash leaves either the old or the new file.
+// fsync of the directory. A crash leaves either the old or the new file
+// (and perhaps a *.tmp file, which Open removes).
 func writeFileAtomic(dir, name string, data []byte) error {
 	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
@@ -45,14 +48,14 @@ func writeJSONAtomic(dir, name string, v any) error {
 // not exist.
 func readJSON(dir, name string, v any) (bool, error) {
 	b, err := os.ReadFile(filepath.Join(dir, name))
-	if os.IsNotExist(err) {
+	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("reading %s: %w", name, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("decoding %s: %w", name, err)
+		return false, fmt.Errorf("%w: %s: %v", ErrCorrupt, filepath.Join(dir, name), err)
 	}
 	return true, nil
 }
@@ -68,4 +71,24 @@ func syncDir(dir string) error {
 		return fmt.Errorf("syncing directory: %w", err)
 	}
 	return nil
+}
+
+// allZero reports whether r holds only zero bytes (a preallocated or
+// zero-filled tail), reading with a fixed buffer.
+func allZero(r io.Reader) (bool, error) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false, nil
+			}
+		}
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
 }

@@ -11,40 +11,70 @@ import (
 	"github.com/tandemcc/tandem/command"
 )
 
-// Record framing and the binary encoding of an event.
+// Record framing and payload encoding (DESIGN.md, "File format").
 //
-// Payload layout (version 1):
+// Frame:
 //
-//	byte     format version (1)
-//	uvarint  Index
-//	uvarint  Seq
+//	uint32 LE  payload length n (1 ≤ n ≤ maxPayload)
+//	uint32 LE  CRC32C(length bytes ‖ payload)
+//	n bytes    payload
+//
+// Payload of an event record (kind 1):
+//
+//	byte     kindEvent
+//	uvarint  Index (≥ 1)
+//	uvarint  Seq (≤ maxSeq)
 //	varint   Time
 //	uvarint  len(Type), Type
 //	uvarint  len(CommandID), CommandID
 //	rest     Data (empty means none)
+//
+// Payload of a gap record (kind 2), written when Append could not store a
+// batch (ErrFull, ErrTooLarge); its position is the last dropped one:
+//
+//	byte     kindGap
+//	uvarint  last.Index, uvarint last.Seq
+//	uvarint  first.Index, uvarint first.Seq
+//	uvarint  number of events dropped
 
 const (
-	headerSize    = 8        // length + checksum
-	maxPayload    = 64 << 20 // sanity bound on one record
-	formatVersion = 1
+	headerSize = 8        // length + checksum
+	maxPayload = 64 << 20 // sanity bound on one record
+	kindEvent  = 1
+	kindGap    = 2
+	maxSeq     = int(^uint32(0) >> 1) // Seq fits every platform's int
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// errBad marks bytes that are not a valid record (short, bad length,
-// checksum mismatch, malformed payload, out of order). It is internal:
-// callers see ErrCorrupt, or a truncation at Open.
-var errBad = errors.New("bad record")
+// Decoding failures. errTorn and errChecksum/errLength are what an
+// interrupted write leaves behind; errPayload (the checksum matched but the
+// bytes do not decode) never comes from a torn write.
+var (
+	errBad      = errors.New("bad record")
+	errTorn     = fmt.Errorf("%w: incomplete record", errBad)
+	errLength   = fmt.Errorf("%w: invalid length", errBad)
+	errChecksum = fmt.Errorf("%w: checksum mismatch", errBad)
+	errPayload  = fmt.Errorf("%w: malformed payload", errBad)
+)
 
-func bad(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errBad, fmt.Sprintf(format, args...))
+// record is a decoded payload. Its byte fields point into the buffer it
+// was decoded from and are valid only until that buffer is reused.
+type record struct {
+	kind             byte
+	pos              command.Position // the event's, or a gap's last dropped
+	time             int64
+	typ, cmdID, data []byte
+	gapFirst         command.Position // gap only
+	gapEvents        uint64           // gap only
 }
 
-// appendFrame appends the framed record of ev to dst.
-func appendFrame(dst []byte, ev command.Event) []byte {
+// appendEventFrame appends the framed record of ev to dst. The caller has
+// checked the position (validPos).
+func appendEventFrame(dst []byte, ev *command.Event) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, headerSize)...)
-	dst = append(dst, formatVersion)
+	dst = append(dst, kindEvent)
 	dst = binary.AppendUvarint(dst, ev.Index)
 	dst = binary.AppendUvarint(dst, uint64(ev.Seq))
 	dst = binary.AppendVarint(dst, ev.Time)
@@ -53,6 +83,25 @@ func appendFrame(dst []byte, ev command.Event) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(ev.CommandID)))
 	dst = append(dst, ev.CommandID...)
 	dst = append(dst, ev.Data...)
+	return sealFrame(dst, start)
+}
+
+// appendGapFrame appends a gap record for the events first..last (count of
+// them) that were not stored.
+func appendGapFrame(dst []byte, first, last command.Position, count uint64) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, headerSize)...)
+	dst = append(dst, kindGap)
+	dst = binary.AppendUvarint(dst, last.Index)
+	dst = binary.AppendUvarint(dst, uint64(last.Seq))
+	dst = binary.AppendUvarint(dst, first.Index)
+	dst = binary.AppendUvarint(dst, uint64(first.Seq))
+	dst = binary.AppendUvarint(dst, count)
+	return sealFrame(dst, start)
+}
+
+// sealFrame fills in the header of the frame that starts at dst[start].
+func sealFrame(dst []byte, start int) []byte {
 	h := dst[start : start+headerSize]
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(dst)-start-headerSize))
 	binary.LittleEndian.PutUint32(h[4:8], frameSum(h[0:4], dst[start+headerSize:]))
@@ -63,49 +112,98 @@ func frameSum(length, payload []byte) uint32 {
 	return crc32.Update(crc32.Checksum(length, castagnoli), castagnoli, payload)
 }
 
-// eventView is a decoded payload whose byte fields still point into it.
-type eventView struct {
-	pos              command.Position
-	time             int64
-	typ, cmdID, data []byte
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+func validPos(p command.Position) bool {
+	return p.Index > 0 && p.Seq >= 0 && p.Seq <= maxSeq
 }
 
-var errMalformed = bad("malformed event payload")
-
-// parseEvent decodes a payload without allocating.
-func parseEvent(p []byte) (eventView, error) {
-	var v eventView
-	if len(p) == 0 || p[0] != formatVersion {
-		return v, errMalformed
+// decodeRecord decodes the frame at the start of b. It returns the record
+// and the frame's length, or errTorn when b ends inside the frame, or
+// another errBad error. It never panics on any input (FuzzDecodeRecord).
+func decodeRecord(b []byte) (record, int, error) {
+	if len(b) < headerSize {
+		return record{}, 0, errTorn
 	}
+	n, err := frameLength(b[:headerSize])
+	if err != nil {
+		return record{}, 0, err
+	}
+	if uint64(len(b)-headerSize) < uint64(n) {
+		return record{}, 0, errTorn
+	}
+	p := b[headerSize : headerSize+int(n)]
+	if frameSum(b[0:4], p) != binary.LittleEndian.Uint32(b[4:8]) {
+		return record{}, 0, errChecksum
+	}
+	r, err := parsePayload(p)
+	if err != nil {
+		return record{}, 0, err
+	}
+	return r, headerSize + int(n), nil
+}
+
+func frameLength(h []byte) (uint32, error) {
+	n := binary.LittleEndian.Uint32(h[0:4])
+	if n == 0 || n > maxPayload {
+		return 0, errLength
+	}
+	return n, nil
+}
+
+// parsePayload decodes a payload whose checksum matched, without
+// allocating.
+func parsePayload(p []byte) (record, error) {
+	var r record
+	if len(p) == 0 {
+		return r, errPayload
+	}
+	r.kind = p[0]
 	p = p[1:]
+	var ok bool
+	if r.pos, p, ok = cutPos(p); !ok {
+		return r, errPayload
+	}
+	switch r.kind {
+	case kindEvent:
+		var n int
+		if r.time, n = binary.Varint(p); n <= 0 {
+			return r, errPayload
+		}
+		p = p[n:]
+		if r.typ, p, ok = cutBytes(p); !ok {
+			return r, errPayload
+		}
+		if r.cmdID, p, ok = cutBytes(p); !ok {
+			return r, errPayload
+		}
+		r.data = p
+	case kindGap:
+		if r.gapFirst, p, ok = cutPos(p); !ok || r.gapFirst.After(r.pos) {
+			return r, errPayload
+		}
+		var n int
+		if r.gapEvents, n = binary.Uvarint(p); n <= 0 || r.gapEvents == 0 || n != len(p) {
+			return r, errPayload
+		}
+	default:
+		return r, errPayload
+	}
+	return r, nil
+}
+
+func cutPos(p []byte) (command.Position, []byte, bool) {
 	idx, n := binary.Uvarint(p)
 	if n <= 0 || idx == 0 {
-		return v, errMalformed
+		return command.Position{}, nil, false
 	}
 	p = p[n:]
 	seq, n := binary.Uvarint(p)
 	if n <= 0 || seq > uint64(maxSeq) {
-		return v, errMalformed
+		return command.Position{}, nil, false
 	}
-	p = p[n:]
-	v.pos = command.Position{Index: idx, Seq: int(seq)}
-	if v.time, n = binary.Varint(p); n <= 0 {
-		return v, errMalformed
-	}
-	p = p[n:]
-	var ok bool
-	if v.typ, p, ok = cutBytes(p); !ok {
-		return v, errMalformed
-	}
-	if v.cmdID, p, ok = cutBytes(p); !ok {
-		return v, errMalformed
-	}
-	v.data = p
-	return v, nil
+	return command.Position{Index: idx, Seq: int(seq)}, p[n:], true
 }
-
-const maxSeq = int(^uint32(0) >> 1) // Seq fits every platform's int
 
 func cutBytes(p []byte) (field, rest []byte, ok bool) {
 	l, n := binary.Uvarint(p)
@@ -113,77 +211,126 @@ func cutBytes(p []byte) (field, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	p = p[n:]
-	return p[:l], p[l:], true
+	return p[:l:l], p[l:], true
 }
 
-// event copies the view into a command.Event.
-func (v eventView) event() command.Event {
-	ev := command.Event{
-		Index: v.pos.Index, Seq: v.pos.Seq, Time: v.time,
-		Type: string(v.typ), CommandID: string(v.cmdID),
+// eventAlloc turns records into command.Events for one reader with few
+// allocations: Type strings are interned (a handful of values), the
+// CommandID shared by the events of one command is reused, and small Data
+// is carved from 64 KiB chunks. A chunk stays alive while an event that
+// points into it does; each Data slice is capped, so appending to one
+// never touches another.
+type eventAlloc struct {
+	types map[string]string
+	cmdID string
+	chunk []byte
+}
+
+const (
+	allocChunk    = 64 << 10
+	allocMaxCarve = 4 << 10 // larger Data gets its own allocation
+)
+
+func newEventAlloc() *eventAlloc { return &eventAlloc{types: map[string]string{}} }
+
+// event copies an event record into a command.Event.
+func (a *eventAlloc) event(r *record) command.Event {
+	ev := command.Event{Index: r.pos.Index, Seq: r.pos.Seq, Time: r.time}
+	if t, ok := a.types[string(r.typ)]; ok {
+		ev.Type = t
+	} else {
+		ev.Type = string(r.typ)
+		if len(a.types) < 1024 {
+			a.types[ev.Type] = ev.Type
+		}
 	}
-	if len(v.data) > 0 {
-		ev.Data = append([]byte(nil), v.data...)
+	if a.cmdID != string(r.cmdID) {
+		a.cmdID = string(r.cmdID)
+	}
+	ev.CommandID = a.cmdID
+	switch n := len(r.data); {
+	case n == 0:
+	case n > allocMaxCarve:
+		ev.Data = append([]byte(nil), r.data...)
+	default:
+		if cap(a.chunk)-len(a.chunk) < n {
+			a.chunk = make([]byte, 0, allocChunk)
+		}
+		start := len(a.chunk)
+		a.chunk = append(a.chunk, r.data...)
+		ev.Data = a.chunk[start:len(a.chunk):len(a.chunk)]
 	}
 	return ev
 }
 
-// frameReader reads records from a byte range of a segment.
+// frameReader streams the records of a byte range with bounded memory: a
+// fixed read buffer plus one payload buffer as large as the largest record.
 type frameReader struct {
-	r         *bufio.Reader
+	br        *bufio.Reader
 	remaining int64 // bytes left in the range
+	hdr       [headerSize]byte
 	buf       []byte
 }
 
-func newFrameReader(r io.Reader, size int64) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, int(min(max(size, 16), 64<<10))), remaining: size}
+const readBufSize = 64 << 10
+
+func newFrameReader() *frameReader {
+	return &frameReader{br: bufio.NewReaderSize(nil, readBufSize)}
 }
 
-// next returns the next record (its byte fields valid until the following
-// call) and its framed length. It returns io.EOF at a clean end of the
-// range, an errBad error for bad bytes, or an I/O error.
-func (fr *frameReader) next() (eventView, int64, error) {
+// reset points the reader at r, which holds size bytes.
+func (fr *frameReader) reset(r io.Reader, size int64) {
+	fr.br.Reset(r)
+	fr.remaining = size
+}
+
+// next returns the next record and its framed length; io.EOF at a clean
+// end of the range; an errBad error for bytes that are not a record (the
+// reader must not be used after); or an I/O error.
+func (fr *frameReader) next() (record, int64, error) {
 	if fr.remaining == 0 {
-		return eventView{}, 0, io.EOF
+		return record{}, 0, io.EOF
 	}
 	if fr.remaining < headerSize {
-		return eventView{}, 0, bad("short header")
+		return record{}, 0, errTorn
 	}
-	var h [headerSize]byte
-	if _, err := io.ReadFull(fr.r, h[:]); err != nil {
-		return eventView{}, 0, readErr(err)
+	if _, err := io.ReadFull(fr.br, fr.hdr[:]); err != nil {
+		return record{}, 0, readErr(err)
 	}
-	n := binary.LittleEndian.Uint32(h[0:4])
-	switch {
-	case n == 0 || n > maxPayload:
-		return eventView{}, 0, bad("length %d", n)
-	case int64(n) > fr.remaining-headerSize:
-		return eventView{}, 0, bad("short record")
+	n, err := frameLength(fr.hdr[:])
+	if err != nil {
+		return record{}, 0, err
+	}
+	if int64(n) > fr.remaining-headerSize {
+		return record{}, 0, errTorn
 	}
 	if cap(fr.buf) < int(n) {
 		fr.buf = make([]byte, n)
 	}
 	p := fr.buf[:n]
-	if _, err := io.ReadFull(fr.r, p); err != nil {
-		return eventView{}, 0, readErr(err)
+	if _, err := io.ReadFull(fr.br, p); err != nil {
+		return record{}, 0, readErr(err)
 	}
-	if frameSum(h[0:4], p) != binary.LittleEndian.Uint32(h[4:8]) {
-		return eventView{}, 0, bad("checksum mismatch")
+	if frameSum(fr.hdr[0:4], p) != binary.LittleEndian.Uint32(fr.hdr[4:8]) {
+		return record{}, 0, errChecksum
 	}
-	v, err := parseEvent(p)
+	r, err := parsePayload(p)
 	if err != nil {
-		return eventView{}, 0, err
+		return record{}, 0, err
 	}
 	size := int64(headerSize) + int64(n)
 	fr.remaining -= size
-	return v, size, nil
+	if cap(fr.buf) > 1<<20 && n < 1<<20 {
+		fr.buf = nil // do not keep one huge record's buffer for ever
+	}
+	return r, size, nil
 }
 
-// readErr maps an end of file inside a record (the file is shorter than
-// its size said) to a bad record.
+// readErr maps an end of file inside the range (the file is shorter than
+// the index says) to a torn record.
 func readErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return bad("short read")
+		return errTorn
 	}
 	return fmt.Errorf("reading record: %w", err)
 }

@@ -1,28 +1,28 @@
 package buffer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/tandemcc/tandem/command"
 )
 
-// segment describes one segment file. Offsets (base) and record numbers
-// (firstNum) are logical: they count from the first segment present at Open
-// and only ever grow, so consumer locations compare across segments.
+// segment describes one segment file in the index. Offsets (base) and event
+// numbers (firstNum) are logical: they count from the first segment present
+// at Open and only ever grow, so locations compare across segments.
 type segment struct {
+	id          uint64 // unique within this Open (cached readers key on it)
 	path        string
-	first, last command.Position
-	base, size  int64 // logical offset of byte 0; bytes of complete records
-	firstNum    int64 // logical number of the first record
-	count       int64 // records
+	first, last command.Position // of its first and last record
+	base, size  int64            // logical offset of byte 0; bytes of complete records
+	firstNum    int64            // logical number of its first event
+	events      int64            // event records (gap records not counted)
 }
 
-func (s segment) end() int64 { return s.base + s.size }
+func (s *segment) end() int64 { return s.base + s.size }
 
 func segName(p command.Position) string {
 	return fmt.Sprintf("seg-%020d-%010d.log", p.Index, p.Seq)
@@ -32,43 +32,34 @@ func segName(p command.Position) string {
 func parseSegName(name string) (command.Position, bool) {
 	var p command.Position
 	_, err := fmt.Sscanf(name, "seg-%d-%d.log", &p.Index, &p.Seq)
-	return p, err == nil && p.Index > 0 && p.Seq >= 0 && segName(p) == name
+	return p, err == nil && validPos(p) && segName(p) == name
 }
 
-// walk reads the records of r (size bytes) and calls fn with each and its
-// offset from the start, until fn returns false or an error. It returns the
-// offset reached: the end of the last record fn accepted.
-func walk(r io.Reader, size int64, fn func(v eventView, off, n int64) (bool, error)) (int64, error) {
-	fr := newFrameReader(r, size)
-	var off int64
-	for {
-		v, n, err := fr.next()
-		if err == io.EOF {
-			return off, nil
-		}
-		if err != nil {
-			return off, err
-		}
-		if more, err := fn(v, off, n); err != nil || !more {
-			return off, err
-		}
-		off += n
-	}
-}
+// location is where a consumer stands: the logical offset and event number
+// of the first record after its position.
+type location struct{ off, num int64 }
 
-// scanResult is what scanning a segment file found.
+// scanResult is what checking a segment file at Open found.
 type scanResult struct {
 	valid    int64 // bytes of complete, valid records from the start
-	count    int64
+	events   int64
 	last     command.Position
+	lostUpTo command.Position // last position of the newest gap record
 	fileSize int64
-	problem  error // why scanning stopped before fileSize, if it did
+	torn     error // why a tail from valid on was cut, if it was
 }
 
-// scanSegment reads a whole segment file, checking each record's framing,
-// checksum and payload, that the first record sits at the position in the
-// file's name and that positions strictly increase after prev.
-func scanSegment(path string, named, prev command.Position) (r scanResult, err error) {
+// scanSegment checks every record of a segment file: framing, checksum,
+// payload, that the first record sits at the position in the file's name
+// and that positions strictly increase after prev.
+//
+// A damaged record is a torn tail — and the result says where to cut —
+// only when tail is true (the last segment), it lies at or after
+// syncedTo (bytes a Sync made durable can never be torn), and it looks
+// like an interrupted append: the file ends inside it, or nothing but
+// zero bytes follows the damage. Everything else is ErrCorrupt naming the
+// file and offset.
+func scanSegment(path string, named, prev command.Position, tail bool, syncedTo int64) (r scanResult, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return r, fmt.Errorf("opening segment: %w", err)
@@ -79,131 +70,139 @@ func scanSegment(path string, named, prev command.Position) (r scanResult, err e
 		return r, fmt.Errorf("stat segment: %w", err)
 	}
 	r.fileSize = fi.Size()
-	r.valid, err = walk(f, r.fileSize, func(v eventView, _, _ int64) (bool, error) {
-		switch {
-		case r.count == 0 && v.pos != named:
-			return false, bad("first record at %v, file named %v", v.pos, named)
-		case !v.pos.After(prev):
-			return false, bad("position %v not after %v", v.pos, prev)
-		}
-		r.last, prev = v.pos, v.pos
-		r.count++
-		return true, nil
-	})
-	if errors.Is(err, errBad) {
-		r.problem, err = err, nil
+	fr := newFrameReader()
+	fr.reset(f, r.fileSize)
+	corrupt := func(off int64, cause error) error {
+		return fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, path, off, cause)
 	}
-	return r, err
+	for {
+		rec, n, err := fr.next()
+		if err == io.EOF {
+			return r, nil
+		}
+		if err != nil && !errors.Is(err, errBad) {
+			return r, fmt.Errorf("reading %s at offset %d: %w", path, r.valid, err)
+		}
+		if err != nil {
+			if !tail || r.valid < syncedTo || errors.Is(err, errPayload) {
+				return r, corrupt(r.valid, err)
+			}
+			torn, terr := looksTorn(f, r.valid, r.fileSize, err)
+			if terr != nil {
+				return r, fmt.Errorf("reading %s: %w", path, terr)
+			}
+			if !torn {
+				return r, corrupt(r.valid, fmt.Errorf("%v, followed by data", err))
+			}
+			r.torn = err
+			return r, nil
+		}
+		switch {
+		case r.valid == 0 && rec.pos != named:
+			return r, corrupt(0, fmt.Errorf("first record at %v, file named for %v", rec.pos, named))
+		case !rec.pos.After(prev):
+			return r, corrupt(r.valid, fmt.Errorf("position %v not after %v", rec.pos, prev))
+		}
+		if rec.kind == kindEvent {
+			r.events++
+		} else {
+			r.lostUpTo = rec.pos
+		}
+		r.last, prev = rec.pos, rec.pos
+		r.valid += n
+	}
+}
+
+// looksTorn decides whether the damaged record at off is the remains of
+// an interrupted append (see scanSegment).
+func looksTorn(f *os.File, off, size int64, cause error) (bool, error) {
+	switch {
+	case errors.Is(cause, errTorn):
+		return true, nil // the file ends inside the record
+	case errors.Is(cause, errLength):
+		return allZero(io.NewSectionReader(f, off, size-off))
+	case errors.Is(cause, errChecksum):
+		var h [4]byte
+		if _, err := f.ReadAt(h[:], off); err != nil {
+			return false, err
+		}
+		after := off + headerSize + int64(binary.LittleEndian.Uint32(h[:]))
+		return allZero(io.NewSectionReader(f, after, max(size-after, 0)))
+	}
+	return false, nil
 }
 
 // errGone reports that a segment was removed while a reader was on its way
-// to it (a detached consumer's data was dropped, or Reset ran); the reader
-// takes a fresh look and retries.
+// to it; the reader takes a fresh look at the index and retries.
 var errGone = errors.New("segment removed while reading")
 
-// rawRecord is one record met by scan; its byte fields are valid during
-// the callback only.
-type rawRecord struct {
-	v        eventView
-	off, end int64 // logical offsets
+// segReader reads records from segments for one consumer, keeping the
+// last segment file open between reads. Its memory is bounded by the
+// frameReader's, whatever the size of the buffer.
+type segReader struct {
+	id uint64 // segment the open file belongs to
+	f  *os.File
+	fr *frameReader
 }
 
-// scan calls fn for each record from logical offset off up to the end of
-// the buffer as it is when each segment is reached, until fn returns false
-// or an error. It does not hold b.mu while reading.
-func (b *Buffer) scan(off int64, fn func(rawRecord) (bool, error)) error {
-	for {
-		b.mu.Lock()
-		seg, err := b.segmentAt(off)
-		b.mu.Unlock()
-		if err != nil || seg.path == "" {
-			return err
+func (sr *segReader) close() {
+	if sr.f != nil {
+		sr.f.Close()
+		sr.f, sr.id = nil, 0
+	}
+}
+
+// scan calls fn for each record of seg from logical offset off to the
+// segment's end (as indexed), until fn returns false or an error. It
+// reports whether it reached the end.
+func (sr *segReader) scan(seg segment, off int64, fn func(rec *record, off, end int64) (bool, error)) (bool, error) {
+	if sr.f == nil || sr.id != seg.id {
+		sr.close()
+		f, err := os.Open(seg.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, errGone
 		}
-		more, err := scanRange(seg, off, fn)
-		if err != nil || !more {
-			return err
+		if err != nil {
+			return false, fmt.Errorf("opening segment: %w", err)
 		}
-		off = seg.end()
+		sr.f, sr.id = f, seg.id
 	}
-}
-
-// segmentAt returns a copy of the segment holding logical offset off, an
-// empty segment when off is at the end, or errGone when off was dropped.
-// The caller holds b.mu.
-func (b *Buffer) segmentAt(off int64) (segment, error) {
-	if off >= b.end {
-		return segment{}, nil
+	if sr.fr == nil {
+		sr.fr = newFrameReader()
 	}
-	if len(b.segs) == 0 || off < b.segs[0].base {
-		return segment{}, errGone
-	}
-	i := sort.Search(len(b.segs), func(i int) bool { return b.segs[i].end() > off })
-	if i == len(b.segs) {
-		return segment{}, nil
-	}
-	return b.segs[i], nil
-}
-
-// scanRange reads the records of seg from logical offset off to seg's end.
-// It reports whether fn wants more.
-func scanRange(seg segment, off int64, fn func(rawRecord) (bool, error)) (bool, error) {
-	f, err := os.Open(seg.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, errGone
-	}
-	if err != nil {
-		return false, fmt.Errorf("opening segment: %w", err)
-	}
-	defer f.Close()
 	rel := off - seg.base
-	more := true
-	at, err := walk(io.NewSectionReader(f, rel, seg.size-rel), seg.size-rel, func(v eventView, o, n int64) (bool, error) {
-		more, err = fn(rawRecord{v: v, off: off + o, end: off + o + n})
-		return more, err
-	})
-	if errors.Is(err, errBad) {
-		err = fmt.Errorf("%w: %s at byte %d: %v", ErrCorrupt, filepath.Base(seg.path), rel+at, err)
+	sr.fr.reset(io.NewSectionReader(sr.f, rel, seg.size-rel), seg.size-rel)
+	for {
+		rec, n, err := sr.fr.next()
+		if err == io.EOF {
+			return true, nil
+		}
+		if errors.Is(err, errBad) {
+			return false, fmt.Errorf("%w: %s at offset %d: %v", ErrCorrupt, seg.path, off-seg.base, err)
+		}
+		if err != nil {
+			return false, fmt.Errorf("reading %s: %w", seg.path, err)
+		}
+		more, err := fn(&rec, off, off+n)
+		if err != nil || !more {
+			return false, err
+		}
+		off += n
 	}
-	return more && err == nil, err
 }
 
-// location is where a consumer stands: the logical offset and number of
-// the first record after its position.
-type location struct{ off, num int64 }
-
-// locate finds the location of the first record after pos. It reads at
-// most one segment, without holding b.mu.
-func (b *Buffer) locate(pos command.Position) (location, error) {
-	b.mu.Lock()
-	loc, seg := b.locateLocked(pos)
-	b.mu.Unlock()
-	if seg.path == "" {
-		return loc, nil
-	}
-	return locateIn(seg, pos)
-}
-
-// locateLocked answers from the index when it can; otherwise it returns the
-// segment that must be read. The caller holds b.mu.
-func (b *Buffer) locateLocked(pos command.Position) (location, segment) {
-	i := sort.Search(len(b.segs), func(i int) bool { return b.segs[i].last.After(pos) })
-	if i == len(b.segs) {
-		return location{b.end, b.endNum}, segment{}
-	}
-	s := b.segs[i]
-	if s.first.After(pos) {
-		return location{s.base, s.firstNum}, segment{}
-	}
-	return location{}, s
-}
-
-func locateIn(seg segment, pos command.Position) (location, error) {
+// locateIn finds, by reading seg, the location of the first record after
+// pos, which the caller knows lies in or just after seg.
+func locateIn(sr *segReader, seg segment, pos command.Position) (location, error) {
 	loc := location{seg.base, seg.firstNum}
-	_, err := scanRange(seg, seg.base, func(r rawRecord) (bool, error) {
-		if r.v.pos.After(pos) {
+	_, err := sr.scan(seg, seg.base, func(rec *record, _, end int64) (bool, error) {
+		if rec.pos.After(pos) {
 			return false, nil
 		}
-		loc = location{r.end, loc.num + 1}
+		loc.off = end
+		if rec.kind == kindEvent {
+			loc.num++
+		}
 		return true, nil
 	})
 	return loc, err

@@ -1,0 +1,134 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandemcc/tandem/replication"
+)
+
+// replicationRoutes adds the replication administration commands
+// (replication.md, "Administration commands"):
+//
+//	GET  /v1/replication/status
+//	POST /v1/replication/suspend   {"target"}
+//	POST /v1/replication/resume    {"target", "rate"}   rate: events/s, 0 = unlimited
+//	POST /v1/replication/stop      {"target"}
+//	POST /v1/replication/shutdown
+//	POST /v1/replication/restart
+//
+// A refused command answers 409 with {"error"} and changes nothing.
+func (s *Server) replicationRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/replication/status", func(w http.ResponseWriter, r *http.Request) {
+		if s.Replication == nil {
+			writeJSON(w, http.StatusOK, replication.Status{Targets: map[string]replication.TargetStatus{}})
+			return
+		}
+		writeJSON(w, http.StatusOK, s.Replication.Status())
+	})
+	type req struct {
+		Target string `json:"target"`
+		Rate   int    `json:"rate"`
+	}
+	cmd := func(run func(*http.Request, req) (replication.Result, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			var q req
+			if r.ContentLength != 0 && !decode(w, r, &q) {
+				return
+			}
+			if s.Replication == nil {
+				writeErr(w, http.StatusConflict, apiError{Error: "no replication is configured on this node (start tandemd with --reporting-dsn)"})
+				return
+			}
+			res, err := run(r, q)
+			var ref *replication.Refusal
+			switch {
+			case errors.As(err, &ref):
+				writeErr(w, http.StatusConflict, apiError{Error: ref.Msg})
+			case err != nil:
+				writeErr(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+			default:
+				writeJSON(w, http.StatusOK, res)
+			}
+		}
+	}
+	needTarget := func(q req) error {
+		if q.Target == "" {
+			return &replication.Refusal{Msg: "target: required (reporting or standby)"}
+		}
+		return nil
+	}
+	mux.HandleFunc("POST /v1/replication/suspend", cmd(func(r *http.Request, q req) (replication.Result, error) {
+		if err := needTarget(q); err != nil {
+			return replication.Result{}, err
+		}
+		return s.Replication.Suspend(r.Context(), q.Target)
+	}))
+	mux.HandleFunc("POST /v1/replication/resume", cmd(func(r *http.Request, q req) (replication.Result, error) {
+		if err := needTarget(q); err != nil {
+			return replication.Result{}, err
+		}
+		return s.Replication.Resume(r.Context(), q.Target, q.Rate)
+	}))
+	mux.HandleFunc("POST /v1/replication/stop", cmd(func(r *http.Request, q req) (replication.Result, error) {
+		if err := needTarget(q); err != nil {
+			return replication.Result{}, err
+		}
+		return s.Replication.Stop(r.Context(), q.Target)
+	}))
+	mux.HandleFunc("POST /v1/replication/shutdown", cmd(func(r *http.Request, q req) (replication.Result, error) {
+		return s.Replication.Shutdown(r.Context())
+	}))
+	mux.HandleFunc("POST /v1/replication/restart", cmd(func(r *http.Request, q req) (replication.Result, error) {
+		return s.Replication.Restart(r.Context())
+	}))
+}
+
+// RegisterReplication exports the replication state to /metrics: the
+// buffer fill and alarm level, and per target its state and fill.
+func RegisterReplication(reg prometheus.Registerer, m *replication.Manager) {
+	reg.MustRegister(&replicationCollector{m: m})
+}
+
+type replicationCollector struct{ m *replication.Manager }
+
+var (
+	replBufferPercent = prometheus.NewDesc("tandem_replication_buffer_percent",
+		"Fill of the replication buffer (share held for the target furthest behind).", nil, nil)
+	replBufferBytes = prometheus.NewDesc("tandem_replication_buffer_used_bytes",
+		"Bytes of the replication buffer some target still needs.", nil, nil)
+	replAlarmLevel = prometheus.NewDesc("tandem_replication_alarm_level",
+		"Fill alarm level: 0 normal, 1 at 50 %, 2 at 75 %, 3 at 95 %.", nil, nil)
+	replTargetState = prometheus.NewDesc("tandem_replication_target_state",
+		"1 for the target's current state.", []string{"target", "state"}, nil)
+	replTargetPercent = prometheus.NewDesc("tandem_replication_target_buffer_percent",
+		"Share of the buffer capacity held for this target.", []string{"target"}, nil)
+	replTargetBacklog = prometheus.NewDesc("tandem_replication_target_backlog_events",
+		"Events waiting for this target.", []string{"target"}, nil)
+)
+
+var replStates = []replication.State{replication.Active, replication.Suspended, replication.Stopped,
+	replication.Shutdown, replication.AutoStopped}
+
+func (c *replicationCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{replBufferPercent, replBufferBytes, replAlarmLevel,
+		replTargetState, replTargetPercent, replTargetBacklog} {
+		ch <- d
+	}
+}
+
+func (c *replicationCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.m.Status()
+	ch <- prometheus.MustNewConstMetric(replBufferPercent, prometheus.GaugeValue, st.BufferPercent)
+	ch <- prometheus.MustNewConstMetric(replBufferBytes, prometheus.GaugeValue, float64(st.BufferBytes))
+	ch <- prometheus.MustNewConstMetric(replAlarmLevel, prometheus.GaugeValue, float64(replication.LevelOf(st.BufferPercent)))
+	for name, t := range st.Targets {
+		for _, s := range replStates {
+			ch <- prometheus.MustNewConstMetric(replTargetState, prometheus.GaugeValue, b2f(t.State == s), name, string(s))
+		}
+		ch <- prometheus.MustNewConstMetric(replTargetPercent, prometheus.GaugeValue, t.BufferPercent, name)
+		ch <- prometheus.MustNewConstMetric(replTargetBacklog, prometheus.GaugeValue, float64(t.BacklogEvents), name)
+	}
+}

@@ -1,0 +1,21 @@
+// Package e2e holds Tandem's end-to-end tests: they start real tandemd
+// processes on loopback, drive them with the real tandemctl binary and the
+// admin API, and check what issue #2 promises (one-node start, a three-node
+// cluster, forwarding, linearizable reads, failover and catch-up,
+// membership changes, forced quorum and the clock-skew alarm).
+//
+// Environment:
+//
+//	TANDEM_BIN_DIR          use tandemd and tandemctl from this directory
+//	                        (make test sets it); otherwise TestMain builds
+//	                        them once into a temporary directory
+//	TANDEM_FAILOVER_OUT     append every measured failover, one line
+//	                        "failover_ms=<n> round=… killed=… new_leader=…",
+//	                        to this file (bench/raft.sh reports them)
+//	TANDEM_FAILOVER_ROUNDS  how many times TestFailover kills the leader
+//	                        (default 5)
+//	TANDEM_E2E_LOGS         dump every node's log even when a test passes
+//
+// Every process a test starts is killed at cleanup; every wait is a bounded
+// poll; a failing test shows the log of each of its nodes.
+package e2e
