@@ -27,6 +27,55 @@ type Document struct {
 	Extensions    []Extension    `yaml:"extensions" json:"extensions,omitempty"`
 	Queues        []Queue        `yaml:"queues" json:"queues,omitempty"`
 	Agents        []Agent        `yaml:"agents" json:"agents,omitempty"`
+	// Settings replaces the engine-wide settings when present; absent, the
+	// current settings stay (or, with Prune, return to the defaults).
+	Settings     *Settings     `yaml:"settings" json:"settings,omitempty"`
+	PauseReasons []PauseReason `yaml:"pause_reasons" json:"pause_reasons,omitempty"`
+	Contacts     []Contact     `yaml:"contacts" json:"contacts,omitempty"`
+}
+
+// Settings are the engine-wide operating parameters. Zero fields take
+// their defaults (DefaultSettings).
+type Settings struct {
+	// RingTimeoutSeconds is how long an offer rings on an agent before it
+	// counts as unanswered (a queue may override it).
+	RingTimeoutSeconds int `yaml:"ring_timeout_seconds" json:"ring_timeout_seconds"`
+	// AutoReturnSeconds is how long a call stays in supervision (blind
+	// transfer not answered, camp-on, chain ringing) before it returns to
+	// its operator's personal queue.
+	AutoReturnSeconds int `yaml:"auto_return_seconds" json:"auto_return_seconds"`
+	// ParkReturnSeconds is the same limit for parked calls (park and
+	// directed park).
+	ParkReturnSeconds int `yaml:"park_return_seconds" json:"park_return_seconds"`
+	// InternalNumberLength: a number of this many digits is internal
+	// (CTI rule; default 4).
+	InternalNumberLength int `yaml:"internal_number_length" json:"internal_number_length"`
+	// DirectoryFields are the fields "search all" looks in.
+	DirectoryFields []string `yaml:"directory_fields" json:"directory_fields"`
+}
+
+// PauseReason is a reason code an agent may give when pausing.
+type PauseReason struct {
+	Code string `yaml:"code" json:"code"`
+	Name string `yaml:"name" json:"name,omitempty"`
+}
+
+// Contact is an external directory entry (users are directory entries
+// too).
+type Contact struct {
+	ID        string `yaml:"id" json:"id"`
+	FirstName string `yaml:"first_name" json:"first_name,omitempty"`
+	LastName  string `yaml:"last_name" json:"last_name,omitempty"`
+	Company   string `yaml:"company" json:"company,omitempty"`
+	Extension string `yaml:"extension" json:"extension,omitempty"`
+	Mobile    string `yaml:"mobile" json:"mobile,omitempty"`
+	Phone     string `yaml:"phone" json:"phone,omitempty"`
+}
+
+// SpeedDial is one of a user's speed-dial keys.
+type SpeedDial struct {
+	Label  string `yaml:"label" json:"label"`
+	Number string `yaml:"number" json:"number"`
 }
 
 // BusinessUnit is a tenant of a multi-tenant contact center.
@@ -42,6 +91,20 @@ type User struct {
 	Extension    string `yaml:"extension" json:"extension,omitempty"`
 	BusinessUnit string `yaml:"business_unit" json:"business_unit,omitempty"`
 	Email        string `yaml:"email" json:"email,omitempty"`
+	FirstName    string `yaml:"first_name" json:"first_name,omitempty"`
+	LastName     string `yaml:"last_name" json:"last_name,omitempty"`
+	Company      string `yaml:"company" json:"company,omitempty"`
+	Mobile       string `yaml:"mobile" json:"mobile,omitempty"`
+	// CallCategory names the user's call permissions.
+	CallCategory string `yaml:"call_category" json:"call_category,omitempty"`
+	// ForwardingCategory limits the forwards the user may set (one of
+	// ForwardingCategories; empty means "all").
+	ForwardingCategory string `yaml:"forwarding_category" json:"forwarding_category,omitempty"`
+	// WebPhoneMode is "exclusive" (default: a logged-in web phone rings
+	// alone) or "multi-device" (the web phone rings by order like the
+	// others).
+	WebPhoneMode string      `yaml:"web_phone_mode" json:"web_phone_mode,omitempty"`
+	SpeedDials   []SpeedDial `yaml:"speed_dials" json:"speed_dials,omitempty"`
 }
 
 // Extension is an internal number with up to MaxPhones phones.
@@ -63,6 +126,12 @@ type Phone struct {
 	Category  string `yaml:"category" json:"category,omitempty"`
 	Secure    bool   `yaml:"secure" json:"secure,omitempty"`
 	Published bool   `yaml:"published" json:"published,omitempty"`
+	// Disabled phones never ring (the user switched ringing off) but keep
+	// their order.
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// Pool marks a shared (pool) web phone; it cannot be in multi-device
+	// mode.
+	Pool bool `yaml:"pool" json:"pool,omitempty"`
 }
 
 // Queue is a voice (or other medium) queue served by agents.
@@ -72,6 +141,11 @@ type Queue struct {
 	BusinessUnit        string `yaml:"business_unit" json:"business_unit,omitempty"`
 	Strategy            string `yaml:"strategy" json:"strategy"`
 	ServiceLevelSeconds int    `yaml:"service_level_seconds" json:"service_level_seconds"`
+	// RingTimeoutSeconds overrides Settings.RingTimeoutSeconds (0 = use
+	// the setting).
+	RingTimeoutSeconds int `yaml:"ring_timeout_seconds" json:"ring_timeout_seconds,omitempty"`
+	// Skills every call of the queue requires (skill -> minimum level).
+	Skills map[string]int `yaml:"skills" json:"skills,omitempty"`
 }
 
 // Agent is an operator who logs in to queues.
@@ -91,13 +165,37 @@ const (
 	MaxPhones     = 8
 	MaxPhoneOrder = 99
 	MaxSkillLevel = 10
+	MaxSpeedDials = 100
 )
 
 // Strategies are the routing strategies a queue may use.
 var Strategies = []string{"longest-idle", "round-robin", "ring-all", "fewest-calls", "skills"}
 
-// PhoneKinds are the kinds of phone an extension may have.
-var PhoneKinds = []string{"sip", "web", "mobile"}
+// PhoneKinds are the kinds of phone an extension may have. A "primary"
+// phone (the vendor's main desk set) must sit at position 0.
+var PhoneKinds = []string{"sip", "web", "mobile", "primary"}
+
+// WebPhoneModes are the web-phone modes a user may have.
+var WebPhoneModes = []string{"exclusive", "multi-device"}
+
+// ForwardingCategories, from most to least restrictive: what forwards a
+// user may set. "voicemail": only to voicemail; "internal": also to
+// internal numbers; "national": also to national numbers; "all": anything.
+var ForwardingCategories = []string{"none", "voicemail", "internal", "national", "all"}
+
+// DirectoryFieldNames are the fields a directory search may look in.
+var DirectoryFieldNames = []string{"first_name", "last_name", "name", "company", "extension", "mobile", "phone"}
+
+// DefaultSettings are the settings of an engine no document set.
+func DefaultSettings() Settings {
+	return Settings{
+		RingTimeoutSeconds:   15,
+		AutoReturnSeconds:    60,
+		ParkReturnSeconds:    120,
+		InternalNumberLength: 4,
+		DirectoryFields:      []string{"company", "extension", "first_name", "last_name", "mobile", "name"},
+	}
+}
 
 // Config is the applied configuration, keyed for lookup.
 type Config struct {
@@ -106,6 +204,9 @@ type Config struct {
 	Extensions    map[string]Extension    `json:"extensions"`
 	Queues        map[string]Queue        `json:"queues"`
 	Agents        map[string]Agent        `json:"agents"`
+	Settings      Settings                `json:"settings"`
+	PauseReasons  map[string]PauseReason  `json:"pause_reasons"`
+	Contacts      map[string]Contact      `json:"contacts"`
 }
 
 func emptyConfig() Config {
@@ -130,6 +231,34 @@ func (c *Config) normalize() {
 	if c.Agents == nil {
 		c.Agents = map[string]Agent{}
 	}
+	if c.PauseReasons == nil {
+		c.PauseReasons = map[string]PauseReason{}
+	}
+	if c.Contacts == nil {
+		c.Contacts = map[string]Contact{}
+	}
+	c.Settings = c.Settings.withDefaults()
+}
+
+// withDefaults fills zero fields with their defaults.
+func (s Settings) withDefaults() Settings {
+	d := DefaultSettings()
+	if s.RingTimeoutSeconds == 0 {
+		s.RingTimeoutSeconds = d.RingTimeoutSeconds
+	}
+	if s.AutoReturnSeconds == 0 {
+		s.AutoReturnSeconds = d.AutoReturnSeconds
+	}
+	if s.ParkReturnSeconds == 0 {
+		s.ParkReturnSeconds = d.ParkReturnSeconds
+	}
+	if s.InternalNumberLength == 0 {
+		s.InternalNumberLength = d.InternalNumberLength
+	}
+	if len(s.DirectoryFields) == 0 {
+		s.DirectoryFields = d.DirectoryFields
+	}
+	return s
 }
 
 // ApplyRequest is the payload of a config.apply command.
@@ -169,9 +298,10 @@ func ParseDocument(b []byte) (Document, error) {
 }
 
 // Validate checks a document on its own: every field well-formed. It does
-// not check references, which need the merged configuration.
+// not check references, which need the merged configuration (a document may
+// refer to objects an earlier apply created); Apply checks those.
 func (d Document) Validate() error {
-	_, err := merge(emptyConfig(), d, true)
+	_, err := mergeFields(emptyConfig(), d, true)
 	return err
 }
 
@@ -184,17 +314,21 @@ func (e *Engine) applyConfig(env command.Envelope, em *command.Emitter) (any, er
 	if err != nil {
 		return nil, err
 	}
+	if err := e.checkRemovals(next); err != nil {
+		return nil, err
+	}
 	res := diff(e.st.Config, next, em)
 	e.st.Config = next
+	e.syncRuntime()
 	return res, nil
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// Ids: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit (validID).
 var extRE = regexp.MustCompile(`^[0-9]{2,15}$`)
 
 // merge returns cur with d applied, or the first invalid field. cur is not
 // modified.
-func merge(cur Config, d Document, prune bool) (Config, error) {
+func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 	next := emptyConfig()
 	if !prune {
 		copyMap(next.BusinessUnits, cur.BusinessUnits)
@@ -202,6 +336,16 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.Extensions, cur.Extensions)
 		copyMap(next.Queues, cur.Queues)
 		copyMap(next.Agents, cur.Agents)
+		copyMap(next.PauseReasons, cur.PauseReasons)
+		copyMap(next.Contacts, cur.Contacts)
+		next.Settings = cur.Settings
+	}
+	if d.Settings != nil {
+		st, err := checkSettings(*d.Settings)
+		if err != nil {
+			return Config{}, err
+		}
+		next.Settings = st
 	}
 	seen := map[string]bool{}
 	dup := func(kind, field, id string) error {
@@ -211,6 +355,37 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		}
 		seen[k] = true
 		return nil
+	}
+	for i, r := range d.PauseReasons {
+		f := fmt.Sprintf("pause_reasons[%d].code", i)
+		if err := checkID(f, r.Code); err != nil {
+			return Config{}, err
+		}
+		if r.Code == ReasonNoAnswer || r.Code == ReasonLogin || r.Code == ReasonLogout {
+			return Config{}, fieldErr(f, "%q is reserved for the system", r.Code)
+		}
+		if err := dup("pause", f, r.Code); err != nil {
+			return Config{}, err
+		}
+		if err := checkText(fmt.Sprintf("pause_reasons[%d].name", i), r.Name, 128); err != nil {
+			return Config{}, err
+		}
+		next.PauseReasons[r.Code] = r
+	}
+	for i, c := range d.Contacts {
+		f := fmt.Sprintf("contacts[%d]", i)
+		if err := checkID(f+".id", c.ID); err != nil {
+			return Config{}, err
+		}
+		if err := dup("contact", f+".id", c.ID); err != nil {
+			return Config{}, err
+		}
+		for _, t := range []struct{ n, v string }{{"first_name", c.FirstName}, {"last_name", c.LastName}, {"company", c.Company}, {"extension", c.Extension}, {"mobile", c.Mobile}, {"phone", c.Phone}} {
+			if err := checkText(f+"."+t.n, t.v, 128); err != nil {
+				return Config{}, err
+			}
+		}
+		next.Contacts[c.ID] = c
 	}
 	for i, b := range d.BusinessUnits {
 		f := fmt.Sprintf("business_units[%d].id", i)
@@ -239,6 +414,37 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		if err := dup("user", f+".id", u.ID); err != nil {
 			return Config{}, err
 		}
+		for _, t := range []struct{ n, v string }{{"name", u.Name}, {"first_name", u.FirstName}, {"last_name", u.LastName}, {"company", u.Company}, {"mobile", u.Mobile}, {"email", u.Email}} {
+			if err := checkText(f+"."+t.n, t.v, 128); err != nil {
+				return Config{}, err
+			}
+		}
+		if u.CallCategory != "" {
+			if err := checkID(f+".call_category", u.CallCategory); err != nil {
+				return Config{}, err
+			}
+		}
+		if u.ForwardingCategory != "" && !contains(ForwardingCategories, u.ForwardingCategory) {
+			return Config{}, fieldErr(f+".forwarding_category", "unknown forwarding category %q (one of %s)", u.ForwardingCategory, strings.Join(ForwardingCategories, ", "))
+		}
+		if u.WebPhoneMode != "" && !contains(WebPhoneModes, u.WebPhoneMode) {
+			return Config{}, fieldErr(f+".web_phone_mode", "unknown web phone mode %q (one of %s)", u.WebPhoneMode, strings.Join(WebPhoneModes, ", "))
+		}
+		if len(u.SpeedDials) > MaxSpeedDials {
+			return Config{}, fieldErr(f+".speed_dials", "%d speed dials, a user has at most %d", len(u.SpeedDials), MaxSpeedDials)
+		}
+		for j, sd := range u.SpeedDials {
+			sf := fmt.Sprintf("%s.speed_dials[%d]", f, j)
+			if err := checkText(sf+".label", sd.Label, 64); err != nil {
+				return Config{}, err
+			}
+			if _, err := NormalizeNumber(sd.Number); err != nil {
+				return Config{}, fieldErr(sf+".number", "%v", err)
+			}
+		}
+		if len(u.SpeedDials) == 0 {
+			u.SpeedDials = nil
+		}
 		next.Users[u.ID] = u
 	}
 	for i, q := range d.Queues {
@@ -261,6 +467,15 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		if q.ServiceLevelSeconds < 1 || q.ServiceLevelSeconds > 3600 {
 			return Config{}, fieldErr(f+".service_level_seconds", "%d is out of range 1..3600", q.ServiceLevelSeconds)
 		}
+		if q.RingTimeoutSeconds < 0 || q.RingTimeoutSeconds > 600 {
+			return Config{}, fieldErr(f+".ring_timeout_seconds", "%d is out of range 0..600", q.RingTimeoutSeconds)
+		}
+		if err := checkSkills(f+".skills", q.Skills); err != nil {
+			return Config{}, err
+		}
+		if len(q.Skills) == 0 {
+			q.Skills = nil
+		}
 		next.Queues[q.ID] = q
 	}
 	for i, a := range d.Agents {
@@ -271,13 +486,8 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		if err := dup("agent", f+".id", a.ID); err != nil {
 			return Config{}, err
 		}
-		for s, lvl := range a.Skills {
-			if err := checkID(f+".skills", s); err != nil {
-				return Config{}, err
-			}
-			if lvl < 1 || lvl > MaxSkillLevel {
-				return Config{}, fieldErr(f+".skills."+s, "level %d is out of range 1..%d", lvl, MaxSkillLevel)
-			}
+		if err := checkSkills(f+".skills", a.Skills); err != nil {
+			return Config{}, err
 		}
 		if a.WrapUpSeconds < 0 || a.WrapUpSeconds > 3600 {
 			return Config{}, fieldErr(f+".wrap_up_seconds", "%d is out of range 0..3600", a.WrapUpSeconds)
@@ -290,6 +500,15 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 			a.Skills = nil
 		}
 		next.Agents[a.ID] = a
+	}
+	return next, nil
+}
+
+// merge is mergeFields followed by the reference checks.
+func merge(cur Config, d Document, prune bool) (Config, error) {
+	next, err := mergeFields(cur, d, prune)
+	if err != nil {
+		return Config{}, err
 	}
 	return next, checkRefs(next, d)
 }
@@ -308,6 +527,16 @@ func checkRefs(c Config, d Document) error {
 		if u.BusinessUnit != "" {
 			if _, ok := c.BusinessUnits[u.BusinessUnit]; !ok {
 				return fieldErr(f+".business_unit", "unknown business unit %q", u.BusinessUnit)
+			}
+		}
+	}
+	for i, u := range d.Users {
+		if u.WebPhoneMode != "multi-device" {
+			continue
+		}
+		for _, p := range c.Extensions[u.Extension].Phones {
+			if p.Kind == "web" && p.Pool {
+				return fieldErr(fmt.Sprintf("users[%d].web_phone_mode", i), "extension %q has pool web phone %q, which cannot be in multi-device mode", u.Extension, p.ID)
 			}
 		}
 	}
@@ -346,6 +575,13 @@ func checkRefs(c Config, d Document) error {
 		if _, ok := c.BusinessUnits[u.BusinessUnit]; u.BusinessUnit != "" && !ok {
 			return fieldErr("users."+id+".business_unit", "business unit %q would no longer exist", u.BusinessUnit)
 		}
+		if u.WebPhoneMode == "multi-device" {
+			for _, p := range c.Extensions[u.Extension].Phones {
+				if p.Kind == "web" && p.Pool {
+					return fieldErr("users."+id+".web_phone_mode", "extension %q would have pool web phone %q, which cannot be in multi-device mode", u.Extension, p.ID)
+				}
+			}
+		}
 	}
 	for _, id := range sortedKeys(c.Queues) {
 		q := c.Queues[id]
@@ -370,8 +606,25 @@ func checkRefs(c Config, d Document) error {
 	return nil
 }
 
+// validID checks an id without a regexp (hot: every call id).
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case (c == '_' || c == '.' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func checkID(field, id string) error {
-	if !idRE.MatchString(id) {
+	if !validID(id) {
 		return fieldErr(field, "%q is not a valid id (1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)", id)
 	}
 	return nil
@@ -416,6 +669,81 @@ func checkExtension(f string, x Extension) error {
 		if p.Kind == "web" && (p.Secure || p.Published) {
 			return fieldErr(pf+".kind", "a web phone can be neither secure nor published")
 		}
+		if p.Pool && p.Kind != "web" {
+			return fieldErr(pf+".pool", "only a web phone can be a pool phone")
+		}
+		if p.Category != "" {
+			if err := checkID(pf+".category", p.Category); err != nil {
+				return err
+			}
+		}
+	}
+	// The primary phone sits at position 0 whatever position was given;
+	// another phone placed there explicitly conflicts with it.
+	primary := -1
+	for i, p := range x.Phones {
+		if p.Kind == "primary" {
+			if primary >= 0 {
+				return fieldErr(fmt.Sprintf("%s.phones[%d].kind", f, i), "an extension has at most one primary phone")
+			}
+			primary = i
+		}
+	}
+	if primary >= 0 {
+		for i, p := range x.Phones {
+			if i != primary && p.Position == 0 {
+				return fieldErr(fmt.Sprintf("%s.phones[%d].position", f, i), "position 0 is reserved for the primary phone %q", x.Phones[primary].ID)
+			}
+		}
+	}
+	return nil
+}
+
+func checkSettings(st Settings) (Settings, error) {
+	st = st.withDefaults()
+	if st.RingTimeoutSeconds < 1 || st.RingTimeoutSeconds > 600 {
+		return Settings{}, fieldErr("settings.ring_timeout_seconds", "%d is out of range 1..600", st.RingTimeoutSeconds)
+	}
+	if st.AutoReturnSeconds < 1 || st.AutoReturnSeconds > 86400 {
+		return Settings{}, fieldErr("settings.auto_return_seconds", "%d is out of range 1..86400", st.AutoReturnSeconds)
+	}
+	if st.ParkReturnSeconds < 1 || st.ParkReturnSeconds > 86400 {
+		return Settings{}, fieldErr("settings.park_return_seconds", "%d is out of range 1..86400", st.ParkReturnSeconds)
+	}
+	if st.InternalNumberLength < 2 || st.InternalNumberLength > 15 {
+		return Settings{}, fieldErr("settings.internal_number_length", "%d is out of range 2..15", st.InternalNumberLength)
+	}
+	fields := sortedUnique(st.DirectoryFields)
+	for i, fl := range st.DirectoryFields {
+		if !contains(DirectoryFieldNames, fl) {
+			return Settings{}, fieldErr(fmt.Sprintf("settings.directory_fields[%d]", i), "unknown field %q (one of %s)", fl, strings.Join(DirectoryFieldNames, ", "))
+		}
+	}
+	st.DirectoryFields = fields
+	return st, nil
+}
+
+func checkSkills(f string, skills map[string]int) error {
+	for _, s := range sortedKeys(skills) {
+		if err := checkID(f, s); err != nil {
+			return err
+		}
+		if lvl := skills[s]; lvl < 1 || lvl > MaxSkillLevel {
+			return fieldErr(f+"."+s, "level %d is out of range 1..%d", lvl, MaxSkillLevel)
+		}
+	}
+	return nil
+}
+
+// checkText bounds a free-text field and refuses control characters.
+func checkText(field, v string, max int) error {
+	if len(v) > max {
+		return fieldErr(field, "%d bytes, at most %d", len(v), max)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fieldErr(field, "contains a control character")
+		}
 	}
 	return nil
 }
@@ -425,6 +753,9 @@ func normalizeExtension(x Extension) Extension {
 	for i := range phones {
 		if phones[i].Kind == "" {
 			phones[i].Kind = "sip"
+		}
+		if phones[i].Kind == "primary" {
+			phones[i].Position = 0
 		}
 	}
 	sort.Slice(phones, func(i, j int) bool { return phones[i].Position < phones[j].Position })
@@ -443,6 +774,13 @@ func diff(old, next Config, em *command.Emitter) ApplyResult {
 	diffKind(&r, em, "user", old.Users, next.Users)
 	diffKind(&r, em, "queue", old.Queues, next.Queues)
 	diffKind(&r, em, "agent", old.Agents, next.Agents)
+	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons)
+	diffKind(&r, em, "contact", old.Contacts, next.Contacts)
+	// Settings always exist: they count only when they change.
+	if !reflect.DeepEqual(old.Settings, next.Settings) {
+		r.Updated++
+		em.Emit("config.settings.updated", next.Settings)
+	}
 	return r
 }
 
@@ -526,6 +864,15 @@ func (c Config) Document() Document {
 	}
 	for _, k := range sortedKeys(c.Agents) {
 		d.Agents = append(d.Agents, c.Agents[k])
+	}
+	st := c.Settings
+	st.DirectoryFields = append([]string(nil), st.DirectoryFields...)
+	d.Settings = &st
+	for _, k := range sortedKeys(c.PauseReasons) {
+		d.PauseReasons = append(d.PauseReasons, c.PauseReasons[k])
+	}
+	for _, k := range sortedKeys(c.Contacts) {
+		d.Contacts = append(d.Contacts, c.Contacts[k])
 	}
 	return d
 }

@@ -1,7 +1,6 @@
 package reporting
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -159,7 +158,6 @@ func TestCheckProblems(t *testing.T) {
 	if c, _ := r.Get(CheckClockSkew); c.Status != StatusWarn || !strings.Contains(c.Detail, "behind") {
 		t.Fatalf("clock skew: %+v", c)
 	}
-	_ = context.Background
 }
 
 func TestRetention(t *testing.T) {
