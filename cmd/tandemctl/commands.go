@@ -17,27 +17,9 @@ import (
 	"github.com/tandemcc/tandem/contactcenter"
 )
 
-// statusDoc is the part of GET /v1/status the text output shows.
+// statusDoc is GET /v1/status as the text output reads it.
 type statusDoc struct {
-	NodeID      string `json:"node_id"`
-	Role        string `json:"role"`
-	LeaderID    string `json:"leader_id"`
-	Term        uint64 `json:"term"`
-	CommitIndex uint64 `json:"commit_index"`
-	Applied     uint64 `json:"applied_index"`
-	Ready       bool   `json:"ready"`
-	JoinError   string `json:"join_error"`
-	Nodes       []struct {
-		ID        string `json:"id"`
-		Address   string `json:"address"`
-		Suffrage  string `json:"suffrage"`
-		AdminAddr string `json:"admin_addr"`
-	} `json:"nodes"`
-	Clock struct {
-		SkewVsLeaderMS int64            `json:"skew_vs_leader_ms"`
-		Alarm          bool             `json:"alarm"`
-		PeersMS        map[string]int64 `json:"peers_ms"`
-	} `json:"clock"`
+	cluster.Status
 	Replication map[string]struct {
 		State         string  `json:"state"`
 		BufferPercent float64 `json:"buffer_percent"`
@@ -73,7 +55,7 @@ func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
 	if leader == "" {
 		leader = "none"
 	}
-	fmt.Fprintf(w, "leader\t%s\tterm %d\tcommit %d\tapplied %d\n", leader, st.Term, st.CommitIndex, st.Applied)
+	fmt.Fprintf(w, "leader\t%s\tterm %d\tcommit %d\tapplied %d\n", leader, st.Term, st.CommitIndex, st.AppliedIndex)
 	fmt.Fprintf(w, "ready\t%v\n", st.Ready)
 	if st.JoinError != "" {
 		fmt.Fprintf(w, "join error\t%s\n", st.JoinError)

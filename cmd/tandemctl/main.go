@@ -11,8 +11,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/tandemcc/tandem/cmd/internal/flagenv"
 )
 
 func main() {
@@ -65,25 +66,12 @@ func run(ctx context.Context, args []string, e env) int {
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "tandemctl: %s (see tandemctl --help)\n", oneLine(err))
+		fmt.Fprintf(e.stderr, "tandemctl: %s (see tandemctl --help)\n", flagenv.OneLine(err))
 		return 2
 	default:
-		fmt.Fprintf(e.stderr, "tandemctl: %s\n", oneLine(err))
+		fmt.Fprintf(e.stderr, "tandemctl: %s\n", flagenv.OneLine(err))
 		return 1
 	}
-}
-
-// oneLine joins a multi-line error (YAML reports several problems on
-// separate lines) into the one line a failure prints.
-func oneLine(err error) string {
-	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-	out := lines[:0]
-	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 func dispatch(ctx context.Context, args []string, e env) error {

@@ -12,8 +12,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/tandemcc/tandem/cmd/internal/flagenv"
 )
 
 func main() {
@@ -31,13 +32,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tandemd: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "tandemd: %s\n", flagenv.OneLine(err))
 		return 2
 	}
 	logger := newLogger(stderr)
 	n, err := startNode(ctx, opts, logger, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "tandemd: %s\n", oneLine(err))
+		fmt.Fprintf(stderr, "tandemd: %s\n", flagenv.OneLine(err))
 		return 1
 	}
 	<-ctx.Done()
@@ -48,17 +49,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	logger.Info("stopped")
 	return 0
-}
-
-// oneLine joins a multi-line error (YAML reports several problems on
-// separate lines) into the one line a failed start prints.
-func oneLine(err error) string {
-	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-	out := lines[:0]
-	for _, l := range lines {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, " ")
 }

@@ -157,3 +157,16 @@ func scalar(n *yaml.Node) (string, error) {
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.TrimPrefix(err.Error(), "yaml: ")), " ")
 }
+
+// OneLine joins a multi-line error (YAML reports several problems on
+// separate lines) into the one line a failed command prints.
+func OneLine(err error) string {
+	lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, " ")
+}
