@@ -1,57 +1,251 @@
 // Package contactcenter is Tandem's deterministic contact-center engine:
 // configuration (agents, queues, extensions, users, business units) and,
-// built on it, the routing and call-handling state every node replicates.
+// built on it, agents' states, queues and ACD routing, calls and every
+// operator operation, directory, history, multi-device ring plans and
+// forwarding — the state every node replicates.
 //
 // The engine is a pure state machine. It is driven only by commands
 // (command.Envelope) applied in Raft log order and reports what changed only
 // through events (command.Emitter). It must not import network, storage or
 // clock code: no I/O, no time.Now, no randomness. Time and IDs arrive in the
-// command. Adapters (SIP, web, mail, consoles) import this package; this
-// package never imports them.
+// command; time-based rules (ring timeouts, wrap-up, auto-return, secret
+// expiry) fire on clock.tick commands. Adapters (SIP, web, mail, consoles)
+// import this package; this package never imports them. DESIGN.md lists
+// every command and event.
 package contactcenter
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/tandemcc/tandem/command"
 )
 
-// Family is the command family prefix for configuration commands.
-const Family = "config"
+// Command families the engine applies.
+const (
+	// Family is the configuration family (config.apply).
+	Family      = "config"
+	FamilyAgent = "agent"
+	FamilyCall  = "call"
+	FamilyClock = "clock"
+	FamilyPhone = "phone"
+	FamilyUser  = "user"
+)
 
-// Command types applied by the engine.
+// Command types applied by the engine. Commands named call.remote_* are
+// reported by the telephony edge (what happened on the network); the other
+// call.* commands are operator operations (console or phone keys).
 const (
 	// TypeConfigApply declaratively applies a configuration document.
 	TypeConfigApply = "config.apply"
+
+	TypeAgentLogin         = "agent.login"
+	TypeAgentLogout        = "agent.logout"
+	TypeAgentPause         = "agent.pause"
+	TypeAgentClose         = "agent.close"
+	TypeAgentWrapUpEnd     = "agent.wrapup_end"
+	TypeAgentReportProblem = "agent.report_problem"
+
+	TypeCallIncoming      = "call.incoming"
+	TypeCallRemoteAnswer  = "call.remote_answer"
+	TypeCallRemoteBusy    = "call.remote_busy"
+	TypeCallRemoteHangup  = "call.remote_hangup"
+	TypeCallAnswer        = "call.answer"
+	TypeCallReject        = "call.reject"
+	TypeCallHangup        = "call.hangup"
+	TypeCallDial          = "call.dial"
+	TypeCallHold          = "call.hold"
+	TypeCallRetrieve      = "call.retrieve"
+	TypeCallTransfer      = "call.transfer"
+	TypeCallConsult       = "call.consult"
+	TypeCallComplete      = "call.complete"
+	TypeCallCancelConsult = "call.cancel_consult"
+	TypeCallCampOn        = "call.camp_on"
+	TypeCallPark          = "call.park"
+	TypeCallParkOn        = "call.park_on"
+	TypeCallParkPickup    = "call.park_pickup"
+	TypeCallCouple        = "call.couple"
+	TypeCallNote          = "call.note"
+
+	TypeClockTick = "clock.tick"
+
+	TypePhoneRegistration = "phone.registration"
+	TypePhoneSetSecret    = "phone.set_secret"
+	TypePhoneSetOrder     = "phone.set_order"
+	TypePhoneSetRinging   = "phone.set_ringing"
+
+	TypeUserPresence   = "user.presence"
+	TypeUserForwarding = "user.forwarding"
 )
 
+type handler func(e *Engine, env command.Envelope) (any, error)
+
+// handlers maps every command type to its handler. A handler validates
+// everything first and mutates only once nothing can fail any more.
+var handlers map[string]handler
+
+func init() {
+	handlers = map[string]handler{
+		TypeConfigApply: func(e *Engine, env command.Envelope) (any, error) { return e.applyConfig(env, e.em) },
+
+		TypeAgentLogin:         (*Engine).cmdAgentLogin,
+		TypeAgentLogout:        (*Engine).cmdAgentLogout,
+		TypeAgentPause:         (*Engine).cmdAgentPause,
+		TypeAgentClose:         (*Engine).cmdAgentClose,
+		TypeAgentWrapUpEnd:     (*Engine).cmdAgentWrapUpEnd,
+		TypeAgentReportProblem: (*Engine).cmdReportProblem,
+
+		TypeCallIncoming:      (*Engine).cmdIncoming,
+		TypeCallRemoteAnswer:  (*Engine).cmdRemoteAnswer,
+		TypeCallRemoteBusy:    (*Engine).cmdRemoteBusy,
+		TypeCallRemoteHangup:  (*Engine).cmdRemoteHangup,
+		TypeCallAnswer:        (*Engine).cmdAnswer,
+		TypeCallReject:        (*Engine).cmdReject,
+		TypeCallHangup:        (*Engine).cmdHangup,
+		TypeCallDial:          (*Engine).cmdDial,
+		TypeCallHold:          (*Engine).cmdHold,
+		TypeCallRetrieve:      (*Engine).cmdRetrieve,
+		TypeCallTransfer:      (*Engine).cmdTransfer,
+		TypeCallConsult:       (*Engine).cmdConsult,
+		TypeCallComplete:      (*Engine).cmdComplete,
+		TypeCallCancelConsult: (*Engine).cmdCancelConsult,
+		TypeCallCampOn:        (*Engine).cmdCampOn,
+		TypeCallPark:          (*Engine).cmdPark,
+		TypeCallParkOn:        (*Engine).cmdParkOn,
+		TypeCallParkPickup:    (*Engine).cmdParkPickup,
+		TypeCallCouple:        (*Engine).cmdCouple,
+		TypeCallNote:          (*Engine).cmdNote,
+
+		TypeClockTick: (*Engine).cmdTick,
+
+		TypePhoneRegistration: (*Engine).cmdPhoneRegistration,
+		TypePhoneSetSecret:    (*Engine).cmdPhoneSetSecret,
+		TypePhoneSetOrder:     (*Engine).cmdPhoneSetOrder,
+		TypePhoneSetRinging:   (*Engine).cmdPhoneSetRinging,
+
+		TypeUserPresence:   (*Engine).cmdUserPresence,
+		TypeUserForwarding: (*Engine).cmdUserForwarding,
+	}
+}
+
+// CommandTypes lists every command type the engine applies, sorted.
+func CommandTypes() []string { return sortedKeys(handlers) }
+
 // Engine holds the replicated contact-center state. Apply must be called
-// from one goroutine at a time (the Raft FSM); readers use View.
+// from one goroutine at a time (the Raft FSM); readers use View and the
+// query methods, which take a read lock.
 type Engine struct {
 	mu sync.RWMutex
 	st *State
+	// secrets holds the secure phones' system-generated SIP passwords. It
+	// is replicated (part of the snapshot) but deliberately kept out of
+	// State, so View, Document, events and results can never expose it.
+	secrets map[string]*phoneSecret
+
+	// Derived indexes, rebuilt from the state by syncRuntime.
+	extAgent map[string]*AgentState // extension -> agent (lowest id)
+	extUser  map[string]string      // extension -> user (lowest id)
+	loggedIn int                    // agents not Disconnected
+	ids      map[string]string      // agent, queue and extension ids
+
+	// Per-command scratch: valid only inside Apply.
+	now     int64
+	em      *command.Emitter
+	pendA   []*AgentState
+	pendQ   []*QueueState
+	scratch []*AgentState
+	// resultCall names the call whose CallResult answers the command
+	// once routing has settled (see deferCall).
+	resultCall string
+	// req holds the hottest payloads, decoded in place (no allocation
+	// per command); a handler must not keep a reference to them.
+	req struct {
+		incoming     IncomingRequest
+		agentCall    AgentCallRequest
+		hangup       HangupRequest
+		call         CallRequest
+		remoteHangup RemoteHangupRequest
+	}
+	ev struct {
+		queued   QueuedEvent
+		offered  OfferedEvent
+		answered AnsweredEvent
+		ended    CallEndedEvent
+	}
 }
 
-// State is everything the engine replicates. It is serialised whole into
-// snapshots, so every field must be exported and deterministic to encode
-// (encoding/json sorts map keys).
+// State is everything the engine replicates except phone secrets. It is
+// serialised whole into snapshots, so every field must be exported and
+// deterministic to encode (encoding/json sorts map keys; slices keep the
+// engine's own deterministic order).
 type State struct {
 	Config Config `json:"config"`
 	// Applied counts the commands applied (refusals excluded).
 	Applied uint64 `json:"applied"`
+	// Clock is the latest command time applied (Unix ns). A command whose
+	// time is earlier (a new leader's clock a little behind) is applied at
+	// Clock, so engine time never goes backwards.
+	Clock int64 `json:"clock"`
+	// Seq orders entries into waiting places (ties of equal time).
+	Seq    uint64                 `json:"seq"`
+	Agents map[string]*AgentState `json:"agents"`
+	Queues map[string]*QueueState `json:"queues"`
+	Calls  map[string]*Call       `json:"calls"`
+	// Phones holds registration state, keyed "extension/phone".
+	Phones map[string]*PhoneState `json:"phones"`
+	// Users holds users' runtime settings: presence and forwarding.
+	Users    map[string]*UserState `json:"users"`
+	Problems []Problem             `json:"problems,omitempty"`
 }
 
 // New returns an empty engine.
-func New() *Engine { return &Engine{st: newState()} }
+func New() *Engine {
+	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}}
+	e.syncRuntime()
+	return e
+}
 
-func newState() *State { return &State{Config: emptyConfig()} }
+func newState() *State {
+	return &State{
+		Config: emptyConfig(),
+		Agents: map[string]*AgentState{},
+		Queues: map[string]*QueueState{},
+		Calls:  map[string]*Call{},
+		Phones: map[string]*PhoneState{},
+		Users:  map[string]*UserState{},
+	}
+}
+
+func (s *State) normalize() {
+	s.Config.normalize()
+	if s.Agents == nil {
+		s.Agents = map[string]*AgentState{}
+	}
+	if s.Queues == nil {
+		s.Queues = map[string]*QueueState{}
+	}
+	if s.Calls == nil {
+		s.Calls = map[string]*Call{}
+	}
+	if s.Phones == nil {
+		s.Phones = map[string]*PhoneState{}
+	}
+	if s.Users == nil {
+		s.Users = map[string]*UserState{}
+	}
+}
 
 // Families lists the command families the engine applies.
-func (e *Engine) Families() []string { return []string{Family} }
+func (e *Engine) Families() []string {
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser}
+}
 
 // Apply applies one command. A returned error is a refusal: the state is
 // unchanged and no events are emitted. The result is returned to the
@@ -59,22 +253,46 @@ func (e *Engine) Families() []string { return []string{Family} }
 func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var (
-		res any
-		err error
-	)
-	switch env.Type {
-	case TypeConfigApply:
-		res, err = e.applyConfig(env, em)
-	default:
-		err = fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
+	h, ok := handlers[env.Type]
+	if !ok {
+		em.Reset()
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
 	}
+	e.now = env.Time
+	if e.now < e.st.Clock {
+		e.now = e.st.Clock
+	}
+	e.em = em
+	res, err := h(e, env)
 	if err != nil {
+		for _, a := range e.pendA {
+			a.pend = false
+		}
+		for _, q := range e.pendQ {
+			q.pend = false
+		}
+		e.pendA, e.pendQ = e.pendA[:0], e.pendQ[:0]
+		e.em = nil
 		em.Reset()
 		return nil, err
 	}
+	e.settle()
+	if _, ok := res.(deferred); ok {
+		res = e.callResult(e.resultCall)
+	}
+	e.st.Clock = e.now
 	e.st.Applied++
+	e.em = nil
 	return res, nil
+}
+
+func (e *Engine) emit(typ string, data any) { e.em.Emit(typ, data) }
+
+// The Emitter marshals an event at once and keeps only the bytes, so the
+// hottest events are built in engine-owned values: no allocation each.
+func (e *Engine) emitEnded(ev CallEndedEvent) {
+	e.ev.ended = ev
+	e.emit(EvCallEnded, &e.ev.ended)
 }
 
 // View runs fn with read access to the state. fn must not keep references
@@ -85,11 +303,19 @@ func (e *Engine) View(fn func(*State)) {
 	fn(e.st)
 }
 
+// snapshotDoc is the snapshot's encoding: the state's fields at the top
+// level (so older snapshots, which were the bare state, still restore)
+// plus the phone secrets.
+type snapshotDoc struct {
+	*State
+	Secrets map[string]*phoneSecret `json:"secrets,omitempty"`
+}
+
 // Snapshot serialises the whole state.
 func (e *Engine) Snapshot() ([]byte, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	b, err := json.Marshal(e.st)
+	b, err := json.Marshal(snapshotDoc{State: e.st, Secrets: e.secrets})
 	if err != nil {
 		return nil, fmt.Errorf("encoding engine snapshot: %w", err)
 	}
@@ -98,14 +324,27 @@ func (e *Engine) Snapshot() ([]byte, error) {
 
 // Restore replaces the state with a snapshot's.
 func (e *Engine) Restore(b []byte) error {
-	st := newState()
-	if err := json.Unmarshal(b, st); err != nil {
+	doc := snapshotDoc{State: newState()}
+	if err := json.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("decoding engine snapshot: %w", err)
 	}
-	st.Config.normalize()
+	doc.State.normalize()
+	if doc.Secrets == nil {
+		doc.Secrets = map[string]*phoneSecret{}
+	}
 	e.mu.Lock()
-	e.st = st
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	e.st, e.secrets = doc.State, doc.Secrets
+	e.now = e.st.Clock
+	e.syncRuntime()
+	// A restore is not a command: nothing is routed or emitted.
+	for _, a := range e.pendA {
+		a.pend = false
+	}
+	for _, q := range e.pendQ {
+		q.pend = false
+	}
+	e.pendA, e.pendQ = e.pendA[:0], e.pendQ[:0]
 	return nil
 }
 
@@ -119,3 +358,166 @@ func (e *Engine) Hash() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// syncRuntime makes the runtime maps agree with the configuration (an
+// AgentState per configured agent, a QueueState per queue), rebuilds the
+// derived indexes and marks everything for routing. Called after a
+// config.apply (which has checked that nothing it removes is in use) and a
+// restore.
+func (e *Engine) syncRuntime() {
+	st := e.st
+	cfg := &st.Config
+	for _, id := range sortedKeys(cfg.Queues) {
+		if _, ok := st.Queues[id]; !ok {
+			st.Queues[id] = &QueueState{ID: id}
+		}
+	}
+	for _, id := range sortedKeys(st.Queues) {
+		q := st.Queues[id]
+		c, ok := cfg.Queues[id]
+		if !ok {
+			delete(st.Queues, id)
+			continue
+		}
+		q.conf = c
+		q.strategy = strategyCode(c.Strategy)
+		q.members = q.members[:0]
+		q.connected = 0
+	}
+	for _, id := range sortedKeys(cfg.Agents) {
+		if _, ok := st.Agents[id]; !ok {
+			st.Agents[id] = &AgentState{ID: id, State: StateDisconnected, Since: e.now}
+		}
+	}
+	e.extAgent = map[string]*AgentState{}
+	e.loggedIn = st.LoggedIn()
+	for _, id := range sortedKeys(st.Agents) {
+		a := st.Agents[id]
+		c, ok := cfg.Agents[id]
+		if !ok {
+			delete(st.Agents, id)
+			continue
+		}
+		a.conf = c
+		a.queues = a.queues[:0]
+		for _, qid := range c.Queues {
+			q := st.Queues[qid]
+			a.queues = append(a.queues, q)
+			q.members = append(q.members, a)
+			if a.State == StateConnected {
+				q.connected++
+			}
+		}
+		if c.Extension != "" {
+			if _, taken := e.extAgent[c.Extension]; !taken {
+				e.extAgent[c.Extension] = a
+			}
+		}
+	}
+	e.ids = make(map[string]string, len(st.Agents)+len(st.Queues)+len(cfg.Extensions))
+	for id := range st.Agents {
+		e.ids[id] = id
+	}
+	for id := range st.Queues {
+		e.ids[id] = id
+	}
+	for id := range cfg.Extensions {
+		e.ids[id] = id
+	}
+	e.extUser = map[string]string{}
+	for _, id := range sortedKeys(cfg.Users) {
+		u := cfg.Users[id]
+		if u.Extension != "" {
+			if _, taken := e.extUser[u.Extension]; !taken {
+				e.extUser[u.Extension] = id
+			}
+		}
+	}
+	for _, id := range sortedKeys(st.Users) {
+		if _, ok := cfg.Users[id]; !ok {
+			delete(st.Users, id)
+		}
+	}
+	for _, key := range sortedKeys(st.Phones) {
+		if _, ok := e.phoneConf(key); !ok {
+			delete(st.Phones, key)
+		}
+	}
+	for _, key := range sortedKeys(e.secrets) {
+		if p, ok := e.phoneConf(key); !ok || !p.Secure {
+			delete(e.secrets, key)
+		}
+	}
+	for _, id := range sortedKeys(st.Agents) {
+		e.pendAgent(st.Agents[id])
+	}
+	for _, id := range sortedKeys(st.Queues) {
+		e.pendQueue(st.Queues[id])
+	}
+}
+
+// checkRemovals refuses a configuration that would remove an agent or a
+// queue the running state still uses.
+func (e *Engine) checkRemovals(next Config) error {
+	for _, id := range sortedKeys(e.st.Agents) {
+		if _, ok := next.Agents[id]; ok {
+			continue
+		}
+		a := e.st.Agents[id]
+		if a.State != StateDisconnected || !a.idle() || len(a.Personal) > 0 || e.ownsSupervised(id) {
+			return fieldErr("agents."+id, "agent %q is logged in or has calls; log it out and clear its calls first", id)
+		}
+	}
+	for _, id := range sortedKeys(e.st.Queues) {
+		if _, ok := next.Queues[id]; ok {
+			continue
+		}
+		if q := e.st.Queues[id]; len(q.Waiting)+q.Offering > 0 {
+			return fieldErr("queues."+id, "queue %q has %d calls waiting", id, len(q.Waiting)+q.Offering)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) ownsSupervised(agent string) bool {
+	for _, c := range e.st.Calls {
+		if c.Place == PlaceSupervised && c.Agent == agent {
+			return true
+		}
+	}
+	return false
+}
+
+// decode reads a command payload strictly: unknown fields and trailing
+// data are refused, naming the field where possible.
+func (e *Engine) decode(env command.Envelope, v any) error { return decodeWith(env, v, e.ids) }
+
+func decode(env command.Envelope, v any) error { return decodeWith(env, v, nil) }
+
+func decodeWith(env command.Envelope, v any, ids map[string]string) error {
+	if len(bytes.TrimSpace(env.Payload)) == 0 {
+		return fieldErr("payload", "missing")
+	}
+	if decodeFast(env.Payload, v, ids) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(env.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fieldErr(te.Field, "must be a %s", te.Type)
+		}
+		msg := strings.TrimPrefix(err.Error(), "json: ")
+		if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
+			return fieldErr(strings.Trim(f, `"`), "unknown field")
+		}
+		return fieldErr("payload", "%s", msg)
+	}
+	if dec.More() {
+		return fieldErr("payload", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+func sortStrings(s []string) []string { sort.Strings(s); return s }

@@ -8,8 +8,67 @@ import (
 // ErrUnknownCommand refuses a command type the engine does not know.
 var ErrUnknownCommand = errors.New("unknown command type")
 
+// Sentinel errors of refused operations. Refusals are *OpError values that
+// wrap one of these, so callers test with errors.Is and show Error().
+var (
+	ErrUnknownAgent     = errors.New("unknown agent")
+	ErrUnknownQueue     = errors.New("unknown queue")
+	ErrUnknownCall      = errors.New("unknown call")
+	ErrUnknownExtension = errors.New("unknown extension")
+	ErrUnknownUser      = errors.New("unknown user")
+	ErrUnknownPhone     = errors.New("unknown phone")
+	ErrCallExists       = errors.New("call id already in use")
+
+	// ErrAgentState: the operation does not apply in the agent's state
+	// (log in when connected, pause when logged out, …).
+	ErrAgentState = errors.New("not allowed in the agent's state")
+	// ErrStillLoggedIn is the warning given when an operator closes the
+	// console while Paused or Connected; confirming removes the
+	// operator's phone from the queues.
+	ErrStillLoggedIn = errors.New("operator is still logged in")
+	// ErrConfirmRequired: a destructive option needs an explicit confirm.
+	ErrConfirmRequired = errors.New("confirmation required")
+
+	ErrNothingRinging = errors.New("nothing is ringing")
+	ErrLineBusy       = errors.New("line busy")
+	ErrNoCall         = errors.New("no call on the line")
+	ErrNotHeld        = errors.New("call is not on hold")
+	ErrNotTalking     = errors.New("call is not in conversation")
+	ErrConsultActive  = errors.New("a consultation is in progress on line 2")
+	ErrNoConsult      = errors.New("no consultation on line 2")
+	ErrNotAnswered    = errors.New("the consulted party has not answered")
+	ErrNotBusy        = errors.New("the consulted party is not busy")
+	ErrNotRetrievable = errors.New("call cannot be retrieved")
+	ErrNotParked      = errors.New("call is not parked")
+	ErrNothingParked  = errors.New("nothing is parked")
+	ErrNotOutgoing    = errors.New("call has no outgoing leg waiting for an answer")
+	ErrSelfTransfer   = errors.New("cannot transfer to the operator's own extension")
+	ErrNotYours       = errors.New("call is not the operator's")
+	ErrNotInHistory   = errors.New("call is not in the operator's recent calls")
+
+	ErrNotSecure       = errors.New("phone is not secure")
+	ErrForwardNotAllow = errors.New("forwarding category does not allow this forward")
+)
+
+// OpError is a refused operation: Op names it ("answer"), Msg says why in
+// words an operator understands, Err is the sentinel to test for.
+type OpError struct {
+	Op  string
+	Msg string
+	Err error
+}
+
+func (e *OpError) Error() string { return e.Op + ": " + e.Msg }
+
+// Unwrap returns the sentinel.
+func (e *OpError) Unwrap() error { return e.Err }
+
+func opErr(sentinel error, op, format string, args ...any) error {
+	return &OpError{Op: op, Msg: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
 // FieldError refuses an input because of one named field. Field is a path
-// into the document, e.g. "agents[2].queues[0]".
+// into the document, e.g. "agents[2].queues[0]", or a payload field.
 type FieldError struct {
 	Field string
 	Msg   string

@@ -1,0 +1,340 @@
+package contactcenter
+
+import (
+	"github.com/tandemcc/tandem/command"
+)
+
+// Agent (operator) states.
+const (
+	// StateDisconnected: logged out, no incoming calls.
+	StateDisconnected = "disconnected"
+	// StatePaused: personal-queue calls only (first step of the log-in,
+	// a pause with a reason, or an automatic pause).
+	StatePaused = "paused"
+	// StateConnected: ready for general and personal queue calls.
+	StateConnected = "connected"
+)
+
+// System pause reasons (configured reasons may not use these codes).
+const (
+	ReasonLogin    = "login"     // first step of the log-in
+	ReasonLogout   = "logout"    // first step of the log-out
+	ReasonNoAnswer = "no-answer" // automatic pause after max_no_answer
+)
+
+// AgentState is an agent's runtime state.
+type AgentState struct {
+	ID     string `json:"id"`
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
+	// Since is when State last changed (Unix ns).
+	Since int64 `json:"since"`
+	// IdleSince is when the agent last became free (longest-idle order).
+	IdleSince int64 `json:"idle_since"`
+	// WrapUntil, when set, ends the agent's wrap-up (on a clock.tick).
+	WrapUntil int64 `json:"wrap_until,omitempty"`
+	// Offer is the call ringing on the agent.
+	Offer string `json:"offer,omitempty"`
+	// Line1 carries the current call; Line2 only the consultation of an
+	// attended transfer (Line1 is then on hold).
+	Line1 string `json:"line1,omitempty"`
+	Line2 string `json:"line2,omitempty"`
+	// Personal is the agent's personal queue, in offer order.
+	Personal []string `json:"personal,omitempty"`
+	// NoAnswer counts consecutive unanswered offers.
+	NoAnswer int `json:"no_answer,omitempty"`
+	// Handled counts calls answered since the last log-in (fewest-calls).
+	Handled int `json:"handled"`
+	// History is a ring of the last HistoryLength operations; once full,
+	// HistoryHead indexes the oldest.
+	History     []HistoryEntry `json:"history,omitempty"`
+	HistoryHead int            `json:"history_head,omitempty"`
+	Trend       Trend          `json:"trend"`
+
+	conf   Agent
+	queues []*QueueState // sorted by id
+	pend   bool
+}
+
+// idle: nothing ringing, nothing on the lines.
+func (a *AgentState) idle() bool { return a.Offer == "" && a.Line1 == "" && a.Line2 == "" }
+
+// free: idle and not in wrap-up — may be offered a call.
+func (a *AgentState) free() bool { return a.idle() && a.WrapUntil == 0 }
+
+// generalOK: may be offered a general-queue call.
+func (a *AgentState) generalOK() bool { return a.State == StateConnected && a.free() }
+
+// personalOK: may be offered a personal-queue call.
+func (a *AgentState) personalOK() bool { return a.State != StateDisconnected && a.free() }
+
+func (e *Engine) pendAgent(a *AgentState) {
+	if !a.pend {
+		a.pend = true
+		e.pendA = append(e.pendA, a)
+	}
+}
+
+func (e *Engine) pendQueue(q *QueueState) {
+	if !q.pend {
+		q.pend = true
+		e.pendQ = append(e.pendQ, q)
+	}
+}
+
+// LoggedIn counts the operators not Disconnected.
+func (s *State) LoggedIn() int {
+	n := 0
+	for _, a := range s.Agents {
+		if a.State != StateDisconnected {
+			n++
+		}
+	}
+	return n
+}
+
+// AgentRequest is the payload of agent.login, agent.logout and
+// agent.wrapup_end.
+type AgentRequest struct {
+	Agent string `json:"agent"`
+}
+
+// PauseRequest is the payload of agent.pause.
+type PauseRequest struct {
+	Agent  string `json:"agent"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// CloseRequest is the payload of agent.close (the console is closing).
+type CloseRequest struct {
+	Agent   string `json:"agent"`
+	Confirm bool   `json:"confirm,omitempty"`
+}
+
+// AgentResult answers the agent.* state commands.
+type AgentResult struct {
+	Agent    string `json:"agent"`
+	State    string `json:"state"`
+	Reason   string `json:"reason,omitempty"`
+	LoggedIn int    `json:"logged_in"`
+}
+
+func (e *Engine) agent(op, id string) (*AgentState, error) {
+	if id == "" {
+		return nil, fieldErr("agent", "missing")
+	}
+	a, ok := e.st.Agents[id]
+	if !ok {
+		return nil, opErr(ErrUnknownAgent, op, "unknown agent %q", id)
+	}
+	return a, nil
+}
+
+func (e *Engine) agentResult(a *AgentState) AgentResult {
+	return AgentResult{Agent: a.ID, State: a.State, Reason: a.Reason, LoggedIn: e.loggedIn}
+}
+
+// cmdAgentLogin is one step of the two-step log-in: Disconnected → Paused
+// (personal queue only), Paused → Connected (all calls).
+func (e *Engine) cmdAgentLogin(env command.Envelope) (any, error) {
+	var p AgentRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	a, err := e.agent("login", p.Agent)
+	if err != nil {
+		return nil, err
+	}
+	switch a.State {
+	case StateDisconnected:
+		a.Handled = 0
+		a.NoAnswer = 0
+		e.setState(a, StatePaused, ReasonLogin, false)
+	case StatePaused:
+		a.NoAnswer = 0
+		e.setState(a, StateConnected, "", false)
+	default:
+		return nil, opErr(ErrAgentState, "login", "agent %q is already connected", a.ID)
+	}
+	return e.agentResult(a), nil
+}
+
+// cmdAgentLogout is one step of the two-step log-out: Connected → Paused
+// (finish current calls, personal calls still come), Paused →
+// Disconnected (no more incoming calls).
+func (e *Engine) cmdAgentLogout(env command.Envelope) (any, error) {
+	var p AgentRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	a, err := e.agent("logout", p.Agent)
+	if err != nil {
+		return nil, err
+	}
+	switch a.State {
+	case StateConnected:
+		e.setState(a, StatePaused, ReasonLogout, false)
+	case StatePaused:
+		e.disconnect(a)
+	default:
+		return nil, opErr(ErrAgentState, "logout", "agent %q is not logged in", a.ID)
+	}
+	return e.agentResult(a), nil
+}
+
+// cmdAgentPause pauses a Connected agent with a reason code (or changes
+// the reason of a Paused one).
+func (e *Engine) cmdAgentPause(env command.Envelope) (any, error) {
+	var p PauseRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	a, err := e.agent("pause", p.Agent)
+	if err != nil {
+		return nil, err
+	}
+	if p.Reason != "" {
+		if len(e.st.Config.PauseReasons) > 0 {
+			if _, ok := e.st.Config.PauseReasons[p.Reason]; !ok {
+				return nil, fieldErr("reason", "unknown pause reason %q", p.Reason)
+			}
+		} else if err := checkID("reason", p.Reason); err != nil {
+			return nil, err
+		}
+	}
+	if a.State == StateDisconnected {
+		return nil, opErr(ErrAgentState, "pause", "agent %q is not logged in", a.ID)
+	}
+	if a.State == StatePaused && a.Reason == p.Reason {
+		return e.agentResult(a), nil
+	}
+	e.setState(a, StatePaused, p.Reason, false)
+	return e.agentResult(a), nil
+}
+
+// cmdAgentClose is the console closing. While the operator is still
+// logged in it is refused with the warning ErrStillLoggedIn; confirmed, it
+// logs the operator out at once (the phone leaves every queue; calls in
+// conversation go on).
+func (e *Engine) cmdAgentClose(env command.Envelope) (any, error) {
+	var p CloseRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	a, err := e.agent("close", p.Agent)
+	if err != nil {
+		return nil, err
+	}
+	if a.State != StateDisconnected {
+		if !p.Confirm {
+			return nil, opErr(ErrStillLoggedIn, "close", "operator %q is still logged in (%s); confirm to remove the phone from the queues", a.ID, a.State)
+		}
+		e.disconnect(a)
+	}
+	return e.agentResult(a), nil
+}
+
+// cmdAgentWrapUpEnd ends the agent's wrap-up early.
+func (e *Engine) cmdAgentWrapUpEnd(env command.Envelope) (any, error) {
+	var p AgentRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	a, err := e.agent("wrap-up end", p.Agent)
+	if err != nil {
+		return nil, err
+	}
+	if a.WrapUntil == 0 {
+		return nil, opErr(ErrAgentState, "wrap-up end", "agent %q is not in wrap-up", a.ID)
+	}
+	e.endWrapUp(a)
+	return e.agentResult(a), nil
+}
+
+// setState moves an agent to a new state and announces it.
+func (e *Engine) setState(a *AgentState, state, reason string, auto bool) {
+	prev := a.State
+	a.State, a.Reason, a.Since = state, reason, e.now
+	switch {
+	case prev == StateDisconnected && state != StateDisconnected:
+		e.loggedIn++
+	case prev != StateDisconnected && state == StateDisconnected:
+		e.loggedIn--
+	}
+	if (prev == StateConnected) != (state == StateConnected) {
+		d := 1
+		if prev == StateConnected {
+			d = -1
+		}
+		for _, q := range a.queues {
+			q.connected += d
+		}
+	}
+	if prev == StateDisconnected || state == StateConnected {
+		if a.free() {
+			a.IdleSince = e.now
+		}
+	}
+	e.pendAgent(a)
+	e.emit(EvAgentStateChanged, AgentStateEvent{
+		Agent: a.ID, State: state, Previous: prev, Reason: reason, Auto: auto, LoggedIn: e.loggedIn,
+	})
+}
+
+// disconnect logs an agent out at once: a ringing offer goes back where it
+// came from, personal-queue calls that came through a general queue go
+// back to it (the others wait for the next log-in), calls in conversation
+// go on.
+func (e *Engine) disconnect(a *AgentState) {
+	if a.Offer != "" {
+		e.withdrawAgent(e.st.Calls[a.Offer], a, "logout")
+	}
+	keep := a.Personal[:0:0]
+	for _, id := range a.Personal {
+		c := e.st.Calls[id]
+		if q, ok := e.st.Queues[c.Queue]; ok {
+			c.Place = ""
+			pos := e.enterQueue(c, q)
+			e.emitQueued(c, pos, "logout")
+			continue
+		}
+		keep = append(keep, id)
+	}
+	if len(keep) == 0 {
+		keep = nil
+	}
+	a.Personal = keep
+	e.setState(a, StateDisconnected, "", false)
+}
+
+// agentReleased is called when an agent's lines empty: wrap-up starts
+// after a conversation it took from an offer (wrap), else it is free.
+func (e *Engine) agentReleased(a *AgentState, wrap bool) {
+	if !a.idle() {
+		return
+	}
+	if wrap && a.conf.WrapUpSeconds > 0 {
+		a.WrapUntil = e.now + int64(a.conf.WrapUpSeconds)*1e9
+		e.emit(EvAgentWrapUp, WrapUpEvent{Agent: a.ID, Until: a.WrapUntil})
+		return
+	}
+	a.IdleSince = e.now
+	e.pendAgent(a)
+}
+
+func (e *Engine) endWrapUp(a *AgentState) {
+	a.WrapUntil = 0
+	a.IdleSince = e.now
+	e.pendAgent(a)
+	e.emit(EvAgentWrapUpEnded, AgentRef{Agent: a.ID})
+}
+
+// noAnswer counts an unanswered offer and pauses the agent automatically
+// once max_no_answer consecutive offers went unanswered.
+func (e *Engine) noAnswer(a *AgentState) {
+	a.NoAnswer++
+	if n := a.conf.MaxNoAnswer; n > 0 && a.NoAnswer >= n && a.State == StateConnected {
+		a.NoAnswer = 0
+		e.setState(a, StatePaused, ReasonNoAnswer, true)
+	}
+}

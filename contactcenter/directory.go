@@ -1,0 +1,235 @@
+package contactcenter
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// Line statuses of internal extensions.
+const (
+	LineFree         = "free"
+	LineNotConnected = "not_connected"
+	LineBusyExternal = "busy_external"
+	LineBusyInternal = "busy_internal"
+)
+
+// Presences a user may set.
+var Presences = []string{"office", "absent", "busy", "queue", "service", "meeting", "lunch", "holiday"}
+
+// UserState is a user's runtime settings (set by the user, not by the
+// configuration document).
+type UserState struct {
+	Presence   string     `json:"presence,omitempty"`
+	Forwarding Forwarding `json:"forwarding"`
+}
+
+func (e *Engine) userState(id string) *UserState {
+	u := e.st.Users[id]
+	if u == nil {
+		u = &UserState{}
+		e.st.Users[id] = u
+	}
+	return u
+}
+
+// PresenceRequest is the payload of user.presence.
+type PresenceRequest struct {
+	User     string `json:"user"`
+	Presence string `json:"presence"`
+}
+
+func (e *Engine) cmdUserPresence(env command.Envelope) (any, error) {
+	var p PresenceRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	if !contains(Presences, p.Presence) {
+		return nil, fieldErr("presence", "unknown presence %q (one of %s)", p.Presence, strings.Join(Presences, ", "))
+	}
+	if _, ok := e.st.Config.Users[p.User]; !ok {
+		return nil, opErr(ErrUnknownUser, "presence", "unknown user %q", p.User)
+	}
+	e.userState(p.User).Presence = p.Presence
+	ev := PresenceEvent{User: p.User, Presence: p.Presence}
+	e.emit(EvUserPresence, ev)
+	return ev, nil
+}
+
+// lineStatuses computes the line status of every extension.
+func (e *Engine) lineStatuses() map[string]string {
+	out := make(map[string]string, len(e.st.Config.Extensions))
+	for ext, x := range e.st.Config.Extensions {
+		st := LineNotConnected
+		for _, p := range x.Phones {
+			if p.Kind == "mobile" {
+				st = LineFree
+				break
+			}
+			if ps := e.st.Phones[phoneKey(ext, p.ID)]; ps != nil && ps.Registered {
+				st = LineFree
+				break
+			}
+		}
+		out[ext] = st
+	}
+	busy := func(ext string, c *Call) {
+		if _, ok := out[ext]; !ok || ext == "" {
+			return
+		}
+		if c.Direction == DirInternal {
+			if out[ext] != LineBusyExternal {
+				out[ext] = LineBusyInternal
+			}
+			return
+		}
+		out[ext] = LineBusyExternal
+	}
+	for _, c := range e.st.Calls {
+		switch {
+		case c.Place == PlaceLine:
+			busy(e.st.Agents[c.Agent].conf.Extension, c)
+		case c.Place == PlaceExtension && c.State == CallTalking,
+			c.Place == PlaceSupervised && c.Kind == KindChain && c.State == CallTalking:
+			busy(c.Target, c)
+		}
+	}
+	return out
+}
+
+// LineStatus returns an extension's line status.
+func (e *Engine) LineStatus(ext string) (string, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st, ok := e.lineStatuses()[ext]
+	return st, ok
+}
+
+// DirectoryEntry is one contact of the directory: a user or an external
+// contact, with line status and presence for internal extensions.
+type DirectoryEntry struct {
+	Kind       string `json:"kind"` // user or contact
+	ID         string `json:"id"`
+	FirstName  string `json:"first_name,omitempty"`
+	LastName   string `json:"last_name,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Company    string `json:"company,omitempty"`
+	Extension  string `json:"extension,omitempty"`
+	Mobile     string `json:"mobile,omitempty"`
+	Phone      string `json:"phone,omitempty"`
+	LineStatus string `json:"line_status,omitempty"`
+	Presence   string `json:"presence,omitempty"`
+}
+
+func (d DirectoryEntry) field(name string) string {
+	switch name {
+	case "first_name":
+		return d.FirstName
+	case "last_name":
+		return d.LastName
+	case "name":
+		return d.Name
+	case "company":
+		return d.Company
+	case "extension":
+		return d.Extension
+	case "mobile":
+		return d.Mobile
+	case "phone":
+		return d.Phone
+	}
+	return ""
+}
+
+// Directory searches contacts as the operator types: every word of query
+// must occur (case-insensitively) in one of the fields searched — fields,
+// or the configured "search all" fields when empty. An empty query lists
+// everything. Results are sorted by last name, first name, name, id.
+func (e *Engine) Directory(query string, fields []string) []DirectoryEntry {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if len(fields) == 0 {
+		fields = e.st.Config.Settings.DirectoryFields
+	}
+	words := strings.Fields(strings.ToLower(query))
+	lines := e.lineStatuses()
+	var out []DirectoryEntry
+	match := func(d DirectoryEntry) bool {
+		for _, w := range words {
+			found := false
+			for _, f := range fields {
+				if strings.Contains(strings.ToLower(d.field(f)), w) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	}
+	for _, id := range sortedKeys(e.st.Config.Users) {
+		u := e.st.Config.Users[id]
+		d := DirectoryEntry{Kind: "user", ID: id, FirstName: u.FirstName, LastName: u.LastName, Name: u.Name, Company: u.Company, Extension: u.Extension, Mobile: u.Mobile}
+		if u.Extension != "" {
+			d.LineStatus = lines[u.Extension]
+		}
+		d.Presence = "office"
+		if us := e.st.Users[id]; us != nil && us.Presence != "" {
+			d.Presence = us.Presence
+		}
+		if match(d) {
+			out = append(out, d)
+		}
+	}
+	for _, id := range sortedKeys(e.st.Config.Contacts) {
+		c := e.st.Config.Contacts[id]
+		d := DirectoryEntry{Kind: "contact", ID: id, FirstName: c.FirstName, LastName: c.LastName, Company: c.Company, Extension: c.Extension, Mobile: c.Mobile, Phone: c.Phone}
+		if st, ok := lines[c.Extension]; ok {
+			d.LineStatus = st
+		}
+		if match(d) {
+			out = append(out, d)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		for _, p := range [][2]string{{a.LastName, b.LastName}, {a.FirstName, b.FirstName}, {a.Name, b.Name}, {a.Kind, b.Kind}, {a.ID, b.ID}} {
+			x, y := strings.ToLower(p[0]), strings.ToLower(p[1])
+			if x != y {
+				return x < y
+			}
+		}
+		return false
+	})
+	return out
+}
+
+// SpeedDialView is a speed dial with the line status of an internal
+// number.
+type SpeedDialView struct {
+	SpeedDial
+	LineStatus string `json:"line_status,omitempty"`
+}
+
+// SpeedDials returns a user's speed dials.
+func (e *Engine) SpeedDials(user string) ([]SpeedDialView, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	u, ok := e.st.Config.Users[user]
+	if !ok {
+		return nil, false
+	}
+	lines := e.lineStatuses()
+	out := make([]SpeedDialView, 0, len(u.SpeedDials))
+	for _, sd := range u.SpeedDials {
+		v := SpeedDialView{SpeedDial: sd}
+		if n, err := NormalizeNumber(sd.Number); err == nil {
+			v.LineStatus = lines[n]
+		}
+		out = append(out, v)
+	}
+	return out, true
+}

@@ -1,0 +1,180 @@
+package contactcenter
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestLineStatus(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	want := func(ext, st string) {
+		t.Helper()
+		if got, _ := h.e.LineStatus(ext); got != st {
+			t.Fatalf("line %s = %s, want %s", ext, got, st)
+		}
+	}
+	want("2001", LineNotConnected)
+	want("3001", LineFree) // has a mobile phone
+	h.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "2001", Phone: "desk", Registered: true})
+	want("2001", LineFree)
+	h.connect("a1")
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "c", Queue: "sales", Number: "+441615550000"})
+	want("2001", LineFree) // ringing is not busy
+	h.answer("a1")
+	want("2001", LineBusyExternal)
+	h.ok(TypeCallHangup, HangupRequest{Agent: "a1"})
+	h.ok(TypeCallDial, DialRequest{Agent: "a1", Call: "d", Number: "3002"})
+	want("2001", LineBusyInternal)
+	h.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "2001", Phone: "desk", Registered: false})
+	want("2001", LineBusyInternal) // busy wins over not connected
+	h.fail(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "2001", Phone: "nope"}, ErrUnknownPhone)
+}
+
+func TestDirectorySearchAndPresence(t *testing.T) {
+	h := newHarness(t, baseDoc+`
+contacts:
+  - {id: k1, first_name: Dora, last_name: Acme-Supplier, company: Widgets, phone: "+44 161 5551234"}
+`)
+	names := func(es []DirectoryEntry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	cases := []struct {
+		q      string
+		fields []string
+		want   []string
+	}{
+		{"acme", nil, []string{"k1", "carol", "bob"}}, // company, and last name Acme-Supplier
+		{"bob", nil, []string{"bob"}},
+		{"b targ", nil, []string{"bob"}},
+		{"300", nil, []string{"carol", "bob"}},
+		{"300", []string{"last_name"}, nil},
+		{"5551234", []string{"phone"}, []string{"k1"}},
+		{"operator", nil, []string{"u1", "u2"}},
+	}
+	for _, tc := range cases {
+		got := names(h.e.Directory(tc.q, tc.fields))
+		// Sorted by last name, first name.
+		if !reflect.DeepEqual(got, sortedByLast(h, tc.want)) {
+			t.Errorf("search %q %v = %v, want %v", tc.q, tc.fields, got, tc.want)
+		}
+	}
+	h.ok(TypeUserPresence, PresenceRequest{User: "bob", Presence: "absent"})
+	h.fail(TypeUserPresence, PresenceRequest{User: "bob", Presence: "asleep"}, nil)
+	h.fail(TypeUserPresence, PresenceRequest{User: "zed", Presence: "absent"}, ErrUnknownUser)
+	es := h.e.Directory("bob", nil)
+	if len(es) != 1 || es[0].Presence != "absent" || es[0].LineStatus != LineFree || es[0].Company != "Acme" {
+		t.Fatalf("bob %+v", es)
+	}
+	// Configurable "search all" fields.
+	d, _ := ParseDocument([]byte("settings: {directory_fields: [company]}"))
+	h.ok(TypeConfigApply, ApplyRequest{Document: d})
+	if got := names(h.e.Directory("bob", nil)); len(got) != 0 {
+		t.Fatalf("search by company only found %v", got)
+	}
+	d, _ = ParseDocument([]byte("settings: {directory_fields: [shoe_size]}"))
+	h.fail(TypeConfigApply, ApplyRequest{Document: d}, nil)
+}
+
+func sortedByLast(h *harness, ids []string) []string {
+	var out []string
+	for _, e := range h.e.Directory("", nil) {
+		for _, id := range ids {
+			if e.ID == id {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+func TestSpeedDials(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	h.config(`
+users:
+  - id: u1
+    name: Ann Operator
+    first_name: Ann
+    last_name: Operator
+    extension: "2001"
+    speed_dials: [{label: Bob, number: "3001"}, {label: Bank, number: "+44 (20) 7946 0000"}]
+`)
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "c", Extension: "3001", Number: "+4412"})
+	h.ok(TypeCallRemoteAnswer, CallRequest{Call: "c"})
+	sd, ok := h.e.SpeedDials("u1")
+	if !ok || len(sd) != 2 || sd[0].LineStatus != LineBusyExternal || sd[1].LineStatus != "" {
+		t.Fatalf("speed dials %+v", sd)
+	}
+	d, _ := ParseDocument([]byte(`users: [{id: u9, speed_dials: [{label: x, number: "12-34"}]}]`))
+	h.fail(TypeConfigApply, ApplyRequest{Document: d}, nil)
+}
+
+func TestHistoryAndMissedFilter(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	h.connect("a1")
+	h.incoming("c1", "sales")
+	h.at(15 * time.Second)                                      // MISSED, offered again
+	h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "c1"}) // MISSED (caller gave up while ringing)
+	h.incoming("c2", "sales")
+	h.answer("a1")
+	h.advance(42 * time.Second)
+	h.ok(TypeCallPark, ParkRequest{Agent: "a1", Note: "n"})
+	h.ok(TypeCallDial, DialRequest{Agent: "a1", Call: "d", Number: "3001"})
+	h.ok(TypeCallHangup, HangupRequest{Agent: "a1"})
+	v, _ := h.e.History("a1", false)
+	var ops []string
+	for _, e := range v.Entries {
+		ops = append(ops, e.Op+":"+e.Call)
+	}
+	want := []string{"HANGUP:d", "DIAL:d", "PARK:c2", "ANSWER:c2", "MISSED:c1", "MISSED:c1"}
+	if !reflect.DeepEqual(ops, want) {
+		t.Fatalf("history %v, want %v", ops, want)
+	}
+	if v.Entries[2].DurationMS != 42000 || v.Entries[2].Note != "n" {
+		t.Fatalf("park entry %+v", v.Entries[2])
+	}
+	if v.Trend != (Trend{Made: 1, Answered: 1, Missed: 2}) {
+		t.Fatalf("trend %+v", v.Trend)
+	}
+	m, _ := h.e.History("a1", true)
+	if len(m.Entries) != 2 || m.Entries[0].Op != OpMissed {
+		t.Fatalf("missed %+v", m.Entries)
+	}
+	// Bounded.
+	for i := 0; i < 3*HistoryLength; i++ {
+		h.ok(TypeCallDial, DialRequest{Agent: "a1", Call: "x", Number: "3001"})
+		h.ok(TypeCallHangup, HangupRequest{Agent: "a1"})
+	}
+	v, _ = h.e.History("a1", false)
+	if len(v.Entries) != HistoryLength || len(h.agent("a1").History) != HistoryLength || v.Entries[0].Op != OpHangup {
+		t.Fatalf("history length %d / %d", len(v.Entries), len(h.agent("a1").History))
+	}
+}
+
+func TestNormalizeNumber(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"44 161 5527789", "441615527789"},
+		{"+44 (161) 5527789", "+441615527789"},
+		{"2001", "2001"},
+		{"*552001", "*552001"},
+		{"44-161", ""},
+		{"+44 (161 55", ""},
+		{"(161) 55", ""},
+		{"+", ""},
+		{"* 55", ""},
+		{"abc", ""},
+	}
+	for _, tc := range cases {
+		got, err := NormalizeNumber(tc.in)
+		if (err != nil) != (tc.want == "") || got != tc.want {
+			t.Errorf("NormalizeNumber(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if DigitsOf("+44 (0)161-552 7789 ext.") != "4401615527789" {
+		t.Fatal("DigitsOf")
+	}
+}

@@ -1,0 +1,82 @@
+package contactcenter
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// strictDecode is decode without the fast path.
+func strictDecode(p []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return &FieldError{Field: "payload"}
+	}
+	return nil
+}
+
+// fastTypes are the payload types with a fast path.
+func fastTypes() []func() any {
+	return []func() any{
+		func() any { return new(AgentRequest) }, func() any { return new(AgentCallRequest) },
+		func() any { return new(CallRequest) }, func() any { return new(PauseRequest) },
+		func() any { return new(CloseRequest) }, func() any { return new(HangupRequest) },
+		func() any { return new(IncomingRequest) }, func() any { return new(RemoteHangupRequest) },
+		func() any { return new(DialRequest) }, func() any { return new(RetrieveRequest) },
+		func() any { return new(TransferRequest) }, func() any { return new(ConsultRequest) },
+		func() any { return new(CompleteRequest) }, func() any { return new(ParkRequest) },
+		func() any { return new(NoteRequest) },
+	}
+}
+
+// FuzzFastDecode: the fast path decodes exactly what encoding/json
+// decodes, and refuses exactly what it refuses.
+func FuzzFastDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"agent":"a1"}`, ` { "agent" : "a1" , "line" : 2 } `, `{"call":"c","queue":"q","priority":-0,"number":"+44"}`,
+		`{"agent":"a\u0031"}`, `{"Agent":"x"}`, `{"agent":"a","agent":"b"}`, `{"agent":null}`, `{"line":1.5}`,
+		`{"line":01}`, `{"line":1e2}`, `{"line":99999999999}`, `{"confirm":true,"agent":"é"}`, `{"agent":"\xff"}`,
+		`{"chain":false}`, `{}`, `{"skills":{"a":1}}`, `{"agent":"a"} x`, `{"agent":"a"}{}`, `[1]`, `"x"`, `{"agent":"a",}`,
+		`{"agent" "a"}`, `{"line":-}`, `{"line":2147483648}`, `{"line":-2147483648}`, `{"note":"<&>"}`,
+	} {
+		for i := range fastTypes() {
+			f.Add(uint8(i), []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, which uint8, p []byte) {
+		mk := fastTypes()[int(which)%len(fastTypes())]
+		fast, strict := mk(), mk()
+		ids := map[string]string{"a1": "a1", "q": "q", "3001": "3001"}
+		errF := decodeWith(command.Envelope{Payload: p}, fast, ids)
+		errS := strictDecode(p, strict)
+		if len(bytes.TrimSpace(p)) == 0 {
+			return // decode refuses an empty payload before decoding
+		}
+		if (errF == nil) != (errS == nil) {
+			t.Fatalf("%T %q: fast path error %v, encoding/json error %v", fast, p, errF, errS)
+		}
+		if errF == nil && !reflect.DeepEqual(fast, strict) {
+			t.Fatalf("%T %q: fast path %+v, encoding/json %+v", fast, p, fast, strict)
+		}
+	})
+}
+
+func TestFastPathTaken(t *testing.T) {
+	for _, p := range []string{`{"agent":"a1"}`, `{"agent":"a1","line":2}`} {
+		var h HangupRequest
+		if !decodeFast([]byte(p), &h, map[string]string{"a1": "a1"}) || h.Agent != "a1" {
+			t.Fatalf("fast path not taken for %s", p)
+		}
+	}
+	var h HangupRequest
+	if decodeFast([]byte(`{"agent":"a1","line":"2"}`), &h, nil) || h != (HangupRequest{}) {
+		t.Fatalf("fast path took a string for an int, or left %+v", h)
+	}
+}

@@ -1,0 +1,282 @@
+package contactcenter
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Check verifies the engine's invariants and returns the first violation:
+//
+//  1. Every live call is in exactly one place, and that place's structure
+//     (queue list, personal queue, agent offer or line, coupled peer)
+//     refers back to it exactly once; every structure entry names a live
+//     call in that place.
+//  2. Waiting lists are in offer order; a queue's Offering equals its
+//     calls ringing; Entered = Answered + Abandoned + waiting counter.
+//  3. Agents: an offer only to a free agent that is logged in; line 2
+//     only during a consultation with line 1 on hold.
+//  4. Routing is work-conserving: no waiting call has a free agent who
+//     could take it.
+//
+// Tests run it after every command; it reads only.
+func (e *Engine) Check() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.check()
+}
+
+func (e *Engine) check() error {
+	st := e.st
+	ids := sortedKeys(st.Calls)
+	for _, id := range ids {
+		if err := e.checkCall(st.Calls[id]); err != nil {
+			return fmt.Errorf("call %s: %w", id, err)
+		}
+	}
+	offering := map[string]int{}
+	for _, c := range st.Calls {
+		if c.Place == PlaceRinging && c.Origin == OriginQueue {
+			offering[c.Queue]++
+		}
+	}
+	for _, qid := range sortedKeys(st.Queues) {
+		q := st.Queues[qid]
+		if err := e.checkList(q.Waiting, PlaceQueue, func(c *Call) bool { return c.Queue == qid }); err != nil {
+			return fmt.Errorf("queue %s: %w", qid, err)
+		}
+		if q.Offering != offering[qid] {
+			return fmt.Errorf("queue %s: offering %d, but %d of its calls ring", qid, q.Offering, offering[qid])
+		}
+		s := q.Stats
+		if s.Entered != s.Answered+s.Abandoned+uint64(len(q.Waiting)+q.Offering) {
+			return fmt.Errorf("queue %s: entered %d != answered %d + abandoned %d + waiting %d + ringing %d",
+				qid, s.Entered, s.Answered, s.Abandoned, len(q.Waiting), q.Offering)
+		}
+		n := 0
+		for _, a := range q.members {
+			if a.State == StateConnected {
+				n++
+			}
+		}
+		if n != q.connected {
+			return fmt.Errorf("queue %s: connected count %d, but %d members are connected", qid, q.connected, n)
+		}
+		if s.AnsweredInSL > s.Answered {
+			return fmt.Errorf("queue %s: %d answered within the service level of %d answered", qid, s.AnsweredInSL, s.Answered)
+		}
+		for _, cid := range q.Waiting {
+			c := st.Calls[cid]
+			for _, a := range q.members {
+				if a.generalOK() && eligible(a, c, q) {
+					return fmt.Errorf("queue %s: call %s waits while agent %s is free for it", qid, cid, a.ID)
+				}
+			}
+		}
+	}
+	if n := st.LoggedIn(); n != e.loggedIn {
+		return fmt.Errorf("logged-in count %d, but %d agents are logged in", e.loggedIn, n)
+	}
+	for _, aid := range sortedKeys(st.Agents) {
+		if err := e.checkAgent(st.Agents[aid]); err != nil {
+			return fmt.Errorf("agent %s: %w", aid, err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) checkList(list []string, place string, owns func(*Call) bool) error {
+	seen := map[string]bool{}
+	for i, id := range list {
+		if seen[id] {
+			return fmt.Errorf("call %s listed twice", id)
+		}
+		seen[id] = true
+		c, ok := e.st.Calls[id]
+		if !ok {
+			return fmt.Errorf("lists ended call %s", id)
+		}
+		if c.Place != place || !owns(c) {
+			return fmt.Errorf("lists call %s, which is %s", id, describe(c))
+		}
+		if i > 0 && before(c, e.st.Calls[list[i-1]]) {
+			return fmt.Errorf("call %s is listed after %s but comes before it", id, list[i-1])
+		}
+	}
+	return nil
+}
+
+func count(list []string, id string) int {
+	n := 0
+	for _, x := range list {
+		if x == id {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *Engine) checkCall(c *Call) error {
+	st := e.st
+	agent := func() (*AgentState, error) {
+		a, ok := st.Agents[c.Agent]
+		if !ok {
+			return nil, fmt.Errorf("%s with unknown agent %q", c.Place, c.Agent)
+		}
+		return a, nil
+	}
+	switch c.Place {
+	case PlaceQueue:
+		q, ok := st.Queues[c.Queue]
+		if !ok {
+			return fmt.Errorf("waits in unknown queue %q", c.Queue)
+		}
+		if n := count(q.Waiting, c.ID); n != 1 {
+			return fmt.Errorf("listed %d times in queue %s", n, q.ID)
+		}
+	case PlacePersonal:
+		a, err := agent()
+		if err != nil {
+			return err
+		}
+		if n := count(a.Personal, c.ID); n != 1 {
+			return fmt.Errorf("listed %d times in %s's personal queue", n, a.ID)
+		}
+	case PlaceRinging:
+		if len(c.Offered) == 0 {
+			return fmt.Errorf("rings on nobody")
+		}
+		seen := map[string]bool{}
+		for _, id := range c.Offered {
+			a, ok := st.Agents[id]
+			if !ok || a.Offer != c.ID || seen[id] {
+				return fmt.Errorf("offered to %s, whose offer is not this call", id)
+			}
+			seen[id] = true
+		}
+		switch c.Origin {
+		case OriginQueue:
+			if _, ok := st.Queues[c.Queue]; !ok {
+				return fmt.Errorf("rings for unknown queue %q", c.Queue)
+			}
+		case OriginPersonal:
+			if _, err := agent(); err != nil {
+				return err
+			}
+			if len(c.Offered) != 1 || c.Offered[0] != c.Agent {
+				return fmt.Errorf("personal call of %s offered to %v", c.Agent, c.Offered)
+			}
+		default:
+			return fmt.Errorf("rings with origin %q", c.Origin)
+		}
+		if c.Deadline == 0 {
+			return fmt.Errorf("rings without a ring timeout")
+		}
+	case PlaceLine:
+		a, err := agent()
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.Line == 1 && a.Line1 == c.ID, c.Line == 2 && a.Line2 == c.ID:
+		default:
+			return fmt.Errorf("on line %d of %s, which carries %q / %q", c.Line, a.ID, a.Line1, a.Line2)
+		}
+		switch c.State {
+		case CallDialing, CallTalking, CallHeld:
+		case CallBusy:
+			if c.Line != 2 {
+				return fmt.Errorf("busy on line 1")
+			}
+		default:
+			return fmt.Errorf("on a line in state %q", c.State)
+		}
+	case PlaceSupervised:
+		if _, err := agent(); err != nil {
+			return err
+		}
+		ok := false
+		switch c.Kind {
+		case KindTransfer:
+			ok = c.State == CallRinging && c.Deadline > 0
+		case KindChain:
+			ok = (c.State == CallRinging && c.Deadline > 0) || (c.State == CallTalking && c.Deadline == 0)
+		case KindPark, KindDirectedPark:
+			ok = c.State == CallParked && c.Deadline > 0
+		case KindCampOn:
+			ok = c.State == CallWaiting && c.Deadline > 0
+		}
+		if !ok {
+			return fmt.Errorf("supervised as %q in state %q (deadline %d)", c.Kind, c.State, c.Deadline)
+		}
+		if c.Kind != KindPark && c.Target == "" {
+			return fmt.Errorf("supervised as %q without a target", c.Kind)
+		}
+	case PlaceExtension:
+		if c.Target == "" || (c.State != CallRinging && c.State != CallTalking) {
+			return fmt.Errorf("at extension %q in state %q", c.Target, c.State)
+		}
+	case PlaceBridged:
+		p, ok := st.Calls[c.Peer]
+		if !ok || p.Place != PlaceBridged || p.Peer != c.ID || p.ID == c.ID {
+			return fmt.Errorf("coupled with %q, which is not coupled back", c.Peer)
+		}
+	default:
+		return fmt.Errorf("in unknown place %q", c.Place)
+	}
+	if c.Place != PlaceRinging && len(c.Offered) > 0 {
+		return fmt.Errorf("%s but offered to %v", c.Place, c.Offered)
+	}
+	return nil
+}
+
+func (e *Engine) checkAgent(a *AgentState) error {
+	st := e.st
+	switch a.State {
+	case StateDisconnected, StatePaused, StateConnected:
+	default:
+		return fmt.Errorf("unknown state %q", a.State)
+	}
+	if a.Offer != "" {
+		c, ok := st.Calls[a.Offer]
+		if !ok || c.Place != PlaceRinging || count(c.Offered, a.ID) != 1 {
+			return fmt.Errorf("offer %q does not ring on it", a.Offer)
+		}
+		if a.State == StateDisconnected {
+			return fmt.Errorf("offered call %s while logged out", a.Offer)
+		}
+		if a.Line1 != "" || a.Line2 != "" || a.WrapUntil != 0 {
+			return fmt.Errorf("offered call %s while busy", a.Offer)
+		}
+	}
+	for n, id := range []string{a.Line1, a.Line2} {
+		if id == "" {
+			continue
+		}
+		c, ok := st.Calls[id]
+		if !ok || c.Place != PlaceLine || c.Agent != a.ID || c.Line != n+1 {
+			return fmt.Errorf("line %d names call %q, which is not there", n+1, id)
+		}
+	}
+	if a.Line2 != "" {
+		if a.Line1 == "" || st.Calls[a.Line1].State != CallHeld {
+			return fmt.Errorf("line 2 in use without a held call on line 1")
+		}
+	}
+	if err := e.checkList(a.Personal, PlacePersonal, func(c *Call) bool { return c.Agent == a.ID }); err != nil {
+		return fmt.Errorf("personal queue: %w", err)
+	}
+	if a.personalOK() && len(a.Personal) > 0 {
+		return fmt.Errorf("free while its personal queue holds %v", a.Personal)
+	}
+	return nil
+}
+
+// liveCalls returns the ids of the calls in the state, sorted.
+func (s *State) liveCalls() []string {
+	ids := make([]string, 0, len(s.Calls))
+	for id := range s.Calls {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
