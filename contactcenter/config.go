@@ -323,7 +323,8 @@ func (e *Engine) applyConfig(env command.Envelope, em *command.Emitter) (any, er
 	return res, nil
 }
 
-// Ids: 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit (validID).
+// Ids are 1-64 of A-Z a-z 0-9 _ . -, starting with a letter or digit
+// (validID); extension numbers 2-15 digits.
 var extRE = regexp.MustCompile(`^[0-9]{2,15}$`)
 
 // merge returns cur with d applied, or the first invalid field. cur is not

@@ -69,3 +69,47 @@ func TestClockNeverGoesBack(t *testing.T) {
 		t.Fatalf("answered at %d, want the engine clock %d", c.AnsweredAt, later.UnixNano())
 	}
 }
+
+// The configuration family keeps its contract: counts of an apply, an
+// idempotent re-apply, and a document read back (GET /v1/config) that
+// applies as "no changes".
+func TestConfigApplyContract(t *testing.T) {
+	const doc = `business_units:
+  - id: bu1
+    name: Sales
+extensions:
+  - number: "2001"
+    phones:
+      - id: desk
+        position: 0
+        order: 1
+users:
+  - id: alice
+    name: Alice
+    extension: "2001"
+    business_unit: bu1
+queues:
+  - id: support
+    business_unit: bu1
+    strategy: round-robin
+agents:
+  - id: a1
+    user: alice
+    extension: "2001"
+    queues: [support]
+    skills: {english: 5}
+`
+	h := newHarness(t, "")
+	if r := h.config(doc); r.Created != 5 || r.Updated+r.Removed != 0 {
+		t.Fatalf("first apply %+v", r)
+	}
+	if r := h.config(doc); r.Changed() || r.Unchanged != 5 {
+		t.Fatalf("re-apply %+v", r)
+	}
+	var back Document
+	h.e.View(func(s *State) { back = s.Config.Document() })
+	res := h.ok(TypeConfigApply, ApplyRequest{Document: back, Prune: true})
+	if r := res.(ApplyResult); r.Changed() {
+		t.Fatalf("applying the document read back changed %+v", r)
+	}
+}

@@ -34,9 +34,27 @@ func (m *Manager) run(ctx context.Context, name string) {
 			waitWake(ctx, wake, time.Minute)
 			continue
 		}
-		evs, err := c.Read(m.cfg.BatchSize)
+		// A rate limit also bounds the batch, so that a limited resume
+		// delivers steadily rather than in bursts of a full batch.
+		batch := m.cfg.BatchSize
+		if ts.Rate > 0 && ts.Rate < batch {
+			batch = ts.Rate
+		}
+		evs, err := c.Read(batch)
 		switch {
 		case errors.Is(err, buffer.ErrGap) && len(evs) == 0:
+			// What the buffer lacks may be in the target already (another
+			// leader delivered it while this node's replication was
+			// stopped): only a gap the target does not cover is lost.
+			skipped, serr := m.skipDelivered(ctx, name, t, c)
+			if serr != nil {
+				m.fail(name, serr, &failures)
+				waitWake(ctx, wake, backoff(failures))
+				continue
+			}
+			if skipped {
+				continue
+			}
 			m.mu.Lock()
 			m.autoStopLocked(name, "events were dropped from the buffer (overflow); a sync is required")
 			m.mu.Unlock()
@@ -65,6 +83,7 @@ func (m *Manager) run(ctx context.Context, name string) {
 		}
 		if err := c.Ack(pos); err != nil {
 			m.fail(name, err, &failures)
+			waitWake(ctx, wake, backoff(failures))
 			continue
 		}
 		if failures > 0 {
@@ -79,6 +98,28 @@ func (m *Manager) run(ctx context.Context, name string) {
 			waitWake(ctx, wake, time.Duration(len(evs))*time.Second/time.Duration(ts.Rate))
 		}
 	}
+}
+
+// skipDelivered moves the cursor to the target's delivery position when
+// that is ahead of it, and reports whether it moved.
+func (m *Manager) skipDelivered(ctx context.Context, name string, t Target, c *buffer.Consumer) (bool, error) {
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	pos, err := t.LastDelivered(tctx)
+	if err != nil {
+		return false, err
+	}
+	if !pos.After(c.Cursor()) {
+		return false, nil
+	}
+	if err := c.Ack(pos); err != nil {
+		return false, err
+	}
+	m.log.Info("replication skipped buffer data the target already holds", "target", name, "position", pos)
+	m.mu.Lock()
+	m.delivered[name] = pos
+	m.mu.Unlock()
+	return true, nil
 }
 
 // track releases on a follower what the leader has delivered.

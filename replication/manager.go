@@ -47,6 +47,10 @@ type Config struct {
 	// IsLeader, when set, is polled every second as a backstop to
 	// SetLeader (leadership observations may be dropped under load).
 	IsLeader func() bool
+	// LeaderTerm, when set, returns the current Raft term. A node polled
+	// as leader in a new term lost and regained leadership in between,
+	// which counts as a failover even when the poll missed it.
+	LeaderTerm func() uint64
 }
 
 // Manager runs the node's replication: it feeds the buffer from committed
@@ -62,6 +66,7 @@ type Manager struct {
 	st        stateFile
 	cons      map[string]*buffer.Consumer
 	leader    bool
+	term      uint64 // Raft term this node was last polled leading in
 	alarms    Alarms
 	lastAlarm *Alarm
 	lastErr   map[string]string
@@ -157,7 +162,7 @@ func (m *Manager) Start() {
 				return
 			case <-t.C:
 				if m.cfg.IsLeader != nil {
-					m.SetLeader(m.cfg.IsLeader())
+					m.pollLeader()
 				}
 				m.Tick(m.cfg.Now())
 			}
@@ -227,6 +232,27 @@ func (m *Manager) SetLeader(leader bool) {
 	m.signalLocked()
 }
 
+// pollLeader applies the polled leadership. Leading in a term other than
+// the one last seen means leadership was lost and regained between two
+// polls: that is a new leadership too.
+func (m *Manager) pollLeader() {
+	leader := m.cfg.IsLeader()
+	var term uint64
+	if leader && m.cfg.LeaderTerm != nil {
+		term = m.cfg.LeaderTerm()
+	}
+	m.mu.Lock()
+	missed := leader && m.leader && term != 0 && m.term != 0 && term != m.term
+	if leader && term != 0 {
+		m.term = term
+	}
+	m.mu.Unlock()
+	if missed {
+		m.SetLeader(false)
+	}
+	m.SetLeader(leader)
+}
+
 func (m *Manager) signalLocked() {
 	close(m.wake)
 	m.wake = make(chan struct{})
@@ -268,11 +294,11 @@ func (m *Manager) Tick(now time.Time) {
 	m.mu.Unlock()
 	switch al.Severity {
 	case "error":
-		m.log.Error(al.Message, "alarm", "replication_buffer", "level", al.Level.String(), "percent", al.Percent, "stopped", al.Stop)
+		m.log.Error(al.Message, "alarm", "replication_buffer", "alarm_level", al.Level.String(), "percent", al.Percent, "stopped", al.Stop)
 	case "warning":
-		m.log.Warn(al.Message, "alarm", "replication_buffer", "level", al.Level.String(), "percent", al.Percent, "stopped", al.Stop)
+		m.log.Warn(al.Message, "alarm", "replication_buffer", "alarm_level", al.Level.String(), "percent", al.Percent, "stopped", al.Stop)
 	default:
-		m.log.Info(al.Message, "alarm", "replication_buffer", "level", al.Level.String(), "percent", al.Percent)
+		m.log.Info(al.Message, "alarm", "replication_buffer", "alarm_level", al.Level.String(), "percent", al.Percent)
 	}
 	if m.cfg.OnAlarm != nil {
 		m.cfg.OnAlarm(al)

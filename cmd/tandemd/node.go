@@ -154,6 +154,12 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 				st := storeRef.Load()
 				return st != nil && st.IsLeader()
 			},
+			LeaderTerm: func() uint64 {
+				if st := storeRef.Load(); st != nil {
+					return st.Status().Term
+				}
+				return 0
+			},
 		})
 		if err != nil {
 			ln.Close()
