@@ -287,29 +287,11 @@ func (c *Consumer) Ack(pos command.Position) error {
 // replication is stopped or shut down; a suspended one stays attached,
 // so the buffer keeps filling for it (replication.md).
 func (c *Consumer) Detach() error {
-	b, cs := c.b, c.c
-	cs.cmu.Lock()
-	defer cs.cmu.Unlock()
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return ErrClosed
+	if err := c.setAttached(false); err != nil {
+		return err
 	}
-	if !cs.attached {
-		b.mu.Unlock()
-		return nil
-	}
-	st := cursorState{Pos: cs.pos, Attached: false, Gap: cs.gap}
-	b.mu.Unlock()
-	if err := cs.cf.write(st); err != nil {
-		return fmt.Errorf("detaching %s: %w", cs.name, err)
-	}
-	b.mu.Lock()
-	cs.attached = false
-	b.notifyLocked()
-	b.mu.Unlock()
-	if err := b.trim(); err != nil {
-		b.log.Warn("replication buffer: reclaiming", "consumer", cs.name, "err", err)
+	if err := c.b.trim(); err != nil {
+		c.b.log.Warn("replication buffer: reclaiming", "consumer", c.c.name, "err", err)
 	}
 	return nil
 }
@@ -318,7 +300,11 @@ func (c *Consumer) Detach() error {
 // reporting restarted on a new leader after a failover). If records it
 // had not acknowledged were reclaimed meanwhile, Gap reports it and Read
 // returns ErrGap; Reset is then the way on.
-func (c *Consumer) Attach() error {
+func (c *Consumer) Attach() error { return c.setAttached(true) }
+
+// setAttached durably records whether the consumer holds space, keeping
+// its cursor and gap.
+func (c *Consumer) setAttached(attached bool) error {
 	b, cs := c.b, c.c
 	cs.cmu.Lock()
 	defer cs.cmu.Unlock()
@@ -327,17 +313,21 @@ func (c *Consumer) Attach() error {
 		b.mu.Unlock()
 		return ErrClosed
 	}
-	if cs.attached {
+	if cs.attached == attached {
 		b.mu.Unlock()
 		return nil
 	}
-	st := cursorState{Pos: cs.pos, Attached: true, Gap: cs.gap}
+	st := cursorState{Pos: cs.pos, Attached: attached, Gap: cs.gap}
 	b.mu.Unlock()
 	if err := cs.cf.write(st); err != nil {
-		return fmt.Errorf("attaching %s: %w", cs.name, err)
+		verb := "detaching"
+		if attached {
+			verb = "attaching"
+		}
+		return fmt.Errorf("%s %s: %w", verb, cs.name, err)
 	}
 	b.mu.Lock()
-	cs.attached = true
+	cs.attached = attached
 	b.notifyLocked()
 	b.mu.Unlock()
 	return nil
