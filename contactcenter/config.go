@@ -105,7 +105,16 @@ type User struct {
 	// others).
 	WebPhoneMode string      `yaml:"web_phone_mode" json:"web_phone_mode,omitempty"`
 	SpeedDials   []SpeedDial `yaml:"speed_dials" json:"speed_dials,omitempty"`
+	// PasswordHash is the user's console/portal password as
+	// "pbkdf2-sha256$<iterations>$<salt>$<key>" (base64url salt and key),
+	// made by `tandemctl hash-password`. The engine only checks its form;
+	// the operations API verifies passwords. Never the password itself.
+	PasswordHash string `yaml:"password_hash" json:"password_hash,omitempty"`
 }
+
+// passwordHashRE is the form of User.PasswordHash: at least 100,000
+// iterations (6+ digits), a salt of 16+ bytes and a 32-byte key.
+var passwordHashRE = regexp.MustCompile(`^pbkdf2-sha256\$[1-9][0-9]{5,8}\$[A-Za-z0-9_-]{22,88}\$[A-Za-z0-9_-]{43}$`)
 
 // Extension is an internal number with up to MaxPhones phones.
 type Extension struct {
@@ -427,6 +436,9 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		}
 		if u.ForwardingCategory != "" && !contains(ForwardingCategories, u.ForwardingCategory) {
 			return Config{}, fieldErr(f+".forwarding_category", "unknown forwarding category %q (one of %s)", u.ForwardingCategory, strings.Join(ForwardingCategories, ", "))
+		}
+		if u.PasswordHash != "" && !passwordHashRE.MatchString(u.PasswordHash) {
+			return Config{}, fieldErr(f+".password_hash", "not a password hash: make one with `tandemctl hash-password` (the password itself is never stored)")
 		}
 		if u.WebPhoneMode != "" && !contains(WebPhoneModes, u.WebPhoneMode) {
 			return Config{}, fieldErr(f+".web_phone_mode", "unknown web phone mode %q (one of %s)", u.WebPhoneMode, strings.Join(WebPhoneModes, ", "))
