@@ -42,6 +42,9 @@ type Server struct {
 	Replication *replication.Manager
 	// Status adds subsystem sections (replication, backup) to /v1/status.
 	Status func(*StatusDoc)
+	// Ops, when set, is the operations API (package ops) served at
+	// /v1/console/ for integrations holding the admin token.
+	Ops http.Handler
 }
 
 // StatusDoc is the body of GET /v1/status.
@@ -87,6 +90,9 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /v1/config", s.getConfig)
 	api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	s.replicationRoutes(api)
+	if s.Ops != nil {
+		api.Handle("/v1/console/", http.StripPrefix("/v1/console", s.Ops))
+	}
 	api.Handle("/v1/internal/", s.Store.PeerHandler())
 	mux.Handle("/v1/", s.auth(api))
 	return mux

@@ -169,3 +169,47 @@ func (e *Engine) queueViewAt(q *QueueState, now int64) QueueView {
 	e.st.Clock = saved
 	return v
 }
+
+// NextDeadline returns the earliest time (Unix ns) at which a clock.tick
+// would change something: a wrap-up ending, an offer ringing out, a
+// supervised call returning or changing colour band, a phone secret
+// expiring. ok is false when nothing is pending. The leader's ticker uses
+// it to propose a tick exactly when one is due, so an idle cluster writes
+// nothing to its log.
+func (e *Engine) NextDeadline() (at int64, ok bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	consider := func(t int64) {
+		if t > 0 && (!ok || t < at) {
+			at, ok = t, true
+		}
+	}
+	for _, a := range e.st.Agents {
+		consider(a.WrapUntil)
+	}
+	for _, c := range e.st.Calls {
+		if c.Deadline == 0 {
+			continue
+		}
+		switch c.Place {
+		case PlaceRinging:
+			consider(c.Deadline)
+		case PlaceSupervised:
+			consider(c.Deadline)
+			// The colour band moves at 60 % and past 80 % of the limit.
+			if span := c.Deadline - c.Since; span > 0 {
+				for b, t := range []int64{c.Since + (span*60+99)/100, c.Since + (span*81+99)/100} {
+					if c.Band <= b {
+						consider(t)
+					}
+				}
+			}
+		}
+	}
+	for _, s := range e.secrets {
+		if !s.Expired {
+			consider(s.ExpiresAt)
+		}
+	}
+	return at, ok
+}

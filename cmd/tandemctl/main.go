@@ -47,6 +47,7 @@ commands:
   cluster recover --force-quorum --data-dir DIR [--raft-addr A] [--yes]
                                            offline: make a stopped node the only voter
   apply -f FILE [--prune]                  declarative configuration (idempotent)
+  hash-password < PASSWORD                 a user's password_hash for the configuration
   replication status                       this node's replication targets and buffer
   replication suspend|stop --target T      T is reporting or standby
   replication resume --target T [--rate N] deliver the backlog, at most N events/s
@@ -106,6 +107,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdApply(ctx, &g, rest[1:], e)
 	case "replication":
 		return cmdReplication(ctx, &g, rest[1:], e)
+	case "hash-password":
+		return cmdHashPassword(ctx, &g, rest[1:], e)
 	case "help":
 		return flag.ErrHelp
 	}

@@ -20,17 +20,20 @@ import (
 	"github.com/tandemcc/tandem/admin"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
 )
 
 // node is a running tandemd: the cluster store and the servers around it.
 type node struct {
-	log   *slog.Logger
-	store *cluster.Store
-	repl  *replication.Manager // nil without replication
-	admin *http.Server
-	done  chan error
+	log       *slog.Logger
+	store     *cluster.Store
+	repl      *replication.Manager // nil without replication
+	admin     *http.Server
+	web       *http.Server // public web server (--http-addr); nil when off
+	stopLoops context.CancelFunc
+	done      chan error
 }
 
 func isTerminal(w io.Writer) bool {
@@ -113,9 +116,22 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	} else {
 		rl.Close()
 	}
+	var webLn net.Listener
+	if o.HTTPAddr != "" {
+		if webLn, err = net.Listen("tcp", o.HTTPAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("--http-addr: %w", err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if webLn != nil {
+			webLn.Close()
+		}
+	}
 	token, err := loadToken(o, logger)
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	if o.ForceQuorum {
@@ -129,9 +145,15 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		now = func() time.Time { return time.Now().Add(off) }
 		logger.Warn("wall clock shifted for diagnostics", "clock_offset", off.String())
 	}
-	sinks := []cluster.EventSink{events}
-	var repl *replication.Manager
 	var storeRef atomic.Pointer[cluster.Store]
+	hub := &ops.Hub{Applied: func() uint64 {
+		if st := storeRef.Load(); st != nil {
+			return st.AppliedIndex()
+		}
+		return 0
+	}}
+	sinks := []cluster.EventSink{events, hub}
+	var repl *replication.Manager
 	if o.ReportingDSN != "" {
 		repl, err = replication.Open(replication.Config{
 			Dir:        filepath.Join(o.DataDir, "replication"),
@@ -162,7 +184,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			},
 		})
 		if err != nil {
-			ln.Close()
+			closeListeners()
 			return nil, err
 		}
 		sinks = append(sinks, repl)
@@ -183,7 +205,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		Now:         now,
 	})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		if repl != nil {
 			repl.Close()
 		}
@@ -195,15 +217,33 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	reg := admin.NewRegistry(store)
 	events.Register(reg)
-	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl}
+	// The operations API: sessions are signed with a key derived from the
+	// admin token, which every member shares, so they survive failover.
+	svc := &ops.Service{Store: store, Engine: engine, Hub: hub, Sessions: ops.NewSessions(token, 0, now), Now: now}
+	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
+		Ops: &ops.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		admin.RegisterReplication(reg, repl)
 	}
-	n := &node{log: logger, store: store, repl: repl, done: make(chan error, 1),
+	loops, stopLoops := context.WithCancel(context.Background())
+	n := &node{log: logger, store: store, repl: repl, done: make(chan error, 2), stopLoops: stopLoops,
 		admin: &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}}
 	go func() { n.done <- n.admin.Serve(ln) }()
+	if webLn != nil {
+		web := http.NewServeMux()
+		web.Handle("/console/api/v1/", http.StripPrefix("/console/api/v1", &ops.Handler{Service: svc, Logger: logger}))
+		n.web = &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}
+		go func() { n.done <- n.web.Serve(webLn) }()
+	}
+	// The leader moves the engine's clock when a deadline is due.
+	ticker := &ops.Ticker{IsLeader: store.IsLeader, Next: engine.NextDeadline, Apply: store.Apply, Now: now, Logger: logger}
+	go ticker.Run(loops)
+	webAddr := ""
+	if webLn != nil {
+		webAddr = webLn.Addr().String()
+	}
 	logger.Info("tandemd started", "node_id", o.NodeID, "raft_addr", o.RaftAddr,
-		"admin_addr", ln.Addr().String(), "data_dir", o.DataDir)
+		"admin_addr", ln.Addr().String(), "http_addr", webAddr, "data_dir", o.DataDir)
 	return n, nil
 }
 
@@ -212,6 +252,12 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	n.stopLoops()
+	if n.web != nil {
+		// Consoles reconnect to another member; their event streams end
+		// here (Shutdown does not wait for hijacked WebSocket connections).
+		n.web.Shutdown(ctx)
+	}
 	err := n.store.Close(ctx)
 	if n.repl != nil {
 		// After Raft: no more events arrive; Close makes the buffer durable.

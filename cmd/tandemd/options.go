@@ -25,6 +25,7 @@ type options struct {
 	NodeID      string
 	RaftAddr    string
 	AdminAddr   string
+	HTTPAddr    string // public web server (consoles, callback, chat); "" = off
 	Join        string // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
@@ -69,6 +70,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.NodeID, "node-id", host, "stable node identity")
 	fs.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&o.AdminAddr, "admin-addr", "127.0.0.1:7070", "admin HTTP API address (token required)")
+	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:6021", "public web interaction server: consoles' operations API, callback, chat (empty disables)")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -111,6 +113,11 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	if err := checkHostPort("--admin-addr", o.AdminAddr, false); err != nil {
 		return o, err
+	}
+	if o.HTTPAddr != "" {
+		if err := checkHostPort("--http-addr", o.HTTPAddr, false); err != nil {
+			return o, err
+		}
 	}
 	if o.Join != "" {
 		u, err := adminURL(o.Join)

@@ -181,6 +181,7 @@ type node struct {
 	dataDir   string // "" = no --data-dir flag (tandemd's ./tandem-data)
 	raftAddr  string
 	adminAddr string
+	httpAddr  string // --http-addr (operations API), when the binary has it
 	token     string // "" = let tandemd generate one
 	extra     []string
 	env       []string // TANDEM_* variables for the process
@@ -222,10 +223,12 @@ func newNode(t *testing.T, name string, opts ...nodeOpt) *node {
 	for _, o := range opts {
 		o(n)
 	}
-	for _, f := range []string{"http-addr", "sip-addr"} {
-		if daemonFlags[f] {
-			n.extra = append(n.extra, "--"+f, loopback(t))
-		}
+	if daemonFlags["http-addr"] {
+		n.httpAddr = loopback(t)
+		n.extra = append(n.extra, "--http-addr", n.httpAddr)
+	}
+	if daemonFlags["sip-addr"] {
+		n.extra = append(n.extra, "--sip-addr", loopback(t))
 	}
 	if daemonFlags["snmp-addr"] {
 		n.extra = append(n.extra, "--snmp-addr=")

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tandemcc/tandem/ops"
+)
+
+func TestHashPassword(t *testing.T) {
+	hash := func(stdin string) ctlResult {
+		var out, errb bytes.Buffer
+		e := env{getenv: func(string) string { return "" }, stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb}
+		return ctlResult{run(context.Background(), []string{"hash-password"}, e), out.String(), errb.String()}
+	}
+	r := hash("s3cret-pass\n")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	assertOneLine(t, "stdout", r.stdout)
+	h := strings.TrimSpace(r.stdout)
+	if strings.Contains(r.stdout+r.stderr, "s3cret") {
+		t.Fatal("the password was echoed")
+	}
+	if err := ops.VerifyPassword(h, "s3cret-pass"); err != nil {
+		t.Fatalf("printed hash does not verify: %v", err)
+	}
+	for _, in := range []string{"", "short\n"} {
+		r := hash(in)
+		if r.code == 0 || r.stdout != "" {
+			t.Fatalf("stdin %q: exit %d stdout %q", in, r.code, r.stdout)
+		}
+		assertOneLine(t, "stderr", r.stderr)
+	}
+	if r := runCtl(t, nil, "hash-password", "s3cret-pass"); r.code != 2 {
+		t.Fatalf("a password argument: exit %d, want 2 (usage)", r.code)
+	}
+}

@@ -1,0 +1,47 @@
+package contactcenter
+
+import (
+	"testing"
+	"time"
+)
+
+// TestNextDeadline drives the engine only by ticks at NextDeadline (as the
+// leader's ticker does): every deadline fires exactly at the reported time
+// and not a nanosecond before.
+func TestNextDeadline(t *testing.T) {
+	h := talking(t, "c")
+	if _, ok := h.e.NextDeadline(); ok {
+		t.Fatal("a call in conversation has no deadline")
+	}
+	h.ok(TypeCallTransfer, TransferRequest{Agent: "a1", Target: "3001"})
+	h.tick() // publishes the queue statistics the transfer left dirty
+	want := []string{EvCallBand, EvCallBand, EvCallReturned, EvCallNoAnswer}
+	for i := range want {
+		at, ok := h.e.NextDeadline()
+		if !ok {
+			t.Fatalf("deadline %d: none pending, want one firing %s", i, want[i])
+		}
+		// One nanosecond early: nothing may fire.
+		h.now = time.Unix(0, at-1)
+		h.tick()
+		if len(h.events) != 0 {
+			t.Fatalf("tick 1 ns before the deadline fired %v", h.types())
+		}
+		h.now = time.Unix(0, at)
+		h.tick()
+		if len(h.events) == 0 {
+			t.Fatalf("tick at the deadline %d fired nothing", at)
+		}
+		if !h.hasEvent(want[i]) {
+			t.Fatalf("deadline %d fired %v, want %s", i, h.types(), want[i])
+		}
+		if i == 2 {
+			// Returned to the personal queue and offered to its free
+			// operator: the next deadline is that offer's ring timeout.
+			next, _ := h.e.NextDeadline()
+			if w := at + int64(15*time.Second); next != w {
+				t.Fatalf("after the return: next deadline %d, want the ring timeout %d", next, w)
+			}
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package ops
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// Handler serves the operations API over HTTP (DESIGN.md documents every
+// route). Mount it under a prefix with http.StripPrefix:
+//
+//   - on the public address (--http-addr) at /console/api/v1, where
+//     operators authenticate with a session (POST /session);
+//   - on the admin address at /v1/console behind the admin token, with
+//     AdminActor set, for integrations and supervisors' tools, which may
+//     act for any agent and report telephony-edge events.
+type Handler struct {
+	Service *Service
+	// AdminActor: the mount is already authenticated by the admin token.
+	AdminActor bool
+	Logger     *slog.Logger
+}
+
+const maxBody = 1 << 20
+
+// ServeHTTP routes a request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux().ServeHTTP(w, r) }
+
+func (h *Handler) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	if !h.AdminActor {
+		mux.HandleFunc("POST /session", h.login)
+	}
+	mux.HandleFunc("GET /session", h.authed(h.whoami))
+	mux.HandleFunc("POST /ops/{op}", h.authed(h.do))
+	mux.HandleFunc("GET /state", h.authed(h.state))
+	mux.HandleFunc("GET /queues", h.authed(h.queues))
+	mux.HandleFunc("GET /supervised", h.authed(h.supervised))
+	mux.HandleFunc("GET /directory", h.authed(h.directory))
+	mux.HandleFunc("GET /history", h.authed(h.history))
+	mux.HandleFunc("GET /speed-dials", h.authed(h.speedDials))
+	mux.HandleFunc("GET /calls/{id}/position", h.authed(h.position))
+	mux.HandleFunc("GET /cluster", h.authed(h.cluster))
+	mux.HandleFunc("GET /events", h.authed(h.events))
+	return mux
+}
+
+type authedFunc func(w http.ResponseWriter, r *http.Request, a Actor)
+
+// authed authenticates the request: the admin mount trusts the admin
+// token checked in front of it; the public one wants a session token in
+// the Authorization header (or, for WebSocket upgrades, which browsers
+// cannot give headers, the access_token query parameter).
+func (h *Handler) authed(fn authedFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.AdminActor {
+			fn(w, r, Actor{Admin: true, User: r.URL.Query().Get("user"), Agent: r.URL.Query().Get("agent")})
+			return
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok && r.URL.Path == "/events" {
+			tok = r.URL.Query().Get("access_token")
+		}
+		a, err := h.Service.Authenticate(strings.TrimSpace(tok))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem-console"`)
+			writeError(w, err)
+			return
+		}
+		fn(w, r, a)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = errorf(http.StatusInternalServerError, "internal", "%v", err)
+	}
+	writeJSON(w, e.Status, e)
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "bad_request", "request body: %v", err)
+	}
+	return b, nil
+}
+
+// LoginRequest is the body of POST /session.
+type LoginRequest struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// LoginResponse answers POST /session and GET /session.
+type LoginResponse struct {
+	Token     string `json:"token,omitempty"`
+	User      string `json:"user"`
+	Agent     string `json:"agent,omitempty"`
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
+	b, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	var req LoginRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		writeError(w, errorf(http.StatusBadRequest, "bad_request", "body: want {\"user\", \"password\"}"))
+		return
+	}
+	tok, sess, err := h.Service.Login(r.Context(), req.User, req.Password)
+	if err != nil {
+		if h.Logger != nil {
+			// The user name only; never the password.
+			h.Logger.Info("console login refused", "user", req.User, "remote", r.RemoteAddr)
+		}
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LoginResponse{Token: tok, User: sess.User, Agent: sess.Agent,
+		ExpiresAt: time.Unix(sess.Expires, 0).UTC().Format(time.RFC3339)})
+}
+
+func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, a Actor) {
+	writeJSON(w, http.StatusOK, LoginResponse{User: a.User, Agent: a.Agent})
+}
+
+func (h *Handler) do(w http.ResponseWriter, r *http.Request, a Actor) {
+	b, err := readBody(w, r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := h.Service.Do(r.Context(), a, r.PathValue("op"), b, r.Header.Get("Idempotency-Key"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func stale(r *http.Request) bool { return r.URL.Query().Get("consistency") == "stale" }
+
+func (h *Handler) state(w http.ResponseWriter, r *http.Request, a Actor) {
+	doc, err := h.Service.State(r.Context(), a, r.URL.Query().Get("agent"), stale(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// readThen answers a query after a read at the requested consistency.
+func (h *Handler) readThen(w http.ResponseWriter, r *http.Request, fn func() (any, error)) {
+	if err := h.Service.read(r.Context(), stale(r)); err != nil {
+		writeError(w, err)
+		return
+	}
+	v, err := fn()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) queues(w http.ResponseWriter, r *http.Request, a Actor) {
+	h.readThen(w, r, func() (any, error) { return h.Service.Engine.Queues(), nil })
+}
+
+func (h *Handler) supervised(w http.ResponseWriter, r *http.Request, a Actor) {
+	q := r.URL.Query()
+	h.readThen(w, r, func() (any, error) {
+		agent, err := h.Service.agentFor(a, q.Get("agent"))
+		if err != nil {
+			return nil, err
+		}
+		all := q.Get("all") == "1" || q.Get("all") == "true"
+		return h.Service.Engine.Supervised(agent, all, q.Get("q")), nil
+	})
+}
+
+func (h *Handler) directory(w http.ResponseWriter, r *http.Request, a Actor) {
+	q := r.URL.Query()
+	var fields []string
+	if f := q.Get("fields"); f != "" {
+		fields = strings.Split(f, ",")
+	}
+	h.readThen(w, r, func() (any, error) { return h.Service.Engine.Directory(q.Get("q"), fields), nil })
+}
+
+func (h *Handler) history(w http.ResponseWriter, r *http.Request, a Actor) {
+	q := r.URL.Query()
+	h.readThen(w, r, func() (any, error) {
+		agent, err := h.Service.agentFor(a, q.Get("agent"))
+		if err != nil {
+			return nil, err
+		}
+		v, ok := h.Service.Engine.History(agent, q.Get("filter") == "missed")
+		if !ok {
+			return nil, errorf(http.StatusNotFound, "not_found", "unknown agent %q", agent)
+		}
+		return v, nil
+	})
+}
+
+func (h *Handler) speedDials(w http.ResponseWriter, r *http.Request, a Actor) {
+	user := a.User
+	if a.Admin {
+		user = r.URL.Query().Get("user")
+	}
+	h.readThen(w, r, func() (any, error) {
+		v, ok := h.Service.Engine.SpeedDials(user)
+		if !ok {
+			return nil, errorf(http.StatusNotFound, "not_found", "unknown user %q", user)
+		}
+		return v, nil
+	})
+}
+
+func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
+	id := r.PathValue("id")
+	h.readThen(w, r, func() (any, error) {
+		v, ok := h.Service.Engine.CallPosition(id)
+		if !ok {
+			return nil, errorf(http.StatusNotFound, "not_found", "call %q is not waiting in a queue", id)
+		}
+		return v, nil
+	})
+}
+
+// ClusterDoc tells a console which nodes it can fail over to.
+type ClusterDoc struct {
+	NodeID   string   `json:"node_id"`
+	Role     string   `json:"role"`
+	LeaderID string   `json:"leader_id"`
+	Members  []string `json:"members"`
+}
+
+func (h *Handler) cluster(w http.ResponseWriter, r *http.Request, a Actor) {
+	st := h.Service.Store.Status()
+	doc := ClusterDoc{NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID}
+	for _, n := range st.Nodes {
+		doc.Members = append(doc.Members, n.ID)
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// parsePosition reads "INDEX" (after every event of that index) or
+// "INDEX.SEQ" (after that event).
+func parsePosition(s string) (command.Position, error) {
+	if s == "" {
+		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: missing (the position of GET state, or the last event seen)")
+	}
+	is, ss, hasSeq := strings.Cut(s, ".")
+	idx, err := strconv.ParseUint(is, 10, 64)
+	if err != nil {
+		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: %q is not INDEX or INDEX.SEQ", s)
+	}
+	if !hasSeq {
+		return endOf(idx), nil
+	}
+	seq, err := strconv.Atoi(ss)
+	if err != nil || seq < 0 {
+		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: %q is not INDEX or INDEX.SEQ", s)
+	}
+	return command.Position{Index: idx, Seq: seq}, nil
+}
+
+// formatPosition renders p for the since parameter.
+func formatPosition(p command.Position) string {
+	if p == endOf(p.Index) {
+		return strconv.FormatUint(p.Index, 10)
+	}
+	return strconv.FormatUint(p.Index, 10) + "." + strconv.Itoa(p.Seq)
+}

@@ -1,0 +1,251 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// ErrGap means the events a subscriber asked for are no longer (or were
+// never) held by this node: the subscriber must reload the state and
+// follow the stream from the position that came with it.
+var ErrGap = errors.New("events before this position are no longer held here: reload the state")
+
+// ErrSlow means a subscriber fell more than its queue limit behind; it is
+// dropped and resumes from the last position it saw (or reloads).
+var ErrSlow = errors.New("subscriber too slow: resume from the last position seen")
+
+// DefaultHubSize is how many recent events a hub keeps for resumption.
+const DefaultHubSize = 65536
+
+// Hub keeps the node's most recent committed events and fans them out to
+// live subscribers (console event streams). It is a cluster.EventSink: it
+// sees every event of every command this node applies, in log order.
+//
+// Positions are Raft-log positions, identical on every node, so a console
+// that loses its node resumes on another from the last position it saw.
+//
+// The hub knows it can serve every event after base: everything it kept
+// since then is in its ring. base starts at the applied index when first
+// needed (events are published after the FSM records the applied index, so
+// nothing after that index can have been missed), moves forward as the
+// ring evicts, and jumps to a restored snapshot's index (Restored).
+type Hub struct {
+	// Applied returns the node's last applied Raft index (used once, to
+	// fix the first base).
+	Applied func() uint64
+	// Size bounds the ring; 0 = DefaultHubSize.
+	Size int
+	// QueueLimit bounds a subscriber's undelivered events; 0 = Size.
+	QueueLimit int
+
+	mu    sync.Mutex
+	ring  []command.Event
+	head  int // index of the oldest event in ring (when full)
+	base  command.Position
+	known bool
+	subs  map[*Subscription]struct{}
+}
+
+// endOf is the position after every event of index.
+func endOf(index uint64) command.Position { return command.Position{Index: index, Seq: math.MaxInt} }
+
+func (h *Hub) size() int {
+	if h.Size > 0 {
+		return h.Size
+	}
+	return DefaultHubSize
+}
+
+// fixBaseLocked sets base when no event was ever published (Publish sets
+// it otherwise).
+func (h *Hub) fixBaseLocked() {
+	if h.known {
+		return
+	}
+	h.known = true
+	var idx uint64
+	if h.Applied != nil {
+		idx = h.Applied()
+	}
+	h.base = endOf(idx)
+}
+
+// Publish implements cluster.EventSink. It never blocks.
+func (h *Hub) Publish(events []command.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.known && len(h.ring) == 0 && len(events) > 0 {
+		// The first events this hub ever sees: all of their command's
+		// events arrive together, so nothing of that index is missing.
+		h.known = true
+		h.base = endOf(events[0].Index - 1)
+	}
+	n := h.size()
+	for _, ev := range events {
+		if !ev.Pos().After(h.lastLocked()) {
+			continue // replayed: already held
+		}
+		if len(h.ring) < n {
+			h.ring = append(h.ring, ev)
+		} else {
+			h.base = h.ring[h.head].Pos()
+			h.ring[h.head] = ev
+			h.head = (h.head + 1) % n
+		}
+	}
+	for s := range h.subs {
+		s.push(events)
+	}
+}
+
+func (h *Hub) lastLocked() command.Position {
+	if len(h.ring) == 0 {
+		return h.base
+	}
+	return h.ring[(h.head+len(h.ring)-1)%len(h.ring)].Pos()
+}
+
+// Sync implements cluster.EventSink; the hub keeps nothing durable.
+func (h *Hub) Sync() error { return nil }
+
+// Restored tells the hub the node's state was replaced by a snapshot at
+// index: what it held no longer connects to what follows, so it starts
+// over there and every subscriber must reload.
+func (h *Hub) Restored(index uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ring, h.head = nil, 0
+	h.base, h.known = endOf(index), true
+	for s := range h.subs {
+		s.fail(ErrGap)
+		delete(h.subs, s)
+	}
+}
+
+// Subscribe returns a subscription delivering every event after since,
+// or ErrGap when the hub cannot prove it holds all of them.
+func (h *Hub) Subscribe(since command.Position) (*Subscription, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fixBaseLocked()
+	if h.base.After(since) {
+		return nil, ErrGap
+	}
+	limit := h.QueueLimit
+	if limit <= 0 {
+		limit = h.size()
+	}
+	s := &Subscription{hub: h, since: since, limit: limit, wake: make(chan struct{}, 1)}
+	for i := range h.ring {
+		ev := h.ring[(h.head+i)%len(h.ring)]
+		if ev.Pos().After(since) {
+			s.queue = append(s.queue, ev)
+		}
+	}
+	if h.subs == nil {
+		h.subs = map[*Subscription]struct{}{}
+	}
+	h.subs[s] = struct{}{}
+	return s, nil
+}
+
+// Position returns the position after which the hub holds every event up
+// to its newest, and its newest position.
+func (h *Hub) Position() (base, last command.Position) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.fixBaseLocked()
+	return h.base, h.lastLocked()
+}
+
+// Subscription is one subscriber's view of the stream.
+type Subscription struct {
+	hub   *Hub
+	limit int
+
+	mu    sync.Mutex
+	since command.Position // last position handed out (or asked for)
+	queue []command.Event
+	err   error
+	wake  chan struct{}
+}
+
+func (s *Subscription) push(events []command.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	for _, ev := range events {
+		if !ev.Pos().After(s.since) {
+			continue
+		}
+		if n := len(s.queue); n > 0 && !ev.Pos().After(s.queue[n-1].Pos()) {
+			continue
+		}
+		if len(s.queue) >= s.limit {
+			s.queue = nil
+			s.err = ErrSlow
+			break
+		}
+		s.queue = append(s.queue, ev)
+	}
+	s.signal()
+}
+
+// fail ends the subscription; what it still held is dropped, since the
+// subscriber must start over anyway.
+func (s *Subscription) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.queue = nil
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next batch of events (in stream order), waiting until
+// there is one, the subscription fails (ErrSlow, ErrGap) or ctx ends.
+func (s *Subscription) Next(ctx context.Context) ([]command.Event, error) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			out := s.queue
+			s.queue = nil
+			s.since = out[len(out)-1].Pos()
+			s.mu.Unlock()
+			return out, nil
+		}
+		if err := s.err; err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.wake:
+		}
+	}
+}
+
+// Close detaches the subscription from its hub.
+func (s *Subscription) Close() {
+	h := s.hub
+	h.mu.Lock()
+	delete(h.subs, s)
+	h.mu.Unlock()
+	s.fail(errors.New("subscription closed"))
+}

@@ -1,0 +1,140 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+func evs(index uint64, n int) []command.Event {
+	out := make([]command.Event, n)
+	for i := range out {
+		out[i] = command.Event{Index: index, Seq: i, Type: "t"}
+	}
+	return out
+}
+
+func positions(list []command.Event) []command.Position {
+	var out []command.Position
+	for _, ev := range list {
+		out = append(out, ev.Pos())
+	}
+	return out
+}
+
+func next(t *testing.T, s *Subscription) ([]command.Event, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.Next(ctx)
+}
+
+func TestHubResume(t *testing.T) {
+	h := &Hub{Size: 4, Applied: func() uint64 { return 9 }}
+	h.Publish(evs(10, 2)) // 10.0 10.1
+	h.Publish(evs(12, 1)) // 12.0
+	for _, tc := range []struct {
+		name  string
+		since command.Position
+		want  []command.Position
+		err   error
+	}{
+		{"from the state before the first event", endOf(9), []command.Position{{Index: 10, Seq: 0}, {Index: 10, Seq: 1}, {Index: 12, Seq: 0}}, nil},
+		{"mid command", command.Position{Index: 10, Seq: 0}, []command.Position{{Index: 10, Seq: 1}, {Index: 12, Seq: 0}}, nil},
+		{"after a command without events", endOf(11), []command.Position{{Index: 12, Seq: 0}}, nil},
+		{"before the hub's first event", endOf(8), nil, ErrGap},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := h.Subscribe(tc.since)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("subscribe: %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			defer s.Close()
+			got, err := next(t, s)
+			if err != nil || len(got) != len(tc.want) {
+				t.Fatalf("got %v %v, want %v", positions(got), err, tc.want)
+			}
+			for i := range got {
+				if got[i].Pos() != tc.want[i] {
+					t.Fatalf("got %v, want %v", positions(got), tc.want)
+				}
+			}
+		})
+	}
+	// Up to date: a live subscriber gets new events once, replays skipped.
+	s, err := h.Subscribe(endOf(12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(evs(12, 1)) // replay of a held event
+	h.Publish(evs(13, 1))
+	got, err := next(t, s)
+	if err != nil || len(got) != 1 || got[0].Pos() != (command.Position{Index: 13}) {
+		t.Fatalf("live: %v %v", positions(got), err)
+	}
+	// Eviction moves the base: the ring holds 4 events (10.1 12.0 13.0 14.0).
+	h.Publish(evs(14, 1))
+	if _, err := h.Subscribe(command.Position{Index: 10, Seq: 0}); err != nil {
+		t.Fatalf("just inside the ring: %v", err)
+	}
+	if _, err := h.Subscribe(endOf(9)); !errors.Is(err, ErrGap) {
+		t.Fatalf("evicted range: %v, want ErrGap", err)
+	}
+	// A restored snapshot breaks continuity: subscribers must reload.
+	h.Restored(20)
+	if _, err := next(t, s); !errors.Is(err, ErrGap) {
+		t.Fatalf("after restore: %v, want ErrGap", err)
+	}
+	if _, err := h.Subscribe(endOf(14)); !errors.Is(err, ErrGap) {
+		t.Fatalf("subscribe before the restored index: %v", err)
+	}
+	if _, err := h.Subscribe(endOf(20)); err != nil {
+		t.Fatalf("subscribe at the restored index: %v", err)
+	}
+}
+
+func TestHubBaseWithoutEvents(t *testing.T) {
+	// No event published yet: the base is the applied index at the first
+	// subscription.
+	h := &Hub{Applied: func() uint64 { return 7 }}
+	if _, err := h.Subscribe(endOf(6)); !errors.Is(err, ErrGap) {
+		t.Fatalf("before applied: %v", err)
+	}
+	s, err := h.Subscribe(endOf(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(evs(8, 2))
+	got, err := next(t, s)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("got %v %v", positions(got), err)
+	}
+}
+
+func TestHubSlowSubscriber(t *testing.T) {
+	h := &Hub{Size: 100, QueueLimit: 3}
+	s, err := h.Subscribe(endOf(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 4; i++ {
+		h.Publish(evs(i, 1))
+	}
+	if _, err := next(t, s); !errors.Is(err, ErrSlow) {
+		t.Fatalf("got %v, want ErrSlow", err)
+	}
+	// Other subscribers are not affected, and Publish never blocked.
+	s2, err := h.Subscribe(endOf(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := next(t, s2); len(got) != 2 {
+		t.Fatalf("resumed subscriber got %v", positions(got))
+	}
+}

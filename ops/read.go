@@ -1,0 +1,103 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/command"
+	cc "github.com/tandemcc/tandem/contactcenter"
+)
+
+// StateDoc is what a console loads before it follows the event stream:
+// the engine as of Position, exactly. Events after Position (Hub) bring it
+// up to date; none is missing, none is shown twice.
+type StateDoc struct {
+	// Since is the position to follow the event stream from
+	// (GET events?since=...): INDEX means after every event of that Raft
+	// index.
+	Since    string           `json:"since"`
+	Position command.Position `json:"-"`
+	NodeID   string           `json:"node_id"`
+	Role     string           `json:"role"`
+	LeaderID string           `json:"leader_id"`
+	User     string           `json:"user,omitempty"`
+	// Agent is the operator's own state (lines, offer, personal queue,
+	// recent history) and Calls the calls it refers to.
+	Agent      json.RawMessage            `json:"agent,omitempty"`
+	Calls      map[string]json.RawMessage `json:"calls,omitempty"`
+	LoggedIn   int                        `json:"logged_in"`
+	Queues     []cc.QueueView             `json:"queues"`
+	Supervised []cc.SupervisedCall        `json:"supervised"`
+}
+
+// read waits until this node may answer at the requested consistency.
+func (s *Service) read(ctx context.Context, stale bool) error {
+	c := cluster.Linearizable
+	if stale {
+		c = cluster.Stale
+	}
+	if err := s.Store.Read(ctx, c); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// State returns the console state of agent (the actor's own unless the
+// actor is an integration naming one).
+func (s *Service) State(ctx context.Context, a Actor, agent string, stale bool) (StateDoc, error) {
+	agent, err := s.agentFor(a, agent)
+	if err != nil {
+		return StateDoc{}, err
+	}
+	if err := s.read(ctx, stale); err != nil {
+		return StateDoc{}, err
+	}
+	st := s.Store.Status()
+	doc := StateDoc{NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID, User: a.User}
+	var missing bool
+	s.Store.ViewAt(func(index uint64) {
+		doc.Position = endOf(index)
+		doc.Since = formatPosition(doc.Position)
+		s.Engine.View(func(es *cc.State) {
+			for _, ag := range es.Agents {
+				if ag.State != cc.StateDisconnected {
+					doc.LoggedIn++
+				}
+			}
+			if agent == "" {
+				return
+			}
+			ag, ok := es.Agents[agent]
+			if !ok {
+				missing = true
+				return
+			}
+			doc.Agent, _ = json.Marshal(ag)
+			doc.Calls = map[string]json.RawMessage{}
+			for _, id := range append([]string{ag.Offer, ag.Line1, ag.Line2}, ag.Personal...) {
+				if c, ok := es.Calls[id]; ok && id != "" {
+					doc.Calls[id], _ = json.Marshal(c)
+				}
+			}
+		})
+		doc.Queues = s.Engine.Queues()
+		doc.Supervised = s.Engine.Supervised(agent, true, "")
+	})
+	if missing {
+		return StateDoc{}, errorf(http.StatusNotFound, "not_found", "unknown agent %q", agent)
+	}
+	return doc, nil
+}
+
+// agentFor resolves which agent a read is about.
+func (s *Service) agentFor(a Actor, asked string) (string, error) {
+	if a.Admin {
+		return asked, nil
+	}
+	if asked != "" && asked != a.Agent {
+		return "", errorf(http.StatusForbidden, "forbidden", "you act as agent %q, not %q", a.Agent, asked)
+	}
+	return a.Agent, nil
+}

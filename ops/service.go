@@ -1,0 +1,256 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/command"
+	cc "github.com/tandemcc/tandem/contactcenter"
+)
+
+// Store is what the operations API needs of the cluster.
+type Store interface {
+	Apply(ctx context.Context, env command.Envelope) (cluster.Result, error)
+	Read(ctx context.Context, c cluster.Consistency) error
+	ViewAt(fn func(index uint64))
+	Status() cluster.Status
+}
+
+// Service carries out operations for authenticated actors. HTTP (Handler)
+// and in-process adapters share it.
+type Service struct {
+	Store    Store
+	Engine   *cc.Engine
+	Hub      *Hub
+	Sessions *Sessions
+	// Now is the edge's wall clock (commands carry their time); nil means
+	// time.Now.
+	Now func() time.Time
+	// NewID chooses command and call IDs; nil means cluster.NewID.
+	NewID func() string
+}
+
+// Actor is who performs an operation: an operator's session (User and,
+// when the user is an operator, Agent) or an integration holding the
+// admin token (Admin), which may act for anyone.
+type Actor struct {
+	User  string
+	Agent string
+	Admin bool
+}
+
+// Error is a refusal of the operations API, with the HTTP status and the
+// stable code it is reported with (DESIGN.md lists the codes).
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Service) newID() string {
+	if s.NewID != nil {
+		return s.NewID()
+	}
+	return cluster.NewID()
+}
+
+// Login checks a user's password and opens a session. Every failure reads
+// the same, so the answer does not tell which users exist.
+func (s *Service) Login(ctx context.Context, user, password string) (string, Session, error) {
+	bad := errorf(http.StatusUnauthorized, "unauthorized", "%s", ErrBadPassword.Error())
+	if user == "" || password == "" {
+		return "", Session{}, bad
+	}
+	if err := s.Store.Read(ctx, cluster.Linearizable); err != nil {
+		return "", Session{}, unavailable(err)
+	}
+	hash, agent := s.credentials(user)
+	if hash == "" {
+		// Spend the same work as a real check.
+		VerifyPassword(dummyHash, password)
+		return "", Session{}, bad
+	}
+	if err := VerifyPassword(hash, password); err != nil {
+		return "", Session{}, bad
+	}
+	tok, sess := s.Sessions.Issue(Session{User: user, Agent: agent, Print: fingerprint(hash)})
+	return tok, sess, nil
+}
+
+// dummyHash makes a login for an unknown user cost what a real one does.
+const dummyHash = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+// credentials returns the user's password hash and the operator (agent)
+// the user works as: the lowest agent ID linked to the user.
+func (s *Service) credentials(user string) (hash, agent string) {
+	s.Engine.View(func(st *cc.State) {
+		u, ok := st.Config.Users[user]
+		if !ok {
+			return
+		}
+		hash = u.PasswordHash
+		var ids []string
+		for id, a := range st.Config.Agents {
+			if a.User == user {
+				ids = append(ids, id)
+			}
+		}
+		sort.Strings(ids)
+		if len(ids) > 0 {
+			agent = ids[0]
+		}
+	})
+	return hash, agent
+}
+
+// Authenticate turns a session token into an actor. The session ends when
+// it expires, when the user is removed or when the password changes.
+func (s *Service) Authenticate(token string) (Actor, error) {
+	sess, err := s.Sessions.Verify(token)
+	if err != nil {
+		return Actor{}, errorf(http.StatusUnauthorized, "unauthorized", "%s", err.Error())
+	}
+	hash, agent := s.credentials(sess.User)
+	if hash == "" || fingerprint(hash) != sess.Print {
+		return Actor{}, errorf(http.StatusUnauthorized, "unauthorized", "%s", ErrSession.Error())
+	}
+	return Actor{User: sess.User, Agent: agent}, nil
+}
+
+// Do performs operation op with body (a JSON object, the engine command's
+// payload without the fields the session fills in). key, when not empty,
+// is the caller's idempotency key: a retry with the same key (after a
+// timeout or a failover) applies once.
+func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key string) (cluster.Result, error) {
+	o, ok := operations[op]
+	if !ok {
+		return cluster.Result{}, errorf(http.StatusNotFound, "not_found", "unknown operation %q", op)
+	}
+	if o.edge && !a.Admin {
+		return cluster.Result{}, errorf(http.StatusForbidden, "forbidden", "%s is reported by the telephony edge, not by operators", op)
+	}
+	fields := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(&fields); err != nil || dec.More() {
+			return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: the body must be one JSON object", op)
+		}
+	}
+	if err := s.fillActor(a, op, o, fields); err != nil {
+		return cluster.Result{}, err
+	}
+	if o.newID != "" {
+		if _, given := fields[o.newID]; !given {
+			id, _ := json.Marshal(s.newID())
+			fields[o.newID] = id
+		}
+	}
+	payload, err := json.Marshal(fields)
+	if err != nil {
+		return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: %v", op, err)
+	}
+	id := s.newID()
+	if key != "" {
+		if len(key) > 128 {
+			return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 128 characters")
+		}
+		who := a.User
+		if a.Admin {
+			who = "admin"
+		}
+		id = "ops:" + who + ":" + key
+	}
+	env := command.Envelope{Type: o.typ, Version: command.CurrentVersion, Time: s.now().UnixNano(), ID: id, Payload: payload}
+	if err := env.Validate(); err != nil {
+		return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: %v", op, err)
+	}
+	res, err := s.Store.Apply(ctx, env)
+	if err != nil {
+		return cluster.Result{}, applyError(op, err)
+	}
+	return res, nil
+}
+
+// fillActor sets (or checks) the payload field naming who acts.
+func (s *Service) fillActor(a Actor, op string, o operation, fields map[string]json.RawMessage) error {
+	if o.actor == "" {
+		return nil
+	}
+	var given string
+	if raw, ok := fields[o.actor]; ok {
+		if err := json.Unmarshal(raw, &given); err != nil {
+			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: o.actor, Message: fmt.Sprintf("%s: %s must be a string", op, o.actor)}
+		}
+	}
+	if a.Admin {
+		if given == "" {
+			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: o.actor, Message: fmt.Sprintf("%s: name the %s to act for", op, o.actor)}
+		}
+		return nil
+	}
+	var own string
+	switch o.actor {
+	case "agent":
+		own = a.Agent
+		if own == "" {
+			return errorf(http.StatusForbidden, "forbidden", "%s: user %q is not an operator (no agent is linked to it)", op, a.User)
+		}
+	case "user":
+		own = a.User
+	case "extension":
+		s.Engine.View(func(st *cc.State) { own = st.Config.Users[a.User].Extension })
+		if own == "" {
+			return errorf(http.StatusForbidden, "forbidden", "%s: user %q has no extension", op, a.User)
+		}
+	}
+	if given != "" && given != own {
+		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: o.actor,
+			Message: fmt.Sprintf("%s: you act as %s %q, not %q", op, o.actor, own, given)}
+	}
+	raw, _ := json.Marshal(own)
+	fields[o.actor] = raw
+	return nil
+}
+
+// applyError turns a cluster error into an API error: an engine refusal
+// naming a field is bad input (400), another refusal an operation the
+// rules do not allow now (409); anything else means the cluster could not
+// commit (503) and the caller may retry with the same idempotency key.
+func applyError(op string, err error) error {
+	var r *cluster.Refusal
+	if errors.As(err, &r) {
+		if r.Field != "" {
+			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: r.Field, Message: r.Msg}
+		}
+		return &Error{Status: http.StatusConflict, Code: "refused", Message: r.Msg}
+	}
+	if errors.Is(err, context.Canceled) {
+		return errorf(499, "canceled", "%s: canceled", op)
+	}
+	return unavailable(fmt.Errorf("%s: %w", op, err))
+}
+
+func unavailable(err error) *Error {
+	return errorf(http.StatusServiceUnavailable, "unavailable", "the cluster cannot commit right now (%v); retry with the same Idempotency-Key", err)
+}
