@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
 // Handler serves the operations API over HTTP (DESIGN.md documents every
@@ -47,6 +48,8 @@ func (h *Handler) mux() *http.ServeMux {
 	mux.HandleFunc("GET /history", h.authed(h.history))
 	mux.HandleFunc("GET /speed-dials", h.authed(h.speedDials))
 	mux.HandleFunc("GET /calls/{id}/position", h.authed(h.position))
+	mux.HandleFunc("GET /phones", h.authed(h.phones))
+	mux.HandleFunc("GET /line-status", h.authed(h.lineStatus))
 	mux.HandleFunc("GET /cluster", h.authed(h.cluster))
 	mux.HandleFunc("GET /events", h.authed(h.events))
 	return mux
@@ -246,6 +249,41 @@ func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
 			return nil, errorf(http.StatusNotFound, "not_found", "call %q is not waiting in a queue", id)
 		}
 		return v, nil
+	})
+}
+
+// phones lists the phones of the user's extension (portal: order,
+// ringing, registration, secret validity — never the secret).
+func (h *Handler) phones(w http.ResponseWriter, r *http.Request, a Actor) {
+	user := a.User
+	if a.Admin {
+		user = r.URL.Query().Get("user")
+	}
+	h.readThen(w, r, func() (any, error) {
+		var ext string
+		h.Service.Engine.View(func(st *cc.State) { ext = st.Config.Users[user].Extension })
+		v, ok := h.Service.Engine.Phones(ext)
+		if ext == "" || !ok {
+			return nil, errorf(http.StatusNotFound, "not_found", "user %q has no extension", user)
+		}
+		return v, nil
+	})
+}
+
+// LineStatusDoc answers GET /line-status.
+type LineStatusDoc struct {
+	Extension string `json:"extension"`
+	Status    string `json:"status"`
+}
+
+func (h *Handler) lineStatus(w http.ResponseWriter, r *http.Request, a Actor) {
+	ext := r.URL.Query().Get("extension")
+	h.readThen(w, r, func() (any, error) {
+		st, ok := h.Service.Engine.LineStatus(ext)
+		if !ok {
+			return nil, errorf(http.StatusNotFound, "not_found", "unknown extension %q", ext)
+		}
+		return LineStatusDoc{Extension: ext, Status: st}, nil
 	})
 }
 

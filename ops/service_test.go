@@ -337,10 +337,17 @@ func TestOperationsAPI(t *testing.T) {
 	}
 
 	// Reads: history, directory, cluster.
-	for _, path := range []string{"/history", "/directory?q=bob", "/queues", "/cluster", "/session"} {
+	for _, path := range []string{"/history", "/directory?q=bob", "/queues", "/cluster", "/session", "/phones", "/line-status?extension=3001"} {
 		if rep := r.call("GET", r.public.URL+"/console/api/v1"+path, ann, nil); rep.code != 200 {
 			t.Fatalf("GET %s: %d %s", path, rep.code, rep.raw)
 		}
+	}
+
+	if rep := r.call("GET", r.public.URL+"/console/api/v1/line-status?extension=2001", ann, nil); rep.body["status"] != "not_connected" {
+		t.Fatalf("line status of an extension with no registered phone: %s", rep.raw)
+	}
+	if rep := r.call("GET", r.public.URL+"/console/api/v1/line-status?extension=9999", ann, nil); rep.code != 404 {
+		t.Fatalf("unknown extension: %d %s", rep.code, rep.raw)
 	}
 
 	// A password change ends the user's sessions.
