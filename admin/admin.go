@@ -29,6 +29,7 @@ import (
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/replication"
+	"github.com/tandemcc/tandem/replication/standby"
 )
 
 // Server is the admin API of one node.
@@ -42,6 +43,9 @@ type Server struct {
 	Replication *replication.Manager
 	// Status adds subsystem sections (replication, backup) to /v1/status.
 	Status func(*StatusDoc)
+	// StandbyTarget is the standby this node ships to, if configured
+	// (shown in the standby status).
+	StandbyTarget *standby.Target
 	// Ops, when set, is the operations API (package ops) served at
 	// /v1/console/ for integrations holding the admin token.
 	Ops http.Handler
@@ -52,6 +56,9 @@ type StatusDoc struct {
 	cluster.Status
 	Replication map[string]ReplicationTarget `json:"replication"`
 	Backup      BackupStatus                 `json:"backup"`
+	// Standby is the standby mode (standby.go): on a standby, a promoted
+	// standby, or a primary that ships to one; absent otherwise.
+	Standby *standby.Status `json:"standby,omitempty"`
 }
 
 // ReplicationTarget is one replication type's state in /v1/status.
@@ -90,6 +97,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("GET /v1/config", s.getConfig)
 	api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	s.replicationRoutes(api)
+	s.standbyRoutes(api)
 	if s.Ops != nil {
 		api.Handle("/v1/console/", http.StripPrefix("/v1/console", s.Ops))
 	}
@@ -152,6 +160,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		for name, t := range s.Replication.Status().Targets {
 			doc.Replication[name] = ReplicationTarget{State: string(t.State), BufferPercent: t.BufferPercent}
 		}
+	}
+	if st := s.standbyStatus(); st.Mode != standby.ModePrimary || len(st.Target) > 0 {
+		doc.Standby = &st
 	}
 	if s.Status != nil {
 		s.Status(&doc)

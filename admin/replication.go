@@ -2,7 +2,9 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,8 +20,12 @@ import (
 //	POST /v1/replication/stop      {"target"}
 //	POST /v1/replication/shutdown
 //	POST /v1/replication/restart
+//	POST /v1/replication/sync      {"target", "admin", "recent", "all", "continue", "run_for"}
+//	GET  /v1/replication/sync?target=T
 //
-// A refused command answers 409 with {"error"} and changes nothing.
+// A refused command answers 409 with {"error"} and changes nothing. A sync
+// starts a job on this node and answers at once; GET follows its progress
+// (done, total, percent, state).
 func (s *Server) replicationRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/replication/status", func(w http.ResponseWriter, r *http.Request) {
 		if s.Replication == nil {
@@ -84,6 +90,57 @@ func (s *Server) replicationRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/replication/restart", cmd(func(r *http.Request, q req) (replication.Result, error) {
 		return s.Replication.Restart(r.Context())
 	}))
+	mux.HandleFunc("POST /v1/replication/sync", func(w http.ResponseWriter, r *http.Request) {
+		var q struct {
+			Target   string `json:"target"`
+			Admin    bool   `json:"admin"`
+			Recent   bool   `json:"recent"`
+			All      bool   `json:"all"`
+			Continue bool   `json:"continue"`
+			RunFor   string `json:"run_for"`
+		}
+		if r.ContentLength != 0 && !decode(w, r, &q) {
+			return
+		}
+		var runFor time.Duration
+		if q.RunFor != "" {
+			d, err := time.ParseDuration(q.RunFor)
+			if err != nil || d <= 0 {
+				writeErr(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("run_for: %q is not a positive duration such as 2h or 90m", q.RunFor)})
+				return
+			}
+			runFor = d
+		}
+		cmd(func(r *http.Request, _ req) (replication.Result, error) {
+			return s.Replication.StartSync(r.Context(), replication.SyncRequest{Target: q.Target, Admin: q.Admin,
+				Recent: q.Recent, All: q.All, Continue: q.Continue, RunFor: runFor})
+		})(w, withoutBody(r))
+	})
+	mux.HandleFunc("GET /v1/replication/sync", func(w http.ResponseWriter, r *http.Request) {
+		target := r.URL.Query().Get("target")
+		if target == "" {
+			writeErr(w, http.StatusBadRequest, apiError{Error: "target: required (reporting or standby)"})
+			return
+		}
+		var p *replication.SyncProgress
+		if s.Replication != nil {
+			p = s.Replication.SyncStatus(target)
+		}
+		if p == nil {
+			writeErr(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no sync of %s has run on this node", target)})
+			return
+		}
+		writeJSON(w, http.StatusOK, p)
+	})
+}
+
+// withoutBody is r with its body already consumed, for a handler that
+// decodes nothing more.
+func withoutBody(r *http.Request) *http.Request {
+	r2 := r.Clone(r.Context())
+	r2.ContentLength = 0
+	r2.Body = http.NoBody
+	return r2
 }
 
 // RegisterReplication exports the replication state to /metrics: the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -34,6 +35,39 @@ type Machine interface {
 type EventSink interface {
 	Publish(events []command.Event)
 	Sync() error
+}
+
+// CommandSink is an EventSink that also needs the engine commands
+// themselves (standby replication ships them to another cluster). The FSM
+// calls PublishCommitted instead of Publish for such a sink, with the same
+// events and, in log order, every command of an engine family (not the
+// cluster's own) that applied in the batch.
+type CommandSink interface {
+	EventSink
+	PublishCommitted(events []command.Event, cmds []Committed)
+}
+
+// Committed is one engine command that applied.
+type Committed struct {
+	Index uint64 // its raft index
+	// Events is how many events it emitted: their Seq are 0..Events-1.
+	Events int
+	// N is the cluster's count of applied engine commands, this one
+	// included (deterministic, in snapshots): a consumer that misses one
+	// sees the jump.
+	N   uint64
+	Env command.Envelope
+}
+
+// RestoreSink is optionally implemented by an EventSink that must know
+// when the FSM's state is replaced by a snapshot: Restored(index) is called
+// (outside the FSM lock) after every successful Restore, with the last log
+// index the snapshot covers. The sink received no events for the entries
+// up to index that it had not seen before — on a follower that installed
+// the leader's snapshot, those may be many; on a restart restoring the
+// node's own snapshot, none (Sync ran before it was persisted).
+type RestoreSink interface {
+	Restored(index uint64)
 }
 
 // Refusal is a command refused by its machine. It is a normal outcome (bad
@@ -69,6 +103,8 @@ type fsmState struct {
 	Order  []string          `json:"order"`
 	// UserCommands counts applied commands outside the cluster family.
 	UserCommands uint64 `json:"user_commands"`
+	// Standby is the standby mode (standby.go); nil: never a standby.
+	Standby *StandbyState `json:"standby,omitempty"`
 }
 
 // NodeMeta is what the cluster knows of a member beyond Raft's
@@ -90,10 +126,19 @@ type fsm struct {
 	applied  atomic.Uint64
 	head     int                // start of the live dedupe window in st.Order
 	notify   func(index uint64) // after every applied batch
+	cmdSinks bool               // some sink is a CommandSink
+	// synced is set when a standby sync replaced the machines' state in
+	// the batch being applied (standby.go): RestoreSinks are told.
+	synced bool
 }
 
 func newFSM(machines []Machine, sinks []EventSink) (*fsm, error) {
 	f := &fsm{machines: map[string]Machine{}, sinks: sinks, ordered: machines}
+	for _, s := range sinks {
+		if _, ok := s.(CommandSink); ok {
+			f.cmdSinks = true
+		}
+	}
 	for _, m := range machines {
 		if len(m.Families()) == 0 {
 			// machineKey names a machine's snapshot by its first family.
@@ -125,6 +170,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	out := make([]any, len(logs))
 	var events []command.Event
+	var cmds []Committed
 	var last uint64
 	for i, l := range logs {
 		last = l.Index
@@ -134,15 +180,30 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		r := f.applyOne(l.Index, l.Data)
 		events = append(events, r.events...)
 		out[i] = &r.applyResponse
+		if r.cmd != nil {
+			cmds = append(cmds, *r.cmd)
+		}
 	}
 	if last > 0 {
 		f.applied.Store(last)
 	}
-	sinks, notify := f.sinks, f.notify
+	sinks, notify, synced := f.sinks, f.notify, f.synced
+	f.synced = false
 	f.mu.Unlock()
-	if len(events) > 0 {
+	if len(events) > 0 || len(cmds) > 0 {
 		for _, s := range sinks {
-			s.Publish(events)
+			if cs, ok := s.(CommandSink); ok {
+				cs.PublishCommitted(events, cmds)
+			} else if len(events) > 0 {
+				s.Publish(events)
+			}
+		}
+	}
+	if synced && last > 0 {
+		for _, s := range sinks {
+			if rs, ok := s.(RestoreSink); ok {
+				rs.Restored(last) // the state now is a primary's, as of the batch's end
+			}
 		}
 	}
 	if notify != nil && last > 0 {
@@ -154,6 +215,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 type applied struct {
 	applyResponse
 	events []command.Event
+	cmd    *Committed // an engine command that applied
 }
 
 func (f *fsm) applyOne(index uint64, data []byte) applied {
@@ -166,14 +228,23 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	if prev, ok := f.st.Recent[env.ID]; ok {
 		return applied{applyResponse: applyResponse{res: Result{Index: prev, Duplicate: true}}}
 	}
+	if env.Family() == Family && strings.HasPrefix(env.Type, standbyPrefix) {
+		return f.applyStandbyOne(index, env)
+	}
 	em := command.NewEmitter(index, env)
 	var res any
+	var cmd *Committed
 	if env.Family() == Family {
 		res, err = f.applyCluster(env, em)
 	} else if m, ok := f.machines[env.Family()]; ok {
-		res, err = m.Apply(env, em)
+		if err = f.standbyRefusal(); err == nil {
+			res, err = m.Apply(env, em)
+		}
 		if err == nil {
 			f.st.UserCommands++
+		}
+		if err == nil && f.cmdSinks {
+			cmd = &Committed{Index: index, Events: len(em.Events()), N: f.st.UserCommands, Env: env}
 		}
 	} else {
 		err = fmt.Errorf("no machine applies command family %q", env.Family())
@@ -186,11 +257,11 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	if res != nil {
 		b, mErr := json.Marshal(res)
 		if mErr != nil {
-			return applied{applyResponse: applyResponse{res: r, err: fmt.Errorf("encoding result of %s: %w", env.Type, mErr)}, events: em.Events()}
+			return applied{applyResponse: applyResponse{res: r, err: fmt.Errorf("encoding result of %s: %w", env.Type, mErr)}, events: em.Events(), cmd: cmd}
 		}
 		r.Result = b
 	}
-	return applied{applyResponse: applyResponse{res: r}, events: em.Events()}
+	return applied{applyResponse: applyResponse{res: r}, events: em.Events(), cmd: cmd}
 }
 
 func refusal(err error) *Refusal {
@@ -286,10 +357,17 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	restored := false
 	f.mu.Lock()
 	defer func() {
-		notify := f.notify
+		notify, sinks := f.notify, f.sinks
 		f.mu.Unlock()
 		if restored && notify != nil && doc.Index > 0 {
 			notify(doc.Index) // wake readers waiting for an index the snapshot covers
+		}
+		if restored && doc.Index > 0 {
+			for _, s := range sinks {
+				if rs, ok := s.(RestoreSink); ok {
+					rs.Restored(doc.Index)
+				}
+			}
 		}
 	}()
 	for _, m := range f.ordered {

@@ -55,6 +55,9 @@ type Config struct {
 	OnLeader    func(leaderID string, term uint64)
 	HTTP        *http.Client
 	JoinRetry   time.Duration // how long a --join keeps trying; default 2m
+	// StandbyOf, when set, makes the cluster a standby of that primary
+	// (standby.go): it refuses engine commands of its own until promoted.
+	StandbyOf string
 }
 
 // Timing holds the Raft timeouts. The zero value means LANDefaults.
@@ -193,6 +196,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.goLoop(s.leaderLoop)
 	s.goLoop(s.selfMetaLoop)
 	s.goLoop(s.clock.run)
+	if cfg.StandbyOf != "" {
+		s.goLoop(s.standbyLoop)
+	}
 	return s, nil
 }
 
@@ -373,6 +379,9 @@ func NewID() string {
 // follower are forwarded to the leader; a command retried with the same ID
 // applies once.
 func (s *Store) Apply(ctx context.Context, env command.Envelope) (Result, error) {
+	if err := s.standbyGuard(env); err != nil {
+		return Result{}, err
+	}
 	data, err := command.Encode(env)
 	if err != nil {
 		return Result{}, &Refusal{Msg: err.Error()}

@@ -1,8 +1,10 @@
 package replication
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -32,7 +34,34 @@ func LevelOf(percent float64) Level {
 }
 
 func (l Level) String() string {
+	if l < LevelNormal || l > Level95 {
+		return fmt.Sprintf("Level(%d)", int(l))
+	}
 	return [...]string{"normal", "50", "75", "95"}[l]
+}
+
+// MarshalJSON writes the level as status's alarm_level does: "normal",
+// "50", "75" or "95".
+func (l Level) MarshalJSON() ([]byte, error) { return json.Marshal(l.String()) }
+
+// UnmarshalJSON reads the string form (and, from older files, a number).
+func (l *Level) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int
+		if nerr := json.Unmarshal(b, &n); nerr != nil || n < int(LevelNormal) || n > int(Level95) {
+			return fmt.Errorf("alarm level %s: want \"normal\", \"50\", \"75\" or \"95\"", b)
+		}
+		*l = Level(n)
+		return nil
+	}
+	for v := LevelNormal; v <= Level95; v++ {
+		if v.String() == s {
+			*l = v
+			return nil
+		}
+	}
+	return fmt.Errorf("alarm level %q: want normal, 50, 75 or 95", s)
 }
 
 // period is how often a level repeats its message.
@@ -73,8 +102,17 @@ type Alarms struct {
 // running target needs 75 % or more while another configured target does
 // not: that one is stopped and the other keeps delivering. When both are
 // behind, neither is singled out and the 95 % rule stops both.
-func (a *Alarms) Evaluate(now time.Time, total float64, pending map[string]float64, configured int) (Alarm, bool) {
+//
+// held names the targets the 95 % rule auto-stopped that are still
+// auto-stopped: stopping them released their space, but the condition
+// holds until an administrator restarts them, so the level stays at 95 %
+// and its warning repeats every 15 minutes, naming them.
+func (a *Alarms) Evaluate(now time.Time, total float64, pending map[string]float64, configured int, held []string) (Alarm, bool) {
 	lvl := LevelOf(total)
+	holding := len(held) > 0 && lvl < Level95
+	if holding {
+		lvl = Level95
+	}
 	changed := lvl != a.level
 	a.level = lvl
 	if lvl == LevelNormal {
@@ -108,6 +146,13 @@ func (a *Alarms) Evaluate(now time.Time, total float64, pending map[string]float
 	case Level95:
 		al.Severity = "warning"
 		al.Message = fmt.Sprintf("replication buffer %.1f%% used", total)
+		if holding {
+			names := append([]string(nil), held...)
+			sort.Strings(names)
+			al.Message += fmt.Sprintf("; %s replication auto-stopped at 95%%: shut it down and restart it by hand after fixing the cause",
+				strings.Join(names, " and "))
+			return al, true
+		}
 		for t := range pending {
 			al.Stop = append(al.Stop, t)
 		}

@@ -1,6 +1,8 @@
 package replication
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,7 +65,7 @@ func TestAlarmsTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var a Alarms
 			for i, s := range tc.steps {
-				al, ok := a.Evaluate(t0.Add(s.at), s.total, s.pending, tc.configured)
+				al, ok := a.Evaluate(t0.Add(s.at), s.total, s.pending, tc.configured, nil)
 				if ok != s.want {
 					t.Fatalf("step %d: alarm=%v, want %v (%+v)", i, ok, s.want, al)
 				}
@@ -97,5 +99,72 @@ func TestLevelOf(t *testing.T) {
 		if got := LevelOf(tc.p); got != tc.want {
 			t.Errorf("LevelOf(%v) = %v, want %v", tc.p, got, tc.want)
 		}
+	}
+}
+
+// After the 95 % rule stopped replication, the fill drops (a stopped
+// target holds no space) but the warning keeps repeating every 15 minutes
+// while the target stays auto-stopped; the level clears only once it is
+// restarted.
+func TestAlarmsRepeatWhileAutoStoppedAt95(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	held := []string{"reporting"}
+	steps := []struct {
+		at       time.Duration
+		total    float64
+		held     []string
+		want     bool
+		severity string
+		level    Level
+	}{
+		{0, 96, nil, true, "warning", Level95}, // stops reporting
+		{time.Second, 0, held, false, "", Level95},
+		{14 * time.Minute, 0, held, false, "", Level95},
+		{15 * time.Minute, 0, held, true, "warning", Level95},
+		{29 * time.Minute, 10, held, false, "", Level95},
+		{30 * time.Minute, 10, held, true, "warning", Level95},
+		{31 * time.Minute, 0, nil, true, "info", LevelNormal}, // restarted by hand
+		{50 * time.Minute, 0, nil, false, "", LevelNormal},
+	}
+	var a Alarms
+	for i, s := range steps {
+		pending := map[string]float64{}
+		if s.held == nil {
+			pending["reporting"] = s.total
+		}
+		al, ok := a.Evaluate(t0.Add(s.at), s.total, pending, 1, s.held)
+		if ok != s.want || a.Level() != s.level {
+			t.Fatalf("step %d: alarm=%v level %v, want %v level %v (%+v)", i, ok, a.Level(), s.want, s.level, al)
+		}
+		if !ok {
+			continue
+		}
+		if al.Severity != s.severity {
+			t.Fatalf("step %d: severity %q, want %q", i, al.Severity, s.severity)
+		}
+		if s.held != nil && (!strings.Contains(al.Message, "reporting replication auto-stopped at 95%") || len(al.Stop) != 0) {
+			t.Fatalf("step %d: repeated warning %+v", i, al)
+		}
+	}
+}
+
+func TestLevelJSONIsTheStatusString(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Level
+		err  bool
+	}{
+		{`"95"`, Level95, false}, {`"normal"`, LevelNormal, false}, {`2`, Level75, false},
+		{`"96"`, 0, true}, {`7`, 0, true},
+	} {
+		var l Level
+		err := json.Unmarshal([]byte(tc.in), &l)
+		if (err != nil) != tc.err || (!tc.err && l != tc.want) {
+			t.Errorf("Unmarshal(%s) = %v, %v", tc.in, l, err)
+		}
+	}
+	b, _ := json.Marshal(Alarm{Level: Level75})
+	if !strings.Contains(string(b), `"level":"75"`) {
+		t.Errorf("alarm JSON %s: level is not the string form", b)
 	}
 }

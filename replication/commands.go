@@ -30,6 +30,8 @@ type Result struct {
 	Diagnostic string            `json:"diagnostic,omitempty"` // path of the diagnostic file
 	Warnings   []string          `json:"warnings,omitempty"`
 	Extra      map[string]string `json:"extra,omitempty"`
+	// Sync is the job a sync command started.
+	Sync *SyncProgress `json:"sync,omitempty"`
 }
 
 // DiagFiles is how many numbered diagnostic files rotate
@@ -130,14 +132,14 @@ func (m *Manager) Restart(ctx context.Context) (Result, error) {
 			// reset: it will need a sync.
 			if cs := m.cons[n].Stats(); cs.Gap || cs.BacklogEvents > 0 {
 				ts := m.st.Targets[n]
-				ts.NeedsSync = true
+				ts.missing(cs.Cursor, m.buf.Last())
 				m.st.Targets[n] = ts
 			}
 			if err := m.cons[n].Reset(); err != nil {
 				return "", fmt.Errorf("restarting %s: %w", n, err)
 			}
 			ts := m.st.Targets[n]
-			ts.State, ts.Reason, ts.Since, ts.Rate = Active, "restarted by administrator", m.cfg.Now(), 0
+			ts.State, ts.Reason, ts.Since, ts.Rate, ts.Held95 = Active, "restarted by administrator", m.cfg.Now(), 0, false
 			m.st.Targets[n] = ts
 			if ts.NeedsSync {
 				sync = append(sync, n)
@@ -299,15 +301,37 @@ type Status struct {
 	Level         string                  `json:"alarm_level"`
 	LastAlarm     *Alarm                  `json:"last_alarm,omitempty"`
 	Targets       map[string]TargetStatus `json:"targets"`
+	// Sync is the last sync job per target (progress while one runs).
+	Sync map[string]*SyncProgress `json:"sync,omitempty"`
+	// Archive summarises the node's event archive, the history a sync
+	// re-sends.
+	Archive *ArchiveStatus `json:"archive,omitempty"`
+}
+
+// ArchiveStatus summarises the event archive.
+type ArchiveStatus struct {
+	Months []string         `json:"months"`
+	Events int64            `json:"events"`
+	Bytes  int64            `json:"bytes"`
+	Holes  int64            `json:"holes"`
+	Last   command.Position `json:"last"`
 }
 
 // Status reports every configured target and the buffer.
 func (m *Manager) Status() Status {
 	st := m.buf.Stats()
+	arc := &ArchiveStatus{Months: []string{}, Last: m.arc.Last()}
+	for _, mo := range m.arc.Months() {
+		arc.Months = append(arc.Months, mo.Month)
+		arc.Events += mo.Events
+		arc.Bytes += mo.Bytes
+		arc.Holes += mo.Holes
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := Status{Leader: m.leader, BufferPercent: st.Percent, BufferBytes: st.UsedBytes, BufferMax: st.MaxBytes,
-		Level: m.alarms.Level().String(), LastAlarm: m.lastAlarm, Targets: map[string]TargetStatus{}}
+		Level: m.alarms.Level().String(), LastAlarm: m.lastAlarm, Targets: map[string]TargetStatus{},
+		Sync: m.syncStatusesLocked(), Archive: arc}
 	for _, cs := range st.Consumers {
 		ts, ok := m.st.Targets[cs.Name]
 		if !ok {

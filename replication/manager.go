@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/archive"
 	"github.com/tandemcc/tandem/replication/buffer"
 )
 
@@ -51,6 +52,10 @@ type Config struct {
 	// as leader in a new term lost and regained leadership in between,
 	// which counts as a failover even when the poll missed it.
 	LeaderTerm func() uint64
+	// HistoryRetention is how long the cluster keeps history: the event
+	// archive (Dir/archive) drops older months, and a reporting sync warns
+	// when the reporting database keeps less. 0 keeps everything.
+	HistoryRetention time.Duration
 }
 
 // Manager runs the node's replication: it feeds the buffer from committed
@@ -61,6 +66,7 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 	buf *buffer.Buffer
+	arc *archive.Archive // every committed event, for `replication sync`
 
 	mu        sync.Mutex
 	st        stateFile
@@ -73,6 +79,11 @@ type Manager struct {
 	delivered map[string]command.Position
 	wake      chan struct{} // closed and replaced on every state or leader change
 	overflow  time.Time     // last overflow log line
+	arcErr    time.Time     // last archive failure log line
+	pruned    time.Time     // last archive prune
+	started   bool          // Start ran: a Restore now is a snapshot installed from the leader
+	jobs      syncFile      // sync jobs, persisted in Dir/sync.json
+	jobSeq    int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -114,19 +125,32 @@ func Open(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	jobs, err := loadJobs(filepath.Join(cfg.Dir, syncFileName))
+	if err != nil {
+		return nil, err
+	}
 	buf, err := buffer.Open(filepath.Join(cfg.Dir, "buffer"), buffer.Options{
 		MaxBytes: cfg.BufferSize, Consumers: names, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening replication buffer: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "replication"), buf: buf, st: st,
+	arc, err := archive.Open(filepath.Join(cfg.Dir, "archive"), archive.Options{
+		Retention: cfg.HistoryRetention, Logger: cfg.Logger,
+	})
+	if err != nil {
+		buf.Close()
+		return nil, fmt.Errorf("opening replication archive: %w", err)
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "replication"), buf: buf, arc: arc, st: st,
 		cons: map[string]*buffer.Consumer{}, lastErr: map[string]string{},
-		delivered: map[string]command.Position{}, wake: make(chan struct{})}
+		delivered: map[string]command.Position{}, wake: make(chan struct{}), jobs: jobs}
+	m.recoverJobs()
 	for _, n := range names {
 		c, err := buf.Consumer(n)
 		if err != nil {
 			buf.Close()
+			arc.Close()
 			return nil, err
 		}
 		m.cons[n] = c
@@ -136,6 +160,7 @@ func Open(cfg Config) (*Manager, error) {
 	}
 	if err := m.save(); err != nil {
 		buf.Close()
+		arc.Close()
 		return nil, err
 	}
 	return m, nil
@@ -143,6 +168,9 @@ func Open(cfg Config) (*Manager, error) {
 
 // Start runs a delivery loop per target and the alarm clock.
 func (m *Manager) Start() {
+	m.mu.Lock()
+	m.started = true
+	m.mu.Unlock()
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for n := range m.cons {
 		m.wg.Add(1)
@@ -176,13 +204,38 @@ func (m *Manager) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
-	return m.buf.Close()
+	err := m.buf.Close()
+	if aerr := m.arc.Close(); aerr != nil && err == nil {
+		err = fmt.Errorf("closing replication archive: %w", aerr)
+	}
+	return err
 }
 
 // Publish implements cluster.EventSink: it appends committed events to the
 // buffer. It never waits for a target.
+//
+// Every event (but the standby's command records) also goes to the
+// node's event archive, the history a `replication sync` re-sends.
 func (m *Manager) Publish(events []command.Event) {
-	if len(m.cons) == 0 || len(events) == 0 {
+	if len(events) == 0 {
+		return
+	}
+	if rows, _ := withoutCommandRecords(events); len(rows) > 0 {
+		if err := m.arc.Append(rows...); err != nil {
+			m.mu.Lock()
+			now := m.cfg.Now()
+			loud := now.Sub(m.arcErr) >= time.Minute
+			if loud {
+				m.arcErr = now
+			}
+			m.mu.Unlock()
+			if loud {
+				m.log.Error("replication archive refused events; a later sync cannot re-send them from this node",
+					"err", err, "first_index", events[0].Index, "events", len(events))
+			}
+		}
+	}
+	if len(m.cons) == 0 {
 		return
 	}
 	if err := m.buf.Append(events...); err != nil {
@@ -200,8 +253,49 @@ func (m *Manager) Publish(events []command.Event) {
 	}
 }
 
-// Sync implements cluster.EventSink.
-func (m *Manager) Sync() error { return m.buf.Sync() }
+// Sync implements cluster.EventSink: the buffer and the archive are made
+// durable before a Raft snapshot is persisted.
+func (m *Manager) Sync() error {
+	if err := m.buf.Sync(); err != nil {
+		return err
+	}
+	if err := m.arc.Sync(); err != nil {
+		return fmt.Errorf("syncing replication archive: %w", err)
+	}
+	return nil
+}
+
+// Restored implements cluster.RestoreSink. A snapshot restored before
+// Start is the node's own (a restart): everything it covers was published
+// and synced before it was persisted, so nothing is missing. After Start
+// it was installed from the leader: this node never received the events
+// of the entries between its last position and index, so the buffer
+// records a gap (a target behind it needs its delivery position, or a
+// sync, past it) and the archive a hole (a sync from this node cannot
+// cover that range).
+func (m *Manager) Restored(index uint64) {
+	m.mu.Lock()
+	started := m.started
+	m.mu.Unlock()
+	if !started {
+		return
+	}
+	last := command.Position{Index: index, Seq: archive.MaxSeq}
+	if bl := m.buf.Last(); len(m.cons) > 0 && bl.Index < index {
+		first := command.Position{Index: bl.Index + 1}
+		if err := m.buf.RecordGap(first, last, index-bl.Index); err != nil {
+			m.log.Error("recording the gap of an installed snapshot in the replication buffer", "index", index, "err", err)
+		} else {
+			m.log.Warn("snapshot installed from the leader: this node has no events up to its index; targets behind it need the leader's delivery or a sync",
+				"from_index", first.Index, "to_index", index)
+		}
+	}
+	if al := m.arc.Last(); al.Index < index {
+		if err := m.arc.RecordHole(command.Position{Index: al.Index + 1}, last, m.cfg.Now()); err != nil {
+			m.log.Error("recording the hole of an installed snapshot in the replication archive", "index", index, "err", err)
+		}
+	}
+}
 
 // SetLeader tells the manager whether this node leads. Only the leader
 // delivers. A new leader restarts reporting replication that was suspended
@@ -272,23 +366,46 @@ func (m *Manager) saveLocked() error {
 	return nil
 }
 
-// Tick evaluates the fill alarms at now and stops what they say.
+// Tick evaluates the fill alarms at now and stops what they say; once an
+// hour it also prunes the archive by the history retention.
 func (m *Manager) Tick(now time.Time) {
+	m.mu.Lock()
+	prune := now.Sub(m.pruned) >= time.Hour || now.Before(m.pruned)
+	if prune {
+		m.pruned = now
+	}
+	m.mu.Unlock()
+	if prune {
+		if _, err := m.arc.Prune(now); err != nil {
+			m.log.Warn("pruning the replication archive", "err", err)
+		}
+	}
 	stats := m.buf.Stats()
 	m.mu.Lock()
 	pending := map[string]float64{}
+	var held []string
 	for _, cs := range stats.Consumers {
-		if ts, ok := m.st.Targets[cs.Name]; ok && (ts.State == Active || ts.State == Suspended) {
+		ts, ok := m.st.Targets[cs.Name]
+		if ok && (ts.State == Active || ts.State == Suspended) {
 			pending[cs.Name] = cs.Percent
 		}
+		if ok && ts.State == AutoStopped && ts.Held95 {
+			held = append(held, cs.Name)
+		}
 	}
-	al, ok := m.alarms.Evaluate(now, stats.Percent, pending, len(m.cons))
+	al, ok := m.alarms.Evaluate(now, stats.Percent, pending, len(m.cons), held)
 	if !ok {
 		m.mu.Unlock()
 		return
 	}
 	for _, t := range al.Stop {
 		m.autoStopLocked(t, fmt.Sprintf("buffer %.1f%% full", al.Percent))
+		if al.Level == Level95 {
+			ts := m.st.Targets[t]
+			ts.Held95 = true
+			m.st.Targets[t] = ts
+			m.saveLocked()
+		}
 	}
 	m.lastAlarm = &al
 	m.mu.Unlock()
@@ -313,7 +430,8 @@ func (m *Manager) autoStopLocked(name, reason string) {
 	if err := m.cons[name].Detach(); err != nil {
 		m.log.Error("detaching auto-stopped replication", "target", name, "err", err)
 	}
-	ts.State, ts.Reason, ts.Since, ts.NeedsSync, ts.Rate = AutoStopped, reason, m.cfg.Now(), true, 0
+	ts.missing(m.cons[name].Cursor(), m.buf.Last())
+	ts.State, ts.Reason, ts.Since, ts.Rate = AutoStopped, reason, m.cfg.Now(), 0
 	m.st.Targets[name] = ts
 	m.saveLocked()
 	m.signalLocked()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/replication/reporting"
@@ -39,13 +40,42 @@ func (r *ReportingTarget) conn(ctx context.Context) (*reporting.DB, error) {
 	return db, nil
 }
 
-// Deliver implements Target.
+// Deliver implements Target. Command records (the standby's) are not
+// reporting data: they are skipped, and a batch that delivered everything
+// else is acknowledged through its last record, skipped ones included.
 func (r *ReportingTarget) Deliver(ctx context.Context, events []command.Event) (command.Position, error) {
+	rows, last := withoutCommandRecords(events)
+	if len(rows) == 0 {
+		return last, nil
+	}
 	db, err := r.conn(ctx)
 	if err != nil {
 		return command.Position{}, err
 	}
-	return db.Deliver(ctx, events)
+	pos, err := db.Deliver(ctx, rows)
+	if err == nil && !rows[len(rows)-1].Pos().After(pos) && last.After(pos) {
+		pos = last
+	}
+	return pos, err
+}
+
+// Backfill implements Backfiller: a reporting sync re-sends history; the
+// database skips what it holds (reporting.DB.Backfill).
+func (r *ReportingTarget) Backfill(ctx context.Context, events []command.Event) (int, error) {
+	db, err := r.conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return db.Backfill(ctx, events)
+}
+
+// RetentionWarnings implements Backfiller.
+func (r *ReportingTarget) RetentionWarnings(ctx context.Context, cluster time.Duration) ([]string, error) {
+	db, err := r.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return db.RetentionWarnings(ctx, cluster)
 }
 
 // LastDelivered implements Target.

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tandemcc/tandem/command"
 )
 
 // State is a replication type's state on this node (interfaces.md).
@@ -37,6 +39,29 @@ type targetState struct {
 	Rate int `json:"rate,omitempty"`
 	// NeedsSync is set when the target missed data (stopped, overflow).
 	NeedsSync bool `json:"needs_sync,omitempty"`
+	// MissingAfter and MissingUpTo bound what it missed, when known: the
+	// events after MissingAfter up to MissingUpTo. A sync that covers
+	// them clears NeedsSync.
+	MissingAfter command.Position `json:"missing_after,omitempty"`
+	MissingUpTo  command.Position `json:"missing_up_to,omitempty"`
+	// Held95 marks a target the 95 % rule auto-stopped: its warning repeats
+	// every 15 minutes until an administrator restarts it.
+	Held95 bool `json:"held_95,omitempty"`
+}
+
+// missing widens the recorded missing range to (after, upTo].
+func (ts *targetState) missing(after, upTo command.Position) {
+	if !ts.NeedsSync || ts.MissingUpTo == (command.Position{}) {
+		ts.MissingAfter, ts.MissingUpTo = after, upTo
+	} else {
+		if ts.MissingAfter.After(after) {
+			ts.MissingAfter = after
+		}
+		if upTo.After(ts.MissingUpTo) {
+			ts.MissingUpTo = upTo
+		}
+	}
+	ts.NeedsSync = true
 }
 
 type stateFile struct {

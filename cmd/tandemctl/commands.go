@@ -28,6 +28,7 @@ type statusDoc struct {
 		LastFull        *time.Time `json:"last_full"`
 		LastIncremental *time.Time `json:"last_incremental"`
 	} `json:"backup"`
+	Standby *standbyDoc `json:"standby"`
 }
 
 func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
@@ -74,6 +75,15 @@ func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
 	}
 	for name, r := range st.Replication {
 		fmt.Fprintf(w, "replication %s\t%s\tbuffer %.1f%%\n", name, r.State, r.BufferPercent)
+	}
+	if st.Standby != nil {
+		for i, l := range st.Standby.lines() {
+			label := ""
+			if i == 0 {
+				label = "standby"
+			}
+			fmt.Fprintf(w, "%s\t%s\n", label, l)
+		}
 	}
 	fmt.Fprintf(w, "backup\tlast full %s\tlast incremental %s\n", when(st.Backup.LastFull), when(st.Backup.LastIncremental))
 	return w.Flush()

@@ -52,6 +52,12 @@ commands:
   replication suspend|stop --target T      T is reporting or standby
   replication resume --target T [--rate N] deliver the backlog, at most N events/s
   replication shutdown|restart             all replication of this node (restart clears the buffer)
+  replication sync --target reporting --recent | --all --run-for D | --continue --run-for D
+  replication sync --target standby --admin
+                                           re-send history from this node's archive (progress bar)
+  replication sync --status --target T     the last sync's progress
+  standby status                           this cluster's standby mode, position and lag
+  standby promote                          make this standby cluster accept writes (and refuse shipments)
 
 --addr defaults to http://127.0.0.1:7070 (TANDEM_ADDR); the token comes from
 --token, TANDEM_ADMIN_TOKEN, --token-file or ./tandem-data/admin.token.
@@ -107,6 +113,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdApply(ctx, &g, rest[1:], e)
 	case "replication":
 		return cmdReplication(ctx, &g, rest[1:], e)
+	case "standby":
+		return cmdStandby(ctx, &g, rest[1:], e)
 	case "hash-password":
 		return cmdHashPassword(ctx, &g, rest[1:], e)
 	case "help":

@@ -9,12 +9,16 @@ import (
 )
 
 // cmdReplication runs `tandemctl replication status|suspend|resume|stop|
-// shutdown|restart` against the node at --addr (replication is per node).
+// shutdown|restart|sync` against the node at --addr (replication is per
+// node).
 func cmdReplication(ctx context.Context, g *globals, args []string, e env) error {
 	if len(args) == 0 {
-		return usagef("replication: missing subcommand (status, suspend, resume, stop, shutdown, restart)")
+		return usagef("replication: missing subcommand (status, suspend, resume, stop, shutdown, restart, sync)")
 	}
 	sub := args[0]
+	if sub == "sync" {
+		return replicationSync(ctx, g, args[1:], e)
+	}
 	fs := newFlagSet("replication "+sub, g)
 	target := fs.String("target", "", "replication type: reporting or standby")
 	rate := fs.Int("rate", 0, "resume: deliver at most this many events per second (0 = unlimited)")

@@ -23,6 +23,7 @@ import (
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
+	"github.com/tandemcc/tandem/replication/standby"
 )
 
 // node is a running tandemd: the cluster store and the servers around it.
@@ -154,16 +155,24 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}}
 	sinks := []cluster.EventSink{events, hub}
 	var repl *replication.Manager
+	targets := map[string]replication.Target{}
 	if o.ReportingDSN != "" {
+		targets[replication.Reporting] = &replication.ReportingTarget{DSN: o.ReportingDSN,
+			Opts: []reporting.Option{reporting.WithCluster(o.ReportingCluster)}}
+	}
+	var standbyTarget *standby.Target
+	if o.StandbyAddr != "" {
+		standbyTarget = newStandbyTarget(o, token, now, logger, &storeRef)
+		targets[replication.Standby] = standbyTarget
+	}
+	if len(targets) > 0 {
 		repl, err = replication.Open(replication.Config{
-			Dir:        filepath.Join(o.DataDir, "replication"),
-			BufferSize: int64(o.ReplicationBufferSize),
-			Targets: map[string]replication.Target{
-				replication.Reporting: &replication.ReportingTarget{DSN: o.ReportingDSN,
-					Opts: []reporting.Option{reporting.WithCluster(o.ReportingCluster)}},
-			},
-			Now:    now,
-			Logger: logger,
+			Dir:              filepath.Join(o.DataDir, "replication"),
+			BufferSize:       int64(o.ReplicationBufferSize),
+			HistoryRetention: time.Duration(o.HistoryRetention), // the event archive, for `replication sync`
+			Targets:          targets,
+			Now:              now,
+			Logger:           logger,
 			ClockCheck: func() error {
 				if st := storeRef.Load(); st != nil {
 					if c := st.Clock(); c.Alarm {
@@ -196,6 +205,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
+		StandbyOf:   o.StandbyOf,
 		Token:       token,
 		Machines:    []cluster.Machine{engine},
 		Sinks:       sinks,
@@ -220,7 +230,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &ops.Service{Store: store, Engine: engine, Hub: hub, Sessions: ops.NewSessions(token, 0, now), Now: now}
-	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
+	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl, StandbyTarget: standbyTarget,
 		Ops: &ops.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		admin.RegisterReplication(reg, repl)
@@ -236,7 +246,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		go func() { n.done <- n.web.Serve(webLn) }()
 	}
 	// The leader moves the engine's clock when a deadline is due.
-	ticker := &ops.Ticker{IsLeader: store.IsLeader, Next: engine.NextDeadline, Apply: store.Apply, Now: now, Logger: logger}
+	// A standby takes its clock from the primary's shipped ticks.
+	ticker := &ops.Ticker{IsLeader: func() bool { return store.IsLeader() && !store.RefusesWrites() }, Next: engine.NextDeadline, Apply: store.Apply, Now: now, Logger: logger}
 	go ticker.Run(loops)
 	webAddr := ""
 	if webLn != nil {
@@ -269,4 +280,28 @@ func (n *node) stop() error {
 		err = fmt.Errorf("stopping admin API: %w", e)
 	}
 	return err
+}
+
+// newStandbyTarget is the standby replication target of --standby-addr. It
+// authenticates with --standby-token, or this node's own admin token when
+// both sites share one; the token is never logged.
+func newStandbyTarget(o options, token string, now func() time.Time, logger *slog.Logger, storeRef *atomic.Pointer[cluster.Store]) *standby.Target {
+	tok := o.StandbyToken
+	if tok == "" {
+		tok = token
+	}
+	return &standby.Target{
+		URLs:  strings.Split(o.StandbyAddr, ","),
+		Token: tok,
+		Export: func() (cluster.EngineExport, error) {
+			st := storeRef.Load()
+			if st == nil {
+				return cluster.EngineExport{}, errors.New("the node is still starting")
+			}
+			return st.ExportEngine()
+		},
+		HTTP:   &http.Client{Timeout: 10 * time.Minute},
+		Now:    now,
+		Logger: logger.With("component", "standby"),
+	}
 }

@@ -31,9 +31,14 @@ type options struct {
 	ForceQuorum bool
 	ClockOffset time.Duration
 
+	StandbyOf    string // primary admin URL: this cluster is its standby
+	StandbyAddr  string // standby admin URLs this cluster ships to, comma-separated
+	StandbyToken string // the standby's admin token ("" = ours)
+
 	ReportingDSN          string
 	ReportingCluster      string
 	ReplicationBufferSize byteSize
+	HistoryRetention      period // how long the event archive keeps history
 }
 
 // byteSize is a flag of bytes that also reads KiB, MiB and GiB suffixes.
@@ -78,6 +83,11 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.ReportingDSN, "reporting-dsn", "", "PostgreSQL DSN of the central reporting server (enables reporting replication)")
 	fs.StringVar(&o.ReportingCluster, "reporting-cluster", reporting.DefaultCluster, "this cluster's name in the reporting database (one database may serve several clusters)")
 	fs.Var(&o.ReplicationBufferSize, "replication-buffer-size", "replication buffer capacity in bytes (default sized for about two days)")
+	o.HistoryRetention = defaultHistoryRetention
+	fs.Var(&o.HistoryRetention, "history-retention", "how long this node's event archive keeps history for `replication sync` (e.g. 13mo, 400d, 2y)")
+	fs.StringVar(&o.StandbyOf, "standby-of", "", "make this cluster a read-only standby of the primary at this admin address until `tandemctl standby promote` (first node only)")
+	fs.StringVar(&o.StandbyAddr, "standby-addr", "", "admin address of the standby cluster to ship to (enables standby replication; comma-separated for several members)")
+	fs.StringVar(&o.StandbyToken, "standby-token", "", "the standby's admin token (default: this node's admin token)")
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
 	return fs
 }
@@ -141,6 +151,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if o.ReplicationBufferSize < 1<<20 {
 		return o, errors.New("--replication-buffer-size: at least 1MiB")
 	}
+	if err := checkStandby(&o); err != nil {
+		return o, err
+	}
 	if o.ForceQuorum && o.Join != "" {
 		return o, errors.New("--force-quorum: cannot be combined with --join")
 	}
@@ -189,4 +202,37 @@ func adminURL(v string) (string, error) {
 		return "", fmt.Errorf("%q is not host:port or http://host:port (port 1 to 65535)", v)
 	}
 	return u.Scheme + "://" + u.Host, nil
+}
+
+// checkStandby validates and normalizes the standby flags.
+func checkStandby(o *options) error {
+	if o.StandbyOf != "" {
+		u, err := adminURL(o.StandbyOf)
+		if err != nil {
+			return fmt.Errorf("--standby-of: %v", err)
+		}
+		o.StandbyOf = u
+		if o.Join != "" {
+			return errors.New("--standby-of: a node joining a cluster takes the cluster's mode; give --standby-of to the first node only, not with --join")
+		}
+	}
+	var addrs []string
+	for _, a := range strings.Split(o.StandbyAddr, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		u, err := adminURL(a)
+		if err != nil {
+			return fmt.Errorf("--standby-addr: %v", err)
+		}
+		addrs = append(addrs, u)
+	}
+	o.StandbyAddr = strings.Join(addrs, ",")
+	if o.StandbyToken != "" && o.StandbyAddr == "" {
+		return errors.New("--standby-token: needs --standby-addr")
+	}
+	if o.StandbyToken != "" && len(o.StandbyToken) < 16 {
+		return errors.New("--standby-token: too short (at least 16 characters)")
+	}
+	return nil
 }

@@ -28,7 +28,8 @@ func TestParseOptionsDefaults(t *testing.T) {
 		t.Fatalf("parseOptions(defaults): %v", err)
 	}
 	want := options{DataDir: "./tandem-data", NodeID: host, RaftAddr: "127.0.0.1:7000", AdminAddr: "127.0.0.1:7070",
-		HTTPAddr: "127.0.0.1:6021", ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20}
+		HTTPAddr: "127.0.0.1:6021", ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
+		HistoryRetention: defaultHistoryRetention}
 	if o != want {
 		t.Fatalf("defaults = %+v, want %+v", o, want)
 	}

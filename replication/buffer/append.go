@@ -105,26 +105,52 @@ func (b *Buffer) Append(events ...command.Event) error {
 	return nil
 }
 
+// RecordGap records that the events first..last never reached this node
+// (e.g. it installed a Raft snapshot from the leader covering them): a gap
+// record exactly like the one of a refused batch, so every consumer behind
+// it reports Gap and cannot read past it until its target is known to hold
+// them (Ack or ClearGap past it). count is how many events (or log
+// entries, when unknown) it stands for. It does nothing when last is not
+// after Last.
+func (b *Buffer) RecordGap(first, last command.Position, count uint64) error {
+	if !validPos(first) || !validPos(last) || first.After(last) {
+		return fmt.Errorf("recording a gap %v..%v: %w", first, last, ErrInvalidEvent)
+	}
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.mu.Lock()
+	if err := b.usableLocked(); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	behind := !last.After(b.last)
+	if !first.After(b.last) {
+		first = command.Position{Index: b.last.Index + 1}
+		if first.After(last) {
+			first = last
+		}
+	}
+	b.mu.Unlock()
+	if behind {
+		return nil
+	}
+	if count == 0 {
+		count = 1
+	}
+	if err := b.writeGap(nil, first, last, count); err != nil {
+		return fmt.Errorf("recording a gap %v..%v: %w", first, last, err)
+	}
+	b.log.Warn("replication buffer: gap recorded", "first", first, "last", last, "count", count)
+	return nil
+}
+
 // refuse stores a gap record in place of the batch recs and returns cause.
 func (b *Buffer) refuse(buf []byte, recs []pending, cause error) error {
 	first, last := recs[0].pos, recs[len(recs)-1].pos
-	buf = appendGapFrame(buf, first, last, uint64(len(recs)))
-	if err := b.writeRecords(buf, []pending{{last, 0, len(buf), false}}); err != nil {
+	if err := b.writeGap(buf, first, last, uint64(len(recs))); err != nil {
 		return fmt.Errorf("%w; recording the gap: %w", cause, err)
 	}
-	if b.opts.SyncEveryAppend {
-		if err := b.syncActive(); err != nil {
-			return fmt.Errorf("%w; recording the gap: %w", cause, err)
-		}
-	}
 	b.mu.Lock()
-	b.dropped += int64(len(recs))
-	b.lostUpTo = last
-	for _, c := range b.consumers {
-		if last.After(c.pos) {
-			c.gap = true
-		}
-	}
 	logIt := !b.refusing
 	b.refusing = true
 	b.mu.Unlock()
@@ -133,6 +159,30 @@ func (b *Buffer) refuse(buf []byte, recs []pending, cause error) error {
 			"events", len(recs), "err", cause)
 	}
 	return cause
+}
+
+// writeGap writes a gap record for first..last (count events) and flags
+// every consumer behind it. The caller holds wmu.
+func (b *Buffer) writeGap(buf []byte, first, last command.Position, count uint64) error {
+	buf = appendGapFrame(buf[:0], first, last, count)
+	if err := b.writeRecords(buf, []pending{{last, 0, len(buf), false}}); err != nil {
+		return err
+	}
+	if b.opts.SyncEveryAppend {
+		if err := b.syncActive(); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	b.dropped += int64(count)
+	b.lostUpTo = last
+	for _, c := range b.consumers {
+		if last.After(c.pos) {
+			c.gap = true
+		}
+	}
+	b.mu.Unlock()
+	return nil
 }
 
 // writeRecords writes the encoded records at the end of the buffer, one

@@ -25,7 +25,7 @@ type consumer struct {
 	pos      command.Position // last acknowledged
 	loc      location         // first record after pos (or before it: never ahead)
 	attached bool
-	gap      bool   // records after pos were dropped (sticky until Reset)
+	gap      bool   // records after pos were dropped (until Reset, or an Ack past them)
 	gen      uint64 // bumped by Reset
 	hint     readHint
 }
@@ -165,7 +165,7 @@ func (c *Consumer) Read(max int) ([]command.Event, error) {
 		}
 		b.mu.Unlock()
 		if hit != nil && len(evs) == 0 {
-			return nil, fmt.Errorf("reading %s: %w: %d events %v to %v were not stored (buffer full)",
+			return nil, fmt.Errorf("reading %s: %w: %d events %v to %v were not stored (buffer full, or never received by this node)",
 				cs.name, ErrGap, hit.gapEvents, hit.gapFirst, hit.pos)
 		}
 		return evs, nil
@@ -248,7 +248,10 @@ func (c *Consumer) Ack(pos command.Position) error {
 	} else {
 		loc, seg, scan = b.locateLocked(pos)
 	}
-	st := cursorState{Pos: pos, Attached: true, Gap: cs.gap}
+	// The target holds everything up to pos: once that is past every
+	// dropped record, nothing is missing any more.
+	gap := cs.gap && !b.pastHolesLocked(pos)
+	st := cursorState{Pos: pos, Attached: true, Gap: gap}
 	gen := cs.gen
 	b.mu.Unlock()
 
@@ -267,6 +270,7 @@ func (c *Consumer) Ack(pos command.Position) error {
 	b.mu.Lock()
 	if cs.gen == gen && pos.After(cs.pos) {
 		cs.pos = pos
+		cs.gap = cs.gap && !b.pastHolesLocked(pos)
 		if !b.last.After(pos) {
 			loc = location{b.end, b.endNum}
 		}
@@ -279,6 +283,74 @@ func (c *Consumer) Ack(pos command.Position) error {
 		b.log.Warn("replication buffer: reclaiming", "consumer", cs.name, "err", err)
 	}
 	return nil
+}
+
+// pastHolesLocked reports whether pos is at or after every record the
+// buffer dropped (gap records) or reclaimed.
+func (b *Buffer) pastHolesLocked(pos command.Position) bool {
+	return !b.lostUpTo.After(pos) && !b.floor.After(pos)
+}
+
+// ClearGap tells the buffer that the consumer's target holds every event
+// up to covered by other means (a `replication sync` re-sent them): the
+// cursor moves there durably — also when detached, without attaching —
+// and the gap flag clears once the cursor is past every dropped record.
+// Acknowledging past the last dropped record clears it the same way. It
+// reports whether the consumer still has a gap.
+func (c *Consumer) ClearGap(covered command.Position) (bool, error) {
+	b, cs := c.b, c.c
+	cs.cmu.Lock()
+	defer cs.cmu.Unlock()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false, ErrClosed
+	}
+	pos := cs.pos
+	if covered.After(pos) {
+		pos = covered
+	}
+	gap := cs.gap && !b.pastHolesLocked(pos)
+	if pos == cs.pos && gap == cs.gap {
+		b.mu.Unlock()
+		return gap, nil
+	}
+	loc, seg, scan := b.locateLocked(pos)
+	st := cursorState{Pos: pos, Attached: cs.attached, Gap: gap}
+	gen := cs.gen
+	b.mu.Unlock()
+	if scan {
+		var sr segReader
+		var err error
+		loc, err = locateIn(&sr, seg, pos)
+		sr.close()
+		if err != nil {
+			return cs.gap, fmt.Errorf("clearing the gap of %s at %v: %w", cs.name, pos, err)
+		}
+	}
+	if err := cs.cf.write(st); err != nil {
+		return cs.gap, fmt.Errorf("clearing the gap of %s at %v: %w", cs.name, pos, err)
+	}
+	b.mu.Lock()
+	if cs.gen == gen {
+		if pos.After(cs.pos) {
+			cs.pos = pos
+			if !b.last.After(pos) {
+				loc = location{b.end, b.endNum}
+			}
+			if loc.off > cs.loc.off {
+				cs.loc = loc
+			}
+		}
+		cs.gap = cs.gap && !b.pastHolesLocked(cs.pos)
+	}
+	gap = cs.gap
+	b.notifyLocked()
+	b.mu.Unlock()
+	if err := b.trim(); err != nil {
+		b.log.Warn("replication buffer: reclaiming", "consumer", cs.name, "err", err)
+	}
+	return gap, nil
 }
 
 // Detach makes the consumer stop holding space, durably: its records are
