@@ -156,33 +156,76 @@ func (p Position) After(q Position) bool {
 	return p.Index > q.Index || (p.Index == q.Index && p.Seq > q.Seq)
 }
 
+// JSONAppender is implemented by event data that encodes itself without
+// reflection. AppendJSON appends to b exactly the bytes json.Marshal
+// would produce for the value (the same field order, omitempty rules and
+// string escaping, HTML characters included) and returns the extended
+// slice. Emit trusts it and does not re-validate the output, so every
+// implementation must be held to json.Marshal by a differential test.
+type JSONAppender interface {
+	AppendJSON(b []byte) []byte
+}
+
 // Emitter collects the events of one command while it is applied. Engines
-// call Emit; the cluster layer stamps Index, Seq, Time and CommandID.
+// call Emit or EmitRaw; the cluster layer stamps Index, Seq, Time and
+// CommandID.
+//
+// An Emitter is made for every applied command, so it is kept small: it
+// holds only what it stamps, and room for one event inline (most
+// commands emit one or two).
 type Emitter struct {
-	env    Envelope
 	index  uint64
+	time   int64
+	id     string
 	events []Event
+	first  [1]Event
 }
 
 // NewEmitter starts collecting events for the command at index.
 func NewEmitter(index uint64, env Envelope) *Emitter {
-	return &Emitter{env: env, index: index}
+	return &Emitter{index: index, time: env.Time, id: env.ID}
 }
 
-// Emit records one event. data is marshalled to JSON; engines pass plain
-// structs whose encoding cannot fail, so a failure is a programming error.
+// Emit records one event. data is encoded at once: through its
+// AppendJSON method when it is a JSONAppender, else with json.Marshal.
+// Engines pass plain structs whose encoding cannot fail, so a failure is
+// a programming error. A JSONAppender must not be a nil pointer.
 func (m *Emitter) Emit(typ string, data any) {
 	var raw json.RawMessage
-	if data != nil {
+	switch d := data.(type) {
+	case nil:
+	case JSONAppender:
+		raw = d.AppendJSON(make([]byte, 0, 128))
+	default:
 		b, err := json.Marshal(data)
 		if err != nil {
 			panic(fmt.Sprintf("command: event %s: %v", typ, err))
 		}
 		raw = b
 	}
+	m.add(typ, raw)
+}
+
+// EmitRaw records one event whose data is already encoded: data must be
+// exactly what json.Marshal produces for the event's value (so consumers
+// cannot tell the two paths apart), or nil for none. It is copied, so the
+// caller may reuse data's array for the next event.
+func (m *Emitter) EmitRaw(typ string, data []byte) {
+	var raw json.RawMessage
+	if data != nil {
+		raw = make(json.RawMessage, len(data))
+		copy(raw, data)
+	}
+	m.add(typ, raw)
+}
+
+func (m *Emitter) add(typ string, data json.RawMessage) {
+	if m.events == nil {
+		m.events = m.first[:0]
+	}
 	m.events = append(m.events, Event{
 		Index: m.index, Seq: len(m.events), Type: typ,
-		Time: m.env.Time, CommandID: m.env.ID, Data: raw,
+		Time: m.time, CommandID: m.id, Data: data,
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -284,6 +285,119 @@ func TestEmitter(t *testing.T) {
 	em.Emit("x.again", nil)
 	if ev := em.Events(); len(ev) != 1 || ev[0].Seq != 0 || ev[0].Type != "x.again" {
 		t.Fatalf("after Reset, Emit gave %+v; want seq restarting at 0", ev)
+	}
+}
+
+// appendPoint is a JSONAppender for the tests: its hand-written encoding
+// equals json.Marshal's.
+type appendPoint struct {
+	X int    `json:"x"`
+	S string `json:"s"`
+}
+
+func (p appendPoint) AppendJSON(b []byte) []byte {
+	b = append(b, `{"x":`...)
+	b = strconv.AppendInt(b, int64(p.X), 10)
+	b = append(b, `,"s":"`...)
+	b = append(b, p.S...) // the tests use strings that need no escaping
+	return append(b, `"}`...)
+}
+
+// TestEmitterEncodingPaths: the three ways to emit (json.Marshal, a
+// JSONAppender, pre-encoded bytes) give the same events, and no event's
+// bytes can be changed through another's.
+func TestEmitterEncodingPaths(t *testing.T) {
+	env := valid()
+	p := appendPoint{X: 7, S: "q1"}
+	want, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type plain appendPoint // the same fields, without AppendJSON
+	tests := []struct {
+		name string
+		emit func(m *Emitter)
+	}{
+		{"marshal", func(m *Emitter) { m.Emit("x.e", plain(p)) }},
+		{"appender value", func(m *Emitter) { m.Emit("x.e", p) }},
+		{"appender pointer", func(m *Emitter) { m.Emit("x.e", &p) }},
+		{"raw", func(m *Emitter) { m.EmitRaw("x.e", want) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := NewEmitter(9, env)
+			for range 5 { // past the inline event and the first buffer
+				tt.emit(m)
+			}
+			evs := m.Events()
+			if len(evs) != 5 {
+				t.Fatalf("%d events, want 5", len(evs))
+			}
+			for i, ev := range evs {
+				w := Event{Index: 9, Seq: i, Type: "x.e", Time: env.Time, CommandID: env.ID, Data: want}
+				if !sameEvent(ev, w) || !bytes.Equal(ev.Data, want) {
+					t.Fatalf("event %d = %+v (%s), want %s", i, ev, ev.Data, want)
+				}
+			}
+			// Appending to one event's data never reaches the next.
+			_ = append(evs[0].Data, "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"...)
+			if !bytes.Equal(evs[1].Data, want) {
+				t.Fatalf("appending to event 0's data changed event 1: %s", evs[1].Data)
+			}
+		})
+	}
+}
+
+func TestEmitRawCopies(t *testing.T) {
+	m := NewEmitter(1, valid())
+	buf := []byte(`{"n":1}`)
+	m.EmitRaw("x.a", buf)
+	copy(buf, `{"n":2}`)
+	m.EmitRaw("x.b", buf)
+	m.EmitRaw("x.c", nil)
+	ev := m.Events()
+	if string(ev[0].Data) != `{"n":1}` || string(ev[1].Data) != `{"n":2}` || ev[2].Data != nil {
+		t.Fatalf("EmitRaw kept the caller's array: %s %s %s", ev[0].Data, ev[1].Data, ev[2].Data)
+	}
+}
+
+// TestEmitterResetKeepsData: events read before a Reset keep their bytes
+// when the emitter is used again.
+func TestEmitterResetKeepsData(t *testing.T) {
+	m := NewEmitter(1, valid())
+	m.Emit("x.a", appendPoint{X: 1, S: "a"})
+	kept := m.Events()[0].Data
+	m.Reset()
+	m.Emit("x.b", appendPoint{X: 2, S: "b"})
+	if string(kept) != `{"x":1,"s":"a"}` {
+		t.Fatalf("data kept before Reset became %s", kept)
+	}
+	if ev := m.Events(); len(ev) != 1 || string(ev[0].Data) != `{"x":2,"s":"b"}` || ev[0].Seq != 0 {
+		t.Fatalf("after Reset: %+v", ev)
+	}
+}
+
+func BenchmarkEmit(b *testing.B) {
+	env := valid()
+	p := appendPoint{X: 7, S: "q1"}
+	type plain appendPoint
+	raw, _ := json.Marshal(p)
+	for _, bm := range []struct {
+		name string
+		emit func(m *Emitter)
+	}{
+		{"marshal", func(m *Emitter) { m.Emit("x.e", plain(p)) }},
+		{"appender", func(m *Emitter) { m.Emit("x.e", &p) }},
+		{"raw", func(m *Emitter) { m.EmitRaw("x.e", raw) }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				m := NewEmitter(1, env)
+				bm.emit(m)
+				bm.emit(m)
+			}
+		})
 	}
 }
 

@@ -56,6 +56,9 @@ func eligible(a *AgentState, c *Call, q *QueueState) bool {
 
 // skillScore sums the agent's levels in the skills the call requires.
 func skillScore(a *AgentState, c *Call, q *QueueState) int {
+	if len(q.conf.Skills) == 0 && len(c.Skills) == 0 {
+		return 0 // nothing required: every agent scores 0
+	}
 	n := 0
 	for s := range q.conf.Skills {
 		n += a.conf.Skills[s]
@@ -132,31 +135,32 @@ func (e *Engine) routeAgent(a *AgentState) {
 }
 
 // routeQueue offers q's waiting calls, in order, to its free agents.
+// Each call considers the members free at that moment (in id order): an
+// agent offered a call stops being free, and nothing here frees one, so
+// this is the same as narrowing one list of free agents as offers go
+// out, without building it.
 func (e *Engine) routeQueue(q *QueueState) {
-	if len(q.Waiting) == 0 {
-		return
-	}
-	avail := e.scratch[:0]
-	for _, a := range q.members {
-		if a.generalOK() {
-			avail = append(avail, a)
-		}
-	}
-	for i := 0; i < len(q.Waiting) && len(avail) > 0; {
+	for i := 0; i < len(q.Waiting); {
 		c := e.st.Calls[q.Waiting[i]]
 		if q.strategy == stratRingAll {
-			var group []*AgentState
-			group = e.candidates(q, c, avail, group)
+			group, free := e.candidates(q, c, e.scratch[:0])
+			if !free {
+				break
+			}
 			if len(group) == 0 {
 				i++
 				continue
 			}
 			e.detach(c)
 			e.offer(c, OriginQueue, q, group...)
-			avail = without(avail, group...)
+			clear(group)
+			e.scratch = group[:0]
 			continue
 		}
-		a := e.pick(q, c, avail)
+		a, free := e.pick(q, c)
+		if !free {
+			break
+		}
 		if a == nil {
 			i++
 			continue
@@ -166,41 +170,45 @@ func (e *Engine) routeQueue(q *QueueState) {
 			q.RR = a.ID
 		}
 		e.offer(c, OriginQueue, q, a)
-		avail = without(avail, a)
 	}
-	for i := range avail {
-		avail[i] = nil
-	}
-	e.scratch = avail[:0]
 }
 
-// candidates appends to dst the agents of avail eligible for c, preferring
-// those who have not missed it.
-func (e *Engine) candidates(q *QueueState, c *Call, avail, dst []*AgentState) []*AgentState {
+// candidates appends to dst q's free members eligible for c, preferring
+// those who have not missed it. free reports whether q has any free
+// member at all.
+func (e *Engine) candidates(q *QueueState, c *Call, dst []*AgentState) (group []*AgentState, free bool) {
 	fresh := false
-	for _, a := range avail {
+	for _, a := range q.members {
+		if !a.generalOK() {
+			continue
+		}
+		free = true
 		if eligible(a, c, q) && !c.missed(a.ID) {
 			fresh = true
 			dst = append(dst, a)
 		}
 	}
-	if fresh {
-		return dst
+	if fresh || !free {
+		return dst, free
 	}
-	for _, a := range avail {
-		if eligible(a, c, q) {
+	for _, a := range q.members {
+		if a.generalOK() && eligible(a, c, q) {
 			dst = append(dst, a)
 		}
 	}
-	return dst
+	return dst, free
 }
 
-// pick chooses one agent of avail for c by q's strategy, or nil.
-func (e *Engine) pick(q *QueueState, c *Call, avail []*AgentState) *AgentState {
+// pick chooses one of q's free members for c by q's strategy, or nil.
+// free reports whether q has any free member at all.
+func (e *Engine) pick(q *QueueState, c *Call) (best *AgentState, free bool) {
 	for pass := 0; pass < 2; pass++ {
-		var best *AgentState
 		bestScore := 0
-		for _, a := range avail {
+		for _, a := range q.members {
+			if !a.generalOK() {
+				continue
+			}
+			free = true
 			if !eligible(a, c, q) || (pass == 0 && c.missed(a.ID)) {
 				continue
 			}
@@ -215,19 +223,16 @@ func (e *Engine) pick(q *QueueState, c *Call, avail []*AgentState) *AgentState {
 				best = a
 			}
 		}
-		if best != nil {
-			return best
-		}
-		if len(c.Missed) == 0 {
-			return nil
+		if best != nil || !free || len(c.Missed) == 0 {
+			return best, free
 		}
 	}
-	return nil
+	return nil, free
 }
 
 // better reports whether agent a beats the current best b for call c
-// under q's strategy (avail is scanned in agent id order, so ties keep the
-// lower id).
+// under q's strategy (members are scanned in agent id order, so ties keep
+// the lower id).
 func better(q *QueueState, c *Call, a, b *AgentState, bestScore *int) bool {
 	switch q.strategy {
 	case stratRoundRobin:
@@ -252,26 +257,6 @@ func better(q *QueueState, c *Call, a, b *AgentState, bestScore *int) bool {
 		}
 	}
 	return a.IdleSince < b.IdleSince
-}
-
-func without(avail []*AgentState, drop ...*AgentState) []*AgentState {
-	out := avail[:0]
-	for _, a := range avail {
-		keep := true
-		for _, d := range drop {
-			if a == d {
-				keep = false
-				break
-			}
-		}
-		if keep {
-			out = append(out, a)
-		}
-	}
-	for i := len(out); i < len(avail); i++ {
-		avail[i] = nil
-	}
-	return out
 }
 
 // ringTimeout is how long an offer from q (nil: personal) rings.

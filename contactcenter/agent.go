@@ -1,6 +1,8 @@
 package contactcenter
 
 import (
+	"sort"
+
 	"github.com/tandemcc/tandem/command"
 )
 
@@ -150,6 +152,7 @@ func (e *Engine) cmdAgentLogin(env command.Envelope) (any, error) {
 		a.Handled = 0
 		a.NoAnswer = 0
 		e.setState(a, StatePaused, ReasonLogin, false)
+		e.reclaimUnattended(a)
 	case StatePaused:
 		a.NoAnswer = 0
 		e.setState(a, StateConnected, "", false)
@@ -283,8 +286,8 @@ func (e *Engine) setState(a *AgentState, state, reason string, auto bool) {
 
 // disconnect logs an agent out at once: a ringing offer goes back where it
 // came from, personal-queue calls that came through a general queue go
-// back to it (the others wait for the next log-in), calls in conversation
-// go on.
+// back to it, the others follow releaseStranded; calls in conversation go
+// on.
 func (e *Engine) disconnect(a *AgentState) {
 	if a.Offer != "" {
 		e.withdrawAgent(e.st.Calls[a.Offer], a, "logout")
@@ -305,6 +308,7 @@ func (e *Engine) disconnect(a *AgentState) {
 	}
 	a.Personal = keep
 	e.setState(a, StateDisconnected, "", false)
+	e.releaseStranded(a)
 }
 
 // agentReleased is called when an agent's lines empty: wrap-up starts
@@ -336,5 +340,152 @@ func (e *Engine) noAnswer(a *AgentState) {
 	if n := a.conf.MaxNoAnswer; n > 0 && a.NoAnswer >= n && a.State == StateConnected {
 		a.NoAnswer = 0
 		e.setState(a, StatePaused, ReasonNoAnswer, true)
+	}
+}
+
+// Personal-queue calls of a logged-out operator.
+//
+// A Disconnected operator takes no calls, so no call may wait in its
+// personal queue: it would wait unseen until the next log-in. Whenever a
+// call lands there (at the log-out, or later: an auto-return, a chain
+// return or a busy transfer target bringing a call back to an operator who
+// has left), releaseStranded moves it on at once, in this order:
+//
+//  1. a call that came through a general queue goes back into it (reason
+//     "logout"), where any agent can take it;
+//  2. else, when the operator's user has a forward that applies to a
+//     logged-out operator — unconditional, an active calendar entry, or
+//     "not connected" (logged out counts as not connected) — the call is
+//     forwarded: it rings at the forward's number, or at the user's
+//     extension for voicemail (place extension), and call.forwarded tells
+//     the telephony edge where to send it;
+//  3. else it waits in the operator's supervision as type U
+//     ("unattended"), with no auto-return: every operator sees it under
+//     "show all supervised calls" and may retrieve it (call.retrieve), and
+//     when its operator logs in again it goes back to the head of the
+//     personal queue in its original order (call.queued reason "login").
+
+// KindUnattended is the supervision type of a call that waited in the
+// personal queue of an operator who logged out (see releaseStranded).
+const KindUnattended = "U"
+
+// Events of the personal-queue rule.
+const (
+	EvCallForwarded  = "call.forwarded"
+	EvCallUnattended = "call.unattended"
+)
+
+// ForwardedEvent is call.forwarded: the telephony edge sends the call to
+// Number, or to the voicemail of Mailbox.
+type ForwardedEvent struct {
+	Call      string `json:"call"`
+	Agent     string `json:"agent"`
+	User      string `json:"user"`
+	Condition string `json:"condition"`
+	Calendar  string `json:"calendar,omitempty"`
+	Voicemail bool   `json:"voicemail,omitempty"`
+	Mailbox   string `json:"mailbox,omitempty"`
+	Number    string `json:"number,omitempty"`
+	// Reason: logout (the call's operator is logged out).
+	Reason string `json:"reason"`
+}
+
+// UnattendedEvent is call.unattended: the call waits in supervision for
+// any operator (its own is logged out).
+type UnattendedEvent struct {
+	Call   string `json:"call"`
+	Agent  string `json:"agent"`
+	Number string `json:"number,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Note   string `json:"note,omitempty"`
+	Since  int64  `json:"since"`
+}
+
+// releaseStranded moves every call waiting in the personal queue of a
+// logged-out agent on (see above). It does nothing for a logged-in agent.
+func (e *Engine) releaseStranded(a *AgentState) {
+	if a.State != StateDisconnected || len(a.Personal) == 0 {
+		return
+	}
+	ids := append([]string(nil), a.Personal...)
+	var fwd ForwardDecision
+	var forward bool
+	mailbox := ""
+	if user := a.conf.User; user != "" {
+		fwd, forward = e.forwardAt(user, "", e.now, true)
+		if forward && fwd.Voicemail {
+			mailbox = e.st.Config.Users[user].Extension
+			if mailbox == "" {
+				mailbox = a.conf.Extension
+			}
+			forward = mailbox != ""
+		}
+	}
+	for _, id := range ids {
+		c := e.st.Calls[id]
+		e.detach(c)
+		if q, ok := e.st.Queues[c.Queue]; ok {
+			pos := e.enterQueue(c, q)
+			e.emitQueued(c, pos, "logout")
+			continue
+		}
+		if forward {
+			target := fwd.Number
+			if fwd.Voicemail {
+				target = mailbox
+			}
+			c.Place, c.State, c.Agent, c.Target = PlaceExtension, CallRinging, "", target
+			e.emit(EvCallForwarded, ForwardedEvent{
+				Call: c.ID, Agent: a.ID, User: a.conf.User, Condition: fwd.Condition, Calendar: fwd.Calendar,
+				Voicemail: fwd.Voicemail, Mailbox: mailbox, Number: fwd.Number, Reason: "logout",
+			})
+			continue
+		}
+		e.supervise(c, a, KindUnattended, CallWaiting, "", 0)
+		e.emit(EvCallUnattended, UnattendedEvent{Call: c.ID, Agent: a.ID, Number: c.Number, Name: c.Name, Note: c.Note, Since: c.Since})
+	}
+}
+
+// reclaimUnattended gives an operator who logs in again the calls that
+// waited unattended in its supervision, back into its personal queue in
+// their original order.
+func (e *Engine) reclaimUnattended(a *AgentState) {
+	var mine []*Call
+	for _, c := range e.st.Calls {
+		if c.Place == PlaceSupervised && c.Kind == KindUnattended && c.Agent == a.ID {
+			mine = append(mine, c)
+		}
+	}
+	sort.Slice(mine, func(i, j int) bool { return before(mine[i], mine[j]) })
+	for _, c := range mine {
+		e.detach(c)
+		pos := e.placeInPersonal(c, a)
+		e.emitQueued(c, pos, "login")
+	}
+}
+
+// releaseStrandedPending applies releaseStranded to the agents the
+// command touched (every call entering a personal queue marks its agent):
+// run by Apply before routing settles.
+func (e *Engine) releaseStrandedPending() {
+	for i := 0; i < len(e.pendA); i++ {
+		if a := e.pendA[i]; a.State == StateDisconnected && len(a.Personal) > 0 {
+			e.releaseStranded(a)
+		}
+	}
+}
+
+// releaseStrandedAll applies releaseStranded to every agent, in id order
+// (after a clock.tick, whose timers settle routing themselves).
+func (e *Engine) releaseStrandedAll() {
+	var ids []string
+	for id, a := range e.st.Agents {
+		if a.State == StateDisconnected && len(a.Personal) > 0 {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		e.releaseStranded(e.st.Agents[id])
 	}
 }

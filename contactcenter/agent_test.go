@@ -172,9 +172,11 @@ func TestLogoutKeepsConversationAndReturnsPersonalCalls(t *testing.T) {
 	h.ok(TypeAgentLogout, AgentRequest{Agent: "a3"})
 	h.wantState("a3", StateDisconnected)
 	h.wantPlace("c1", PlaceLine) // finishes its current call
-	h.wantPlace("p1", PlacePersonal)
+	// Not left unseen in the personal queue: a3 has no user (so no
+	// forwarding), the call waits unattended in its supervision.
+	h.wantPlace("p1", PlaceSupervised+":"+KindUnattended)
 	h.ok(TypeCallHangup, HangupRequest{Agent: "a3"})
-	h.wantPlace("p1", PlacePersonal) // not offered while logged out
+	h.wantPlace("p1", PlaceSupervised+":"+KindUnattended) // not offered while logged out
 	h.ok(TypeAgentLogin, AgentRequest{Agent: "a3"})
 	if h.offerOf("a3") != "p1" {
 		t.Fatal("personal call not offered after logging in again (paused)")
@@ -243,5 +245,173 @@ func TestAutoPauseAfterUnansweredOffers(t *testing.T) {
 	h.answer("a4")
 	if h.agent("a4").NoAnswer != 0 {
 		t.Fatal("answer did not reset the unanswered count")
+	}
+}
+
+// A call waiting in a logged-out operator's personal queue never waits
+// there unseen: the operator's user's forward (unconditional, calendar,
+// not connected) takes it, else it waits unattended in supervision.
+func TestLoggedOutPersonalQueueForward(t *testing.T) {
+	cases := []struct {
+		name      string
+		fwd       *Forwarding // u1's (agent a1's user)
+		place     string
+		target    string
+		condition string
+	}{
+		{"no forwarding: unattended", nil, PlaceSupervised + ":" + KindUnattended, "", ""},
+		{"unconditional to a number", &Forwarding{Unconditional: ForwardRule{Number: "3002"}}, PlaceExtension, "3002", ForwardUnconditional},
+		{"not connected to voicemail (phone registered, operator logged out)", &Forwarding{NotConnected: ForwardRule{Voicemail: true}}, PlaceExtension, "2001", ForwardNotConnected},
+		{"calendar entry on now", &Forwarding{Calendar: []CalendarForward{{ID: "now", Start: t0.Add(-time.Hour), End: t0.Add(time.Hour), ForwardRule: ForwardRule{Number: "+44 161 5550000"}}}}, PlaceExtension, "+441615550000", ForwardCalendar},
+		{"calendar entry later", &Forwarding{Calendar: []CalendarForward{{ID: "later", Start: t0.Add(5 * time.Hour), End: t0.Add(6 * time.Hour), ForwardRule: ForwardRule{Voicemail: true}}}}, PlaceSupervised + ":" + KindUnattended, "", ""},
+		{"busy and no answer do not apply", &Forwarding{Busy: ForwardRule{Voicemail: true}, NoAnswer: ForwardRule{Number: "3002"}}, PlaceSupervised + ":" + KindUnattended, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, baseDoc)
+			h.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "2001", Phone: "desk", Registered: true})
+			if tc.fwd != nil {
+				h.ok(TypeUserForwarding, ForwardingRequest{User: "u1", Forwarding: *tc.fwd})
+			}
+			h.connect("a1")
+			h.ok(TypeCallIncoming, IncomingRequest{Call: "p1", Agent: "a1", Number: "+441615559999"})
+			if h.offerOf("a1") != "p1" {
+				t.Fatal("personal call not offered")
+			}
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"}) // the offer is withdrawn into the personal queue, then released
+			h.wantPlace("p1", tc.place)
+			c := h.mustCall("p1")
+			if tc.place == PlaceExtension {
+				var ev ForwardedEvent
+				h.event(EvCallForwarded, &ev)
+				if c.Target != tc.target || c.State != CallRinging || ev.Condition != tc.condition || ev.Agent != "a1" || ev.User != "u1" || ev.Reason != "logout" {
+					t.Fatalf("forwarded %+v, call %+v", ev, c)
+				}
+				if ev.Voicemail != (ev.Mailbox != "") || (!ev.Voicemail && ev.Number != tc.target) {
+					t.Fatalf("forward destination %+v", ev)
+				}
+				// The far side answers and hangs up like any direct call.
+				h.ok(TypeCallRemoteAnswer, CallRequest{Call: "p1"})
+				h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "p1"})
+				h.wantPlace("p1", "ended")
+				return
+			}
+			var ev UnattendedEvent
+			h.event(EvCallUnattended, &ev)
+			if ev.Call != "p1" || ev.Agent != "a1" || ev.Number != "+441615559999" {
+				t.Fatalf("unattended %+v", ev)
+			}
+			sup := h.e.Supervised("a2", true, "")
+			if len(sup) != 1 || sup[0].Type != KindUnattended || sup[0].Owner != "a1" || sup[0].ReturnAt != 0 {
+				t.Fatalf("not visible to all operators: %+v", sup)
+			}
+			// No timer moves it: it waits, seen, until someone takes it.
+			h.at(time.Hour)
+			h.wantPlace("p1", PlaceSupervised+":"+KindUnattended)
+		})
+	}
+}
+
+// Every way a call can come back to a logged-out operator ends the same
+// way: no call waits in its personal queue.
+func TestLoggedOutPersonalQueuePaths(t *testing.T) {
+	cases := []struct {
+		name  string
+		run   func(h *harness)
+		place string
+	}{
+		{"queue call goes back to its queue", func(h *harness) {
+			h.incoming("q1", "sales")
+			h.answer("a1")
+			h.ok(TypeCallPark, ParkRequest{Agent: "a1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.at(3 * time.Minute) // auto-return
+		}, PlaceQueue},
+		{"auto-return of a dialled call", func(h *harness) {
+			h.ok(TypeCallDial, DialRequest{Agent: "a1", Call: "q1", Number: "+44 161 5550000"})
+			h.ok(TypeCallRemoteAnswer, CallRequest{Call: "q1"})
+			h.ok(TypeCallPark, ParkRequest{Agent: "a1", Note: "for Bob"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			r := h.at(3 * time.Minute)
+			if r.Returned != 1 || !h.hasEvent(EvCallReturned) || !h.hasEvent(EvCallUnattended) {
+				h.t.Fatalf("tick %+v: %v", r, h.types())
+			}
+		}, PlaceSupervised + ":" + KindUnattended},
+		{"chain return", func(h *harness) {
+			h.ok(TypeCallIncoming, IncomingRequest{Call: "q1", Agent: "a1"})
+			h.answer("a1")
+			h.ok(TypeCallTransfer, TransferRequest{Agent: "a1", Target: "3001", Chain: true})
+			h.ok(TypeCallRemoteAnswer, CallRequest{Call: "q1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "q1", Side: "target"})
+		}, PlaceSupervised + ":" + KindUnattended},
+		{"busy transfer target while the operator talks", func(h *harness) {
+			h.ok(TypeCallIncoming, IncomingRequest{Call: "q1", Agent: "a1"})
+			h.answer("a1")
+			h.ok(TypeCallTransfer, TransferRequest{Agent: "a1", Target: "3001"})
+			h.ok(TypeCallDial, DialRequest{Agent: "a1", Call: "d1", Number: "3002"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+			h.ok(TypeCallRemoteBusy, CallRequest{Call: "q1"})
+		}, PlaceSupervised + ":" + KindUnattended},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, baseDoc)
+			h.connect("a1")
+			tc.run(h)
+			h.wantState("a1", StateDisconnected)
+			h.wantPlace("q1", tc.place)
+		})
+	}
+}
+
+// An unattended call may be taken by any operator; if nobody does, its
+// operator gets it back on logging in, ahead of newer calls.
+func TestUnattendedCallTakenOrReclaimed(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	h.connect("a1", "a2")
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "p1", Agent: "a1"})
+	h.answer("a1")
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "p2", Agent: "a1"})
+	h.advance(time.Second)
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "p3", Agent: "a1"})
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+	h.wantPlace("p2", PlaceSupervised+":"+KindUnattended)
+	h.wantPlace("p3", PlaceSupervised+":"+KindUnattended)
+	// Another operator takes p3.
+	h.ok(TypeCallRetrieve, RetrieveRequest{Agent: "a2", Call: "p3"})
+	h.wantPlace("p3", PlaceLine)
+	var rv RetrievedEvent
+	h.event(EvCallRetrieved, &rv)
+	if rv.Kind != KindUnattended || rv.From != "supervision" {
+		t.Fatalf("retrieved %+v", rv)
+	}
+	// a1 cannot be removed while it owns an unattended call.
+	var doc Document
+	h.e.View(func(s *State) { doc = s.Config.Document() })
+	var agents []Agent
+	for _, a := range doc.Agents {
+		if a.ID != "a1" {
+			agents = append(agents, a)
+		}
+	}
+	doc.Agents = agents
+	h.fail(TypeConfigApply, ApplyRequest{Document: doc, Prune: true}, nil)
+	// a1 logs in again: p2 comes back into its personal queue and rings.
+	h.ok(TypeCallHangup, HangupRequest{Agent: "a1"}) // p1, still on its line
+	h.ok(TypeAgentLogin, AgentRequest{Agent: "a1"})
+	var q QueuedEvent
+	h.event(EvCallQueued, &q)
+	if q.Call != "p2" || q.Agent != "a1" || q.Reason != "login" {
+		t.Fatalf("queued %+v", q)
+	}
+	if h.offerOf("a1") != "p2" {
+		t.Fatalf("p2 not offered to a1 (%s)", h.place("p2"))
 	}
 }

@@ -32,6 +32,10 @@ type Document struct {
 	Settings     *Settings     `yaml:"settings" json:"settings,omitempty"`
 	PauseReasons []PauseReason `yaml:"pause_reasons" json:"pause_reasons,omitempty"`
 	Contacts     []Contact     `yaml:"contacts" json:"contacts,omitempty"`
+	// ExcludedNumbers are phone numbers the contact center must not call
+	// back (web callback error 17031). Each is stored normalised
+	// (Settings.CanonicalNumber) and matched exactly, not as a prefix.
+	ExcludedNumbers []string `yaml:"excluded_numbers" json:"excluded_numbers,omitempty"`
 }
 
 // Settings are the engine-wide operating parameters. Zero fields take
@@ -50,6 +54,14 @@ type Settings struct {
 	// InternalNumberLength: a number of this many digits is internal
 	// (CTI rule; default 4).
 	InternalNumberLength int `yaml:"internal_number_length" json:"internal_number_length"`
+	// OutsideLinePrefix is dialled before external numbers (e.g. "9");
+	// stored numbers starting with it are normalised without it (CTI).
+	OutsideLinePrefix string `yaml:"outside_line_prefix" json:"outside_line_prefix,omitempty"`
+	// DefaultCountryCode (e.g. "44") and DefaultAreaCode (e.g. "161",
+	// without the national prefix) complete national and local numbers
+	// to E.164 (CTI). Empty: unknown, such numbers stay as digits.
+	DefaultCountryCode string `yaml:"default_country_code" json:"default_country_code,omitempty"`
+	DefaultAreaCode    string `yaml:"default_area_code" json:"default_area_code,omitempty"`
 	// DirectoryFields are the fields "search all" looks in.
 	DirectoryFields []string `yaml:"directory_fields" json:"directory_fields"`
 }
@@ -105,6 +117,9 @@ type User struct {
 	// others).
 	WebPhoneMode string      `yaml:"web_phone_mode" json:"web_phone_mode,omitempty"`
 	SpeedDials   []SpeedDial `yaml:"speed_dials" json:"speed_dials,omitempty"`
+	// MonitoredMailboxes are the extensions whose voicemail lists the user
+	// may watch besides the own (portal Voicemail tab, console), sorted.
+	MonitoredMailboxes []string `yaml:"monitored_mailboxes" json:"monitored_mailboxes,omitempty"`
 	// PasswordHash is the user's console/portal password as
 	// "pbkdf2-sha256$<iterations>$<salt>$<key>" (base64url salt and key),
 	// made by `tandemctl hash-password`. The engine only checks its form;
@@ -175,6 +190,10 @@ const (
 	MaxPhoneOrder = 99
 	MaxSkillLevel = 10
 	MaxSpeedDials = 100
+	// MaxMonitoredMailboxes bounds a user's monitored mailboxes.
+	MaxMonitoredMailboxes = 50
+	// MaxExcludedNumbers bounds the excluded-numbers list.
+	MaxExcludedNumbers = 100000
 )
 
 // Strategies are the routing strategies a queue may use.
@@ -216,6 +235,8 @@ type Config struct {
 	Settings      Settings                `json:"settings"`
 	PauseReasons  map[string]PauseReason  `json:"pause_reasons"`
 	Contacts      map[string]Contact      `json:"contacts"`
+	// ExcludedNumbers is keyed by the normalised number.
+	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
 }
 
 func emptyConfig() Config {
@@ -245,6 +266,9 @@ func (c *Config) normalize() {
 	}
 	if c.Contacts == nil {
 		c.Contacts = map[string]Contact{}
+	}
+	if c.ExcludedNumbers == nil {
+		c.ExcludedNumbers = map[string]ExcludedNumber{}
 	}
 	c.Settings = c.Settings.withDefaults()
 }
@@ -327,6 +351,7 @@ func (e *Engine) applyConfig(env command.Envelope, em *command.Emitter) (any, er
 		return nil, err
 	}
 	res := diff(e.st.Config, next, em)
+	e.dropRemovedMailboxes(next)
 	e.st.Config = next
 	e.syncRuntime()
 	return res, nil
@@ -348,6 +373,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.Agents, cur.Agents)
 		copyMap(next.PauseReasons, cur.PauseReasons)
 		copyMap(next.Contacts, cur.Contacts)
+		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
 	}
 	if d.Settings != nil {
@@ -458,6 +484,15 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		if len(u.SpeedDials) == 0 {
 			u.SpeedDials = nil
 		}
+		if len(u.MonitoredMailboxes) > MaxMonitoredMailboxes {
+			return Config{}, fieldErr(f+".monitored_mailboxes", "%d mailboxes, a user monitors at most %d", len(u.MonitoredMailboxes), MaxMonitoredMailboxes)
+		}
+		for j, m := range u.MonitoredMailboxes {
+			if !extRE.MatchString(m) {
+				return Config{}, fieldErr(fmt.Sprintf("%s.monitored_mailboxes[%d]", f, j), "%q is not an extension number (2-15 digits)", m)
+			}
+		}
+		u.MonitoredMailboxes = sortedUnique(u.MonitoredMailboxes)
 		next.Users[u.ID] = u
 	}
 	for i, q := range d.Queues {
@@ -514,6 +549,12 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		}
 		next.Agents[a.ID] = a
 	}
+	// Last: excluded numbers normalise with the final settings and
+	// extensions (and those kept from before are normalised again, so a
+	// change of the CTI settings keeps the list consistent).
+	if err := mergeExcluded(&next, d.ExcludedNumbers); err != nil {
+		return Config{}, err
+	}
 	return next, nil
 }
 
@@ -540,6 +581,13 @@ func checkRefs(c Config, d Document) error {
 		if u.BusinessUnit != "" {
 			if _, ok := c.BusinessUnits[u.BusinessUnit]; !ok {
 				return fieldErr(f+".business_unit", "unknown business unit %q", u.BusinessUnit)
+			}
+		}
+	}
+	for i, u := range d.Users {
+		for j, m := range u.MonitoredMailboxes {
+			if _, ok := c.Extensions[m]; !ok {
+				return fieldErr(fmt.Sprintf("users[%d].monitored_mailboxes[%d]", i, j), "unknown extension %q", m)
 			}
 		}
 	}
@@ -587,6 +635,11 @@ func checkRefs(c Config, d Document) error {
 		}
 		if _, ok := c.BusinessUnits[u.BusinessUnit]; u.BusinessUnit != "" && !ok {
 			return fieldErr("users."+id+".business_unit", "business unit %q would no longer exist", u.BusinessUnit)
+		}
+		for _, m := range u.MonitoredMailboxes {
+			if _, ok := c.Extensions[m]; !ok {
+				return fieldErr("users."+id+".monitored_mailboxes", "extension %q would no longer exist", m)
+			}
 		}
 		if u.WebPhoneMode == "multi-device" {
 			for _, p := range c.Extensions[u.Extension].Phones {
@@ -726,6 +779,18 @@ func checkSettings(st Settings) (Settings, error) {
 	if st.InternalNumberLength < 2 || st.InternalNumberLength > 15 {
 		return Settings{}, fieldErr("settings.internal_number_length", "%d is out of range 2..15", st.InternalNumberLength)
 	}
+	if err := checkDigits("settings.outside_line_prefix", st.OutsideLinePrefix, 0, 4, true); err != nil {
+		return Settings{}, err
+	}
+	if err := checkDigits("settings.default_country_code", st.DefaultCountryCode, 0, 3, false); err != nil {
+		return Settings{}, err
+	}
+	if err := checkDigits("settings.default_area_code", st.DefaultAreaCode, 0, 6, true); err != nil {
+		return Settings{}, err
+	}
+	if st.DefaultAreaCode != "" && st.DefaultCountryCode == "" {
+		return Settings{}, fieldErr("settings.default_area_code", "needs default_country_code")
+	}
 	fields := sortedUnique(st.DirectoryFields)
 	for i, fl := range st.DirectoryFields {
 		if !contains(DirectoryFieldNames, fl) {
@@ -734,6 +799,23 @@ func checkSettings(st Settings) (Settings, error) {
 	}
 	st.DirectoryFields = fields
 	return st, nil
+}
+
+// checkDigits checks a string of min..max digits (empty allowed when min
+// is 0); leadingZero allows a first digit 0.
+func checkDigits(field, v string, min, max int, leadingZero bool) error {
+	if len(v) < min || len(v) > max {
+		return fieldErr(field, "%q: %d..%d digits", v, min, max)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return fieldErr(field, "%q: digits only", v)
+		}
+	}
+	if v != "" && v[0] == '0' && !leadingZero {
+		return fieldErr(field, "%q must not start with 0", v)
+	}
+	return nil
 }
 
 func checkSkills(f string, skills map[string]int) error {
@@ -789,6 +871,7 @@ func diff(old, next Config, em *command.Emitter) ApplyResult {
 	diffKind(&r, em, "agent", old.Agents, next.Agents)
 	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons)
 	diffKind(&r, em, "contact", old.Contacts, next.Contacts)
+	diffKind(&r, em, "excluded_number", old.ExcludedNumbers, next.ExcludedNumbers)
 	// Settings always exist: they count only when they change.
 	if !reflect.DeepEqual(old.Settings, next.Settings) {
 		r.Updated++
@@ -886,6 +969,10 @@ func (c Config) Document() Document {
 	}
 	for _, k := range sortedKeys(c.Contacts) {
 		d.Contacts = append(d.Contacts, c.Contacts[k])
+	}
+	d.ExcludedNumbers = sortedKeys(c.ExcludedNumbers)
+	if len(d.ExcludedNumbers) == 0 {
+		d.ExcludedNumbers = nil
 	}
 	return d
 }

@@ -1,8 +1,9 @@
 // Package contactcenter is Tandem's deterministic contact-center engine:
 // configuration (agents, queues, extensions, users, business units) and,
 // built on it, agents' states, queues and ACD routing, calls and every
-// operator operation, directory, history, multi-device ring plans and
-// forwarding — the state every node replicates.
+// operator operation, directory, history, multi-device ring plans,
+// forwarding, CTI (number normalisation, caller matching, active calls),
+// excluded numbers and voicemail lists — the state every node replicates.
 //
 // The engine is a pure state machine. It is driven only by commands
 // (command.Envelope) applied in Raft log order and reports what changed only
@@ -37,6 +38,8 @@ const (
 	FamilyClock = "clock"
 	FamilyPhone = "phone"
 	FamilyUser  = "user"
+	// FamilyVoicemail is the voicemail-list family (voicemail.*).
+	FamilyVoicemail = "voicemail"
 )
 
 // Command types applied by the engine. Commands named call.remote_* are
@@ -102,7 +105,7 @@ func init() {
 		TypeAgentWrapUpEnd:     (*Engine).cmdAgentWrapUpEnd,
 		TypeAgentReportProblem: (*Engine).cmdReportProblem,
 
-		TypeCallIncoming:      (*Engine).cmdIncoming,
+		TypeCallIncoming:      (*Engine).cmdIncomingCTI,
 		TypeCallRemoteAnswer:  (*Engine).cmdRemoteAnswer,
 		TypeCallRemoteBusy:    (*Engine).cmdRemoteBusy,
 		TypeCallRemoteHangup:  (*Engine).cmdRemoteHangup,
@@ -123,7 +126,7 @@ func init() {
 		TypeCallCouple:        (*Engine).cmdCouple,
 		TypeCallNote:          (*Engine).cmdNote,
 
-		TypeClockTick: (*Engine).cmdTick,
+		TypeClockTick: (*Engine).cmdTickRelease,
 
 		TypePhoneRegistration: (*Engine).cmdPhoneRegistration,
 		TypePhoneSetSecret:    (*Engine).cmdPhoneSetSecret,
@@ -132,6 +135,10 @@ func init() {
 
 		TypeUserPresence:   (*Engine).cmdUserPresence,
 		TypeUserForwarding: (*Engine).cmdUserForwarding,
+
+		TypeVoicemailDeposited: (*Engine).cmdVoicemailDeposited,
+		TypeVoicemailMark:      (*Engine).cmdVoicemailMark,
+		TypeVoicemailDelete:    (*Engine).cmdVoicemailDelete,
 	}
 }
 
@@ -154,6 +161,9 @@ type Engine struct {
 	extUser  map[string]string      // extension -> user (lowest id)
 	loggedIn int                    // agents not Disconnected
 	ids      map[string]string      // agent, queue and extension ids
+	// callers indexes users' and contacts' numbers by their normalised
+	// form (CTI caller matching).
+	callers map[string][]CallerMatchEntry
 
 	// Per-command scratch: valid only inside Apply.
 	now     int64
@@ -179,6 +189,9 @@ type Engine struct {
 		answered AnsweredEvent
 		ended    CallEndedEvent
 	}
+	// evBuf is where events with a hand-written encoder (encode.go) are
+	// encoded before the Emitter copies them.
+	evBuf []byte
 }
 
 // State is everything the engine replicates except phone secrets. It is
@@ -203,6 +216,9 @@ type State struct {
 	// Users holds users' runtime settings: presence and forwarding.
 	Users    map[string]*UserState `json:"users"`
 	Problems []Problem             `json:"problems,omitempty"`
+	// Voicemail holds the voicemail list of each mailbox (extension) that
+	// has messages.
+	Voicemail map[string]*Mailbox `json:"voicemail,omitempty"`
 }
 
 // New returns an empty engine.
@@ -220,6 +236,8 @@ func newState() *State {
 		Calls:  map[string]*Call{},
 		Phones: map[string]*PhoneState{},
 		Users:  map[string]*UserState{},
+
+		Voicemail: map[string]*Mailbox{},
 	}
 }
 
@@ -240,11 +258,14 @@ func (s *State) normalize() {
 	if s.Users == nil {
 		s.Users = map[string]*UserState{}
 	}
+	if s.Voicemail == nil {
+		s.Voicemail = map[string]*Mailbox{}
+	}
 }
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is
@@ -276,6 +297,8 @@ func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 		em.Reset()
 		return nil, err
 	}
+	// No call may wait in a logged-out operator's personal queue.
+	e.releaseStrandedPending()
 	e.settle()
 	if _, ok := res.(deferred); ok {
 		res = e.callResult(e.resultCall)
@@ -286,10 +309,20 @@ func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 	return res, nil
 }
 
-func (e *Engine) emit(typ string, data any) { e.em.Emit(typ, data) }
+// emit records an event. Events with a hand-written encoder (encode.go)
+// are encoded into e.evBuf and copied at their exact size; the others go
+// through json.Marshal. The bytes are the same either way.
+func (e *Engine) emit(typ string, data any) {
+	if a, ok := data.(command.JSONAppender); ok {
+		e.evBuf = a.AppendJSON(e.evBuf[:0])
+		e.em.EmitRaw(typ, e.evBuf)
+		return
+	}
+	e.em.Emit(typ, data)
+}
 
-// The Emitter marshals an event at once and keeps only the bytes, so the
-// hottest events are built in engine-owned values: no allocation each.
+// An event is encoded at once and only its bytes are kept, so the hottest
+// events are built in engine-owned values: no allocation each.
 func (e *Engine) emitEnded(ev CallEndedEvent) {
 	e.ev.ended = ev
 	e.emit(EvCallEnded, &e.ev.ended)
@@ -448,6 +481,12 @@ func (e *Engine) syncRuntime() {
 			delete(e.secrets, key)
 		}
 	}
+	for _, ext := range sortedKeys(st.Voicemail) {
+		if _, ok := cfg.Extensions[ext]; !ok || len(st.Voicemail[ext].Messages) == 0 {
+			delete(st.Voicemail, ext)
+		}
+	}
+	e.buildCallerIndex()
 	for _, id := range sortedKeys(st.Agents) {
 		e.pendAgent(st.Agents[id])
 	}
@@ -521,3 +560,13 @@ func decodeWith(env command.Envelope, v any, ids map[string]string) error {
 }
 
 func sortStrings(s []string) []string { sort.Strings(s); return s }
+
+// cmdTickRelease is clock.tick followed by the personal-queue rule: a
+// timer may have returned a call to an operator who has logged out.
+func (e *Engine) cmdTickRelease(env command.Envelope) (any, error) {
+	res, err := e.cmdTick(env)
+	if err == nil {
+		e.releaseStrandedAll()
+	}
+	return res, err
+}

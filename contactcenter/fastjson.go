@@ -7,9 +7,9 @@ import (
 
 // A fast path for the engine's hot JSON: command payloads that are flat
 // objects of plain strings, integers and booleans are decoded without
-// reflection. (Events stay with encoding/json: the Emitter marshals them,
-// and a hand-written MarshalJSON is slower there because encoding/json
-// re-scans its output.) Anything the
+// reflection. (The hot events are encoded by hand too, in encode.go: not
+// through MarshalJSON, which encoding/json would re-scan, but through
+// command.JSONAppender.) Anything the
 // fast path is not sure about — escapes, nesting, null, floats, unknown or
 // differently-cased keys, trailing data — falls back to encoding/json, so
 // the results (values and errors) are exactly encoding/json's. A

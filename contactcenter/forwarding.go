@@ -249,6 +249,15 @@ type ForwardDecision struct {
 func (e *Engine) Forward(user, condition string) (ForwardDecision, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	return e.forwardAt(user, condition, e.st.Clock, false)
+}
+
+// forwardAt decides a user's forward at engine time now. loggedOut: the
+// call is for the user's operator, who is logged out of the console — it
+// counts as "not connected" whatever the phones' registration, and only
+// unconditional, calendar and not-connected forwards apply (busy and no
+// answer need a phone that rang).
+func (e *Engine) forwardAt(user, condition string, now int64, loggedOut bool) (ForwardDecision, bool) {
 	u, ok := e.st.Config.Users[user]
 	if !ok {
 		return ForwardDecision{}, false
@@ -261,14 +270,17 @@ func (e *Engine) Forward(user, condition string) (ForwardDecision, bool) {
 	if f.Unconditional.on() {
 		return ForwardDecision{Condition: ForwardUnconditional, ForwardRule: f.Unconditional}, true
 	}
-	now := time.Unix(0, e.st.Clock).UTC()
+	t := time.Unix(0, now).UTC()
 	for _, c := range f.Calendar {
-		if c.activeAt(now) {
+		if c.activeAt(t) {
 			return ForwardDecision{Condition: ForwardCalendar, ForwardRule: c.ForwardRule, Calendar: c.ID}, true
 		}
 	}
-	if f.NotConnected.on() && u.Extension != "" && e.lineStatuses()[u.Extension] == LineNotConnected {
+	if f.NotConnected.on() && (loggedOut || (u.Extension != "" && e.lineStatuses()[u.Extension] == LineNotConnected)) {
 		return ForwardDecision{Condition: ForwardNotConnected, ForwardRule: f.NotConnected}, true
+	}
+	if loggedOut {
+		return ForwardDecision{}, false
 	}
 	switch condition {
 	case ForwardBusy:

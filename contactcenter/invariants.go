@@ -14,9 +14,14 @@ import (
 //  2. Waiting lists are in offer order; a queue's Offering equals its
 //     calls ringing; Entered = Answered + Abandoned + waiting counter.
 //  3. Agents: an offer only to a free agent that is logged in; line 2
-//     only during a consultation with line 1 on hold.
+//     only during a consultation with line 1 on hold; nothing waits in
+//     a logged-out agent's personal queue (unattended calls wait in its
+//     supervision instead, type U, only while it is logged out).
 //  4. Routing is work-conserving: no waiting call has a free agent who
 //     could take it.
+//  5. Voicemail lists belong to configured extensions, are bounded, in
+//     deposit order, without duplicate ids; excluded numbers are stored
+//     normalised.
 //
 // Tests run it after every command; it reads only.
 func (e *Engine) Check() error {
@@ -81,7 +86,10 @@ func (e *Engine) check() error {
 			return fmt.Errorf("agent %s: %w", aid, err)
 		}
 	}
-	return nil
+	if err := e.checkVoicemail(); err != nil {
+		return err
+	}
+	return e.checkExcluded()
 }
 
 func (e *Engine) checkList(list []string, place string, owns func(*Call) bool) error {
@@ -191,7 +199,8 @@ func (e *Engine) checkCall(c *Call) error {
 			return fmt.Errorf("on a line in state %q", c.State)
 		}
 	case PlaceSupervised:
-		if _, err := agent(); err != nil {
+		owner, err := agent()
+		if err != nil {
 			return err
 		}
 		ok := false
@@ -204,11 +213,16 @@ func (e *Engine) checkCall(c *Call) error {
 			ok = c.State == CallParked && c.Deadline > 0
 		case KindCampOn:
 			ok = c.State == CallWaiting && c.Deadline > 0
+		case KindUnattended:
+			ok = c.State == CallWaiting && c.Deadline == 0 && c.Target == ""
+			if ok && owner.State != StateDisconnected {
+				return fmt.Errorf("unattended in the supervision of %s, who is logged in", owner.ID)
+			}
 		}
 		if !ok {
 			return fmt.Errorf("supervised as %q in state %q (deadline %d)", c.Kind, c.State, c.Deadline)
 		}
-		if c.Kind != KindPark && c.Target == "" {
+		if c.Kind != KindPark && c.Kind != KindUnattended && c.Target == "" {
 			return fmt.Errorf("supervised as %q without a target", c.Kind)
 		}
 	case PlaceExtension:
@@ -267,6 +281,48 @@ func (e *Engine) checkAgent(a *AgentState) error {
 	}
 	if a.personalOK() && len(a.Personal) > 0 {
 		return fmt.Errorf("free while its personal queue holds %v", a.Personal)
+	}
+	if a.State == StateDisconnected && len(a.Personal) > 0 {
+		return fmt.Errorf("logged out while its personal queue holds %v", a.Personal)
+	}
+	return nil
+}
+
+// checkVoicemail: every mailbox is a configured extension with 1..Max
+// messages of unique ids, in deposit order, each in a known folder.
+func (e *Engine) checkVoicemail() error {
+	for _, ext := range sortedKeys(e.st.Voicemail) {
+		mb := e.st.Voicemail[ext]
+		if _, ok := e.st.Config.Extensions[ext]; !ok {
+			return fmt.Errorf("mailbox %s: not a configured extension", ext)
+		}
+		if n := len(mb.Messages); n == 0 || n > MaxVoicemailMessages {
+			return fmt.Errorf("mailbox %s: %d messages (1..%d)", ext, n, MaxVoicemailMessages)
+		}
+		seen := map[string]bool{}
+		for i, m := range mb.Messages {
+			if seen[m.ID] {
+				return fmt.Errorf("mailbox %s: message %s twice", ext, m.ID)
+			}
+			seen[m.ID] = true
+			if m.Folder != FolderInbox && m.Folder != FolderOld {
+				return fmt.Errorf("mailbox %s: message %s in folder %q", ext, m.ID, m.Folder)
+			}
+			if m.Seq > mb.Next || (i > 0 && (m.Seq <= mb.Messages[i-1].Seq || m.At < mb.Messages[i-1].At)) {
+				return fmt.Errorf("mailbox %s: message %s out of deposit order", ext, m.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// checkExcluded: excluded numbers are keyed by their normalised form under
+// the current settings.
+func (e *Engine) checkExcluded() error {
+	for _, k := range sortedKeys(e.st.Config.ExcludedNumbers) {
+		if n := e.canonical(k); n != k || e.st.Config.ExcludedNumbers[k].Number != k {
+			return fmt.Errorf("excluded number %q is not normalised (%q)", k, n)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 )
 
 const randomDoc = `
-settings: {ring_timeout_seconds: 10, auto_return_seconds: 30, park_return_seconds: 40}
+settings: {ring_timeout_seconds: 10, auto_return_seconds: 30, park_return_seconds: 40, outside_line_prefix: "9", default_country_code: "44", default_area_code: "161"}
 pause_reasons: [{code: lunch}]
 extensions:
   - {number: "2001", phones: [{id: d, position: 0, order: 1}]}
@@ -27,8 +28,15 @@ extensions:
   - {number: "3001", phones: [{id: d, position: 0, order: 1}, {id: m, kind: mobile, position: 1, order: 2}]}
   - {number: "3002", phones: [{id: d, position: 0, order: 1}]}
 users:
-  - {id: bob, extension: "3001"}
-  - {id: eve, extension: "3002"}
+  - {id: bob, extension: "3001", mobile: "07700 900001"}
+  - {id: eve, extension: "3002", monitored_mailboxes: ["3001"]}
+  - {id: u1, extension: "2001"}
+  - {id: u2, extension: "2002"}
+contacts:
+  - {id: k1, first_name: Ann, phone: "0161 55 00001"}
+  - {id: k2, first_name: Ben, phone: "+44 161 5500001", mobile: "9 0161 55 00002"}
+  - {id: k3, first_name: Cy, phone: "55 00003"}
+excluded_numbers: ["0161 55 00003", "0800 000 000"]
 queues:
   - {id: li, strategy: longest-idle, service_level_seconds: 5}
   - {id: rr, strategy: round-robin}
@@ -36,8 +44,8 @@ queues:
   - {id: fc, strategy: fewest-calls}
   - {id: sk, strategy: skills, skills: {english: 2}}
 agents:
-  - {id: a1, extension: "2001", queues: [li, rr, sk], skills: {english: 5}}
-  - {id: a2, extension: "2002", queues: [li, ra], skills: {english: 2, french: 3}, wrap_up_seconds: 3}
+  - {id: a1, user: u1, extension: "2001", queues: [li, rr, sk], skills: {english: 5}}
+  - {id: a2, user: u2, extension: "2002", queues: [li, ra], skills: {english: 2, french: 3}, wrap_up_seconds: 3}
   - {id: a3, extension: "2003", queues: [rr, ra, fc], max_no_answer: 2}
   - {id: a4, extension: "2004", queues: [fc, sk], skills: {english: 9}, wrap_up_seconds: 1, max_no_answer: 3}
   - {id: a5, extension: "2005", queues: [li, rr, ra, fc, sk], skills: {french: 1}}
@@ -56,6 +64,8 @@ type randomGen struct {
 	consult []string // agents with a consultation on line 2
 	out     []string // calls with an outgoing leg waiting for an answer
 	parked  []string // parked calls
+	vm      []string // voicemail messages deposited recently
+	nextVM  int
 }
 
 func (g *randomGen) callFrom(pref []string) string {
@@ -103,13 +113,89 @@ func (g *randomGen) newID() string {
 	return id
 }
 
+var (
+	rMailboxes = []string{"3001", "3002", "2001", "9999"}
+	rUsers     = []string{"bob", "eve", "u1", "u2", "", "ghost"}
+	rCallers   = []string{"01615500001", "5500002", "+441615500003", "3001", "2005", "07700 900001", "anonymous", "+33 1 23 45 67 89"}
+	rForwards  = []Forwarding{
+		{},
+		{Unconditional: ForwardRule{Number: "3002"}},
+		{NotConnected: ForwardRule{Voicemail: true}},
+		{NotConnected: ForwardRule{Number: "+44 161 5550000"}},
+		{Busy: ForwardRule{Voicemail: true}, NoAnswer: ForwardRule{Number: "3001"}},
+		{Calendar: []CalendarForward{{ID: "am", Weekdays: []int{1, 2, 3, 4, 5}, From: "09:00", To: "09:30", ForwardRule: ForwardRule{Voicemail: true}}}},
+	}
+)
+
+// extraCommand builds the commands of the CTI, excluded-number,
+// voicemail and forwarding features.
+func (g *randomGen) extraCommand() (string, any) {
+	// vm picks a recent message and, mostly, its own mailbox.
+	vm := func() (string, string) {
+		if len(g.vm) > 0 && g.r.IntN(4) > 0 {
+			box, id, _ := strings.Cut(g.vm[g.r.IntN(len(g.vm))], "/")
+			if g.r.IntN(5) == 0 {
+				box = g.pick(rMailboxes)
+			}
+			return box, id
+		}
+		return g.pick(rMailboxes), "v-none"
+	}
+	user := func() string {
+		if g.r.IntN(2) == 0 {
+			return ""
+		}
+		return g.pick(rUsers)
+	}
+	switch n := g.r.IntN(10); {
+	case n < 3:
+		g.nextVM++
+		box, id := g.pick(rMailboxes), fmt.Sprintf("v%d", g.nextVM)
+		if g.r.IntN(10) == 0 {
+			box, id = vm() // a duplicate
+		}
+		g.vm = append(g.vm, box+"/"+id)
+		if len(g.vm) > 32 {
+			g.vm = g.vm[len(g.vm)-32:]
+		}
+		return TypeVoicemailDeposited, VoicemailDepositRequest{Mailbox: box, Message: id, From: g.pick(rCallers), DurationSeconds: g.r.IntN(120)}
+	case n < 5:
+		box, id := vm()
+		return TypeVoicemailMark, VoicemailMarkRequest{Mailbox: box, Message: id, Folder: g.pick([]string{FolderOld, FolderOld, FolderInbox, "x"}), User: user()}
+	case n < 6:
+		box, id := vm()
+		return TypeVoicemailDelete, VoicemailDeleteRequest{Mailbox: box, Message: id, User: user()}
+	case n < 8:
+		return TypeUserForwarding, ForwardingRequest{User: g.pick([]string{"u1", "u2", "u1", "u2", "bob"}), Forwarding: rForwards[g.r.IntN(len(rForwards))]}
+	default:
+		// Configuration: excluded numbers added, or the country code
+		// changed (the stored list renormalises).
+		cc := g.pick([]string{"44", "33", ""})
+		area := "161"
+		if cc == "" {
+			area = ""
+		}
+		doc := Document{ExcludedNumbers: []string{fmt.Sprintf("0161 55 %05d", g.r.IntN(10))}}
+		if g.r.IntN(2) == 0 {
+			doc = Document{Settings: &Settings{RingTimeoutSeconds: 10, AutoReturnSeconds: 30, ParkReturnSeconds: 40, OutsideLinePrefix: "9", DefaultCountryCode: cc, DefaultAreaCode: area}}
+		}
+		return TypeConfigApply, ApplyRequest{Document: doc}
+	}
+}
+
 func (g *randomGen) command() (string, any) {
+	if g.r.IntN(100) < 8 {
+		return g.extraCommand()
+	}
 	a := g.pick(rAgents)
 	switch n := g.r.IntN(100); {
 	case n < 9:
 		req := IncomingRequest{Call: g.newID(), Number: fmt.Sprintf("+4416155%05d", g.r.IntN(100000)), Priority: g.r.IntN(3)}
+		if g.r.IntN(4) == 0 {
+			req.Number = g.pick(rCallers)
+		}
 		switch g.r.IntN(10) {
-		case 0:
+		case 0, 9:
 			req.Agent = a
 		case 1:
 			req.Extension = g.pick(rTargets)
@@ -302,6 +388,7 @@ func runRandomCount(t *testing.T, seed uint64, steps int, counts map[string]int)
 		}
 		ct.observe(t, env, err, h.events)
 		ct.compare(t, h.e, i)
+		checkActiveCalls(t, h.e, g.pick(rAgents[:6]), i)
 
 		em := command.NewEmitter(h.index, env)
 		_, err2 := twin.Apply(env, em)
@@ -348,4 +435,57 @@ func runRandomCount(t *testing.T, seed uint64, steps int, counts map[string]int)
 	if accepted < steps/4 || answered == 0 {
 		t.Fatalf("the random sequence exercised too little: %d accepted, %d answered", accepted, answered)
 	}
+}
+
+// checkActiveCalls: an agent's CTI active-call list shows exactly its
+// offer, its lines and its supervised calls not with anybody yet.
+func checkActiveCalls(t *testing.T, e *Engine, agent string, step int) {
+	t.Helper()
+	list, ok := e.ActiveCalls(agent)
+	if !ok {
+		t.Fatalf("step %d: no active-call list for %s", step, agent)
+	}
+	var want []string
+	e.View(func(s *State) {
+		a := s.Agents[agent]
+		for _, id := range []string{a.Offer, a.Line1, a.Line2} {
+			if id != "" {
+				want = append(want, id)
+			}
+		}
+		for _, id := range s.liveCalls() {
+			if c := s.Calls[id]; c.Place == PlaceSupervised && c.Agent == agent && !(c.Kind == KindChain && c.State == CallTalking) {
+				want = append(want, id)
+			}
+		}
+	})
+	got := make([]string, 0, len(list))
+	for _, c := range list {
+		got = append(got, c.Call)
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if len(got) != len(want) || (len(want) > 0 && !reflect.DeepEqual(got, want)) {
+		t.Fatalf("step %d: %s's active calls %v, want %v", step, agent, got, want)
+	}
+}
+
+// The random sequence reaches the CTI, excluded-number, voicemail and
+// logged-out personal-queue features (not only their refusals).
+func TestRandomCoversFeatures(t *testing.T) {
+	counts := map[string]int{}
+	for seed := uint64(1); seed <= 3; seed++ {
+		runRandomCount(t, seed, 3000, counts)
+	}
+	for _, k := range []string{
+		TypeVoicemailDeposited, TypeVoicemailMark, TypeVoicemailDelete, TypeUserForwarding,
+		"  ev " + EvVoicemailMarked, "  ev " + EvVoicemailDeleted, "  ev " + EvCallIdentified,
+		"  ev " + EvCallForwarded, "  ev " + EvCallUnattended, "  ev config.excluded_number.created",
+		"  ev config.excluded_number.removed",
+	} {
+		if counts[k] == 0 {
+			t.Errorf("never reached: %q", k)
+		}
+	}
+	t.Logf("%v", counts)
 }

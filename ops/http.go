@@ -50,6 +50,9 @@ func (h *Handler) mux() *http.ServeMux {
 	mux.HandleFunc("GET /calls/{id}/position", h.authed(h.position))
 	mux.HandleFunc("GET /phones", h.authed(h.phones))
 	mux.HandleFunc("GET /line-status", h.authed(h.lineStatus))
+	mux.HandleFunc("GET /voicemail", h.authed(h.voicemail))
+	mux.HandleFunc("GET /caller", h.authed(h.caller))
+	mux.HandleFunc("GET /active-calls", h.authed(h.activeCalls))
 	mux.HandleFunc("GET /cluster", h.authed(h.cluster))
 	mux.HandleFunc("GET /events", h.authed(h.events))
 	return mux
@@ -284,6 +287,61 @@ func (h *Handler) lineStatus(w http.ResponseWriter, r *http.Request, a Actor) {
 			return nil, errorf(http.StatusNotFound, "not_found", "unknown extension %q", ext)
 		}
 		return LineStatusDoc{Extension: ext, Status: st}, nil
+	})
+}
+
+// voicemail lists a mailbox's messages (inbox and old, newest first):
+// ?mailbox= one the user owns or monitors, or all of them.
+func (h *Handler) voicemail(w http.ResponseWriter, r *http.Request, a Actor) {
+	user, mailbox := a.User, r.URL.Query().Get("mailbox")
+	if a.Admin {
+		user = r.URL.Query().Get("user")
+	}
+	h.readThen(w, r, func() (any, error) {
+		e := h.Service.Engine
+		var boxes []string
+		if mailbox != "" {
+			if !a.Admin && !e.MayAccessMailbox(user, mailbox) {
+				return nil, errorf(http.StatusForbidden, "forbidden", "mailbox %q is neither yours nor monitored by you", mailbox)
+			}
+			boxes = []string{mailbox}
+		} else {
+			var ok bool
+			if boxes, ok = e.UserMailboxes(user); !ok {
+				return nil, errorf(http.StatusNotFound, "not_found", "unknown user %q", user)
+			}
+		}
+		out := []cc.VoicemailView{}
+		for _, b := range boxes {
+			v, ok := e.Voicemail(b)
+			if !ok {
+				return nil, errorf(http.StatusNotFound, "not_found", "unknown mailbox %q", b)
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	})
+}
+
+// caller matches a caller ID against contacts and users (CTI screen pop).
+func (h *Handler) caller(w http.ResponseWriter, r *http.Request, a Actor) {
+	n := r.URL.Query().Get("number")
+	h.readThen(w, r, func() (any, error) { return h.Service.Engine.MatchCaller(n), nil })
+}
+
+// activeCalls is the CTI active-call list of the operator.
+func (h *Handler) activeCalls(w http.ResponseWriter, r *http.Request, a Actor) {
+	q := r.URL.Query()
+	h.readThen(w, r, func() (any, error) {
+		agent, err := h.Service.agentFor(a, q.Get("agent"))
+		if err != nil {
+			return nil, err
+		}
+		v, ok := h.Service.Engine.ActiveCalls(agent)
+		if !ok {
+			return nil, errorf(http.StatusNotFound, "not_found", "unknown agent %q", agent)
+		}
+		return v, nil
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 )
 
@@ -249,3 +250,7 @@ func (s *Subscription) Close() {
 	h.mu.Unlock()
 	s.fail(errors.New("subscription closed"))
 }
+
+// The hub learns of snapshot restores (a follower installing the leader's
+// snapshot, a standby sync) from the cluster.
+var _ cluster.RestoreSink = (*Hub)(nil)

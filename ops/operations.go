@@ -54,14 +54,18 @@ var operations = map[string]operation{
 	"forwarding":    {typ: cc.TypeUserForwarding, actor: "user"},
 	"phone_order":   {typ: cc.TypePhoneSetOrder, actor: "extension"},
 	"phone_ringing": {typ: cc.TypePhoneSetRinging, actor: "extension"},
+	// The engine checks that the user owns or monitors the mailbox.
+	"voicemail_mark":   {typ: cc.TypeVoicemailMark, actor: "user"},
+	"voicemail_delete": {typ: cc.TypeVoicemailDelete, actor: "user"},
 
 	// Telephony edge (integrations with the admin token; the SIP edge
 	// proposes these in-process).
-	"incoming":      {typ: cc.TypeCallIncoming, newID: "call", edge: true},
-	"remote_answer": {typ: cc.TypeCallRemoteAnswer, edge: true},
-	"remote_busy":   {typ: cc.TypeCallRemoteBusy, edge: true},
-	"remote_hangup": {typ: cc.TypeCallRemoteHangup, edge: true},
-	"park_pickup":   {typ: cc.TypeCallParkPickup, edge: true},
+	"incoming":            {typ: cc.TypeCallIncoming, newID: "call", edge: true},
+	"remote_answer":       {typ: cc.TypeCallRemoteAnswer, edge: true},
+	"remote_busy":         {typ: cc.TypeCallRemoteBusy, edge: true},
+	"remote_hangup":       {typ: cc.TypeCallRemoteHangup, edge: true},
+	"park_pickup":         {typ: cc.TypeCallParkPickup, edge: true},
+	"voicemail_deposited": {typ: cc.TypeVoicemailDeposited, edge: true},
 }
 
 // Operations lists the operation names, sorted.

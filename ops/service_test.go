@@ -337,7 +337,7 @@ func TestOperationsAPI(t *testing.T) {
 	}
 
 	// Reads: history, directory, cluster.
-	for _, path := range []string{"/history", "/directory?q=bob", "/queues", "/cluster", "/session", "/phones", "/line-status?extension=3001"} {
+	for _, path := range []string{"/history", "/directory?q=bob", "/queues", "/cluster", "/session", "/phones", "/line-status?extension=3001", "/voicemail", "/voicemail?mailbox=2001", "/caller?number=3001", "/active-calls"} {
 		if rep := r.call("GET", r.public.URL+"/console/api/v1"+path, ann, nil); rep.code != 200 {
 			t.Fatalf("GET %s: %d %s", path, rep.code, rep.raw)
 		}
@@ -345,6 +345,19 @@ func TestOperationsAPI(t *testing.T) {
 
 	if rep := r.call("GET", r.public.URL+"/console/api/v1/line-status?extension=2001", ann, nil); rep.body["status"] != "not_connected" {
 		t.Fatalf("line status of an extension with no registered phone: %s", rep.raw)
+	}
+	if rep := r.call("GET", r.public.URL+"/console/api/v1/voicemail?mailbox=2002", ann, nil); rep.code != 403 {
+		t.Fatalf("someone else's mailbox: %d %s", rep.code, rep.raw)
+	}
+	r.edge("voicemail_deposited", map[string]any{"mailbox": "2001", "message": "m1", "from": "+44 161 5527789"})
+	if rep := r.op(ann, "voicemail_mark", map[string]any{"mailbox": "2001", "message": "m1", "folder": "old"}); rep.code != 200 {
+		t.Fatalf("mark own voicemail: %d %s", rep.code, rep.raw)
+	}
+	if rep := r.op(ben, "voicemail_delete", map[string]any{"mailbox": "2001", "message": "m1"}); rep.code != 409 {
+		t.Fatalf("delete someone else's voicemail: %d %s", rep.code, rep.raw)
+	}
+	if rep := r.call("GET", r.public.URL+"/console/api/v1/voicemail", ann, nil); !strings.Contains(rep.raw, `"old":[{`) {
+		t.Fatalf("voicemail list after marking old: %s", rep.raw)
 	}
 	if rep := r.call("GET", r.public.URL+"/console/api/v1/line-status?extension=9999", ann, nil); rep.code != 404 {
 		t.Fatalf("unknown extension: %d %s", rep.code, rep.raw)
