@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/archive"
+	"github.com/tandemcc/tandem/replication/buffer"
 )
 
 // Refusal is an administration command refused for a reason the operator
@@ -40,17 +43,17 @@ const DiagFiles = 26
 
 // Suspend pauses delivery to target; the buffer keeps filling.
 func (m *Manager) Suspend(ctx context.Context, target string) (Result, error) {
-	return m.admin(ctx, "suspend", target, func() (string, error) {
+	return m.admin(ctx, "suspend", target, func() (string, []func() error, error) {
 		ts := m.st.Targets[target]
 		switch ts.State {
 		case Suspended:
-			return target + " replication was already suspended", nil
+			return target + " replication was already suspended", nil, nil
 		case Active:
 		default:
-			return "", refuse("%s replication is %s; suspend applies to active replication", target, ts.State)
+			return "", nil, refuse("%s replication is %s; suspend applies to active replication", target, ts.State)
 		}
 		m.setLocked(target, Suspended, "suspended by administrator")
-		return target + " replication suspended; the buffer keeps its data", nil
+		return target + " replication suspended; the buffer keeps its data", nil, nil
 	})
 }
 
@@ -59,56 +62,63 @@ func (m *Manager) Resume(ctx context.Context, target string, rate int) (Result, 
 	if rate < 0 {
 		return Result{}, refuse("--rate: must be zero (unlimited) or a positive number of events per second")
 	}
-	return m.admin(ctx, "resume", target, func() (string, error) {
+	return m.admin(ctx, "resume", target, func() (string, []func() error, error) {
 		ts := m.st.Targets[target]
 		switch ts.State {
 		case Active, Suspended:
 		default:
-			return "", refuse("%s replication is %s; a stopped replication needs `tandemctl replication shutdown` and `restart` (and possibly a sync)", target, ts.State)
+			return "", nil, refuse("%s replication is %s; a stopped replication needs `tandemctl replication shutdown` and `restart` (and possibly a sync)", target, ts.State)
 		}
 		m.setLocked(target, Active, "resumed by administrator")
 		ts = m.st.Targets[target]
 		ts.Rate = rate
 		m.st.Targets[target] = ts
 		if rate > 0 {
-			return fmt.Sprintf("%s replication resumed at most %d events/s", target, rate), nil
+			return fmt.Sprintf("%s replication resumed at most %d events/s", target, rate), nil, nil
 		}
-		return target + " replication resumed", nil
+		return target + " replication resumed", nil, nil
 	})
 }
 
 // Stop stops one replication and leaves the other running. It holds no
 // buffer space afterwards, so restarting it later may require a sync.
 func (m *Manager) Stop(ctx context.Context, target string) (Result, error) {
-	return m.admin(ctx, "stop", target, func() (string, error) {
+	return m.admin(ctx, "stop", target, func() (string, []func() error, error) {
 		ts := m.st.Targets[target]
 		switch ts.State {
 		case Stopped, AutoStopped, Shutdown:
-			return fmt.Sprintf("%s replication was already %s", target, ts.State), nil
+			return fmt.Sprintf("%s replication was already %s", target, ts.State), nil, nil
 		}
-		if err := m.cons[target].Detach(); err != nil {
-			return "", fmt.Errorf("stopping %s: %w", target, err)
+		detach := func() error {
+			if err := m.cons[target].Detach(); err != nil {
+				return fmt.Errorf("stopping %s: %w", target, err)
+			}
+			return nil
 		}
 		m.setLocked(target, Stopped, "stopped by administrator")
-		return target + " replication stopped; restarting it needs shutdown + restart and may need a sync", nil
+		return target + " replication stopped; restarting it needs shutdown + restart and may need a sync", []func() error{detach}, nil
 	})
 }
 
 // Shutdown stops all replication on this node.
 func (m *Manager) Shutdown(ctx context.Context) (Result, error) {
-	return m.admin(ctx, "shutdown", "", func() (string, error) {
+	return m.admin(ctx, "shutdown", "", func() (string, []func() error, error) {
+		var acts []func() error
 		for _, n := range m.names() {
 			ts := m.st.Targets[n]
 			if ts.State == Shutdown {
 				continue
 			}
-			if err := m.cons[n].Detach(); err != nil {
-				return "", fmt.Errorf("shutting down %s: %w", n, err)
-			}
+			acts = append(acts, func() error {
+				if err := m.cons[n].Detach(); err != nil {
+					return fmt.Errorf("shutting down %s: %w", n, err)
+				}
+				return nil
+			})
 			ts.State, ts.Reason, ts.Since, ts.Rate = Shutdown, "shut down by administrator", m.cfg.Now(), 0
 			m.st.Targets[n] = ts
 		}
-		return "all replication on this node shut down", nil
+		return "all replication on this node shut down", acts, nil
 	})
 }
 
@@ -116,7 +126,7 @@ func (m *Manager) Shutdown(ctx context.Context) (Result, error) {
 // refuses while any replication still runs: shut it down first, so that
 // clearing the buffer never drops a running target's backlog by surprise.
 func (m *Manager) Restart(ctx context.Context) (Result, error) {
-	return m.admin(ctx, "restart", "", func() (string, error) {
+	return m.admin(ctx, "restart", "", func() (string, []func() error, error) {
 		var running []string
 		for _, n := range m.names() {
 			if s := m.st.Targets[n].State; s == Active || s == Suspended {
@@ -124,9 +134,10 @@ func (m *Manager) Restart(ctx context.Context) (Result, error) {
 			}
 		}
 		if len(running) > 0 {
-			return "", refuse("restart clears the replication buffer; %s — run `tandemctl replication shutdown` first", strings.Join(running, ", "))
+			return "", nil, refuse("restart clears the replication buffer; %s — run `tandemctl replication shutdown` first", strings.Join(running, ", "))
 		}
 		var sync []string
+		var acts []func() error
 		for _, n := range m.names() {
 			// Whatever the target had not received is dropped by the
 			// reset: it will need a sync.
@@ -135,9 +146,12 @@ func (m *Manager) Restart(ctx context.Context) (Result, error) {
 				ts.missing(cs.Cursor, m.buf.Last())
 				m.st.Targets[n] = ts
 			}
-			if err := m.cons[n].Reset(); err != nil {
-				return "", fmt.Errorf("restarting %s: %w", n, err)
-			}
+			acts = append(acts, func() error {
+				if err := m.cons[n].Reset(); err != nil {
+					return fmt.Errorf("restarting %s: %w", n, err)
+				}
+				return nil
+			})
 			ts := m.st.Targets[n]
 			ts.State, ts.Reason, ts.Since, ts.Rate, ts.Held95 = Active, "restarted by administrator", m.cfg.Now(), 0, false
 			m.st.Targets[n] = ts
@@ -145,12 +159,12 @@ func (m *Manager) Restart(ctx context.Context) (Result, error) {
 				sync = append(sync, n)
 			}
 		}
-		m.alarms = Alarms{}
+		acts = append(acts, func() error { m.alarms = Alarms{}; return nil })
 		msg := "all replication restarted; buffer cleared"
 		if len(sync) > 0 {
 			msg += fmt.Sprintf("; %s missed data while stopped: run `tandemctl replication sync`", strings.Join(sync, ", "))
 		}
-		return msg, nil
+		return msg, acts, nil
 	})
 }
 
@@ -170,9 +184,14 @@ func (m *Manager) setLocked(target string, s State, reason string) {
 }
 
 // admin runs one administration command: it checks the target and the
-// clock, writes the diagnostic file, then applies fn under the lock and
-// saves the state.
-func (m *Manager) admin(ctx context.Context, name, target string, fn func() (string, error)) (Result, error) {
+// clock, writes the diagnostic file, then, under the lock, lets fn decide
+// the new states (fn changes only m.st and returns the buffer actions
+// that go with them), writes the new state file beside the old one, runs
+// the actions and only then puts the state file in place. A full disk
+// therefore refuses the command before anything changed: the diagnostic
+// file and the state file are the writes that need space (each written
+// to a temp file first), the actions write cursors in place.
+func (m *Manager) admin(ctx context.Context, name, target string, fn func() (string, []func() error, error)) (Result, error) {
 	if target != "" {
 		if _, ok := m.cons[target]; !ok {
 			return Result{}, m.unknownTarget(target)
@@ -181,24 +200,135 @@ func (m *Manager) admin(ctx context.Context, name, target string, fn func() (str
 	clockErr := m.cfg.ClockCheck()
 	diag, derr := m.diagnose(ctx, name, target, clockErr)
 	if derr != nil {
+		if ref := m.noSpaceRefusal(derr); ref != nil {
+			return Result{}, ref
+		}
 		m.log.Warn("writing replication diagnostic file", "err", derr)
 	}
 	if clockErr != nil {
 		return Result{Diagnostic: diag}, refuse("%s refused: %v (see %s)", name, clockErr, diag)
 	}
 	m.mu.Lock()
-	msg, err := fn()
-	if err == nil {
-		err = m.saveLocked()
-		m.signalLocked()
-	}
-	res := Result{Command: name, States: m.statesLocked(), Message: msg, Diagnostic: diag}
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	old := m.st.clone()
+	msg, acts, err := fn()
 	if err != nil {
-		return res, err
+		m.st = old
+		return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
 	}
+	commit, err := m.prepareState()
+	if err != nil {
+		m.st = old
+		if ref := m.noSpaceRefusal(err); ref != nil {
+			return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, ref
+		}
+		m.log.Error("saving replication state", "err", err)
+		return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
+	}
+	for _, act := range acts {
+		if err := act(); err != nil {
+			commit(false)
+			m.st = old
+			return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
+		}
+	}
+	if err := commit(true); err != nil {
+		// The actions ran: the states in memory are the new ones.
+		m.signalLocked()
+		m.log.Error("saving replication state", "err", err)
+		return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
+	}
+	m.signalLocked()
 	m.log.Info("replication command", "command", name, "target", target, "result", msg)
-	return res, nil
+	return Result{Command: name, States: m.statesLocked(), Message: msg, Diagnostic: diag}, nil
+}
+
+// clone copies the state file (targetState has no references).
+func (st stateFile) clone() stateFile {
+	c := stateFile{Targets: make(map[string]targetState, len(st.Targets))}
+	for n, ts := range st.Targets {
+		c.Targets[n] = ts
+	}
+	return c
+}
+
+// prepareState writes the current states to state.json's temp file;
+// commit(true) puts it in place, commit(false) drops it.
+func (m *Manager) prepareState() (commit func(bool) error, err error) {
+	b, err := json.MarshalIndent(m.st, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding replication state: %w", err)
+	}
+	return m.prepareFile(filepath.Join(m.cfg.Dir, "state.json"), b)
+}
+
+// prepareFile writes data to path's temp file and fsyncs it — the step
+// that needs disk space; on failure nothing is left behind. commit(true)
+// renames it over path (no new space needed) and syncs the directory;
+// commit(false) removes it.
+func (m *Manager) prepareFile(path string, data []byte) (commit func(bool) error, err error) {
+	tmp := path + ".tmp"
+	if m.cfg.WriteFault != nil {
+		if err := m.cfg.WriteFault(path); err != nil {
+			return nil, &os.PathError{Op: "write", Path: path, Err: err}
+		}
+	}
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		inner := errors.Unwrap(err)
+		if inner == nil {
+			inner = err
+		}
+		return nil, &os.PathError{Op: "write", Path: path, Err: inner}
+	}
+	return func(keep bool) error {
+		if !keep {
+			os.Remove(tmp)
+			return nil
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("replacing %s: %w", path, err)
+		}
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			d.Sync()
+			d.Close()
+		}
+		return nil
+	}, nil
+}
+
+// writeFile is prepareFile and commit.
+func (m *Manager) writeFile(path string, data []byte) error {
+	commit, err := m.prepareFile(path, data)
+	if err != nil {
+		return err
+	}
+	return commit(true)
+}
+
+// noSpaceRefusal turns a write that failed for lack of disk space into the
+// one-line refusal of an administration command; nil for other errors.
+func (m *Manager) noSpaceRefusal(err error) error {
+	if err == nil || !(buffer.IsNoSpace(err) || archive.IsNoSpace(err)) {
+		return nil
+	}
+	dir := m.cfg.Dir
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		dir = filepath.Dir(pe.Path)
+	}
+	return refuse("no space left on %s: free space and retry", dir)
 }
 
 func (m *Manager) unknownTarget(target string) error {
@@ -258,6 +388,8 @@ func orAll(t string) string {
 }
 
 // writeDiag writes replication.NNN, rotating through DiagFiles numbers.
+// Both files are written to temp files first, so a full disk leaves the
+// previous diagnostic files and the sequence as they were.
 func (m *Manager) writeDiag(text string) (string, error) {
 	seqPath := filepath.Join(m.cfg.Dir, "replication.seq")
 	next := 0
@@ -269,10 +401,20 @@ func (m *Manager) writeDiag(text string) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(m.cfg.Dir, fmt.Sprintf("replication.%03d", next))
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+	commitDiag, err := m.prepareFile(path, []byte(text))
+	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(seqPath, []byte(strconv.Itoa((next+1)%DiagFiles)), 0o600); err != nil {
+	commitSeq, err := m.prepareFile(seqPath, []byte(strconv.Itoa((next+1)%DiagFiles)))
+	if err != nil {
+		commitDiag(false)
+		return "", err
+	}
+	if err := commitDiag(true); err != nil {
+		commitSeq(false)
+		return "", err
+	}
+	if err := commitSeq(true); err != nil {
 		return path, err
 	}
 	return path, nil
@@ -306,6 +448,29 @@ type Status struct {
 	// Archive summarises the node's event archive, the history a sync
 	// re-sends.
 	Archive *ArchiveStatus `json:"archive,omitempty"`
+	// NoSpace reports, per store ("buffer", "archive"), writes that
+	// failed for lack of disk space since this node started.
+	NoSpace map[string]NoSpaceStatus `json:"no_space,omitempty"`
+}
+
+// NoSpaceStatus is one store that ran out of disk space.
+type NoSpaceStatus struct {
+	Path string `json:"path"`
+	// Full: the last write failed for lack of space (still full).
+	Full bool `json:"full"`
+	// Since and Until bound the current (or last) episode; Until is zero
+	// while it lasts. FirstIndex and LastIndex are the events lost in it.
+	Since      time.Time `json:"since"`
+	Until      time.Time `json:"until,omitzero"`
+	FirstIndex uint64    `json:"first_index"`
+	LastIndex  uint64    `json:"last_index"`
+	// LostEvents counts the events lost for lack of space since start.
+	LostEvents int64 `json:"lost_events"`
+	// Pending: the gap (buffer) or hole (archive) that records the loss
+	// is not on disk yet; Raft snapshots wait until it is.
+	Pending bool `json:"pending,omitempty"`
+	// Message is the log line's advice.
+	Message string `json:"message"`
 }
 
 // ArchiveStatus summarises the event archive.
@@ -327,11 +492,26 @@ func (m *Manager) Status() Status {
 		arc.Bytes += mo.Bytes
 		arc.Holes += mo.Holes
 	}
+	ah := m.arc.Health()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := Status{Leader: m.leader, BufferPercent: st.Percent, BufferBytes: st.UsedBytes, BufferMax: st.MaxBytes,
 		Level: m.alarms.Level().String(), LastAlarm: m.lastAlarm, Targets: map[string]TargetStatus{},
 		Sync: m.syncStatusesLocked(), Archive: arc}
+	for store, s := range m.space {
+		ns := NoSpaceStatus{Path: s.path, Full: s.full, Since: s.since, Until: s.until, FirstIndex: s.first,
+			LastIndex: s.last, Message: spaceAdvice(store)}
+		switch store {
+		case storeBuffer:
+			ns.LostEvents, ns.Pending = st.NoSpaceEvents, st.PendingGap
+		case storeArchive:
+			ns.LostEvents, ns.Pending = ah.NoSpaceEvents, ah.PendingHole
+		}
+		if out.NoSpace == nil {
+			out.NoSpace = map[string]NoSpaceStatus{}
+		}
+		out.NoSpace[store] = ns
+	}
 	for _, cs := range st.Consumers {
 		ts, ok := m.st.Targets[cs.Name]
 		if !ok {

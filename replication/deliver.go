@@ -55,8 +55,9 @@ func (m *Manager) run(ctx context.Context, name string) {
 			if skipped {
 				continue
 			}
+			reason := m.gapReason()
 			m.mu.Lock()
-			m.autoStopLocked(name, "events were dropped from the buffer (overflow); a sync is required")
+			m.autoStopLocked(name, reason)
 			m.mu.Unlock()
 			continue
 		case errors.Is(err, buffer.ErrDetached), errors.Is(err, buffer.ErrClosed):

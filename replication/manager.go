@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemcc/tandem/command"
@@ -56,6 +57,12 @@ type Config struct {
 	// archive (Dir/archive) drops older months, and a reporting sync warns
 	// when the reporting database keeps less. 0 keeps everything.
 	HistoryRetention time.Duration
+	// WriteFault is a test seam: when set, it is called with the path
+	// before each write that needs new disk space (buffer, archive,
+	// state, sync progress and diagnostic files), and a non-nil error
+	// fails that write as the disk would (e.g. syscall.ENOSPC). nil in
+	// production.
+	WriteFault func(path string) error
 }
 
 // Manager runs the node's replication: it feeds the buffer from committed
@@ -77,12 +84,14 @@ type Manager struct {
 	lastAlarm *Alarm
 	lastErr   map[string]string
 	delivered map[string]command.Position
-	wake      chan struct{} // closed and replaced on every state or leader change
-	overflow  time.Time     // last overflow log line
-	arcErr    time.Time     // last archive failure log line
-	pruned    time.Time     // last archive prune
-	started   bool          // Start ran: a Restore now is a snapshot installed from the leader
-	jobs      syncFile      // sync jobs, persisted in Dir/sync.json
+	wake      chan struct{}          // closed and replaced on every state or leader change
+	overflow  time.Time              // last overflow log line
+	arcErr    time.Time              // last archive failure log line
+	pruned    time.Time              // last archive prune
+	started   bool                   // Start ran: a Restore now is a snapshot installed from the leader
+	space     map[string]*spaceState // writes that failed for lack of disk space, by store
+	spaceBad  atomic.Bool            // some store is out of space: Publish checks for recovery
+	jobs      syncFile               // sync jobs, persisted in Dir/sync.json
 	jobSeq    int64
 
 	ctx    context.Context
@@ -110,6 +119,10 @@ func Open(cfg Config) (*Manager, error) {
 	if cfg.ClockCheck == nil {
 		cfg.ClockCheck = func() error { return nil }
 	}
+	// Refuse a buffer that cannot fit before creating anything.
+	if err := buffer.CheckSpace(filepath.Join(cfg.Dir, "buffer"), cfg.BufferSize, nil); err != nil {
+		return nil, fmt.Errorf("replication buffer size: %w", err)
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating replication dir: %w", err)
 	}
@@ -130,20 +143,20 @@ func Open(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	buf, err := buffer.Open(filepath.Join(cfg.Dir, "buffer"), buffer.Options{
-		MaxBytes: cfg.BufferSize, Consumers: names, Logger: cfg.Logger,
+		MaxBytes: cfg.BufferSize, Consumers: names, Logger: cfg.Logger, WriteFault: cfg.WriteFault,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening replication buffer: %w", err)
 	}
 	arc, err := archive.Open(filepath.Join(cfg.Dir, "archive"), archive.Options{
-		Retention: cfg.HistoryRetention, Logger: cfg.Logger,
+		Retention: cfg.HistoryRetention, Logger: cfg.Logger, WriteFault: cfg.WriteFault,
 	})
 	if err != nil {
 		buf.Close()
 		return nil, fmt.Errorf("opening replication archive: %w", err)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "replication"), buf: buf, arc: arc, st: st,
-		cons: map[string]*buffer.Consumer{}, lastErr: map[string]string{},
+		cons: map[string]*buffer.Consumer{}, lastErr: map[string]string{}, space: map[string]*spaceState{},
 		delivered: map[string]command.Position{}, wake: make(chan struct{}), jobs: jobs}
 	m.recoverJobs()
 	for _, n := range names {
@@ -216,12 +229,20 @@ func (m *Manager) Close() error {
 //
 // Every event (but the standby's command records) also goes to the
 // node's event archive, the history a `replication sync` re-sends.
+//
+// A disk without space never stops the node: what the buffer could not
+// store becomes a gap record there (targets behind it stop at it with
+// needs_sync), what the archive could not store a hole, and a log line
+// (once a minute) and the status field no_space say so (DESIGN.md,
+// "Disk full").
 func (m *Manager) Publish(events []command.Event) {
 	if len(events) == 0 {
 		return
 	}
 	if rows, _ := withoutCommandRecords(events); len(rows) > 0 {
-		if err := m.arc.Append(rows...); err != nil {
+		err := m.arc.Append(rows...)
+		m.noteSpace(storeArchive, m.arc.Dir(), err, rows)
+		if err != nil && !archive.IsNoSpace(err) {
 			m.mu.Lock()
 			now := m.cfg.Now()
 			loud := now.Sub(m.arcErr) >= time.Minute
@@ -238,7 +259,9 @@ func (m *Manager) Publish(events []command.Event) {
 	if len(m.cons) == 0 {
 		return
 	}
-	if err := m.buf.Append(events...); err != nil {
+	err := m.buf.Append(events...)
+	m.noteSpace(storeBuffer, m.buf.Dir(), err, events)
+	if err != nil && !buffer.IsNoSpace(err) {
 		m.mu.Lock()
 		now := m.cfg.Now()
 		loud := now.Sub(m.overflow) >= time.Minute
@@ -254,15 +277,113 @@ func (m *Manager) Publish(events []command.Event) {
 }
 
 // Sync implements cluster.EventSink: the buffer and the archive are made
-// durable before a Raft snapshot is persisted.
+// durable before a Raft snapshot is persisted. While a gap (or hole) lost
+// for lack of space cannot be written, Sync fails: the snapshot waits and
+// Raft keeps the log, which a restart would replay.
 func (m *Manager) Sync() error {
 	if err := m.buf.Sync(); err != nil {
+		if buffer.IsNoSpace(err) {
+			return fmt.Errorf("no space left on %s: the Raft snapshot waits until space is freed: %w", m.buf.Dir(), err)
+		}
 		return err
 	}
 	if err := m.arc.Sync(); err != nil {
+		if archive.IsNoSpace(err) {
+			return fmt.Errorf("no space left on %s: the Raft snapshot waits until space is freed: %w", m.arc.Dir(), err)
+		}
 		return fmt.Errorf("syncing replication archive: %w", err)
 	}
 	return nil
+}
+
+// The stores that can run out of space.
+const (
+	storeBuffer  = "buffer"
+	storeArchive = "archive"
+)
+
+// spaceState is one store's lack of space, as Publish saw it.
+type spaceState struct {
+	path        string
+	full        bool      // the last write failed for lack of space
+	since       time.Time // first failure of the current (or last) episode
+	until       time.Time // when space came back (zero while full)
+	first, last uint64    // indexes lost in that episode
+	logged      time.Time // last log line (once a minute)
+}
+
+// noteSpace records the outcome of a write to a store: a failure for lack
+// of space starts or extends an episode (logged once a minute); the first
+// success after it ends it.
+func (m *Manager) noteSpace(store, dir string, err error, evs []command.Event) {
+	nospace := err != nil && (buffer.IsNoSpace(err) || archive.IsNoSpace(err))
+	if !nospace && !m.spaceBad.Load() {
+		return
+	}
+	m.mu.Lock()
+	s := m.space[store]
+	now := m.cfg.Now()
+	if !nospace {
+		recovered := s != nil && s.full && err == nil
+		var first, last uint64
+		if recovered {
+			s.full, s.until = false, now
+			first, last = s.first, s.last
+		}
+		still := false
+		for _, x := range m.space {
+			still = still || x.full
+		}
+		m.spaceBad.Store(still)
+		m.mu.Unlock()
+		if recovered {
+			m.log.Warn(fmt.Sprintf("space again on %s: the events lost meanwhile (index %d to %d) are recorded as a %s; %s",
+				dir, first, last, map[string]string{storeBuffer: "gap", storeArchive: "hole"}[store], spaceAdvice(store)),
+				"alarm", "replication_no_space", "store", store, "path", dir)
+		}
+		return
+	}
+	if s == nil {
+		s = &spaceState{path: dir}
+		m.space[store] = s
+	}
+	if !s.full {
+		s.full, s.since, s.until, s.first = true, now, time.Time{}, evs[0].Index
+	}
+	s.last = evs[len(evs)-1].Index
+	m.spaceBad.Store(true)
+	loud := s.logged.IsZero() || now.Sub(s.logged) >= time.Minute || now.Before(s.logged)
+	if loud {
+		s.logged = now
+	}
+	first, last := s.first, s.last
+	m.mu.Unlock()
+	if !loud {
+		return
+	}
+	what := "stored in the replication buffer"
+	if store == storeArchive {
+		what = "archived"
+	}
+	m.log.Error(fmt.Sprintf("no space left on %s: events from index %d to %d were not %s; %s", dir, first, last, what, spaceAdvice(store)),
+		"alarm", "replication_no_space", "store", store, "path", dir, "first_index", first, "last_index", evs[len(evs)-1].Index,
+		"err", oneLine(err))
+}
+
+// gapReason says why a target met a gap in the buffer (its auto-stop
+// reason).
+func (m *Manager) gapReason() string {
+	if m.buf.Stats().NoSpaceEvents > 0 {
+		return fmt.Sprintf("events were dropped from the buffer (overflow, or no space left on %s); a sync is required", m.buf.Dir())
+	}
+	return "events were dropped from the buffer (overflow); a sync is required"
+}
+
+func spaceAdvice(store string) string {
+	if store == storeArchive {
+		return "a `replication sync` from this node cannot re-send them (sync from another node); free space"
+	}
+	return "targets that needed them stop there with needs_sync; free space, then run `tandemctl replication sync`"
 }
 
 // Restored implements cluster.RestoreSink. A snapshot restored before

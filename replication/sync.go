@@ -138,7 +138,7 @@ func (m *Manager) saveJobsLocked() error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(m.cfg.Dir, syncFileName), b)
+	return m.writeFile(filepath.Join(m.cfg.Dir, syncFileName), b)
 }
 
 // SyncStatus returns the last sync job of target (nil if none).
@@ -258,6 +258,9 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 
 	clockErr := m.cfg.ClockCheck()
 	diag, derr := m.diagnose(ctx, "sync", q.Target, clockErr)
+	if ref := m.noSpaceRefusal(derr); ref != nil {
+		return Result{}, ref
+	}
 	if derr != nil {
 		m.log.Warn("writing replication diagnostic file", "err", derr)
 	}
@@ -284,6 +287,7 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 		return Result{Diagnostic: diag}, refuse("sync: a %s sync of %s is already running", r.Mode, r.Target)
 	}
 	now := m.cfg.Now()
+	prevSeq := m.jobs.Seq
 	var job *SyncProgress
 	switch {
 	case q.Continue:
@@ -314,6 +318,13 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 	m.jobs.Jobs[q.Target] = job
 	if err := m.saveJobsLocked(); err != nil {
 		m.jobs.Jobs[q.Target] = old
+		if old == nil {
+			delete(m.jobs.Jobs, q.Target)
+		}
+		m.jobs.Seq = prevSeq
+		if ref := m.noSpaceRefusal(err); ref != nil {
+			return Result{Diagnostic: diag}, ref
+		}
 		return Result{Diagnostic: diag}, fmt.Errorf("saving sync progress: %w", err)
 	}
 	snapshot := *job
@@ -494,7 +505,7 @@ func (m *Manager) completeLocked(job *SyncProgress) string {
 		return false
 	}
 	if len(job.Holes) > 0 {
-		msg += fmt.Sprintf("; this node's archive lacks %d range(s) (first %d..%d, snapshots installed from the leader): sync from another node to cover them",
+		msg += fmt.Sprintf("; this node's archive lacks %d range(s) (first %d..%d: snapshots installed from the leader, or a full disk): sync from another node to cover them",
 			len(job.Holes), job.Holes[0].First.Index, job.Holes[0].Last.Index)
 	}
 	ts := m.st.Targets[job.Target]
@@ -529,28 +540,6 @@ func (m *Manager) completeLocked(job *SyncProgress) string {
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
-}
-
-// writeAtomic writes path through a temp file, fsync and rename.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err = f.Write(b); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // syncStatuses lists the last job per target, for Status.

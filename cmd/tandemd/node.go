@@ -102,6 +102,9 @@ func advertisedAdmin(o options) string {
 }
 
 func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Writer) (*node, error) {
+	if err := checkDiskSpace(o, nil); err != nil {
+		return nil, err // before anything is created
+	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating --data-dir: %w", err)
 	}

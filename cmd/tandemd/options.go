@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -158,6 +159,27 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		return o, errors.New("--force-quorum: cannot be combined with --join")
 	}
 	return o, nil
+}
+
+// checkDiskSpace refuses, before anything is created, a replication
+// buffer (--replication-buffer-size) that cannot fit on the filesystem of
+// --data-dir: free space plus what the buffer already occupies must hold
+// its worst-case footprint and a margin (buffer.CheckSpace). The buffer
+// exists only when a replication target is configured. free measures a
+// filesystem (nil: statfs).
+func checkDiskSpace(o options, free func(string) (int64, error)) error {
+	if o.ReportingDSN == "" && o.StandbyAddr == "" {
+		return nil
+	}
+	err := buffer.CheckSpace(filepath.Join(o.DataDir, "replication", "buffer"), int64(o.ReplicationBufferSize), free)
+	var se *buffer.SpaceError
+	if errors.As(err, &se) {
+		return fmt.Errorf("--replication-buffer-size: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	return nil
 }
 
 // checkHostPort validates host:port. Raft advertises its bind address, so

@@ -9,7 +9,8 @@
 // targets, Raft or replication states: the replication Manager appends to
 // it from Publish on every node, makes it durable in Sync (before each
 // Raft snapshot is persisted), records holes for entries the node never
-// saw, prunes it by retention and reads it for a sync.
+// saw (or could not store for lack of disk space: ErrNoSpace), prunes it
+// by retention and reads it for a sync.
 package archive
 
 import (
@@ -24,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tandemcc/tandem/command"
@@ -38,7 +40,17 @@ var (
 	ErrFailed = errors.New("replication archive failed")
 	// ErrClosed: the archive was closed.
 	ErrClosed = errors.New("replication archive closed")
+	// ErrNoSpace: events could not be written for lack of disk space
+	// (ENOSPC, EDQUOT). Not sticky: they are recorded as a hole (at once
+	// if it fits, else before the next write that succeeds; Sync fails
+	// until then) and the next Append tries again.
+	ErrNoSpace = errors.New("no space left for the replication archive")
 )
+
+// IsNoSpace reports whether err is a failure for lack of disk space.
+func IsNoSpace(err error) bool {
+	return errors.Is(err, ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // Options configure Open.
 type Options struct {
@@ -46,6 +58,23 @@ type Options struct {
 	// older than now − Retention is removed by Prune. 0 keeps everything.
 	Retention time.Duration
 	Logger    *slog.Logger
+	// WriteFault is a test seam: when set, it is called with the path
+	// before each write that needs new disk space (a month file's data or
+	// creation, archive.json), and a non-nil error fails that write as
+	// the disk would (e.g. syscall.ENOSPC). nil in production.
+	WriteFault func(path string) error
+}
+
+// Health reports lack of space.
+type Health struct {
+	// NoSpace is the last write that failed for lack of space; empty
+	// once a write succeeds again.
+	NoSpace string `json:"no_space,omitempty"`
+	// NoSpaceEvents counts the events not archived for lack of space
+	// since Open (they are holes).
+	NoSpaceEvents int64 `json:"no_space_events,omitempty"`
+	// PendingHole: the hole of those events is not on disk yet.
+	PendingHole bool `json:"pending_hole,omitempty"`
 }
 
 // Month describes one month file.
@@ -97,6 +126,9 @@ type Archive struct {
 	last    command.Position
 	written int64 // appends since the last Sync
 	failed  error
+	pend    pendingHole // lost for lack of space, hole not yet written
+	noSpace error       // last write failed for lack of space; nil after one succeeds
+	lostN   int64       // events lost for lack of space since Open
 	closed  bool
 	scratch []byte
 }
@@ -368,12 +400,16 @@ func (a *Archive) Append(events ...command.Event) error {
 			buf = appendEventFrame(buf, ev)
 			sizes = append(sizes, int64(len(buf)-start))
 		}
-		if err := a.writeLocked(runMonth, buf, func(sum *Month) {
-			for i, ev := range run {
-				r := record{kind: kindEvent, pos: ev.Pos()}
-				*sum = add(*sum, &r, sizes[i])
-			}
-		}); err != nil {
+		err := a.flushHoleLocked()
+		if err == nil {
+			err = a.writeLocked(runMonth, buf, func(sum *Month) {
+				for i, ev := range run {
+					r := record{kind: kindEvent, pos: ev.Pos()}
+					*sum = add(*sum, &r, sizes[i])
+				}
+			})
+		}
+		if err != nil {
 			return err
 		}
 		a.last = run[len(run)-1].Pos()
@@ -392,7 +428,7 @@ func (a *Archive) Append(events ...command.Event) error {
 		mo := a.monthForLocked(monthOfNanos(ev.Time))
 		if mo != runMonth {
 			if err := flush(); err != nil {
-				return err
+				return a.lostLocked(err, run, events[i:], runMonth)
 			}
 			runMonth = mo
 		}
@@ -403,7 +439,95 @@ func (a *Archive) Append(events ...command.Event) error {
 	if cap(buf) <= 1<<20 {
 		a.scratch = buf[:0]
 	}
-	return err
+	if err != nil {
+		return a.lostLocked(err, run, nil, runMonth)
+	}
+	return nil
+}
+
+// pendingHole is a run of positions lost for lack of space whose hole
+// record is not written yet; count 0 means none.
+type pendingHole struct {
+	first, last command.Position
+	month       string
+	count       int64
+}
+
+// lostLocked handles a failed write of run (and the events of rest after
+// the last stored position): lack of space makes them a hole, written at
+// once if it fits, else before the next write; other errors are returned
+// as they are (sticky).
+func (a *Archive) lostLocked(err error, run []*command.Event, rest []command.Event, month string) error {
+	if !IsNoSpace(err) || errors.Is(err, ErrFailed) {
+		return err
+	}
+	var first, last command.Position
+	var n int64
+	for _, ev := range run {
+		if n == 0 {
+			first = ev.Pos()
+		}
+		last, n = ev.Pos(), n+1
+	}
+	for i := range rest {
+		if p := rest[i].Pos(); validPos(p) && p.After(last) && p.After(a.last) {
+			if n == 0 {
+				first = p
+			}
+			last, n = p, n+1
+		}
+	}
+	if n == 0 {
+		return err
+	}
+	if a.pend.count == 0 {
+		a.pend = pendingHole{first: first, month: month}
+	}
+	a.pend.last, a.pend.count = last, a.pend.count+n
+	a.last = last
+	a.noSpace = err
+	a.lostN += n
+	out := fmt.Errorf("%w: %d events %v..%v not archived, recorded as a hole: %w", ErrNoSpace, n, first, last, err)
+	if ferr := a.flushHoleLocked(); ferr != nil && errors.Is(ferr, ErrFailed) {
+		return fmt.Errorf("%w; recording the hole: %w", out, ferr)
+	}
+	return out
+}
+
+// flushHoleLocked writes the pending hole, if there is one; it stays
+// pending when the write fails.
+func (a *Archive) flushHoleLocked() error {
+	h := a.pend
+	if h.count == 0 {
+		return nil
+	}
+	frame := appendHoleFrame(nil, h.first, h.last)
+	if err := a.writeLocked(a.monthForLocked(h.month), frame, func(sum *Month) {
+		r := record{kind: kindHole, pos: h.last, first: h.first}
+		*sum = add(*sum, &r, int64(len(frame)))
+	}); err != nil {
+		return err
+	}
+	a.pend = pendingHole{}
+	return nil
+}
+
+// Health reports lack of space (see Health).
+func (a *Archive) Health() Health {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h := Health{NoSpaceEvents: a.lostN, PendingHole: a.pend.count > 0}
+	if a.noSpace != nil {
+		h.NoSpace = a.noSpace.Error()
+	}
+	return h
+}
+
+func (a *Archive) fault(path string) error {
+	if a.opts.WriteFault != nil {
+		return a.opts.WriteFault(path)
+	}
+	return nil
 }
 
 // monthForLocked keeps months monotonic: never before the last month.
@@ -427,17 +551,34 @@ func (a *Archive) writeLocked(month string, frames []byte, account func(*Month))
 		}
 		n = len(a.months)
 	}
+	if a.active == nil {
+		// A roll-over sealed the last month, then failed to start the
+		// next one (no space): append to the last month again.
+		f, err := os.OpenFile(filepath.Join(a.dir, fileName(month)), os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			a.failed = fmt.Errorf("reopening %s: %w", fileName(month), err)
+			return fmt.Errorf("%w: %v", ErrFailed, a.failed)
+		}
+		a.active = f
+	}
 	sum := &a.months[n-1]
-	if _, err := a.active.Write(frames); err != nil {
+	err := a.fault(a.active.Name())
+	if err == nil {
+		_, err = a.active.Write(frames)
+	}
+	if err != nil {
 		err = fmt.Errorf("appending to %s: %w", fileName(month), err)
 		if terr := a.active.Truncate(sum.Bytes); terr != nil {
 			err = fmt.Errorf("%w; cutting back also failed: %v", err, terr)
+		} else if IsNoSpace(err) {
+			return err // nothing of frames is left: not sticky
 		}
 		a.failed = err
 		return fmt.Errorf("%w: %v", ErrFailed, err)
 	}
 	account(sum)
 	a.written++
+	a.noSpace = nil
 	return nil
 }
 
@@ -452,7 +593,13 @@ func (a *Archive) rollLocked(month string) error {
 		a.active = nil
 	}
 	path := filepath.Join(a.dir, fileName(month))
+	if err := a.fault(path); err != nil {
+		return fmt.Errorf("starting %s: %w", fileName(month), err) // nothing created
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil && IsNoSpace(err) {
+		return fmt.Errorf("starting %s: %w", fileName(month), err) // nothing created: not sticky
+	}
 	if err == nil {
 		err = syncDir(a.dir)
 	}
@@ -491,15 +638,20 @@ func (a *Archive) RecordHole(first, last command.Position, at time.Time) error {
 			first = command.Position{Index: a.last.Index + 1}
 		}
 	}
-	frame := appendHoleFrame(nil, first, last)
-	mo := a.monthForLocked(MonthKey(at))
-	if err := a.writeLocked(mo, frame, func(sum *Month) {
-		r := record{kind: kindHole, pos: last, first: first}
-		*sum = add(*sum, &r, int64(len(frame)))
-	}); err != nil {
+	// One hole record, merged with a hole still pending for lack of
+	// space; it stays pending if it does not fit either.
+	if a.pend.count == 0 {
+		a.pend = pendingHole{first: first, month: MonthKey(at)}
+	}
+	a.pend.last, a.pend.count = last, a.pend.count+1
+	a.last = last
+	if err := a.flushHoleLocked(); err != nil {
+		if IsNoSpace(err) && !errors.Is(err, ErrFailed) {
+			a.noSpace = err
+			return fmt.Errorf("%w: hole %v..%v kept in memory until there is space: %w", ErrNoSpace, first, last, err)
+		}
 		return err
 	}
-	a.last = last
 	return nil
 }
 
@@ -512,6 +664,13 @@ func (a *Archive) Sync() error {
 	if err := a.usableLocked(); err != nil {
 		a.mu.Unlock()
 		return err
+	}
+	// A hole that could not be written yet must be durable before Raft
+	// may compact the log entries of the events it stands for: until it
+	// is, Sync fails (so does the snapshot) and a restart replays them.
+	if err := a.flushHoleLocked(); err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("syncing replication archive: a hole is still to be recorded: %w", err)
 	}
 	if a.written == 0 {
 		a.mu.Unlock()
@@ -536,8 +695,12 @@ func (a *Archive) Sync() error {
 			return fmt.Errorf("%w: %v", ErrFailed, err)
 		}
 	}
-	if err := writeJSONAtomic(a.dir, metaName, m); err != nil {
-		return err
+	err := a.fault(filepath.Join(a.dir, metaName))
+	if err == nil {
+		err = writeJSONAtomic(a.dir, metaName, m)
+	}
+	if err != nil {
+		return fmt.Errorf("syncing replication archive: %w", err)
 	}
 	a.mu.Lock()
 	a.written -= written
@@ -582,8 +745,13 @@ func (a *Archive) Prune(now time.Time) ([]string, error) {
 	return gone, nil
 }
 
-// Close syncs and closes the archive.
+// Close syncs and closes the archive. A hole still pending for lack of
+// space is not written: no Sync succeeded since the loss, so Raft kept
+// the log, and the replay after the restart archives those events.
 func (a *Archive) Close() error {
+	a.mu.Lock()
+	a.pend = pendingHole{}
+	a.mu.Unlock()
 	err := a.Sync()
 	if errors.Is(err, ErrClosed) {
 		return nil

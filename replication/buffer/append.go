@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -37,8 +38,13 @@ type pending struct {
 // a later Sync (or Close) returns; a SIGKILL loses nothing that Append
 // wrote, since the page cache survives the process.
 //
-// A write or fsync failure makes the buffer refuse further Appends and
-// Syncs with ErrFailed (DESIGN.md, "Disk errors").
+// A write that fails for lack of disk space (ENOSPC, EDQUOT) is not
+// sticky: the events it could not store are recorded as a gap like a
+// refused batch — at once if the small gap record still fits, otherwise
+// before the next write that succeeds (Sync fails until then) — and
+// Append returns ErrNoSpace (DESIGN.md, "Disk full"). Any other write or
+// fsync failure makes the buffer refuse further Appends and Syncs with
+// ErrFailed (DESIGN.md, "Disk errors").
 func (b *Buffer) Append(events ...command.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -96,12 +102,113 @@ func (b *Buffer) Append(events ...command.Event) error {
 		return b.refuse(buf[:0], recs, fmt.Errorf("appending %d events from %v: %w (%d of %d bytes held, batch of %d)",
 			len(recs), recs[0].pos, ErrFull, used, b.opts.MaxBytes, len(buf)))
 	}
-	if err := b.writeRecords(buf, recs); err != nil {
-		return err
+	if err := b.flushPendingGap(); err != nil {
+		if errors.Is(err, ErrFailed) {
+			return err
+		}
+		return b.lostForSpace(recs, err) // still no space: the gap grows
+	}
+	n, err := b.writeRecords(buf, recs)
+	if err != nil {
+		if errors.Is(err, ErrFailed) {
+			return err
+		}
+		return b.lostForSpace(recs[n:], err)
 	}
 	if b.opts.SyncEveryAppend {
 		return b.syncActive()
 	}
+	return nil
+}
+
+// gapRange is a run of positions lost for lack of space whose gap record
+// is not written yet; count 0 means none.
+type gapRange struct {
+	first, last command.Position
+	count       uint64
+}
+
+// lostForSpace records that recs could not be stored for lack of space
+// (cause): they join the pending gap, which is written at once if it
+// fits, else before the next write that succeeds. The caller holds wmu.
+func (b *Buffer) lostForSpace(recs []pending, cause error) error {
+	first, last := recs[0].pos, recs[len(recs)-1].pos
+	var n uint64
+	for _, r := range recs {
+		if r.event {
+			n++
+		}
+	}
+	b.mu.Lock()
+	b.noSpace = cause
+	b.noSpaceN += int64(n)
+	b.addLostLocked(first, last, n)
+	b.mu.Unlock()
+	err := fmt.Errorf("%w: %d events %v..%v not stored, recorded as a gap: %w", ErrNoSpace, n, first, last, cause)
+	if gerr := b.flushPendingGap(); gerr != nil && errors.Is(gerr, ErrFailed) {
+		return fmt.Errorf("%w; recording the gap: %w", err, gerr)
+	}
+	return err
+}
+
+// addLostLocked accounts for events first..last (count) that will never
+// be stored: they join the pending gap record, Last moves past them (a
+// replay does not store them later, out of order) and every consumer
+// behind them reports Gap at once. The caller holds mu (and wmu).
+func (b *Buffer) addLostLocked(first, last command.Position, count uint64) {
+	if b.pend.count == 0 {
+		b.pend = gapRange{first: first, last: last}
+	}
+	if last.After(b.pend.last) {
+		b.pend.last = last
+	}
+	b.pend.count += count
+	b.dropped += int64(count)
+	if last.After(b.lostUpTo) {
+		b.lostUpTo = last
+	}
+	if last.After(b.last) {
+		b.last = last
+	}
+	for _, c := range b.consumers {
+		if last.After(c.pos) {
+			c.gap = true
+		}
+	}
+}
+
+func (b *Buffer) pendingGap() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pend.count > 0
+}
+
+// flushPendingGap writes the pending gap record, if there is one. It
+// returns the write's error (ErrNoSpace-like, or ErrFailed) and keeps the
+// gap pending when it fails. The caller holds wmu.
+func (b *Buffer) flushPendingGap() error {
+	b.mu.Lock()
+	g := b.pend
+	err := b.usableLocked()
+	b.mu.Unlock()
+	if g.count == 0 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	buf := appendGapFrame(nil, g.first, g.last, g.count)
+	if _, err := b.writeRecords(buf, []pending{{g.last, 0, len(buf), false}}); err != nil {
+		return err
+	}
+	if b.opts.SyncEveryAppend {
+		if err := b.syncActive(); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	b.pend = gapRange{}
+	b.mu.Unlock()
 	return nil
 }
 
@@ -137,7 +244,7 @@ func (b *Buffer) RecordGap(first, last command.Position, count uint64) error {
 	if count == 0 {
 		count = 1
 	}
-	if err := b.writeGap(nil, first, last, count); err != nil {
+	if err := b.writeGap(first, last, count); err != nil {
 		return fmt.Errorf("recording a gap %v..%v: %w", first, last, err)
 	}
 	b.log.Warn("replication buffer: gap recorded", "first", first, "last", last, "count", count)
@@ -147,7 +254,7 @@ func (b *Buffer) RecordGap(first, last command.Position, count uint64) error {
 // refuse stores a gap record in place of the batch recs and returns cause.
 func (b *Buffer) refuse(buf []byte, recs []pending, cause error) error {
 	first, last := recs[0].pos, recs[len(recs)-1].pos
-	if err := b.writeGap(buf, first, last, uint64(len(recs))); err != nil {
+	if err := b.writeGap(first, last, uint64(len(recs))); err != nil {
 		return fmt.Errorf("%w; recording the gap: %w", cause, err)
 	}
 	b.mu.Lock()
@@ -161,34 +268,23 @@ func (b *Buffer) refuse(buf []byte, recs []pending, cause error) error {
 	return cause
 }
 
-// writeGap writes a gap record for first..last (count events) and flags
-// every consumer behind it. The caller holds wmu.
-func (b *Buffer) writeGap(buf []byte, first, last command.Position, count uint64) error {
-	buf = appendGapFrame(buf[:0], first, last, count)
-	if err := b.writeRecords(buf, []pending{{last, 0, len(buf), false}}); err != nil {
-		return err
-	}
-	if b.opts.SyncEveryAppend {
-		if err := b.syncActive(); err != nil {
-			return err
-		}
-	}
+// writeGap records first..last (count events) as lost: every consumer
+// behind it is flagged at once, and the gap record (merged with a pending
+// one) is written now, or — when even it finds no space — kept pending
+// and written before the next record. The caller holds wmu.
+func (b *Buffer) writeGap(first, last command.Position, count uint64) error {
 	b.mu.Lock()
-	b.dropped += int64(count)
-	b.lostUpTo = last
-	for _, c := range b.consumers {
-		if last.After(c.pos) {
-			c.gap = true
-		}
-	}
+	b.addLostLocked(first, last, count)
 	b.mu.Unlock()
-	return nil
+	return b.flushPendingGap()
 }
 
 // writeRecords writes the encoded records at the end of the buffer, one
 // write(2) per segment, sealing and starting segments as they fill, and
-// indexes them. The caller holds wmu.
-func (b *Buffer) writeRecords(buf []byte, recs []pending) error {
+// indexes them. It returns how many of recs it stored: on an error that
+// is not ErrFailed (no space) the rest were not written and nothing of
+// them is left in the files. The caller holds wmu.
+func (b *Buffer) writeRecords(buf []byte, recs []pending) (int, error) {
 	notify := false
 	defer func() {
 		if notify {
@@ -200,7 +296,7 @@ func (b *Buffer) writeRecords(buf []byte, recs []pending) error {
 	for i := 0; i < len(recs); {
 		size, err := b.prepareSegment(recs[i].pos, int64(recs[i].end-recs[i].start))
 		if err != nil {
-			return err
+			return i, err
 		}
 		j := i
 		for j < len(recs) && (size == 0 || size+int64(recs[j].end-recs[j].start) <= b.opts.SegmentBytes) {
@@ -208,13 +304,13 @@ func (b *Buffer) writeRecords(buf []byte, recs []pending) error {
 			j++
 		}
 		if err := b.write(buf[recs[i].start:recs[j-1].end]); err != nil {
-			return err
+			return i, err
 		}
 		b.index(recs[i:j])
 		notify = true
 		i = j
 	}
-	return nil
+	return len(recs), nil
 }
 
 // prepareSegment makes sure the last segment can take a record of n bytes
@@ -238,9 +334,16 @@ func (b *Buffer) prepareSegment(pos command.Position, n int64) (int64, error) {
 		}
 	}
 	path := filepath.Join(b.dir, segName(pos))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := (*os.File)(nil), b.fault(path)
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	}
 	if err != nil {
-		return 0, b.fail(fmt.Errorf("starting segment %s: %w", filepath.Base(path), err))
+		err = fmt.Errorf("starting segment %s: %w", filepath.Base(path), err)
+		if IsNoSpace(err) {
+			return 0, err // nothing was created: not sticky
+		}
+		return 0, b.fail(err)
 	}
 	if err := syncDir(b.dir); err != nil {
 		f.Close()
@@ -285,19 +388,47 @@ func (b *Buffer) seal() error {
 
 // write appends p to the last segment in one call. On failure it cuts the
 // file back (a leftover partial record would be cut at the next Open
-// anyway) and fails the buffer: the events are not stored, and only a
-// restart's replay may append them again in order.
+// anyway); a segment started for this write is removed, since a segment
+// is named after its first record. Lack of space (ENOSPC, EDQUOT) is
+// returned as is, once nothing of p is left: the caller records a gap.
+// Any other failure, or a failed cut, fails the buffer: the events are
+// not stored, and only a restart's replay may append them again in order.
 func (b *Buffer) write(p []byte) error {
 	b.mu.Lock()
 	f, seg := b.active, b.segs[len(b.segs)-1]
 	b.mu.Unlock()
-	if _, err := f.Write(p); err != nil {
-		err = fmt.Errorf("appending to segment %s: %w", filepath.Base(seg.path), err)
-		if terr := f.Truncate(seg.size); terr != nil {
-			err = fmt.Errorf("%w; cutting back also failed: %v", err, terr)
+	err := b.fault(seg.path)
+	if err == nil {
+		if _, err = f.Write(p); err == nil {
+			return nil
 		}
-		return b.fail(err)
 	}
+	err = fmt.Errorf("appending to segment %s: %w", filepath.Base(seg.path), err)
+	if seg.size == 0 {
+		if rerr := b.dropEmptySegment(f, seg.path); rerr != nil {
+			return b.fail(fmt.Errorf("%w; removing the empty segment also failed: %v", err, rerr))
+		}
+	} else if terr := f.Truncate(seg.size); terr != nil {
+		return b.fail(fmt.Errorf("%w; cutting back also failed: %v", err, terr))
+	}
+	if IsNoSpace(err) {
+		return err
+	}
+	return b.fail(err)
+}
+
+// dropEmptySegment removes the last segment, started for a write that
+// failed before storing anything in it. A crash before the removal leaves
+// an empty last segment, which Open removes.
+func (b *Buffer) dropEmptySegment(f *os.File, path string) error {
+	f.Close()
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	b.mu.Lock()
+	b.segs = b.segs[:len(b.segs)-1]
+	b.active = nil
+	b.mu.Unlock()
 	return nil
 }
 
@@ -325,6 +456,7 @@ func (b *Buffer) index(recs []pending) {
 			}
 		}
 		b.refusing = b.refusing && !r.event
+		b.noSpace = nil // a write succeeded: there is space again
 		seg.size += n
 		seg.events += ev
 		seg.last = r.pos

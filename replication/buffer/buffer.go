@@ -84,6 +84,11 @@ type Options struct {
 	// Logger receives repairs made at Open and reclaim failures.
 	// nil discards.
 	Logger *slog.Logger
+	// WriteFault is a test seam: when set, it is called with the path
+	// before each write that needs new disk space (segment data, a new
+	// segment, meta.json), and a non-nil error fails that write as the
+	// disk would (e.g. syscall.ENOSPC). nil in production.
+	WriteFault func(path string) error
 }
 
 var consumerName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -158,7 +163,10 @@ type Buffer struct {
 	consumers map[string]*consumer
 	names     []string // sorted
 	changed   chan struct{}
-	failed    error // sticky write or fsync failure
+	failed    error    // sticky write or fsync failure
+	pend      gapRange // lost for lack of space, gap record not yet written
+	noSpace   error    // the last write failed for lack of space; nil after one succeeds
+	noSpaceN  int64    // events lost for lack of space since Open
 	closed    bool
 	repaired  int64 // bytes cut from a torn tail at Open
 }
@@ -387,6 +395,18 @@ func (b *Buffer) closeFiles() {
 // snapshot is persisted, after which the log entries that produced those
 // events may be compacted away.
 func (b *Buffer) Sync() error {
+	if b.pendingGap() {
+		// A gap that could not be written yet must be durable before
+		// Raft may compact the log entries of the events it stands for:
+		// until it is, Sync fails (so does the snapshot) and a restart
+		// replays them instead.
+		b.wmu.Lock()
+		err := b.flushPendingGap()
+		b.wmu.Unlock()
+		if err != nil {
+			return fmt.Errorf("syncing replication buffer: a gap is still to be recorded: %w", err)
+		}
+	}
 	b.smu.Lock()
 	defer b.smu.Unlock()
 	b.mu.Lock()
@@ -424,10 +444,31 @@ func (b *Buffer) Sync() error {
 	}
 	m := b.meta
 	m.Synced = mark
-	if err := writeJSONAtomic(b.dir, metaFile, m); err != nil {
+	if err := b.writeMeta(m); err != nil {
+		if IsNoSpace(err) {
+			// The data is on disk; only the mark is not. Not sticky:
+			// the snapshot fails and the next Sync tries again.
+			return fmt.Errorf("syncing replication buffer: %w: %w", ErrNoSpace, err)
+		}
 		return b.fail(fmt.Errorf("syncing replication buffer: %w", err))
 	}
 	b.meta = m
+	return nil
+}
+
+// writeMeta writes meta.json atomically (through the WriteFault seam).
+func (b *Buffer) writeMeta(m metaState) error {
+	if err := b.fault(filepath.Join(b.dir, metaFile)); err != nil {
+		return fmt.Errorf("writing %s: %w", metaFile, err)
+	}
+	return writeJSONAtomic(b.dir, metaFile, m)
+}
+
+// fault consults the WriteFault test seam.
+func (b *Buffer) fault(path string) error {
+	if b.opts.WriteFault != nil {
+		return b.opts.WriteFault(path)
+	}
 	return nil
 }
 
@@ -508,7 +549,7 @@ func (b *Buffer) trim() error {
 	// is recognised as reclaimed at the next Open.
 	m := b.meta
 	m.Floor = floor
-	if err := writeJSONAtomic(b.dir, metaFile, m); err != nil {
+	if err := b.writeMeta(m); err != nil {
 		return fmt.Errorf("reclaiming: %w", err)
 	}
 	b.meta = m

@@ -31,6 +31,16 @@ type Stats struct {
 	// Failed is the disk error that made the buffer refuse appends
 	// (ErrFailed), empty when healthy.
 	Failed string `json:"failed,omitempty"`
+	// NoSpace is the last write that failed for lack of disk space
+	// (ENOSPC, EDQUOT); empty once a write succeeds again.
+	NoSpace string `json:"no_space,omitempty"`
+	// NoSpaceEvents counts the events lost for lack of space since Open
+	// (also in DroppedEvents).
+	NoSpaceEvents int64 `json:"no_space_events,omitempty"`
+	// PendingGap is set while the gap record of events lost for lack of
+	// space is not yet on disk (even it did not fit): Sync fails until it
+	// is written, so Raft keeps the log that a restart would replay.
+	PendingGap bool `json:"pending_gap,omitempty"`
 	// RepairedBytes is what Open cut from a torn tail.
 	RepairedBytes int64 `json:"repaired_bytes,omitempty"`
 	// Consumers, in name order.
@@ -73,6 +83,10 @@ func (b *Buffer) Stats() Stats {
 	if b.failed != nil {
 		s.Failed = b.failed.Error()
 	}
+	if b.noSpace != nil {
+		s.NoSpace = b.noSpace.Error()
+	}
+	s.NoSpaceEvents, s.PendingGap = b.noSpaceN, b.pend.count > 0
 	for _, n := range b.names {
 		s.Consumers = append(s.Consumers, b.consumerStatsLocked(b.consumers[n]))
 	}
