@@ -43,6 +43,7 @@ bench: build
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	./bench/raft.sh
+	./bench/drain.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

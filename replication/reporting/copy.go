@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // copyBuf builds one binary COPY stream (PostgreSQL's "COPY … FROM STDIN
@@ -140,6 +141,11 @@ func (c *copyBuf) cell(v cell) {
 // copyIn sends a finished stream into table (qualified, columns in
 // order) on tx's connection.
 func copyIn(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []string, c *copyBuf) error {
+	return copyInConn(ctx, tx.Conn().PgConn(), table, columns, c)
+}
+
+// copyInConn sends a finished stream into table on conn.
+func copyInConn(ctx context.Context, conn *pgconn.PgConn, table pgx.Identifier, columns []string, c *copyBuf) error {
 	if c.rows == 0 {
 		return nil
 	}
@@ -154,6 +160,6 @@ func copyIn(ctx context.Context, tx pgx.Tx, table pgx.Identifier, columns []stri
 		sql.WriteString(pgx.Identifier{col}.Sanitize())
 	}
 	sql.WriteString(") FROM STDIN BINARY")
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(c.stream()), sql.String())
+	_, err := conn.CopyFrom(ctx, bytes.NewReader(c.stream()), sql.String())
 	return err
 }

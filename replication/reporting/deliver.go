@@ -47,7 +47,7 @@ func (db *DB) Deliver(ctx context.Context, events []command.Event) (command.Posi
 		db.dropIfBroken(conn)
 		return command.Position{}, err
 	}
-	pos, err := db.deliverTx(ctx, conn, events, false, false)
+	pos, err := db.deliverFast(ctx, conn, events)
 	if isCode(err, "23505") { // rows ahead of the position (Backfill): merge
 		pos, err = db.deliverTx(ctx, conn, events, true, false)
 	}
@@ -198,7 +198,7 @@ func (db *DB) deliverTx(ctx context.Context, conn *pgx.Conn, events []command.Ev
 		}
 		written = fresh
 	}
-	if err := db.copyTyped(ctx, tx, written); err != nil {
+	if err := db.copyTyped(ctx, tx.Conn().PgConn(), written); err != nil {
 		return command.Position{}, err
 	}
 	last := fresh[len(fresh)-1].Pos()
@@ -216,11 +216,107 @@ func (db *DB) deliverTx(ctx context.Context, conn *pgx.Conn, events []command.Ev
 	return last, nil
 }
 
+// deliverFast is the first attempt at a batch (no merge, no strict
+// checks) in the fewest round trips: BEGIN and the delivery-row lock go
+// out together as one pipelined pgx.Batch, then one COPY per table that
+// has rows, then the position update and COMMIT as another batch. A batch
+// of events with rows for k typed tables takes k+3 round trips
+// (deliverTx: k+5); on a busy server each round trip also waits for the
+// backend to be scheduled. Meanwhile the typed rows are projected on
+// another goroutine, so the client's main work overlaps the server's.
+// Semantics are deliverTx's without merge: all of the batch or nothing,
+// serialised with other deliverers by the row lock; on any error the
+// transaction is rolled back.
+func (db *DB) deliverFast(ctx context.Context, conn *pgx.Conn, events []command.Event) (command.Position, error) {
+	pc := conn.PgConn()
+	defer func() {
+		// Not committed (an error, or a COMMIT that failed): end the
+		// transaction so that the connection can be used again.
+		if !pc.IsClosed() && pc.TxStatus() != 'I' {
+			pc.Exec(context.WithoutCancel(ctx), "ROLLBACK").ReadAll() //nolint:errcheck // best effort; a broken connection is dropped by the caller
+		}
+	}()
+	// Project the typed rows (the client's main work: scanning every
+	// event's JSON) while the server takes the BEGIN and the events COPY,
+	// assuming nothing of the batch was delivered yet; redone below for
+	// the rest when part of it was (a redelivery).
+	waitTyped := db.projectAsync(events)
+	defer func() { waitTyped() }() // the projector is the DB's: never leave it running
+	var (
+		idx int64
+		seq int32
+	)
+	begin := &pgx.Batch{}
+	begin.Queue("BEGIN")
+	begin.Queue(db.sqlFor("SELECT raft_index, seq FROM {{schema}}.delivery WHERE cluster_id = $1 FOR UPDATE"),
+		db.clusterID).QueryRow(func(row pgx.Row) error { return row.Scan(&idx, &seq) })
+	if err := conn.SendBatch(ctx, begin).Close(); err != nil {
+		return command.Position{}, err
+	}
+	pos := command.Position{Index: uint64(idx), Seq: int(seq)}
+
+	first := 0
+	for first < len(events) && !events[first].Pos().After(pos) {
+		first++
+	}
+	if first > 0 {
+		if err := db.checkSame(ctx, conn, &events[first-1]); err != nil {
+			return command.Position{}, err
+		}
+	}
+	fresh := events[first:]
+	end := &pgx.Batch{}
+	if len(fresh) > 0 {
+		db.encodeEvents(fresh, false)
+		if err := copyInConn(ctx, pc, pgx.Identifier{db.schema, "events"}, eventColumns, &db.evBuf); err != nil {
+			return command.Position{}, err
+		}
+		waitTyped()
+		if first > 0 {
+			waitTyped = db.projectAsync(fresh)
+			waitTyped()
+		}
+		if err := db.sendTyped(ctx, pc); err != nil {
+			return command.Position{}, err
+		}
+		pos = fresh[len(fresh)-1].Pos()
+		end.Queue(db.sqlFor(`UPDATE {{schema}}.delivery
+	SET raft_index = $2, seq = $3, events = events + $4, batches = batches + 1, updated_at = now()
+	WHERE cluster_id = $1`), db.clusterID, int64(pos.Index), int32(pos.Seq), int64(len(fresh)))
+		if db.testHookBeforeCommit != nil {
+			if err := conn.SendBatch(ctx, end).Close(); err != nil {
+				return command.Position{}, err
+			}
+			db.testHookBeforeCommit(ctx)
+			end = &pgx.Batch{}
+		}
+	}
+	end.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return errRolledBack
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, end).Close(); err != nil {
+		return command.Position{}, err
+	}
+	return pos, nil
+}
+
+// errRolledBack: PostgreSQL answers COMMIT of a failed transaction with
+// the tag ROLLBACK and no error.
+var errRolledBack = errors.New("the delivery transaction was rolled back instead of committed")
+
+// rowQuerier is what checkSame needs: a connection or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // checkSame verifies that the stored event at ev's position is ev: a
 // redelivered batch overlaps what is stored, and an overlap with other
 // events means another history uses this cluster's name. A missing row
 // (removed by retention) cannot be checked and passes.
-func (db *DB) checkSame(ctx context.Context, tx pgx.Tx, ev *command.Event) error {
+func (db *DB) checkSame(ctx context.Context, tx rowQuerier, ev *command.Event) error {
 	var typ, id string
 	err := tx.QueryRow(ctx, db.sqlFor(
 		"SELECT type, command_id FROM {{schema}}.events WHERE cluster_id = $1 AND raft_index = $2 AND seq = $3"),
@@ -333,7 +429,7 @@ func (db *DB) backfillTx(ctx context.Context, conn *pgx.Conn, events []command.E
 	if err != nil {
 		return 0, err
 	}
-	if err := db.copyTyped(ctx, tx, written); err != nil {
+	if err := db.copyTyped(ctx, tx.Conn().PgConn(), written); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -343,18 +439,40 @@ func (db *DB) backfillTx(ctx context.Context, conn *pgx.Conn, events []command.E
 }
 
 // copyTyped projects events into the typed tables' COPY streams and sends
-// them.
-func (db *DB) copyTyped(ctx context.Context, tx pgx.Tx, events []command.Event) error {
+// them on conn (inside the caller's transaction).
+func (db *DB) copyTyped(ctx context.Context, conn *pgconn.PgConn, events []command.Event) error {
+	db.projectAsync(events)()
+	return db.sendTyped(ctx, conn)
+}
+
+// projectAsync starts projecting events into the typed tables' COPY
+// streams (db.proj) on another goroutine and returns the function that
+// waits for it to finish (waiting again returns at once). Nothing may
+// touch db.proj before the wait.
+func (db *DB) projectAsync(events []command.Event) (wait func()) {
+	if db.testSkipTyped {
+		return func() {}
+	}
+	done := make(chan struct{})
+	p, id := db.proj, db.clusterID
+	go func() {
+		defer close(done)
+		p.reset()
+		for i := range events {
+			p.add(id, &events[i])
+		}
+	}()
+	return func() { <-done }
+}
+
+// sendTyped sends the projected typed rows (projectAsync, finished) on
+// conn.
+func (db *DB) sendTyped(ctx context.Context, conn *pgconn.PgConn) error {
 	if db.testSkipTyped {
 		return nil
 	}
-	p := db.proj
-	p.reset()
-	for i := range events {
-		p.add(db.clusterID, &events[i])
-	}
 	for _, t := range typedTables {
-		if err := copyIn(ctx, tx, pgx.Identifier{db.schema, t.Name}, t.columnNames(), p.bufs[t]); err != nil {
+		if err := copyInConn(ctx, conn, pgx.Identifier{db.schema, t.Name}, t.columnNames(), db.proj.bufs[t]); err != nil {
 			return err
 		}
 	}
@@ -363,12 +481,16 @@ func (db *DB) copyTyped(ctx context.Context, tx pgx.Tx, events []command.Event) 
 
 // encodeEvents fills db.evBuf with the events rows.
 func (db *DB) encodeEvents(events []command.Event, strict bool) {
-	b := &db.evBuf
+	encodeEvents(&db.evBuf, db.clusterID, events, strict)
+}
+
+// encodeEvents fills b with the events rows of cluster clusterID.
+func encodeEvents(b *copyBuf, clusterID int32, events []command.Event, strict bool) {
 	b.reset()
 	for i := range events {
 		ev := &events[i]
 		b.startRow(len(eventColumns))
-		b.int4(db.clusterID)
+		b.int4(clusterID)
 		b.int8(int64(ev.Index))
 		b.int4(int32(ev.Seq))
 		b.text(ev.Type)
