@@ -42,6 +42,7 @@ bench: build
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	$(GO) test ./contactcenter/ -run XXX -bench BenchmarkRouting -benchmem -cpu 1
 	./bench/raft.sh
 	./bench/drain.sh
 
