@@ -243,14 +243,7 @@ func (m *Manager) Publish(events []command.Event) {
 		err := m.arc.Append(rows...)
 		m.noteSpace(storeArchive, m.arc.Dir(), err, rows)
 		if err != nil && !archive.IsNoSpace(err) {
-			m.mu.Lock()
-			now := m.cfg.Now()
-			loud := now.Sub(m.arcErr) >= time.Minute
-			if loud {
-				m.arcErr = now
-			}
-			m.mu.Unlock()
-			if loud {
+			if m.oncePerMinute(&m.arcErr) {
 				m.log.Error("replication archive refused events; a later sync cannot re-send them from this node",
 					"err", err, "first_index", events[0].Index, "events", len(events))
 			}
@@ -262,18 +255,24 @@ func (m *Manager) Publish(events []command.Event) {
 	err := m.buf.Append(events...)
 	m.noteSpace(storeBuffer, m.buf.Dir(), err, events)
 	if err != nil && !buffer.IsNoSpace(err) {
-		m.mu.Lock()
-		now := m.cfg.Now()
-		loud := now.Sub(m.overflow) >= time.Minute
-		if loud {
-			m.overflow = now
-		}
-		m.mu.Unlock()
-		if loud {
+		if m.oncePerMinute(&m.overflow) {
 			m.log.Error("replication buffer refused events; targets behind it will need a sync",
 				"err", err, "first_index", events[0].Index, "events", len(events))
 		}
 	}
+}
+
+// oncePerMinute rate-limits a log line: it reports whether a minute has
+// passed since *last and, if so, moves *last to now.
+func (m *Manager) oncePerMinute(last *time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Now()
+	if now.Sub(*last) < time.Minute {
+		return false
+	}
+	*last = now
+	return true
 }
 
 // Sync implements cluster.EventSink: the buffer and the archive are made

@@ -152,17 +152,16 @@ func (m *Manager) SyncStatus(target string) *SyncProgress {
 	return nil
 }
 
-// validateSync checks the combination of options; it reads no state.
-func (m *Manager) validateSync(q SyncRequest) error {
+// Check refuses combinations of options that do not fit, without looking
+// at any node: tandemctl runs it before sending a request, the node again
+// when it receives one.
+func (q SyncRequest) Check() error {
 	switch q.Target {
 	case "":
 		return refuse("sync: --target is required (reporting or standby)")
 	case Reporting, Standby:
 	default:
-		return m.unknownTarget(q.Target)
-	}
-	if _, ok := m.cons[q.Target]; !ok {
-		return refuse("sync --target %s: %s replication is not configured on this node%s", q.Target, q.Target, m.configured())
+		return refuse("sync: unknown target %q (reporting or standby)", q.Target)
 	}
 	if q.RunFor < 0 {
 		return refuse("sync: --run-for must be a positive duration such as 2h")
@@ -182,9 +181,6 @@ func (m *Manager) validateSync(q SyncRequest) error {
 		case !q.Admin:
 			return refuse("sync --target standby needs --admin (administration and processing data)")
 		}
-		if _, ok := m.cfg.Targets[Standby].(AdminSyncer); !ok {
-			return refuse("sync --target standby --admin: the standby target on this node cannot synchronise administration data")
-		}
 		return nil
 	}
 	switch {
@@ -198,6 +194,27 @@ func (m *Manager) validateSync(q SyncRequest) error {
 		return refuse("sync: --run-for applies to --all and --continue, not to --recent")
 	case (q.All || q.Continue) && q.RunFor == 0:
 		return refuse("sync: --all and --continue need --run-for D, how long the sync may run (e.g. 2h)")
+	}
+	return nil
+}
+
+// validateSync checks the options (Check) and that this node can run the
+// sync; it reads no other state.
+func (m *Manager) validateSync(q SyncRequest) error {
+	if q.Target != "" && q.Target != Reporting && q.Target != Standby {
+		return m.unknownTarget(q.Target)
+	}
+	if err := q.Check(); err != nil {
+		return err
+	}
+	if _, ok := m.cons[q.Target]; !ok {
+		return refuse("sync --target %s: %s replication is not configured on this node%s", q.Target, q.Target, m.configured())
+	}
+	if q.Target == Standby {
+		if _, ok := m.cfg.Targets[Standby].(AdminSyncer); !ok {
+			return refuse("sync --target standby --admin: the standby target on this node cannot synchronise administration data")
+		}
+		return nil
 	}
 	if _, ok := m.cfg.Targets[Reporting].(Backfiller); !ok {
 		return refuse("sync --target reporting: the reporting target on this node cannot receive history")

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tandemcc/tandem/replication"
 )
 
 // syncJob is the part of the node's sync progress the CLI shows.
@@ -48,37 +50,9 @@ func (o syncOptions) check() error {
 		}
 		return nil
 	}
-	modes := 0
-	for _, b := range []bool{o.admin, o.recent, o.all, o.continue_} {
-		if b {
-			modes++
-		}
-	}
-	switch {
-	case o.target == "":
-		return usagef("replication sync: --target reporting|standby is required")
-	case o.target != "reporting" && o.target != "standby":
-		return usagef("replication sync: unknown target %q (reporting or standby)", o.target)
-	case o.runFor < 0:
-		return usagef("replication sync: --run-for must be a positive duration such as 2h")
-	case o.target == "standby" && (o.recent || o.all || o.continue_):
-		return usagef("replication sync --target standby takes --admin; --recent, --all and --continue apply to --target reporting")
-	case o.target == "standby" && o.runFor != 0:
-		return usagef("replication sync --target standby: --run-for applies to --target reporting with --all or --continue")
-	case o.target == "standby" && !o.admin:
-		return usagef("replication sync --target standby needs --admin (administration and processing data)")
-	case o.target == "standby":
-		return nil
-	case o.admin:
-		return usagef("replication sync --target reporting: --admin applies to --target standby; reporting takes --recent, --all --run-for D or --continue --run-for D")
-	case modes == 0:
-		return usagef("replication sync --target reporting needs one of --recent, --all --run-for D or --continue --run-for D")
-	case modes > 1:
-		return usagef("replication sync: --recent, --all and --continue exclude each other")
-	case o.recent && o.runFor != 0:
-		return usagef("replication sync: --run-for applies to --all and --continue, not to --recent")
-	case (o.all || o.continue_) && o.runFor == 0:
-		return usagef("replication sync: --all and --continue need --run-for D, how long the sync may run (e.g. 2h)")
+	q := replication.SyncRequest{Target: o.target, Admin: o.admin, Recent: o.recent, All: o.all, Continue: o.continue_, RunFor: o.runFor}
+	if err := q.Check(); err != nil {
+		return usagef("replication %v", err)
 	}
 	return nil
 }

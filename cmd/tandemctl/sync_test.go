@@ -18,7 +18,7 @@ func TestReplicationSyncBadInput(t *testing.T) {
 		args   []string
 		wantIn string
 	}{
-		{"no target", []string{"--recent"}, "--target reporting|standby is required"},
+		{"no target", []string{"--recent"}, "--target is required (reporting or standby)"},
 		{"unknown target", []string{"--target", "archive", "--recent"}, `unknown target "archive"`},
 		{"admin with reporting", []string{"--target", "reporting", "--admin"}, "--admin applies to --target standby"},
 		{"recent with standby", []string{"--target", "standby", "--recent"}, "--recent, --all and --continue apply to --target reporting"},
