@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
 // Errors, for errors.Is.
@@ -319,7 +320,7 @@ func (fr *frameReader) next() (record, int, error) {
 		}
 		return record{}, 0, err
 	}
-	n, err := frameLength(h)
+	n, err := faults.PayloadLen(h)
 	if err != nil {
 		return record{}, 0, err
 	}
@@ -601,7 +602,7 @@ func (a *Archive) rollLocked(month string) error {
 		return fmt.Errorf("starting %s: %w", fileName(month), err) // nothing created: not sticky
 	}
 	if err == nil {
-		err = syncDir(a.dir)
+		err = recio.SyncDir(a.dir)
 	}
 	if err != nil {
 		if f != nil {
@@ -768,38 +769,14 @@ func (a *Archive) Close() error {
 	return err
 }
 
+// writeJSONAtomic replaces dir/name with v's JSON encoding, durably.
 func writeJSONAtomic(dir, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", name, err)
 	}
-	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err = f.Write(append(b, '\n')); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := recio.ReplaceFile(dir, name, append(b, '\n')); err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	return recio.SyncDir(dir)
 }

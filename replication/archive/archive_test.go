@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
 var t0 = time.Date(2026, 3, 30, 12, 0, 0, 0, time.UTC)
@@ -290,7 +291,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		// mutations reach the payload parser.
 		if len(b) > 0 && len(b) < 1<<16 {
 			frame := append(make([]byte, headerSize), b...)
-			frame = sealFrame(frame, 0)
+			frame = recio.Seal(frame, 0)
 			if r, n, err := decodeRecord(frame); err == nil {
 				if n != len(frame) || !validPos(r.pos) {
 					t.Fatalf("decoded %+v from %d of %d bytes", r, n, len(frame))

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
 // A cursor file (cursor-<name>) holds two fixed slots, each in its own
@@ -62,13 +63,13 @@ func encodeSlot(gen uint64, st cursorState) []byte {
 	if st.Gap {
 		b[24] |= flagGap
 	}
-	binary.LittleEndian.PutUint32(b[28:32], crc32c(b[0:28]))
+	binary.LittleEndian.PutUint32(b[28:32], recio.Checksum(b[0:28]))
 	return b
 }
 
 func decodeSlot(b []byte) (uint64, cursorState, bool) {
 	if len(b) < cursorSlotLen || string(b[0:4]) != cursorMagic ||
-		binary.LittleEndian.Uint32(b[28:32]) != crc32c(b[0:28]) {
+		binary.LittleEndian.Uint32(b[28:32]) != recio.Checksum(b[0:28]) {
 		return 0, cursorState{}, false
 	}
 	gen := binary.LittleEndian.Uint64(b[4:12])

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
 // recordOffsets returns the offset of each record in a segment file.
@@ -175,7 +176,7 @@ func TestCorruptionIsAnError(t *testing.T) {
 			last := segs[len(segs)-1]
 			size := fileSize(t, last)
 			rewrite(t, last, func(d []byte) []byte {
-				return sealFrame(append(d, append(make([]byte, headerSize), 7, 200, 1, 0)...), len(d))
+				return recio.Seal(append(d, append(make([]byte, headerSize), 7, 200, 1, 0)...), len(d))
 			})
 			return last, size
 		}},
@@ -258,7 +259,7 @@ func TestCursorSlots(t *testing.T) {
 	// trusted either.
 	rewrite(t, p, func(d []byte) []byte {
 		binary.LittleEndian.PutUint64(d[4:12], 0)
-		binary.LittleEndian.PutUint32(d[28:32], crc32c(d[0:28]))
+		binary.LittleEndian.PutUint32(d[28:32], recio.Checksum(d[0:28]))
 		return d
 	})
 	_, _, _, err = openCursor(dir, "c")

@@ -7,30 +7,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
 // writeFileAtomic replaces dir/name with data: temp file, fsync, rename,
 // fsync of the directory. A crash leaves either the old or the new file
 // (and perhaps a *.tmp file, which Open removes).
 func writeFileAtomic(dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	if _, err = f.Write(data); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
+	if err := recio.ReplaceFile(dir, name, data); err != nil {
+		return err
 	}
 	return syncDir(dir)
 }
@@ -62,12 +48,7 @@ func readJSON(dir, name string, v any) (bool, error) {
 
 // syncDir makes creations, renames and removals in dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := recio.SyncDir(dir); err != nil {
 		return fmt.Errorf("syncing directory: %w", err)
 	}
 	return nil

@@ -5,13 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
-// Record framing and payload encoding (DESIGN.md, "File format").
+// Record framing and payload encoding (DESIGN.md, "File format"). The
+// frame, the payload's head (kind, position) and the event record are
+// replication/internal/recio's, shared with the archive; the gap record
+// is this package's.
 //
 // Frame:
 //
@@ -38,14 +41,12 @@ import (
 //	uvarint  number of events dropped
 
 const (
-	headerSize = 8        // length + checksum
-	maxPayload = 64 << 20 // sanity bound on one record
-	kindEvent  = 1
+	headerSize = recio.HeaderSize // length + checksum
+	maxPayload = recio.MaxPayload // sanity bound on one record
+	kindEvent  = recio.KindEvent
 	kindGap    = 2
-	maxSeq     = int(^uint32(0) >> 1) // Seq fits every platform's int
+	maxSeq     = recio.MaxSeq // Seq fits every platform's int
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Decoding failures. errTorn and errChecksum/errLength are what an
 // interrupted write leaves behind; errPayload (the checksum matched but the
@@ -57,6 +58,9 @@ var (
 	errChecksum = fmt.Errorf("%w: checksum mismatch", errBad)
 	errPayload  = fmt.Errorf("%w: malformed payload", errBad)
 )
+
+// faults are the framing errors recio reports.
+var faults = recio.Faults{Torn: errTorn, Length: errLength, Checksum: errChecksum}
 
 // record is a decoded payload. Its byte fields point into the buffer it
 // was decoded from and are valid only until that buffer is reused.
@@ -72,114 +76,50 @@ type record struct {
 // appendEventFrame appends the framed record of ev to dst. The caller has
 // checked the position (validPos).
 func appendEventFrame(dst []byte, ev *command.Event) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, headerSize)...)
-	dst = append(dst, kindEvent)
-	dst = binary.AppendUvarint(dst, ev.Index)
-	dst = binary.AppendUvarint(dst, uint64(ev.Seq))
-	dst = binary.AppendVarint(dst, ev.Time)
-	dst = binary.AppendUvarint(dst, uint64(len(ev.Type)))
-	dst = append(dst, ev.Type...)
-	dst = binary.AppendUvarint(dst, uint64(len(ev.CommandID)))
-	dst = append(dst, ev.CommandID...)
-	dst = append(dst, ev.Data...)
-	return sealFrame(dst, start)
+	return recio.AppendEventFrame(dst, ev)
 }
 
 // appendGapFrame appends a gap record for the events first..last (count of
 // them) that were not stored.
 func appendGapFrame(dst []byte, first, last command.Position, count uint64) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, headerSize)...)
-	dst = append(dst, kindGap)
-	dst = binary.AppendUvarint(dst, last.Index)
-	dst = binary.AppendUvarint(dst, uint64(last.Seq))
-	dst = binary.AppendUvarint(dst, first.Index)
-	dst = binary.AppendUvarint(dst, uint64(first.Seq))
+	dst, start := recio.Begin(dst, kindGap, last)
+	dst = recio.AppendPos(dst, first)
 	dst = binary.AppendUvarint(dst, count)
-	return sealFrame(dst, start)
+	return recio.Seal(dst, start)
 }
 
-// sealFrame fills in the header of the frame that starts at dst[start].
-func sealFrame(dst []byte, start int) []byte {
-	h := dst[start : start+headerSize]
-	binary.LittleEndian.PutUint32(h[0:4], uint32(len(dst)-start-headerSize))
-	binary.LittleEndian.PutUint32(h[4:8], frameSum(h[0:4], dst[start+headerSize:]))
-	return dst
-}
-
-func frameSum(length, payload []byte) uint32 {
-	return crc32.Update(crc32.Checksum(length, castagnoli), castagnoli, payload)
-}
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
-
-func validPos(p command.Position) bool {
-	return p.Index > 0 && p.Seq >= 0 && p.Seq <= maxSeq
-}
+func validPos(p command.Position) bool { return recio.ValidPos(p) }
 
 // decodeRecord decodes the frame at the start of b. It returns the record
 // and the frame's length, or errTorn when b ends inside the frame, or
 // another errBad error. It never panics on any input (FuzzDecodeRecord).
 func decodeRecord(b []byte) (record, int, error) {
-	if len(b) < headerSize {
-		return record{}, 0, errTorn
-	}
-	n, err := frameLength(b[:headerSize])
+	p, n, err := faults.Split(b)
 	if err != nil {
 		return record{}, 0, err
-	}
-	if uint64(len(b)-headerSize) < uint64(n) {
-		return record{}, 0, errTorn
-	}
-	p := b[headerSize : headerSize+int(n)]
-	if frameSum(b[0:4], p) != binary.LittleEndian.Uint32(b[4:8]) {
-		return record{}, 0, errChecksum
 	}
 	r, err := parsePayload(p)
 	if err != nil {
 		return record{}, 0, err
 	}
-	return r, headerSize + int(n), nil
-}
-
-func frameLength(h []byte) (uint32, error) {
-	n := binary.LittleEndian.Uint32(h[0:4])
-	if n == 0 || n > maxPayload {
-		return 0, errLength
-	}
-	return n, nil
+	return r, n, nil
 }
 
 // parsePayload decodes a payload whose checksum matched, without
 // allocating.
 func parsePayload(p []byte) (record, error) {
 	var r record
-	if len(p) == 0 {
-		return r, errPayload
-	}
-	r.kind = p[0]
-	p = p[1:]
 	var ok bool
-	if r.pos, p, ok = cutPos(p); !ok {
+	if r.kind, r.pos, p, ok = recio.CutHead(p); !ok {
 		return r, errPayload
 	}
 	switch r.kind {
 	case kindEvent:
-		var n int
-		if r.time, n = binary.Varint(p); n <= 0 {
+		if r.time, r.typ, r.cmdID, r.data, ok = recio.CutEvent(p); !ok {
 			return r, errPayload
 		}
-		p = p[n:]
-		if r.typ, p, ok = cutBytes(p); !ok {
-			return r, errPayload
-		}
-		if r.cmdID, p, ok = cutBytes(p); !ok {
-			return r, errPayload
-		}
-		r.data = p
 	case kindGap:
-		if r.gapFirst, p, ok = cutPos(p); !ok || r.gapFirst.After(r.pos) {
+		if r.gapFirst, p, ok = recio.CutPos(p); !ok || r.gapFirst.After(r.pos) {
 			return r, errPayload
 		}
 		var n int
@@ -190,28 +130,6 @@ func parsePayload(p []byte) (record, error) {
 		return r, errPayload
 	}
 	return r, nil
-}
-
-func cutPos(p []byte) (command.Position, []byte, bool) {
-	idx, n := binary.Uvarint(p)
-	if n <= 0 || idx == 0 {
-		return command.Position{}, nil, false
-	}
-	p = p[n:]
-	seq, n := binary.Uvarint(p)
-	if n <= 0 || seq > uint64(maxSeq) {
-		return command.Position{}, nil, false
-	}
-	return command.Position{Index: idx, Seq: int(seq)}, p[n:], true
-}
-
-func cutBytes(p []byte) (field, rest []byte, ok bool) {
-	l, n := binary.Uvarint(p)
-	if n <= 0 || l > uint64(len(p)-n) {
-		return nil, nil, false
-	}
-	p = p[n:]
-	return p[:l:l], p[l:], true
 }
 
 // eventAlloc turns records into command.Events for one reader with few
@@ -297,22 +215,22 @@ func (fr *frameReader) next() (record, int64, error) {
 	if _, err := io.ReadFull(fr.br, fr.hdr[:]); err != nil {
 		return record{}, 0, readErr(err)
 	}
-	n, err := frameLength(fr.hdr[:])
+	n, err := faults.PayloadLen(fr.hdr[:])
 	if err != nil {
 		return record{}, 0, err
 	}
 	if int64(n) > fr.remaining-headerSize {
 		return record{}, 0, errTorn
 	}
-	if cap(fr.buf) < int(n) {
+	if cap(fr.buf) < n {
 		fr.buf = make([]byte, n)
 	}
 	p := fr.buf[:n]
 	if _, err := io.ReadFull(fr.br, p); err != nil {
 		return record{}, 0, readErr(err)
 	}
-	if frameSum(fr.hdr[0:4], p) != binary.LittleEndian.Uint32(fr.hdr[4:8]) {
-		return record{}, 0, errChecksum
+	if err := faults.Verify(fr.hdr[:], p); err != nil {
+		return record{}, 0, err
 	}
 	r, err := parsePayload(p)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/replication/internal/recio"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
@@ -61,7 +62,7 @@ func TestDecodeRecordErrors(t *testing.T) {
 	mutate := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good)) }
 	reframe := func(payload []byte) []byte { // a valid frame around any payload
 		b := make([]byte, headerSize, headerSize+len(payload))
-		return sealFrame(append(b, payload...), 0)
+		return recio.Seal(append(b, payload...), 0)
 	}
 	tests := []struct {
 		name string
@@ -147,7 +148,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		check(in)
 		if len(in) <= maxPayload && len(in) > 0 {
-			check(sealFrame(append(make([]byte, headerSize), in...), 0))
+			check(recio.Seal(append(make([]byte, headerSize), in...), 0))
 		}
 		// The streaming reader must agree with decodeRecord.
 		fr := newFrameReader()
