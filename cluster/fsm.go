@@ -94,6 +94,9 @@ type applyResponse struct {
 // recentIDs bounds the window in which a retried command ID is recognised.
 const recentIDs = 8192
 
+// maxKeptResult bounds a remembered result (8192 of them at most).
+const maxKeptResult = 4096
+
 // fsmState is the cluster layer's own replicated state.
 type fsmState struct {
 	Nodes map[string]NodeMeta `json:"nodes"`
@@ -101,6 +104,10 @@ type fsmState struct {
 	// keeps their arrival order for eviction.
 	Recent map[string]uint64 `json:"recent"`
 	Order  []string          `json:"order"`
+	// Results keeps the result of each remembered command (when at most
+	// maxKeptResult bytes), so that a retried command is answered as the
+	// first time was, on whichever node the retry lands.
+	Results map[string]json.RawMessage `json:"results,omitempty"`
 	// UserCommands counts applied commands outside the cluster family.
 	UserCommands uint64 `json:"user_commands"`
 	// Standby is the standby mode (standby.go); nil: never a standby.
@@ -226,7 +233,7 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 		return applied{applyResponse: applyResponse{res: Result{Index: index}, err: &Refusal{Msg: err.Error()}}}
 	}
 	if prev, ok := f.st.Recent[env.ID]; ok {
-		return applied{applyResponse: applyResponse{res: Result{Index: prev, Duplicate: true}}}
+		return applied{applyResponse: applyResponse{res: Result{Index: prev, Result: f.st.Results[env.ID], Duplicate: true}}}
 	}
 	if env.Family() == Family && strings.HasPrefix(env.Type, standbyPrefix) {
 		return f.applyStandbyOne(index, env)
@@ -252,15 +259,16 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	if err != nil {
 		return applied{applyResponse: applyResponse{res: Result{Index: index}, err: refusal(err)}}
 	}
-	f.remember(env.ID, index)
 	r := Result{Index: index}
 	if res != nil {
 		b, mErr := json.Marshal(res)
 		if mErr != nil {
+			f.remember(env.ID, index, nil)
 			return applied{applyResponse: applyResponse{res: r, err: fmt.Errorf("encoding result of %s: %w", env.Type, mErr)}, events: em.Events(), cmd: cmd}
 		}
 		r.Result = b
 	}
+	f.remember(env.ID, index, r.Result)
 	return applied{applyResponse: applyResponse{res: r}, events: em.Events(), cmd: cmd}
 }
 
@@ -273,14 +281,21 @@ func refusal(err error) *Refusal {
 	return r
 }
 
-func (f *fsm) remember(id string, index uint64) {
+func (f *fsm) remember(id string, index uint64, result json.RawMessage) {
 	f.st.Recent[id] = index
+	if len(result) > 0 && len(result) <= maxKeptResult {
+		if f.st.Results == nil {
+			f.st.Results = map[string]json.RawMessage{}
+		}
+		f.st.Results[id] = result
+	}
 	f.st.Order = append(f.st.Order, id)
 	// Evict one ID per insert from the live window Order[head:], and
 	// compact the slice once per recentIDs inserts: O(1) amortised, where
 	// copying the window on every command dominated the apply path.
 	for len(f.st.Order)-f.head > recentIDs {
 		delete(f.st.Recent, f.st.Order[f.head])
+		delete(f.st.Results, f.st.Order[f.head])
 		f.st.Order[f.head] = ""
 		f.head++
 	}

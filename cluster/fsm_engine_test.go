@@ -135,8 +135,14 @@ func TestFSMWithContactCenterEngine(t *testing.T) {
 	}
 
 	// The dedupe memory came through the snapshot too.
-	if r := mustApply(t, g, 20, configApply(t, "cfg-1", "queues: [{id: late}]\n", false)); !r.Duplicate || r.Index != 1 {
-		t.Fatalf("retry of cfg-1 on the restored FSM = %+v, want duplicate of 1", r)
+	dup := mustApply(t, g, 20, configApply(t, "cfg-1", "queues: [{id: late}]\n", false))
+	if !dup.Duplicate || dup.Index != 1 {
+		t.Fatalf("retry of cfg-1 on the restored FSM = %+v, want duplicate of 1", dup)
+	}
+	// ... and so did its result: the retry is answered as the first time.
+	var again contactcenter.ApplyResult
+	if err := json.Unmarshal(dup.Result, &again); err != nil || again != (contactcenter.ApplyResult{Created: 6}) {
+		t.Fatalf("retry of cfg-1: result %s (%v), want the first apply's", dup.Result, err)
 	}
 }
 

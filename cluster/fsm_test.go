@@ -399,6 +399,10 @@ func TestDuplicateIDIsNotReapplied(t *testing.T) {
 				if r.err != nil || !r.res.Duplicate || r.res.Index != 5 {
 					t.Errorf("entry %d: response %+v, %v; want Duplicate of index 5", i, r.res, r.err)
 				}
+				// A retry is answered as the first time was.
+				if string(r.res.Result) != string(first.Result) {
+					t.Errorf("entry %d: result %s, want the first's %s", i, r.res.Result, first.Result)
+				}
 			}
 			if alpha.calls != 1 {
 				t.Errorf("machine applied %d times", alpha.calls)

@@ -170,7 +170,7 @@ func (f *fsm) applyStandbyOne(index uint64, env command.Envelope) applied {
 	if err != nil {
 		return applied{applyResponse: applyResponse{res: Result{Index: index}, err: refusal(err)}}
 	}
-	f.remember(env.ID, index)
+	f.remember(env.ID, index, nil)
 	events := inner
 	for _, ev := range em.Events() {
 		ev.Seq = len(events)
@@ -287,7 +287,7 @@ func (f *fsm) standbyApply(index uint64, env command.Envelope, em *command.Emitt
 			events = append(events, ev)
 		}
 		f.st.UserCommands++
-		f.remember(inner.ID, index)
+		f.remember(inner.ID, index, nil)
 		sb.Position, sb.N, sb.LastCommandTime = c.Pos, c.N, inner.Time
 		sb.Applied++
 		res.Applied++

@@ -310,7 +310,8 @@ func TestOperationsAPI(t *testing.T) {
 	// timeout): applied once.
 	first := r.op(ann, "answer", nil, "Idempotency-Key", "k-1")
 	again := r.op(ann, "answer", nil, "Idempotency-Key", "k-1")
-	if first.code != 200 || again.code != 200 || again.body["duplicate"] != true || again.body["index"] != first.body["index"] {
+	if first.code != 200 || again.code != 200 || again.body["duplicate"] != true || again.body["index"] != first.body["index"] ||
+		fmt.Sprint(again.body["result"]) != fmt.Sprint(first.body["result"]) {
 		t.Fatalf("answer: %s / retry: %s", first.raw, again.raw)
 	}
 	ev.until(cc.EvCallAnswered)
