@@ -1,10 +1,8 @@
 package contactcenter
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -311,44 +309,4 @@ func TestActiveCalls(t *testing.T) {
 	}
 	h.ok(TypeCallRemoteAnswer, CallRequest{Call: "c1"}) // the transfer target answered: gone
 	want("a1", "d1:"+CTIOnHold+":parked")
-}
-
-// The CTI, excluded-number and voicemail queries run beside Apply; run
-// with -race.
-func TestFeatureQueriesConcurrent(t *testing.T) {
-	h := newHarness(t, baseDoc)
-	h.config(ctiDoc)
-	h.check = false
-	h.connect("a1", "a2")
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				h.e.MatchCaller("0161 5527789")
-				h.e.ActiveCalls("a1")
-				h.e.IsExcluded("+441615527789")
-				h.e.Voicemail("3001")
-				h.e.UserMailboxes("bob")
-			}
-		}()
-	}
-	for i := 0; i < 200; i++ {
-		h.ok(TypeCallIncoming, IncomingRequest{Call: "c", Queue: "sales", Number: "0161 5527789"})
-		h.answer(h.mustCall("c").Offered[0])
-		h.ok(TypeVoicemailDeposited, VoicemailDepositRequest{Mailbox: "3001", Message: fmt.Sprintf("m%d", i)})
-		h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "c"})
-		if i%50 == 0 {
-			h.config(fmt.Sprintf("excluded_numbers: [\"0161 55%05d\"]", i))
-		}
-	}
-	close(stop)
-	wg.Wait()
 }

@@ -1,6 +1,7 @@
 package contactcenter
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -84,9 +85,11 @@ func TestLogoutSendsQueueCallsBack(t *testing.T) {
 	h2.wantPlace("c", PlaceQueue)
 }
 
-// Readers (View and the queries) run beside Apply; run with -race.
+// Readers (View and the queries, CTI, excluded numbers and voicemail
+// included) run beside Apply; run with -race.
 func TestConcurrentReaders(t *testing.T) {
 	h := newHarness(t, baseDoc)
+	h.config(ctiDoc)
 	h.check = false
 	h.connect("a1", "a2")
 	var wg sync.WaitGroup
@@ -107,16 +110,25 @@ func TestConcurrentReaders(t *testing.T) {
 				h.e.History("a1", false)
 				h.e.View(func(s *State) { _ = s.LoggedIn() })
 				_ = h.e.Hash()
+				h.e.MatchCaller("0161 5527789")
+				h.e.ActiveCalls("a1")
+				h.e.IsExcluded("+441615527789")
+				h.e.Voicemail("3001")
+				h.e.UserMailboxes("bob")
 			}
 		}()
 	}
 	for i := 0; i < 200; i++ {
-		h.incoming("c", "sales")
+		h.ok(TypeCallIncoming, IncomingRequest{Call: "c", Queue: "sales", Number: "0161 5527789"})
 		h.answer(h.mustCall("c").Offered[0])
 		h.ok(TypeCallPark, ParkRequest{Agent: h.mustCall("c").Agent})
+		h.ok(TypeVoicemailDeposited, VoicemailDepositRequest{Mailbox: "3001", Message: fmt.Sprintf("m%d", i)})
 		h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "c"})
 		h.advance(time.Second)
 		h.tick()
+		if i%50 == 0 {
+			h.config(fmt.Sprintf("excluded_numbers: [\"0161 55%05d\"]", i))
+		}
 	}
 	close(stop)
 	wg.Wait()
