@@ -31,7 +31,7 @@ func (s *Store) forceQuorum(rc *raft.Config) error {
 	conf := raft.Configuration{Servers: []raft.Server{{
 		ID: raft.ServerID(s.cfg.NodeID), Address: raft.ServerAddress(s.cfg.RaftAddr), Suffrage: raft.Voter,
 	}}}
-	if err := raft.RecoverCluster(rc, tmp, s.wal, s.wal, s.snaps, s.trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, tmp, s.logs, s.logs, s.snaps, s.trans, conf); err != nil {
 		return fmt.Errorf("forcing quorum: %w", err)
 	}
 	s.log.Warn("forced quorum: this node is now the only voter", "node_id", s.cfg.NodeID)
@@ -52,7 +52,7 @@ func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines []Ma
 		return err
 	}
 	defer s.closeStorage()
-	existing, err := raft.HasExistingState(s.wal, s.wal, s.snaps)
+	existing, err := raft.HasExistingState(s.logs, s.logs, s.snaps)
 	if err != nil {
 		return fmt.Errorf("reading raft state: %w", err)
 	}
@@ -83,7 +83,7 @@ func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines []Ma
 		ID: raft.ServerID(id), Address: raft.ServerAddress(raftAddr), Suffrage: raft.Voter,
 	}}}
 	rc := s.raftConfig()
-	if err := raft.RecoverCluster(rc, tmp, s.wal, s.wal, s.snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, tmp, s.logs, s.logs, s.snaps, trans, conf); err != nil {
 		return fmt.Errorf("forcing quorum on %s: %w", dataDir, err)
 	}
 	return nil
@@ -100,11 +100,11 @@ func lastAddress(s *Store, id string) string {
 			}
 		}
 	}
-	first, _ := s.wal.FirstIndex()
-	last, _ := s.wal.LastIndex()
+	first, _ := s.logs.FirstIndex()
+	last, _ := s.logs.LastIndex()
 	for i := first; i <= last && i > 0; i++ {
 		var l raft.Log
-		if s.wal.GetLog(i, &l) != nil || l.Type != raft.LogConfiguration {
+		if s.logs.GetLog(i, &l) != nil || l.Type != raft.LogConfiguration {
 			continue
 		}
 		for _, srv := range raft.DecodeConfiguration(l.Data).Servers {

@@ -57,13 +57,24 @@ func (s *Store) Status() Status {
 	return st
 }
 
-// Ready reports whether the node knows a leader and has applied everything
-// it knows to be committed.
+// Ready reports whether the node knows a leader and the commit index, and
+// has applied everything committed. A restarted node's commit index reads
+// 0 until a leader tells it (raft keeps it in memory only), and a new
+// leader's is its own only once an entry of its term has committed (the
+// barrier): before that, "applied ≥ commit" would hold on a node that has
+// not replayed its log yet.
 func (s *Store) Ready() bool {
 	if s.LeaderID() == "" || !s.isMember() {
 		return false
 	}
-	return s.AppliedIndex() >= s.raft.CommitIndex()
+	commit := s.raft.CommitIndex()
+	if commit == 0 {
+		return false
+	}
+	if s.IsLeader() && s.readyTerm.Load() != s.raft.CurrentTerm() {
+		return false
+	}
+	return s.AppliedIndex() >= commit
 }
 
 // Stats exposes raft's own counters (for metrics).

@@ -1,5 +1,5 @@
 // Package cluster owns consensus: the Raft node (hashicorp/raft on
-// raft-wal and file snapshots), the FSM that hands committed commands to
+// raft-boltdb and file snapshots), the FSM that hands committed commands to
 // the engine machines, membership (join, remove, leadership transfer,
 // forced quorum), linearizable reads, forwarding of writes to the leader
 // and the clock-skew watch between members.
@@ -30,7 +30,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	wal "github.com/hashicorp/raft-wal"
 
 	"github.com/tandemcc/tandem/command"
 )
@@ -58,6 +57,10 @@ type Config struct {
 	// StandbyOf, when set, makes the cluster a standby of that primary
 	// (standby.go): it refuses engine commands of its own until promoted.
 	StandbyOf string
+
+	// openLog opens the log store in <data-dir>/raft; nil is openBoltLog.
+	// Tests set it to write a data dir as an earlier build did.
+	openLog func(dir string) (logStore, error)
 }
 
 // Timing holds the Raft timeouts. The zero value means LANDefaults.
@@ -89,7 +92,7 @@ type Store struct {
 	log    *slog.Logger
 	raft   *raft.Raft
 	fsm    *fsm
-	wal    *wal.WAL
+	logs   logStore
 	trans  *raft.NetworkTransport
 	snaps  *raft.FileSnapshotStore
 	client *http.Client
@@ -149,7 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.openStorage(ctx); err != nil {
 		return nil, err
 	}
-	existing, err := raft.HasExistingState(s.wal, s.wal, s.snaps)
+	existing, err := raft.HasExistingState(s.logs, s.logs, s.snaps)
 	if err != nil {
 		s.closeStorage()
 		return nil, fmt.Errorf("reading raft state in %s: %w", cfg.DataDir, err)
@@ -159,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeStorage()
 		return nil, err
 	}
-	cache, err := raft.NewLogCache(512, s.wal)
+	cache, err := raft.NewLogCache(512, s.logs)
 	if err != nil {
 		s.closeStorage()
 		return nil, fmt.Errorf("creating log cache: %w", err)
@@ -170,7 +173,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 	}
-	s.raft, err = raft.NewRaft(rc, f, cache, s.wal, s.snaps, s.trans)
+	s.raft, err = raft.NewRaft(rc, f, cache, s.logs, s.snaps, s.trans)
 	if err != nil {
 		s.closeStorage()
 		return nil, fmt.Errorf("starting raft: %w", err)
@@ -227,60 +230,38 @@ func (s *Store) hclog(name string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Info, Output: out, JSONFormat: s.cfg.RaftJSON})
 }
 
-// storageLockWait bounds how long opening the raft log may wait for its
-// lock: raft-wal's metadata file is a bbolt database, whose Open waits
-// forever while another process (a running tandemd) holds it.
-var storageLockWait = 5 * time.Second
-
 func (s *Store) openStorage(ctx context.Context) error {
-	dir := filepath.Join(s.cfg.DataDir, "raft")
-	if err := os.MkdirAll(filepath.Join(dir, "wal"), 0o700); err != nil {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkLegacyLog(s.cfg.DataDir); err != nil {
+		return err
+	}
+	dir := filepath.Join(s.cfg.DataDir, raftDirName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
-	type opened struct {
-		w   *wal.WAL
-		err error
+	open := s.cfg.openLog
+	if open == nil {
+		open = openBoltLog
 	}
-	ch := make(chan opened, 1)
-	go func() {
-		w, err := wal.Open(filepath.Join(dir, "wal"), wal.WithLogger(s.hclog("raft-wal")))
-		ch <- opened{w, err}
-	}()
-	t := time.NewTimer(storageLockWait)
-	defer t.Stop()
-	var waitErr error
-	select {
-	case o := <-ch:
-		if o.err != nil {
-			return fmt.Errorf("opening raft log in %s: %w", dir, o.err)
-		}
-		s.wal = o.w
-	case <-t.C:
-		waitErr = fmt.Errorf("still locked after %v; is another tandemd running on this data dir? stop it first", storageLockWait)
-	case <-ctx.Done():
-		waitErr = ctx.Err()
+	logs, err := open(dir)
+	if err != nil {
+		return err
 	}
-	if waitErr != nil {
-		go func() { // close the log if the lock is granted after all
-			if late := <-ch; late.w != nil {
-				late.w.Close()
-			}
-		}()
-		return fmt.Errorf("opening raft log in %s: %w", dir, waitErr)
-	}
-	var err error
+	s.logs = logs
 	s.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, s.hclog("raft-snap"))
 	if err != nil {
-		s.wal.Close()
-		s.wal = nil
+		s.logs.Close()
+		s.logs = nil
 		return fmt.Errorf("opening snapshots in %s: %w", dir, err)
 	}
 	return nil
 }
 
 func (s *Store) closeStorage() {
-	if s.wal != nil {
-		s.wal.Close()
+	if s.logs != nil {
+		s.logs.Close()
 	}
 	if s.trans != nil {
 		s.trans.Close()
@@ -526,16 +507,37 @@ func (s *Store) leaderLoop(ctx context.Context) {
 				s.cfg.OnLeader(string(lo.LeaderID), term)
 			}
 			if string(lo.LeaderID) == s.cfg.NodeID {
-				bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				if err := s.barrier(bctx); err != nil {
-					s.log.Warn("leader barrier failed", "err", err)
-				}
+				s.anchorTerm(ctx, term)
 				// Publish how to reach this leader now, not at the next
 				// tick of selfMetaLoop: followers forward writes (and
 				// joins) only once they know the leader's admin address.
+				bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				s.recordSelf(bctx)
 				cancel()
 			}
+		}
+	}
+}
+
+// anchorTerm commits the barrier of a new leader's term, retrying while
+// this node leads in that term: until it has, the node is not Ready and
+// serves no linearizable read.
+func (s *Store) anchorTerm(ctx context.Context, term uint64) {
+	for attempt := 0; attempt < 1000; attempt++ {
+		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := s.barrier(bctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		s.log.Warn("leader barrier failed", "err", err, "attempt", attempt+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if !s.IsLeader() || s.raft.CurrentTerm() != term {
+			return
 		}
 	}
 }

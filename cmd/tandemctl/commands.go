@@ -252,6 +252,24 @@ func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
 	return nil
 }
 
+func cmdMigrateLog(ctx context.Context, g *globals, args []string, e env) error {
+	fs := newFlagSet("cluster migrate-log", g)
+	dataDir := fs.String("data-dir", "", "data directory of the stopped node")
+	if _, err := parseArgs(fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		return usagef("cluster migrate-log: --data-dir is required")
+	}
+	res, err := cluster.MigrateLog(ctx, *dataDir, e.stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: raft log entries %d..%d now in the current format (old log kept in %s); start tandemd on it\n",
+		*dataDir, res.First, res.Last, res.Kept)
+	return nil
+}
+
 // isTerminal reports whether f is a terminal. /dev/null is a character
 // device too, but nobody can type "yes" into it (scripts, CI).
 func isTerminal(f *os.File) bool {

@@ -1,6 +1,6 @@
 // Command tandemctl is Tandem's admin CLI (interfaces.md, "tandemctl"). It
-// speaks the admin API of one node; only `cluster recover` works offline on
-// a stopped node's data directory.
+// speaks the admin API of one node; only `cluster recover` and
+// `cluster migrate-log` work offline on a stopped node's data directory.
 package main
 
 import (
@@ -46,6 +46,8 @@ commands:
   cluster transfer-leader [NODE_ID]        hand leadership to NODE_ID (or any voter)
   cluster recover --force-quorum --data-dir DIR [--raft-addr A] [--yes]
                                            offline: make a stopped node the only voter
+  cluster migrate-log --data-dir DIR       offline: convert a stopped node's raft log
+                                           from the raft-wal format of earlier builds
   apply -f FILE [--prune]                  declarative configuration (idempotent)
   hash-password < PASSWORD                 a user's password_hash for the configuration
   replication status                       this node's replication targets and buffer
@@ -96,7 +98,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdStatus(ctx, &g, rest[1:], e)
 	case "cluster":
 		if len(rest) < 2 {
-			return usagef("cluster: missing subcommand (join, remove, transfer-leader, recover)")
+			return usagef("cluster: missing subcommand (join, remove, transfer-leader, recover, migrate-log)")
 		}
 		switch rest[1] {
 		case "join":
@@ -107,6 +109,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 			return cmdTransfer(ctx, &g, rest[2:], e)
 		case "recover":
 			return cmdRecover(ctx, &g, rest[2:], e)
+		case "migrate-log":
+			return cmdMigrateLog(ctx, &g, rest[2:], e)
 		}
 		return usagef("cluster: unknown subcommand %q", rest[1])
 	case "apply":

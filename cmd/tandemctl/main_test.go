@@ -75,6 +75,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"transfer two ids", []string{"cluster", "transfer-leader", "n1", "n2"}, `unexpected argument "n2"`},
 		{"recover without force", []string{"cluster", "recover", "--data-dir", "x"}, "--force-quorum is required"},
 		{"recover without data dir", []string{"cluster", "recover", "--force-quorum"}, "--data-dir is required"},
+		{"migrate-log without data dir", []string{"cluster", "migrate-log"}, "--data-dir is required"},
 		{"apply without file", []string{"apply"}, "-f FILE is required"},
 		{"apply flag without value", []string{"apply", "-f"}, "-f"},
 	}
