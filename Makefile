@@ -7,8 +7,10 @@ export GOFLAGS
 # Debian packages the tests drive as real peers (peers.md).
 TEST_DEBS := postgresql
 BENCH_DEBS := etcd-server
+# staticcheck is fetched from the module proxy by `make vet` (and test).
+STATICCHECK := v0.8.2
 
-.PHONY: all build run test deps bench vet fmt clean
+.PHONY: all build run test deps bench bench-smoke chaos vet fmt clean
 
 all: build
 
@@ -30,11 +32,27 @@ deps:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
 test: deps build vet
 	mkdir -p bench/out
 	TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt $(GO) test -count=1 -timeout 25m ./...
 	cd bench/load && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory bench-smoke
+
+# bench-smoke runs the bench scripts in a short mode (tandem only, small
+# sizes), so that what `make bench` runs cannot rot unnoticed.
+bench-smoke: build
+	BENCH_TARGETS=tandem BENCH_CONCURRENCY="4 16" BENCH_DURATION=1s BENCH_ROUNDS=1 BENCH_WARMUP=200ms \
+		BENCH_FAILOVERS=1 BENCH_RESTART_ENTRIES=2000 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/raft.sh
+	DRAIN_SIZES=16MiB BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/drain.sh
+
+# chaos is the fault run of `make test` (test/e2e TestFaultRun) for longer:
+# TANDEM_CHAOS_DURATION (default 5m) of kills, pauses and restarts under
+# concurrent writers and linearizable readers.
+chaos: build
+	TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_CHAOS_DURATION=$${TANDEM_CHAOS_DURATION:-5m} \
+		$(GO) test -count=1 -timeout 60m -run '^TestFaultRun$$' -v ./test/e2e/
 
 bench: build
 	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -49,6 +49,9 @@ type Server struct {
 	// Ops, when set, is the operations API (package ops) served at
 	// /v1/console/ for integrations holding the admin token.
 	Ops http.Handler
+	// BenchAPI serves POST /v1/bench/commit (tandemd --bench-api): a
+	// production node has no route that commits arbitrary bytes.
+	BenchAPI bool
 }
 
 // StatusDoc is the body of GET /v1/status.
@@ -95,7 +98,9 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("POST /v1/cluster/transfer-leader", s.transfer)
 	api.HandleFunc("POST /v1/config", s.applyConfig)
 	api.HandleFunc("GET /v1/config", s.getConfig)
-	api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
+	if s.BenchAPI {
+		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
+	}
 	s.replicationRoutes(api)
 	s.standbyRoutes(api)
 	if s.Ops != nil {

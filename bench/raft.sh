@@ -6,7 +6,8 @@
 #    127.0.0.1.
 # 2. Drives each with bench/load (benchload) — tandemd: POST
 #    /v1/bench/commit on the leader; etcd: Put on the leader — with the same
-#    payload size, concurrency and duration. The measured time is split into
+#    payload size and duration, at each concurrency of BENCH_CONCURRENCY
+#    (64 and 256 by default). The measured time is split into
 #    BENCH_ROUNDS rounds run in ABBA order (tandem, etcd, etcd, tandem, ...)
 #    so that a neighbour's load on a shared machine hits both alike; the
 #    rounds of a target are merged (histograms included).
@@ -14,17 +15,22 @@
 #    the leader, time until a commit sent to a survivor is acknowledged,
 #    restart the killed node and wait until it has caught up;
 #    BENCH_FAILOVERS rounds.
-# 4. Prints a table (also written to bench/out/raft.txt): commits/s, p50 and
-#    p99 commit latency, ours ÷ etcd throughput, failover p50/p99/max, and
-#    the failover times the e2e tests left in bench/out/failover.txt.
+# 4. Measures a restart: one node with BENCH_RESTART_ENTRIES log entries
+#    since its last snapshot, from start to a write acknowledged
+#    (cluster/restart_test.go).
+# 5. Prints a table (also written to bench/out/raft.txt): commits/s, p50 and
+#    p99 commit latency, ours ÷ etcd throughput per concurrency, the restart
+#    figure, failover p50/p99/max, and the failover times the e2e tests left
+#    in bench/out/failover.txt.
 #
 # Environment (all optional):
 #   BENCH_PAYLOAD=256        payload bytes per command / etcd value
-#   BENCH_CONCURRENCY=64     in-flight operations
+#   BENCH_CONCURRENCY="64 256"  in-flight operations (each level a run)
 #   BENCH_DURATION=10s       measured time per target (over all rounds)
 #   BENCH_ROUNDS=2           alternating rounds the duration is split into
 #   BENCH_WARMUP=2s          unrecorded warmup before each round
 #   BENCH_FAILOVERS=10       failover rounds (0 to skip)
+#   BENCH_RESTART_ENTRIES=100000  log entries behind the restart figure (0 to skip)
 #   BENCH_TARGETS="tandem etcd"  which load runs to do
 #   BENCH_OUT=bench/out      results and logs
 #   TANDEM_BIN_DIR=bin       where tandemd is
@@ -36,10 +42,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PAYLOAD=${BENCH_PAYLOAD:-256}
-CONC=${BENCH_CONCURRENCY:-64}
+CONCS=${BENCH_CONCURRENCY:-64 256}
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 FAILOVERS=${BENCH_FAILOVERS:-10}
+RESTART_ENTRIES=${BENCH_RESTART_ENTRIES:-100000}
 ROUNDS=${BENCH_ROUNDS:-2}
 TARGETS=${BENCH_TARGETS:-tandem etcd}
 OUT=${BENCH_OUT:-$ROOT/bench/out}
@@ -50,8 +57,13 @@ GO=${GO:-go}
 die() { echo "raft.sh $(date +%T): $*" >&2; exit 1; }
 log() { echo "raft.sh $(date +%T): $*" >&2; }
 
-for v in PAYLOAD CONC FAILOVERS ROUNDS; do
-	[[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_${v/CONC/CONCURRENCY}=${!v}: not a number"
+for v in PAYLOAD FAILOVERS ROUNDS RESTART_ENTRIES; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "BENCH_${v}=${!v}: not a number"
+done
+read -r -a CONC_LIST <<<"$CONCS"
+((${#CONC_LIST[@]} >= 1)) || die "BENCH_CONCURRENCY is empty"
+for c in "${CONC_LIST[@]}"; do
+	[[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 4096)) || die "BENCH_CONCURRENCY=$CONCS: want numbers 1..4096"
 done
 to_ms() { # 250ms | 10s | 2m -> milliseconds
 	local n=${1%%[a-z]*} u=${1##*[0-9]}
@@ -153,8 +165,8 @@ bl() {
 	return "$rc"
 }
 
-read -r -a PORTS <<<"$(timeout 10 "$BL" ports 12)"
-((${#PORTS[@]} == 12)) || die "could not find free ports"
+read -r -a PORTS <<<"$(timeout 10 "$BL" ports 15)"
+((${#PORTS[@]} == 15)) || die "could not find free ports"
 
 json_get() { # json key: the value of a flat JSON line's key (number or string)
 	sed -n 's/.*"'"$2"'":"\{0,1\}\([^",}]*\).*/\1/p' <<<"$1"
@@ -180,6 +192,9 @@ TOK=(-token-file "$WORK/admin.token")
 NODES=(n1 n2 n3)
 declare -A RAFT=([n1]=${PORTS[0]} [n2]=${PORTS[1]} [n3]=${PORTS[2]})
 declare -A ADMIN=([n1]=${PORTS[3]} [n2]=${PORTS[4]} [n3]=${PORTS[5]})
+# Every listener of a node gets its own port: the defaults (--http-addr
+# 127.0.0.1:6021, ...) would collide between the members on one machine.
+declare -A HTTPP=([n1]=${PORTS[12]} [n2]=${PORTS[13]} [n3]=${PORTS[14]})
 ADDRS="127.0.0.1:${ADMIN[n1]},127.0.0.1:${ADMIN[n2]},127.0.0.1:${ADMIN[n3]}"
 
 start_tandem() { # node
@@ -188,7 +203,7 @@ start_tandem() { # node
 	echo "=== $(date -u +%FT%TZ) start $n" >>"$OUT/tandemd-$n.log"
 	"$BIN/tandemd" --node-id "$n" --data-dir "$WORK/$n" \
 		--raft-addr "127.0.0.1:${RAFT[$n]}" --admin-addr "127.0.0.1:${ADMIN[$n]}" \
-		--admin-token "$TOKEN" "${join[@]}" >>"$OUT/tandemd-$n.log" 2>&1 &
+		--http-addr "127.0.0.1:${HTTPP[$n]}" --bench-api --admin-token "$TOKEN" "${join[@]}" >>"$OUT/tandemd-$n.log" 2>&1 &
 	PID[$n]=$!
 	disown "$!" # no "Killed" job notices; bash still reaps it
 }
@@ -267,17 +282,17 @@ etcd_down() {
 }
 
 # --- load runs --------------------------------------------------------------
-LOADARGS=(-payload "$PAYLOAD" -concurrency "$CONC" -duration "${ROUND_MS}ms" -warmup "$WARMUP")
+LOADARGS=(-payload "$PAYLOAD" -duration "${ROUND_MS}ms" -warmup "$WARMUP")
 LOAD_TIMEOUT=$(((ROUND_MS + $(to_ms "$WARMUP")) / 1000 + 120)) # + leader search, op timeouts
 
-run_load() { # target round: one benchload run, its JSON line in $OUT/<target>-r<round>.json
-	local t=$1 r=$2 line args
+run_load() { # target concurrency round: one benchload run, its JSON line in $OUT/<target>-c<conc>-r<round>.json
+	local t=$1 c=$2 r=$3 line args
 	if [[ $t == tandem ]]; then args=(-addr "$ADDRS" "${TOK[@]}"); else args=(-endpoints "$ENDPOINTS"); fi
-	log "load round $r/$ROUNDS: $t, payload $PAYLOAD B, concurrency $CONC, ${ROUND_MS}ms (+ warmup $WARMUP)"
-	bl "$OUT/$t-r$r.json" "$OUT/benchload-$t.log" "$LOAD_TIMEOUT" -target "$t" "${LOADARGS[@]}" "${args[@]}" ||
+	log "load round $r/$ROUNDS: $t, payload $PAYLOAD B, concurrency $c, ${ROUND_MS}ms (+ warmup $WARMUP)"
+	bl "$OUT/$t-c$c-r$r.json" "$OUT/benchload-$t.log" "$LOAD_TIMEOUT" -target "$t" -concurrency "$c" "${LOADARGS[@]}" "${args[@]}" ||
 		die "load run against $t failed (see $OUT/benchload-$t.log)"
-	line=$(<"$OUT/$t-r$r.json")
-	log "$t round $r: $(json_get "$line" ops_per_s) commits/s, p50 $(json_get "$line" p50_ms) ms, p99 $(json_get "$line" p99_ms) ms, errors $(json_get "$line" errors)"
+	line=$(<"$OUT/$t-c$c-r$r.json")
+	log "$t concurrency $c round $r: $(json_get "$line" ops_per_s) commits/s, p50 $(json_get "$line" p50_ms) ms, p99 $(json_get "$line" p99_ms) ms, errors $(json_get "$line" errors)"
 }
 
 # gone node: wait (bounded) until the SIGKILLed node's process has been
@@ -322,7 +337,7 @@ run_failovers() {
 	done
 }
 
-rm -f "$OUT"/tandem*.json "$OUT"/etcd*.json "$OUT"/benchload-*.log "$OUT/raft.txt"
+rm -f "$OUT"/tandem*.json "$OUT"/etcd*.json "$OUT"/benchload-*.log "$OUT/raft.txt" "$OUT/restart.txt"
 
 if want tandem || ((FAILOVERS > 0)); then
 	tandem_up
@@ -330,19 +345,21 @@ fi
 if want etcd; then
 	etcd_up
 fi
-for ((r = 1; r <= ROUNDS; r++)); do
-	order="tandem etcd"
-	((r % 2 == 1)) || order="etcd tandem"
-	for t in $order; do
+for c in "${CONC_LIST[@]}"; do
+	for ((r = 1; r <= ROUNDS; r++)); do
+		order="tandem etcd"
+		((r % 2 == 1)) || order="etcd tandem"
+		for t in $order; do
+			if want "$t"; then
+				run_load "$t" "$c" "$r"
+			fi
+		done
+	done
+	for t in tandem etcd; do
 		if want "$t"; then
-			run_load "$t" "$r"
+			timeout 30 "$BL" merge "$OUT/$t-c$c"-r*.json >"$OUT/$t-c$c.json" || die "merging the $t rounds failed"
 		fi
 	done
-done
-for t in tandem etcd; do
-	if want "$t"; then
-		timeout 30 "$BL" merge "$OUT/$t"-r*.json >"$OUT/$t.json" || die "merging the $t rounds failed"
-	fi
 done
 if want etcd; then
 	etcd_down
@@ -355,29 +372,44 @@ fi
 tandem_down
 log "tandemd stopped"
 
+# --- restart with a long log ------------------------------------------------
+# A node with BENCH_RESTART_ENTRIES log entries since its last snapshot:
+# time from start to a write acknowledged (cluster/restart_test.go).
+if ((RESTART_ENTRIES > 0)); then
+	log "restart: one node, $RESTART_ENTRIES log entries since its last snapshot"
+	(cd "$ROOT" && TANDEM_RESTART_ENTRIES=$RESTART_ENTRIES TANDEM_RESTART_OUT="$OUT/restart.txt" \
+		timeout 600 "$GO" test -count=1 -run '^TestRestartWithLongLog$' ./cluster/ >"$OUT/restart-test.log" 2>&1) ||
+		die "the restart measurement failed (see $OUT/restart-test.log)"
+fi
+
 # --- report -----------------------------------------------------------------
 report() {
-	local t line ours theirs
-	printf 'Raft commit benchmark — 3 members on 127.0.0.1, payload %s B, concurrency %s, %s per target\n' \
-		"$PAYLOAD" "$CONC" "$DURATION"
+	local t c line ours theirs ratio
+	printf 'Raft commit benchmark — 3 members on 127.0.0.1, payload %s B, concurrency %s, %s per target and concurrency\n' \
+		"$PAYLOAD" "${CONC_LIST[*]}" "$DURATION"
 	printf '(%s alternating rounds of %s ms each, %s warmup before each)\n' "$ROUNDS" "$ROUND_MS" "$WARMUP"
 	printf 'host: %s, %s CPUs; tandem %s; %s\n\n' "$(uname -sr)" "$(nproc)" \
 		"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
 		"$("$ETCD" --version 2>/dev/null | sed -n 1p || echo "etcd ?")"
-	printf '%-8s %12s %10s %10s %10s %8s\n' target commits/s p50_ms p99_ms ops errors
-	for t in tandem etcd; do
-		[[ -f $OUT/$t.json ]] || continue
-		line=$(<"$OUT/$t.json")
-		printf '%-8s %12.0f %10.2f %10.2f %10s %8s\n' "$t" "$(json_get "$line" ops_per_s)" \
-			"$(json_get "$line" p50_ms)" "$(json_get "$line" p99_ms)" "$(json_get "$line" ops)" "$(json_get "$line" errors)"
+	printf '%-8s %5s %12s %10s %10s %10s %8s %12s\n' target conc commits/s p50_ms p99_ms ops errors "ours÷etcd"
+	for c in "${CONC_LIST[@]}"; do
+		for t in tandem etcd; do
+			[[ -f $OUT/$t-c$c.json ]] || continue
+			line=$(<"$OUT/$t-c$c.json")
+			ratio=""
+			if [[ $t == tandem && -f $OUT/etcd-c$c.json ]]; then
+				ours=$(json_get "$line" ops_per_s)
+				theirs=$(json_get "$(<"$OUT/etcd-c$c.json")" ops_per_s)
+				ratio=$(awk -v o="$ours" -v e="$theirs" 'BEGIN { r = (e > 0) ? o / e : 0; printf "%.2f %s", r, (r >= 1.0 ? "met" : "NOT met") }')
+			fi
+			printf '%-8s %5s %12.0f %10.2f %10.2f %10s %8s %12s\n' "$t" "$c" "$(json_get "$line" ops_per_s)" \
+				"$(json_get "$line" p50_ms)" "$(json_get "$line" p99_ms)" "$(json_get "$line" ops)" "$(json_get "$line" errors)" "$ratio"
+		done
 	done
-	if [[ -f $OUT/tandem.json && -f $OUT/etcd.json ]]; then
-		ours=$(json_get "$(<"$OUT/tandem.json")" ops_per_s)
-		theirs=$(json_get "$(<"$OUT/etcd.json")" ops_per_s)
-		awk -v o="$ours" -v e="$theirs" 'BEGIN {
-			r = (e > 0) ? o / e : 0
-			printf "\nours ÷ etcd (throughput): %.2f   (target ≥ 1.00: %s)\n", r, (r >= 1.0 ? "met" : "NOT met")
-		}'
+	printf '(ours ÷ etcd is throughput; target ≥ 1.00)\n'
+	if [[ -f $OUT/restart.txt ]]; then
+		echo
+		cat "$OUT/restart.txt"
 	fi
 	echo
 	printf '%-40s %7s %8s %8s %8s\n' failover samples p50_ms p99_ms max_ms

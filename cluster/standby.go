@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/tandemcc/tandem/command"
@@ -39,11 +38,6 @@ const (
 
 	standbyPrefix = "cluster.standby_"
 )
-
-// MaxSeq is the largest Seq of a position. An engine export taken at
-// applied index i covers every event and record of i: its position is
-// (i, MaxSeq).
-const MaxSeq = math.MaxInt32
 
 // StandbyState is the replicated standby mode of a cluster. Position and N
 // say how far the primary's stream has been applied: Position is the
@@ -466,7 +460,8 @@ func (s *Store) ExportEngine() (EngineExport, error) {
 	f := s.fsm
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ex := EngineExport{Position: command.Position{Index: f.applied.Load(), Seq: MaxSeq},
+	ex := EngineExport{Position: command.EndOf(f.applied.Load()), // covers every event of that index
+
 		N: f.st.UserCommands, Machines: map[string]json.RawMessage{}}
 	for _, m := range f.ordered {
 		b, err := m.Snapshot()

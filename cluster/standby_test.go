@@ -273,7 +273,7 @@ func TestStandbySyncRestoresInParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex := EngineExport{Position: command.Position{Index: 7, Seq: MaxSeq}, N: 3, Machines: map[string]json.RawMessage{"kv": b}}
+	ex := EngineExport{Position: command.Position{Index: 7, Seq: command.MaxSeq}, N: 3, Machines: map[string]json.RawMessage{"kv": b}}
 	doc, _ := json.Marshal(ex)
 	f, m := newStandbyFSM(t)
 	m.state["stale"] = "x"
@@ -307,7 +307,7 @@ func TestStandbySyncRestoresInParts(t *testing.T) {
 	// An older state is not restored.
 	m.state["later"] = "y"
 	old := ex
-	old.Position = command.Position{Index: 2, Seq: MaxSeq}
+	old.Position = command.Position{Index: 2, Seq: command.MaxSeq}
 	doc2, _ := json.Marshal(old)
 	r = standbyResult(t, applyOne(t, f, 7, encode(t, TypeStandbySync, "s2", StandbySyncPart{ID: "sync2", Part: 0, Parts: 1, Data: doc2})))
 	if r.Synced || m.state["later"] != "y" || !strings.Contains(r.Message, "nothing restored") {
@@ -347,7 +347,7 @@ func (r *restoreRec) Restored(index uint64) { r.restored = append(r.restored, in
 func TestStandbySyncTellsRestoreSinks(t *testing.T) {
 	pm, sink := primaryRun(t)
 	b, _ := pm.Snapshot()
-	doc, _ := json.Marshal(EngineExport{Position: command.Position{Index: 7, Seq: MaxSeq}, N: 3, Machines: map[string]json.RawMessage{"kv": b}})
+	doc, _ := json.Marshal(EngineExport{Position: command.Position{Index: 7, Seq: command.MaxSeq}, N: 3, Machines: map[string]json.RawMessage{"kv": b}})
 	rec := &restoreRec{}
 	f := mustFSM(t, []Machine{newFake("kv")}, rec)
 	mustApply(t, f, 1, encode(t, TypeStandbySet, "set", StandbySet{Of: "http://p:1"}))

@@ -148,6 +148,14 @@ type Position struct {
 	Seq   int    `json:"seq"`
 }
 
+// MaxSeq is the largest Seq a position may carry (it fits every platform's
+// int and a uint32). The position (i, MaxSeq) is the end of raft index i:
+// after every event the command at i emitted.
+const MaxSeq = 1<<31 - 1
+
+// EndOf is the position just after every event of raft index i.
+func EndOf(index uint64) Position { return Position{Index: index, Seq: MaxSeq} }
+
 // Pos returns the event's position in the stream.
 func (ev Event) Pos() Position { return Position{ev.Index, ev.Seq} }
 

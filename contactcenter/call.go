@@ -113,12 +113,6 @@ func (c *Call) missed(agent string) bool {
 	return false
 }
 
-// nextSeq hands out the next entry sequence number.
-func (e *Engine) nextSeq() uint64 {
-	e.st.Seq++
-	return e.st.Seq
-}
-
 // detach removes c from its place's structures and clears the place.
 // Side effects of leaving (wrap-up, statistics) are the caller's.
 func (e *Engine) detach(c *Call) {

@@ -52,7 +52,7 @@ func (e *Engine) cmdUserPresence(env command.Envelope) (any, error) {
 		return nil, opErr(ErrUnknownUser, "presence", "unknown user %q", p.User)
 	}
 	e.userState(p.User).Presence = p.Presence
-	ev := PresenceEvent{User: p.User, Presence: p.Presence}
+	ev := PresenceEvent(p)
 	e.emit(EvUserPresence, ev)
 	return ev, nil
 }

@@ -22,7 +22,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -531,8 +530,6 @@ func (e *Engine) ownsSupervised(agent string) bool {
 // data are refused, naming the field where possible.
 func (e *Engine) decode(env command.Envelope, v any) error { return decodeWith(env, v, e.ids) }
 
-func decode(env command.Envelope, v any) error { return decodeWith(env, v, nil) }
-
 func decodeWith(env command.Envelope, v any, ids map[string]string) error {
 	if len(bytes.TrimSpace(env.Payload)) == 0 {
 		return fieldErr("payload", "missing")
@@ -558,8 +555,6 @@ func decodeWith(env command.Envelope, v any, ids map[string]string) error {
 	}
 	return nil
 }
-
-func sortStrings(s []string) []string { sort.Strings(s); return s }
 
 // cmdTickRelease is clock.tick followed by the personal-queue rule: a
 // timer may have returned a call to an operator who has logged out.

@@ -233,8 +233,8 @@ func (e *Engine) cmdPhoneRegistration(env command.Envelope) (any, error) {
 	if ps.Registered != p.Registered {
 		ps.Registered, ps.Since = p.Registered, e.now
 	}
-	e.emit(EvPhoneRegistration, PhoneRegEvent{Extension: p.Extension, Phone: p.Phone, Registered: p.Registered})
-	return PhoneRegEvent{Extension: p.Extension, Phone: p.Phone, Registered: p.Registered}, nil
+	e.emit(EvPhoneRegistration, PhoneRegEvent(p))
+	return PhoneRegEvent(p), nil
 }
 
 // SetSecretRequest is the payload of phone.set_secret: the edge generated

@@ -374,7 +374,7 @@ func parsePosition(s string) (command.Position, error) {
 		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: %q is not INDEX or INDEX.SEQ", s)
 	}
 	if !hasSeq {
-		return endOf(idx), nil
+		return command.EndOf(idx), nil
 	}
 	seq, err := strconv.Atoi(ss)
 	if err != nil || seq < 0 {
@@ -385,7 +385,7 @@ func parsePosition(s string) (command.Position, error) {
 
 // formatPosition renders p for the since parameter.
 func formatPosition(p command.Position) string {
-	if p == endOf(p.Index) {
+	if p == command.EndOf(p.Index) {
 		return strconv.FormatUint(p.Index, 10)
 	}
 	return strconv.FormatUint(p.Index, 10) + "." + strconv.Itoa(p.Seq)

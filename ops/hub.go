@@ -3,7 +3,6 @@ package ops
 import (
 	"context"
 	"errors"
-	"math"
 	"sync"
 
 	"github.com/tandemcc/tandem/cluster"
@@ -51,9 +50,6 @@ type Hub struct {
 	subs  map[*Subscription]struct{}
 }
 
-// endOf is the position after every event of index.
-func endOf(index uint64) command.Position { return command.Position{Index: index, Seq: math.MaxInt} }
-
 func (h *Hub) size() int {
 	if h.Size > 0 {
 		return h.Size
@@ -72,7 +68,7 @@ func (h *Hub) fixBaseLocked() {
 	if h.Applied != nil {
 		idx = h.Applied()
 	}
-	h.base = endOf(idx)
+	h.base = command.EndOf(idx)
 }
 
 // Publish implements cluster.EventSink. It never blocks.
@@ -83,7 +79,7 @@ func (h *Hub) Publish(events []command.Event) {
 		// The first events this hub ever sees: all of their command's
 		// events arrive together, so nothing of that index is missing.
 		h.known = true
-		h.base = endOf(events[0].Index - 1)
+		h.base = command.EndOf(events[0].Index - 1)
 	}
 	n := h.size()
 	for _, ev := range events {
@@ -120,7 +116,7 @@ func (h *Hub) Restored(index uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ring, h.head = nil, 0
-	h.base, h.known = endOf(index), true
+	h.base, h.known = command.EndOf(index), true
 	for s := range h.subs {
 		s.fail(ErrGap)
 		delete(h.subs, s)

@@ -42,10 +42,10 @@ func TestHubResume(t *testing.T) {
 		want  []command.Position
 		err   error
 	}{
-		{"from the state before the first event", endOf(9), []command.Position{{Index: 10, Seq: 0}, {Index: 10, Seq: 1}, {Index: 12, Seq: 0}}, nil},
+		{"from the state before the first event", command.EndOf(9), []command.Position{{Index: 10, Seq: 0}, {Index: 10, Seq: 1}, {Index: 12, Seq: 0}}, nil},
 		{"mid command", command.Position{Index: 10, Seq: 0}, []command.Position{{Index: 10, Seq: 1}, {Index: 12, Seq: 0}}, nil},
-		{"after a command without events", endOf(11), []command.Position{{Index: 12, Seq: 0}}, nil},
-		{"before the hub's first event", endOf(8), nil, ErrGap},
+		{"after a command without events", command.EndOf(11), []command.Position{{Index: 12, Seq: 0}}, nil},
+		{"before the hub's first event", command.EndOf(8), nil, ErrGap},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := h.Subscribe(tc.since)
@@ -68,7 +68,7 @@ func TestHubResume(t *testing.T) {
 		})
 	}
 	// Up to date: a live subscriber gets new events once, replays skipped.
-	s, err := h.Subscribe(endOf(12))
+	s, err := h.Subscribe(command.EndOf(12))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestHubResume(t *testing.T) {
 	if _, err := h.Subscribe(command.Position{Index: 10, Seq: 0}); err != nil {
 		t.Fatalf("just inside the ring: %v", err)
 	}
-	if _, err := h.Subscribe(endOf(9)); !errors.Is(err, ErrGap) {
+	if _, err := h.Subscribe(command.EndOf(9)); !errors.Is(err, ErrGap) {
 		t.Fatalf("evicted range: %v, want ErrGap", err)
 	}
 	// A restored snapshot breaks continuity: subscribers must reload.
@@ -91,10 +91,10 @@ func TestHubResume(t *testing.T) {
 	if _, err := next(t, s); !errors.Is(err, ErrGap) {
 		t.Fatalf("after restore: %v, want ErrGap", err)
 	}
-	if _, err := h.Subscribe(endOf(14)); !errors.Is(err, ErrGap) {
+	if _, err := h.Subscribe(command.EndOf(14)); !errors.Is(err, ErrGap) {
 		t.Fatalf("subscribe before the restored index: %v", err)
 	}
-	if _, err := h.Subscribe(endOf(20)); err != nil {
+	if _, err := h.Subscribe(command.EndOf(20)); err != nil {
 		t.Fatalf("subscribe at the restored index: %v", err)
 	}
 }
@@ -103,10 +103,10 @@ func TestHubBaseWithoutEvents(t *testing.T) {
 	// No event published yet: the base is the applied index at the first
 	// subscription.
 	h := &Hub{Applied: func() uint64 { return 7 }}
-	if _, err := h.Subscribe(endOf(6)); !errors.Is(err, ErrGap) {
+	if _, err := h.Subscribe(command.EndOf(6)); !errors.Is(err, ErrGap) {
 		t.Fatalf("before applied: %v", err)
 	}
-	s, err := h.Subscribe(endOf(7))
+	s, err := h.Subscribe(command.EndOf(7))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestHubBaseWithoutEvents(t *testing.T) {
 
 func TestHubSlowSubscriber(t *testing.T) {
 	h := &Hub{Size: 100, QueueLimit: 3}
-	s, err := h.Subscribe(endOf(0))
+	s, err := h.Subscribe(command.EndOf(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestHubSlowSubscriber(t *testing.T) {
 		t.Fatalf("got %v, want ErrSlow", err)
 	}
 	// Other subscribers are not affected, and Publish never blocked.
-	s2, err := h.Subscribe(endOf(2))
+	s2, err := h.Subscribe(command.EndOf(2))
 	if err != nil {
 		t.Fatal(err)
 	}

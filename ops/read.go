@@ -58,7 +58,7 @@ func (s *Service) State(ctx context.Context, a Actor, agent string, stale bool) 
 	doc := StateDoc{NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID, User: a.User}
 	var missing bool
 	s.Store.ViewAt(func(index uint64) {
-		doc.Position = endOf(index)
+		doc.Position = command.EndOf(index)
 		doc.Since = formatPosition(doc.Position)
 		s.Engine.View(func(es *cc.State) {
 			for _, ag := range es.Agents {

@@ -92,7 +92,6 @@ type Manager struct {
 	space     map[string]*spaceState // writes that failed for lack of disk space, by store
 	spaceBad  atomic.Bool            // some store is out of space: Publish checks for recovery
 	jobs      syncFile               // sync jobs, persisted in Dir/sync.json
-	jobSeq    int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -400,7 +399,7 @@ func (m *Manager) Restored(index uint64) {
 	if !started {
 		return
 	}
-	last := command.Position{Index: index, Seq: archive.MaxSeq}
+	last := command.EndOf(index)
 	if bl := m.buf.Last(); len(m.cons) > 0 && bl.Index < index {
 		first := command.Position{Index: bl.Index + 1}
 		if err := m.buf.RecordGap(first, last, index-bl.Index); err != nil {

@@ -234,7 +234,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// admin token, which every member shares, so they survive failover.
 	svc := &ops.Service{Store: store, Engine: engine, Hub: hub, Sessions: ops.NewSessions(token, 0, now), Now: now}
 	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl, StandbyTarget: standbyTarget,
-		Ops: &ops.Handler{Service: svc, AdminActor: true, Logger: logger}}
+		BenchAPI: o.BenchAPI,
+		Ops:      &ops.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		admin.RegisterReplication(reg, repl)
 	}

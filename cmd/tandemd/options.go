@@ -31,6 +31,7 @@ type options struct {
 	AdminToken  string
 	ForceQuorum bool
 	ClockOffset time.Duration
+	BenchAPI    bool // serve POST /v1/bench/commit (bench/raft.sh)
 
 	StandbyOf    string // primary admin URL: this cluster is its standby
 	StandbyAddr  string // standby admin URLs this cluster ships to, comma-separated
@@ -90,6 +91,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.StandbyAddr, "standby-addr", "", "admin address of the standby cluster to ship to (enables standby replication; comma-separated for several members)")
 	fs.StringVar(&o.StandbyToken, "standby-token", "", "the standby's admin token (default: this node's admin token)")
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
+	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits no-op commands (bench/raft.sh)")
 	return fs
 }
 

@@ -635,7 +635,7 @@ func (a *Archive) RecordHole(first, last command.Position, at time.Time) error {
 	}
 	if !first.After(a.last) {
 		first = command.Position{Index: a.last.Index, Seq: a.last.Seq + 1}
-		if a.last.Seq >= MaxSeq {
+		if a.last.Seq >= command.MaxSeq {
 			first = command.Position{Index: a.last.Index + 1}
 		}
 	}

@@ -152,7 +152,7 @@ func TestHoles(t *testing.T) {
 	}
 	defer a.Close()
 	must(t, a.Append(evs(1, 5, t0)...))
-	must(t, a.RecordHole(command.Position{Index: 6}, command.Position{Index: 9, Seq: MaxSeq}, t0))
+	must(t, a.RecordHole(command.Position{Index: 6}, command.Position{Index: 9, Seq: command.MaxSeq}, t0))
 	must(t, a.RecordHole(command.Position{Index: 2}, command.Position{Index: 3}, t0)) // behind: nothing
 	must(t, a.Append(evs(9, 12, t0)...))                                              // 9 is covered by the hole
 	got, holes := readAll(t, a, Cursor{}, a.Last())

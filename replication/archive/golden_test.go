@@ -31,7 +31,7 @@ func goldenEvents() []command.Event {
 		{Index: 1, Time: jan},
 		{Index: 2, Seq: 0, Type: "call.answered", Time: jan + 1, CommandID: "c-1", Data: []byte(`{"call":"x","agent":7}`)},
 		{Index: 2, Seq: 1, Time: jan + 2, Type: "t"},
-		{Index: 3, Seq: MaxSeq, Time: jan + 3, Type: "t", CommandID: strings.Repeat("y", 200)},
+		{Index: 3, Seq: command.MaxSeq, Time: jan + 3, Type: "t", CommandID: strings.Repeat("y", 200)},
 		{Index: 4, Time: jan + 4, Data: []byte{0, 1, 2, 255}, Type: strings.Repeat("x", 300)},
 	}
 	for i := uint64(5); i < 17; i++ {

@@ -29,8 +29,6 @@ const (
 	headerSize = recio.HeaderSize
 	kindEvent  = recio.KindEvent
 	kindHole   = 2
-	// MaxSeq is the largest Seq a position may carry.
-	MaxSeq = recio.MaxSeq
 )
 
 var (

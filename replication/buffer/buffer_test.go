@@ -510,7 +510,7 @@ func TestInvalidInput(t *testing.T) {
 	}
 	_, err := b.Consumer("nope")
 	wantErr(t, err, ErrUnknownConsumer)
-	for _, ev := range []command.Event{{Index: 0}, {Index: 1, Seq: -1}, {Index: 1, Seq: maxSeq + 1}} {
+	for _, ev := range []command.Event{{Index: 0}, {Index: 1, Seq: -1}, {Index: 1, Seq: command.MaxSeq + 1}} {
 		wantErr(t, b.Append(streamEvent(1, 0), ev), ErrInvalidEvent)
 	}
 	// Nothing of the batch is stored, and its valid event is recorded as

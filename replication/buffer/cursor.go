@@ -74,7 +74,7 @@ func decodeSlot(b []byte) (uint64, cursorState, bool) {
 	}
 	gen := binary.LittleEndian.Uint64(b[4:12])
 	seq := binary.LittleEndian.Uint32(b[20:24])
-	if gen == 0 || seq > uint32(maxSeq) || b[24]&^(flagAttached|flagGap) != 0 {
+	if gen == 0 || seq > uint32(command.MaxSeq) || b[24]&^(flagAttached|flagGap) != 0 {
 		return 0, cursorState{}, false
 	}
 	return gen, cursorState{

@@ -10,7 +10,7 @@ import (
 // by an Ack past it (the target got the events from another node) or by
 // ClearGap (a sync re-sent them), also while detached and across a restart.
 func TestRecordGapAndClearIt(t *testing.T) {
-	snap := command.Position{Index: 40, Seq: maxSeq}
+	snap := command.Position{Index: 40, Seq: command.MaxSeq}
 	tests := []struct {
 		name  string
 		clear func(t *testing.T, c *Consumer)

@@ -24,7 +24,7 @@ func goldenEvents() []command.Event {
 		{Index: 1},
 		{Index: 2, Seq: 0, Type: "call.answered", Time: 1_700_000_000_000_000_000, CommandID: "c-1", Data: []byte(`{"call":"x","agent":7}`)},
 		{Index: 2, Seq: 1, Time: -5, Type: "t"},
-		{Index: 3, Seq: maxSeq, Type: "t", CommandID: strings.Repeat("y", 200)},
+		{Index: 3, Seq: command.MaxSeq, Type: "t", CommandID: strings.Repeat("y", 200)},
 		{Index: 4, Data: []byte{0, 1, 2, 255}, Type: strings.Repeat("x", 300)},
 	}
 	for i := uint64(5); i < 17; i++ {

@@ -172,7 +172,7 @@ func TestNoSpaceRecordsAGap(t *testing.T) {
 					t.Fatal("reporting does not report the gap")
 				}
 				readToGap(t, rep, 1, 5)
-				if err := rep.Ack(pos(lost, maxSeq)); err != nil { // a sync re-sent them
+				if err := rep.Ack(pos(lost, command.MaxSeq)); err != nil { // a sync re-sent them
 					t.Fatal(err)
 				}
 				checkStream(t, drain(t, rep, 0), lost+2, lost+4)
@@ -299,7 +299,7 @@ func TestRealFullDisk(t *testing.T) {
 			for !stored[end+1] {
 				end++
 			}
-			if err := c.Ack(pos(end, maxSeq)); err != nil {
+			if err := c.Ack(pos(end, command.MaxSeq)); err != nil {
 				t.Fatal(err)
 			}
 		}

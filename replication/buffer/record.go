@@ -26,7 +26,7 @@ import (
 //
 //	byte     kindEvent
 //	uvarint  Index (≥ 1)
-//	uvarint  Seq (≤ maxSeq)
+//	uvarint  Seq (≤ command.MaxSeq)
 //	varint   Time
 //	uvarint  len(Type), Type
 //	uvarint  len(CommandID), CommandID
@@ -45,7 +45,6 @@ const (
 	maxPayload = recio.MaxPayload // sanity bound on one record
 	kindEvent  = recio.KindEvent
 	kindGap    = 2
-	maxSeq     = recio.MaxSeq // Seq fits every platform's int
 )
 
 // Decoding failures. errTorn and errChecksum/errLength are what an

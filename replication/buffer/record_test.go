@@ -20,7 +20,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"full", command.Event{Index: 42, Seq: 3, Type: "call.answered", Time: 1_700_000_000_000_000_000,
 			CommandID: "c-1", Data: []byte(`{"call":"x","agent":7}`)}},
 		{"negative time", command.Event{Index: 7, Time: -5, Type: "t"}},
-		{"max seq", command.Event{Index: 1<<64 - 1, Seq: maxSeq, Type: "t"}},
+		{"max seq", command.Event{Index: 1<<64 - 1, Seq: command.MaxSeq, Type: "t"}},
 		{"binary data", command.Event{Index: 9, Data: []byte{0, 1, 2, 255}}},
 		{"long type", command.Event{Index: 9, Type: strings.Repeat("x", 300), CommandID: strings.Repeat("y", 200)}},
 	}

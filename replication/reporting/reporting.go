@@ -308,11 +308,12 @@ func (db *DB) readyLocked(ctx context.Context, conn *pgx.Conn) error {
 		return err
 	}
 	var id int32
+	// DO UPDATE (not DO NOTHING + SELECT): when another node inserts the
+	// same name concurrently, this statement waits for it and still
+	// returns the row; a SELECT in the same statement would not see it.
 	err = conn.QueryRow(ctx, db.sqlFor(`
-WITH ins AS (
-	INSERT INTO {{schema}}.clusters (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING cluster_id
-)
-SELECT cluster_id FROM ins UNION ALL SELECT cluster_id FROM {{schema}}.clusters WHERE name = $1`), db.opts.cluster).Scan(&id)
+INSERT INTO {{schema}}.clusters (name) VALUES ($1)
+ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING cluster_id`), db.opts.cluster).Scan(&id)
 	if err != nil {
 		return db.privilegeError("registering the cluster", err)
 	}

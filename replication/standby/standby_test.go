@@ -258,7 +258,7 @@ func TestDeliverSeedsAnEmptyStandbyAndReportsGaps(t *testing.T) {
 	if ok, d := sameEngine(p, sb)(); !ok {
 		t.Fatalf("after seeding: %s", d)
 	}
-	if pos.Index != p.store.AppliedIndex() || pos.Seq != cluster.MaxSeq {
+	if pos.Index != p.store.AppliedIndex() || pos.Seq != command.MaxSeq {
 		t.Fatalf("position after seeding %v, applied %d", pos, p.store.AppliedIndex())
 	}
 	// Records the seed covers are not shipped again.

@@ -544,7 +544,7 @@ func TestReplicationReportingCluster(t *testing.T) {
 	db := startReplDB(t, "e2e-site")
 	opts := map[int][]nodeOpt{}
 	for i := 0; i < 3; i++ {
-		opts[i] = []nodeOpt{replReportingArgs(db)}
+		opts[i] = []nodeOpt{replReportingArgs(db), withArgs("--bench-api")}
 	}
 	nodes := startCluster(t, "rp", 3, opts)
 	ids := replNodeIDs(nodes)

@@ -71,6 +71,10 @@ func TestSingleNodeDefaults(t *testing.T) {
 		}
 		return code == http.StatusOK, string(body)
 	})
+	// The bench route exists only with --bench-api.
+	if code, _, err := n.do(http.MethodPost, "/v1/bench/commit", true, []byte("x"), "application/octet-stream"); err != nil || code != http.StatusNotFound {
+		t.Errorf("POST /v1/bench/commit without --bench-api: HTTP %d, %v; want 404", code, err)
+	}
 	code, body, err := n.get("/metrics", false)
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("/metrics without token: HTTP %d, %v", code, err)

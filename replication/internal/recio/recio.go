@@ -4,7 +4,7 @@
 //   - the record frame: uint32 LE payload length n (1 ≤ n ≤ MaxPayload),
 //     uint32 LE CRC32C(length bytes ‖ payload), n bytes of payload;
 //   - the head of every payload: a kind byte and the record's position
-//     (uvarint Index ≥ 1, uvarint Seq ≤ MaxSeq);
+//     (uvarint Index ≥ 1, uvarint Seq ≤ command.MaxSeq);
 //   - the field codecs (positions, length-prefixed bytes);
 //   - the event record (KindEvent): head, varint Time, uvarint len and
 //     Type, uvarint len and CommandID, Data (the rest);
@@ -30,9 +30,6 @@ const (
 	HeaderSize = 8
 	// MaxPayload bounds one record's payload (a sanity bound).
 	MaxPayload = 64 << 20
-	// MaxSeq is the largest Seq a position may carry (it fits every
-	// platform's int and a uint32).
-	MaxSeq = int(^uint32(0) >> 1)
 	// KindEvent is the kind byte of an event record.
 	KindEvent = 1
 )
@@ -47,9 +44,9 @@ func frameSum(length, payload []byte) uint32 {
 	return crc32.Update(crc32.Checksum(length, castagnoli), castagnoli, payload)
 }
 
-// ValidPos reports whether p can be stored: Index ≥ 1, 0 ≤ Seq ≤ MaxSeq.
+// ValidPos reports whether p can be stored: Index ≥ 1, 0 ≤ Seq ≤ command.MaxSeq.
 func ValidPos(p command.Position) bool {
-	return p.Index > 0 && p.Seq >= 0 && p.Seq <= MaxSeq
+	return p.Index > 0 && p.Seq >= 0 && p.Seq <= command.MaxSeq
 }
 
 // Begin starts a frame at the end of dst: room for the header, then the
@@ -136,7 +133,7 @@ func AppendPos(dst []byte, p command.Position) []byte {
 }
 
 // CutPos decodes a position written by AppendPos; ok is false for Index 0
-// or a Seq above MaxSeq.
+// or a Seq above command.MaxSeq.
 func CutPos(p []byte) (pos command.Position, rest []byte, ok bool) {
 	idx, n := binary.Uvarint(p)
 	if n <= 0 || idx == 0 {
@@ -144,7 +141,7 @@ func CutPos(p []byte) (pos command.Position, rest []byte, ok bool) {
 	}
 	p = p[n:]
 	seq, n := binary.Uvarint(p)
-	if n <= 0 || seq > uint64(MaxSeq) {
+	if n <= 0 || seq > uint64(command.MaxSeq) {
 		return command.Position{}, nil, false
 	}
 	return command.Position{Index: idx, Seq: int(seq)}, p[n:], true

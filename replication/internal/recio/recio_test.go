@@ -61,16 +61,16 @@ func TestFieldCodecs(t *testing.T) {
 	if a, b := AppendBytes(nil, "call"), AppendBytes(nil, []byte("call")); !bytes.Equal(a, b) {
 		t.Fatalf("string %x, bytes %x", a, b)
 	}
-	b := AppendPos(nil, command.Position{Index: 1<<64 - 1, Seq: MaxSeq})
+	b := AppendPos(nil, command.Position{Index: 1<<64 - 1, Seq: command.MaxSeq})
 	b = AppendBytes(b, "xyz")
 	pos, rest, ok := CutPos(b)
-	if !ok || pos != (command.Position{Index: 1<<64 - 1, Seq: MaxSeq}) {
+	if !ok || pos != (command.Position{Index: 1<<64 - 1, Seq: command.MaxSeq}) {
 		t.Fatalf("CutPos: %v %v", pos, ok)
 	}
 	if f, rest, ok := CutBytes(rest); !ok || string(f) != "xyz" || len(rest) != 0 || cap(f) != 3 {
 		t.Fatalf("CutBytes: %q %v", f, ok)
 	}
-	for _, in := range [][]byte{nil, {0, 0}, {1}, {1, 0x80}, binary.AppendUvarint([]byte{1}, uint64(MaxSeq)+1)} {
+	for _, in := range [][]byte{nil, {0, 0}, {1}, {1, 0x80}, binary.AppendUvarint([]byte{1}, uint64(command.MaxSeq)+1)} {
 		if _, _, ok := CutPos(in); ok {
 			t.Errorf("CutPos(%x) decoded", in)
 		}
