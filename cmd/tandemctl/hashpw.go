@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/tandemcc/tandem/ops"
+	"github.com/tandemcc/tandem/console"
 )
 
 // cmdHashPassword prints the stored form of a console/portal password for
@@ -38,7 +38,7 @@ func cmdHashPassword(ctx context.Context, g *globals, args []string, e env) erro
 		}
 		pw = strings.TrimRight(line, "\r\n")
 	}
-	h, err := ops.HashPassword(pw)
+	h, err := console.HashPassword(pw)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tandemcc/tandem/ops"
+	"github.com/tandemcc/tandem/console"
 )
 
 func TestHashPassword(t *testing.T) {
@@ -24,7 +24,7 @@ func TestHashPassword(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr, "s3cret") {
 		t.Fatal("the password was echoed")
 	}
-	if err := ops.VerifyPassword(h, "s3cret-pass"); err != nil {
+	if err := console.VerifyPassword(h, "s3cret-pass"); err != nil {
 		t.Fatalf("printed hash does not verify: %v", err)
 	}
 	for _, in := range []string{"", "short\n"} {

@@ -17,9 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tandemcc/tandem/admin"
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/contactcenter/ticker"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
@@ -142,7 +143,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		fmt.Fprintln(rawLog, cluster.ForceQuorumWarning)
 	}
 	engine := contactcenter.New()
-	events := &admin.EventCounter{}
+	events := &ops.EventCounter{}
 	now := time.Now
 	if o.ClockOffset != 0 {
 		off := o.ClockOffset
@@ -150,7 +151,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		logger.Warn("wall clock shifted for diagnostics", "clock_offset", off.String())
 	}
 	var storeRef atomic.Pointer[cluster.Store]
-	hub := &ops.Hub{Applied: func() uint64 {
+	hub := &console.Hub{Applied: func() uint64 {
 		if st := storeRef.Load(); st != nil {
 			return st.AppliedIndex()
 		}
@@ -228,16 +229,16 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	if repl != nil {
 		repl.Start()
 	}
-	reg := admin.NewRegistry(store)
+	reg := ops.NewRegistry(store)
 	events.Register(reg)
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
-	svc := &ops.Service{Store: store, Engine: engine, Hub: hub, Sessions: ops.NewSessions(token, 0, now), Now: now}
-	api := &admin.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl, StandbyTarget: standbyTarget,
+	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now), Now: now}
+	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl, StandbyTarget: standbyTarget,
 		BenchAPI: o.BenchAPI,
-		Ops:      &ops.Handler{Service: svc, AdminActor: true, Logger: logger}}
+		Console:  &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
-		admin.RegisterReplication(reg, repl)
+		ops.RegisterReplication(reg, repl)
 	}
 	loops, stopLoops := context.WithCancel(context.Background())
 	n := &node{log: logger, store: store, repl: repl, done: make(chan error, 2), stopLoops: stopLoops,
@@ -245,14 +246,14 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	go func() { n.done <- n.admin.Serve(ln) }()
 	if webLn != nil {
 		web := http.NewServeMux()
-		web.Handle("/console/api/v1/", http.StripPrefix("/console/api/v1", &ops.Handler{Service: svc, Logger: logger}))
+		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
 		n.web = &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}
 		go func() { n.done <- n.web.Serve(webLn) }()
 	}
 	// The leader moves the engine's clock when a deadline is due.
 	// A standby takes its clock from the primary's shipped ticks.
-	ticker := &ops.Ticker{IsLeader: func() bool { return store.IsLeader() && !store.RefusesWrites() }, Next: engine.NextDeadline, Apply: store.Apply, Now: now, Logger: logger}
-	go ticker.Run(loops)
+	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !store.RefusesWrites() }, Next: engine.NextDeadline, Apply: store.Apply, Now: now, Logger: logger}
+	go tk.Run(loops)
 	webAddr := ""
 	if webLn != nil {
 		webAddr = webLn.Addr().String()

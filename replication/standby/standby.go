@@ -9,7 +9,7 @@
 // ships a whole engine state when the standby must be brought level
 // (`replication sync --target standby --admin`). The standby's side — its
 // mode, the refusal of local writes, idempotent apply, promotion — lives in
-// package cluster (standby.go); the HTTP routes in package admin. Status is
+// package cluster (standby.go); the HTTP routes in package ops. Status is
 // the document both sides report. See DESIGN.md beside this file.
 //
 // It must not reach into the buffer's files, the engine's state or Raft
@@ -34,7 +34,7 @@ import (
 	"github.com/tandemcc/tandem/replication"
 )
 
-// Admin API paths on the standby (package admin serves them).
+// Admin API paths on the standby (package ops serves them).
 const (
 	PathStatus  = "/v1/standby/status"
 	PathApply   = "/v1/standby/apply"

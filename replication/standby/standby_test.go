@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tandemcc/tandem/admin"
+	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
@@ -101,7 +101,7 @@ func startNode(t *testing.T, id, standbyOf string, sinks ...cluster.EventSink) *
 		defer cancel()
 		st.Close(ctx)
 	})
-	var handler http.Handler = (&admin.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry()}).Handler()
+	var handler http.Handler = (&ops.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry()}).Handler()
 	h.Store(&handler)
 	waitUntil(t, 20*time.Second, id+" ready", func() (bool, string) { return st.Ready() && st.IsLeader(), "" })
 	if standbyOf != "" {

@@ -81,7 +81,7 @@ func sameState(primary, sb *node) (bool, string) {
 }
 
 // operate runs an operation through the admin-mounted operations API
-// (package ops), when this build has it. It reports whether it ran.
+// (package console), when this build has it. It reports whether it ran.
 func operate(t *testing.T, n *node, op, agent string) bool {
 	t.Helper()
 	code, b, err := n.do(http.MethodPost, "/v1/console/ops/"+op, true, []byte(`{"agent":"`+agent+`"}`), "application/json")

@@ -1,14 +1,15 @@
-// Package admin serves Tandem's admin HTTP API (interfaces.md, "Admin
-// API"): status, membership, declarative configuration, health, readiness
-// and Prometheus metrics, plus the cluster's peer protocol under
-// /v1/internal/.
+// Package ops is the administrators' operations API on --admin-addr
+// (interfaces.md, "Admin API"): status, membership, declarative
+// configuration, replication and standby routes, health, readiness and
+// Prometheus metrics. The cluster's peer protocol under /v1/internal/ is
+// package cluster's own handler, mounted here behind the same token.
 //
 // It is a separate package because it coordinates several subsystems
-// (cluster, the engine, and later replication and backup) and belongs to
+// (cluster, the engine, replication, and later backup) and belongs to
 // none of them. It translates HTTP into calls on those packages and their
 // errors into HTTP; it holds no state of its own and must not apply
 // commands except through cluster.Store.
-package admin
+package ops
 
 import (
 	"context"
@@ -46,9 +47,10 @@ type Server struct {
 	// StandbyTarget is the standby this node ships to, if configured
 	// (shown in the standby status).
 	StandbyTarget *standby.Target
-	// Ops, when set, is the operations API (package ops) served at
-	// /v1/console/ for integrations holding the admin token.
-	Ops http.Handler
+	// Console, when set, is the operator console's API (package
+	// console) served at /v1/console/ for integrations holding the admin
+	// token.
+	Console http.Handler
 	// BenchAPI serves POST /v1/bench/commit (tandemd --bench-api): a
 	// production node has no route that commits arbitrary bytes.
 	BenchAPI bool
@@ -103,8 +105,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.replicationRoutes(api)
 	s.standbyRoutes(api)
-	if s.Ops != nil {
-		api.Handle("/v1/console/", http.StripPrefix("/v1/console", s.Ops))
+	if s.Console != nil {
+		api.Handle("/v1/console/", http.StripPrefix("/v1/console", s.Console))
 	}
 	api.Handle("/v1/internal/", s.Store.PeerHandler())
 	mux.Handle("/v1/", s.auth(api))

@@ -1,4 +1,4 @@
-package ops
+package console
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/contactcenter/ticker"
 )
 
 // rig is one real single-node cluster with the engine, the hub and the
@@ -84,7 +85,7 @@ func newRig(t *testing.T) *rig {
 	}
 	r.svc = &Service{Store: st, Engine: r.engine, Hub: hub, Sessions: NewSessions("test-token-0123456789", 0, r.clock), Now: r.clock}
 	pub := http.NewServeMux()
-	pub.Handle("/console/api/v1/", http.StripPrefix("/console/api/v1", &Handler{Service: r.svc, Logger: logger}))
+	(&Handler{Service: r.svc, Logger: logger}).Routes(pub, PublicPrefix)
 	r.public = httptest.NewServer(pub)
 	t.Cleanup(r.public.Close)
 	r.admin = httptest.NewServer(http.StripPrefix("/v1/console", &Handler{Service: r.svc, AdminActor: true}))
@@ -395,7 +396,7 @@ func TestTicker(t *testing.T) {
 			r.edge("login", map[string]any{"agent": a})
 		}
 	}
-	tk := &Ticker{IsLeader: r.store.IsLeader, Next: r.engine.NextDeadline, Apply: r.store.Apply, Now: r.clock}
+	tk := &ticker.Ticker{IsLeader: r.store.IsLeader, Next: r.engine.NextDeadline, Apply: r.store.Apply, Now: r.clock}
 	if tk.Step(context.Background()) {
 		t.Fatal("ticked with nothing due")
 	}

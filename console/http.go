@@ -1,4 +1,4 @@
-package ops
+package console
 
 import (
 	"encoding/json"
@@ -8,16 +8,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
-// Handler serves the operations API over HTTP (DESIGN.md documents every
-// route). Mount it under a prefix with http.StripPrefix:
+// Handler serves the console API over HTTP (DESIGN.md documents every
+// route). It owns its routes: Routes registers them on a mux under a
+// prefix, and ServeHTTP serves them at the root (for a mount behind
+// http.StripPrefix). The two mounts:
 //
-//   - on the public address (--http-addr) at /console/api/v1, where
+//   - on the public address (--http-addr) at PublicPrefix, where
 //     operators authenticate with a session (POST /session);
 //   - on the admin address at /v1/console behind the admin token, with
 //     AdminActor set, for integrations and supervisors' tools, which may
@@ -27,35 +30,47 @@ type Handler struct {
 	// AdminActor: the mount is already authenticated by the admin token.
 	AdminActor bool
 	Logger     *slog.Logger
+
+	once sync.Once
+	root *http.ServeMux
 }
+
+// PublicPrefix is where the console API lives on --http-addr.
+const PublicPrefix = "/console/api/v1"
 
 const maxBody = 1 << 20
 
-// ServeHTTP routes a request.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux().ServeHTTP(w, r) }
+// ServeHTTP routes a request whose path is relative to the mount.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.once.Do(func() {
+		h.root = http.NewServeMux()
+		h.Routes(h.root, "")
+	})
+	h.root.ServeHTTP(w, r)
+}
 
-func (h *Handler) mux() *http.ServeMux {
-	mux := http.NewServeMux()
+// Routes registers the console API's routes on mux under prefix.
+func (h *Handler) Routes(mux *http.ServeMux, prefix string) {
+	handle := func(method, path string, fn http.HandlerFunc) { mux.HandleFunc(method+" "+prefix+path, fn) }
 	if !h.AdminActor {
-		mux.HandleFunc("POST /session", h.login)
+		handle("POST", "/session", h.login)
 	}
-	mux.HandleFunc("GET /session", h.authed(h.whoami))
-	mux.HandleFunc("POST /ops/{op}", h.authed(h.do))
-	mux.HandleFunc("GET /state", h.authed(h.state))
-	mux.HandleFunc("GET /queues", h.authed(h.queues))
-	mux.HandleFunc("GET /supervised", h.authed(h.supervised))
-	mux.HandleFunc("GET /directory", h.authed(h.directory))
-	mux.HandleFunc("GET /history", h.authed(h.history))
-	mux.HandleFunc("GET /speed-dials", h.authed(h.speedDials))
-	mux.HandleFunc("GET /calls/{id}/position", h.authed(h.position))
-	mux.HandleFunc("GET /phones", h.authed(h.phones))
-	mux.HandleFunc("GET /line-status", h.authed(h.lineStatus))
-	mux.HandleFunc("GET /voicemail", h.authed(h.voicemail))
-	mux.HandleFunc("GET /caller", h.authed(h.caller))
-	mux.HandleFunc("GET /active-calls", h.authed(h.activeCalls))
-	mux.HandleFunc("GET /cluster", h.authed(h.cluster))
-	mux.HandleFunc("GET /events", h.authed(h.events))
-	return mux
+	handle("GET", "/session", h.authed(h.whoami))
+	handle("POST", "/ops/{op}", h.authed(h.do))
+	handle("GET", "/state", h.authed(h.state))
+	handle("GET", "/queues", h.authed(h.queues))
+	handle("GET", "/supervised", h.authed(h.supervised))
+	handle("GET", "/directory", h.authed(h.directory))
+	handle("GET", "/history", h.authed(h.history))
+	handle("GET", "/speed-dials", h.authed(h.speedDials))
+	handle("GET", "/calls/{id}/position", h.authed(h.position))
+	handle("GET", "/phones", h.authed(h.phones))
+	handle("GET", "/line-status", h.authed(h.lineStatus))
+	handle("GET", "/voicemail", h.authed(h.voicemail))
+	handle("GET", "/caller", h.authed(h.caller))
+	handle("GET", "/active-calls", h.authed(h.activeCalls))
+	handle("GET", "/cluster", h.authed(h.cluster))
+	handle("GET", "/events", h.authedStream(h.events))
 }
 
 type authedFunc func(w http.ResponseWriter, r *http.Request, a Actor)
@@ -64,14 +79,20 @@ type authedFunc func(w http.ResponseWriter, r *http.Request, a Actor)
 // token checked in front of it; the public one wants a session token in
 // the Authorization header (or, for WebSocket upgrades, which browsers
 // cannot give headers, the access_token query parameter).
-func (h *Handler) authed(fn authedFunc) http.HandlerFunc {
+func (h *Handler) authed(fn authedFunc) http.HandlerFunc { return h.authedVia(fn, false) }
+
+// authedStream is authed for the WebSocket stream, which also takes the
+// token from the access_token query parameter.
+func (h *Handler) authedStream(fn authedFunc) http.HandlerFunc { return h.authedVia(fn, true) }
+
+func (h *Handler) authedVia(fn authedFunc, queryToken bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.AdminActor {
 			fn(w, r, Actor{Admin: true, User: r.URL.Query().Get("user"), Agent: r.URL.Query().Get("agent")})
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok && r.URL.Path == "/events" {
+		if !ok && queryToken {
 			tok = r.URL.Query().Get("access_token")
 		}
 		a, err := h.Service.Authenticate(strings.TrimSpace(tok))

@@ -13,13 +13,13 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tandemcc/tandem/command"
-	"github.com/tandemcc/tandem/ops"
+	"github.com/tandemcc/tandem/console"
 )
 
-// console is an operator console speaking the operations API of one node
+// consoleClient is an operator console speaking the operations API of one node
 // at a time, as a real console does: a session, the state, the live
 // stream, and operations.
-type console struct {
+type consoleClient struct {
 	t     *testing.T
 	node  *node
 	token string
@@ -28,11 +28,11 @@ type console struct {
 	types []string         // every event type received, in order
 }
 
-func (c *console) url(path string) string {
+func (c *consoleClient) url(path string) string {
 	return "http://" + c.node.httpAddr + "/console/api/v1" + path
 }
 
-func (c *console) do(method, path string, body any) (int, map[string]any) {
+func (c *consoleClient) do(method, path string, body any) (int, map[string]any) {
 	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -55,7 +55,7 @@ func (c *console) do(method, path string, body any) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-func (c *console) op(name string, body any) map[string]any {
+func (c *consoleClient) op(name string, body any) map[string]any {
 	c.t.Helper()
 	code, out := c.do("POST", "/ops/"+name, body)
 	if code != 200 {
@@ -66,7 +66,7 @@ func (c *console) op(name string, body any) map[string]any {
 
 // follow opens the live stream on the console's node from the position
 // of the last event applied (or from since when nothing was applied yet).
-func (c *console) follow(since string) {
+func (c *consoleClient) follow(since string) {
 	c.t.Helper()
 	if c.last != (command.Position{}) {
 		since = fmt.Sprintf("%d.%d", c.last.Index, c.last.Seq)
@@ -84,7 +84,7 @@ func (c *console) follow(since string) {
 
 // until reads the stream until an event of type typ arrives. Every event
 // must come strictly after the previous one: nothing shown twice.
-func (c *console) until(typ string, within time.Duration) map[string]any {
+func (c *consoleClient) until(typ string, within time.Duration) map[string]any {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -131,7 +131,7 @@ func TestOperationsAPIAcrossFailover(t *testing.T) {
 	if leader.httpAddr == "" {
 		t.Fatal("tandemd has no --http-addr")
 	}
-	hash, err := ops.HashPassword("ann-secret-1")
+	hash, err := console.HashPassword("ann-secret-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ agents:
 	}
 
 	fs := followers(nodes, leader)
-	c := &console{t: t, node: fs[0]}
+	c := &consoleClient{t: t, node: fs[0]}
 	if code, out := c.do("POST", "/session", map[string]string{"user": "ann", "password": "wrong-password"}); code != 401 {
 		t.Fatalf("wrong password: %d %v", code, out)
 	}
