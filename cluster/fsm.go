@@ -131,6 +131,7 @@ type fsm struct {
 	sinks    []EventSink
 	st       fsmState
 	applied  atomic.Uint64
+	lastTime atomic.Int64       // latest command time applied (Unix ns): a new leader stamps no earlier
 	head     int                // start of the live dedupe window in st.Order
 	notify   func(index uint64) // after every applied batch
 	cmdSinks bool               // some sink is a CommandSink
@@ -231,6 +232,9 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 		// A command this build cannot read was written by a newer build.
 		// Every node of the same build refuses it alike.
 		return applied{applyResponse: applyResponse{res: Result{Index: index}, err: &Refusal{Msg: err.Error()}}}
+	}
+	if env.Time > f.lastTime.Load() {
+		f.lastTime.Store(env.Time)
 	}
 	if prev, ok := f.st.Recent[env.ID]; ok {
 		return applied{applyResponse: applyResponse{res: Result{Index: prev, Result: f.st.Results[env.ID], Duplicate: true}}}

@@ -56,12 +56,7 @@ func (s *Store) PeerHandler() http.Handler {
 			writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: "not the leader", NotLeader: true})
 			return
 		}
-		data, err := command.Encode(env)
-		if err != nil {
-			writePeerErr(w, http.StatusBadRequest, peerError{Error: err.Error(), Refusal: &Refusal{Msg: err.Error()}})
-			return
-		}
-		res, err := s.applyLocal(r.Context(), data)
+		res, err := s.commitLocal(r.Context(), env)
 		writePeerResult(w, res, err)
 	})
 	mux.HandleFunc("POST /v1/internal/join", func(w http.ResponseWriter, r *http.Request) {

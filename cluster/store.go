@@ -335,14 +335,38 @@ func (s *Store) LeaderID() string {
 	return string(id)
 }
 
-// Propose stamps a command with this node's time and a fresh ID and applies
-// it through the cluster.
-func (s *Store) Propose(ctx context.Context, typ string, payload any) (Result, error) {
-	env, err := command.New(typ, NewID(), s.now(), payload)
-	if err != nil {
-		return Result{}, err
+// ProposeOption changes how Propose commits a command.
+type ProposeOption func(*proposal)
+
+type proposal struct{ key string }
+
+// WithKey makes key the command's ID (its idempotency key): a retry with
+// the same key, after a timeout or a failover, applies once and is
+// answered with the first application's index and result, flagged
+// Duplicate. Without it the ID is random. Edges scope their keys (e.g.
+// "console:<user>:<key>") so that two callers never share one.
+func WithKey(key string) ProposeOption { return func(p *proposal) { p.key = key } }
+
+// Propose is how every edge commits: a command of type typ carrying
+// payload, through the leader (a follower forwards it). Its time is the
+// leader's clock when the leader appends it, never earlier than the last
+// command applied, so a follower's clock cannot move the engine's time.
+// It returns once the command applied: the result, or a *Refusal when the
+// machine refused it (nothing changed).
+func (s *Store) Propose(ctx context.Context, typ string, payload any, opts ...ProposeOption) (Result, error) {
+	var p proposal
+	for _, o := range opts {
+		o(&p)
 	}
-	return s.Apply(ctx, env)
+	id := p.key
+	if id == "" {
+		id = NewID()
+	}
+	env, err := command.New(typ, id, s.now(), payload) // time restamped by the leader
+	if err != nil {
+		return Result{}, &Refusal{Msg: err.Error(), Field: "payload"}
+	}
+	return s.apply(ctx, env)
 }
 
 // NewID returns a random 128-bit identifier in hex. IDs are chosen at the
@@ -355,22 +379,21 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Apply commits env and returns its result once this node's FSM applied it
-// (when it is the leader) or the leader's did (when forwarded). Writes to a
-// follower are forwarded to the leader; a command retried with the same ID
-// applies once.
-func (s *Store) Apply(ctx context.Context, env command.Envelope) (Result, error) {
+// apply commits env and returns its result once this node's FSM applied
+// it (when it is the leader) or the leader's did (when forwarded). Writes
+// to a follower are forwarded to the leader; a command retried with the
+// same ID applies once.
+func (s *Store) apply(ctx context.Context, env command.Envelope) (Result, error) {
 	if err := s.standbyGuard(env); err != nil {
 		return Result{}, err
 	}
-	data, err := command.Encode(env)
-	if err != nil {
-		return Result{}, &Refusal{Msg: err.Error()}
-	}
 	for attempt := 0; ; attempt++ {
-		var res Result
+		var (
+			res Result
+			err error
+		)
 		if s.raft.State() == raft.Leader {
-			res, err = s.applyLocal(ctx, data)
+			res, err = s.commitLocal(ctx, env)
 		} else {
 			res, err = s.forwardApply(ctx, env)
 		}
@@ -381,6 +404,22 @@ func (s *Store) Apply(ctx context.Context, env command.Envelope) (Result, error)
 			return Result{}, fmt.Errorf("applying %s: %w (last error: %v)", env.Type, werr, err)
 		}
 	}
+}
+
+// commitLocal stamps env with this leader's time — its clock, but never
+// earlier than the last command applied — and commits it. A forwarded
+// command is stamped here too: command time is the leader's.
+func (s *Store) commitLocal(ctx context.Context, env command.Envelope) (Result, error) {
+	t := s.now().UnixNano()
+	if last := s.fsm.lastTime.Load(); t < last {
+		t = last
+	}
+	env.Time = t
+	data, err := command.Encode(env)
+	if err != nil {
+		return Result{}, &Refusal{Msg: err.Error()}
+	}
+	return s.applyLocal(ctx, data)
 }
 
 func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
@@ -552,10 +591,7 @@ func (s *Store) barrier(ctx context.Context) error {
 	term := s.raft.CurrentTerm()
 	env, err := command.New(TypeNoop, NewID(), s.now(), nil)
 	if err == nil {
-		var data []byte
-		if data, err = command.Encode(env); err == nil {
-			_, err = s.applyLocal(ctx, data)
-		}
+		_, err = s.commitLocal(ctx, env)
 	}
 	if err != nil {
 		return fmt.Errorf("barrier in term %d: %w", term, err)

@@ -8,16 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/tandemcc/tandem/cluster"
-	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
 // Store is what the operations API needs of the cluster.
 type Store interface {
-	Apply(ctx context.Context, env command.Envelope) (cluster.Result, error)
+	Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error)
 	Read(ctx context.Context, c cluster.Consistency) error
 	ViewAt(fn func(index uint64))
 	Status() cluster.Status
@@ -30,10 +28,8 @@ type Service struct {
 	Engine   *cc.Engine
 	Hub      *Hub
 	Sessions *Sessions
-	// Now is the edge's wall clock (commands carry their time); nil means
-	// time.Now.
-	Now func() time.Time
-	// NewID chooses command and call IDs; nil means cluster.NewID.
+	// NewID chooses the IDs of calls an operation creates; nil means
+	// cluster.NewID.
 	NewID func() string
 }
 
@@ -59,13 +55,6 @@ func (e *Error) Error() string { return e.Message }
 
 func errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
 }
 
 func (s *Service) newID() string {
@@ -170,7 +159,7 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 	if err != nil {
 		return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: %v", op, err)
 	}
-	id := s.newID()
+	var opts []cluster.ProposeOption
 	if key != "" {
 		if len(key) > 128 {
 			return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 128 characters")
@@ -179,13 +168,9 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 		if a.Admin {
 			who = "admin"
 		}
-		id = "ops:" + who + ":" + key
+		opts = append(opts, cluster.WithKey("ops:"+who+":"+key))
 	}
-	env := command.Envelope{Type: o.typ, Version: command.CurrentVersion, Time: s.now().UnixNano(), ID: id, Payload: payload}
-	if err := env.Validate(); err != nil {
-		return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: %v", op, err)
-	}
-	res, err := s.Store.Apply(ctx, env)
+	res, err := s.Store.Propose(ctx, o.typ, json.RawMessage(payload), opts...)
 	if err != nil {
 		return cluster.Result{}, applyError(op, err)
 	}

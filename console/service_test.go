@@ -83,7 +83,7 @@ func newRig(t *testing.T) *rig {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r.svc = &Service{Store: st, Engine: r.engine, Hub: hub, Sessions: NewSessions("test-token-0123456789", 0, r.clock), Now: r.clock}
+	r.svc = &Service{Store: st, Engine: r.engine, Hub: hub, Sessions: NewSessions("test-token-0123456789", 0, r.clock)}
 	pub := http.NewServeMux()
 	(&Handler{Service: r.svc, Logger: logger}).Routes(pub, PublicPrefix)
 	r.public = httptest.NewServer(pub)
@@ -396,7 +396,7 @@ func TestTicker(t *testing.T) {
 			r.edge("login", map[string]any{"agent": a})
 		}
 	}
-	tk := &ticker.Ticker{IsLeader: r.store.IsLeader, Next: r.engine.NextDeadline, Apply: r.store.Apply, Now: r.clock}
+	tk := &ticker.Ticker{IsLeader: r.store.IsLeader, Next: r.engine.NextDeadline, Propose: r.store.Propose, Now: r.clock}
 	if tk.Step(context.Background()) {
 		t.Fatal("ticked with nothing due")
 	}

@@ -233,7 +233,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	events.Register(reg)
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
-	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now), Now: now}
+	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl, StandbyTarget: standbyTarget,
 		BenchAPI: o.BenchAPI,
 		Console:  &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
@@ -252,7 +252,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	// The leader moves the engine's clock when a deadline is due.
 	// A standby takes its clock from the primary's shipped ticks.
-	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !store.RefusesWrites() }, Next: engine.NextDeadline, Apply: store.Apply, Now: now, Logger: logger}
+	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !store.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
 	webAddr := ""
 	if webLn != nil {

@@ -1,3 +1,7 @@
+// Package ticker moves the engine's clock: on the leader it proposes a
+// clock.tick when the engine's next deadline has passed. It decides
+// nothing the engine decides (which timers fire, and how, is Apply's);
+// it only says that time has come.
 package ticker
 
 import (
@@ -6,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/cluster"
-	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
@@ -20,16 +23,14 @@ type Ticker struct {
 	IsLeader func() bool
 	// Next returns the engine's next deadline (Unix ns).
 	Next func() (int64, bool)
-	// Apply commits a command.
-	Apply func(ctx context.Context, env command.Envelope) (cluster.Result, error)
+	// Propose commits a command (cluster.Store.Propose).
+	Propose func(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error)
 	// Now is the wall clock (nil: time.Now).
 	Now func() time.Time
 	// Every is how often deadlines are checked; 0 = 100 ms, the timers'
 	// resolution.
 	Every  time.Duration
 	Logger *slog.Logger
-	// NewID chooses tick command IDs (nil: cluster.NewID).
-	NewID func() string
 }
 
 // Run checks deadlines until ctx ends.
@@ -65,16 +66,10 @@ func (t *Ticker) Step(ctx context.Context) bool {
 	if !ok || n.UnixNano() < at {
 		return false
 	}
-	id := cluster.NewID
-	if t.NewID != nil {
-		id = t.NewID
-	}
-	env, err := command.New(cc.TypeClockTick, id(), n, nil)
-	if err == nil {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = t.Apply(cctx, env)
-		cancel()
-	}
+	// The tick's time is the leader's clock when it appends it: this node's.
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, err := t.Propose(cctx, cc.TypeClockTick, nil)
+	cancel()
 	if err != nil && ctx.Err() == nil && t.Logger != nil {
 		t.Logger.Warn("clock tick failed", "err", err)
 	}

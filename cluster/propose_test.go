@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// timeMachine answers each command with the time it was applied at.
+type timeMachine struct{}
+
+func (timeMachine) Families() []string { return []string{"tm"} }
+func (timeMachine) Apply(env command.Envelope, _ *command.Emitter) (any, error) {
+	return env.Time, nil
+}
+func (timeMachine) Snapshot() ([]byte, error) { return []byte("{}"), nil }
+func (timeMachine) Restore([]byte) error      { return nil }
+
+// Propose stamps a command with the leader's clock, never earlier than the
+// last command applied, and a key makes a retry apply once.
+func TestProposeTimeAndKey(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	var offset atomic.Int64
+	now := func() time.Time { return base.Add(time.Duration(offset.Load())) }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := Open(ctx, Config{
+		NodeID: "n1", RaftAddr: freeRaftAddr(t), AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(), Token: "t",
+		Machines: []Machine{timeMachine{}}, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard, Now: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	for !(st.Ready() && st.IsLeader()) {
+		if ctx.Err() != nil {
+			t.Fatal("not ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	at := func(opts ...ProposeOption) (int64, Result) {
+		t.Helper()
+		r, err := st.Propose(ctx, "tm.now", nil, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := strconv.ParseInt(string(r.Result), 10, 64)
+		if err != nil {
+			t.Fatalf("result %s: %v", r.Result, err)
+		}
+		return v, r
+	}
+
+	if got, _ := at(); got != base.UnixNano() {
+		t.Errorf("command time %d, want the leader's clock %d", got, base.UnixNano())
+	}
+	offset.Store(int64(-10 * time.Second)) // the clock steps back (a new leader's, say)
+	if got, _ := at(); got != base.UnixNano() {
+		t.Errorf("after the clock stepped back: command time %d, want the last applied %d", got, base.UnixNano())
+	}
+	offset.Store(int64(5 * time.Second))
+	first, r1 := at(WithKey("retry-me"))
+	if first != base.Add(5*time.Second).UnixNano() {
+		t.Errorf("command time %d, want %d", first, base.Add(5*time.Second).UnixNano())
+	}
+	offset.Store(int64(6 * time.Second))
+	again, r2 := at(WithKey("retry-me"))
+	if !r2.Duplicate || r2.Index != r1.Index || again != first {
+		t.Errorf("retry with the same key: %+v (time %d), want the first answer %+v (time %d) flagged duplicate", r2, again, r1, first)
+	}
+}
