@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // Machine is a deterministic state machine for one or more command
@@ -78,6 +79,13 @@ type Refusal struct {
 }
 
 func (r *Refusal) Error() string { return r.Msg }
+
+// ErrorCode makes a refusal 409 refused on every HTTP surface (400
+// bad_request when it names a field; package apierr).
+func (r *Refusal) ErrorCode() apierr.Code { return apierr.Refused }
+
+// FieldName is the refused field, if any.
+func (r *Refusal) FieldName() string { return r.Field }
 
 // Result is what a proposer learns of its committed command.
 type Result struct {

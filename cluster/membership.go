@@ -13,7 +13,8 @@ import (
 // Join adds a node to the cluster (on the leader; forwarded otherwise). A
 // node that rejoins with the same ID and address is left as it is; the
 // same ID at a new address replaces the old entry.
-func (s *Store) Join(ctx context.Context, jr JoinRequest) error {
+func (s *Store) Join(ctx context.Context, jr JoinRequest) (err error) {
+	defer func() { err = classify(err) }()
 	if jr.ID == "" || jr.RaftAddr == "" || jr.AdminAddr == "" {
 		return &Refusal{Msg: "join needs id, raft_addr and admin_addr"}
 	}
@@ -50,12 +51,13 @@ func (s *Store) Join(ctx context.Context, jr JoinRequest) error {
 		}
 		s.log.Info("node joined", "node_id", jr.ID, "raft_addr", jr.RaftAddr, "voter", !jr.NonVoter)
 	}
-	_, err := s.Propose(ctx, TypeNodeUpsert, NodeMeta{ID: jr.ID, RaftAddr: jr.RaftAddr, AdminAddr: jr.AdminAddr})
+	_, err = s.Propose(ctx, TypeNodeUpsert, NodeMeta{ID: jr.ID, RaftAddr: jr.RaftAddr, AdminAddr: jr.AdminAddr})
 	return err
 }
 
 // Remove takes a node out of the cluster for good.
-func (s *Store) Remove(ctx context.Context, id string) error {
+func (s *Store) Remove(ctx context.Context, id string) (err error) {
+	defer func() { err = classify(err) }()
 	if id == "" {
 		return &Refusal{Msg: "remove needs a node id"}
 	}
@@ -96,7 +98,8 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 
 // TransferLeader hands leadership to id, or to the most up-to-date voter
 // when id is empty.
-func (s *Store) TransferLeader(ctx context.Context, id string) error {
+func (s *Store) TransferLeader(ctx context.Context, id string) (err error) {
+	defer func() { err = classify(err) }()
 	if !s.IsLeader() {
 		return s.retryLeader(ctx, func(ctx context.Context) error {
 			return s.callLeader(ctx, http.MethodPost, "/v1/internal/transfer", struct{ ID string }{id}, nil)
@@ -137,7 +140,7 @@ func (s *Store) retryLeader(ctx context.Context, fn func(context.Context) error)
 			return fmt.Errorf("%w (last error: %v)", werr, err)
 		}
 	}
-	return err
+	return classify(err)
 }
 
 // joinLoop asks the member at addr to add this node, until it succeeds or

@@ -11,23 +11,21 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // The peer protocol: members reach each other through the admin API, under
 // /v1/internal/, with the shared bearer token. PeerHandler serves it;
 // the methods below call it. Both halves live here so the wire format has
-// one owner.
+// one owner. A failed call answers the error shape of every surface
+// (package apierr): a refusal is 409 refused, or 400 bad_request naming
+// its field, and comes back to the caller as the same *Refusal; a node
+// that is not (or no longer) the leader answers 503 not_leader, which the
+// caller retries.
 
 // errPeerUnavailable means the leader could not be reached; the caller
 // retries (a new leader is probably being elected).
-var errPeerUnavailable = errors.New("peer unavailable")
-
-// peerError is the JSON body of a failed peer call.
-type peerError struct {
-	Error     string   `json:"error"`
-	Refusal   *Refusal `json:"refusal,omitempty"`
-	NotLeader bool     `json:"not_leader,omitempty"`
-}
+var errPeerUnavailable = apierr.Wrap(apierr.NotLeader, errors.New("peer unavailable"))
 
 // JoinRequest asks the cluster to add a node.
 type JoinRequest struct {
@@ -53,7 +51,7 @@ func (s *Store) PeerHandler() http.Handler {
 			return
 		}
 		if !s.IsLeader() {
-			writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: "not the leader", NotLeader: true})
+			apierr.Write(w, apierr.Errorf(apierr.NotLeader, "not the leader"))
 			return
 		}
 		res, err := s.commitLocal(r.Context(), env)
@@ -82,7 +80,7 @@ func (s *Store) PeerHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/internal/readindex", func(w http.ResponseWriter, r *http.Request) {
 		if !s.IsLeader() {
-			writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: "not the leader", NotLeader: true})
+			apierr.Write(w, apierr.Errorf(apierr.NotLeader, "not the leader"))
 			return
 		}
 		idx, err := s.leaderReadIndex(r.Context())
@@ -92,37 +90,48 @@ func (s *Store) PeerHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano()})
 	})
-	return mux
+	return apierr.Mux(mux)
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, command.MaxPayload+1<<16))
 	if err := dec.Decode(v); err != nil {
-		writePeerErr(w, http.StatusBadRequest, peerError{Error: "decoding request: " + err.Error()})
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "decoding request: %v", err))
 		return false
 	}
 	return true
 }
 
+// writePeerResult answers a peer call: res, or err in the error shape
+// (a retryable error as not_leader).
 func writePeerResult(w http.ResponseWriter, res Result, err error) {
-	var ref *Refusal
-	switch {
-	case err == nil:
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(res)
-	case errors.As(err, &ref):
-		writePeerErr(w, http.StatusUnprocessableEntity, peerError{Error: ref.Msg, Refusal: ref})
-	case retryable(err):
-		writePeerErr(w, http.StatusServiceUnavailable, peerError{Error: err.Error(), NotLeader: true})
-	default:
-		writePeerErr(w, http.StatusInternalServerError, peerError{Error: err.Error()})
+	if err != nil {
+		apierr.Write(w, classify(err))
+		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(res)
 }
 
-func writePeerErr(w http.ResponseWriter, code int, pe peerError) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(pe)
+// peerError turns the error answer of a peer call back into the error the
+// callee had: a *Refusal (final), errPeerUnavailable (retry), a passed
+// deadline or a full disk (which keep their kind); anything else is a
+// failure of the call.
+func peerError(base, path string, status int, body []byte) error {
+	e, _ := apierr.Decode(status, body)
+	switch e.Code {
+	case apierr.Refused, apierr.BadRequest:
+		return &Refusal{Msg: e.Message, Field: e.Field}
+	case apierr.NotLeader, apierr.Unavailable:
+		return fmt.Errorf("%w: %s", errPeerUnavailable, e.Message)
+	case apierr.Unauthorized:
+		return fmt.Errorf("peer %s refused our admin token (members must share one token)", base)
+	case apierr.Timeout:
+		return fmt.Errorf("peer %s%s: %s: %w", base, path, e.Message, context.DeadlineExceeded)
+	case apierr.NoSpace:
+		return fmt.Errorf("peer %s%s: %w", base, path, e)
+	}
+	return fmt.Errorf("peer %s%s: %s", base, path, e.Message)
 }
 
 // leaderURL finds the current leader and its admin URL.
@@ -221,19 +230,7 @@ func (s *Store) call(ctx context.Context, base, method, path string, body, out a
 		}
 		return nil
 	}
-	var pe peerError
-	if json.Unmarshal(b, &pe) != nil {
-		pe.Error = fmt.Sprintf("%s: %s", resp.Status, bytes.TrimSpace(b))
-	}
-	switch {
-	case pe.Refusal != nil:
-		return pe.Refusal
-	case pe.NotLeader || resp.StatusCode == http.StatusServiceUnavailable:
-		return fmt.Errorf("%w: %s", errPeerUnavailable, pe.Error)
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("peer %s refused our admin token (members must share one token)", base)
-	}
-	return fmt.Errorf("peer %s%s: %s", base, path, pe.Error)
+	return peerError(base, path, resp.StatusCode, b)
 }
 
 func (s *Store) forwardApply(ctx context.Context, env command.Envelope) (Result, error) {

@@ -19,6 +19,29 @@ const (
 	Stale
 )
 
+// String is the level's name, as the consistency parameter spells it.
+func (c Consistency) String() string {
+	if c == Stale {
+		return "stale"
+	}
+	return "linearizable"
+}
+
+// ConsistencyHeader is the response header every read surface sets to the
+// level it answered at, so a stale answer is always marked.
+const ConsistencyHeader = "X-Tandem-Consistency"
+
+// RequestConsistency reads the consistency query parameter of an HTTP
+// read; an unknown value is an error (every surface answers it with 400).
+func RequestConsistency(r *http.Request) (Consistency, error) {
+	return ParseConsistency(r.URL.Query().Get("consistency"))
+}
+
+// MarkConsistency sets ConsistencyHeader on a read's response.
+func MarkConsistency(w http.ResponseWriter, c Consistency) {
+	w.Header().Set(ConsistencyHeader, c.String())
+}
+
 // ParseConsistency reads "linearizable" (or "") and "stale".
 func ParseConsistency(s string) (Consistency, error) {
 	switch s {

@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // Config configures one node.
@@ -112,8 +113,9 @@ type Store struct {
 	wg     sync.WaitGroup
 }
 
-// ErrNoLeader means no leader could be found before the deadline.
-var ErrNoLeader = errors.New("no cluster leader")
+// ErrNoLeader means no leader could be found before the deadline. It is
+// 503 not_leader on every HTTP surface.
+var ErrNoLeader = apierr.Wrap(apierr.NotLeader, errors.New("no cluster leader"))
 
 // Open starts (or restarts) the node.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
@@ -398,7 +400,7 @@ func (s *Store) apply(ctx context.Context, env command.Envelope) (Result, error)
 			res, err = s.forwardApply(ctx, env)
 		}
 		if err == nil || !retryable(err) || attempt >= 50 {
-			return res, err
+			return res, classify(err)
 		}
 		if werr := sleepCtx(ctx, backoff(attempt)); werr != nil {
 			return Result{}, fmt.Errorf("applying %s: %w (last error: %v)", env.Type, werr, err)
@@ -448,6 +450,26 @@ func retryable(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 		errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, ErrNoLeader) ||
 		errors.Is(err, errPeerUnavailable)
+}
+
+// classify gives an error of this package that leaves it through the
+// HTTP surfaces its kind (package apierr): a retryable one (raft's
+// not-leader errors among them) is 503 not_leader, a node shutting down
+// 503 unavailable, raft's enqueue timeout 504 timeout. Errors that already
+// have a kind (refusals, ErrNoLeader) and others are returned as they are.
+func classify(err error) error {
+	var c interface{ ErrorCode() apierr.Code }
+	switch {
+	case err == nil || errors.As(err, &c):
+		return err
+	case retryable(err):
+		return apierr.Wrap(apierr.NotLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return apierr.Wrap(apierr.Unavailable, err)
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return apierr.Wrap(apierr.Timeout, err)
+	}
+	return err
 }
 
 func backoff(attempt int) time.Duration {

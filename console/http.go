@@ -11,8 +11,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // Handler serves the console API over HTTP (DESIGN.md documents every
@@ -32,7 +34,7 @@ type Handler struct {
 	Logger     *slog.Logger
 
 	once sync.Once
-	root *http.ServeMux
+	root http.Handler
 }
 
 // PublicPrefix is where the console API lives on --http-addr.
@@ -42,15 +44,20 @@ const maxBody = 1 << 20
 
 // ServeHTTP routes a request whose path is relative to the mount.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.once.Do(func() {
-		h.root = http.NewServeMux()
-		h.Routes(h.root, "")
-	})
+	h.once.Do(func() { h.root = apierr.Mux(h.routes("")) })
 	h.root.ServeHTTP(w, r)
 }
 
-// Routes registers the console API's routes on mux under prefix.
+// Routes registers the console API on mux: every path under prefix,
+// where a request no route matches is answered in the error shape (404
+// or 405) like any other error of the API.
 func (h *Handler) Routes(mux *http.ServeMux, prefix string) {
+	mux.Handle(prefix+"/", apierr.Mux(h.routes(prefix)))
+}
+
+// routes returns the console API's routes under prefix.
+func (h *Handler) routes(prefix string) *http.ServeMux {
+	mux := http.NewServeMux()
 	handle := func(method, path string, fn http.HandlerFunc) { mux.HandleFunc(method+" "+prefix+path, fn) }
 	if !h.AdminActor {
 		handle("POST", "/session", h.login)
@@ -71,6 +78,7 @@ func (h *Handler) Routes(mux *http.ServeMux, prefix string) {
 	handle("GET", "/active-calls", h.authed(h.activeCalls))
 	handle("GET", "/cluster", h.authed(h.cluster))
 	handle("GET", "/events", h.authedStream(h.events))
+	return mux
 }
 
 type authedFunc func(w http.ResponseWriter, r *http.Request, a Actor)
@@ -98,7 +106,7 @@ func (h *Handler) authedVia(fn authedFunc, queryToken bool) http.HandlerFunc {
 		a, err := h.Service.Authenticate(strings.TrimSpace(tok))
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem-console"`)
-			writeError(w, err)
+			apierr.Write(w, err)
 			return
 		}
 		fn(w, r, a)
@@ -114,18 +122,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
-func writeError(w http.ResponseWriter, err error) {
-	var e *Error
-	if !errors.As(err, &e) {
-		e = errorf(http.StatusInternalServerError, "internal", "%v", err)
-	}
-	writeJSON(w, e.Status, e)
-}
-
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "bad_request", "request body: %v", err)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, apierr.Errorf(apierr.TooLarge, "request body: larger than %d bytes", tooLarge.Limit)
+	case err != nil:
+		return nil, apierr.Errorf(apierr.BadRequest, "request body: %v", err)
 	}
 	return b, nil
 }
@@ -147,12 +151,12 @@ type LoginResponse struct {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	b, err := readBody(w, r)
 	if err != nil {
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	var req LoginRequest
 	if err := json.Unmarshal(b, &req); err != nil {
-		writeError(w, errorf(http.StatusBadRequest, "bad_request", "body: want {\"user\", \"password\"}"))
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "body: want {\"user\", \"password\"}"))
 		return
 	}
 	tok, sess, err := h.Service.Login(r.Context(), req.User, req.Password)
@@ -161,7 +165,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			// The user name only; never the password.
 			h.Logger.Info("console login refused", "user", req.User, "remote", r.RemoteAddr)
 		}
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, LoginResponse{Token: tok, User: sess.User, Agent: sess.Agent,
@@ -175,37 +179,56 @@ func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, a Actor) {
 func (h *Handler) do(w http.ResponseWriter, r *http.Request, a Actor) {
 	b, err := readBody(w, r)
 	if err != nil {
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	res, err := h.Service.Do(r.Context(), a, r.PathValue("op"), b, r.Header.Get("Idempotency-Key"))
 	if err != nil {
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
 }
 
-func stale(r *http.Request) bool { return r.URL.Query().Get("consistency") == "stale" }
+// consistency reads the request's consistency level; an unknown value is
+// a 400 naming the parameter.
+func consistency(r *http.Request) (cluster.Consistency, error) {
+	c, err := cluster.RequestConsistency(r)
+	if err != nil {
+		return c, &apierr.Error{Code: apierr.BadRequest, Field: "consistency", Message: err.Error()}
+	}
+	return c, nil
+}
 
 func (h *Handler) state(w http.ResponseWriter, r *http.Request, a Actor) {
-	doc, err := h.Service.State(r.Context(), a, r.URL.Query().Get("agent"), stale(r))
+	c, err := consistency(r)
 	if err != nil {
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
+	doc, err := h.Service.State(r.Context(), a, r.URL.Query().Get("agent"), c)
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	cluster.MarkConsistency(w, c)
 	writeJSON(w, http.StatusOK, doc)
 }
 
 // readThen answers a query after a read at the requested consistency.
 func (h *Handler) readThen(w http.ResponseWriter, r *http.Request, fn func() (any, error)) {
-	if err := h.Service.read(r.Context(), stale(r)); err != nil {
-		writeError(w, err)
+	c, err := consistency(r)
+	if err == nil {
+		err = h.Service.read(r.Context(), c)
+	}
+	if err != nil {
+		apierr.Write(w, err)
 		return
 	}
+	cluster.MarkConsistency(w, c)
 	v, err := fn()
 	if err != nil {
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -245,7 +268,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, a Actor) {
 		}
 		v, ok := h.Service.Engine.History(agent, q.Get("filter") == "missed")
 		if !ok {
-			return nil, errorf(http.StatusNotFound, "not_found", "unknown agent %q", agent)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown agent %q", agent)
 		}
 		return v, nil
 	})
@@ -259,7 +282,7 @@ func (h *Handler) speedDials(w http.ResponseWriter, r *http.Request, a Actor) {
 	h.readThen(w, r, func() (any, error) {
 		v, ok := h.Service.Engine.SpeedDials(user)
 		if !ok {
-			return nil, errorf(http.StatusNotFound, "not_found", "unknown user %q", user)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown user %q", user)
 		}
 		return v, nil
 	})
@@ -270,7 +293,7 @@ func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
 	h.readThen(w, r, func() (any, error) {
 		v, ok := h.Service.Engine.CallPosition(id)
 		if !ok {
-			return nil, errorf(http.StatusNotFound, "not_found", "call %q is not waiting in a queue", id)
+			return nil, apierr.Errorf(apierr.NotFound, "call %q is not waiting in a queue", id)
 		}
 		return v, nil
 	})
@@ -288,7 +311,7 @@ func (h *Handler) phones(w http.ResponseWriter, r *http.Request, a Actor) {
 		h.Service.Engine.View(func(st *cc.State) { ext = st.Config.Users[user].Extension })
 		v, ok := h.Service.Engine.Phones(ext)
 		if ext == "" || !ok {
-			return nil, errorf(http.StatusNotFound, "not_found", "user %q has no extension", user)
+			return nil, apierr.Errorf(apierr.NotFound, "user %q has no extension", user)
 		}
 		return v, nil
 	})
@@ -305,7 +328,7 @@ func (h *Handler) lineStatus(w http.ResponseWriter, r *http.Request, a Actor) {
 	h.readThen(w, r, func() (any, error) {
 		st, ok := h.Service.Engine.LineStatus(ext)
 		if !ok {
-			return nil, errorf(http.StatusNotFound, "not_found", "unknown extension %q", ext)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown extension %q", ext)
 		}
 		return LineStatusDoc{Extension: ext, Status: st}, nil
 	})
@@ -323,20 +346,20 @@ func (h *Handler) voicemail(w http.ResponseWriter, r *http.Request, a Actor) {
 		var boxes []string
 		if mailbox != "" {
 			if !a.Admin && !e.MayAccessMailbox(user, mailbox) {
-				return nil, errorf(http.StatusForbidden, "forbidden", "mailbox %q is neither yours nor monitored by you", mailbox)
+				return nil, apierr.Errorf(apierr.Forbidden, "mailbox %q is neither yours nor monitored by you", mailbox)
 			}
 			boxes = []string{mailbox}
 		} else {
 			var ok bool
 			if boxes, ok = e.UserMailboxes(user); !ok {
-				return nil, errorf(http.StatusNotFound, "not_found", "unknown user %q", user)
+				return nil, apierr.Errorf(apierr.NotFound, "unknown user %q", user)
 			}
 		}
 		out := []cc.VoicemailView{}
 		for _, b := range boxes {
 			v, ok := e.Voicemail(b)
 			if !ok {
-				return nil, errorf(http.StatusNotFound, "not_found", "unknown mailbox %q", b)
+				return nil, apierr.Errorf(apierr.NotFound, "unknown mailbox %q", b)
 			}
 			out = append(out, v)
 		}
@@ -360,7 +383,7 @@ func (h *Handler) activeCalls(w http.ResponseWriter, r *http.Request, a Actor) {
 		}
 		v, ok := h.Service.Engine.ActiveCalls(agent)
 		if !ok {
-			return nil, errorf(http.StatusNotFound, "not_found", "unknown agent %q", agent)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown agent %q", agent)
 		}
 		return v, nil
 	})
@@ -387,19 +410,19 @@ func (h *Handler) cluster(w http.ResponseWriter, r *http.Request, a Actor) {
 // "INDEX.SEQ" (after that event).
 func parsePosition(s string) (command.Position, error) {
 	if s == "" {
-		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: missing (the position of GET state, or the last event seen)")
+		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: missing (the position of GET state, or the last event seen)").WithField("since")
 	}
 	is, ss, hasSeq := strings.Cut(s, ".")
 	idx, err := strconv.ParseUint(is, 10, 64)
 	if err != nil {
-		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: %q is not INDEX or INDEX.SEQ", s)
+		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: %q is not INDEX or INDEX.SEQ", s).WithField("since")
 	}
 	if !hasSeq {
 		return command.EndOf(idx), nil
 	}
 	seq, err := strconv.Atoi(ss)
 	if err != nil || seq < 0 {
-		return command.Position{}, errorf(http.StatusBadRequest, "bad_request", "since: %q is not INDEX or INDEX.SEQ", s)
+		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: %q is not INDEX or INDEX.SEQ", s).WithField("since")
 	}
 	return command.Position{Index: idx, Seq: seq}, nil
 }

@@ -3,11 +3,11 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // StateDoc is what a console loads before it follows the event stream:
@@ -19,10 +19,13 @@ type StateDoc struct {
 	// index.
 	Since    string           `json:"since"`
 	Position command.Position `json:"-"`
-	NodeID   string           `json:"node_id"`
-	Role     string           `json:"role"`
-	LeaderID string           `json:"leader_id"`
-	User     string           `json:"user,omitempty"`
+	// Consistency is the level the state was read at: "stale" marks an
+	// answer from this node's state without a quorum round.
+	Consistency string `json:"consistency"`
+	NodeID      string `json:"node_id"`
+	Role        string `json:"role"`
+	LeaderID    string `json:"leader_id"`
+	User        string `json:"user,omitempty"`
 	// Agent is the operator's own state (lines, offer, personal queue,
 	// recent history) and Calls the calls it refers to.
 	Agent      json.RawMessage            `json:"agent,omitempty"`
@@ -33,11 +36,7 @@ type StateDoc struct {
 }
 
 // read waits until this node may answer at the requested consistency.
-func (s *Service) read(ctx context.Context, stale bool) error {
-	c := cluster.Linearizable
-	if stale {
-		c = cluster.Stale
-	}
+func (s *Service) read(ctx context.Context, c cluster.Consistency) error {
 	if err := s.Store.Read(ctx, c); err != nil {
 		return unavailable(err)
 	}
@@ -46,21 +45,23 @@ func (s *Service) read(ctx context.Context, stale bool) error {
 
 // State returns the console state of agent (the actor's own unless the
 // actor is an integration naming one).
-func (s *Service) State(ctx context.Context, a Actor, agent string, stale bool) (StateDoc, error) {
+func (s *Service) State(ctx context.Context, a Actor, agent string, c cluster.Consistency) (StateDoc, error) {
 	agent, err := s.agentFor(a, agent)
 	if err != nil {
 		return StateDoc{}, err
 	}
-	if err := s.read(ctx, stale); err != nil {
+	if err := s.read(ctx, c); err != nil {
 		return StateDoc{}, err
 	}
 	st := s.Store.Status()
-	doc := StateDoc{NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID, User: a.User}
+	doc := StateDoc{Consistency: c.String(), NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID, User: a.User}
 	var missing bool
 	s.Store.ViewAt(func(index uint64) {
 		doc.Position = command.EndOf(index)
 		doc.Since = formatPosition(doc.Position)
+		var sc scope
 		s.Engine.View(func(es *cc.State) {
+			sc = scopeOf(a, es)
 			for _, ag := range es.Agents {
 				if ag.State != cc.StateDisconnected {
 					doc.LoggedIn++
@@ -82,11 +83,12 @@ func (s *Service) State(ctx context.Context, a Actor, agent string, stale bool) 
 				}
 			}
 		})
-		doc.Queues = s.Engine.Queues()
+		// The queues the stream updates for this actor (filter.go).
+		doc.Queues = sc.ownQueues(s.Engine.Queues())
 		doc.Supervised = s.Engine.Supervised(agent, true, "")
 	})
 	if missing {
-		return StateDoc{}, errorf(http.StatusNotFound, "not_found", "unknown agent %q", agent)
+		return StateDoc{}, apierr.Errorf(apierr.NotFound, "unknown agent %q", agent)
 	}
 	return doc, nil
 }
@@ -97,7 +99,7 @@ func (s *Service) agentFor(a Actor, asked string) (string, error) {
 		return asked, nil
 	}
 	if asked != "" && asked != a.Agent {
-		return "", errorf(http.StatusForbidden, "forbidden", "you act as agent %q, not %q", a.Agent, asked)
+		return "", apierr.Errorf(apierr.Forbidden, "you act as agent %q, not %q", a.Agent, asked)
 	}
 	return a.Agent, nil
 }

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 
 	"github.com/tandemcc/tandem/cluster"
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // Store is what the operations API needs of the cluster.
@@ -42,21 +42,6 @@ type Actor struct {
 	Admin bool
 }
 
-// Error is a refusal of the operations API, with the HTTP status and the
-// stable code it is reported with (DESIGN.md lists the codes).
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
-func (e *Error) Error() string { return e.Message }
-
-func errorf(status int, code, format string, args ...any) *Error {
-	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
 func (s *Service) newID() string {
 	if s.NewID != nil {
 		return s.NewID()
@@ -67,7 +52,7 @@ func (s *Service) newID() string {
 // Login checks a user's password and opens a session. Every failure reads
 // the same, so the answer does not tell which users exist.
 func (s *Service) Login(ctx context.Context, user, password string) (string, Session, error) {
-	bad := errorf(http.StatusUnauthorized, "unauthorized", "%s", ErrBadPassword.Error())
+	bad := apierr.Errorf(apierr.Unauthorized, "%s", ErrBadPassword.Error())
 	if user == "" || password == "" {
 		return "", Session{}, bad
 	}
@@ -118,11 +103,11 @@ func (s *Service) credentials(user string) (hash, agent string) {
 func (s *Service) Authenticate(token string) (Actor, error) {
 	sess, err := s.Sessions.Verify(token)
 	if err != nil {
-		return Actor{}, errorf(http.StatusUnauthorized, "unauthorized", "%s", err.Error())
+		return Actor{}, apierr.Errorf(apierr.Unauthorized, "%s", err.Error())
 	}
 	hash, agent := s.credentials(sess.User)
 	if hash == "" || fingerprint(hash) != sess.Print {
-		return Actor{}, errorf(http.StatusUnauthorized, "unauthorized", "%s", ErrSession.Error())
+		return Actor{}, apierr.Errorf(apierr.Unauthorized, "%s", ErrSession.Error())
 	}
 	return Actor{User: sess.User, Agent: agent}, nil
 }
@@ -134,16 +119,16 @@ func (s *Service) Authenticate(token string) (Actor, error) {
 func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key string) (cluster.Result, error) {
 	o, ok := operations[op]
 	if !ok {
-		return cluster.Result{}, errorf(http.StatusNotFound, "not_found", "unknown operation %q", op)
+		return cluster.Result{}, apierr.Errorf(apierr.NotFound, "unknown operation %q", op)
 	}
 	if o.edge && !a.Admin {
-		return cluster.Result{}, errorf(http.StatusForbidden, "forbidden", "%s is reported by the telephony edge, not by operators", op)
+		return cluster.Result{}, apierr.Errorf(apierr.Forbidden, "%s is reported by the telephony edge, not by operators", op)
 	}
 	fields := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(body)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&fields); err != nil || dec.More() {
-			return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: the body must be one JSON object", op)
+			return cluster.Result{}, apierr.Errorf(apierr.BadRequest, "%s: the body must be one JSON object", op)
 		}
 	}
 	if err := s.fillActor(a, op, o, fields); err != nil {
@@ -157,12 +142,22 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 	}
 	payload, err := json.Marshal(fields)
 	if err != nil {
-		return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "%s: %v", op, err)
+		return cluster.Result{}, apierr.Errorf(apierr.BadRequest, "%s: %v", op, err)
+	}
+	// Checked here, as Apply will decode it: a malformed operation never
+	// reaches the log.
+	if err := cc.CheckPayload(o.typ, payload); err != nil {
+		e := &apierr.Error{Code: apierr.BadRequest, Message: fmt.Sprintf("%s: %v", op, err)}
+		var fe interface{ FieldName() string }
+		if errors.As(err, &fe) {
+			e.Field = fe.FieldName()
+		}
+		return cluster.Result{}, e
 	}
 	var opts []cluster.ProposeOption
 	if key != "" {
 		if len(key) > 128 {
-			return cluster.Result{}, errorf(http.StatusBadRequest, "bad_request", "Idempotency-Key: at most 128 characters")
+			return cluster.Result{}, apierr.Errorf(apierr.BadRequest, "Idempotency-Key: at most 128 characters")
 		}
 		who := a.User
 		if a.Admin {
@@ -185,12 +180,12 @@ func (s *Service) fillActor(a Actor, op string, o operation, fields map[string]j
 	var given string
 	if raw, ok := fields[o.actor]; ok {
 		if err := json.Unmarshal(raw, &given); err != nil {
-			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: o.actor, Message: fmt.Sprintf("%s: %s must be a string", op, o.actor)}
+			return &apierr.Error{Code: apierr.BadRequest, Field: o.actor, Message: fmt.Sprintf("%s: %s must be a string", op, o.actor)}
 		}
 	}
 	if a.Admin {
 		if given == "" {
-			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: o.actor, Message: fmt.Sprintf("%s: name the %s to act for", op, o.actor)}
+			return &apierr.Error{Code: apierr.BadRequest, Field: o.actor, Message: fmt.Sprintf("%s: name the %s to act for", op, o.actor)}
 		}
 		return nil
 	}
@@ -199,18 +194,18 @@ func (s *Service) fillActor(a Actor, op string, o operation, fields map[string]j
 	case "agent":
 		own = a.Agent
 		if own == "" {
-			return errorf(http.StatusForbidden, "forbidden", "%s: user %q is not an operator (no agent is linked to it)", op, a.User)
+			return apierr.Errorf(apierr.Forbidden, "%s: user %q is not an operator (no agent is linked to it)", op, a.User)
 		}
 	case "user":
 		own = a.User
 	case "extension":
 		s.Engine.View(func(st *cc.State) { own = st.Config.Users[a.User].Extension })
 		if own == "" {
-			return errorf(http.StatusForbidden, "forbidden", "%s: user %q has no extension", op, a.User)
+			return apierr.Errorf(apierr.Forbidden, "%s: user %q has no extension", op, a.User)
 		}
 	}
 	if given != "" && given != own {
-		return &Error{Status: http.StatusForbidden, Code: "forbidden", Field: o.actor,
+		return &apierr.Error{Code: apierr.Forbidden, Field: o.actor,
 			Message: fmt.Sprintf("%s: you act as %s %q, not %q", op, o.actor, own, given)}
 	}
 	raw, _ := json.Marshal(own)
@@ -218,24 +213,24 @@ func (s *Service) fillActor(a Actor, op string, o operation, fields map[string]j
 	return nil
 }
 
-// applyError turns a cluster error into an API error: an engine refusal
-// naming a field is bad input (400), another refusal an operation the
-// rules do not allow now (409); anything else means the cluster could not
-// commit (503) and the caller may retry with the same idempotency key.
+// applyError turns a failed Propose into an API error (apierr.From): an
+// engine refusal naming a field is bad input (400), another refusal an
+// operation the rules do not allow now (409); anything else means the
+// cluster could not commit now and the caller may retry with the same
+// idempotency key.
 func applyError(op string, err error) error {
 	var r *cluster.Refusal
 	if errors.As(err, &r) {
-		if r.Field != "" {
-			return &Error{Status: http.StatusBadRequest, Code: "bad_request", Field: r.Field, Message: r.Msg}
-		}
-		return &Error{Status: http.StatusConflict, Code: "refused", Message: r.Msg}
-	}
-	if errors.Is(err, context.Canceled) {
-		return errorf(499, "canceled", "%s: canceled", op)
+		return apierr.From(err)
 	}
 	return unavailable(fmt.Errorf("%s: %w", op, err))
 }
 
-func unavailable(err error) *Error {
-	return errorf(http.StatusServiceUnavailable, "unavailable", "the cluster cannot commit right now (%v); retry with the same Idempotency-Key", err)
+// unavailable reports a commit or read the cluster could not do now, with
+// the kind apierr.From gives the failure (503 not_leader without a leader,
+// 504 timeout on a deadline).
+func unavailable(err error) *apierr.Error {
+	e := apierr.From(err)
+	e.Message = fmt.Sprintf("the cluster cannot commit right now (%v); retry with the same Idempotency-Key", err)
+	return e
 }

@@ -48,8 +48,18 @@ func (r *rig) advance(d time.Duration) {
 	r.mu.Unlock()
 }
 
-func newRig(t *testing.T) *rig {
+// rigOpts adds sinks beside the hub and a logger to a rig.
+type rigOpts struct {
+	sinks  []cluster.EventSink
+	logger *slog.Logger
+}
+
+func newRig(t *testing.T, opts ...rigOpts) *rig {
 	t.Helper()
+	var o rigOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,13 +69,16 @@ func newRig(t *testing.T) *rig {
 	r := &rig{t: t, engine: cc.New(), now: time.Now()}
 	var storeRef *cluster.Store
 	hub := &Hub{Applied: func() uint64 { return storeRef.AppliedIndex() }}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := o.logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := cluster.Open(ctx, cluster.Config{
 		NodeID: "n1", RaftAddr: addr, AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(),
 		Token: "test-token-0123456789", Machines: []cluster.Machine{r.engine},
-		Sinks: []cluster.EventSink{hub}, Logger: logger, RaftLog: io.Discard, Now: r.clock,
+		Sinks: append([]cluster.EventSink{hub}, o.sinks...), Logger: logger, RaftLog: io.Discard, Now: r.clock,
 	})
 	if err != nil {
 		t.Fatalf("opening the cluster: %v", err)
@@ -163,17 +176,23 @@ type stream struct {
 	t    *testing.T
 	c    *websocket.Conn
 	last string
+	raw  []string // every message read, as sent
 }
 
 func (r *rig) stream(token, since string) *stream {
 	r.t.Helper()
+	url := "ws" + strings.TrimPrefix(r.public.URL, "http") + "/console/api/v1/events?since=" + since + "&access_token=" + token
+	if token == "" {
+		// The admin mount: an integration holding the admin token.
+		url = "ws" + strings.TrimPrefix(r.admin.URL, "http") + "/v1/console/events?since=" + since
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	url := "ws" + strings.TrimPrefix(r.public.URL, "http") + "/console/api/v1/events?since=" + since + "&access_token=" + token
 	c, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		r.t.Fatalf("dial events: %v", err)
 	}
+	c.SetReadLimit(16 << 20)
 	r.t.Cleanup(func() { c.CloseNow() })
 	s := &stream{t: r.t, c: c}
 	if m := s.read(); m.Type != "hello" {
@@ -190,12 +209,18 @@ func (s *stream) read() streamMsg {
 	if err != nil {
 		s.t.Fatalf("reading the stream: %v", err)
 	}
+	s.raw = append(s.raw, string(b))
 	var m streamMsg
 	if err := json.Unmarshal(b, &m); err != nil {
 		s.t.Fatalf("stream message %s: %v", b, err)
 	}
-	if n := len(m.Events); n > 0 {
-		s.last = formatPosition(m.Events[n-1].Pos())
+	switch {
+	case m.Position != "":
+		s.last = m.Position
+	case m.Type == "position":
+		s.last = m.Since
+	case len(m.Events) > 0:
+		s.last = formatPosition(m.Events[len(m.Events)-1].Pos())
 	}
 	return m
 }

@@ -10,19 +10,26 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/tandemcc/tandem/command"
+	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // Stream messages (server to console), one JSON object per WebSocket text
 // message:
 //
 //	{"type":"hello","node_id":…,"role":…,"leader_id":…,"since":"…"}
-//	{"type":"events","events":[{index,seq,type,time,command_id,data}…]}
+//	{"type":"events","events":[{index,seq,type,time,command_id,data}…],"position":"…"}
+//	{"type":"position","since":"…"}  nothing to show up to there
 //	{"type":"reset","message":…}   then close 4000: reload GET state
 //	{"type":"resume","since":"…"}  then close 4001: reconnect from there
 //
 // A console follows: GET state → connect with since=state.since → apply
-// events; after a drop it reconnects (to this or another node) with the
-// position of the last event it applied, so nothing is missed or doubled.
+// events; after a drop it reconnects (to this or another node) from the
+// last position it was given (an events message's position, a position
+// message's since), or the last event it applied, so nothing is missed
+// or doubled. The stream is filtered per subscriber (filter.go): a
+// position covers the events the subscriber does not see, so a console
+// that sees little still resumes where its stream stopped.
 type streamMsg struct {
 	Type     string          `json:"type"`
 	NodeID   string          `json:"node_id,omitempty"`
@@ -31,6 +38,7 @@ type streamMsg struct {
 	Since    string          `json:"since,omitempty"`
 	Message  string          `json:"message,omitempty"`
 	Events   []command.Event `json:"events,omitempty"`
+	Position string          `json:"position,omitempty"`
 }
 
 // Close codes of the event stream.
@@ -42,16 +50,19 @@ const (
 const (
 	writeTimeout = 10 * time.Second
 	pingEvery    = 20 * time.Second
+	// positionEvery bounds how long a console's position lags behind
+	// events it does not see.
+	positionEvery = time.Second
 )
 
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, a Actor) {
 	if !a.Admin && a.Agent == "" {
-		writeError(w, errorf(http.StatusForbidden, "forbidden", "the live stream is for operators; user %q is not one", a.User))
+		apierr.Write(w, apierr.Errorf(apierr.Forbidden, "the live stream is for operators; user %q is not one", a.User))
 		return
 	}
 	since, err := parsePosition(r.URL.Query().Get("since"))
 	if err != nil {
-		writeError(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	c, err := websocket.Accept(w, r, nil) // same-origin only
@@ -74,9 +85,30 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, a Actor) {
 		return
 	}
 	go keepAlive(ctx, c)
-	last := since
+	h.follow(ctx, c, sub, a, since)
+}
+
+// follow sends the subscription's events that a may see. last is the
+// position everything up to which was sent or is not for a; a position
+// message tells it (at most every positionEvery) when only unseen events
+// moved it.
+func (h *Handler) follow(ctx context.Context, c *websocket.Conn, sub *Subscription, a Actor, last command.Position) {
+	var sc scope
+	h.Service.Engine.View(func(st *cc.State) { sc = scopeOf(a, st) })
+	var (
+		pending bool // last moved past what the console was told
+		flushAt time.Time
+	)
 	for {
-		evs, err := sub.Next(ctx)
+		wait, cancel := ctx, context.CancelFunc(func() {})
+		if pending {
+			wait, cancel = context.WithDeadline(ctx, flushAt)
+		}
+		evs, err := sub.Next(wait)
+		cancel()
+		if err != nil && pending && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			evs, err = nil, nil
+		}
 		switch {
 		case errors.Is(err, ErrSlow):
 			send(ctx, c, streamMsg{Type: "resume", Since: formatPosition(last), Message: err.Error()})
@@ -89,10 +121,28 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, a Actor) {
 		case err != nil:
 			return // the console went away or the node stops
 		}
-		if send(ctx, c, streamMsg{Type: "events", Events: evs}) != nil {
-			return
+		if len(evs) > 0 {
+			if !sc.all && refreshes(evs) {
+				h.Service.Engine.View(func(st *cc.State) { sc = scopeOf(a, st) })
+			}
+			last = evs[len(evs)-1].Pos()
+			if shown := sc.filter(evs); len(shown) > 0 {
+				if send(ctx, c, streamMsg{Type: "events", Events: shown, Position: formatPosition(last)}) != nil {
+					return
+				}
+				pending = false
+				continue
+			}
+			if !pending {
+				pending, flushAt = true, time.Now().Add(positionEvery)
+			}
 		}
-		last = evs[len(evs)-1].Pos()
+		if pending && !time.Now().Before(flushAt) {
+			if send(ctx, c, streamMsg{Type: "position", Since: formatPosition(last)}) != nil {
+				return
+			}
+			pending = false
+		}
 	}
 }
 

@@ -463,7 +463,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		if u.ForwardingCategory != "" && !contains(ForwardingCategories, u.ForwardingCategory) {
 			return Config{}, fieldErr(f+".forwarding_category", "unknown forwarding category %q (one of %s)", u.ForwardingCategory, strings.Join(ForwardingCategories, ", "))
 		}
-		if u.PasswordHash != "" && !passwordHashRE.MatchString(u.PasswordHash) {
+		if u.PasswordHash != "" && u.PasswordHash != PasswordHashRedacted && !passwordHashRE.MatchString(u.PasswordHash) {
 			return Config{}, fieldErr(f+".password_hash", "not a password hash: make one with `tandemctl hash-password` (the password itself is never stored)")
 		}
 		if u.WebPhoneMode != "" && !contains(WebPhoneModes, u.WebPhoneMode) {
@@ -562,6 +562,9 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 func merge(cur Config, d Document, prune bool) (Config, error) {
 	next, err := mergeFields(cur, d, prune)
 	if err != nil {
+		return Config{}, err
+	}
+	if err := keepPasswords(cur, next, d); err != nil {
 		return Config{}, err
 	}
 	return next, checkRefs(next, d)
@@ -864,14 +867,15 @@ func normalizeExtension(x Extension) Extension {
 // deterministic order, and counts them.
 func diff(old, next Config, em *command.Emitter) ApplyResult {
 	var r ApplyResult
-	diffKind(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits)
-	diffKind(&r, em, "extension", old.Extensions, next.Extensions)
-	diffKind(&r, em, "user", old.Users, next.Users)
-	diffKind(&r, em, "queue", old.Queues, next.Queues)
-	diffKind(&r, em, "agent", old.Agents, next.Agents)
-	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons)
-	diffKind(&r, em, "contact", old.Contacts, next.Contacts)
-	diffKind(&r, em, "excluded_number", old.ExcludedNumbers, next.ExcludedNumbers)
+	diffKind(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits, nil)
+	diffKind(&r, em, "extension", old.Extensions, next.Extensions, nil)
+	// A user's event never carries the password hash (UserEvent).
+	diffKind(&r, em, "user", old.Users, next.Users, userEvent)
+	diffKind(&r, em, "queue", old.Queues, next.Queues, nil)
+	diffKind(&r, em, "agent", old.Agents, next.Agents, nil)
+	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, nil)
+	diffKind(&r, em, "contact", old.Contacts, next.Contacts, nil)
+	diffKind(&r, em, "excluded_number", old.ExcludedNumbers, next.ExcludedNumbers, nil)
 	// Settings always exist: they count only when they change.
 	if !reflect.DeepEqual(old.Settings, next.Settings) {
 		r.Updated++
@@ -880,16 +884,23 @@ func diff(old, next Config, em *command.Emitter) ApplyResult {
 	return r
 }
 
-func diffKind[V any](r *ApplyResult, em *command.Emitter, kind string, old, next map[string]V) {
+// view, when not nil, turns an entity into its event's data.
+func diffKind[V any](r *ApplyResult, em *command.Emitter, kind string, old, next map[string]V, view func(V) any) {
+	data := func(v V) any {
+		if view != nil {
+			return view(v)
+		}
+		return v
+	}
 	for _, k := range sortedKeys(next) {
 		o, had := old[k]
 		switch {
 		case !had:
 			r.Created++
-			em.Emit("config."+kind+".created", next[k])
+			em.Emit("config."+kind+".created", data(next[k]))
 		case !reflect.DeepEqual(o, next[k]):
 			r.Updated++
-			em.Emit("config."+kind+".updated", next[k])
+			em.Emit("config."+kind+".updated", data(next[k]))
 		default:
 			r.Unchanged++
 		}
@@ -943,14 +954,17 @@ func contains(s []string, v string) bool {
 }
 
 // Document returns the configuration as a document, each list sorted by
-// key, so that applying it to an empty engine reproduces the configuration.
+// key, so that applying it reproduces the configuration: to an empty
+// engine when no user has a password, and always to the engine it came
+// from. Password hashes are shown as PasswordHashRedacted, which an apply
+// resolves to the user's current hash.
 func (c Config) Document() Document {
 	var d Document
 	for _, k := range sortedKeys(c.BusinessUnits) {
 		d.BusinessUnits = append(d.BusinessUnits, c.BusinessUnits[k])
 	}
 	for _, k := range sortedKeys(c.Users) {
-		d.Users = append(d.Users, c.Users[k])
+		d.Users = append(d.Users, c.Users[k].redacted())
 	}
 	for _, k := range sortedKeys(c.Extensions) {
 		d.Extensions = append(d.Extensions, c.Extensions[k])

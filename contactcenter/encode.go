@@ -223,6 +223,7 @@ func (ev CallEndedEvent) AppendJSON(b []byte) []byte {
 	b = appendStrOmit(b, `,"by":`, ev.By)
 	b = appendStr(b, `,"place":`, ev.Place)
 	b = appendStrOmit(b, `,"agent":`, ev.Agent)
+	b = appendStrOmit(b, `,"queue":`, ev.Queue)
 	b = appendInt(b, `,"duration_ms":`, ev.DurationMS)
 	return append(b, '}')
 }

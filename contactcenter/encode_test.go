@@ -190,6 +190,7 @@ func TestEngineEventsUseAppenders(t *testing.T) {
 		&OfferedEvent{Call: "c1", Agents: []string{"a1", "a&2"}, Queue: "q1", RingUntil: 5},
 		AnsweredEvent{Call: "c1", Agent: "a1", WaitMS: 3},
 		&CallEndedEvent{Call: "c1", Reason: "hangup", By: "agent", Place: PlaceLine, Agent: "a1", DurationMS: 9},
+		&CallEndedEvent{Call: "c2", Reason: "abandoned", By: "caller", Place: PlaceRinging, Queue: "q1", DurationMS: 1},
 	} {
 		em := command.NewEmitter(1, command.Envelope{Type: "call.x", Version: 1, Time: 1, ID: "x"})
 		em.Emit("t", ev)

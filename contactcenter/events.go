@@ -242,10 +242,14 @@ type CallEndedEvent struct {
 	Call string `json:"call"`
 	// Reason: hangup, abandoned, busy, reset, merged, cancelled,
 	// peer_hangup.
-	Reason     string `json:"reason"`
-	By         string `json:"by,omitempty"`
-	Place      string `json:"place"`
-	Agent      string `json:"agent,omitempty"`
+	Reason string `json:"reason"`
+	By     string `json:"by,omitempty"`
+	Place  string `json:"place"`
+	Agent  string `json:"agent,omitempty"`
+	// Queue is the general queue the call came through, if any: the
+	// consoles of that queue's operators learn that a call they saw
+	// waiting or ringing is gone (console stream filter).
+	Queue      string `json:"queue,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
 }
 

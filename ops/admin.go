@@ -7,16 +7,15 @@
 // It is a separate package because it coordinates several subsystems
 // (cluster, the engine, replication, and later backup) and belongs to
 // none of them. It translates HTTP into calls on those packages and their
-// errors into HTTP; it holds no state of its own and must not apply
-// commands except through cluster.Store.
+// errors into HTTP (through package apierr, the one error shape and
+// mapping of every surface); it holds no state of its own and must not
+// apply commands except through cluster.Store.
 package ops
 
 import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,6 +28,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
 )
@@ -86,7 +86,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.Store.Ready() {
-			http.Error(w, "not ready: no leader known or not caught up", http.StatusServiceUnavailable)
+			apierr.Write(w, apierr.Errorf(apierr.Unavailable, "not ready: no leader known or not caught up"))
 			return
 		}
 		io.WriteString(w, "ready\n")
@@ -109,8 +109,8 @@ func (s *Server) Handler() http.Handler {
 		api.Handle("/v1/console/", http.StripPrefix("/v1/console", s.Console))
 	}
 	api.Handle("/v1/internal/", s.Store.PeerHandler())
-	mux.Handle("/v1/", s.auth(api))
-	return mux
+	mux.Handle("/v1/", s.auth(apierr.Mux(api)))
+	return apierr.Mux(mux)
 }
 
 // auth requires the bearer token. The token is compared in constant time
@@ -121,17 +121,11 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		got := []byte(r.Header.Get("Authorization"))
 		if s.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem-admin"`)
-			writeErr(w, http.StatusUnauthorized, apiError{Error: "missing or wrong admin token"})
+			apierr.Write(w, apierr.Errorf(apierr.Unauthorized, "missing or wrong admin token"))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// apiError is the JSON body of every failed admin call.
-type apiError struct {
-	Error string `json:"error"`
-	Field string `json:"field,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -140,25 +134,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, code int, e apiError) { writeJSON(w, code, e) }
-
-// writeFailure maps an error from the cluster to a status code: a refusal
-// is the client's (422), a missing leader is temporary (503).
-func writeFailure(w http.ResponseWriter, err error) {
-	var ref *cluster.Refusal
-	var fe *contactcenter.FieldError
-	switch {
-	case errors.As(err, &fe):
-		writeErr(w, http.StatusBadRequest, apiError{Error: err.Error(), Field: fe.Field})
-	case errors.As(err, &ref):
-		writeErr(w, http.StatusUnprocessableEntity, apiError{Error: ref.Msg, Field: ref.Field})
-	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, context.DeadlineExceeded):
-		writeErr(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
-	default:
-		writeErr(w, http.StatusInternalServerError, apiError{Error: err.Error()})
-	}
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +156,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeErr(w, http.StatusBadRequest, apiError{Error: "decoding request: " + err.Error()})
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "decoding request: %v", err))
 		return false
 	}
 	return true
@@ -205,7 +180,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		err = s.Store.Join(r.Context(), req.JoinRequest)
 	}
 	if err != nil {
-		writeFailure(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "joined"})
@@ -219,7 +194,7 @@ func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Store.Remove(r.Context(), req.ID); err != nil {
-		writeFailure(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "removed", "id": req.ID})
@@ -236,7 +211,7 @@ func (s *Server) transfer(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	before := s.Store.LeaderID()
 	if err := s.Store.TransferLeader(ctx, req.ID); err != nil {
-		writeFailure(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"result": "transferred", "leader_id": s.newLeader(ctx, before, req.ID)})
@@ -270,20 +245,19 @@ func (s *Server) newLeader(ctx context.Context, before, target string) string {
 func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, command.MaxPayload/2+1))
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, apiError{Error: "reading body: " + err.Error()})
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
 		return
 	}
 	if len(body) > command.MaxPayload/2 {
-		writeErr(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("config larger than %d bytes", command.MaxPayload/2)})
+		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "config larger than %d bytes", command.MaxPayload/2))
 		return
 	}
 	doc, err := contactcenter.ParseDocument(body)
-	if err != nil {
-		writeErr(w, http.StatusBadRequest, apiError{Error: err.Error()})
-		return
+	if err == nil {
+		err = doc.Validate()
 	}
-	if err := doc.Validate(); err != nil {
-		writeFailure(w, err)
+	if err != nil {
+		apierr.Write(w, apierr.Wrap(apierr.BadRequest, err))
 		return
 	}
 	prune := r.URL.Query().Get("prune") == "true"
@@ -291,29 +265,29 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := s.Store.Propose(ctx, contactcenter.TypeConfigApply, contactcenter.ApplyRequest{Document: doc, Prune: prune})
 	if err != nil {
-		writeFailure(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
-	c, err := cluster.ParseConsistency(r.URL.Query().Get("consistency"))
+	c, err := cluster.RequestConsistency(r)
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, apiError{Error: err.Error(), Field: "consistency"})
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "%v", err).WithField("consistency"))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	if err := s.Store.Read(ctx, c); err != nil {
-		writeFailure(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	var doc contactcenter.Document
 	s.Engine.View(func(st *contactcenter.State) { doc = st.Config.Document() })
-	if c == cluster.Stale {
-		w.Header().Set("X-Tandem-Consistency", "stale")
-	}
+	// The body is a configuration document (apply -f takes it back), so
+	// the level is marked in the header only.
+	cluster.MarkConsistency(w, c)
 	writeJSON(w, http.StatusOK, doc)
 }
 
@@ -321,13 +295,17 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 // the commit path (bench/raft.sh).
 func (s *Server) benchCommit(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
-	if err != nil || len(body) > 1<<20 {
-		writeErr(w, http.StatusBadRequest, apiError{Error: "body must be at most 1 MiB"})
+	if err != nil {
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
+		return
+	}
+	if len(body) > 1<<20 {
+		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "body must be at most 1 MiB"))
 		return
 	}
 	res, err := s.Store.Propose(r.Context(), cluster.TypeNoop, body)
 	if err != nil {
-		writeFailure(w, err)
+		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]uint64{"index": res.Index})

@@ -1,13 +1,12 @@
 package ops
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/replication"
 )
 
@@ -23,7 +22,8 @@ import (
 //	POST /v1/replication/sync      {"target", "admin", "recent", "all", "continue", "run_for"}
 //	GET  /v1/replication/sync?target=T
 //
-// A refused command answers 409 with {"error"} and changes nothing. A sync
+// A refused command answers 409 refused (507 no_space when a write it
+// needs found the disk full; package apierr) and changes nothing. A sync
 // starts a job on this node and answers at once; GET follows its progress
 // (done, total, percent, state).
 func (s *Server) replicationRoutes(mux *http.ServeMux) {
@@ -45,24 +45,20 @@ func (s *Server) replicationRoutes(mux *http.ServeMux) {
 				return
 			}
 			if s.Replication == nil {
-				writeErr(w, http.StatusConflict, apiError{Error: "no replication is configured on this node (start tandemd with --reporting-dsn)"})
+				apierr.Write(w, apierr.Errorf(apierr.Refused, "no replication is configured on this node (start tandemd with --reporting-dsn)"))
 				return
 			}
 			res, err := run(r, q)
-			var ref *replication.Refusal
-			switch {
-			case errors.As(err, &ref):
-				writeErr(w, http.StatusConflict, apiError{Error: ref.Msg})
-			case err != nil:
-				writeErr(w, http.StatusInternalServerError, apiError{Error: err.Error()})
-			default:
-				writeJSON(w, http.StatusOK, res)
+			if err != nil {
+				apierr.Write(w, err)
+				return
 			}
+			writeJSON(w, http.StatusOK, res)
 		}
 	}
 	needTarget := func(q req) error {
 		if q.Target == "" {
-			return &replication.Refusal{Msg: "target: required (reporting or standby)"}
+			return errNoTarget()
 		}
 		return nil
 	}
@@ -106,7 +102,7 @@ func (s *Server) replicationRoutes(mux *http.ServeMux) {
 		if q.RunFor != "" {
 			d, err := time.ParseDuration(q.RunFor)
 			if err != nil || d <= 0 {
-				writeErr(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("run_for: %q is not a positive duration such as 2h or 90m", q.RunFor)})
+				apierr.Write(w, apierr.Errorf(apierr.BadRequest, "run_for: %q is not a positive duration such as 2h or 90m", q.RunFor).WithField("run_for"))
 				return
 			}
 			runFor = d
@@ -119,7 +115,7 @@ func (s *Server) replicationRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/replication/sync", func(w http.ResponseWriter, r *http.Request) {
 		target := r.URL.Query().Get("target")
 		if target == "" {
-			writeErr(w, http.StatusBadRequest, apiError{Error: "target: required (reporting or standby)"})
+			apierr.Write(w, errNoTarget())
 			return
 		}
 		var p *replication.SyncProgress
@@ -127,11 +123,16 @@ func (s *Server) replicationRoutes(mux *http.ServeMux) {
 			p = s.Replication.SyncStatus(target)
 		}
 		if p == nil {
-			writeErr(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no sync of %s has run on this node", target)})
+			apierr.Write(w, apierr.Errorf(apierr.NotFound, "no sync of %s has run on this node", target))
 			return
 		}
 		writeJSON(w, http.StatusOK, p)
 	})
+}
+
+// errNoTarget answers a replication command that names no target.
+func errNoTarget() *apierr.Error {
+	return apierr.Errorf(apierr.BadRequest, "target: required (reporting or standby)").WithField("target")
 }
 
 // withoutBody is r with its body already consumed, for a handler that

@@ -3,14 +3,13 @@ package ops
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/replication/standby"
 )
 
@@ -31,7 +30,8 @@ const (
 //	POST /v1/standby/promote   end standby mode: accept writes, refuse shipments
 //
 // apply and sync are what a primary's standby target calls; promote is
-// `tandemctl standby promote`. A refusal answers 409 with {"error"}.
+// `tandemctl standby promote`. A refusal answers 409 refused (package
+// apierr).
 func (s *Server) standbyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+standby.PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		st := s.standbyStatus()
@@ -44,14 +44,14 @@ func (s *Server) standbyRoutes(mux *http.ServeMux) {
 		var b cluster.StandbyBatch
 		dec := json.NewDecoder(io.LimitReader(r.Body, maxStandbyBatch))
 		if err := dec.Decode(&b); err != nil {
-			writeErr(w, http.StatusBadRequest, apiError{Error: "decoding shipment: " + err.Error()})
+			apierr.Write(w, apierr.Errorf(apierr.BadRequest, "decoding shipment: %v", err))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
 		defer cancel()
 		res, err := s.Store.StandbyApply(ctx, b)
 		if err != nil {
-			writeStandbyFailure(w, err)
+			apierr.Write(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, res)
@@ -59,18 +59,18 @@ func (s *Server) standbyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+standby.PathSync, func(w http.ResponseWriter, r *http.Request) {
 		doc, err := io.ReadAll(io.LimitReader(r.Body, maxStandbySync+1))
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, apiError{Error: "reading engine state: " + err.Error()})
+			apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading engine state: %v", err))
 			return
 		}
 		if len(doc) > maxStandbySync {
-			writeErr(w, http.StatusRequestEntityTooLarge, apiError{Error: fmt.Sprintf("engine state larger than %d bytes", maxStandbySync)})
+			apierr.Write(w, apierr.Errorf(apierr.TooLarge, "engine state larger than %d bytes", maxStandbySync))
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Minute)
 		defer cancel()
 		res, err := s.Store.StandbySync(ctx, doc, nil)
 		if err != nil {
-			writeStandbyFailure(w, err)
+			apierr.Write(w, err)
 			return
 		}
 		s.logger().Info("standby: engine state of the primary applied", "bytes", len(doc), "position", res.Position, "message", res.Message)
@@ -81,7 +81,7 @@ func (s *Server) standbyRoutes(mux *http.ServeMux) {
 		defer cancel()
 		res, err := s.Store.PromoteStandby(ctx)
 		if err != nil {
-			writeStandbyFailure(w, err)
+			apierr.Write(w, err)
 			return
 		}
 		s.logger().Warn("standby promoted: this cluster accepts writes", "message", res.Message)
@@ -104,15 +104,4 @@ func (s *Server) logger() *slog.Logger {
 		return s.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// writeStandbyFailure answers a refusal with 409: the request cannot
-// succeed in this cluster's mode.
-func writeStandbyFailure(w http.ResponseWriter, err error) {
-	var ref *cluster.Refusal
-	if errors.As(err, &ref) {
-		writeErr(w, http.StatusConflict, apiError{Error: ref.Msg})
-		return
-	}
-	writeFailure(w, err)
 }

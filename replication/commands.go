@@ -13,15 +13,29 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/replication/archive"
 	"github.com/tandemcc/tandem/replication/buffer"
 )
 
 // Refusal is an administration command refused for a reason the operator
 // can fix; nothing was changed.
-type Refusal struct{ Msg string }
+type Refusal struct {
+	Msg string
+	// noSpace: refused because a write it needs found the disk full.
+	noSpace bool
+}
 
 func (r *Refusal) Error() string { return r.Msg }
+
+// ErrorCode reports a refusal as 409 refused on the HTTP surfaces, or 507
+// no_space when the disk is full (package apierr).
+func (r *Refusal) ErrorCode() apierr.Code {
+	if r.noSpace {
+		return apierr.NoSpace
+	}
+	return apierr.Refused
+}
 
 func refuse(format string, args ...any) error { return &Refusal{Msg: fmt.Sprintf(format, args...)} }
 
@@ -328,7 +342,7 @@ func (m *Manager) noSpaceRefusal(err error) error {
 	if errors.As(err, &pe) {
 		dir = filepath.Dir(pe.Path)
 	}
-	return refuse("no space left on %s: free space and retry", dir)
+	return &Refusal{Msg: fmt.Sprintf("no space left on %s: free space and retry", dir), noSpace: true}
 }
 
 func (m *Manager) unknownTarget(target string) error {

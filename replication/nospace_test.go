@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/internal/tmpfstest"
 )
 
@@ -271,6 +272,9 @@ func TestAdminCommandsOnFullDiskChangeNothing(t *testing.T) {
 			want := "no space left on " + dir + ": free space and retry"
 			if !errors.As(err, &ref) || ref.Msg != want {
 				t.Fatalf("got %v, want refusal %q", err, want)
+			}
+			if e := apierr.From(err); e.Code != apierr.NoSpace || e.Status() != 507 {
+				t.Errorf("%v answers %d %s, want 507 no_space", err, e.Status(), e.Code)
 			}
 			sameFiles(t, before, snapshotFiles(t, dir, withDiag))
 			after := m.Status()

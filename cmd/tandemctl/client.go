@@ -12,6 +12,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // globals are the flags every command accepts, before or after its name.
@@ -111,12 +113,6 @@ func (g *globals) resolveToken(e env) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// apiError is the admin API's error body.
-type apiError struct {
-	Error string `json:"error"`
-	Field string `json:"field"`
-}
-
 // do sends a request and decodes a JSON answer into out (if not nil). A
 // failure is one line: the server's message, or what went wrong reaching it.
 func (c *client) do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
@@ -138,11 +134,7 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 		return fmt.Errorf("reading answer from %s: %w", c.base, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var ae apiError
-		if json.Unmarshal(raw, &ae) == nil && ae.Error != "" {
-			return fmt.Errorf("%s (HTTP %d)", ae.Error, resp.StatusCode)
-		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(raw)))
+		return answerError(method, path, resp.StatusCode, raw)
 	}
 	if out == nil {
 		return nil
@@ -155,6 +147,21 @@ func (c *client) do(ctx context.Context, method, path, contentType string, body 
 		return fmt.Errorf("decoding answer of %s: %w", path, err)
 	}
 	return nil
+}
+
+// answerError is the one line a failed request prints: the API's message
+// (led by the field it names, when the message does not already say it)
+// and the status, or the raw answer of something that is not the API.
+func answerError(method, path string, status int, raw []byte) error {
+	e, ok := apierr.Decode(status, raw)
+	if !ok {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, status, e.Message)
+	}
+	msg := e.Message
+	if e.Field != "" && !strings.Contains(msg, e.Field) {
+		msg = e.Field + ": " + msg
+	}
+	return fmt.Errorf("%s (HTTP %d)", msg, status)
 }
 
 func (c *client) postJSON(ctx context.Context, path string, in, out any) error {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 type ctlResult struct {
@@ -211,8 +213,7 @@ func statusServer(t *testing.T, token string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+token {
-			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"error":"missing or wrong admin token"}`)
+			apierr.Write(w, apierr.Errorf(apierr.Unauthorized, "missing or wrong admin token"))
 			return
 		}
 		if r.Method != http.MethodGet || r.URL.Path != "/v1/status" {
@@ -382,5 +383,33 @@ func TestClusterCommandsSendRequests(t *testing.T) {
 		if s := <-got; s != tt.want {
 			t.Errorf("%v: server saw %+v, want %+v", tt.args, s, tt.want)
 		}
+	}
+}
+
+// A failed request prints one line: the API's message, led by the field
+// when the message does not name it, and the status; anything that is
+// not the API's error shape verbatim.
+func TestAnswerError(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"field in the message", 400, `{"code":"bad_request","message":"agents[0].queues[0]: unknown queue \"suport\"","field":"agents[0].queues[0]"}`,
+			`agents[0].queues[0]: unknown queue "suport" (HTTP 400)`},
+		{"field not in the message", 400, `{"code":"bad_request","message":"must be a positive duration","field":"run_for"}`,
+			"run_for: must be a positive duration (HTTP 400)"},
+		{"no field", 409, `{"code":"refused","message":"refusing to remove the last voter"}`,
+			"refusing to remove the last voter (HTTP 409)"},
+		{"not the API", 502, "<html>Bad Gateway</html>\n", "POST /v1/config: HTTP 502: <html>Bad Gateway</html>"},
+		{"empty", 503, "", "POST /v1/config: HTTP 503: Service Unavailable"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := answerError("POST", "/v1/config", tt.status, []byte(tt.body))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

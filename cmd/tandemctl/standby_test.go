@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 func TestStandbyCommand(t *testing.T) {
@@ -13,7 +15,7 @@ func TestStandbyCommand(t *testing.T) {
 	var promoted bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+tok {
-			http.Error(w, `{"error":"missing or wrong admin token"}`, http.StatusUnauthorized)
+			apierr.Write(w, apierr.Errorf(apierr.Unauthorized, "missing or wrong admin token"))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -22,8 +24,7 @@ func TestStandbyCommand(t *testing.T) {
 			w.Write([]byte(`{"mode":"standby","of":"http://p:7070","node_id":"sb1","position":{"index":42,"seq":1},"n":7,"applied":7,"lag_seconds":1.5,"needs_sync":"commands 3 to 4 are missing"}`))
 		case "POST /v1/standby/promote":
 			if promoted {
-				w.WriteHeader(http.StatusConflict)
-				w.Write([]byte(`{"error":"this cluster is not a standby; there is nothing to promote"}`))
+				apierr.Write(w, apierr.Errorf(apierr.Refused, "this cluster is not a standby; there is nothing to promote"))
 				return
 			}
 			promoted = true

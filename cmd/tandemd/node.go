@@ -217,6 +217,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		RaftLog:     rawLog,
 		RaftJSON:    !isTerminal(rawLog),
 		Now:         now,
+		Timing:      timing(o),
 	})
 	if err != nil {
 		closeListeners()
@@ -309,4 +310,12 @@ func newStandbyTarget(o options, token string, now func() time.Time, logger *slo
 		Now:    now,
 		Logger: logger.With("component", "standby"),
 	}
+}
+
+// timing is cluster.LANDefaults with the snapshot flags applied.
+func timing(o options) cluster.Timing {
+	t := cluster.LANDefaults
+	t.SnapshotThreshold = o.SnapshotThreshold
+	t.SnapshotInterval = o.SnapshotInterval
+	return t
 }

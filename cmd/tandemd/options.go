@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/cmd/internal/flagenv"
 	"github.com/tandemcc/tandem/replication/buffer"
 	"github.com/tandemcc/tandem/replication/reporting"
@@ -32,6 +33,9 @@ type options struct {
 	ForceQuorum bool
 	ClockOffset time.Duration
 	BenchAPI    bool // serve POST /v1/bench/commit (bench/raft.sh)
+
+	SnapshotThreshold uint64        // log entries between Raft snapshots
+	SnapshotInterval  time.Duration // how often Raft checks whether to snapshot
 
 	StandbyOf    string // primary admin URL: this cluster is its standby
 	StandbyAddr  string // standby admin URLs this cluster ships to, comma-separated
@@ -91,6 +95,8 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.StandbyAddr, "standby-addr", "", "admin address of the standby cluster to ship to (enables standby replication; comma-separated for several members)")
 	fs.StringVar(&o.StandbyToken, "standby-token", "", "the standby's admin token (default: this node's admin token)")
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
+	fs.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", cluster.LANDefaults.SnapshotThreshold, "Raft log entries between snapshots")
+	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", cluster.LANDefaults.SnapshotInterval, "how often Raft checks whether a snapshot is due")
 	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits no-op commands (bench/raft.sh)")
 	return fs
 }
@@ -150,6 +156,12 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	if !nodeIDPattern.MatchString(o.ReportingCluster) {
 		return o, fmt.Errorf("--reporting-cluster: %q is not a valid name (letters, digits, '.', '_', '-')", o.ReportingCluster)
+	}
+	if o.SnapshotThreshold < 16 {
+		return o, errors.New("--snapshot-threshold: at least 16 log entries")
+	}
+	if o.SnapshotInterval < time.Second {
+		return o, errors.New("--snapshot-interval: at least 1s")
 	}
 	if o.ReplicationBufferSize < 1<<20 {
 		return o, errors.New("--replication-buffer-size: at least 1MiB")

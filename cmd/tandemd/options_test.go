@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tandemcc/tandem/cluster"
 )
 
 func noEnv(string) string { return "" }
@@ -29,7 +32,8 @@ func TestParseOptionsDefaults(t *testing.T) {
 	}
 	want := options{DataDir: "./tandem-data", NodeID: host, RaftAddr: "127.0.0.1:7000", AdminAddr: "127.0.0.1:7070",
 		HTTPAddr: "127.0.0.1:6021", ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
-		HistoryRetention: defaultHistoryRetention}
+		HistoryRetention:  defaultHistoryRetention,
+		SnapshotThreshold: cluster.LANDefaults.SnapshotThreshold, SnapshotInterval: cluster.LANDefaults.SnapshotInterval}
 	if o != want {
 		t.Fatalf("defaults = %+v, want %+v", o, want)
 	}
@@ -55,6 +59,8 @@ func TestParseOptionsAccepts(t *testing.T) {
 		{"env fills flags", nil, map[string]string{"TANDEM_DATA_DIR": "/var/lib/tandem", "TANDEM_RAFT_ADDR": "10.1.1.1:7100"},
 			func(o options) bool { return o.DataDir == "/var/lib/tandem" && o.RaftAddr == "10.1.1.1:7100" }},
 		{"flag beats env", []string{"--data-dir", "/flag"}, map[string]string{"TANDEM_DATA_DIR": "/env"}, func(o options) bool { return o.DataDir == "/flag" }},
+		{"snapshots", []string{"--snapshot-threshold", "100000", "--snapshot-interval", "2m"}, nil,
+			func(o options) bool { return o.SnapshotThreshold == 100000 && o.SnapshotInterval == 2*time.Minute }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,6 +110,8 @@ func TestParseOptionsRefuses(t *testing.T) {
 		{"node id of 64", []string{"--node-id", strings.Repeat("n", 64)}, nil, "--node-id", "at most 63"},
 		{"bad node id from env", nil, map[string]string{"TANDEM_NODE_ID": "bad id"}, "--node-id", `"bad id"`},
 		{"empty data dir", []string{"--data-dir", ""}, nil, "--data-dir", "empty"},
+		{"tiny snapshot threshold", []string{"--snapshot-threshold", "3"}, nil, "--snapshot-threshold", "at least 16"},
+		{"snapshot interval in ms", []string{"--snapshot-interval", "10ms"}, nil, "--snapshot-interval", "at least 1s"},
 		{"wildcard raft v4", []string{"--raft-addr", "0.0.0.0:7000"}, nil, "--raft-addr", "wildcard"},
 		{"wildcard raft v6", []string{"--raft-addr", "[::]:7000"}, nil, "--raft-addr", "wildcard"},
 		{"raft without host", []string{"--raft-addr", ":7000"}, nil, "--raft-addr", "IP address"},

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/replication"
 )
 
@@ -291,13 +292,8 @@ func (t *Target) do(ctx context.Context, base, method, path string, body func() 
 		return fmt.Errorf("reading answer of standby %s: %w", base, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var ae struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(raw))
-		if json.Unmarshal(raw, &ae) == nil && ae.Error != "" {
-			msg = ae.Error
-		}
+		ae, _ := apierr.Decode(resp.StatusCode, raw)
+		msg := ae.Message
 		if resp.StatusCode == http.StatusUnauthorized {
 			msg = "the standby does not accept this token (--standby-token must be the standby's admin token)"
 		}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,8 +26,9 @@ type consoleClient struct {
 	node  *node
 	token string
 	ws    *websocket.Conn
-	last  command.Position // last event applied
+	last  command.Position // last event applied, or position the stream gave
 	types []string         // every event type received, in order
+	raw   []string         // every stream message, as sent
 }
 
 func (c *consoleClient) url(path string) string {
@@ -93,10 +96,13 @@ func (c *consoleClient) until(typ string, within time.Duration) map[string]any {
 		if err != nil {
 			c.t.Fatalf("waiting for %s on %s (seen %v): %v", typ, c.node.name(), c.types, err)
 		}
+		c.raw = append(c.raw, string(b))
 		var m struct {
-			Type    string          `json:"type"`
-			Message string          `json:"message"`
-			Events  []command.Event `json:"events"`
+			Type     string          `json:"type"`
+			Message  string          `json:"message"`
+			Events   []command.Event `json:"events"`
+			Since    string          `json:"since"`
+			Position string          `json:"position"`
 		}
 		if err := json.Unmarshal(b, &m); err != nil {
 			c.t.Fatalf("stream message %s: %v", b, err)
@@ -104,6 +110,9 @@ func (c *consoleClient) until(typ string, within time.Duration) map[string]any {
 		if m.Type == "reset" || m.Type == "resume" {
 			c.t.Fatalf("stream %s: %s", m.Type, m.Message)
 		}
+		// The stream is filtered per session: a position covers the
+		// events this console does not see (it resumes from there).
+		c.advance(m.Since, m.Type == "position")
 		for _, ev := range m.Events {
 			if !ev.Pos().After(c.last) {
 				c.t.Fatalf("event %s at %+v after %+v: shown twice or out of order", ev.Type, ev.Pos(), c.last)
@@ -116,6 +125,27 @@ func (c *consoleClient) until(typ string, within time.Duration) map[string]any {
 				return data
 			}
 		}
+		c.advance(m.Position, true)
+	}
+}
+
+// advance moves the console's position to p ("INDEX.SEQ") when ok and
+// p is later.
+func (c *consoleClient) advance(p string, ok bool) {
+	if !ok || p == "" {
+		return
+	}
+	is, ss, hasSeq := strings.Cut(p, ".")
+	pos := command.EndOf(0)
+	var err error
+	if pos.Index, err = strconv.ParseUint(is, 10, 64); err == nil && hasSeq {
+		pos.Seq, err = strconv.Atoi(ss)
+	}
+	if err != nil {
+		c.t.Fatalf("stream position %q: %v", p, err)
+	}
+	if pos.After(c.last) {
+		c.last = pos
 	}
 }
 
