@@ -39,15 +39,22 @@ func openNode(t *testing.T, dir, addr string, eng *contactcenter.Engine, openLog
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	t.Cleanup(func() { st.Close(context.Background()) }) // also when waitLeading fails; Close tolerates a closed store
+	waitLeading(t, st, 20*time.Second)
+	return st, nil
+}
+
+// waitLeading waits (bounded) until the one-node store st leads and is
+// ready to serve.
+func waitLeading(t *testing.T, st *Store, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !(st.Ready() && st.IsLeader()) {
 		if time.Now().After(deadline) {
-			st.Close(ctx)
-			t.Fatal("node not ready after 20s")
+			t.Fatalf("node not ready after %v", within)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	return st, nil
 }
 
 // A data dir written by an earlier build (raft-wal) is refused at start,

@@ -38,12 +38,7 @@ func TestProposeTimeAndKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close(context.Background())
-	for !(st.Ready() && st.IsLeader()) {
-		if ctx.Err() != nil {
-			t.Fatal("not ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLeading(t, st, 20*time.Second)
 	at := func(opts ...ProposeOption) (int64, Result) {
 		t.Helper()
 		r, err := st.Propose(ctx, "tm.now", nil, opts...)

@@ -56,13 +56,7 @@ func TestRestartWithLongLog(t *testing.T) {
 	}
 	waitServing := func(st *Store) {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !(st.Ready() && st.IsLeader()) {
-			if time.Now().After(deadline) {
-				t.Fatal("not serving after 2m")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitLeading(t, st, 2*time.Minute)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if _, err := st.Propose(ctx, TypeNoop, nil); err != nil {
