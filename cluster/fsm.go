@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -118,8 +117,10 @@ type fsmState struct {
 	Results map[string]json.RawMessage `json:"results,omitempty"`
 	// UserCommands counts applied commands outside the cluster family.
 	UserCommands uint64 `json:"user_commands"`
-	// Standby is the standby mode (standby.go); nil: never a standby.
-	Standby *StandbyState `json:"standby,omitempty"`
+	// Gate is the attached Gate's state (gate.go), as of the snapshot. It
+	// keeps the key under which older builds wrote the standby mode, which
+	// is that gate's state: their snapshots restore unchanged.
+	Gate json.RawMessage `json:"standby,omitempty"`
 }
 
 // NodeMeta is what the cluster knows of a member beyond Raft's
@@ -143,13 +144,25 @@ type fsm struct {
 	head     int                // start of the live dedupe window in st.Order
 	notify   func(index uint64) // after every applied batch
 	cmdSinks bool               // some sink is a CommandSink
-	// synced is set when a standby sync replaced the machines' state in
-	// the batch being applied (standby.go): RestoreSinks are told.
+	// gate, when set, is asked before every engine command and applies
+	// the command types in gateTypes (gate.go).
+	gate      Gate
+	gateTypes map[string]bool
+	// synced is set when a gate replaced the machines' state in the
+	// batch being applied (Engine.Restore): RestoreSinks are told.
 	synced bool
 }
 
-func newFSM(machines []Machine, sinks []EventSink) (*fsm, error) {
-	f := &fsm{machines: map[string]Machine{}, sinks: sinks, ordered: machines}
+func newFSM(machines []Machine, sinks []EventSink, gate Gate) (*fsm, error) {
+	f := &fsm{machines: map[string]Machine{}, sinks: sinks, ordered: machines, gate: gate, gateTypes: map[string]bool{}}
+	if gate != nil {
+		for _, t := range gate.Types() {
+			if (command.Envelope{Type: t}).Family() != Family {
+				return nil, fmt.Errorf("gate claims command type %q outside the %s family", t, Family)
+			}
+			f.gateTypes[t] = true
+		}
+	}
 	for _, s := range sinks {
 		if _, ok := s.(CommandSink); ok {
 			f.cmdSinks = true
@@ -247,8 +260,8 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	if prev, ok := f.st.Recent[env.ID]; ok {
 		return applied{applyResponse: applyResponse{res: Result{Index: prev, Result: f.st.Results[env.ID], Duplicate: true}}}
 	}
-	if env.Family() == Family && strings.HasPrefix(env.Type, standbyPrefix) {
-		return f.applyStandbyOne(index, env)
+	if f.gateTypes[env.Type] {
+		return f.applyGated(index, env)
 	}
 	em := command.NewEmitter(index, env)
 	var res any
@@ -256,7 +269,10 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	if env.Family() == Family {
 		res, err = f.applyCluster(env, em)
 	} else if m, ok := f.machines[env.Family()]; ok {
-		if err = f.standbyRefusal(); err == nil {
+		if f.gate != nil {
+			err = f.gate.Refuse()
+		}
+		if err == nil {
 			res, err = m.Apply(env, em)
 		}
 		if err == nil {
@@ -356,6 +372,13 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.Unlock()
 	cst := f.st
 	cst.Order = f.st.Order[f.head:]
+	if f.gate != nil {
+		g, err := f.gate.Snapshot()
+		if err != nil {
+			return nil, fmt.Errorf("snapshotting the cluster's gate: %w", err)
+		}
+		cst.Gate = g
+	}
 	doc := snapshotDoc{Format: snapshotFormat, Index: f.applied.Load(), Cluster: cst, Machines: map[string]json.RawMessage{}}
 	for _, m := range f.ordered {
 		b, err := m.Snapshot()
@@ -407,6 +430,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}
 	st := doc.Cluster
+	if f.gate != nil {
+		if err := f.gate.Restore(st.Gate); err != nil {
+			return fmt.Errorf("restoring the cluster's gate: %w", err)
+		}
+	}
 	if st.Nodes == nil {
 		st.Nodes = map[string]NodeMeta{}
 	}

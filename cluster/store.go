@@ -55,9 +55,9 @@ type Config struct {
 	OnLeader    func(leaderID string, term uint64)
 	HTTP        *http.Client
 	JoinRetry   time.Duration // how long a --join keeps trying; default 2m
-	// StandbyOf, when set, makes the cluster a standby of that primary
-	// (standby.go): it refuses engine commands of its own until promoted.
-	StandbyOf string
+	// Gate, when set, stands between the edges and the engine machines
+	// (gate.go): standby mode (package replication/standby) is one.
+	Gate Gate
 
 	// openLog opens the log store in <data-dir>/raft; nil is openBoltLog.
 	// Tests set it to write a data dir as an earlier build did.
@@ -144,7 +144,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "cluster"), client: cfg.HTTP,
 		now: cfg.Now, appliedCh: make(chan struct{})}
-	f, err := newFSM(cfg.Machines, cfg.Sinks)
+	f, err := newFSM(cfg.Machines, cfg.Sinks, cfg.Gate)
 	if err != nil {
 		return nil, err
 	}
@@ -201,9 +201,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.goLoop(s.leaderLoop)
 	s.goLoop(s.selfMetaLoop)
 	s.goLoop(s.clock.run)
-	if cfg.StandbyOf != "" {
-		s.goLoop(s.standbyLoop)
-	}
 	return s, nil
 }
 
@@ -386,8 +383,10 @@ func NewID() string {
 // to a follower are forwarded to the leader; a command retried with the
 // same ID applies once.
 func (s *Store) apply(ctx context.Context, env command.Envelope) (Result, error) {
-	if err := s.standbyGuard(env); err != nil {
-		return Result{}, err
+	if s.cfg.Gate != nil && env.Family() != Family {
+		if err := s.cfg.Gate.Admit(); err != nil {
+			return Result{}, err
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		var (

@@ -1,8 +1,9 @@
 // Package ops is the administrators' operations API on --admin-addr
 // (interfaces.md, "Admin API"): status, membership, declarative
-// configuration, replication and standby routes, health, readiness and
-// Prometheus metrics. The cluster's peer protocol under /v1/internal/ is
-// package cluster's own handler, mounted here behind the same token.
+// configuration, replication routes, health, readiness and Prometheus
+// metrics. The cluster's peer protocol under /v1/internal/ is package
+// cluster's own handler, and /v1/standby/ package replication/standby's;
+// both are mounted here behind the same token.
 //
 // It is a separate package because it coordinates several subsystems
 // (cluster, the engine, replication, and later backup) and belongs to
@@ -44,9 +45,9 @@ type Server struct {
 	Replication *replication.Manager
 	// Status adds subsystem sections (replication, backup) to /v1/status.
 	Status func(*StatusDoc)
-	// StandbyTarget is the standby this node ships to, if configured
-	// (shown in the standby status).
-	StandbyTarget *standby.Target
+	// Standby serves /v1/standby/… and the standby section of
+	// /v1/status (package replication/standby owns both).
+	Standby *standby.Handler
 	// Console, when set, is the operator console's API (package
 	// console) served at /v1/console/ for integrations holding the admin
 	// token.
@@ -61,8 +62,9 @@ type StatusDoc struct {
 	cluster.Status
 	Replication map[string]ReplicationTarget `json:"replication"`
 	Backup      BackupStatus                 `json:"backup"`
-	// Standby is the standby mode (standby.go): on a standby, a promoted
-	// standby, or a primary that ships to one; absent otherwise.
+	// Standby is the standby mode (package replication/standby): on a
+	// standby, a promoted standby, or a primary that ships to one; absent
+	// otherwise.
 	Standby *standby.Status `json:"standby,omitempty"`
 }
 
@@ -104,7 +106,9 @@ func (s *Server) Handler() http.Handler {
 		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	}
 	s.replicationRoutes(api)
-	s.standbyRoutes(api)
+	if s.Standby != nil {
+		s.Standby.Routes(api)
+	}
 	if s.Console != nil {
 		api.Handle("/v1/console/", http.StripPrefix("/v1/console", s.Console))
 	}
@@ -143,8 +147,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			doc.Replication[name] = ReplicationTarget{State: string(t.State), BufferPercent: t.BufferPercent}
 		}
 	}
-	if st := s.standbyStatus(); st.Mode != standby.ModePrimary || len(st.Target) > 0 {
-		doc.Standby = &st
+	if s.Standby != nil {
+		if st := s.Standby.Status(); st.Mode != standby.ModePrimary || len(st.Target) > 0 {
+			doc.Standby = &st
+		}
 	}
 	if s.Status != nil {
 		s.Status(&doc)

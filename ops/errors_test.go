@@ -24,6 +24,7 @@ import (
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
+	"github.com/tandemcc/tandem/replication/standby"
 )
 
 // The tests of this file run one real node in the process: a one-node
@@ -75,9 +76,10 @@ func newRig(t *testing.T) *rig {
 	raftAddr := ln.Addr().String()
 	ln.Close()
 	eng := contactcenter.New()
+	receiver := standby.NewReceiver("", nil)
 	st, err := cluster.Open(context.Background(), cluster.Config{
 		NodeID: "n1", RaftAddr: raftAddr, AdminURL: adminSrv.URL, DataDir: t.TempDir(), Token: token,
-		Machines: []cluster.Machine{eng}, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
+		Machines: []cluster.Machine{eng}, Gate: receiver, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -100,10 +102,12 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { repl.Close() })
+	receiver.Attach(st)
 
 	svc := &console.Service{Store: st, Engine: eng, Sessions: console.NewSessions(token, 0, time.Now)}
 	var handler http.Handler = (&ops.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry(),
-		Replication: repl, Console: &console.Handler{Service: svc, AdminActor: true}}).Handler()
+		Replication: repl, Console: &console.Handler{Service: svc, AdminActor: true},
+		Standby: &standby.Handler{Receiver: receiver}}).Handler()
 	h.Store(&handler)
 	web := http.NewServeMux()
 	(&console.Handler{Service: svc}).Routes(web, console.PublicPrefix)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/replication/standby"
 )
 
 // statusDoc is GET /v1/status as the text output reads it.
@@ -245,7 +246,8 @@ func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	machines := []cluster.Machine{contactcenter.New()}
-	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, logger, io.Discard); err != nil {
+	gate := standby.NewReceiver("", logger) // replays a standby's shipments as tandemd does
+	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, gate, logger, io.Discard); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s is now a one-node cluster holding every committed command; start tandemd on it\n", *dataDir)

@@ -202,6 +202,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		sinks = append(sinks, repl)
 	}
+	// Every node's FSM is gated by the standby receiver: a cluster started
+	// with --standby-of refuses its own engine commands until promoted.
+	receiver := standby.NewReceiver(o.StandbyOf, logger.With("component", "standby"))
 	store, err := cluster.Open(ctx, cluster.Config{
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
@@ -209,7 +212,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
-		StandbyOf:   o.StandbyOf,
+		Gate:        receiver,
 		Token:       token,
 		Machines:    []cluster.Machine{engine},
 		Sinks:       sinks,
@@ -227,6 +230,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		return nil, err
 	}
 	storeRef.Store(store)
+	receiver.Attach(store)
 	if repl != nil {
 		repl.Start()
 	}
@@ -235,7 +239,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
-	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl, StandbyTarget: standbyTarget,
+	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
+		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},
 		BenchAPI: o.BenchAPI,
 		Console:  &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
@@ -253,8 +258,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	// The leader moves the engine's clock when a deadline is due.
 	// A standby takes its clock from the primary's shipped ticks.
-	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !store.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
+	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
+	go receiver.Run(loops)
 	webAddr := ""
 	if webLn != nil {
 		webAddr = webLn.Addr().String()

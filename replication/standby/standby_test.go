@@ -70,9 +70,10 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() (boo
 }
 
 type node struct {
-	store  *cluster.Store
-	engine *contactcenter.Engine
-	url    string
+	store    *cluster.Store
+	receiver *standby.Receiver
+	engine   *contactcenter.Engine
+	url      string
 }
 
 // startNode starts a one-node cluster and its admin API.
@@ -88,9 +89,10 @@ func startNode(t *testing.T, id, standbyOf string, sinks ...cluster.EventSink) *
 	}))
 	t.Cleanup(srv.Close)
 	eng := contactcenter.New()
+	rcv := standby.NewReceiver(standbyOf, nil)
 	st, err := cluster.Open(context.Background(), cluster.Config{
 		NodeID: id, RaftAddr: freeAddr(t), AdminURL: srv.URL, DataDir: t.TempDir(), Token: token,
-		Machines: []cluster.Machine{eng}, Sinks: sinks, StandbyOf: standbyOf,
+		Machines: []cluster.Machine{eng}, Sinks: sinks, Gate: rcv,
 		Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
 	})
 	if err != nil {
@@ -101,16 +103,21 @@ func startNode(t *testing.T, id, standbyOf string, sinks ...cluster.EventSink) *
 		defer cancel()
 		st.Close(ctx)
 	})
-	var handler http.Handler = (&ops.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry()}).Handler()
+	rcv.Attach(st)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go rcv.Run(ctx)
+	var handler http.Handler = (&ops.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry(),
+		Standby: &standby.Handler{Receiver: rcv, Hash: eng.Hash}}).Handler()
 	h.Store(&handler)
 	waitUntil(t, 20*time.Second, id+" ready", func() (bool, string) { return st.Ready() && st.IsLeader(), "" })
 	if standbyOf != "" {
 		waitUntil(t, 20*time.Second, id+" in standby mode", func() (bool, string) {
-			sb, ok := st.Standby()
+			sb, ok := rcv.State()
 			return ok && sb.Active, ""
 		})
 	}
-	return &node{store: st, engine: eng, url: srv.URL}
+	return &node{store: st, receiver: rcv, engine: eng, url: srv.URL}
 }
 
 func applyConfig(t *testing.T, n *node, yaml string) {
@@ -187,7 +194,7 @@ func TestStandbyFollowsPrimaryAndPromotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, 20*time.Second, "the logout to reach the standby", sameEngine(p, sb))
-	st := standby.StatusOf(sb.store, time.Now())
+	st := sb.receiver.Status(time.Now())
 	if st.Mode != standby.ModeStandby || st.N != 3 || st.Applied != 3 || st.NeedsSync != "" {
 		t.Fatalf("standby status %+v", st)
 	}
@@ -215,7 +222,7 @@ func TestStandbyFollowsPrimaryAndPromotes(t *testing.T) {
 		ts := m.Status().Targets[replication.Standby]
 		return strings.Contains(ts.LastError, "promoted"), ts.LastError
 	})
-	if got := standby.StatusOf(sb.store, time.Now()); got.Mode != standby.ModePromoted {
+	if got := sb.receiver.Status(time.Now()); got.Mode != standby.ModePromoted {
 		t.Fatalf("mode after promotion %q", got.Mode)
 	}
 }
@@ -288,7 +295,7 @@ func TestDeliverSeedsAnEmptyStandbyAndReportsGaps(t *testing.T) {
 	if ok, d := sameEngine(p, sb)(); !ok {
 		t.Fatalf("after sync: %s", d)
 	}
-	if st := standby.StatusOf(sb.store, time.Now()); st.NeedsSync != "" || st.Syncs != 2 {
+	if st := sb.receiver.Status(time.Now()); st.NeedsSync != "" || st.Syncs != 2 {
 		t.Fatalf("status after sync %+v", st)
 	}
 }

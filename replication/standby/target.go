@@ -1,19 +1,3 @@
-// Package standby is the standby replication type (replication.md,
-// "standby"): it ships the committed engine commands of a primary cluster
-// to a standby tandemd at another site, which applies them read-only
-// through its own Raft log and can be promoted.
-//
-// Target is the primary's side, a replication.Target fed from the node's
-// replication buffer: it sends the buffer's command records to the
-// standby's admin API, asks how far the standby got, diagnoses the link and
-// ships a whole engine state when the standby must be brought level
-// (`replication sync --target standby --admin`). The standby's side — its
-// mode, the refusal of local writes, idempotent apply, promotion — lives in
-// package cluster (standby.go); the HTTP routes in package ops. Status is
-// the document both sides report. See DESIGN.md beside this file.
-//
-// It must not reach into the buffer's files, the engine's state or Raft
-// beyond cluster.Store's standby methods.
 package standby
 
 import (
@@ -35,7 +19,7 @@ import (
 	"github.com/tandemcc/tandem/replication"
 )
 
-// Admin API paths on the standby (package ops serves them).
+// Admin API paths on the standby (routes.go; package ops mounts them).
 const (
 	PathStatus  = "/v1/standby/status"
 	PathApply   = "/v1/standby/apply"
@@ -112,7 +96,7 @@ func (t *Target) Deliver(ctx context.Context, events []command.Event) (command.P
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	last := events[len(events)-1].Pos()
-	var cmds []cluster.ShippedCommand
+	var cmds []Shipped
 	for i := range events {
 		ev := &events[i]
 		if !replication.IsCommandRecord(ev) || !ev.Pos().After(t.known) {
@@ -122,13 +106,13 @@ func (t *Target) Deliver(ctx context.Context, events []command.Event) (command.P
 		if err != nil {
 			return command.Position{}, fmt.Errorf("standby: %w", err)
 		}
-		cmds = append(cmds, cluster.ShippedCommand{Pos: ev.Pos(), N: rec.N, Env: rec.Env})
+		cmds = append(cmds, Shipped{Pos: ev.Pos(), N: rec.N, Env: rec.Env})
 	}
 	if len(cmds) == 0 {
 		return maxPos(last, t.known), nil
 	}
-	var res cluster.StandbyResult
-	if err := t.call(ctx, http.MethodPost, PathApply, cluster.StandbyBatch{Commands: cmds, Through: last}, &res); err != nil {
+	var res Result
+	if err := t.call(ctx, http.MethodPost, PathApply, Batch{Commands: cmds, Through: last}, &res); err != nil {
 		return command.Position{}, err
 	}
 	t.known = res.Position
@@ -190,7 +174,7 @@ func (t *Target) syncLocked(ctx context.Context, progress func(done, total int64
 	if progress != nil {
 		progress(0, total)
 	}
-	var res cluster.StandbyResult
+	var res Result
 	body := func() io.Reader { return &countingReader{r: bytes.NewReader(doc), total: total, progress: progress} }
 	if err := t.callBody(ctx, http.MethodPost, PathSync, body, &res); err != nil {
 		return fmt.Errorf("standby sync: %w", err)
@@ -320,62 +304,4 @@ func maxPos(a, b command.Position) command.Position {
 		return b
 	}
 	return a
-}
-
-// Status is a cluster's standby state as GET /v1/standby/status reports
-// it, on a standby, a promoted standby or a primary alike.
-type Status struct {
-	Mode      string           `json:"mode"` // standby, promoted or primary
-	Of        string           `json:"of,omitempty"`
-	Since     *time.Time       `json:"since,omitempty"`
-	Promoted  *time.Time       `json:"promoted,omitempty"`
-	Position  command.Position `json:"position"`
-	N         uint64           `json:"n"`
-	Applied   uint64           `json:"applied"`
-	NeedsSync string           `json:"needs_sync,omitempty"`
-	Syncs     uint64           `json:"syncs,omitempty"`
-	LastSync  *time.Time       `json:"last_sync,omitempty"`
-	// LastCommand is the primary's time of the last command applied;
-	// LastBatch when the last shipment arrived. LagSeconds is how far
-	// the state applied trails now, by the primary's command times
-	// (an idle primary also shows as lag: compare LastBatch).
-	LastCommand *time.Time `json:"last_command,omitempty"`
-	LastBatch   *time.Time `json:"last_batch,omitempty"`
-	LagSeconds  float64    `json:"lag_seconds,omitempty"`
-	// Target is, on a primary, where its standby replication ships.
-	Target []string `json:"target,omitempty"`
-	// Time is this node's clock when it answered (for the skew check).
-	Time       time.Time `json:"time"`
-	NodeID     string    `json:"node_id"`
-	EngineHash string    `json:"engine_hash,omitempty"`
-	AppliedIdx uint64    `json:"applied_index"`
-}
-
-// StatusOf builds the status of the cluster store belongs to.
-func StatusOf(store *cluster.Store, now time.Time) Status {
-	st := Status{Mode: ModePrimary, Time: now.UTC(), NodeID: store.NodeID(), AppliedIdx: store.AppliedIndex()}
-	sb, ok := store.Standby()
-	if !ok {
-		return st
-	}
-	st.Mode = ModeStandby
-	if !sb.Active {
-		st.Mode = ModePromoted
-		st.Promoted = unixTime(sb.Promoted)
-	}
-	st.Of, st.Since, st.Position, st.N, st.Applied = sb.Of, unixTime(sb.Since), sb.Position, sb.N, sb.Applied
-	st.NeedsSync, st.Syncs, st.LastSync = sb.NeedsSync, sb.Syncs, unixTime(sb.LastSync)
-	st.LastCommand, st.LastBatch = unixTime(sb.LastCommandTime), unixTime(sb.LastBatchTime)
-	if sb.Active && st.LastCommand != nil {
-		st.LagSeconds = max(0, now.Sub(*st.LastCommand).Seconds())
-	}
-	return st
-}
-
-func unixTime(ns int64) *time.Time {
-	if ns == 0 {
-		return nil
-	}
-	t := time.Unix(0, ns).UTC()
-	return &t
 }
