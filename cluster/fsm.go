@@ -144,6 +144,10 @@ type fsm struct {
 	head     int                // start of the live dedupe window in st.Order
 	notify   func(index uint64) // after every applied batch
 	cmdSinks bool               // some sink is a CommandSink
+	// control are the machines of the cluster's own administration state
+	// (replication states), by family (Config.Control).
+	control map[string]bool
+	ctlOrd  []Machine
 	// gate, when set, is asked before every engine command and applies
 	// the command types in gateTypes (gate.go).
 	gate      Gate
@@ -153,8 +157,9 @@ type fsm struct {
 	synced bool
 }
 
-func newFSM(machines []Machine, sinks []EventSink, gate Gate) (*fsm, error) {
-	f := &fsm{machines: map[string]Machine{}, sinks: sinks, ordered: machines, gate: gate, gateTypes: map[string]bool{}}
+func newFSM(machines, control []Machine, sinks []EventSink, gate Gate) (*fsm, error) {
+	f := &fsm{machines: map[string]Machine{}, sinks: sinks, ordered: machines, ctlOrd: control,
+		control: map[string]bool{}, gate: gate, gateTypes: map[string]bool{}}
 	if gate != nil {
 		for _, t := range gate.Types() {
 			if (command.Envelope{Type: t}).Family() != Family {
@@ -168,7 +173,12 @@ func newFSM(machines []Machine, sinks []EventSink, gate Gate) (*fsm, error) {
 			f.cmdSinks = true
 		}
 	}
-	for _, m := range machines {
+	for i, m := range append(append([]Machine(nil), machines...), control...) {
+		if i >= len(machines) {
+			for _, fam := range m.Families() {
+				f.control[fam] = true
+			}
+		}
 		if len(m.Families()) == 0 {
 			// machineKey names a machine's snapshot by its first family.
 			return nil, fmt.Errorf("machine %T claims no command family", m)
@@ -268,7 +278,11 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	var cmd *Committed
 	if env.Family() == Family {
 		res, err = f.applyCluster(env, em)
-	} else if m, ok := f.machines[env.Family()]; ok {
+	} else if m, ok := f.machines[env.Family()]; ok && f.control[env.Family()] {
+		// Administration state of the cluster itself: not an engine
+		// command (not gated, counted or shipped).
+		res, err = m.Apply(env, em)
+	} else if ok {
 		if f.gate != nil {
 			err = f.gate.Refuse()
 		}
@@ -380,7 +394,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		cst.Gate = g
 	}
 	doc := snapshotDoc{Format: snapshotFormat, Index: f.applied.Load(), Cluster: cst, Machines: map[string]json.RawMessage{}}
-	for _, m := range f.ordered {
+	for _, m := range f.all() {
 		b, err := m.Snapshot()
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting %v: %w", m.Families(), err)
@@ -420,7 +434,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 			}
 		}
 	}()
-	for _, m := range f.ordered {
+	for _, m := range f.all() {
 		b, ok := doc.Machines[machineKey(m)]
 		if !ok {
 			continue // a machine new in this build starts empty
@@ -448,6 +462,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	restored = true
 	return nil
+}
+
+// all is the engine machines, then the control machines.
+func (f *fsm) all() []Machine {
+	return append(append([]Machine(nil), f.ordered...), f.ctlOrd...)
 }
 
 func machineKey(m Machine) string {

@@ -171,7 +171,7 @@ func cmdLog(index uint64, data []byte) *raft.Log {
 
 func mustFSM(t testing.TB, machines []Machine, sinks ...EventSink) *fsm {
 	t.Helper()
-	f, err := newFSM(machines, sinks, nil)
+	f, err := newFSM(machines, nil, sinks, nil)
 	if err != nil {
 		t.Fatalf("newFSM: %v", err)
 	}
@@ -248,13 +248,13 @@ func TestNewFSMRefusesBadMachineSets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := newFSM(tt.machines, nil, nil)
+			f, err := newFSM(tt.machines, nil, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("newFSM = %v, %v; want error containing %q", f, err, tt.wantErr)
 			}
 		})
 	}
-	if _, err := newFSM(nil, nil, nil); err != nil {
+	if _, err := newFSM(nil, nil, nil, nil); err != nil {
 		t.Fatalf("newFSM with no machines: %v", err)
 	}
 }

@@ -60,7 +60,7 @@ type nested struct {
 
 func (n nested) Apply(env command.Envelope) ([]command.Event, error) {
 	m, ok := n.f.machines[env.Family()]
-	if !ok || env.Family() == Family {
+	if !ok || env.Family() == Family || n.f.control[env.Family()] {
 		return nil, fmt.Errorf("command %s has no machine here", env.Type)
 	}
 	em := command.NewEmitter(n.index, env)

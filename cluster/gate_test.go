@@ -86,7 +86,7 @@ func (l *latch) Restore(b json.RawMessage) error {
 func gatedFSM(t *testing.T, g Gate, sinks ...EventSink) (*fsm, *fakeMachine) {
 	t.Helper()
 	m := newFake("kv")
-	f, err := newFSM([]Machine{m}, sinks, g)
+	f, err := newFSM([]Machine{m}, nil, sinks, g)
 	if err != nil {
 		t.Fatalf("newFSM: %v", err)
 	}
@@ -99,7 +99,7 @@ func envBytes(t *testing.T, typ, id string, payload any) json.RawMessage {
 }
 
 func TestGateTypesStayInTheClusterFamily(t *testing.T) {
-	if _, err := newFSM(nil, nil, &badGate{}); err == nil || !strings.Contains(err.Error(), `"kv.steal"`) {
+	if _, err := newFSM(nil, nil, nil, &badGate{}); err == nil || !strings.Contains(err.Error(), `"kv.steal"`) {
 		t.Fatalf("newFSM with a gate claiming an engine type: %v", err)
 	}
 }

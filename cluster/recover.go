@@ -24,7 +24,7 @@ of the nodes is lost for good.`
 // the node's storage before Raft starts.
 func (s *Store) forceQuorum(rc *raft.Config) error {
 	s.log.Warn(ForceQuorumWarning)
-	tmp, err := newFSM(s.cfg.Machines, nil, s.cfg.Gate) // no sinks: the live FSM replays and publishes
+	tmp, err := newFSM(s.cfg.Machines, s.cfg.Control, nil, s.cfg.Gate) // no sinks: the live FSM replays and publishes
 	if err != nil {
 		return err
 	}
@@ -39,10 +39,11 @@ func (s *Store) forceQuorum(rc *raft.Config) error {
 }
 
 // RecoverOffline forces quorum on a stopped node's data directory, for
-// `tandemctl cluster recover --force-quorum`. machines and gate must be
-// those the node runs (RecoverCluster replays the log through them). raftAddr is
+// `tandemctl cluster recover --force-quorum`. machines, control and gate
+// must be those the node runs (RecoverCluster replays the log through
+// them). raftAddr is
 // the address the node will listen on; empty keeps the one recorded for it.
-func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines []Machine, gate Gate, logger *slog.Logger, raftLog io.Writer) error {
+func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines, control []Machine, gate Gate, logger *slog.Logger, raftLog io.Writer) error {
 	id, err := ReadIdentity(dataDir)
 	if err != nil {
 		return fmt.Errorf("%s does not hold a Tandem node: %w", dataDir, err)
@@ -75,7 +76,7 @@ func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines []Ma
 		return err
 	}
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(raftAddr))
-	tmp, err := newFSM(machines, nil, gate)
+	tmp, err := newFSM(machines, control, nil, gate)
 	if err != nil {
 		return err
 	}

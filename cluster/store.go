@@ -45,16 +45,21 @@ type Config struct {
 	ForceQuorum bool   // make this node the only voter before starting (cluster.md)
 	Token       string // admin bearer token, shared by the members
 	Machines    []Machine
-	Sinks       []EventSink
-	Logger      *slog.Logger
-	RaftLog     io.Writer // raft's own log output; nil = stderr
-	RaftJSON    bool
-	Now         func() time.Time // wall clock; injectable for tests
-	Timing      Timing
-	OnClock     func(ClockStatus) // called when the skew alarm changes
-	OnLeader    func(leaderID string, term uint64)
-	HTTP        *http.Client
-	JoinRetry   time.Duration // how long a --join keeps trying; default 2m
+	// Control are machines of the cluster's own administration state
+	// (the replication states): applied like Machines, but their
+	// commands are not engine commands — a standby's gate does not refuse
+	// them, they are not counted, shipped to a standby or exported.
+	Control   []Machine
+	Sinks     []EventSink
+	Logger    *slog.Logger
+	RaftLog   io.Writer // raft's own log output; nil = stderr
+	RaftJSON  bool
+	Now       func() time.Time // wall clock; injectable for tests
+	Timing    Timing
+	OnClock   func(ClockStatus) // called when the skew alarm changes
+	OnLeader  func(leaderID string, term uint64)
+	HTTP      *http.Client
+	JoinRetry time.Duration // how long a --join keeps trying; default 2m
 	// Gate, when set, stands between the edges and the engine machines
 	// (gate.go): standby mode (package replication/standby) is one.
 	Gate Gate
@@ -144,7 +149,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "cluster"), client: cfg.HTTP,
 		now: cfg.Now, appliedCh: make(chan struct{})}
-	f, err := newFSM(cfg.Machines, cfg.Sinks, cfg.Gate)
+	f, err := newFSM(cfg.Machines, cfg.Control, cfg.Sinks, cfg.Gate)
 	if err != nil {
 		return nil, err
 	}

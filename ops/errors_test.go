@@ -77,9 +77,10 @@ func newRig(t *testing.T) *rig {
 	ln.Close()
 	eng := contactcenter.New()
 	receiver := standby.NewReceiver("", nil)
+	control := replication.NewControl()
 	st, err := cluster.Open(context.Background(), cluster.Config{
 		NodeID: "n1", RaftAddr: raftAddr, AdminURL: adminSrv.URL, DataDir: t.TempDir(), Token: token,
-		Machines: []cluster.Machine{eng}, Gate: receiver, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
+		Machines: []cluster.Machine{eng}, Control: []cluster.Machine{control}, Gate: receiver, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +93,7 @@ func newRig(t *testing.T) *rig {
 	full := &atomic.Bool{}
 	repl, err := replication.Open(replication.Config{Dir: t.TempDir(), BufferSize: 1 << 20,
 		Targets: map[string]replication.Target{replication.Reporting: nopTarget{}},
+		Control: control, Cluster: st,
 		WriteFault: func(string) error {
 			if full.Load() {
 				return syscall.ENOSPC

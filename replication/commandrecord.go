@@ -67,9 +67,12 @@ func (m *Manager) PublishCommitted(events []command.Event, cmds []cluster.Commit
 		m.Publish(events)
 		return
 	}
+	control := controlEvents(events)
 	if len(cmds) == 0 {
 		if reporting {
-			m.Publish(events)
+			m.publish(events, control)
+		} else {
+			m.publish(nil, control)
 		}
 		return
 	}
@@ -93,7 +96,7 @@ func (m *Manager) PublishCommitted(events []command.Event, cmds []cluster.Commit
 	if reporting {
 		out = append(out, events[i:]...)
 	}
-	m.Publish(out)
+	m.publish(out, control)
 }
 
 // withoutCommandRecords returns events without the command records, and

@@ -170,7 +170,9 @@ func TestStandbyFillingTheBufferIsStopped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	m.SetLeader(true)
 	m.Tick(clk.t)
+	m.commitPending(context.Background())
 	st := m.Status()
 	if st.Targets[Standby].State != AutoStopped || st.Targets[Reporting].State != Active {
 		t.Fatalf("after 75%% with only the standby behind: %+v (alarm %+v)", st.Targets, st.LastAlarm)

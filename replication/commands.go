@@ -2,7 +2,6 @@ package replication
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -55,20 +54,11 @@ type Result struct {
 // (replication.000 … replication.025).
 const DiagFiles = 26
 
-// Suspend pauses delivery to target; the buffer keeps filling.
+// Suspend pauses delivery to target; the buffer keeps filling. Like every
+// administration command it changes the cluster's state through a
+// committed command, whichever node it is sent to.
 func (m *Manager) Suspend(ctx context.Context, target string) (Result, error) {
-	return m.admin(ctx, "suspend", target, func() (string, []func() error, error) {
-		ts := m.st.Targets[target]
-		switch ts.State {
-		case Suspended:
-			return target + " replication was already suspended", nil, nil
-		case Active:
-		default:
-			return "", nil, refuse("%s replication is %s; suspend applies to active replication", target, ts.State)
-		}
-		m.setLocked(target, Suspended, "suspended by administrator")
-		return target + " replication suspended; the buffer keeps its data", nil, nil
-	})
+	return m.admin(ctx, "suspend", target, TypeSuspend, TargetCommand{Target: target})
 }
 
 // Resume restarts delivery to target, at most rate events/s when rate > 0.
@@ -76,110 +66,33 @@ func (m *Manager) Resume(ctx context.Context, target string, rate int) (Result, 
 	if rate < 0 {
 		return Result{}, refuse("--rate: must be zero (unlimited) or a positive number of events per second")
 	}
-	return m.admin(ctx, "resume", target, func() (string, []func() error, error) {
-		ts := m.st.Targets[target]
-		switch ts.State {
-		case Active, Suspended:
-		default:
-			return "", nil, refuse("%s replication is %s; a stopped replication needs `tandemctl replication shutdown` and `restart` (and possibly a sync)", target, ts.State)
-		}
-		m.setLocked(target, Active, "resumed by administrator")
-		ts = m.st.Targets[target]
-		ts.Rate = rate
-		m.st.Targets[target] = ts
-		if rate > 0 {
-			return fmt.Sprintf("%s replication resumed at most %d events/s", target, rate), nil, nil
-		}
-		return target + " replication resumed", nil, nil
-	})
+	return m.admin(ctx, "resume", target, TypeResume, TargetCommand{Target: target, Rate: rate})
 }
 
 // Stop stops one replication and leaves the other running. It holds no
 // buffer space afterwards, so restarting it later may require a sync.
 func (m *Manager) Stop(ctx context.Context, target string) (Result, error) {
-	return m.admin(ctx, "stop", target, func() (string, []func() error, error) {
-		ts := m.st.Targets[target]
-		switch ts.State {
-		case Stopped, AutoStopped, Shutdown:
-			return fmt.Sprintf("%s replication was already %s", target, ts.State), nil, nil
-		}
-		detach := func() error {
-			if err := m.cons[target].Detach(); err != nil {
-				return fmt.Errorf("stopping %s: %w", target, err)
-			}
-			return nil
-		}
-		m.setLocked(target, Stopped, "stopped by administrator")
-		return target + " replication stopped; restarting it needs shutdown + restart and may need a sync", []func() error{detach}, nil
-	})
+	return m.admin(ctx, "stop", target, TypeStop, TargetCommand{Target: target})
 }
 
-// Shutdown stops all replication on this node.
+// Shutdown stops all replication.
 func (m *Manager) Shutdown(ctx context.Context) (Result, error) {
-	return m.admin(ctx, "shutdown", "", func() (string, []func() error, error) {
-		var acts []func() error
-		for _, n := range m.names() {
-			ts := m.st.Targets[n]
-			if ts.State == Shutdown {
-				continue
-			}
-			acts = append(acts, func() error {
-				if err := m.cons[n].Detach(); err != nil {
-					return fmt.Errorf("shutting down %s: %w", n, err)
-				}
-				return nil
-			})
-			ts.State, ts.Reason, ts.Since, ts.Rate = Shutdown, "shut down by administrator", m.cfg.Now(), 0
-			m.st.Targets[n] = ts
-		}
-		return "all replication on this node shut down", acts, nil
-	})
+	return m.admin(ctx, "shutdown", "", TypeShutdown, TargetsCommand{Targets: m.names()})
 }
 
-// Restart restarts all replication on this node and clears the buffer. It
-// refuses while any replication still runs: shut it down first, so that
-// clearing the buffer never drops a running target's backlog by surprise.
+// Restart restarts all replication and clears the buffer (on every node,
+// where the committed restart stands in the stream). It refuses while any
+// replication still runs: shut it down first, so that clearing the buffer
+// never drops a running target's backlog by surprise. Whatever a target
+// had not received here is recorded as missed: it will need a sync.
 func (m *Manager) Restart(ctx context.Context) (Result, error) {
-	return m.admin(ctx, "restart", "", func() (string, []func() error, error) {
-		var running []string
-		for _, n := range m.names() {
-			if s := m.st.Targets[n].State; s == Active || s == Suspended {
-				running = append(running, n+" is "+string(s))
-			}
+	p := TargetsCommand{Targets: m.names(), Missing: map[string]Range{}}
+	for _, n := range p.Targets {
+		if cs := m.cons[n].Stats(); cs.Gap || cs.BacklogEvents > 0 {
+			p.Missing[n] = Range{After: cs.Cursor, UpTo: m.buf.Last()}
 		}
-		if len(running) > 0 {
-			return "", nil, refuse("restart clears the replication buffer; %s — run `tandemctl replication shutdown` first", strings.Join(running, ", "))
-		}
-		var sync []string
-		var acts []func() error
-		for _, n := range m.names() {
-			// Whatever the target had not received is dropped by the
-			// reset: it will need a sync.
-			if cs := m.cons[n].Stats(); cs.Gap || cs.BacklogEvents > 0 {
-				ts := m.st.Targets[n]
-				ts.missing(cs.Cursor, m.buf.Last())
-				m.st.Targets[n] = ts
-			}
-			acts = append(acts, func() error {
-				if err := m.cons[n].Reset(); err != nil {
-					return fmt.Errorf("restarting %s: %w", n, err)
-				}
-				return nil
-			})
-			ts := m.st.Targets[n]
-			ts.State, ts.Reason, ts.Since, ts.Rate, ts.Held95 = Active, "restarted by administrator", m.cfg.Now(), 0, false
-			m.st.Targets[n] = ts
-			if ts.NeedsSync {
-				sync = append(sync, n)
-			}
-		}
-		acts = append(acts, func() error { m.alarms = Alarms{}; return nil })
-		msg := "all replication restarted; buffer cleared"
-		if len(sync) > 0 {
-			msg += fmt.Sprintf("; %s missed data while stopped: run `tandemctl replication sync`", strings.Join(sync, ", "))
-		}
-		return msg, acts, nil
-	})
+	}
+	return m.admin(ctx, "restart", "", TypeRestart, p)
 }
 
 func (m *Manager) names() []string {
@@ -191,21 +104,12 @@ func (m *Manager) names() []string {
 	return out
 }
 
-func (m *Manager) setLocked(target string, s State, reason string) {
-	ts := m.st.Targets[target]
-	ts.State, ts.Reason, ts.Since = s, reason, m.cfg.Now()
-	m.st.Targets[target] = ts
-}
-
 // admin runs one administration command: it checks the target and the
-// clock, writes the diagnostic file, then, under the lock, lets fn decide
-// the new states (fn changes only m.st and returns the buffer actions
-// that go with them), writes the new state file beside the old one, runs
-// the actions and only then puts the state file in place. A full disk
-// therefore refuses the command before anything changed: the diagnostic
-// file and the state file are the writes that need space (each written
-// to a temp file first), the actions write cursors in place.
-func (m *Manager) admin(ctx context.Context, name, target string, fn func() (string, []func() error, error)) (Result, error) {
+// clock, writes the diagnostic file (a full disk refuses here, before
+// anything changed), then commits the state command and waits until this
+// node applied it. The Control machine decides (and refuses) in apply;
+// every node's buffer follows the committed state (Publish).
+func (m *Manager) admin(ctx context.Context, name, target, typ string, payload any) (Result, error) {
 	if target != "" {
 		if _, ok := m.cons[target]; !ok {
 			return Result{}, m.unknownTarget(target)
@@ -222,58 +126,12 @@ func (m *Manager) admin(ctx context.Context, name, target string, fn func() (str
 	if clockErr != nil {
 		return Result{Diagnostic: diag}, refuse("%s refused: %v (see %s)", name, clockErr, diag)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	old := m.st.clone()
-	msg, acts, err := fn()
+	cr, err := m.commit(ctx, typ, payload)
 	if err != nil {
-		m.st = old
-		return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
+		return Result{Command: name, States: m.states(), Diagnostic: diag}, err
 	}
-	commit, err := m.prepareState()
-	if err != nil {
-		m.st = old
-		if ref := m.noSpaceRefusal(err); ref != nil {
-			return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, ref
-		}
-		m.log.Error("saving replication state", "err", err)
-		return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
-	}
-	for _, act := range acts {
-		if err := act(); err != nil {
-			commit(false)
-			m.st = old
-			return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
-		}
-	}
-	if err := commit(true); err != nil {
-		// The actions ran: the states in memory are the new ones.
-		m.signalLocked()
-		m.log.Error("saving replication state", "err", err)
-		return Result{Command: name, States: m.statesLocked(), Diagnostic: diag}, err
-	}
-	m.signalLocked()
-	m.log.Info("replication command", "command", name, "target", target, "result", msg)
-	return Result{Command: name, States: m.statesLocked(), Message: msg, Diagnostic: diag}, nil
-}
-
-// clone copies the state file (targetState has no references).
-func (st stateFile) clone() stateFile {
-	c := stateFile{Targets: make(map[string]targetState, len(st.Targets))}
-	for n, ts := range st.Targets {
-		c.Targets[n] = ts
-	}
-	return c
-}
-
-// prepareState writes the current states to state.json's temp file;
-// commit(true) puts it in place, commit(false) drops it.
-func (m *Manager) prepareState() (commit func(bool) error, err error) {
-	b, err := json.MarshalIndent(m.st, "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encoding replication state: %w", err)
-	}
-	return m.prepareFile(filepath.Join(m.cfg.Dir, "state.json"), b)
+	m.log.Info("replication command", "command", name, "target", target, "result", cr.Message)
+	return Result{Command: name, States: m.states(), Message: cr.Message, Diagnostic: diag}, nil
 }
 
 // prepareFile writes data to path's temp file and fsyncs it — the step
@@ -353,10 +211,12 @@ func (m *Manager) unknownTarget(target string) error {
 	return refuse("unknown replication target %q: configured targets are %s", target, strings.Join(names, ", "))
 }
 
-func (m *Manager) statesLocked() map[string]State {
+// states is the committed state of each target configured here.
+func (m *Manager) states() map[string]State {
 	out := map[string]State{}
 	for n := range m.cons {
-		out[n] = m.st.Targets[n].State
+		ts, _ := m.ctl.State(n)
+		out[n] = ts.State
 	}
 	return out
 }
@@ -527,10 +387,7 @@ func (m *Manager) Status() Status {
 		out.NoSpace[store] = ns
 	}
 	for _, cs := range st.Consumers {
-		ts, ok := m.st.Targets[cs.Name]
-		if !ok {
-			continue
-		}
+		ts, _ := m.ctl.State(cs.Name)
 		out.Targets[cs.Name] = TargetStatus{State: ts.State, BufferPercent: cs.Percent, Reason: ts.Reason,
 			Since: ts.Since, Rate: ts.Rate, NeedsSync: ts.NeedsSync || cs.Gap, Cursor: cs.Cursor,
 			Delivered: m.delivered[cs.Name], BacklogEvents: cs.BacklogEvents, LastError: m.lastErr[cs.Name]}

@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tandemcc/tandem/replication/buffer"
@@ -15,8 +16,8 @@ func (m *Manager) run(ctx context.Context, name string) {
 	c := m.cons[name]
 	failures := 0
 	for ctx.Err() == nil {
+		ts, _ := m.ctl.State(name)
 		m.mu.Lock()
-		ts := m.st.Targets[name]
 		leader := m.leader
 		wake := m.wake
 		m.mu.Unlock()
@@ -55,10 +56,16 @@ func (m *Manager) run(ctx context.Context, name string) {
 			if skipped {
 				continue
 			}
-			reason := m.gapReason()
 			m.mu.Lock()
-			m.autoStopLocked(name, reason)
+			tc := m.autoStopLocked(name, m.gapReason(), false)
 			m.mu.Unlock()
+			if _, err := m.commit(ctx, TypeAutoStop, tc); err != nil {
+				m.fail(name, fmt.Errorf("committing the auto-stop at a gap: %w", err), &failures)
+				waitWake(ctx, wake, backoff(failures))
+				continue
+			}
+			m.log.Error("replication auto-stopped; shut down and restart it by hand after fixing the cause",
+				"target", name, "reason", tc.Reason)
 			continue
 		case errors.Is(err, buffer.ErrDetached), errors.Is(err, buffer.ErrClosed):
 			waitWake(ctx, wake, time.Second)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/replication/archive"
 	"github.com/tandemcc/tandem/replication/buffer"
@@ -57,12 +58,26 @@ type Config struct {
 	// archive (Dir/archive) drops older months, and a reporting sync warns
 	// when the reporting database keeps less. 0 keeps everything.
 	HistoryRetention time.Duration
+	// Control is the cluster's replication states, the machine every
+	// node registers with its FSM (control.go). nil: a machine of the
+	// manager's own, for a node whose states nothing else commits (tests).
+	Control *Control
+	// Cluster commits the state commands (administration, auto-stop,
+	// sync done) and waits until this node applied them. Required for
+	// those commands; nil refuses them.
+	Cluster Cluster
 	// WriteFault is a test seam: when set, it is called with the path
 	// before each write that needs new disk space (buffer, archive,
 	// state, sync progress and diagnostic files), and a non-nil error
 	// fails that write as the disk would (e.g. syscall.ENOSPC). nil in
 	// production.
 	WriteFault func(path string) error
+}
+
+// Cluster is what the manager needs of the node's cluster store.
+type Cluster interface {
+	Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error)
+	WaitApplied(ctx context.Context, index uint64) error
 }
 
 // Manager runs the node's replication: it feeds the buffer from committed
@@ -75,8 +90,12 @@ type Manager struct {
 	buf *buffer.Buffer
 	arc *archive.Archive // every committed event, for `replication sync`
 
+	ctl     *Control                 // the replicated states (cluster state)
+	legacy  stateFile                // states this node kept before they were cluster state, to adopt
+	adopted bool                     // the legacy states were proposed (or there were none)
+	stops   map[string]TargetCommand // auto-stops decided, until committed
+
 	mu        sync.Mutex
-	st        stateFile
 	cons      map[string]*buffer.Consumer
 	leader    bool
 	term      uint64 // Raft term this node was last polled leading in
@@ -133,9 +152,14 @@ func Open(cfg Config) (*Manager, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	st, err := loadState(filepath.Join(cfg.Dir, "state.json"))
+	// The states are cluster state now; a state file of an earlier build
+	// is adopted once (its non-active states) by the first leader.
+	legacy, err := loadState(filepath.Join(cfg.Dir, "state.json"))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Control == nil {
+		cfg.Control = NewControl()
 	}
 	jobs, err := loadJobs(filepath.Join(cfg.Dir, syncFileName))
 	if err != nil {
@@ -154,7 +178,8 @@ func Open(cfg Config) (*Manager, error) {
 		buf.Close()
 		return nil, fmt.Errorf("opening replication archive: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "replication"), buf: buf, arc: arc, st: st,
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "replication"), buf: buf, arc: arc,
+		ctl: cfg.Control, legacy: legacy, stops: map[string]TargetCommand{},
 		cons: map[string]*buffer.Consumer{}, lastErr: map[string]string{}, space: map[string]*spaceState{},
 		delivered: map[string]command.Position{}, wake: make(chan struct{}), jobs: jobs}
 	m.recoverJobs()
@@ -166,15 +191,8 @@ func Open(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 		m.cons[n] = c
-		if _, ok := m.st.Targets[n]; !ok {
-			m.st.Targets[n] = targetState{State: Active, Since: cfg.Now()}
-		}
 	}
-	if err := m.save(); err != nil {
-		buf.Close()
-		arc.Close()
-		return nil, err
-	}
+	m.adopted = !m.legacyToAdopt()
 	return m, nil
 }
 
@@ -183,6 +201,7 @@ func (m *Manager) Start() {
 	m.mu.Lock()
 	m.started = true
 	m.mu.Unlock()
+	m.reconcile()
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for n := range m.cons {
 		m.wg.Add(1)
@@ -205,6 +224,7 @@ func (m *Manager) Start() {
 					m.pollLeader()
 				}
 				m.Tick(m.cfg.Now())
+				m.commitPending(m.ctx)
 			}
 		}
 	}()
@@ -234,8 +254,28 @@ func (m *Manager) Close() error {
 // needs_sync), what the archive could not store a hole, and a log line
 // (once a minute) and the status field no_space say so (DESIGN.md,
 // "Disk full").
-func (m *Manager) Publish(events []command.Event) {
-	if len(events) == 0 {
+//
+// The events of the replication states (control.go) are also carried out
+// here, on every node in log order: a restart clears the buffer where it
+// stands in the stream, a state change attaches or detaches consumers.
+func (m *Manager) Publish(events []command.Event) { m.publish(events, controlEvents(events)) }
+
+// controlEvents picks the events of the replication states.
+func controlEvents(events []command.Event) []command.Event {
+	var out []command.Event
+	for i := range events {
+		if isControl(&events[i]) {
+			out = append(out, events[i])
+		}
+	}
+	return out
+}
+
+// publish archives and buffers events; control are the batch's events of
+// the replication states, which events may lack (a node with only a
+// standby target buffers command records alone).
+func (m *Manager) publish(events, control []command.Event) {
+	if len(events) == 0 && len(control) == 0 {
 		return
 	}
 	if rows, _ := withoutCommandRecords(events); len(rows) > 0 {
@@ -249,6 +289,15 @@ func (m *Manager) Publish(events []command.Event) {
 		}
 	}
 	if len(m.cons) == 0 {
+		return
+	}
+	m.publishBuffered(events, control)
+}
+
+// appendBuffer appends to the buffer; a full disk or an overflow becomes
+// a gap record there, and a log line.
+func (m *Manager) appendBuffer(events []command.Event) {
+	if len(events) == 0 {
 		return
 	}
 	err := m.buf.Append(events...)
@@ -414,11 +463,13 @@ func (m *Manager) Restored(index uint64) {
 			m.log.Error("recording the hole of an installed snapshot in the replication archive", "index", index, "err", err)
 		}
 	}
+	m.reconcile() // the states came with the snapshot
 }
 
 // SetLeader tells the manager whether this node leads. Only the leader
-// delivers. A new leader restarts reporting replication that was suspended
-// or stopped (replication.md); auto-stopped replication stays stopped.
+// delivers. The targets' states are cluster state: a new leader delivers
+// what the cluster says (a suspended target stays suspended; DESIGN.md,
+// "States are cluster state").
 func (m *Manager) SetLeader(leader bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -426,22 +477,6 @@ func (m *Manager) SetLeader(leader bool) {
 		return
 	}
 	m.leader = leader
-	if leader {
-		if ts, ok := m.st.Targets[Reporting]; ok && (ts.State == Suspended || ts.State == Stopped) {
-			if ts.State == Stopped {
-				// Resume from the cursor; the buffer flags a gap if it
-				// reclaimed data meanwhile (status then says needs_sync).
-				if err := m.cons[Reporting].Attach(); err != nil {
-					m.log.Error("restarting reporting replication after failover", "err", err)
-					return
-				}
-			}
-			m.log.Warn("failover: restarting reporting replication on the new leader", "was", ts.State)
-			ts.State, ts.Reason, ts.Since, ts.Rate = Active, "restarted by failover", m.cfg.Now(), 0
-			m.st.Targets[Reporting] = ts
-			m.saveLocked()
-		}
-	}
 	m.signalLocked()
 }
 
@@ -471,20 +506,6 @@ func (m *Manager) signalLocked() {
 	m.wake = make(chan struct{})
 }
 
-func (m *Manager) save() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.saveLocked()
-}
-
-func (m *Manager) saveLocked() error {
-	if err := saveState(filepath.Join(m.cfg.Dir, "state.json"), m.st); err != nil {
-		m.log.Error("saving replication state", "err", err)
-		return err
-	}
-	return nil
-}
-
 // Tick evaluates the fill alarms at now and stops what they say; once an
 // hour it also prunes the archive by the history retention.
 func (m *Manager) Tick(now time.Time) {
@@ -504,11 +525,11 @@ func (m *Manager) Tick(now time.Time) {
 	pending := map[string]float64{}
 	var held []string
 	for _, cs := range stats.Consumers {
-		ts, ok := m.st.Targets[cs.Name]
-		if ok && (ts.State == Active || ts.State == Suspended) {
+		ts, _ := m.ctl.State(cs.Name)
+		if ts.State == Active || ts.State == Suspended {
 			pending[cs.Name] = cs.Percent
 		}
-		if ok && ts.State == AutoStopped && ts.Held95 {
+		if ts.State == AutoStopped && ts.Held95 {
 			held = append(held, cs.Name)
 		}
 	}
@@ -518,12 +539,10 @@ func (m *Manager) Tick(now time.Time) {
 		return
 	}
 	for _, t := range al.Stop {
-		m.autoStopLocked(t, fmt.Sprintf("buffer %.1f%% full", al.Percent))
-		if al.Level == Level95 {
-			ts := m.st.Targets[t]
-			ts.Held95 = true
-			m.st.Targets[t] = ts
-			m.saveLocked()
+		// The delivering leader decides; the stop is committed (outside
+		// the lock, by commitPending) and every node detaches then.
+		if m.leader {
+			m.stops[t] = m.autoStopLocked(t, fmt.Sprintf("buffer %.1f%% full", al.Percent), al.Level == Level95)
 		}
 	}
 	m.lastAlarm = &al
@@ -541,19 +560,42 @@ func (m *Manager) Tick(now time.Time) {
 	}
 }
 
-func (m *Manager) autoStopLocked(name, reason string) {
-	ts, ok := m.st.Targets[name]
-	if !ok || ts.State == AutoStopped || ts.State == Stopped || ts.State == Shutdown {
-		return
+// autoStopLocked is the auto-stop of target name as this node decides
+// it: what the target will miss runs from its cursor here to the buffer's
+// end.
+func (m *Manager) autoStopLocked(name, reason string, held95 bool) TargetCommand {
+	return TargetCommand{Target: name, Reason: reason, Held95: held95,
+		Missing: &Range{After: m.cons[name].Cursor(), UpTo: m.buf.Last()}}
+}
+
+// commitPending commits the auto-stops this node decided while it leads,
+// retrying on the next tick those that did not commit.
+func (m *Manager) commitPending(ctx context.Context) {
+	m.mu.Lock()
+	var todo []TargetCommand
+	for _, n := range sortedNames(m.stops) {
+		todo = append(todo, m.stops[n])
 	}
-	if err := m.cons[name].Detach(); err != nil {
-		m.log.Error("detaching auto-stopped replication", "target", name, "err", err)
+	leader := m.leader
+	m.mu.Unlock()
+	if leader && !m.adopted {
+		m.adoptLegacy(ctx)
 	}
-	ts.missing(m.cons[name].Cursor(), m.buf.Last())
-	ts.State, ts.Reason, ts.Since, ts.Rate = AutoStopped, reason, m.cfg.Now(), 0
-	m.st.Targets[name] = ts
-	m.saveLocked()
-	m.signalLocked()
-	m.log.Error("replication auto-stopped; shut down and restart it by hand after fixing the cause",
-		"target", name, "reason", reason)
+	for _, tc := range todo {
+		if ts, _ := m.ctl.State(tc.Target); ts.State != Active && ts.State != Suspended || !leader {
+			m.mu.Lock()
+			delete(m.stops, tc.Target)
+			m.mu.Unlock()
+			continue
+		}
+		if _, err := m.commit(ctx, TypeAutoStop, tc); err != nil {
+			m.log.Warn("committing an auto-stop; retrying", "target", tc.Target, "err", err)
+			continue
+		}
+		m.mu.Lock()
+		delete(m.stops, tc.Target)
+		m.mu.Unlock()
+		m.log.Error("replication auto-stopped; shut down and restart it by hand after fixing the cause",
+			"target", tc.Target, "reason", tc.Reason)
+	}
 }

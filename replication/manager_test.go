@@ -90,7 +90,7 @@ func events(from uint64, n int, size int) []command.Event {
 
 func openManager(t *testing.T, dir string, size int64, clk *clock, targets map[string]Target) *Manager {
 	t.Helper()
-	m, err := Open(Config{Dir: dir, BufferSize: size, Targets: targets, Now: clk.now, TrackEvery: 20 * time.Millisecond})
+	m, err := openLocal(Config{Dir: dir, BufferSize: size, Targets: targets, Now: clk.now, TrackEvery: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestFillAlarmsAndAutoStop(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	rep, stb := newFake(), newFake()
 	var alarms []Alarm
-	m, err := Open(Config{Dir: t.TempDir(), BufferSize: 256 << 10, Now: clk.now,
+	m, err := openLocal(Config{Dir: t.TempDir(), BufferSize: 256 << 10, Now: clk.now,
 		Targets: map[string]Target{Reporting: rep, Standby: stb},
 		OnAlarm: func(a Alarm) { alarms = append(alarms, a) }})
 	if err != nil {
@@ -168,6 +168,7 @@ func TestFillAlarmsAndAutoStop(t *testing.T) {
 	}
 	defer m.Close()
 	ctx := context.Background()
+	m.SetLeader(true) // the delivering leader decides auto-stops
 	// No delivery loops run: reporting's cursor stays put (target down);
 	// standby keeps up by acknowledging as we go.
 	idx := uint64(1)
@@ -204,6 +205,7 @@ func TestFillAlarmsAndAutoStop(t *testing.T) {
 	fillTo(75)
 	clk.t = clk.t.Add(time.Minute)
 	m.Tick(clk.t)
+	m.commitPending(ctx)
 	a := alarms[len(alarms)-1]
 	if a.Level != Level75 || len(a.Stop) != 1 || a.Stop[0] != Reporting {
 		t.Fatalf("at 75%% with only reporting filling: %+v", a)
@@ -216,7 +218,6 @@ func TestFillAlarmsAndAutoStop(t *testing.T) {
 		t.Fatalf("auto-stopped target should need a sync")
 	}
 	// Never restarts by itself, and resume refuses.
-	m.SetLeader(true)
 	if _, err := m.Resume(ctx, Reporting, 0); err == nil {
 		t.Fatal("resume of an auto-stopped target accepted")
 	}
@@ -249,7 +250,9 @@ func TestNinetyFiveStopsAll(t *testing.T) {
 		m.Publish(events(idx, 10, 200))
 		idx += 10
 	}
+	m.SetLeader(true)
 	m.Tick(clk.t)
+	m.commitPending(context.Background())
 	st := m.Status()
 	if st.LastAlarm == nil || st.LastAlarm.Severity != "warning" || st.LastAlarm.Level != Level95 {
 		t.Fatalf("alarm %+v", st.LastAlarm)
@@ -261,42 +264,83 @@ func TestNinetyFiveStopsAll(t *testing.T) {
 	}
 }
 
-func TestFailoverRestartsSuspendedReporting(t *testing.T) {
+// TestStatesAreClusterState: the states live in the cluster's Control
+// machine, not in the node: a leader change keeps a suspended or stopped
+// target as it is (replication/DESIGN.md, "States are cluster state"),
+// and a manager opened again (a restarted node) finds them.
+func TestStatesAreClusterState(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	m := openManager(t, t.TempDir(), 1<<20, clk, map[string]Target{Reporting: newFake()})
-	ctx := context.Background()
-	for _, tc := range []struct {
-		op   func() error
-		want State
-	}{
-		{func() error { _, err := m.Suspend(ctx, Reporting); return err }, Active},
-		{func() error { _, err := m.Stop(ctx, Reporting); return err }, Active},
-	} {
-		m.SetLeader(false)
-		if err := tc.op(); err != nil {
-			t.Fatal(err)
-		}
-		m.SetLeader(true)
-		if s := m.Status().Targets[Reporting].State; s != tc.want {
-			t.Fatalf("after failover: %s, want %s", s, tc.want)
-		}
-	}
-}
-
-func TestStatePersistsAcrossRestart(t *testing.T) {
+	ctl := NewControl()
 	dir := t.TempDir()
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
-	m, err := Open(Config{Dir: dir, Now: clk.now, Targets: map[string]Target{Reporting: newFake()}})
+	m, err := openLocal(Config{Dir: dir, Now: clk.now, Control: ctl, Targets: map[string]Target{Reporting: newFake(), Standby: newFake()}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Suspend(context.Background(), Reporting); err != nil {
+	ctx := context.Background()
+	if _, err := m.Suspend(ctx, Reporting); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := m.Stop(ctx, Standby); err != nil {
+		t.Fatal(err)
+	}
+	m.SetLeader(true)
+	m.SetLeader(false)
+	m.SetLeader(true)
+	st := m.Status()
+	if st.Targets[Reporting].State != Suspended || st.Targets[Standby].State != Stopped {
+		t.Fatalf("after a leader change: %+v", st.Targets)
+	}
+	if !st.Targets[Standby].Since.Equal(clk.t) || st.Targets[Standby].Reason != "stopped by administrator" {
+		t.Fatalf("stop recorded as %+v", st.Targets[Standby])
+	}
+	if cs := m.cons[Standby].Stats(); cs.Attached {
+		t.Fatal("a stopped target still holds buffer space")
+	}
 	m.Close()
-	m2 := openManager(t, dir, 0, clk, map[string]Target{Reporting: newFake()})
+	m2, err := openLocal(Config{Dir: dir, Now: clk.now, Control: ctl, Targets: map[string]Target{Reporting: newFake(), Standby: newFake()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
 	if s := m2.Status().Targets[Reporting].State; s != Suspended {
 		t.Fatalf("state after reopen: %s", s)
+	}
+}
+
+// TestLegacyStateFileIsAdopted: a node that kept its states in
+// state.json (before they were cluster state) has its non-active states
+// committed once it leads; a target the cluster already has a state for
+// keeps it.
+func TestLegacyStateFileIsAdopted(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	dir := t.TempDir()
+	legacy := `{"targets":{"reporting":{"state":"auto-stopped","reason":"buffer 96.0% full","since":"2026-01-02T03:04:05Z","needs_sync":true,"held_95":true},` +
+		`"standby":{"state":"suspended","since":"2026-01-02T03:04:05Z"}}}`
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(legacy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctl := NewControl()
+	m, err := openLocal(Config{Dir: dir, Now: clk.now, Control: ctl, Targets: map[string]Target{Reporting: newFake(), Standby: newFake()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	if _, err := m.Resume(ctx, Standby, 0); err != nil { // the cluster's own decision, before adoption
+		t.Fatal(err)
+	}
+	m.commitPending(ctx) // not leading: nothing adopted
+	if ts, ok := ctl.State(Reporting); ok || ts.State != Active {
+		t.Fatalf("adopted by a follower: %+v", ts)
+	}
+	m.SetLeader(true)
+	m.commitPending(ctx)
+	st := m.Status().Targets
+	if st[Reporting].State != AutoStopped || !st[Reporting].NeedsSync || st[Standby].State != Active {
+		t.Fatalf("after adoption: %+v", st)
+	}
+	if ts, _ := ctl.State(Reporting); !ts.Held95 {
+		t.Fatalf("adopted without its 95%% hold: %+v", ts)
 	}
 }
 
@@ -310,7 +354,7 @@ func TestCommandRefusals(t *testing.T) {
 	if _, err := m.Resume(ctx, Reporting, -1); err == nil {
 		t.Fatal("negative rate accepted")
 	}
-	skewed, err := Open(Config{Dir: t.TempDir(), Now: clk.now, Targets: map[string]Target{Reporting: newFake()},
+	skewed, err := openLocal(Config{Dir: t.TempDir(), Now: clk.now, Targets: map[string]Target{Reporting: newFake()},
 		ClockCheck: func() error { return errors.New("clock 5s off the leader") }})
 	if err != nil {
 		t.Fatal(err)

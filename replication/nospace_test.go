@@ -233,9 +233,11 @@ func TestAdminCommandsOnFullDiskChangeNothing(t *testing.T) {
 		setup func(t *testing.T, m *Manager)
 		run   func(m *Manager) error
 	}{
+		// The states are cluster state (committed through Raft, whose
+		// disk-full refusal is the cluster's); what a command writes on
+		// this node before committing is its diagnostic file.
 		{"restart: diagnostic file", "replication.0", shutdown, restart},
-		{"restart: state file", "state.json", shutdown, restart},
-		{"stop: state file", "state.json", nil, func(m *Manager) error {
+		{"stop: diagnostic file", "replication.0", nil, func(m *Manager) error {
 			_, err := m.Stop(context.Background(), Reporting)
 			return err
 		}},
@@ -243,7 +245,7 @@ func TestAdminCommandsOnFullDiskChangeNothing(t *testing.T) {
 			_, err := m.Shutdown(context.Background())
 			return err
 		}},
-		{"suspend: state file", "state.json", nil, func(m *Manager) error {
+		{"suspend: diagnostic file", "replication.0", nil, func(m *Manager) error {
 			_, err := m.Suspend(context.Background(), Reporting)
 			return err
 		}},

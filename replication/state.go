@@ -1,12 +1,12 @@
 package replication
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/tandemcc/tandem/command"
@@ -30,7 +30,9 @@ const (
 	Standby   = "standby"
 )
 
-// targetState is what the node remembers of one target across restarts.
+// targetState is one target's state, kept by the Control machine (cluster
+// state, in Raft snapshots). Before it was cluster state a node kept it in
+// <data-dir>/replication/state.json, which is now only read, to adopt.
 type targetState struct {
 	State  State     `json:"state"`
 	Reason string    `json:"reason,omitempty"`
@@ -64,6 +66,8 @@ func (ts *targetState) missing(after, upTo command.Position) {
 	ts.NeedsSync = true
 }
 
+// stateFile is the JSON of the states: the legacy state file, and the
+// Control machine's snapshot section.
 type stateFile struct {
 	Targets map[string]targetState `json:"targets"`
 }
@@ -86,34 +90,123 @@ func loadState(path string) (stateFile, error) {
 	return st, nil
 }
 
-// saveState writes the state atomically (temp file, fsync, rename).
-func saveState(path string, st stateFile) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+// legacyToAdopt reports whether this node's legacy state file holds a
+// state the cluster must not forget (anything but active).
+func (m *Manager) legacyToAdopt() bool {
+	for _, ts := range m.legacy.Targets {
+		if ts.State != Active || ts.NeedsSync {
+			return true
+		}
+	}
+	return false
+}
+
+// adoptLegacy commits the legacy states once, from the leader; targets the
+// cluster already has a state for keep it (Control.Apply).
+func (m *Manager) adoptLegacy(ctx context.Context) {
+	if _, err := m.commit(ctx, TypeAdopt, AdoptCommand{Targets: m.legacy.Targets}); err != nil {
+		m.log.Warn("adopting the replication states of this node's state file; retrying", "err", err)
+		return
+	}
+	m.adopted = true
+	m.log.Info("replication states of this node's state file adopted as cluster state")
+}
+
+// commit proposes a state command and waits until this node applied it,
+// so that what the caller reads next (status, the buffer) includes it.
+func (m *Manager) commit(ctx context.Context, typ string, payload any) (ControlResult, error) {
+	if m.cfg.Cluster == nil {
+		return ControlResult{}, refuse("replication states are cluster state; this node has no cluster to commit %s through", typ)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	res, err := m.cfg.Cluster.Propose(cctx, typ, payload)
 	if err != nil {
-		return err
+		return ControlResult{}, err
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing replication state: %w", err)
+	if err := m.cfg.Cluster.WaitApplied(cctx, res.Index); err != nil {
+		return ControlResult{}, fmt.Errorf("waiting for %s to apply on this node: %w", typ, err)
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("writing replication state: %w", err)
+	var cr ControlResult
+	if len(res.Result) > 0 {
+		if err := json.Unmarshal(res.Result, &cr); err != nil {
+			return ControlResult{}, fmt.Errorf("decoding result of %s: %w", typ, err)
+		}
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("syncing replication state: %w", err)
+	return cr, nil
+}
+
+// reconcile makes this node's buffer follow the committed states: a
+// stopped, auto-stopped or shut-down target holds no buffer space, an
+// active or suspended one does; and wakes the delivery loops, which read
+// the states. It runs after every batch with a state event, at start and
+// after a snapshot was installed.
+func (m *Manager) reconcile() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer m.signalLocked()
+	for _, n := range m.names() {
+		ts, _ := m.ctl.State(n)
+		want := ts.State == Active || ts.State == Suspended
+		c := m.cons[n]
+		if c.Stats().Attached == want {
+			continue
+		}
+		var err error
+		if want {
+			// Resume from the cursor; the buffer flags a gap if it
+			// reclaimed data meanwhile (status then says needs_sync).
+			err = c.Attach()
+		} else {
+			err = c.Detach()
+		}
+		if err != nil {
+			m.log.Error("making the replication buffer follow the cluster's state", "target", n, "state", ts.State, "err", err)
+		}
 	}
-	if err := f.Close(); err != nil {
-		return err
+}
+
+// isControl tells the events of the replication states.
+func isControl(ev *command.Event) bool {
+	return ev.Type == EventState || ev.Type == EventRestarted
+}
+
+// publishBuffered appends out to the buffer, clearing it where a restart
+// stands in the stream: records up to the restart's position go in first,
+// then every consumer is reset there, then the rest. A restart at or
+// before what the buffer already holds was carried out before (a replay
+// after a restart of the node) and is not repeated.
+func (m *Manager) publishBuffered(out, control []command.Event) {
+	for _, r := range control {
+		if r.Type != EventRestarted || !r.Pos().After(m.buf.Last()) {
+			continue
+		}
+		k := 0
+		for k < len(out) && !out[k].Pos().After(r.Pos()) {
+			k++
+		}
+		m.appendBuffer(out[:k])
+		out = out[k:]
+		m.resetBuffer()
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replacing replication state: %w", err)
+	m.appendBuffer(out)
+	for i := range control {
+		if control[i].Type == EventState {
+			m.reconcile()
+			break
+		}
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
+}
+
+// resetBuffer clears the buffer for every target (a committed restart).
+func (m *Manager) resetBuffer() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, n := range m.names() {
+		if err := m.cons[n].Reset(); err != nil {
+			m.log.Error("clearing the replication buffer for a restart", "target", n, "err", err)
+		}
 	}
-	return nil
+	m.alarms = Alarms{}
+	m.signalLocked()
 }

@@ -358,7 +358,7 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 		msg += fmt.Sprintf(" (%d events up to index %d)", job.Total, job.Until.Index)
 	}
 	m.log.Info("replication command", "command", "sync", "target", q.Target, "mode", job.Mode, "result", msg)
-	return Result{Command: "sync", States: m.statesLocked(), Message: msg, Diagnostic: diag,
+	return Result{Command: "sync", States: m.states(), Message: msg, Diagnostic: diag,
 		Warnings: warnings, Sync: &snapshot}, nil
 }
 
@@ -471,6 +471,12 @@ func (m *Manager) backfill(ctx context.Context, bf Backfiller, rows []command.Ev
 // range covers what the target missed clears its needs_sync, and lets the
 // buffer forget a gap the sync filled.
 func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
+	var synced *TargetCommand
+	defer func() {
+		if synced != nil {
+			m.commitSynced(job, *synced)
+		}
+	}()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
@@ -488,7 +494,7 @@ func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
 	default:
 		job.State, job.Finished = SyncDone, now
 		job.Percent = 100
-		job.Message = m.completeLocked(job)
+		job.Message, synced = m.completeLocked(job)
 	}
 	if err := m.saveJobsLocked(); err != nil {
 		m.log.Warn("saving sync progress", "err", err)
@@ -501,16 +507,16 @@ func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
 		"done", job.Done, "total", job.Total, "written", job.Written, "message", job.Message)
 }
 
-// completeLocked clears what a finished sync covered and says so.
-func (m *Manager) completeLocked(job *SyncProgress) string {
+// completeLocked says what a finished sync covered and returns the
+// command that clears the target's needs_sync when it covered what the
+// target missed (committed by finishSync, outside the lock).
+func (m *Manager) completeLocked(job *SyncProgress) (string, *TargetCommand) {
+	var synced *TargetCommand
 	if job.Mode == SyncAdmin {
-		ts := m.st.Targets[job.Target]
-		if ts.NeedsSync {
-			ts.NeedsSync, ts.MissingAfter, ts.MissingUpTo = false, command.Position{}, command.Position{}
-			m.st.Targets[job.Target] = ts
-			m.saveLocked()
+		if ts, _ := m.ctl.State(job.Target); ts.NeedsSync {
+			synced = &TargetCommand{Target: job.Target, All: true}
 		}
-		return fmt.Sprintf("administration data of %s synchronised", job.Target)
+		return fmt.Sprintf("administration data of %s synchronised", job.Target), synced
 	}
 	msg := fmt.Sprintf("%s sync of %s done: %d events read, %d were missing in the target", job.Mode, job.Target, job.Done, job.Written)
 	holeIn := func(after, upTo command.Position) bool {
@@ -525,14 +531,11 @@ func (m *Manager) completeLocked(job *SyncProgress) string {
 		msg += fmt.Sprintf("; this node's archive lacks %d range(s) (first %d..%d: snapshots installed from the leader, or a full disk): sync from another node to cover them",
 			len(job.Holes), job.Holes[0].First.Index, job.Holes[0].Last.Index)
 	}
-	ts := m.st.Targets[job.Target]
-	if ts.NeedsSync {
+	if ts, _ := m.ctl.State(job.Target); ts.NeedsSync {
 		upTo := ts.MissingUpTo
 		covered := !job.From.After(ts.MissingAfter) && !upTo.After(job.Until) && !holeIn(ts.MissingAfter, upTo)
 		if covered {
-			ts.NeedsSync, ts.MissingAfter, ts.MissingUpTo = false, command.Position{}, command.Position{}
-			m.st.Targets[job.Target] = ts
-			m.saveLocked()
+			synced = &TargetCommand{Target: job.Target, Missing: &Range{After: ts.MissingAfter, UpTo: upTo}}
 			msg += "; the data the target missed is covered: needs_sync cleared"
 		} else {
 			msg += fmt.Sprintf("; the target still needs a sync of the events after index %d up to %d (a --all sync from a node whose archive holds them)",
@@ -552,7 +555,23 @@ func (m *Manager) completeLocked(job *SyncProgress) string {
 			}
 		}
 	}
-	return msg
+	return msg, synced
+}
+
+// commitSynced commits that a finished sync covered what the target
+// missed, which clears its needs_sync on every node. Should that fail, the
+// job's message says so and the target keeps needs_sync: running the
+// sync again clears it.
+func (m *Manager) commitSynced(job *SyncProgress, tc TargetCommand) {
+	if _, err := m.commit(context.Background(), TypeSynced, tc); err != nil {
+		m.log.Error("recording that the sync covered what the target missed", "target", tc.Target, "err", err)
+		m.mu.Lock()
+		job.Message += fmt.Sprintf("; recording it failed (%v): needs_sync stays until a sync is recorded", oneLine(err))
+		if err := m.saveJobsLocked(); err != nil {
+			m.log.Warn("saving sync progress", "err", err)
+		}
+		m.mu.Unlock()
+	}
 }
 
 func oneLine(err error) string {

@@ -150,7 +150,7 @@ func openSyncManager(t *testing.T, dir string, clk *syncClock, targets map[strin
 	if cfg != nil {
 		cfg(&c)
 	}
-	m, err := Open(c)
+	m, err := openLocal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestSyncContinuesAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	rep := newHist()
 	rep.block, rep.blockAt = make(chan struct{}), 2
-	m, err := Open(Config{Dir: dir, BufferSize: 1 << 20, Targets: map[string]Target{Reporting: rep}, Now: clk.now})
+	m, err := openLocal(Config{Dir: dir, BufferSize: 1 << 20, Targets: map[string]Target{Reporting: rep}, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
 )
 
@@ -247,7 +248,8 @@ func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	machines := []cluster.Machine{contactcenter.New()}
 	gate := standby.NewReceiver("", logger) // replays a standby's shipments as tandemd does
-	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, gate, logger, io.Discard); err != nil {
+	control := []cluster.Machine{replication.NewControl()}
+	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, control, gate, logger, io.Discard); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s is now a one-node cluster holding every committed command; start tandemd on it\n", *dataDir)

@@ -53,7 +53,7 @@ commands:
   replication status                       this node's replication targets and buffer
   replication suspend|stop --target T      T is reporting or standby
   replication resume --target T [--rate N] deliver the backlog, at most N events/s
-  replication shutdown|restart             all replication of this node (restart clears the buffer)
+  replication shutdown|restart             all replication of the cluster (restart clears every buffer)
   replication sync --target reporting --recent | --all --run-for D | --continue --run-for D
   replication sync --target standby --admin
                                            re-send history from this node's archive (progress bar)

@@ -159,6 +159,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}}
 	sinks := []cluster.EventSink{events, hub}
 	var repl *replication.Manager
+	// The replication states are cluster state on every node, with or
+	// without targets configured here (replication/control.go).
+	control := replication.NewControl()
 	targets := map[string]replication.Target{}
 	if o.ReportingDSN != "" {
 		targets[replication.Reporting] = &replication.ReportingTarget{DSN: o.ReportingDSN,
@@ -175,6 +178,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			BufferSize:       int64(o.ReplicationBufferSize),
 			HistoryRetention: time.Duration(o.HistoryRetention), // the event archive, for `replication sync`
 			Targets:          targets,
+			Control:          control,
+			Cluster:          lateStore{&storeRef},
 			Now:              now,
 			Logger:           logger,
 			ClockCheck: func() error {
@@ -215,6 +220,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		Gate:        receiver,
 		Token:       token,
 		Machines:    []cluster.Machine{engine},
+		Control:     []cluster.Machine{control},
 		Sinks:       sinks,
 		Logger:      logger,
 		RaftLog:     rawLog,
@@ -292,6 +298,28 @@ func (n *node) stop() error {
 		err = fmt.Errorf("stopping admin API: %w", e)
 	}
 	return err
+}
+
+// lateStore is the node's store for those opened before it (replication
+// commits its state commands through it).
+type lateStore struct {
+	ref *atomic.Pointer[cluster.Store]
+}
+
+func (l lateStore) Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error) {
+	st := l.ref.Load()
+	if st == nil {
+		return cluster.Result{}, errors.New("the node is still starting")
+	}
+	return st.Propose(ctx, typ, payload, opts...)
+}
+
+func (l lateStore) WaitApplied(ctx context.Context, index uint64) error {
+	st := l.ref.Load()
+	if st == nil {
+		return errors.New("the node is still starting")
+	}
+	return st.WaitApplied(ctx, index)
 }
 
 // newStandbyTarget is the standby replication target of --standby-addr. It
