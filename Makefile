@@ -4,13 +4,14 @@ BIN       := bin
 GOFLAGS   ?= -buildvcs=false
 export GOFLAGS
 
-# Debian packages the tests drive as real peers (peers.md).
-TEST_DEBS := postgresql
+# Debian packages the tests drive as real peers (peers.md), and the C
+# toolchain the race detector needs (cgo).
+TEST_DEBS := postgresql gcc libc6-dev
 BENCH_DEBS := etcd-server
 # staticcheck is fetched from the module proxy by `make vet` (and test).
 STATICCHECK := v0.8.2
 
-.PHONY: all build run test deps bench bench-smoke chaos vet fmt clean
+.PHONY: all build run test race deps bench bench-smoke chaos vet fmt clean
 
 all: build
 
@@ -38,7 +39,13 @@ test: deps build vet
 	mkdir -p bench/out
 	TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt $(GO) test -count=1 -timeout 25m ./...
 	cd bench/load && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory bench-smoke
+
+# race runs the packages with concurrent state under the race detector
+# (TestConcurrentReaders and friends assert nothing without it).
+race:
+	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/...
 
 # bench-smoke runs the bench scripts in a short mode (tandem only, small
 # sizes), so that what `make bench` runs cannot rot unnoticed.
