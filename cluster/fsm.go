@@ -20,8 +20,15 @@ import (
 // order. Apply must be deterministic: no I/O, no clock, no randomness. A
 // returned error refuses the command — the machine's state must then be
 // unchanged — and is reported to the proposer; every node refuses alike.
+//
+// Section names the machine's part of snapshots (see type Section):
+// name, version and the snapshot format since which it exists. Snapshot
+// encodes the whole state as JSON; Restore replaces the state with a
+// Snapshot's, or with the empty state when given nil (a section an older
+// snapshot format lacked).
 type Machine interface {
 	Families() []string
+	Section() (name string, version, since int)
 	Apply(env command.Envelope, em *command.Emitter) (any, error)
 	Snapshot() ([]byte, error)
 	Restore([]byte) error
@@ -192,6 +199,9 @@ func newFSM(machines, control []Machine, sinks []EventSink, gate Gate) (*fsm, er
 			}
 			f.machines[fam] = m
 		}
+	}
+	if err := checkSections(f.all()); err != nil {
+		return nil, err
 	}
 	f.st = emptyFSMState()
 	return f, nil
@@ -372,12 +382,18 @@ type snapshotDoc struct {
 	Format int `json:"format"`
 	// Index is the last log index applied into this state; Restore makes
 	// it the applied index, which reads and readiness wait on.
-	Index    uint64                     `json:"index,omitempty"`
-	Cluster  fsmState                   `json:"cluster"`
-	Machines map[string]json.RawMessage `json:"machines"`
+	Index   uint64   `json:"index,omitempty"`
+	Cluster fsmState `json:"cluster"`
+	// Sections are the machines' parts by Section name (format 2 on).
+	Sections map[string]sectionDoc `json:"sections,omitempty"`
+	// Machines are the machines' parts of format 1, keyed by each
+	// machine's first family (machineKey); read, never written.
+	Machines map[string]json.RawMessage `json:"machines,omitempty"`
 }
 
-const snapshotFormat = 1
+// snapshotFormat is the format Snapshot writes; Restore reads it and
+// every older one.
+const snapshotFormat = 2
 
 // Snapshot implements raft.FSM. It serialises state while holding the apply
 // lock, so it must stay fast; persisting happens outside the lock.
@@ -393,13 +409,14 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		}
 		cst.Gate = g
 	}
-	doc := snapshotDoc{Format: snapshotFormat, Index: f.applied.Load(), Cluster: cst, Machines: map[string]json.RawMessage{}}
+	doc := snapshotDoc{Format: snapshotFormat, Index: f.applied.Load(), Cluster: cst, Sections: map[string]sectionDoc{}}
 	for _, m := range f.all() {
 		b, err := m.Snapshot()
 		if err != nil {
 			return nil, fmt.Errorf("snapshotting %v: %w", m.Families(), err)
 		}
-		doc.Machines[machineKey(m)] = b
+		sec := sectionOf(m)
+		doc.Sections[sec.Name] = sectionDoc{Version: sec.Version, Data: b}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
@@ -415,8 +432,12 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := json.NewDecoder(rc).Decode(&doc); err != nil {
 		return fmt.Errorf("decoding snapshot: %w", err)
 	}
-	if doc.Format != snapshotFormat {
-		return fmt.Errorf("snapshot format %d, this build reads %d", doc.Format, snapshotFormat)
+	if doc.Format < 1 || doc.Format > snapshotFormat {
+		return fmt.Errorf("snapshot format %d, this build reads 1 to %d: written by a newer build", doc.Format, snapshotFormat)
+	}
+	parts, err := sectionsOf(&doc, f.all())
+	if err != nil {
+		return err
 	}
 	restored := false
 	f.mu.Lock()
@@ -435,12 +456,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		}
 	}()
 	for _, m := range f.all() {
-		b, ok := doc.Machines[machineKey(m)]
-		if !ok {
-			continue // a machine new in this build starts empty
-		}
-		if err := m.Restore(b); err != nil {
-			return fmt.Errorf("restoring %v: %w", m.Families(), err)
+		if err := m.Restore(parts[m]); err != nil {
+			return fmt.Errorf("restoring snapshot section %s: %w", sectionOf(m).Name, err)
 		}
 	}
 	st := doc.Cluster

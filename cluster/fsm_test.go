@@ -44,6 +44,13 @@ func newFake(fams ...string) *fakeMachine {
 
 func (m *fakeMachine) Families() []string { return m.fams }
 
+func (m *fakeMachine) Section() (string, int, int) {
+	if len(m.fams) == 0 {
+		return "", 1, 1
+	}
+	return "fake-" + m.fams[0], 1, 1
+}
+
 func (m *fakeMachine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 	m.calls++
 	_, name, _ := strings.Cut(env.Type, ".")
@@ -71,6 +78,10 @@ func (m *fakeMachine) Snapshot() ([]byte, error) { return json.Marshal(m.state) 
 
 func (m *fakeMachine) Restore(b []byte) error {
 	st := map[string]string{}
+	if b == nil { // a section an older snapshot lacked: empty
+		m.state = st
+		return nil
+	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		return err
 	}
@@ -678,9 +689,20 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		name, data, wantErr string
 	}{
 		{"not json", "{", "decoding snapshot"},
-		{"other format", `{"format":2,"cluster":{},"machines":{}}`, "snapshot format 2"},
+		{"newer format", `{"format":3,"cluster":{},"sections":{}}`, "snapshot format 3, this build reads 1 to 2: written by a newer build"},
 		{"no format", `{"cluster":{},"machines":{}}`, "snapshot format 0"},
-		{"bad machine state", `{"format":1,"cluster":{},"machines":{"alpha":[1]}}`, "restoring [alpha]"},
+		{"bad machine state", `{"format":2,"cluster":{},"sections":{"fake-alpha":{"version":1,"data":[1]}}}`, "restoring snapshot section fake-alpha"},
+		{"bad machine state, format 1", `{"format":1,"cluster":{},"machines":{"alpha":[1]}}`, "restoring snapshot section fake-alpha"},
+		// A snapshot that does not name the engine's part is refused,
+		// never restored as an empty engine.
+		{"section missing", `{"format":2,"cluster":{},"sections":{}}`, "lacks the fake-alpha section this build needs; refusing to restore an empty fake-alpha"},
+		{"section missing, format 1", `{"format":1,"cluster":{},"machines":{}}`, `snapshot (format 1) lacks the fake-alpha section (keyed "alpha")`},
+		{"unknown section", `{"format":2,"cluster":{},"sections":{"fake-alpha":{"version":1,"data":{}},"billing":{"version":1,"data":{}}}}`,
+			"holds sections this build does not know (billing)"},
+		{"unknown section, format 1", `{"format":1,"cluster":{},"machines":{"alpha":{},"zeta":{}}}`, "does not know (zeta)"},
+		{"newer section", `{"format":2,"cluster":{},"sections":{"fake-alpha":{"version":2,"data":{}}}}`,
+			"snapshot section fake-alpha is version 2, this build reads up to 1: written by a newer build"},
+		{"empty section", `{"format":2,"cluster":{},"sections":{"fake-alpha":{"version":1}}}`, "snapshot section fake-alpha is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -762,5 +784,41 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 	}
 	if a2.state["k"] != "before" || g.appliedIndex() != 1 {
 		t.Fatalf("restored %v at %d, want k=before at 1", a2.state, g.appliedIndex())
+	}
+}
+
+// newMachine is a machine whose section exists since snapshot format 2.
+type newMachine struct{ *fakeMachine }
+
+func (m newMachine) Section() (string, int, int) { return "fake-new", 1, 2 }
+
+// TestRestoreFormat1: a snapshot written before sections were named
+// restores each machine from its first family's key; a machine whose
+// section is newer than format 1 starts empty, whatever it held before.
+func TestRestoreFormat1(t *testing.T) {
+	old, added := newFake("alpha"), newMachine{newFake("beta")}
+	f := mustFSM(t, []Machine{old, added})
+	mustApply(t, f, 1, encode(t, "beta.set", "b", kv{"stale", "1"}))
+	doc := `{"format":1,"index":7,"cluster":{"nodes":{},"recent":{}},"machines":{"alpha":{"k":"v"}}}`
+	if err := f.Restore(io.NopCloser(strings.NewReader(doc))); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(old.state, map[string]string{"k": "v"}) || len(added.state) != 0 {
+		t.Fatalf("after a format-1 restore: %v, %v", old.state, added.state)
+	}
+	// Written again, the snapshot names both sections.
+	var again snapshotDoc
+	if err := json.Unmarshal(snapshotBytes(t, f), &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Format != snapshotFormat || len(again.Sections) != 2 || again.Machines != nil {
+		t.Fatalf("snapshot written after it: %+v", again)
+	}
+}
+
+func TestNewFSMRefusesBadSections(t *testing.T) {
+	if _, err := newFSM([]Machine{newFake("a"), newMachine{newFake("b")}, newMachine{newFake("c")}}, nil, nil, nil); err == nil ||
+		!strings.Contains(err.Error(), `two machines name snapshot section "fake-new"`) {
+		t.Fatalf("two machines, one section: %v", err)
 	}
 }

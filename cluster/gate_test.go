@@ -215,7 +215,7 @@ func TestGateStateInSnapshots(t *testing.T) {
 	// A snapshot written before gates existed: the standby mode was a
 	// field of the cluster state, with this very shape.
 	legacy := `{"format":1,"index":9,"cluster":{"nodes":{},"recent":{},"order":[],"user_commands":0,` +
-		`"standby":{"of":"http://p:1","active":true,"since":5,"position":{"index":0,"seq":0},"n":0,"applied":0}},"machines":{}}`
+		`"standby":{"of":"http://p:1","active":true,"since":5,"position":{"index":0,"seq":0},"n":0,"applied":0}},"machines":{"kv":{}}}`
 	if err := f2.Restore(io.NopCloser(strings.NewReader(legacy))); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestGateStateInSnapshots(t *testing.T) {
 		t.Fatalf("gate handed %s from a legacy snapshot", h.restored)
 	}
 	// A snapshot without gate state resets it.
-	if err := f2.Restore(io.NopCloser(strings.NewReader(`{"format":1,"cluster":{},"machines":{}}`))); err != nil {
+	if err := f2.Restore(io.NopCloser(strings.NewReader(`{"format":2,"cluster":{},"sections":{"fake-kv":{"version":1,"data":{}}}}`))); err != nil {
 		t.Fatal(err)
 	}
 	if h.Closed || len(h.restored) != 0 {

@@ -15,7 +15,8 @@ import (
 // timeMachine answers each command with the time it was applied at.
 type timeMachine struct{}
 
-func (timeMachine) Families() []string { return []string{"tm"} }
+func (timeMachine) Families() []string          { return []string{"tm"} }
+func (timeMachine) Section() (string, int, int) { return "tm", 1, 1 }
 func (timeMachine) Apply(env command.Envelope, _ *command.Emitter) (any, error) {
 	return env.Time, nil
 }

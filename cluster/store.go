@@ -219,7 +219,13 @@ func (s *Store) raftConfig() *raft.Config {
 	c.CommitTimeout = t.Commit
 	c.SnapshotThreshold = t.SnapshotThreshold
 	c.SnapshotInterval = t.SnapshotInterval
+	// Entries kept behind a snapshot for followers that fall behind: as
+	// many as trigger one, at most 10240 (a follower further behind
+	// installs the leader's snapshot).
 	c.TrailingLogs = 10240
+	if t.SnapshotThreshold > 0 && t.SnapshotThreshold < c.TrailingLogs {
+		c.TrailingLogs = t.SnapshotThreshold
+	}
 	c.BatchApplyCh = true
 	c.MaxAppendEntries = 256
 	c.Logger = s.hclog("raft")

@@ -100,6 +100,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("POST /v1/cluster/join", s.join)
 	api.HandleFunc("POST /v1/cluster/remove", s.remove)
 	api.HandleFunc("POST /v1/cluster/transfer-leader", s.transfer)
+	api.HandleFunc("POST /v1/cluster/snapshot", s.snapshot)
 	api.HandleFunc("POST /v1/config", s.applyConfig)
 	api.HandleFunc("GET /v1/config", s.getConfig)
 	if s.BenchAPI {

@@ -126,6 +126,11 @@ func (c *Control) States() map[string]targetState {
 	return out
 }
 
+// Section implements cluster.Machine: the states are the snapshot
+// section "replication", new in snapshot format 2 (an older snapshot
+// restores every target active).
+func (c *Control) Section() (name string, version, since int) { return Family, 1, 2 }
+
 // Snapshot implements cluster.Machine.
 func (c *Control) Snapshot() ([]byte, error) {
 	c.mu.RLock()
@@ -133,11 +138,13 @@ func (c *Control) Snapshot() ([]byte, error) {
 	return json.Marshal(stateFile{Targets: c.st})
 }
 
-// Restore implements cluster.Machine.
+// Restore implements cluster.Machine; nil is the empty state.
 func (c *Control) Restore(b []byte) error {
 	var sf stateFile
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return fmt.Errorf("decoding replication states: %w", err)
+	if b != nil {
+		if err := json.Unmarshal(b, &sf); err != nil {
+			return fmt.Errorf("decoding replication states: %w", err)
+		}
 	}
 	if sf.Targets == nil {
 		sf.Targets = map[string]targetState{}

@@ -44,6 +44,7 @@ commands:
   cluster join MEMBER_ADMIN_ADDR           make the node at --addr join MEMBER's cluster
   cluster remove NODE_ID                   remove a node from the cluster
   cluster transfer-leader [NODE_ID]        hand leadership to NODE_ID (or any voter)
+  cluster snapshot                         take a Raft snapshot of the node at --addr now
   cluster recover --force-quorum --data-dir DIR [--raft-addr A] [--yes]
                                            offline: make a stopped node the only voter
   cluster migrate-log --data-dir DIR       offline: convert a stopped node's raft log
@@ -98,7 +99,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdStatus(ctx, &g, rest[1:], e)
 	case "cluster":
 		if len(rest) < 2 {
-			return usagef("cluster: missing subcommand (join, remove, transfer-leader, recover, migrate-log)")
+			return usagef("cluster: missing subcommand (join, remove, transfer-leader, snapshot, recover, migrate-log)")
 		}
 		switch rest[1] {
 		case "join":
@@ -107,6 +108,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 			return cmdRemove(ctx, &g, rest[2:], e)
 		case "transfer-leader":
 			return cmdTransfer(ctx, &g, rest[2:], e)
+		case "snapshot":
+			return cmdSnapshot(ctx, &g, rest[2:], e)
 		case "recover":
 			return cmdRecover(ctx, &g, rest[2:], e)
 		case "migrate-log":

@@ -40,6 +40,7 @@ type standbyState struct {
 	Syncs      uint64   `json:"syncs"`
 	EngineHash string   `json:"engine_hash"`
 	Target     []string `json:"target"`
+	AppliedIdx uint64   `json:"applied_index"`
 }
 
 func (n *node) standbyState() (standbyState, error) {
