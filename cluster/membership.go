@@ -23,6 +23,9 @@ func (s *Store) Join(ctx context.Context, jr JoinRequest) (err error) {
 			return s.callLeader(ctx, http.MethodPost, "/v1/internal/join", jr, nil)
 		})
 	}
+	if err := s.space.check(); err != nil {
+		return err // a configuration entry needs log space too
+	}
 	cf := s.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
 		return fmt.Errorf("reading configuration: %w", err)

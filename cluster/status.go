@@ -18,6 +18,9 @@ type Status struct {
 	Clock        ClockStatus  `json:"clock"`
 	Ready        bool         `json:"ready"`
 	JoinError    string       `json:"join_error,omitempty"`
+	// NoSpace is set while this node refuses writes because the
+	// filesystem of its Raft log is short of space (space.go).
+	NoSpace *SpaceStatus `json:"no_space,omitempty"`
 }
 
 // NodeStatus is one member as Raft's configuration and the metadata know it.
@@ -38,6 +41,7 @@ func (s *Store) Status() Status {
 		CommitIndex:  s.raft.CommitIndex(),
 		AppliedIndex: s.AppliedIndex(),
 		Clock:        s.clock.status(),
+		NoSpace:      s.space.status(),
 		Ready:        s.Ready(),
 	}
 	if e, _ := s.joinErr.Load().(string); e != "" {

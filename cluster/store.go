@@ -64,6 +64,10 @@ type Config struct {
 	// (gate.go): standby mode (package replication/standby) is one.
 	Gate Gate
 
+	// freeSpace measures a directory's free space for the space guard
+	// (space.go); nil is statfs. Tests set it.
+	freeSpace func(path string) (int64, error)
+
 	// openLog opens the log store in <data-dir>/raft; nil is openBoltLog.
 	// Tests set it to write a data dir as an earlier build did.
 	openLog func(dir string) (logStore, error)
@@ -103,6 +107,7 @@ type Store struct {
 	snaps  *raft.FileSnapshotStore
 	client *http.Client
 	now    func() time.Time
+	space  *spaceGuard // refuses writes before the Raft log meets a full disk (space.go)
 
 	readyTerm atomic.Uint64 // term in which this leader committed its barrier
 
@@ -266,6 +271,11 @@ func (s *Store) openStorage(ctx context.Context) error {
 		s.logs = nil
 		return fmt.Errorf("opening snapshots in %s: %w", dir, err)
 	}
+	now := s.cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.space = newSpaceGuard(dir, s.cfg.freeSpace, s.raftReserve, now)
 	return nil
 }
 
@@ -435,12 +445,20 @@ func (s *Store) commitLocal(ctx context.Context, env command.Envelope) (Result, 
 }
 
 func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
+	if err := s.space.check(); err != nil {
+		return Result{}, err
+	}
 	timeout := 10 * time.Second
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
 	f := s.raft.Apply(data, timeout)
 	if err := waitFuture(ctx, f); err != nil {
+		if isNoSpace(err) {
+			s.space.full()
+			s.log.Error("the Raft log could not store a command: no space left", "dir", s.space.dir, "err", err)
+			return Result{}, s.space.refusal()
+		}
 		return Result{}, err
 	}
 	resp, ok := f.Response().(*applyResponse)

@@ -32,6 +32,7 @@ var (
 	descSkewLead  = prometheus.NewDesc("tandem_clock_skew_vs_leader_seconds", "This node's clock skew against the leader.", nil, nil)
 	descSkewAlarm = prometheus.NewDesc("tandem_clock_skew_alarm", "1 when the skew against the leader exceeds 2 s.", nil, nil)
 	descReady     = prometheus.NewDesc("tandem_ready", "1 when the node knows a leader and has caught up.", nil, nil)
+	descNoSpace   = prometheus.NewDesc("tandem_raft_disk_no_space", "1 while this node refuses writes because the filesystem of its Raft log is short of space.", nil, nil)
 )
 
 // clusterCollector reads the store's status at scrape time.
@@ -39,7 +40,7 @@ type clusterCollector struct{ st *cluster.Store }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descRole, descTerm, descCommit, descApplied, descVoters,
-		descContact, descSkew, descSkewLead, descSkewAlarm, descReady} {
+		descContact, descSkew, descSkewLead, descSkewAlarm, descReady, descNoSpace} {
 		ch <- d
 	}
 }
@@ -54,6 +55,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descRole, b2f(s.Role == r), r)
 	}
 	gauge(descTerm, float64(s.Term))
+	gauge(descNoSpace, b2f(s.NoSpace != nil))
 	gauge(descCommit, float64(s.CommitIndex))
 	gauge(descApplied, float64(s.AppliedIndex))
 	voters := 0

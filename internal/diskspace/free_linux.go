@@ -1,16 +1,16 @@
 //go:build linux
 
-package buffer
+package diskspace
 
 import (
 	"fmt"
 	"syscall"
 )
 
-// FreeSpace returns the bytes available to an unprivileged process on the
+// Free returns the bytes available to an unprivileged process on the
 // filesystem holding path (statfs(2): f_bavail × f_bsize). Blocks reserved
 // for root are not counted, so the check is the same whoever runs tandemd.
-func FreeSpace(path string) (int64, error) {
+func Free(path string) (int64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(path, &st); err != nil {
 		return 0, fmt.Errorf("statfs %s: %w", path, err)
