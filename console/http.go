@@ -15,6 +15,7 @@ import (
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/internal/apierr"
+	"github.com/tandemcc/tandem/internal/bearer"
 )
 
 // Handler serves the console API over HTTP (DESIGN.md documents every
@@ -99,7 +100,7 @@ func (h *Handler) authedVia(fn authedFunc, queryToken bool) http.HandlerFunc {
 			fn(w, r, Actor{Admin: true, User: r.URL.Query().Get("user"), Agent: r.URL.Query().Get("agent")})
 			return
 		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok, ok := bearer.Token(r)
 		if !ok && queryToken {
 			tok = r.URL.Query().Get("access_token")
 		}

@@ -18,6 +18,10 @@ var ErrGap = errors.New("events before this position are no longer held here: re
 // dropped and resumes from the last position it saw (or reloads).
 var ErrSlow = errors.New("subscriber too slow: resume from the last position seen")
 
+// ErrShutdown means the node stops: the subscriber resumes on another
+// member from the last position it saw.
+var ErrShutdown = errors.New("this node is stopping: resume on another member from the last position seen")
+
 // DefaultHubSize is how many recent events a hub keeps for resumption.
 const DefaultHubSize = 65536
 
@@ -48,6 +52,8 @@ type Hub struct {
 	base  command.Position
 	known bool
 	subs  map[*Subscription]struct{}
+	down  bool          // Shutdown ran: no new subscriptions
+	gone  chan struct{} // closed when the last subscription closes after Shutdown
 }
 
 func (h *Hub) size() int {
@@ -128,6 +134,9 @@ func (h *Hub) Restored(index uint64) {
 func (h *Hub) Subscribe(since command.Position) (*Subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.down {
+		return nil, ErrShutdown
+	}
 	h.fixBaseLocked()
 	if h.base.After(since) {
 		return nil, ErrGap
@@ -243,8 +252,41 @@ func (s *Subscription) Close() {
 	h := s.hub
 	h.mu.Lock()
 	delete(h.subs, s)
+	if h.down && len(h.subs) == 0 && h.gone != nil {
+		close(h.gone)
+		h.gone = nil
+	}
 	h.mu.Unlock()
 	s.fail(errors.New("subscription closed"))
+}
+
+// Shutdown ends every subscription with ErrShutdown, so that each stream
+// tells its console to resume elsewhere and closes with a close frame
+// (1001 going away), and waits until they have closed or ctx ends. It is
+// called when the node stops (SIGTERM), before the listeners close.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.down = true
+	var gone chan struct{}
+	if len(h.subs) > 0 {
+		if h.gone == nil {
+			h.gone = make(chan struct{})
+		}
+		gone = h.gone
+	}
+	for s := range h.subs {
+		s.fail(ErrShutdown)
+	}
+	h.mu.Unlock()
+	if gone == nil {
+		return nil
+	}
+	select {
+	case <-gone:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // The hub learns of snapshot restores (a follower installing the leader's

@@ -19,6 +19,7 @@ type Store interface {
 	Read(ctx context.Context, c cluster.Consistency) error
 	ViewAt(fn func(index uint64))
 	Status() cluster.Status
+	WaitApplied(ctx context.Context, index uint64) error
 }
 
 // Service carries out operations for authenticated actors. HTTP (Handler)

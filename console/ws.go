@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -73,7 +74,19 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request, a Actor) {
 	ctx := c.CloseRead(r.Context()) // consoles send nothing; pings are answered
 	st := h.Service.Store.Status()
 	hello := streamMsg{Type: "hello", NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID, Since: formatPosition(since)}
+	if err := h.notFuture(r.Context(), since); err != nil {
+		send(ctx, c, hello)
+		send(ctx, c, streamMsg{Type: "reset", Message: err.Error()})
+		c.Close(CloseReset, "reload state")
+		return
+	}
 	sub, err := h.Service.Hub.Subscribe(since)
+	if errors.Is(err, ErrShutdown) {
+		send(ctx, c, hello)
+		send(ctx, c, streamMsg{Type: "resume", Since: formatPosition(since), Message: err.Error()})
+		c.Close(websocket.StatusGoingAway, "node stopping")
+		return
+	}
 	if err != nil {
 		send(ctx, c, hello)
 		send(ctx, c, streamMsg{Type: "reset", Message: err.Error()})
@@ -118,6 +131,10 @@ func (h *Handler) follow(ctx context.Context, c *websocket.Conn, sub *Subscripti
 			send(ctx, c, streamMsg{Type: "reset", Message: err.Error()})
 			c.Close(CloseReset, "reload state")
 			return
+		case errors.Is(err, ErrShutdown):
+			send(ctx, c, streamMsg{Type: "resume", Since: formatPosition(last), Message: err.Error()})
+			c.Close(websocket.StatusGoingAway, "node stopping")
+			return
 		case err != nil:
 			return // the console went away or the node stops
 		}
@@ -144,6 +161,27 @@ func (h *Handler) follow(ctx context.Context, c *websocket.Conn, sub *Subscripti
 			pending = false
 		}
 	}
+}
+
+// futureWait is how long a stream waits for this node to apply a
+// position it has not reached (it may lag the member the console left).
+const futureWait = 2 * time.Second
+
+// notFuture refuses a since beyond anything this node applies within
+// futureWait: a position from the future (another cluster, a wiped
+// cluster, a made-up value) answers reset, never silence.
+func (h *Handler) notFuture(ctx context.Context, since command.Position) error {
+	if since.Index == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, futureWait)
+	defer cancel()
+	if err := h.Service.Store.WaitApplied(wctx, since.Index); err != nil {
+		st := h.Service.Store.Status()
+		return fmt.Errorf("position %s is beyond the last committed index %d of this cluster: reload the state",
+			formatPosition(since), max(st.CommitIndex, st.AppliedIndex))
+	}
+	return nil
 }
 
 func send(ctx context.Context, c *websocket.Conn, m streamMsg) error {

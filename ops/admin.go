@@ -15,7 +15,6 @@ package ops
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -30,6 +29,7 @@ import (
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/internal/apierr"
+	"github.com/tandemcc/tandem/internal/bearer"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
 )
@@ -118,13 +118,11 @@ func (s *Server) Handler() http.Handler {
 	return apierr.Mux(mux)
 }
 
-// auth requires the bearer token. The token is compared in constant time
-// and never logged.
+// auth requires the bearer token (package bearer: the scheme name in any
+// case, the token compared in constant time and never logged).
 func (s *Server) auth(next http.Handler) http.Handler {
-	want := []byte("Bearer " + s.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(r.Header.Get("Authorization"))
-		if s.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+		if !bearer.Is(r, s.Token) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tandem-admin"`)
 			apierr.Write(w, apierr.Errorf(apierr.Unauthorized, "missing or wrong admin token"))
 			return

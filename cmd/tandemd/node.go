@@ -21,6 +21,7 @@ import (
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/contactcenter/ticker"
+	"github.com/tandemcc/tandem/internal/httpserver"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
@@ -34,6 +35,7 @@ type node struct {
 	repl      *replication.Manager // nil without replication
 	admin     *http.Server
 	web       *http.Server // public web server (--http-addr); nil when off
+	hub       *console.Hub // console event streams, closed first on stop
 	stopLoops context.CancelFunc
 	done      chan error
 }
@@ -165,7 +167,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	targets := map[string]replication.Target{}
 	if o.ReportingDSN != "" {
 		targets[replication.Reporting] = &replication.ReportingTarget{DSN: o.ReportingDSN,
-			Opts: []reporting.Option{reporting.WithCluster(o.ReportingCluster)}}
+			Opts:  []reporting.Option{reporting.WithCluster(o.ReportingCluster)},
+			Admin: engineAdmin(engine, &storeRef)}
 	}
 	var standbyTarget *standby.Target
 	if o.StandbyAddr != "" {
@@ -253,13 +256,13 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		ops.RegisterReplication(reg, repl)
 	}
 	loops, stopLoops := context.WithCancel(context.Background())
-	n := &node{log: logger, store: store, repl: repl, done: make(chan error, 2), stopLoops: stopLoops,
-		admin: &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	n := &node{log: logger, store: store, repl: repl, hub: hub, done: make(chan error, 2), stopLoops: stopLoops,
+		admin: httpserver.New(api.Handler())}
 	go func() { n.done <- n.admin.Serve(ln) }()
 	if webLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
-		n.web = &http.Server{Handler: web, ReadHeaderTimeout: 10 * time.Second}
+		n.web = httpserver.New(web)
 		go func() { n.done <- n.web.Serve(webLn) }()
 	}
 	// The leader moves the engine's clock when a deadline is due.
@@ -282,9 +285,16 @@ func (n *node) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	n.stopLoops()
+	// Every event stream tells its console where to resume and closes
+	// with 1001 going away (http.Server.Shutdown does not wait for
+	// hijacked WebSocket connections); consoles reconnect to another
+	// member.
+	hctx, hcancel := context.WithTimeout(ctx, 3*time.Second)
+	if err := n.hub.Shutdown(hctx); err != nil {
+		n.log.Warn("console event streams did not all close in time", "err", err)
+	}
+	hcancel()
 	if n.web != nil {
-		// Consoles reconnect to another member; their event streams end
-		// here (Shutdown does not wait for hijacked WebSocket connections).
 		n.web.Shutdown(ctx)
 	}
 	err := n.store.Close(ctx)

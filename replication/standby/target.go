@@ -198,6 +198,9 @@ type countingReader struct {
 	progress func(done, total int64)
 }
 
+// Len is what is left to read.
+func (c *countingReader) Len() int { return int(c.total - c.done) }
+
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.done += int64(n)
@@ -265,6 +268,11 @@ func (t *Target) do(ctx context.Context, base, method, path string, body func() 
 	req.Header.Set("Authorization", "Bearer "+t.Token)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if l, ok := rd.(interface{ Len() int }); ok && req.ContentLength == 0 {
+		// The length lets the standby's listener allow a large engine
+		// state the time it needs (package httpserver).
+		req.ContentLength = int64(l.Len())
 	}
 	resp, err := t.client().Do(req)
 	if err != nil {
