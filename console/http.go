@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -160,17 +161,31 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "body: want {\"user\", \"password\"}"))
 		return
 	}
-	tok, sess, err := h.Service.Login(r.Context(), req.User, req.Password)
+	tok, sess, err := h.Service.Login(r.Context(), clientAddr(r), req.User, req.Password)
 	if err != nil {
 		if h.Logger != nil {
 			// The user name only; never the password.
-			h.Logger.Info("console login refused", "user", req.User, "remote", r.RemoteAddr)
+			h.Logger.Info("console login refused", "user", req.User, "remote", r.RemoteAddr, "why", apierr.From(err).Code)
+		}
+		var ra interface{ RetryAfter() time.Duration }
+		if errors.As(err, &ra) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(ra.RetryAfter().Seconds())))
 		}
 		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, LoginResponse{Token: tok, User: sess.User, Agent: sess.Agent,
 		ExpiresAt: time.Unix(sess.Expires, 0).UTC().Format(time.RFC3339)})
+}
+
+// clientAddr is the client's address without its port (a client opens a
+// new connection, and port, per attempt).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (h *Handler) whoami(w http.ResponseWriter, r *http.Request, a Actor) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/tandemcc/tandem/cluster"
 	cc "github.com/tandemcc/tandem/contactcenter"
@@ -32,6 +33,14 @@ type Service struct {
 	// NewID chooses the IDs of calls an operation creates; nil means
 	// cluster.NewID.
 	NewID func() string
+
+	throttleOnce sync.Once
+	throttle     *loginThrottle
+}
+
+func (s *Service) loginThrottle() *loginThrottle {
+	s.throttleOnce.Do(func() { s.throttle = newLoginThrottle(nil) })
+	return s.throttle
 }
 
 // Actor is who performs an operation: an operator's session (User and,
@@ -51,8 +60,10 @@ func (s *Service) newID() string {
 }
 
 // Login checks a user's password and opens a session. Every failure reads
-// the same, so the answer does not tell which users exist.
-func (s *Service) Login(ctx context.Context, user, password string) (string, Session, error) {
+// the same, so the answer does not tell which users exist. from is the
+// client's address: checks run on a bounded pool, and failures slow down
+// further attempts from that address and for that user (throttle.go).
+func (s *Service) Login(ctx context.Context, from, user, password string) (string, Session, error) {
 	bad := apierr.Errorf(apierr.Unauthorized, "%s", ErrBadPassword.Error())
 	if user == "" || password == "" {
 		return "", Session{}, bad
@@ -61,13 +72,19 @@ func (s *Service) Login(ctx context.Context, user, password string) (string, Ses
 		return "", Session{}, unavailable(err)
 	}
 	hash, agent := s.credentials(user)
-	if hash == "" {
-		// Spend the same work as a real check.
-		VerifyPassword(dummyHash, password)
-		return "", Session{}, bad
-	}
-	if err := VerifyPassword(hash, password); err != nil {
-		return "", Session{}, bad
+	err := s.loginThrottle().run(ctx, func() error {
+		if hash == "" {
+			// Spend the same work as a real check.
+			VerifyPassword(dummyHash, password)
+			return bad
+		}
+		if VerifyPassword(hash, password) != nil {
+			return bad
+		}
+		return nil
+	}, throttleKeys(from, user)...)
+	if err != nil {
+		return "", Session{}, err
 	}
 	tok, sess := s.Sessions.Issue(Session{User: user, Agent: agent, Print: fingerprint(hash)})
 	return tok, sess, nil

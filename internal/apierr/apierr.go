@@ -43,6 +43,7 @@ const (
 	MethodNotAllowed Code = "method_not_allowed" // 405: the route exists for other methods (Allow lists them)
 	Refused          Code = "refused"            // 409: understood and refused by a rule; nothing changed
 	TooLarge         Code = "too_large"          // 413: the request body is over its limit
+	TooManyRequests  Code = "too_many_requests"  // 429: slow down (log-in attempts); Retry-After says when
 	Canceled         Code = "canceled"           // 499: the client went away before the answer
 	Internal         Code = "internal"           // 500: a failure of this node
 	NotLeader        Code = "not_leader"         // 503: no leader known or reachable; retry
@@ -57,7 +58,7 @@ const StatusClientClosedRequest = 499
 
 // Codes lists every code, for tests and documentation.
 func Codes() []Code {
-	return []Code{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Refused, TooLarge,
+	return []Code{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Refused, TooLarge, TooManyRequests,
 		Canceled, Internal, NotLeader, Unavailable, Timeout, NoSpace}
 }
 
@@ -79,6 +80,8 @@ func (c Code) Status() int {
 		return http.StatusConflict
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case TooManyRequests:
+		return http.StatusTooManyRequests
 	case Canceled:
 		return StatusClientClosedRequest
 	case NotLeader, Unavailable:
