@@ -27,12 +27,32 @@ type clockWatch struct {
 	s     *Store
 	mu    sync.Mutex
 	peers map[string]time.Duration
+	seen  map[string]time.Time // when each peer last answered (monotonic)
 	alarm bool
 	at    time.Time
 }
 
 func newClockWatch(s *Store) *clockWatch {
-	return &clockWatch{s: s, peers: map[string]time.Duration{}}
+	return &clockWatch{s: s, peers: map[string]time.Duration{}, seen: map[string]time.Time{}}
+}
+
+// downAfter is how long a peer that does not answer the clock sample is
+// shown as down.
+const downAfter = 3 * time.Second
+
+// reach says whether peer id answered within downAfter ("up"), not
+// ("down", with when it last answered), or was never sampled ("unknown").
+func (c *clockWatch) reach(id string) (state string, last time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.seen[id]
+	switch {
+	case !ok:
+		return "unknown", time.Time{}
+	case time.Since(t) > downAfter:
+		return "down", t
+	}
+	return "up", t
 }
 
 // run samples every member's clock once a second.
@@ -78,12 +98,21 @@ func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, boo
 func (c *clockWatch) update(seen map[string]time.Duration) {
 	leader := c.s.LeaderID()
 	c.mu.Lock()
+	now := time.Now()
 	for id, d := range seen {
 		c.peers[id] = d
+		c.seen[id] = now
 	}
+	members := c.s.fsm.nodes()
 	for id := range c.peers {
-		if _, ok := c.s.fsm.nodes()[id]; !ok {
+		if _, ok := members[id]; !ok {
 			delete(c.peers, id)
+			delete(c.seen, id)
+		}
+	}
+	for id := range members {
+		if _, ok := c.seen[id]; !ok && id != c.s.cfg.NodeID {
+			c.seen[id] = time.Time{} // sampled, never answered: down
 		}
 	}
 	skew := c.peers[leader]

@@ -371,6 +371,13 @@ func (f *fsm) nodes() map[string]NodeMeta {
 	return out
 }
 
+// nodesBefore is member id's admin address, read before it is removed.
+func (f *fsm) nodesBefore(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.Nodes[id].AdminAddr
+}
+
 func (f *fsm) userCommands() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -88,6 +88,7 @@ func (s *Store) Remove(ctx context.Context, id string) (err error) {
 	if voters == 1 && id == s.cfg.NodeID {
 		return &Refusal{Msg: "refusing to remove the last voter"}
 	}
+	admin := s.fsm.nodesBefore(id) // to tell it afterwards
 	// Forget the metadata first, while this node is surely still leader.
 	if _, err := s.Propose(ctx, TypeNodeRemove, NodeMeta{ID: id}); err != nil {
 		return fmt.Errorf("forgetting node %s: %w", id, err)
@@ -96,7 +97,57 @@ func (s *Store) Remove(ctx context.Context, id string) (err error) {
 		return fmt.Errorf("removing node %s: %w", id, err)
 	}
 	s.log.Info("node removed", "node_id", id)
+	if admin != "" && id != s.cfg.NodeID {
+		// Tell it, best effort: it stops serving as a member. A node that
+		// does not hear it finds out from its configuration (memberWatch).
+		tctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := s.call(tctx, admin, http.MethodPost, "/v1/internal/removed", removedNotice{By: s.cfg.NodeID}, nil)
+		cancel()
+		if err != nil {
+			s.log.Warn("telling the removed node it was removed", "node_id", id, "err", err)
+		}
+	}
 	return nil
+}
+
+// removedNotice is the body of POST /v1/internal/removed.
+type removedNotice struct {
+	By string `json:"by"`
+}
+
+// markRemoved records that this node is no longer a member, says so in
+// the log and status, and stops its Raft (a removed node that kept
+// running would campaign); its admin API keeps answering status.
+func (s *Store) markRemoved(why string) {
+	if !s.removed.CompareAndSwap(nil, why) {
+		return
+	}
+	s.log.Warn("this node was removed from the cluster; it no longer serves as a member (start it with an empty data directory and --join to add it again)",
+		"why", why)
+	go func() {
+		if err := s.raft.Shutdown().Error(); err != nil {
+			s.log.Warn("stopping raft after removal", "err", err)
+		}
+	}()
+}
+
+// memberWatch notices that this node, once a member, is no longer in the
+// cluster's configuration (removed while it did not hear the notice).
+func (s *Store) memberWatch(ctx context.Context) {
+	was := false
+	gone := 0
+	for sleepCtx(ctx, time.Second) == nil {
+		switch {
+		case s.isMember():
+			was, gone = true, 0
+		case was:
+			// Only a leader's configuration change drops a member.
+			if gone++; gone >= 3 {
+				s.markRemoved("the cluster's configuration no longer lists this node")
+				return
+			}
+		}
+	}
 }
 
 // TransferLeader hands leadership to id, or to the most up-to-date voter
@@ -110,6 +161,9 @@ func (s *Store) TransferLeader(ctx context.Context, id string) (err error) {
 	}
 	if id == s.cfg.NodeID {
 		return nil // already the leader
+	}
+	if s.voterCount() < 2 {
+		return &Refusal{Msg: "this cluster has one voter: there is no other node to hand leadership to"}
 	}
 	var f raft.Future
 	if id == "" {

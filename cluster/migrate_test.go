@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -33,7 +32,7 @@ func openNode(t *testing.T, dir, addr string, eng *contactcenter.Engine, openLog
 	defer cancel()
 	st, err := Open(ctx, Config{
 		NodeID: "n1", RaftAddr: addr, AdminURL: "http://127.0.0.1:1", DataDir: dir, Token: "t",
-		Machines: []Machine{eng}, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
+		Machines: []Machine{eng}, Logger: slog.New(slog.DiscardHandler),
 		openLog: openLog,
 	})
 	if err != nil {

@@ -71,6 +71,17 @@ func (s *Store) PeerHandler() http.Handler {
 		}
 		writePeerResult(w, Result{}, s.Remove(r.Context(), req.ID))
 	})
+	mux.HandleFunc("POST /v1/internal/removed", func(w http.ResponseWriter, r *http.Request) {
+		var n removedNotice
+		if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&n); err != nil {
+			apierr.Write(w, apierr.Errorf(apierr.BadRequest, "decoding removal notice: %v", err))
+			return
+		}
+		// The leader sends it once the removal is committed; this node
+		// may not have received the new configuration (and may never).
+		s.markRemoved("removed by " + n.By)
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("POST /v1/internal/transfer", func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ ID string }
 		if !decodeBody(w, r, &req) {

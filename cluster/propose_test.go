@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -33,7 +32,7 @@ func TestProposeTimeAndKey(t *testing.T) {
 	defer cancel()
 	st, err := Open(ctx, Config{
 		NodeID: "n1", RaftAddr: freeRaftAddr(t), AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(), Token: "t",
-		Machines: []Machine{timeMachine{}}, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard, Now: now,
+		Machines: []Machine{timeMachine{}}, Logger: slog.New(slog.DiscardHandler), Now: now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 
@@ -43,12 +42,12 @@ func (s *Store) forceQuorum(rc *raft.Config) error {
 // must be those the node runs (RecoverCluster replays the log through
 // them). raftAddr is
 // the address the node will listen on; empty keeps the one recorded for it.
-func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines, control []Machine, gate Gate, logger *slog.Logger, raftLog io.Writer) error {
+func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines, control []Machine, gate Gate, logger *slog.Logger) error {
 	id, err := ReadIdentity(dataDir)
 	if err != nil {
 		return fmt.Errorf("%s does not hold a Tandem node: %w", dataDir, err)
 	}
-	s := &Store{cfg: Config{NodeID: id, DataDir: dataDir, Machines: machines, RaftLog: raftLog, Timing: LANDefaults}, log: logger}
+	s := &Store{cfg: Config{NodeID: id, DataDir: dataDir, Machines: machines, Timing: LANDefaults}, log: logger}
 	if err := s.openStorage(ctx); err != nil {
 		return err
 	}

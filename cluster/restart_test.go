@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -46,7 +45,7 @@ func TestRestartWithLongLog(t *testing.T) {
 		defer cancel()
 		st, err := Open(ctx, Config{
 			NodeID: "n1", RaftAddr: addr, AdminURL: "http://127.0.0.1:1", DataDir: dir, Token: "t",
-			Machines: []Machine{eng}, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
+			Machines: []Machine{eng}, Logger: slog.New(slog.DiscardHandler),
 			Timing: noSnapshots,
 		})
 		if err != nil {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -18,6 +19,9 @@ type Status struct {
 	Clock        ClockStatus  `json:"clock"`
 	Ready        bool         `json:"ready"`
 	JoinError    string       `json:"join_error,omitempty"`
+	// Removed says why this node is no longer a member (it was removed
+	// from the cluster and stopped serving as one).
+	Removed string `json:"removed,omitempty"`
 	// NoSpace is set while this node refuses writes because the
 	// filesystem of its Raft log is short of space (space.go).
 	NoSpace *SpaceStatus `json:"no_space,omitempty"`
@@ -29,6 +33,11 @@ type NodeStatus struct {
 	Address   string `json:"address"`
 	Suffrage  string `json:"suffrage"`
 	AdminAddr string `json:"admin_addr,omitempty"`
+	// State is "up" (this node, or a member that answered this node
+	// within the last 3 s), "down" (it did not) or "unknown" (not yet
+	// asked); LastSeen is when a down member last answered.
+	State    string     `json:"state"`
+	LastSeen *time.Time `json:"last_seen,omitempty"`
 }
 
 // Status reports the node's role, the leader, indexes and members.
@@ -47,6 +56,9 @@ func (s *Store) Status() Status {
 	if e, _ := s.joinErr.Load().(string); e != "" {
 		st.JoinError = e
 	}
+	if why, _ := s.removed.Load().(string); why != "" {
+		st.Removed = why
+	}
 	meta := s.fsm.nodes()
 	if f := s.raft.GetConfiguration(); f.Error() == nil {
 		for _, srv := range f.Configuration().Servers {
@@ -54,8 +66,17 @@ func (s *Store) Status() Status {
 			if srv.Suffrage != raft.Voter {
 				suf = "nonvoter"
 			}
-			st.Nodes = append(st.Nodes, NodeStatus{ID: string(srv.ID), Address: string(srv.Address),
-				Suffrage: suf, AdminAddr: meta[string(srv.ID)].AdminAddr})
+			ns := NodeStatus{ID: string(srv.ID), Address: string(srv.Address),
+				Suffrage: suf, AdminAddr: meta[string(srv.ID)].AdminAddr, State: "up"}
+			if ns.ID != s.cfg.NodeID {
+				var last time.Time
+				ns.State, last = s.clock.reach(ns.ID)
+				if ns.State == "down" && !last.IsZero() {
+					l := last.UTC()
+					ns.LastSeen = &l
+				}
+			}
+			st.Nodes = append(st.Nodes, ns)
 		}
 	}
 	return st

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -51,9 +50,7 @@ type Config struct {
 	// them, they are not counted, shipped to a standby or exported.
 	Control   []Machine
 	Sinks     []EventSink
-	Logger    *slog.Logger
-	RaftLog   io.Writer // raft's own log output; nil = stderr
-	RaftJSON  bool
+	Logger    *slog.Logger     // the node's log; Raft's goes through it too (raftlog.go)
 	Now       func() time.Time // wall clock; injectable for tests
 	Timing    Timing
 	OnClock   func(ClockStatus) // called when the skew alarm changes
@@ -117,6 +114,7 @@ type Store struct {
 	clock *clockWatch
 
 	joinErr atomic.Value // string
+	removed atomic.Value // string: why this node is no longer a member (markRemoved)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -210,6 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.goLoop(s.leaderLoop)
 	s.goLoop(s.selfMetaLoop)
+	s.goLoop(s.memberWatch)
 	s.goLoop(s.clock.run)
 	return s, nil
 }
@@ -237,12 +236,10 @@ func (s *Store) raftConfig() *raft.Config {
 	return c
 }
 
+// hclog is the Raft library's logger for component name: its lines go
+// through this node's slog.Logger (raftlog.go).
 func (s *Store) hclog(name string) hclog.Logger {
-	out := s.cfg.RaftLog
-	if out == nil {
-		out = os.Stderr
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Info, Output: out, JSONFormat: s.cfg.RaftJSON})
+	return newRaftLogger(s.log, name)
 }
 
 func (s *Store) openStorage(ctx context.Context) error {

@@ -78,7 +78,7 @@ func newRig(t *testing.T, opts ...rigOpts) *rig {
 	st, err := cluster.Open(ctx, cluster.Config{
 		NodeID: "n1", RaftAddr: addr, AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(),
 		Token: "test-token-0123456789", Machines: []cluster.Machine{r.engine},
-		Sinks: append([]cluster.EventSink{hub}, o.sinks...), Logger: logger, RaftLog: io.Discard, Now: r.clock,
+		Sinks: append([]cluster.EventSink{hub}, o.sinks...), Logger: logger, Now: r.clock,
 	})
 	if err != nil {
 		t.Fatalf("opening the cluster: %v", err)

@@ -80,7 +80,7 @@ func newRig(t *testing.T) *rig {
 	control := replication.NewControl()
 	st, err := cluster.Open(context.Background(), cluster.Config{
 		NodeID: "n1", RaftAddr: raftAddr, AdminURL: adminSrv.URL, DataDir: t.TempDir(), Token: token,
-		Machines: []cluster.Machine{eng}, Control: []cluster.Machine{control}, Gate: receiver, Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
+		Machines: []cluster.Machine{eng}, Control: []cluster.Machine{control}, Gate: receiver, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -68,9 +68,19 @@ func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
 		clock = fmt.Sprintf("ALARM: skew over 2 s (vs leader %d ms, peers %v)", st.Clock.SkewVsLeaderMS, st.Clock.PeersMS)
 	}
 	fmt.Fprintf(w, "clock\t%s\n", clock)
+	if st.NoSpace != nil {
+		fmt.Fprintf(w, "disk\tFULL since %s: %s\n", st.NoSpace.Since.Format(time.RFC3339), st.NoSpace.Message)
+	}
 	fmt.Fprintf(w, "nodes\n")
 	for _, n := range st.Nodes {
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", n.ID, n.Address, n.Suffrage, n.AdminAddr)
+		state := n.State
+		if state == "" {
+			state = "?"
+		}
+		if n.LastSeen != nil {
+			state += " since " + n.LastSeen.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", n.ID, n.Address, n.Suffrage, state, n.AdminAddr)
 	}
 	if len(st.Replication) == 0 {
 		fmt.Fprintf(w, "replication\tnone configured\n")
@@ -249,7 +259,7 @@ func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
 	machines := []cluster.Machine{contactcenter.New()}
 	gate := standby.NewReceiver("", logger) // replays a standby's shipments as tandemd does
 	control := []cluster.Machine{replication.NewControl()}
-	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, control, gate, logger, io.Discard); err != nil {
+	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, control, gate, logger); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s is now a one-node cluster holding every committed command; start tandemd on it\n", *dataDir)

@@ -167,8 +167,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	targets := map[string]replication.Target{}
 	if o.ReportingDSN != "" {
 		targets[replication.Reporting] = &replication.ReportingTarget{DSN: o.ReportingDSN,
-			Opts:  []reporting.Option{reporting.WithCluster(o.ReportingCluster)},
-			Admin: engineAdmin(engine, &storeRef)}
+			Opts: []reporting.Option{reporting.WithCluster(o.ReportingCluster)}}
 	}
 	var standbyTarget *standby.Target
 	if o.StandbyAddr != "" {
@@ -226,8 +225,6 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		Control:     []cluster.Machine{control},
 		Sinks:       sinks,
 		Logger:      logger,
-		RaftLog:     rawLog,
-		RaftJSON:    !isTerminal(rawLog),
 		Now:         now,
 		Timing:      timing(o),
 	})

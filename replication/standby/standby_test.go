@@ -93,7 +93,7 @@ func startNode(t *testing.T, id, standbyOf string, sinks ...cluster.EventSink) *
 	st, err := cluster.Open(context.Background(), cluster.Config{
 		NodeID: id, RaftAddr: freeAddr(t), AdminURL: srv.URL, DataDir: t.TempDir(), Token: token,
 		Machines: []cluster.Machine{eng}, Sinks: sinks, Gate: rcv,
-		Logger: slog.New(slog.DiscardHandler), RaftLog: io.Discard,
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -221,6 +221,16 @@ func TestTransferAndRemove(t *testing.T) {
 		}
 		return code == http.StatusServiceUnavailable, fmt.Sprintf("HTTP %d %s", code, body)
 	})
+	// It was told: it says so in its log and status, and stopped serving
+	// as a member.
+	waitFor(t, waitShort, "removed "+gone.name()+" to know it", func() (bool, string) {
+		st, err := gone.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(st.Removed, "removed by") && st.Role == "shutdown" &&
+			strings.Contains(gone.log(), "this node was removed from the cluster"), fmt.Sprintf("%+v", st)
+	})
 	for _, n := range rest {
 		st := n.ctlStatus()
 		if v := st.voters(); len(v) != 2 || contains(v, gone.id) {

@@ -480,11 +480,13 @@ type statusDoc struct {
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
 	Ready        bool   `json:"ready"`
+	Removed      string `json:"removed"`
 	Nodes        []struct {
 		ID        string `json:"id"`
 		Address   string `json:"address"`
 		Suffrage  string `json:"suffrage"`
 		AdminAddr string `json:"admin_addr"`
+		State     string `json:"state"`
 	} `json:"nodes"`
 	Clock struct {
 		SkewVsLeaderMS int64            `json:"skew_vs_leader_ms"`

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -332,5 +333,39 @@ func TestFlagsFromEnvAndConfig(t *testing.T) {
 	}
 	if code := n.stop(waitShort); code != 0 {
 		t.Errorf("SIGTERM: exit %d", code)
+	}
+}
+
+// TestOneNodeAdministration: handing leadership over on a one-node
+// cluster is one clear line, not a 500; the node's log (not a terminal:
+// JSON) has one format, the Raft library's lines included (issue 12.6).
+func TestOneNodeAdministration(t *testing.T) {
+	n := newNode(t, "solo")
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	r := n.ctl("cluster", "transfer-leader")
+	lines := nonEmptyLines(r.stderr)
+	if r.code == 0 || len(lines) != 1 || !strings.Contains(lines[0], "this cluster has one voter: there is no other node to hand leadership to") {
+		t.Fatalf("transfer-leader on one node: %v", r)
+	}
+	if st := n.ctlStatus(); st.Role != "leader" {
+		t.Fatalf("after the refused transfer: %+v", st)
+	}
+	raftLines := 0
+	for _, line := range nonEmptyLines(n.log()) {
+		if strings.HasPrefix(line, "=== e2e:") {
+			continue // the harness's own marker
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] == nil || rec["level"] == nil || rec["time"] == nil {
+			t.Errorf("log line not in the node's JSON format: %s", line)
+			continue
+		}
+		if rec["component"] == "raft" {
+			raftLines++
+		}
+	}
+	if raftLines == 0 {
+		t.Errorf("no line of the Raft library in the node's log:\n%s", n.log())
 	}
 }

@@ -34,6 +34,18 @@ func TestFollowerInstallsLeaderSnapshot(t *testing.T) {
 		post(i)
 	}
 	behind.kill()
+	// The others show it down (it no longer answers), the others up.
+	waitFor(t, waitShort, "the leader's status to show "+behind.name()+" down", func() (bool, string) {
+		st, err := leader.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		ok := len(st.Nodes) == 3
+		for _, m := range st.Nodes {
+			ok = ok && (m.State == "down") == (m.ID == behind.id)
+		}
+		return ok, fmt.Sprintf("%+v", st.Nodes)
+	})
 	for i := 5; i < 120; i++ {
 		post(i)
 	}
