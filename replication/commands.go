@@ -306,6 +306,9 @@ type TargetStatus struct {
 	Delivered     command.Position `json:"delivered"`
 	BacklogEvents int64            `json:"backlog_events"`
 	LastError     string           `json:"last_error,omitempty"`
+	// AdminSync is the automatic administration-data sync that followed
+	// the target's last activation on this node (reporting).
+	AdminSync *AdminSyncStatus `json:"admin_sync,omitempty"`
 }
 
 // Status is the node's replication state.
@@ -388,9 +391,14 @@ func (m *Manager) Status() Status {
 	}
 	for _, cs := range st.Consumers {
 		ts, _ := m.ctl.State(cs.Name)
-		out.Targets[cs.Name] = TargetStatus{State: ts.State, BufferPercent: cs.Percent, Reason: ts.Reason,
+		tst := TargetStatus{State: ts.State, BufferPercent: cs.Percent, Reason: ts.Reason,
 			Since: ts.Since, Rate: ts.Rate, NeedsSync: ts.NeedsSync || cs.Gap, Cursor: cs.Cursor,
 			Delivered: m.delivered[cs.Name], BacklogEvents: cs.BacklogEvents, LastError: m.lastErr[cs.Name]}
+		if cs.Name == Reporting && m.autoAdminSt != nil {
+			a := *m.autoAdminSt
+			tst.AdminSync = &a
+		}
+		out.Targets[cs.Name] = tst
 	}
 	return out
 }

@@ -112,6 +112,13 @@ type Manager struct {
 	spaceBad  atomic.Bool            // some store is out of space: Publish checks for recovery
 	jobs      syncFile               // sync jobs, persisted in Dir/sync.json
 
+	// The automatic administration-data sync of reporting (adminsync.go):
+	// adminKick (nil without one) asks for it at each activation.
+	adminKick    chan struct{}
+	seenState    State // reporting's state when last looked at, to see it become active
+	autoAdminSt  *AdminSyncStatus
+	adminBackoff func(attempt int) time.Duration
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -181,7 +188,11 @@ func Open(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "replication"), buf: buf, arc: arc,
 		ctl: cfg.Control, legacy: legacy, stops: map[string]TargetCommand{},
 		cons: map[string]*buffer.Consumer{}, lastErr: map[string]string{}, space: map[string]*spaceState{},
-		delivered: map[string]command.Position{}, wake: make(chan struct{}), jobs: jobs}
+		delivered: map[string]command.Position{}, wake: make(chan struct{}), jobs: jobs,
+		adminBackoff: defaultAdminBackoff}
+	if canSyncAdmin(cfg.Targets[Reporting]) {
+		m.adminKick = make(chan struct{}, 1)
+	}
 	m.recoverJobs()
 	for _, n := range names {
 		c, err := buf.Consumer(n)
@@ -208,6 +219,13 @@ func (m *Manager) Start() {
 		go func() {
 			defer m.wg.Done()
 			m.run(m.ctx, n)
+		}()
+	}
+	if m.adminKick != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.autoAdmin(m.ctx)
 		}()
 	}
 	m.wg.Add(1)
@@ -469,7 +487,9 @@ func (m *Manager) Restored(index uint64) {
 // SetLeader tells the manager whether this node leads. Only the leader
 // delivers. The targets' states are cluster state: a new leader delivers
 // what the cluster says (a suspended target stays suspended; DESIGN.md,
-// "States are cluster state").
+// "States are cluster state"). Becoming leader while reporting is active
+// activates its delivery here, which synchronises the administration data
+// (adminsync.go).
 func (m *Manager) SetLeader(leader bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -477,6 +497,9 @@ func (m *Manager) SetLeader(leader bool) {
 		return
 	}
 	m.leader = leader
+	if leader {
+		m.activatedLocked(true)
+	}
 	m.signalLocked()
 }
 

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -17,6 +18,10 @@ import (
 type ReportingTarget struct {
 	DSN  string
 	Opts []reporting.Option
+	// Admin reads the cluster's current administration data from the
+	// engine, in one consistent view and without secrets. nil: this node
+	// cannot synchronise administration data (SyncAdmin fails).
+	Admin func(ctx context.Context) (reporting.AdminData, error)
 
 	mu sync.Mutex
 	db *reporting.DB
@@ -76,6 +81,44 @@ func (r *ReportingTarget) RetentionWarnings(ctx context.Context, cluster time.Du
 		return nil, err
 	}
 	return db.RetentionWarnings(ctx, cluster)
+}
+
+// ClusterName implements ClusterNamer: the name this cluster's rows carry
+// in the reporting database.
+func (r *ReportingTarget) ClusterName() string { return reporting.ClusterName(r.Opts...) }
+
+// SyncAdmin implements AdminSyncer.
+func (r *ReportingTarget) SyncAdmin(ctx context.Context, progress func(done, total int64)) error {
+	_, err := r.SyncAdminSummary(ctx, progress)
+	return err
+}
+
+// SyncAdminSummary implements AdminSummarizer: it makes the reporting
+// database's administration tables hold exactly the engine's current
+// agents, queues, users and business units for this cluster
+// (reporting.DB.SyncAdmin). It runs on a connection of its own, so
+// delivery does not wait for it; progress counts rows.
+func (r *ReportingTarget) SyncAdminSummary(ctx context.Context, progress func(done, total int64)) (string, error) {
+	if r.Admin == nil {
+		return "", errors.New("this node cannot read its administration data")
+	}
+	if _, err := r.conn(ctx); err != nil { // the schema is migrated
+		return "", err
+	}
+	data, err := r.Admin(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the administration data: %w", err)
+	}
+	db, err := reporting.Open(ctx, r.DSN, r.Opts...)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	res, err := db.SyncAdmin(ctx, data, progress)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("administration data of cluster %s synchronised to reporting: %s", res.Cluster, res), nil
 }
 
 // LastDelivered implements Target.

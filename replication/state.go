@@ -140,11 +140,13 @@ func (m *Manager) commit(ctx context.Context, typ string, payload any) (ControlR
 // stopped, auto-stopped or shut-down target holds no buffer space, an
 // active or suspended one does; and wakes the delivery loops, which read
 // the states. It runs after every batch with a state event, at start and
-// after a snapshot was installed.
+// after a snapshot was installed. Reporting becoming active while this
+// node leads is an activation (adminsync.go).
 func (m *Manager) reconcile() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	defer m.signalLocked()
+	m.activatedLocked(false)
 	for _, n := range m.names() {
 		ts, _ := m.ctl.State(n)
 		want := ts.State == Active || ts.State == Suspended

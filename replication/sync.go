@@ -17,9 +17,11 @@ import (
 )
 
 // AdminSyncer is implemented by a Target that can synchronise
-// administration (and processing) data with its remote end: `tandemctl
-// replication sync --target standby --admin`. progress reports how far it
-// got (units are the target's).
+// administration data with its remote end: `tandemctl replication sync
+// --target standby|reporting --admin` (the standby's also carries the
+// processing data: the whole engine state; reporting's is the names
+// reports need, adminsync.go). progress reports how far it got (units are
+// the target's).
 type AdminSyncer interface {
 	SyncAdmin(ctx context.Context, progress func(done, total int64)) error
 }
@@ -35,7 +37,7 @@ type Backfiller interface {
 
 // Sync modes.
 const (
-	SyncAdmin  = "admin"  // standby: administration and processing data
+	SyncAdmin  = "admin"  // administration data (standby: and processing data)
 	SyncRecent = "recent" // reporting: current and previous month
 	SyncAll    = "all"    // reporting: all history in the archive
 )
@@ -62,9 +64,12 @@ type SyncRequest struct {
 // SyncProgress is a sync job: what the admin API reports and what
 // --continue resumes, persisted in <Dir>/sync.json.
 type SyncProgress struct {
-	ID       int64     `json:"id"`
-	Target   string    `json:"target"`
-	Mode     string    `json:"mode"`
+	ID     int64  `json:"id"`
+	Target string `json:"target"`
+	Mode   string `json:"mode"`
+	// Cluster names the cluster the sync is for (reporting: its
+	// --reporting-cluster name, under which its rows are stored).
+	Cluster  string    `json:"cluster,omitempty"`
 	State    string    `json:"state"`
 	Done     int64     `json:"done"`
 	Total    int64     `json:"total"`
@@ -77,6 +82,9 @@ type SyncProgress struct {
 	Runs int `json:"runs"`
 	// Written counts the events the target did not have yet.
 	Written int64 `json:"written"`
+	// Admin says what the administration-data step did: the whole job
+	// of an admin sync, the first step of a full reporting sync.
+	Admin string `json:"admin,omitempty"`
 	// From is the position the covered range starts after; Until is its
 	// last position, fixed when the job started. Cursor is where the
 	// archive is read next.
@@ -184,12 +192,14 @@ func (q SyncRequest) Check() error {
 		return nil
 	}
 	switch {
-	case q.Admin:
-		return refuse("sync --target reporting: --admin applies to --target standby; reporting takes --recent, --all --run-for D or --continue --run-for D")
 	case modes == 0:
-		return refuse("sync --target reporting needs one of --recent, --all --run-for D or --continue --run-for D")
+		return refuse("sync --target reporting needs one of --admin, --recent, --all --run-for D or --continue --run-for D")
+	case q.Admin && modes > 1:
+		return refuse("sync --target reporting: --admin sends the administration data alone; --recent, --all and --continue send it first anyway")
 	case modes > 1:
 		return refuse("sync: --recent, --all and --continue exclude each other")
+	case q.Admin && q.RunFor != 0:
+		return refuse("sync: --run-for applies to --all and --continue, not to --admin")
 	case q.Recent && q.RunFor != 0:
 		return refuse("sync: --run-for applies to --all and --continue, not to --recent")
 	case (q.All || q.Continue) && q.RunFor == 0:
@@ -210,9 +220,9 @@ func (m *Manager) validateSync(q SyncRequest) error {
 	if _, ok := m.cons[q.Target]; !ok {
 		return refuse("sync --target %s: %s replication is not configured on this node%s", q.Target, q.Target, m.configured())
 	}
-	if q.Target == Standby {
-		if _, ok := m.cfg.Targets[Standby].(AdminSyncer); !ok {
-			return refuse("sync --target standby --admin: the standby target on this node cannot synchronise administration data")
+	if q.Admin {
+		if !canSyncAdmin(m.cfg.Targets[q.Target]) {
+			return refuse("sync --target %s --admin: the %s target on this node cannot synchronise administration data", q.Target, q.Target)
 		}
 		return nil
 	}
@@ -285,7 +295,7 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 		return Result{Diagnostic: diag}, refuse("sync refused: %v (see %s)", clockErr, diag)
 	}
 	var warnings []string
-	if q.Target == Reporting {
+	if q.Target == Reporting && !q.Admin { // the retention warning is about history
 		bf := m.cfg.Targets[Reporting].(Backfiller)
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		warnings, err = bf.RetentionWarnings(wctx, m.cfg.HistoryRetention)
@@ -325,6 +335,7 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 		job.Mode, job.Cursor, job.From, job.Total = m.archiveRange(q.Recent, now)
 		job.Until = m.arc.Last()
 	}
+	job.Cluster = clusterOf(m.cfg.Targets[q.Target])
 	job.State, job.Updated, job.Finished, job.Warnings = SyncRunning, now, time.Time{}, warnings
 	job.RunFor = ""
 	if q.RunFor > 0 {
@@ -350,14 +361,14 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 		defer m.wg.Done()
 		m.runSync(m.ctx, job, q.RunFor)
 	}()
-	msg := fmt.Sprintf("%s sync of %s started", job.Mode, q.Target)
+	msg := fmt.Sprintf("%s sync of %s%s started", job.Mode, q.Target, forCluster(job.Cluster))
 	if q.Continue {
-		msg = fmt.Sprintf("full sync of %s continued at %.1f%%", q.Target, job.Percent)
+		msg = fmt.Sprintf("full sync of %s%s continued at %.1f%%", q.Target, forCluster(job.Cluster), job.Percent)
 	}
 	if job.Mode != SyncAdmin {
 		msg += fmt.Sprintf(" (%d events up to index %d)", job.Total, job.Until.Index)
 	}
-	m.log.Info("replication command", "command", "sync", "target", q.Target, "mode", job.Mode, "result", msg)
+	m.log.Info("replication command", "command", "sync", "target", q.Target, "mode", job.Mode, "cluster", job.Cluster, "result", msg)
 	return Result{Command: "sync", States: m.states(), Message: msg, Diagnostic: diag,
 		Warnings: warnings, Sync: &snapshot}, nil
 }
@@ -394,16 +405,32 @@ func percent(done, total int64) float64 {
 // runSync runs one job until it is done, its run time is up, the target
 // fails or the manager closes; progress is saved after every batch.
 func (m *Manager) runSync(ctx context.Context, job *SyncProgress, runFor time.Duration) {
+	t := m.cfg.Targets[job.Target]
 	if job.Mode == SyncAdmin {
-		err := m.cfg.Targets[job.Target].(AdminSyncer).SyncAdmin(ctx, func(done, total int64) {
+		summary, err := syncAdmin(ctx, t, func(done, total int64) {
 			m.mu.Lock()
 			job.Done, job.Total, job.Percent, job.Updated = done, total, percent(done, total), m.cfg.Now()
 			m.mu.Unlock()
 		})
+		m.mu.Lock()
+		job.Admin = summary
+		m.mu.Unlock()
 		m.finishSync(job, err, "")
 		return
 	}
-	bf := m.cfg.Targets[job.Target].(Backfiller)
+	// A full reporting sync sends the administration data first: the
+	// names the history refers to.
+	if canSyncAdmin(t) {
+		summary, err := m.adminStep(ctx, t)
+		if err != nil {
+			m.finishSync(job, fmt.Errorf("sending the administration data first: %w", err), "")
+			return
+		}
+		m.mu.Lock()
+		job.Admin = summary
+		m.mu.Unlock()
+	}
+	bf := t.(Backfiller)
 	deadline := m.cfg.Now().Add(runFor)
 	r := m.arc.NewReader(job.Cursor, job.Until)
 	defer r.Close()
@@ -484,6 +511,9 @@ func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 		job.State, job.Message = SyncInterrupted, "interrupted: the node stopped during the sync"
+	case err != nil && job.Mode == SyncAdmin:
+		job.State, job.Error = SyncFailed, oneLine(err)
+		job.Message = fmt.Sprintf("admin sync of %s%s failed: %s", job.Target, forCluster(job.Cluster), job.Error)
 	case err != nil:
 		job.State, job.Error = SyncFailed, oneLine(err)
 		job.Message = fmt.Sprintf("sync failed at %.1f%%: %s", job.Percent, job.Error)
@@ -513,12 +543,24 @@ func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
 func (m *Manager) completeLocked(job *SyncProgress) (string, *TargetCommand) {
 	var synced *TargetCommand
 	if job.Mode == SyncAdmin {
-		if ts, _ := m.ctl.State(job.Target); ts.NeedsSync {
+		// The standby's admin sync ships the whole engine state, which
+		// covers whatever it missed; reporting's sends names only, and the
+		// history it missed still needs a --recent or --all sync.
+		if ts, _ := m.ctl.State(job.Target); ts.NeedsSync && job.Target == Standby {
 			synced = &TargetCommand{Target: job.Target, All: true}
 		}
-		return fmt.Sprintf("administration data of %s synchronised", job.Target), synced
+		if job.Admin != "" {
+			return job.Admin, synced
+		}
+		if job.Cluster == "" {
+			return fmt.Sprintf("administration data of %s synchronised", job.Target), synced
+		}
+		return fmt.Sprintf("administration data of cluster %s synchronised to %s", job.Cluster, job.Target), synced
 	}
-	msg := fmt.Sprintf("%s sync of %s done: %d events read, %d were missing in the target", job.Mode, job.Target, job.Done, job.Written)
+	msg := fmt.Sprintf("%s sync of %s%s done: %d events read, %d were missing in the target", job.Mode, job.Target, forCluster(job.Cluster), job.Done, job.Written)
+	if job.Admin != "" {
+		msg += "; first " + job.Admin
+	}
 	holeIn := func(after, upTo command.Position) bool {
 		for _, h := range job.Holes {
 			if h.Last.After(after) && !h.First.After(upTo) {

@@ -56,8 +56,12 @@ commands:
   replication resume --target T [--rate N] deliver the backlog, at most N events/s
   replication shutdown|restart             all replication of the cluster (restart clears every buffer)
   replication sync --target reporting --recent | --all --run-for D | --continue --run-for D
+                                           re-send history from this node's archive (progress bar),
+                                           after the administration data
+  replication sync --target reporting --admin
+                                           the names reports need (agents, queues, users, business units)
   replication sync --target standby --admin
-                                           re-send history from this node's archive (progress bar)
+                                           the whole engine state
   replication sync --status --target T     the last sync's progress
   standby status                           this cluster's standby mode, position and lag
   standby promote                          make this standby cluster accept writes (and refuse shipments)

@@ -100,6 +100,11 @@ func replicationStatus(ctx context.Context, g *globals, e env) error {
 			Delivered     struct {
 				Index uint64 `json:"index"`
 			} `json:"delivered"`
+			AdminSync *struct {
+				State   string `json:"state"`
+				Message string `json:"message"`
+				Error   string `json:"error"`
+			} `json:"admin_sync"`
 		} `json:"targets"`
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
@@ -135,6 +140,13 @@ func replicationStatus(ctx context.Context, g *globals, e env) error {
 		}
 		if t.LastError != "" {
 			fmt.Fprintf(w, "\tlast error: %s\n", t.LastError)
+		}
+		if a := t.AdminSync; a != nil {
+			line := a.Message
+			if a.Error != "" {
+				line += ": " + a.Error
+			}
+			fmt.Fprintf(w, "\tadmin data sync after activation (%s): %s\n", a.State, line)
 		}
 	}
 	return w.Flush()

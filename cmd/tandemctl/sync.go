@@ -19,6 +19,7 @@ type syncJob struct {
 	ID       int64    `json:"id"`
 	Target   string   `json:"target"`
 	Mode     string   `json:"mode"`
+	Cluster  string   `json:"cluster"`
 	State    string   `json:"state"`
 	Done     int64    `json:"done"`
 	Total    int64    `json:"total"`
@@ -63,10 +64,10 @@ func replicationSync(ctx context.Context, g *globals, args []string, e env) erro
 	var o syncOptions
 	fs := newFlagSet("replication sync", g)
 	fs.StringVar(&o.target, "target", "", "reporting or standby")
-	fs.BoolVar(&o.admin, "admin", false, "standby: administration and processing data")
-	fs.BoolVar(&o.recent, "recent", false, "reporting: the current and previous month")
-	fs.BoolVar(&o.all, "all", false, "reporting: all history this node holds (with --run-for)")
-	fs.BoolVar(&o.continue_, "continue", false, "reporting: continue an interrupted full sync (with --run-for)")
+	fs.BoolVar(&o.admin, "admin", false, "administration data: reporting the names reports need (agents, queues, users, business units), standby the whole engine state")
+	fs.BoolVar(&o.recent, "recent", false, "reporting: the current and previous month (administration data first)")
+	fs.BoolVar(&o.all, "all", false, "reporting: all history this node holds (with --run-for; administration data first)")
+	fs.BoolVar(&o.continue_, "continue", false, "reporting: continue an interrupted full sync (with --run-for; administration data first)")
 	fs.DurationVar(&o.runFor, "run-for", 0, "how long a full sync may run, e.g. 2h")
 	fs.BoolVar(&o.status, "status", false, "show the last sync of --target (no new sync)")
 	fs.BoolVar(&o.noWait, "no-wait", false, "start the sync and return (follow it with --status)")
@@ -174,7 +175,7 @@ func followSync(ctx context.Context, c *client, e env, path string, job syncJob,
 		case bar:
 			drawBar(e.stdout, job)
 		case job.Done != lastDone && (time.Since(lastLine) >= 2*time.Second || job.State != "running"):
-			fmt.Fprintf(e.stdout, "sync %s: %.1f%% (%d of %d)\n", job.Target, job.Percent, job.Done, job.Total)
+			fmt.Fprintf(e.stdout, "sync %s%s: %.1f%% (%d of %d)\n", job.Target, forCluster(job.Cluster), job.Percent, job.Done, job.Total)
 			lastLine = time.Now()
 		}
 		lastDone = job.Done
@@ -202,7 +203,16 @@ func describeJob(j syncJob) string {
 	if j.Message != "" {
 		return j.Message
 	}
-	return fmt.Sprintf("%s sync of %s %s: %.1f%% (%d of %d)", j.Mode, j.Target, j.State, j.Percent, j.Done, j.Total)
+	return fmt.Sprintf("%s sync of %s%s %s: %.1f%% (%d of %d)", j.Mode, j.Target, forCluster(j.Cluster), j.State, j.Percent, j.Done, j.Total)
+}
+
+// forCluster is " for cluster NAME" when the node named the cluster the
+// sync is for (reporting).
+func forCluster(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " for cluster " + name
 }
 
 // drawBar redraws one progress line in place.

@@ -20,11 +20,13 @@ func TestReplicationSyncBadInput(t *testing.T) {
 	}{
 		{"no target", []string{"--recent"}, "--target is required (reporting or standby)"},
 		{"unknown target", []string{"--target", "archive", "--recent"}, `unknown target "archive"`},
-		{"admin with reporting", []string{"--target", "reporting", "--admin"}, "--admin applies to --target standby"},
+		{"admin with a full sync", []string{"--target", "reporting", "--admin", "--all", "--run-for", "1h"}, "--admin sends the administration data alone"},
+		{"admin with recent", []string{"--target", "reporting", "--admin", "--recent"}, "send it first anyway"},
+		{"run-for with admin", []string{"--target", "reporting", "--admin", "--run-for", "1h"}, "not to --admin"},
 		{"recent with standby", []string{"--target", "standby", "--recent"}, "--recent, --all and --continue apply to --target reporting"},
 		{"standby without admin", []string{"--target", "standby"}, "needs --admin"},
 		{"run-for with standby", []string{"--target", "standby", "--admin", "--run-for", "1h"}, "--run-for applies to --target reporting"},
-		{"no mode", []string{"--target", "reporting"}, "needs one of --recent"},
+		{"no mode", []string{"--target", "reporting"}, "needs one of --admin, --recent"},
 		{"two modes", []string{"--target", "reporting", "--recent", "--all", "--run-for", "1h"}, "exclude each other"},
 		{"run-for with recent", []string{"--target", "reporting", "--recent", "--run-for", "1h"}, "--run-for applies to --all and --continue"},
 		{"all without run-for", []string{"--target", "reporting", "--all"}, "need --run-for D"},
@@ -131,4 +133,58 @@ func nonEmpty(s string) []string {
 		}
 	}
 	return out
+}
+
+// `sync --target reporting --admin`: the request says admin, and the
+// output names the cluster, from the start line to the result.
+func TestReplicationSyncReportingAdmin(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var (
+		mu   sync.Mutex
+		got  map[string]any
+		poll int
+	)
+	job := func() map[string]any {
+		j := map[string]any{"id": 3, "target": "reporting", "mode": "admin", "cluster": "site-a", "state": "running",
+			"done": 0, "total": 9, "percent": 0.0}
+		if poll > 0 {
+			j["state"], j["done"], j["percent"] = "done", 9, 100.0
+			j["message"] = "administration data of cluster site-a synchronised to reporting: 3 agents, 2 queues, 2 users, 2 business units"
+		}
+		return j
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/v1/replication/sync":
+			json.NewDecoder(r.Body).Decode(&got)
+			json.NewEncoder(w).Encode(map[string]any{"command": "sync", "message": "admin sync of reporting for cluster site-a started",
+				"diagnostic": "/d/replication.004", "sync": job()})
+		case r.Method == "GET" && r.URL.Path == "/v1/replication/sync":
+			poll++
+			json.NewEncoder(w).Encode(job())
+		default:
+			http.Error(w, "no", http.StatusTeapot)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	r := runCtl(t, nil, "--addr", srv.URL, "--token", "t", "replication", "sync", "--target", "reporting", "--admin", "--poll", "1ms")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if got["admin"] != true || got["target"] != "reporting" || got["all"] != false || got["run_for"] != nil {
+		t.Errorf("request body %v", got)
+	}
+	lines := nonEmpty(r.stdout)
+	if len(lines) < 2 || lines[0] != "admin sync of reporting for cluster site-a started (diagnostic: /d/replication.004)" ||
+		lines[len(lines)-1] != "administration data of cluster site-a synchronised to reporting: 3 agents, 2 queues, 2 users, 2 business units" {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	for _, l := range lines[1 : len(lines)-1] {
+		if !strings.HasPrefix(l, "sync reporting for cluster site-a: ") {
+			t.Errorf("progress line %q names no cluster", l)
+		}
+	}
 }

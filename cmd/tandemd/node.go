@@ -167,7 +167,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	targets := map[string]replication.Target{}
 	if o.ReportingDSN != "" {
 		targets[replication.Reporting] = &replication.ReportingTarget{DSN: o.ReportingDSN,
-			Opts: []reporting.Option{reporting.WithCluster(o.ReportingCluster)}}
+			Opts:  []reporting.Option{reporting.WithCluster(o.ReportingCluster)},
+			Admin: engineAdmin(engine, &storeRef)}
 	}
 	var standbyTarget *standby.Target
 	if o.StandbyAddr != "" {

@@ -10,18 +10,22 @@
 // delivery position of each cluster (delivery), the raw event log (events)
 // and the typed reporting tables filled from it (calls,
 // agent_state_changes, queue_statistics, callbacks, chats, emails,
-// problem_reports, and the contacts view across channels), plus the
-// retention settings the database's maintenance applies (retention). It
-// also owns the checks that diagnose a reporting DSN (Check), whose Report
-// the replication layer writes into its numbered diagnostic files.
+// problem_reports, and the contacts view across channels), the
+// administration data that names what those tables refer to by ID
+// (agents, queues, users, business_units, and admin_sync, the last sync
+// per cluster), plus the retention settings the database's maintenance
+// applies (retention). It also owns the checks that diagnose a reporting
+// DSN (Check), whose Report the replication layer writes into its
+// numbered diagnostic files.
 //
 // # What it must not touch
 //
 // It knows nothing of Raft, of the replication buffer, of leadership or of
 // alarms: the replication layer reads events from the buffer, calls Deliver
 // on the leader only, and acknowledges to the buffer what Deliver reports as
-// delivered. It never reads the engine's state and never writes outside its
-// schema.
+// delivered. It never reads the engine's state — the administration data
+// is handed to it (AdminData, which has no field for a secret) — and never
+// writes outside its schema.
 //
 // # Delivery guarantees
 //
@@ -65,4 +69,18 @@
 // events. Because the binary COPY streams must match the column types
 // exactly, each new connection checks the catalog and refuses a schema
 // altered by hand (ErrSchema).
+//
+// # Administration data
+//
+// SyncAdmin makes the cluster's rows of agents, queues, users and
+// business_units, keyed by (cluster_id, id), hold exactly the AdminData
+// it is given: one transaction upserts every row (synced_at: that sync)
+// and deletes the cluster's rows of entities no longer there, then records
+// the sync in admin_sync. Other clusters' rows are never touched; running
+// it again with the same data changes nothing but synced_at. Syncs of one
+// cluster are serialised by a lock on its admin_sync row, not on its
+// delivery row, so delivery does not wait for them. These rows are not
+// written from events: the replication layer runs SyncAdmin on its own
+// (`replication sync --target reporting --admin`, first in every full
+// sync, and at each activation of delivery on a leader).
 package reporting

@@ -223,6 +223,9 @@ CREATE VIEW {{schema}}.contacts AS
 	  FROM {{schema}}.emails;
 COMMENT ON VIEW {{schema}}.contacts IS 'contact events of every channel (voice, callback, chat, e-mail)';
 `},
+	// Administration data (admin_schema.go): written by DB.SyncAdmin, not
+	// from events.
+	{3, "administration data: agents, queues, users, business units", adminSchemaSQL},
 }
 
 // SchemaVersion is the reporting schema version this build creates and

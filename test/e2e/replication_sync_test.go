@@ -110,7 +110,8 @@ func TestReplicationSyncRecovers(t *testing.T) {
 		args   []string
 		wantIn string
 	}{
-		{[]string{"--target", "reporting", "--admin"}, "--admin applies to --target standby"},
+		{[]string{"--target", "reporting", "--admin", "--recent"}, "--recent, --all and --continue send it first anyway"},
+		{[]string{"--target", "reporting", "--admin", "--run-for", "1m"}, "--run-for applies to --all and --continue, not to --admin"},
 		{[]string{"--target", "standby", "--recent"}, "apply to --target reporting"},
 		{[]string{"--target", "standby", "--admin"}, "standby replication is not configured on this node"},
 		{[]string{"--target", "reporting", "--continue", "--run-for", "1m"}, "no interrupted full sync"},
