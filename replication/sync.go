@@ -498,16 +498,14 @@ func (m *Manager) backfill(ctx context.Context, bf Backfiller, rows []command.Ev
 // range covers what the target missed clears its needs_sync, and lets the
 // buffer forget a gap the sync filled.
 func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
-	var synced *TargetCommand
-	defer func() {
-		if synced != nil {
-			m.commitSynced(job, *synced)
-		}
-	}()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	now := m.cfg.Now()
 	job.Updated = now
+	var (
+		synced *TargetCommand
+		msg    string
+		done   bool
+	)
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 		job.State, job.Message = SyncInterrupted, "interrupted: the node stopped during the sync"
@@ -522,10 +520,22 @@ func (m *Manager) finishSync(job *SyncProgress, err error, stopped string) {
 		job.Message = fmt.Sprintf("%s at %.1f%%; continue with `tandemctl replication sync --target %s --continue --run-for D`",
 			stopped, job.Percent, job.Target)
 	default:
-		job.State, job.Finished = SyncDone, now
-		job.Percent = 100
-		job.Message, synced = m.completeLocked(job)
+		msg, synced = m.completeLocked(job)
+		done = true
 	}
+	if done && synced != nil {
+		// The job reads done only once what it covered is committed, so
+		// whoever sees it done also sees needs_sync cleared.
+		m.mu.Unlock()
+		if cerr := m.commitSynced(*synced); cerr != nil {
+			msg += fmt.Sprintf("; recording it failed (%v): needs_sync stays until a sync is recorded", oneLine(cerr))
+		}
+		m.mu.Lock()
+	}
+	if done {
+		job.State, job.Finished, job.Percent, job.Message = SyncDone, now, 100, msg
+	}
+	defer m.mu.Unlock()
 	if err := m.saveJobsLocked(); err != nil {
 		m.log.Warn("saving sync progress", "err", err)
 	}
@@ -604,16 +614,12 @@ func (m *Manager) completeLocked(job *SyncProgress) (string, *TargetCommand) {
 // missed, which clears its needs_sync on every node. Should that fail, the
 // job's message says so and the target keeps needs_sync: running the
 // sync again clears it.
-func (m *Manager) commitSynced(job *SyncProgress, tc TargetCommand) {
+func (m *Manager) commitSynced(tc TargetCommand) error {
 	if _, err := m.commit(context.Background(), TypeSynced, tc); err != nil {
 		m.log.Error("recording that the sync covered what the target missed", "target", tc.Target, "err", err)
-		m.mu.Lock()
-		job.Message += fmt.Sprintf("; recording it failed (%v): needs_sync stays until a sync is recorded", oneLine(err))
-		if err := m.saveJobsLocked(); err != nil {
-			m.log.Warn("saving sync progress", "err", err)
-		}
-		m.mu.Unlock()
+		return err
 	}
+	return nil
 }
 
 func oneLine(err error) string {
