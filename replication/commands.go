@@ -372,7 +372,13 @@ func (m *Manager) Status() Status {
 	ah := m.arc.Health()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := Status{Leader: m.leader, BufferPercent: st.Percent, BufferBytes: st.UsedBytes, BufferMax: st.MaxBytes,
+	leader := m.leader
+	if m.cfg.IsLeader != nil {
+		// Ask Raft now: the delivery loops learn of a change within a
+		// second, but what status says must be true when it is read.
+		leader = m.cfg.IsLeader()
+	}
+	out := Status{Leader: leader, BufferPercent: st.Percent, BufferBytes: st.UsedBytes, BufferMax: st.MaxBytes,
 		Level: m.alarms.Level().String(), LastAlarm: m.lastAlarm, Targets: map[string]TargetStatus{},
 		Sync: m.syncStatusesLocked(), Archive: arc}
 	for store, s := range m.space {
