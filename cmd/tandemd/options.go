@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -50,7 +51,17 @@ type options struct {
 // byteSize is a flag of bytes that also reads KiB, MiB and GiB suffixes.
 type byteSize int64
 
-func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+func (b *byteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n := int64(*b); n >= u.mult && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
 
 func (b *byteSize) Set(v string) error {
 	mult := int64(1)
@@ -88,10 +99,10 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	o.ReplicationBufferSize = byteSize(buffer.DefaultMaxBytes)
 	fs.StringVar(&o.ReportingDSN, "reporting-dsn", "", "PostgreSQL DSN of the central reporting server (enables reporting replication)")
 	fs.StringVar(&o.ReportingCluster, "reporting-cluster", reporting.DefaultCluster, "this cluster's name in the reporting database (one database may serve several clusters)")
-	fs.Var(&o.ReplicationBufferSize, "replication-buffer-size", "replication buffer capacity in bytes (default sized for about two days)")
+	fs.Var(&o.ReplicationBufferSize, "replication-buffer-size", "replication buffer capacity, e.g. 2GiB; the default holds about two days of a busy center")
 	o.HistoryRetention = defaultHistoryRetention
-	fs.Var(&o.HistoryRetention, "history-retention", "how long this node's event archive keeps history for `replication sync` (e.g. 13mo, 400d, 2y)")
-	fs.StringVar(&o.StandbyOf, "standby-of", "", "make this cluster a read-only standby of the primary at this admin address until `tandemctl standby promote` (first node only)")
+	fs.Var(&o.HistoryRetention, "history-retention", "how long this node's event archive keeps history for replication sync, e.g. 13mo, 400d or 2y")
+	fs.StringVar(&o.StandbyOf, "standby-of", "", "make this cluster a read-only standby of the primary at this admin address until tandemctl standby promote (first node only)")
 	fs.StringVar(&o.StandbyAddr, "standby-addr", "", "admin address of the standby cluster to ship to (enables standby replication; comma-separated for several members)")
 	fs.StringVar(&o.StandbyToken, "standby-token", "", "the standby's admin token (default: this node's admin token)")
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
@@ -107,9 +118,41 @@ func usage() string {
 	fs := newFlagSet(&o, &cf)
 	var b strings.Builder
 	b.WriteString("usage: tandemd [flags]\n\nEvery flag also reads TANDEM_<FLAG> from the environment and may come from --config FILE.\n\n")
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	printFlags(&b, fs)
 	return b.String()
+}
+
+// flagValues names the value each flag takes in --help.
+var flagValues = map[string]string{
+	"config": "FILE", "data-dir": "DIR", "node-id": "ID", "raft-addr": "HOST:PORT", "admin-addr": "HOST:PORT",
+	"http-addr": "HOST:PORT", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
+	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
+	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
+	"standby-token": "TOKEN", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
+}
+
+// printFlags writes each flag as `--name VALUE`, its description and one
+// default: the description's own "(default: …)" when it has one, else
+// the flag's default value when it is not empty or zero.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		_, text := flag.UnquoteUsage(f)
+		head := "  --" + f.Name
+		if v, ok := flagValues[f.Name]; ok {
+			head += " " + v
+		} else if name, _ := flag.UnquoteUsage(f); name != "" {
+			head += " " + strings.ToUpper(name)
+		}
+		def := ""
+		switch f.DefValue {
+		case "", "0", "false", "0s":
+		default:
+			if !strings.Contains(text, "(default") {
+				def = " (default " + f.DefValue + ")"
+			}
+		}
+		fmt.Fprintf(w, "%s\n      %s%s\n", head, text, def)
+	})
 }
 
 // parseOptions reads flags, environment and config file and validates them;

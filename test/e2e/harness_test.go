@@ -75,7 +75,7 @@ func runMain(m *testing.M) int {
 	// whose defaults would collide between the nodes of one machine; give
 	// them free ports when this build has them.
 	out, _ := exec.Command(tandemdBin, "--help").CombinedOutput()
-	for _, mm := range regexp.MustCompile(`(?m)^\s+-([a-z][a-z0-9-]*)`).FindAllStringSubmatch(string(out), -1) {
+	for _, mm := range regexp.MustCompile(`(?m)^\s+--?([a-z][a-z0-9-]*)`).FindAllStringSubmatch(string(out), -1) {
 		daemonFlags[mm[1]] = true
 	}
 	return m.Run()
