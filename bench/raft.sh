@@ -4,15 +4,23 @@
 # 1. Starts a 3-node tandemd cluster on 127.0.0.1 (temporary data dirs, free
 #    ports, --admin-token, n2/n3 --join n1) and a 3-member etcd cluster on
 #    127.0.0.1.
-# 2. Drives each with bench/load (benchload) — tandemd: POST
-#    /v1/bench/commit on the leader; etcd: Put on the leader — with the same
-#    payload size and duration, at each concurrency of BENCH_CONCURRENCY
-#    (64 and 256 by default). The measured time is split into
+# 2. Prepares the tandemd cluster through the engine's own commands
+#    (benchload setup: a configuration with one queue and one agent per
+#    operation in flight, each agent logged in and talking on a call) and
+#    drives each cluster with bench/load (benchload), both sides writing
+#    and applying the same number of bytes per operation — tandemd: POST
+#    /v1/bench/commit on the leader, one engine command call.note (the
+#    note of an agent's call; BENCH_PAYLOAD bytes as written in the Raft
+#    log), answered once committed and applied by the engine; etcd: Put
+#    of a BENCH_PAYLOAD-byte value on the leader — for the same duration,
+#    at each concurrency of BENCH_CONCURRENCY (64 and 256 by default).
+#    The measured time is split into
 #    BENCH_ROUNDS rounds run in ABBA order (tandem, etcd, etcd, tandem, ...)
 #    so that a neighbour's load on a shared machine hits both alike; the
 #    rounds of a target are merged (histograms included).
 # 3. Stops etcd and measures leader failover on the tandemd cluster: SIGKILL
-#    the leader, time until a commit sent to a survivor is acknowledged,
+#    the leader, time until a commit (a clock.tick) sent to a survivor is
+#    acknowledged,
 #    restart the killed node and wait until it has caught up;
 #    BENCH_FAILOVERS rounds.
 # 4. Measures a restart: one node with BENCH_RESTART_ENTRIES log entries
@@ -24,7 +32,8 @@
 #    in bench/out/failover.txt.
 #
 # Environment (all optional):
-#   BENCH_PAYLOAD=256        payload bytes per command / etcd value
+#   BENCH_PAYLOAD=256        bytes per write: the call.note command as written in
+#                            the Raft log / the etcd value (tandem: 159..658 here)
 #   BENCH_CONCURRENCY="64 256"  in-flight operations (each level a run)
 #   BENCH_DURATION=10s       measured time per target (over all rounds)
 #   BENCH_ROUNDS=2           alternating rounds the duration is split into
@@ -62,8 +71,10 @@ for v in PAYLOAD FAILOVERS ROUNDS RESTART_ENTRIES; do
 done
 read -r -a CONC_LIST <<<"$CONCS"
 ((${#CONC_LIST[@]} >= 1)) || die "BENCH_CONCURRENCY is empty"
+MAXC=1
 for c in "${CONC_LIST[@]}"; do
 	[[ $c =~ ^[0-9]+$ ]] && ((c >= 1 && c <= 4096)) || die "BENCH_CONCURRENCY=$CONCS: want numbers 1..4096"
+	if ((c > MAXC)); then MAXC=$c; fi
 done
 to_ms() { # 250ms | 10s | 2m -> milliseconds
 	local n=${1%%[a-z]*} u=${1##*[0-9]}
@@ -285,10 +296,20 @@ etcd_down() {
 LOADARGS=(-payload "$PAYLOAD" -duration "${ROUND_MS}ms" -warmup "$WARMUP")
 LOAD_TIMEOUT=$(((ROUND_MS + $(to_ms "$WARMUP")) / 1000 + 120)) # + leader search, op timeouts
 
+# setup_tandem: the configuration, agents and calls the call.note load
+# needs, through the engine's own commands (one agent per operation in
+# flight at the highest concurrency).
+setup_tandem() {
+	log "setting up the tandemd cluster for the load: $MAXC agents, each logged in and talking on a call"
+	bl "$OUT/setup.json" "$OUT/benchload-setup.log" 300 setup -addr "$ADDRS" "${TOK[@]}" -agents "$MAXC" -timeout 30s ||
+		die "setting up the tandemd cluster failed (see $OUT/benchload-setup.log)"
+	log "set up: $(<"$OUT/setup.json")"
+}
+
 run_load() { # target concurrency round: one benchload run, its JSON line in $OUT/<target>-c<conc>-r<round>.json
 	local t=$1 c=$2 r=$3 line args
-	if [[ $t == tandem ]]; then args=(-addr "$ADDRS" "${TOK[@]}"); else args=(-endpoints "$ENDPOINTS"); fi
-	log "load round $r/$ROUNDS: $t, payload $PAYLOAD B, concurrency $c, ${ROUND_MS}ms (+ warmup $WARMUP)"
+	if [[ $t == tandem ]]; then args=(-addr "$ADDRS" "${TOK[@]}" -agents "$MAXC"); else args=(-endpoints "$ENDPOINTS"); fi
+	log "load round $r/$ROUNDS: $t, $PAYLOAD B a write, concurrency $c, ${ROUND_MS}ms (+ warmup $WARMUP)"
 	bl "$OUT/$t-c$c-r$r.json" "$OUT/benchload-$t.log" "$LOAD_TIMEOUT" -target "$t" -concurrency "$c" "${LOADARGS[@]}" "${args[@]}" ||
 		die "load run against $t failed (see $OUT/benchload-$t.log)"
 	line=$(<"$OUT/$t-c$c-r$r.json")
@@ -337,10 +358,13 @@ run_failovers() {
 	done
 }
 
-rm -f "$OUT"/tandem*.json "$OUT"/etcd*.json "$OUT"/benchload-*.log "$OUT/raft.txt" "$OUT/restart.txt"
+rm -f "$OUT"/tandem*.json "$OUT"/etcd*.json "$OUT"/benchload-*.log "$OUT/raft.txt" "$OUT/restart.txt" "$OUT/setup.json"
 
 if want tandem || ((FAILOVERS > 0)); then
 	tandem_up
+fi
+if want tandem; then
+	setup_tandem
 fi
 if want etcd; then
 	etcd_up
@@ -385,12 +409,18 @@ fi
 # --- report -----------------------------------------------------------------
 report() {
 	local t c line ours theirs ratio
-	printf 'Raft commit benchmark — 3 members on 127.0.0.1, payload %s B, concurrency %s, %s per target and concurrency\n' \
+	printf 'Raft commit benchmark — 3 members on 127.0.0.1, %s B a write, concurrency %s, %s per target and concurrency\n' \
 		"$PAYLOAD" "${CONC_LIST[*]}" "$DURATION"
 	printf '(%s alternating rounds of %s ms each, %s warmup before each)\n' "$ROUNDS" "$ROUND_MS" "$WARMUP"
-	printf 'host: %s, %s CPUs; tandem %s; %s\n\n' "$(uname -sr)" "$(nproc)" \
+	printf 'date: %s; host: %s (%s), %s CPUs; tandem %s; %s\n\n' "$(date -u +%FT%TZ)" "$(hostname)" "$(uname -sr)" "$(nproc)" \
 		"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
 		"$("$ETCD" --version 2>/dev/null | sed -n 1p || echo "etcd ?")"
+	printf 'tandem: one engine command per operation, call.note (the note of a call in conversation; worker i on agent i mod %s,\n' "$MAXC"
+	printf '        each set up by config.apply, agent.login x2, call.incoming, call.answer), %s B as written in the Raft log,\n' "$PAYLOAD"
+	printf '        POST /v1/bench/commit on the leader (HTTP/1.1 + JSON): checked like any command, answered once a majority\n'
+	printf '        has it in its log (fsync) and the engine has applied it (the note changed, a call.note_updated event)\n'
+	printf 'etcd:   one Put per operation of a %s-byte value (keys spread over 1000), through the leader (gRPC): answered once\n' "$PAYLOAD"
+	printf '        a majority has it in its WAL (fsync) and the leader has applied it to its key-value store\n\n'
 	printf '%-8s %5s %12s %10s %10s %10s %8s %12s\n' target conc commits/s p50_ms p99_ms ops errors "ours÷etcd"
 	for c in "${CONC_LIST[@]}"; do
 		for t in tandem etcd; do

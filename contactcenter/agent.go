@@ -286,8 +286,8 @@ func (e *Engine) setState(a *AgentState, state, reason string, auto bool) {
 
 // disconnect logs an agent out at once: a ringing offer goes back where it
 // came from, personal-queue calls that came through a general queue go
-// back to it, the others follow releaseStranded; calls in conversation go
-// on.
+// back to it, the others and a call on hold follow releaseStranded; calls
+// in conversation go on.
 func (e *Engine) disconnect(a *AgentState) {
 	if a.Offer != "" {
 		e.withdrawAgent(e.st.Calls[a.Offer], a, "logout")
@@ -349,7 +349,11 @@ func (e *Engine) noAnswer(a *AgentState) {
 // personal queue: it would wait unseen until the next log-in. Whenever a
 // call lands there (at the log-out, or later: an auto-return, a chain
 // return or a busy transfer target bringing a call back to an operator who
-// has left), releaseStranded moves it on at once, in this order:
+// has left), releaseStranded moves it on at once. So does a call held
+// alone on its line 1 (held at the log-out, or left on hold when a
+// consultation ends afterwards): the operator may have closed the
+// console, and nobody else can take a call off another's line. In this
+// order:
 //
 //  1. a call that came through a general queue goes back into it (reason
 //     "logout"), where any agent can take it;
@@ -401,11 +405,36 @@ type UnattendedEvent struct {
 	Since  int64  `json:"since"`
 }
 
+// heldAlone returns the call held on a's line 1 with no consultation on
+// line 2 (nil if none): a call that waits for its operator to retrieve it.
+func (e *Engine) heldAlone(a *AgentState) *Call {
+	if a.Line1 == "" || a.Line2 != "" {
+		return nil
+	}
+	if c := e.st.Calls[a.Line1]; c.State == CallHeld {
+		return c
+	}
+	return nil
+}
+
+// stranded reports whether a logged-out agent holds calls nobody would
+// serve: personal-queue calls, or a call held alone on line 1.
+func (e *Engine) stranded(a *AgentState) bool {
+	return a.State == StateDisconnected && (len(a.Personal) > 0 || e.heldAlone(a) != nil)
+}
+
 // releaseStranded moves every call waiting in the personal queue of a
-// logged-out agent on (see above). It does nothing for a logged-in agent.
+// logged-out agent on (see above). A call held alone on its line 1 (held
+// before the log-out, or left there when a consultation on line 2 ended)
+// waits for the operator just the same, so it joins the personal queue
+// first and moves on with it. It does nothing for a logged-in agent.
 func (e *Engine) releaseStranded(a *AgentState) {
-	if a.State != StateDisconnected || len(a.Personal) == 0 {
+	if !e.stranded(a) {
 		return
+	}
+	if c := e.heldAlone(a); c != nil {
+		e.leaveLine(c)
+		e.enterPersonal(c, a)
 	}
 	ids := append([]string(nil), a.Personal...)
 	var fwd ForwardDecision
@@ -469,7 +498,7 @@ func (e *Engine) reclaimUnattended(a *AgentState) {
 // run by Apply before routing settles.
 func (e *Engine) releaseStrandedPending() {
 	for i := 0; i < len(e.pendA); i++ {
-		if a := e.pendA[i]; a.State == StateDisconnected && len(a.Personal) > 0 {
+		if a := e.pendA[i]; e.stranded(a) {
 			e.releaseStranded(a)
 		}
 	}
@@ -480,7 +509,7 @@ func (e *Engine) releaseStrandedPending() {
 func (e *Engine) releaseStrandedAll() {
 	var ids []string
 	for id, a := range e.st.Agents {
-		if a.State == StateDisconnected && len(a.Personal) > 0 {
+		if e.stranded(a) {
 			ids = append(ids, id)
 		}
 	}

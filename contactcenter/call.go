@@ -186,7 +186,13 @@ func (e *Engine) leaveLine(c *Call) {
 		return
 	}
 	if line == 2 && a.Line1 != "" {
-		// The consultation ended: the caller stays on hold on line 1.
+		// The consultation ended: the caller stays on hold on line 1 —
+		// unless the operator has logged out, when nobody would retrieve
+		// it: marked, the personal-queue rule moves it on at the end of
+		// the command (releaseStranded).
+		if a.State == StateDisconnected {
+			e.pendAgent(a)
+		}
 		return
 	}
 	e.agentReleased(a, wrap)

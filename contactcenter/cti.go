@@ -223,6 +223,9 @@ func (e *Engine) ActiveCalls(agent string) ([]ActiveCall, bool) {
 			row(c, CTIDialing, c.State, TypeCallHangup)
 		case c.State == CallHeld:
 			row(c, CTIOnHold, c.State, TypeCallHangup, TypeCallRetrieve, TypeCallTransfer, TypeCallConsult)
+		case a.State == StateDisconnected:
+			// No hold for a logged-out operator (see cmdHold).
+			row(c, CTIConnected, c.State, TypeCallHangup, TypeCallTransfer, TypeCallConsult)
 		default:
 			row(c, CTIConnected, c.State, TypeCallHangup, TypeCallHold, TypeCallTransfer, TypeCallConsult)
 		}

@@ -92,7 +92,8 @@ type QueuedEvent struct {
 	Waiting             int   `json:"waiting"`
 	Level               int   `json:"level,omitempty"`
 	ExpectedWaitSeconds int64 `json:"expected_wait_seconds"`
-	// Reason: new, auto_return, chain_return, transfer_busy, logout.
+	// Reason: new, auto_return, chain_return, transfer_busy, logout, login,
+	// retrieve.
 	Reason string `json:"reason"`
 }
 

@@ -24,6 +24,18 @@ func fuzzBase(t testing.TB) ([]byte, time.Time) {
 	h.answer("a3")
 	h.ok(TypeCallPark, ParkRequest{Agent: "a3", Note: "parked"})
 	h.ok(TypeCallIncoming, IncomingRequest{Call: "x1", Extension: "3002"})
+	// One command away from the ways a call could be stranded with a
+	// logged-out operator: a4 (paused) holds a call and may log out; a3
+	// logged out while its blind transfer t1 rings (the target may be
+	// busy or decline).
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "p1", Agent: "a4"})
+	h.answer("a4")
+	h.ok(TypeCallHold, AgentCallRequest{Agent: "a4"})
+	h.ok(TypeCallIncoming, IncomingRequest{Call: "t1", Agent: "a3"})
+	h.answer("a3")
+	h.ok(TypeCallTransfer, TransferRequest{Agent: "a3", Target: "3002"})
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a3"})
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a3"})
 	h.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "2001", Phone: "desk", Registered: true})
 	snap, err := h.e.Snapshot()
 	if err != nil {
@@ -42,10 +54,10 @@ func FuzzApply(f *testing.F) {
 		TypeCallIncoming:       {`{"call":"n1","queue":"sales","priority":3}`, `{"call":"n2","agent":"a4"}`, `{"call":"n3","extension":"3001","skills":{"english":2}}`, `{"call":"q1","queue":"sales"}`},
 		TypeCallAnswer:         {`{"agent":"a2"}`, `{"agent":"a1"}`},
 		TypeCallReject:         {`{"agent":"a2"}`},
-		TypeCallHangup:         {`{"agent":"a1"}`, `{"agent":"a1","line":1}`, `{"agent":"a4"}`},
+		TypeCallHangup:         {`{"agent":"a1"}`, `{"agent":"a1","line":1}`, `{"agent":"a4"}`, `{"agent":"a1","line":2}`},
 		TypeCallDial:           {`{"agent":"a4","call":"d1","number":"+44 (161) 555"}`, `{"agent":"a4","number":"*553001"}`},
 		TypeCallHold:           {`{"agent":"a3"}`},
-		TypeCallRetrieve:       {`{"agent":"a4","call":"q1"}`, `{"agent":"a3"}`},
+		TypeCallRetrieve:       {`{"agent":"a4","call":"q1"}`, `{"agent":"a3"}`, `{"agent":"a2","call":"s1"}`, `{"agent":"a4"}`},
 		TypeCallTransfer:       {`{"agent":"a1","target":"3001"}`, `{"agent":"a3","target":"3002","chain":true}`},
 		TypeCallConsult:        {`{"agent":"a3","call":"k2","target":"3002"}`},
 		TypeCallComplete:       {`{"agent":"a1","chain":true}`},
@@ -57,12 +69,12 @@ func FuzzApply(f *testing.F) {
 		TypeCallCouple:         {`{"agent":"a1","call":"s1"}`},
 		TypeCallNote:           {`{"agent":"a1","call":"q1","note":"hi"}`},
 		TypeCallRemoteAnswer:   {`{"call":"k1"}`, `{"call":"x1"}`},
-		TypeCallRemoteBusy:     {`{"call":"k1"}`},
-		TypeCallRemoteHangup:   {`{"call":"q3"}`, `{"call":"q1","side":"target"}`},
+		TypeCallRemoteBusy:     {`{"call":"k1"}`, `{"call":"t1"}`},
+		TypeCallRemoteHangup:   {`{"call":"q3"}`, `{"call":"q1","side":"target"}`, `{"call":"t1","side":"target"}`, `{"call":"k1"}`},
 		TypeAgentLogin:         {`{"agent":"a4"}`},
-		TypeAgentLogout:        {`{"agent":"a2"}`},
+		TypeAgentLogout:        {`{"agent":"a2"}`, `{"agent":"a4"}`},
 		TypeAgentPause:         {`{"agent":"a2","reason":"lunch"}`},
-		TypeAgentClose:         {`{"agent":"a2","confirm":true}`},
+		TypeAgentClose:         {`{"agent":"a2","confirm":true}`, `{"agent":"a4","confirm":true}`},
 		TypeAgentWrapUpEnd:     {`{"agent":"a4"}`},
 		TypeAgentReportProblem: {`{"agent":"a1","report":"r","call":"q1","description":"d","reset":true,"confirm":true}`},
 		TypeClockTick:          {``, `{}`},

@@ -12,7 +12,8 @@ import (
 //     refers back to it exactly once; every structure entry names a live
 //     call in that place.
 //  2. Waiting lists are in offer order; a queue's Offering equals its
-//     calls ringing; Entered = Answered + Abandoned + waiting counter.
+//     calls ringing; Entered = Answered + Abandoned + Redirected +
+//     waiting counter.
 //  3. Agents: an offer only to a free agent that is logged in; line 2
 //     only during a consultation with line 1 on hold; nothing waits in
 //     a logged-out agent's personal queue (unattended calls wait in its
@@ -22,6 +23,15 @@ import (
 //  5. Voicemail lists belong to configured extensions, are bounded, in
 //     deposit order, without duplicate ids; excluded numbers are stored
 //     normalised.
+//  6. No call is stranded: every live call is where someone will serve
+//     it — waiting in a general queue, or in the personal queue of a
+//     logged-in operator; ringing with a ring timeout; on an operator's
+//     line, where a held call needs an operator who is logged in or
+//     consulting on line 2 for it (a logged-out operator with a lone held
+//     call may have closed the console: nobody would ever retrieve it);
+//     in supervision with its auto-return timer (T, C ringing, P, D, O),
+//     a chain talking to its target, or unattended (U) for every operator
+//     while its own is logged out; at an extension; coupled.
 //
 // Tests run it after every command; it reads only.
 func (e *Engine) Check() error {
@@ -53,9 +63,9 @@ func (e *Engine) check() error {
 			return fmt.Errorf("queue %s: offering %d, but %d of its calls ring", qid, q.Offering, offering[qid])
 		}
 		s := q.Stats
-		if s.Entered != s.Answered+s.Abandoned+uint64(len(q.Waiting)+q.Offering) {
-			return fmt.Errorf("queue %s: entered %d != answered %d + abandoned %d + waiting %d + ringing %d",
-				qid, s.Entered, s.Answered, s.Abandoned, len(q.Waiting), q.Offering)
+		if s.Entered != s.Answered+s.Abandoned+s.Redirected+uint64(len(q.Waiting)+q.Offering) {
+			return fmt.Errorf("queue %s: entered %d != answered %d + abandoned %d + redirected %d + waiting %d + ringing %d",
+				qid, s.Entered, s.Answered, s.Abandoned, s.Redirected, len(q.Waiting), q.Offering)
 		}
 		n := 0
 		for _, a := range q.members {
@@ -89,7 +99,46 @@ func (e *Engine) check() error {
 	if err := e.checkVoicemail(); err != nil {
 		return err
 	}
-	return e.checkExcluded()
+	if err := e.checkExcluded(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := e.checkServed(st.Calls[id]); err != nil {
+			return fmt.Errorf("call %s is stranded: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// checkServed is invariant 6: someone will serve c where it is. It runs
+// after the structural checks, so c's place is consistent; it states, per
+// place, who takes the call on from there.
+func (e *Engine) checkServed(c *Call) error {
+	switch c.Place {
+	case PlacePersonal:
+		if a := e.st.Agents[c.Agent]; a.State == StateDisconnected {
+			return fmt.Errorf("waits in the personal queue of %s, who is logged out", a.ID)
+		}
+	case PlaceRinging:
+		if c.Deadline == 0 {
+			return fmt.Errorf("rings with no ring timeout")
+		}
+	case PlaceLine:
+		a := e.st.Agents[c.Agent]
+		if c.State == CallHeld && a.State == StateDisconnected && a.Line2 == "" {
+			return fmt.Errorf("held on line %d of %s, who is logged out and not consulting", c.Line, a.ID)
+		}
+	case PlaceSupervised:
+		switch {
+		case c.Kind == KindUnattended:
+			// Any operator may retrieve it; its own takes it back on log-in.
+		case c.Kind == KindChain && c.State == CallTalking:
+			// In conversation with the target; returns when the target hangs up.
+		case c.Deadline == 0:
+			return fmt.Errorf("supervised as %q with no auto-return", c.Kind)
+		}
+	}
+	return nil
 }
 
 func (e *Engine) checkList(list []string, place string, owns func(*Call) bool) error {

@@ -385,6 +385,11 @@ func (e *Engine) cmdHold(env command.Envelope) (any, error) {
 	if c.State != CallTalking {
 		return nil, opErr(ErrNotTalking, "hold", "the call on line 1 of agent %q is %s", a.ID, c.State)
 	}
+	if a.State == StateDisconnected {
+		// A logged-out operator only finishes its calls: a call held
+		// there would wait for nobody (invariant 6).
+		return nil, opErr(ErrAgentState, "hold", "agent %q is logged out: a held call would wait for nobody; transfer or park it", a.ID)
+	}
 	c.State = CallHeld
 	e.emit(EvCallHeld, CallAgentEvent{Call: c.ID, Agent: a.ID})
 	return e.deferCall(c.ID), nil
@@ -394,7 +399,8 @@ func (e *Engine) cmdHold(env command.Envelope) (any, error) {
 // takes the held call on line 1 back; with one it brings that call from
 // supervision (any operator's) or the operator's own personal queue onto
 // line 1 — only when the operator is not in a conversation. A call
-// ringing on the operator meanwhile goes back to where it waited.
+// ringing on the operator meanwhile is redirected to its personal queue
+// (see redirectOffer).
 type RetrieveRequest struct {
 	Agent string `json:"agent"`
 	Call  string `json:"call,omitempty"`
@@ -441,7 +447,7 @@ func (e *Engine) cmdRetrieve(env command.Envelope) (any, error) {
 		return nil, opErr(ErrNotRetrievable, "retrieve", "call %q is %s, not in supervision or agent %q's personal queue", c.ID, describe(c), a.ID)
 	}
 	if a.Offer != "" {
-		e.withdrawAgent(e.st.Calls[a.Offer], a, "retrieve")
+		e.redirectOffer(e.st.Calls[a.Offer], a)
 	}
 	kind := c.Kind
 	e.detach(c)
@@ -450,6 +456,27 @@ func (e *Engine) cmdRetrieve(env command.Envelope) (any, error) {
 	e.history(a, c, OpRetrieve, 0, "")
 	e.emit(EvCallRetrieved, RetrievedEvent{Call: c.ID, Agent: a.ID, From: from, Kind: kind})
 	return e.deferCall(c.ID), nil
+}
+
+// redirectOffer handles the call ringing on operator a when it retrieves
+// another one. contactcenter.md: "while retrieving, other incoming calls
+// are redirected to the personal queue" — so the call waits for a in its
+// personal queue (keeping its entry time: the caller has waited that
+// long), whether it came from there or from a general queue; a
+// general-queue call leaves that queue's count as Redirected. A ring-all
+// call still ringing on other agents only stops ringing on a: it was
+// never a's alone, and the others may take it at once.
+func (e *Engine) redirectOffer(c *Call, a *AgentState) {
+	if len(c.Offered) > 1 || c.Origin == OriginPersonal {
+		e.withdrawAgent(c, a, "retrieve") // a personal call goes back to a's personal queue
+		return
+	}
+	q := e.st.Queues[c.Queue]
+	e.detach(c)
+	q.Stats.Redirected++
+	pos := e.placeInPersonal(c, a)
+	e.emit(EvCallOfferWithdrawn, WithdrawnEvent{Call: c.ID, Agents: []string{a.ID}, Reason: "retrieve"})
+	e.emitQueued(c, pos, "retrieve")
 }
 
 func describe(c *Call) string {

@@ -444,19 +444,107 @@ func TestRetrieveRules(t *testing.T) {
 	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a1", Call: "c"}, ErrLineBusy)
 	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a1", Call: "nope"}, ErrUnknownCall)
 	h.ok(TypeCallHangup, HangupRequest{Agent: "a1"})
-	// A call rings on the operator while they retrieve: it goes back to
-	// where it waited.
-	h.incoming("c3", "sales")
-	if h.offerOf("a1") != "c3" {
-		t.Fatal("c3 not offered")
-	}
 	h.ok(TypeCallRetrieve, RetrieveRequest{Agent: "a1", Call: "c"})
-	h.wantPlace("c3", PlaceQueue)
 	h.ok(TypeCallIncoming, IncomingRequest{Call: "p", Agent: "a1"})
 	h.wantPlace("p", PlacePersonal)
 	h.connect("a2")
-	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a2", Call: "p"}, ErrNotRetrievable)
-	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a2", Call: "c3"}, ErrNotRetrievable) // ringing on a2
+	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a2", Call: "p"}, ErrNotRetrievable) // a1's personal queue
+	h.incoming("c3", "sales")
+	h.wantPlace("c3", PlaceRinging) // on a2
+	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a1", Call: "c3"}, ErrLineBusy)
+	h.ok(TypeCallHangup, HangupRequest{Agent: "a1"})
+	h.fail(TypeCallRetrieve, RetrieveRequest{Agent: "a1", Call: "c3"}, ErrNotRetrievable) // ringing on a2
+}
+
+// retrieveDoc: a1 serves a queue alone (sales) and a ring-all queue with
+// a2 (all).
+const retrieveDoc = `
+settings: {ring_timeout_seconds: 15, auto_return_seconds: 60, park_return_seconds: 120}
+extensions:
+  - {number: "2001", phones: [{id: desk, position: 0, order: 1}]}
+  - {number: "2002", phones: [{id: desk, position: 0, order: 1}]}
+  - {number: "3001", phones: [{id: desk, position: 0, order: 1}]}
+queues:
+  - {id: sales, strategy: longest-idle}
+  - {id: all, strategy: ring-all}
+agents:
+  - {id: a1, extension: "2001", queues: [sales, all]}
+  - {id: a2, extension: "2002", queues: [all]}
+`
+
+// A call rings on the operator while it retrieves a parked call. The spec
+// (contactcenter.md, Calls and operator operations):
+//
+//	**Retrieve**: when not in a conversation, retrieve a call from
+//	supervision or the personal queue; while retrieving, other incoming
+//	calls are redirected to the personal queue.
+//
+// So the ringing call waits in the operator's personal queue — a
+// general-queue call too (it leaves its queue counted as redirected) —
+// and rings again once the operator is free. A ring-all call still
+// ringing on other agents is not the operator's alone: it keeps ringing
+// there.
+func TestRetrieveRedirectsRingingCall(t *testing.T) {
+	cases := []struct {
+		name       string
+		arrive     func(h *harness) // the call "r" arrives, ringing on a1
+		place      string           // r's place after a1 retrieves
+		offered    []string         // r rings on (place ringing)
+		queued     bool             // call.queued reason retrieve
+		redirected uint64           // sales' Redirected
+	}{
+		{"general queue call", func(h *harness) { h.incoming("r", "sales") }, PlacePersonal, nil, true, 1},
+		{"personal queue call", func(h *harness) {
+			h.ok(TypeCallIncoming, IncomingRequest{Call: "r", Agent: "a1"})
+		}, PlacePersonal, nil, false, 0},
+		{"ring-all call ringing on others too", func(h *harness) {
+			h.connect("a2")
+			h.incoming("r", "all")
+		}, PlaceRinging, []string{"a2"}, false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, retrieveDoc)
+			h.connect("a1")
+			h.ok(TypeCallIncoming, IncomingRequest{Call: "p", Agent: "a1"})
+			h.answer("a1")
+			h.ok(TypeCallPark, ParkRequest{Agent: "a1"})
+			tc.arrive(h)
+			if h.offerOf("a1") != "r" {
+				t.Fatalf("r is %s, not ringing on a1", h.place("r"))
+			}
+			h.ok(TypeCallRetrieve, RetrieveRequest{Agent: "a1", Call: "p"})
+			h.wantPlace("p", PlaceLine)
+			h.wantPlace("r", tc.place)
+			r := h.mustCall("r")
+			if tc.place == PlacePersonal && r.Agent != "a1" {
+				t.Fatalf("r in %s's personal queue", r.Agent)
+			}
+			if tc.place == PlaceRinging && !reflect.DeepEqual(r.Offered, tc.offered) {
+				t.Fatalf("r rings on %v, want %v", r.Offered, tc.offered)
+			}
+			var w WithdrawnEvent
+			h.event(EvCallOfferWithdrawn, &w)
+			if w.Call != "r" || w.Reason != "retrieve" || !reflect.DeepEqual(w.Agents, []string{"a1"}) {
+				t.Fatalf("withdrawn %+v", w)
+			}
+			if tc.queued {
+				var q QueuedEvent
+				h.event(EvCallQueued, &q)
+				if q.Call != "r" || q.Agent != "a1" || q.Queue != "" || q.Reason != "retrieve" {
+					t.Fatalf("queued %+v", q)
+				}
+			}
+			if v, _ := h.e.Queue("sales"); v.Redirected != tc.redirected || v.Waiting != 0 {
+				t.Fatalf("sales redirected %d waiting %d, want %d, 0", v.Redirected, v.Waiting, tc.redirected)
+			}
+			// Free again, the operator gets its personal call.
+			h.ok(TypeCallHangup, HangupRequest{Agent: "a1"})
+			if tc.place == PlacePersonal && h.offerOf("a1") != "r" {
+				t.Fatalf("r is %s, not offered to a1 once free", h.place("r"))
+			}
+		})
+	}
 }
 
 func TestReportProblem(t *testing.T) {

@@ -25,11 +25,15 @@ type QueueState struct {
 // QueueStats are a queue's cumulative service statistics.
 type QueueStats struct {
 	// Entered counts calls that entered the queue. Every one is answered,
-	// abandoned, or still waiting/ringing:
-	// Entered = Answered + Abandoned + waiting counter.
+	// abandoned, redirected, or still waiting/ringing:
+	// Entered = Answered + Abandoned + Redirected + waiting counter.
 	Entered   uint64 `json:"entered"`
 	Answered  uint64 `json:"answered"`
 	Abandoned uint64 `json:"abandoned"`
+	// Redirected counts calls that left the queue unanswered for an
+	// operator's personal queue: they rang on the operator alone when it
+	// retrieved another call (see redirectOffer).
+	Redirected uint64 `json:"redirected,omitempty"`
 	// AnsweredInSL counts calls answered within service_level_seconds.
 	AnsweredInSL uint64 `json:"answered_in_sl"`
 	// NoAnswer counts offers that rang out unanswered.

@@ -96,15 +96,18 @@ func (e *Engine) cmdTransfer(env command.Envelope) (any, error) {
 
 // transferBusy: the target of a blind transfer (or chain) is busy. The
 // outgoing leg is over and the caller is put on hold with the operator —
-// on line 1 if it is free, else in the operator's personal queue. No call
-// is lost.
+// on line 1 if it is free and the operator logged in, else in the
+// operator's personal queue. No call is lost or stranded: a logged-out
+// operator (who may have closed the console) would never retrieve a held
+// call, so the personal-queue rule (releaseStranded) moves it on from
+// there.
 func (e *Engine) transferBusy(c *Call) {
 	owner := e.st.Agents[c.Agent]
 	target := c.Target
 	e.detach(c)
 	c.Target = ""
 	to := "hold"
-	if owner.idle() {
+	if owner.idle() && owner.State != StateDisconnected {
 		c.Place, c.Agent, c.Line, c.State = PlaceLine, owner.ID, 1, CallHeld
 		owner.Line1 = c.ID
 	} else {

@@ -296,22 +296,71 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-// benchCommit commits one no-op command carrying the body, for measuring
-// the commit path (bench/raft.sh).
+// benchCommit commits one engine command for measuring the commit path
+// (bench/raft.sh, tandemd --bench-api). The body is a JSON object
+// (Content-Type application/json) {"type": <engine command type>,
+// "payload": {...}}: the payload is checked as every edge checks one
+// (contactcenter.CheckPayload: a malformed command never reaches the log)
+// and proposed through Store.Propose like any other, so the answer comes
+// once a majority has it in its log and the engine has applied it (a
+// refusal is answered as on every surface). The answer is {"index": N,
+// "entry_bytes": M}, M being the size of the command as written in the
+// Raft log (command.Encode of its envelope), so that the other side of a
+// comparison can write the same number of bytes.
+//
+// Any other Content-Type commits the body as the payload of a no-op
+// command (cluster.noop: no engine, no event), answered {"index": N}; the
+// end-to-end test of reporting replication relies on that to commit
+// something that produces no event. bench/raft.sh does not use it.
 func (s *Server) benchCommit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+	if ct := r.Header.Get("Content-Type"); len(ct) < 16 || ct[:16] != "application/json" {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20+1))
+		if err != nil {
+			apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
+			return
+		}
+		if len(body) > 1<<20 {
+			apierr.Write(w, apierr.Errorf(apierr.TooLarge, "body must be at most 1 MiB"))
+			return
+		}
+		res, err := s.Store.Propose(r.Context(), cluster.TypeNoop, body)
+		if err != nil {
+			apierr.Write(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]uint64{"index": res.Index})
+		return
+	}
+	var req struct {
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := contactcenter.CheckPayload(req.Type, req.Payload); err != nil {
+		apierr.Write(w, apierr.Wrap(apierr.BadRequest, err))
+		return
+	}
+	var payload any // none at all (a clock.tick may have none) stays none
+	if len(req.Payload) > 0 {
+		payload = req.Payload
+	}
+	// The envelope as Propose builds it: the leader restamps the time and
+	// the id is another of the same length, so the size is the same.
+	env, err := command.New(req.Type, cluster.NewID(), time.Now(), payload)
+	var entry []byte
+	if err == nil {
+		entry, err = command.Encode(env)
+	}
 	if err != nil {
-		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
+		apierr.Write(w, apierr.Wrap(apierr.BadRequest, err))
 		return
 	}
-	if len(body) > 1<<20 {
-		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "body must be at most 1 MiB"))
-		return
-	}
-	res, err := s.Store.Propose(r.Context(), cluster.TypeNoop, body)
+	res, err := s.Store.Propose(r.Context(), req.Type, payload)
 	if err != nil {
 		apierr.Write(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]uint64{"index": res.Index})
+	writeJSON(w, http.StatusOK, map[string]uint64{"index": res.Index, "entry_bytes": uint64(len(entry))})
 }

@@ -83,8 +83,9 @@ func Failover(ctx context.Context, client *http.Client, cfg FailoverConfig) (Fai
 	if pos < 0 {
 		return res, fmt.Errorf("leader %s is not among %v", leader, addrs)
 	}
-	probe := []byte("failover-probe")
-	lt := newTandemTarget(client, []string{leader}, cfg.Token, probe)
+	// The probes commit clock.tick, an engine command that needs nothing
+	// set up.
+	lt := newTandemTarget(client, []string{leader}, cfg.Token, tickBody)
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	res.PreIndex, err = lt.commit(pctx, 0)
 	cancel()
@@ -98,7 +99,7 @@ func Failover(ctx context.Context, client *http.Client, cfg FailoverConfig) (Fai
 			survivors = append(survivors, a)
 		}
 	}
-	st := newTandemTarget(client, survivors, cfg.Token, probe)
+	st := newTandemTarget(client, survivors, cfg.Token, tickBody)
 
 	t0 := time.Now()
 	if err := cfg.Kill(pos); err != nil {
@@ -285,7 +286,7 @@ func commitViaLeader(ctx context.Context, client *http.Client, addrs []string, t
 	}
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return newTandemTarget(client, []string{leader}, token, []byte("catchup-probe")).commit(cctx, 0)
+	return newTandemTarget(client, []string{leader}, token, tickBody).commit(cctx, 0)
 }
 
 // ClusterConfig bounds waiting for a cluster to form.

@@ -102,6 +102,13 @@ func (c *fakeCluster) serve(i int, w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case CommitPath:
+		// The probes commit clock.tick, an engine command that needs
+		// nothing set up.
+		var cmd benchCommand
+		if err := json.NewDecoder(r.Body).Decode(&cmd); err != nil || cmd.Type != "clock.tick" || r.Header.Get("Content-Type") != "application/json" {
+			http.Error(w, `{"code":"bad_request"}`, http.StatusBadRequest)
+			return
+		}
 		if l < 0 {
 			http.Error(w, `{"error":"no cluster leader"}`, http.StatusServiceUnavailable)
 			return

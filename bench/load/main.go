@@ -1,12 +1,13 @@
 // Command benchload is Tandem's side-by-side Raft write benchmark load
 // generator. It drives either a 3-member etcd cluster (Put of a fixed-size
-// value over N keys) or a Tandem cluster (POST /v1/bench/commit with the
-// payload as body) with the same payload and concurrency, and prints one
-// JSON line:
+// value over N keys) or a Tandem cluster (POST /v1/bench/commit of one
+// engine command, call.note, as large in the Raft log as the etcd value)
+// with the same size and concurrency, and prints one JSON line:
 //
 //	{"target","ops","duration_s","ops_per_s","p50_ms","p99_ms","errors","payload","concurrency",...}
 //
-// Helper commands for bench/raft.sh (benchload help): ports, wait-cluster,
+// Helper commands for bench/raft.sh (benchload help): ports, setup (the
+// configuration, agents and calls the call.note load needs), wait-cluster,
 // failover (SIGKILL the leader and time the first commit through a
 // survivor), catchup and merge (combine the reports of several rounds).
 //
@@ -48,6 +49,7 @@ type Config struct {
 	KeyPrefix   string
 	LeaderOnly  bool
 	LeaderWait  time.Duration
+	Agents      int // tandem: agents set up by `benchload setup`
 }
 
 const maxPayload = 1 << 20 // etcd's default request limit is 1.5 MiB
@@ -74,7 +76,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&endpoints, "endpoints", "127.0.0.1:2379", "etcd: comma-separated client endpoints")
 	fs.StringVar(&addrs, "addr", "http://127.0.0.1:7070", "tandem: comma-separated admin addresses")
 	fs.StringVar(&c.TokenFile, "token-file", "", "tandem: file holding the admin bearer token (default: env TANDEM_ADMIN_TOKEN)")
-	fs.IntVar(&c.Payload, "payload", 256, "payload size in bytes")
+	fs.IntVar(&c.Payload, "payload", 256, "bytes per write: etcd, the value; tandem, the call.note command as written in the Raft log")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent in-flight operations")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "length of the measured phase")
 	fs.Int64Var(&ops, "ops", 0, "stop the measured phase after this many operations (then -duration, if given, or -max-time bounds it in time)")
@@ -85,6 +87,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.KeyPrefix, "key-prefix", "bench/", "etcd: key prefix")
 	fs.BoolVar(&c.LeaderOnly, "leader-only", true, "with several endpoints/addresses, find the leader and send every operation to it")
 	fs.DurationVar(&c.LeaderWait, "leader-wait", 15*time.Second, "how long to look for the leader")
+	fs.IntVar(&c.Agents, "agents", 256, "tandem: agents `benchload setup` prepared (worker i notes the call of agent i mod N)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -113,6 +116,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 			return c, err
 		}
 		c.Token = tok
+		if c.Agents < 1 || c.Agents > maxAgents {
+			return c, fmt.Errorf("-agents: must be in [1, %d], got %d", maxAgents, c.Agents)
+		}
 	case "":
 		return c, errors.New("-target: required (etcd or tandem)")
 	default:
@@ -178,7 +184,9 @@ type Report struct {
 	MaxMs       float64 `json:"max_ms"`
 	WarmupOps   uint64  `json:"warmup_ops"`
 	Endpoint    string  `json:"endpoint"`
-	Runs        int     `json:"runs,omitempty"` // > 1 for a merged report
+	// Op says what one operation is (the same in every merged report).
+	Op   string `json:"op,omitempty"`
+	Runs int    `json:"runs,omitempty"` // > 1 for a merged report
 	// Hist is the latency histogram of the measured phase, so that
 	// reports of several runs can be merged exactly (benchload merge).
 	Hist *HistData `json:"hist,omitempty"`
@@ -191,7 +199,7 @@ func round(v float64, digits int) float64 {
 
 func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
 
-func makeReport(c Config, endpoint string, warm, m PhaseResult) Report {
+func makeReport(c Config, endpoint, op string, warm, m PhaseResult) Report {
 	secs := m.Elapsed.Seconds()
 	var rate float64
 	if secs > 0 {
@@ -212,6 +220,7 @@ func makeReport(c Config, endpoint string, warm, m PhaseResult) Report {
 		MaxMs:       ms(m.Hist.Max()),
 		WarmupOps:   warm.OK,
 		Endpoint:    endpoint,
+		Op:          op,
 		Hist:        m.Hist.Export(),
 	}
 }
@@ -223,13 +232,13 @@ func mergeReports(rs []Report) (Report, error) {
 	if len(rs) == 0 {
 		return Report{}, errors.New("no report to merge")
 	}
-	out := Report{Target: rs[0].Target, Payload: rs[0].Payload, Concurrency: rs[0].Concurrency}
+	out := Report{Target: rs[0].Target, Payload: rs[0].Payload, Concurrency: rs[0].Concurrency, Op: rs[0].Op}
 	h := NewHistogram()
 	var secs float64
 	var eps []string
 	seen := map[string]bool{}
 	for i, r := range rs {
-		if r.Target != out.Target || r.Payload != out.Payload || r.Concurrency != out.Concurrency {
+		if r.Target != out.Target || r.Payload != out.Payload || r.Concurrency != out.Concurrency || r.Op != out.Op {
 			return Report{}, fmt.Errorf("report %d is %s/%d B/%d, the first %s/%d B/%d: not comparable",
 				i+1, r.Target, r.Payload, r.Concurrency, out.Target, out.Payload, out.Concurrency)
 		}
@@ -304,11 +313,9 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	})
 	defer watchdog.Stop()
 
-	payload := make([]byte, c.Payload)
-	_, _ = crand.Read(payload)
-
 	var (
 		op       Op
+		opDesc   string
 		endpoint string
 		cleanup  = func() {}
 	)
@@ -337,7 +344,10 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		}
 		cleanup = func() { cli.Close() }
 		endpoint = strings.Join(eps, ",")
+		payload := make([]byte, c.Payload)
+		_, _ = crand.Read(payload)
 		op = newEtcdTarget(cli, c.KeyPrefix, c.Keys, payload).Do
+		opDesc = fmt.Sprintf("etcd Put of a %d-byte value, keys %s0..%d", c.Payload, c.KeyPrefix, c.Keys-1)
 	case "tandem":
 		client := newHTTPClient(c.Concurrency)
 		addrs := c.Addrs
@@ -355,7 +365,15 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		}
 		endpoint = strings.Join(addrs, ",")
 		cleanup = func() { client.CloseIdleConnections() }
-		op = newTandemTarget(client, addrs, c.Token, payload).Do
+		noteLen, err := calibrateNote(ctx, client, addrs[0], c.Token, c.Payload)
+		if err != nil {
+			logf("%v", err)
+			return 1
+		}
+		tt := newTandemTarget(client, addrs, c.Token, noteBodies(c.Agents, noteLen)...)
+		tt.entryBytes = c.Payload
+		op = tt.Do
+		opDesc = fmt.Sprintf("tandem call.note of a %d-character note on the call of agent i mod %d, %d bytes in the Raft log", noteLen, c.Agents, c.Payload)
 	}
 	defer cleanup()
 
@@ -363,7 +381,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	if c.Ops > 0 {
 		mode = fmt.Sprintf("%d ops (bounded by %s)", c.Ops, c.Duration)
 	}
-	logf("%s at %s: payload %d B, concurrency %d, warmup %s, %s", c.Target, endpoint, c.Payload, c.Concurrency, c.Warmup, mode)
+	logf("%s at %s: %s; concurrency %d, warmup %s, %s", c.Target, endpoint, opDesc, c.Concurrency, c.Warmup, mode)
 
 	warm, m := Run(ctx, RunConfig{
 		Concurrency:  c.Concurrency,
@@ -380,7 +398,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		logf("%d errors during warmup", warm.Errors)
 	}
 
-	line, _ := json.Marshal(makeReport(c, endpoint, warm, m))
+	line, _ := json.Marshal(makeReport(c, endpoint, opDesc, warm, m))
 	fmt.Fprintln(stdout, string(line))
 	if ctx.Err() != nil {
 		logf("interrupted")

@@ -53,8 +53,8 @@ func phase(lat time.Duration, n int, elapsed time.Duration) PhaseResult {
 
 func TestMergeReports(t *testing.T) {
 	c := Config{Target: "tandem", Payload: 256, Concurrency: 64}
-	a := makeReport(c, "http://a", PhaseResult{}, phase(2*time.Millisecond, 300, time.Second))
-	b := makeReport(c, "http://b", PhaseResult{}, phase(10*time.Millisecond, 100, time.Second))
+	a := makeReport(c, "http://a", "call.note", PhaseResult{}, phase(2*time.Millisecond, 300, time.Second))
+	b := makeReport(c, "http://b", "call.note", PhaseResult{}, phase(10*time.Millisecond, 100, time.Second))
 	m, err := mergeReports([]Report{a, b})
 	if err != nil {
 		t.Fatal(err)
@@ -62,13 +62,16 @@ func TestMergeReports(t *testing.T) {
 	if m.Ops != 400 || m.DurationS != 2 || m.OpsPerS != 200 || m.Runs != 2 {
 		t.Fatalf("merged %+v", m)
 	}
-	if m.P50Ms < 2 || m.P50Ms > 2.02 || m.P99Ms < 10 || m.P99Ms > 10.1 || m.Endpoint != "http://a http://b" {
+	if m.P50Ms < 2 || m.P50Ms > 2.02 || m.P99Ms < 10 || m.P99Ms > 10.1 || m.Endpoint != "http://a http://b" || m.Op != "call.note" {
 		t.Fatalf("merged quantiles/endpoint %+v", m)
 	}
 	c2 := c
 	c2.Concurrency = 8
-	if _, err := mergeReports([]Report{a, makeReport(c2, "x", PhaseResult{}, phase(time.Millisecond, 1, time.Second))}); err == nil {
+	if _, err := mergeReports([]Report{a, makeReport(c2, "x", "call.note", PhaseResult{}, phase(time.Millisecond, 1, time.Second))}); err == nil {
 		t.Fatal("reports of different concurrency must not merge")
+	}
+	if _, err := mergeReports([]Report{a, makeReport(c, "x", "noop", PhaseResult{}, phase(time.Millisecond, 1, time.Second))}); err == nil {
+		t.Fatal("reports of different operations must not merge")
 	}
 	if _, err := mergeReports(nil); err == nil {
 		t.Fatal("nothing to merge must fail")
@@ -84,7 +87,7 @@ func TestMergeSubcommand(t *testing.T) {
 	c := Config{Target: "etcd", Payload: 64, Concurrency: 4}
 	var files []string
 	for i, lat := range []time.Duration{time.Millisecond, 3 * time.Millisecond} {
-		line, _ := json.Marshal(makeReport(c, "127.0.0.1:2379", PhaseResult{}, phase(lat, 50, time.Second)))
+		line, _ := json.Marshal(makeReport(c, "127.0.0.1:2379", "put", PhaseResult{}, phase(lat, 50, time.Second)))
 		f := filepath.Join(dir, string(rune('a'+i))+".json")
 		os.WriteFile(f, append(line, '\n'), 0o600)
 		files = append(files, f)
@@ -93,7 +96,7 @@ func TestMergeSubcommand(t *testing.T) {
 	if code := run(append([]string{"merge"}, files...), &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	for _, k := range []string{`"target":"etcd"`, `"ops":100`, `"ops_per_s":50`, `"runs":2`, `"endpoint":"127.0.0.1:2379"`} {
+	for _, k := range []string{`"target":"etcd"`, `"ops":100`, `"ops_per_s":50`, `"runs":2`, `"endpoint":"127.0.0.1:2379"`, `"op":"put"`} {
 		if !strings.Contains(out.String(), k) {
 			t.Errorf("merged line %q lacks %s", out.String(), k)
 		}

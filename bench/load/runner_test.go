@@ -106,6 +106,7 @@ func TestParseConfig(t *testing.T) {
 		{"-target", "etcd", "-ops", "-3"},
 		{"-target", "etcd", "-endpoints", ""},
 		{"-target", "etcd", "extra"},
+		{"-target", "tandem", "-token-file", tok, "-agents", "0"},
 	} {
 		if _, err := parseConfig(bad, env(nil), &sink); err == nil {
 			t.Errorf("%v: expected an error", bad)
@@ -118,17 +119,22 @@ func TestRunEndToEndTandem(t *testing.T) {
 	tok := filepath.Join(t.TempDir(), "tok")
 	os.WriteFile(tok, []byte(f.token), 0o600)
 	var out, errb bytes.Buffer
-	code := run([]string{"-target", "tandem", "-addr", srv.URL, "-token-file", tok, "-ops", "200", "-concurrency", "4", "-payload", "32"}, &out, &errb)
+	code := run([]string{"-target", "tandem", "-addr", srv.URL, "-token-file", tok, "-ops", "200", "-concurrency", "4", "-payload", "32", "-agents", "3"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	line := out.String()
-	for _, k := range []string{`"target":"tandem"`, `"ops":200`, `"errors":0`, `"payload":32`, `"concurrency":4`, `"ops_per_s":`, `"p50_ms":`, `"p99_ms":`, `"duration_s":`} {
+	for _, k := range []string{`"target":"tandem"`, `"ops":200`, `"errors":0`, `"payload":32`, `"concurrency":4`, `"ops_per_s":`, `"p50_ms":`, `"p99_ms":`, `"duration_s":`,
+		`"op":"tandem call.note of a 12-character note on the call of agent i mod 3, 32 bytes in the Raft log"`} {
 		if !strings.Contains(line, k) {
 			t.Errorf("output %q lacks %s", line, k)
 		}
 	}
 	if strings.Count(line, "\n") != 1 {
 		t.Errorf("want exactly one line, got %q", line)
+	}
+	// Two calibration commits, then the 200 measured ones over 3 agents.
+	if f.types["call.note"] != 202 || len(f.bodies) != 4 {
+		t.Errorf("server saw %v in %d distinct bodies", f.types, len(f.bodies))
 	}
 }

@@ -19,6 +19,9 @@ const subUsage = `usage:
   benchload [-target etcd|tandem ...]   one measured load run (see -h)
   benchload ports N                     print N free loopback TCP ports
   benchload merge FILE...               merge the JSON reports of several runs into one
+  benchload setup -addr A,B,C -token-file F [-agents 256]
+                                        prepare a fresh cluster for the tandem load: a queue, the agents,
+                                        each logged in and talking on a call (call.note needs that)
   benchload wait-cluster -addr A,B,C -token-file F [-voters 3] [-timeout 60s]
                                         wait until every member agrees on a leader; print its id
   benchload failover -addr A,B,C -pids P1,P2,P3 -token-file F [-timeout 30s]
@@ -50,6 +53,7 @@ func runSub(name string, args []string, stdout, stderr io.Writer) int {
 		index     = fs.Uint64("index", 0, "catchup: index the member must have applied")
 		probe     = fs.Duration("probe-every", 10*time.Millisecond, "failover: start a commit attempt this often")
 		cluster   = fs.String("cluster", "", "catchup: admin addresses of every member; commit one fresh command through the leader and wait for it too")
+		agents    = fs.Int("agents", 256, "setup: agents to prepare")
 	)
 	out := func(v any) int {
 		b, _ := json.Marshal(v)
@@ -104,7 +108,7 @@ func runSub(name string, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return out(m)
-	case "wait-cluster", "failover", "catchup":
+	case "wait-cluster", "failover", "catchup", "setup":
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, subUsage)
 		return 0
@@ -141,6 +145,13 @@ func runSub(name string, args []string, stdout, stderr io.Writer) int {
 	defer client.CloseIdleConnections()
 
 	switch name {
+	case "setup":
+		r, err := Setup(ctx, client, list, tok, *agents, *timeout)
+		if err != nil {
+			logf("%v", err)
+			return 1
+		}
+		return out(r)
 	case "wait-cluster":
 		id, err := WaitCluster(ctx, client, ClusterConfig{Addrs: list, Token: tok, Voters: *voters, Timeout: *timeout})
 		if err != nil {

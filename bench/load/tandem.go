@@ -13,18 +13,48 @@ import (
 	"time"
 )
 
-// CommitPath is the Tandem admin endpoint that commits one no-op Raft
-// command carrying the request body and answers once it is committed and
-// applied: 200 {"index": <raft log index>}.
+// CommitPath is the Tandem admin endpoint (tandemd --bench-api) that
+// commits one engine command given as {"type","payload"} — checked like
+// any other and proposed through the cluster — and answers once it is
+// committed and applied: 200 {"index": <raft log index>, "entry_bytes":
+// <size of the command as written in the Raft log>}.
 const CommitPath = "/v1/bench/commit"
 
-// tandemTarget posts the payload to CommitPath on one or more admin
-// addresses (worker i uses address i mod len).
+// benchCommand is the body of CommitPath.
+type benchCommand struct {
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+func mustBody(typ string, payload any) []byte {
+	c := benchCommand{Type: typ}
+	if payload != nil {
+		p, err := json.Marshal(payload)
+		if err != nil {
+			panic(err)
+		}
+		c.Payload = p
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// tickBody commits a clock.tick: a real engine command that needs nothing
+// set up, used by the failover and catch-up probes.
+var tickBody = mustBody("clock.tick", nil)
+
+// tandemTarget posts commands to CommitPath on one or more admin addresses
+// (worker i uses address i mod len and body i mod len).
 type tandemTarget struct {
-	client  *http.Client
-	urls    []string
-	token   string
-	payload []byte
+	client *http.Client
+	urls   []string
+	token  string
+	bodies [][]byte
+	// entryBytes, when > 0, is the size every answer must report.
+	entryBytes int
 }
 
 // newHTTPClient returns a client whose pool keeps an idle connection per
@@ -55,8 +85,11 @@ func normalizeAddr(a string) string {
 	return strings.TrimRight(a, "/")
 }
 
-func newTandemTarget(client *http.Client, addrs []string, token string, payload []byte) *tandemTarget {
-	t := &tandemTarget{client: client, token: token, payload: payload}
+func newTandemTarget(client *http.Client, addrs []string, token string, bodies ...[]byte) *tandemTarget {
+	if len(bodies) == 0 {
+		bodies = [][]byte{tickBody}
+	}
+	t := &tandemTarget{client: client, token: token, bodies: bodies}
 	for _, a := range addrs {
 		t.urls = append(t.urls, normalizeAddr(a)+CommitPath)
 	}
@@ -64,28 +97,41 @@ func newTandemTarget(client *http.Client, addrs []string, token string, payload 
 }
 
 type commitResponse struct {
-	Index *uint64 `json:"index"`
+	Index      *uint64 `json:"index"`
+	EntryBytes int     `json:"entry_bytes"`
 }
 
-// Do commits one payload and checks the answer.
+// Do commits one command and checks the answer.
 func (t *tandemTarget) Do(ctx context.Context, worker int, _ uint64) error {
 	_, err := t.commit(ctx, worker)
 	return err
 }
 
-// commit posts the payload to the address of worker and returns the raft
+// commit posts worker's command to worker's address and returns the raft
 // index the server reports.
 func (t *tandemTarget) commit(ctx context.Context, worker int) (uint64, error) {
-	url := t.urls[worker%len(t.urls)]
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(t.payload))
+	cr, err := t.post(ctx, worker)
 	if err != nil {
 		return 0, err
 	}
+	if t.entryBytes > 0 && cr.EntryBytes != t.entryBytes {
+		return 0, fmt.Errorf("POST %s: the command took %d bytes in the Raft log, want %d", CommitPath, cr.EntryBytes, t.entryBytes)
+	}
+	return *cr.Index, nil
+}
+
+func (t *tandemTarget) post(ctx context.Context, worker int) (commitResponse, error) {
+	var cr commitResponse
+	url := t.urls[worker%len(t.urls)]
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(t.bodies[worker%len(t.bodies)]))
+	if err != nil {
+		return cr, err
+	}
 	req.Header.Set("Authorization", "Bearer "+t.token)
-	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return 0, err
+		return cr, err
 	}
 	defer func() {
 		// Drain so the connection goes back to the pool.
@@ -94,19 +140,18 @@ func (t *tandemTarget) commit(ctx context.Context, worker int) (uint64, error) {
 	}()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return 0, fmt.Errorf("reading response: %w", err)
+		return cr, fmt.Errorf("reading response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("POST %s: HTTP %d: %s", CommitPath, resp.StatusCode, snippet(body))
+		return cr, fmt.Errorf("POST %s: HTTP %d: %s", CommitPath, resp.StatusCode, snippet(body))
 	}
-	var cr commitResponse
 	if err := json.Unmarshal(body, &cr); err != nil {
-		return 0, fmt.Errorf("POST %s: bad JSON %q: %v", CommitPath, snippet(body), err)
+		return cr, fmt.Errorf("POST %s: bad JSON %q: %v", CommitPath, snippet(body), err)
 	}
 	if cr.Index == nil || *cr.Index == 0 {
-		return 0, fmt.Errorf("POST %s: answer has no positive \"index\": %s", CommitPath, snippet(body))
+		return cr, fmt.Errorf("POST %s: answer has no positive \"index\": %s", CommitPath, snippet(body))
 	}
-	return *cr.Index, nil
+	return cr, nil
 }
 
 func snippet(b []byte) string {

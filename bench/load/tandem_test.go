@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,14 +16,20 @@ import (
 	"time"
 )
 
-// fakeTandem imitates the admin API: POST /v1/bench/commit and GET /v1/status.
+// fakeTandem imitates the admin API: POST /v1/bench/commit (an engine
+// command as JSON; the command's size in the Raft log is taken to be
+// overhead + the length of its note), POST /v1/config and GET /v1/status.
 type fakeTandem struct {
-	token  string
-	role   string
-	index  atomic.Uint64
-	mu     sync.Mutex
-	bodies map[string]int
-	conns  atomic.Int64
+	token    string
+	role     string
+	overhead int // 0: answer without entry_bytes
+	refuse   string
+	index    atomic.Uint64
+	mu       sync.Mutex
+	bodies   map[string]int
+	types    map[string]int
+	configs  []string
+	conns    atomic.Int64
 }
 
 func (f *fakeTandem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -33,11 +40,37 @@ func (f *fakeTandem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == CommitPath:
 		b, _ := io.ReadAll(r.Body)
+		var c benchCommand
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if r.Header.Get("Content-Type") != "application/json" || dec.Decode(&c) != nil || c.Type == "" {
+			http.Error(w, `{"code":"bad_request"}`, http.StatusBadRequest)
+			return
+		}
+		if c.Type == f.refuse {
+			http.Error(w, `{"code":"refused"}`, http.StatusConflict)
+			return
+		}
+		var p struct {
+			Note string `json:"note"`
+		}
+		json.Unmarshal(c.Payload, &p)
 		f.mu.Lock()
 		f.bodies[string(b)]++
+		f.types[c.Type]++
 		f.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"index": %d}`, f.index.Add(1))
+		if f.overhead == 0 {
+			fmt.Fprintf(w, `{"index": %d}`, f.index.Add(1))
+			return
+		}
+		fmt.Fprintf(w, `{"index": %d, "entry_bytes": %d}`, f.index.Add(1), f.overhead+len(p.Note))
+	case r.Method == http.MethodPost && r.URL.Path == "/v1/config":
+		b, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.configs = append(f.configs, string(b))
+		f.mu.Unlock()
+		io.WriteString(w, `{"changed": 1}`)
 	case r.Method == http.MethodGet && r.URL.Path == "/v1/status":
 		json.NewEncoder(w).Encode(map[string]any{"node_id": "n-" + f.role, "role": f.role, "leader_id": "n-leader"})
 	default:
@@ -46,7 +79,7 @@ func (f *fakeTandem) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func newFake(t *testing.T, role string) (*fakeTandem, *httptest.Server) {
-	f := &fakeTandem{token: "s3cret", role: role, bodies: map[string]int{}}
+	f := &fakeTandem{token: "s3cret", role: role, overhead: 20, bodies: map[string]int{}, types: map[string]int{}}
 	srv := httptest.NewUnstartedServer(f)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -60,15 +93,22 @@ func newFake(t *testing.T, role string) (*fakeTandem, *httptest.Server) {
 
 func TestTandemTargetCommits(t *testing.T) {
 	f, srv := newFake(t, "leader")
-	payload := []byte(strings.Repeat("x", 256))
+	bodies := noteBodies(8, 100)
 	client := newHTTPClient(8)
-	tt := newTandemTarget(client, []string{srv.URL + "/"}, f.token, payload)
+	tt := newTandemTarget(client, []string{srv.URL + "/"}, f.token, bodies...)
+	tt.entryBytes = 120
 	_, m := Run(context.Background(), RunConfig{Concurrency: 8, Duration: time.Minute, Ops: 400, OpTimeout: 5 * time.Second}, tt.Do)
 	if m.OK != 400 || m.Errors != 0 {
 		t.Fatalf("ok=%d errors=%d samples=%v", m.OK, m.Errors, m.ErrorSamples)
 	}
-	if f.bodies[string(payload)] != 400 || len(f.bodies) != 1 {
-		t.Fatalf("server saw bodies %v", len(f.bodies))
+	// Each worker notes its own agent's call.
+	if len(f.bodies) != 8 || f.types["call.note"] != 400 {
+		t.Fatalf("server saw %d distinct bodies, types %v", len(f.bodies), f.types)
+	}
+	for _, b := range bodies {
+		if n := f.bodies[string(b)]; n < 20 {
+			t.Errorf("body %s committed %d times", b, n)
+		}
 	}
 	if m.Hist.Count() != 400 || m.Hist.Quantile(0.99) <= 0 {
 		t.Fatalf("histogram count %d p99 %v", m.Hist.Count(), m.Hist.Quantile(0.99))
@@ -78,6 +118,78 @@ func TestTandemTargetCommits(t *testing.T) {
 	// asynchronously, so a worker's next request may occasionally dial.)
 	if c := f.conns.Load(); c > 2*8 {
 		t.Errorf("opened %d connections for 8 workers and 400 requests", c)
+	}
+	// A command of another size than the one measured is an error.
+	tt.entryBytes = 121
+	if err := tt.Do(context.Background(), 0, 1); err == nil || !strings.Contains(err.Error(), "want 121") {
+		t.Fatalf("got %v, want a size error", err)
+	}
+}
+
+func TestNoteBodies(t *testing.T) {
+	bodies := noteBodies(1000, 77)
+	for i, b := range bodies {
+		if len(b) != len(bodies[0]) {
+			t.Fatalf("body %d is %d bytes, body 0 %d: the command size must not depend on the agent", i, len(b), len(bodies[0]))
+		}
+	}
+	var c benchCommand
+	if err := json.Unmarshal(bodies[42], &c); err != nil || c.Type != "call.note" {
+		t.Fatalf("%s: %v", bodies[42], err)
+	}
+	var p map[string]string
+	if err := json.Unmarshal(c.Payload, &p); err != nil || len(p) != 3 || p["agent"] != "bench-a0042" || p["call"] != "bench-c0042" || len(p["note"]) != 77 {
+		t.Fatalf("payload %s: %v", c.Payload, err)
+	}
+	if n := noteOf(maxNote); len(n) != maxNote || strings.ContainsAny(n, "<>&\"\\") {
+		t.Fatalf("noteOf(%d) = %q", maxNote, n)
+	}
+	if !strings.Contains(setupDoc(3), "bench-a0002") || strings.Contains(setupDoc(3), "bench-a0003") {
+		t.Fatalf("setupDoc(3):\n%s", setupDoc(3))
+	}
+}
+
+func TestCalibrateNote(t *testing.T) {
+	f, srv := newFake(t, "leader")
+	f.overhead = 150
+	client := newHTTPClient(1)
+	n, err := calibrateNote(context.Background(), client, srv.URL, f.token, 256)
+	if err != nil || n != 106 {
+		t.Fatalf("got %d, %v; want a note of 106 characters", n, err)
+	}
+	for _, entry := range []int{150, 651} {
+		if _, err := calibrateNote(context.Background(), client, srv.URL, f.token, entry); err == nil || !strings.Contains(err.Error(), "151 to 650 bytes") {
+			t.Errorf("-payload %d: got %v, want the possible range", entry, err)
+		}
+	}
+	f.overhead = 0 // an old tandemd: no entry_bytes
+	if _, err := calibrateNote(context.Background(), client, srv.URL, f.token, 256); err == nil || !strings.Contains(err.Error(), "entry_bytes") {
+		t.Errorf("got %v, want an error about entry_bytes", err)
+	}
+}
+
+func TestSetup(t *testing.T) {
+	_, f1 := newFake(t, "follower")
+	f, srv := newFake(t, "leader")
+	r, err := Setup(context.Background(), newHTTPClient(8), []string{f1.URL, srv.URL}, f.token, 20, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Leader != srv.URL || r.Agents != 20 || r.Commands != 81 {
+		t.Fatalf("result %+v", r)
+	}
+	if len(f.configs) != 1 || !strings.Contains(f.configs[0], "bench-a0019") {
+		t.Fatalf("configs %q", f.configs)
+	}
+	if f.types["agent.login"] != 40 || f.types["call.incoming"] != 20 || f.types["call.answer"] != 20 {
+		t.Fatalf("commands %v", f.types)
+	}
+	f.refuse = "call.answer"
+	if _, err := Setup(context.Background(), newHTTPClient(8), []string{srv.URL}, f.token, 20, 5*time.Second); err == nil || !strings.Contains(err.Error(), "call.answer") {
+		t.Fatalf("got %v, want the refused call.answer", err)
+	}
+	if _, err := Setup(context.Background(), newHTTPClient(8), []string{srv.URL}, f.token, 0, 5*time.Second); err == nil {
+		t.Fatal("0 agents must be refused")
 	}
 }
 
@@ -98,7 +210,7 @@ func TestTandemTargetErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var h http.Handler = tc.handler
 			if tc.handler == nil {
-				h = &fakeTandem{token: "s3cret", role: "leader", bodies: map[string]int{}}
+				h = &fakeTandem{token: "s3cret", role: "leader", bodies: map[string]int{}, types: map[string]int{}}
 			}
 			srv := httptest.NewServer(h)
 			defer srv.Close()

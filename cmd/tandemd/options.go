@@ -108,7 +108,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
 	fs.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", cluster.LANDefaults.SnapshotThreshold, "Raft log entries between snapshots")
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", cluster.LANDefaults.SnapshotInterval, "how often Raft checks whether a snapshot is due")
-	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits no-op commands (bench/raft.sh)")
+	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits any engine command it is given (bench/raft.sh)")
 	return fs
 }
 

@@ -5,15 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,57 +192,70 @@ func medianF(fs []float64) float64 {
 	return s[len(s)/2]
 }
 
-// BenchmarkBufferDrain drains a full replication buffer into PostgreSQL
-// through the delivery path the replication Manager runs, beside plain
-// CopyFroms of exactly the same rows in the same run, and measures the
-// process's peak memory while draining (bench/README.md, "Drain").
+// BenchmarkBufferDrain drains a replication buffer's backlog into
+// PostgreSQL with a real tandemd — the node's own replication Manager,
+// buffer and delivery, in its own process — beside plain pgx CopyFroms of
+// exactly the same rows in the same transaction shape, batch by batch, and
+// measures that tandemd process's peak memory while it drains
+// (bench/README.md, "Drain").
 //
-// For each size in TANDEM_DRAIN_SIZES (default "64MiB"; `make bench` runs
-// "128MiB,1GiB"):
+// For each backlog size in TANDEM_DRAIN_SIZES (default "64MiB"; `make
+// bench` runs "128MiB,1GiB"):
 //
 //  1. fill: the real contact-center engine (contactcenter.Engine) is driven
 //     through a busy day — 200 agents in 20 queues, calls offered,
 //     answered, held, noted, hung up, abandoned, ringing out, agents
 //     pausing and returning, problems reported, a clock tick every 25
-//     commands with its queue statistics — and its events are appended to
-//     a replication buffer (replication/buffer) of that capacity, 64
-//     commands per Append as the FSM publishes them, until it is full;
-//     then the buffer is synced, closed and reopened as a restarted node
-//     would.
-//  2. ours, batch by batch as replication.Manager does on the leader:
-//     Consumer.Read(batch) → DB.Deliver → Consumer.Ack(position), timed
-//     end to end (buffer read and cursor fsync included).
-//  3. raw, the issue's "plain pgx CopyFrom of the same rows": for the same
-//     batch, pgx's Conn.CopyFrom (pgx.CopyFromRows) of its events rows and
-//     typed-table rows into tables created LIKE ours INCLUDING ALL (same
-//     columns, keys and indexes) in a schema "raw", one CopyFrom per table,
-//     autocommit. The rows are built before the clock starts.
+//     commands with its queue statistics — and its events are appended,
+//     64 commands per Append as the FSM publishes them, to the replication
+//     buffer in the data directory of a node-to-be, until the backlog is
+//     that size. The buffer's capacity is twice the backlog: a node whose
+//     backlog passes 75 % of its buffer stops the target (replication.md,
+//     fill alarms), so a real node never drains a fuller one. A copy of
+//     the buffer gives the comparisons the same batches.
+//  2. ours: tandemd (TANDEM_BIN_DIR/tandemd, else built from
+//     ../../cmd/tandemd) starts on that data directory as a one-node
+//     cluster with --reporting-dsn and --replication-buffer-size, and its
+//     replication Manager drains the backlog as on any leader:
+//     Consumer.Read(1000) → reporting.DB.Deliver (one transaction a batch,
+//     which first locks the cluster's delivery row) → Consumer.Ack (a
+//     cursor fdatasync). The benchmark holds that row and lets it go once
+//     a batch: tandemd delivers the batch, the benchmark takes the row
+//     again right behind it (and checks that tandemd's position is the end
+//     of the comparisons' batch), and ours is the time from letting go
+//     until tandemd waits for the row again (pg_stat_activity, polled
+//     every 0.5 ms) — its whole cycle: the delivery transaction, the Ack,
+//     the Read of the next batch — or, after the last batch, until it
+//     committed. The hand-over (a commit and a lock of the benchmark's
+//     own, the polling) is counted as ours.
+//  3. raw, the plain program: for the same batch, pgx's Conn.CopyFrom
+//     (pgx.CopyFromRows) of the events rows and the typed-table rows in
+//     one transaction, like ours, into tables created LIKE ours INCLUDING
+//     ALL (same columns, keys and indexes) in a schema "raw". The rows are
+//     built before the clock starts; pgx encodes them inside it.
 //  4. floor, what PostgreSQL needs to take those rows: the same rows,
 //     already encoded in the binary COPY format by our encoder (untimed),
 //     sent with pgconn's CopyFrom into a schema "floor", one transaction
-//     per batch. No client could do better; ours ÷ floor is what is left.
-//  5. memory: before draining the heap is collected and returned to the
-//     OS and the RSS high-water mark is reset (/proc/self/clear_refs "5");
-//     while draining the Go heap in use is sampled every millisecond and
-//     after every batch; afterwards VmHWM is read from /proc/self/status.
-//     It covers the whole process: ours plus one batch of the
-//     comparisons' rows at a time.
+//     per batch. No client could do better.
+//  5. memory of the tandemd process: its VmRSS before the first batch,
+//     then its RSS high-water mark reset (/proc/<pid>/clear_refs "5") and
+//     read back (VmHWM of /proc/<pid>/status) after the last; its Go heap
+//     in use (go_memstats_heap_inuse_bytes of its /metrics) sampled every
+//     200 ms; its CPU time over the drain.
 //
-// The three run in the same database, each on a connection of its own,
-// batch by batch in each of the six orders in turn; every 30 batches all
-// three reconnect, again in each order in turn (untimed): on a shared
-// machine the first connection opened was seen to run up to a quarter
-// faster than the others, for the whole run.
+// The three take each batch in one of the six orders, in turn; raw and
+// floor have a connection each and reconnect every 30 batches (untimed),
+// in alternate order. All three write into the same database. Afterwards
+// it checks that every table holds the same number of rows in all three
+// schemas, that ours holds every event once and that the delivery
+// position is the buffer's last.
 //
-// Afterwards it checks that every table holds the same number of rows in
-// all three schemas, that ours holds every event once and that the
-// delivery position is the buffer's last. It reports events/s and rows/s
-// (events plus typed rows) of each, ours ÷ raw and ours ÷ floor (total
-// times, so the ratio of the rates over the whole drain; and the median of
-// the per-batch ratios), and both memory peaks; ns/op is our drain alone.
-// TANDEM_DRAIN_BATCH overrides the batch (default 1000 events,
-// replication.Config.BatchSize's default). Run it with -benchtime=1x
-// (bench/drain.sh does).
+// It reports events/s and rows/s (events plus typed rows) of each, ours ÷
+// raw and ours ÷ floor (the ratio of the rates over the whole drain, and
+// the median of the per-batch ratios), and tandemd's memory; ns/op is our
+// drain alone. Run it with -benchtime=1x (bench/drain.sh does).
+// TANDEM_DRAIN_LOG_DIR keeps tandemd's log there
+// (tandemd-drain-<size>.log; default: a temporary directory).
 func BenchmarkBufferDrain(b *testing.B) {
 	sizes := []int64{64 << 20}
 	if s := os.Getenv("TANDEM_DRAIN_SIZES"); s != "" {
@@ -253,42 +268,55 @@ func BenchmarkBufferDrain(b *testing.B) {
 			sizes = append(sizes, n)
 		}
 	}
-	batch := 1000
-	if n, err := strconv.Atoi(os.Getenv("TANDEM_DRAIN_BATCH")); err == nil && n > 0 {
-		batch = n
-	}
+	bin := tandemdBinary(b)
 	for _, size := range sizes {
 		b.Run(sizeName(size), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				benchDrain(b, size, batch)
+				benchDrain(b, bin, size)
 			}
 		})
 	}
 }
+
+// drainBatch is what tandemd's Manager reads at a time
+// (replication.Config.BatchSize's default; tandemd has no flag for it).
+const drainBatch = 1000
+
+// drainCluster is the cluster name tandemd delivers as.
+const drainCluster = "drain-bench"
 
 // drainResult is one drain's figures.
 type drainResult struct {
 	events, typedRows   int64
 	batches             int
 	ours, raw, floor    time.Duration
-	read, deliver, ack  time.Duration
 	perBatch            []float64 // raw ÷ ours per batch
 	perBatchFloor       []float64 // floor ÷ ours per batch
-	rssBase, rssPeak    uint64    // bytes: VmRSS before, VmHWM while draining
-	heapBase, heapPeak  uint64    // bytes of heap in use
+	multi               int       // ours's steps that delivered more than one batch
+	tandemdCPU          time.Duration
+	rssBase, rssPeak    uint64 // bytes: tandemd's VmRSS before, VmHWM while draining
+	hwmReset            bool   // the high-water mark was reset before draining
+	heapBase, heapPeak  uint64 // bytes of tandemd's Go heap in use (sampled)
+	heapSamples         int
 	fillBytes, fillCmds int64
-	batch               int    // the batch asked for
+	capacity            int64
 	pgVersion           string // server_version
 }
 
-func benchDrain(b *testing.B, size int64, batch int) {
+func benchDrain(b *testing.B, bin string, size int64) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
 	defer cancel()
+	capacity := 2 * size
 
-	// 1. Fill.
-	dir := b.TempDir()
-	buf, err := buffer.Open(dir, buffer.Options{MaxBytes: size, Consumers: []string{"reporting"}})
+	// 1. Fill the buffer of the node-to-be, and keep a copy.
+	tmp := b.TempDir()
+	dataDir := filepath.Join(tmp, "node")
+	bufDir := filepath.Join(dataDir, "replication", "buffer")
+	if err := os.MkdirAll(bufDir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	buf, err := buffer.Open(bufDir, buffer.Options{MaxBytes: capacity, Consumers: []string{"reporting"}})
 	if err != nil {
 		b.Fatalf("opening buffer: %v", err)
 	}
@@ -299,243 +327,169 @@ func benchDrain(b *testing.B, size int64, batch int) {
 		b.Fatalf("filling buffer: %v", err)
 	}
 	st := buf.Stats()
+	last := buf.Last()
 	if err := buf.Close(); err != nil {
 		b.Fatalf("closing buffer: %v", err)
 	}
-	fillTime := time.Since(fillStart)
-	openStart := time.Now()
-	buf, err = buffer.Open(dir, buffer.Options{MaxBytes: size, Consumers: []string{"reporting"}})
-	if err != nil {
-		b.Fatalf("reopening buffer: %v", err)
+	cmpDir := filepath.Join(tmp, "compare")
+	if err := os.CopyFS(cmpDir, os.DirFS(bufDir)); err != nil {
+		b.Fatalf("copying the buffer: %v", err)
 	}
-	defer buf.Close()
-	openTime := time.Since(openStart)
-	c, err := buf.Consumer("reporting")
+	cmp, err := buffer.Open(cmpDir, buffer.Options{MaxBytes: capacity, Consumers: []string{"reporting"}})
+	if err != nil {
+		b.Fatalf("opening the copy of the buffer: %v", err)
+	}
+	defer cmp.Close()
+	c, err := cmp.Consumer("reporting")
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("filled %s: %d commands, %d events appended, %.1f%% of %d bytes in %v (%d segments); reopened in %v",
-		sizeName(size), cmds, c.Stats().BacklogEvents, st.Percent, size, fillTime.Round(time.Millisecond), st.Segments, openTime.Round(time.Millisecond))
+	total := c.Stats().BacklogEvents
+	b.Logf("filled %s: %d commands, %d events, %d bytes (%.1f%% of a %s buffer, %d segments) in %v",
+		sizeName(size), cmds, total, st.UsedBytes, st.Percent, sizeName(capacity), st.Segments, time.Since(fillStart).Round(time.Millisecond))
 
-	// One database: ours (migrated), and the comparisons' tables beside
+	// One database: ours (migrated, the cluster registered, as tandemd
+	// would on its first connection), and the comparisons' tables beside
 	// it in schemas raw and floor.
 	srv := pgtest.Shared(b)
 	dbName := fmt.Sprintf("drain_%d_%d", os.Getpid(), time.Now().UnixNano())
 	dsn := srv.CreateDatabase(b, dbName)
 	defer srv.Exec(b, "", "DROP DATABASE IF EXISTS "+pgx.Identifier{dbName}.Sanitize()+" WITH (FORCE)")
-	setup, err := Open(ctx, dsn)
+	setup, err := Open(ctx, dsn, WithCluster(drainCluster))
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer setup.Close()
 	if _, err := setup.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := setup.LastDelivered(ctx); err != nil {
+		b.Fatal(err)
+	}
+	clusterID, qschema := setup.clusterID, setup.qschema
 	ddl := ""
 	for _, schema := range []string{"raw", "floor"} {
-		ddl += "CREATE SCHEMA " + schema + "; CREATE TABLE " + schema + ".events (LIKE " + setup.qschema + ".events INCLUDING ALL);"
+		ddl += "CREATE SCHEMA " + schema + "; CREATE TABLE " + schema + ".events (LIKE " + qschema + ".events INCLUDING ALL);"
 		for _, t := range typedTables {
-			ddl += "CREATE TABLE " + schema + "." + t.Name + " (LIKE " + setup.qschema + "." + t.Name + " INCLUDING ALL);"
+			ddl += "CREATE TABLE " + schema + "." + t.Name + " (LIKE " + qschema + "." + t.Name + " INCLUDING ALL);"
 		}
 	}
 	if _, err := setup.conn.Exec(ctx, ddl); err != nil {
 		b.Fatal(err)
 	}
-	setup.Close()
-	// Each of the three has a connection (a server backend) of its own:
-	// sharing one between two workloads slows both. On this shared
-	// machine the order in which connections are opened matters (the
-	// first tends to be faster, by up to a quarter), so all three are
-	// reopened every reconnectEvery batches, in each of the six orders in
-	// turn (untimed).
-	const reconnectEvery = 30
-	cs, err := openDrainConns(ctx, dsn, perms3[0])
+	r := drainResult{fillBytes: st.UsedBytes, fillCmds: cmds, capacity: capacity}
+	if err := setup.conn.QueryRow(ctx, "SHOW server_version").Scan(&r.pgVersion); err != nil {
+		b.Fatal(err)
+	}
+
+	// 2. tandemd, up and waiting for the delivery row.
+	td, err := startDrainTandemd(ctx, b, bin, dataDir, dsn, capacity, clusterID, qschema)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { cs.close() }()
+	defer td.stop()
+	td.startMemory(ctx, &r)
 
-	// 2-5. Drain, beside raw and floor, sampling memory.
-	r := drainResult{fillBytes: st.UsedBytes, fillCmds: cmds, batch: batch}
-	if err := cs.raw.QueryRow(ctx, "SHOW server_version").Scan(&r.pgVersion); err != nil {
-		b.Fatal(err)
-	}
-	runtime.GC()
-	debug.FreeOSMemory()
-	r.rssBase, _ = procStatus("VmRSS")
-	r.heapBase = heapInUse()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("resetting the RSS high-water mark: %v", err)
-	}
-	var heapPeak atomic.Uint64
-	notePeak := func() {
-		h := heapInUse()
-		for {
-			p := heapPeak.Load()
-			if h <= p || heapPeak.CompareAndSwap(p, h) {
-				return
-			}
-		}
-	}
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				notePeak()
-			}
-		}
-	}()
-	rawCopy := func(rows [][]any, typed map[*Table][][]any) (time.Duration, error) {
-		start := time.Now()
-		if _, err := cs.raw.CopyFrom(ctx, pgx.Identifier{"raw", "events"}, eventColumns, pgx.CopyFromRows(rows)); err != nil {
-			return 0, fmt.Errorf("raw copy of events: %w", err)
-		}
-		for _, t := range typedTables {
-			if len(typed[t]) == 0 {
-				continue
-			}
-			if _, err := cs.raw.CopyFrom(ctx, pgx.Identifier{"raw", t.Name}, t.columnNames(), pgx.CopyFromRows(typed[t])); err != nil {
-				return 0, fmt.Errorf("raw copy of %s: %w", t.Name, err)
-			}
-		}
-		return time.Since(start), nil
-	}
+	// 2-4, batch by batch: tandemd's next batch (let through the
+	// delivery row), raw and floor of the same events, in each of the
+	// six orders in turn.
+	const reconnectEvery = 30
+	cmpConns := &rawFloorConns{}
+	defer cmpConns.close()
 	var (
 		floorBuf  copyBuf
 		floorProj = newProjector()
+		prev      command.Position // the end of the batch before
 	)
-	prepareFloor := func(evs []command.Event) {
-		encodeEvents(&floorBuf, cs.db.clusterID, evs, false)
-		floorProj.reset()
-		for i := range evs {
-			floorProj.add(cs.db.clusterID, &evs[i])
-		}
-	}
-	floorCopy := func() (time.Duration, error) {
-		floor := cs.floor
-		start := time.Now()
-		if _, err := floor.Exec(ctx, "BEGIN"); err != nil {
-			return 0, fmt.Errorf("floor: %w", err)
-		}
-		committed := false
-		defer func() {
-			if !committed {
-				floor.Exec(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // best effort after a failure
-			}
-		}()
-		if err := copyInConn(ctx, floor.PgConn(), pgx.Identifier{"floor", "events"}, eventColumns, &floorBuf); err != nil {
-			return 0, fmt.Errorf("floor copy of events: %w", err)
-		}
-		for _, t := range typedTables {
-			if err := copyInConn(ctx, floor.PgConn(), pgx.Identifier{"floor", t.Name}, t.columnNames(), floorProj.bufs[t]); err != nil {
-				return 0, fmt.Errorf("floor copy of %s: %w", t.Name, err)
-			}
-		}
-		if _, err := floor.Exec(ctx, "COMMIT"); err != nil {
-			return 0, fmt.Errorf("floor: %w", err)
-		}
-		committed = true
-		return time.Since(start), nil
-	}
 	b.StartTimer()
 	for loops := 0; ; loops++ {
 		if loops > 100_000_000 {
 			b.Fatal("drain does not end")
 		}
-		// Peek at the next batch (Read does not move the cursor) to build
-		// the comparisons' rows and streams, untimed.
-		peek, err := c.Read(batch)
+		evs, err := c.Read(drainBatch)
 		if err != nil {
-			b.Fatalf("reading the buffer: %v", err)
+			b.Fatalf("reading the copy of the buffer: %v", err)
 		}
-		if len(peek) == 0 {
+		if len(evs) == 0 {
 			break
 		}
-		if loops > 0 && loops%reconnectEvery == 0 {
-			cs.close()
-			if cs, err = openDrainConns(ctx, dsn, perms3[loops/reconnectEvery%6]); err != nil {
+		if loops%reconnectEvery == 0 {
+			if err := cmpConns.reopen(ctx, dsn, loops/reconnectEvery%2 == 0); err != nil {
 				b.Fatal(err)
 			}
 		}
-		rows, typed := rowsOf(cs.db.clusterID, peek)
-		prepareFloor(peek)
-		// The three in turn, in each of the six orders equally often:
-		// whatever runs after another (its garbage, the server's
-		// background work) is shared out evenly.
+		rows, typed := rowsOf(clusterID, evs)
+		encodeEvents(&floorBuf, clusterID, evs, false)
+		floorProj.reset()
+		for i := range evs {
+			floorProj.add(clusterID, &evs[i])
+		}
+		want := evs[len(evs)-1].Pos()
 		var ours, d, f time.Duration
+		single := false // ours's step delivered this batch alone
 		for k := 0; k < 3; k++ {
-			switch perms3[loops%6][k] {
+			switch drainOrders[loops%6][k] {
 			case 0:
-				t0 := time.Now()
-				evs, err := c.Read(batch)
-				if err != nil {
-					b.Fatalf("reading the buffer: %v", err)
+				if !want.After(td.pos) {
+					break // delivered already, with an earlier batch
 				}
-				if len(evs) != len(peek) || evs[len(evs)-1].Pos() != peek[len(peek)-1].Pos() {
-					b.Fatalf("read %d events, then %d", len(peek), len(evs))
+				from := td.pos
+				var pos command.Position
+				if ours, pos, err = td.step(ctx, want, last); err != nil {
+					b.Fatal(err)
 				}
-				t1 := time.Now()
-				pos, err := cs.db.Deliver(ctx, evs)
-				if err != nil {
-					b.Fatalf("delivering: %v", err)
+				single = pos == want && from == prev
+				if !single {
+					r.multi++
 				}
-				t2 := time.Now()
-				if err := c.Ack(pos); err != nil {
-					b.Fatalf("acknowledging: %v", err)
-				}
-				t3 := time.Now()
-				notePeak()
-				r.read += t1.Sub(t0)
-				r.deliver += t2.Sub(t1)
-				r.ack += t3.Sub(t2)
-				ours = t3.Sub(t0)
 			case 1:
-				if d, err = rawCopy(rows, typed); err != nil {
+				if d, err = rawCopy(ctx, cmpConns.raw, rows, typed); err != nil {
 					b.Fatal(err)
 				}
 			case 2:
-				if f, err = floorCopy(); err != nil {
+				if f, err = floorCopy(ctx, cmpConns.floor, &floorBuf, floorProj); err != nil {
 					b.Fatal(err)
 				}
 			}
 		}
+		if err := c.Ack(want); err != nil {
+			b.Fatal(err)
+		}
+		prev = want
 		r.ours += ours
 		r.raw += d
 		r.floor += f
-		r.events += int64(len(peek))
+		if single {
+			r.perBatch = append(r.perBatch, d.Seconds()/ours.Seconds())
+			r.perBatchFloor = append(r.perBatchFloor, f.Seconds()/ours.Seconds())
+		}
+		r.events += int64(len(evs))
 		for _, t := range typedTables {
 			r.typedRows += int64(len(typed[t]))
 		}
 		r.batches++
-		r.perBatch = append(r.perBatch, d.Seconds()/ours.Seconds())
-		r.perBatchFloor = append(r.perBatchFloor, f.Seconds()/ours.Seconds())
 	}
 	b.StopTimer()
-	close(stop)
-	<-sampled
-	r.rssPeak, _ = procStatus("VmHWM")
-	r.heapPeak = heapPeak.Load()
-
-	// Exactly once, nothing lost.
-	if got := c.Stats().BacklogEvents; got != 0 {
-		b.Fatalf("buffer still holds %d events", got)
+	td.endMemory(&r)
+	if r.events != total {
+		b.Fatalf("drained %d events of %d", r.events, total)
 	}
-	pos, err := cs.db.LastDelivered(ctx)
-	if err != nil {
+	if err := td.stop(); err != nil {
 		b.Fatal(err)
 	}
-	if pos != buf.Last() {
-		b.Fatalf("delivered up to %v, the buffer ends at %v", pos, buf.Last())
+
+	// Exactly once, nothing lost.
+	var pos command.Position
+	if err := setup.conn.QueryRow(ctx, "SELECT raft_index, seq FROM "+qschema+".delivery WHERE cluster_id = $1", clusterID).
+		Scan(&pos.Index, &pos.Seq); err != nil {
+		b.Fatal(err)
+	}
+	if pos != last {
+		b.Fatalf("delivered up to %v, the buffer ends at %v", pos, last)
 	}
 	for _, t := range append([]*Table{{Name: "events"}}, typedTables...) {
 		var stored, rawStored, floorStored int64
-		if err := cs.raw.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+cs.db.qschema+"."+t.Name+"), (SELECT count(*) FROM raw."+t.Name+
+		if err := setup.conn.QueryRow(ctx, "SELECT (SELECT count(*) FROM "+qschema+"."+t.Name+"), (SELECT count(*) FROM raw."+t.Name+
 			"), (SELECT count(*) FROM floor."+t.Name+")").Scan(&stored, &rawStored, &floorStored); err != nil {
 			b.Fatal(err)
 		}
@@ -546,84 +500,509 @@ func benchDrain(b *testing.B, size int64, batch int) {
 	reportDrain(b, size, r)
 }
 
+// drainOrders are the orders of ours (0), raw (1) and floor (2).
+var drainOrders = [6][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+
+// rawFloorConns are the comparisons' connections.
+type rawFloorConns struct{ raw, floor *pgx.Conn }
+
+// reopen closes and opens both, raw first when rawFirst.
+func (cs *rawFloorConns) reopen(ctx context.Context, dsn string, rawFirst bool) error {
+	cs.close()
+	order := []**pgx.Conn{&cs.raw, &cs.floor}
+	if !rawFirst {
+		order[0], order[1] = order[1], order[0]
+	}
+	for _, p := range order {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			cs.close()
+			return fmt.Errorf("connecting the comparisons: %w", err)
+		}
+		*p = conn
+	}
+	return nil
+}
+
+func (cs *rawFloorConns) close() {
+	for _, c := range []**pgx.Conn{&cs.raw, &cs.floor} {
+		if *c != nil {
+			(*c).Close(context.Background())
+			*c = nil
+		}
+	}
+}
+
+// rawCopy is the plain program's batch: one transaction, a pgx CopyFrom
+// per table.
+func rawCopy(ctx context.Context, conn *pgx.Conn, rows [][]any, typed map[*Table][][]any) (time.Duration, error) {
+	start := time.Now()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("raw: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"raw", "events"}, eventColumns, pgx.CopyFromRows(rows)); err != nil {
+		return 0, fmt.Errorf("raw copy of events: %w", err)
+	}
+	for _, t := range typedTables {
+		if len(typed[t]) == 0 {
+			continue
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"raw", t.Name}, t.columnNames(), pgx.CopyFromRows(typed[t])); err != nil {
+			return 0, fmt.Errorf("raw copy of %s: %w", t.Name, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("raw: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// floorCopy sends a batch already in the binary COPY format, one
+// transaction.
+func floorCopy(ctx context.Context, floor *pgx.Conn, events *copyBuf, proj *projector) (time.Duration, error) {
+	start := time.Now()
+	if _, err := floor.Exec(ctx, "BEGIN"); err != nil {
+		return 0, fmt.Errorf("floor: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			floor.Exec(context.WithoutCancel(ctx), "ROLLBACK") //nolint:errcheck // best effort after a failure
+		}
+	}()
+	if err := copyInConn(ctx, floor.PgConn(), pgx.Identifier{"floor", "events"}, eventColumns, events); err != nil {
+		return 0, fmt.Errorf("floor copy of events: %w", err)
+	}
+	for _, t := range typedTables {
+		if err := copyInConn(ctx, floor.PgConn(), pgx.Identifier{"floor", t.Name}, t.columnNames(), proj.bufs[t]); err != nil {
+			return 0, fmt.Errorf("floor copy of %s: %w", t.Name, err)
+		}
+	}
+	if _, err := floor.Exec(ctx, "COMMIT"); err != nil {
+		return 0, fmt.Errorf("floor: %w", err)
+	}
+	committed = true
+	return time.Since(start), nil
+}
+
+// tandemdBinary is TANDEM_BIN_DIR/tandemd, or one built from this tree.
+func tandemdBinary(b *testing.B) string {
+	if d := os.Getenv("TANDEM_BIN_DIR"); d != "" {
+		p := filepath.Join(d, "tandemd")
+		if _, err := os.Stat(p); err != nil {
+			b.Fatalf("TANDEM_BIN_DIR: %v (make build)", err)
+		}
+		return p
+	}
+	p := filepath.Join(b.TempDir(), "tandemd")
+	cmd := exec.Command("go", "build", "-o", p, "../../cmd/tandemd")
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building tandemd: %v\n%s", err, out)
+	}
+	return p
+}
+
+// drainTandemd is a tandemd draining into the benchmark's database, let
+// through one batch at a time: the benchmark holds the cluster's
+// delivery row (SELECT … FOR UPDATE in a transaction of its own), on
+// which each of tandemd's delivery transactions waits first. To let one
+// batch through, a second connection of the benchmark asks for the row
+// too — queued behind tandemd, which waits already: PostgreSQL grants a
+// row's lock in the order it was asked for — and only then does the
+// holder let go: tandemd delivers its batch, and the row passes to the
+// benchmark again before tandemd can ask for it for the next.
+type drainTandemd struct {
+	cmd       *exec.Cmd
+	pid       int
+	exited    chan error
+	gone      error // what exited yielded, once it did
+	stopped   bool
+	gates     [2]*pgx.Conn
+	cur       int    // the gate holding the row, in gtx
+	gtx       pgx.Tx // its transaction
+	poll      *pgx.Conn
+	sql       struct{ lock, waiting, gateWaits string }
+	clusterID int32
+	logPath   string
+	metrics   string
+	pos       command.Position // the delivery position tandemd reached
+	untimed   time.Duration    // of the step under way: the hand-over's set-up
+
+	cpu0       time.Duration
+	stopHeap   chan struct{}
+	heapDone   chan struct{}
+	heapPeak   uint64
+	heapSample int
+}
+
+// startDrainTandemd locks the delivery row, starts tandemd on dataDir and
+// waits until its first delivery waits for the row.
+func startDrainTandemd(ctx context.Context, b *testing.B, bin, dataDir, dsn string, capacity int64, clusterID int32, qschema string) (*drainTandemd, error) {
+	td := &drainTandemd{clusterID: clusterID, exited: make(chan error, 1)}
+	td.sql.lock = "SELECT raft_index, seq FROM " + qschema + ".delivery WHERE cluster_id = $1 FOR UPDATE"
+	td.sql.waiting = `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND application_name = 'tandem-reporting' AND wait_event_type = 'Lock'`
+	td.sql.gateWaits = `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`
+	for _, p := range []**pgx.Conn{&td.gates[0], &td.gates[1], &td.poll} {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			td.closeConns()
+			return nil, err
+		}
+		*p = c
+	}
+	tx, err := td.gates[0].Begin(ctx)
+	if err == nil {
+		var p command.Position
+		err = tx.QueryRow(ctx, td.sql.lock, td.clusterID).Scan(&p.Index, &p.Seq)
+		td.gtx = tx
+	}
+	if err != nil {
+		td.closeConns()
+		return nil, fmt.Errorf("locking the delivery row: %w", err)
+	}
+	raftAddr, adminAddr, err := twoFreeAddrs()
+	if err != nil {
+		td.closeConns()
+		return nil, err
+	}
+	td.metrics = "http://" + adminAddr + "/metrics"
+	logDir := os.Getenv("TANDEM_DRAIN_LOG_DIR")
+	if logDir == "" {
+		logDir = b.TempDir()
+	}
+	td.logPath = filepath.Join(logDir, "tandemd-drain-"+sizeName(capacity/2)+".log")
+	logFile, err := os.Create(td.logPath)
+	if err != nil {
+		td.closeConns()
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	td.cmd = exec.Command(bin, "--node-id", "drain", "--data-dir", dataDir,
+		"--raft-addr", raftAddr, "--admin-addr", adminAddr, "--http-addr", "",
+		"--admin-token", "drain-benchmark-token-0123456789",
+		"--reporting-dsn", dsn, "--reporting-cluster", drainCluster,
+		"--replication-buffer-size", strconv.FormatInt(capacity, 10))
+	td.cmd.Stdout, td.cmd.Stderr = logFile, logFile
+	if err := td.cmd.Start(); err != nil {
+		td.closeConns()
+		return nil, fmt.Errorf("starting tandemd: %w", err)
+	}
+	td.pid = td.cmd.Process.Pid
+	go func() { td.exited <- td.cmd.Wait() }()
+	if err := td.waitWaiting(ctx, 2*time.Minute); err != nil {
+		td.stop()
+		return nil, err
+	}
+	return td, nil
+}
+
+// waitWaiting waits until tandemd's delivery waits for the row.
+func (td *drainTandemd) waitWaiting(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var n int
+		if err := td.poll.QueryRow(ctx, td.sql.waiting).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		select {
+		case err := <-td.exited:
+			td.gone, td.stopped = err, true
+			return fmt.Errorf("tandemd exited (%v); see %s", err, td.logPath)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Microsecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("tandemd's delivery did not come to the delivery row within %v%s; see %s", limit, lastError(td.logPath), td.logPath)
+		}
+	}
+}
+
+// step lets tandemd deliver its next batch, which ends at want, and
+// times its whole cycle: from letting go of the row until tandemd has
+// committed that batch, acknowledged it in its buffer (a cursor
+// fdatasync), read the next one and waits for the row again (or, after
+// the buffer's last event, until it committed). It returns the delivery
+// position reached: want, or later when tandemd got the row again before
+// the benchmark's connection did (PostgreSQL hands a row on in order, but
+// the waiter it wakes must still find a CPU on a busy machine), so that
+// the step covered more than one batch.
+func (td *drainTandemd) step(ctx context.Context, want, last command.Position) (time.Duration, command.Position, error) {
+	start := time.Now()
+	td.untimed = 0
+	for {
+		d, pos, err := td.stepOnce(ctx, last)
+		if err != nil {
+			return 0, pos, err
+		}
+		if !want.After(pos) {
+			return time.Since(start) - td.untimed, pos, nil
+		}
+		if d == 0 {
+			return 0, pos, fmt.Errorf("tandemd's delivery position %v did not move", pos)
+		}
+	}
+}
+
+// stepOnce lets the row go once; it returns how long tandemd took and the
+// position it reached.
+func (td *drainTandemd) stepOnce(ctx context.Context, last command.Position) (time.Duration, command.Position, error) {
+	t0 := time.Now()
+	// Untimed: the other gate asks for the row, behind tandemd.
+	next := 1 - td.cur
+	tx, err := td.gates[next].Begin(ctx)
+	if err != nil {
+		return 0, command.Position{}, err
+	}
+	type locked struct {
+		pos command.Position
+		err error
+	}
+	got := make(chan locked, 1)
+	go func() {
+		var l locked
+		l.err = tx.QueryRow(ctx, td.sql.lock, td.clusterID).Scan(&l.pos.Index, &l.pos.Seq)
+		got <- l
+	}()
+	pid := td.gates[next].PgConn().PID()
+	for deadline := time.Now().Add(time.Minute); ; {
+		var n int
+		if err := td.poll.QueryRow(ctx, td.sql.gateWaits, pid).Scan(&n); err != nil {
+			return 0, command.Position{}, err
+		}
+		if n > 0 {
+			break
+		}
+		select {
+		case l := <-got:
+			return 0, l.pos, fmt.Errorf("the benchmark got the delivery row (%v, %v) while it held it already", l.pos, l.err)
+		case <-time.After(200 * time.Microsecond):
+		}
+		if time.Now().After(deadline) {
+			return 0, command.Position{}, errors.New("the benchmark's second connection does not wait for the delivery row")
+		}
+	}
+
+	start := time.Now()
+	td.untimed += start.Sub(t0)
+	if err := td.gtx.Commit(ctx); err != nil {
+		return 0, command.Position{}, err
+	}
+	var l locked
+	select {
+	case l = <-got: // tandemd committed a batch
+	case err := <-td.exited:
+		td.gone, td.stopped = err, true
+		return 0, command.Position{}, fmt.Errorf("tandemd exited (%v); see %s", err, td.logPath)
+	}
+	td.gtx, td.cur = tx, next
+	if l.err != nil {
+		return 0, l.pos, l.err
+	}
+	if l.pos != last {
+		if err := td.waitWaiting(ctx, time.Minute); err != nil {
+			return 0, l.pos, err
+		}
+	}
+	d := time.Since(start)
+	if l.pos == td.pos {
+		d = 0 // the benchmark's connection got the row first: nothing delivered
+	}
+	td.pos = l.pos
+	return d, l.pos, nil
+}
+
+// startMemory takes tandemd's memory before the drain, resets its RSS
+// high-water mark and samples its Go heap every 200 ms until endMemory.
+func (td *drainTandemd) startMemory(ctx context.Context, r *drainResult) {
+	r.rssBase, _ = procStatusOf(td.pid, "VmRSS")
+	r.heapBase, _ = goHeapInUse(ctx, td.metrics)
+	r.hwmReset = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", td.pid), []byte("5"), 0) == nil
+	td.cpu0, _ = procCPU(td.pid)
+	td.heapPeak = r.heapBase
+	td.stopHeap, td.heapDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(td.heapDone)
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-td.stopHeap:
+				return
+			case <-t.C:
+				if h, err := goHeapInUse(ctx, td.metrics); err == nil {
+					td.heapPeak = max(td.heapPeak, h)
+					td.heapSample++
+				}
+			}
+		}
+	}()
+}
+
+// endMemory takes tandemd's peaks.
+func (td *drainTandemd) endMemory(r *drainResult) {
+	close(td.stopHeap)
+	<-td.heapDone
+	r.heapPeak, r.heapSamples = td.heapPeak, td.heapSample
+	r.rssPeak, _ = procStatusOf(td.pid, "VmHWM")
+	if cpu, err := procCPU(td.pid); err == nil {
+		r.tandemdCPU = cpu - td.cpu0
+	}
+}
+
+// stop lets go of the row and stops tandemd (SIGTERM, then SIGKILL after
+// 30 s); it reports an exit that was not asked for.
+func (td *drainTandemd) stop() error {
+	defer td.closeConns()
+	if td.stopped {
+		return td.gone
+	}
+	td.stopped = true
+	select {
+	case err := <-td.exited:
+		td.gone = fmt.Errorf("tandemd exited on its own (%v); see %s", err, td.logPath)
+		return td.gone
+	default:
+	}
+	td.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have just exited
+	select {
+	case <-td.exited:
+	case <-time.After(30 * time.Second):
+		td.cmd.Process.Kill() //nolint:errcheck // it may have just exited
+		<-td.exited
+		td.gone = fmt.Errorf("tandemd did not stop within 30 s of SIGTERM; see %s", td.logPath)
+	}
+	return td.gone
+}
+
+func (td *drainTandemd) closeConns() {
+	if td.gtx != nil {
+		td.gtx.Rollback(context.Background()) //nolint:errcheck // a no-op once committed
+		td.gtx = nil
+	}
+	for _, c := range []**pgx.Conn{&td.gates[0], &td.gates[1], &td.poll} {
+		if *c != nil {
+			(*c).Close(context.Background())
+			*c = nil
+		}
+	}
+}
+
+// lastError is ": <the last line of the log with ERROR in it>", or "".
+func lastError(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "ERROR") {
+			if l := lines[i]; len(l) > 600 {
+				return ": " + l[:600] + "…"
+			}
+			return ": " + lines[i]
+		}
+	}
+	return ""
+}
+
+// twoFreeAddrs returns two loopback addresses that were free a moment ago.
+func twoFreeAddrs() (string, string, error) {
+	var addrs [2]string
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", "", err
+		}
+		addrs[i] = l.Addr().String()
+		defer l.Close()
+	}
+	return addrs[0], addrs[1], nil
+}
+
+// goHeapInUse reads go_memstats_heap_inuse_bytes from a Prometheus
+// /metrics page.
+func goHeapInUse(ctx context.Context, url string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_memstats_heap_inuse_bytes "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				return 0, err
+			}
+			return uint64(f), nil
+		}
+	}
+	return 0, errors.New("no go_memstats_heap_inuse_bytes in " + url)
+}
+
+// procCPU is a process's CPU time (user + system) from /proc/<pid>/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces: the fields after it follow ") ".
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
 func reportDrain(b *testing.B, size int64, r drainResult) {
 	rows := float64(r.events + r.typedRows)
-	oursRate := float64(r.events) / r.ours.Seconds()
-	rawRate := float64(r.events) / r.raw.Seconds()
 	ratio := r.raw.Seconds() / r.ours.Seconds()
 	ratioFloor := r.floor.Seconds() / r.ours.Seconds()
 	const mib = 1 << 20
 	// ns/op is our drain alone (the loop also runs the comparisons).
 	b.ReportMetric(float64(r.ours.Nanoseconds()), "ns/op")
-	b.ReportMetric(oursRate, "events/s")
+	b.ReportMetric(float64(r.events)/r.ours.Seconds(), "events/s")
 	b.ReportMetric(rows/r.ours.Seconds(), "rows/s")
-	b.ReportMetric(rawRate, "raw_events/s")
 	b.ReportMetric(rows/r.raw.Seconds(), "raw_rows/s")
 	b.ReportMetric(ratio, "ours/raw")
-	b.ReportMetric(medianF(r.perBatch), "ours/raw_median_batch")
 	b.ReportMetric(ratioFloor, "ours/floor")
-	b.ReportMetric(float64(r.rssPeak)/mib, "peak_rss_MiB")
-	b.ReportMetric(float64(r.heapPeak)/mib, "peak_heap_MiB")
-	b.ReportMetric(float64(r.events)/float64(r.batches), "events/batch")
+	b.ReportMetric(float64(r.rssPeak)/mib, "tandemd_peak_rss_MiB")
+	b.ReportMetric(float64(r.heapPeak)/mib, "tandemd_peak_heap_MiB")
 	// One summary line for bench/drain.sh.
-	fmt.Printf("DRAIN size=%s batch=%d postgresql=%s buffer_bytes=%d commands=%d events=%d typed_rows=%d batches=%d "+
-		"ours_s=%.3f read_s=%.3f deliver_s=%.3f ack_s=%.3f raw_s=%.3f floor_s=%.3f "+
-		"ours_events_per_s=%.0f ours_rows_per_s=%.0f raw_events_per_s=%.0f raw_rows_per_s=%.0f floor_rows_per_s=%.0f "+
-		"ratio=%.3f ratio_median_batch=%.3f ratio_floor=%.3f ratio_floor_median_batch=%.3f rss_base_mib=%.1f rss_peak_mib=%.1f heap_base_mib=%.1f heap_peak_mib=%.1f\n",
-		sizeName(size), r.batch, strings.Fields(r.pgVersion + " ?")[0], r.fillBytes, r.fillCmds, r.events, r.typedRows, r.batches,
-		r.ours.Seconds(), r.read.Seconds(), r.deliver.Seconds(), r.ack.Seconds(), r.raw.Seconds(), r.floor.Seconds(),
-		oursRate, rows/r.ours.Seconds(), rawRate, rows/r.raw.Seconds(), rows/r.floor.Seconds(),
-		ratio, medianF(r.perBatch), ratioFloor, medianF(r.perBatchFloor), float64(r.rssBase)/mib, float64(r.rssPeak)/mib,
-		float64(r.heapBase)/mib, float64(r.heapPeak)/mib)
+	fmt.Printf("DRAIN size=%s capacity=%s batch=%d postgresql=%s buffer_bytes=%d commands=%d events=%d typed_rows=%d batches=%d "+
+		"ours_s=%.3f raw_s=%.3f floor_s=%.3f tandemd_cpu_s=%.2f "+
+		"ours_events_per_s=%.0f ours_rows_per_s=%.0f raw_rows_per_s=%.0f floor_rows_per_s=%.0f "+
+		"ratio=%.3f ratio_median_batch=%.3f ratio_floor=%.3f ratio_floor_median_batch=%.3f multi_batch_steps=%d rss_base_mib=%.1f rss_peak_mib=%.1f hwm_reset=%t heap_base_mib=%.1f heap_peak_mib=%.1f heap_samples=%d\n",
+		sizeName(size), sizeName(r.capacity), drainBatch, strings.Fields(r.pgVersion + " ?")[0], r.fillBytes, r.fillCmds, r.events, r.typedRows, r.batches,
+		r.ours.Seconds(), r.raw.Seconds(), r.floor.Seconds(), r.tandemdCPU.Seconds(),
+		float64(r.events)/r.ours.Seconds(), rows/r.ours.Seconds(), rows/r.raw.Seconds(), rows/r.floor.Seconds(),
+		ratio, medianF(r.perBatch), ratioFloor, medianF(r.perBatchFloor), r.multi, float64(r.rssBase)/mib, float64(r.rssPeak)/mib, r.hwmReset,
+		float64(r.heapBase)/mib, float64(r.heapPeak)/mib, r.heapSamples)
 }
-
-// drainConns are the connections of the three drains: ours (a DB) and
-// the comparisons.
-type drainConns struct {
-	db         *DB
-	raw, floor *pgx.Conn
-}
-
-// openDrainConns connects the three in the given order (0 ours, 1 raw, 2
-// floor); ours is made ready (schema checked, cluster registered).
-func openDrainConns(ctx context.Context, dsn string, order [3]int) (*drainConns, error) {
-	cs := &drainConns{}
-	for _, k := range order {
-		var err error
-		switch k {
-		case 0:
-			if cs.db, err = Open(ctx, dsn); err == nil {
-				_, err = cs.db.LastDelivered(ctx)
-			}
-		case 1:
-			cs.raw, err = pgx.Connect(ctx, dsn)
-		case 2:
-			cs.floor, err = pgx.Connect(ctx, dsn)
-		}
-		if err != nil {
-			cs.close()
-			return nil, fmt.Errorf("connecting the drains: %w", err)
-		}
-	}
-	return cs, nil
-}
-
-func (cs *drainConns) close() {
-	if cs == nil {
-		return
-	}
-	if cs.db != nil {
-		cs.db.Close()
-	}
-	for _, c := range []*pgx.Conn{cs.raw, cs.floor} {
-		if c != nil {
-			c.Close(context.Background())
-		}
-	}
-}
-
-// perms3 are the orders of three things.
-var perms3 = [6][3]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
 
 // rowsOf returns events' rows as plain pgx CopyFrom rows: the events rows
 // and the typed rows Deliver writes for them.
@@ -640,19 +1019,12 @@ func rowsOf(clusterID int32, evs []command.Event) ([][]any, map[*Table][][]any) 
 	return rows, rowsFor(clusterID, evs)
 }
 
-// heapInUse is the Go heap in use (runtime.MemStats.HeapInuse), read
-// without stopping the world.
-func heapInUse() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64() + s[1].Value.Uint64()
-}
-
-// procStatus reads a "kB" field of /proc/self/status, in bytes.
-func procStatus(field string) (uint64, error) {
-	b, err := os.ReadFile("/proc/self/status")
+// procStatusOf reads a "kB" field of /proc/<pid>/status, in bytes.
+func procStatusOf(pid int, field string) (uint64, error) {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, fmt.Errorf("reading /proc/self/status: %w", err)
+		return 0, fmt.Errorf("reading %s: %w", path, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		name, val, ok := strings.Cut(line, ":")
@@ -665,7 +1037,7 @@ func procStatus(field string) (uint64, error) {
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("no %s in /proc/self/status", field)
+	return 0, fmt.Errorf("no %s in %s", field, path)
 }
 
 // parseSize reads "128MiB", "1GiB", "512KiB" or a number of bytes.
