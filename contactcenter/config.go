@@ -64,6 +64,11 @@ type Settings struct {
 	DefaultAreaCode    string `yaml:"default_area_code" json:"default_area_code,omitempty"`
 	// DirectoryFields are the fields "search all" looks in.
 	DirectoryFields []string `yaml:"directory_fields" json:"directory_fields"`
+	// Retention is how long the cluster keeps each kind of history, and
+	// MaintenanceTime ("HH:MM", UTC) the daily data-maintenance hour that
+	// applies it (maintenance.go).
+	Retention       Retention `yaml:"retention" json:"retention"`
+	MaintenanceTime string    `yaml:"maintenance_time" json:"maintenance_time"`
 }
 
 // PauseReason is a reason code an agent may give when pausing.
@@ -290,6 +295,10 @@ func (s Settings) withDefaults() Settings {
 	}
 	if len(s.DirectoryFields) == 0 {
 		s.DirectoryFields = d.DirectoryFields
+	}
+	s.Retention = s.Retention.withDefaults()
+	if s.MaintenanceTime == "" {
+		s.MaintenanceTime = DefaultMaintenanceTime
 	}
 	return s
 }
@@ -778,6 +787,12 @@ func checkSettings(st Settings) (Settings, error) {
 	}
 	if st.ParkReturnSeconds < 1 || st.ParkReturnSeconds > 86400 {
 		return Settings{}, fieldErr("settings.park_return_seconds", "%d is out of range 1..86400", st.ParkReturnSeconds)
+	}
+	if err := st.Retention.check(); err != nil {
+		return Settings{}, err
+	}
+	if _, _, ok := maintenanceClock(st.MaintenanceTime); !ok {
+		return Settings{}, fieldErr("settings.maintenance_time", "%q: want HH:MM (UTC), e.g. 03:00", shortText(st.MaintenanceTime))
 	}
 	if st.InternalNumberLength < 2 || st.InternalNumberLength > 15 {
 		return Settings{}, fieldErr("settings.internal_number_length", "%d is out of range 2..15", st.InternalNumberLength)

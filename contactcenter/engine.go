@@ -218,6 +218,9 @@ type State struct {
 	// Voicemail holds the voicemail list of each mailbox (extension) that
 	// has messages.
 	Voicemail map[string]*Mailbox `json:"voicemail,omitempty"`
+	// Maintenance is when the next daily data maintenance is due and for
+	// which maintenance time it was scheduled (maintenance.go).
+	Maintenance MaintenanceState `json:"maintenance,omitzero"`
 }
 
 // New returns an empty engine.
@@ -562,6 +565,7 @@ func (e *Engine) cmdTickRelease(env command.Envelope) (any, error) {
 	res, err := e.cmdTick(env)
 	if err == nil {
 		e.releaseStrandedAll()
+		e.maintain()
 	}
 	return res, err
 }

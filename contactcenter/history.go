@@ -116,3 +116,19 @@ func (a *AgentState) lastEntry(call string) (HistoryEntry, bool) {
 	}
 	return HistoryEntry{}, false
 }
+
+// pruneHistory drops the entries older than cutoff (Unix ns) and returns
+// how many it dropped; the ring restarts with the rest, oldest first.
+func (a *AgentState) pruneHistory(cutoff int64) int {
+	ordered := a.historyOrdered()
+	keep := 0
+	for keep < len(ordered) && ordered[keep].At < cutoff {
+		keep++
+	}
+	if keep == 0 {
+		return 0
+	}
+	rest := append(make([]HistoryEntry, 0, HistoryLength), ordered[keep:]...)
+	a.History, a.HistoryHead = rest, 0
+	return keep
+}

@@ -28,6 +28,7 @@ const randomCoverageFloor = 8
 // the table grows with the engine.
 var randomOutcomes = []struct{ key, what string }{
 	{"agent.state_changed", "log-in, log-out, pause steps"},
+	{EvMaintenance, "daily data maintenance (a day passes every 600 steps)"},
 	{"agent.state_changed auto", "automatic pause after max_no_answer"},
 	{"agent.wrapup_started", "wrap-up after a conversation"},
 	{"agent.wrapup_ended", "wrap-up over (tick or command)"},

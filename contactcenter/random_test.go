@@ -873,6 +873,11 @@ func runRandom(t *testing.T, seed uint64, steps int) *randomCoverage {
 	accepted := 0
 	for i := 0; i < steps; i++ {
 		h.advance(time.Duration(g.r.IntN(2500)) * time.Millisecond)
+		if i%600 == 599 {
+			// A day passes now and then: the daily data maintenance runs
+			// at the next tick, pruning histories in the middle of calls.
+			h.advance(24 * time.Hour)
+		}
 		h.e.View(func(s *State) { g.see(s, h.now, i) })
 		typ, payload := g.command()
 		env := h.env(typ, payload)

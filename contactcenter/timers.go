@@ -211,5 +211,6 @@ func (e *Engine) NextDeadline() (at int64, ok bool) {
 			consider(s.ExpiresAt)
 		}
 	}
+	consider(e.maintenanceDeadline())
 	return at, ok
 }

@@ -10,8 +10,9 @@ import (
 // and not a nanosecond before.
 func TestNextDeadline(t *testing.T) {
 	h := talking(t, "c")
-	if _, ok := h.e.NextDeadline(); ok {
-		t.Fatal("a call in conversation has no deadline")
+	h.tick() // schedules the daily maintenance
+	if at, ok := h.e.NextDeadline(); !ok || time.Unix(0, at).UTC().Format("15:04") != DefaultMaintenanceTime {
+		t.Fatal("a call in conversation has no deadline but the daily maintenance")
 	}
 	h.ok(TypeCallTransfer, TransferRequest{Agent: "a1", Target: "3001"})
 	h.tick() // publishes the queue statistics the transfer left dirty

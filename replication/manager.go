@@ -54,7 +54,8 @@ type Config struct {
 	// as leader in a new term lost and regained leadership in between,
 	// which counts as a failover even when the poll missed it.
 	LeaderTerm func() uint64
-	// HistoryRetention is how long the cluster keeps history: the event
+	// HistoryRetention is how long the cluster keeps history until the
+	// cluster's daily maintenance says otherwise (Maintain): the event
 	// archive (Dir/archive) drops older months, and a reporting sync warns
 	// when the reporting database keeps less. 0 keeps everything.
 	HistoryRetention time.Duration
@@ -66,6 +67,11 @@ type Config struct {
 	// sync done) and waits until this node applied them. Required for
 	// those commands; nil refuses them.
 	Cluster Cluster
+	// Retention, when set, is the cluster's configured history retention
+	// for events (the engine's settings): the archive is then pruned by
+	// the daily maintenance (Maintain), not hourly by HistoryRetention,
+	// and a reporting sync compares the database's retention against it.
+	Retention func() time.Duration
 	// WriteFault is a test seam: when set, it is called with the path
 	// before each write that needs new disk space (buffer, archive,
 	// state, sync progress and diagnostic files), and a non-nil error
@@ -530,7 +536,8 @@ func (m *Manager) signalLocked() {
 }
 
 // Tick evaluates the fill alarms at now and stops what they say; once an
-// hour it also prunes the archive by the history retention.
+// hour it also prunes the archive by HistoryRetention, unless the
+// cluster's retention rules (Config.Retention, then Maintain does).
 func (m *Manager) Tick(now time.Time) {
 	m.mu.Lock()
 	prune := now.Sub(m.pruned) >= time.Hour || now.Before(m.pruned)
@@ -538,7 +545,7 @@ func (m *Manager) Tick(now time.Time) {
 		m.pruned = now
 	}
 	m.mu.Unlock()
-	if prune {
+	if prune && m.cfg.Retention == nil {
 		if _, err := m.arc.Prune(now); err != nil {
 			m.log.Warn("pruning the replication archive", "err", err)
 		}
@@ -621,4 +628,27 @@ func (m *Manager) commitPending(ctx context.Context) {
 		m.log.Error("replication auto-stopped; shut down and restart it by hand after fixing the cause",
 			"target", tc.Target, "reason", tc.Reason)
 	}
+}
+
+// Maintain carries out the cluster's daily data maintenance on this node
+// (the engine's maintenance event, at the same log position on every
+// node): the event archive keeps events for the cluster's period from now
+// on, and the months older than it at at are removed now.
+func (m *Manager) Maintain(at time.Time, events time.Duration) {
+	m.arc.SetRetention(events)
+	gone, err := m.arc.Prune(at)
+	if err != nil {
+		m.log.Warn("data maintenance: pruning the replication archive", "err", err)
+		return
+	}
+	m.log.Info("data maintenance: event archive pruned", "retention_days", int(events/(24*time.Hour)), "months_removed", len(gone))
+}
+
+// retention is the cluster's history retention for events, what a
+// reporting sync compares the database's against.
+func (m *Manager) retention() time.Duration {
+	if m.cfg.Retention != nil {
+		return m.cfg.Retention()
+	}
+	return m.cfg.HistoryRetention
 }

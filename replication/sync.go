@@ -298,7 +298,7 @@ func (m *Manager) StartSync(ctx context.Context, q SyncRequest) (Result, error) 
 	if q.Target == Reporting && !q.Admin { // the retention warning is about history
 		bf := m.cfg.Targets[Reporting].(Backfiller)
 		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		warnings, err = bf.RetentionWarnings(wctx, m.cfg.HistoryRetention)
+		warnings, err = bf.RetentionWarnings(wctx, m.retention())
 		cancel()
 		if err != nil {
 			return Result{Diagnostic: diag}, refuse("sync refused: the reporting database cannot be read: %v (see %s)", oneLine(err), diag)

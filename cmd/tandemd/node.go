@@ -180,6 +180,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			Dir:              filepath.Join(o.DataDir, "replication"),
 			BufferSize:       int64(o.ReplicationBufferSize),
 			HistoryRetention: time.Duration(o.HistoryRetention), // the event archive, for `replication sync`
+			Retention:        engineRetention(engine),           // then the cluster's settings, by the daily maintenance
 			Targets:          targets,
 			Control:          control,
 			Cluster:          lateStore{&storeRef},
@@ -208,7 +209,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			closeListeners()
 			return nil, err
 		}
-		sinks = append(sinks, repl)
+		sinks = append(sinks, repl, maintenanceSink{repl})
 	}
 	// Every node's FSM is gated by the standby receiver: a cluster started
 	// with --standby-of refuses its own engine commands until promoted.

@@ -101,7 +101,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.ReportingCluster, "reporting-cluster", reporting.DefaultCluster, "this cluster's name in the reporting database (one database may serve several clusters)")
 	fs.Var(&o.ReplicationBufferSize, "replication-buffer-size", "replication buffer capacity, e.g. 2GiB; the default holds about two days of a busy center")
 	o.HistoryRetention = defaultHistoryRetention
-	fs.Var(&o.HistoryRetention, "history-retention", "how long this node's event archive keeps history for replication sync, e.g. 13mo, 400d or 2y")
+	fs.Var(&o.HistoryRetention, "history-retention", "how long this node's event archive keeps history for replication sync until the cluster's daily maintenance applies settings.retention.events_days, e.g. 13mo, 400d or 2y")
 	fs.StringVar(&o.StandbyOf, "standby-of", "", "make this cluster a read-only standby of the primary at this admin address until tandemctl standby promote (first node only)")
 	fs.StringVar(&o.StandbyAddr, "standby-addr", "", "admin address of the standby cluster to ship to (enables standby replication; comma-separated for several members)")
 	fs.StringVar(&o.StandbyToken, "standby-token", "", "the standby's admin token (default: this node's admin token)")

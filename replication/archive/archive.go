@@ -709,15 +709,23 @@ func (a *Archive) Sync() error {
 	return nil
 }
 
+// SetRetention changes the retention the next Prune applies (the
+// cluster's configured period, as the daily maintenance announces it).
+func (a *Archive) SetRetention(d time.Duration) {
+	a.smu.Lock()
+	a.opts.Retention = d
+	a.smu.Unlock()
+}
+
 // Prune removes the months older than the retention at now (never the
 // last month) and returns their names.
 func (a *Archive) Prune(now time.Time) ([]string, error) {
+	a.smu.Lock()
+	defer a.smu.Unlock()
 	if a.opts.Retention <= 0 {
 		return nil, nil
 	}
 	cutoff := now.Add(-a.opts.Retention)
-	a.smu.Lock()
-	defer a.smu.Unlock()
 	a.mu.Lock()
 	var gone []string
 	for len(a.months) > 1 {
