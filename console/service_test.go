@@ -422,6 +422,9 @@ func TestTicker(t *testing.T) {
 		}
 	}
 	tk := &ticker.Ticker{IsLeader: r.store.IsLeader, Next: r.engine.NextDeadline, Propose: r.store.Propose, Now: r.clock}
+	if !tk.Step(context.Background()) {
+		t.Fatal("the first tick, which schedules the daily data maintenance, did not come")
+	}
 	if tk.Step(context.Background()) {
 		t.Fatal("ticked with nothing due")
 	}
