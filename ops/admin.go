@@ -268,7 +268,30 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
 	prune := r.URL.Query().Get("prune") == "true"
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
-	res, err := s.Store.Propose(ctx, contactcenter.TypeConfigApply, contactcenter.ApplyRequest{Document: doc, Prune: prune})
+	req := contactcenter.ApplyRequest{Document: doc, Prune: prune}
+	// A document that changes nothing commits nothing: compared with the
+	// cluster's latest configuration (a linearizable read), it is answered
+	// as the apply would be, at the index it was compared at.
+	if err := s.Store.Read(ctx, cluster.Linearizable); err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	var (
+		index uint64
+		same  contactcenter.ApplyResult
+		perr  error
+	)
+	s.Store.ViewAt(func(i uint64) { index = i; same, perr = s.Engine.Preview(req) })
+	if perr != nil {
+		apierr.Write(w, perr)
+		return
+	}
+	if !same.Changed() {
+		b, _ := json.Marshal(same)
+		writeJSON(w, http.StatusOK, cluster.Result{Index: index, Result: b})
+		return
+	}
+	res, err := s.Store.Propose(ctx, contactcenter.TypeConfigApply, req)
 	if err != nil {
 		apierr.Write(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // baseConfig is a small but complete configuration document.
@@ -350,6 +351,23 @@ func TestOneNodeAdministration(t *testing.T) {
 	}
 	if st := n.ctlStatus(); st.Role != "leader" {
 		t.Fatalf("after the refused transfer: %+v", st)
+	}
+	// A no-op apply commits nothing: the second apply of the same file
+	// is answered "no changes" and the commit index does not move.
+	doc := "queues:\n  - {id: q1, name: Queue one}\n"
+	n.apply(doc).ok(t)
+	var before uint64
+	waitFor(t, waitShort, "the commit index to settle", func() (bool, string) {
+		a := n.ctlStatus().CommitIndex
+		time.Sleep(300 * time.Millisecond)
+		before = n.ctlStatus().CommitIndex
+		return a == before, fmt.Sprintf("%d then %d", a, before)
+	})
+	if r := n.apply(doc).ok(t); !strings.Contains(r.stdout, "no changes") {
+		t.Errorf("a repeated apply: %q", r.stdout)
+	}
+	if after := n.ctlStatus().CommitIndex; after != before {
+		t.Errorf("a no-op apply moved the commit index from %d to %d", before, after)
 	}
 	raftLines := 0
 	for _, line := range nonEmptyLines(n.log()) {
