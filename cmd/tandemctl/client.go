@@ -42,7 +42,7 @@ func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) 
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, flagErr(err)
+			return nil, commandFlagErr(fs, err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -58,6 +58,15 @@ func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) 
 		return nil, usagef("%s: unexpected argument %q", fs.Name(), pos[max])
 	}
 	return pos, nil
+}
+
+// commandFlagErr turns a command's flag error into its --help, or into a
+// usage error that names the command and points to its --help.
+func commandFlagErr(fs *flag.FlagSet, err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return helpRequest{name: fs.Name(), fs: fs}
+	}
+	return usageError{msg: fs.Name() + ": " + err.Error(), cmd: fs.Name()}
 }
 
 // client is a configured admin API client.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/tandemcc/tandem/cmd/internal/flagenv"
@@ -30,12 +31,32 @@ type env struct {
 	stderr io.Writer
 }
 
-// usageError is a mistake in the command line (exit 2).
-type usageError struct{ msg string }
+// usageError is a mistake in the command line (exit 2). cmd names the
+// command whose --help the error points to ("" = the command its message
+// starts with, else the top level).
+type usageError struct{ msg, cmd string }
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
+
+// helpHint is the command line that shows the usage a mistake is about.
+func (e usageError) helpHint() string {
+	cmd := e.cmd
+	if cmd == "" {
+		for _, d := range commandDocs {
+			for _, name := range []string{d.name, strings.Fields(d.name)[0]} {
+				if len(name) > len(cmd) && (strings.HasPrefix(e.msg, name+":") || strings.HasPrefix(e.msg, name+" ")) {
+					cmd = name
+				}
+			}
+		}
+	}
+	if cmd == "" {
+		return "tandemctl --help"
+	}
+	return "tandemctl " + cmd + " --help"
+}
 
 const usageText = `usage: tandemctl [--addr URL] [--token T | --token-file F] [-o text|json] COMMAND
 
@@ -68,19 +89,24 @@ commands:
 
 --addr defaults to http://127.0.0.1:7070 (TANDEM_ADDR); the token comes from
 --token, TANDEM_ADMIN_TOKEN, --token-file or ./tandem-data/admin.token.
+` + "`tandemctl COMMAND --help`" + ` describes one command (or group) and its flags.
 `
 
 func run(ctx context.Context, args []string, e env) int {
 	err := dispatch(ctx, args, e)
 	var ue usageError
+	var help helpRequest
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		help.write(e.stdout)
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(e.stdout, usageText)
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(e.stderr, "tandemctl: %s (see tandemctl --help)\n", flagenv.OneLine(err))
+		fmt.Fprintf(e.stderr, "tandemctl: %s (see %s)\n", flagenv.OneLine(err), ue.helpHint())
 		return 2
 	default:
 		fmt.Fprintf(e.stderr, "tandemctl: %s\n", flagenv.OneLine(err))
@@ -103,7 +129,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdStatus(ctx, &g, rest[1:], e)
 	case "cluster":
 		if len(rest) < 2 {
-			return usagef("cluster: missing subcommand (join, remove, transfer-leader, snapshot, recover, migrate-log)")
+			return missingSub("cluster")
+		}
+		if isHelpArg(rest[1]) {
+			return helpRequest{name: "cluster"}
 		}
 		switch rest[1] {
 		case "join":
@@ -119,7 +148,7 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		case "migrate-log":
 			return cmdMigrateLog(ctx, &g, rest[2:], e)
 		}
-		return usagef("cluster: unknown subcommand %q", rest[1])
+		return unknownSub("cluster", rest[1])
 	case "apply":
 		return cmdApply(ctx, &g, rest[1:], e)
 	case "replication":
@@ -129,6 +158,10 @@ func dispatch(ctx context.Context, args []string, e env) error {
 	case "hash-password":
 		return cmdHashPassword(ctx, &g, rest[1:], e)
 	case "help":
+		// `tandemctl help cluster join` is `tandemctl cluster join --help`.
+		if len(rest) > 1 {
+			return dispatch(ctx, append(append([]string{}, rest[1:]...), "--help"), e)
+		}
 		return flag.ErrHelp
 	}
 	return usagef("unknown command %q", rest[0])
@@ -138,5 +171,5 @@ func flagErr(err error) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return err
 	}
-	return usageError{err.Error()}
+	return usageError{msg: err.Error()}
 }

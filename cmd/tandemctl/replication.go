@@ -3,26 +3,48 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"text/tabwriter"
 )
+
+// replicationFlags are the flags each subcommand (but sync) takes.
+var replicationFlags = map[string][]string{
+	"status": {}, "shutdown": {}, "restart": {},
+	"suspend": {"target"}, "stop": {"target"}, "resume": {"target", "rate"},
+}
 
 // cmdReplication runs `tandemctl replication status|suspend|resume|stop|
 // shutdown|restart|sync` against the node at --addr (replication is per
 // node).
 func cmdReplication(ctx context.Context, g *globals, args []string, e env) error {
 	if len(args) == 0 {
-		return usagef("replication: missing subcommand (status, suspend, resume, stop, shutdown, restart, sync)")
+		return missingSub("replication")
 	}
 	sub := args[0]
+	if isHelpArg(sub) {
+		return helpRequest{name: "replication"}
+	}
+	if !slices.Contains(subcommands("replication"), sub) {
+		return unknownSub("replication", sub)
+	}
 	if sub == "sync" {
 		return replicationSync(ctx, g, args[1:], e)
 	}
+	// Every subcommand parses both flags, so that a misplaced one is
+	// refused with the reason below rather than "not defined"; its --help
+	// lists only the flags that apply to it.
 	fs := newFlagSet("replication "+sub, g)
 	target := fs.String("target", "", "replication type: reporting or standby")
-	rate := fs.Int("rate", 0, "resume: deliver at most this many events per second (0 = unlimited)")
+	rate := fs.Int("rate", 0, "deliver at most this many events per second (0 = unlimited)")
 	if _, err := parseArgs(fs, args[1:], 0, 0); err != nil {
+		var h helpRequest
+		if errors.As(err, &h) {
+			h.only = replicationFlags[sub]
+			return h
+		}
 		return err
 	}
 	switch sub {
@@ -36,8 +58,6 @@ func cmdReplication(ctx context.Context, g *globals, args []string, e env) error
 		if *target != "" {
 			return usagef("replication %s acts on all replication of the node; it takes no --target", sub)
 		}
-	default:
-		return usagef("replication: unknown subcommand %q", sub)
 	}
 	if sub != "resume" && *rate != 0 {
 		return usagef("replication %s: --rate applies to resume only", sub)

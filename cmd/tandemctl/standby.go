@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"text/tabwriter"
 	"time"
 )
@@ -52,16 +53,17 @@ func (d standbyDoc) lines() []string {
 // cmdStandby runs `tandemctl standby status|promote`.
 func cmdStandby(ctx context.Context, g *globals, args []string, e env) error {
 	if len(args) == 0 {
-		return usagef("standby: missing subcommand (status, promote)")
+		return missingSub("standby")
 	}
 	sub := args[0]
+	if isHelpArg(sub) {
+		return helpRequest{name: "standby"}
+	}
+	if !slices.Contains(subcommands("standby"), sub) {
+		return unknownSub("standby", sub)
+	}
 	if _, err := parseArgs(newFlagSet("standby "+sub, g), args[1:], 0, 0); err != nil {
 		return err
-	}
-	switch sub {
-	case "status", "promote":
-	default:
-		return usagef("standby: unknown subcommand %q (status, promote)", sub)
 	}
 	c, err := g.client(e)
 	if err != nil {
