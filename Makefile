@@ -6,7 +6,7 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev
+TEST_DEBS := postgresql gcc libc6-dev curl
 BENCH_DEBS := etcd-server
 # staticcheck is fetched from the module proxy by `make vet` (and test).
 STATICCHECK := v0.8.2
