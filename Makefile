@@ -6,12 +6,16 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev curl
+TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools npm
 BENCH_DEBS := etcd-server
+# The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
+# the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
+# package net-snmp carries them (its lib/mibs).
+SNMP_MIBS := $(CURDIR)/.cache/net-snmp/package/lib/mibs
 # staticcheck is fetched from the module proxy by `make vet` (and test).
 STATICCHECK := v0.8.2
 
-.PHONY: all build run test race deps bench bench-smoke chaos vet fmt clean
+.PHONY: all build run test race deps snmp-mibs bench bench-smoke chaos vet fmt clean
 
 all: build
 
@@ -35,12 +39,20 @@ vet:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 
-test: deps build vet
+test: deps build vet snmp-mibs
 	mkdir -p bench/out
-	TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt $(GO) test -count=1 -timeout 25m ./...
+	TANDEM_SNMP_MIBS=$(SNMP_MIBS) TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt $(GO) test -count=1 -timeout 25m ./...
 	cd bench/load && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory bench-smoke
+
+# snmp-mibs fetches the IETF base MIBs once (npm pack net-snmp).
+snmp-mibs: $(SNMP_MIBS)/SNMPv2-SMI.mib
+
+$(SNMP_MIBS)/SNMPv2-SMI.mib:
+	mkdir -p .cache/net-snmp
+	cd .cache/net-snmp && npm pack --silent net-snmp@3.29.2 && tar -xzf net-snmp-3.29.2.tgz
+	test -f $@
 
 # race runs the packages with concurrent state under the race detector
 # (TestConcurrentReaders and friends assert nothing without it).

@@ -26,6 +26,7 @@ import (
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
 	"github.com/tandemcc/tandem/replication/standby"
+	"github.com/tandemcc/tandem/snmp"
 )
 
 // node is a running tandemd: the cluster store and the servers around it.
@@ -130,11 +131,20 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			return nil, fmt.Errorf("--http-addr: %w", err)
 		}
 	}
+	agent, err := snmp.New(o.SNMP, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
+	if err != nil {
+		ln.Close()
+		if webLn != nil {
+			webLn.Close()
+		}
+		return nil, err
+	}
 	closeListeners := func() {
 		ln.Close()
 		if webLn != nil {
 			webLn.Close()
 		}
+		agent.Close()
 	}
 	token, err := loadToken(o, logger)
 	if err != nil {
@@ -182,6 +192,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			HistoryRetention: time.Duration(o.HistoryRetention), // the event archive, for `replication sync`
 			Retention:        engineRetention(engine),           // then the cluster's settings, by the daily maintenance
 			Targets:          targets,
+			OnAlarm:          agent.ReplicationAlarm, // SNMP traps (the leader's)
 			Control:          control,
 			Cluster:          lateStore{&storeRef},
 			Now:              now,
@@ -244,6 +255,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	reg := ops.NewRegistry(store)
 	events.Register(reg)
+	agent.Register(reg)
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
@@ -269,6 +281,15 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
 	go receiver.Run(loops)
+	snmpSrc := snmp.Sources{Cluster: store, Engine: engine}
+	if repl != nil {
+		snmpSrc.Replication = repl
+	}
+	go func() {
+		if err := agent.Run(loops, snmpSrc); err != nil {
+			logger.Error("SNMP agent stopped", "err", err)
+		}
+	}()
 	webAddr := ""
 	if webLn != nil {
 		webAddr = webLn.Addr().String()

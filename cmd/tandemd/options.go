@@ -20,6 +20,7 @@ import (
 	"github.com/tandemcc/tandem/cmd/internal/flagenv"
 	"github.com/tandemcc/tandem/replication/buffer"
 	"github.com/tandemcc/tandem/replication/reporting"
+	"github.com/tandemcc/tandem/snmp"
 )
 
 // options are tandemd's validated flags.
@@ -46,6 +47,8 @@ type options struct {
 	ReportingCluster      string
 	ReplicationBufferSize byteSize
 	HistoryRetention      period // how long the event archive keeps history
+
+	SNMP snmp.Flags // --snmp-*: the SNMP agent and its notifications
 }
 
 // byteSize is a flag of bytes that also reads KiB, MiB and GiB suffixes.
@@ -109,6 +112,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", cluster.LANDefaults.SnapshotThreshold, "Raft log entries between snapshots")
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", cluster.LANDefaults.SnapshotInterval, "how often Raft checks whether a snapshot is due")
 	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits any engine command it is given (bench/raft.sh)")
+	o.SNMP.Register(fs)
 	return fs
 }
 
@@ -214,6 +218,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	if o.ForceQuorum && o.Join != "" {
 		return o, errors.New("--force-quorum: cannot be combined with --join")
+	}
+	if err := o.SNMP.Validate(); err != nil {
+		return o, err
 	}
 	return o, nil
 }

@@ -1,0 +1,248 @@
+package snmp
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gosnmp/gosnmp"
+
+	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/replication"
+)
+
+// queued drains the notifications queued so far: name → varbinds by
+// MIB-relative name ("tandemLeaderId.0").
+func queued(t *testing.T, a *Agent) []notification {
+	t.Helper()
+	var out []notification
+	for {
+		select {
+		case n := <-a.traps.queue:
+			out = append(out, n)
+		default:
+			return out
+		}
+	}
+}
+
+func names(ns []notification) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, n.name)
+	}
+	return strings.Join(s, " ")
+}
+
+// vars maps a notification's varbinds by OID to values (strings for
+// octet strings).
+func vars(n notification) map[string]any {
+	out := map[string]any{}
+	for _, v := range n.vars {
+		val := v.Value
+		if b, ok := val.([]byte); ok {
+			val = string(b)
+		}
+		out[v.Name] = val
+	}
+	return out
+}
+
+func trapAgent(t *testing.T, profile string) *Agent {
+	return newTestAgent(t, func(f *Flags) { f.TrapTo.Set("127.0.0.1:9"); f.TrapProfile.Set(profile) })
+}
+
+func TestLeaderChangeNotification(t *testing.T) {
+	a := trapAgent(t, ProfileAll)
+	src, cl, _ := testSources()
+	src.Replication = nil
+	// A follower that knows n2 as leader: nothing.
+	cl.set(func(s *cluster.Status) { s.NodeID, s.Role, s.LeaderID = "n1", "follower", "n2" })
+	a.poll(src)
+	a.poll(src)
+	// An election: candidate, then leader — one notification, with the
+	// leader before.
+	cl.set(func(s *cluster.Status) { s.Role, s.LeaderID, s.Term = "candidate", "", 8 })
+	a.poll(src)
+	cl.set(func(s *cluster.Status) { s.Role, s.LeaderID = "leader", "n1" })
+	a.poll(src)
+	a.poll(src)
+	ns := queued(t, a)
+	if names(ns) != "tandemLeaderChange" {
+		t.Fatalf("notifications %q, want one tandemLeaderChange", names(ns))
+	}
+	v := vars(ns[0])
+	for oid, want := range map[string]any{
+		oidSysUpTime:                                 uint32(6000), // a minute, in hundredths
+		oidSnmpTrapOID:                               oidOf(t, a, "tandemLeaderChange"),
+		oidOf(t, a, "tandemNodeId", 0):               "n1",
+		oidOf(t, a, "tandemLeaderId", 0):             "n1",
+		oidOf(t, a, "tandemTerm", 0):                 uint32(8),
+		oidOf(t, a, "tandemNotifyPreviousLeader", 0): "n2",
+		oidOf(t, a, "tandemMembersUp", 0):            uint32(2),
+		oidOf(t, a, "tandemMemberCount", 0):          uint32(3),
+	} {
+		if v[oid] != want {
+			t.Errorf("%s = %#v, want %#v", oid, v[oid], want)
+		}
+	}
+	if ns[0].vars[0].Name != oidSysUpTime || ns[0].vars[1].Name != oidSnmpTrapOID {
+		t.Errorf("varbinds must start with sysUpTime and snmpTrapOID: %v", ns[0].vars[:2])
+	}
+	// Losing and regaining leadership is a new change.
+	cl.set(func(s *cluster.Status) { s.Role, s.LeaderID = "follower", "n2" })
+	a.poll(src)
+	cl.set(func(s *cluster.Status) { s.Role, s.LeaderID, s.Term = "leader", "n1", 10 })
+	a.poll(src)
+	if ns := queued(t, a); names(ns) != "tandemLeaderChange" || vars(ns[0])[oidOf(t, a, "tandemNotifyPreviousLeader", 0)] != "n2" {
+		t.Fatalf("after re-election: %q", names(ns))
+	}
+}
+
+func TestMemberNotifications(t *testing.T) {
+	for _, profile := range []string{ProfileAll, ProfileNOC} {
+		t.Run(profile, func(t *testing.T) {
+			a := trapAgent(t, profile)
+			src, cl, _ := testSources()
+			src.Replication = nil
+			setState := func(id, state string) {
+				cl.set(func(s *cluster.Status) {
+					for i := range s.Nodes {
+						if s.Nodes[i].ID == id {
+							s.Nodes[i].State = state
+						}
+					}
+				})
+			}
+			a.poll(src) // n1 is leader already: a leader change (profile all)
+			queued(t, a)
+			setState("n2", "down")
+			a.poll(src)
+			a.poll(src)
+			setState("n2", "up")
+			setState("n3", "up") // n3 was down: back
+			a.poll(src)
+			ns := queued(t, a)
+			if got := names(ns); got != "tandemNodeLost tandemNodeBack tandemNodeBack" {
+				t.Fatalf("notifications %q", got)
+			}
+			lost := vars(ns[0])
+			idx := stringIndex("n2")
+			for oid, want := range map[string]any{
+				oidOf(t, a, "tandemMemberEntry", append([]uint32{2}, idx...)...): "127.0.0.1:7002",
+				oidOf(t, a, "tandemMemberEntry", append([]uint32{5}, idx...)...): "http://127.0.0.1:7072",
+				oidOf(t, a, "tandemMemberEntry", append([]uint32{4}, idx...)...): 2, // down
+				oidOf(t, a, "tandemLeaderId", 0):                                 "n1",
+				oidOf(t, a, "tandemMembersUp", 0):                                uint32(1),
+				oidOf(t, a, "tandemMemberCount", 0):                              uint32(3),
+			} {
+				if lost[oid] != want {
+					t.Errorf("%s = %#v, want %#v", oid, lost[oid], want)
+				}
+			}
+			// A follower sees members come and go but never notifies.
+			cl.set(func(s *cluster.Status) { s.Role, s.LeaderID = "follower", "n2" })
+			setState("n3", "down")
+			a.poll(src)
+			if ns := queued(t, a); len(ns) != 0 {
+				t.Fatalf("a follower notified %q", names(ns))
+			}
+		})
+	}
+}
+
+func TestReplicationNotifications(t *testing.T) {
+	a := trapAgent(t, ProfileAll)
+	src, _, repl := testSources()
+	setTarget := func(state replication.State, reason string) {
+		repl.mu.Lock()
+		defer repl.mu.Unlock()
+		ts := repl.st.Targets[replication.Reporting]
+		ts.State, ts.Reason = state, reason
+		repl.st.Targets[replication.Reporting] = ts
+	}
+	a.poll(src)
+	queued(t, a)
+	setTarget(replication.AutoStopped, "buffer 95.2% full")
+	a.poll(src)
+	setTarget(replication.Stopped, "operator")
+	a.poll(src)
+	ns := queued(t, a)
+	if got := names(ns); got != "tandemReplAutoStopped tandemReplStateChanged" {
+		t.Fatalf("notifications %q", got)
+	}
+	stop := vars(ns[0])
+	if stop[oidOf(t, a, "tandemReplTargetEntry", 2, 1)] != 5 || stop[oidOf(t, a, "tandemReplTargetEntry", 6, 1)] != "buffer 95.2% full" ||
+		!strings.Contains(stop[oidOf(t, a, "tandemNotifyMessage", 0)].(string), "tandemctl replication restart") {
+		t.Fatalf("auto-stop varbinds %v", stop)
+	}
+	if ch := vars(ns[1]); ch[oidOf(t, a, "tandemNotifyPreviousState", 0)] != 5 || ch[oidOf(t, a, "tandemReplTargetEntry", 2, 1)] != 3 {
+		t.Fatalf("state change varbinds %v", ch)
+	}
+
+	// Buffer alarms: the leader notifies, a follower does not; the noc
+	// profile keeps them.
+	a.src.Store(&src)
+	a.ReplicationAlarm(replication.Alarm{Level: replication.Level75, Percent: 75.04, Message: "replication buffer 75.0% used"})
+	ns = queued(t, a)
+	if names(ns) != "tandemReplBufferThreshold" {
+		t.Fatalf("alarm notifications %q", names(ns))
+	}
+	v := vars(ns[0])
+	if v[oidOf(t, a, "tandemReplAlarmLevel", 0)] != 3 || v[oidOf(t, a, "tandemReplBufferPercent", 0)] != uint32(750) ||
+		v[oidOf(t, a, "tandemNotifyMessage", 0)] != "replication buffer 75.0% used" {
+		t.Fatalf("alarm varbinds %v", v)
+	}
+	src.Cluster.(*fakeCluster).set(func(s *cluster.Status) { s.Role = "follower" })
+	a.ReplicationAlarm(replication.Alarm{Level: replication.Level95, Percent: 96})
+	if ns := queued(t, a); len(ns) != 0 {
+		t.Fatalf("a follower notified %q", names(ns))
+	}
+
+	noc := trapAgent(t, ProfileNOC)
+	src2, _, _ := testSources()
+	noc.src.Store(&src2)
+	noc.poll(src2) // a leader change: not in the noc profile
+	noc.ReplicationAlarm(replication.Alarm{Level: replication.Level50, Percent: 50})
+	if got := names(queued(t, noc)); got != "tandemReplBufferThreshold" {
+		t.Fatalf("noc profile sent %q", got)
+	}
+}
+
+// TestTrapsSent: notifications reach a real UDP receiver as SNMPv2c traps
+// with the first community, and are counted.
+func TestTrapsSent(t *testing.T) {
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	a := newTestAgent(t, func(f *Flags) { f.TrapTo.Set(recv.LocalAddr().String()) })
+	src, _, _ := testSources()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx, src) }()
+	recv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 65535)
+	n, _, err := recv.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("no trap: %v", err)
+	}
+	p, err := (&gosnmp.GoSNMP{Version: gosnmp.Version2c}).SnmpDecodePacket(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PDUType != gosnmp.SNMPv2Trap || p.Community != testCommunity || len(p.Variables) < 3 ||
+		p.Variables[1].Value != oidOf(t, a, "tandemLeaderChange") {
+		t.Fatalf("trap %v community %q varbinds %v", p.PDUType, p.Community, p.Variables)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := a.cnt.trapsSent["tandemLeaderChange"].Load(); got != 1 {
+		t.Fatalf("traps sent %d", got)
+	}
+}
