@@ -284,7 +284,7 @@ func (h *Handler) history(w http.ResponseWriter, r *http.Request, a Actor) {
 		}
 		v, ok := h.Service.Engine.History(agent, q.Get("filter") == "missed")
 		if !ok {
-			return nil, apierr.Errorf(apierr.NotFound, "unknown agent %q", agent)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown agent %s", apierr.Quote(agent))
 		}
 		return v, nil
 	})
@@ -298,7 +298,7 @@ func (h *Handler) speedDials(w http.ResponseWriter, r *http.Request, a Actor) {
 	h.readThen(w, r, func() (any, error) {
 		v, ok := h.Service.Engine.SpeedDials(user)
 		if !ok {
-			return nil, apierr.Errorf(apierr.NotFound, "unknown user %q", user)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown user %s", apierr.Quote(user))
 		}
 		return v, nil
 	})
@@ -309,7 +309,7 @@ func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
 	h.readThen(w, r, func() (any, error) {
 		v, ok := h.Service.Engine.CallPosition(id)
 		if !ok {
-			return nil, apierr.Errorf(apierr.NotFound, "call %q is not waiting in a queue", id)
+			return nil, apierr.Errorf(apierr.NotFound, "call %s is not waiting in a queue", apierr.Quote(id))
 		}
 		return v, nil
 	})
@@ -327,7 +327,7 @@ func (h *Handler) phones(w http.ResponseWriter, r *http.Request, a Actor) {
 		h.Service.Engine.View(func(st *cc.State) { ext = st.Config.Users[user].Extension })
 		v, ok := h.Service.Engine.Phones(ext)
 		if ext == "" || !ok {
-			return nil, apierr.Errorf(apierr.NotFound, "user %q has no extension", user)
+			return nil, apierr.Errorf(apierr.NotFound, "user %s has no extension", apierr.Quote(user))
 		}
 		return v, nil
 	})
@@ -344,7 +344,7 @@ func (h *Handler) lineStatus(w http.ResponseWriter, r *http.Request, a Actor) {
 	h.readThen(w, r, func() (any, error) {
 		st, ok := h.Service.Engine.LineStatus(ext)
 		if !ok {
-			return nil, apierr.Errorf(apierr.NotFound, "unknown extension %q", ext)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown extension %s", apierr.Quote(ext))
 		}
 		return LineStatusDoc{Extension: ext, Status: st}, nil
 	})
@@ -362,20 +362,20 @@ func (h *Handler) voicemail(w http.ResponseWriter, r *http.Request, a Actor) {
 		var boxes []string
 		if mailbox != "" {
 			if !a.Admin && !e.MayAccessMailbox(user, mailbox) {
-				return nil, apierr.Errorf(apierr.Forbidden, "mailbox %q is neither yours nor monitored by you", mailbox)
+				return nil, apierr.Errorf(apierr.Forbidden, "mailbox %s is neither yours nor monitored by you", apierr.Quote(mailbox))
 			}
 			boxes = []string{mailbox}
 		} else {
 			var ok bool
 			if boxes, ok = e.UserMailboxes(user); !ok {
-				return nil, apierr.Errorf(apierr.NotFound, "unknown user %q", user)
+				return nil, apierr.Errorf(apierr.NotFound, "unknown user %s", apierr.Quote(user))
 			}
 		}
 		out := []cc.VoicemailView{}
 		for _, b := range boxes {
 			v, ok := e.Voicemail(b)
 			if !ok {
-				return nil, apierr.Errorf(apierr.NotFound, "unknown mailbox %q", b)
+				return nil, apierr.Errorf(apierr.NotFound, "unknown mailbox %s", apierr.Quote(b))
 			}
 			out = append(out, v)
 		}
@@ -399,7 +399,7 @@ func (h *Handler) activeCalls(w http.ResponseWriter, r *http.Request, a Actor) {
 		}
 		v, ok := h.Service.Engine.ActiveCalls(agent)
 		if !ok {
-			return nil, apierr.Errorf(apierr.NotFound, "unknown agent %q", agent)
+			return nil, apierr.Errorf(apierr.NotFound, "unknown agent %s", apierr.Quote(agent))
 		}
 		return v, nil
 	})
@@ -431,14 +431,14 @@ func parsePosition(s string) (command.Position, error) {
 	is, ss, hasSeq := strings.Cut(s, ".")
 	idx, err := strconv.ParseUint(is, 10, 64)
 	if err != nil {
-		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: %q is not INDEX or INDEX.SEQ", s).WithField("since")
+		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: %s is not INDEX or INDEX.SEQ", apierr.Quote(s)).WithField("since")
 	}
 	if !hasSeq {
 		return command.EndOf(idx), nil
 	}
 	seq, err := strconv.Atoi(ss)
 	if err != nil || seq < 0 {
-		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: %q is not INDEX or INDEX.SEQ", s).WithField("since")
+		return command.Position{}, apierr.Errorf(apierr.BadRequest, "since: %s is not INDEX or INDEX.SEQ", apierr.Quote(s)).WithField("since")
 	}
 	return command.Position{Index: idx, Seq: seq}, nil
 }

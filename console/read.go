@@ -88,7 +88,7 @@ func (s *Service) State(ctx context.Context, a Actor, agent string, c cluster.Co
 		doc.Supervised = s.Engine.Supervised(agent, true, "")
 	})
 	if missing {
-		return StateDoc{}, apierr.Errorf(apierr.NotFound, "unknown agent %q", agent)
+		return StateDoc{}, apierr.Errorf(apierr.NotFound, "unknown agent %s", apierr.Quote(agent))
 	}
 	return doc, nil
 }
@@ -99,7 +99,7 @@ func (s *Service) agentFor(a Actor, asked string) (string, error) {
 		return asked, nil
 	}
 	if asked != "" && asked != a.Agent {
-		return "", apierr.Errorf(apierr.Forbidden, "you act as agent %q, not %q", a.Agent, asked)
+		return "", apierr.Errorf(apierr.Forbidden, "you act as agent %s, not %s", apierr.Quote(a.Agent), apierr.Quote(asked))
 	}
 	return a.Agent, nil
 }

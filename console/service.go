@@ -137,7 +137,7 @@ func (s *Service) Authenticate(token string) (Actor, error) {
 func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key string) (cluster.Result, error) {
 	o, ok := operations[op]
 	if !ok {
-		return cluster.Result{}, apierr.Errorf(apierr.NotFound, "unknown operation %q", op)
+		return cluster.Result{}, apierr.Errorf(apierr.NotFound, "unknown operation %s", apierr.Quote(op))
 	}
 	if o.edge && !a.Admin {
 		return cluster.Result{}, apierr.Errorf(apierr.Forbidden, "%s is reported by the telephony edge, not by operators", op)
@@ -198,7 +198,7 @@ func (s *Service) fillActor(a Actor, op string, o operation, fields map[string]j
 	var given string
 	if raw, ok := fields[o.actor]; ok {
 		if err := json.Unmarshal(raw, &given); err != nil {
-			return &apierr.Error{Code: apierr.BadRequest, Field: o.actor, Message: fmt.Sprintf("%s: %s must be a string", op, o.actor)}
+			return &apierr.Error{Code: apierr.BadRequest, Field: o.actor, Message: fmt.Sprintf("%s: %s: want a string", op, o.actor)}
 		}
 	}
 	if a.Admin {
@@ -212,19 +212,19 @@ func (s *Service) fillActor(a Actor, op string, o operation, fields map[string]j
 	case "agent":
 		own = a.Agent
 		if own == "" {
-			return apierr.Errorf(apierr.Forbidden, "%s: user %q is not an operator (no agent is linked to it)", op, a.User)
+			return apierr.Errorf(apierr.Forbidden, "%s: user %s is not an operator (no agent is linked to it)", op, apierr.Quote(a.User))
 		}
 	case "user":
 		own = a.User
 	case "extension":
 		s.Engine.View(func(st *cc.State) { own = st.Config.Users[a.User].Extension })
 		if own == "" {
-			return apierr.Errorf(apierr.Forbidden, "%s: user %q has no extension", op, a.User)
+			return apierr.Errorf(apierr.Forbidden, "%s: user %s has no extension", op, apierr.Quote(a.User))
 		}
 	}
 	if given != "" && given != own {
 		return &apierr.Error{Code: apierr.Forbidden, Field: o.actor,
-			Message: fmt.Sprintf("%s: you act as %s %q, not %q", op, o.actor, own, given)}
+			Message: fmt.Sprintf("%s: you act as %s %s, not %s", op, o.actor, apierr.Quote(own), apierr.Quote(given))}
 	}
 	raw, _ := json.Marshal(own)
 	fields[o.actor] = raw

@@ -58,7 +58,7 @@ const (
 
 func (h *Handler) events(w http.ResponseWriter, r *http.Request, a Actor) {
 	if !a.Admin && a.Agent == "" {
-		apierr.Write(w, apierr.Errorf(apierr.Forbidden, "the live stream is for operators; user %q is not one", a.User))
+		apierr.Write(w, apierr.Errorf(apierr.Forbidden, "the live stream is for operators; user %s is not one", apierr.Quote(a.User)))
 		return
 	}
 	since, err := parsePosition(r.URL.Query().Get("since"))

@@ -1,5 +1,7 @@
 package contactcenter
 
+import "math/bits"
+
 // Routing (ACD).
 //
 // Routing is greedy and runs at the end of every applied command (settle):
@@ -36,7 +38,9 @@ func strategyCode(s string) int {
 }
 
 // eligible reports whether agent a has the skills call c (in queue q)
-// requires.
+// requires. It is the rule as stated; routing evaluates it in compiled
+// form (AgentState.meets, skills.go), and the invariants check the result
+// against it.
 func eligible(a *AgentState, c *Call, q *QueueState) bool {
 	if len(q.conf.Skills) == 0 && len(c.Skills) == 0 {
 		return true
@@ -54,7 +58,8 @@ func eligible(a *AgentState, c *Call, q *QueueState) bool {
 	return true
 }
 
-// skillScore sums the agent's levels in the skills the call requires.
+// skillScore sums the agent's levels in the skills the call requires (as
+// stated; routing uses AgentState.score).
 func skillScore(a *AgentState, c *Call, q *QueueState) int {
 	if len(q.conf.Skills) == 0 && len(c.Skills) == 0 {
 		return 0 // nothing required: every agent scores 0
@@ -71,8 +76,88 @@ func skillScore(a *AgentState, c *Call, q *QueueState) int {
 	return n
 }
 
+// Settled pairs. Most of routing's work under load would be checking
+// (waiting call, free agent) pairs that were checked before and have not
+// changed: a hang-up frees one agent, and each of its queues is routed
+// again, every waiting call against every free member. Eligibility
+// depends only on the configuration and the call, so a pair found
+// ineligible stays so until the next config.apply. Each queue therefore
+// records, when routeQueue has been through it, the members that were
+// free then (QueueState.settled) and marks the calls still waiting
+// (waiting.settled): none of those members is eligible for any of those
+// calls (each call was passed over because no member free at that moment
+// was eligible, and while routeQueue runs members only stop being free;
+// a pass cut short because nobody was free records nobody). A call that
+// enters the queue afterwards is unmarked (placeInQueue); config.apply
+// and Restore forget everything (syncRouting). routeQueue then checks a
+// marked call only against the free members not recorded — usually the
+// one agent just freed — and routeAgent skips the marked calls of a queue
+// that recorded its agent. Nothing else changes: the members skipped are
+// exactly ones the full scan would have found ineligible, so the same
+// agent is chosen by the same strategy in the same order.
+
+// syncRouting rebuilds routing's derived state after syncRuntime has
+// rebuilt the members: interned skills, the agents' levels, the queues'
+// and waiting calls' compiled requirements, the waiting calls as
+// pointers, and no settled pairs.
+func (e *Engine) syncRouting() {
+	st := e.st
+	e.internSkills()
+	for _, id := range sortedKeys(st.Queues) {
+		q := st.Queues[id]
+		e.compileQueue(q)
+		q.settled = q.settled[:0]
+		q.dup = false
+		clear(q.wait)
+		q.wait = q.wait[:0]
+		for _, cid := range q.Waiting {
+			c := st.Calls[cid]
+			q.wait = append(q.wait, waiting{c: c, need: e.compileNeed(c, q)})
+		}
+	}
+	for _, id := range sortedKeys(st.Agents) {
+		a := st.Agents[id]
+		e.compileAgent(a)
+		a.qidx = a.qidx[:0]
+		for range a.queues {
+			a.qidx = append(a.qidx, -1)
+		}
+	}
+	// a.qidx[j]: a's (first) index in the members of a.queues[j].
+	for _, id := range sortedKeys(st.Queues) {
+		q := st.Queues[id]
+		for k, a := range q.members {
+			first := true
+			for j, x := range a.queues {
+				if x == q && a.qidx[j] < 0 {
+					a.qidx[j] = k
+				} else if x == q {
+					first = false
+				}
+			}
+			if !first {
+				q.dup = true // an agent listed twice (not from a validated document)
+			}
+		}
+	}
+}
+
+// indexQueue is the index of q in qs (an agent's queues), or -1.
+func indexQueue(qs []*QueueState, q *QueueState) int {
+	for i, x := range qs {
+		if x == q {
+			return i
+		}
+	}
+	return -1
+}
+
 // settle routes until nothing more can be offered.
 func (e *Engine) settle() {
+	if e.settleRef != nil {
+		e.settleRef(e)
+		return
+	}
 	for i := 0; i < len(e.pendA); i++ {
 		a := e.pendA[i]
 		a.pend = false
@@ -111,13 +196,19 @@ func (e *Engine) routeAgent(a *AgentState) {
 	}
 	var best *Call
 	var bestQ *QueueState
-	for _, q := range a.queues {
-		for _, id := range q.Waiting {
-			c := e.st.Calls[id]
+	for j, q := range a.queues {
+		if len(q.wait) == 0 {
+			continue
+		}
+		// Recorded free by q: ineligible for q's settled calls.
+		known := len(q.settled) > 0 && a.qidx[j] >= 0 && q.settled.has(a.qidx[j])
+		for i := range q.wait {
+			w := &q.wait[i]
+			c := w.c
 			if best != nil && !before(c, best) {
 				break // the rest of q comes after best too
 			}
-			if c.missed(a.ID) || !eligible(a, c, q) {
+			if (known && w.settled) || c.missed(a.ID) || !a.meets(w.need) {
 				continue
 			}
 			best, bestQ = c, q
@@ -137,103 +228,242 @@ func (e *Engine) routeAgent(a *AgentState) {
 // routeQueue offers q's waiting calls, in order, to its free agents.
 // Each call considers the members free at that moment (in id order): an
 // agent offered a call stops being free, and nothing here frees one, so
-// this is the same as narrowing one list of free agents as offers go
-// out, without building it.
+// this is the same as narrowing one set of free members as offers go
+// out. The scan that finds the free members chooses for the first call
+// on the way. A settled call (see above) considers only the free members
+// q has not recorded; the others are not eligible for it.
 func (e *Engine) routeQueue(q *QueueState) {
-	for i := 0; i < len(q.Waiting); {
-		c := e.st.Calls[q.Waiting[i]]
-		if q.strategy == stratRingAll {
-			group, free := e.candidates(q, c, e.scratch[:0])
-			if !free {
-				break
+	if len(q.wait) == 0 {
+		return
+	}
+	n := len(q.members)
+	free, unknown := e.free.sized(n), e.unknown.sized(n)
+	e.free, e.unknown = free, unknown
+	recorded := len(q.settled) == len(free) // q.settled is of these members
+	ringAll := q.strategy == stratRingAll
+	for i, scanned := 0, false; i < len(q.wait); {
+		w := &q.wait[i]
+		c, need := w.c, w.need
+		restricted := recorded && w.settled
+		k := fromSets
+		cands := e.cands[:0]
+		listed := false // cands holds the candidates
+		if !scanned {
+			scanned = true
+			if ringAll {
+				for k, a := range q.members {
+					if a.generalOK() {
+						free.add(k)
+						if !restricted || !q.settled.has(k) {
+							cands = append(cands, k)
+						}
+					}
+				}
+				listed = true
+			} else {
+				k = scanFree(q, c, need, free, restricted)
 			}
-			if len(group) == 0 {
-				i++
+			if recorded {
+				for x := range free {
+					unknown[x] = free[x] &^ q.settled[x]
+				}
+			} else {
+				copy(unknown, free)
+			}
+		}
+		if free.empty() {
+			break // nobody is free: nothing more to offer
+		}
+		if k == fromSets {
+			if !listed {
+				set := free
+				if restricted {
+					set = unknown
+				}
+				for x, word := range set {
+					for ; word != 0; word &= word - 1 {
+						cands = append(cands, x<<6+bits.TrailingZeros64(word))
+					}
+				}
+			}
+			e.cands = cands
+			if ringAll {
+				ks := ringAllOf(q, c, need, cands)
+				if len(ks) == 0 {
+					i++
+					continue
+				}
+				group := e.scratch[:0]
+				for _, k := range ks {
+					group = append(group, q.members[k])
+				}
+				e.detach(c)
+				e.offer(c, OriginQueue, q, group...)
+				for j, k := range ks {
+					e.unfree(q, group[j], k)
+				}
+				clear(group)
+				e.scratch = group[:0]
 				continue
 			}
-			e.detach(c)
-			e.offer(c, OriginQueue, q, group...)
-			clear(group)
-			e.scratch = group[:0]
-			continue
+			k = pick(q, c, need, cands)
 		}
-		a, free := e.pick(q, c)
-		if !free {
-			break
-		}
-		if a == nil {
+		if k < 0 {
 			i++
 			continue
 		}
+		a := q.members[k]
 		e.detach(c)
 		if q.strategy == stratRoundRobin {
 			q.RR = a.ID
 		}
 		e.offer(c, OriginQueue, q, a)
+		e.unfree(q, a, k)
+	}
+	// Every call left was passed over with no free member eligible.
+	q.settled = append(q.settled[:0], free...)
+	for i := range q.wait {
+		q.wait[i].settled = true
 	}
 }
 
-// candidates appends to dst q's free members eligible for c, preferring
-// those who have not missed it. free reports whether q has any free
-// member at all.
-func (e *Engine) candidates(q *QueueState, c *Call, dst []*AgentState) (group []*AgentState, free bool) {
-	fresh := false
-	for _, a := range q.members {
+// fromSets: scanFree has not chosen; choose from the sets of free members.
+const fromSets = -2
+
+// scanFree adds q's free members to free and picks among them
+// (restricted: those not recorded in q.settled) for c as pick does, on
+// the way: a member index, -1 for none, or fromSets when only members who
+// missed c are eligible (rare: pick, which handles it, decides).
+func scanFree(q *QueueState, c *Call, need []skillNeed, free memberSet, restricted bool) int {
+	best, bestScore := -1, 0
+	var bestA *AgentState
+	missed := false
+	for k, a := range q.members {
 		if !a.generalOK() {
 			continue
 		}
-		free = true
-		if eligible(a, c, q) && !c.missed(a.ID) {
-			fresh = true
-			dst = append(dst, a)
+		free.add(k)
+		if (restricted && q.settled.has(k)) || !a.meets(need) {
+			continue
+		}
+		if len(c.Missed) > 0 && c.missed(a.ID) {
+			missed = true
+			continue
+		}
+		if best < 0 {
+			best, bestA = k, a
+			if q.strategy == stratSkills {
+				bestScore = a.score(need)
+			}
+			continue
+		}
+		if better(q, need, a, bestA, &bestScore) {
+			best, bestA = k, a
 		}
 	}
-	if fresh || !free {
-		return dst, free
+	if best < 0 && missed {
+		return fromSets
 	}
-	for _, a := range q.members {
-		if a.generalOK() && eligible(a, c, q) {
-			dst = append(dst, a)
-		}
-	}
-	return dst, free
+	return best
 }
 
-// pick chooses one of q's free members for c by q's strategy, or nil.
-// free reports whether q has any free member at all.
-func (e *Engine) pick(q *QueueState, c *Call) (best *AgentState, free bool) {
-	for pass := 0; pass < 2; pass++ {
-		bestScore := 0
-		for _, a := range q.members {
-			if !a.generalOK() {
-				continue
-			}
-			free = true
-			if !eligible(a, c, q) || (pass == 0 && c.missed(a.ID)) {
-				continue
-			}
-			if best == nil {
-				best = a
-				if q.strategy == stratSkills {
-					bestScore = skillScore(a, c, q)
-				}
-				continue
-			}
-			if better(q, c, a, best, &bestScore) {
-				best = a
-			}
-		}
-		if best != nil || !free || len(c.Missed) == 0 {
-			return best, free
+// ringAllOf narrows cands (member indexes, in id order) in place to
+// those ring-all rings for c: the eligible who have not missed it, else
+// the eligible who have.
+func ringAllOf(q *QueueState, c *Call, need []skillNeed, cands []int) []int {
+	ks := cands[:0]
+	for _, k := range cands {
+		if a := q.members[k]; a.meets(need) && (len(c.Missed) == 0 || !c.missed(a.ID)) {
+			ks = append(ks, k)
 		}
 	}
-	return nil, free
+	if len(ks) > 0 || len(c.Missed) == 0 {
+		return ks
+	}
+	// Nobody who has not missed it: cands is intact (ks is empty), and
+	// every eligible one has missed it.
+	for _, k := range cands {
+		if q.members[k].meets(need) {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// pick chooses, by q's strategy, the member of cands (indexes, in id
+// order) to offer c: the best of those eligible who have not missed it,
+// else the best of those who have (they are offered it again only when
+// nobody else can take it). It returns the member's index, or -1.
+func pick(q *QueueState, c *Call, need []skillNeed, cands []int) int {
+	best, bestScore := -1, 0
+	var bestA *AgentState
+	missed := false // an eligible candidate has missed c
+	for _, k := range cands {
+		a := q.members[k]
+		if !a.meets(need) {
+			continue
+		}
+		if len(c.Missed) > 0 && c.missed(a.ID) {
+			missed = true
+			continue
+		}
+		if best < 0 {
+			best, bestA = k, a
+			if q.strategy == stratSkills {
+				bestScore = a.score(need)
+			}
+			continue
+		}
+		if better(q, need, a, bestA, &bestScore) {
+			best, bestA = k, a
+		}
+	}
+	if best >= 0 || !missed {
+		return best
+	}
+	// Only agents who missed c: the best of them.
+	for _, k := range cands {
+		a := q.members[k]
+		if !a.meets(need) {
+			continue
+		}
+		if best < 0 {
+			best, bestA = k, a
+			if q.strategy == stratSkills {
+				bestScore = a.score(need)
+			}
+			continue
+		}
+		if better(q, need, a, bestA, &bestScore) {
+			best, bestA = k, a
+		}
+	}
+	return best
+}
+
+// unfree takes agent a (member k, -1: look it up), just offered a call,
+// out of the free members being routed (e.free and e.unknown).
+func (e *Engine) unfree(q *QueueState, a *AgentState, k int) {
+	if !q.dup {
+		if k < 0 {
+			k = a.qidx[indexQueue(a.queues, q)]
+		}
+		e.free.del(k)
+		e.unknown.del(k)
+		return
+	}
+	for k, m := range q.members {
+		if m == a {
+			e.free.del(k)
+			e.unknown.del(k)
+		}
+	}
 }
 
 // better reports whether agent a beats the current best b for call c
 // under q's strategy (members are scanned in agent id order, so ties keep
 // the lower id).
-func better(q *QueueState, c *Call, a, b *AgentState, bestScore *int) bool {
+func better(q *QueueState, need []skillNeed, a, b *AgentState, bestScore *int) bool {
 	switch q.strategy {
 	case stratRoundRobin:
 		// The first agent after the cursor, cyclically, in id order.
@@ -247,7 +477,7 @@ func better(q *QueueState, c *Call, a, b *AgentState, bestScore *int) bool {
 			return a.Handled < b.Handled
 		}
 	case stratSkills:
-		s := skillScore(a, c, q)
+		s := a.score(need)
 		if s != *bestScore {
 			if s > *bestScore {
 				*bestScore = s

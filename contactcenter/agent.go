@@ -56,6 +56,11 @@ type AgentState struct {
 	conf   Agent
 	queues []*QueueState // sorted by id
 	pend   bool
+	// Routing's derived state (syncRouting, acd.go): the agent's level in
+	// every interned skill, and its index in the members of each of its
+	// queues.
+	levels []int32
+	qidx   []int
 }
 
 // idle: nothing ringing, nothing on the lines.

@@ -119,7 +119,7 @@ func (e *Engine) detach(c *Call) {
 	switch c.Place {
 	case PlaceQueue:
 		q := e.st.Queues[c.Queue]
-		q.Waiting = removeID(q.Waiting, c.ID)
+		e.removeWaiting(q, c)
 		q.Dirty = true
 	case PlacePersonal:
 		a := e.st.Agents[c.Agent]

@@ -1,10 +1,12 @@
 package contactcenter
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/jsonin"
 )
 
 // payloadOf names, for every command type but config.apply, the payload
@@ -57,25 +59,57 @@ var payloadOf = map[string]func() any{
 // CheckPayload is the engine's check of a command before it is proposed:
 // the type is one the engine applies, and the payload decodes as Apply
 // will decode it — strictly: unknown fields, wrong types and trailing
-// data are refused with the field named (a *FieldError). A configuration
-// document is also checked field by field (Document.Validate). What needs
-// the state (does the agent exist, is the call ringing) only Apply can
-// tell. Edges call it so that a malformed operation never reaches the
-// Raft log; Apply decodes with the same types, so the two agree.
+// data are refused with the field named (a *FieldError) — and every text
+// in it is within its kind's limits (limits.go: length, no control or
+// bidirectional characters in names and free texts, IDs and extensions
+// of their form). A configuration document is at most maxPayloadValues
+// values, counted before it is decoded, and is checked field by field
+// (Document.Validate), its fields named as in the document
+// ("agents[0].name"). What needs the state (does the agent exist, is the
+// call ringing) only Apply can tell. Edges call it so that a malformed
+// operation never reaches the Raft log; Apply decodes with the same
+// types, so the two agree.
 func CheckPayload(typ string, payload []byte) error {
 	if typ == TypeConfigApply {
+		if n := jsonin.Values(payload); n > maxPayloadValues {
+			return fieldErr("document", "more than %d values", maxPayloadValues)
+		}
 		var req ApplyRequest
-		if err := json.Unmarshal(payload, &req); err != nil {
-			return fieldErr("payload", "%v", err)
+		if err := jsonin.Decode(payload, &req); err != nil {
+			return configPayloadErr(err)
 		}
 		return req.Document.Validate()
 	}
 	mk, ok := payloadOf[typ]
 	if !ok {
-		return fmt.Errorf("%w: %q", ErrUnknownCommand, typ)
+		return fmt.Errorf("%w: %q", ErrUnknownCommand, clip(typ))
 	}
 	if typ == TypeClockTick && len(payload) == 0 {
 		return nil // a tick may carry no payload at all
 	}
-	return decodeWith(command.Envelope{Type: typ, Payload: payload}, mk(), nil)
+	v := mk()
+	if err := decodeWith(command.Envelope{Type: typ, Payload: payload}, v, nil); err != nil {
+		return err
+	}
+	return checkTexts(v)
+}
+
+// maxPayloadValues bounds the JSON values of a config.apply payload. The
+// JSON of a document ParseDocument accepted (at most MaxDocumentNodes
+// YAML nodes, keys counted) spells out fields YAML left empty (a phone's
+// position, order and kind): at most 5/3 as many values, so twice the
+// bound of the text always fits.
+const maxPayloadValues = 2 * MaxDocumentNodes
+
+// configPayloadErr is a *FieldError for a decoding error of a
+// config.apply payload, its field named as in the document
+// ("agents[0].queues", not "document.agents[0].queues"), as Validate
+// names it.
+func configPayloadErr(err error) error {
+	var fe *FieldError
+	if errors.As(payloadErr(err), &fe) {
+		fe.Field = strings.TrimPrefix(fe.Field, "document.")
+		return fe
+	}
+	return err
 }

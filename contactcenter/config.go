@@ -1,19 +1,15 @@
 package contactcenter
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/jsonin"
 )
 
 // Document is a declarative configuration as administrators write it
@@ -21,6 +17,13 @@ import (
 // extension by its number); applying a document upserts the entities it
 // names. With Prune, entities of the engine that the document does not name
 // are removed, so the document becomes the whole configuration.
+//
+// Limits (DESIGN.md, "Limits of input"; limits.go, parse.go): a document
+// is at most 2 MiB of YAML or JSON without YAML aliases, at most 500,000
+// values; IDs are at most 64 bytes (MaxIDLen), names 128 (MaxNameLen),
+// speed-dial labels 64, phone numbers 64, e-mail addresses 254, keywords
+// (strategy, kind, …) 32; names and texts hold no control characters and
+// no bidirectional overrides or isolates (U+202A–U+202E, U+2066–U+2069).
 type Document struct {
 	BusinessUnits []BusinessUnit `yaml:"business_units" json:"business_units,omitempty"`
 	Users         []User         `yaml:"users" json:"users,omitempty"`
@@ -320,29 +323,22 @@ type ApplyResult struct {
 // Changed reports whether the apply changed anything.
 func (r ApplyResult) Changed() bool { return r.Created+r.Updated+r.Removed > 0 }
 
-// ParseDocument decodes a YAML (or JSON, which is YAML) configuration
-// document. Unknown fields are refused, naming the field and line.
-func ParseDocument(b []byte) (Document, error) {
-	var d Document
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&d); err != nil {
-		if errors.Is(err, io.EOF) {
-			return Document{}, errors.New("config: empty document")
-		}
-		return Document{}, fmt.Errorf("config: %s", strings.TrimPrefix(err.Error(), "yaml: "))
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Document{}, errors.New("config: more than one YAML document in the file")
-	}
-	return d, nil
-}
+// ParseDocument (parse.go) reads a document from YAML or JSON.
 
-// Validate checks a document on its own: every field well-formed. It does
-// not check references, which need the merged configuration (a document may
-// refer to objects an earlier apply created); Apply checks those.
+// Validate checks a document on its own: every field well-formed, every
+// text within its kind's limits (limits.go). It does not check references,
+// which need the merged configuration (a document may refer to objects an
+// earlier apply created); Apply checks those.
+//
+// The text limits are the edge's (Validate, CheckPayload), not apply's: a
+// command an earlier build committed under looser limits must apply
+// alike on replay, or the nodes' states would part.
 func (d Document) Validate() error {
+	// Every text first: within its kind's limits, no control or
+	// bidirectional characters in names (limits.go).
+	if err := checkTexts(d); err != nil {
+		return err
+	}
 	_, err := mergeFields(emptyConfig(), d, true)
 	return err
 }
@@ -350,7 +346,7 @@ func (d Document) Validate() error {
 func (e *Engine) applyConfig(env command.Envelope, em *command.Emitter) (any, error) {
 	var req ApplyRequest
 	if err := json.Unmarshal(env.Payload, &req); err != nil {
-		return nil, fmt.Errorf("decoding config.apply: %w", err)
+		return nil, fmt.Errorf("decoding config.apply: %w", configPayloadErr(jsonin.Explain(env.Payload, &req, err, false)))
 	}
 	next, err := merge(e.st.Config, req.Document, req.Prune)
 	if err != nil {
@@ -412,9 +408,6 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		if err := dup("pause", f, r.Code); err != nil {
 			return Config{}, err
 		}
-		if err := checkText(fmt.Sprintf("pause_reasons[%d].name", i), r.Name, 128); err != nil {
-			return Config{}, err
-		}
 		next.PauseReasons[r.Code] = r
 	}
 	for i, c := range d.Contacts {
@@ -424,11 +417,6 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		}
 		if err := dup("contact", f+".id", c.ID); err != nil {
 			return Config{}, err
-		}
-		for _, t := range []struct{ n, v string }{{"first_name", c.FirstName}, {"last_name", c.LastName}, {"company", c.Company}, {"extension", c.Extension}, {"mobile", c.Mobile}, {"phone", c.Phone}} {
-			if err := checkText(f+"."+t.n, t.v, 128); err != nil {
-				return Config{}, err
-			}
 		}
 		next.Contacts[c.ID] = c
 	}
@@ -459,11 +447,6 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		if err := dup("user", f+".id", u.ID); err != nil {
 			return Config{}, err
 		}
-		for _, t := range []struct{ n, v string }{{"name", u.Name}, {"first_name", u.FirstName}, {"last_name", u.LastName}, {"company", u.Company}, {"mobile", u.Mobile}, {"email", u.Email}} {
-			if err := checkText(f+"."+t.n, t.v, 128); err != nil {
-				return Config{}, err
-			}
-		}
 		if u.CallCategory != "" {
 			if err := checkID(f+".call_category", u.CallCategory); err != nil {
 				return Config{}, err
@@ -483,9 +466,6 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		}
 		for j, sd := range u.SpeedDials {
 			sf := fmt.Sprintf("%s.speed_dials[%d]", f, j)
-			if err := checkText(sf+".label", sd.Label, 64); err != nil {
-				return Config{}, err
-			}
 			if _, err := NormalizeNumber(sd.Number); err != nil {
 				return Config{}, fieldErr(sf+".number", "%v", err)
 			}
@@ -843,19 +823,6 @@ func checkSkills(f string, skills map[string]int) error {
 		}
 		if lvl := skills[s]; lvl < 1 || lvl > MaxSkillLevel {
 			return fieldErr(f+"."+s, "level %d is out of range 1..%d", lvl, MaxSkillLevel)
-		}
-	}
-	return nil
-}
-
-// checkText bounds a free-text field and refuses control characters.
-func checkText(field, v string, max int) error {
-	if len(v) > max {
-		return fieldErr(field, "%d bytes, at most %d", len(v), max)
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return fieldErr(field, "contains a control character")
 		}
 	}
 	return nil

@@ -22,10 +22,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/jsonin"
 )
 
 // Command families the engine applies.
@@ -170,6 +170,16 @@ type Engine struct {
 	pendA   []*AgentState
 	pendQ   []*QueueState
 	scratch []*AgentState
+	// Routing (acd.go): the interned skills (syncRouting) and, inside
+	// routeQueue, the queue's free members, those of them it has not
+	// recorded, and a call's candidates.
+	skillIDs      map[string]int32
+	free, unknown memberSet
+	cands         []int
+	needs         [][]skillNeed // compiled requirements to reuse (recycleNeed)
+	// settleRef, set only by tests, replaces settle with the reference
+	// implementation of the routing rules (routing_equiv_test.go).
+	settleRef func(*Engine)
 	// resultCall names the call whose CallResult answers the command
 	// once routing has settled (see deferCall).
 	resultCall string
@@ -279,7 +289,7 @@ func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 	h, ok := handlers[env.Type]
 	if !ok {
 		em.Reset()
-		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, env.Type)
+		return nil, fmt.Errorf("%w: %q", ErrUnknownCommand, clip(env.Type))
 	}
 	e.now = env.Time
 	if e.now < e.st.Clock {
@@ -489,6 +499,7 @@ func (e *Engine) syncRuntime() {
 		}
 	}
 	e.buildCallerIndex()
+	e.syncRouting()
 	for _, id := range sortedKeys(st.Agents) {
 		e.pendAgent(st.Agents[id])
 	}
@@ -540,23 +551,23 @@ func decodeWith(env command.Envelope, v any, ids map[string]string) error {
 	if decodeFast(env.Payload, v, ids) {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(env.Payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return fieldErr(te.Field, "must be a %s", te.Type)
-		}
-		msg := strings.TrimPrefix(err.Error(), "json: ")
-		if f, ok := strings.CutPrefix(msg, "unknown field "); ok {
-			return fieldErr(strings.Trim(f, `"`), "unknown field")
-		}
-		return fieldErr("payload", "%s", msg)
-	}
-	if dec.More() {
-		return fieldErr("payload", "trailing data after the JSON object")
+	if err := jsonin.Decode(env.Payload, v); err != nil {
+		return payloadErr(err)
 	}
 	return nil
+}
+
+// payloadErr is a *FieldError for a decoding error of jsonin: the field
+// at fault, or "payload" for the payload as a whole.
+func payloadErr(err error) error {
+	var je *jsonin.Error
+	if !errors.As(err, &je) {
+		return fieldErr("payload", "%v", err)
+	}
+	if je.Field == "" {
+		return fieldErr("payload", "%s", je.Msg)
+	}
+	return fieldErr(je.Field, "%s", je.Msg)
 }
 
 // cmdTickRelease is clock.tick followed by the personal-queue rule: a

@@ -3,6 +3,9 @@ package contactcenter
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/tandemcc/tandem/internal/jsonin"
 )
 
 // ErrUnknownCommand refuses a command type the engine does not know.
@@ -64,7 +67,7 @@ func (e *OpError) Error() string { return e.Op + ": " + e.Msg }
 func (e *OpError) Unwrap() error { return e.Err }
 
 func opErr(sentinel error, op, format string, args ...any) error {
-	return &OpError{Op: op, Msg: fmt.Sprintf(format, args...), Err: sentinel}
+	return &OpError{Op: op, Msg: fmt.Sprintf(format, clipArgs(format, args)...), Err: sentinel}
 }
 
 // FieldError refuses an input because of one named field. Field is a path
@@ -77,7 +80,53 @@ type FieldError struct {
 func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Msg) }
 
 func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: jsonin.ClipTo(field, maxFieldRunes), Msg: fmt.Sprintf(format, clipArgs(format, args)...)}
+}
+
+// Error messages quote at most a short prefix of what they refuse: a
+// string formatted with %q is clipped to 32 runes (then "…"), any other
+// string argument to 256, a field path to 128 (it may hold a key of the
+// input). Values are quoted with %q; lists of choices and texts of this
+// package are formatted with %s.
+const (
+	maxArgRunes   = 256
+	maxFieldRunes = 128
+)
+
+// clipArgs clips the string arguments of format (see above). args is not
+// modified.
+func clipArgs(format string, args []any) []any {
+	out, n := args, 0
+	for i := 0; i < len(format) && n < len(args); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		for i < len(format) && strings.IndexByte("+-# 0123456789.", format[i]) >= 0 {
+			i++
+		}
+		if i >= len(format) {
+			break
+		}
+		verb := format[i]
+		if verb == '%' {
+			continue
+		}
+		if s, ok := args[n].(string); ok {
+			limit := maxArgRunes
+			if verb == 'q' {
+				limit = jsonin.QuoteRunes
+			}
+			if c := jsonin.ClipTo(s, limit); len(c) != len(s) {
+				if &out[0] == &args[0] {
+					out = append([]any(nil), args...)
+				}
+				out[n] = c
+			}
+		}
+		n++
+	}
+	return out
 }
 
 // FieldName names the refused field; the cluster layer reports it to the

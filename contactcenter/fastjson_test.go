@@ -16,7 +16,7 @@ func strictDecode(p []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(p[dec.InputOffset():])) > 0 {
 		return &FieldError{Field: "payload"}
 	}
 	return nil

@@ -178,7 +178,7 @@ func checkCalendar(f string, c *CalendarForward) error {
 func clockMinutes(s string) (int, error) {
 	t, err := time.Parse("15:04", s)
 	if err != nil {
-		return 0, fmt.Errorf("%q is not a time of day HH:MM", s)
+		return 0, fmt.Errorf("%q is not a time of day HH:MM", clip(s))
 	}
 	return t.Hour()*60 + t.Minute(), nil
 }

@@ -6,13 +6,9 @@ import (
 	"github.com/tandemcc/tandem/command"
 )
 
-// Limits of free-text call fields.
-const (
-	MaxNoteLen   = 500
-	MaxNameLen   = 128
-	MaxNumberLen = 64
-	MaxPriority  = 9
-)
+// MaxPriority is the highest caller priority. (The limits of the text
+// fields are in limits.go.)
+const MaxPriority = 9
 
 // IncomingRequest is the payload of call.incoming: a new inbound call for
 // exactly one of a general queue, an agent's personal queue or an

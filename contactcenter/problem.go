@@ -48,7 +48,7 @@ func (e *Engine) cmdReportProblem(env command.Envelope) (any, error) {
 	if p.Description == "" {
 		return nil, fieldErr("description", "missing")
 	}
-	if err := checkText("description", p.Description, 2000); err != nil {
+	if err := checkText("description", p.Description, MaxDescriptionLen); err != nil {
 		return nil, err
 	}
 	a, err := e.agent("report a problem", p.Agent)

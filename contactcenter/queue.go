@@ -1,5 +1,7 @@
 package contactcenter
 
+import "slices"
+
 // QueueState is a general queue's runtime state.
 type QueueState struct {
 	ID string `json:"id"`
@@ -20,6 +22,24 @@ type QueueState struct {
 	members   []*AgentState // agents serving the queue, sorted by id
 	connected int           // members Connected
 	pend      bool
+
+	// Routing's derived state (syncRouting, acd.go): the waiting calls
+	// (wait[i] is Waiting[i]) with their compiled requirements, the
+	// queue's own requirement, the members recorded free when routeQueue
+	// last went through it (they are ineligible for its settled calls),
+	// and whether an agent is a member twice.
+	wait    []waiting
+	need    []skillNeed
+	settled memberSet
+	dup     bool
+}
+
+// waiting is a call waiting in a queue, as routing sees it.
+type waiting struct {
+	c    *Call
+	need []skillNeed // compileNeed(c, its queue)
+	// settled: the members the queue recorded free are ineligible for c.
+	settled bool
 }
 
 // QueueStats are a queue's cumulative service statistics.
@@ -96,6 +116,19 @@ func (e *Engine) insertOrdered(ids []string, c *Call) ([]string, int) {
 	return ids, i
 }
 
+// removeWaiting removes c from q's waiting calls.
+func (e *Engine) removeWaiting(q *QueueState, c *Call) {
+	for i := range q.wait {
+		if q.wait[i].c == c {
+			e.recycleNeed(q, q.wait[i].need)
+			q.Waiting = slices.Delete(q.Waiting, i, i+1)
+			q.wait = slices.Delete(q.wait, i, i+1)
+			return
+		}
+	}
+	q.Waiting = removeID(q.Waiting, c.ID) // (wait always mirrors Waiting)
+}
+
 // removeID removes id from ids in place (the backing array is kept for
 // the next entry; an empty list encodes like a nil one).
 func removeID(ids []string, id string) []string {
@@ -131,8 +164,19 @@ func (e *Engine) enterQueue(c *Call, q *QueueState) int {
 // back from ringing keeps its original entry time and position).
 func (e *Engine) placeInQueue(c *Call, q *QueueState) int {
 	c.Place, c.Agent, c.State = PlaceQueue, "", ""
-	var i int
-	q.Waiting, i = e.insertOrdered(q.Waiting, c)
+	// Binary search for the position, as insertOrdered, on the pointers.
+	lo, hi := 0, len(q.wait)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if before(c, q.wait[m].c) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	i := lo
+	q.Waiting = slices.Insert(q.Waiting, i, c.ID)
+	q.wait = slices.Insert(q.wait, i, waiting{c: c, need: e.compileNeed(c, q)})
 	q.Dirty = true
 	e.pendQueue(q)
 	return i + 1

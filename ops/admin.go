@@ -16,6 +16,7 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,6 +31,7 @@ import (
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/internal/bearer"
+	"github.com/tandemcc/tandem/internal/jsonin"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
 )
@@ -157,11 +159,25 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
+// maxRequest bounds the JSON body of a request (a configuration document
+// has its own bound, contactcenter.MaxDocumentBytes).
+const maxRequest = 1 << 20
+
+// decode reads the request's JSON body into v strictly (jsonin.Decode:
+// one object of v's fields, nothing after it); a refusal names the field
+// and what it wants, never a Go type.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "decoding request: %v", err))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest+1))
+	switch {
+	case err != nil:
+		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
+		return false
+	case len(body) > maxRequest:
+		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "request body larger than %d bytes", maxRequest))
+		return false
+	}
+	if err := jsonin.Decode(body, v); err != nil {
+		apierr.Write(w, apierr.Wrap(apierr.BadRequest, fmt.Errorf("decoding request: %w", err)))
 		return false
 	}
 	return true
@@ -246,15 +262,18 @@ func (s *Server) newLeader(ctx context.Context, before, target string) string {
 
 // applyConfig applies a YAML or JSON configuration document. It is parsed
 // and validated here, at the edge, so a bad document never reaches the
-// log; the engine validates references again when it applies.
+// log; the engine validates references again when it applies. Parsing is
+// bounded (contactcenter.ParseDocument: at most MaxDocumentBytes, no YAML
+// aliases, at most MaxDocumentNodes values), so a document costs memory
+// in proportion to its text, never to what aliases would expand it to.
 func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, command.MaxPayload/2+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, contactcenter.MaxDocumentBytes+1))
 	if err != nil {
 		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
 		return
 	}
-	if len(body) > command.MaxPayload/2 {
-		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "config larger than %d bytes", command.MaxPayload/2))
+	if len(body) > contactcenter.MaxDocumentBytes {
+		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "config larger than %d bytes", contactcenter.MaxDocumentBytes))
 		return
 	}
 	doc, err := contactcenter.ParseDocument(body)

@@ -215,7 +215,7 @@ func TestErrorsOfEverySurface(t *testing.T) {
 		{"admin", "no token", "GET", "/v1/status", none, "", 401, "unauthorized", "", false},
 		{"admin", "wrong token", "GET", "/v1/status", bogus, "", 401, "unauthorized", "", false},
 		{"admin", "malformed request", "POST", "/v1/cluster/join", admin, "{", 400, "bad_request", "", false},
-		{"admin", "unknown request field", "POST", "/v1/cluster/remove", admin, `{"node":"n1"}`, 400, "bad_request", "", false},
+		{"admin", "unknown request field", "POST", "/v1/cluster/remove", admin, `{"node":"n1"}`, 400, "bad_request", "node", false},
 		{"admin", "invalid document", "POST", "/v1/config", admin, "queues:\n  - {id: q9, strategy: random}\n", 400, "bad_request", "queues[0].strategy", false},
 		{"admin", "engine refusal naming a field", "POST", "/v1/config", admin, "agents:\n  - {id: a9, queues: [nosuch]}\n", 400, "bad_request", "agents[0].queues[0]", false},
 		{"admin", "refusal", "POST", "/v1/cluster/remove", admin, `{"id":"nosuch"}`, 409, "refused", "", false},

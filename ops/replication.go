@@ -102,7 +102,7 @@ func (s *Server) replicationRoutes(mux *http.ServeMux) {
 		if q.RunFor != "" {
 			d, err := time.ParseDuration(q.RunFor)
 			if err != nil || d <= 0 {
-				apierr.Write(w, apierr.Errorf(apierr.BadRequest, "run_for: %q is not a positive duration such as 2h or 90m", q.RunFor).WithField("run_for"))
+				apierr.Write(w, apierr.Errorf(apierr.BadRequest, "run_for: %s is not a positive duration such as 2h or 90m", apierr.Quote(q.RunFor)).WithField("run_for"))
 				return
 			}
 			runFor = d

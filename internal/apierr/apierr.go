@@ -27,8 +27,44 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"syscall"
+
+	"github.com/tandemcc/tandem/internal/jsonin"
 )
+
+// MaxMessageRunes bounds an error message; MaxFieldRunes its field.
+const (
+	MaxMessageRunes = 512
+	MaxFieldRunes   = 128
+)
+
+// yamlTypeError matches yaml.v3's type error text, which names the Go
+// type ("cannot unmarshal !!str `x` into []string").
+var yamlTypeError = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `[^`]*`)? into \\S+")
+
+// Message is msg as every surface answers it: Go type names rewritten
+// (jsonin.Scrub, and yaml.v3's type errors), one line, at most
+// MaxMessageRunes.
+func Message(msg string) string {
+	msg = jsonin.Scrub(msg)
+	if strings.Contains(msg, "cannot unmarshal !!") {
+		msg = yamlTypeError.ReplaceAllString(msg, "a value of the wrong kind ($1)")
+	}
+	if strings.ContainsAny(msg, "\r\n") {
+		lines := strings.FieldsFunc(msg, func(r rune) bool { return r == '\r' || r == '\n' })
+		for i := range lines {
+			lines[i] = strings.TrimSpace(lines[i])
+		}
+		msg = strings.Join(lines, "; ")
+	}
+	return jsonin.ClipTo(msg, MaxMessageRunes-1)
+}
+
+// Quote is s quoted for a message, at most its first 32 runes (then
+// "…"): what an error refuses may be as large as the request.
+func Quote(s string) string { return jsonin.Quote(s) }
 
 // Code is the stable, machine-readable kind of an error. Clients switch
 // on it; the message is for people.
@@ -175,11 +211,17 @@ func (w *wrapped) ErrorCode() Code { return w.code }
 // input field (BadRequest), and otherwise Internal. The field is the
 // first one an error in the chain names. A refusal that names a field is
 // bad input: BadRequest, not Refused. From(nil) is nil.
+//
+// The message is one line of at most MaxMessageRunes, and names no Go
+// type: whatever layer built it from an encoding/json error (the peer
+// protocol's "cannot unmarshal string into Go struct field Envelope.v of
+// type int"), it reads "v: want an integer, not a string" (jsonin.Scrub).
+// The surfaces quote what they refuse with Quote, a short prefix.
 func From(err error) *Error {
 	if err == nil {
 		return nil
 	}
-	e := &Error{Code: Internal, Message: err.Error()}
+	e := &Error{Code: Internal, Message: Message(err.Error())}
 	var c coder
 	var f fielder
 	hasField := errors.As(err, &f)
@@ -196,7 +238,7 @@ func From(err error) *Error {
 		e.Code = BadRequest
 	}
 	if hasField {
-		e.Field = f.FieldName()
+		e.Field = jsonin.ClipTo(f.FieldName(), MaxFieldRunes-1)
 	}
 	if e.Code == Refused && e.Field != "" {
 		e.Code = BadRequest

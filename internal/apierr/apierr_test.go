@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -191,5 +192,34 @@ func checkShape(t *testing.T, body []byte, code apierr.Code, field string) {
 	}
 	if len(m) != want || m["code"] != string(code) || m["message"] == "" || m["message"] == nil || (field != "" && m["field"] != field) {
 		t.Errorf("body %s; want exactly code %q, a message and field %q", body, code, field)
+	}
+}
+
+// Every message is one line of at most MaxMessageRunes naming no Go type,
+// however the failing layer built it; fields are bounded too.
+func TestMessage(t *testing.T) {
+	long := strings.Repeat("é", 3000)
+	for _, tt := range []struct{ in, want string }{
+		{"decoding request: json: cannot unmarshal string into Go struct field Envelope.v of type int", "decoding request: v: want an integer, not a string"},
+		{"json: cannot unmarshal array into Go value of type map[string]interface {}", "want an object, not a list"},
+		{"config: yaml: unmarshal errors:\n  line 3: cannot unmarshal !!str `x` into []string\n  line 4: cannot unmarshal !!seq into int",
+			"config: yaml: unmarshal errors:; line 3: a value of the wrong kind (str); line 4: a value of the wrong kind (seq)"},
+		{"a\r\nb", "a; b"},
+		{"plain", "plain"},
+		{long, long[:2*(apierr.MaxMessageRunes-1)] + "…"},
+	} {
+		if got := apierr.Message(tt.in); got != tt.want {
+			t.Errorf("Message(%.60q) = %.80q, want %.80q", tt.in, got, tt.want)
+		}
+	}
+	e := apierr.From(&contactcenter.FieldError{Field: strings.Repeat("f", 1000), Msg: long})
+	if n := len([]rune(e.Message)); n > apierr.MaxMessageRunes {
+		t.Errorf("message of %d runes", n)
+	}
+	if n := len([]rune(e.Field)); n > apierr.MaxFieldRunes {
+		t.Errorf("field of %d runes", n)
+	}
+	if q := apierr.Quote(long); q != `"`+strings.Repeat("é", 32)+`…"` {
+		t.Errorf("Quote = %q", q)
 	}
 }
