@@ -6,7 +6,7 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools npm
+TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools
 BENCH_DEBS := etcd-server
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
@@ -28,6 +28,7 @@ run: build
 # deps installs the real peers the tests need, only when missing.
 deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
