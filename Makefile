@@ -7,7 +7,7 @@ export GOFLAGS
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
 TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools
-BENCH_DEBS := etcd-server
+BENCH_DEBS := etcd-server snmp snmpd zstd
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
 # package net-snmp carries them (its lib/mibs).
@@ -69,6 +69,9 @@ bench-smoke: build
 	BENCH_TARGETS=tandem BENCH_CONCURRENCY="4 16" BENCH_DURATION=1s BENCH_ROUNDS=1 BENCH_WARMUP=200ms \
 		BENCH_FAILOVERS=1 BENCH_RESTART_ENTRIES=2000 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/raft.sh
 	DRAIN_SIZES=16MiB BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/drain.sh
+	SNMP_TARGETS=tandem SNMP_QUEUES=20 SNMP_WALKS=3 SNMP_LOOPS=4 SNMP_DURATION=1 \
+		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/snmp.sh
+	BACKUP_STATE_MB=8 BACKUP_ROUNDS=1 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/backup.sh
 
 # chaos is the fault run of `make test` (test/e2e TestFaultRun) for longer:
 # TANDEM_CHAOS_DURATION (default 5m) of kills, pauses and restarts under
@@ -86,6 +89,8 @@ bench: build
 	./bench/routing.sh
 	./bench/raft.sh
 	./bench/drain.sh
+	./bench/snmp.sh
+	./bench/backup.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

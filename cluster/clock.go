@@ -91,6 +91,9 @@ func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, boo
 		return 0, false
 	}
 	rtt := time.Since(start)
+	if r.NodeID != "" {
+		c.s.space.notePeer(r.NodeID, r.NoSpace)
+	}
 	local := t0.Add(rtt / 2)
 	return time.Unix(0, r.Time).Sub(local), true
 }

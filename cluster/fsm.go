@@ -407,6 +407,17 @@ const snapshotFormat = 2
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	b, err := f.encodeLocked(nil)
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{data: b, sinks: f.sinks}, nil
+}
+
+// encodeLocked is the snapshot document of the state now; f.mu is held.
+// When raw is not nil it receives each section's encoding as the machine
+// gave it (a backup hashes them: backup.go).
+func (f *fsm) encodeLocked(raw map[string][]byte) ([]byte, error) {
 	cst := f.st
 	cst.Order = f.st.Order[f.head:]
 	if f.gate != nil {
@@ -424,12 +435,15 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 		}
 		sec := sectionOf(m)
 		doc.Sections[sec.Name] = sectionDoc{Version: sec.Version, Data: b}
+		if raw != nil {
+			raw[sec.Name] = b
+		}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encoding snapshot: %w", err)
 	}
-	return &fsmSnapshot{data: b, sinks: f.sinks}, nil
+	return b, nil
 }
 
 // Restore implements raft.FSM.

@@ -35,10 +35,14 @@ type JoinRequest struct {
 	NonVoter  bool   `json:"non_voter,omitempty"`
 }
 
-// ClockReading is a member's wall clock.
+// ClockReading is a member's wall clock, and whether the filesystem of
+// its Raft log is short of space (space.go).
 type ClockReading struct {
 	NodeID string `json:"node_id"`
 	Time   int64  `json:"time_unix_nano"`
+	// NoSpace is the member's Raft directory while it is short of
+	// space, "" while it has room.
+	NoSpace string `json:"no_space,omitempty"`
 }
 
 // PeerHandler serves the peer protocol. Mount it at /v1/internal/ behind
@@ -99,7 +103,7 @@ func (s *Store) PeerHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/internal/clock", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano()})
+		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano(), NoSpace: s.space.shortDir()})
 	})
 	return apierr.Mux(mux)
 }

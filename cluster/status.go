@@ -38,6 +38,9 @@ type NodeStatus struct {
 	// asked); LastSeen is when a down member last answered.
 	State    string     `json:"state"`
 	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// NoSpace is the member's Raft directory while the filesystem
+	// holding it is short of space (as it reported within 3 s).
+	NoSpace string `json:"no_space,omitempty"`
 }
 
 // Status reports the node's role, the leader, indexes and members.
@@ -68,7 +71,10 @@ func (s *Store) Status() Status {
 			}
 			ns := NodeStatus{ID: string(srv.ID), Address: string(srv.Address),
 				Suffrage: suf, AdminAddr: meta[string(srv.ID)].AdminAddr, State: "up"}
-			if ns.ID != s.cfg.NodeID {
+			if ns.ID == s.cfg.NodeID {
+				ns.NoSpace = s.space.shortDir()
+			} else {
+				ns.NoSpace, _, _ = s.space.peer(ns.ID)
 				var last time.Time
 				ns.State, last = s.clock.reach(ns.ID)
 				if ns.State == "down" && !last.IsZero() {

@@ -104,7 +104,9 @@ type Store struct {
 	snaps  *raft.FileSnapshotStore
 	client *http.Client
 	now    func() time.Time
-	space  *spaceGuard // refuses writes before the Raft log meets a full disk (space.go)
+	space  *spaceGuard  // refuses writes before the Raft log meets a full disk (space.go)
+	glogs  *guardedLogs // the log store Raft writes through: a follower short of space refuses entries
+	hand   handover     // handing leadership over for lack of space (space.go)
 
 	readyTerm atomic.Uint64 // term in which this leader committed its barrier
 
@@ -172,7 +174,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeStorage()
 		return nil, err
 	}
-	cache, err := raft.NewLogCache(512, s.logs)
+	var running atomic.Pointer[raft.Raft] // set once NewRaft returns
+	s.glogs = &guardedLogs{LogStore: s.logs, guard: s.space, leader: raftLeader(&running)}
+	cache, err := raft.NewLogCache(512, s.glogs)
 	if err != nil {
 		s.closeStorage()
 		return nil, fmt.Errorf("creating log cache: %w", err)
@@ -188,6 +192,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeStorage()
 		return nil, fmt.Errorf("starting raft: %w", err)
 	}
+	running.Store(s.raft)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.clock = newClockWatch(s)
 
@@ -210,6 +215,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.goLoop(s.selfMetaLoop)
 	s.goLoop(s.memberWatch)
 	s.goLoop(s.clock.run)
+	s.goLoop(s.spaceLoop)
 	return s, nil
 }
 
@@ -273,6 +279,7 @@ func (s *Store) openStorage(ctx context.Context) error {
 		now = time.Now
 	}
 	s.space = newSpaceGuard(dir, s.cfg.freeSpace, s.raftReserve, now)
+	s.space.log = s.log
 	return nil
 }
 
@@ -443,6 +450,13 @@ func (s *Store) commitLocal(ctx context.Context, env command.Envelope) (Result, 
 
 func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
 	if err := s.space.check(); err != nil {
+		if s.IsLeader() && s.handOver() {
+			// A voter with room takes over: the write is retried there.
+			return Result{}, fmt.Errorf("%w: handing leadership to a member with free space", raft.ErrLeadershipTransferInProgress)
+		}
+		return Result{}, err
+	}
+	if err := s.checkQuorumSpace(ctx); err != nil {
 		return Result{}, err
 	}
 	timeout := 10 * time.Second
@@ -533,6 +547,11 @@ func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
 		s.appliedMu.Unlock()
 		if s.AppliedIndex() >= index {
 			return nil
+		}
+		if s.space.refusingEntries() && index > s.raft.LastIndex() {
+			// This follower cannot store what it lacks: waiting is
+			// useless until space is freed.
+			return s.space.refusal()
 		}
 		select {
 		case <-ch:

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
@@ -34,6 +35,7 @@ import (
 	"github.com/tandemcc/tandem/internal/jsonin"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
+	"github.com/tandemcc/tandem/snmp"
 )
 
 // Server is the admin API of one node.
@@ -45,6 +47,8 @@ type Server struct {
 	Registry *prometheus.Registry
 	// Replication is nil when no replication is configured on the node.
 	Replication *replication.Manager
+	// Backup is nil when no backup directory is configured on the node.
+	Backup *backup.Manager
 	// Status adds subsystem sections (replication, backup) to /v1/status.
 	Status func(*StatusDoc)
 	// Standby serves /v1/standby/… and the standby section of
@@ -57,6 +61,8 @@ type Server struct {
 	// BenchAPI serves POST /v1/bench/commit (tandemd --bench-api): a
 	// production node has no route that commits arbitrary bytes.
 	BenchAPI bool
+	// SNMP is the node's SNMP agent, for its counters in /v1/status.
+	SNMP *snmp.Agent
 }
 
 // StatusDoc is the body of GET /v1/status.
@@ -68,6 +74,10 @@ type StatusDoc struct {
 	// standby, a promoted standby, or a primary that ships to one; absent
 	// otherwise.
 	Standby *standby.Status `json:"standby,omitempty"`
+	// SNMP is the SNMP agent's counters (requests, drops by cause,
+	// notifications sent by type: package snmp); its addr is empty when
+	// --snmp-addr is.
+	SNMP *snmp.Status `json:"snmp,omitempty"`
 }
 
 // ReplicationTarget is one replication type's state in /v1/status.
@@ -76,11 +86,10 @@ type ReplicationTarget struct {
 	BufferPercent float64 `json:"buffer_percent"`
 }
 
-// BackupStatus is the backup section of /v1/status.
-type BackupStatus struct {
-	LastFull        *time.Time `json:"last_full"`
-	LastIncremental *time.Time `json:"last_incremental"`
-}
+// BackupStatus is the backup section of /v1/status: the last full and
+// incremental runs (time, index, size, result), the schedules, a running
+// backup (package backup).
+type BackupStatus = backup.Status
 
 // Handler returns the API's routes.
 func (s *Server) Handler() http.Handler {
@@ -109,6 +118,7 @@ func (s *Server) Handler() http.Handler {
 		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	}
 	s.replicationRoutes(api)
+	s.backupRoutes(api)
 	if s.Standby != nil {
 		s.Standby.Routes(api)
 	}
@@ -148,10 +158,17 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			doc.Replication[name] = ReplicationTarget{State: string(t.State), BufferPercent: t.BufferPercent}
 		}
 	}
+	if s.Backup != nil {
+		doc.Backup = s.Backup.Status()
+	}
 	if s.Standby != nil {
 		if st := s.Standby.Status(); st.Mode != standby.ModePrimary || len(st.Target) > 0 {
 			doc.Standby = &st
 		}
+	}
+	if s.SNMP != nil {
+		st := s.SNMP.Status()
+		doc.SNMP = &st
 	}
 	if s.Status != nil {
 		s.Status(&doc)

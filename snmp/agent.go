@@ -2,6 +2,7 @@ package snmp
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,23 +20,28 @@ import (
 // Agent is one node's SNMP agent: the UDP responder on --snmp-addr, the
 // notification sender and the counters of both.
 type Agent struct {
-	cfg   config
-	log   *slog.Logger
-	now   func() time.Time
-	start time.Time
-	oids  map[string]OID
-	tree  *tree
-	cnt   *counters
-	conn  *net.UDPConn // nil when --snmp-addr is empty
-	src   atomic.Pointer[Sources]
-	traps *trapSender // nil without --snmp-trap-to
-	watch watchState
+	cfg    config
+	log    *slog.Logger
+	now    func() time.Time
+	start  time.Time
+	oids   map[string]OID
+	tree   *tree
+	cnt    *counters
+	conn   *net.UDPConn // nil when --snmp-addr is empty
+	usm    *usm         // nil without --snmp-v3-user: SNMPv3 is not answered
+	src    atomic.Pointer[Sources]
+	traps  *trapSender // nil without --snmp-trap-to
+	watch  watchState
+	voice  voiceContacts // fed by ContactEvents
+	queues queueCache    // tandemQueueTable between engine commands
 }
 
 // New validates the flags and claims --snmp-addr (UDP), so that a port in
-// use fails the start with one line naming the flag. The agent answers
-// nothing until Run.
-func New(f Flags, logger *slog.Logger) (*Agent, error) {
+// use fails the start with one line naming the flag. With SNMPv3 users it
+// also reads this node's SNMP engine from dataDir (snmp-engine.json: the
+// engine ID, made on the first start, and the engine boots, incremented
+// and saved here). The agent answers nothing until Run.
+func New(f Flags, dataDir string, logger *slog.Logger) (*Agent, error) {
 	cfg, err := f.config()
 	if err != nil {
 		return nil, err
@@ -45,9 +51,18 @@ func New(f Flags, logger *slog.Logger) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: logger, now: time.Now, oids: mibOIDs(), cnt: newCounters()}
 	a.start = a.now()
+	if len(cfg.Users) > 0 {
+		eng, err := loadEngine(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		if a.usm, err = newUSM(cfg.Users, eng, a.start); err != nil {
+			return nil, err
+		}
+	}
 	a.tree = newTree(a.objects())
 	if len(cfg.TrapTo) > 0 {
-		a.traps = newTrapSender(cfg.TrapTo, string(cfg.Communities[0]), a.cnt, logger)
+		a.traps = newTrapSender(cfg, a.usm, func() time.Time { return a.now() }, a.cnt, logger)
 	}
 	if cfg.Addr != "" {
 		ua, err := net.ResolveUDPAddr("udp", cfg.Addr)
@@ -116,6 +131,12 @@ func (a *Agent) logStart() {
 		if len(a.cfg.Communities) == 0 {
 			a.log.Warn("SNMP agent answers no SNMPv2c request: no community is configured; give --snmp-community NAME (not public or private) to enable it")
 		}
+	}
+	if a.usm != nil {
+		// The engine ID is no secret: trap receivers need it for the
+		// notifications this node sends in SNMPv3.
+		a.log.Info("SNMPv3 engine", "engine_id", hex.EncodeToString(a.usm.engineID), "engine_boots", a.usm.boots,
+			"users", len(a.usm.users), "trap_v3_user", a.cfg.TrapUser)
 	}
 }
 

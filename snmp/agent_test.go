@@ -101,7 +101,7 @@ func TestPortInUse(t *testing.T) {
 	defer a.Close()
 	var f Flags
 	f.Addr.Set(a.Addr().String())
-	if _, err := New(f, nil); err == nil || !strings.HasPrefix(err.Error(), "--snmp-addr: ") {
+	if _, err := New(f, "", nil); err == nil || !strings.HasPrefix(err.Error(), "--snmp-addr: ") {
 		t.Fatalf("second agent on %s: %v", a.Addr(), err)
 	}
 }
@@ -110,11 +110,33 @@ func TestPortInUse(t *testing.T) {
 // (the flag wants a fixed port).
 func listeningAgent(t *testing.T) *Agent {
 	t.Helper()
-	a := newTestAgent(t)
+	return listeningAgentIn(t, "")
+}
+
+func listeningAgentIn(t *testing.T, dataDir string, edit ...func(*Flags)) *Agent {
+	t.Helper()
+	a := newTestAgentIn(t, dataDir, edit...)
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.conn = c
 	return a
+}
+
+// TestStatus: the status section has the counters /metrics has.
+func TestStatus(t *testing.T) {
+	a := v3Agent(t)
+	src, _, _ := testSources()
+	ask(t, a, src, gosnmp.GetRequest, 0, 0, oidOf(t, a, "tandemNodeId", 0))
+	a.handle(src, loopback, request(t, "wrong", gosnmp.GetRequest, 0, 0, ".1.3"))
+	a.handle(src, loopback, (v3Req{flags: gosnmp.Reportable, pdu: gosnmp.GetRequest}).marshal(t))
+	a.cnt.trapsSent["tandemNodeLost"].Add(2)
+	st := a.Status()
+	if st.Packets != 3 || st.Requests["get"] != 1 || st.Dropped["community"] != 1 || st.Dropped["unknown_engine_id"] != 1 ||
+		st.Reports != 1 || st.TrapsSent["tandemNodeLost"] != 2 || st.TrapsFailed["tandemNodeLost"] != 0 ||
+		len(st.Dropped) != int(numDropCauses) || len(st.TrapsSent) != len(notificationNames) ||
+		st.EngineBoots != 1 || len(st.EngineID) != 34 || st.TrapProfile != "all" {
+		t.Fatalf("status %+v", st)
+	}
 }

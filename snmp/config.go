@@ -20,6 +20,11 @@ type Flags struct {
 	Allow       Allow   // manager hosts (CIDR or IP) answered
 	TrapTo      List    // notification destinations, host:port
 	TrapProfile Profile // "all" or "noc"
+	V3Users     Users   // SNMPv3 USM users (usm.go); none: no v3 request is answered
+	TrapV3User  Name    // send notifications in SNMPv3 as this user
+	// ExtensionThreshold is the percentage of configured extensions that
+	// must be operational, else tandemExtensionsBelowThreshold.
+	ExtensionThreshold Threshold
 }
 
 // Trap profiles.
@@ -32,6 +37,9 @@ const (
 const (
 	DefaultAddr  = "127.0.0.1:1161"
 	DefaultAllow = "127.0.0.0/8,::1/128"
+	// DefaultExtensionThreshold is --snmp-extension-threshold's default
+	// (interfaces.md).
+	DefaultExtensionThreshold = 90
 )
 
 // Register adds the flags to fs.
@@ -41,6 +49,11 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.Var(&f.Allow, "snmp-allow", "manager hosts the agent answers, `CIDR`[,CIDR…] (a bare IP is one host); others get no answer")
 	fs.Var(&f.TrapTo, "snmp-trap-to", "send SNMPv2c notifications to `HOST:PORT`[,HOST:PORT…], repeatable (sent by the leader, once per cluster)")
 	fs.Var(&f.TrapProfile, "snmp-trap-profile", "notifications sent, `all|noc`: every one, or only what the NOC acts on (listed in TANDEM-MIB)")
+	fs.Var(&f.V3Users, "snmp-v3-user", "SNMPv3 user `NAME:AUTH:AUTHPASS:PRIV:PRIVPASS`, repeatable: AUTH SHA or SHA256, PRIV AES or AES256, "+
+		"each passphrase @FILE (a file holding it; on the command line only @FILE is accepted, literal passphrases belong in --config); "+
+		"NAME:AUTH:AUTHPASS allows authNoPriv and NAME alone noAuthNoPriv for that user, nothing else does")
+	fs.Var(&f.TrapV3User, "snmp-trap-v3-user", "send the notifications in SNMPv3 as this --snmp-v3-user `NAME` (with its keys, from this node's engine ID)")
+	fs.Var(&f.ExtensionThreshold, "snmp-extension-threshold", "`PERCENT` of configured extensions that must be operational (a phone registered), else the leader sends tandemExtensionsBelowThreshold")
 }
 
 // setting is a string flag that knows whether it was given.
@@ -71,6 +84,24 @@ func (p *Profile) String() string { return p.s.or(ProfileAll) }
 
 // Set implements flag.Value.
 func (p *Profile) Set(v string) error { p.s = setting{v, true}; return nil }
+
+// Name is a string flag, empty by default.
+type Name struct{ s setting }
+
+func (n *Name) String() string { return n.s.v }
+
+// Set implements flag.Value.
+func (n *Name) Set(v string) error { n.s = setting{v, true}; return nil }
+
+// Threshold is --snmp-extension-threshold: a percentage, 0 to 100,
+// DefaultExtensionThreshold unless given. Set keeps what it is given;
+// Validate checks it.
+type Threshold struct{ s setting }
+
+func (t *Threshold) String() string { return t.s.or(strconv.Itoa(DefaultExtensionThreshold)) }
+
+// Set implements flag.Value.
+func (t *Threshold) Set(v string) error { t.s = setting{strings.TrimSpace(v), true}; return nil }
 
 // List is a repeatable flag of comma-separated values, empty by default.
 type List struct{ s setting }
@@ -131,9 +162,13 @@ type config struct {
 	Allow       []netip.Prefix
 	TrapTo      []string
 	TrapProfile string
+	Users       []userConfig // SNMPv3 users, passphrases read
+	TrapUser    string       // "" sends SNMPv2c notifications
+	Threshold   int          // --snmp-extension-threshold, percent
 }
 
 func (f *Flags) config() (config, error) {
+	var err error
 	c := config{Addr: f.Addr.String(), TrapProfile: f.TrapProfile.String()}
 	if c.Addr != "" {
 		if err := checkHostPort(c.Addr, false); err != nil {
@@ -177,9 +212,29 @@ func (f *Flags) config() (config, error) {
 		}
 		c.TrapTo = append(c.TrapTo, t)
 	}
-	if len(c.TrapTo) > 0 && len(c.Communities) == 0 {
-		return c, errors.New("--snmp-trap-to: SNMPv2c notifications need a community (--snmp-community); the first one is used")
+	if c.Users, err = f.V3Users.users(); err != nil {
+		return c, err
 	}
+	if c.TrapUser = f.TrapV3User.String(); c.TrapUser != "" {
+		found := false
+		for _, u := range c.Users {
+			found = found || u.name == c.TrapUser
+		}
+		if !found {
+			return c, fmt.Errorf("--snmp-trap-v3-user: %q is not one of the --snmp-v3-user users", c.TrapUser)
+		}
+		if len(c.TrapTo) == 0 {
+			return c, errors.New("--snmp-trap-v3-user: needs --snmp-trap-to")
+		}
+	}
+	if len(c.TrapTo) > 0 && len(c.Communities) == 0 && c.TrapUser == "" {
+		return c, errors.New("--snmp-trap-to: SNMPv2c notifications need a community (--snmp-community; the first one is used), or give --snmp-trap-v3-user")
+	}
+	th, terr := strconv.Atoi(f.ExtensionThreshold.String())
+	if terr != nil || th < 0 || th > 100 {
+		return c, fmt.Errorf("--snmp-extension-threshold: %q is not a percentage from 0 to 100", f.ExtensionThreshold.String())
+	}
+	c.Threshold = th
 	switch c.TrapProfile {
 	case ProfileAll, ProfileNOC:
 	default:

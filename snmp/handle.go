@@ -17,11 +17,15 @@ const maxMessage = 1472
 // maxBulkVarbinds bounds the work of one GETBULK.
 const maxBulkVarbinds = 1024
 
-// snmpV2c is the version field of an SNMPv2c message.
-const snmpV2c = 1
+// The version field of SNMPv2c and SNMPv3 messages.
+const (
+	snmpV2c = 1
+	snmpV3  = 3
+)
 
 // handle answers one datagram from a manager at from: the response to
-// send, or nil to drop it (every drop is counted by cause).
+// send (a Report for some SNMPv3 refusals), or nil to drop it. Every
+// packet is either answered or counted as a drop, by cause.
 func (a *Agent) handle(src Sources, from netip.Addr, pkt []byte) []byte {
 	a.cnt.packets.Add(1)
 	if !a.allowed(from) {
@@ -33,10 +37,17 @@ func (a *Agent) handle(src Sources, from netip.Addr, pkt []byte) []byte {
 		a.cnt.drop(dropMalformed)
 		return nil
 	}
-	if ver != snmpV2c {
-		a.cnt.drop(dropVersion)
-		return nil
+	switch {
+	case ver == snmpV2c:
+		return a.handleV2c(src, pkt)
+	case ver == snmpV3 && a.usm != nil:
+		return a.handleV3(src, pkt)
 	}
+	a.cnt.drop(dropVersion)
+	return nil
+}
+
+func (a *Agent) handleV2c(src Sources, pkt []byte) []byte {
 	dec := &gosnmp.GoSNMP{Version: gosnmp.Version2c}
 	req, err := dec.SnmpDecodePacket(pkt)
 	// gosnmp reads request-id as an int and keeps it as a uint32; a
@@ -51,6 +62,12 @@ func (a *Agent) handle(src Sources, from netip.Addr, pkt []byte) []byte {
 	}
 	resp := &gosnmp.SnmpPacket{Version: gosnmp.Version2c, Community: req.Community,
 		PDUType: gosnmp.GetResponse, RequestID: req.RequestID}
+	return a.respond(src, req, resp, maxMessage)
+}
+
+// respond answers the request req in resp (a response with its version,
+// security and request-id set) and encodes it within limit octets.
+func (a *Agent) respond(src Sources, req, resp *gosnmp.SnmpPacket, limit int) []byte {
 	var kind pduKind
 	switch req.PDUType {
 	case gosnmp.GetRequest:
@@ -65,7 +82,7 @@ func (a *Agent) handle(src Sources, from netip.Addr, pkt []byte) []byte {
 		}
 	case gosnmp.GetBulkRequest:
 		kind = pduGetBulk
-		if !a.getBulk(src, req, resp) {
+		if !a.getBulk(src, req, resp, a.bulkBudget(resp, limit)) {
 			return nil
 		}
 	case gosnmp.SetRequest:
@@ -75,7 +92,7 @@ func (a *Agent) handle(src Sources, from netip.Addr, pkt []byte) []byte {
 		a.cnt.drop(dropPDU)
 		return nil
 	}
-	out, ok := a.marshal(resp, kind == pduGetBulk)
+	out, ok := a.marshal(resp, kind == pduGetBulk, limit)
 	if !ok {
 		return nil
 	}
@@ -151,20 +168,35 @@ func (a *Agent) getNext(src Sources, req, resp *gosnmp.SnmpPacket) bool {
 	return true
 }
 
+// bulkBudget is how many octets a GETBULK answer's varbinds may take
+// within limit: the message without varbinds is encoded once to know
+// the rest, with room for its lengths to grow.
+func (a *Agent) bulkBudget(resp *gosnmp.SnmpPacket, limit int) int {
+	empty, err := resp.MarshalMsg()
+	if err != nil {
+		return limit
+	}
+	return limit - len(empty) - 12
+}
+
 // getBulk follows RFC 3416, 4.2.3: the first non-repeaters names get one
 // successor each, the others max-repetitions successors, interleaved.
 // Repetitions stop early once every repeater is past the end of the MIB
-// view, and when maxBulkVarbinds is reached; marshal cuts the answer to
-// maxMessage.
-func (a *Agent) getBulk(src Sources, req, resp *gosnmp.SnmpPacket) bool {
+// view, when maxBulkVarbinds is reached, and before the varbinds would
+// exceed budget octets (marshal cuts the answer to the limit if they do
+// all the same).
+func (a *Agent) getBulk(src Sources, req, resp *gosnmp.SnmpPacket, budget int) bool {
 	oids, ok := a.requestOIDs(req)
 	if !ok {
 		return false
 	}
 	s := a.newSnapshot(src)
 	n := min(int(req.NonRepeaters), len(oids))
+	size := 0
 	for _, o := range oids[:n] {
-		resp.Variables = append(resp.Variables, a.nextOf(s, o).pdu())
+		vb := a.nextOf(s, o)
+		size += vb.maxEncodedLen()
+		resp.Variables = append(resp.Variables, vb.pdu())
 	}
 	cur := oids[n:]
 	if len(cur) == 0 {
@@ -175,6 +207,9 @@ func (a *Agent) getBulk(src Sources, req, resp *gosnmp.SnmpPacket) bool {
 		ended := 0
 		for i, o := range cur {
 			vb := a.nextOf(s, o)
+			if size += vb.maxEncodedLen(); size > budget && len(resp.Variables) > 0 {
+				return true
+			}
 			if vb.val.typ == gosnmp.EndOfMibView {
 				ended++
 			}
@@ -197,10 +232,10 @@ func notWritable(req, resp *gosnmp.SnmpPacket) {
 	}
 }
 
-// marshal encodes the response within maxMessage: a GETBULK answer loses
-// its last varbinds until it fits, any other becomes tooBig with no
+// marshal encodes the response within limit octets: a GETBULK answer
+// loses its last varbinds until it fits, any other becomes tooBig with no
 // varbinds. false drops it (counted).
-func (a *Agent) marshal(resp *gosnmp.SnmpPacket, bulk bool) ([]byte, bool) {
+func (a *Agent) marshal(resp *gosnmp.SnmpPacket, bulk bool, limit int) ([]byte, bool) {
 	out, err := resp.MarshalMsg()
 	if err != nil && resp.PDUType == gosnmp.GetResponse && resp.Error == gosnmp.NotWritable {
 		// A SET's values may be of a type gosnmp decodes but cannot
@@ -216,7 +251,7 @@ func (a *Agent) marshal(resp *gosnmp.SnmpPacket, bulk bool) ([]byte, bool) {
 		a.cnt.drop(dropMalformed)
 		return nil, false
 	}
-	if len(out) <= maxMessage {
+	if len(out) <= limit {
 		return out, true
 	}
 	if bulk {
@@ -226,19 +261,19 @@ func (a *Agent) marshal(resp *gosnmp.SnmpPacket, bulk bool) ([]byte, bool) {
 		for lo < hi {
 			mid := (lo + hi + 1) / 2
 			resp.Variables = all[:mid]
-			if b, err := resp.MarshalMsg(); err == nil && len(b) <= maxMessage {
+			if b, err := resp.MarshalMsg(); err == nil && len(b) <= limit {
 				lo, out = mid, b
 			} else {
 				hi = mid - 1
 			}
 		}
 		resp.Variables = all[:lo]
-		if out, err = resp.MarshalMsg(); err == nil && len(out) <= maxMessage {
+		if out, err = resp.MarshalMsg(); err == nil && len(out) <= limit {
 			return out, true
 		}
 	}
 	resp.Variables, resp.Error, resp.ErrorIndex = nil, gosnmp.TooBig, 0
-	if out, err = resp.MarshalMsg(); err != nil {
+	if out, err = resp.MarshalMsg(); err != nil || len(out) > limit {
 		a.cnt.drop(dropMalformed)
 		return nil, false
 	}
@@ -247,7 +282,7 @@ func (a *Agent) marshal(resp *gosnmp.SnmpPacket, bulk bool) ([]byte, bool) {
 
 // peekVersion reads the version of an SNMP message, Message ::=
 // SEQUENCE { version INTEGER, ... }, without decoding the rest: only
-// SNMPv2c goes on to the decoder.
+// SNMPv2c goes on to the decoder, SNMPv3 to the USM first.
 func peekVersion(pkt []byte) (int, bool) {
 	if len(pkt) < 2 || pkt[0] != 0x30 {
 		return 0, false

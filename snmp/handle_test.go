@@ -3,9 +3,13 @@ package snmp
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gosnmp/gosnmp"
+
+	"github.com/tandemcc/tandem/contactcenter"
 )
 
 func TestGet(t *testing.T) {
@@ -55,6 +59,19 @@ func TestGet(t *testing.T) {
 		{"target backlog", oidOf(t, a, "tandemReplTargetEntry", 4, 1), gosnmp.Gauge32, uint(1234)},
 		{"target last error", oidOf(t, a, "tandemReplTargetEntry", 5, 1), gosnmp.OctetString, "connection refused"},
 		{"trap profile", oidOf(t, a, "tandemSnmpTrapProfile", 0), gosnmp.Integer, 1},
+		{"member clock skew", member(7, "n2"), gosnmp.Integer, -250},
+		{"own clock skew", member(7, "n1"), gosnmp.Integer, 0},
+		{"extensions registered", oidOf(t, a, "tandemExtensionsRegistered", 0), gosnmp.Gauge32, uint(3)},
+		{"extensions in use", oidOf(t, a, "tandemExtensionsInUse", 0), gosnmp.Gauge32, uint(1)},
+		{"operational percent", oidOf(t, a, "tandemExtensionsOperationalPct", 0), gosnmp.Gauge32, uint(1000)},
+		{"threshold", oidOf(t, a, "tandemExtensionThreshold", 0), gosnmp.Gauge32, uint(90)},
+		{"voice counted", oidOf(t, a, "tandemContactEntry", 2, MediumVoice), gosnmp.Integer, 1},
+		{"voice current", oidOf(t, a, "tandemContactEntry", 3, MediumVoice), gosnmp.Gauge32, uint(2)},
+		{"chat not counted", oidOf(t, a, "tandemContactEntry", 2, MediumChat), gosnmp.Integer, 2},
+		{"chat current", oidOf(t, a, "tandemContactEntry", 3, MediumChat), gosnmp.Gauge32, uint(0)},
+		{"full backup never", oidOf(t, a, "tandemBackupEntry", 3, 1), gosnmp.Integer, 1},
+		{"full backup time never", oidOf(t, a, "tandemBackupEntry", 2, 1), gosnmp.OctetString, string(make([]byte, 8))},
+		{"no third backup level", oidOf(t, a, "tandemBackupEntry", 3, 3), gosnmp.NoSuchInstance, nil},
 		{"scalar without .0", oidOf(t, a, "tandemNodeId"), gosnmp.NoSuchInstance, nil},
 		{"scalar.1", oidOf(t, a, "tandemNodeId", 1), gosnmp.NoSuchInstance, nil},
 		{"no such row", member(2, "n9"), gosnmp.NoSuchInstance, nil},
@@ -124,9 +141,10 @@ func TestGetNextOrder(t *testing.T) {
 		}
 		prev = o
 	}
-	// 10 cluster scalars + 3 members × 5 columns, 8 contact-center
-	// scalars + 2 queues × 4, 2 + 1 target × 6, 10 agent scalars.
-	if want := 9 + 15 + 8 + 8 + 2 + 6 + 10; len(all) != want {
+	// 9 cluster scalars + 3 members × 6 columns, 12 contact-center
+	// scalars + 2 queues × 4 + 4 media × 4, 2 + 1 target × 6, 2 backup
+	// levels × 3, 21 agent scalars.
+	if want := 9 + 18 + 12 + 8 + 16 + 2 + 6 + 6 + 21; len(all) != want {
 		t.Fatalf("walk has %d varbinds, want %d", len(all), want)
 	}
 	member := func(col uint32, id string) string {
@@ -146,7 +164,7 @@ func TestGetNextOrder(t *testing.T) {
 		{"column-major: last row, next column", member(2, "n3"), member(3, "n1")},
 		{"a missing row", member(2, "n0"), member(2, "n1")},
 		{"a longer index sorts after every shorter one", member(2, "n15"), member(3, "n1")},
-		{"after the table", member(6, "n3"), oidOf(t, a, "tandemClockSkew", 0)},
+		{"after the table", member(7, "n3"), oidOf(t, a, "tandemClockSkew", 0)},
 		{"shorter index sorts first", oidOf(t, a, "tandemQueueEntry", 2), oidOf(t, a, "tandemQueueEntry", append([]uint32{2}, stringIndex("sales")...)...)},
 		{"an empty column range", oidOf(t, a, "tandemReplTargetEntry", 2, 2), oidOf(t, a, "tandemReplTargetEntry", 3, 1)},
 	} {
@@ -194,7 +212,6 @@ func TestGetBulk(t *testing.T) {
 		{"stops once all repeaters ended", 0, 50, []string{walked[len(walked)-3]}, append(slices.Clone(walked[len(walked)-2:]), "")},
 		{"an ended repeater keeps reporting the end", 0, 3, []string{last, walked[len(walked)-3]},
 			[]string{"", walked[len(walked)-2], "", last, "", ""}},
-		{"the whole MIB", 0, 1000, []string{".1.3"}, append(slices.Clone(walked), "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := ask(t, a, src, gosnmp.GetBulkRequest, tc.nonRep, tc.maxRep, tc.oids...)
@@ -209,6 +226,37 @@ func TestGetBulk(t *testing.T) {
 				t.Fatalf("got %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestGetBulkWholeMIB: GETBULKs of many repetitions, each from the last
+// name of the one before, return the walk (each answer cut to fit in a
+// message), then the end of the MIB view.
+func TestGetBulkWholeMIB(t *testing.T) {
+	a := newTestAgent(t)
+	src, _, _ := testSources()
+	var walked []string
+	for _, v := range walk(t, a, src, ".1.3") {
+		walked = append(walked, v.Name)
+	}
+	var got []string
+	for cur := ".1.3"; len(got) < 1000; {
+		p := ask(t, a, src, gosnmp.GetBulkRequest, 0, 1000, cur)
+		end := false
+		for _, v := range p.Variables {
+			if v.Type == gosnmp.EndOfMibView {
+				end = true
+				break
+			}
+			got = append(got, v.Name)
+			cur = v.Name
+		}
+		if end {
+			break
+		}
+	}
+	if !slices.Equal(got, walked) {
+		t.Fatalf("bulk %q\nwalk %q", got, walked)
 	}
 }
 
@@ -367,5 +415,69 @@ func TestMalformed(t *testing.T) {
 	}
 	if got := a.cnt.drops[dropMalformed].Load(); got != uint64(n) {
 		t.Fatalf("malformed drops %d, want %d", got, n)
+	}
+}
+
+// TestMaxEncodedLen: the estimate GETBULK fills messages with is an
+// upper bound of what gosnmp writes, and not a loose one.
+func TestMaxEncodedLen(t *testing.T) {
+	long := make(OID, 0, 128)
+	for i := range 128 {
+		long = append(long, uint32(i)<<(i%32))
+	}
+	for _, vb := range []varbind{
+		{oid: mustOID("1.3.6.1.4.1.32473.1.1.1.1.0"), val: text("n1")},
+		{oid: mustOID("2.999.4294967295"), val: text(strings.Repeat("é", 200))},
+		{oid: mustOID("1.3"), val: integer(-2147483648)},
+		{oid: mustOID("1.3.6.1.4.1.32473.1.1.3.1.0"), val: gauge(uint64(4294967295))},
+		{oid: mustOID("1.3.6.1.4.1.32473.1.1.4.1.0"), val: counter32(12345)},
+		{oid: mustOID("1.3.6.1.4.1.32473.1.1.4.1.0"), val: endOfMibView},
+		{oid: long, val: text(strings.Repeat("x", 255))},
+	} {
+		// What one more varbind adds to a message that has one (its
+		// lengths already long).
+		p := &gosnmp.SnmpPacket{Version: gosnmp.Version2c, Community: "c", PDUType: gosnmp.GetResponse,
+			Variables: []gosnmp.SnmpPDU{vb.pdu()}}
+		one, _ := p.MarshalMsg()
+		p.Variables = append(p.Variables, vb.pdu())
+		b, err := p.MarshalMsg()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := len(b) - len(one)
+		if est := vb.maxEncodedLen(); est < got || est > got+8 {
+			t.Errorf("%s: estimate %d, encoded %d", vb.oid, est, got)
+		}
+	}
+}
+
+// TestQueueTableLive: the queue table follows every command the engine
+// applies (it is kept only between two), and the longest wait goes on
+// with the time between them.
+func TestQueueTableLive(t *testing.T) {
+	a := newTestAgent(t)
+	src, _, _ := testSources()
+	eng := src.Engine.(*fakeEngine)
+	get := func(col uint32, id string) any {
+		t.Helper()
+		p := ask(t, a, src, gosnmp.GetRequest, 0, 0, oidOf(t, a, "tandemQueueEntry", append([]uint32{col}, stringIndex(id)...)...))
+		return p.Variables[0].Value
+	}
+	if get(3, "support") != uint(3) || get(4, "support") != uint(30) {
+		t.Fatal("initial values")
+	}
+	a.now = func() time.Time { return testNow.Add(5 * time.Second) }
+	if w := get(4, "support"); w != uint(35) {
+		t.Fatalf("longest wait 5 s later: %v", w)
+	}
+	// A command: a queue more, support's counts changed.
+	eng.st.Applied++
+	eng.st.Config.Queues["new"] = contactcenter.Queue{ID: "new", Name: "New"}
+	eng.queues = []contactcenter.QueueView{{Queue: "new"}, {Queue: "sales"}, {Queue: "support", Waiting: 1, LongestWaitMS: 1000, Connected: 4}}
+	if get(3, "support") != uint(1) || get(5, "support") != uint(4) || string(get(2, "new").([]byte)) != "New" {
+		t.Fatal("after a command: not read again")
+	}
+	if n := ask(t, a, src, gosnmp.GetRequest, 0, 0, oidOf(t, a, "tandemQueueCount", 0)).Variables[0].Value; n != uint(3) {
+		t.Fatalf("queue count %v", n)
 	}
 }

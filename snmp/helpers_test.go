@@ -1,6 +1,7 @@
 package snmp
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -38,11 +39,25 @@ func (f *fakeCluster) set(fn func(*cluster.Status)) {
 }
 
 type fakeEngine struct {
+	mu     sync.Mutex
 	st     contactcenter.State
 	queues []contactcenter.QueueView
+	usage  contactcenter.ExtensionUsage
 }
 
 func (f *fakeEngine) View(fn func(*contactcenter.State)) { fn(&f.st) }
+
+func (f *fakeEngine) ExtensionUsage() contactcenter.ExtensionUsage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.usage
+}
+
+func (f *fakeEngine) setUsage(u contactcenter.ExtensionUsage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.usage = u
+}
 func (f *fakeEngine) Queues() []contactcenter.QueueView {
 	return append([]contactcenter.QueueView(nil), f.queues...)
 }
@@ -69,7 +84,7 @@ var testNow = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // and a reporting target.
 func testSources() (Sources, *fakeCluster, *fakeRepl) {
 	cl := &fakeCluster{st: cluster.Status{NodeID: "n1", Role: "leader", LeaderID: "n1", Term: 7, Ready: true,
-		Clock: cluster.ClockStatus{SkewVsLeaderMS: 0},
+		Clock: cluster.ClockStatus{SkewVsLeaderMS: 0, PeersMS: map[string]int64{"n2": -250, "n3": 40}},
 		Nodes: []cluster.NodeStatus{
 			{ID: "n1", Address: "127.0.0.1:7001", Suffrage: "voter", State: "up", AdminAddr: "http://127.0.0.1:7071"},
 			{ID: "n2", Address: "127.0.0.1:7002", Suffrage: "voter", State: "up", AdminAddr: "http://127.0.0.1:7072"},
@@ -82,6 +97,7 @@ func testSources() (Sources, *fakeCluster, *fakeRepl) {
 				Extensions: map[string]contactcenter.Extension{"2001": {Number: "2001"}, "2002": {Number: "2002"}, "2003": {Number: "2003"}},
 				Queues:     map[string]contactcenter.Queue{"support": {ID: "support", Name: "Support ✓"}, "sales": {ID: "sales"}},
 			},
+			Calls: map[string]*contactcenter.Call{"c1": {ID: "c1"}, "c2": {ID: "c2"}},
 			Agents: map[string]*contactcenter.AgentState{
 				"a1": {ID: "a1", State: contactcenter.StateConnected, Line1: "c1"},
 				"a2": {ID: "a2", State: contactcenter.StatePaused, WrapUntil: 5},
@@ -93,6 +109,7 @@ func testSources() (Sources, *fakeCluster, *fakeRepl) {
 			{Queue: "sales", Waiting: 0, Connected: 1},
 			{Queue: "support", Waiting: 3, LongestWaitMS: 20_000, Connected: 2},
 		},
+		usage: contactcenter.ExtensionUsage{Configured: 3, Operational: 3, InUse: 1},
 	}
 	repl := &fakeRepl{st: replication.Status{BufferPercent: 42.54, Level: "normal", Targets: map[string]replication.TargetStatus{
 		replication.Reporting: {State: replication.Active, BufferPercent: 42.54, BacklogEvents: 1234, LastError: "connection refused"},
@@ -104,6 +121,12 @@ func testSources() (Sources, *fakeCluster, *fakeRepl) {
 // loopback.
 func newTestAgent(t testing.TB, edit ...func(*Flags)) *Agent {
 	t.Helper()
+	return newTestAgentIn(t, "", edit...)
+}
+
+// newTestAgentIn is newTestAgent with its SNMP engine kept in dataDir.
+func newTestAgentIn(t testing.TB, dataDir string, edit ...func(*Flags)) *Agent {
+	t.Helper()
 	var f Flags
 	f.Addr.Set("") // no socket
 	f.Communities.Set(testCommunity)
@@ -111,13 +134,20 @@ func newTestAgent(t testing.TB, edit ...func(*Flags)) *Agent {
 	for _, e := range edit {
 		e(&f)
 	}
-	a, err := New(f, nil)
+	a, err := New(f, dataDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.now = func() time.Time { return testNow }
 	a.start = testNow.Add(-time.Minute)
+	if a.usm != nil {
+		a.usm.start = a.start
+	}
 	return a
+}
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
 }
 
 // request encodes a v2c request.

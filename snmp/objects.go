@@ -1,7 +1,11 @@
 package snmp
 
 import (
+	"slices"
+	"sync"
 	"time"
+
+	"github.com/gosnmp/gosnmp"
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
@@ -14,7 +18,7 @@ type snapshot struct {
 	a     *Agent
 	src   Sources
 	now   time.Time
-	cache map[int][]varbind
+	cache map[int]*rowSet // tables' rows, by object
 
 	cl   *cluster.Status
 	cc   *ccSummary
@@ -22,7 +26,7 @@ type snapshot struct {
 }
 
 func (a *Agent) newSnapshot(src Sources) *snapshot {
-	return &snapshot{a: a, src: src, now: a.now(), cache: map[int][]varbind{}}
+	return &snapshot{a: a, src: src, now: a.now(), cache: map[int]*rowSet{}}
 }
 
 func (s *snapshot) cluster() *cluster.Status {
@@ -45,10 +49,11 @@ func (s *snapshot) replication() *replication.Status {
 	return s.repl
 }
 
-// ccSummary is what the MIB shows of the engine state.
+// ccSummary is what the MIB shows of the engine state but the queues.
 type ccSummary struct {
 	extensions, agents, loggedIn, connected, paused, busy, wrapUp int
-	queues                                                        []queueRow
+	usage                                                         contactcenter.ExtensionUsage
+	calls                                                         int // calls the engine holds
 }
 
 type queueRow struct {
@@ -67,10 +72,8 @@ func (s *snapshot) contactCenter() *ccSummary {
 		return s.cc
 	}
 	sum := s.cc
-	var clock int64
-	names := map[string]string{}
 	s.src.Engine.View(func(st *contactcenter.State) {
-		clock = st.Clock
+		sum.calls = len(st.Calls)
 		sum.extensions = len(st.Config.Extensions)
 		sum.agents = len(st.Agents)
 		for _, a := range st.Agents {
@@ -90,21 +93,97 @@ func (s *snapshot) contactCenter() *ccSummary {
 				sum.wrapUp++
 			}
 		}
-		for id, q := range st.Config.Queues {
-			names[id] = q.Name
+	})
+	sum.usage = s.src.Engine.ExtensionUsage()
+	return sum
+}
+
+// queueCache is the queue table as the engine's state last had it: the
+// rows sorted by index, kept while the state has applied no other
+// command (State.Applied). Every node applies the same log, so equal
+// counts are equal states; the values depending on the time (the longest
+// wait) are computed when answered.
+type queueCache struct {
+	mu      sync.Mutex
+	engine  Engine
+	applied uint64
+	valid   bool
+	clock   int64 // the engine's clock: waits are measured up to it
+	rows    []queueRow
+	index   []OID
+}
+
+// queueTable is the cached table for this snapshot's engine state.
+func (s *snapshot) queueTable() (rows []queueRow, index []OID, clock int64) {
+	if s.src.Engine == nil {
+		return nil, nil, 0
+	}
+	var applied uint64
+	s.src.Engine.View(func(st *contactcenter.State) { applied, clock = st.Applied, st.Clock })
+	c := &s.a.queues
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.valid && c.engine == s.src.Engine && c.applied == applied {
+		return c.rows, c.index, c.clock
+	}
+	views := s.src.Engine.Queues()
+	rows = make([]queueRow, len(views))
+	s.src.Engine.View(func(st *contactcenter.State) {
+		applied, clock = st.Applied, st.Clock
+		for i, q := range views {
+			rows[i] = queueRow{id: q.Queue, name: st.Config.Queues[q.Queue].Name, waiting: q.Waiting,
+				serving: q.Connected, longestWaitMS: q.LongestWaitMS}
 		}
 	})
-	// The engine measures waits up to its clock, the time of the last
-	// command applied; the wait goes on until now.
-	since := max(0, s.now.UnixNano()-clock) / int64(time.Millisecond)
-	for _, q := range s.src.Engine.Queues() {
-		r := queueRow{id: q.Queue, name: names[q.Queue], waiting: q.Waiting, serving: q.Connected}
-		if q.Waiting > 0 {
-			r.longestWaitMS = q.LongestWaitMS + since
-		}
-		sum.queues = append(sum.queues, r)
+	slices.SortFunc(rows, func(a, b queueRow) int { return stringIndex(a.id).Compare(stringIndex(b.id)) })
+	index = make([]OID, len(rows))
+	for i, r := range rows {
+		index[i] = stringIndex(r.id)
 	}
-	return sum
+	// Queues and the second View may straddle a command: the counts
+	// are then those of the later state, which the next request reads
+	// again.
+	c.engine, c.applied, c.valid, c.clock, c.rows, c.index = s.src.Engine, applied, true, clock, rows, index
+	return rows, index, clock
+}
+
+// queues are the engine's queues.
+func (s *snapshot) queues() []queueRow {
+	rows, _, _ := s.queueTable()
+	return rows
+}
+
+// queueSet is tandemQueueTable: name, waiting, longest wait (up to now:
+// the engine measured it up to its clock, the time of the last command),
+// agents serving.
+func queueSet(s *snapshot) *rowSet {
+	rows, index, clock := s.queueTable()
+	since := max(0, s.now.UnixNano()-clock) / int64(time.Millisecond)
+	return &rowSet{index: index, value: func(i, ci int) value {
+		q := rows[i]
+		switch ci {
+		case 0:
+			return text(q.name)
+		case 1:
+			return gauge(q.waiting)
+		case 2:
+			if q.waiting == 0 {
+				return gauge(0)
+			}
+			return gauge((q.longestWaitMS + since) / 1000)
+		}
+		return gauge(q.serving)
+	}}
+}
+
+// operationalTenths is the share of configured extensions that are
+// operational, in tenths of a percent: 100 % when none is configured
+// (none is missing).
+func operationalTenths(u contactcenter.ExtensionUsage) int64 {
+	if u.Configured == 0 {
+		return 1000
+	}
+	return int64(u.Operational) * 1000 / int64(u.Configured)
 }
 
 // objects are the MIB's readable objects (TANDEM-MIB.txt), bound to
@@ -139,7 +218,7 @@ func (a *Agent) objects() []*object {
 		scalar("tandemTerm", cl(func(st *cluster.Status) value { return gauge(st.Term) })),
 		scalar("tandemMemberCount", cl(func(st *cluster.Status) value { return gauge(len(st.Nodes)) })),
 		scalar("tandemMembersUp", cl(func(st *cluster.Status) value { return gauge(membersUp(st)) })),
-		{root: oid("tandemMemberTable"), columns: []uint32{2, 3, 4, 5, 6}, rows: memberRows},
+		{root: oid("tandemMemberTable"), columns: []uint32{2, 3, 4, 5, 6, 7}, rows: memberRows},
 		scalar("tandemClockSkew", cl(func(st *cluster.Status) value { return integer(st.Clock.SkewVsLeaderMS) })),
 		scalar("tandemClockAlarm", cl(func(st *cluster.Status) value { return truth(st.Clock.Alarm) })),
 		scalar("tandemReady", cl(func(st *cluster.Status) value { return truth(st.Ready) })),
@@ -151,8 +230,16 @@ func (a *Agent) objects() []*object {
 		scalar("tandemAgentsPaused", cc(func(c *ccSummary) int { return c.paused })),
 		scalar("tandemAgentsBusy", cc(func(c *ccSummary) int { return c.busy })),
 		scalar("tandemAgentsWrapUp", cc(func(c *ccSummary) int { return c.wrapUp })),
-		scalar("tandemQueueCount", cc(func(c *ccSummary) int { return len(c.queues) })),
-		{root: oid("tandemQueueTable"), columns: []uint32{2, 3, 4, 5}, rows: queueRows},
+		scalar("tandemQueueCount", func(s *snapshot) value { return gauge(len(s.queues())) }),
+		{root: oid("tandemQueueTable"), columns: []uint32{2, 3, 4, 5}, set: queueSet},
+		scalar("tandemExtensionsRegistered", cc(func(c *ccSummary) int { return c.usage.Operational })),
+		scalar("tandemExtensionsInUse", cc(func(c *ccSummary) int { return c.usage.InUse })),
+		scalar("tandemExtensionsOperationalPct", func(s *snapshot) value {
+			return gauge(operationalTenths(s.contactCenter().usage))
+		}),
+		scalar("tandemExtensionThreshold", func(s *snapshot) value { return gauge(s.a.cfg.Threshold) }),
+		{root: oid("tandemContactTable"), columns: []uint32{2, 3, 4, 5}, rows: contactRows},
+		{root: oid("tandemBackupTable"), columns: []uint32{2, 3, 4}, rows: backupRows},
 
 		scalar("tandemReplBufferPercent", func(s *snapshot) value {
 			if r := s.replication(); r != nil {
@@ -178,6 +265,32 @@ func (a *Agent) objects() []*object {
 		scalar("tandemSnmpTrapsSent", cnt(func(c *counters) uint64 { return sum(c.trapsSent) })),
 		scalar("tandemSnmpTrapsFailed", cnt(func(c *counters) uint64 { return sum(c.trapsFailed) })),
 		scalar("tandemSnmpTrapProfile", func(s *snapshot) value { return integer(profileValue(s.a.cfg.TrapProfile)) }),
+		scalar("tandemSnmpDropsUnknownEngineId", drops(dropUnknownEngineID)),
+		scalar("tandemSnmpDropsUnknownUser", drops(dropUnknownUser)),
+		scalar("tandemSnmpDropsUnsupportedSecLevel", drops(dropUnsupportedLevel)),
+		scalar("tandemSnmpDropsWrongDigest", drops(dropWrongDigest)),
+		scalar("tandemSnmpDropsNotInTimeWindow", drops(dropNotInTimeWindow)),
+		scalar("tandemSnmpDropsDecryption", drops(dropDecryption)),
+		scalar("tandemSnmpDropsUnknownContext", drops(dropUnknownContext)),
+		scalar("tandemSnmpReports", cnt(func(c *counters) uint64 { return c.reports.Load() })),
+		scalar("tandemSnmpEngineId", func(s *snapshot) value {
+			if s.a.usm == nil {
+				return value{typ: gosnmp.OctetString, v: []byte{}}
+			}
+			return value{typ: gosnmp.OctetString, v: s.a.usm.engineID}
+		}),
+		scalar("tandemSnmpEngineBoots", func(s *snapshot) value {
+			if s.a.usm == nil {
+				return gauge(0)
+			}
+			return gauge(uint64(s.a.usm.boots))
+		}),
+		scalar("tandemSnmpEngineTime", func(s *snapshot) value {
+			if s.a.usm == nil {
+				return gauge(0)
+			}
+			return gauge(uint64(s.a.usm.engineTime(s.now)))
+		}),
 	}
 }
 
@@ -221,11 +334,11 @@ func suffrageValue(s string) int64 {
 }
 
 // memberRow is a member's columns: address, suffrage, state, admin
-// address, is-leader.
+// address, is-leader, clock skew.
 func memberRow(st *cluster.Status, m cluster.NodeStatus) row {
 	return row{index: stringIndex(m.ID), vals: []value{
 		text(m.Address), integer(suffrageValue(m.Suffrage)), integer(memberStateValue(m.State)),
-		text(m.AdminAddr), truth(m.ID != "" && m.ID == st.LeaderID),
+		text(m.AdminAddr), truth(m.ID != "" && m.ID == st.LeaderID), integer(st.Clock.PeersMS[m.ID]),
 	}}
 }
 
@@ -236,17 +349,6 @@ func memberRows(s *snapshot) []row {
 		if m.ID != "" {
 			rows = append(rows, memberRow(st, m))
 		}
-	}
-	return rows
-}
-
-func queueRows(s *snapshot) []row {
-	cc := s.contactCenter()
-	rows := make([]row, 0, len(cc.queues))
-	for _, q := range cc.queues {
-		rows = append(rows, row{index: stringIndex(q.id), vals: []value{
-			text(q.name), gauge(q.waiting), gauge(q.longestWaitMS / 1000), gauge(q.serving),
-		}})
 	}
 	return rows
 }
@@ -303,4 +405,57 @@ func replRows(s *snapshot) []row {
 		}
 	}
 	return rows
+}
+
+// contactRow is a medium's columns: counted, current, last hour, last
+// day.
+func contactRow(medium uint32, counted bool, c ContactCounts) row {
+	return row{index: OID{medium}, vals: []value{truth(counted), gauge(c.Current), gauge(c.LastHour), gauge(c.LastDay)}}
+}
+
+func contactRows(s *snapshot) []row {
+	voice := ContactCounts{Current: s.contactCenter().calls}
+	voice.LastHour, voice.LastDay = s.a.voice.window.Counts(s.now)
+	rows := []row{contactRow(MediumVoice, s.src.Engine != nil, voice)}
+	for _, m := range []struct {
+		medium uint32
+		c      Contacts
+	}{{MediumCallback, s.src.Callback}, {MediumChat, s.src.Chat}, {MediumEmail, s.src.Email}} {
+		var c ContactCounts
+		if m.c != nil {
+			c = m.c.ContactCounts(s.now)
+		}
+		rows = append(rows, contactRow(m.medium, m.c != nil, c))
+	}
+	return rows
+}
+
+// Values of tandemBackupLastResult.
+const (
+	backupNever  = 1
+	backupOK     = 2
+	backupFailed = 3
+)
+
+func backupResult(r BackupRun) int64 {
+	switch {
+	case r.At.IsZero():
+		return backupNever
+	case r.Failed:
+		return backupFailed
+	}
+	return backupOK
+}
+
+// backupRow is a level's columns: last time, result, error.
+func backupRow(level int, r BackupRun) row {
+	return row{index: OID{uint32(level + 1)}, vals: []value{dateAndTime(r.At), integer(backupResult(r)), text(r.Error)}}
+}
+
+func backupRows(s *snapshot) []row {
+	var st BackupStatus
+	if s.src.Backups != nil {
+		st = s.src.Backups.BackupStatus()
+	}
+	return []row{backupRow(BackupFull, st.Full), backupRow(BackupIncremental, st.Incremental)}
 }

@@ -20,6 +20,7 @@ type Cluster interface {
 type Engine interface {
 	View(fn func(*contactcenter.State))
 	Queues() []contactcenter.QueueView
+	ExtensionUsage() contactcenter.ExtensionUsage
 }
 
 // Replication is the node's replication manager (*replication.Manager).
@@ -29,9 +30,14 @@ type Replication interface {
 
 // Sources are what the agent reads. Replication is nil on a node
 // without replication targets (a nil *replication.Manager must not be
-// passed: it would be a non-nil interface).
+// passed: it would be a non-nil interface); so are the channels and
+// backups a node does not have (yet).
 type Sources struct {
 	Cluster     Cluster
 	Engine      Engine
 	Replication Replication
+	// Callback, Chat and Email count their media's contacts (voice is
+	// counted from the engine's events: Agent.ContactEvents).
+	Callback, Chat, Email Contacts
+	Backups               Backups
 }

@@ -2,22 +2,28 @@ package snmp
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"log/slog"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/gosnmp/gosnmp"
 
+	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/replication"
 )
 
 // Notifications of TANDEM-MIB, and the subset the noc profile sends.
 var (
 	notificationNames = []string{"tandemLeaderChange", "tandemNodeLost", "tandemNodeBack",
-		"tandemReplBufferThreshold", "tandemReplAutoStopped", "tandemReplStateChanged"}
+		"tandemReplBufferThreshold", "tandemReplAutoStopped", "tandemReplStateChanged",
+		"tandemNoSpace", "tandemClockSkewAlarm", "tandemBackupFailed", "tandemExtensionsBelowThreshold",
+		"tandemMailServerUnreachable"}
 	nocProfile = map[string]bool{"tandemNodeLost": true, "tandemNodeBack": true,
-		"tandemReplBufferThreshold": true, "tandemReplAutoStopped": true}
+		"tandemReplBufferThreshold": true, "tandemReplAutoStopped": true,
+		"tandemNoSpace": true, "tandemClockSkewAlarm": true, "tandemBackupFailed": true,
+		"tandemExtensionsBelowThreshold": true, "tandemMailServerUnreachable": true}
 )
 
 // SNMPv2-MIB's objects every SNMPv2 notification starts with.
@@ -72,11 +78,10 @@ func (a *Agent) columnVB(name string, index OID, v value) varbind {
 // tandemReplBufferThreshold. Followers keep quiet: their buffers follow
 // the leader's delivery, and the cluster notifies once.
 func (a *Agent) ReplicationAlarm(al replication.Alarm) {
-	src := a.src.Load()
-	if src == nil || src.Cluster == nil || src.Cluster.Status().Role != "leader" {
+	st, leader := a.isLeader()
+	if !leader {
 		return
 	}
-	st := src.Cluster.Status()
 	a.notify("tandemReplBufferThreshold",
 		a.scalarVB("tandemNodeId", text(st.NodeID)),
 		a.scalarVB("tandemReplAlarmLevel", integer(levelValue(al.Level.String()))),
@@ -84,21 +89,90 @@ func (a *Agent) ReplicationAlarm(al replication.Alarm) {
 		a.scalarVB("tandemNotifyMessage", text(al.Message)))
 }
 
+// isLeader reports whether this node leads the cluster now (false before
+// Run).
+func (a *Agent) isLeader() (cluster.Status, bool) {
+	src := a.src.Load()
+	if src == nil || src.Cluster == nil {
+		return cluster.Status{}, false
+	}
+	st := src.Cluster.Status()
+	return st, st.Role == "leader"
+}
+
+// BackupFailed is the backup package's hook: this node's backup of level
+// (BackupFull or BackupIncremental) failed. It sends tandemBackupFailed
+// from this node whatever its role: every node backs up its own copy at
+// the same time, so each failure is its own node's, and only that node
+// knows of it.
+func (a *Agent) BackupFailed(level int, run BackupRun) {
+	if level != BackupFull && level != BackupIncremental {
+		return
+	}
+	run.Failed = true
+	if run.At.IsZero() {
+		run.At = a.now()
+	}
+	src := a.src.Load()
+	node := ""
+	if src != nil && src.Cluster != nil {
+		node = src.Cluster.Status().NodeID
+	}
+	r := backupRow(level, run)
+	a.notify("tandemBackupFailed",
+		a.scalarVB("tandemNodeId", text(node)),
+		a.columnVB("tandemBackupLastTime", r.index, r.vals[0]),
+		a.columnVB("tandemBackupLastResult", r.index, r.vals[1]),
+		a.columnVB("tandemBackupLastError", r.index, r.vals[2]))
+}
+
+// MailServerUnreachable is the mail channel's hook: the mail server
+// (server, host:port) could not be reached; message says what failed,
+// without credentials. The leader sends tandemMailServerUnreachable (the
+// channel works for the whole cluster; a follower's call is ignored).
+func (a *Agent) MailServerUnreachable(server, message string) {
+	st, leader := a.isLeader()
+	if !leader {
+		return
+	}
+	a.notify("tandemMailServerUnreachable",
+		a.scalarVB("tandemNodeId", text(st.NodeID)),
+		a.scalarVB("tandemNotifyServer", text(server)),
+		a.scalarVB("tandemNotifyMessage", text(message)))
+}
+
 // trapQueue bounds the notifications waiting for the sender.
 const trapQueue = 256
 
 // trapSender sends queued notifications to every destination, in order,
-// from one goroutine (gosnmp's client is not safe for concurrent use).
+// from one goroutine: SNMPv2c with the first community, or SNMPv3 as
+// --snmp-trap-v3-user, this node's engine being the authoritative one
+// (RFC 3414 1.5.1: the receiver knows the user localized to our engine
+// ID, which tandemd logs at start).
 type trapSender struct {
 	dests     []string
 	community string
+	usm       *usm     // with user: SNMPv3
+	user      *usmUser // nil: SNMPv2c
+	now       func() time.Time
 	cnt       *counters
 	log       *slog.Logger
 	queue     chan notification
+	id        uint32 // request-id and msgID of the last notification
 }
 
-func newTrapSender(dests []string, community string, cnt *counters, log *slog.Logger) *trapSender {
-	return &trapSender{dests: dests, community: community, cnt: cnt, log: log, queue: make(chan notification, trapQueue)}
+func newTrapSender(cfg config, u *usm, now func() time.Time, cnt *counters, log *slog.Logger) *trapSender {
+	t := &trapSender{dests: cfg.TrapTo, usm: u, now: now, cnt: cnt, log: log, queue: make(chan notification, trapQueue)}
+	if len(cfg.Communities) > 0 {
+		t.community = string(cfg.Communities[0])
+	}
+	if cfg.TrapUser != "" && u != nil {
+		t.user = u.users[cfg.TrapUser]
+	}
+	var seed [4]byte
+	rand.Read(seed[:])
+	t.id = binary.BigEndian.Uint32(seed[:]) & 0x3fffffff
+	return t
 }
 
 // enqueue never blocks: a full queue drops the notification (counted as
@@ -113,9 +187,9 @@ func (t *trapSender) enqueue(n notification) {
 }
 
 func (t *trapSender) run(ctx context.Context) {
-	clients := make([]*gosnmp.GoSNMP, len(t.dests))
+	conns := make([]net.Conn, len(t.dests))
 	defer func() {
-		for _, c := range clients {
+		for _, c := range conns {
 			if c != nil {
 				c.Close()
 			}
@@ -127,28 +201,51 @@ func (t *trapSender) run(ctx context.Context) {
 			return
 		case n := <-t.queue:
 			for i, d := range t.dests {
-				t.send(ctx, &clients[i], d, n)
+				t.send(ctx, &conns[i], d, n)
 			}
 		}
 	}
 }
 
-func (t *trapSender) send(ctx context.Context, c **gosnmp.GoSNMP, dest string, n notification) {
-	if *c == nil {
-		host, port, _ := net.SplitHostPort(dest) // checked by Flags
-		p, _ := strconv.ParseUint(port, 10, 16)
-		g := &gosnmp.GoSNMP{Target: host, Port: uint16(p), Transport: "udp", Community: t.community,
-			Version: gosnmp.Version2c, Timeout: 2 * time.Second, Context: ctx}
-		if err := g.Connect(); err != nil {
-			t.cnt.trapsFailed[n.name].Add(1)
-			t.log.Warn("SNMP notification not sent", "notification", n.name, "to", dest, "err", err)
-			return
-		}
-		*c = g
+// message encodes a notification: an SNMPv2-Trap-PDU, in SNMPv2c or,
+// with a trap user, in SNMPv3 at that user's security level (encrypted
+// with a fresh salt, authenticated), never reportable (RFC 3412 6.4).
+func (t *trapSender) message(n notification) ([]byte, error) {
+	t.id = (t.id + 1) & 0x7fffffff
+	p := &gosnmp.SnmpPacket{Version: gosnmp.Version2c, Community: t.community, PDUType: gosnmp.SNMPv2Trap,
+		RequestID: t.id, Variables: n.vars}
+	if t.user != nil {
+		p.Version, p.Community = gosnmp.Version3, ""
+		p.MsgFlags, p.SecurityModel, p.MsgID, p.MsgMaxSize = t.user.level, gosnmp.UserSecurityModel, t.id, maxReceive
+		p.SecurityParameters = t.usm.securityParameters(t.user, t.user.name, t.now(), t.user.level)
+		p.ContextEngineID = string(t.usm.engineID)
 	}
-	if _, err := (*c).SendTrap(gosnmp.SnmpTrap{Variables: n.vars}); err != nil {
+	return p.MarshalMsg()
+}
+
+func (t *trapSender) send(ctx context.Context, c *net.Conn, dest string, n notification) {
+	fail := func(err error) {
 		t.cnt.trapsFailed[n.name].Add(1)
 		t.log.Warn("SNMP notification not sent", "notification", n.name, "to", dest, "err", err)
+	}
+	msg, err := t.message(n)
+	if err != nil {
+		fail(err)
+		return
+	}
+	if *c == nil {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		conn, err := (&net.Dialer{}).DialContext(dctx, "udp", dest) // resolves the name
+		cancel()
+		if err != nil {
+			fail(err)
+			return
+		}
+		*c = conn
+	}
+	(*c).SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if _, err := (*c).Write(msg); err != nil {
+		fail(err)
 		(*c).Close()
 		*c = nil
 		return

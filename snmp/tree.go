@@ -3,6 +3,7 @@ package snmp
 import (
 	"math"
 	"slices"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gosnmp/gosnmp"
@@ -67,6 +68,17 @@ func gauge[T int | int64 | uint64](n T) value {
 // counter32 is a Counter32: it wraps at 2^32, as SNMP counters do.
 func counter32(n uint64) value { return value{typ: gosnmp.Counter32, v: uint32(n)} }
 
+// dateAndTime is SNMPv2-TC's DateAndTime in UTC (11 octets), or eight
+// zero octets for a time never reached.
+func dateAndTime(t time.Time) value {
+	if t.IsZero() {
+		return value{typ: gosnmp.OctetString, v: make([]byte, 8)}
+	}
+	t = t.UTC()
+	return value{typ: gosnmp.OctetString, v: []byte{byte(t.Year() >> 8), byte(t.Year()), byte(t.Month()), byte(t.Day()),
+		byte(t.Hour()), byte(t.Minute()), byte(t.Second()), byte(t.Nanosecond() / 100_000_000), '+', 0, 0}}
+}
+
 // truth is a TruthValue: true(1), false(2).
 func truth(b bool) value {
 	if b {
@@ -97,26 +109,29 @@ type object struct {
 	// scalar reads the value.
 	scalar func(*snapshot) value
 	// columns are the table's column numbers, ascending; rows reads
-	// its rows (in any order).
+	// its rows (in any order), or set its rows already sorted.
 	columns []uint32
 	rows    func(*snapshot) []row
+	set     func(*snapshot) *rowSet
 }
 
-// entries are the object's instances in OID order.
-func (o *object) entries(s *snapshot) []varbind {
-	if o.scalar != nil {
-		return []varbind{{oid: o.root.Append(0), val: o.scalar(s)}}
-	}
-	rows := o.rows(s)
+// rowSet is a table's rows sorted by index; value reads column ci (the
+// position in the object's columns) of row i, when it is answered.
+type rowSet struct {
+	index []OID
+	value func(i, ci int) value
+}
+
+func (rs *rowSet) len() int { return len(rs.index) }
+
+// sortedRows is the rowSet of rows.
+func sortedRows(rows []row) *rowSet {
 	slices.SortFunc(rows, func(a, b row) int { return a.index.Compare(b.index) })
-	out := make([]varbind, 0, len(rows)*len(o.columns))
-	for c, col := range o.columns {
-		prefix := o.root.Append(1, col)
-		for _, r := range rows {
-			out = append(out, varbind{oid: append(prefix[:len(prefix):len(prefix)], r.index...), val: r.vals[c]})
-		}
+	rs := &rowSet{index: make([]OID, len(rows)), value: func(i, ci int) value { return rows[i].vals[ci] }}
+	for i, r := range rows {
+		rs.index[i] = r.index
 	}
-	return out
+	return rs
 }
 
 // knows reports whether oid names an instance of one of o's objects
@@ -148,14 +163,41 @@ func newTree(objs []*object) *tree {
 	return &tree{objects: objs}
 }
 
-// entriesOf returns an object's entries, computed once per snapshot.
-func (s *snapshot) entriesOf(i int, o *object) []varbind {
-	if e, ok := s.cache[i]; ok {
-		return e
+// rowsOf returns a table's rows, read once per snapshot. Instances are
+// not built ahead: a request pays for the rows it reads and the
+// instances it answers.
+func (s *snapshot) rowsOf(i int, o *object) *rowSet {
+	if r, ok := s.cache[i]; ok {
+		return r
 	}
-	e := o.entries(s)
-	s.cache[i] = e
-	return e
+	var r *rowSet
+	if o.set != nil {
+		r = o.set(s)
+	} else {
+		r = sortedRows(o.rows(s))
+	}
+	s.cache[i] = r
+	return r
+}
+
+// instance is column ci of row i of table o.
+func (o *object) instance(rs *rowSet, ci, i int) varbind {
+	idx := rs.index[i]
+	oid := make(OID, 0, len(o.root)+2+len(idx))
+	oid = append(append(append(oid, o.root...), 1, o.columns[ci]), idx...)
+	return varbind{oid: oid, val: rs.value(i, ci)}
+}
+
+// column is the position of column c in o.columns: the first one not
+// below it, and whether it is c.
+func (o *object) column(c uint32) (int, bool) {
+	return slices.BinarySearch(o.columns, c)
+}
+
+// rowAt finds index among rows: the first row not below it, and whether
+// it is that row.
+func rowAt(rows *rowSet, index OID) (int, bool) {
+	return slices.BinarySearchFunc(rows.index, index, OID.Compare)
 }
 
 // get answers a GET of one OID.
@@ -164,14 +206,25 @@ func (t *tree) get(s *snapshot, oid OID) value {
 		if !oid.HasPrefix(o.root) {
 			continue
 		}
-		es := s.entriesOf(i, o)
-		if j, ok := slices.BinarySearchFunc(es, oid, func(e varbind, k OID) int { return e.oid.Compare(k) }); ok {
-			return es[j].val
-		}
-		if o.knows(oid) {
+		if o.scalar != nil {
+			if len(oid) == len(o.root)+1 && oid[len(o.root)] == 0 {
+				return o.scalar(s)
+			}
 			return noSuchInstance
 		}
-		return noSuchObject
+		rest := oid[len(o.root):]
+		if len(rest) < 2 || rest[0] != 1 {
+			return noSuchObject
+		}
+		ci, ok := o.column(rest[1])
+		if !ok {
+			return noSuchObject
+		}
+		rows := s.rowsOf(i, o)
+		if j, ok := rowAt(rows, rest[2:]); ok {
+			return rows.value(j, ci)
+		}
+		return noSuchInstance
 	}
 	return noSuchObject
 }
@@ -185,14 +238,94 @@ func (t *tree) next(s *snapshot, oid OID) (varbind, bool) {
 		if o.root.Compare(oid) < 0 && !oid.HasPrefix(o.root) {
 			continue
 		}
-		es := s.entriesOf(i, o)
-		j, found := slices.BinarySearchFunc(es, oid, func(e varbind, k OID) int { return e.oid.Compare(k) })
-		if found {
-			j++
+		if o.scalar != nil {
+			inst := o.root.Append(0)
+			if inst.Compare(oid) > 0 {
+				return varbind{oid: inst, val: o.scalar(s)}, true
+			}
+			continue
 		}
-		if j < len(es) {
-			return es[j], true
+		if vb, ok := o.nextIn(s.rowsOf(i, o), oid); ok {
+			return vb, true
 		}
 	}
 	return varbind{}, false
+}
+
+// nextIn is the first instance of table o after oid, which is under o's
+// root or sorts before it.
+func (o *object) nextIn(rows *rowSet, oid OID) (varbind, bool) {
+	if rows.len() == 0 {
+		return varbind{}, false
+	}
+	if !oid.HasPrefix(o.root) {
+		return o.instance(rows, 0, 0), true // the root sorts after oid
+	}
+	rest := oid[len(o.root):]
+	switch {
+	case len(rest) == 0 || rest[0] < 1 || (rest[0] == 1 && len(rest) == 1):
+		return o.instance(rows, 0, 0), true
+	case rest[0] > 1:
+		return varbind{}, false
+	}
+	ci, exact := o.column(rest[1])
+	if ci == len(o.columns) {
+		return varbind{}, false
+	}
+	if !exact {
+		return o.instance(rows, ci, 0), true
+	}
+	j, found := rowAt(rows, rest[2:])
+	if found {
+		j++
+	}
+	if j < rows.len() {
+		return o.instance(rows, ci, j), true
+	}
+	if ci+1 < len(o.columns) {
+		return o.instance(rows, ci+1, 0), true
+	}
+	return varbind{}, false
+}
+
+// berLen is the length of a TLV of n content octets (definite length).
+func berLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2 + n
+	case n < 0x100:
+		return 3 + n
+	case n < 0x10000:
+		return 4 + n
+	}
+	return 5 + n
+}
+
+// maxEncodedLen bounds the octets vb takes in a message's varbind list
+// (the encoder may write less: integers take at most five octets here).
+func (vb varbind) maxEncodedLen() int {
+	oid := 0
+	for i, sub := range vb.oid {
+		v := uint64(sub)
+		switch i {
+		case 0:
+			v *= 40 // the first two sub-identifiers share octets
+			if len(vb.oid) > 1 {
+				v += uint64(vb.oid[1])
+			}
+		case 1:
+			continue
+		}
+		for oid++; v >= 0x80; v >>= 7 {
+			oid++
+		}
+	}
+	val := 2 // the null types: noSuchObject, noSuchInstance, endOfMibView
+	switch v := vb.val.v.(type) {
+	case []byte:
+		val = berLen(len(v))
+	case int, uint32:
+		val = berLen(5)
+	}
+	return berLen(berLen(oid) + val)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/replication"
 )
 
@@ -21,6 +22,9 @@ type watchState struct {
 	lastLeader string // the last leader known (kept through elections)
 	members    map[string]string
 	repl       map[string]replication.State
+	skewed     map[string]bool // members over cluster.MaxSkew in this node's view
+	noSpace    map[int]bool    // this node's stores short of space, by tandemNotifyStore value
+	below      bool            // operational extensions below the threshold
 }
 
 func (a *Agent) watchLoop(ctx context.Context, src Sources) {
@@ -72,9 +76,111 @@ func (a *Agent) poll(src Sources) {
 	if st.LeaderID != "" {
 		w.lastLeader = st.LeaderID
 	}
+	var rs *replication.Status
 	if src.Replication != nil {
-		a.pollReplication(src.Replication.Status(), st.NodeID, leader)
+		r := src.Replication.Status()
+		rs = &r
+		a.pollReplication(r, st.NodeID, leader)
 	}
+	a.pollClock(&st, leader)
+	a.pollNoSpace(&st, rs)
+	if src.Engine != nil {
+		a.pollExtensions(src.Engine.ExtensionUsage(), st.NodeID, leader)
+	}
+}
+
+// pollClock notifies a member whose clock went more than cluster.MaxSkew
+// away from the leader's: the leader measures every member every second
+// (tandemMemberClockSkew), so it alone notifies, once per excursion.
+func (a *Agent) pollClock(st *cluster.Status, leader bool) {
+	w := &a.watch
+	skewed := make(map[string]bool, len(st.Nodes))
+	for _, m := range st.Nodes {
+		ms := st.Clock.PeersMS[m.ID]
+		if m.ID == st.NodeID || (ms <= cluster.MaxSkew.Milliseconds() && ms >= -cluster.MaxSkew.Milliseconds()) {
+			continue
+		}
+		skewed[m.ID] = true
+		if !leader || w.skewed[m.ID] {
+			continue
+		}
+		r := memberRow(st, m)
+		a.notify("tandemClockSkewAlarm",
+			a.scalarVB("tandemNodeId", text(st.NodeID)),
+			a.columnVB("tandemMemberAddress", r.index, r.vals[0]),
+			a.columnVB("tandemMemberClockSkew", r.index, r.vals[5]),
+			a.scalarVB("tandemNotifyMessage", text(fmt.Sprintf(
+				"the clock of %s is %d ms off the leader's (more than 2 s): replication administration is refused there until its time is fixed (NTP)",
+				m.ID, ms))))
+	}
+	w.skewed = skewed
+}
+
+// Values of tandemNotifyStore.
+const (
+	storeBuffer  = 1
+	storeArchive = 2
+	storeRaftLog = 3
+)
+
+// pollNoSpace notifies this node's stores that ran out of disk space: the
+// replication buffer, the event archive, the Raft log. Each node sends
+// its own (only it knows its disk), once per episode.
+func (a *Agent) pollNoSpace(st *cluster.Status, rs *replication.Status) {
+	type full struct{ path, message string }
+	now := map[int]full{}
+	if st.NoSpace != nil {
+		now[storeRaftLog] = full{st.NoSpace.Path, st.NoSpace.Message}
+	}
+	if rs != nil {
+		for name, ns := range rs.NoSpace {
+			if !ns.Full {
+				continue
+			}
+			switch name {
+			case "buffer":
+				now[storeBuffer] = full{ns.Path, ns.Message}
+			case "archive":
+				now[storeArchive] = full{ns.Path, ns.Message}
+			}
+		}
+	}
+	w := &a.watch
+	next := make(map[int]bool, len(now))
+	for store, f := range now {
+		next[store] = true
+		if w.noSpace[store] {
+			continue
+		}
+		a.notify("tandemNoSpace",
+			a.scalarVB("tandemNodeId", text(st.NodeID)),
+			a.scalarVB("tandemNotifyStore", integer(int64(store))),
+			a.scalarVB("tandemNotifyPath", text(f.path)),
+			a.scalarVB("tandemNotifyMessage", text(f.message)))
+	}
+	w.noSpace = next
+}
+
+// pollExtensions notifies when the operational extensions fall below
+// --snmp-extension-threshold % of those configured: the leader, once per
+// fall (every node follows the replicated counts, so a new leader does
+// not repeat it).
+func (a *Agent) pollExtensions(u contactcenter.ExtensionUsage, nodeID string, leader bool) {
+	w := &a.watch
+	pct := operationalTenths(u)
+	below := u.Configured > 0 && pct < int64(a.cfg.Threshold)*10
+	if below && !w.below && leader {
+		a.notify("tandemExtensionsBelowThreshold",
+			a.scalarVB("tandemNodeId", text(nodeID)),
+			a.scalarVB("tandemExtensionsConfigured", gauge(u.Configured)),
+			a.scalarVB("tandemExtensionsRegistered", gauge(u.Operational)),
+			a.scalarVB("tandemExtensionsOperationalPct", gauge(pct)),
+			a.scalarVB("tandemExtensionThreshold", gauge(a.cfg.Threshold)),
+			a.scalarVB("tandemNotifyMessage", text(fmt.Sprintf(
+				"%d of %d extensions operational (%.1f%%), below the threshold of %d%%: phones lost their registration",
+				u.Operational, u.Configured, float64(pct)/10, a.cfg.Threshold))))
+	}
+	w.below = below
 }
 
 func (a *Agent) notifyMember(name string, st *cluster.Status, m cluster.NodeStatus) {

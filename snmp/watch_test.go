@@ -3,6 +3,7 @@ package snmp
 import (
 	"context"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gosnmp/gosnmp"
 
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/replication"
 )
 
@@ -241,6 +243,220 @@ func TestTrapsSent(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if got := a.cnt.trapsSent["tandemLeaderChange"].Load(); got != 1 {
+		t.Fatalf("traps sent %d", got)
+	}
+}
+
+func TestExtensionThresholdNotification(t *testing.T) {
+	a := trapAgent(t, ProfileNOC)
+	src, cl, _ := testSources()
+	src.Replication = nil
+	eng := src.Engine.(*fakeEngine)
+	set := func(operational int) {
+		eng.setUsage(contactcenter.ExtensionUsage{Configured: 40, Operational: operational})
+	}
+	steps := []struct {
+		role        string
+		operational int
+		want        string
+	}{
+		{"leader", 40, ""},
+		{"leader", 36, ""}, // 90 %: at the threshold
+		{"leader", 35, "tandemExtensionsBelowThreshold"},
+		{"leader", 20, ""}, // still below: once per fall
+		{"leader", 38, ""}, // back
+		{"leader", 10, "tandemExtensionsBelowThreshold"},
+		{"follower", 40, ""},
+		{"follower", 10, ""}, // a follower never sends
+		{"leader", 10, ""},   // elected: it saw the fall as a follower
+	}
+	for i, s := range steps {
+		cl.set(func(st *cluster.Status) { st.Role = s.role })
+		set(s.operational)
+		a.poll(src)
+		if got := names(queued(t, a)); got != s.want {
+			t.Fatalf("step %d (%s, %d/40): %q, want %q", i, s.role, s.operational, got, s.want)
+		}
+	}
+	set(40)
+	a.poll(src)
+	set(30)
+	a.poll(src)
+	ns := queued(t, a)
+	v := vars(ns[0])
+	for oid, want := range map[string]any{
+		oidOf(t, a, "tandemExtensionsConfigured", 0):     uint32(40),
+		oidOf(t, a, "tandemExtensionsRegistered", 0):     uint32(30),
+		oidOf(t, a, "tandemExtensionsOperationalPct", 0): uint32(750),
+		oidOf(t, a, "tandemExtensionThreshold", 0):       uint32(90),
+	} {
+		if v[oid] != want {
+			t.Errorf("%s = %#v, want %#v", oid, v[oid], want)
+		}
+	}
+	// No extension configured is nothing missing; threshold 0 never
+	// alarms.
+	eng.setUsage(contactcenter.ExtensionUsage{})
+	a.poll(src)
+	b := newTestAgent(t, func(f *Flags) {
+		f.TrapTo.Set("127.0.0.1:9")
+		f.TrapProfile.Set(ProfileNOC)
+		f.ExtensionThreshold.Set("0")
+	})
+	eng.setUsage(contactcenter.ExtensionUsage{Configured: 40})
+	b.poll(src)
+	if got := names(queued(t, a)) + names(queued(t, b)); got != "" {
+		t.Fatalf("sent %q", got)
+	}
+}
+
+func TestClockSkewNotification(t *testing.T) {
+	a := trapAgent(t, ProfileNOC)
+	src, cl, _ := testSources()
+	src.Replication = nil
+	skew := func(role string, ms int64) string {
+		cl.set(func(st *cluster.Status) {
+			st.Role = role
+			st.Clock.PeersMS = map[string]int64{"n2": ms, "n3": 10}
+		})
+		a.poll(src)
+		return names(queued(t, a))
+	}
+	for i, s := range []struct {
+		role string
+		ms   int64
+		want string
+	}{
+		{"leader", 2000, ""},
+		{"leader", -2001, "tandemClockSkewAlarm"},
+		{"leader", -2600, ""},
+		{"leader", 100, ""},
+		{"leader", 3000, "tandemClockSkewAlarm"},
+		{"follower", 100, ""},
+		{"follower", 3000, ""},
+		{"leader", 3000, ""},
+	} {
+		if got := skew(s.role, s.ms); got != s.want {
+			t.Fatalf("step %d (%s, %d ms): %q, want %q", i, s.role, s.ms, got, s.want)
+		}
+	}
+	skew("leader", 0)
+	skew("leader", -4321)
+	cl.set(func(st *cluster.Status) { st.Clock.PeersMS["n2"] = 0 })
+	a.poll(src)
+	cl.set(func(st *cluster.Status) { st.Clock.PeersMS = map[string]int64{"n2": -4321} })
+	a.poll(src)
+	ns := queued(t, a)
+	if len(ns) != 1 {
+		t.Fatalf("%q", names(ns))
+	}
+	v := vars(ns[0])
+	idx := stringIndex("n2")
+	if v[oidOf(t, a, "tandemMemberEntry", append([]uint32{7}, idx...)...)] != -4321 ||
+		v[oidOf(t, a, "tandemMemberEntry", append([]uint32{2}, idx...)...)] != "127.0.0.1:7002" ||
+		!strings.Contains(v[oidOf(t, a, "tandemNotifyMessage", 0)].(string), "n2") {
+		t.Fatalf("varbinds %v", v)
+	}
+}
+
+func TestNoSpaceNotification(t *testing.T) {
+	a := trapAgent(t, ProfileNOC)
+	src, cl, repl := testSources()
+	cl.set(func(st *cluster.Status) { st.Role, st.LeaderID = "follower", "n2" }) // any node sends its own
+	a.poll(src)
+	setFull := func(store string, full bool) {
+		repl.mu.Lock()
+		defer repl.mu.Unlock()
+		if repl.st.NoSpace == nil {
+			repl.st.NoSpace = map[string]replication.NoSpaceStatus{}
+		}
+		repl.st.NoSpace[store] = replication.NoSpaceStatus{Path: "/data/replication/" + store, Full: full, Message: "free space on " + store}
+	}
+	setFull("buffer", true)
+	a.poll(src)
+	a.poll(src)
+	ns := queued(t, a)
+	if names(ns) != "tandemNoSpace" {
+		t.Fatalf("%q", names(ns))
+	}
+	v := vars(ns[0])
+	if v[oidOf(t, a, "tandemNotifyStore", 0)] != 1 || v[oidOf(t, a, "tandemNotifyPath", 0)] != "/data/replication/buffer" ||
+		v[oidOf(t, a, "tandemNodeId", 0)] != "n1" {
+		t.Fatalf("varbinds %v", v)
+	}
+	setFull("buffer", false) // an episode ends, another starts
+	setFull("archive", true)
+	a.poll(src)
+	setFull("buffer", true)
+	cl.set(func(st *cluster.Status) { st.NoSpace = &cluster.SpaceStatus{Path: "/data/raft", Message: "raft log"} })
+	a.poll(src)
+	ns = queued(t, a)
+	var stores []any
+	for _, n := range ns {
+		stores = append(stores, vars(n)[oidOf(t, a, "tandemNotifyStore", 0)])
+	}
+	if len(ns) != 3 || stores[0] != 2 || !slices.Contains(stores[1:], any(1)) || !slices.Contains(stores[1:], any(3)) {
+		t.Fatalf("notifications %q stores %v", names(ns), stores)
+	}
+}
+
+func TestHookNotifications(t *testing.T) {
+	a := trapAgent(t, ProfileNOC)
+	src, cl, _ := testSources()
+	a.src.Store(&src)
+	cl.set(func(st *cluster.Status) { st.Role = "follower" })
+	at := time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
+	a.BackupFailed(BackupIncremental, BackupRun{At: at, Error: "no space left on /backup"})
+	a.BackupFailed(7, BackupRun{})
+	a.MailServerUnreachable("imap.example:993", "dial tcp: i/o timeout") // a follower: ignored
+	ns := queued(t, a)
+	if names(ns) != "tandemBackupFailed" {
+		t.Fatalf("%q", names(ns))
+	}
+	v := vars(ns[0])
+	if v[oidOf(t, a, "tandemBackupEntry", 3, 2)] != 3 || v[oidOf(t, a, "tandemBackupEntry", 4, 2)] != "no space left on /backup" ||
+		v[oidOf(t, a, "tandemBackupEntry", 2, 2)] != string([]byte{0x07, 0xea, 12, 1, 3, 0, 0, 0, '+', 0, 0}) {
+		t.Fatalf("varbinds %v", v)
+	}
+	cl.set(func(st *cluster.Status) { st.Role = "leader" })
+	a.MailServerUnreachable("imap.example:993", "dial tcp: i/o timeout")
+	ns = queued(t, a)
+	if names(ns) != "tandemMailServerUnreachable" || vars(ns[0])[oidOf(t, a, "tandemNotifyServer", 0)] != "imap.example:993" {
+		t.Fatalf("%q %v", names(ns), ns)
+	}
+}
+
+// TestTrapsSentV3: with --snmp-trap-v3-user the notifications are SNMPv3
+// messages of this engine, at the user's level (authenticated and
+// encrypted), not reportable; a receiver with the user's keys reads them.
+func TestTrapsSentV3(t *testing.T) {
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	a := v3Agent(t, func(f *Flags) { f.TrapTo.Set(recv.LocalAddr().String()); f.TrapV3User.Set("noc") })
+	src, _, _ := testSources()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx, src) }()
+	recv.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 65535)
+	n, _, err := recv.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatalf("no trap: %v", err)
+	}
+	cancel()
+	<-done
+	m, ok := parseV3(buf[:n])
+	if !ok || m.flags != gosnmp.AuthPriv || string(m.user) != "noc" {
+		t.Fatalf("trap flags %v user %q", m.flags, m.user)
+	}
+	p := decodeV3(t, a, v3Req{user: "noc"}, buf[:n])
+	if p.PDUType != gosnmp.SNMPv2Trap || len(p.Variables) < 3 || p.Variables[1].Value != oidOf(t, a, "tandemLeaderChange") {
+		t.Fatalf("trap %v %v", p.PDUType, p.Variables)
 	}
 	if got := a.cnt.trapsSent["tandemLeaderChange"].Load(); got != 1 {
 		t.Fatalf("traps sent %d", got)

@@ -27,8 +27,8 @@ type statusDoc struct {
 		BufferPercent float64 `json:"buffer_percent"`
 	} `json:"replication"`
 	Backup struct {
-		LastFull        *time.Time `json:"last_full"`
-		LastIncremental *time.Time `json:"last_incremental"`
+		LastFull        *backupRun `json:"last_full"`
+		LastIncremental *backupRun `json:"last_incremental"`
 	} `json:"backup"`
 	Standby *standbyDoc `json:"standby"`
 }
@@ -97,7 +97,7 @@ func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
 			fmt.Fprintf(w, "%s\t%s\n", label, l)
 		}
 	}
-	fmt.Fprintf(w, "backup\tlast full %s\tlast incremental %s\n", when(st.Backup.LastFull), when(st.Backup.LastIncremental))
+	fmt.Fprintf(w, "backup\tlast full %s\tlast incremental %s\n", st.Backup.LastFull, st.Backup.LastIncremental)
 	return w.Flush()
 }
 

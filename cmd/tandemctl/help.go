@@ -16,7 +16,7 @@ type cmdDoc struct {
 }
 
 // commandDocs lists every command, in the order of the top-level usage;
-// a group (cluster, replication, standby) lists its subcommands from here.
+// a group (cluster, replication, standby, backup) lists its subcommands from here.
 var commandDocs = []cmdDoc{
 	{"status", "", "node, cluster, replication and backup state of the node at --addr"},
 	{"cluster join", "MEMBER_ADMIN_ADDR", "make the node at --addr join MEMBER's cluster"},
@@ -40,6 +40,11 @@ var commandDocs = []cmdDoc{
 		"re-send history from this node's archive (after the administration data), or the administration data alone"},
 	{"standby status", "", "this cluster's standby mode, position and lag"},
 	{"standby promote", "", "make this standby cluster accept writes (and refuse shipments)"},
+	{"backup now", "--level 0|1 [--no-wait]", "take a full (0) or incremental (1) backup on the node at --addr now, into its --backup-dir (progress bar)"},
+	{"backup list", "", "the backups in the node's --backup-dir: each full backup and its incrementals, sizes, age"},
+	{"backup verify", "ID", "check a backup without restoring it: checksums, decryption, decoding, its full backup"},
+	{"backup restore", "--from DIR --data-dir DIR [--replace] [--no-incremental] [--key-file F] [--yes]",
+		"offline: write a stopped node's data directory from a backup (full, or full + latest incremental), as a new one-node cluster or, with --replace, as the backed-up node rejoining its cluster"},
 }
 
 // globalFlags are defined on every flag set (newFlagSet); a command's help

@@ -36,6 +36,11 @@ func TestHelpOfEachCommand(t *testing.T) {
 		{"replication sync", []string{"--target reporting|standby\n", "--admin\n", "--recent\n", "--all\n", "--continue\n", "--run-for DURATION\n", "--status\n", "--no-wait\n"}},
 		{"standby status", nil},
 		{"standby promote", nil},
+		{"backup", []string{"now --level 0|1", "list", "verify ID", "restore --from DIR", "tandemctl backup SUBCOMMAND --help"}},
+		{"backup now", []string{"--level 0|1\n", "--no-wait\n", "--poll DURATION\n"}},
+		{"backup list", nil},
+		{"backup verify", []string{"ID"}},
+		{"backup restore", []string{"--from DIR\n", "--data-dir DIR\n", "--replace\n", "--no-incremental\n", "--key-file FILE\n", "--node-id ID\n", "--raft-addr HOST:PORT\n", "--yes\n"}},
 	}
 	// The table above must cover every command the CLI documents.
 	covered := map[string]bool{}

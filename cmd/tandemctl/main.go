@@ -1,6 +1,7 @@
 // Command tandemctl is Tandem's admin CLI (interfaces.md, "tandemctl"). It
-// speaks the admin API of one node; only `cluster recover` and
-// `cluster migrate-log` work offline on a stopped node's data directory.
+// speaks the admin API of one node; only `cluster recover`,
+// `cluster migrate-log` and `backup restore` work offline on a stopped
+// node's data directory.
 package main
 
 import (
@@ -86,6 +87,11 @@ commands:
   replication sync --status --target T     the last sync's progress
   standby status                           this cluster's standby mode, position and lag
   standby promote                          make this standby cluster accept writes (and refuse shipments)
+  backup now --level 0|1                   a full (0) or incremental (1) backup of the node now (progress bar)
+  backup list                              the backups in the node's --backup-dir, as chains
+  backup verify ID                         check a backup without restoring it
+  backup restore --from DIR --data-dir DIR [--replace] [--key-file F] [--yes]
+                                           offline: write a stopped node's data directory from a backup
 
 --addr defaults to http://127.0.0.1:7070 (TANDEM_ADDR); the token comes from
 --token, TANDEM_ADMIN_TOKEN, --token-file or ./tandem-data/admin.token.
@@ -155,6 +161,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdReplication(ctx, &g, rest[1:], e)
 	case "standby":
 		return cmdStandby(ctx, &g, rest[1:], e)
+	case "backup":
+		return cmdBackup(ctx, &g, rest[1:], e)
 	case "hash-password":
 		return cmdHashPassword(ctx, &g, rest[1:], e)
 	case "help":

@@ -131,7 +131,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			return nil, fmt.Errorf("--http-addr: %w", err)
 		}
 	}
-	agent, err := snmp.New(o.SNMP, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
+	agent, err := snmp.New(o.SNMP, o.DataDir, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
 	if err != nil {
 		ln.Close()
 		if webLn != nil {
@@ -169,7 +169,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return 0
 	}}
-	sinks := []cluster.EventSink{events, hub}
+	sinks := []cluster.EventSink{events, hub, agent.ContactEvents()} // the SNMP agent counts voice contacts
 	var repl *replication.Manager
 	// The replication states are cluster state on every node, with or
 	// without targets configured here (replication/control.go).
@@ -250,6 +250,15 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	storeRef.Store(store)
 	receiver.Attach(store)
+	bk, err := newBackups(o, store, agent, logger)
+	if err != nil {
+		store.Close(ctx)
+		closeListeners()
+		if repl != nil {
+			repl.Close()
+		}
+		return nil, err
+	}
 	if repl != nil {
 		repl.Start()
 	}
@@ -261,8 +270,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
 		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},
-		BenchAPI: o.BenchAPI,
-		Console:  &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
+		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent,
+		Console: &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		ops.RegisterReplication(reg, repl)
 	}
@@ -280,10 +289,17 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// A standby takes its clock from the primary's shipped ticks.
 	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
+	if bk != nil {
+		ops.RegisterBackup(reg, bk)
+		go bk.Run(loops)
+	}
 	go receiver.Run(loops)
 	snmpSrc := snmp.Sources{Cluster: store, Engine: engine}
 	if repl != nil {
 		snmpSrc.Replication = repl
+	}
+	if bk != nil {
+		snmpSrc.Backups = backupsMIB{bk}
 	}
 	go func() {
 		if err := agent.Run(loops, snmpSrc); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/cmd/internal/flagenv"
 	"github.com/tandemcc/tandem/replication/buffer"
@@ -49,6 +50,8 @@ type options struct {
 	HistoryRetention      period // how long the event archive keeps history
 
 	SNMP snmp.Flags // --snmp-*: the SNMP agent and its notifications
+
+	Backup backup.Flags // --backup-*: this node's backups and their schedules
 }
 
 // byteSize is a flag of bytes that also reads KiB, MiB and GiB suffixes.
@@ -113,6 +116,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", cluster.LANDefaults.SnapshotInterval, "how often Raft checks whether a snapshot is due")
 	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits any engine command it is given (bench/raft.sh)")
 	o.SNMP.Register(fs)
+	o.Backup.Register(fs)
 	return fs
 }
 
@@ -166,6 +170,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	var cf string
 	fs := newFlagSet(&o, &cf)
 	if err := flagenv.Parse(fs, args, "config", getenv); err != nil {
+		return o, err
+	}
+	if err := snmpArgSecrets(args); err != nil {
 		return o, err
 	}
 	if o.DataDir == "" {
@@ -222,7 +229,25 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if err := o.SNMP.Validate(); err != nil {
 		return o, err
 	}
+	if err := o.Backup.Validate(); err != nil {
+		return o, err
+	}
 	return o, nil
+}
+
+// snmpArgSecrets refuses SNMPv3 passphrases written in tandemd's
+// arguments, where every local user reads them (snmp.Users.
+// CheckCommandLine): the arguments are parsed alone, without the
+// environment and --config, which may hold them.
+func snmpArgSecrets(args []string) error {
+	var o options
+	var cf string
+	fs := newFlagSet(&o, &cf)
+	fs.SetOutput(io.Discard)
+	if fs.Parse(args) != nil {
+		return nil // flagenv.Parse has reported it
+	}
+	return o.SNMP.V3Users.CheckCommandLine()
 }
 
 // checkDiskSpace refuses, before anything is created, a replication

@@ -222,16 +222,26 @@ type trapReceiver struct {
 
 func startTrapReceiver(t *testing.T) *trapReceiver {
 	t.Helper()
+	return startTrapReceiverConf(t, "")
+}
+
+// startTrapReceiverConf is startTrapReceiver with more snmptrapd.conf
+// lines (createUser for SNMPv3); each line shows the security of the
+// notification (%P: the community, or the SNMPv3 user) after the
+// transport.
+func startTrapReceiverConf(t *testing.T, more string) *trapReceiver {
+	t.Helper()
 	bin := snmpTool(t, "snmptrapd")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "snmptrapd.conf")
-	if err := os.WriteFile(conf, []byte("disableAuthorization yes\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("disableAuthorization yes\n"+more), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := &trapReceiver{addr: loopback(t), log: filepath.Join(dir, "traps.log")}
 	r.cmd = exec.Command(bin, "-f", "-C", "-c", conf, "-Lf", r.log, "-M", snmpMIBPath(t), "-m", "TANDEM-MIB:SNMPv2-MIB",
-		"-F", "TRAP %b %v\n", "udp:"+r.addr)
-	r.cmd.Env = cleanEnv()
+		"-F", "TRAP %b %P\t%v\n", "udp:"+r.addr)
+	// snmptrapd keeps its engine's state there: not in /var/lib/snmp.
+	r.cmd.Env = cleanEnv("SNMP_PERSISTENT_DIR=" + filepath.Join(dir, "persist"))
 	out, err := os.Create(filepath.Join(dir, "snmptrapd.out"))
 	if err != nil {
 		t.Fatal(err)
