@@ -175,18 +175,19 @@ type JSONAppender interface {
 }
 
 // Emitter collects the events of one command while it is applied. Engines
-// call Emit or EmitRaw; the cluster layer stamps Index, Seq, Time and
-// CommandID.
+// call Emit, EmitRaw or EmitOwned; the cluster layer stamps Index, Seq,
+// Time and CommandID.
 //
 // An Emitter is made for every applied command, so it is kept small: it
-// holds only what it stamps, and room for one event inline (most
-// commands emit one or two).
+// holds only what it stamps, and room for two events inline (most
+// commands emit one or two: one allocation for the Emitter and its
+// events).
 type Emitter struct {
 	index  uint64
 	time   int64
 	id     string
 	events []Event
-	first  [1]Event
+	first  [2]Event
 }
 
 // NewEmitter starts collecting events for the command at index.
@@ -223,6 +224,21 @@ func (m *Emitter) EmitRaw(typ string, data []byte) {
 	if data != nil {
 		raw = make(json.RawMessage, len(data))
 		copy(raw, data)
+	}
+	m.add(typ, raw)
+}
+
+// EmitOwned records one event whose data is already encoded, as EmitRaw
+// does, but keeps data itself instead of a copy: the caller hands the
+// bytes over and must not change them afterwards. An engine that encodes
+// all the events of a command into one buffer passes each event its part
+// of it, for one allocation per command instead of one per event. The
+// event's data is capped at its length, so appending to it never reaches
+// the bytes that follow.
+func (m *Emitter) EmitOwned(typ string, data []byte) {
+	var raw json.RawMessage
+	if data != nil {
+		raw = data[:len(data):len(data)]
 	}
 	m.add(typ, raw)
 }

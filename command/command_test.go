@@ -361,6 +361,35 @@ func TestEmitRawCopies(t *testing.T) {
 	}
 }
 
+// TestEmitOwned: EmitOwned keeps the caller's bytes (no copy), each
+// event's data capped at its length; nil stays nil.
+func TestEmitOwned(t *testing.T) {
+	m := NewEmitter(1, valid())
+	buf := []byte(`{"n":1}{"n":22}`)
+	m.EmitOwned("x.a", buf[:7])
+	m.EmitOwned("x.b", buf[7:])
+	m.EmitOwned("x.c", nil)
+	ev := m.Events()
+	if len(ev) != 3 || string(ev[0].Data) != `{"n":1}` || string(ev[1].Data) != `{"n":22}` || ev[2].Data != nil {
+		t.Fatalf("events %+v", ev)
+	}
+	if &ev[0].Data[0] != &buf[0] || &ev[1].Data[0] != &buf[7] {
+		t.Fatal("EmitOwned copied the data")
+	}
+	if cap(ev[0].Data) != 7 {
+		t.Fatalf("event 0's data has cap %d, want 7", cap(ev[0].Data))
+	}
+	_ = append(ev[0].Data, 'X')
+	if string(ev[1].Data) != `{"n":22}` {
+		t.Fatalf("appending to event 0's data changed event 1: %s", ev[1].Data)
+	}
+	for i, e := range ev {
+		if e.Seq != i || e.Index != 1 {
+			t.Fatalf("event %d stamped %+v", i, e)
+		}
+	}
+}
+
 // TestEmitterResetKeepsData: events read before a Reset keep their bytes
 // when the emitter is used again.
 func TestEmitterResetKeepsData(t *testing.T) {

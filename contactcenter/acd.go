@@ -107,6 +107,7 @@ func (e *Engine) syncRouting() {
 		q := st.Queues[id]
 		e.compileQueue(q)
 		q.settled = q.settled[:0]
+		q.pended = q.pended.sized(len(q.members))
 		q.dup = false
 		clear(q.wait)
 		q.wait = q.wait[:0]
@@ -164,8 +165,13 @@ func (e *Engine) settle() {
 		e.routeAgent(a)
 		if a.generalOK() {
 			// Still free: its queues may hold calls it skipped (offered
-			// to it before); let the strategies decide.
-			for _, q := range a.queues {
+			// to it before); let the strategies decide. Its queues note
+			// it (QueueState.pended): routeQueue looks for free members
+			// only among those it recorded free and those noted since.
+			for j, q := range a.queues {
+				if k := a.qidx[j]; k >= 0 && k>>6 < len(q.pended) {
+					q.pended.add(k)
+				}
 				if len(q.Waiting) > 0 {
 					e.pendQueue(q)
 				}
@@ -232,6 +238,15 @@ func (e *Engine) routeAgent(a *AgentState) {
 // out. The scan that finds the free members chooses for the first call
 // on the way. A settled call (see above) considers only the free members
 // q has not recorded; the others are not eligible for it.
+//
+// The scan looks only at the members q recorded free and those noted
+// since (QueueState.pended), when q has a record: a member that became
+// free since was marked for routing (pendAgent — every way of becoming
+// free marks the agent, which is what routing relies on anyway) and,
+// still free after routeAgent, noted in its queues by settle; the
+// others are still busy. (Routing only takes agents, so one free after
+// routeAgent stays free until the queues are routed.) Without a record (after config.apply or Restore) or with a
+// member listed twice it looks at every member.
 func (e *Engine) routeQueue(q *QueueState) {
 	if len(q.wait) == 0 {
 		return
@@ -240,6 +255,14 @@ func (e *Engine) routeQueue(q *QueueState) {
 	free, unknown := e.free.sized(n), e.unknown.sized(n)
 	e.free, e.unknown = free, unknown
 	recorded := len(q.settled) == len(free) // q.settled is of these members
+	var look memberSet                      // nil: every member
+	if recorded && !q.dup && len(q.pended) == len(free) {
+		look = e.look.sized(n)
+		e.look = look
+		for x := range look {
+			look[x] = q.settled[x] | q.pended[x]
+		}
+	}
 	ringAll := q.strategy == stratRingAll
 	for i, scanned := 0, false; i < len(q.wait); {
 		w := &q.wait[i]
@@ -251,17 +274,10 @@ func (e *Engine) routeQueue(q *QueueState) {
 		if !scanned {
 			scanned = true
 			if ringAll {
-				for k, a := range q.members {
-					if a.generalOK() {
-						free.add(k)
-						if !restricted || !q.settled.has(k) {
-							cands = append(cands, k)
-						}
-					}
-				}
+				cands = ringAllFree(q, look, free, restricted, cands)
 				listed = true
 			} else {
-				k = scanFree(q, c, need, free, restricted)
+				k = scanFree(q, c, need, free, look, restricted)
 			}
 			if recorded {
 				for x := range free {
@@ -322,6 +338,7 @@ func (e *Engine) routeQueue(q *QueueState) {
 	}
 	// Every call left was passed over with no free member eligible.
 	q.settled = append(q.settled[:0], free...)
+	clear(q.pended)
 	for i := range q.wait {
 		q.wait[i].settled = true
 	}
@@ -333,38 +350,95 @@ const fromSets = -2
 // scanFree adds q's free members to free and picks among them
 // (restricted: those not recorded in q.settled) for c as pick does, on
 // the way: a member index, -1 for none, or fromSets when only members who
-// missed c are eligible (rare: pick, which handles it, decides).
-func scanFree(q *QueueState, c *Call, need []skillNeed, free memberSet, restricted bool) int {
-	best, bestScore := -1, 0
-	var bestA *AgentState
-	missed := false
-	for k, a := range q.members {
-		if !a.generalOK() {
-			continue
-		}
-		free.add(k)
-		if (restricted && q.settled.has(k)) || !a.meets(need) {
-			continue
-		}
-		if len(c.Missed) > 0 && c.missed(a.ID) {
-			missed = true
-			continue
-		}
-		if best < 0 {
-			best, bestA = k, a
-			if q.strategy == stratSkills {
-				bestScore = a.score(need)
+// missed c are eligible (rare: pick, which handles it, decides). It looks
+// at the members in look (nil: every member), in id order.
+func scanFree(q *QueueState, c *Call, need []skillNeed, free, look memberSet, restricted bool) int {
+	s := freeScan{q: q, c: c, need: need, free: free, restricted: restricted, best: -1}
+	if look == nil {
+		for k, a := range q.members {
+			if a.generalOK() {
+				s.add(k, a)
 			}
-			continue
 		}
-		if better(q, need, a, bestA, &bestScore) {
-			best, bestA = k, a
+	} else {
+		for x, word := range look {
+			for ; word != 0; word &= word - 1 {
+				k := x<<6 + bits.TrailingZeros64(word)
+				if a := q.members[k]; a.generalOK() {
+					s.add(k, a)
+				}
+			}
 		}
 	}
-	if best < 0 && missed {
+	if s.best < 0 && s.missed {
 		return fromSets
 	}
-	return best
+	return s.best
+}
+
+// freeScan is scanFree's choice so far.
+type freeScan struct {
+	q          *QueueState
+	c          *Call
+	need       []skillNeed
+	free       memberSet
+	restricted bool
+	best       int
+	bestScore  int
+	bestA      *AgentState
+	missed     bool
+}
+
+// add counts free member k (agent a) and considers it for the call.
+func (s *freeScan) add(k int, a *AgentState) {
+	s.free.add(k)
+	if (s.restricted && s.q.settled.has(k)) || !a.meets(s.need) {
+		return
+	}
+	if len(s.c.Missed) > 0 && s.c.missed(a.ID) {
+		s.missed = true
+		return
+	}
+	if s.best < 0 {
+		s.best, s.bestA = k, a
+		if s.q.strategy == stratSkills {
+			s.bestScore = a.score(s.need)
+		}
+		return
+	}
+	if better(s.q, s.need, a, s.bestA, &s.bestScore) {
+		s.best, s.bestA = k, a
+	}
+}
+
+// ringAllFree adds q's free members to free and appends to cands those a
+// ring-all offer may go to (restricted: those not recorded in
+// q.settled), in id order. It looks at the members in look (nil: every
+// member).
+func ringAllFree(q *QueueState, look, free memberSet, restricted bool, cands []int) []int {
+	if look == nil {
+		for k, a := range q.members {
+			if a.generalOK() {
+				free.add(k)
+				if !restricted || !q.settled.has(k) {
+					cands = append(cands, k)
+				}
+			}
+		}
+		return cands
+	}
+	for x, word := range look {
+		for ; word != 0; word &= word - 1 {
+			k := x<<6 + bits.TrailingZeros64(word)
+			if q.members[k].generalOK() {
+				free.add(k)
+				if !restricted || !q.settled.has(k) {
+					cands = append(cands, k)
+				}
+			}
+		}
+	}
+	return cands
 }
 
 // ringAllOf narrows cands (member indexes, in id order) in place to
@@ -518,8 +592,8 @@ func (e *Engine) offer(c *Call, origin string, q *QueueState, agents ...*AgentSt
 		ev.Personal = true
 		c.Agent = agents[0].ID
 	}
-	e.ev.offered = ev
-	e.emit(EvCallOffered, &e.ev.offered)
+	e.evBuf = ev.AppendJSON(e.evBuf)
+	e.emitted(EvCallOffered)
 }
 
 // backToOrigin puts a ringing call (already detached from its agents)

@@ -224,6 +224,10 @@ type loadRun struct {
 	all                loadHist
 	per                [5]loadHist // by strategy
 	byType             map[string]*loadTypeStat
+	// The stats of the load's commands (byType's), and the origin of the
+	// monotonic clock that times the Applys.
+	hangupSt, remoteHangupSt, incomingSt, answerSt *loadTypeStat
+	epoch                                          time.Time
 }
 
 // loadTypeStat sums the Applys of one command type.
@@ -242,6 +246,9 @@ func newLoadRun(b *testing.B) *loadRun {
 	for _, t := range []string{TypeCallHangup, TypeCallRemoteHangup, TypeCallIncoming, TypeCallAnswer} {
 		r.byType[t] = &loadTypeStat{}
 	}
+	r.hangupSt, r.remoteHangupSt = r.byType[TypeCallHangup], r.byType[TypeCallRemoteHangup]
+	r.incomingSt, r.answerSt = r.byType[TypeCallIncoming], r.byType[TypeCallAnswer]
+	r.epoch = time.Now()
 	for i := range r.slotOf {
 		r.slotOf[i], r.offered[i] = -1, -1
 	}
@@ -256,11 +263,11 @@ func newLoadRun(b *testing.B) *loadRun {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.apply(TypeConfigApply, cfg)
+	r.apply(TypeConfigApply, cfg, nil)
 	for a := 0; a < loadAgents; a++ {
 		p := []byte(fmt.Sprintf(`{"agent":"a%d"}`, a))
-		r.apply(TypeAgentLogin, p) // disconnected → paused
-		r.apply(TypeAgentLogin, p) // paused → connected
+		r.apply(TypeAgentLogin, p, nil) // disconnected → paused
+		r.apply(TypeAgentLogin, p, nil) // paused → connected
 		r.answer = append(r.answer, p)
 		r.hangup = append(r.hangup, p)
 	}
@@ -299,7 +306,7 @@ func (r *loadRun) run(n int) {
 			s := r.slotOf[a]
 			r.slotOf[a] = -1
 			r.alive[s] = false
-			r.apply(TypeCallHangup, r.hangup[a])
+			r.apply(TypeCallHangup, r.hangup[a], r.hangupSt)
 			r.answerAll()
 		}
 		// Callers give up: too many waiting, or waiting too long.
@@ -310,7 +317,7 @@ func (r *loadRun) run(n int) {
 			}
 			r.waiting[s], r.alive[s] = false, false
 			r.w--
-			r.apply(TypeCallRemoteHangup, r.abandon[s])
+			r.apply(TypeCallRemoteHangup, r.abandon[s], r.remoteHangupSt)
 			r.answerAll()
 		}
 		// A call arrives.
@@ -320,7 +327,7 @@ func (r *loadRun) run(n int) {
 		}
 		r.alive[s], r.arrivedAt[s] = true, r.arrivals
 		r.arrivals++
-		r.apply(TypeCallIncoming, r.incoming[s])
+		r.apply(TypeCallIncoming, r.incoming[s], r.incomingSt)
 		r.answerAll()
 	}
 }
@@ -343,7 +350,7 @@ func (r *loadRun) answerAll() {
 		a := r.toAnswer[i]
 		s := r.offered[a]
 		r.offered[a] = -1
-		r.apply(TypeCallAnswer, r.answer[a])
+		r.apply(TypeCallAnswer, r.answer[a], r.answerSt)
 		r.slotOf[a] = s
 		r.talk[(r.talkHead+r.t)%len(r.talk)] = a
 		r.t++
@@ -352,15 +359,17 @@ func (r *loadRun) answerAll() {
 }
 
 // apply applies one command, which must succeed, and follows its events:
-// offers (decisions, to be answered) and calls queued.
-func (r *loadRun) apply(typ string, payload []byte) {
+// offers (decisions, to be answered) and calls queued. st, when not nil,
+// sums the command's Applys. The Apply is timed by the monotonic clock
+// alone (time.Since of one origin: a clock read before and after).
+func (r *loadRun) apply(typ string, payload []byte, st *loadTypeStat) {
 	r.idx++
 	r.now += int64(time.Millisecond)
 	env := command.Envelope{Type: typ, Version: command.CurrentVersion, Time: r.now, ID: "x", Payload: payload}
 	em := command.NewEmitter(r.idx, env)
-	t := time.Now()
+	t := time.Since(r.epoch)
 	_, err := r.e.Apply(env, em)
-	d := time.Since(t)
+	d := time.Since(r.epoch) - t
 	if err != nil {
 		r.b.Fatalf("%s %s: %v", typ, payload, err)
 	}
@@ -370,7 +379,7 @@ func (r *loadRun) apply(typ string, payload []byte) {
 		ev := &em.Events()[i]
 		switch ev.Type {
 		case EvCallQueued:
-			s := numAfter(ev.Data, r.keyCall)
+			s, _ := numAfter(ev.Data, r.keyCall, 1)
 			if s >= 0 && !r.waiting[s] {
 				r.waiting[s] = true
 				r.w++
@@ -381,7 +390,8 @@ func (r *loadRun) apply(typ string, payload []byte) {
 				r.waitLen++
 			}
 		case EvCallOffered:
-			s, a := numAfter(ev.Data, r.keyCall), numAfter(ev.Data, r.keyAgents)
+			s, end := numAfter(ev.Data, r.keyCall, 1)
+			a, end := numAfter(ev.Data, r.keyAgents, end+2)
 			if s < 0 || a < 0 {
 				r.b.Fatalf("offer %s: no call or agent", ev.Data)
 			}
@@ -392,14 +402,14 @@ func (r *loadRun) apply(typ string, payload []byte) {
 			r.offered[a] = int32(s)
 			r.toAnswer = append(r.toAnswer, int32(a))
 			if offers == 0 {
-				if q := numAfter(ev.Data, r.keyQueue); q >= 0 {
+				if q, _ := numAfter(ev.Data, r.keyQueue, end+3); q >= 0 {
 					strat = r.queueStr[q]
 				}
 			}
 			offers++
 		}
 	}
-	if st := r.byType[typ]; st != nil {
+	if st != nil {
 		st.n++
 		st.ns += d.Nanoseconds()
 		if offers > 0 {
@@ -415,24 +425,24 @@ func (r *loadRun) apply(typ string, payload []byte) {
 	}
 }
 
-// numAfter parses the decimal number right after key in data (-1: none).
-func numAfter(data, key []byte) int {
-	i := bytes.Index(data, key)
-	if i < 0 {
-		return -1
-	}
-	n, digits := 0, 0
-	for _, c := range data[i+len(key):] {
-		if c < '0' || c > '9' {
-			break
+// numAfter parses the decimal number right after key in data (-1: none)
+// and returns the index after its digits. It looks for key at data[at:]
+// first (where the events' encoders put it), then anywhere.
+func numAfter(data, key []byte, at int) (n, end int) {
+	i := at
+	if at < 0 || at > len(data) || !bytes.HasPrefix(data[at:], key) {
+		if i = bytes.Index(data, key); i < 0 {
+			return -1, 0
 		}
-		n = n*10 + int(c-'0')
-		digits++
 	}
-	if digits == 0 {
-		return -1
+	end = i + len(key)
+	for ; end < len(data) && data[end] >= '0' && data[end] <= '9'; end++ {
+		n = n*10 + int(data[end]-'0')
 	}
-	return n
+	if end == i+len(key) {
+		return -1, end
+	}
+	return n, end
 }
 
 // loadHist is a log-linear histogram of nanoseconds (about 1.6 %
@@ -490,4 +500,22 @@ func (h *loadHist) quantile(q float64) int64 {
 		}
 	}
 	return h.max
+}
+
+func TestNumAfter(t *testing.T) {
+	key := []byte(`"agents":["a`)
+	for _, tt := range []struct {
+		data     string
+		at, want int
+	}{
+		{`{"call":"c12","agents":["a7"]}`, 14, 7},        // at the hint
+		{`{"call":"c12","agents":["a7"]}`, 3, 7},         // found by searching
+		{`{"call":"c12","agents":["a70","a8"]}`, 99, 70}, // a hint past the end
+		{`{"call":"c12","agents":["ax"]}`, 14, -1},       // no digits
+		{`{"call":"c12"}`, 14, -1},                       // no key
+	} {
+		if got, _ := numAfter([]byte(tt.data), key, tt.at); got != tt.want {
+			t.Errorf("numAfter(%s, at %d) = %d, want %d", tt.data, tt.at, got, tt.want)
+		}
+	}
 }

@@ -285,6 +285,6 @@ func (e *Engine) emitQueued(c *Call, pos int, reason string) {
 		a := e.st.Agents[c.Agent]
 		ev.Agent, ev.Waiting, ev.ExpectedWaitSeconds = a.ID, len(a.Personal), -1
 	}
-	e.ev.queued = ev
-	e.emit(EvCallQueued, &e.ev.queued)
+	e.evBuf = ev.AppendJSON(e.evBuf)
+	e.emitted(EvCallQueued)
 }

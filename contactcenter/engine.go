@@ -95,7 +95,7 @@ var handlers map[string]handler
 
 func init() {
 	handlers = map[string]handler{
-		TypeConfigApply: func(e *Engine, env command.Envelope) (any, error) { return e.applyConfig(env, e.em) },
+		TypeConfigApply: (*Engine).applyConfig,
 
 		TypeAgentLogin:         (*Engine).cmdAgentLogin,
 		TypeAgentLogout:        (*Engine).cmdAgentLogout,
@@ -159,14 +159,14 @@ type Engine struct {
 	extAgent map[string]*AgentState // extension -> agent (lowest id)
 	extUser  map[string]string      // extension -> user (lowest id)
 	loggedIn int                    // agents not Disconnected
-	ids      map[string]string      // agent, queue and extension ids
+	ids      map[string]string      // agent, queue, extension and skill ids (to reuse their strings)
+	in       interns                // for decode: st.Agents, st.Queues, ids
 	// callers indexes users' and contacts' numbers by their normalised
 	// form (CTI caller matching).
 	callers map[string][]CallerMatchEntry
 
 	// Per-command scratch: valid only inside Apply.
 	now     int64
-	em      *command.Emitter
 	pendA   []*AgentState
 	pendQ   []*QueueState
 	scratch []*AgentState
@@ -175,6 +175,7 @@ type Engine struct {
 	// recorded, and a call's candidates.
 	skillIDs      map[string]int32
 	free, unknown memberSet
+	look          memberSet // the members routeQueue looks at
 	cands         []int
 	needs         [][]skillNeed // compiled requirements to reuse (recycleNeed)
 	// settleRef, set only by tests, replaces settle with the reference
@@ -192,15 +193,21 @@ type Engine struct {
 		call         CallRequest
 		remoteHangup RemoteHangupRequest
 	}
-	ev struct {
-		queued   QueuedEvent
-		offered  OfferedEvent
-		answered AnsweredEvent
-		ended    CallEndedEvent
-	}
-	// evBuf is where events with a hand-written encoder (encode.go) are
-	// encoded before the Emitter copies them.
+	// ids1 is scratch for a list of ids that only an event carries.
+	ids1 []string
+	// The command's events so far (emit): their data encoded back to back
+	// in evBuf, evs where each ends. Apply hands them to the Emitter once
+	// the command has succeeded, in one allocation (flushEvents).
 	evBuf []byte
+	evs   []pendingEvent
+}
+
+// pendingEvent is an event of the command being applied whose data is
+// evBuf[previous end:end] (nil data when null).
+type pendingEvent struct {
+	typ  string
+	end  int
+	null bool
 }
 
 // State is everything the engine replicates except phone secrets. It is
@@ -295,7 +302,9 @@ func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 	if e.now < e.st.Clock {
 		e.now = e.st.Clock
 	}
-	e.em = em
+	if len(e.evs) > 0 {
+		e.dropEvents() // left by a command that panicked
+	}
 	res, err := h(e, env)
 	if err != nil {
 		for _, a := range e.pendA {
@@ -305,7 +314,7 @@ func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 			q.pend = false
 		}
 		e.pendA, e.pendQ = e.pendA[:0], e.pendQ[:0]
-		e.em = nil
+		e.dropEvents()
 		em.Reset()
 		return nil, err
 	}
@@ -317,27 +326,79 @@ func (e *Engine) Apply(env command.Envelope, em *command.Emitter) (any, error) {
 	}
 	e.st.Clock = e.now
 	e.st.Applied++
-	e.em = nil
+	e.flushEvents(em)
 	return res, nil
 }
 
-// emit records an event. Events with a hand-written encoder (encode.go)
-// are encoded into e.evBuf and copied at their exact size; the others go
-// through json.Marshal. The bytes are the same either way.
+// emit records an event of the command being applied. Its data is
+// encoded at once, into e.evBuf: by its hand-written encoder (encode.go)
+// when it has one, else by json.Marshal — the same bytes either way, and
+// the same the Emitter's Emit would produce. The events reach the
+// Emitter, in order, when the command has succeeded (flushEvents).
 func (e *Engine) emit(typ string, data any) {
-	if a, ok := data.(command.JSONAppender); ok {
-		e.evBuf = a.AppendJSON(e.evBuf[:0])
-		e.em.EmitRaw(typ, e.evBuf)
-		return
+	switch d := data.(type) {
+	case nil:
+	case command.JSONAppender:
+		e.evBuf = d.AppendJSON(e.evBuf)
+	default:
+		b, err := json.Marshal(data)
+		if err != nil {
+			panic(fmt.Sprintf("contactcenter: event %s: %v", typ, err))
+		}
+		e.evBuf = append(e.evBuf, b...)
 	}
-	e.em.Emit(typ, data)
+	e.evs = append(e.evs, pendingEvent{typ: typ, end: len(e.evBuf), null: data == nil})
 }
 
-// An event is encoded at once and only its bytes are kept, so the hottest
-// events are built in engine-owned values: no allocation each.
+// maxKeptEvBuf bounds the encoding buffer kept from one command to the
+// next (a large config.apply's events are not held on to).
+const maxKeptEvBuf = 64 << 10
+
+// flushEvents hands the command's events to em: their data is copied
+// once, into one array, of which each event gets its own part.
+func (e *Engine) flushEvents(em *command.Emitter) {
+	if len(e.evs) > 0 {
+		var data []byte
+		if len(e.evBuf) > 0 {
+			data = make([]byte, len(e.evBuf))
+			copy(data, e.evBuf)
+		}
+		start := 0
+		for _, ev := range e.evs {
+			if ev.null {
+				em.EmitOwned(ev.typ, nil)
+			} else {
+				em.EmitOwned(ev.typ, data[start:ev.end:ev.end])
+			}
+			start = ev.end
+		}
+	}
+	e.dropEvents()
+}
+
+// dropEvents forgets the command's events (flushed, or a refusal's).
+func (e *Engine) dropEvents() {
+	clear(e.evs) // the types' strings
+	e.evs = e.evs[:0]
+	e.evBuf = e.evBuf[:0]
+	if cap(e.evBuf) > maxKeptEvBuf {
+		e.evBuf = nil
+	}
+	if cap(e.evs) > maxKeptEvBuf/16 {
+		e.evs = nil
+	}
+}
+
+// emitted records an event whose data the caller has just appended to
+// e.evBuf with its hand-written encoder (encode.go): the hottest events
+// are encoded so, from a value on the stack, neither boxed nor copied.
+func (e *Engine) emitted(typ string) {
+	e.evs = append(e.evs, pendingEvent{typ: typ, end: len(e.evBuf)})
+}
+
 func (e *Engine) emitEnded(ev CallEndedEvent) {
-	e.ev.ended = ev
-	e.emit(EvCallEnded, &e.ev.ended)
+	e.evBuf = ev.AppendJSON(e.evBuf)
+	e.emitted(EvCallEnded)
 }
 
 // View runs fn with read access to the state. fn must not keep references
@@ -469,6 +530,7 @@ func (e *Engine) syncRuntime() {
 	for id := range cfg.Extensions {
 		e.ids[id] = id
 	}
+	e.in = interns{agents: st.Agents, queues: st.Queues, ids: e.ids}
 	e.extUser = map[string]string{}
 	for _, id := range sortedKeys(cfg.Users) {
 		u := cfg.Users[id]
@@ -542,14 +604,18 @@ func (e *Engine) ownsSupervised(agent string) bool {
 
 // decode reads a command payload strictly: unknown fields and trailing
 // data are refused, naming the field where possible.
-func (e *Engine) decode(env command.Envelope, v any) error { return decodeWith(env, v, e.ids) }
+func (e *Engine) decode(env command.Envelope, v any) error { return decodeWith(env, v, &e.in) }
 
-func decodeWith(env command.Envelope, v any, ids map[string]string) error {
+// decodeWith is decode reusing the strings of in (nil: none).
+func decodeWith(env command.Envelope, v any, in *interns) error {
+	if in != nil {
+		in.agent, in.queue = nil, nil
+	}
+	if decodeFast(env.Payload, v, in) {
+		return nil // the payload was an object: not missing
+	}
 	if len(bytes.TrimSpace(env.Payload)) == 0 {
 		return fieldErr("payload", "missing")
-	}
-	if decodeFast(env.Payload, v, ids) {
-		return nil
 	}
 	if err := jsonin.Decode(env.Payload, v); err != nil {
 		return payloadErr(err)

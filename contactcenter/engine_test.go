@@ -2,6 +2,7 @@ package contactcenter
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/tandemcc/tandem/command"
@@ -111,5 +112,48 @@ agents:
 	res := h.ok(TypeConfigApply, ApplyRequest{Document: back, Prune: true})
 	if r := res.(ApplyResult); r.Changed() {
 		t.Fatalf("applying the document read back changed %+v", r)
+	}
+}
+
+// The engine hands a command's events to the Emitter once it has
+// succeeded, their data in one array: each event's data is its own
+// (capped: appending to one never reaches the next), and events of a
+// command before do not linger into the next.
+func TestEventsHandedOverPerCommand(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	h.connect("a1")
+	h.incoming("c1", "sales")
+	evs := h.events
+	if len(evs) != 2 || evs[0].Type != EvCallQueued || evs[1].Type != EvCallOffered {
+		t.Fatalf("events %v, want call.queued and call.offered", h.types())
+	}
+	want1 := string(evs[1].Data)
+	for i, ev := range evs {
+		if cap(ev.Data) != len(ev.Data) || ev.Seq != i || ev.Index != h.index {
+			t.Fatalf("event %d: seq %d index %d, cap %d for %d bytes", i, ev.Seq, ev.Index, cap(ev.Data), len(ev.Data))
+		}
+		var v map[string]any
+		if err := json.Unmarshal(ev.Data, &v); err != nil || v["call"] != "c1" {
+			t.Fatalf("event %d data %s: %v", i, ev.Data, err)
+		}
+	}
+	_ = append(evs[0].Data, `XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX`...)
+	if string(evs[1].Data) != want1 {
+		t.Fatalf("appending to event 0 changed event 1: %s", evs[1].Data)
+	}
+	h.fail(TypeCallAnswer, AgentCallRequest{Agent: "a2"}, ErrNothingRinging) // no events (the harness checks)
+	h.answer("a1")
+	if got := h.types(); len(got) != 1 || got[0] != EvCallAnswered {
+		t.Fatalf("answer emitted %v", got)
+	}
+	// config.apply: its own events first, then what routing did.
+	h.connect("a2")
+	h.incoming("c2", "support") // a1 is busy, a3 logged out: c2 waits
+	doc := strings.Replace(baseDoc, "queues: [sales], skills: {english: 3", "queues: [sales, support], skills: {english: 3", 1)
+	if r := h.config(doc); r.Updated != 1 {
+		t.Fatalf("config.apply %+v", r)
+	}
+	if got := h.types(); len(got) != 2 || got[0] != "config.agent.updated" || got[1] != EvCallOffered {
+		t.Fatalf("config.apply emitted %v, want config.agent.updated then call.offered", got)
 	}
 }

@@ -45,6 +45,13 @@ func FuzzFastDecode(f *testing.F) {
 		`{"line":01}`, `{"line":1e2}`, `{"line":99999999999}`, `{"confirm":true,"agent":"é"}`, `{"agent":"\xff"}`,
 		`{"chain":false}`, `{}`, `{"skills":{"a":1}}`, `{"agent":"a"} x`, `{"agent":"a"}{}`, `[1]`, `"x"`, `{"agent":"a",}`,
 		`{"agent" "a"}`, `{"line":-}`, `{"line":2147483648}`, `{"line":-2147483648}`, `{"note":"<&>"}`,
+		`{"call":"c1","queue":"q","skills":{"s1":3,"s2":7}}`, ` {"skills" : { "s1" : 3 , "x" : -1 } , "call":"c"} `,
+		`{"skills":{}}`, `{"skills":{ }}`, `{"skills":null}`, `{"skills":{"s1":1},"skills":{"s2":2}}`,
+		`{"skills":{"s1":1,"s1":2}}`, `{"skills":{"s1":1.0}}`, `{"skills":{"s1":"1"}}`, `{"skills":{"s\u0031":1}}`,
+		"{\"skills\":{\"\xff\":1,\"s1\":2}}", `{"skills":{"é":1}}`, `{"skills":{"s1":{"a":1}}}`, `{"skills":{"s1":1,}}`, `{"skills":{"s1":1}`,
+		`{"skills":{"s1":99999999999}}`, `{"skills":{"s1":2147483647}}`, `{"skills":{s1:1}}`, `{"skills":[1]}`,
+		`{"Skills":{"s1":1}}`, `{"skills":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17}}`,
+		`{"skills":{"":1}}`, `{"skills":{"s1" 1}}`, `{"skills":{"s1":1}x}`, `{"agent":{"s1":1}}`, `{"line":{}}`,
 	} {
 		for i := range fastTypes() {
 			f.Add(uint8(i), []byte(s))
@@ -53,8 +60,12 @@ func FuzzFastDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, which uint8, p []byte) {
 		mk := fastTypes()[int(which)%len(fastTypes())]
 		fast, strict := mk(), mk()
-		ids := map[string]string{"a1": "a1", "q": "q", "3001": "3001"}
-		errF := decodeWith(command.Envelope{Payload: p}, fast, ids)
+		in := &interns{
+			agents: map[string]*AgentState{"a1": {ID: "a1"}},
+			queues: map[string]*QueueState{"q": {ID: "q"}},
+			ids:    map[string]string{"a1": "a1", "q": "q", "3001": "3001", "s1": "s1"},
+		}
+		errF := decodeWith(command.Envelope{Payload: p}, fast, in)
 		errS := strictDecode(p, strict)
 		if len(bytes.TrimSpace(p)) == 0 {
 			return // decode refuses an empty payload before decoding
@@ -71,12 +82,29 @@ func FuzzFastDecode(f *testing.F) {
 func TestFastPathTaken(t *testing.T) {
 	for _, p := range []string{`{"agent":"a1"}`, `{"agent":"a1","line":2}`} {
 		var h HangupRequest
-		if !decodeFast([]byte(p), &h, map[string]string{"a1": "a1"}) || h.Agent != "a1" {
+		if !decodeFast([]byte(p), &h, &interns{ids: map[string]string{"a1": "a1"}}) || h.Agent != "a1" {
 			t.Fatalf("fast path not taken for %s", p)
 		}
 	}
 	var h HangupRequest
 	if decodeFast([]byte(`{"agent":"a1","line":"2"}`), &h, nil) || h != (HangupRequest{}) {
 		t.Fatalf("fast path took a string for an int, or left %+v", h)
+	}
+	// call.incoming with skills, as the routing benchmark sends it.
+	for p, want := range map[string]map[string]int{
+		`{"call":"c1","queue":"q1","number":"+4416155","priority":2,"skills":{"s4":7,"s9":3}}`: {"s4": 7, "s9": 3},
+		`{"call":"c1","queue":"q1","skills":{}}`:                                               {},
+		`{"call":"c1","skills":{"s4":1,"s4":2}}`:                                               {"s4": 2},
+	} {
+		var in IncomingRequest
+		if !decodeFast([]byte(p), &in, nil) || !reflect.DeepEqual(in.Skills, want) {
+			t.Fatalf("%s: fast path not taken, or skills %v (want %v)", p, in.Skills, want)
+		}
+	}
+	for _, p := range []string{`{"skills":{"s4":1},"skills":{"s5":1}}`, `{"skills":null}`, `{"skills":{"s\u0034":1}}`} {
+		var in IncomingRequest
+		if decodeFast([]byte(p), &in, nil) || !reflect.DeepEqual(in, IncomingRequest{}) {
+			t.Fatalf("%s: fast path taken, or left %+v", p, in)
+		}
 	}
 }

@@ -19,7 +19,9 @@ import (
 //     a logged-out agent's personal queue (unattended calls wait in its
 //     supervision instead, type U, only while it is logged out).
 //  4. Routing is work-conserving: no waiting call has a free agent who
-//     could take it.
+//     could take it. And routing sees every free agent: a queue that
+//     recorded its free members (routeQueue) has each free member
+//     recorded or noted free since (settle).
 //  5. Voicemail lists belong to configured extensions, are bounded, in
 //     deposit order, without duplicate ids; excluded numbers are stored
 //     normalised.
@@ -84,6 +86,13 @@ func (e *Engine) check() error {
 			for _, a := range q.members {
 				if a.generalOK() && eligible(a, c, q) {
 					return fmt.Errorf("queue %s: call %s waits while agent %s is free for it", qid, cid, a.ID)
+				}
+			}
+		}
+		if words := (len(q.members) + 63) >> 6; len(q.settled) == words && len(q.pended) == words && !q.dup {
+			for k, a := range q.members {
+				if a.generalOK() && !q.settled.has(k) && !q.pended.has(k) {
+					return fmt.Errorf("queue %s: agent %s is free but neither recorded free nor noted since", qid, a.ID)
 				}
 			}
 		}

@@ -131,7 +131,7 @@ func (e *Engine) cmdIncoming(env command.Envelope) (any, error) {
 	}
 	switch {
 	case p.Queue != "":
-		q, ok := e.st.Queues[p.Queue]
+		q, ok := e.queueNamed(p.Queue)
 		if !ok {
 			return nil, opErr(ErrUnknownQueue, "incoming", "unknown queue %q", p.Queue)
 		}
@@ -181,9 +181,9 @@ func (e *Engine) cmdAnswer(env command.Envelope) (any, error) {
 		return nil, opErr(ErrNothingRinging, "answer", "nothing is ringing on agent %q", a.ID)
 	}
 	c := e.st.Calls[a.Offer]
-	var others []string
+	var others []string // only for the event, encoded at once: scratch
 	if len(c.Offered) > 1 {
-		others = make([]string, 0, len(c.Offered)-1)
+		others = e.ids1[:0]
 		for _, id := range c.Offered {
 			if id != a.ID {
 				others = append(others, id)
@@ -194,7 +194,10 @@ func (e *Engine) cmdAnswer(env command.Envelope) (any, error) {
 	fromQueue := c.Origin == OriginQueue
 	e.detach(c)
 	if len(others) > 0 {
-		e.emit(EvCallOfferWithdrawn, WithdrawnEvent{Call: c.ID, Agents: others, Reason: "answered_elsewhere"})
+		e.evBuf = WithdrawnEvent{Call: c.ID, Agents: others, Reason: "answered_elsewhere"}.AppendJSON(e.evBuf)
+		e.emitted(EvCallOfferWithdrawn)
+		clear(others)
+		e.ids1 = others[:0]
 	}
 	ev := AnsweredEvent{Call: c.ID, Agent: a.ID, WaitMS: wait}
 	if fromQueue {
@@ -214,8 +217,8 @@ func (e *Engine) cmdAnswer(env command.Envelope) (any, error) {
 	a.NoAnswer = 0
 	a.Handled++
 	e.history(a, c, OpAnswer, 0, "")
-	e.ev.answered = ev
-	e.emit(EvCallAnswered, &e.ev.answered)
+	e.evBuf = ev.AppendJSON(e.evBuf)
+	e.emitted(EvCallAnswered)
 	return CallResult{Call: c.ID, Place: PlaceLine, State: CallTalking, Agent: a.ID, Queue: ev.Queue}, nil
 }
 

@@ -27,10 +27,12 @@ type QueueState struct {
 	// (wait[i] is Waiting[i]) with their compiled requirements, the
 	// queue's own requirement, the members recorded free when routeQueue
 	// last went through it (they are ineligible for its settled calls),
+	// the members noted free since (settle, after routeAgent),
 	// and whether an agent is a member twice.
 	wait    []waiting
 	need    []skillNeed
 	settled memberSet
+	pended  memberSet
 	dup     bool
 }
 
@@ -149,6 +151,16 @@ func indexOf(ids []string, id string) int {
 		}
 	}
 	return -1
+}
+
+// queueNamed is e.st.Queues[id]: the payload's queue when decode found
+// it, else looked up.
+func (e *Engine) queueNamed(id string) (*QueueState, bool) {
+	if q := e.in.queue; q != nil && q.ID == id {
+		return q, true
+	}
+	q, ok := e.st.Queues[id]
+	return q, ok
 }
 
 // enterQueue makes c a new entry of general queue q (waiting starts now).

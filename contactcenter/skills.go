@@ -58,6 +58,8 @@ func (e *Engine) internSkills() {
 	e.skillIDs = make(map[string]int32, len(names))
 	for i, s := range names {
 		e.skillIDs[s] = int32(i)
+		// A call's skills decoded by the fast path reuse these strings.
+		e.ids[s] = s
 	}
 }
 
