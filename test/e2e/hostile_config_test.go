@@ -32,7 +32,7 @@ func vmHWM(t *testing.T, pid int) int64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		t.Skipf("no /proc here: %v", err)
+		t.Fatalf("reading the peak memory of tandemd (pid %d): %v", pid, err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
