@@ -278,12 +278,12 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	loops, stopLoops := context.WithCancel(context.Background())
 	n := &node{log: logger, store: store, repl: repl, hub: hub, done: make(chan error, 2), stopLoops: stopLoops,
 		admin: httpserver.New(api.Handler())}
-	go func() { n.done <- n.admin.Serve(ln) }()
+	go func() { n.done <- n.admin.Serve(httpserver.Listener(ln)) }()
 	if webLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
 		n.web = httpserver.New(web)
-		go func() { n.done <- n.web.Serve(webLn) }()
+		go func() { n.done <- n.web.Serve(httpserver.Listener(webLn)) }()
 	}
 	// The leader moves the engine's clock when a deadline is due.
 	// A standby takes its clock from the primary's shipped ticks.

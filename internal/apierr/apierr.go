@@ -79,11 +79,13 @@ const (
 	MethodNotAllowed Code = "method_not_allowed" // 405: the route exists for other methods (Allow lists them)
 	Refused          Code = "refused"            // 409: understood and refused by a rule; nothing changed
 	TooLarge         Code = "too_large"          // 413: the request body is over its limit
+	HeadersTooLarge  Code = "headers_too_large"  // 431: the request's headers are over their limit
 	TooManyRequests  Code = "too_many_requests"  // 429: slow down (log-in attempts); Retry-After says when
 	Canceled         Code = "canceled"           // 499: the client went away before the answer
 	Internal         Code = "internal"           // 500: a failure of this node
 	NotLeader        Code = "not_leader"         // 503: no leader known or reachable; retry
 	Unavailable      Code = "unavailable"        // 503: not ready or cannot commit right now; retry
+	NotImplemented   Code = "not_implemented"    // 501: a transfer coding the server does not implement
 	Timeout          Code = "timeout"            // 504: the deadline passed before the cluster answered; retry
 	NoSpace          Code = "no_space"           // 507: a write failed for lack of disk space; free space and retry
 )
@@ -94,8 +96,8 @@ const StatusClientClosedRequest = 499
 
 // Codes lists every code, for tests and documentation.
 func Codes() []Code {
-	return []Code{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Refused, TooLarge, TooManyRequests,
-		Canceled, Internal, NotLeader, Unavailable, Timeout, NoSpace}
+	return []Code{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Refused, TooLarge, HeadersTooLarge,
+		TooManyRequests, Canceled, Internal, NotImplemented, NotLeader, Unavailable, Timeout, NoSpace}
 }
 
 // Status is the HTTP status the code is answered with; 500 for a code
@@ -116,10 +118,14 @@ func (c Code) Status() int {
 		return http.StatusConflict
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge
+	case HeadersTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
 	case TooManyRequests:
 		return http.StatusTooManyRequests
 	case Canceled:
 		return StatusClientClosedRequest
+	case NotImplemented:
+		return http.StatusNotImplemented
 	case NotLeader, Unavailable:
 		return http.StatusServiceUnavailable
 	case Timeout:

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,6 +112,18 @@ func TestSingleNodeDefaults(t *testing.T) {
 	}
 	if code, _, err := n.get("/v1/status", true); err != nil || code != http.StatusOK {
 		t.Errorf("GET /v1/status with the token: HTTP %d, %v", code, err)
+	}
+
+	// Headers over the limit are refused by the listener itself, before
+	// any route, and still in the error shape (issue 12.4).
+	for _, addr := range []string{n.adminAddr, n.httpAddr} {
+		if addr == "" {
+			continue
+		}
+		code, ctype, body := oversizedHeaders(t, addr)
+		if code != http.StatusRequestHeaderFieldsTooLarge || ctype != "application/json" || !strings.Contains(body, `"code":"headers_too_large"`) {
+			t.Errorf("%s: 80 KiB of headers answered %d %q %s; want 431 application/json headers_too_large", addr, code, ctype, body)
+		}
 	}
 
 	// tandemctl finds ./tandem-data/admin.token by itself.
@@ -386,4 +401,32 @@ func TestOneNodeAdministration(t *testing.T) {
 	if raftLines == 0 {
 		t.Errorf("no line of the Raft library in the node's log:\n%s", n.log())
 	}
+}
+
+// oversizedHeaders sends a request with 80 KiB of headers to addr and
+// returns the reply's status, content type and body.
+func oversizedHeaders(t *testing.T, addr string) (int, string, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var req strings.Builder
+	req.WriteString("GET /healthz HTTP/1.1\r\nHost: x\r\n")
+	for i := range 80 {
+		fmt.Fprintf(&req, "X-Pad-%d: %s\r\n", i, strings.Repeat("a", 1024))
+	}
+	req.WriteString("\r\n")
+	if _, err := io.WriteString(c, req.String()); err != nil {
+		t.Fatalf("sending 80 KiB of headers to %s: %v", addr, err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to 80 KiB of headers from %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
 }
