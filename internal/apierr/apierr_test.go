@@ -23,8 +23,8 @@ import (
 func TestStatusOfEveryCode(t *testing.T) {
 	want := map[apierr.Code]int{
 		apierr.BadRequest: 400, apierr.Unauthorized: 401, apierr.Forbidden: 403, apierr.NotFound: 404,
-		apierr.MethodNotAllowed: 405, apierr.Refused: 409, apierr.TooLarge: 413, apierr.TooManyRequests: 429, apierr.Canceled: 499,
-		apierr.Internal: 500, apierr.NotLeader: 503, apierr.Unavailable: 503, apierr.Timeout: 504,
+		apierr.MethodNotAllowed: 405, apierr.Refused: 409, apierr.TooLarge: 413, apierr.HeadersTooLarge: 431, apierr.TooManyRequests: 429, apierr.Canceled: 499,
+		apierr.Internal: 500, apierr.NotImplemented: 501, apierr.NotLeader: 503, apierr.Unavailable: 503, apierr.Timeout: 504,
 		apierr.NoSpace: 507,
 	}
 	if len(apierr.Codes()) != len(want) {
