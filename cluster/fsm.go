@@ -162,6 +162,9 @@ type fsm struct {
 	// synced is set when a gate replaced the machines' state in the
 	// batch being applied (Engine.Restore): RestoreSinks are told.
 	synced bool
+	// em collects one command's events; ApplyBatch copies them out
+	// before the next command restarts it.
+	em command.Emitter
 }
 
 func newFSM(machines, control []Machine, sinks []EventSink, gate Gate) (*fsm, error) {
@@ -218,6 +221,7 @@ func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.Lock()
 	out := make([]any, len(logs))
+	resps := make([]applyResponse, len(logs))
 	var events []command.Event
 	var cmds []Committed
 	var last uint64
@@ -227,8 +231,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		r := f.applyOne(l.Index, l.Data)
-		events = append(events, r.events...)
-		out[i] = &r.applyResponse
+		events = append(events, r.events...) // r.events is f.em's until the next command
+		resps[i] = r.applyResponse
+		out[i] = &resps[i]
 		if r.cmd != nil {
 			cmds = append(cmds, *r.cmd)
 		}
@@ -283,7 +288,8 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	if f.gateTypes[env.Type] {
 		return f.applyGated(index, env)
 	}
-	em := command.NewEmitter(index, env)
+	em := &f.em
+	em.Restart(index, env)
 	var res any
 	var cmd *Committed
 	if env.Family() == Family {

@@ -178,10 +178,10 @@ type JSONAppender interface {
 // call Emit, EmitRaw or EmitOwned; the cluster layer stamps Index, Seq,
 // Time and CommandID.
 //
-// An Emitter is made for every applied command, so it is kept small: it
-// holds only what it stamps, and room for two events inline (most
-// commands emit one or two: one allocation for the Emitter and its
-// events).
+// It is kept small: it holds only what it stamps, and room for two
+// events inline (most commands emit one or two). The cluster FSM keeps
+// one and Restarts it for every command, copying each command's events
+// out before the next, so applying a command allocates no Emitter.
 type Emitter struct {
 	index  uint64
 	time   int64
@@ -193,6 +193,17 @@ type Emitter struct {
 // NewEmitter starts collecting events for the command at index.
 func NewEmitter(index uint64, env Envelope) *Emitter {
 	return &Emitter{index: index, time: env.Time, id: env.ID}
+}
+
+// Restart starts collecting the events of the command at index, reusing
+// m's storage: the events of the previous command must have been copied
+// out (their Data is never reused, only the array of Events).
+func (m *Emitter) Restart(index uint64, env Envelope) {
+	m.index, m.time, m.id = index, env.Time, env.ID
+	if m.events != nil {
+		clear(m.events)
+		m.events = m.events[:0]
+	}
 }
 
 // Emit records one event. data is encoded at once: through its

@@ -109,8 +109,8 @@ func loadIncoming(k int) []byte {
 // which withdraws the others' offers and frees them to be routed again;
 // the caller waiting longest gives up (call.remote_hangup) while 600 or
 // more calls wait. A decision is an offer (a call.offered event); b.N
-// counts decisions. Every command is applied with a fresh
-// command.Emitter, as the cluster FSM does.
+// counts decisions. Every command is applied with one command.Emitter
+// restarted for it, as the cluster FSM does.
 //
 // Metrics: decisions/s (wall clock of the whole loop: every Apply and
 // the benchmark's bookkeeping), decisions/cpu-s (process CPU time, GC
@@ -191,6 +191,7 @@ func BenchmarkRoutingLoad(b *testing.B) {
 type loadRun struct {
 	b   *testing.B
 	e   *Engine
+	em  command.Emitter
 	idx uint64
 	now int64
 
@@ -366,7 +367,8 @@ func (r *loadRun) apply(typ string, payload []byte, st *loadTypeStat) {
 	r.idx++
 	r.now += int64(time.Millisecond)
 	env := command.Envelope{Type: typ, Version: command.CurrentVersion, Time: r.now, ID: "x", Payload: payload}
-	em := command.NewEmitter(r.idx, env)
+	em := &r.em
+	em.Restart(r.idx, env)
 	t := time.Since(r.epoch)
 	_, err := r.e.Apply(env, em)
 	d := time.Since(r.epoch) - t

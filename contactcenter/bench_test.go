@@ -59,12 +59,14 @@ func benchRouting(b *testing.B, strategy string) {
 	e := New()
 	now := t0.UnixNano()
 	idx := uint64(0)
+	var em command.Emitter // restarted for every command, as the cluster FSM does
 	apply := func(env command.Envelope) any {
 		idx++
 		now += int64(time.Millisecond)
 		env.Time = now
 		env.ID = "x"
-		res, err := e.Apply(env, command.NewEmitter(idx, env))
+		em.Restart(idx, env)
+		res, err := e.Apply(env, &em)
 		if err != nil {
 			b.Fatalf("%s %s: %v", env.Type, env.Payload, err)
 		}
