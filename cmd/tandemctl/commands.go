@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
+	"github.com/tandemcc/tandem/snmp"
 )
 
 // statusDoc is GET /v1/status as the text output reads it.
@@ -30,7 +33,8 @@ type statusDoc struct {
 		LastFull        *backupRun `json:"last_full"`
 		LastIncremental *backupRun `json:"last_incremental"`
 	} `json:"backup"`
-	Standby *standbyDoc `json:"standby"`
+	Standby *standbyDoc  `json:"standby"`
+	SNMP    *snmp.Status `json:"snmp"`
 }
 
 func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
@@ -98,7 +102,31 @@ func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
 		}
 	}
 	fmt.Fprintf(w, "backup\tlast full %s\tlast incremental %s\n", st.Backup.LastFull, st.Backup.LastIncremental)
+	if a := st.SNMP; a != nil {
+		if a.Addr == "" {
+			fmt.Fprintf(w, "snmp\tdisabled\ttraps sent %s\tfailed %s\n", counts(a.TrapsSent), counts(a.TrapsFailed))
+		} else {
+			fmt.Fprintf(w, "snmp\t%s\tpackets %d\trequests %s\treports %d\n", a.Addr, a.Packets, counts(a.Requests), a.Reports)
+			fmt.Fprintf(w, "\tdropped %s\n", counts(a.Dropped))
+			fmt.Fprintf(w, "\ttraps (%s) sent %s\tfailed %s\n", a.TrapProfile, counts(a.TrapsSent), counts(a.TrapsFailed))
+		}
+	}
 	return w.Flush()
+}
+
+// counts prints a map of counters as "a 1, b 2" in key order, leaving
+// out zeros; "none" when nothing counted.
+func counts(m map[string]uint64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func when(t *time.Time) string {

@@ -207,7 +207,9 @@ func TestApplySendsFile(t *testing.T) {
 const cannedStatus = `{"node_id":"n1","role":"leader","leader_id":"n1","term":3,"commit_index":42,"applied_index":42,"ready":true,
 "nodes":[{"id":"n1","address":"10.0.0.1:7000","suffrage":"voter","admin_addr":"http://10.0.0.1:7070"}],
 "replication":{"reporting":{"state":"active","buffer_percent":12.5}},
-"backup":{"last_full":"2026-05-01T02:00:00Z","last_incremental":null},"extra":{"x":[1,2]}}`
+"backup":{"last_full":"2026-05-01T02:00:00Z","last_incremental":null},"extra":{"x":[1,2]},
+"snmp":{"addr":"127.0.0.1:1161","packets":17,"requests":{"get":3,"getbulk":9,"getnext":0,"set":1},"dropped":{"community":4,"host":0},
+"reports":2,"traps_sent":{"leaderChange":1},"traps_failed":{},"trap_profile":"noc"}}`
 
 func statusServer(t *testing.T, token string) *httptest.Server {
 	t.Helper()
@@ -264,7 +266,9 @@ func TestStatusText(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("code %d stderr %q", r.code, r.stderr)
 	}
-	for _, w := range []string{"n1 (leader)", "term 3", "commit 42", "10.0.0.1:7000", "voter", "reporting", "active", "12.5%", "2026-05-01T02:00:00Z", "last incremental never"} {
+	for _, w := range []string{"n1 (leader)", "term 3", "commit 42", "10.0.0.1:7000", "voter", "reporting", "active", "12.5%", "2026-05-01T02:00:00Z", "last incremental never",
+		"127.0.0.1:1161", "packets 17", "requests get 3, getbulk 9, set 1", "reports 2", "dropped community 4\n",
+		"traps (noc) sent leaderChange 1", "failed none"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("status text lacks %q:\n%s", w, r.stdout)
 		}
