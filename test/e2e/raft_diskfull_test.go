@@ -17,10 +17,14 @@ import (
 // free space and retry`, 507 no_space — instead of failing inside Raft:
 // it keeps its leadership, status and /metrics say why, and once space is
 // freed it serves writes again without a restart; every write it
-// acknowledged is there (issue 12.1). Real tmpfs, as root.
+// acknowledged is there (issue 12.1). snmptrapd receives one
+// tandemNoSpace naming the Raft log's directory, so the NOC knows which
+// disk to free (issue 13.4). Real tmpfs, as root.
 func TestRaftDiskFull(t *testing.T) {
+	recv := startTrapReceiver(t)
 	mnt := tmpfstest.Mount(t, 48<<20)
 	n := newNode(t, "df1", func(n *node) { n.dataDir = filepath.Join(mnt, "data") })
+	n.extra = append(n.extra, snmpFlags(loopback(t), "--snmp-trap-to", recv.addr, "--snmp-trap-profile", "noc")...)
 	n.start()
 	waitLeader(t, []*node{n}, 1)
 	acked := 0
@@ -73,6 +77,22 @@ func TestRaftDiskFull(t *testing.T) {
 		t.Errorf("/metrics does not say the disk is full (tandem_raft_disk_no_space 1)")
 	}
 
+	var full []trap
+	waitFor(t, waitShort, "tandemNoSpace", func() (bool, string) {
+		full = named(recv.traps(t), "TANDEM-MIB::tandemNoSpace")
+		return len(full) > 0, fmt.Sprintf("%d traps", len(recv.traps(t)))
+	})
+	f := full[0]
+	if got := f.vars["TANDEM-MIB::tandemNotifyStore.0"]; got != "INTEGER: raftLog(3)" {
+		t.Errorf("tandemNotifyStore = %q, want raftLog(3)\n%s", got, f.line)
+	}
+	if got := f.vars["TANDEM-MIB::tandemNotifyPath.0"]; !strings.Contains(got, filepath.Join(mnt, "data")) {
+		t.Errorf("tandemNotifyPath = %q, want the data directory %s\n%s", got, filepath.Join(mnt, "data"), f.line)
+	}
+	if got := f.vars["TANDEM-MIB::tandemNodeId.0"]; got != "STRING: df1" {
+		t.Errorf("tandemNodeId = %q, want df1\n%s", got, f.line)
+	}
+
 	// Space again: writes succeed without a restart.
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
@@ -83,6 +103,9 @@ func TestRaftDiskFull(t *testing.T) {
 	})
 	if code, body, _ := n.get("/metrics", false); code != http.StatusOK || !strings.Contains(string(body), "tandem_raft_disk_no_space 0") {
 		t.Errorf("/metrics still says the disk is full")
+	}
+	if full = named(recv.traps(t), "TANDEM-MIB::tandemNoSpace"); len(full) != 1 {
+		t.Errorf("%d tandemNoSpace for one episode, want 1:\n%v", len(full), full)
 	}
 	cfg := n.mustConfig("")
 	got := strings.Count(cfg, "Queue ")
