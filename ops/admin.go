@@ -1,7 +1,7 @@
 // Package ops is the administrators' operations API on --admin-addr
 // (interfaces.md, "Admin API"): status, membership, declarative
-// configuration, replication routes, health, readiness and Prometheus
-// metrics. The cluster's peer protocol under /v1/internal/ is package
+// configuration, secure phones' provisioning data, replication routes,
+// health, readiness and Prometheus metrics. The cluster's peer protocol under /v1/internal/ is package
 // cluster's own handler, and /v1/standby/ package replication/standby's;
 // both are mounted here behind the same token.
 //
@@ -114,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("POST /v1/cluster/snapshot", s.snapshot)
 	api.HandleFunc("POST /v1/config", s.applyConfig)
 	api.HandleFunc("GET /v1/config", s.getConfig)
+	api.HandleFunc("GET /v1/phones/{extension}/{phone}/provision", s.provision)
 	if s.BenchAPI {
 		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	}
