@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemcc/tandem/contactcenter"
+)
+
+// Issue 15.2: secure phones get their passwords.
+
+const provisionDoc = `
+settings: {sip_servers: ["sip.example.com:5060"]}
+extensions:
+  - number: "4001"
+    phones:
+      - {id: sec, position: 0, order: 1, secure: true, published: true}
+      - {id: desk, position: 1, order: 1, password: "Configured-Desk-Pass-7"}
+`
+
+// provisioned waits until the leader's rotator has given ext/phone a
+// password and returns `tandemctl phone provision -o json`'s answer.
+func provisioned(t *testing.T, n *node, ext, phone string) contactcenter.PhoneProvisioning {
+	t.Helper()
+	var p contactcenter.PhoneProvisioning
+	waitFor(t, 30*time.Second, "the rotator to give "+ext+"/"+phone+" a password", func() (bool, string) {
+		r := n.ctl("-o", "json", "phone", "provision", ext, phone)
+		if r.code != 0 {
+			return false, r.String()
+		}
+		return json.Unmarshal([]byte(r.stdout), &p) == nil && p.Password != "", r.stdout
+	})
+	return p
+}
+
+// TestSecurePhoneProvisioning: on a real tandemd, a secure phone in the
+// applied configuration gets a system password from the leader without
+// anyone asking; `tandemctl phone provision` shows it (text and JSON) to
+// the administrator, refuses a non-secure phone (409) and an unknown one
+// (404); the password survives a restart; and it is nowhere else: not in
+// tandemd's log, /v1/status, GET /v1/config, /metrics, the admin console
+// state, a backup's manifest or tandemctl's other outputs.
+func TestSecurePhoneProvisioning(t *testing.T) {
+	backups := t.TempDir()
+	n := startCluster(t, "provision", 1, map[int][]nodeOpt{0: {withArgs("--backup-dir", backups)}})[0]
+	outputs := map[string]string{}
+	apply := n.apply(provisionDoc).ok(t)
+	outputs["tandemctl apply"] = apply.stdout + apply.stderr
+
+	p := provisioned(t, n, "4001", "sec")
+	if p.SIPUser != contactcenter.SIPUser("4001", "sec") || p.Realm != contactcenter.SIPRealm || len(p.Password) < contactcenter.MinSecretLen ||
+		strings.Join(p.SIPServers, ",") != "sip.example.com:5060" || strings.Join(p.Transports, ",") != "udp,tcp" {
+		t.Fatalf("provisioning data %+v", p)
+	}
+	// Expiry on the default schedule: 35 days.
+	if d := time.Until(p.ExpiresAt); d < 34*24*time.Hour || d > 35*24*time.Hour+time.Minute {
+		t.Fatalf("expires at %s (in %s)", p.ExpiresAt, d)
+	}
+	text := n.ctl("phone", "provision", "4001", "sec").ok(t).stdout
+	for _, want := range []string{"sip user     4001-sec", "password     " + p.Password, "sip servers  sip.example.com:5060"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("text output lacks %q:\n%s", want, text)
+		}
+	}
+	for _, tc := range []struct {
+		phone, want string
+	}{{"desk", "(HTTP 409)"}, {"nope", "(HTTP 404)"}} {
+		r := n.ctl("phone", "provision", "4001", tc.phone)
+		if r.code != 1 || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Fatalf("provision 4001 %s: %s", tc.phone, r)
+		}
+		outputs["tandemctl provision "+tc.phone] = r.stdout + r.stderr
+	}
+
+	// The rotation was logged (without the password).
+	waitFor(t, 10*time.Second, "the rotator's log line", func() (bool, string) {
+		return strings.Contains(n.log(), "phone password provisioned"), n.logTail(5)
+	})
+	id := backupNow(t, n, 0)
+	b, err := os.ReadFile(filepath.Join(backups, id, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs["backup manifest"] = string(b)
+	for _, path := range []string{"/v1/status", "/v1/config", "/metrics", "/v1/console/phones?user=nobody", "/v1/backup/list"} {
+		code, b, err := n.get(path, true)
+		if err != nil || (code != 200 && code != 404) {
+			t.Fatalf("GET %s: %d %v %s", path, code, err, b)
+		}
+		outputs["GET "+path] = string(b)
+	}
+	if !strings.Contains(outputs["GET /v1/config"], `"password": "redacted"`) {
+		t.Fatalf("GET /v1/config does not show the configured password redacted: %s", outputs["GET /v1/config"])
+	}
+	outputs["tandemctl status"] = n.ctl("status", "-o", "json").ok(t).stdout
+
+	// A restart keeps the password (it is in the replicated state), and
+	// the rotator, finding nothing due, changes nothing.
+	if code := n.stop(30 * time.Second); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	if again := provisioned(t, n, "4001", "sec"); again.Password != p.Password || !again.ExpiresAt.Equal(p.ExpiresAt) {
+		t.Fatalf("after a restart: %+v, was %+v", again, p)
+	}
+	outputs["log"] = n.log()
+	if !strings.Contains(outputs["log"], `"msg":"phone provisioning data read"`) {
+		t.Fatal("no audit line for the provisioning reads in the JSON log")
+	}
+	for what, out := range outputs {
+		for _, secret := range []string{p.Password, "Configured-Desk-Pass-7"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("%s shows a phone password", what)
+			}
+		}
+	}
+	if t.Failed() {
+		fmt.Println(n.logTail(40))
+	}
+}
