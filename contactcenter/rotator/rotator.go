@@ -61,6 +61,9 @@ type pending struct {
 	key string
 	old int64 // the ExpiresAt of the secret it replaces (0: none)
 	req cc.SetSecretRequest
+	// warned is the error last logged for it: a retry failing the same
+	// way (a full disk, no quorum) is not logged every second.
+	warned string
 }
 
 // Password returns a new SIP password: 26 characters of the base32
@@ -131,14 +134,16 @@ func (r *Rotator) Step(ctx context.Context) int {
 			r.pending[id] = p
 		}
 		if err := r.commit(ctx, p); err != nil {
+			if ctx.Err() == nil && err.Error() != p.warned {
+				r.logger().Warn("phone password not committed", "extension", p.req.Extension, "phone", p.req.Phone, "err", err)
+			}
+			p.warned = err.Error()
+			r.pending[id] = p
 			var refusal *cluster.Refusal
 			if errors.As(err, &refusal) {
 				// Refused (the phone changed under us, or the expiry is no
 				// longer in the future): decide afresh next time.
 				delete(r.pending, id)
-			}
-			if ctx.Err() == nil {
-				r.logger().Warn("phone password not committed", "extension", p.req.Extension, "phone", p.req.Phone, "err", err)
 			}
 			continue
 		}

@@ -236,6 +236,9 @@ func TestRetries(t *testing.T) {
 	if w.passwords("2002", "sec") != nil {
 		t.Fatal("applied")
 	}
+	if n := strings.Count(w.logs.String(), "phone password not committed"); n != 1 {
+		t.Fatalf("the same failure logged %d times", n)
+	}
 	// Applied, but the answer lost: the engine shows it, nothing is retried.
 	w.fail = func() (bool, error) { return true, timeout }
 	w.step(t0.Add(2*time.Second), 0)
