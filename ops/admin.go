@@ -1,7 +1,7 @@
 // Package ops is the administrators' operations API on --admin-addr
 // (interfaces.md, "Admin API"): status, membership, declarative
-// configuration, secure phones' provisioning data, replication routes,
-// health, readiness and Prometheus metrics. The cluster's peer protocol under /v1/internal/ is package
+// configuration, replication routes, health, readiness and Prometheus
+// metrics. The cluster's peer protocol under /v1/internal/ is package
 // cluster's own handler, and /v1/standby/ package replication/standby's;
 // both are mounted here behind the same token.
 //
