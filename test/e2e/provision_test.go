@@ -124,3 +124,53 @@ func TestSecurePhoneProvisioning(t *testing.T) {
 		fmt.Println(n.logTail(40))
 	}
 }
+
+// TestSecurePhonePasswordsOnTheLeader: in a three-node cluster only the
+// leader provisions (one log line, one password, the same read through
+// every member); after the leader is killed the new leader provisions a
+// phone added meanwhile and the first phone keeps its password.
+func TestSecurePhonePasswordsOnTheLeader(t *testing.T) {
+	nodes := startCluster(t, "provha", 3, nil)
+	leader := waitLeader(t, nodes, 3)
+	survivors := followers(nodes, leader)
+	survivors[0].apply(provisionDoc).ok(t)
+	p := provisioned(t, survivors[1], "4001", "sec")
+	for _, n := range nodes {
+		if got := provisioned(t, n, "4001", "sec"); got.Password != p.Password {
+			t.Fatalf("%s answers another password", n.name())
+		}
+	}
+	lines := 0
+	for _, n := range nodes {
+		c := strings.Count(n.log(), "phone password provisioned")
+		if c > 0 && n != leader {
+			t.Errorf("follower %s provisioned", n.name())
+		}
+		lines += c
+	}
+	if lines != 1 {
+		t.Fatalf("%d provisioning log lines, want 1 (the leader's)", lines)
+	}
+
+	leader.kill()
+	newLeader := waitLeader(t, survivors, 3)
+	doc := strings.Replace(provisionDoc, `      - {id: desk,`, "      - {id: sec2, position: 2, order: 1, secure: true}\n      - {id: desk,", 1)
+	waitFor(t, waitCluster, "the survivors to accept the configuration", func() (bool, string) {
+		r := newLeader.apply(doc)
+		return r.code == 0, r.String()
+	})
+	p2 := provisioned(t, survivors[0], "4001", "sec2")
+	if p2.Password == p.Password || !strings.Contains(newLeader.log(), "phone password provisioned") {
+		t.Fatalf("new leader %s: %+v", newLeader.name(), p2)
+	}
+	if again := provisioned(t, survivors[1], "4001", "sec"); again.Password != p.Password {
+		t.Fatal("the first phone's password changed with the leader")
+	}
+	for _, n := range nodes {
+		for _, s := range []string{p.Password, p2.Password} {
+			if strings.Contains(n.log(), s) {
+				t.Errorf("%s's log shows a password", n.name())
+			}
+		}
+	}
+}
