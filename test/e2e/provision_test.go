@@ -42,7 +42,8 @@ func provisioned(t *testing.T, n *node, ext, phone string) contactcenter.PhonePr
 // applied configuration gets a system password from the leader without
 // anyone asking; `tandemctl phone provision` shows it (text and JSON) to
 // the administrator, refuses a non-secure phone (409) and an unknown one
-// (404); the password survives a restart; and it is nowhere else: not in
+// (404); the password survives a restart and is rotated when the node's
+// clock is 31 days on; and it is nowhere else: not in
 // tandemd's log, /v1/status, GET /v1/config, /metrics, the admin console
 // state, a backup's manifest or tandemctl's other outputs.
 func TestSecurePhoneProvisioning(t *testing.T) {
@@ -109,12 +110,33 @@ func TestSecurePhoneProvisioning(t *testing.T) {
 	if again := provisioned(t, n, "4001", "sec"); again.Password != p.Password || !again.ExpiresAt.Equal(p.ExpiresAt) {
 		t.Fatalf("after a restart: %+v, was %+v", again, p)
 	}
+	// 31 days later (the node's clock shifted; the default schedule
+	// rotates after 30), the leader rotates it.
+	if code := n.stop(30 * time.Second); code != 0 {
+		t.Fatalf("stop: exit %d", code)
+	}
+	n.start("--clock-offset", "744h")
+	waitLeader(t, []*node{n}, 1)
+	var rotated contactcenter.PhoneProvisioning
+	waitFor(t, 30*time.Second, "the rotation", func() (bool, string) {
+		rotated = provisioned(t, n, "4001", "sec")
+		return rotated.Password != p.Password, fmt.Sprintf("%+v", rotated)
+	})
+	// The expiry is the rotator's clock + 35 days, the rotation time the
+	// commit's (a moment later).
+	if d := rotated.ExpiresAt.Sub(rotated.RotatedAt); d < 35*24*time.Hour-time.Second || d > 35*24*time.Hour ||
+		!rotated.RotatedAt.After(p.RotatedAt.Add(30*24*time.Hour)) {
+		t.Fatalf("rotated %+v, was %+v", rotated, p)
+	}
+	if !strings.Contains(n.log(), "phone password rotated") {
+		t.Fatal("no rotation in the log")
+	}
 	outputs["log"] = n.log()
 	if !strings.Contains(outputs["log"], `"msg":"phone provisioning data read"`) {
 		t.Fatal("no audit line for the provisioning reads in the JSON log")
 	}
 	for what, out := range outputs {
-		for _, secret := range []string{p.Password, "Configured-Desk-Pass-7"} {
+		for _, secret := range []string{p.Password, rotated.Password, "Configured-Desk-Pass-7"} {
 			if strings.Contains(out, secret) {
 				t.Errorf("%s shows a phone password", what)
 			}
