@@ -52,6 +52,10 @@ type Config struct {
 	Source  Source
 	Logger  *slog.Logger
 	Clock   Clock // nil: the real clock
+	// Journal, when set, is the node's command journal, a sink of its
+	// FSM (OpenJournal): incrementals are read from it, and each full
+	// backup rebases it. Without it incrementals read the Raft log.
+	Journal *Journal
 	// OnResult, when set, hears every run's result (ok, failed or
 	// skipped), outside any lock; the SNMP agent raises a trap for a
 	// failed one.
@@ -295,7 +299,7 @@ func (m *Manager) run(ctx context.Context, j *job) {
 			}
 		}()
 		w := &writer{dir: m.cfg.Dir, node: m.cfg.NodeID, key: m.cfg.Key, src: m.cfg.Source, now: m.clock.Now, p: &j.p,
-			token: m.adminToken}
+			token: m.adminToken, journal: m.cfg.Journal}
 		man, err := w.take(ctx, j.level)
 		if err != nil {
 			res.Result, res.Error = ResultFailed, err.Error()
@@ -510,6 +514,8 @@ type Status struct {
 	Running         *JobStatus `json:"running,omitempty"`
 	LastSkipped     *Result    `json:"last_skipped,omitempty"`
 	Missed          []Missed   `json:"missed,omitempty"`
+	// Journal is the command journal incrementals are read from.
+	Journal *JournalStatus `json:"journal,omitempty"`
 }
 
 // Schedules are the configured schedules and when they are next due.
@@ -547,6 +553,10 @@ func (m *Manager) Status() Status {
 	if j := m.job; j != nil && j.res == nil {
 		js := j.status()
 		s.Running = &js
+	}
+	if m.cfg.Journal != nil {
+		js := m.cfg.Journal.Status()
+		s.Journal = &js
 	}
 	return s
 }

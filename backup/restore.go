@@ -231,6 +231,9 @@ type Restored struct {
 	RaftAddr    string
 	Members     []cluster.Member
 	Hashes      map[string]string
+	// Checked are the indexes where the replay reproduced the node's own
+	// snapshot document (an incremental's checkpoint).
+	Checked []uint64
 }
 
 // Restore carries out p: it reads and checks every file (checksums,
@@ -303,10 +306,21 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 	if !p.Replace {
 		in.KeepOnly, in.KeepOnlyAddr = p.NodeID, p.RaftAddr
 	}
+	var cp *Checkpoint
+	if p.Incremental != nil && p.Incremental.Checkpoint != nil {
+		cp = p.Incremental.Checkpoint
+		in.Checkpoints = map[uint64]string{cp.Index: cp.SHA256}
+	}
 	say("replaying", 0, 0)
 	rb, err := cluster.Rebuild(ctx, in)
+	if errors.Is(err, cluster.ErrReplayDiffers) {
+		return nil, fmt.Errorf("backup %s: %v: restore refused (damaged, or replayed by a build that applies differently)", want.ID, err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if cp != nil && (len(rb.Checked) != 1 || rb.Checked[0] != cp.Index) {
+		return nil, fmt.Errorf("backup %s: the replay never reached its checkpoint at index %d: restore refused", want.ID, cp.Index)
 	}
 	if rb.Index != want.Index || rb.Term != want.Term {
 		return nil, fmt.Errorf("the restored state is at index %d term %d, backup %s at index %d term %d", rb.Index, rb.Term, want.ID, want.Index, want.Term)
@@ -336,7 +350,8 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	return &Restored{Index: rb.Index, Term: rb.Term, NodeID: p.NodeID, RaftAddr: p.RaftAddr, Members: node.Members, Hashes: rb.Hashes}, nil
+	return &Restored{Index: rb.Index, Term: rb.Term, NodeID: p.NodeID, RaftAddr: p.RaftAddr, Members: node.Members, Hashes: rb.Hashes,
+		Checked: rb.Checked}, nil
 }
 
 func versionText(v int, ok bool) string {
