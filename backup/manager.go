@@ -299,7 +299,7 @@ func (m *Manager) run(ctx context.Context, j *job) {
 			}
 		}()
 		w := &writer{dir: m.cfg.Dir, node: m.cfg.NodeID, key: m.cfg.Key, src: m.cfg.Source, now: m.clock.Now, p: &j.p,
-			token: m.adminToken, journal: m.cfg.Journal}
+			token: m.adminToken, journal: m.cfg.Journal, dataDir: m.cfg.DataDir}
 		man, err := w.take(ctx, j.level)
 		if err != nil {
 			res.Result, res.Error = ResultFailed, err.Error()

@@ -210,9 +210,14 @@ func (p *Plan) last() *Manifest {
 	return p.Full
 }
 
-// checkEmpty refuses a data directory that exists and holds anything.
+// checkEmpty refuses a data directory that exists and holds anything
+// but the node's SNMP engine file (which a restore keeps:
+// snmpengine.go).
 func checkEmpty(dir string) error {
 	des, err := os.ReadDir(dir)
+	if len(des) == 1 && des[0].Name() == snmpEngineFile && des[0].Type().IsRegular() {
+		des = nil
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
@@ -234,6 +239,9 @@ type Restored struct {
 	// Checked are the indexes where the replay reproduced the node's own
 	// snapshot document (an incremental's checkpoint).
 	Checked []uint64
+	// SNMPEngine says which SNMP engine file the data dir holds ("":
+	// none, tandemd makes one).
+	SNMPEngine string
 }
 
 // Restore carries out p: it reads and checks every file (checksums,
@@ -337,6 +345,13 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 	if id.AdminToken != "" {
 		node.Files["admin.token"] = []byte(id.AdminToken + "\n")
 	}
+	eng, engSay, err := restoredSNMPEngine(p.DataDir, id.SNMPEngine, p.Replace)
+	if err != nil {
+		return nil, err
+	}
+	if eng != nil {
+		node.Files[snmpEngineFile] = eng
+	}
 	say("writing "+p.DataDir, 0, 0)
 	tmp := filepath.Clean(p.DataDir) + ".restoring-" + strconv.Itoa(os.Getpid())
 	if err := os.RemoveAll(tmp); err != nil {
@@ -351,7 +366,7 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 		return nil, err
 	}
 	return &Restored{Index: rb.Index, Term: rb.Term, NodeID: p.NodeID, RaftAddr: p.RaftAddr, Members: node.Members, Hashes: rb.Hashes,
-		Checked: rb.Checked}, nil
+		Checked: rb.Checked, SNMPEngine: engSay}, nil
 }
 
 func versionText(v int, ok bool) string {

@@ -40,6 +40,9 @@ type identityDoc struct {
 	AdminToken string                      `json:"admin_token,omitempty"`
 	Members    []cluster.Member            `json:"members"`
 	Nodes      map[string]cluster.NodeMeta `json:"nodes"`
+	// SNMPEngine is the node's snmp-engine.json (engine ID and boots),
+	// when it has one (snmpengine.go).
+	SNMPEngine json.RawMessage `json:"snmp_engine,omitempty"`
 }
 
 // progress is a running backup's, read by its job.
@@ -81,9 +84,12 @@ type writer struct {
 	node  string
 	key   *Key
 	token func() []byte // the admin token, or nil
-	src   Source
-	now   func() time.Time
-	p     *progress
+	// dataDir is the node's data directory (its SNMP engine file is
+	// kept in a full backup); "" keeps none.
+	dataDir string
+	src     Source
+	now     func() time.Time
+	p       *progress
 	// journal, when set, is the node's command journal (journal.go).
 	journal *Journal
 }
@@ -146,6 +152,15 @@ func (w *writer) fullOnce(ctx context.Context, note string) (*Manifest, error) {
 	id := doc(cut, w.node)
 	if w.token != nil {
 		id.AdminToken = strings.TrimSpace(string(w.token()))
+	}
+	if w.dataDir != "" {
+		eng, err := readSNMPEngine(w.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("full backup: %w", err)
+		}
+		if eng != nil {
+			id.SNMPEngine, _ = json.Marshal(eng)
+		}
 	}
 	m.Node = NodeInfo{ID: w.node, RaftAddr: id.RaftAddr, AdminAddr: id.AdminAddr}
 	return w.commit(ctx, m, began, func(tmp string) error {
