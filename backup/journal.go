@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -103,6 +104,9 @@ type Journal struct {
 	pending int // full backups being taken: entries are recorded
 	cps     []Checkpoint
 	buf     []byte
+	// watched command types, and where to signal one recorded.
+	watchTypes [][]byte
+	watchCh    chan<- struct{}
 }
 
 // OpenJournal opens (or creates) the journal in <dataDir>/backup,
@@ -348,6 +352,17 @@ func (j *Journal) Publish([]command.Event) {}
 func (j *Journal) PublishEntries(entries []cluster.LogEntry) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.watchCh != nil {
+		for _, e := range entries {
+			if e.Type == raft.LogCommand && j.watched(e.Data) {
+				select {
+				case j.watchCh <- struct{}{}:
+				default: // one pending signal covers this entry too
+				}
+				break
+			}
+		}
+	}
 	if !j.recording() {
 		return
 	}
@@ -369,6 +384,38 @@ func (j *Journal) PublishEntries(entries []cluster.LogEntry) {
 	}
 }
 
+// watch signals ch (without blocking) whenever an entry of one of the
+// command types is recorded; nil stops.
+func (j *Journal) watch(types []string, ch chan<- struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.watchTypes, j.watchCh = nil, ch
+	for _, t := range types {
+		j.watchTypes = append(j.watchTypes, []byte(`"`+t+`"`))
+	}
+}
+
+// watched: data is a command of a watched type (the quoted name is
+// looked for first, so that most entries are not decoded).
+func (j *Journal) watched(data []byte) bool {
+	for _, t := range j.watchTypes {
+		if !bytes.Contains(data, t) {
+			continue
+		}
+		env, err := command.Decode(data)
+		if err != nil {
+			return false
+		}
+		for _, t := range j.watchTypes {
+			if `"`+env.Type+`"` == string(t) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
 // Restored implements cluster.RestoreSink: a state replaced by a
 // snapshot past the journal's last entry leaves a gap the journal
 // cannot fill.
@@ -388,7 +435,7 @@ func (j *Journal) Restored(index uint64) {
 func (j *Journal) Checkpoint(index uint64, sum [sha256.Size]byte) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if !j.active() || index <= j.hdr.Base || j.f == nil {
+	if !j.recording() || index <= j.hdr.Base {
 		return
 	}
 	j.buf = appendRecord(j.buf[:0], recCheckpoint, encodeCheckpoint(index, sum))
@@ -474,7 +521,8 @@ func (j *Journal) end() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.pending--
-	if j.pending == 0 && !j.active() && j.f != nil && j.size > 0 {
+	if j.pending == 0 && !j.active() && j.f != nil {
+		j.cps = nil
 		if err := j.rewrite(journalHeader{Off: j.hdr.Off}, nil); err != nil {
 			j.log.Warn("clearing the backup journal", "err", err)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
 )
 
@@ -318,5 +319,82 @@ func TestJournalFailedFull(t *testing.T) {
 	n.noops(5)
 	if r := take(t, m, Incremental); r.Level != Incremental || r.Note != "" {
 		t.Fatalf("incremental after a failed full: %+v", r)
+	}
+}
+
+// --backup-on-apply: every configuration apply is followed by an
+// incremental (trigger "apply") that holds it; other commands take none.
+func TestBackupOnApply(t *testing.T) {
+	n := startNode(t, t.TempDir(), freeAddr(t), "n1", quietTiming)
+	bdir := t.TempDir()
+	m, err := New(Config{Settings: Settings{Dir: bdir, Location: time.UTC, OnApply: true}, NodeID: "n1", DataDir: n.dir,
+		Source: n.st, Logger: n.discard(), Clock: &steppingClock{t: time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)},
+		Journal: n.j, ApplyTypes: []string{contactcenter.TypeConfigApply}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+	for i := 0; ; i++ { // Run starts watching the journal
+		n.j.mu.Lock()
+		ok := n.j.watchCh != nil
+		n.j.mu.Unlock()
+		if ok {
+			break
+		}
+		if i == 3000 {
+			t.Fatal("the manager does not watch the journal")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n.configure(0, 1)
+	waitResult := func(what string, ok func(*Result) bool) *Result {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st := m.Status()
+			if r := st.LastIncremental; r != nil && ok(r) {
+				return r
+			}
+			if r := st.LastFull; r != nil && ok(r) {
+				return r
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status %+v %+v", what, st.LastFull, st.LastIncremental)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// No full yet: the first is a full, and says why.
+	first := waitResult("a backup after the first apply", func(r *Result) bool { return r.Trigger == TriggerApply })
+	if first.Level != Full || !strings.Contains(first.Note, "no full backup") {
+		t.Fatalf("first backup on apply: %+v", first)
+	}
+	n.noops(5)
+	n.configure(1, 3)
+	applied := n.st.AppliedIndex()
+	r := waitResult("an incremental after an apply", func(r *Result) bool {
+		return r.Trigger == TriggerApply && r.Level == Incremental && r.Index >= applied
+	})
+	if r.Result != ResultOK || r.Note != "" {
+		t.Fatalf("incremental on apply: %+v", r)
+	}
+	// Only the watched types signal.
+	n.j.mu.Lock()
+	defer n.j.mu.Unlock()
+	noop, _ := command.New(cluster.TypeNoop, "x", time.Now(), nil)
+	cfg, _ := command.New(contactcenter.TypeConfigApply, "y", time.Now(), map[string]string{"note": `"cluster.noop"`})
+	for _, tc := range []struct {
+		env  command.Envelope
+		want bool
+	}{{noop, false}, {cfg, true}} {
+		b, err := command.Encode(tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.j.watched(b); got != tc.want {
+			t.Errorf("%s watched: %v", tc.env.Type, got)
+		}
 	}
 }

@@ -89,6 +89,8 @@ func startNodeJournal(t *testing.T, dir, addr, id string, timing cluster.Timing,
 	return n
 }
 
+func (n *testNode) discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func (n *testNode) close() {
 	if n.st != nil {
 		n.st.Close(context.Background())

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/snmp"
 )
 
@@ -32,7 +33,7 @@ func newBackups(o options, store *cluster.Store, journal *backup.Journal, agent 
 		}
 	}
 	return backup.New(backup.Config{Settings: set, NodeID: o.NodeID, DataDir: o.DataDir, Source: store, Logger: logger, OnResult: onResult,
-		Journal: journal})
+		Journal: journal, ApplyTypes: []string{contactcenter.TypeConfigApply}})
 }
 
 // openJournal opens this node's backup journal when --backup-dir is

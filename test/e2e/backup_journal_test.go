@@ -154,3 +154,45 @@ func TestBackupIncrementalBeyondCompaction(t *testing.T) {
 		t.Fatalf("restored node: engine hash %s at %d (%v), want %s at ≥ %d", h, applied, err, want, incr.Index)
 	}
 }
+
+// TestBackupOnApply (backup.md: "an option that takes an incremental
+// after each apply"): with --backup-on-apply, a configuration applied
+// through tandemctl is followed by an incremental that holds it.
+func TestBackupOnApply(t *testing.T) {
+	backups := filepath.Join(t.TempDir(), "backups")
+	n := newNode(t, "ap1", withArgs("--backup-dir", backups, "--backup-on-apply"))
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	fullID := backupNow(t, n, 0)
+	n.apply("queues:\n  - {id: on-apply, name: On apply}\n").ok(t)
+	_, applied, err := engineHash(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last struct {
+		ID      string `json:"id"`
+		Level   int    `json:"level"`
+		Trigger string `json:"trigger"`
+		Index   uint64 `json:"index"`
+		Result  string `json:"result"`
+	}
+	waitFor(t, waitShort, "an incremental after the apply", func() (bool, string) {
+		var st struct {
+			Backup struct {
+				LastIncremental json.RawMessage `json:"last_incremental"`
+			} `json:"backup"`
+		}
+		r := n.ctl("status", "-o", "json")
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+			return false, r.String()
+		}
+		if json.Unmarshal(st.Backup.LastIncremental, &last) != nil {
+			return false, string(st.Backup.LastIncremental)
+		}
+		return last.Trigger == "apply" && last.Index >= applied, string(st.Backup.LastIncremental)
+	})
+	m := readBackupManifest(t, backups, last.ID)
+	if last.Result != "ok" || last.Level != 1 || m.Base != fullID {
+		t.Fatalf("incremental on apply: %+v, manifest %+v", last, m)
+	}
+}
