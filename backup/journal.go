@@ -499,7 +499,10 @@ func (j *Journal) Status() JournalStatus {
 		s = JournalStatus{State: "recording", Full: j.hdr.Full, Base: j.hdr.Base, Last: j.last, Bytes: j.size, Max: j.hdr.Max}
 	}
 	if j.f == nil {
-		s.State, s.Why = "off", "closed"
+		s.State = "off"
+		if s.Why == "" {
+			s.Why = "closed"
+		}
 	}
 	return s
 }
