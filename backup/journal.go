@@ -103,7 +103,8 @@ type Journal struct {
 	from    uint64
 	pending int // full backups being taken: entries are recorded
 	cps     []Checkpoint
-	buf     []byte
+	buf     []byte // a record being written
+	pbuf    []byte // its payload
 	// watched command types, and where to signal one recorded.
 	watchTypes [][]byte
 	watchCh    chan<- struct{}
@@ -370,7 +371,8 @@ func (j *Journal) PublishEntries(entries []cluster.LogEntry) {
 		if e.Index <= j.last {
 			continue // applied again at start: the journal has it
 		}
-		j.buf = appendRecord(j.buf[:0], recEntry, encodeEntry(nil, e))
+		j.pbuf = encodeEntry(j.pbuf[:0], e)
+		j.buf = appendRecord(j.buf[:0], recEntry, j.pbuf)
 		if _, err := j.w.Write(j.buf); err != nil {
 			j.turnOff("writing the journal failed (" + err.Error() + ")")
 			return
