@@ -451,7 +451,8 @@ func (j *Journal) Checkpoint(index uint64, sum [sha256.Size]byte) {
 
 // Sync implements cluster.EventSink: the FSM calls it before a snapshot
 // is persisted, so every entry the snapshot covers is on disk before
-// Raft may compact it.
+// Raft may compact it. A journal that cannot be made durable turns off
+// (the next incremental says why) rather than hold up Raft's snapshots.
 func (j *Journal) Sync() error {
 	j.mu.Lock()
 	if j.f == nil {
@@ -465,7 +466,11 @@ func (j *Journal) Sync() error {
 		err = f.Sync()
 	}
 	if err != nil && !errors.Is(err, os.ErrClosed) {
-		return fmt.Errorf("syncing the backup journal: %w", err)
+		j.mu.Lock()
+		if j.f == f {
+			j.turnOff("syncing the journal failed (" + err.Error() + ")")
+		}
+		j.mu.Unlock()
 	}
 	return nil
 }
