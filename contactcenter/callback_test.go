@@ -137,13 +137,21 @@ func TestCallbackCreateCodes(t *testing.T) {
 		{"start 180 days and a second ahead", func(p *CallbackCreateRequest) {
 			p.Schedule = []CallbackWindow{win(now.Add(CallbackHorizon+time.Second), now.Add(CallbackHorizon+time.Hour))}
 		}, CodeScheduleTooFar},
-		{"on a holiday", func(p *CallbackCreateRequest) { p.Schedule = []CallbackWindow{win(inMadrid(5, 10, 0), inMadrid(5, 12, 0))} }, CodeOutsideSchedule},
-		{"the day after the holiday", func(p *CallbackCreateRequest) { p.Schedule = []CallbackWindow{win(inMadrid(6, 10, 0), inMadrid(6, 12, 0))} }, 0},
-		{"closed at lunch", func(p *CallbackCreateRequest) { p.Schedule = []CallbackWindow{win(inMadrid(4, 13, 0), inMadrid(4, 15, 0))} }, CodeOutsideSchedule},
+		{"on a holiday", func(p *CallbackCreateRequest) {
+			p.Schedule = []CallbackWindow{win(inMadrid(5, 10, 0), inMadrid(5, 12, 0))}
+		}, CodeOutsideSchedule},
+		{"the day after the holiday", func(p *CallbackCreateRequest) {
+			p.Schedule = []CallbackWindow{win(inMadrid(6, 10, 0), inMadrid(6, 12, 0))}
+		}, 0},
+		{"closed at lunch", func(p *CallbackCreateRequest) {
+			p.Schedule = []CallbackWindow{win(inMadrid(4, 13, 0), inMadrid(4, 15, 0))}
+		}, CodeOutsideSchedule},
 		{"overlapping the last open minute", func(p *CallbackCreateRequest) {
 			p.Schedule = []CallbackWindow{win(inMadrid(4, 12, 59), inMadrid(4, 15, 0))}
 		}, 0},
-		{"on a Sunday", func(p *CallbackCreateRequest) { p.Schedule = []CallbackWindow{win(inMadrid(9, 9, 0), inMadrid(9, 20, 0))} }, CodeOutsideSchedule},
+		{"on a Sunday", func(p *CallbackCreateRequest) {
+			p.Schedule = []CallbackWindow{win(inMadrid(9, 9, 0), inMadrid(9, 20, 0))}
+		}, CodeOutsideSchedule},
 		{"one window of two outside", func(p *CallbackCreateRequest) {
 			p.Schedule = []CallbackWindow{win(inMadrid(4, 10, 0), inMadrid(4, 11, 0)), win(inMadrid(9, 10, 0), inMadrid(9, 11, 0))}
 		}, CodeOutsideSchedule},

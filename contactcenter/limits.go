@@ -229,8 +229,8 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[CallbackCreateRequest](): {"callback": kindID, "queue": kindID, "customer_name": kindCustomerName,
 		"phone": kindNumber, "description": kindCallbackText},
 	reflect.TypeFor[CallbackDatum]():         {"key": kindContactData, "value": kindContactData},
-	reflect.TypeFor[CallbackCancelRequest]():  {"callback": kindID},
-	reflect.TypeFor[CallbackSettings](): {"time_zone": kindKeyword, "holidays": kindKeyword, "queues": kindID},
+	reflect.TypeFor[CallbackCancelRequest](): {"callback": kindID},
+	reflect.TypeFor[CallbackSettings]():      {"time_zone": kindKeyword, "holidays": kindKeyword, "queues": kindID},
 	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
 		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
 }
