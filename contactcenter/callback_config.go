@@ -2,7 +2,6 @@ package contactcenter
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 	_ "time/tzdata" // every build carries the same zone database (see callbackZone)
@@ -273,9 +272,4 @@ func (p *callbackPlan) firstSlot(from, to int64) (start, end int64, ok bool) {
 		return false
 	})
 	return start, end, ok
-}
-
-// sortWindows orders windows by start.
-func sortWindows(ws []CallbackWindow) {
-	sort.Slice(ws, func(i, j int) bool { return ws[i].Start < ws[j].Start })
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/tandemcc/tandem/replication/reporting"
 	"github.com/tandemcc/tandem/replication/standby"
 	"github.com/tandemcc/tandem/snmp"
+	webapi "github.com/tandemcc/tandem/web"
 )
 
 // node is a running tandemd: the cluster store and the servers around it.
@@ -282,6 +283,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	if webLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
+		// The public web API for customers' web sites (package web).
+		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
+			Metrics: webapi.NewMetrics(reg)}).Routes(web)
 		n.web = httpserver.New(web)
 		go func() { n.done <- n.web.Serve(webLn) }()
 	}
