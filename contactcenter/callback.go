@@ -179,6 +179,12 @@ type Callback struct {
 	Ended int64 `json:"ended,omitempty"`
 }
 
+// waitingForAgent: c waits or rings for an agent (a general queue, a
+// personal queue after a retrieve redirected it, an offer).
+func (c *Call) waitingForAgent() bool {
+	return c.Place == PlaceQueue || c.Place == PlacePersonal || c.Place == PlaceRinging
+}
+
 func (cb *Callback) open() bool {
 	switch cb.Status {
 	case CallbackScheduled, CallbackQueued, CallbackDialing:
@@ -509,8 +515,8 @@ func (e *Engine) finishCallback(cb *Callback, status, outcome string) {
 // remote_hangup.
 func (e *Engine) callbackAnswered(c *Call, a *AgentState) {
 	cb, ok := e.st.Callbacks[c.Callback]
-	if !ok || cb.Call != c.ID {
-		return
+	if !ok || cb.Call != c.ID || cb.Status != CallbackQueued {
+		return // a completed callback's conversation answered again (after a transfer): an ordinary call
 	}
 	c.State, c.Target = CallDialing, cb.Phone
 	cb.Status, cb.Agent, cb.Until = CallbackDialing, a.ID, 0
@@ -582,7 +588,7 @@ func (e *Engine) tickCallbacks() {
 		case d.kind == 0 && cb.Status == CallbackScheduled:
 			e.enqueueCallback(cb)
 		case d.kind == 1 && cb.Status == CallbackQueued:
-			if c, ok := e.st.Calls[cb.Call]; ok && (c.Place == PlaceQueue || c.Place == PlaceRinging) {
+			if c, ok := e.st.Calls[cb.Call]; ok && c.waitingForAgent() {
 				e.endCall(c, "window_closed", "system")
 			}
 		}
@@ -627,4 +633,54 @@ func sortDue(list []due) {
 		}
 		return list[i].id < list[j].id
 	})
+}
+
+// checkCallbacks is the callbacks' invariant (Engine.Check): a queued
+// callback's call waits or rings for its queue, a dialling one is on its
+// agent's line 1 dialling, a scheduled one has a due time and no call;
+// the open index lists exactly the open callbacks; every live call that
+// names a callback is that callback's current attempt.
+func (e *Engine) checkCallbacks() error {
+	open := 0
+	for _, id := range sortedKeys(e.st.Callbacks) {
+		cb := e.st.Callbacks[id]
+		c := e.st.Calls[cb.Call]
+		switch cb.Status {
+		case CallbackQueued:
+			if c == nil || !c.waitingForAgent() || c.Callback != id || cb.Until <= 0 {
+				return fmt.Errorf("callback %s: queued, but its call %q is not waiting", id, cb.Call)
+			}
+		case CallbackDialing:
+			if c == nil || c.Place != PlaceLine || c.Line != 1 || c.State != CallDialing || c.Agent != cb.Agent {
+				return fmt.Errorf("callback %s: dialing, but its call %q is not dialling on %s's line 1", id, cb.Call, cb.Agent)
+			}
+		case CallbackScheduled:
+			if cb.Due <= 0 || cb.Until <= cb.Due || cb.Call != "" {
+				return fmt.Errorf("callback %s: scheduled without a slot (due %d, until %d, call %q)", id, cb.Due, cb.Until, cb.Call)
+			}
+		}
+		if cb.open() {
+			open++
+			if k := cb.Queue + "\x00" + e.canonical(cb.Phone); e.cbOpen[k] != id {
+				return fmt.Errorf("callback %s: open but not in the duplicate index (%q holds %q)", id, k, e.cbOpen[k])
+			}
+		}
+	}
+	if open != e.cbOpenCount || open != len(e.cbOpen) {
+		return fmt.Errorf("callbacks: %d open, counted %d, indexed %d", open, e.cbOpenCount, len(e.cbOpen))
+	}
+	for _, id := range sortedKeys(e.st.Calls) {
+		c := e.st.Calls[id]
+		if c.Callback == "" {
+			continue
+		}
+		if cb, ok := e.st.Callbacks[c.Callback]; ok && cb.Call == id && cb.open() {
+			continue
+		}
+		if cb, ok := e.st.Callbacks[c.Callback]; ok && cb.Status == CallbackCompleted && cb.Call == id {
+			continue // the conversation goes on
+		}
+		return fmt.Errorf("call %s: an attempt of callback %s that is not its current one", id, c.Callback)
+	}
+	return nil
 }
