@@ -446,3 +446,30 @@ func TestCallbackSettingsValidation(t *testing.T) {
 	doc.Agents = nil
 	h.fail(TypeConfigApply, ApplyRequest{Document: Document{Queues: []Queue{{ID: "support"}}, Agents: []Agent{{ID: "a3", Extension: "2003"}}, Extensions: doc.Extensions, Users: doc.Users, Callbacks: doc.Callbacks}, Prune: true}, nil)
 }
+
+// The invariant catches each kind of callback corruption.
+func TestCallbackInvariant(t *testing.T) {
+	corrupt := []struct {
+		name string
+		fn   func(e *Engine)
+	}{
+		{"queued without its call", func(e *Engine) { delete(e.st.Calls, "cb1.1") }},
+		{"scheduled with a call", func(e *Engine) { e.st.Callbacks["cb1"].Status = CallbackScheduled }},
+		{"open but not indexed", func(e *Engine) { clear(e.cbOpen) }},
+		{"finished but counted", func(e *Engine) { e.st.Callbacks["cb1"].Status = CallbackFailed }},
+		{"dialing off the line", func(e *Engine) { e.st.Callbacks["cb1"].Status = CallbackDialing }},
+	}
+	for _, tc := range corrupt {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newCBHarness(t)
+			h.ok(TypeCallbackCreate, baseCB("cb1"))
+			if err := h.e.Check(); err != nil {
+				t.Fatal(err)
+			}
+			tc.fn(h.e)
+			if err := h.e.Check(); err == nil || !strings.Contains(err.Error(), "callback") {
+				t.Fatalf("not caught: %v", err)
+			}
+		})
+	}
+}
