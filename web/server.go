@@ -44,11 +44,18 @@ type Handler struct {
 	NewID func() string
 	// Timeout bounds a request's wait for the cluster (default 10 s).
 	Timeout time.Duration
+	// Pages serves the bundled pages under /callback/ (nil: bundled only).
+	Pages *Pages
 }
 
 // Routes registers the public API on mux under Prefix; a request no
 // route matches is answered in the error shape (code 1000, 404 or 405).
 func (h *Handler) Routes(mux *http.ServeMux) {
+	pages := h.Pages
+	if pages == nil {
+		pages = &Pages{}
+	}
+	pages.routes(mux)
 	mux.HandleFunc("POST "+Prefix+"/callbacks", h.createCallback)
 	mux.HandleFunc("GET "+Prefix+"/callbacks/{id}", h.getCallback)
 	mux.HandleFunc("DELETE "+Prefix+"/callbacks/{id}", h.cancelCallback)

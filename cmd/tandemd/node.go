@@ -285,7 +285,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
-			Metrics: webapi.NewMetrics(reg)}).Routes(web)
+			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir}}).Routes(web)
 		n.web = httpserver.New(web)
 		go func() { n.done <- n.web.Serve(webLn) }()
 	}

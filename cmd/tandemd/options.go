@@ -31,6 +31,7 @@ type options struct {
 	RaftAddr    string
 	AdminAddr   string
 	HTTPAddr    string // public web server (consoles, callback, chat); "" = off
+	WebPagesDir string // customised and translated public pages over the bundled ones
 	Join        string // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
@@ -99,6 +100,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&o.AdminAddr, "admin-addr", "127.0.0.1:7070", "admin HTTP API address (token required)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:6021", "public web interaction server: consoles' operations API, callback, chat (empty disables)")
+	fs.StringVar(&o.WebPagesDir, "web-pages-dir", "", "folder of customised and translated public pages (<lang>/strings.json, page.css) used over the bundled ones; kept across upgrades")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -133,7 +135,7 @@ func usage() string {
 // flagValues names the value each flag takes in --help.
 var flagValues = map[string]string{
 	"config": "FILE", "data-dir": "DIR", "node-id": "ID", "raft-addr": "HOST:PORT", "admin-addr": "HOST:PORT",
-	"http-addr": "HOST:PORT", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
+	"http-addr": "HOST:PORT", "web-pages-dir": "DIR", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
 	"standby-token": "TOKEN", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
@@ -190,6 +192,11 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if o.HTTPAddr != "" {
 		if err := checkHostPort("--http-addr", o.HTTPAddr, false); err != nil {
 			return o, err
+		}
+	}
+	if o.WebPagesDir != "" {
+		if fi, err := os.Stat(o.WebPagesDir); err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("--web-pages-dir: %s is not a readable directory", o.WebPagesDir)
 		}
 	}
 	if o.Join != "" {

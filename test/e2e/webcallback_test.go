@@ -162,6 +162,16 @@ callbacks: {time_zone: Europe/London, queues: [sales], max_attempts: 2, retry_in
 	if g := onFollower.do("GET", "/callbacks/"+strings.Repeat("0", 32), ""); g.status != 404 || g.code() != 1011 {
 		t.Fatalf("unknown id: %d %s", g.status, g.raw)
 	}
+	// Every node serves the bundled callback form.
+	resp, err := http.Get("http://" + fs[1].httpAddr + "/callback/es/?queue=sales")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.Contains(page, []byte("<title>Le llamamos</title>")) || !bytes.Contains(page, []byte(`data-queue="sales"`)) {
+		t.Fatalf("callback form: %d %.200s", resp.StatusCode, page)
+	}
 	// The refusals are counted by code on the node that answered them.
 	_, text, err := fs[1].get("/metrics", true)
 	if err != nil {
