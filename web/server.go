@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tandemcc/tandem/cluster"
@@ -46,6 +47,16 @@ type Handler struct {
 	Timeout time.Duration
 	// Pages serves the bundled pages under /callback/ (nil: bundled only).
 	Pages *Pages
+	// CORSOrigins may call the API from a browser on another origin
+	// ("https://www.example.com"; "*" any).
+	CORSOrigins []string
+	// RateLimit is how many API requests a second one client address may
+	// make (bursts of RateBurst, default twice the rate); 0: no limit.
+	RateLimit float64
+	RateBurst int
+
+	limitOnce sync.Once
+	rl        *rateLimiter
 }
 
 // Routes registers the public API on mux under Prefix; a request no
@@ -56,9 +67,11 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 		pages = &Pages{}
 	}
 	pages.routes(mux)
-	mux.HandleFunc("POST "+Prefix+"/callbacks", h.createCallback)
-	mux.HandleFunc("GET "+Prefix+"/callbacks/{id}", h.getCallback)
-	mux.HandleFunc("DELETE "+Prefix+"/callbacks/{id}", h.cancelCallback)
+	mux.HandleFunc("POST "+Prefix+"/callbacks", h.guard("callback_create", h.createCallback))
+	mux.HandleFunc("GET "+Prefix+"/callbacks/{id}", h.guard("callback_status", h.getCallback))
+	mux.HandleFunc("DELETE "+Prefix+"/callbacks/{id}", h.guard("callback_cancel", h.cancelCallback))
+	mux.HandleFunc("OPTIONS "+Prefix+"/callbacks", h.preflight)
+	mux.HandleFunc("OPTIONS "+Prefix+"/callbacks/{id}", h.preflight)
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		allow := ""
 		switch {

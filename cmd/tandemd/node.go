@@ -285,7 +285,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
-			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir}}).Routes(web)
+			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
+			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate}).Routes(web)
 		n.web = httpserver.New(web)
 		go func() { n.done <- n.web.Serve(webLn) }()
 	}
@@ -402,4 +403,15 @@ func timing(o options) cluster.Timing {
 	t.SnapshotThreshold = o.SnapshotThreshold
 	t.SnapshotInterval = o.SnapshotInterval
 	return t
+}
+
+// webOrigins splits --web-cors-origins.
+func webOrigins(list string) []string {
+	var out []string
+	for _, o := range strings.Split(list, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }

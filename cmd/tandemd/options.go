@@ -30,9 +30,11 @@ type options struct {
 	NodeID      string
 	RaftAddr    string
 	AdminAddr   string
-	HTTPAddr    string // public web server (consoles, callback, chat); "" = off
-	WebPagesDir string // customised and translated public pages over the bundled ones
-	Join        string // admin base URL, normalized
+	HTTPAddr    string  // public web server (consoles, callback, chat); "" = off
+	WebPagesDir string  // customised and translated public pages over the bundled ones
+	WebCORS     string  // origins allowed to call the public API from a browser, comma-separated
+	WebRate     float64 // public API requests a second per client address (0: no limit)
+	Join        string  // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
 	ClockOffset time.Duration
@@ -101,6 +103,8 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.AdminAddr, "admin-addr", "127.0.0.1:7070", "admin HTTP API address (token required)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:6021", "public web interaction server: consoles' operations API, callback, chat (empty disables)")
 	fs.StringVar(&o.WebPagesDir, "web-pages-dir", "", "folder of customised and translated public pages (<lang>/strings.json, page.css) used over the bundled ones; kept across upgrades")
+	fs.StringVar(&o.WebCORS, "web-cors-origins", "", "origins of the web sites allowed to call the public API from a browser, comma-separated (https://www.example.com; * for any)")
+	fs.Float64Var(&o.WebRate, "web-rate-limit", 20, "public API requests a second each client address may make, in bursts of twice as many (0: no limit)")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -135,7 +139,7 @@ func usage() string {
 // flagValues names the value each flag takes in --help.
 var flagValues = map[string]string{
 	"config": "FILE", "data-dir": "DIR", "node-id": "ID", "raft-addr": "HOST:PORT", "admin-addr": "HOST:PORT",
-	"http-addr": "HOST:PORT", "web-pages-dir": "DIR", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
+	"http-addr": "HOST:PORT", "web-pages-dir": "DIR", "web-cors-origins": "ORIGIN[,ORIGIN…]", "web-rate-limit": "PER_SECOND", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
 	"standby-token": "TOKEN", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
@@ -192,6 +196,15 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if o.HTTPAddr != "" {
 		if err := checkHostPort("--http-addr", o.HTTPAddr, false); err != nil {
 			return o, err
+		}
+	}
+	if o.WebRate < 0 || o.WebRate > 1e6 {
+		return o, fmt.Errorf("--web-rate-limit: %g is out of range 0..1000000", o.WebRate)
+	}
+	for _, origin := range strings.Split(o.WebCORS, ",") {
+		if origin = strings.TrimSpace(origin); origin != "" && origin != "*" &&
+			!(strings.HasPrefix(origin, "https://") || strings.HasPrefix(origin, "http://")) {
+			return o, fmt.Errorf("--web-cors-origins: %q is not an origin (scheme://host[:port])", origin)
 		}
 	}
 	if o.WebPagesDir != "" {
