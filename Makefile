@@ -90,6 +90,7 @@ bench: build
 	./bench/raft.sh
 	./bench/drain.sh
 	./bench/snmp.sh
+	./bench/web.sh
 	./bench/backup.sh
 
 fmt:
