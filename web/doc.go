@@ -1,12 +1,15 @@
 // Package web is Tandem's public web interaction server (web.md): the
 // endpoints a customer's web site calls on --http-addr, beginning with
 // the web callback — POST /api/v1/callbacks, GET and DELETE
-// /api/v1/callbacks/{id} — answered with web.md's numeric codes.
+// /api/v1/callbacks/{id} — answered with web.md's numeric codes, and its
+// bundled, translatable form page under /callback/.
 //
 // It owns the public routes (Handler.Routes mounts them on the node's
 // public mux, beside the console's), the decoding and edge checks of the
 // requests, the mapping of every refusal to its code and HTTP status
-// (codes.go), idempotency keys and the request counters in /metrics. It
+// (codes.go), idempotency keys, CORS and the rate limit per client
+// address (guard.go), the pages (pages.go) and the request counters in
+// /metrics. It
 // holds no state: a request becomes a committed engine command
 // (contactcenter's callback.create / callback.cancel, through
 // cluster.Store.Propose) or a read of the engine after a linearizable

@@ -28,8 +28,12 @@ var bundled embed.FS
 
 var pageTmpl = template.Must(template.ParseFS(bundled, "pages/callback.html"))
 
-// langRE is the form of a language folder: "es", "pt-BR".
-var langRE = regexp.MustCompile(`^[a-z]{2,3}(-[A-Z]{2})?$`)
+// langRE is the form of a language folder: "es", "pt-BR"; queueRE of
+// the queue a page is for (an engine id).
+var (
+	langRE  = regexp.MustCompile(`^[a-z]{2,3}(-[A-Z]{2})?$`)
+	queueRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
 
 // pageStrings are a language's texts: the page's and one message per code.
 type pageStrings struct {
@@ -198,7 +202,7 @@ func (p *Pages) callbackPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	queue := r.URL.Query().Get("queue")
-	if len(queue) > 64 || !regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`).MatchString(queue) {
+	if len(queue) > 64 || !queueRE.MatchString(queue) {
 		queue = ""
 	}
 	var buf bytes.Buffer
