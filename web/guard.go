@@ -27,6 +27,9 @@ func (h *Handler) corsAllowed(origin string) bool {
 // the CORS headers of an allowed origin.
 func (h *Handler) guard(op string, fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if h.plainRefused(w, r, FeatureCallback, false) {
+			return
+		}
 		if origin := r.Header.Get("Origin"); origin != "" && h.corsAllowed(origin) {
 			hd := w.Header()
 			hd.Set("Access-Control-Allow-Origin", origin)

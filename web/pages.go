@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -49,6 +50,9 @@ var pageKeys = []string{"title", "intro", "name", "phone", "description", "when"
 // and survives upgrades, <Dir>/page.css replaces the style sheet.
 type Pages struct {
 	Dir string
+
+	once sync.Once
+	m    *http.ServeMux
 }
 
 // readStrings reads one strings.json: an object of page texts and a
@@ -145,7 +149,21 @@ func pageHeaders(w http.ResponseWriter, ctype string) {
 }
 
 // routes registers the pages under /callback/.
-func (p *Pages) routes(mux *http.ServeMux) {
+func (p *Pages) routes(mux *http.ServeMux, h *Handler) {
+	mux.Handle("/callback/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.plainRefused(w, r, FeatureCallback, true) {
+			p.mux().ServeHTTP(w, r)
+		}
+	}))
+}
+
+// mux is the pages' own routes.
+func (p *Pages) mux() *http.ServeMux {
+	p.once.Do(func() { p.m = http.NewServeMux(); p.register(p.m) })
+	return p.m
+}
+
+func (p *Pages) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /callback/{$}", func(w http.ResponseWriter, r *http.Request) {
 		lang := p.pick(r.Header.Get("Accept-Language"))
 		target := "/callback/" + lang + "/"

@@ -54,6 +54,9 @@ type Handler struct {
 	// make (bursts of RateBurst, default twice the rate); 0: no limit.
 	RateLimit float64
 	RateBurst int
+	// TLSOnly lists the features (FeatureCallback) the plain listener
+	// refuses: they are served over TLS only.
+	TLSOnly []string
 
 	limitOnce sync.Once
 	rl        *rateLimiter
@@ -66,7 +69,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	if pages == nil {
 		pages = &Pages{}
 	}
-	pages.routes(mux)
+	pages.routes(mux, h)
 	mux.HandleFunc("POST "+Prefix+"/callbacks", h.guard("callback_create", h.createCallback))
 	mux.HandleFunc("GET "+Prefix+"/callbacks/{id}", h.guard("callback_status", h.getCallback))
 	mux.HandleFunc("DELETE "+Prefix+"/callbacks/{id}", h.guard("callback_cancel", h.cancelCallback))

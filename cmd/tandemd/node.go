@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ type node struct {
 	repl      *replication.Manager // nil without replication
 	admin     *http.Server
 	web       *http.Server // public web server (--http-addr); nil when off
+	webTLS    *http.Server // the same over TLS (--https-addr); nil when off
 	hub       *console.Hub // console event streams, closed first on stop
 	stopLoops context.CancelFunc
 	done      chan error
@@ -132,7 +134,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			return nil, fmt.Errorf("--http-addr: %w", err)
 		}
 	}
-	agent, err := snmp.New(o.SNMP, o.DataDir, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
+	tlsLn, err := listenTLS(o, logger)
 	if err != nil {
 		ln.Close()
 		if webLn != nil {
@@ -140,10 +142,24 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return nil, err
 	}
+	agent, err := snmp.New(o.SNMP, o.DataDir, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
+	if err != nil {
+		ln.Close()
+		if webLn != nil {
+			webLn.Close()
+		}
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
+		return nil, err
+	}
 	closeListeners := func() {
 		ln.Close()
 		if webLn != nil {
 			webLn.Close()
+		}
+		if tlsLn != nil {
+			tlsLn.Close()
 		}
 		agent.Close()
 	}
@@ -280,15 +296,21 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	n := &node{log: logger, store: store, repl: repl, hub: hub, done: make(chan error, 2), stopLoops: stopLoops,
 		admin: httpserver.New(api.Handler())}
 	go func() { n.done <- n.admin.Serve(ln) }()
-	if webLn != nil {
+	if webLn != nil || tlsLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
 			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
-			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate}).Routes(web)
-		n.web = httpserver.New(web)
-		go func() { n.done <- n.web.Serve(webLn) }()
+			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly)}).Routes(web)
+		if webLn != nil {
+			n.web = httpserver.New(web)
+			go func() { n.done <- n.web.Serve(webLn) }()
+		}
+		if tlsLn != nil {
+			n.webTLS = httpserver.New(web)
+			go func() { n.done <- n.webTLS.Serve(tlsLn) }()
+		}
 	}
 	// The leader moves the engine's clock when a deadline is due.
 	// A standby takes its clock from the primary's shipped ticks.
@@ -337,6 +359,9 @@ func (n *node) stop() error {
 	hcancel()
 	if n.web != nil {
 		n.web.Shutdown(ctx)
+	}
+	if n.webTLS != nil {
+		n.webTLS.Shutdown(ctx)
 	}
 	err := n.store.Close(ctx)
 	if n.repl != nil {
@@ -414,4 +439,24 @@ func webOrigins(list string) []string {
 		}
 	}
 	return out
+}
+
+// listenTLS claims --https-addr with the certificate of --tls-cert (nil
+// when off) and says when the certificate does not name --web-host.
+func listenTLS(o options, logger *slog.Logger) (net.Listener, error) {
+	if o.HTTPSAddr == "" {
+		return nil, nil
+	}
+	cfg, names, mismatch, err := webapi.LoadTLS(o.TLSCert, o.TLSKey, o.WebHost)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.HTTPSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--https-addr: %w", err)
+	}
+	if mismatch != "" {
+		logger.Warn(mismatch, "certificate_names", strings.Join(names, ","), "web_host", o.WebHost)
+	}
+	return tls.NewListener(ln, cfg), nil
 }

@@ -256,3 +256,23 @@ func TestWebOptions(t *testing.T) {
 		t.Fatalf("%+v %v", o, err)
 	}
 }
+
+func TestTLSOptions(t *testing.T) {
+	base := []string{"--node-id", "n1"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--https-addr", "127.0.0.1:6443"}, "--tls-cert"},
+		{[]string{"--https-addr", "nowhere"}, "--https-addr"},
+		{[]string{"--web-tls-only", "callback"}, "needs --https-addr"},
+		{[]string{"--https-addr", "127.0.0.1:6443", "--tls-cert", "c", "--tls-key", "k", "--web-tls-only", "chat"}, "unknown feature"},
+	} {
+		if _, err := parseOptions(append(base, tc.args...), noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := parseOptions(append(base, "--https-addr", "127.0.0.1:6443", "--tls-cert", "c", "--tls-key", "k", "--web-tls-only", "callback"), noEnv); err != nil {
+		t.Fatal(err)
+	}
+}

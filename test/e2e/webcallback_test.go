@@ -2,9 +2,20 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +202,58 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestWebCallbackTLSOnly: with --https-addr and --web-tls-only callback a
+// node serves callbacks over TLS only, and says at start that its
+// certificate does not name --web-host.
+func TestWebCallbackTLSOnly(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "callbacks.example.com"},
+		DNSNames: []string{"callbacks.example.com"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	httpsAddr := loopback(t)
+	n := newNode(t, "tls1", withArgs("--https-addr", httpsAddr, "--tls-cert", certFile, "--tls-key", keyFile,
+		"--web-host", "contact.example.org", "--web-tls-only", "callback"))
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply("queues: [{id: sales}]\n").ok(t)
+	if !strings.Contains(n.log(), "the TLS certificate names callbacks.example.com, 127.0.0.1, not contact.example.org") {
+		t.Fatalf("no warning about the certificate's name in the log:\n%s", n.logTail(20))
+	}
+	pool := x509.NewCertPool()
+	leaf, _ := x509.ParseCertificate(der)
+	pool.AddCert(leaf)
+	secure := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	body := `{"queue":"sales","phone":"+44 161 555 0101"}`
+	resp, err := secure.Post("https://"+httpsAddr+"/api/v1/callbacks", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("over TLS: %d %s", resp.StatusCode, b)
+	}
+	plain := (&webClient{t: t, node: n}).do("POST", "/callbacks", `{"queue":"sales","phone":"+44 161 555 0102"}`)
+	if plain.status != 403 || plain.code() != 1000 {
+		t.Fatalf("plain: %d %s", plain.status, plain.raw)
+	}
+	// The admin API is another listener, unaffected.
+	if code, _, err := n.do("GET", "/healthz", false, nil, ""); err != nil || code != 200 {
+		t.Fatalf("healthz: %d %v", code, err)
+	}
 }
