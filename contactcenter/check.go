@@ -54,6 +54,9 @@ var payloadOf = map[string]func() any{
 	TypeVoicemailDeposited: func() any { return new(VoicemailDepositRequest) },
 	TypeVoicemailMark:      func() any { return new(VoicemailMarkRequest) },
 	TypeVoicemailDelete:    func() any { return new(VoicemailDeleteRequest) },
+
+	TypeCallbackCreate: func() any { return new(CallbackCreateRequest) },
+	TypeCallbackCancel: func() any { return new(CallbackCancelRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

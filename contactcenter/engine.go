@@ -138,6 +138,9 @@ func init() {
 		TypeVoicemailDeposited: (*Engine).cmdVoicemailDeposited,
 		TypeVoicemailMark:      (*Engine).cmdVoicemailMark,
 		TypeVoicemailDelete:    (*Engine).cmdVoicemailDelete,
+
+		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
+		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
 	}
 }
 
@@ -200,6 +203,12 @@ type Engine struct {
 	// the command has succeeded, in one allocation (flushEvents).
 	evBuf []byte
 	evs   []pendingEvent
+
+	// Web callbacks (callback.go): the compiled routing schedule, open
+	// callbacks by queue and normalised number, and how many are open.
+	cbPlan      *callbackPlan
+	cbOpen      map[string]string
+	cbOpenCount int
 }
 
 // pendingEvent is an event of the command being applied whose data is
@@ -238,6 +247,9 @@ type State struct {
 	// Maintenance is when the next daily data maintenance is due and for
 	// which maintenance time it was scheduled (maintenance.go).
 	Maintenance MaintenanceState `json:"maintenance,omitzero"`
+	// Callbacks holds the web callbacks, open and finished (pruned by the
+	// daily maintenance), by id (callback.go).
+	Callbacks map[string]*Callback `json:"callbacks,omitempty"`
 }
 
 // New returns an empty engine.
@@ -257,6 +269,7 @@ func newState() *State {
 		Users:  map[string]*UserState{},
 
 		Voicemail: map[string]*Mailbox{},
+		Callbacks: map[string]*Callback{},
 	}
 }
 
@@ -280,11 +293,14 @@ func (s *State) normalize() {
 	if s.Voicemail == nil {
 		s.Voicemail = map[string]*Mailbox{}
 	}
+	if s.Callbacks == nil {
+		s.Callbacks = map[string]*Callback{}
+	}
 }
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is
@@ -561,6 +577,7 @@ func (e *Engine) syncRuntime() {
 		}
 	}
 	e.buildCallerIndex()
+	e.syncCallbacks()
 	e.syncRouting()
 	for _, id := range sortedKeys(st.Agents) {
 		e.pendAgent(st.Agents[id])

@@ -67,6 +67,9 @@ const (
 	kindSecret
 	kindPasswordHash
 	kindAddress
+	kindCustomerName
+	kindCallbackText
+	kindContactData
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -93,6 +96,11 @@ var textKinds = [...]struct {
 	kindSecret:       {MaxSecretLen, "a secret", "secrets", true, false},
 	kindPasswordHash: {MaxPasswordHashLen, "a password hash", "password hashes", true, false},
 	kindAddress:      {MaxAddressLen, "an address", "addresses", true, true},
+	// Web callbacks count characters (callback.go); in bytes of UTF-8 at
+	// most four times as many.
+	kindCustomerName: {4 * MaxCustomerNameRunes, "a customer name", "customer names", true, true},
+	kindCallbackText: {4 * MaxCallbackDescRunes, "a description", "descriptions", true, true},
+	kindContactData:  {4 * MaxContactDataRunes, "a string", "strings", true, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -222,6 +230,14 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName},
 	reflect.TypeFor[VoicemailMarkRequest]():    {"mailbox": kindExtension, "message": kindID, "user": kindID, "folder": kindKeyword},
 	reflect.TypeFor[VoicemailDeleteRequest]():  {"mailbox": kindExtension, "message": kindID, "user": kindID},
+
+	reflect.TypeFor[CallbackCreateRequest](): {"callback": kindID, "queue": kindID, "customer_name": kindCustomerName,
+		"phone": kindNumber, "description": kindCallbackText},
+	reflect.TypeFor[CallbackDatum]():         {"key": kindContactData, "value": kindContactData},
+	reflect.TypeFor[CallbackCancelRequest](): {"callback": kindID},
+	reflect.TypeFor[CallbackSettings]():      {"time_zone": kindKeyword, "holidays": kindKeyword, "queues": kindID},
+	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
+		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
 }
 
 // checkTexts checks every text field of v (a document or a payload,
