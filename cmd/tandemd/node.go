@@ -105,6 +105,20 @@ func advertisedAdmin(o options) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// advertisedHTTP is the URL of this node's public web server (operator
+// consoles fail over to it), "" when it is off.
+func advertisedHTTP(o options, ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, _, _ := net.SplitHostPort(o.HTTPAddr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(o.RaftAddr)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Writer) (*node, error) {
 	if err := checkDiskSpace(o, nil); err != nil {
 		return nil, err // before anything is created
@@ -229,6 +243,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
 		AdminURL:    advertisedAdmin(o),
+		HTTPURL:     advertisedHTTP(o, webLn),
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
@@ -282,6 +297,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	if webLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
+		web.Handle(console.UIPrefix, console.UI{Service: svc}) // the web console's pages
 		n.web = httpserver.New(web)
 		go func() { n.done <- n.web.Serve(httpserver.Listener(webLn)) }()
 	}

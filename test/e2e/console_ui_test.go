@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/tandemcc/tandem/console"
+)
+
+// uiCluster is a 3-node cluster configured with one operator (ann, agent
+// a1 on extension 2001, serving queue sales) whose members all know each
+// other's web addresses (the console fails over to them).
+func uiCluster(t *testing.T, prefix string) []*node {
+	t.Helper()
+	nodes := startCluster(t, prefix, 3, nil)
+	leader := waitLeader(t, nodes, 3)
+	if leader.httpAddr == "" {
+		t.Fatal("tandemd has no --http-addr")
+	}
+	hash, err := console.HashPassword("ann-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader.apply(fmt.Sprintf(`
+settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1}]
+  - number: "2002"
+    phones: [{id: desk2, position: 0, order: 1}]
+users:
+  - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s"}
+  - {id: bob, name: Bob Jones, extension: "2002"}
+queues:
+  - {id: sales, strategy: longest-idle}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`, hash)).ok(t)
+	waitFor(t, waitCluster, "every member's http URL in the cluster metadata", func() (bool, string) {
+		st, err := leader.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := json.Marshal(st)
+		var doc struct {
+			Nodes []struct {
+				ID      string `json:"id"`
+				HTTPURL string `json:"http_url"`
+			} `json:"nodes"`
+		}
+		json.Unmarshal(b, &doc)
+		_, raw, _ := leader.get("/v1/status", true)
+		json.Unmarshal(raw, &doc)
+		for _, n := range doc.Nodes {
+			if n.HTTPURL == "" {
+				return false, string(raw)
+			}
+		}
+		return len(doc.Nodes) == 3, string(raw)
+	})
+	return nodes
+}
+
+// uiEdge reports a telephony-edge event through the admin mount of via,
+// retried while the cluster elects a leader.
+func uiEdge(t *testing.T, via *node, op string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	waitFor(t, waitCluster, "edge "+op+" via "+via.name(), func() (bool, string) {
+		code, out, err := via.do("POST", "/v1/console/ops/"+op, true, b, "application/json")
+		if err != nil || code != 200 {
+			return false, fmt.Sprintf("%d %s %v", code, out, err)
+		}
+		return true, ""
+	})
+}
+
+func nodeByID(nodes []*node, id string) *node {
+	for _, n := range nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestConsoleUIFailover clicks the web console in Chromium against a real
+// 3-node cluster: log in on the leader's page, go Connected, answer a
+// call, park it with a note, SIGKILL the console's primary, see the
+// notice, press OK (the console stays on the primary's view), click the
+// toolbar's error icon, and through the secondary retrieve the parked
+// call and hang up. The event stream resumes from the last position: an
+// event committed while the console moved shows once. Then the same
+// flow in automatic mode with a zero grace.
+func TestConsoleUIFailover(t *testing.T) {
+	for _, auto := range []bool{false, true} {
+		name := "manual"
+		if auto {
+			name = "automatic"
+		}
+		t.Run(name, func(t *testing.T) { consoleUIFailover(t, auto) })
+	}
+}
+
+func consoleUIFailover(t *testing.T, auto bool) {
+	prefix := "uim"
+	if auto {
+		prefix = "uia"
+	}
+	nodes := uiCluster(t, prefix)
+	leader := waitLeader(t, nodes, 3)
+	b := newBrowser(t, 1280, 800)
+	page := "http://" + leader.httpAddr + "/console/"
+
+	// Log in.
+	b.must("open the console", chromedp.Navigate(page))
+	if auto {
+		b.must("automatic mode", jsDo(`localStorage.setItem("tandem.console.prefs", JSON.stringify({lang: "en", auto: true, graceSeconds: 0}))`), chromedp.Navigate(page))
+	}
+	b.waitJS(waitShort, "log-in form", `!document.getElementById("login").hidden`)
+	b.shot("login")
+	b.must("log in",
+		chromedp.SendKeys("#login-user", "ann"),
+		chromedp.SendKeys("#login-password", "ann-secret-1"),
+		chromedp.Click("#login-submit"))
+	b.waitJS(waitShort, "the console's state", `document.body.dataset.ready === "1"`)
+	b.waitJS(waitShort, "PRIMARY in the title", fmt.Sprintf(`document.title.includes("PRIMARY") && document.title.includes(%q)`, leader.id))
+	b.waitJS(waitCluster, "a standby connection", `window.tandemConsole.standby !== ""`)
+	b.shot("logged-in")
+
+	// Connected (two steps: Paused, then Connected).
+	b.must("go Connected", chromedp.Click("#state-connected"))
+	b.waitJS(waitShort, "Connected", `document.getElementById("state-connected").getAttribute("aria-pressed") === "true"`)
+	b.waitJS(waitShort, "logged-in count", `document.getElementById("logged-in").textContent.includes("1")`)
+	b.shot("connected")
+
+	// A call arrives and is answered with Enter.
+	uiEdge(t, leader, "incoming", map[string]any{"call": "c1", "queue": "sales", "number": "+44 161 5527789", "name": "Carol Caller"})
+	b.waitJS(waitShort, "the call ringing on line 1", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.waitJS(waitShort, "queue row coloured", `document.querySelector('#queue-rows tr[data-queue="sales"]').dataset.level === "1"`)
+	b.shot("ringing")
+	b.must("accept with Enter", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the call answered", `document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call === "c1"`)
+	b.shot("answered")
+
+	// Park with a note (F7).
+	b.must("park (F7)", chromedp.KeyEvent(kb.F7))
+	b.waitJS(waitShort, "the park dialog", `!document.getElementById("modal").hidden`)
+	b.must("park note", chromedp.SendKeys("#modal-field-note", "VIP caller, call back"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the parked call in supervision", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c1"]'); return r && r.textContent.includes("VIP caller, call back") && r.dataset.band === "0"; })()`)
+	b.waitJS(waitShort, "line 1 free", `document.getElementById("line1").dataset.state === "idle"`)
+	b.shot("parked")
+
+	// The console's primary dies.
+	primaryID, _ := eval[string](b, `window.tandemConsole.listening`)
+	standbyID, _ := eval[string](b, `window.tandemConsole.standby`)
+	primary, standby := nodeByID(nodes, primaryID), nodeByID(nodes, standbyID)
+	if primary == nil || standby == nil || primary == standby {
+		t.Fatalf("console listens to %q with standby %q", primaryID, standbyID)
+	}
+	primary.kill()
+	var third *node
+	for _, n := range nodes {
+		if n != primary && n != standby {
+			third = n
+		}
+	}
+	if !auto {
+		b.waitJS(waitShort, "the failover notice", `!document.getElementById("notice").hidden && !document.getElementById("failover-icon").hidden`)
+		b.shot("notice")
+		// OK does not switch: the console still shows the primary.
+		b.must("OK", chromedp.Click("#notice-ok"))
+		b.waitJS(waitShort, "the notice gone", `document.getElementById("notice").hidden`)
+		time.Sleep(500 * time.Millisecond) // a switch, if OK made one, would show by now
+		b.waitJS(waitShort, "still on the primary", fmt.Sprintf(`document.title.includes("PRIMARY") && window.tandemConsole.listening === %q && !document.getElementById("failover-icon").hidden`, primaryID))
+		b.shot("ok-still-primary")
+	}
+	// Something happens while the console moves: it must show once.
+	uiEdge(t, standby, "note", map[string]any{"agent": "a1", "call": "c1", "note": "changed during the switch"})
+	if !auto {
+		b.must("click the error icon", chromedp.Click("#failover-icon"))
+	}
+	b.waitJS(waitCluster, "SECONDARY in the title", fmt.Sprintf(`document.title.includes("SECONDARY") && document.title.includes(%q) && window.tandemConsole.listening === %q`, standbyID, standbyID))
+	b.waitJS(waitShort, "the note changed meanwhile", `document.querySelector('#sup-rows tr[data-call="c1"] .sup-note').textContent === "changed during the switch"`)
+	b.waitJS(waitCluster, "a new standby", fmt.Sprintf(`window.tandemConsole.standby === %q`, third.id))
+	b.shot("switched")
+	checkActivity(t, b)
+
+	// Retrieve the parked call through the secondary, then hang up (F2).
+	b.must("select the parked call", chromedp.Click(`#sup-rows tr[data-call="c1"]`))
+	b.must("retrieve", chromedp.Click("#btn-retrieve-sup"))
+	b.waitJS(waitShort, "the call back on line 1", `document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call === "c1"`)
+	b.shot("retrieved")
+	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free again", `document.getElementById("line1").dataset.state === "idle" && !document.querySelector('#sup-rows tr[data-call="c1"]')`)
+	b.shot("hung-up")
+	checkActivity(t, b)
+	b.noJSErrors()
+}
+
+// checkActivity: every event the console showed came once, in stream
+// order, and the note changed during the switch is among them once.
+func checkActivity(t *testing.T, b *browser) {
+	t.Helper()
+	raw, err := eval[string](b, `JSON.stringify([...document.querySelectorAll("#activity li")].reverse().map(li => [li.dataset.pos, li.dataset.type, li.textContent]))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][3]string
+	json.Unmarshal([]byte(raw), &rows)
+	var lastI, lastS int64 = -1, -1
+	notes := 0
+	for _, r := range rows {
+		var i, s int64
+		fmt.Sscanf(r[0], "%d.%d", &i, &s)
+		if i < lastI || (i == lastI && s <= lastS) {
+			t.Fatalf("event %s (%s) after %d.%d: shown twice or out of order: %v", r[0], r[1], lastI, lastS, rows)
+		}
+		lastI, lastS = i, s
+		if r[1] == "call.note_updated" && strings.Contains(r[2], "changed during the switch") {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Fatalf("the note changed during the switch shows %d times: %v", notes, rows)
+	}
+}
