@@ -120,7 +120,7 @@ function renderTitle() {
   $("title").textContent = text;
   document.title = text;
   const sb = conn.standby ? conn.standby.id : "—";
-  $("servers").textContent = `standby: ${sb}`;
+  $("servers").textContent = t("servers.standby", { node: sb });
 }
 
 function renderLine(box, c, opts = {}) {
@@ -441,6 +441,7 @@ function onSwitched(s) {
   $("notice").hidden = true;
   $("failover-icon").hidden = true;
   document.body.dataset.switchMs = String(s.ms);
+  document.body.dataset.switchedAt = String(Date.now()); // able to act on the new node (bench)
   say(t("status.switched", { from: s.from.id, to: s.to.id, pos: s.pos }));
   renderTitle();
 }

@@ -16,6 +16,7 @@ export default {
   "state.connected": "Connected",
   "loggedIn": "Logged in: {n}",
   "toolbar.failover": "The primary server failed: switch to the secondary server",
+  "servers.standby": "Standby: {node}",
   "toolbar.prefs": "Preferences",
   "toolbar.logout": "Log out",
   "warn.logout": "You are still logged in ({state}). Logging out removes your phone from the queues. Log out anyway?",

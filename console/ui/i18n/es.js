@@ -15,6 +15,7 @@ export default {
   "state.connected": "Conectado",
   "loggedIn": "Conectados: {n}",
   "toolbar.failover": "El servidor primario ha fallado: cambiar al servidor secundario",
+  "servers.standby": "Reserva: {node}",
   "toolbar.prefs": "Preferencias",
   "toolbar.logout": "Salir",
   "warn.logout": "Sigue conectado ({state}). Al salir se retira su teléfono de las colas. ¿Salir de todos modos?",
