@@ -201,7 +201,58 @@ func consoleUIFailover(t *testing.T, auto bool) {
 	b.waitJS(waitShort, "line 1 free again", `document.getElementById("line1").dataset.state === "idle" && !document.querySelector('#sup-rows tr[data-call="c1"]')`)
 	b.shot("hung-up")
 	checkActivity(t, b)
+	if !auto {
+		consoleUIDetails(t, b, standby)
+	}
 	b.noJSErrors()
+}
+
+// consoleUIDetails: the page fits 1280×800 and 1920×1080, shows nobody's
+// secrets, speaks Spanish when asked, and warns before logging out from
+// Connected (keyboard only).
+func consoleUIDetails(t *testing.T, b *browser, via *node) {
+	t.Helper()
+	for _, size := range [][2]int64{{1280, 800}, {1920, 1080}} {
+		b.must("viewport", chromedp.EmulateViewport(size[0], size[1]))
+		b.waitJS(waitShort, fmt.Sprintf("no horizontal scrolling at %d×%d", size[0], size[1]),
+			`document.documentElement.scrollWidth <= window.innerWidth && document.querySelector(".toolbar").getBoundingClientRect().height < 60`)
+		b.shot(fmt.Sprintf("layout-%dx%d", size[0], size[1]))
+	}
+	b.must("viewport", chromedp.EmulateViewport(1280, 800))
+	secret, _ := eval[string](b, `JSON.parse(sessionStorage.getItem("tandem.console.token")).token`)
+	if !strings.HasPrefix(secret, "tks1.") {
+		t.Fatalf("session token %q", secret)
+	}
+	page, _ := eval[string](b, `document.documentElement.outerHTML + document.body.innerText + JSON.stringify(localStorage) + JSON.stringify(window.tandemConsole)`)
+	for _, s := range []string{"ann-secret-1", secret, "pbkdf2", sharedToken} {
+		if strings.Contains(page, s) {
+			t.Fatalf("the page shows a secret (%.12s…)", s)
+		}
+	}
+
+	// Spanish, through the preferences dialog.
+	b.must("preferences", chromedp.Click("#prefs-button"))
+	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
+	b.must("Spanish", chromedp.SetValue("#modal-field-lang", "es"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es"`)
+	b.shot("spanish")
+
+	// Log-out from Connected warns first: Escape keeps the session,
+	// Enter confirms (keyboard only).
+	b.must("focus log-out", chromedp.Focus("#logout-button"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the log-out warning", `!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.includes("Conectado")`)
+	b.shot("logout-warning")
+	b.must("keep the session", chromedp.KeyEvent(kb.Escape))
+	b.waitJS(waitShort, "still logged in", `document.getElementById("modal").hidden && !document.getElementById("app").hidden`)
+	b.must("log out", chromedp.Focus("#logout-button"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the log-out warning again", `!document.getElementById("modal").hidden`)
+	b.must("confirm", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the log-in form", `!document.getElementById("login").hidden && document.getElementById("app").hidden`)
+	b.shot("logged-out")
+	waitFor(t, waitShort, "agent a1 disconnected", func() (bool, string) {
+		code, out, err := via.get("/v1/console/state?agent=a1", true)
+		return err == nil && code == 200 && strings.Contains(string(out), `"state":"disconnected"`), fmt.Sprintf("%d %s %v", code, out, err)
+	})
 }
 
 // checkActivity: every event the console showed came once, in stream
