@@ -85,6 +85,7 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/voicemail", h.authed(h.voicemail))
 	handle("GET", "/caller", h.authed(h.caller))
 	handle("GET", "/active-calls", h.authed(h.activeCalls))
+	handle("GET", "/receptionists", h.authed(h.receptionists))
 	handle("GET", "/cluster", h.authed(h.cluster))
 	handle("GET", "/events", h.authedStream(h.events))
 	return mux

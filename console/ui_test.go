@@ -3,8 +3,10 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -213,4 +215,68 @@ func TestConsoleCORS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUIContrast: every text colour of the console's stylesheet on each
+// background it is used on reaches WCAG AA for normal text (4.5:1).
+func TestUIContrast(t *testing.T) {
+	css, err := fs.ReadFile(uiFiles, "ui/console.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{}
+	for _, m := range regexp.MustCompile(`--([a-z0-9-]+):\s*(#[0-9a-fA-F]{6})`).FindAllStringSubmatch(string(css), -1) {
+		vars[m[1]] = m[2]
+	}
+	col := func(s string) string {
+		if strings.HasPrefix(s, "#") {
+			return s
+		}
+		v, ok := vars[s]
+		if !ok {
+			t.Fatalf("console.css has no --%s", s)
+		}
+		return v
+	}
+	pairs := [][2]string{
+		{"fg", "bg"}, {"fg", "panel"}, {"muted", "panel"}, {"muted", "bg"}, {"danger", "panel"}, {"danger", "bg"},
+		{"fg", "band0"}, {"fg", "band1"}, {"fg", "band2"},
+		{"fg", "lvl0"}, {"fg", "lvl1"}, {"fg", "lvl2"}, {"fg", "lvl3"},
+		{"accent-fg", "accent"}, {"#ffffff", "danger"}, {"fg", "#eef0f3"}, {"#5f6670", "#e4e6ea"},
+		{"fg", "#fff4c2"}, {"fg", "#e3f0ff"}, {"#1b5e20", "panel"},
+	}
+	for _, p := range pairs {
+		if r := contrast(col(p[0]), col(p[1])); r < 4.5 {
+			t.Errorf("%s on %s: contrast %.2f, want ≥ 4.5", p[0], p[1], r)
+		}
+	}
+	// The pairs above are the ones the stylesheet uses.
+	for _, c := range []string{"#eef0f3", "#e4e6ea", "#5f6670", "#fff4c2", "#e3f0ff", "#1b5e20"} {
+		if !strings.Contains(string(css), c) {
+			t.Errorf("console.css no longer uses %s: update the pairs", c)
+		}
+	}
+}
+
+// contrast is the WCAG 2 contrast ratio of two #rrggbb colours.
+func contrast(a, b string) float64 {
+	lum := func(hex string) float64 {
+		var rgb [3]float64
+		for i := range rgb {
+			var v int
+			fmt.Sscanf(hex[1+2*i:3+2*i], "%02x", &v)
+			c := float64(v) / 255
+			if c <= 0.03928 {
+				rgb[i] = c / 12.92
+			} else {
+				rgb[i] = math.Pow((c+0.055)/1.055, 2.4)
+			}
+		}
+		return 0.2126*rgb[0] + 0.7152*rgb[1] + 0.0722*rgb[2]
+	}
+	la, lb := lum(a), lum(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
 }

@@ -338,7 +338,7 @@ async function dial() {
 
 async function reportProblem() {
   let recent = [];
-  try { recent = await conn.api("GET", "/history?consistency=stale"); } catch (e) { fail(e); return; }
+  try { recent = (await conn.api("GET", "/history?consistency=stale")).entries; } catch (e) { fail(e); return; }
   const options = [...new Map((recent || []).map((h) => [h.call, h])).values()].slice(0, 20)
     .map((h) => ({ value: h.call, label: `${new Date(h.at / 1e6).toLocaleTimeString()} ${h.number || h.name || h.call} ${h.op}` }));
   if (!options.length) options.push({ value: "", label: "—" });
@@ -363,10 +363,12 @@ async function updateNote() {
 async function loadHistory() {
   const missed = document.querySelector('input[name="hist"]:checked').value === "missed";
   try {
-    const list = await conn.api("GET", "/history?consistency=stale" + (missed ? "&filter=missed" : ""));
+    const view = await conn.api("GET", "/history?consistency=stale" + (missed ? "&filter=missed" : ""));
+    const tr = view.trend || {};
+    $("history-trend").textContent = t("history.trend", { made: tr.made || 0, answered: tr.answered || 0, missed: tr.missed || 0 });
     const body = $("history-rows");
     body.replaceChildren();
-    for (const h of list || []) {
+    for (const h of view.entries || []) {
       body.append(el("tr", {}, el("td", {}, new Date(h.at / 1e6).toLocaleString()), el("td", {}, h.name || h.number || ""),
         el("td", {}, h.op), el("td", {}, dur(h.duration_ms)), el("td", {}, h.note || ""), el("td", {}, h.extension || "")));
     }
@@ -385,6 +387,23 @@ async function loadSpeedDials() {
       box.append(b);
     }
     if (!box.children.length) box.append(t("speed.empty"));
+  } catch (e) { fail(e); }
+}
+
+// loadReceptionists fills the receptionists tab: every operator, its
+// queues and state (read, not streamed: other operators' events are not
+// in this console's stream).
+async function loadReceptionists() {
+  if ($("pane-receptionists").hidden || !conn) return;
+  try {
+    const list = await conn.api("GET", "/receptionists?consistency=stale");
+    const body = $("receptionist-rows");
+    body.replaceChildren();
+    for (const r of list || []) {
+      const state = t("state." + r.state) + (r.on_call ? " · " + t("rec.onCall") : "");
+      body.append(el("tr", { "data-agent": r.agent, "data-state": r.state }, el("th", { scope: "row" }, r.name || r.agent),
+        el("td", {}, r.extension || ""), el("td", {}, (r.queues || []).join(", ")), el("td", {}, state)));
+    }
   } catch (e) { fail(e); }
 }
 
@@ -530,6 +549,7 @@ function tabs() {
     }
     if (tab.id === "tab-history") loadHistory();
     if (tab.id === "tab-speed") loadSpeedDials();
+    if (tab.id === "tab-receptionists") loadReceptionists();
   };
   for (const x of list) {
     x.onclick = () => show(x);
@@ -576,6 +596,7 @@ function wire() {
   document.addEventListener("keydown", onKey);
   tabs();
   setInterval(tick, 1000);
+  setInterval(loadReceptionists, 5000); // only while its tab shows
 }
 
 setLang(prefs.lang);

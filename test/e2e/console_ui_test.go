@@ -230,6 +230,14 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 		}
 	}
 
+	// The receptionists tab and the call history.
+	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
+	b.waitJS(waitShort, "ann among the receptionists", `(() => { const r = document.querySelector('#receptionist-rows tr[data-agent="a1"]'); return r && r.dataset.state === "connected" && r.textContent.includes("Ann Smith") && r.textContent.includes("sales"); })()`)
+	b.shot("receptionists")
+	b.must("history tab", chromedp.Click("#tab-history"))
+	b.waitJS(waitShort, "the call in the history", `[...document.querySelectorAll("#history-rows tr")].some(r => r.textContent.includes("Carol Caller"))`)
+	b.shot("history")
+
 	// Spanish, through the preferences dialog.
 	b.must("preferences", chromedp.Click("#prefs-button"))
 	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
