@@ -537,6 +537,8 @@ async function openPrefs() {
   prefs.graceSeconds = Math.max(0, Math.min(600, Number(v.graceSeconds) || 0));
   savePrefs();
   setLang(prefs.lang); applyDom(); renderTitle(); render();
+  if (!$("pane-history").hidden) loadHistory();
+  loadReceptionists();
 }
 
 function tabs() {
