@@ -20,6 +20,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/contactcenter/rotator"
 	"github.com/tandemcc/tandem/contactcenter/ticker"
 	"github.com/tandemcc/tandem/internal/httpserver"
 	"github.com/tandemcc/tandem/ops"
@@ -305,6 +306,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// A standby takes its clock from the primary's shipped ticks.
 	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
+	// The leader gives secure phones their SIP passwords and rotates them.
+	rot := &rotator.Rotator{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Engine: engine,
+		Propose: store.Propose, Now: now, Logger: logger.With("component", "rotator")}
+	go rot.Run(loops)
 	if bk != nil {
 		ops.RegisterBackup(reg, bk)
 		go bk.Run(loops)
