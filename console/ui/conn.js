@@ -291,7 +291,12 @@ export class Conn {
   async switchOver() {
     if (this.switching) return;
     const to = this.standby;
-    if (!to) { this.cb.onError?.(new ApiError(0, { message: "no secondary server" })); return; }
+    if (!to) {
+      this.cb.onError?.(new ApiError(0, { message: "no secondary server yet" }));
+      // Automatic mode keeps trying until a standby answers.
+      if (this.trouble && this.trouble.auto) this.autoTimer = setTimeout(() => this.switchOver(), 1000);
+      return;
+    }
     this.switching = true;
     clearTimeout(this.autoTimer);
     const from = this.listening;

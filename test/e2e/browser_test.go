@@ -143,12 +143,6 @@ func (b *browser) waitJS(within time.Duration, what, expr string) {
 	}
 }
 
-// text returns the text of the first element matching a CSS selector.
-func (b *browser) text(sel string) string {
-	s, _ := eval[string](b, fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel))
-	return s
-}
-
 func (b *browser) jsErrors() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -230,6 +230,39 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 		}
 	}
 
+	// Attended transfer with the keyboard only: Enter accepts, Enter
+	// holds, typing finds the one colleague, Enter consults on line 2,
+	// Enter confirms once the colleague answered.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c2", "queue": "sales", "number": "+34 91 123 4567", "name": "Dora Diaz"})
+	b.waitJS(waitShort, "c2 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c2 answered", `document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call === "c2"`)
+	b.must("hold (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c2 held, focus on the search", `document.getElementById("line1").dataset.state === "held" && document.activeElement.id === "target"`)
+	b.must("search Bob", chromedp.KeyEvent("Bob"))
+	b.waitJS(waitShort, "one directory match with its line status", `(() => { const o = document.querySelectorAll("#directory [role=option]"); return o.length === 1 && o[0].dataset.number === "2002" && o[0].textContent.includes("Bob Jones"); })()`)
+	b.shot("directory")
+	b.must("consult (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "line 2 dialling 2002", `document.getElementById("line2").dataset.state === "dialing" && document.querySelector("#line2 .line-number").textContent === "2002"`)
+	consult, _ := eval[string](b, `document.getElementById("line2").dataset.call`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": consult})
+	b.waitJS(waitShort, "line 2 talking", `document.getElementById("line2").dataset.state === "talking"`)
+	b.shot("consulting")
+	b.must("confirm (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "both lines free", `document.getElementById("line1").dataset.state === "idle" && document.getElementById("line2").dataset.state === "idle"`)
+
+	// Blind transfer: the call waits in supervision until the target
+	// answers.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c3", "queue": "sales", "number": "+34 91 765 4321", "name": "Eve Early"})
+	b.waitJS(waitShort, "c3 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept", chromedp.Click("#btn-accept"))
+	b.waitJS(waitShort, "c3 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("transfer to 2002", chromedp.SendKeys("#target", "2002"), chromedp.Click("#btn-transfer"))
+	b.waitJS(waitShort, "c3 in supervision as a transfer", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c3"]'); return r && r.textContent.includes("Transfer") && r.textContent.includes("2002"); })()`)
+	b.shot("transfer")
+	uiEdge(t, via, "remote_answer", map[string]any{"call": "c3"})
+	b.waitJS(waitShort, "c3 gone from supervision", `!document.querySelector('#sup-rows tr[data-call="c3"]')`)
+
 	// The receptionists tab and the call history.
 	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
 	b.waitJS(waitShort, "ann among the receptionists", `(() => { const r = document.querySelector('#receptionist-rows tr[data-agent="a1"]'); return r && r.dataset.state === "connected" && r.textContent.includes("Ann Smith") && r.textContent.includes("sales"); })()`)
