@@ -382,7 +382,8 @@ async function loadSpeedDials() {
     const box = $("speed-dials");
     box.replaceChildren();
     for (const sd of list || []) {
-      const b = el("button", { type: "button", class: "speed-dial" }, `${sd.label1 || sd.label || sd.number}${sd.label2 ? " · " + sd.label2 : ""}${sd.line_status ? " (" + sd.line_status + ")" : ""}`);
+      const b = el("button", { type: "button", class: "speed-dial", "data-number": sd.number },
+        `${sd.label || sd.number}${sd.line_status ? " (" + sd.line_status + ")" : ""}`);
       b.onclick = () => { $("target").value = sd.number; render(); dial(); };
       box.append(b);
     }

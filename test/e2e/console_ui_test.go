@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ extensions:
   - number: "2002"
     phones: [{id: desk2, position: 0, order: 1}]
 users:
-  - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s"}
+  - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s", speed_dials: [{label: Bob, number: "2002"}]}
   - {id: bob, name: Bob Jones, extension: "2002"}
 queues:
   - {id: sales, strategy: longest-idle}
@@ -98,21 +99,18 @@ func nodeByID(nodes []*node, id string) *node {
 // call and hang up. The event stream resumes from the last position: an
 // event committed while the console moved shows once. Then the same
 // flow in automatic mode with a zero grace.
+//
+// "stopped" is the automatic flow with the primary SIGSTOPped instead:
+// its sockets stay open, and the console's health poll finds it hung.
 func TestConsoleUIFailover(t *testing.T) {
-	for _, auto := range []bool{false, true} {
-		name := "manual"
-		if auto {
-			name = "automatic"
-		}
-		t.Run(name, func(t *testing.T) { consoleUIFailover(t, auto) })
+	for _, mode := range []string{"manual", "automatic", "stopped"} {
+		t.Run(mode, func(t *testing.T) { consoleUIFailover(t, mode) })
 	}
 }
 
-func consoleUIFailover(t *testing.T, auto bool) {
-	prefix := "uim"
-	if auto {
-		prefix = "uia"
-	}
+func consoleUIFailover(t *testing.T, mode string) {
+	auto := mode != "manual"
+	prefix := map[string]string{"manual": "uim", "automatic": "uia", "stopped": "uis"}[mode]
 	nodes := uiCluster(t, prefix)
 	leader := waitLeader(t, nodes, 3)
 	b := newBrowser(t, 1280, 800)
@@ -164,7 +162,12 @@ func consoleUIFailover(t *testing.T, auto bool) {
 	if primary == nil || standby == nil || primary == standby {
 		t.Fatalf("console listens to %q with standby %q", primaryID, standbyID)
 	}
-	primary.kill()
+	if mode == "stopped" {
+		primary.signal(syscall.SIGSTOP)
+		t.Cleanup(primary.kill)
+	} else {
+		primary.kill()
+	}
 	var third *node
 	for _, n := range nodes {
 		if n != primary && n != standby {
@@ -262,6 +265,10 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	b.shot("transfer")
 	uiEdge(t, via, "remote_answer", map[string]any{"call": "c3"})
 	b.waitJS(waitShort, "c3 gone from supervision", `!document.querySelector('#sup-rows tr[data-call="c3"]')`)
+
+	// Speed dials, with the line status of their numbers.
+	b.must("speed dials tab", chromedp.Click("#tab-speed"))
+	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)
 
 	// The receptionists tab and the call history.
 	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
