@@ -167,7 +167,12 @@ function render() {
 function renderSupervision() {
   const all = $("sup-all").checked, q = $("sup-search").value.trim().toLowerCase();
   const me = session && session.agent;
-  const rows = (doc.supervised || []).filter((s) => (all || s.owner === me) &&
+  // The supervised calls, then the calls waiting in this operator's
+  // personal queue (type Q; retrieved like supervised calls).
+  const personal = (agent().personal || []).map(call).filter(Boolean).map((c) => ({
+    call: c.id, type: "Q", state: c.state || "waiting", number: c.number, name: c.name,
+    since: c.enqueued || c.created, note: c.note, owner: me, band: 0 }));
+  const rows = [...(doc.supervised || []), ...personal].filter((s) => (all || s.owner === me) &&
     (!q || [s.number, s.name, s.note, s.target].some((v) => (v || "").toLowerCase().includes(q))));
   if (selected && !rows.some((s) => s.call === selected)) selected = null;
   const body = $("sup-rows");
@@ -423,7 +428,9 @@ function onKey(e) {
       const tag = document.activeElement && document.activeElement.tagName;
       if (!inTarget && (tag === "TEXTAREA" || tag === "SELECT" || tag === "INPUT")) return;
       // A ringing call: Enter accepts wherever the focus is.
-      if (offer && !l1) { e.preventDefault(); run("answer"); return; }
+      // Focus moves to the lines, so that no focused button also takes
+      // this Enter.
+      if (offer && !l1) { e.preventDefault(); $("lines").focus(); run("answer"); return; }
       if (!inTarget && (tag === "BUTTON" || tag === "A" || document.activeElement?.closest?.("#sup-rows"))) return;
       e.preventDefault();
       if (inTarget && $("target").value.trim()) {

@@ -266,6 +266,28 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	uiEdge(t, via, "remote_answer", map[string]any{"call": "c3"})
 	b.waitJS(waitShort, "c3 gone from supervision", `!document.querySelector('#sup-rows tr[data-call="c3"]')`)
 
+	// A call for ann personally while she talks waits in her personal
+	// queue, shown in supervision; it rings once she hangs up.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c4", "queue": "sales", "number": "+34 91 111 2222"})
+	b.waitJS(waitShort, "c4 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c4", chromedp.Click("#btn-accept"))
+	b.waitJS(waitShort, "c4 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	uiEdge(t, via, "incoming", map[string]any{"call": "c5", "agent": "a1", "number": "+34 91 333 4444", "name": "Fay Personal"})
+	b.waitJS(waitShort, "c5 in the personal queue", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c5"]'); return r && r.textContent.includes("Personal queue") && r.textContent.includes("Fay Personal"); })()`)
+	b.shot("personal-queue")
+	b.must("hang up c4", chromedp.Click("#btn-hangup"))
+	b.waitJS(waitShort, "c5 ringing", `document.getElementById("line1").dataset.state === "ringing" && document.getElementById("line1").dataset.call === "c5"`)
+	b.must("accept c5", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c5 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up c5", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free", `document.getElementById("line1").dataset.state === "idle"`)
+
+	// Report a problem about a recent call.
+	b.must("report a problem", chromedp.Click("#btn-report"))
+	b.waitJS(waitShort, "the report dialog", `!document.getElementById("modal").hidden && document.querySelectorAll("#modal-field-call option").length > 0`)
+	b.must("describe", chromedp.SendKeys("#modal-field-description", "caller heard an echo"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the report sent", `document.getElementById("status").textContent === "Problem reported." && [...document.querySelectorAll("#activity li")].some(li => li.dataset.type === "problem.reported")`)
+
 	// Speed dials, with the line status of their numbers.
 	b.must("speed dials tab", chromedp.Click("#tab-speed"))
 	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)

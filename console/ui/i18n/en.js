@@ -87,6 +87,7 @@ export default {
   "sup.type.P": "Parked",
   "sup.type.D": "Directed park",
   "sup.type.O": "Observe",
+  "sup.type.Q": "Personal queue",
   "band.0": "under 60 %",
   "band.1": "60–80 %",
   "band.2": "over 80 %",

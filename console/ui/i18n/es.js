@@ -86,6 +86,7 @@ export default {
   "sup.type.P": "Aparcada",
   "sup.type.D": "Aparcada en extensión",
   "sup.type.O": "Observación",
+  "sup.type.Q": "Cola personal",
   "band.0": "menos del 60 %",
   "band.1": "60–80 %",
   "band.2": "más del 80 %",
