@@ -9,7 +9,8 @@ const $ = (id) => document.getElementById(id);
 const TOKEN = "tandem.console.token";
 const PREFS = "tandem.console.prefs";
 
-const prefs = Object.assign({ lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5 },
+const prefs = Object.assign({ lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5,
+  timeFormat: "clock", onIncoming: "none", ringTone: false, textSize: "normal" },
   JSON.parse(localStorage.getItem(PREFS) || "{}"));
 let conn = null;
 let doc = null;           // the last state document
@@ -123,6 +124,45 @@ function renderTitle() {
   $("servers").textContent = t("servers.standby", { node: sb });
 }
 
+// Incoming calls: bring the window to the front or notify (preference),
+// and ring in the browser while the call rings (preference; a tone made
+// here, no sound file).
+let lastOffer = "", ringer = null;
+function incoming(offer) {
+  const id = offer ? offer.id : "";
+  if (id === lastOffer) return;
+  lastOffer = id;
+  stopRing();
+  if (!offer) return;
+  if (prefs.onIncoming === "focus") window.focus();
+  if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "granted" && document.hidden) {
+    new Notification(t("line.incoming"), { body: `${offer.number || ""} ${offer.name || ""}`.trim() });
+  }
+  if (prefs.ringTone) startRing();
+}
+function startRing() {
+  try {
+    const ctx = new AudioContext();
+    const beep = () => {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 440; g.gain.value = 0.08;
+      o.connect(g); g.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.4);
+    };
+    beep();
+    ringer = { ctx, timer: setInterval(beep, 1500) };
+  } catch { ringer = null; }
+}
+function stopRing() {
+  if (!ringer) return;
+  clearInterval(ringer.timer);
+  ringer.ctx.close();
+  ringer = null;
+}
+function applyTextSize() {
+  document.documentElement.style.fontSize = { small: "13px", normal: "15px", large: "18px" }[prefs.textSize] || "15px";
+}
+
 function renderLine(box, c, opts = {}) {
   box.classList.toggle("ringing", !!opts.ringing);
   box.classList.toggle("held", !!c && c.state === "held");
@@ -144,6 +184,7 @@ function render() {
   const offer = call(a.offer), l1 = call(a.line1), l2 = call(a.line2);
   renderLine($("line1"), l1 || offer, { ringing: !l1 && !!offer });
   renderLine($("line2"), l2);
+  incoming(offer);
   const target = $("target").value.trim();
   const talk1 = l1 && !l2;
   const set = (id, on) => { $(id).disabled = !on; };
@@ -231,12 +272,29 @@ function tick() { // the running times, once a second
   }
 }
 
+// The activity list's time column (preference): time of day, time since
+// the call's first event shown ("cumulative"), or since the previous
+// event ("previous").
+let prevEventNs = 0;
+const callStartNs = new Map();
+function eventTime(ev, call) {
+  const secs = (ns) => `+${(ns / 1e9).toFixed(1)} s`;
+  let out = new Date(ev.time / 1e6).toLocaleTimeString();
+  if (prefs.timeFormat === "previous") out = secs(prevEventNs ? ev.time - prevEventNs : 0);
+  if (prefs.timeFormat === "cumulative") {
+    if (call && !callStartNs.has(call)) callStartNs.set(call, ev.time);
+    out = call ? secs(ev.time - callStartNs.get(call)) : out;
+  }
+  prevEventNs = ev.time;
+  return out;
+}
+
 function logEvents(evs) {
   const ol = $("activity");
   for (const ev of evs) {
     let d = {};
     try { d = typeof ev.data === "string" ? JSON.parse(ev.data) : ev.data || {}; } catch { /* keep {} */ }
-    const when = new Date(ev.time / 1e6).toLocaleTimeString();
+    const when = eventTime(ev, d.call);
     const li = el("li", { "data-pos": `${ev.index}.${ev.seq}`, "data-type": ev.type },
       `${when} ${ev.type}${d.call ? " " + d.call : ""}${d.note ? " “" + d.note + "”" : ""}`);
     ol.prepend(li);
@@ -539,9 +597,19 @@ async function openPrefs() {
     { name: "lang", label: t("prefs.lang"), type: "select", value: prefs.lang,
       options: languages.map((l) => ({ value: l, label: l === "es" ? "Español" : "English" })) },
     { name: "auto", label: t("prefs.auto"), type: "checkbox", value: prefs.auto },
-    { name: "graceSeconds", label: t("prefs.grace"), type: "number", value: prefs.graceSeconds }] });
+    { name: "graceSeconds", label: t("prefs.grace"), type: "number", value: prefs.graceSeconds },
+    { name: "timeFormat", label: t("prefs.timeFormat"), type: "select", value: prefs.timeFormat,
+      options: ["clock", "cumulative", "previous"].map((f) => ({ value: f, label: t("prefs.time." + f) })) },
+    { name: "onIncoming", label: t("prefs.onIncoming"), type: "select", value: prefs.onIncoming,
+      options: ["none", "focus", "notify"].map((f) => ({ value: f, label: t("prefs.incoming." + f) })) },
+    { name: "ringTone", label: t("prefs.ringTone"), type: "checkbox", value: prefs.ringTone },
+    { name: "textSize", label: t("prefs.textSize"), type: "select", value: prefs.textSize,
+      options: ["small", "normal", "large"].map((f) => ({ value: f, label: t("prefs.size." + f) })) }] });
   if (!v) return;
   prefs.lang = v.lang; prefs.auto = v.auto;
+  Object.assign(prefs, { timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize });
+  if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
+  applyTextSize();
   prefs.graceSeconds = Math.max(0, Math.min(600, Number(v.graceSeconds) || 0));
   savePrefs();
   setLang(prefs.lang); applyDom(); renderTitle(); render();
@@ -610,6 +678,7 @@ function wire() {
 }
 
 setLang(prefs.lang);
+applyTextSize();
 applyDom();
 wire();
 const saved = JSON.parse(sessionStorage.getItem(TOKEN) || "null");

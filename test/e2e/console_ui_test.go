@@ -212,7 +212,7 @@ func consoleUIFailover(t *testing.T, mode string) {
 
 // consoleUIDetails: the page fits 1280×800 and 1920×1080, shows nobody's
 // secrets, speaks Spanish when asked, and warns before logging out from
-// Connected (keyboard only).
+// Paused (keyboard only).
 func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	t.Helper()
 	for _, size := range [][2]int64{{1280, 800}, {1920, 1080}} {
@@ -303,14 +303,17 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	// Spanish, through the preferences dialog.
 	b.must("preferences", chromedp.Click("#prefs-button"))
 	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
-	b.must("Spanish", chromedp.SetValue("#modal-field-lang", "es"), chromedp.Click("#modal-ok"))
-	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es"`)
+	b.must("Spanish, large text, times since the previous event", chromedp.SetValue("#modal-field-lang", "es"),
+		chromedp.SetValue("#modal-field-textSize", "large"), chromedp.SetValue("#modal-field-timeFormat", "previous"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px"`)
 	b.shot("spanish")
+	b.must("Paused", chromedp.Click("#state-paused"))
+	b.waitJS(waitShort, "Paused, timed since the previous event", `document.getElementById("state-paused").getAttribute("aria-pressed") === "true" && document.querySelector("#activity li").textContent.startsWith("+")`)
 
 	// Log-out from Connected warns first: Escape keeps the session,
 	// Enter confirms (keyboard only).
 	b.must("focus log-out", chromedp.Focus("#logout-button"), chromedp.KeyEvent("\r"))
-	b.waitJS(waitShort, "the log-out warning", `!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.includes("Conectado")`)
+	b.waitJS(waitShort, "the log-out warning", `!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.includes("En pausa")`)
 	b.shot("logout-warning")
 	b.must("keep the session", chromedp.KeyEvent(kb.Escape))
 	b.waitJS(waitShort, "still logged in", `document.getElementById("modal").hidden && !document.getElementById("app").hidden`)
