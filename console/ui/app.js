@@ -291,6 +291,7 @@ function eventTime(ev, call) {
 
 function logEvents(evs) {
   const ol = $("activity");
+  if (evs.some((ev) => ev.type.startsWith("voicemail."))) loadVoicemail();
   for (const ev of evs) {
     let d = {};
     try { d = typeof ev.data === "string" ? JSON.parse(ev.data) : ev.data || {}; } catch { /* keep {} */ }
@@ -451,6 +452,39 @@ async function loadSpeedDials() {
       box.append(b);
     }
     if (!box.children.length) box.append(t("speed.empty"));
+  } catch (e) { fail(e); }
+}
+
+// loadVoicemail lists the operator's own and monitored mailboxes, with
+// marking as old and deleting (after a confirmation).
+async function loadVoicemail() {
+  if ($("pane-voicemail").hidden || !conn) return;
+  try {
+    const boxes = await conn.api("GET", "/voicemail?consistency=stale");
+    const body = $("voicemail-rows");
+    body.replaceChildren();
+    for (const box of boxes || []) {
+      for (const [folder, list] of [["inbox", box.inbox], ["old", box.old]]) {
+        for (const m of list || []) {
+          const actions = el("td", {});
+          if (folder === "inbox") {
+            const old = el("button", { type: "button", class: "vm-old" }, t("vm.markOld"));
+            old.onclick = async () => { if (await run("voicemail_mark", { mailbox: box.mailbox, message: m.id, folder: "old" })) loadVoicemail(); };
+            actions.append(old, " ");
+          }
+          const del = el("button", { type: "button", class: "vm-delete" }, t("vm.delete"));
+          del.onclick = async () => {
+            if (!(await ask({ title: t("vm.delete"), text: t("vm.confirmDelete", { from: m.name || m.from || m.id }) }))) return;
+            if (await run("voicemail_delete", { mailbox: box.mailbox, message: m.id })) loadVoicemail();
+          };
+          actions.append(del);
+          body.append(el("tr", { "data-message": m.id, "data-folder": folder }, el("th", { scope: "row" }, box.mailbox),
+            el("td", {}, t("vm.folder." + folder)), el("td", {}, m.name || m.from || ""),
+            el("td", {}, new Date(m.at / 1e6).toLocaleString()), el("td", {}, dur(m.duration_seconds * 1000)), actions));
+        }
+      }
+    }
+    if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("vm.empty"))));
   } catch (e) { fail(e); }
 }
 
@@ -628,6 +662,7 @@ function tabs() {
     if (tab.id === "tab-history") loadHistory();
     if (tab.id === "tab-speed") loadSpeedDials();
     if (tab.id === "tab-receptionists") loadReceptionists();
+    if (tab.id === "tab-voicemail") loadVoicemail();
   };
   for (const x of list) {
     x.onclick = () => show(x);

@@ -288,6 +288,19 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	b.must("describe", chromedp.SendKeys("#modal-field-description", "caller heard an echo"), chromedp.Click("#modal-ok"))
 	b.waitJS(waitShort, "the report sent", `document.getElementById("status").textContent === "Problem reported." && [...document.querySelectorAll("#activity li")].some(li => li.dataset.type === "problem.reported")`)
 
+	// Voicemail: a message arrives in ann's mailbox; she marks it heard,
+	// then deletes it after confirming.
+	b.must("voicemail tab", chromedp.Click("#tab-voicemail"))
+	uiEdge(t, via, "voicemail_deposited", map[string]any{"mailbox": "2001", "message": "m1", "from": "+44 161 5527789", "name": "Carol Caller"})
+	b.waitJS(waitShort, "the new message", `(() => { const r = document.querySelector('#voicemail-rows tr[data-message="m1"]'); return r && r.dataset.folder === "inbox" && r.textContent.includes("Carol Caller"); })()`)
+	b.shot("voicemail")
+	b.must("mark heard", chromedp.Click(`#voicemail-rows tr[data-message="m1"] .vm-old`))
+	b.waitJS(waitShort, "the message heard", `document.querySelector('#voicemail-rows tr[data-message="m1"]').dataset.folder === "old"`)
+	b.must("delete", chromedp.Click(`#voicemail-rows tr[data-message="m1"] .vm-delete`))
+	b.waitJS(waitShort, "the delete confirmation", `!document.getElementById("modal").hidden`)
+	b.must("confirm", chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the message gone", `!document.querySelector('#voicemail-rows tr[data-message="m1"]')`)
+
 	// Speed dials, with the line status of their numbers.
 	b.must("speed dials tab", chromedp.Click("#tab-speed"))
 	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)
