@@ -9,9 +9,14 @@ const $ = (id) => document.getElementById(id);
 const TOKEN = "tandem.console.token";
 const PREFS = "tandem.console.prefs";
 
+// stored reads a JSON value from a storage; a damaged one reads as null.
+function stored(storage, key) {
+  try { return JSON.parse(storage.getItem(key) || "null"); } catch { return null; }
+}
+
 const prefs = Object.assign({ lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5,
   timeFormat: "clock", onIncoming: "none", ringTone: false, textSize: "normal" },
-  JSON.parse(localStorage.getItem(PREFS) || "{}"));
+  stored(localStorage, PREFS) || {});
 let conn = null;
 let doc = null;           // the last state document
 let session = null;       // {user, agent}
@@ -716,7 +721,7 @@ setLang(prefs.lang);
 applyTextSize();
 applyDom();
 wire();
-const saved = JSON.parse(sessionStorage.getItem(TOKEN) || "null");
+const saved = stored(sessionStorage, TOKEN);
 if (saved && saved.token) startConsole(saved.token, saved);
 else { $("login").hidden = false; $("login-user").focus(); }
 // For tests and diagnostics: the console's connection state, no secrets.
