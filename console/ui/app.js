@@ -139,6 +139,9 @@ function incoming(offer) {
   lastOffer = id;
   stopRing();
   if (!offer) return;
+  // Announced once (the lines themselves are not a live region: their
+  // times change every second).
+  say(`${t("line.incoming")}: ${offer.number || ""} ${offer.name || ""}`.trim());
   if (prefs.onIncoming === "focus") window.focus();
   if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "granted" && document.hidden) {
     new Notification(t("line.incoming"), { body: `${offer.number || ""} ${offer.name || ""}`.trim() });
