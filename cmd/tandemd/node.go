@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
@@ -36,8 +37,9 @@ type node struct {
 	store     *cluster.Store
 	repl      *replication.Manager // nil without replication
 	admin     *http.Server
-	web       *http.Server // public web server (--http-addr); nil when off
-	hub       *console.Hub // console event streams, closed first on stop
+	web       *http.Server    // public web server (--http-addr); nil when off
+	hub       *console.Hub    // console event streams, closed first on stop
+	journal   *backup.Journal // the backup journal; nil without --backup-dir
 	stopLoops context.CancelFunc
 	done      chan error
 }
@@ -240,6 +242,19 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// Every node's FSM is gated by the standby receiver: a cluster started
 	// with --standby-of refuses its own engine commands until promoted.
 	receiver := standby.NewReceiver(o.StandbyOf, logger.With("component", "standby"))
+	// The backup journal hears every applied entry, those Raft replays at
+	// start included: it is a sink before Raft opens.
+	journal, err := openJournal(o, logger)
+	if err != nil {
+		closeListeners()
+		if repl != nil {
+			repl.Close()
+		}
+		return nil, err
+	}
+	if journal != nil {
+		sinks = append(sinks, journal)
+	}
 	store, err := cluster.Open(ctx, cluster.Config{
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
@@ -262,13 +277,15 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		if repl != nil {
 			repl.Close()
 		}
+		journal.Close()
 		return nil, err
 	}
 	storeRef.Store(store)
 	receiver.Attach(store)
-	bk, err := newBackups(o, store, agent, logger)
+	bk, err := newBackups(o, store, journal, agent, logger)
 	if err != nil {
 		store.Close(ctx)
+		journal.Close()
 		closeListeners()
 		if repl != nil {
 			repl.Close()
@@ -292,7 +309,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		ops.RegisterReplication(reg, repl)
 	}
 	loops, stopLoops := context.WithCancel(context.Background())
-	n := &node{log: logger, store: store, repl: repl, hub: hub, done: make(chan error, 2), stopLoops: stopLoops,
+	n := &node{log: logger, store: store, repl: repl, hub: hub, journal: journal, done: make(chan error, 2), stopLoops: stopLoops,
 		admin: httpserver.New(api.Handler())}
 	go func() { n.done <- n.admin.Serve(httpserver.Listener(ln)) }()
 	if webLn != nil {
@@ -355,6 +372,9 @@ func (n *node) stop() error {
 		n.web.Shutdown(ctx)
 	}
 	err := n.store.Close(ctx)
+	if e := n.journal.Close(); e != nil && err == nil {
+		err = fmt.Errorf("closing the backup journal: %w", e)
+	}
 	if n.repl != nil {
 		// After Raft: no more events arrive; Close makes the buffer durable.
 		if e := n.repl.Close(); e != nil && err == nil {
