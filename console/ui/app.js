@@ -15,7 +15,7 @@ function stored(storage, key) {
 }
 
 const prefs = Object.assign({ lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5,
-  timeFormat: "clock", onIncoming: "none", ringTone: false, textSize: "normal" },
+  timeFormat: "clock", onIncoming: "none", ringTone: false, textSize: "normal", shortcuts: "" },
   stored(localStorage, PREFS) || {});
 let conn = null;
 let doc = null;           // the last state document
@@ -515,8 +515,28 @@ async function loadReceptionists() {
 
 // ---- keyboard ------------------------------------------------------------
 
+// Global shortcuts (a preference, empty by default) override the
+// predefined keys: "F4=hangup F6=park", any key name of KeyboardEvent.key.
+const shortcutActions = {
+  accept: () => run("answer"), hangup: () => run("hangup"), hold: () => holdOrRetrieve(), park: () => park(),
+  parkOn: () => parkOn(), observe: () => run("camp_on"), transfer: () => transfer(false), chain: () => transfer(true),
+  consult: () => consult(), complete: () => run("complete"), cancel: () => run("cancel_consult"), dial: () => dial(),
+  retrieve: () => selected && run("retrieve", { call: selected }), couple: () => selected && run("couple", { call: selected }),
+  report: () => reportProblem(),
+};
+function shortcuts() {
+  const out = {};
+  for (const part of String(prefs.shortcuts || "").split(/[\s,]+/)) {
+    const [key, action] = part.split("=");
+    if (key && shortcutActions[action]) out[key.toLowerCase()] = shortcutActions[action];
+  }
+  return out;
+}
+
 function onKey(e) {
   if (!doc || !$("modal").hidden) return;
+  const global = shortcuts()[e.key.toLowerCase()];
+  if (global) { e.preventDefault(); global(); return; }
   const a = agent(), l1 = call(a.line1), l2 = call(a.line2), offer = call(a.offer);
   const inTarget = document.activeElement === $("target");
   switch (e.key) {
@@ -646,10 +666,12 @@ async function openPrefs() {
       options: ["none", "focus", "notify"].map((f) => ({ value: f, label: t("prefs.incoming." + f) })) },
     { name: "ringTone", label: t("prefs.ringTone"), type: "checkbox", value: prefs.ringTone },
     { name: "textSize", label: t("prefs.textSize"), type: "select", value: prefs.textSize,
-      options: ["small", "normal", "large"].map((f) => ({ value: f, label: t("prefs.size." + f) })) }] });
+      options: ["small", "normal", "large"].map((f) => ({ value: f, label: t("prefs.size." + f) })) },
+    { name: "shortcuts", label: t("prefs.shortcuts", { actions: Object.keys(shortcutActions).join(", ") }), value: prefs.shortcuts }] });
   if (!v) return;
   prefs.lang = v.lang; prefs.auto = v.auto;
-  Object.assign(prefs, { timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize });
+  Object.assign(prefs, { timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
+    shortcuts: v.shortcuts.trim().slice(0, 500) });
   if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
   applyTextSize();
   prefs.graceSeconds = Math.max(0, Math.min(600, Number(v.graceSeconds) || 0));

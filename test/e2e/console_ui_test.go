@@ -317,9 +317,14 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	b.must("preferences", chromedp.Click("#prefs-button"))
 	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
 	b.must("Spanish, large text, times since the previous event", chromedp.SetValue("#modal-field-lang", "es"),
-		chromedp.SetValue("#modal-field-textSize", "large"), chromedp.SetValue("#modal-field-timeFormat", "previous"), chromedp.Click("#modal-ok"))
+		chromedp.SetValue("#modal-field-textSize", "large"), chromedp.SetValue("#modal-field-timeFormat", "previous"),
+		chromedp.SetValue("#modal-field-shortcuts", "F4=report"), chromedp.Click("#modal-ok"))
 	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px"`)
 	b.shot("spanish")
+	b.must("a global shortcut (F4)", chromedp.KeyEvent(kb.F4))
+	b.waitJS(waitShort, "the report dialog by shortcut", `!document.getElementById("modal").hidden && document.getElementById("modal-title").textContent === "Informar de un problema"`)
+	b.must("close it", chromedp.KeyEvent(kb.Escape))
+	b.waitJS(waitShort, "the dialog closed", `document.getElementById("modal").hidden`)
 	b.must("Paused", chromedp.Click("#state-paused"))
 	b.waitJS(waitShort, "Paused, timed since the previous event", `document.getElementById("state-paused").getAttribute("aria-pressed") === "true" && document.querySelector("#activity li").textContent.startsWith("+")`)
 

@@ -146,6 +146,7 @@ export default {
   "prefs.size.small": "Small",
   "prefs.size.normal": "Normal",
   "prefs.size.large": "Large",
+  "prefs.shortcuts": "Global shortcuts, overriding the keys above (e.g. F4=hangup; actions: {actions})",
   "prefs.save": "Save",
   "error.network": "The server did not answer ({message}).",
   "kbd.help": "Keys: Enter accept / hold / confirm, F2 hang up, F7 park, F8 directed park, F10 observe"

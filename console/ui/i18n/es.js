@@ -145,6 +145,7 @@ export default {
   "prefs.size.small": "Pequeño",
   "prefs.size.normal": "Normal",
   "prefs.size.large": "Grande",
+  "prefs.shortcuts": "Atajos globales, por encima de las teclas predefinidas (p. ej. F4=hangup; acciones: {actions})",
   "prefs.save": "Guardar",
   "error.network": "El servidor no respondió ({message}).",
   "kbd.help": "Teclas: Intro aceptar / retener / confirmar, F2 colgar, F7 aparcar, F8 aparcar en extensión, F10 observar"
