@@ -266,6 +266,36 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	uiEdge(t, via, "remote_answer", map[string]any{"call": "c3"})
 	b.waitJS(waitShort, "c3 gone from supervision", `!document.querySelector('#sup-rows tr[data-call="c3"]')`)
 
+	// Directed park (F8) onto Bob's extension: it waits in supervision
+	// until someone dials *552002 (the telephony edge reports the pickup).
+	uiEdge(t, via, "incoming", map[string]any{"call": "c6", "queue": "sales", "number": "+34 91 555 6666", "name": "Gil Guest"})
+	b.waitJS(waitShort, "c6 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c6", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c6 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("directed park (F8)", chromedp.KeyEvent(kb.F8))
+	b.waitJS(waitShort, "the directed park dialog", `!document.getElementById("modal").hidden`)
+	b.must("park on 2002", chromedp.SendKeys("#modal-field-extension", "2002"), chromedp.SendKeys("#modal-field-note", "for Bob"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "c6 parked on 2002", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c6"]'); return r && r.textContent.includes("Directed park") && r.textContent.includes("for Bob") && r.textContent.includes("2002"); })()`)
+	b.shot("directed-park")
+	uiEdge(t, via, "park_pickup", map[string]any{"extension": "2002", "by": "2002"})
+	b.waitJS(waitShort, "c6 picked up", `!document.querySelector('#sup-rows tr[data-call="c6"]')`)
+
+	// Couple: park one caller, answer another, join them.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c7", "queue": "sales", "number": "+34 91 777 8888"})
+	b.waitJS(waitShort, "c7 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c7", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c7 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("park c7", chromedp.Click("#btn-park"))
+	b.waitJS(waitShort, "the park dialog", `!document.getElementById("modal").hidden`)
+	b.must("park without a note", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c7 parked", `!!document.querySelector('#sup-rows tr[data-call="c7"]')`)
+	uiEdge(t, via, "incoming", map[string]any{"call": "c8", "queue": "sales", "number": "+34 91 999 0000"})
+	b.waitJS(waitShort, "c8 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c8", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c8 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("select c7 and couple", chromedp.Click(`#sup-rows tr[data-call="c7"]`), chromedp.Click("#btn-couple"))
+	b.waitJS(waitShort, "c7 and c8 coupled", `!document.querySelector('#sup-rows tr[data-call="c7"]') && document.getElementById("line1").dataset.state === "idle" && [...document.querySelectorAll("#activity li")].some(li => li.dataset.type === "call.coupled")`)
+
 	// A call for ann personally while she talks waits in her personal
 	// queue, shown in supervision; it rings once she hangs up.
 	uiEdge(t, via, "incoming", map[string]any{"call": "c4", "queue": "sales", "number": "+34 91 111 2222"})
