@@ -296,6 +296,38 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	b.must("select c7 and couple", chromedp.Click(`#sup-rows tr[data-call="c7"]`), chromedp.Click("#btn-couple"))
 	b.waitJS(waitShort, "c7 and c8 coupled", `!document.querySelector('#sup-rows tr[data-call="c7"]') && document.getElementById("line1").dataset.state === "idle" && [...document.querySelectorAll("#activity li")].some(li => li.dataset.type === "call.coupled")`)
 
+	// Observe (F10): the consulted colleague is busy, so the caller
+	// waits on his extension, shown in supervision.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c9", "queue": "sales", "number": "+34 91 121 2121"})
+	b.waitJS(waitShort, "c9 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c9", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c9 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("consult 2002", chromedp.SendKeys("#target", "2002"), chromedp.Click("#btn-consult"))
+	b.waitJS(waitShort, "line 2 dialling", `document.getElementById("line2").dataset.state === "dialing"`)
+	consult, _ = eval[string](b, `document.getElementById("line2").dataset.call`)
+	uiEdge(t, via, "remote_busy", map[string]any{"call": consult})
+	b.waitJS(waitShort, "line 2 busy", `document.getElementById("line2").dataset.state === "busy" && !document.getElementById("btn-observe").disabled`)
+	b.must("observe (F10)", chromedp.KeyEvent(kb.F10))
+	b.waitJS(waitShort, "c9 observed in supervision", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c9"]'); return r && r.textContent.includes("Observe") && r.textContent.includes("2002"); })() && document.getElementById("line1").dataset.state === "idle"`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": "c9"})
+	b.waitJS(waitShort, "c9 put through", `!document.querySelector('#sup-rows tr[data-call="c9"]')`)
+
+	// Chain: the caller is put through to Bob and comes back to ann's
+	// personal queue when that conversation ends.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c10", "queue": "sales", "number": "+34 91 131 3131", "name": "Hal Hopper"})
+	b.waitJS(waitShort, "c10 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c10", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c10 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("chain to 2002", chromedp.SendKeys("#target", "2002"), chromedp.Click("#btn-chain"))
+	b.waitJS(waitShort, "c10 chained", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c10"]'); return r && r.textContent.includes("Chain"); })()`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": "c10"})
+	uiEdge(t, via, "remote_hangup", map[string]any{"call": "c10", "side": "target"})
+	b.waitJS(waitShort, "c10 back with ann", `document.getElementById("line1").dataset.call === "c10" && document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c10 again", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c10 answered again", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up c10", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free after the chain", `document.getElementById("line1").dataset.state === "idle"`)
+
 	// A call for ann personally while she talks waits in her personal
 	// queue, shown in supervision; it rings once she hangs up.
 	uiEdge(t, via, "incoming", map[string]any{"call": "c4", "queue": "sales", "number": "+34 91 111 2222"})
@@ -334,6 +366,13 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	// Speed dials, with the line status of their numbers.
 	b.must("speed dials tab", chromedp.Click("#tab-speed"))
 	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)
+	b.must("dial Bob by his speed dial", chromedp.Click(`#speed-dials button[data-number="2002"]`))
+	b.waitJS(waitShort, "dialling 2002 on line 1", `document.getElementById("line1").dataset.state === "dialing" && document.querySelector("#line1 .line-number").textContent === "2002"`)
+	dialled, _ := eval[string](b, `document.getElementById("line1").dataset.call`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": dialled})
+	b.waitJS(waitShort, "Bob answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free after the dial", `document.getElementById("line1").dataset.state === "idle"`)
 
 	// The receptionists tab and the call history.
 	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
