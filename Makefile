@@ -42,7 +42,7 @@ vet:
 
 test: deps build vet snmp-mibs
 	mkdir -p bench/out
-	TANDEM_SNMP_MIBS=$(SNMP_MIBS) TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt $(GO) test -count=1 -timeout 25m ./...
+	TANDEM_SNMP_MIBS=$(SNMP_MIBS) TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt TANDEM_E2E_ARTIFACTS=$(CURDIR)/bench/out/screens $(GO) test -count=1 -timeout 25m ./...
 	cd bench/load && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory bench-smoke
@@ -72,6 +72,7 @@ bench-smoke: build
 	SNMP_TARGETS=tandem SNMP_QUEUES=20 SNMP_WALKS=3 SNMP_LOOPS=4 SNMP_DURATION=1 \
 		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/snmp.sh
 	BACKUP_STATE_MB=8 BACKUP_ROUNDS=1 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/backup.sh
+	CONSOLE_ROUNDS=2 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/console.sh
 
 # chaos is the fault run of `make test` (test/e2e TestFaultRun) for longer:
 # TANDEM_CHAOS_DURATION (default 5m) of kills, pauses and restarts under
@@ -92,6 +93,7 @@ bench: build
 	./bench/snmp.sh
 	./bench/web.sh
 	./bench/backup.sh
+	./bench/console.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

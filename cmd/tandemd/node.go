@@ -111,6 +111,20 @@ func advertisedAdmin(o options) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// advertisedHTTP is the URL of this node's public web server (operator
+// consoles fail over to it), "" when it is off.
+func advertisedHTTP(o options, ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, _, _ := net.SplitHostPort(o.HTTPAddr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(o.RaftAddr)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Writer) (*node, error) {
 	if err := checkDiskSpace(o, nil); err != nil {
 		return nil, err // before anything is created
@@ -262,6 +276,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
 		AdminURL:    advertisedAdmin(o),
+		HTTPURL:     advertisedHTTP(o, webLn),
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
@@ -317,6 +332,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	if webLn != nil || tlsLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
+		web.Handle(console.UIPrefix, console.UI{Service: svc}) // the web console's pages
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
 			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
