@@ -45,6 +45,8 @@ const (
 	// MaxPasswordHashLen bounds a user's password hash (its form is
 	// checked beside).
 	MaxPasswordHashLen = 256
+	// MaxURILen bounds a SIP URI (a phone's registered contact).
+	MaxURILen = 256
 	// MaxSecretLen (extension.go) bounds a phone's SIP secret: 16-256.
 )
 
@@ -64,6 +66,7 @@ const (
 	kindKeyword
 	kindSecret
 	kindPasswordHash
+	kindURI
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -89,6 +92,7 @@ var textKinds = [...]struct {
 	kindKeyword:      {MaxKeywordLen, "a keyword", "keywords", true, true},
 	kindSecret:       {MaxSecretLen, "a secret", "secrets", true, false},
 	kindPasswordHash: {MaxPasswordHashLen, "a password hash", "password hashes", true, false},
+	kindURI:          {MaxURILen, "a URI", "URIs", true, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -204,7 +208,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[CoupleRequest]():       {"agent": kindID, "call": kindID},
 	reflect.TypeFor[NoteRequest]():         {"agent": kindID, "call": kindID, "note": kindNote},
 
-	reflect.TypeFor[PhoneRegistrationRequest](): {"extension": kindExtension, "phone": kindID},
+	reflect.TypeFor[PhoneRegistrationRequest](): {"extension": kindExtension, "phone": kindID, "contact": kindURI},
 	reflect.TypeFor[SetSecretRequest]():         {"extension": kindExtension, "phone": kindID, "secret": kindSecret},
 	reflect.TypeFor[PhoneOrderRequest]():        {"extension": kindExtension, "phone": kindID},
 	reflect.TypeFor[PhoneRingingRequest]():      {"extension": kindExtension, "phone": kindID},
