@@ -176,7 +176,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 		"monitored_mailboxes": kindExtension, "password_hash": kindPasswordHash},
 	reflect.TypeFor[SpeedDial]():   {"label": kindLabel, "number": kindNumber},
 	reflect.TypeFor[Extension]():   {"number": kindExtension},
-	reflect.TypeFor[Phone]():       {"id": kindID, "kind": kindKeyword, "category": kindID},
+	reflect.TypeFor[Phone]():       {"id": kindID, "kind": kindKeyword, "category": kindID, "password": kindSecret},
 	reflect.TypeFor[Queue]():       {"id": kindID, "name": kindName, "business_unit": kindID, "strategy": kindKeyword, "skills": kindID},
 	reflect.TypeFor[Agent]():       {"id": kindID, "name": kindName, "user": kindID, "extension": kindExtension, "queues": kindID, "skills": kindID},
 	reflect.TypeFor[PauseReason](): {"code": kindID, "name": kindName},
