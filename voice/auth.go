@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -30,8 +29,33 @@ import (
 // the oldest nonce is dropped and every nonce issued up to it becomes
 // stale (the floor), so a dropped entry can never be replayed.
 
-// Algorithms offered, most preferred first (RFC 8760 §2.4).
-var algorithms = []string{"SHA-256", "MD5"}
+// DefaultAlgorithms are the digest algorithms challenged, in the order
+// of the WWW-Authenticate headers. RFC 8760 §2.4 lists the preferred one
+// first and a capable client takes the first it supports; but many
+// phones in the field (and sipp 3.6) read only the first challenge and
+// know only MD5, so MD5 comes first by default and SHA-256 second. A
+// site whose phones all do SHA-256 puts it first, or alone
+// (--sip-digest-algorithms).
+var DefaultAlgorithms = []string{"MD5", "SHA-256"}
+
+// ParseAlgorithms reads a comma-separated list of digest algorithms (MD5,
+// SHA-256; each once, at least one), in the order they are offered.
+func ParseAlgorithms(v string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		a = strings.ToUpper(strings.TrimSpace(a))
+		if a != "MD5" && a != "SHA-256" {
+			return nil, fmt.Errorf("%q is not a digest algorithm (MD5, SHA-256)", a)
+		}
+		for _, b := range out {
+			if a == b {
+				return nil, fmt.Errorf("%s named twice", a)
+			}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
 
 const (
 	nonceRawLen = 8 + 8 + 16
@@ -51,6 +75,7 @@ func (e *authError) Error() string { return "digest authentication: " + e.Reason
 // authenticator issues nonces and checks credentials.
 type authenticator struct {
 	realm    string
+	algs     []string // offered, in order
 	lifetime time.Duration
 	key      [32]byte
 	now      func() time.Time
@@ -66,8 +91,8 @@ type ncEntry struct {
 	issued int64
 }
 
-func newAuthenticator(realm string, lifetime time.Duration, maxNonces int, now func() time.Time) (*authenticator, error) {
-	a := &authenticator{realm: realm, lifetime: lifetime, now: now, nc: map[string]ncEntry{}, max: maxNonces}
+func newAuthenticator(realm string, algs []string, lifetime time.Duration, maxNonces int, now func() time.Time) (*authenticator, error) {
+	a := &authenticator{realm: realm, algs: algs, lifetime: lifetime, now: now, nc: map[string]ncEntry{}, max: maxNonces}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		return nil, fmt.Errorf("drawing the nonce key: %w", err)
 	}
@@ -89,8 +114,8 @@ func (a *authenticator) nonce() string {
 // algorithm, most preferred first, sharing one fresh nonce.
 func (a *authenticator) challenges(stale bool) []string {
 	n := a.nonce()
-	out := make([]string, 0, len(algorithms))
-	for _, alg := range algorithms {
+	out := make([]string, 0, len(a.algs))
+	for _, alg := range a.algs {
 		c := digest.Challenge{Realm: a.realm, Nonce: n, Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out = append(out, c.String())
 	}
@@ -148,11 +173,14 @@ func (a *authenticator) verify(h, method string, passwords func(user string) []s
 		return credential{}, &authError{Reason: "realm"}
 	}
 	alg := strings.ToUpper(c.Algorithm)
-	switch alg {
-	case "":
+	if alg == "" {
 		alg = "MD5"
-	case "MD5", "SHA-256":
-	default:
+	}
+	offered := false
+	for _, o := range a.algs {
+		offered = offered || o == alg
+	}
+	if !offered {
 		return credential{}, &authError{Reason: "algorithm"}
 	}
 	// qop=auth only: without qop there is no nonce count to refuse a
@@ -246,22 +274,7 @@ func (a *authenticator) dropOldest() {
 	}
 }
 
-var errNoUser = errors.New("digest user names no phone")
-
-// Phone identities. A phone authenticates with the digest user name
-// "<extension>-<phone id>" (extensions are digits, so the first '-'
-// splits it). splitUser undoes PhoneUser.
-func splitUser(user string) (ext, phone string, err error) {
-	ext, phone, ok := strings.Cut(user, "-")
-	if !ok || ext == "" || phone == "" || !isDigits(ext) {
-		return "", "", errNoUser
-	}
-	return ext, phone, nil
-}
-
-// PhoneUser is the digest user name a phone registers with.
-func PhoneUser(ext, phone string) string { return ext + "-" + phone }
-
+// isDigits reports whether s is a non-empty run of ASCII digits.
 func isDigits(s string) bool {
 	if s == "" {
 		return false

@@ -24,9 +24,9 @@ import (
 const testDoc = `
 extensions:
   - number: "2001"
-    phones: [{id: desk, position: 0, order: 1}, {id: soft, position: 1, order: 2}]
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}, {id: soft, position: 1, order: 2, password: soft-password-2001}]
   - number: "2002"
-    phones: [{id: desk, position: 0, order: 1}]
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
   - number: "2003"
     phones: [{id: sec, position: 0, order: 1, secure: true}]
 `
@@ -113,29 +113,12 @@ func (f *engineStore) taken() []string {
 	return out
 }
 
-// fakePasswords is the engine's reads with passwords given by the test
-// (the secrets work provides the engine's own).
-type fakePasswords struct {
-	e  *contactcenter.Engine
-	mu sync.Mutex
-	pw map[string][]string
-}
-
-func (p *fakePasswords) PhonePasswords(ext, phone string) []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pw[ext+"/"+phone]
-}
-
-func (p *fakePasswords) Registrations() []contactcenter.Registration { return p.e.Registrations() }
-
 // rig is a Server on a real engine, handling requests directly (no
 // transport) or over loopback.
 type rig struct {
 	t     *testing.T
 	s     *Server
 	store *engineStore
-	pw    *fakePasswords
 	clk   *clock
 	e     *contactcenter.Engine
 	logs  *bytes.Buffer
@@ -156,14 +139,8 @@ func newRig(t *testing.T, mods ...func(*Config)) *rig {
 		t.Fatal(err)
 	}
 	store.taken()
-	pw := &fakePasswords{e: e, pw: map[string][]string{
-		"2001/desk": {"desk-password-2001"},
-		"2001/soft": {"soft-password-2001"},
-		"2002/desk": {"desk-password-2002"},
-		"2003/sec":  {"secure-secret-2003-abcdef"},
-	}}
 	logs := &bytes.Buffer{}
-	cfg := Config{Addr: "127.0.0.1:0", Store: store, Engine: pw, Now: clk.now,
+	cfg := Config{Addr: "127.0.0.1:0", Store: store, Engine: e, Now: clk.now,
 		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, m := range mods {
 		m(&cfg)
@@ -174,7 +151,7 @@ func newRig(t *testing.T, mods ...func(*Config)) *rig {
 	}
 	t.Cleanup(s.Close)
 	s.checkLeader()
-	return &rig{t: t, s: s, store: store, pw: pw, clk: clk, e: e, logs: logs}
+	return &rig{t: t, s: s, store: store, clk: clk, e: e, logs: logs}
 }
 
 type lockedWriter struct {
@@ -197,7 +174,7 @@ type fakeTx struct {
 
 func newFakeTx() *fakeTx { return &fakeTx{done: make(chan struct{})} }
 
-func (f *fakeTx) Terminate()                        {}
+func (f *fakeTx) Terminate()                         {}
 func (f *fakeTx) OnTerminate(sip.FnTxTerminate) bool { return true }
 func (f *fakeTx) Done() <-chan struct{}              { return f.done }
 func (f *fakeTx) Err() error                         { return nil }

@@ -17,13 +17,14 @@ func TestRegisterDigest(t *testing.T) {
 	for _, alg := range []string{"MD5", "SHA-256"} {
 		t.Run(alg, func(t *testing.T) {
 			r := newRig(t)
-			// Without credentials: one challenge per algorithm, SHA-256 first.
+			// Without credentials: one challenge per algorithm, MD5 first
+			// (DefaultAlgorithms).
 			res := r.send(r.build(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}}))
 			if res.StatusCode != 401 {
 				t.Fatalf("no credentials: %d", res.StatusCode)
 			}
 			hs := res.GetHeaders("WWW-Authenticate")
-			if len(hs) != 2 || !strings.Contains(hs[0].Value(), "algorithm=SHA-256") || !strings.Contains(hs[1].Value(), "algorithm=MD5") ||
+			if len(hs) != 2 || !strings.Contains(hs[0].Value(), "algorithm=MD5") || !strings.Contains(hs[1].Value(), "algorithm=SHA-256") ||
 				!strings.Contains(hs[0].Value(), `qop="auth"`) {
 				t.Fatalf("challenges = %v", hs)
 			}
@@ -45,6 +46,33 @@ func TestRegisterDigest(t *testing.T) {
 				t.Fatalf("replicated binding = %+v", regs)
 			}
 		})
+	}
+}
+
+// A site may offer SHA-256 first, or alone; an algorithm not offered is
+// challenged again.
+func TestAlgorithmsConfigured(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Algorithms = []string{"SHA-256"} })
+	res := r.send(r.build(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}}))
+	if hs := res.GetHeaders("WWW-Authenticate"); len(hs) != 1 || !strings.Contains(hs[0].Value(), "SHA-256") {
+		t.Fatalf("challenges %v", hs)
+	}
+	md5 := *challengeOf(t, res, "SHA-256")
+	md5.Algorithm = "MD5"
+	res = r.send(r.build(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}, authz: authz(t, &md5, "2001-desk", "desk-password-2001", 1)}))
+	if res.StatusCode != 401 || r.registered("2001", "desk") {
+		t.Fatalf("MD5 not offered: %d", res.StatusCode)
+	}
+	if res := r.register(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}}, "2001-desk", "desk-password-2001", "SHA-256"); res.StatusCode != 200 {
+		t.Fatalf("SHA-256: %d", res.StatusCode)
+	}
+	for _, bad := range []string{"", "MD5,MD5", "SHA-1", "MD5,,SHA-256"} {
+		if _, err := ParseAlgorithms(bad); err == nil {
+			t.Errorf("ParseAlgorithms(%q) accepted", bad)
+		}
+	}
+	if a, err := ParseAlgorithms(" sha-256 , md5"); err != nil || strings.Join(a, ",") != "SHA-256,MD5" {
+		t.Errorf("ParseAlgorithms: %v %v", a, err)
 	}
 }
 
@@ -322,16 +350,23 @@ func TestCommitFailureAnswers503(t *testing.T) {
 	}
 }
 
-// A secure phone without a valid secret is refused by the engine: 403,
-// and it stays not connected.
-func TestEngineRefusalIs403(t *testing.T) {
+// A secure phone registers with the secret the system gave it, and not
+// without one.
+func TestSecurePhone(t *testing.T) {
 	r := newRig(t)
-	res := r.register(reqOpts{to: "2003", callID: "sec", contacts: []string{"<sip:2003@127.0.0.1:5070>"}}, "2003-sec", "secure-secret-2003-abcdef", "MD5")
-	if res.StatusCode != 403 {
-		t.Fatalf("got %d", res.StatusCode)
+	o := reqOpts{to: "2003", callID: "sec", contacts: []string{"<sip:2003@127.0.0.1:5070>"}}
+	if res := r.register(o, "2003-sec", "secure-secret-2003-abcdef", "MD5"); res.StatusCode != 403 {
+		t.Fatalf("without a secret: %d", res.StatusCode)
 	}
-	if r.registered("2003", "sec") {
-		t.Fatal("registered")
+	if _, err := r.store.Propose(context.Background(), contactcenter.TypePhoneSetSecret, contactcenter.SetSecretRequest{
+		Extension: "2003", Phone: "sec", Secret: "secure-secret-2003-abcdef", ExpiresAt: r.clk.now().Add(48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.register(o, "2003-sec", "secure-secret-2003-abcdef", "SHA-256"); res.StatusCode != 200 {
+		t.Fatalf("with its secret: %d", res.StatusCode)
+	}
+	if !r.registered("2003", "sec") {
+		t.Fatal("not registered")
 	}
 }
 

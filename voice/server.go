@@ -48,9 +48,12 @@ type Config struct {
 	Addr   string // host:port, UDP and TCP (--sip-addr)
 	Store  Store
 	Engine Engine
-	Realm  string // digest realm (default "tandem")
-	Now    func() time.Time
-	Logger *slog.Logger
+	Realm  string // digest realm (default contactcenter.SIPRealm)
+	// Algorithms are the digest algorithms challenged, in order (default
+	// DefaultAlgorithms; see there why MD5 comes first).
+	Algorithms []string
+	Now        func() time.Time
+	Logger     *slog.Logger
 
 	MinExpires     time.Duration // shorter REGISTER intervals get 423 (default 60 s)
 	MaxExpires     time.Duration // longer ones are shortened (default 3600 s)
@@ -89,13 +92,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("voice: Store and Engine are required")
 	}
 	if cfg.Realm == "" {
-		cfg.Realm = "tandem"
+		cfg.Realm = contactcenter.SIPRealm
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = DefaultAlgorithms
+	}
+	if _, err := ParseAlgorithms(strings.Join(cfg.Algorithms, ",")); err != nil {
+		return nil, fmt.Errorf("voice: %w", err)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -119,7 +128,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	s.reg = &registrar{s: s, binds: map[string]*binding{}}
-	a, err := newAuthenticator(cfg.Realm, cfg.NonceLifetime, cfg.MaxNonces, cfg.Now)
+	a, err := newAuthenticator(cfg.Realm, cfg.Algorithms, cfg.NonceLifetime, cfg.MaxNonces, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -310,8 +319,8 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	var ext, phone string
 	cred, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
-		e, p, err := splitUser(user)
-		if err != nil {
+		e, p, ok := contactcenter.ParseSIPUser(user)
+		if !ok {
 			return nil
 		}
 		ext, phone = e, p

@@ -124,6 +124,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	} else {
 		rl.Close()
 	}
+	if err := claimSIP(o); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	var webLn net.Listener
 	if o.HTTPAddr != "" {
 		if webLn, err = net.Listen("tcp", o.HTTPAddr); err != nil {
@@ -229,6 +233,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
 		AdminURL:    advertisedAdmin(o),
+		SIPAddr:     advertisedSIP(o),
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
@@ -262,9 +267,21 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	if repl != nil {
 		repl.Start()
 	}
+	sip, err := newVoice(o, store, engine, now, logger)
+	if err != nil {
+		store.Close(ctx)
+		closeListeners()
+		if repl != nil {
+			repl.Close()
+		}
+		return nil, err
+	}
 	reg := ops.NewRegistry(store)
 	events.Register(reg)
 	agent.Register(reg)
+	if sip != nil {
+		sip.Register(reg)
+	}
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
@@ -289,6 +306,13 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// A standby takes its clock from the primary's shipped ticks.
 	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
+	if sip != nil {
+		go func() {
+			if err := sip.Run(loops); err != nil {
+				logger.Error("SIP edge stopped", "err", err)
+			}
+		}()
+	}
 	if bk != nil {
 		ops.RegisterBackup(reg, bk)
 		go bk.Run(loops)
@@ -311,7 +335,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		webAddr = webLn.Addr().String()
 	}
 	logger.Info("tandemd started", "node_id", o.NodeID, "raft_addr", o.RaftAddr,
-		"admin_addr", ln.Addr().String(), "http_addr", webAddr, "data_dir", o.DataDir)
+		"admin_addr", ln.Addr().String(), "http_addr", webAddr, "sip_addr", o.SIPAddr, "data_dir", o.DataDir)
 	return n, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/tandemcc/tandem/replication/buffer"
 	"github.com/tandemcc/tandem/replication/reporting"
 	"github.com/tandemcc/tandem/snmp"
+	"github.com/tandemcc/tandem/voice"
 )
 
 // options are tandemd's validated flags.
@@ -31,6 +32,8 @@ type options struct {
 	RaftAddr    string
 	AdminAddr   string
 	HTTPAddr    string // public web server (consoles, callback, chat); "" = off
+	SIPAddr     string // SIP edge, UDP and TCP; "" = off
+	SIPDigest   string // digest algorithms challenged, in order
 	Join        string // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
@@ -99,6 +102,8 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&o.AdminAddr, "admin-addr", "127.0.0.1:7070", "admin HTTP API address (token required)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:6021", "public web interaction server: consoles' operations API, callback, chat (empty disables)")
+	fs.StringVar(&o.SIPAddr, "sip-addr", "127.0.0.1:5060", "SIP (UDP and TCP): registrar and calls, handled by the leader; followers redirect to it (empty disables)")
+	fs.StringVar(&o.SIPDigest, "sip-digest-algorithms", "MD5,SHA-256", "digest algorithms the registrar challenges with, in order (MD5 first suits phones that read only the first challenge)")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -136,7 +141,7 @@ var flagValues = map[string]string{
 	"http-addr": "HOST:PORT", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
-	"standby-token": "TOKEN", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
+	"standby-token": "TOKEN", "sip-digest-algorithms": "ALG[,ALG]", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
 }
 
 // printFlags writes each flag as `--name VALUE`, its description and one
@@ -191,6 +196,14 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		if err := checkHostPort("--http-addr", o.HTTPAddr, false); err != nil {
 			return o, err
 		}
+	}
+	if o.SIPAddr != "" {
+		if err := checkHostPort("--sip-addr", o.SIPAddr, false); err != nil {
+			return o, err
+		}
+	}
+	if _, err := voice.ParseAlgorithms(o.SIPDigest); err != nil {
+		return o, fmt.Errorf("--sip-digest-algorithms: %v", err)
 	}
 	if o.Join != "" {
 		u, err := adminURL(o.Join)
