@@ -13,6 +13,8 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
@@ -116,16 +118,16 @@ func (f *engineStore) taken() []string {
 // rig is a Server on a real engine, handling requests directly (no
 // transport) or over loopback.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	s     *Server
 	store *engineStore
 	clk   *clock
 	e     *contactcenter.Engine
-	logs  *bytes.Buffer
+	logs  *lockedWriter
 	cseq  int
 }
 
-func newRig(t *testing.T, mods ...func(*Config)) *rig {
+func newRig(t testing.TB, mods ...func(*Config)) *rig {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)}
 	e := contactcenter.New()
@@ -139,9 +141,9 @@ func newRig(t *testing.T, mods ...func(*Config)) *rig {
 		t.Fatal(err)
 	}
 	store.taken()
-	logs := &bytes.Buffer{}
+	logs := &lockedWriter{w: &bytes.Buffer{}}
 	cfg := Config{Addr: "127.0.0.1:0", Store: store, Engine: e, Now: clk.now,
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, m := range mods {
 		m(&cfg)
 	}
@@ -157,6 +159,12 @@ func newRig(t *testing.T, mods ...func(*Config)) *rig {
 type lockedWriter struct {
 	mu sync.Mutex
 	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
@@ -271,7 +279,7 @@ func (r *rig) send(req *sip.Request) *sip.Response {
 }
 
 // challengeOf picks the challenge of the algorithm from a 401.
-func challengeOf(t *testing.T, res *sip.Response, alg string) *digest.Challenge {
+func challengeOf(t testing.TB, res *sip.Response, alg string) *digest.Challenge {
 	t.Helper()
 	if res.StatusCode != sip.StatusUnauthorized {
 		t.Fatalf("want 401, got %d %s", res.StatusCode, res.Reason)
@@ -290,7 +298,7 @@ func challengeOf(t *testing.T, res *sip.Response, alg string) *digest.Challenge 
 }
 
 // authz computes an Authorization value for a REGISTER.
-func authz(t *testing.T, c *digest.Challenge, user, password string, nc int) string {
+func authz(t testing.TB, c *digest.Challenge, user, password string, nc int) string {
 	t.Helper()
 	cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:127.0.0.1", Username: user, Password: password, Count: nc})
 	if err != nil {
@@ -319,4 +327,13 @@ func (r *rig) registered(ext, phone string) bool {
 	}
 	r.t.Fatalf("no phone %s/%s", ext, phone)
 	return false
+}
+
+// counter reads a counter's value.
+func counter(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

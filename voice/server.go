@@ -65,6 +65,8 @@ type Config struct {
 	LeaderPoll     time.Duration // how often leadership is checked (default 100 ms)
 }
 
+var defaultLogOnce sync.Once
+
 // Server is the SIP edge of one node. Only the leader handles SIP; a
 // follower redirects.
 type Server struct {
@@ -134,7 +136,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.auth = a
 	sipLog := slog.New(&sipgoLog{next: cfg.Logger.Handler(), m: s.metrics})
-	sip.SetDefaultLogger(sipLog)
+	// sipgo's package-wide logger (lazy header parsing, connection
+	// references: debug records) is a global without a lock: set once,
+	// before any SIP goroutine of this process runs, never counted.
+	defaultLogOnce.Do(func() { sip.SetDefaultLogger(slog.New(&sipgoLog{next: cfg.Logger.Handler()})) })
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("Tandem"),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)))

@@ -22,6 +22,26 @@ func (h *sipgoLog) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *sipgoLog) Handle(ctx context.Context, r slog.Record) error {
+	if h.m != nil {
+		h.count(r)
+	}
+	if !h.next.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, slog.LevelDebug, "sipgo: "+r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "data", "req", "msg", "request", "response", "res":
+		default:
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return h.next.Handle(ctx, out)
+}
+
+// count counts the records that say a message was malformed.
+func (h *sipgoLog) count(r slog.Record) {
 	switch r.Message {
 	case "failed to parse":
 		h.m.malformed.WithLabelValues("dropped").Inc()
@@ -37,19 +57,6 @@ func (h *sipgoLog) Handle(ctx context.Context, r slog.Record) error {
 			return true
 		})
 	}
-	if !h.next.Enabled(ctx, slog.LevelDebug) {
-		return nil
-	}
-	out := slog.NewRecord(r.Time, slog.LevelDebug, "sipgo: "+r.Message, r.PC)
-	r.Attrs(func(a slog.Attr) bool {
-		switch a.Key {
-		case "data", "req", "msg", "request", "response", "res":
-		default:
-			out.AddAttrs(a)
-		}
-		return true
-	})
-	return h.next.Handle(ctx, out)
 }
 
 func (h *sipgoLog) WithAttrs(as []slog.Attr) slog.Handler {
