@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The SIP edge against sipp (Debian sip-tester), the real UAC of peers.md:
+// REGISTER with digest on real tandemd processes.
+
+const sipConfig = `
+extensions:
+  - number: "2001"
+    phones:
+      - {id: desk, position: 0, order: 1, password: desk-password-2001}
+      - {id: soft, position: 1, order: 2, password: soft-password-2001}
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
+`
+
+// sippRun is one sipp run's outcome.
+type sippRun struct {
+	code     int
+	out      string
+	dir      string // where sipp wrote its traces
+	scenario string
+}
+
+func (r sippRun) trace(kind string) string {
+	m, _ := filepath.Glob(filepath.Join(r.dir, strings.TrimSuffix(r.scenario, ".xml")+"_*_"+kind+".log"))
+	var b strings.Builder
+	for _, f := range m {
+		data, _ := os.ReadFile(f)
+		b.Write(data)
+	}
+	return b.String()
+}
+
+func (r sippRun) String() string {
+	return fmt.Sprintf("sipp %s: exit %d\n%s\nerrors:\n%s", r.scenario, r.code, r.out, r.trace("errors"))
+}
+
+// sipp runs one call of a scenario of testdata/sipp against addr over
+// transport ("u1" UDP, "t1" TCP), bounded: one call (-m 1), a global
+// -timeout that counts as an error, and a process deadline.
+func sipp(t *testing.T, addr, scenario, transport string, args ...string) sippRun {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatalf("sipp is not installed (Debian sip-tester; make deps installs it): %v", err)
+	}
+	sf, err := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	all := append([]string{addr, "-sf", sf, "-m", "1", "-t", transport, "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+		"-timeout", "20s", "-timeout_error", "-recv_timeout", "10s", "-trace_err", "-trace_msg", "-nostdin"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, all...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	r := sippRun{out: lastLines(out.String(), 15), dir: dir, scenario: scenario}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("running sipp: %v", err)
+	}
+	return r
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+// lineStatus reads an extension's line status through the console's
+// admin mount (linearizable).
+func (n *node) lineStatus(t *testing.T, ext string) string {
+	t.Helper()
+	code, b, err := n.get("/v1/console/line-status?extension="+ext, true)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("line status of %s: %d %s %v", ext, code, b, err)
+	}
+	var doc struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Status
+}
+
+func sipNode(t *testing.T, n *node) {
+	t.Helper()
+	if n.sipAddr == "" {
+		t.Fatal("this tandemd has no --sip-addr")
+	}
+}
+
+func TestSIPRegisterWithSipp(t *testing.T) {
+	n := newNode(t, "sip1")
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(sipConfig).ok(t)
+
+	for _, tr := range []string{"u1", "t1"} {
+		// A wrong password: refused, and the phone stays not connected.
+		if r := sipp(t, n.sipAddr, "register_refused.xml", tr, "-key", "ext", "2001", "-au", "2001-desk", "-ap", "not-the-password"); r.code != 0 {
+			t.Fatalf("%s: wrong password not refused with 403: %v", tr, r)
+		}
+		if st := n.lineStatus(t, "2001"); st != "not_connected" {
+			t.Fatalf("%s: after a refused REGISTER 2001 is %s", tr, st)
+		}
+		// The right password: 200, and every reader sees the phone.
+		if r := sipp(t, n.sipAddr, "register.xml", tr, "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+			t.Fatalf("%s: REGISTER: %v", tr, r)
+		}
+		if st := n.lineStatus(t, "2001"); st != "free" {
+			t.Fatalf("%s: after REGISTER 2001 is %s", tr, st)
+		}
+		// The same phone's credentials cannot register another extension.
+		if r := sipp(t, n.sipAddr, "register_refused.xml", tr, "-key", "ext", "2002", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+			t.Fatalf("%s: another extension's REGISTER not refused: %v", tr, r)
+		}
+		// Un-REGISTER.
+		if r := sipp(t, n.sipAddr, "unregister.xml", tr, "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+			t.Fatalf("%s: un-REGISTER: %v", tr, r)
+		}
+		if st := n.lineStatus(t, "2001"); st != "not_connected" {
+			t.Fatalf("%s: after un-REGISTER 2001 is %s", tr, st)
+		}
+	}
+	// The counters agree, and no password reached the log.
+	_, b, err := n.get("/metrics", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`tandem_sip_registrations_total{outcome="registered"} 2`, `tandem_sip_registrations_total{outcome="unregistered"} 2`,
+		`tandem_sip_auth_failures_total{reason="wrong"} 2`, `tandem_sip_auth_failures_total{reason="other_extension"} 2`,
+		`tandem_events_total{type="phone.registration"} 4`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, secret := range []string{"desk-password-2001", "not-the-password"} {
+		if strings.Contains(n.log(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}
+
+// Only the leader handles SIP: a follower redirects to the leader's SIP
+// address, where the phone registers; every node then shows it. When the
+// leader dies the new one starts from the replicated binding (the phone
+// stays connected) and takes the phone's next REGISTER.
+func TestSIPFollowerRedirects(t *testing.T) {
+	nodes := startCluster(t, "sipr", 3, nil)
+	for _, n := range nodes {
+		sipNode(t, n)
+	}
+	leader := waitLeader(t, nodes, 3)
+	leader.apply(sipConfig).ok(t)
+	f := followers(nodes, leader)[0]
+	r := sipp(t, f.sipAddr, "redirect.xml", "u1", "-key", "ext", "2001")
+	if r.code != 0 {
+		t.Fatalf("follower did not redirect: %v", r)
+	}
+	if msgs := r.trace("messages"); !strings.Contains(msgs, "302 Moved Temporarily") || !strings.Contains(msgs, "Contact: <sip:"+leader.sipAddr+">") {
+		t.Fatalf("the redirect does not name the leader's SIP address %s:\n%s", leader.sipAddr, msgs)
+	}
+	if r := sipp(t, leader.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+		t.Fatalf("REGISTER at the leader: %v", r)
+	}
+	for _, n := range nodes {
+		waitFor(t, waitShort, n.name()+" shows 2001 registered", func() (bool, string) {
+			code, b, err := n.get("/v1/console/line-status?extension=2001&consistency=stale", true)
+			return err == nil && code == 200 && strings.Contains(string(b), `"free"`), string(b)
+		})
+	}
+	leader.kill()
+	rest := followers(nodes, leader)
+	next := waitLeader(t, rest, 3)
+	waitFor(t, waitShort, "the new leader holds the replicated binding", func() (bool, string) {
+		_, b, err := next.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		v, _ := metric(string(b), "tandem_sip_bindings")
+		lead, _ := metric(string(b), "tandem_sip_leading")
+		return v == 1 && lead == 1, fmt.Sprintf("bindings %v leading %v", v, lead)
+	})
+	if st := next.lineStatus(t, "2001"); st != "free" {
+		t.Fatalf("after the failover 2001 is %s", st)
+	}
+	if r := sipp(t, next.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+		t.Fatalf("REGISTER at the new leader: %v", r)
+	}
+}
