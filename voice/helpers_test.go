@@ -31,6 +31,8 @@ extensions:
     phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
   - number: "2003"
     phones: [{id: sec, position: 0, order: 1, secure: true}]
+queues:
+  - {id: sales, strategy: longest-idle}
 `
 
 // clock is a settable clock.

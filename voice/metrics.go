@@ -11,6 +11,7 @@ type metrics struct {
 	registrations *prometheus.CounterVec // registered, refreshed, unregistered, expired
 	redirects     *prometheus.CounterVec // leader, unavailable
 	overload      prometheus.Counter
+	calls         *prometheus.CounterVec // queued, answered, abandoned
 }
 
 func newMetrics() *metrics {
@@ -27,6 +28,8 @@ func newMetrics() *metrics {
 			Help: "REGISTER outcomes on this leader: registered (committed), refreshed (nothing to commit), unregistered, expired."}, []string{"outcome"}),
 		redirects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_sip_redirects_total",
 			Help: "Requests a follower did not handle: leader (302 to the leader), unavailable (503, no leader known)."}, []string{"to"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_sip_calls_total",
+			Help: "Queue calls on this leader: queued (call.incoming committed), answered (an agent's phone answered), abandoned (the caller left first)."}, []string{"outcome"}),
 		overload: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_sip_overload_total",
 			Help: "Requests answered 503 because too many were in progress."}),
 	}
@@ -36,7 +39,7 @@ func newMetrics() *metrics {
 // bindings this node holds (tandem_sip_bindings; 0 on a follower).
 func (s *Server) Register(reg prometheus.Registerer) {
 	m := s.metrics
-	reg.MustRegister(m.requests, m.responses, m.malformed, m.authFailures, m.registrations, m.redirects, m.overload,
+	reg.MustRegister(m.requests, m.responses, m.malformed, m.authFailures, m.registrations, m.redirects, m.overload, m.calls,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tandem_sip_bindings",
 			Help: "Phones registered with this node's registrar (the leader's; 0 on a follower)."},
 			func() float64 { return float64(s.reg.count()) }),

@@ -405,7 +405,7 @@ func TestOtherMethods(t *testing.T) {
 	for _, c := range []struct {
 		method string
 		want   int
-	}{{"OPTIONS", 200}, {"BYE", 481}, {"INVITE", 405}, {"FOO", 501}} {
+	}{{"OPTIONS", 200}, {"BYE", 481}, {"SUBSCRIBE", 405}, {"FOO", 501}} {
 		res := r.send(r.build(reqOpts{method: c.method, ruri: "sip:2001@127.0.0.1", callID: "m-" + c.method}))
 		if res.StatusCode != c.want {
 			t.Errorf("%s: %d, want %d", c.method, res.StatusCode, c.want)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ type Engine interface {
 	Passwords
 	// Registrations are the replicated bindings a new leader starts from.
 	Registrations() []contactcenter.Registration
+	// RingPlan is the waves in which an extension's phones ring.
+	RingPlan(ext string) ([][]string, error)
+	// View reads the engine's state under its lock (queues, agents' extensions, calls).
+	View(fn func(*contactcenter.State))
 }
 
 // Config configures a Server. Store, Engine and Addr are required.
@@ -62,7 +67,14 @@ type Config struct {
 	MaxNonces      int           // nonce-count table bound (default 65536)
 	CommitTimeout  time.Duration // how long a REGISTER waits for its commit (default 5 s)
 	MaxInFlight    int           // requests handled at once; more get 503 (default 512)
-	LeaderPoll     time.Duration // how often leadership is checked (default 100 ms)
+	MaxCalls       int           // queue calls handled at once; more get 503 (default 10000)
+	WaveTime       time.Duration // how long one wave of an extension's phones rings (default 15 s)
+	// Trusted are the gateways whose INVITEs need no credentials.
+	Trusted []netip.Prefix
+	// Advertise is the host:port of this node's SIP in the Contact of the
+	// dialogs it makes (default: the bound address).
+	Advertise  string
+	LeaderPoll time.Duration // how often leadership is checked (default 100 ms)
 }
 
 var defaultLogOnce sync.Once
@@ -77,6 +89,8 @@ type Server struct {
 	auth    *authenticator
 	reg     *registrar
 	metrics *metrics
+	calls   *calls
+	dua     *sipgo.DialogUA
 
 	udp net.PacketConn
 	tcp net.Listener
@@ -119,6 +133,10 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.NonceLifetime, 5*time.Minute)
 	def(&cfg.CommitTimeout, 5*time.Second)
 	def(&cfg.LeaderPoll, 100*time.Millisecond)
+	def(&cfg.WaveTime, 15*time.Second)
+	if cfg.MaxCalls <= 0 {
+		cfg.MaxCalls = 10000
+	}
 	if cfg.MaxNonces <= 0 {
 		cfg.MaxNonces = 65536
 	}
@@ -130,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	s.reg = &registrar{s: s, binds: map[string]*binding{}}
+	s.calls = &calls{byID: map[string]*call{}, bySIP: map[string]*call{}, legOf: map[string]bool{}, maxLen: cfg.MaxCalls}
 	a, err := newAuthenticator(cfg.Realm, cfg.Algorithms, cfg.NonceLifetime, cfg.MaxNonces, cfg.Now)
 	if err != nil {
 		return nil, err
@@ -156,6 +175,26 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// dialogs prepares the client side of the B2BUA once the address is
+// bound: requests it sends carry this node's SIP address.
+func (s *Server) dialogs() error {
+	adv := s.cfg.Advertise
+	if adv == "" {
+		adv = s.Addr()
+	}
+	host, port, err := net.SplitHostPort(adv)
+	if err != nil {
+		return fmt.Errorf("voice: advertised address: %w", err)
+	}
+	p, _ := strconv.Atoi(port)
+	cl, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(p))
+	if err != nil {
+		return fmt.Errorf("voice: SIP client: %w", err)
+	}
+	s.dua = &sipgo.DialogUA{Client: cl, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "tandem", Host: host, Port: p}}}
+	return nil
+}
+
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
 // Listen claims the UDP and TCP sockets of Addr (the same port for both;
@@ -170,7 +209,7 @@ func (s *Server) Listen() error {
 		t, err := net.Listen("tcp", taddr)
 		if err == nil {
 			s.udp, s.tcp = u, t
-			return nil
+			return s.dialogs()
 		}
 		u.Close()
 		if _, port, _ := net.SplitHostPort(s.cfg.Addr); port != "0" || try >= 20 {
@@ -277,15 +316,18 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	}()
 	s.metrics.requests.WithLabelValues(methodLabel(req.Method)).Inc()
 	if req.IsAck() {
-		return // an ACK for a final answer of ours needs nothing
+		s.handleAck(req, tx) // confirms a call's dialog; an ACK for a final non-2xx needs nothing
+		return
 	}
 	if !s.leading.Load() {
 		s.redirect(req, tx)
 		return
 	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-s.inFlight }) }
 	select {
 	case s.inFlight <- struct{}{}:
-		defer func() { <-s.inFlight }()
+		defer release()
 	default:
 		s.metrics.overload.Inc()
 		s.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "2"))
@@ -295,11 +337,21 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	case sip.REGISTER:
 		s.handleRegister(req, tx)
 	case sip.OPTIONS:
-		s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK, CANCEL, BYE"))
-	case sip.BYE, sip.CANCEL:
+		s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, REGISTER, OPTIONS, ACK, CANCEL, BYE"))
+	case sip.INVITE:
+		if s.dua == nil {
+			s.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+			return
+		}
+		s.handleInvite(req, tx, release)
+	case sip.BYE:
+		if req.CallID() == nil || !s.handleBye(req, tx) {
+			s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		}
+	case sip.CANCEL:
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-	case sip.INVITE, sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
-		s.respond(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", "REGISTER, OPTIONS, ACK, CANCEL, BYE"))
+	case sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
+		s.respond(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, REGISTER, OPTIONS, ACK, CANCEL, BYE"))
 	default:
 		s.respond(req, tx, sip.StatusNotImplemented, "Not Implemented")
 	}

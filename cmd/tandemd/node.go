@@ -124,10 +124,6 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	} else {
 		rl.Close()
 	}
-	if err := claimSIP(o); err != nil {
-		ln.Close()
-		return nil, err
-	}
 	var webLn net.Listener
 	if o.HTTPAddr != "" {
 		if webLn, err = net.Listen("tcp", o.HTTPAddr); err != nil {
@@ -174,6 +170,16 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		return 0
 	}}
 	sinks := []cluster.EventSink{events, hub, agent.ContactEvents()} // the SNMP agent counts voice contacts
+	sip, err := newVoice(o, &storeRef, engine, now, logger)          // claims --sip-addr (UDP and TCP)
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
+	if sip != nil {
+		sinks = append(sinks, sip) // rings agents' phones on the leader's call.offered
+		prev := closeListeners
+		closeListeners = func() { prev(); sip.Close() }
+	}
 	var repl *replication.Manager
 	// The replication states are cluster state on every node, with or
 	// without targets configured here (replication/control.go).
@@ -266,15 +272,6 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	if repl != nil {
 		repl.Start()
-	}
-	sip, err := newVoice(o, store, engine, now, logger)
-	if err != nil {
-		store.Close(ctx)
-		closeListeners()
-		if repl != nil {
-			repl.Close()
-		}
-		return nil, err
 	}
 	reg := ops.NewRegistry(store)
 	events.Register(reg)

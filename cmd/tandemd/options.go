@@ -34,6 +34,7 @@ type options struct {
 	HTTPAddr    string // public web server (consoles, callback, chat); "" = off
 	SIPAddr     string // SIP edge, UDP and TCP; "" = off
 	SIPDigest   string // digest algorithms challenged, in order
+	SIPTrusted  string // gateways (addresses, CIDR) whose INVITEs need no credentials
 	Join        string // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
@@ -104,6 +105,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:6021", "public web interaction server: consoles' operations API, callback, chat (empty disables)")
 	fs.StringVar(&o.SIPAddr, "sip-addr", "127.0.0.1:5060", "SIP (UDP and TCP): registrar and calls, handled by the leader; followers redirect to it (empty disables)")
 	fs.StringVar(&o.SIPDigest, "sip-digest-algorithms", "MD5,SHA-256", "digest algorithms the registrar challenges with, in order (MD5 first suits phones that read only the first challenge)")
+	fs.StringVar(&o.SIPTrusted, "sip-trusted", "", "trusted SIP gateways, comma-separated addresses or CIDR prefixes: their INVITEs need no credentials (give every node the same list)")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -141,7 +143,7 @@ var flagValues = map[string]string{
 	"http-addr": "HOST:PORT", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
-	"standby-token": "TOKEN", "sip-digest-algorithms": "ALG[,ALG]", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
+	"standby-token": "TOKEN", "sip-digest-algorithms": "ALG[,ALG]", "sip-trusted": "CIDR[,CIDR…]", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
 }
 
 // printFlags writes each flag as `--name VALUE`, its description and one
@@ -201,6 +203,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		if err := checkHostPort("--sip-addr", o.SIPAddr, false); err != nil {
 			return o, err
 		}
+	}
+	if _, err := parseTrusted(o.SIPTrusted); err != nil {
+		return o, fmt.Errorf("--sip-trusted: %v", err)
 	}
 	if _, err := voice.ParseAlgorithms(o.SIPDigest); err != nil {
 		return o, fmt.Errorf("--sip-digest-algorithms: %v", err)

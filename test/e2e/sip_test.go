@@ -217,3 +217,132 @@ func TestSIPFollowerRedirects(t *testing.T) {
 		t.Fatalf("REGISTER at the new leader: %v", r)
 	}
 }
+
+const queueConfig = `
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]
+users:
+  - {id: ann, name: Ann, extension: "2001"}
+queues:
+  - {id: sales, strategy: longest-idle}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`
+
+// sippBackground starts a sipp UAS on port and returns a function that
+// waits for its exit (bounded by the process deadline).
+func sippBackground(t *testing.T, addr, scenario string, port int, args ...string) func() sippRun {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatalf("sipp is not installed: %v", err)
+	}
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	dir := t.TempDir()
+	all := append([]string{addr, "-sf", sf, "-m", "1", "-t", "u1", "-i", "127.0.0.1", "-p", fmt.Sprint(port),
+		"-timeout", "40s", "-timeout_error", "-trace_err", "-trace_msg", "-nostdin"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	cmd := exec.CommandContext(ctx, bin, all...)
+	cmd.Dir = dir
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() { cancel(); <-done })
+	// Wait until it listens on its port.
+	waitFor(t, waitShort, "sipp UAS listening", func() (bool, string) { return !portFree(port), "" })
+	return func() sippRun {
+		err := <-done
+		r := sippRun{out: lastLines(out.String(), 15), dir: dir, scenario: scenario}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			r.code = -1
+		}
+		done <- err
+		return r
+	}
+}
+
+// A call to a queue from a trusted gateway (sipp UAC) is queued,
+// offered to the logged-in agent, rings the agent's registered phone
+// (sipp UAS), which answers: the caller gets the agent's SDP (Tandem is a
+// B2BUA in signalling only), they talk, the caller hangs up and the
+// agent's leg gets its BYE. The engine accounts for the call: answered,
+// then ended.
+func TestSIPQueueCallWithSipp(t *testing.T) {
+	n := newNode(t, "sipq", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(queueConfig).ok(t)
+	phonePort := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(phonePort)); r.code != 0 {
+		t.Fatalf("agent phone REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ { // disconnected → paused → connected
+		code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json")
+		if err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", phonePort, "-key", "ext", "2001")
+	caller := sipp(t, n.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "sales")
+	if caller.code != 0 {
+		t.Fatalf("caller: %v\nagent: %v", caller, agent())
+	}
+	if a := agent(); a.code != 0 {
+		t.Fatalf("agent phone: %v", a)
+	}
+	if msgs := caller.trace("messages"); !strings.Contains(msgs, "o=agent") {
+		t.Fatalf("the caller did not get the agent's SDP:\n%s", msgs)
+	}
+	waitFor(t, waitShort, "the engine to account for the call", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		ans, _ := metric(string(b), `tandem_events_total{type="call.answered"}`)
+		end, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return ans == 1 && end == 1, fmt.Sprintf("answered %v ended %v", ans, end)
+	})
+	code, b, err := n.get("/v1/console/queues", true)
+	if err != nil || code != 200 || !strings.Contains(string(b), `"answered":1`) {
+		t.Fatalf("queues: %d %s %v", code, b, err)
+	}
+}
+
+// A caller who hangs up while queued (nobody logged in) is abandoned:
+// CANCEL gets 200 and the INVITE 487, and the engine ends the call as
+// abandoned. A caller neither trusted nor authenticated is challenged.
+func TestSIPQueueAbandonWithSipp(t *testing.T) {
+	n := newNode(t, "sipa", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(queueConfig).ok(t)
+	if r := sipp(t, n.sipAddr, "caller_cancel.xml", "u1", "-key", "queue", "sales"); r.code != 0 {
+		t.Fatalf("caller: %v", r)
+	}
+	waitFor(t, waitShort, "the engine to end the call as abandoned", func() (bool, string) {
+		code, b, err := n.get("/v1/console/queues", true)
+		if err != nil || code != 200 {
+			return false, fmt.Sprint(code, err)
+		}
+		return strings.Contains(string(b), `"abandoned":1`), string(b)
+	})
+	_, b, err := n.get("/metrics", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := metric(string(b), `tandem_events_total{type="call.ended"}`); v != 1 {
+		t.Fatalf("call.ended events: %v", v)
+	}
+}
