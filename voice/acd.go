@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -277,10 +279,11 @@ func (s *Server) ringOffered(c *call) {
 // Publish implements cluster.EventSink: on the leader, the engine's
 // decisions about the calls this node handles become SIP.
 func (s *Server) Publish(evs []command.Event) {
-	if !s.leading.Load() {
-		return
-	}
+	leading := s.leading.Load()
 	for _, ev := range evs {
+		if !leading && ev.Type != contactcenter.EvCallEnded {
+			continue // a former leader still ends the dialogs it holds
+		}
 		switch ev.Type {
 		case contactcenter.EvCallOffered:
 			var o contactcenter.OfferedEvent
@@ -322,6 +325,32 @@ func (s *Server) Publish(evs []command.Event) {
 			}
 		}
 	}
+}
+
+// releaseOrphans ends, on a new leader, every call that came in over SIP
+// (its id is engineCallID's) and whose dialog this node does not hold:
+// its caller's dialog died with the former leader, so the engine must
+// not keep it queued or ringing forever. Each is committed as the
+// caller's hang-up (abandoned when it waited, ended where it talked).
+func (s *Server) releaseOrphans() int {
+	var orphans []string
+	s.cfg.Engine.View(func(st *contactcenter.State) {
+		for id := range st.Calls {
+			if strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil {
+				orphans = append(orphans, id)
+			}
+		}
+	})
+	sort.Strings(orphans)
+	for _, id := range orphans {
+		s.metrics.calls.WithLabelValues("released").Inc()
+		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
+			contactcenter.RemoteHangupRequest{Call: id, Side: "remote"})
+	}
+	if len(orphans) > 0 {
+		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans))
+	}
+	return len(orphans)
 }
 
 // Sync implements cluster.EventSink: the SIP edge keeps nothing durable.

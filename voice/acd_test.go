@@ -1,11 +1,15 @@
 package voice
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/tandemcc/tandem/contactcenter"
 )
 
 // Who may call a queue: a trusted gateway, or a phone with credentials;
@@ -63,5 +67,49 @@ func TestEngineCallIDStable(t *testing.T) {
 	}
 	if id := engineCallID(a); len(id) > 64 || !strings.HasPrefix(id, "sip-") {
 		t.Fatalf("id %q", id)
+	}
+}
+
+// A new leader releases the SIP calls whose dialogs died with the former
+// leader (never left queued or ringing forever), and only those.
+func TestNewLeaderReleasesOrphanCalls(t *testing.T) {
+	r := newRig(t)
+	for _, id := range []string{"sip-0123456789ab", "web-1"} {
+		if _, err := r.store.Propose(context.Background(), contactcenter.TypeCallIncoming,
+			contactcenter.IncomingRequest{Call: id, Queue: "sales", Number: "+441615550100"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.store.mu.Lock()
+	r.store.leader = false
+	r.store.mu.Unlock()
+	r.s.checkLeader()
+	r.store.mu.Lock()
+	r.store.leader = true
+	r.store.mu.Unlock()
+	r.s.checkLeader()
+	deadline := time.Now().Add(10 * time.Second)
+	live := func() (sipCall, other bool) {
+		r.e.View(func(st *contactcenter.State) {
+			_, sipCall = st.Calls["sip-0123456789ab"]
+			_, other = st.Calls["web-1"]
+		})
+		return
+	}
+	for {
+		sipCall, other := live()
+		if !sipCall {
+			if !other {
+				t.Fatal("a call that did not come over SIP was released")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the orphaned SIP call is still live")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if q, _ := r.e.Queue("sales"); q.Abandoned != 1 {
+		t.Fatalf("queue stats %+v, want the released call abandoned", q)
 	}
 }

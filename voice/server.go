@@ -298,6 +298,9 @@ func (s *Server) checkLeader() {
 	if is {
 		s.reg.seed(s.cfg.Engine.Registrations(), s.now())
 		s.log.Info("SIP: leading; registrations loaded", "bindings", s.reg.count())
+		s.leading.Store(true)
+		s.releaseOrphans()
+		return
 	} else {
 		s.reg.clear()
 		s.log.Info("SIP: no longer leading; requests are redirected to the leader")

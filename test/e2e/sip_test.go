@@ -230,8 +230,9 @@ agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
 `
 
-// sippBackground starts a sipp UAS on port and returns a function that
-// waits for its exit (bounded by the process deadline).
+// sippBackground starts sipp on port (a UAS, or a UAC that waits) and
+// returns a function that waits for its exit (bounded by the process
+// deadline); the process is killed at cleanup.
 func sippBackground(t *testing.T, addr, scenario string, port int, args ...string) func() sippRun {
 	t.Helper()
 	bin, err := exec.LookPath("sipp")
@@ -345,4 +346,30 @@ func TestSIPQueueAbandonWithSipp(t *testing.T) {
 	if v, _ := metric(string(b), `tandem_events_total{type="call.ended"}`); v != 1 {
 		t.Fatalf("call.ended events: %v", v)
 	}
+}
+
+// Calls in progress when the leader dies: the engine's state survives but
+// the caller's dialog was on the dead node, so the new leader releases
+// the call (abandoned while it waited) instead of leaving it queued
+// forever.
+func TestSIPLeaderFailoverReleasesCalls(t *testing.T) {
+	opts := map[int][]nodeOpt{}
+	for i := 0; i < 3; i++ {
+		opts[i] = []nodeOpt{withArgs("--sip-trusted", "127.0.0.1")}
+	}
+	nodes := startCluster(t, "sipf", 3, opts)
+	leader := waitLeader(t, nodes, 3)
+	leader.apply(queueConfig).ok(t)
+	sippBackground(t, leader.sipAddr, "caller_wait.xml", freePort(t), "-key", "queue", "sales")
+	rest := followers(nodes, leader)
+	waitFor(t, waitShort, "the call to wait in the queue", func() (bool, string) {
+		code, b, err := rest[0].get("/v1/console/queues?consistency=stale", true)
+		return err == nil && code == 200 && strings.Contains(string(b), `"waiting":1`), string(b)
+	})
+	leader.kill()
+	next := waitLeader(t, rest, 3)
+	waitFor(t, waitCluster, "the new leader to release the call", func() (bool, string) {
+		code, b, err := next.get("/v1/console/queues", true)
+		return err == nil && code == 200 && strings.Contains(string(b), `"abandoned":1`) && strings.Contains(string(b), `"waiting":0`), string(b)
+	})
 }
