@@ -373,3 +373,40 @@ func TestSIPLeaderFailoverReleasesCalls(t *testing.T) {
 		return err == nil && code == 200 && strings.Contains(string(b), `"abandoned":1`) && strings.Contains(string(b), `"waiting":0`), string(b)
 	})
 }
+
+// Two phones of the agent's extension in one wave ring together; the
+// first to answer wins and the other gets CANCEL (both real sipp UAS).
+func TestSIPWaveFirstAnswerWins(t *testing.T) {
+	n := newNode(t, "sipw", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(strings.Replace(queueConfig, `phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]`,
+		`phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}, {id: soft, position: 1, order: 1, password: soft-password-2001}]`, 1)).ok(t)
+	deskPort, softPort := freePort(t), freePort(t)
+	for _, p := range []struct {
+		phone string
+		port  int
+	}{{"desk", deskPort}, {"soft", softPort}} {
+		if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-"+p.phone, "-ap", p.phone+"-password-2001",
+			"-p", fmt.Sprint(p.port)); r.code != 0 {
+			t.Fatalf("%s REGISTER: %v", p.phone, r)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	desk := sippBackground(t, n.sipAddr, "agent_uas.xml", deskPort, "-key", "ext", "2001")
+	soft := sippBackground(t, n.sipAddr, "phone_cancelled.xml", softPort, "-key", "ext", "2001")
+	if r := sipp(t, n.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "sales"); r.code != 0 {
+		t.Fatalf("caller: %v", r)
+	}
+	if r := desk(); r.code != 0 {
+		t.Fatalf("the answering phone: %v", r)
+	}
+	if r := soft(); r.code != 0 {
+		t.Fatalf("the other phone of the wave did not get CANCEL: %v", r)
+	}
+}
