@@ -58,7 +58,7 @@ $(SNMP_MIBS)/SNMPv2-SMI.mib:
 # race runs the packages with concurrent state under the race detector
 # (TestConcurrentReaders and friends assert nothing without it).
 race:
-	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/...
+	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/...
 
 # bench-smoke runs the bench scripts in a short mode (tandem only, small
 # sizes, a few seconds each), so that what `make bench` runs cannot rot
