@@ -323,6 +323,10 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if !s.leading.Load() {
+		// A former leader still ends the dialogs it holds.
+		if req.Method == sip.BYE && req.CallID() != nil && s.handleBye(req, tx) {
+			return
+		}
 		s.redirect(req, tx)
 		return
 	}

@@ -410,3 +410,62 @@ func TestSIPWaveFirstAnswerWins(t *testing.T) {
 		t.Fatalf("the other phone of the wave did not get CANCEL: %v", r)
 	}
 }
+
+// No answer ⇒ the next agent: the first agent's phone rings until the
+// engine's ring timeout (call.no_answer), then gets CANCEL, and the call
+// is offered to the second agent, whose phone answers.
+func TestSIPNoAnswerNextAgent(t *testing.T) {
+	n := newNode(t, "sipn", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(`
+settings:
+  ring_timeout_seconds: 2
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
+users:
+  - {id: ann, name: Ann, extension: "2001"}
+  - {id: bob, name: Bob, extension: "2002"}
+queues:
+  - {id: sales, strategy: longest-idle}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+  - {id: a2, user: bob, extension: "2002", queues: [sales]}
+`).ok(t)
+	ports := map[string]int{"2001": freePort(t), "2002": freePort(t)}
+	for ext, port := range ports {
+		if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", ext, "-au", ext+"-desk", "-ap", "desk-password-"+ext,
+			"-p", fmt.Sprint(port)); r.code != 0 {
+			t.Fatalf("%s REGISTER: %v", ext, r)
+		}
+	}
+	for _, a := range []string{"a1", "a2"} { // a1 first: the longest idle
+		for i := 0; i < 2; i++ {
+			if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"`+a+`"}`), "application/json"); err != nil || code != 200 {
+				t.Fatalf("login %s: %d %s %v", a, code, out, err)
+			}
+		}
+	}
+	first := sippBackground(t, n.sipAddr, "phone_cancelled.xml", ports["2001"], "-key", "ext", "2001")
+	second := sippBackground(t, n.sipAddr, "agent_uas.xml", ports["2002"], "-key", "ext", "2002")
+	if r := sipp(t, n.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "sales"); r.code != 0 {
+		t.Fatalf("caller: %v", r)
+	}
+	if r := first(); r.code != 0 {
+		t.Fatalf("the first agent's phone (no answer, then CANCEL): %v", r)
+	}
+	if r := second(); r.code != 0 {
+		t.Fatalf("the second agent's phone: %v", r)
+	}
+	_, b, err := n.get("/metrics", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := metric(string(b), `tandem_events_total{type="call.no_answer"}`); v != 1 {
+		t.Fatalf("call.no_answer events: %v", v)
+	}
+}
