@@ -35,6 +35,7 @@ import (
 // call is one inbound queue call this leader handles.
 type call struct {
 	id     string // engine call id
+	direct string // the extension a direct call rings ("" for a queue call)
 	caller *sipgo.DialogServerSession
 	sdp    []byte // the caller's offer
 	from   sip.FromHeader
@@ -157,10 +158,15 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 		return
 	}
 	queue, ok := s.queueOf(req.Recipient)
+	direct := ""
 	if !ok {
-		release()
-		s.respond(req, tx, sip.StatusNotFound, "Not Found")
-		return
+		if ext, isExt := extensionOf(req.Recipient); isExt && s.configuredExtension(ext) {
+			direct = ext
+		} else {
+			release()
+			s.respond(req, tx, sip.StatusNotFound, "Not Found")
+			return
+		}
 	}
 	if !s.trusted(req) {
 		authz := ""
@@ -195,7 +201,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
-	c := &call{id: engineCallID(req), caller: dlg, sdp: req.Body(), from: *req.From(), ringing: map[string]context.CancelFunc{}, done: make(chan struct{})}
+	c := &call{id: engineCallID(req), direct: direct, caller: dlg, sdp: req.Body(), from: *req.From(), ringing: map[string]context.CancelFunc{}, done: make(chan struct{})}
 	if !s.calls.add(c, req.CallID().Value()) {
 		release()
 		dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
@@ -206,6 +212,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 	number := req.From().Address.User
 	name := req.From().DisplayName
 	in := contactcenter.IncomingRequest{Call: c.id, Number: clip(number, contactcenter.MaxNumberLen), Name: clip(name, contactcenter.MaxNameLen), Queue: queue}
+	if direct != "" {
+		in.Queue, in.Extension = "", direct
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	_, err = s.cfg.Store.Propose(ctx, contactcenter.TypeCallIncoming, in, cluster.WithKey("voice:incoming:"+c.id))
 	cancel()
@@ -213,7 +222,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 	if err != nil {
 		var ref *cluster.Refusal
 		if errors.As(err, &ref) {
-			s.log.Info("SIP: call refused by the engine", "call", c.id, "queue", queue, "err", err)
+			s.log.Info("SIP: call refused by the engine", "call", c.id, "queue", queue, "extension", direct, "err", err)
 			dlg.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 		} else {
 			dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
@@ -266,13 +275,19 @@ func clip(s string, n int) string {
 // been published before the call was indexed).
 func (s *Server) ringOffered(c *call) {
 	var agents []string
+	ringsExt := false
 	s.cfg.Engine.View(func(st *contactcenter.State) {
-		if cl := st.Calls[c.id]; cl != nil && cl.Place == "ringing" {
+		if cl := st.Calls[c.id]; cl != nil && cl.Place == contactcenter.PlaceRinging {
 			agents = append(agents, cl.Offered...)
+		} else if cl != nil && cl.Place == contactcenter.PlaceExtension && cl.State == contactcenter.CallRinging {
+			ringsExt = true
 		}
 	})
 	for _, a := range agents {
 		s.ring(c, a)
+	}
+	if ringsExt && c.direct != "" {
+		s.ringTarget(c, "ext:"+c.direct, c.direct)
 	}
 }
 
@@ -294,6 +309,14 @@ func (s *Server) Publish(evs []command.Event) {
 				for _, a := range o.Agents {
 					s.ring(c, a)
 				}
+			}
+		case contactcenter.EvCallRinging:
+			var r contactcenter.RingingEvent
+			if json.Unmarshal(ev.Data, &r) != nil {
+				continue
+			}
+			if c := s.calls.get(r.Call); c != nil {
+				s.ringTarget(c, "ext:"+r.Extension, r.Extension)
 			}
 		case contactcenter.EvCallOfferWithdrawn:
 			var w contactcenter.WithdrawnEvent
@@ -353,6 +376,27 @@ func (s *Server) releaseOrphans() int {
 	return len(orphans)
 }
 
+// directUnanswered ends a direct call whose extension's waves all rang
+// out or refused: busy (486 to the caller, call.remote_busy) or not
+// answered (480, the caller's hang-up committed). Forwarding on busy, no
+// answer or not connected is not applied yet.
+func (s *Server) directUnanswered(c *call, busy bool) {
+	c.mu.Lock()
+	if c.answered || c.ended {
+		c.mu.Unlock()
+		return
+	}
+	c.ended = true
+	c.mu.Unlock()
+	if busy {
+		c.caller.Respond(sip.StatusBusyHere, "Busy Here", nil)
+		s.commitAsync("voice:busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
+	} else {
+		c.caller.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+		s.commitAsync("voice:unanswered:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
+	}
+}
+
 // Sync implements cluster.EventSink: the SIP edge keeps nothing durable.
 func (s *Server) Sync() error { return nil }
 
@@ -367,15 +411,32 @@ func (c *call) stopRinging(agent string) {
 
 // ring starts ringing an agent's phones for the call (once per offer).
 func (s *Server) ring(c *call, agent string) {
+	ext := ""
+	s.cfg.Engine.View(func(st *contactcenter.State) { ext = st.Config.Agents[agent].Extension })
+	if ext != "" {
+		s.ringTarget(c, agent, ext)
+	}
+}
+
+// ringTarget rings an extension for the call under key (an agent's ID,
+// or "ext:<number>" for a direct call), once at a time.
+func (s *Server) ringTarget(c *call, key, ext string) {
 	c.mu.Lock()
-	if c.ended || c.answered || c.ringing[agent] != nil {
+	if c.ended || c.answered || c.ringing[key] != nil {
 		c.mu.Unlock()
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c.ringing[agent] = cancel
+	c.ringing[key] = cancel
 	c.mu.Unlock()
-	go s.ringWaves(ctx, c, agent)
+	go s.ringWaves(ctx, c, key, ext)
+}
+
+// configuredExtension reports whether ext is a configured extension.
+func (s *Server) configuredExtension(ext string) bool {
+	ok := false
+	s.cfg.Engine.View(func(st *contactcenter.State) { _, ok = st.Config.Extensions[ext] })
+	return ok
 }
 
 // ringWaves rings the agent's extension wave by wave (the engine's ring
@@ -385,13 +446,14 @@ func (s *Server) ring(c *call, agent string) {
 // ring timeout (call.no_answer, which counts toward the agent's
 // automatic pause): rejecting at once would have the engine offer the
 // call straight back to a lone agent, a loop at network speed.
-func (s *Server) ringWaves(ctx context.Context, c *call, agent string) {
+func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 	defer c.stopRinging(agent)
-	ext := ""
-	s.cfg.Engine.View(func(st *contactcenter.State) { ext = st.Config.Agents[agent].Extension })
-	if ext == "" {
-		return
-	}
+	busy := false
+	defer func() {
+		if c.direct != "" && ctx.Err() == nil {
+			s.directUnanswered(c, busy)
+		}
+	}()
 	plan, err := s.cfg.Engine.RingPlan(ext)
 	if err != nil {
 		return
@@ -412,7 +474,10 @@ func (s *Server) ringWaves(ctx context.Context, c *call, agent string) {
 			go func(ct string) { results <- s.branch(wctx, c, agent, ct, wcancel) }(ct)
 		}
 		for range contacts {
-			<-results
+			switch <-results {
+			case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere, sip.StatusGlobalDecline:
+				busy = true
+			}
 		}
 		wcancel()
 		if ctx.Err() != nil {
@@ -474,8 +539,13 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 	}
 	cancelWave() // the other phones of the wave get CANCEL
 	ctx2, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
-	_, err = s.cfg.Store.Propose(ctx2, contactcenter.TypeCallAnswer, map[string]string{"agent": agent},
-		cluster.WithKey("voice:answer:"+c.id+":"+agent))
+	if c.direct != "" {
+		_, err = s.cfg.Store.Propose(ctx2, contactcenter.TypeCallRemoteAnswer, contactcenter.CallRequest{Call: c.id},
+			cluster.WithKey("voice:answer:"+c.id))
+	} else {
+		_, err = s.cfg.Store.Propose(ctx2, contactcenter.TypeCallAnswer, map[string]string{"agent": agent},
+			cluster.WithKey("voice:answer:"+c.id+":"+agent))
+	}
 	cancel()
 	if err != nil {
 		s.log.Info("SIP: answer not committed; releasing the agent's leg", "call", c.id, "agent", agent, "err", err)
@@ -562,6 +632,8 @@ func (s *Server) endCall(c *call, by string) {
 	switch {
 	case by == "caller" && !wasEnded:
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
+	case by == "agent" && !wasEnded && c.direct != "":
+		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "target"})
 	case by == "agent" && !wasEnded:
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallHangup, map[string]any{"agent": agent})
 	}

@@ -469,3 +469,43 @@ agents:
 		t.Fatalf("call.no_answer events: %v", v)
 	}
 }
+
+// A direct call to an extension rings its registered phone, which
+// answers (call.remote_answer) and later hangs up with the caller's BYE;
+// a busy phone (486) makes the caller hear busy and the engine end the
+// call as busy.
+func TestSIPDirectCallWithSipp(t *testing.T) {
+	n := newNode(t, "sipd", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(queueConfig).ok(t)
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	phone := sippBackground(t, n.sipAddr, "agent_uas.xml", port, "-key", "ext", "2001")
+	if r := sipp(t, n.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "2001"); r.code != 0 {
+		t.Fatalf("caller: %v\nphone: %v", r, phone())
+	}
+	if r := phone(); r.code != 0 {
+		t.Fatalf("phone: %v", r)
+	}
+	busy := sippBackground(t, n.sipAddr, "phone_busy.xml", port, "-key", "ext", "2001")
+	if r := sipp(t, n.sipAddr, "caller_busy.xml", "u1", "-key", "queue", "2001"); r.code != 0 {
+		t.Fatalf("caller of a busy phone: %v", r)
+	}
+	if r := busy(); r.code != 0 {
+		t.Fatalf("busy phone: %v", r)
+	}
+	waitFor(t, waitShort, "both calls ended in the engine", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		ended, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		ringing, _ := metric(string(b), `tandem_events_total{type="call.ringing"}`)
+		return ended == 2 && ringing == 2, fmt.Sprintf("ended %v ringing %v", ended, ringing)
+	})
+}
