@@ -75,6 +75,10 @@ type Settings struct {
 	// PhoneSecrets is the secure phones' password schedule (rotation,
 	// expiry, grace of a replaced password; phonepass.go).
 	PhoneSecrets PhoneSecretSettings `yaml:"phone_secrets" json:"phone_secrets"`
+	// SIPServers ("host:port", at most 8) are the SIP servers phones are
+	// provisioned to register with: the cluster's floating address, or
+	// its members' --sip-addr (phonepass.go).
+	SIPServers []string `yaml:"sip_servers" json:"sip_servers,omitempty"`
 }
 
 // PauseReason is a reason code an agent may give when pausing.
@@ -790,6 +794,12 @@ func checkSettings(st Settings) (Settings, error) {
 	if err := st.PhoneSecrets.check(); err != nil {
 		return Settings{}, err
 	}
+	if err := checkSIPServers(st.SIPServers); err != nil {
+		return Settings{}, err
+	}
+	if len(st.SIPServers) == 0 {
+		st.SIPServers = nil
+	}
 	if _, _, ok := maintenanceClock(st.MaintenanceTime); !ok {
 		return Settings{}, fieldErr("settings.maintenance_time", "%q: want HH:MM (UTC), e.g. 03:00", shortText(st.MaintenanceTime))
 	}
@@ -1003,6 +1013,10 @@ func (c Config) Document() Document {
 	}
 	st := c.Settings
 	st.DirectoryFields = append([]string(nil), st.DirectoryFields...)
+	st.SIPServers = append([]string(nil), st.SIPServers...)
+	if len(st.SIPServers) == 0 {
+		st.SIPServers = nil
+	}
 	d.Settings = &st
 	for _, k := range sortedKeys(c.PauseReasons) {
 		d.PauseReasons = append(d.PauseReasons, c.PauseReasons[k])

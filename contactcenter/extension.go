@@ -24,8 +24,10 @@ import (
 // Secure phones get a SIP password the system generates — at the edge,
 // never in the engine (no randomness here) — and passes in
 // phone.set_secret. The engine keeps it outside State: no View, document,
-// event or result ever carries it; only PhoneSecret hands it to the SIP
-// registrar.
+// event or result ever carries it; only PhoneSecret and PhonePasswords
+// (phonepass.go, with the previous secret during its grace) hand it to
+// the SIP registrar, and PhoneProvisioning to the administrators'
+// provisioning route.
 
 // PhoneState is a phone's registration. Contact and ExpiresSeconds are
 // the SIP registrar's binding (voice/DESIGN.md): replicated so that a new

@@ -48,6 +48,8 @@ const (
 	// MaxURILen bounds a SIP URI (a phone's registered contact).
 	MaxURILen = 256
 	// MaxSecretLen (extension.go) bounds a phone's SIP secret: 16-256.
+	// MaxAddressLen bounds a network address ("host:port").
+	MaxAddressLen = 261
 )
 
 // textKind is the kind of a text field: its maximum length and rule.
@@ -67,6 +69,7 @@ const (
 	kindSecret
 	kindPasswordHash
 	kindURI
+	kindAddress
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -93,6 +96,7 @@ var textKinds = [...]struct {
 	kindSecret:       {MaxSecretLen, "a secret", "secrets", true, false},
 	kindPasswordHash: {MaxPasswordHashLen, "a password hash", "password hashes", true, false},
 	kindURI:          {MaxURILen, "a URI", "URIs", true, true},
+	kindAddress:      {MaxAddressLen, "an address", "addresses", true, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -184,7 +188,8 @@ var textFields = map[reflect.Type]map[string]textKind{
 		"extension": kindNumber, "mobile": kindNumber, "phone": kindNumber},
 	reflect.TypeFor[Document](): {"excluded_numbers": kindNumber},
 	reflect.TypeFor[Settings](): {"outside_line_prefix": kindKeyword, "default_country_code": kindKeyword,
-		"default_area_code": kindKeyword, "directory_fields": kindKeyword, "maintenance_time": kindKeyword},
+		"default_area_code": kindKeyword, "directory_fields": kindKeyword, "maintenance_time": kindKeyword,
+		"sip_servers": kindAddress},
 
 	// Command payloads.
 	reflect.TypeFor[AgentRequest]():         {"agent": kindID},

@@ -1,7 +1,10 @@
 package contactcenter
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -236,4 +239,78 @@ func (e *Engine) graceFor(s *phoneSecret, now int64) int64 {
 	}
 	until := now + int64(e.st.Config.Settings.PhoneSecrets.Grace())
 	return min(until, s.ExpiresAt)
+}
+
+// MaxSIPServers bounds settings.sip_servers.
+const MaxSIPServers = 8
+
+// checkSIPServers checks settings.sip_servers: each "host:port", the
+// address phones are provisioned to register with.
+func checkSIPServers(servers []string) error {
+	if len(servers) > MaxSIPServers {
+		return fieldErr("settings.sip_servers", "%d servers, at most %d", len(servers), MaxSIPServers)
+	}
+	for i, s := range servers {
+		f := fmt.Sprintf("settings.sip_servers[%d]", i)
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" || strings.ContainsAny(host, " /@;") {
+			return fieldErr(f, "%q: want HOST:PORT, e.g. sip.example.com:5060", shortText(s))
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return fieldErr(f, "%q: the port must be 1..65535", shortText(s))
+		}
+	}
+	return nil
+}
+
+// ErrNoSecret: a secure phone has no valid password yet (the leader's
+// rotator gives it one within seconds of it being configured).
+var ErrNoSecret = errors.New("phone has no valid password yet")
+
+// PhoneProvisioning is what a secure phone needs to register: its SIP
+// identity, current password and the servers to use. It carries a
+// secret: only the administrators' provisioning route hands it out, and
+// nothing logs it.
+type PhoneProvisioning struct {
+	Extension string `json:"extension"`
+	Phone     string `json:"phone"`
+	// SIPUser is the digest user name (SIPUser), Realm the digest realm.
+	SIPUser  string `json:"sip_user"`
+	Password string `json:"password"`
+	Realm    string `json:"realm"`
+	// SIPServers are settings.sip_servers ("host:port"), Transports
+	// those the registrar listens on.
+	SIPServers []string  `json:"sip_servers"`
+	Transports []string  `json:"transports"`
+	RotatedAt  time.Time `json:"rotated_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// SIPTransports are the transports Tandem's registrar listens on
+// (interfaces.md: --sip-addr, UDP and TCP).
+var SIPTransports = []string{"udp", "tcp"}
+
+// PhoneProvisioning returns a secure phone's provisioning data. It is
+// refused (errors.Is) with ErrUnknownExtension or ErrUnknownPhone for a
+// phone that is not configured, ErrNotSecure for a phone whose password
+// is not the system's, ErrNoSecret when it has no valid one yet.
+func (e *Engine) PhoneProvisioning(ext, phone string) (PhoneProvisioning, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	p, err := e.phone("provision", ext, phone)
+	if err != nil {
+		return PhoneProvisioning{}, err
+	}
+	if !p.Secure {
+		return PhoneProvisioning{}, opErr(ErrNotSecure, "provision", "phone %q of extension %q is not secure: its password is the one configured", phone, ext)
+	}
+	s := e.secrets[phoneKey(ext, phone)]
+	if s == nil || s.Expired || s.ExpiresAt <= e.st.Clock {
+		return PhoneProvisioning{}, opErr(ErrNoSecret, "provision", "secure phone %q of extension %q has no valid password yet; the leader generates one within seconds", phone, ext)
+	}
+	return PhoneProvisioning{
+		Extension: ext, Phone: phone, SIPUser: SIPUser(ext, phone), Password: s.Secret, Realm: SIPRealm,
+		SIPServers: append([]string{}, e.st.Config.Settings.SIPServers...), Transports: append([]string(nil), SIPTransports...),
+		RotatedAt: time.Unix(0, s.RotatedAt).UTC(), ExpiresAt: time.Unix(0, s.ExpiresAt).UTC(),
+	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -286,4 +287,66 @@ func FuzzParseSIPUser(f *testing.F) {
 func ExampleSIPUser() {
 	fmt.Println(SIPUser("2001", "desk"))
 	// Output: 2001-desk
+}
+
+func TestPhoneProvisioning(t *testing.T) {
+	h := newHarness(t, strings.Replace(passDoc, "grace_seconds: 3600}", "grace_seconds: 3600}, sip_servers: [\"sip.example.com:5060\", \"[2001:db8::1]:5080\"]", 1))
+	start := h.now
+	for _, tc := range []struct {
+		name, ext, phone string
+		want             error
+	}{
+		{"unknown extension", "599", "sec", ErrUnknownExtension},
+		{"unknown phone", "500", "nope", ErrUnknownPhone},
+		{"not secure", "500", "plain", ErrNotSecure},
+		{"no password yet", "500", "sec", ErrNoSecret},
+	} {
+		if _, err := h.e.PhoneProvisioning(tc.ext, tc.phone); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		} else if strings.Contains(err.Error(), passPlain) {
+			t.Errorf("%s: %v quotes the password", tc.name, err)
+		}
+	}
+	exp := start.Add(time.Hour)
+	h.ok(TypePhoneSetSecret, SetSecretRequest{Extension: "500", Phone: "sec", Secret: passS1, ExpiresAt: exp})
+	got, err := h.e.PhoneProvisioning("500", "sec")
+	want := PhoneProvisioning{Extension: "500", Phone: "sec", SIPUser: "500-sec", Password: passS1, Realm: SIPRealm,
+		SIPServers: []string{"sip.example.com:5060", "[2001:db8::1]:5080"}, Transports: []string{"udp", "tcp"},
+		RotatedAt: start, ExpiresAt: exp}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("PhoneProvisioning = %+v %v,\nwant %+v", got, err, want)
+	}
+	h.at(time.Hour)
+	if _, err := h.e.PhoneProvisioning("500", "sec"); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("expired: %v", err)
+	}
+}
+
+func TestSIPServersSetting(t *testing.T) {
+	for _, tc := range []struct {
+		servers string
+		field   string
+	}{
+		{`["sip.example.com:5060"]`, ""},
+		{`["10.0.0.1:5060", "[::1]:5060"]`, ""},
+		{`["sip.example.com"]`, "settings.sip_servers[0]"},
+		{`["a:5060", ":5060"]`, "settings.sip_servers[1]"},
+		{`["a:0"]`, "settings.sip_servers[0]"},
+		{`["a:70000"]`, "settings.sip_servers[0]"},
+		{`["sip:a@b:5060"]`, "settings.sip_servers[0]"},
+		{`["a\u202e:5060"]`, "settings.sip_servers[0]"},
+		{`[` + strings.Repeat(`"a:1",`, MaxSIPServers) + `"a:1"]`, "settings.sip_servers"},
+	} {
+		d, err := ParseDocument([]byte(`{"settings": {"sip_servers": ` + tc.servers + `}}`))
+		if err == nil {
+			err = d.Validate()
+		}
+		var fe *FieldError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: %v", tc.servers, err)
+		case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+			t.Errorf("%s: %v, want an error on %s", tc.servers, err, tc.field)
+		}
+	}
 }

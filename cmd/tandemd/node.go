@@ -20,6 +20,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/contactcenter/rotator"
 	"github.com/tandemcc/tandem/contactcenter/ticker"
 	"github.com/tandemcc/tandem/internal/httpserver"
 	"github.com/tandemcc/tandem/ops"
@@ -310,6 +311,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			}
 		}()
 	}
+	// The leader gives secure phones their SIP passwords and rotates them.
+	rot := &rotator.Rotator{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Engine: engine,
+		Propose: store.Propose, Now: now, Logger: logger.With("component", "rotator")}
+	go rot.Run(loops)
 	if bk != nil {
 		ops.RegisterBackup(reg, bk)
 		go bk.Run(loops)
