@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tandemcc/tandem/contactcenter"
 )
 
 // The SIP edge against sipp (Debian sip-tester), the real UAC of peers.md:
@@ -508,4 +510,62 @@ func TestSIPDirectCallWithSipp(t *testing.T) {
 		ringing, _ := metric(string(b), `tandem_events_total{type="call.ringing"}`)
 		return ended == 2 && ringing == 2, fmt.Sprintf("ended %v ringing %v", ended, ringing)
 	})
+}
+
+// A secure phone registers with the password the leader gave it
+// (`tandemctl phone provision`); after a rotation (the node's clock 31
+// days on) the new password works and the old one still does during its
+// grace; once the grace has passed the old one is refused (403) and the
+// new one still registers.
+func TestSIPSecurePhoneRotationWithSipp(t *testing.T) {
+	n := newNode(t, "sips")
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(`
+settings: {phone_secrets: {grace_seconds: 3600}}
+extensions:
+  - number: "2001"
+    phones: [{id: sec, position: 0, order: 1, secure: true}]
+`).ok(t)
+	register := func(scenario, password string) sippRun {
+		return sipp(t, n.sipAddr, scenario, "u1", "-key", "ext", "2001", "-au", "2001-sec", "-ap", password)
+	}
+	first := provisioned(t, n, "2001", "sec")
+	if r := register("register.xml", first.Password); r.code != 0 {
+		t.Fatalf("REGISTER with the provisioned password: %v", r)
+	}
+	restart := func(offset string) {
+		t.Helper()
+		if code := n.stop(30 * time.Second); code != 0 {
+			t.Fatalf("stop: exit %d", code)
+		}
+		n.start("--clock-offset", offset)
+		waitLeader(t, []*node{n}, 1)
+	}
+	restart("744h")
+	var second contactcenter.PhoneProvisioning
+	waitFor(t, 30*time.Second, "the rotation", func() (bool, string) {
+		second = provisioned(t, n, "2001", "sec")
+		return second.Password != first.Password, "not rotated yet"
+	})
+	if r := register("register.xml", second.Password); r.code != 0 {
+		t.Fatalf("REGISTER with the new password: %v", r)
+	}
+	if r := register("register.xml", first.Password); r.code != 0 {
+		t.Fatalf("REGISTER with the old password during its grace: %v", r)
+	}
+	restart("746h") // two hours on: past the one-hour grace
+	waitFor(t, 30*time.Second, "the old password to be refused", func() (bool, string) {
+		r := register("register_refused.xml", first.Password)
+		return r.code == 0, r.String()
+	})
+	if r := register("register.xml", second.Password); r.code != 0 {
+		t.Fatalf("REGISTER with the new password after the grace: %v", r)
+	}
+	for _, pw := range []string{first.Password, second.Password} {
+		if strings.Contains(n.log(), pw) {
+			t.Fatal("a phone password is in tandemd's log")
+		}
+	}
 }
