@@ -410,12 +410,24 @@ func (c *call) stopRinging(agent string) {
 }
 
 // ring starts ringing an agent's phones for the call (once per offer).
+// It does not block: Publish calls it inside the FSM's apply loop.
 func (s *Server) ring(c *call, agent string) {
-	ext := ""
-	s.cfg.Engine.View(func(st *contactcenter.State) { ext = st.Config.Agents[agent].Extension })
-	if ext != "" {
-		s.ringTarget(c, agent, ext)
-	}
+	go func() {
+		ext, offered := "", false
+		s.cfg.Engine.View(func(st *contactcenter.State) {
+			ext = st.Config.Agents[agent].Extension
+			if cl := st.Calls[c.id]; cl != nil && cl.Place == contactcenter.PlaceRinging {
+				for _, a := range cl.Offered {
+					offered = offered || a == agent
+				}
+			}
+		})
+		// Still offered to this agent (a withdrawal in the same batch of
+		// events may have come first).
+		if ext != "" && offered {
+			s.ringTarget(c, agent, ext)
+		}
+	}()
 }
 
 // ringTarget rings an extension for the call under key (an agent's ID,
