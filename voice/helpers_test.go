@@ -63,11 +63,22 @@ type engineStore struct {
 	leader    bool
 	leaderID  string
 	nodes     map[string]cluster.NodeMeta
-	proposals []string // "type payload"
-	fail      error    // when set, Propose fails with it (a cluster that cannot commit)
+	proposals []string      // "type payload"
+	fail      error         // when set, Propose fails with it (a cluster that cannot commit)
+	hold      chan struct{} // when set, Propose waits for it to close (a slow commit)
 }
 
 func (f *engineStore) Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error) {
+	f.mu.Lock()
+	hold := f.hold
+	f.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return cluster.Result{}, ctx.Err()
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {

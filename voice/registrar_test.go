@@ -416,3 +416,37 @@ func TestOtherMethods(t *testing.T) {
 	}
 	_ = sip.StatusOK
 }
+
+// At most MaxInFlight requests are handled at once; the rest get 503
+// with Retry-After, and are counted.
+func TestOverload(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.MaxInFlight = 1 })
+	ch := challengeOf(t, r.send(r.build(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}})), "MD5")
+	hold := make(chan struct{})
+	r.store.mu.Lock()
+	r.store.hold = hold
+	r.store.mu.Unlock()
+	slow := r.build(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}, authz: authz(t, ch, "2001-desk", "desk-password-2001", 1)})
+	done := make(chan *sip.Response)
+	go func() {
+		tx := newFakeTx()
+		r.s.handle(slow, tx)
+		done <- tx.last()
+	}()
+	// Wait until the slow REGISTER holds the slot, then one more request.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(r.s.inFlight) == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	res := r.send(r.build(reqOpts{method: "OPTIONS", callID: "extra"}))
+	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("second request while the first is in progress: %d", res.StatusCode)
+	}
+	if counter(r.s.metrics.overload) != 1 {
+		t.Fatal("overload not counted")
+	}
+	close(hold)
+	if res := <-done; res == nil || res.StatusCode != 200 {
+		t.Fatalf("the slow REGISTER: %v", res)
+	}
+}
