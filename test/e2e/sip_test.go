@@ -57,6 +57,14 @@ func (r sippRun) String() string {
 // -timeout that counts as an error, and a process deadline.
 func sipp(t *testing.T, addr, scenario, transport string, args ...string) sippRun {
 	t.Helper()
+	calls := "1"
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-m" {
+			calls = args[i+1]
+			args = append(args[:i:i], args[i+2:]...)
+			break
+		}
+	}
 	bin, err := exec.LookPath("sipp")
 	if err != nil {
 		t.Fatalf("sipp is not installed (Debian sip-tester; make deps installs it): %v", err)
@@ -66,8 +74,8 @@ func sipp(t *testing.T, addr, scenario, transport string, args ...string) sippRu
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	all := append([]string{addr, "-sf", sf, "-m", "1", "-t", transport, "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-timeout", "20s", "-timeout_error", "-recv_timeout", "10s", "-trace_err", "-trace_msg", "-nostdin"}, args...)
+	all := append([]string{addr, "-sf", sf, "-m", calls, "-t", transport, "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
+		"-timeout", "50s", "-timeout_error", "-recv_timeout", "20s", "-trace_err", "-trace_msg", "-nostdin"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, all...)
@@ -237,14 +245,22 @@ agents:
 // deadline); the process is killed at cleanup.
 func sippBackground(t *testing.T, addr, scenario string, port int, args ...string) func() sippRun {
 	t.Helper()
+	calls := "1"
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "-m" {
+			calls = args[i+1]
+			args = append(args[:i:i], args[i+2:]...)
+			break
+		}
+	}
 	bin, err := exec.LookPath("sipp")
 	if err != nil {
 		t.Fatalf("sipp is not installed: %v", err)
 	}
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	dir := t.TempDir()
-	all := append([]string{addr, "-sf", sf, "-m", "1", "-t", "u1", "-i", "127.0.0.1", "-p", fmt.Sprint(port),
-		"-timeout", "40s", "-timeout_error", "-trace_err", "-trace_msg", "-nostdin"}, args...)
+	all := append([]string{addr, "-sf", sf, "-m", calls, "-t", "u1", "-i", "127.0.0.1", "-p", fmt.Sprint(port),
+		"-timeout", "50s", "-timeout_error", "-trace_err", "-trace_msg", "-nostdin"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	cmd := exec.CommandContext(ctx, bin, all...)
 	cmd.Dir = dir
@@ -567,5 +583,47 @@ extensions:
 		if strings.Contains(n.log(), pw) {
 			t.Fatal("a phone password is in tandemd's log")
 		}
+	}
+}
+
+// Several callers at once to one agent with one phone: they queue, the
+// agent's phone (one sipp UAS taking the calls in turn) answers each in
+// order, and every call is accounted for: answered and ended, none left.
+func TestSIPQueueSeveralCallsWithSipp(t *testing.T) {
+	const calls = 5
+	n := newNode(t, "sipm", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(queueConfig).ok(t)
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	phone := sippBackground(t, n.sipAddr, "agent_uas.xml", port, "-key", "ext", "2001", "-m", fmt.Sprint(calls))
+	if r := sipp(t, n.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "sales", "-m", fmt.Sprint(calls), "-r", "5", "-l", fmt.Sprint(calls)); r.code != 0 {
+		t.Fatalf("callers: %v\nphone: %v", r, phone())
+	}
+	if r := phone(); r.code != 0 {
+		t.Fatalf("phone: %v", r)
+	}
+	waitFor(t, waitShort, "every call answered and ended", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		ans, _ := metric(string(b), `tandem_events_total{type="call.answered"}`)
+		end, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return ans == calls && end == calls, fmt.Sprintf("answered %v ended %v", ans, end)
+	})
+	code, b, err := n.get("/v1/console/state?agent=a1", true)
+	if err != nil || code != 200 || strings.Contains(string(b), `"line1":`) || strings.Contains(string(b), `"offer":`) {
+		t.Fatalf("a call is left on the agent: %d %s %v", code, b, err)
 	}
 }
