@@ -627,3 +627,46 @@ func TestSIPQueueSeveralCallsWithSipp(t *testing.T) {
 		t.Fatalf("a call is left on the agent: %d %s %v", code, b, err)
 	}
 }
+
+// A phone that is not a trusted gateway calls a queue: challenged, it
+// authenticates with its own credentials and is put through; with a
+// wrong password it is refused and nothing reaches the engine.
+func TestSIPAuthenticatedCallerWithSipp(t *testing.T) {
+	n := newNode(t, "sipc") // no trusted gateways
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(strings.Replace(queueConfig, `extensions:`, `extensions:
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]`, 1)).ok(t)
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	// A wrong password: the second INVITE is refused (sipp expects a 200:
+	// the run fails), and no call reaches the engine.
+	if r := sipp(t, n.sipAddr, "caller_auth.xml", "u1", "-key", "queue", "sales", "-au", "2002-desk", "-ap", "wrong-password"); r.code == 0 ||
+		!strings.Contains(r.trace("messages"), "SIP/2.0 403 Forbidden") {
+		t.Fatalf("a wrong password was not refused with 403: %v", r)
+	}
+	phone := sippBackground(t, n.sipAddr, "agent_uas.xml", port, "-key", "ext", "2001")
+	if r := sipp(t, n.sipAddr, "caller_auth.xml", "u1", "-key", "queue", "sales", "-au", "2002-desk", "-ap", "desk-password-2002"); r.code != 0 {
+		t.Fatalf("authenticated caller: %v\nphone: %v", r, phone())
+	}
+	if r := phone(); r.code != 0 {
+		t.Fatalf("phone: %v", r)
+	}
+	_, b, err := n.get("/metrics", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := metric(string(b), `tandem_events_total{type="call.queued"}`); v != 1 {
+		t.Fatalf("call.queued events: %v, want 1 (the refused caller never reached the engine)", v)
+	}
+}
