@@ -670,3 +670,38 @@ func TestSIPAuthenticatedCallerWithSipp(t *testing.T) {
 		t.Fatalf("call.queued events: %v, want 1 (the refused caller never reached the engine)", v)
 	}
 }
+
+// The agent hangs up first: its BYE ends the caller's leg (BYE to the
+// caller) and the engine's call (the agent's hang-up).
+func TestSIPAgentHangsUpWithSipp(t *testing.T) {
+	n := newNode(t, "siph", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(queueConfig).ok(t)
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	phone := sippBackground(t, n.sipAddr, "agent_hangs_up.xml", port, "-key", "ext", "2001")
+	if r := sipp(t, n.sipAddr, "caller_hung_up.xml", "u1", "-key", "queue", "sales"); r.code != 0 {
+		t.Fatalf("caller: %v\nphone: %v", r, phone())
+	}
+	if r := phone(); r.code != 0 {
+		t.Fatalf("phone: %v", r)
+	}
+	waitFor(t, waitShort, "the call to end in the engine", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		end, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return end == 1, fmt.Sprintf("ended %v", end)
+	})
+}
