@@ -41,10 +41,10 @@ func TestInviteTrust(t *testing.T) {
 	if got := r.store.taken(); len(got) != 0 {
 		t.Fatalf("refused INVITEs proposed %v", got)
 	}
-	// A re-INVITE (To tag) of a dialog this node does not hold: 488.
+	// A re-INVITE (To tag) of a dialog this node does not hold: 481.
 	req := r.build(reqOpts{method: "INVITE", ruri: "sip:sales@127.0.0.1", callID: "reinvite", extra: []string{"Contact: <sip:c@127.0.0.1:5070>"}})
 	req.To().Params.Add("tag", "x")
-	if res := r.send(req); res.StatusCode != 488 {
+	if res := r.send(req); res.StatusCode != 481 {
 		t.Fatalf("re-INVITE: %d", res.StatusCode)
 	}
 

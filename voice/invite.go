@@ -40,13 +40,17 @@ func (s *Server) trusted(req *sip.Request) bool {
 	return false
 }
 
-// handleInvite takes a new INVITE (the dialog's re-INVITEs are not
-// handled yet: 488... see DESIGN.md).
+// handleInvite takes a new INVITE (a re-INVITE within a call is relayed:
+// reinvite.go).
 func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, release func()) {
 	if req.To() != nil {
 		if tag, ok := req.To().Params.Get("tag"); ok && tag != "" {
-			release()
-			s.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			if req.CallID() == nil {
+				release()
+				s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+				return
+			}
+			s.handleReinvite(req, tx)
 			return
 		}
 	}
@@ -140,9 +144,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 	}
 	c.mu.Lock()
 	answered, ended := c.answered, c.ended
-	c.ended = true
-	for _, cancel := range c.ringing {
-		cancel()
+	if !answered {
+		// An answered call is ended by endCall (a BYE, the engine), which
+		// commits the hang-up: marking it ended here would race with it.
+		c.ended = true
+		for _, cancel := range c.ringing {
+			cancel()
+		}
 	}
 	c.mu.Unlock()
 	if !answered && !ended {

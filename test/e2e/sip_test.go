@@ -705,3 +705,35 @@ func TestSIPAgentHangsUpWithSipp(t *testing.T) {
 		return end == 1, fmt.Sprintf("ended %v", end)
 	})
 }
+
+// Hold in the middle of a bridged call: the caller's re-INVITE
+// (a=sendonly) is relayed to the agent's phone, whose answer
+// (a=recvonly) comes back to the caller; then the caller hangs up.
+func TestSIPReinviteRelayedWithSipp(t *testing.T) {
+	n := newNode(t, "sipr", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(queueConfig).ok(t)
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	phone := sippBackground(t, n.sipAddr, "agent_held.xml", port, "-key", "ext", "2001")
+	r := sipp(t, n.sipAddr, "caller_hold.xml", "u1", "-key", "queue", "sales")
+	if r.code != 0 {
+		t.Fatalf("caller: %v\nphone: %v", r, phone())
+	}
+	if p := phone(); p.code != 0 {
+		t.Fatalf("phone: %v", p)
+	}
+	if !strings.Contains(r.trace("messages"), "a=recvonly") {
+		t.Fatal("the agent's answer to the hold did not reach the caller")
+	}
+}
