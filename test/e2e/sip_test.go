@@ -737,3 +737,34 @@ func TestSIPReinviteRelayedWithSipp(t *testing.T) {
 		t.Fatal("the agent's answer to the hold did not reach the caller")
 	}
 }
+
+// Every node's SNMP agent counts the phone a sipp REGISTER registered at
+// the leader, and stops counting it after the un-REGISTER: the counters
+// follow the one committed phone.registration.
+func TestSIPRegistrationsInSNMP(t *testing.T) {
+	nodes, addrs := startSNMPCluster(t, "sipsn", 3, nil)
+	leader := waitLeader(t, nodes, 3)
+	leader.apply(sipConfig).ok(t)
+	registered := func(want string) {
+		t.Helper()
+		for i := range nodes {
+			waitFor(t, waitShort, nodes[i].name()+" tandemExtensionsRegistered "+want, func() (bool, string) {
+				r := snmp(t, "snmpget", snmpCommunity, addrs[i], "TANDEM-MIB::tandemExtensionsRegistered.0")
+				if r.code != 0 {
+					return false, r.String()
+				}
+				v, _ := snmpLines(t, r)
+				return v["tandemExtensionsRegistered.0"] == want, r.stdout
+			})
+		}
+	}
+	registered("Gauge32: 0")
+	if r := sipp(t, leader.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	registered("Gauge32: 1")
+	if r := sipp(t, leader.sipAddr, "unregister.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001"); r.code != 0 {
+		t.Fatalf("un-REGISTER: %v", r)
+	}
+	registered("Gauge32: 0")
+}
