@@ -382,7 +382,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		authz = h.Value()
 	}
 	var ext, phone string
-	cred, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
+	_, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
 		e, p, ok := contactcenter.ParseSIPUser(user)
 		if !ok {
 			return nil
@@ -409,7 +409,6 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	_ = cred
 	if ext != aor {
 		s.metrics.authFailures.WithLabelValues("other_extension").Inc()
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
