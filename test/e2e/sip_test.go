@@ -369,7 +369,8 @@ func TestSIPQueueAbandonWithSipp(t *testing.T) {
 // Calls in progress when the leader dies: the engine's state survives but
 // the caller's dialog was on the dead node, so the new leader releases
 // the call (abandoned while it waited) instead of leaving it queued
-// forever.
+// forever; and it takes new calls at once, ringing a phone that
+// registered with the dead leader at its replicated binding.
 func TestSIPLeaderFailoverReleasesCalls(t *testing.T) {
 	opts := map[int][]nodeOpt{}
 	for i := 0; i < 3; i++ {
@@ -378,6 +379,12 @@ func TestSIPLeaderFailoverReleasesCalls(t *testing.T) {
 	nodes := startCluster(t, "sipf", 3, opts)
 	leader := waitLeader(t, nodes, 3)
 	leader.apply(queueConfig).ok(t)
+	// The agent's phone registers with the first leader.
+	phonePort := freePort(t)
+	if r := sipp(t, leader.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(phonePort)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
 	sippBackground(t, leader.sipAddr, "caller_wait.xml", freePort(t), "-key", "queue", "sales")
 	rest := followers(nodes, leader)
 	waitFor(t, waitShort, "the call to wait in the queue", func() (bool, string) {
@@ -390,6 +397,20 @@ func TestSIPLeaderFailoverReleasesCalls(t *testing.T) {
 		code, b, err := next.get("/v1/console/queues", true)
 		return err == nil && code == 200 && strings.Contains(string(b), `"abandoned":1`) && strings.Contains(string(b), `"waiting":0`), string(b)
 	})
+	// New calls are taken by the new leader, which rings the phone at the
+	// binding it learnt from the log (the phone has not registered with it).
+	for i := 0; i < 2; i++ {
+		if code, out, err := next.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	phone := sippBackground(t, next.sipAddr, "agent_uas.xml", phonePort, "-key", "ext", "2001")
+	if r := sipp(t, next.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "sales"); r.code != 0 {
+		t.Fatalf("a call after the failover: %v\nphone: %v", r, phone())
+	}
+	if r := phone(); r.code != 0 {
+		t.Fatalf("phone after the failover: %v", r)
+	}
 }
 
 // Two phones of the agent's extension in one wave ring together; the
