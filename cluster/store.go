@@ -247,9 +247,10 @@ func (s *Store) raftConfig() *raft.Config {
 }
 
 // hclog is the Raft library's logger for component name: its lines go
-// through this node's slog.Logger (raftlog.go).
+// through this node's slog.Logger (raftlog.go), with component = name
+// (not also "cluster": one key once per line).
 func (s *Store) hclog(name string) hclog.Logger {
-	return newRaftLogger(s.log, name)
+	return newRaftLogger(s.cfg.Logger, name)
 }
 
 func (s *Store) openStorage(ctx context.Context) error {
