@@ -35,8 +35,11 @@ type call struct {
 	answered bool
 	agent    string
 	leg      *sipgo.DialogClientSession // the answered agent leg
-	ended    bool
-	done     chan struct{}
+	// picker is the phone that retrieved the call from a directed park
+	// (*55<ext>, pickup.go): the caller's peer once it is re-bridged.
+	picker *sipgo.DialogServerSession
+	ended  bool
+	done   chan struct{}
 }
 
 // calls indexes the calls by engine id and by the SIP Call-ID of each leg.

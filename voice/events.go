@@ -54,6 +54,14 @@ func (s *Server) Publish(evs []command.Event) {
 			if c := s.calls.get(a.Call); c != nil {
 				c.stopRinging(a.Agent)
 			}
+		case contactcenter.EvCallParked:
+			var p contactcenter.ParkedEvent
+			if json.Unmarshal(ev.Data, &p) != nil {
+				continue
+			}
+			if c := s.calls.get(p.Call); c != nil {
+				go s.parkCall(c)
+			}
 		case contactcenter.EvCallEnded:
 			var e struct {
 				Call string `json:"call"`

@@ -789,3 +789,86 @@ func TestSIPRegistrationsInSNMP(t *testing.T) {
 	}
 	registered("Gauge32: 0")
 }
+
+const parkConfig = `
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
+  - number: "2003"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2003}]
+users:
+  - {id: ann, name: Ann, extension: "2001"}
+queues:
+  - {id: sales, strategy: longest-idle}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`
+
+// A queue call answered by an agent is parked by the operator onto
+// extension 2002 (call.park_on from the console): the agent's phone gets
+// BYE. Another phone dials *552002: call.park_pickup is committed, the
+// caller is re-INVITEd with that phone's SDP and the phone gets the
+// caller's answer; when the caller hangs up the phone gets BYE and the
+// engine ends the call.
+func TestSIPParkPickupWithSipp(t *testing.T) {
+	n := newNode(t, "sipk", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(parkConfig).ok(t)
+	phonePort := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(phonePort)); r.code != 0 {
+		t.Fatalf("agent phone REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	metricOf := func(name string) float64 {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return -1
+		}
+		v, _ := metric(string(b), `tandem_events_total{type="`+name+`"}`)
+		return v
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", phonePort, "-key", "ext", "2001")
+	caller := sippBackground(t, n.sipAddr, "caller_parked.xml", freePort(t), "-key", "queue", "sales")
+	waitFor(t, waitShort, "the agent to answer", func() (bool, string) {
+		v := metricOf("call.answered")
+		return v == 1, fmt.Sprint("answered ", v)
+	})
+	if code, out, err := n.do("POST", "/v1/console/ops/park_on", true, []byte(`{"agent":"a1","extension":"2002"}`), "application/json"); err != nil || code != 200 {
+		t.Fatalf("park_on: %d %s %v", code, out, err)
+	}
+	if a := agent(); a.code != 0 {
+		t.Fatalf("the agent's phone did not get its BYE on park: %v", a)
+	}
+	// Nothing parked on 2003: 404.
+	if r := sipp(t, n.sipAddr, "caller_busy.xml", "u1", "-key", "queue", "*552003"); !strings.Contains(r.trace("messages"), "404 Nothing Parked") {
+		t.Logf("pickup of an empty park: %v\n%s", r, r.trace("messages"))
+		t.Fatal("*552003 with nothing parked is not a 404")
+	}
+	picker := sipp(t, n.sipAddr, "pickup.xml", "u1", "-key", "park", "2002", "-key", "ext", "2003")
+	if picker.code != 0 {
+		t.Fatalf("pickup: %v\ncaller: %v", picker, caller())
+	}
+	c := caller()
+	if c.code != 0 {
+		t.Fatalf("caller: %v", c)
+	}
+	if !strings.Contains(picker.trace("messages"), "o=caller 53655765 2353687638") {
+		t.Fatalf("the phone that picked up did not get the caller's answer:\n%s", picker.trace("messages"))
+	}
+	if !strings.Contains(c.trace("messages"), "o=picker") {
+		t.Fatalf("the caller was not re-INVITEd with the picking phone's SDP:\n%s", c.trace("messages"))
+	}
+	waitFor(t, waitShort, "the engine to account for the retrieval and the end", func() (bool, string) {
+		p, e := metricOf("call.park_retrieved"), metricOf("call.ended")
+		return p == 1 && e == 1, fmt.Sprintf("park_retrieved %v ended %v", p, e)
+	})
+}
