@@ -13,9 +13,9 @@ import (
 )
 
 // directUnanswered ends a direct call whose extension's waves all rang
-// out or refused: busy (486 to the caller, call.remote_busy) or not
-// answered (480, the caller's hang-up committed). Forwarding on busy, no
-// answer or not connected is not applied yet.
+// out or refused and no forward applies (forward.go): busy (486 to the
+// caller, call.remote_busy) or not answered (480, the caller's hang-up
+// committed).
 func (s *Server) directUnanswered(c *call, busy bool) {
 	c.mu.Lock()
 	if c.answered || c.ended {
@@ -94,16 +94,37 @@ func (s *Server) configuredExtension(ext string) bool {
 func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 	defer c.stopRinging(agent)
 	busy := false
+	if c.direct != "" && s.forwardDirect(c, "") {
+		return
+	}
 	defer func() {
 		if c.direct != "" && ctx.Err() == nil {
-			s.directUnanswered(c, busy)
+			cond := contactcenter.ForwardNoAnswer
+			if busy {
+				cond = contactcenter.ForwardBusy
+			}
+			if !s.forwardDirect(c, cond) {
+				s.directUnanswered(c, busy)
+			}
 		}
 	}()
 	plan, err := s.cfg.Engine.RingPlan(ext)
 	if err != nil {
 		return
 	}
+	ringCtx := ctx
+	if c.direct != "" {
+		// A forward on no answer after its own time (no_answer_seconds).
+		if secs := s.noAnswerSeconds(c.direct); secs > 0 {
+			var cancel context.CancelFunc
+			ringCtx, cancel = context.WithTimeout(ctx, time.Duration(secs)*time.Second)
+			defer cancel()
+		}
+	}
 	for _, wave := range plan {
+		if ringCtx.Err() != nil {
+			return
+		}
 		var contacts []string
 		for _, ph := range wave {
 			if ct := s.reg.Contact(ext, ph); ct != "" {
@@ -113,7 +134,7 @@ func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 		if len(contacts) == 0 {
 			continue
 		}
-		wctx, wcancel := context.WithTimeout(ctx, s.cfg.WaveTime)
+		wctx, wcancel := context.WithTimeout(ringCtx, s.cfg.WaveTime)
 		results := make(chan int, len(contacts))
 		for _, ct := range contacts {
 			go func(ct string) { results <- s.branch(wctx, c, agent, ct, wcancel) }(ct)

@@ -44,6 +44,8 @@ type Engine interface {
 	Registrations() []contactcenter.Registration
 	// RingPlan is the waves in which an extension's phones ring.
 	RingPlan(ext string) ([][]string, error)
+	// Forward is where a call to a user goes instead (its forwarding rules).
+	Forward(user, condition string) (contactcenter.ForwardDecision, bool)
 	// View reads the engine's state under its lock (queues, agents' extensions, calls).
 	View(fn func(*contactcenter.State))
 }

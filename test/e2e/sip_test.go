@@ -872,3 +872,69 @@ func TestSIPParkPickupWithSipp(t *testing.T) {
 		return p == 1 && e == 1, fmt.Sprintf("park_retrieved %v ended %v", p, e)
 	})
 }
+
+const forwardConfig = `
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
+users:
+  - {id: ann, name: Ann, extension: "2001"}
+  - {id: bob, name: Bob, extension: "2002"}
+`
+
+// Forwarding of direct calls: Ann forwards to extension 2002 when not
+// connected and to an outside number after 2 s without an answer. A call
+// to 2001 while no phone of hers is registered gets 302 to 2002 at
+// Tandem (Diversion reason unavailable); once her phone is registered it
+// rings, is cancelled after 2 s, and the caller gets 302 to the outside
+// number at its own address (reason no-answer). Both calls end in the
+// engine.
+func TestSIPForwardingWithSipp(t *testing.T) {
+	n := newNode(t, "sipf", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(forwardConfig).ok(t)
+	fwd := `{"user":"ann","forwarding":{"not_connected":{"number":"2002"},"no_answer":{"number":"+441615550199"},"no_answer_seconds":2}}`
+	if code, out, err := n.do("POST", "/v1/console/ops/forwarding", true, []byte(fwd), "application/json"); err != nil || code != 200 {
+		t.Fatalf("forwarding: %d %s %v", code, out, err)
+	}
+	// Not connected.
+	r := sipp(t, n.sipAddr, "caller_forwarded.xml", "u1", "-key", "queue", "2001")
+	if r.code != 0 {
+		t.Fatalf("not connected: %v\n%s", r, r.trace("messages"))
+	}
+	msgs := r.trace("messages")
+	if !strings.Contains(msgs, "Contact: <sip:2002@"+n.sipAddr+">") || !strings.Contains(msgs, "reason=unavailable") {
+		t.Fatalf("the 302 does not forward to 2002 at %s:\n%s", n.sipAddr, msgs)
+	}
+	// No answer.
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	phone := sippBackground(t, n.sipAddr, "phone_cancelled.xml", port, "-key", "ext", "2001")
+	callerPort := freePort(t)
+	r = sipp(t, n.sipAddr, "caller_forwarded.xml", "u1", "-key", "queue", "2001", "-p", fmt.Sprint(callerPort))
+	if r.code != 0 {
+		t.Fatalf("no answer: %v\n%s", r, r.trace("messages"))
+	}
+	if p := phone(); p.code != 0 {
+		t.Fatalf("the phone was not rung then cancelled: %v", p)
+	}
+	msgs = r.trace("messages")
+	if !strings.Contains(msgs, fmt.Sprintf("Contact: <sip:+441615550199@127.0.0.1:%d>", callerPort)) || !strings.Contains(msgs, "reason=no-answer") {
+		t.Fatalf("the 302 does not forward to the outside number at the caller:\n%s", msgs)
+	}
+	waitFor(t, waitShort, "both calls ended in the engine", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		ended, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return ended == 2, fmt.Sprintf("ended %v", ended)
+	})
+}
