@@ -367,7 +367,8 @@ done
 
 # --- profile -----------------------------------------------------------------------
 # tandemd serves no pprof endpoint: the leader is sampled with perf (Go
-# keeps frame pointers), 10 s at the highest rate it passed.
+# keeps frame pointers), 10 s at the highest rate it passed. (Do not
+# rebuild bin/tandemd during a run: perf reads the symbols from it.)
 if ((PROFILE)) && [[ -n ${BEST_RATE[tandem]:-} ]] && command -v perf >/dev/null; then
 	prate=${BEST_RATE[tandem]}
 	log "profiling the leader (perf, 10 s) at $prate calls/s"
@@ -377,9 +378,12 @@ if ((PROFILE)) && [[ -n ${BEST_RATE[tandem]:-} ]] && command -v perf >/dev/null;
 	if timeout 30 perf record -q -F 499 -g -p "${PID[$LEADER]}" -o "$WORK/perf.data" -- sleep 10 >/dev/null 2>&1; then
 		{
 			echo "perf: the leader's CPU at $prate calls/s offered, 10 s; self time by symbol, then by shared object"
-			perf report -i "$WORK/perf.data" --stdio --no-children --sort symbol --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -40
+			perf report -i "$WORK/perf.data" --stdio --no-children -g none --sort dso,symbol --percent-limit 0.5 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -50
 			echo
-			perf report -i "$WORK/perf.data" --stdio --no-children --sort dso 2>/dev/null | grep -E '^ +[0-9]' | head -8
+			perf report -i "$WORK/perf.data" --stdio --no-children -g none --sort dso 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]]+$//' | head -8
+			echo
+			echo "cumulative (children), tandemd's own frames:"
+			perf report -i "$WORK/perf.data" --stdio --children -g none --sort symbol --dsos tandemd --percent-limit 3 2>/dev/null | grep -E '^ +[0-9]' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//' | head -40
 		} >"$OUT/sip-profile.txt"
 	fi
 	wait "$ppid" || true

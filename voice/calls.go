@@ -38,8 +38,18 @@ type call struct {
 	// picker is the phone that retrieved the call from a directed park
 	// (*55<ext>, pickup.go): the caller's peer once it is re-bridged.
 	picker *sipgo.DialogServerSession
-	ended  bool
-	done   chan struct{}
+	// transferTo is the extension a blind transfer rings (transfer.go)
+	// until it answers; transferred: the leg is that extension's.
+	transferTo  string
+	transferred bool
+	ended       bool
+	done        chan struct{}
+}
+
+// settled reports whether nothing more is to ring for the call: it
+// ended, or it is answered and not being transferred (c.mu held).
+func (c *call) settled() bool {
+	return c.ended || (c.answered && c.transferTo == "")
 }
 
 // calls indexes the calls by engine id and by the SIP Call-ID of each leg.

@@ -64,7 +64,7 @@ func (s *Server) endCall(c *call, by string) {
 	}
 	wasEnded := c.ended
 	c.ended = true
-	answered, agent, leg, picker := c.answered, c.agent, c.leg, c.picker
+	answered, agent, leg, picker, transferred := c.answered, c.agent, c.leg, c.picker, c.transferred
 	for _, cancel := range c.ringing {
 		cancel()
 	}
@@ -86,7 +86,7 @@ func (s *Server) endCall(c *call, by string) {
 	switch {
 	case by == "caller" && !wasEnded:
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
-	case by == "picker" && !wasEnded, by == "agent" && !wasEnded && c.direct != "":
+	case by == "picker" && !wasEnded, by == "agent" && !wasEnded && (c.direct != "" || transferred):
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "target"})
 	case by == "agent" && !wasEnded:
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallHangup, map[string]any{"agent": agent})

@@ -125,7 +125,7 @@ func (s *Server) handlePickup(req *sip.Request, tx sip.ServerTransaction, releas
 	}
 	// Re-bridge: the caller gets the picker's offer, the picker the
 	// caller's answer.
-	answer, err := s.reofferCaller(c, req)
+	answer, err := s.reofferCaller(c, req.Body())
 	if err != nil {
 		s.log.Info("SIP: re-bridging a retrieved call", "call", c.id, "err", err)
 		dlg.Respond(sip.StatusInternalServerError, "Server Internal Error", nil)
@@ -154,9 +154,9 @@ func (s *Server) handlePickup(req *sip.Request, tx sip.ServerTransaction, releas
 	}
 }
 
-// reofferCaller re-INVITEs the caller with the SDP of req and returns
-// the caller's answer (the re-INVITE acknowledged).
-func (s *Server) reofferCaller(c *call, req *sip.Request) ([]byte, error) {
+// reofferCaller re-INVITEs the caller with sdp and returns the caller's
+// answer (the re-INVITE acknowledged).
+func (s *Server) reofferCaller(c *call, sdp []byte) ([]byte, error) {
 	target := c.caller.InviteRequest.Contact()
 	if target == nil {
 		return nil, errors.New("the caller's INVITE has no Contact")
@@ -164,7 +164,7 @@ func (s *Server) reofferCaller(c *call, req *sip.Request) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out := sip.NewRequest(sip.INVITE, *target.Address.Clone())
-	out.SetBody(req.Body())
+	out.SetBody(sdp)
 	out.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	res, err := c.caller.Do(ctx, out)
 	if err != nil {

@@ -67,7 +67,7 @@ func (s *Server) ring(c *call, agent string) {
 // or "ext:<number>" for a direct call), once at a time.
 func (s *Server) ringTarget(c *call, key, ext string) {
 	c.mu.Lock()
-	if c.ended || c.answered || c.ringing[key] != nil {
+	if c.settled() || c.ringing[key] != nil {
 		c.mu.Unlock()
 		return
 	}
@@ -94,11 +94,16 @@ func (s *Server) configuredExtension(ext string) bool {
 func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 	defer c.stopRinging(agent)
 	busy := false
-	if c.direct != "" && s.forwardDirect(c, "") {
+	c.mu.Lock()
+	transfer := c.transferTo != ""
+	c.mu.Unlock()
+	if transfer {
+		defer func() { s.transferUnanswered(ctx, c, busy) }()
+	} else if c.direct != "" && s.forwardDirect(c, "") {
 		return
 	}
 	defer func() {
-		if c.direct != "" && ctx.Err() == nil {
+		if c.direct != "" && !transfer && ctx.Err() == nil {
 			cond := contactcenter.ForwardNoAnswer
 			if busy {
 				cond = contactcenter.ForwardBusy
@@ -150,7 +155,7 @@ func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 			return
 		}
 		c.mu.Lock()
-		done := c.answered || c.ended
+		done := c.settled()
 		c.mu.Unlock()
 		if done {
 			return
@@ -174,7 +179,10 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 	}
 	s.calls.addLeg(c, leg.InviteRequest.CallID().Value())
 	err = leg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
+		c.mu.Lock()
+		transfer := c.transferTo != "" // the caller's dialog is confirmed already
+		c.mu.Unlock()
+		if !transfer && (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) {
 			var h []sip.Header
 			if ct := res.ContentType(); ct != nil && len(res.Body()) > 0 {
 				h = append(h, sip.NewHeader("Content-Type", ct.Value()))
@@ -191,8 +199,11 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusRequestTerminated
 	}
 	c.mu.Lock()
-	won := !c.answered && !c.ended
-	if won {
+	won := !c.settled()
+	xfer := c.transferTo
+	if won && xfer != "" {
+		c.leg, c.agent, c.transferTo, c.transferred = leg, "", "", true
+	} else if won {
 		c.answered, c.agent, c.leg = true, agent, leg
 	}
 	c.mu.Unlock()
@@ -204,6 +215,9 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusRequestTerminated
 	}
 	cancelWave() // the other phones of the wave get CANCEL
+	if xfer != "" {
+		return s.transferAnswered(c, leg, xfer)
+	}
 	ctx2, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	if c.direct != "" {
 		_, err = s.cfg.Store.Propose(ctx2, contactcenter.TypeCallRemoteAnswer, contactcenter.CallRequest{Call: c.id},

@@ -938,3 +938,66 @@ func TestSIPForwardingWithSipp(t *testing.T) {
 		return ended == 2, fmt.Sprintf("ended %v", ended)
 	})
 }
+
+// A queue call answered by agent a1 is blind-transferred by the operator
+// to extension 2002 (call.transfer from the console): the agent's phone
+// gets BYE, 2002's phone rings with the caller's offer and answers, the
+// caller is re-INVITEd with that phone's SDP (o=target); the engine
+// counts the call transferred, and the caller's BYE reaches 2002's phone.
+func TestSIPBlindTransferWithSipp(t *testing.T) {
+	n := newNode(t, "sipt", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(parkConfig).ok(t)
+	agentPort, targetPort := freePort(t), freePort(t)
+	for _, reg := range []struct {
+		ext  string
+		port int
+	}{{"2001", agentPort}, {"2002", targetPort}} {
+		if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", reg.ext, "-au", reg.ext+"-desk", "-ap", "desk-password-"+reg.ext,
+			"-p", fmt.Sprint(reg.port)); r.code != 0 {
+			t.Fatalf("REGISTER %s: %v", reg.ext, r)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	events := func(name string) float64 {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return -1
+		}
+		v, _ := metric(string(b), `tandem_events_total{type="`+name+`"}`)
+		return v
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", agentPort, "-key", "ext", "2001")
+	target := sippBackground(t, n.sipAddr, "target_uas.xml", targetPort, "-key", "ext", "2002")
+	caller := sippBackground(t, n.sipAddr, "caller_parked.xml", freePort(t), "-key", "queue", "sales")
+	waitFor(t, waitShort, "the agent to answer", func() (bool, string) {
+		v := events("call.answered")
+		return v == 1, fmt.Sprint("answered ", v)
+	})
+	if code, out, err := n.do("POST", "/v1/console/ops/transfer", true, []byte(`{"agent":"a1","target":"2002"}`), "application/json"); err != nil || code != 200 {
+		t.Fatalf("transfer: %d %s %v", code, out, err)
+	}
+	if a := agent(); a.code != 0 {
+		t.Fatalf("the agent's phone did not get its BYE on transfer: %v", a)
+	}
+	c := caller()
+	if c.code != 0 {
+		t.Fatalf("caller: %v\ntarget: %v", c, target())
+	}
+	if tr := target(); tr.code != 0 {
+		t.Fatalf("target phone: %v", tr)
+	}
+	if !strings.Contains(c.trace("messages"), "o=target") {
+		t.Fatalf("the caller was not re-INVITEd with the target phone's SDP:\n%s", c.trace("messages"))
+	}
+	waitFor(t, waitShort, "the engine to count the transfer and the end", func() (bool, string) {
+		tr, e := events("call.transferred"), events("call.ended")
+		return tr == 1 && e == 1, fmt.Sprintf("transferred %v ended %v", tr, e)
+	})
+}
