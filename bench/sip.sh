@@ -216,12 +216,19 @@ phones_up() { # name port: a sipp UAS on port answering every call
 phones_up phones-tandem "$UAS_T"
 log "registering $AGENTS phones (digest) at ${SIPP_ADDR[$LEADER]}, contact 127.0.0.1:$UAS_T"
 # One sipp a phone (sipp takes one digest user a run: -au/-ap), 8 at a time.
-register_one() { # index: REGISTER extension 1000+index with its password
-	local i=$1 d=$WORK/register/$1
+register_one() { # index: REGISTER extension 1000+index with its password (3 tries: a loaded host may lose one)
+	local i=$1 d=$WORK/register/$1 try
 	mkdir -p "$d"
-	cd "$d" && timeout 30 "$SIPP" "$SIPT" -sf "$SCEN/register.xml" -key ext $((1000 + i)) -key phone "$PHONE" \
-		-au "$((1000 + i))-desk" -ap "bench-pw-$i" -t u1 -i 127.0.0.1 -p 0 -m 1 -nostdin -timeout 20s -timeout_error \
-		>"$d/out" 2>&1 || { tail -n 20 "$d/out" >&2; return 1; }
+	cd "$d" || return 1
+	for try in 1 2 3; do
+		timeout 30 "$SIPP" "$SIPT" -sf "$SCEN/register.xml" -key ext $((1000 + i)) -key phone "$PHONE" \
+			-au "$((1000 + i))-desk" -ap "bench-pw-$i" -t u1 -i 127.0.0.1 -m 1 -nostdin -timeout 20s -timeout_error \
+			-trace_err >"$d/out" 2>&1 && return 0
+		echo "REGISTER of $((1000 + i)), try $try failed:" >&2
+		cat "$d"/*_errors.log >&2 2>/dev/null || true
+		rm -f "$d"/*_errors.log
+	done
+	return 1
 }
 export -f register_one
 export SIPP SCEN WORK SIPT=${SIPP_ADDR[$LEADER]} PHONE=127.0.0.1:$UAS_T
@@ -390,12 +397,14 @@ if ((PROFILE)) && [[ -n ${BEST_RATE[tandem]:-} ]] && command -v perf >/dev/null;
 fi
 
 # --- report --------------------------------------------------------------------------
+KAMV=""
+((with_kam)) && KAMV="; $("$KAMAILIO" -v 2>/dev/null | head -1 | cut -d' ' -f2-3)"
 report() {
 	echo "SIP benchmark — calls set up through Tandem's ACD (3-node cluster) beside Kamailio as a stateful proxy, sipp over UDP loopback"
-	echo "date: $(date -u +%FT%TZ); host: $(hostname) ($(uname -sr)), $(nproc) CPUs; tandem $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$SIPP" -v 2>&1 | grep -o 'SIPp v[^ ,]*' | head -1)${with_kam:+; $("$KAMAILIO" -v 2>/dev/null | head -1 | cut -d' ' -f2-3)}"
+	echo "date: $(date -u +%FT%TZ); host: $(hostname) ($(uname -sr)), $(nproc) CPUs; tandem $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $("$SIPP" -v 2>&1 | grep -o 'SIPp v[^ ,]*' | head -1)$KAMV"
 	echo
 	echo "load (both): sipp UAC (bench/sip/caller.xml) INVITE with SDP → 100/180 → 200 → ACK → ${HOLD} ms → BYE → 200;"
-	echo "  one sipp UAS (bench/sip/phone.xml) auto-answers (180, 200 with SDP at once) for every phone; SIP_RATES offered, $STEP s a step"
+	echo "  one sipp UAS (bench/sip/phone.xml) auto-answers (200 with SDP at once, no 180) for every phone; SIP_RATES offered, $STEP s a step"
 	echo "ours: 3 tandemd nodes (Raft), the leader takes SIP; $AGENTS agents logged in, queue 'bench' (longest idle), each agent's phone"
 	echo "  registered with digest; per call: call.incoming → the engine routes (call.offered) → Tandem INVITEs the agent's phone (a"
 	echo "  second dialog) → 200 → call.answer committed → 200 to the caller; BYE → BYE to the phone + the hang-up committed:"
