@@ -59,7 +59,9 @@ const (
 // Call is one call the engine tracks, from its arrival (or dialling) to
 // its end.
 type Call struct {
-	ID        string         `json:"id"`
+	ID string `json:"id"`
+	// Medium is MediumEmail for an e-mail contact, "" for a call.
+	Medium    string         `json:"medium,omitempty"`
 	Number    string         `json:"number,omitempty"`
 	Name      string         `json:"name,omitempty"`
 	Direction string         `json:"direction"`

@@ -54,6 +54,8 @@ var payloadOf = map[string]func() any{
 	TypeVoicemailDeposited: func() any { return new(VoicemailDepositRequest) },
 	TypeVoicemailMark:      func() any { return new(VoicemailMarkRequest) },
 	TypeVoicemailDelete:    func() any { return new(VoicemailDeleteRequest) },
+
+	TypeMailReceived: func() any { return new(MailReceivedRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

@@ -39,6 +39,9 @@ type Document struct {
 	// back (web callback error 17031). Each is stored normalised
 	// (Settings.CanonicalNumber) and matched exactly, not as a prefix.
 	ExcludedNumbers []string `yaml:"excluded_numbers" json:"excluded_numbers,omitempty"`
+	// Mail is the e-mail channel's settings (mailconfig.go); absent, the
+	// current settings stay (or, with Prune, the channel is off).
+	Mail *Mail `yaml:"mail" json:"mail,omitempty"`
 }
 
 // Settings are the engine-wide operating parameters. Zero fields take
@@ -245,6 +248,9 @@ type Config struct {
 	Contacts      map[string]Contact      `json:"contacts"`
 	// ExcludedNumbers is keyed by the normalised number.
 	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
+	// Mail is the e-mail channel's settings, nil when it is off. It holds
+	// the IMAP and SMTP passwords: shown only redacted (Document).
+	Mail *Mail `json:"mail,omitempty"`
 }
 
 func emptyConfig() Config {
@@ -380,6 +386,14 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.Contacts, cur.Contacts)
 		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
+		next.Mail = cur.Mail
+	}
+	if d.Mail != nil {
+		m, err := checkMail(*d.Mail)
+		if err != nil {
+			return Config{}, err
+		}
+		next.Mail = &m
 	}
 	if d.Settings != nil {
 		st, err := checkSettings(*d.Settings)
@@ -554,6 +568,12 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		return Config{}, err
 	}
 	if err := keepPasswords(cur, next, d); err != nil {
+		return Config{}, err
+	}
+	if err := keepMailPasswords(cur, &next, d); err != nil {
+		return Config{}, err
+	}
+	if err := checkMailRefs(next); err != nil {
 		return Config{}, err
 	}
 	return next, checkRefs(next, d)
@@ -882,6 +902,8 @@ func diff(old, next Config, em eventSink) ApplyResult {
 	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, nil)
 	diffKind(&r, em, "contact", old.Contacts, next.Contacts, nil)
 	diffKind(&r, em, "excluded_number", old.ExcludedNumbers, next.ExcludedNumbers, nil)
+	// The mail settings' event never carries the passwords (MailEvent).
+	diffMail(&r, em, old.Mail, next.Mail)
 	// Settings always exist: they count only when they change.
 	if !reflect.DeepEqual(old.Settings, next.Settings) {
 		r.Updated++
@@ -993,6 +1015,10 @@ func (c Config) Document() Document {
 	d.ExcludedNumbers = sortedKeys(c.ExcludedNumbers)
 	if len(d.ExcludedNumbers) == 0 {
 		d.ExcludedNumbers = nil
+	}
+	if c.Mail != nil {
+		m := c.Mail.redacted()
+		d.Mail = &m
 	}
 	return d
 }

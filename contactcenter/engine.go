@@ -138,6 +138,8 @@ func init() {
 		TypeVoicemailDeposited: (*Engine).cmdVoicemailDeposited,
 		TypeVoicemailMark:      (*Engine).cmdVoicemailMark,
 		TypeVoicemailDelete:    (*Engine).cmdVoicemailDelete,
+
+		TypeMailReceived: (*Engine).cmdMailReceived,
 	}
 }
 
@@ -238,6 +240,8 @@ type State struct {
 	// Maintenance is when the next daily data maintenance is due and for
 	// which maintenance time it was scheduled (maintenance.go).
 	Maintenance MaintenanceState `json:"maintenance,omitzero"`
+	// Mail is what the e-mail channel recorded of its mailbox (mail.go).
+	Mail *MailState `json:"mail,omitempty"`
 }
 
 // New returns an empty engine.
@@ -284,7 +288,7 @@ func (s *State) normalize() {
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyMail}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is

@@ -64,6 +64,11 @@ const (
 	kindKeyword
 	kindSecret
 	kindPasswordHash
+	kindHost
+	kindPath
+	kindPassword
+	kindMailbox
+	kindMessageID
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -89,6 +94,11 @@ var textKinds = [...]struct {
 	kindKeyword:      {MaxKeywordLen, "a keyword", "keywords", true, true},
 	kindSecret:       {MaxSecretLen, "a secret", "secrets", true, false},
 	kindPasswordHash: {MaxPasswordHashLen, "a password hash", "password hashes", true, false},
+	kindHost:         {MaxHostLen, "a host name", "host names", true, true},
+	kindPath:         {MaxPathLen, "a file path", "file paths", true, true},
+	kindPassword:     {MaxMailPasswordLen, "a password", "passwords", true, false},
+	kindMailbox:      {MaxMailboxLen, "a mailbox name", "mailbox names", true, true},
+	kindMessageID:    {MaxMessageIDLen, "a Message-ID", "Message-IDs", true, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -178,7 +188,11 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[PauseReason](): {"code": kindID, "name": kindName},
 	reflect.TypeFor[Contact](): {"id": kindID, "first_name": kindName, "last_name": kindName, "company": kindName,
 		"extension": kindNumber, "mobile": kindNumber, "phone": kindNumber},
-	reflect.TypeFor[Document](): {"excluded_numbers": kindNumber},
+	reflect.TypeFor[Document]():  {"excluded_numbers": kindNumber},
+	reflect.TypeFor[Mail]():      {"ca_file": kindPath},
+	reflect.TypeFor[MailIMAP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword, "mailbox": kindMailbox},
+	reflect.TypeFor[MailSMTP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword},
+	reflect.TypeFor[MailAlias](): {"address": kindEmail, "business_unit": kindID, "queue": kindID},
 	reflect.TypeFor[Settings](): {"outside_line_prefix": kindKeyword, "default_country_code": kindKeyword,
 		"default_area_code": kindKeyword, "directory_fields": kindKeyword, "maintenance_time": kindKeyword},
 
@@ -217,6 +231,9 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName},
 	reflect.TypeFor[VoicemailMarkRequest]():    {"mailbox": kindExtension, "message": kindID, "user": kindID, "folder": kindKeyword},
 	reflect.TypeFor[VoicemailDeleteRequest]():  {"mailbox": kindExtension, "message": kindID, "user": kindID},
+
+	reflect.TypeFor[MailReceivedRequest](): {"message_id": kindMessageID, "from": kindEmail, "from_name": kindName,
+		"to": kindEmail, "subject": kindNote, "skip": kindKeyword},
 }
 
 // checkTexts checks every text field of v (a document or a payload,

@@ -105,6 +105,8 @@ var randomOutcomes = []struct{ key, what string }{
 	{"voicemail.deleted deleted", "message deleted"},
 	{"voicemail.deleted limit", "full mailbox drops its oldest message"},
 	{"voicemail.deleted mailbox_removed", "extension removed with its mailbox"},
+	{"mail.received", "an e-mail becomes a contact in its alias's queue"},
+	{"mail.skipped", "an auto-reply, bulk, own or second copy of an e-mail recorded without a contact"},
 
 	{"config.settings.updated", "settings changed"},
 	{"config.excluded_number.created", "excluded number added"},

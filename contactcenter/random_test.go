@@ -60,6 +60,9 @@ agents:
   - {id: a4, extension: "2004", queues: [fc, sk], skills: {english: 9}, wrap_up_seconds: 4, max_no_answer: 2}
   - {id: a5, extension: "2005", queues: [li, rr, ra, fc, sk], skills: {french: 1}, max_no_answer: 3}
   - {id: a6, extension: "2006", queues: [ra], max_no_answer: 2}
+mail:
+  imap: {host: imap.example.org, user: desk, password: imap-pass}
+  aliases: [{address: support@example.org, queue: rr}, {address: sales@example.org, queue: ra}]
 `
 
 // randomGen builds one command at a time from what it sees of the engine
@@ -80,6 +83,8 @@ type randomGen struct {
 
 	vm     []string // voicemail messages deposited recently
 	nextVM int
+	// nextUID is the mailbox's next UID (mail.received).
+	nextUID uint32
 	// spareGone: the generator removed the spare extension 3009 (and its
 	// mailbox) with a pruning config.apply and has not put it back.
 	spareGone bool
@@ -442,6 +447,23 @@ func (g *randomGen) command() (string, any) {
 	panic("unreachable")
 }
 
+// mail is a message of the mailbox: mostly the next UID, some again
+// (a retry), some copies of an earlier Message-ID, some auto-replies.
+func (g *randomGen) mail() (string, any) {
+	g.nextUID++
+	p := MailReceivedRequest{UIDValidity: 7, UID: g.nextUID, MessageID: fmt.Sprintf("<m%d@example.com>", g.nextUID),
+		From: "cust@example.com", Subject: "help", To: []string{g.pick([]string{"support@example.org", "sales@example.org", "x@example.org"})}}
+	switch g.r.IntN(8) {
+	case 0:
+		p.UID = g.nextUID - uint32(g.r.IntN(3)) // at or below the watermark
+	case 1:
+		p.MessageID = fmt.Sprintf("<m%d@example.com>", 1+g.r.IntN(int(g.nextUID)))
+	case 2:
+		p.Skip = g.pick(MailSkipReasons)
+	}
+	return TypeMailReceived, p
+}
+
 // outgoing picks a call whose far side may answer or be busy: often a
 // consultation (complete and camp-on need one answered or busy),
 // sometimes one of also (camp-ons for an answer, transfers for a busy
@@ -572,6 +594,9 @@ func (g *randomGen) incoming() (string, any) {
 			return TypeCallRemoteHangup, RemoteHangupRequest{Call: g.pick(g.waiting)}
 		}
 		return TypeClockTick, nil
+	}
+	if g.r.IntN(16) == 0 {
+		return g.mail()
 	}
 	req := IncomingRequest{Call: g.newID(), Number: fmt.Sprintf("+4416155%05d", g.r.IntN(100000)), Priority: g.r.IntN(3)}
 	if g.r.IntN(4) == 0 {
@@ -786,6 +811,14 @@ func (ct *callTracker) observe(t *testing.T, env command.Envelope, err error, ev
 		}
 	}
 	for _, ev := range events {
+		if ev.Type == EvMailReceived {
+			var m MailReceivedEvent
+			_ = json.Unmarshal(ev.Data, &m)
+			if ct.live[m.Contact] {
+				t.Fatalf("%s created live contact %s again", env.Type, m.Contact)
+			}
+			ct.live[m.Contact] = true
+		}
 		if ev.Type != EvCallEnded {
 			continue
 		}

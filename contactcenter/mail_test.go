@@ -1,0 +1,285 @@
+package contactcenter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	mailIMAPPass = "Imap-Pass-Sweep-0123456789"
+	mailSMTPPass = "Smtp-Pass-Sweep-9876543210"
+)
+
+// mailDoc is baseDoc with the e-mail channel: support@ to support,
+// sales@ to sales.
+var mailDoc = baseDoc + `
+business_units: [{id: bu1}]
+mail:
+  imap: {host: imap.example.org, tls: starttls, user: desk@example.org, password: ` + mailIMAPPass + `, max_sessions: 15, reserved_sessions: 5}
+  smtp: {host: smtp.example.org, user: desk@example.org, password: ` + mailSMTPPass + `, messages_per_minute: 30}
+  aliases:
+    - {address: support@example.org, queue: support}
+    - {address: Sales@Example.org, queue: sales, business_unit: bu1}
+  ca_file: /etc/tandem/ca.pem
+`
+
+func TestMailSettingsValidation(t *testing.T) {
+	good := func() Mail {
+		return Mail{IMAP: MailIMAP{Host: "imap.example.org", User: "u", Password: "p"},
+			Aliases: []MailAlias{{Address: "a@example.org", Queue: "sales"}}}
+	}
+	tests := []struct {
+		name  string
+		edit  func(*Mail)
+		field string
+	}{
+		{"no host", func(m *Mail) { m.IMAP.Host = "" }, "mail.imap.host"},
+		{"bad host", func(m *Mail) { m.IMAP.Host = "imap example" }, "mail.imap.host"},
+		{"no user", func(m *Mail) { m.IMAP.User = "" }, "mail.imap.user"},
+		{"no password", func(m *Mail) { m.IMAP.Password = "" }, "mail.imap.password"},
+		{"bad tls", func(m *Mail) { m.IMAP.TLS = "ssl" }, "mail.imap.tls"},
+		{"bad port", func(m *Mail) { m.IMAP.Port = 70000 }, "mail.imap.port"},
+		{"sessions", func(m *Mail) { m.IMAP.MaxSessions = -1 }, "mail.imap.max_sessions"},
+		{"reserved all", func(m *Mail) { m.IMAP.MaxSessions, m.IMAP.ReservedSessions = 5, 5 }, "mail.imap.reserved_sessions"},
+		{"poll", func(m *Mail) { m.IMAP.PollSeconds = 4000 }, "mail.imap.poll_seconds"},
+		{"smtp without host", func(m *Mail) { m.SMTP.User = "x" }, "mail.smtp.host"},
+		{"smtp password without user", func(m *Mail) { m.SMTP = MailSMTP{Host: "smtp", Password: "p"} }, "mail.smtp.user"},
+		{"smtp tls", func(m *Mail) { m.SMTP = MailSMTP{Host: "smtp", TLS: "x"} }, "mail.smtp.tls"},
+		{"rate", func(m *Mail) { m.SMTP = MailSMTP{Host: "smtp", MessagesPerMinute: -1} }, "mail.smtp.messages_per_minute"},
+		{"no aliases", func(m *Mail) { m.Aliases = nil }, "mail.aliases"},
+		{"bad address", func(m *Mail) { m.Aliases[0].Address = "nobody" }, "mail.aliases[0].address"},
+		{"duplicate address", func(m *Mail) {
+			m.Aliases = append(m.Aliases, MailAlias{Address: "A@example.org", Queue: "sales"})
+		}, "mail.aliases[1].address"},
+		{"bad queue id", func(m *Mail) { m.Aliases[0].Queue = "" }, "mail.aliases[0].queue"},
+		{"retention", func(m *Mail) { m.RetentionDays = MaxRetentionDays + 1 }, "mail.retention_days"},
+		{"long password", func(m *Mail) { m.IMAP.Password = strings.Repeat("p", MaxMailPasswordLen+1) }, "mail.imap.password"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := good()
+			tc.edit(&m)
+			err := Document{Mail: &m}.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Fatalf("Validate = %v, want a refusal of %s", err, tc.field)
+			}
+			if strings.Contains(err.Error(), strings.Repeat("p", 40)) {
+				t.Fatalf("the refusal quotes the password: %v", err)
+			}
+		})
+	}
+	m := good()
+	if err := (Document{Mail: &m}).Validate(); err != nil {
+		t.Fatalf("good settings refused: %v", err)
+	}
+	// References are checked by apply: an unknown queue.
+	h := newHarness(t, baseDoc)
+	m.Aliases[0].Queue = "nope"
+	err := h.fail(TypeConfigApply, ApplyRequest{Document: Document{Mail: &m}}, nil)
+	if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field != "mail.aliases[0].queue" {
+		t.Fatalf("unknown queue: %v", err)
+	}
+	// A queue a mail alias uses cannot be pruned away.
+	h.config(mailDoc)
+	d, _ := ParseDocument([]byte(mailDoc))
+	d.Queues = d.Queues[:1] // sales only
+	d.Agents = nil
+	err = h.fail(TypeConfigApply, ApplyRequest{Document: d, Prune: true}, nil)
+	if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field != "mail.aliases[0].queue" {
+		t.Fatalf("dropping a queue mail routes to: %v", err)
+	}
+}
+
+// The passwords are write-only: the document shows "redacted"; applied
+// back they stay; no event, result, error or query carries them; the
+// engine holds them.
+func TestMailPasswordsRedacted(t *testing.T) {
+	h := newHarness(t, mailDoc)
+	var doc Document
+	h.e.View(func(s *State) { doc = s.Config.Document() })
+	if doc.Mail == nil || doc.Mail.IMAP.Password != MailPasswordRedacted || doc.Mail.SMTP.Password != MailPasswordRedacted {
+		t.Fatalf("document mail %+v", doc.Mail)
+	}
+	if err := doc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res := h.ok(TypeConfigApply, ApplyRequest{Document: doc, Prune: true})
+	if r := res.(ApplyResult); r.Changed() {
+		t.Fatalf("applying the document read back changed %+v", r)
+	}
+	m := h.e.MailSettings()
+	if m.IMAP.Password != mailIMAPPass || m.SMTP.Password != mailSMTPPass {
+		t.Fatalf("passwords held: %q %q", m.IMAP.Password, m.SMTP.Password)
+	}
+	// A changed setting beside a redacted password keeps the password.
+	doc.Mail.IMAP.PollSeconds = 30
+	h.ok(TypeConfigApply, ApplyRequest{Document: doc})
+	if m := h.e.MailSettings(); m.IMAP.Password != mailIMAPPass || m.IMAP.PollSeconds != 30 {
+		t.Fatalf("after an update: %+v", m.IMAP)
+	}
+	var upd MailEvent
+	for _, ev := range h.events {
+		if ev.Type == EvConfigMailUpdated {
+			if err := json.Unmarshal(ev.Data, &upd); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !upd.IMAPPasswordSet || !upd.SMTPPasswordSet || upd.IMAP.Password != "" {
+		t.Fatalf("config.mail.updated %+v", upd)
+	}
+	// "redacted" cannot give a password to a channel without one.
+	h2 := newHarness(t, baseDoc)
+	nd := *doc.Mail
+	err := h2.fail(TypeConfigApply, ApplyRequest{Document: Document{Mail: &nd}}, nil)
+	if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field != "mail.imap.password" {
+		t.Fatalf("redacted without a password: %v", err)
+	}
+	// Contacts, refusals and queries.
+	h.connect("a1")
+	res = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<x@y>", From: "c@example.com", To: []string{"support@example.org"}})
+	outputs := []any{h.all, res, doc, h.e.Queues(), fmt.Sprintf("%+v", doc)}
+	bad := *doc.Mail
+	bad.IMAP.Password = mailIMAPPass + strings.Repeat("x", MaxMailPasswordLen)
+	verr := Document{Mail: &bad}.Validate() // text limits are the edge's
+	if verr == nil {
+		t.Fatal("an over-long password was accepted")
+	}
+	outputs = append(outputs, verr.Error(), CheckPayload(TypeConfigApply, mustJSON(t, ApplyRequest{Document: Document{Mail: &bad}})).Error())
+	for i, o := range outputs {
+		b, _ := json.Marshal(o)
+		if strings.Contains(string(b), mailIMAPPass) || strings.Contains(string(b), mailSMTPPass) {
+			t.Errorf("output %d shows a mail password: %s", i, b)
+		}
+	}
+	snap, _ := h.e.Snapshot()
+	if !strings.Contains(string(snap), mailIMAPPass) {
+		t.Fatal("the snapshot lacks the password: the sweep proves nothing")
+	}
+}
+
+// A message becomes one contact in its alias's queue, routed by the ACD
+// to a free agent; the same UID or Message-ID again makes none.
+func TestMailReceived(t *testing.T) {
+	h := newHarness(t, mailDoc)
+	h.connect("a3") // support only
+	res := h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 9, UID: 4, MessageID: "<a@c>", From: "c@example.com",
+		FromName: "Cust", To: []string{"other@example.org", "SUPPORT@example.org"}, Subject: "Invoice"})
+	r := res.(MailResult)
+	if r.Contact != "mail-9-4" || r.Queue != "support" {
+		t.Fatalf("result %+v", r)
+	}
+	var offered bool
+	for _, ev := range h.events {
+		if ev.Type == EvCallOffered && strings.Contains(string(ev.Data), `"a3"`) {
+			offered = true
+		}
+	}
+	if !offered {
+		t.Fatalf("not offered to a3: %v", h.events)
+	}
+	h.e.View(func(s *State) {
+		c := s.Calls["mail-9-4"]
+		if c == nil || c.Medium != MediumEmail || c.Note != "Invoice" || c.Name != "Cust" {
+			t.Fatalf("call %+v", c)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		p    MailReceivedRequest
+		want MailResult
+	}{
+		{"same uid", MailReceivedRequest{UIDValidity: 9, UID: 4, MessageID: "<a@c>"}, MailResult{Contact: "mail-9-4", Duplicate: true}},
+		{"lower uid", MailReceivedRequest{UIDValidity: 9, UID: 2}, MailResult{Duplicate: true}},
+		{"same message id", MailReceivedRequest{UIDValidity: 9, UID: 5, MessageID: "<a@c>"}, MailResult{Contact: "mail-9-4", Duplicate: true, Skipped: MailSkipDuplicate}},
+		{"auto-reply", MailReceivedRequest{UIDValidity: 9, UID: 6, Skip: MailSkipAutoReply}, MailResult{Skipped: MailSkipAutoReply}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(h.e.st.Calls)
+			if got := h.ok(TypeMailReceived, tc.p).(MailResult); got != tc.want {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+			if len(h.e.st.Calls) != before {
+				t.Fatal("a contact was created")
+			}
+		})
+	}
+	if v, last := h.e.MailView(); v != 9 || last != 6 {
+		t.Fatalf("watermark %d/%d", v, last)
+	}
+	// An unknown alias goes to the first; a new UIDVALIDITY starts again.
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 1, To: []string{"nobody@example.org"}}).(MailResult)
+	if r.Contact != "mail-10-1" || r.Queue != "support" {
+		t.Fatalf("new validity: %+v", r)
+	}
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 2, To: []string{"sales@example.org"}}).(MailResult)
+	if r.Queue != "sales" {
+		t.Fatalf("sales alias: %+v", r)
+	}
+	// Refusals.
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 0, UID: 1}, nil)
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 0}, nil)
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, Skip: "spam"}, nil)
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, Subject: "a\x00b"}, nil)
+	off := newHarness(t, baseDoc)
+	off.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1}, ErrMailOff)
+
+	// The agent answers and ends the contact like a call; after the
+	// retention period the daily maintenance forgets the message but the
+	// watermark stays.
+	h.ok(TypeCallAnswer, AgentCallRequest{Agent: "a3"})
+	h.ok(TypeCallHangup, HangupRequest{Agent: "a3"})
+	if _, ok := h.e.MailMessageOf("mail-9-4"); !ok {
+		t.Fatal("message forgotten at once")
+	}
+	h.tick()
+	h.at(31 * 24 * time.Hour)
+	h.at(24 * time.Hour)
+	if _, ok := h.e.MailMessageOf("mail-9-4"); ok {
+		t.Fatal("message kept after the retention period")
+	}
+	if _, ok := h.e.MailMessageOf("mail-10-1"); !ok {
+		t.Fatal("a message whose contact is still waiting was forgotten")
+	}
+	if v, last := h.e.MailView(); v != 10 || last != 2 {
+		t.Fatalf("watermark %d/%d", v, last)
+	}
+}
+
+func TestCleanText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"plain", "plain"},
+		{"a\tb\r\n c", "a b c"},
+		{"\x00x\u202ey\xff", "x y\ufffd"},
+		{"  lead", "lead"},
+		{strings.Repeat("é", 10), strings.Repeat("é", 2)},
+	} {
+		got := CleanText(tc.in, 5)
+		if tc.want == strings.Repeat("é", 2) {
+			if got != tc.want {
+				t.Errorf("CleanText(%q) = %q", tc.in, got)
+			}
+			continue
+		}
+		if got != clipText(tc.want, 5) {
+			t.Errorf("CleanText(%q) = %q, want %q", tc.in, got, clipText(tc.want, 5))
+		}
+		if msg := textFault(got); msg != "" {
+			t.Errorf("CleanText(%q) = %q: %s", tc.in, got, msg)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
