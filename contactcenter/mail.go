@@ -337,3 +337,16 @@ func clipText(s string, max int) string {
 	}
 	return s
 }
+
+// MailContactsLive counts the e-mail contacts the engine holds now.
+func (e *Engine) MailContactsLive() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	n := 0
+	for _, c := range e.st.Calls {
+		if c.Medium == MediumEmail {
+			n++
+		}
+	}
+	return n
+}

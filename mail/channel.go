@@ -152,7 +152,9 @@ func (c *Channel) Run(ctx context.Context) {
 		m := c.Engine.MailSettings()
 		switch {
 		case m == nil:
-			c.update(func(s *Status) { *s = Status{State: "off", Ingested: s.Ingested, Duplicates: s.Duplicates, Skipped: s.Skipped, Outages: s.Outages, FailuresSeen: s.FailuresSeen} })
+			c.update(func(s *Status) {
+				*s = Status{State: "off", Ingested: s.Ingested, Duplicates: s.Duplicates, Skipped: s.Skipped, Outages: s.Outages, FailuresSeen: s.FailuresSeen}
+			})
 			sleep(ctx, time.Second)
 			continue
 		case !c.Store.IsLeader():

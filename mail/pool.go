@@ -89,4 +89,6 @@ func (c *Channel) poolFor(m cc.Mail) *Pool {
 	return c.pool
 }
 
-func equalFold(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
+func equalFold(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}

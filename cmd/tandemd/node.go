@@ -22,6 +22,7 @@ import (
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/contactcenter/ticker"
 	"github.com/tandemcc/tandem/internal/httpserver"
+	"github.com/tandemcc/tandem/mail"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
@@ -169,7 +170,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return 0
 	}}
-	sinks := []cluster.EventSink{events, hub, agent.ContactEvents()} // the SNMP agent counts voice contacts
+	mailContacts := &mail.Contacts{Live: engine.MailContactsLive}
+	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts} // the SNMP agent counts voice contacts, the mail channel e-mail ones
 	var repl *replication.Manager
 	// The replication states are cluster state on every node, with or
 	// without targets configured here (replication/control.go).
@@ -265,12 +267,17 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	reg := ops.NewRegistry(store)
 	events.Register(reg)
 	agent.Register(reg)
+	// The e-mail channel: the leader watches the mailbox; the first
+	// failure of an outage is the SNMP trap (the leader's).
+	mailCh := &mail.Channel{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"),
+		Unreachable: agent.MailServerUnreachable, Now: now}
+	mailCh.Register(reg)
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
 		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},
-		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent,
+		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent, Mail: mailCh,
 		Console: &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		ops.RegisterReplication(reg, repl)
@@ -294,7 +301,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		go bk.Run(loops)
 	}
 	go receiver.Run(loops)
-	snmpSrc := snmp.Sources{Cluster: store, Engine: engine}
+	go mailCh.Run(loops)
+	snmpSrc := snmp.Sources{Cluster: store, Engine: engine, Email: mailContacts}
 	if repl != nil {
 		snmpSrc.Replication = repl
 	}

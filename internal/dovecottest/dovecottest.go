@@ -280,26 +280,40 @@ func (s *Server) Dial() (*imapclient.Client, error) {
 // Append appends a message to mailbox (created when missing) as the test
 // user and returns its UID.
 func (s *Server) Append(mailbox string, msg []byte) (uint32, error) {
-	c, err := s.Dial()
+	uids, err := s.AppendMany(mailbox, [][]byte{msg})
 	if err != nil {
 		return 0, err
+	}
+	return uids[0], nil
+}
+
+// AppendMany appends messages in order over one session and returns their
+// UIDs.
+func (s *Server) AppendMany(mailbox string, msgs [][]byte) ([]uint32, error) {
+	c, err := s.Dial()
+	if err != nil {
+		return nil, err
 	}
 	defer c.Close()
 	if mailbox != "INBOX" {
 		c.Create(mailbox, nil).Wait() // exists already: fine
 	}
-	cmd := c.Append(mailbox, int64(len(msg)), nil)
-	if _, err := cmd.Write(msg); err != nil {
-		return 0, err
+	var uids []uint32
+	for _, msg := range msgs {
+		cmd := c.Append(mailbox, int64(len(msg)), nil)
+		if _, err := cmd.Write(msg); err != nil {
+			return uids, err
+		}
+		if err := cmd.Close(); err != nil {
+			return uids, err
+		}
+		data, err := cmd.Wait()
+		if err != nil {
+			return uids, err
+		}
+		uids = append(uids, uint32(data.UID))
 	}
-	if err := cmd.Close(); err != nil {
-		return 0, err
-	}
-	data, err := cmd.Wait()
-	if err != nil {
-		return 0, err
-	}
-	return uint32(data.UID), c.Logout().Wait()
+	return uids, c.Logout().Wait()
 }
 
 // Count is the number of messages in mailbox.
