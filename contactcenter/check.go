@@ -56,6 +56,9 @@ var payloadOf = map[string]func() any{
 	TypeVoicemailDelete:    func() any { return new(VoicemailDeleteRequest) },
 
 	TypeMailReceived: func() any { return new(MailReceivedRequest) },
+	TypeMailReply:    func() any { return new(MailReplyRequest) },
+	TypeMailSending:  func() any { return new(MailSendingRequest) },
+	TypeMailSent:     func() any { return new(MailSentRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

@@ -140,6 +140,9 @@ func init() {
 		TypeVoicemailDelete:    (*Engine).cmdVoicemailDelete,
 
 		TypeMailReceived: (*Engine).cmdMailReceived,
+		TypeMailReply:    (*Engine).cmdMailReply,
+		TypeMailSending:  (*Engine).cmdMailSending,
+		TypeMailSent:     (*Engine).cmdMailSent,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -69,6 +70,7 @@ const (
 	kindPassword
 	kindMailbox
 	kindMessageID
+	kindBody
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -99,6 +101,7 @@ var textKinds = [...]struct {
 	kindPassword:     {MaxMailPasswordLen, "a password", "passwords", true, false},
 	kindMailbox:      {MaxMailboxLen, "a mailbox name", "mailbox names", true, true},
 	kindMessageID:    {MaxMessageIDLen, "a Message-ID", "Message-IDs", true, true},
+	kindBody:         {MaxMailBodyLen, "a message text", "message texts", false, false},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -117,6 +120,13 @@ func (k textKind) check(field, v string) error {
 	case kindExtension:
 		if !extRE.MatchString(v) {
 			return fieldErr(field, "%q is not an extension number (2-15 digits)", v)
+		}
+		return nil
+	case kindBody:
+		// A message's text has lines and tabs; only NUL and invalid
+		// UTF-8 are refused.
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return fieldErr(field, "want UTF-8 text without NUL")
 		}
 		return nil
 	}
@@ -234,6 +244,9 @@ var textFields = map[reflect.Type]map[string]textKind{
 
 	reflect.TypeFor[MailReceivedRequest](): {"message_id": kindMessageID, "from": kindEmail, "from_name": kindName,
 		"to": kindEmail, "subject": kindNote, "skip": kindKeyword},
+	reflect.TypeFor[MailReplyRequest]():   {"reply": kindID, "contact": kindID, "agent": kindID, "subject": kindNote, "body": kindBody},
+	reflect.TypeFor[MailSendingRequest](): {"reply": kindID},
+	reflect.TypeFor[MailSentRequest]():    {"reply": kindID, "error": kindNote},
 }
 
 // checkTexts checks every text field of v (a document or a payload,

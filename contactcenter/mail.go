@@ -129,6 +129,10 @@ type MailState struct {
 	// Received and Skipped count the messages recorded.
 	Received uint64 `json:"received,omitempty"`
 	Skipped  uint64 `json:"skipped,omitempty"`
+	// Outbox holds the replies (mailout.go) by id; Sends the times of the
+	// latest attempts, as many as the per-minute limit.
+	Outbox map[string]*OutboxEntry `json:"outbox,omitempty"`
+	Sends  []int64                 `json:"sends,omitempty"`
 }
 
 // MailMessage is a message that became a contact.
@@ -245,7 +249,7 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 // watermark stays: those UIDs remain handled).
 func (e *Engine) pruneMail() int {
 	ms, conf := e.st.Mail, e.st.Config.Mail
-	if ms == nil || len(ms.Messages) == 0 {
+	if ms == nil {
 		return 0
 	}
 	days := DefaultMailRetentionDays
@@ -264,6 +268,12 @@ func (e *Engine) pruneMail() int {
 			delete(ms.ByMessageID, m.MessageID)
 		}
 		n++
+	}
+	for _, id := range sortedKeys(ms.Outbox) {
+		if o := ms.Outbox[id]; o.Queued < cutoff && o.State != OutboxQueued && o.State != OutboxSending {
+			delete(ms.Outbox, id)
+			n++
+		}
 	}
 	return n
 }

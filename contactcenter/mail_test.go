@@ -283,3 +283,67 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// The outbox: a reply is queued with the threading of the message it
+// answers, from the alias it was written to; attempts are recorded
+// within the per-minute limit (engine time); outcomes move it on.
+func TestMailOutbox(t *testing.T) {
+	h := newHarness(t, mailDoc)
+	h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<q@cust>", From: "cust@example.com",
+		To: []string{"sales@example.org"}, Subject: "Price?"})
+	body := "Dear customer,\n\tthe price is 10.\n"
+	o := h.ok(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Agent: "a1", Body: body}).(OutboxEntry)
+	want := OutboxEntry{ID: "r1", Contact: "mail-1-1", Agent: "a1", From: "Sales@Example.org", To: "cust@example.com",
+		Subject: "Re: Price?", InReplyTo: "<q@cust>", References: "<q@cust>", State: OutboxQueued, Queued: h.now.UnixNano()}
+	if o != want {
+		t.Fatalf("entry\n%+v\nwant\n%+v", o, want)
+	}
+	if got := h.e.Outbox(OutboxQueued); len(got) != 1 || got[0].Body != body {
+		t.Fatalf("outbox %+v", got)
+	}
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: "x"}, nil)            // same id
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r2", Contact: "mail-9-9", Body: "x"}, ErrUnknownCall) // no such contact
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r2", Contact: "mail-1-1", Body: "a\x00b"}, nil)       // NUL
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r2", Contact: "mail-1-1", Body: "x", Agent: "zz"}, ErrUnknownAgent)
+	if err := CheckPayload(TypeMailReply, mustJSON(t, MailReplyRequest{Reply: "r2", Contact: "c", Body: body})); err != nil {
+		t.Fatalf("a body with lines refused at the edge: %v", err)
+	}
+	// 30 a minute: the 31st attempt within the minute is refused until
+	// the first is a minute old.
+	for i := 2; i <= 32; i++ {
+		h.ok(TypeMailReply, MailReplyRequest{Reply: fmt.Sprintf("r%d", i), Contact: "mail-1-1", Body: "x"})
+	}
+	start := h.now
+	for i := 1; i <= 30; i++ {
+		h.ok(TypeMailSending, MailSendingRequest{Reply: fmt.Sprintf("r%d", i)})
+		h.advance(time.Second)
+	}
+	h.fail(TypeMailSending, MailSendingRequest{Reply: "r31"}, ErrMailRate)
+	if at := h.e.NextSendAt(h.now.UnixNano()); at != start.Add(time.Minute).UnixNano() {
+		t.Fatalf("NextSendAt = %v, want %v", time.Unix(0, at), start.Add(time.Minute))
+	}
+	h.now = start.Add(time.Minute - time.Nanosecond)
+	h.fail(TypeMailSending, MailSendingRequest{Reply: "r31"}, ErrMailRate)
+	h.advance(time.Nanosecond) // the first attempt is a minute old: out of the window
+	h.ok(TypeMailSending, MailSendingRequest{Reply: "r31"})
+	h.fail(TypeMailSending, MailSendingRequest{Reply: "r31"}, ErrAgentState) // sending already
+	for _, tc := range []struct {
+		p     MailSentRequest
+		state string
+	}{
+		{MailSentRequest{Reply: "r1"}, OutboxSent},
+		{MailSentRequest{Reply: "r2", Error: "451 later", Retry: true}, OutboxQueued},
+		{MailSentRequest{Reply: "r3", Error: "550 unknown user"}, OutboxFailed},
+		{MailSentRequest{Reply: "r4", Uncertain: true}, OutboxUncertain},
+	} {
+		if got := h.ok(TypeMailSent, tc.p).(OutboxEntry); got.State != tc.state {
+			t.Fatalf("%+v: state %s, want %s", tc.p, got.State, tc.state)
+		}
+	}
+	h.fail(TypeMailSent, MailSentRequest{Reply: "r1"}, ErrAgentState) // sent already: never twice
+	// No SMTP server: no reply.
+	noSMTP := strings.Replace(mailDoc, "  smtp: {host: smtp.example.org, user: desk@example.org, password: "+mailSMTPPass+", messages_per_minute: 30}\n", "", 1)
+	h2 := newHarness(t, noSMTP)
+	h2.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, From: "c@example.com"})
+	h2.fail(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: "x"}, ErrNoSMTP)
+}

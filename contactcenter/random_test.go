@@ -62,6 +62,7 @@ agents:
   - {id: a6, extension: "2006", queues: [ra], max_no_answer: 2}
 mail:
   imap: {host: imap.example.org, user: desk, password: imap-pass}
+  smtp: {host: smtp.example.org, messages_per_minute: 3}
   aliases: [{address: support@example.org, queue: rr}, {address: sales@example.org, queue: ra}]
 `
 
@@ -83,8 +84,11 @@ type randomGen struct {
 
 	vm     []string // voicemail messages deposited recently
 	nextVM int
-	// nextUID is the mailbox's next UID (mail.received).
-	nextUID uint32
+	// nextUID is the mailbox's next UID (mail.received); the e-mail
+	// contacts recorded and the outbox's queued and sending replies.
+	nextUID                         uint32
+	mailMsgs, outQueued, outSending []string
+	nextReply                       int
 	// spareGone: the generator removed the spare extension 3009 (and its
 	// mailbox) with a pruning config.apply and has not put it back.
 	spareGone bool
@@ -151,6 +155,18 @@ func newRandomGen(t testing.TB, seed uint64, steps int) *randomGen {
 func (g *randomGen) see(s *State, now time.Time, step int) {
 	g.now, g.step = now, step
 	g.randomView = randomView{live: s.liveCalls(), recent: map[string]string{}}
+	g.mailMsgs, g.outQueued, g.outSending = nil, nil, nil
+	if ms := s.Mail; ms != nil {
+		g.mailMsgs = sortedKeys(ms.Messages)
+		for _, id := range sortedKeys(ms.Outbox) {
+			switch ms.Outbox[id].State {
+			case OutboxQueued:
+				g.outQueued = append(g.outQueued, id)
+			case OutboxSending:
+				g.outSending = append(g.outSending, id)
+			}
+		}
+	}
 	owners, unattended, back := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, id := range g.live {
 		c := s.Calls[id]
@@ -450,6 +466,24 @@ func (g *randomGen) command() (string, any) {
 // mail is a message of the mailbox: mostly the next UID, some again
 // (a retry), some copies of an earlier Message-ID, some auto-replies.
 func (g *randomGen) mail() (string, any) {
+	switch {
+	case len(g.outSending) > 0 && g.r.IntN(2) == 0:
+		p := MailSentRequest{Reply: g.pick(g.outSending)}
+		switch g.r.IntN(6) {
+		case 0:
+			p.Error, p.Retry = "451 try later", true
+		case 1:
+			p.Error = "550 no such user"
+		case 2:
+			p.Uncertain = true
+		}
+		return TypeMailSent, p
+	case len(g.outQueued) > 0 && g.r.IntN(2) == 0:
+		return TypeMailSending, MailSendingRequest{Reply: g.pick(g.outQueued)}
+	case len(g.mailMsgs) > 0 && g.r.IntN(4) == 0:
+		g.nextReply++
+		return TypeMailReply, MailReplyRequest{Reply: fmt.Sprintf("r%d", g.nextReply), Contact: g.pick(g.mailMsgs), Body: "Dear customer,\n\tthanks."}
+	}
 	g.nextUID++
 	p := MailReceivedRequest{UIDValidity: 7, UID: g.nextUID, MessageID: fmt.Sprintf("<m%d@example.com>", g.nextUID),
 		From: "cust@example.com", Subject: "help", To: []string{g.pick([]string{"support@example.org", "sales@example.org", "x@example.org"})}}
@@ -595,7 +629,7 @@ func (g *randomGen) incoming() (string, any) {
 		}
 		return TypeClockTick, nil
 	}
-	if g.r.IntN(16) == 0 {
+	if g.r.IntN(8) == 0 {
 		return g.mail()
 	}
 	req := IncomingRequest{Call: g.newID(), Number: fmt.Sprintf("+4416155%05d", g.r.IntN(100000)), Priority: g.r.IntN(3)}
