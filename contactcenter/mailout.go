@@ -94,7 +94,18 @@ type OutboxEntry struct {
 	Attempts   int    `json:"attempts,omitempty"`
 	SendingAt  int64  `json:"sending_at,omitempty"`
 	SentAt     int64  `json:"sent_at,omitempty"`
-	Error      string `json:"error,omitempty"`
+	// RetryAt is when a reply put back by a temporary failure may be
+	// tried again: 2^attempts seconds after it, at most 10 minutes.
+	RetryAt int64  `json:"retry_at,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// retryBackoff is the wait after the n-th failed attempt.
+func retryBackoff(n int) time.Duration {
+	if n > 10 {
+		return 10 * time.Minute
+	}
+	return min(time.Duration(1<<n)*time.Second, 10*time.Minute)
 }
 
 func (o OutboxEntry) event() OutboxEntry {
@@ -256,7 +267,7 @@ func (e *Engine) cmdMailSent(env command.Envelope) (any, error) {
 	case p.Error == "":
 		o.State, o.SentAt = OutboxSent, e.now
 	case p.Retry:
-		o.State = OutboxQueued
+		o.State, o.RetryAt = OutboxQueued, e.now+int64(retryBackoff(o.Attempts))
 	default:
 		o.State = OutboxFailed
 	}

@@ -26,6 +26,7 @@ type engineStore struct {
 	index  uint64
 	leader bool
 	events []command.Event
+	now    func() time.Time // the leader's clock (default time.Now)
 }
 
 func newEngineStore(t *testing.T, doc string) *engineStore {
@@ -48,11 +49,15 @@ func (s *engineStore) Propose(ctx context.Context, typ string, payload any, opts
 		return cluster.Result{}, err
 	}
 	s.index++
-	env := command.Envelope{Type: typ, Version: command.CurrentVersion, Time: time.Now().UnixNano(), ID: fmt.Sprint("id-", s.index), Payload: b}
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	env := command.Envelope{Type: typ, Version: command.CurrentVersion, Time: now().UnixNano(), ID: fmt.Sprint("id-", s.index), Payload: b}
 	em := command.NewEmitter(s.index, env)
 	res, err := s.e.Apply(env, em)
 	if err != nil {
-		return cluster.Result{}, err
+		return cluster.Result{}, &cluster.Refusal{Msg: err.Error()} // as the cluster answers a refusal
 	}
 	s.events = append(s.events, em.Events()...)
 	rb, _ := json.Marshal(res)

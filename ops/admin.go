@@ -64,8 +64,10 @@ type Server struct {
 	BenchAPI bool
 	// SNMP is the node's SNMP agent, for its counters in /v1/status.
 	SNMP *snmp.Agent
-	// Mail is the node's e-mail channel, for its section of /v1/status.
-	Mail *mail.Channel
+	// Mail is the node's e-mail channel, for its section of /v1/status;
+	// MailRoutes its routes under /v1/mail/ (package mail).
+	Mail       *mail.Channel
+	MailRoutes *mail.Handler
 }
 
 // StatusDoc is the body of GET /v1/status.
@@ -125,6 +127,9 @@ func (s *Server) Handler() http.Handler {
 		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	}
 	s.replicationRoutes(api)
+	if s.MailRoutes != nil {
+		s.MailRoutes.Routes(api)
+	}
 	s.backupRoutes(api)
 	if s.Standby != nil {
 		s.Standby.Routes(api)
