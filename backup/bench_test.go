@@ -178,8 +178,15 @@ func BenchmarkBackupNode(b *testing.B) {
 		add("ours ÷ (tar | zstd): %.2f by tandemctl's wall time, %.2f by the node's (target ≥ 0.7: %s)", rz, nodeRate/mbps(dirBytes, med(tarZ)), verdict(rz >= 0.7))
 	}
 	share := float64(incr.Result.Size) / float64(fullSize)
-	add("incremental after 1%% of the contacts changed (%d): %v, %.1f KiB = %.1f%% of the full (target ≤ 5%%: %s); time %.0f%% of the full's",
-		changed, incrT.Round(time.Millisecond), float64(incr.Result.Size)/1024, share*100, verdict(share <= 0.05), 100*incrT.Seconds()/med(ours).Seconds())
+	timeShare := incrT.Seconds() / med(ours).Seconds()
+	nodeShare := float64(max(incr.Result.DurationMS, 1)) / float64(med(nodeSide).Milliseconds()+1)
+	add("incremental after 1%% of the contacts changed (%d): %v (the node's part %v), %.1f KiB",
+		changed, incrT.Round(time.Millisecond), time.Duration(incr.Result.DurationMS)*time.Millisecond, float64(incr.Result.Size)/1024)
+	add("incremental ÷ full: size %.3f (target ≤ 0.05: %s), time %.3f by tandemctl's wall time (target ≤ 0.05: %s), %.3f by the node's",
+		share, verdict(share <= 0.05), timeShare, verdict(timeShare <= 0.05), nodeShare)
+	if incr.Result.Note != "" {
+		add("incremental note: %s", incr.Result.Note)
+	}
 	add("restore of full + incremental (tandemctl backup restore): %v; for scale, the node applied the 1%% change in %v and took %v to start on the seeded data dir",
 		restoreT.Round(time.Millisecond), changeT.Round(time.Millisecond), startT.Round(time.Millisecond))
 	for _, l := range lines {

@@ -7,7 +7,8 @@
 // verification, and the offline restore that writes a data directory.
 //
 // It reads the node only through Source (a consistent cut and the log,
-// package cluster) and writes only into the backup directory and
+// package cluster) and its command journal (a sink of the node's FSM:
+// journal.go), and writes only into the backup directory and
 // <data-dir>/backup; a restore writes a new data directory through
 // cluster.WriteDataDir. It must not import the engine, replication, SNMP
 // or HTTP packages: the machines a restore replays through are given to

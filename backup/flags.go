@@ -16,6 +16,7 @@ type Flags struct {
 	KeepFull    int
 	KeyFile     string
 	Timezone    string
+	OnApply     bool
 }
 
 // Register adds the flags to fs.
@@ -26,6 +27,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.IntVar(&f.KeepFull, "backup-keep-full", 0, "keep this node's newest `N` full backups and their incrementals, delete older ones (0 keeps all)")
 	fs.StringVar(&f.KeyFile, "backup-key-file", "", "encrypt backups with the age identity (AGE-SECRET-KEY-…) or the passphrase in `FILE` (mode 0600)")
 	fs.StringVar(&f.Timezone, "backup-timezone", "", "time `ZONE` of the schedules, e.g. Europe/Berlin (default: the machine's local time)")
+	fs.BoolVar(&f.OnApply, "backup-on-apply", false, "also take an incremental backup after every configuration apply (read from the journal: the commands since the last full)")
 }
 
 // Settings are the validated flags.
@@ -35,6 +37,9 @@ type Settings struct {
 	KeepFull          int
 	Key               *Key // nil: backups are not encrypted
 	Location          *time.Location
+	// OnApply takes an incremental after every configuration apply
+	// (Config.ApplyTypes name the commands).
+	OnApply bool
 }
 
 // Validate checks the flags (the key file is read).
@@ -46,7 +51,7 @@ func (f *Flags) Validate() error {
 // Settings checks the flags and returns their values; the error is one
 // line naming the flag.
 func (f *Flags) Settings() (Settings, error) {
-	s := Settings{Dir: f.Dir, KeepFull: f.KeepFull, Location: time.Local}
+	s := Settings{Dir: f.Dir, KeepFull: f.KeepFull, Location: time.Local, OnApply: f.OnApply}
 	if f.Timezone != "" {
 		loc, err := time.LoadLocation(f.Timezone)
 		if err != nil || f.Timezone == "Local" {
@@ -90,6 +95,11 @@ func (f *Flags) Settings() (Settings, error) {
 	}
 	if f.KeepFull > 0 {
 		if err := needDir("backup-keep-full"); err != nil {
+			return s, err
+		}
+	}
+	if f.OnApply {
+		if err := needDir("backup-on-apply"); err != nil {
 			return s, err
 		}
 	}

@@ -24,6 +24,7 @@ const (
 const (
 	TriggerSchedule = "schedule"
 	TriggerManual   = "manual"
+	TriggerApply    = "apply" // --backup-on-apply
 )
 
 // Result is one backup run: what status, /metrics, the log and OnResult
@@ -52,6 +53,13 @@ type Config struct {
 	Source  Source
 	Logger  *slog.Logger
 	Clock   Clock // nil: the real clock
+	// Journal, when set, is the node's command journal, a sink of its
+	// FSM (OpenJournal): incrementals are read from it, and each full
+	// backup rebases it. Without it incrementals read the Raft log.
+	Journal *Journal
+	// ApplyTypes are the command types after which Settings.OnApply
+	// takes an incremental (the engine's configuration apply).
+	ApplyTypes []string
 	// OnResult, when set, hears every run's result (ok, failed or
 	// skipped), outside any lock; the SNMP agent raises a trap for a
 	// failed one.
@@ -295,7 +303,7 @@ func (m *Manager) run(ctx context.Context, j *job) {
 			}
 		}()
 		w := &writer{dir: m.cfg.Dir, node: m.cfg.NodeID, key: m.cfg.Key, src: m.cfg.Source, now: m.clock.Now, p: &j.p,
-			token: m.adminToken}
+			token: m.adminToken, journal: m.cfg.Journal, dataDir: m.cfg.DataDir}
 		man, err := w.take(ctx, j.level)
 		if err != nil {
 			res.Result, res.Error = ResultFailed, err.Error()
@@ -384,6 +392,9 @@ func (m *Manager) Run(ctx context.Context) {
 	m.ctx = ctx
 	m.mu.Unlock()
 	m.clearStale()
+	if m.cfg.OnApply && m.cfg.Journal != nil && len(m.cfg.ApplyTypes) > 0 {
+		go m.onApply(ctx)
+	}
 	scheds := m.schedules()
 	if len(scheds) == 0 {
 		return
@@ -510,6 +521,8 @@ type Status struct {
 	Running         *JobStatus `json:"running,omitempty"`
 	LastSkipped     *Result    `json:"last_skipped,omitempty"`
 	Missed          []Missed   `json:"missed,omitempty"`
+	// Journal is the command journal incrementals are read from.
+	Journal *JournalStatus `json:"journal,omitempty"`
 }
 
 // Schedules are the configured schedules and when they are next due.
@@ -548,6 +561,10 @@ func (m *Manager) Status() Status {
 		js := j.status()
 		s.Running = &js
 	}
+	if m.cfg.Journal != nil {
+		js := m.cfg.Journal.Status()
+		s.Journal = &js
+	}
 	return s
 }
 
@@ -577,4 +594,42 @@ func (m *Manager) List() (Listing, error) { return List(m.cfg.Dir) }
 // Verify verifies backup id of the backup directory with this node's key.
 func (m *Manager) Verify(ctx context.Context, id string) (*Report, error) {
 	return Verify(ctx, m.cfg.Dir, id, m.cfg.Key)
+}
+
+// onApply takes an incremental after every configuration apply the
+// journal records (--backup-on-apply), until ctx ends. Applies that come
+// while one is taken are covered by one more; a backup already running
+// is waited for, never skipped.
+func (m *Manager) onApply(ctx context.Context) {
+	ch := make(chan struct{}, 1)
+	m.cfg.Journal.watch(m.cfg.ApplyTypes, ch)
+	defer m.cfg.Journal.watch(nil, nil)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+		for {
+			j, err := m.begin(Incremental, TriggerApply)
+			if err == nil {
+				m.run(ctx, j)
+				break
+			}
+			m.mu.Lock()
+			var done chan struct{}
+			if m.job != nil {
+				done = m.job.done
+			}
+			m.mu.Unlock()
+			if done == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-done:
+			}
+		}
+	}
 }

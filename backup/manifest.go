@@ -83,10 +83,23 @@ type Manifest struct {
 	Files       []File            `json:"files"`
 	Size        int64             `json:"size"`     // the files on disk
 	RawSize     int64             `json:"raw_size"` // before compression
+	// Source is where an incremental's entries were read: the node's
+	// journal, or its Raft log (Note then says why not the journal).
+	Source string `json:"source,omitempty"`
+	// Checkpoint is the hash of a snapshot document the node persisted
+	// between the full backup and this incremental (the last one): a
+	// restore must reproduce it when its replay passes that index.
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
 	// Note says why this full backup was taken when an incremental was
-	// asked for.
+	// asked for, or why an incremental was read from the Raft log.
 	Note string `json:"note,omitempty"`
 }
+
+// Sources of an incremental's entries.
+const (
+	SourceJournal = "journal"
+	SourceLog     = "raft-log"
+)
 
 // NodeInfo is the node a backup was taken on.
 type NodeInfo struct {

@@ -22,6 +22,7 @@ type testNode struct {
 	eng    *contactcenter.Engine
 	st     *cluster.Store
 	timing cluster.Timing
+	j      *Journal // the node's backup journal (nil: incrementals read the log)
 }
 
 func freeAddr(t testing.TB) string {
@@ -48,15 +49,32 @@ var quietTiming = cluster.Timing{Heartbeat: 400 * time.Millisecond, Election: 40
 // it leads and is ready.
 func startNode(t *testing.T, dir, addr, id string, timing cluster.Timing) *testNode {
 	t.Helper()
+	return startNodeJournal(t, dir, addr, id, timing, true)
+}
+
+// startNodeJournal is startNode with or without the backup journal as a
+// sink of the node's FSM (as tandemd runs it with --backup-dir).
+func startNodeJournal(t *testing.T, dir, addr, id string, timing cluster.Timing, journal bool) *testNode {
+	t.Helper()
 	n := &testNode{t: t, dir: dir, addr: addr, eng: contactcenter.New(), timing: timing}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var sinks []cluster.EventSink
+	if journal {
+		j, err := OpenJournal(dir, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.j = j
+		sinks = append(sinks, j)
+	}
 	st, err := cluster.Open(ctx, cluster.Config{
 		NodeID: id, RaftAddr: addr, AdminURL: "http://127.0.0.1:1", DataDir: dir, Token: "t",
 		Machines: []cluster.Machine{n.eng}, Control: []cluster.Machine{replication.NewControl()},
-		Logger: slog.New(slog.DiscardHandler), Timing: timing,
+		Logger: slog.New(slog.DiscardHandler), Timing: timing, Sinks: sinks,
 	})
 	if err != nil {
+		n.j.Close()
 		t.Fatal(err)
 	}
 	n.st = st
@@ -71,10 +89,16 @@ func startNode(t *testing.T, dir, addr, id string, timing cluster.Timing) *testN
 	return n
 }
 
+func (n *testNode) discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 func (n *testNode) close() {
 	if n.st != nil {
 		n.st.Close(context.Background())
 		n.st = nil
+	}
+	if n.j != nil {
+		n.j.Close()
+		n.j = nil
 	}
 }
 
@@ -115,7 +139,7 @@ func (n *testNode) noops(k int) {
 func (n *testNode) manager(dir string, key *Key, keep int, clock Clock) *Manager {
 	n.t.Helper()
 	m, err := New(Config{Settings: Settings{Dir: dir, Key: key, KeepFull: keep, Location: time.UTC},
-		NodeID: "n1", DataDir: n.dir, Source: n.st, Logger: slog.New(slog.DiscardHandler), Clock: clock})
+		NodeID: "n1", DataDir: n.dir, Source: n.st, Logger: slog.New(slog.DiscardHandler), Clock: clock, Journal: n.j})
 	if err != nil {
 		n.t.Fatal(err)
 	}

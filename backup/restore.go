@@ -210,9 +210,14 @@ func (p *Plan) last() *Manifest {
 	return p.Full
 }
 
-// checkEmpty refuses a data directory that exists and holds anything.
+// checkEmpty refuses a data directory that exists and holds anything
+// but the node's SNMP engine file (which a restore keeps:
+// snmpengine.go).
 func checkEmpty(dir string) error {
 	des, err := os.ReadDir(dir)
+	if len(des) == 1 && des[0].Name() == snmpEngineFile && des[0].Type().IsRegular() {
+		des = nil
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
@@ -231,6 +236,12 @@ type Restored struct {
 	RaftAddr    string
 	Members     []cluster.Member
 	Hashes      map[string]string
+	// Checked are the indexes where the replay reproduced the node's own
+	// snapshot document (an incremental's checkpoint).
+	Checked []uint64
+	// SNMPEngine says which SNMP engine file the data dir holds ("":
+	// none, tandemd makes one).
+	SNMPEngine string
 }
 
 // Restore carries out p: it reads and checks every file (checksums,
@@ -303,10 +314,21 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 	if !p.Replace {
 		in.KeepOnly, in.KeepOnlyAddr = p.NodeID, p.RaftAddr
 	}
+	var cp *Checkpoint
+	if p.Incremental != nil && p.Incremental.Checkpoint != nil {
+		cp = p.Incremental.Checkpoint
+		in.Checkpoints = map[uint64]string{cp.Index: cp.SHA256}
+	}
 	say("replaying", 0, 0)
 	rb, err := cluster.Rebuild(ctx, in)
+	if errors.Is(err, cluster.ErrReplayDiffers) {
+		return nil, fmt.Errorf("backup %s: %v: restore refused (damaged, or replayed by a build that applies differently)", want.ID, err)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if cp != nil && (len(rb.Checked) != 1 || rb.Checked[0] != cp.Index) {
+		return nil, fmt.Errorf("backup %s: the replay never reached its checkpoint at index %d: restore refused", want.ID, cp.Index)
 	}
 	if rb.Index != want.Index || rb.Term != want.Term {
 		return nil, fmt.Errorf("the restored state is at index %d term %d, backup %s at index %d term %d", rb.Index, rb.Term, want.ID, want.Index, want.Term)
@@ -323,6 +345,13 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 	if id.AdminToken != "" {
 		node.Files["admin.token"] = []byte(id.AdminToken + "\n")
 	}
+	eng, engSay, err := restoredSNMPEngine(p.DataDir, id.SNMPEngine, p.Replace)
+	if err != nil {
+		return nil, err
+	}
+	if eng != nil {
+		node.Files[snmpEngineFile] = eng
+	}
 	say("writing "+p.DataDir, 0, 0)
 	tmp := filepath.Clean(p.DataDir) + ".restoring-" + strconv.Itoa(os.Getpid())
 	if err := os.RemoveAll(tmp); err != nil {
@@ -336,7 +365,8 @@ func Restore(ctx context.Context, p *Plan, req RestoreRequest) (*Restored, error
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	return &Restored{Index: rb.Index, Term: rb.Term, NodeID: p.NodeID, RaftAddr: p.RaftAddr, Members: node.Members, Hashes: rb.Hashes}, nil
+	return &Restored{Index: rb.Index, Term: rb.Term, NodeID: p.NodeID, RaftAddr: p.RaftAddr, Members: node.Members, Hashes: rb.Hashes,
+		Checked: rb.Checked, SNMPEngine: engSay}, nil
 }
 
 func versionText(v int, ok bool) string {

@@ -40,6 +40,9 @@ type identityDoc struct {
 	AdminToken string                      `json:"admin_token,omitempty"`
 	Members    []cluster.Member            `json:"members"`
 	Nodes      map[string]cluster.NodeMeta `json:"nodes"`
+	// SNMPEngine is the node's snmp-engine.json (engine ID and boots),
+	// when it has one (snmpengine.go).
+	SNMPEngine json.RawMessage `json:"snmp_engine,omitempty"`
 }
 
 // progress is a running backup's, read by its job.
@@ -81,14 +84,19 @@ type writer struct {
 	node  string
 	key   *Key
 	token func() []byte // the admin token, or nil
-	src   Source
-	now   func() time.Time
-	p     *progress
+	// dataDir is the node's data directory (its SNMP engine file is
+	// kept in a full backup); "" keeps none.
+	dataDir string
+	src     Source
+	now     func() time.Time
+	p       *progress
+	// journal, when set, is the node's command journal (journal.go).
+	journal *Journal
 }
 
 // take writes a backup of the level asked; an incremental that cannot be
-// taken (no full, or the log no longer holds what follows it) is taken
-// as a full backup instead, its Note saying why.
+// taken (no full, or neither the journal nor the log holds what follows
+// it) is taken as a full backup instead, its Note saying why.
 func (w *writer) take(ctx context.Context, level int) (*Manifest, error) {
 	if level == Incremental {
 		m, why, err := w.incremental(ctx)
@@ -101,11 +109,20 @@ func (w *writer) take(ctx context.Context, level int) (*Manifest, error) {
 }
 
 func (w *writer) full(ctx context.Context, note string) (*Manifest, error) {
+	if w.journal != nil {
+		// The journal records from before the cut, so that it holds
+		// every entry after the full's index once rebased on it.
+		w.journal.begin()
+		defer w.journal.end()
+	}
 	m, err := w.fullOnce(ctx, note)
 	if errors.Is(err, cluster.ErrLogCompacted) {
 		// A newer snapshot compacted the log after the one opened:
 		// again, from that one.
 		m, err = w.fullOnce(ctx, note)
+	}
+	if err == nil && w.journal != nil {
+		err = w.journal.rebase(m)
 	}
 	return m, err
 }
@@ -135,6 +152,15 @@ func (w *writer) fullOnce(ctx context.Context, note string) (*Manifest, error) {
 	id := doc(cut, w.node)
 	if w.token != nil {
 		id.AdminToken = strings.TrimSpace(string(w.token()))
+	}
+	if w.dataDir != "" {
+		eng, err := readSNMPEngine(w.dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("full backup: %w", err)
+		}
+		if eng != nil {
+			id.SNMPEngine, _ = json.Marshal(eng)
+		}
 	}
 	m.Node = NodeInfo{ID: w.node, RaftAddr: id.RaftAddr, AdminAddr: id.AdminAddr}
 	return w.commit(ctx, m, began, func(tmp string) error {
@@ -196,8 +222,9 @@ func (r ctxReader) Read(p []byte) (int, error) {
 }
 
 // incremental writes the entries after the latest full backup of this
-// node. why is set (and nothing written) when it cannot: the caller then
-// takes a full backup.
+// node: from the journal when it follows that full, else from the Raft
+// log. why is set (and nothing written) when neither can: the caller
+// then takes a full backup.
 func (w *writer) incremental(ctx context.Context) (m *Manifest, why string, err error) {
 	w.p.set("finding the full backup", 0, 0)
 	began := w.now()
@@ -208,6 +235,72 @@ func (w *writer) incremental(ctx context.Context) (m *Manifest, why string, err 
 	if base == nil {
 		return nil, "no full backup of node " + w.node + " in " + w.dir, nil
 	}
+	note := ""
+	if w.journal != nil {
+		v, jwhy := w.journal.view(base)
+		if v != nil {
+			m, err := w.fromJournal(ctx, began, base, v)
+			return m, "", err
+		}
+		note = "taken from the Raft log: " + jwhy
+		defer func() {
+			if why != "" {
+				why = jwhy + "; and " + why
+			}
+		}()
+	}
+	return w.fromLog(ctx, began, base, note)
+}
+
+// fromJournal writes the journal's entries after full backup base.
+// Nothing is encoded or hashed: its cost follows the entries. It
+// records the journal's last checkpoint after the base, which a restore
+// must reproduce.
+func (w *writer) fromJournal(ctx context.Context, began time.Time, base *Manifest, v *journalView) (*Manifest, error) {
+	cut, err := w.src.BackupCut(ctx, false)
+	if err != nil {
+		v.f.Close()
+		return nil, fmt.Errorf("incremental backup: %w", err)
+	}
+	m := w.manifest(began, Incremental, v.last, v.lastTerm, cut)
+	m.Base, m.BaseIndex, m.BaseTerm = base.ID, base.Index, base.Term
+	m.Source, m.Checkpoint = SourceJournal, v.checkpoint
+	m.Node = base.Node
+	if m.Node.ID != w.node {
+		m.Node = NodeInfo{ID: w.node}
+	}
+	read := false
+	defer func() {
+		if !read {
+			v.f.Close()
+		}
+	}()
+	return w.commit(ctx, m, began, func(tmp string) error {
+		w.p.set("writing the journal", 0, int64(v.last-v.base))
+		f, err := writeFile(tmp, logName, w.key, func(out io.Writer) error {
+			lw, err := newLogWriter(out)
+			if err != nil {
+				return err
+			}
+			read = true
+			err = v.entries(func(e cluster.LogEntry) error {
+				w.p.add(1)
+				return lw.write(e)
+			})
+			m.Entries = lw.n
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		m.Files = append(m.Files, f)
+		return nil
+	})
+}
+
+// fromLog writes the Raft log's entries after full backup base, when
+// the log still holds them.
+func (w *writer) fromLog(ctx context.Context, began time.Time, base *Manifest, note string) (m *Manifest, why string, err error) {
 	term, err := w.src.LogTerm(base.Index)
 	switch {
 	case errors.Is(err, cluster.ErrLogCompacted):
@@ -217,8 +310,7 @@ func (w *writer) incremental(ctx context.Context) (m *Manifest, why string, err 
 	case term != base.Term:
 		return nil, fmt.Sprintf("this node's log has term %d at index %d, full backup %s recorded term %d: another history", term, base.Index, base.ID, base.Term), nil
 	}
-	w.p.set("hashing the state", 0, 0)
-	cut, err := w.src.BackupCut(ctx, true)
+	cut, err := w.src.BackupCut(ctx, false)
 	if err != nil {
 		return nil, "", fmt.Errorf("incremental backup: %w", err)
 	}
@@ -227,6 +319,7 @@ func (w *writer) incremental(ctx context.Context) (m *Manifest, why string, err 
 	}
 	m = w.manifest(began, Incremental, cut.Index, cut.Term, cut)
 	m.Base, m.BaseIndex, m.BaseTerm = base.ID, base.Index, base.Term
+	m.Source, m.Note = SourceLog, note
 	m.Node = base.Node
 	if m.Node.ID != w.node {
 		m.Node = NodeInfo{ID: w.node}

@@ -245,6 +245,11 @@ type RebuildInput struct {
 	// RecoverOffline): the entries are applied through them.
 	Machines, Control []Machine
 	Gate              Gate
+	// Checkpoints are snapshot documents the node persisted while it
+	// applied these entries, by index: hex SHA-256 of the document
+	// (CheckpointSink). The replay stops at each one in its range and
+	// must encode the same document there, byte for byte.
+	Checkpoints map[uint64]string
 	// KeepOnly, when set, drops every member's metadata but this node's
 	// (a restore that starts a new one-node cluster), whose raft address
 	// becomes KeepOnlyAddr.
@@ -259,6 +264,8 @@ type Rebuilt struct {
 	// Members is the last configuration: the full backup's, or the last
 	// configuration entry the incremental held.
 	Members []Member
+	// Checked are the Checkpoints the replay reproduced, in order.
+	Checked []uint64
 }
 
 // Rebuild restores State into a fresh FSM over the given machines and
@@ -300,6 +307,14 @@ func Rebuild(ctx context.Context, in RebuildInput) (*Rebuilt, error) {
 			}
 			r.Index, r.Term = e.Index, e.Term
 			batch = append(batch, &raft.Log{Index: e.Index, Term: e.Term, Type: e.Type, Data: e.Data})
+			if want, ok := in.Checkpoints[e.Index]; ok {
+				flush()
+				if err := checkDocument(f, e.Index, want); err != nil {
+					return err
+				}
+				r.Checked = append(r.Checked, e.Index)
+				return ctx.Err()
+			}
 			if len(batch) == 256 {
 				flush()
 				return ctx.Err()
@@ -332,6 +347,25 @@ func Rebuild(ctx context.Context, in RebuildInput) (*Rebuilt, error) {
 	r.Hashes = hashSections(raw)
 	return r, nil
 }
+
+// checkDocument compares the FSM's snapshot document now with the hash
+// the node recorded of its own at index.
+func checkDocument(f *fsm, index uint64, want string) error {
+	f.mu.Lock()
+	doc, err := f.encodeLocked(nil)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(doc)
+	if hex.EncodeToString(sum[:]) != want {
+		return fmt.Errorf("the replayed state at index %d differs from the snapshot the node took there: %w", index, ErrReplayDiffers)
+	}
+	return nil
+}
+
+// ErrReplayDiffers marks a replay that did not reproduce the node's state.
+var ErrReplayDiffers = errors.New("replay differs")
 
 // RestoredNode is who a restored data directory belongs to and the
 // configuration it starts with.

@@ -244,6 +244,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	sinks, notify, synced := f.sinks, f.notify, f.synced
 	f.synced = false
 	f.mu.Unlock()
+	if last > 0 {
+		publishEntries(sinks, logs)
+	}
 	if len(events) > 0 || len(cmds) > 0 {
 		for _, s := range sinks {
 			if cs, ok := s.(CommandSink); ok {
@@ -417,7 +420,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{data: b, sinks: f.sinks}, nil
+	return &fsmSnapshot{data: b, sinks: f.sinks, index: f.applied.Load()}, nil
 }
 
 // encodeLocked is the snapshot document of the state now; f.mu is held.
@@ -522,6 +525,7 @@ func machineKey(m Machine) string {
 type fsmSnapshot struct {
 	data  []byte
 	sinks []EventSink
+	index uint64 // the applied index the document is at
 }
 
 // Persist makes every sink durable first: once this snapshot is stored,
@@ -537,7 +541,11 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		sink.Cancel()
 		return fmt.Errorf("writing snapshot: %w", err)
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	checkpoint(s.sinks, s.index, s.data)
+	return nil
 }
 
 func (s *fsmSnapshot) Release() {}

@@ -101,7 +101,7 @@ func (s *scope) sees(typ string, r *refs) bool {
 		return mine
 	case typ == cc.EvPhoneRegistration, typ == cc.EvUserPresence:
 		return true // the directory's line states and presence
-	case typ == cc.EvPhoneSecretRotated, typ == cc.EvPhoneSecretExpired:
+	case typ == cc.EvPhoneSecretRotated, typ == cc.EvPhoneSecretExpired, typ == cc.EvPhoneSecretGraceEnded:
 		return s.exts[r.Extension]
 	case typ == cc.EvUserForwarding:
 		return r.User != "" && r.User == s.user

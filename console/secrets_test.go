@@ -72,7 +72,7 @@ extensions:
   - number: "2001"
     phones: [{id: desk, position: 0, order: 1}]
   - number: "2002"
-    phones: [{id: desk, position: 0, order: 1}]
+    phones: [{id: desk, position: 0, order: 1, password: "Console-Sweep-Desk-Pass"}]
   - number: "3001"
     phones:
       - {id: sec, position: 0, order: 1, secure: true, published: true}
@@ -179,6 +179,14 @@ func TestSecretsSweep(t *testing.T) {
 	if s, ok := r.engine.PhoneSecret("3001", "sec"); !ok || s != secret2 {
 		t.Fatalf("PhoneSecret %q %v", s, ok)
 	}
+	// The replaced secret is in its grace period; ben's desk phone has a
+	// configured password.
+	if p := r.engine.PhonePasswords("3001", "sec"); len(p) != 2 || p[1] != secret {
+		t.Fatalf("PhonePasswords %q", p)
+	}
+	if p := r.engine.PhonePasswords("2002", "desk"); len(p) != 1 || p[0] != "Console-Sweep-Desk-Pass" {
+		t.Fatalf("PhonePasswords of the configured phone %q", p)
+	}
 	r.engine.View(func(s *cc.State) {
 		if s.Config.Users["ann"].PasswordHash != annHash2 || s.Config.Users["ben"].PasswordHash != benHash {
 			t.Fatal("the engine does not hold the hashes")
@@ -235,7 +243,7 @@ func TestSecretsSweep(t *testing.T) {
 		t.Fatal("the sweep did not see the configuration events")
 	}
 	for what, out := range outputs {
-		for _, n := range needles([]string{annHash, annHash2, benHash}, []string{secret, secret2}) {
+		for _, n := range needles([]string{annHash, annHash2, benHash}, []string{secret, secret2, "Console-Sweep-Desk-Pass"}) {
 			if strings.Contains(out, n) {
 				t.Errorf("%s shows %q", what, n)
 			}

@@ -75,6 +75,13 @@ type Settings struct {
 	// applies it (maintenance.go).
 	Retention       Retention `yaml:"retention" json:"retention"`
 	MaintenanceTime string    `yaml:"maintenance_time" json:"maintenance_time"`
+	// PhoneSecrets is the secure phones' password schedule (rotation,
+	// expiry, grace of a replaced password; phonepass.go).
+	PhoneSecrets PhoneSecretSettings `yaml:"phone_secrets" json:"phone_secrets"`
+	// SIPServers ("host:port", at most 8) are the SIP servers phones are
+	// provisioned to register with: the cluster's floating address, or
+	// its members' --sip-addr (phonepass.go).
+	SIPServers []string `yaml:"sip_servers" json:"sip_servers,omitempty"`
 }
 
 // PauseReason is a reason code an agent may give when pausing.
@@ -167,6 +174,12 @@ type Phone struct {
 	// Pool marks a shared (pool) web phone; it cannot be in multi-device
 	// mode.
 	Pool bool `yaml:"pool" json:"pool,omitempty"`
+	// Password is a non-secure phone's SIP password, set by the
+	// administrator (8-256 printable ASCII characters, no spaces). It is
+	// write-only: the document shows PasswordHashRedacted, which applied
+	// back keeps it; no event carries it. Refused on a secure phone,
+	// whose password the system generates (phonepass.go).
+	Password string `yaml:"password" json:"password,omitempty"`
 }
 
 // Queue is a voice (or other medium) queue served by agents.
@@ -309,6 +322,7 @@ func (s Settings) withDefaults() Settings {
 	if s.MaintenanceTime == "" {
 		s.MaintenanceTime = DefaultMaintenanceTime
 	}
+	s.PhoneSecrets = s.PhoneSecrets.withDefaults()
 	return s
 }
 
@@ -576,6 +590,9 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 	if err := checkMailRefs(next); err != nil {
 		return Config{}, err
 	}
+	if err := keepPhonePasswords(cur, next, d); err != nil {
+		return Config{}, err
+	}
 	return next, checkRefs(next, d)
 }
 
@@ -755,6 +772,9 @@ func checkExtension(f string, x Extension) error {
 				return err
 			}
 		}
+		if err := checkPhonePassword(pf+".password", p); err != nil {
+			return err
+		}
 	}
 	// The primary phone sits at position 0 whatever position was given;
 	// another phone placed there explicitly conflicts with it.
@@ -790,6 +810,15 @@ func checkSettings(st Settings) (Settings, error) {
 	}
 	if err := st.Retention.check(); err != nil {
 		return Settings{}, err
+	}
+	if err := st.PhoneSecrets.check(); err != nil {
+		return Settings{}, err
+	}
+	if err := checkSIPServers(st.SIPServers); err != nil {
+		return Settings{}, err
+	}
+	if len(st.SIPServers) == 0 {
+		st.SIPServers = nil
 	}
 	if _, _, ok := maintenanceClock(st.MaintenanceTime); !ok {
 		return Settings{}, fieldErr("settings.maintenance_time", "%q: want HH:MM (UTC), e.g. 03:00", shortText(st.MaintenanceTime))
@@ -894,7 +923,8 @@ func (s engineSink) Emit(typ string, data any) { s.e.emit(typ, data) }
 func diff(old, next Config, em eventSink) ApplyResult {
 	var r ApplyResult
 	diffKind(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits, nil)
-	diffKind(&r, em, "extension", old.Extensions, next.Extensions, nil)
+	// Nor an extension's its phones' passwords (extensionEvent).
+	diffKind(&r, em, "extension", old.Extensions, next.Extensions, extensionEvent)
 	// A user's event never carries the password hash (UserEvent).
 	diffKind(&r, em, "user", old.Users, next.Users, userEvent)
 	diffKind(&r, em, "queue", old.Queues, next.Queues, nil)
@@ -984,8 +1014,8 @@ func contains(s []string, v string) bool {
 // Document returns the configuration as a document, each list sorted by
 // key, so that applying it reproduces the configuration: to an empty
 // engine when no user has a password, and always to the engine it came
-// from. Password hashes are shown as PasswordHashRedacted, which an apply
-// resolves to the user's current hash.
+// from. Password hashes and phones' passwords are shown as
+// PasswordHashRedacted, which an apply resolves to the current value.
 func (c Config) Document() Document {
 	var d Document
 	for _, k := range sortedKeys(c.BusinessUnits) {
@@ -995,7 +1025,7 @@ func (c Config) Document() Document {
 		d.Users = append(d.Users, c.Users[k].redacted())
 	}
 	for _, k := range sortedKeys(c.Extensions) {
-		d.Extensions = append(d.Extensions, c.Extensions[k])
+		d.Extensions = append(d.Extensions, c.Extensions[k].redacted())
 	}
 	for _, k := range sortedKeys(c.Queues) {
 		d.Queues = append(d.Queues, c.Queues[k])
@@ -1005,6 +1035,10 @@ func (c Config) Document() Document {
 	}
 	st := c.Settings
 	st.DirectoryFields = append([]string(nil), st.DirectoryFields...)
+	st.SIPServers = append([]string(nil), st.SIPServers...)
+	if len(st.SIPServers) == 0 {
+		st.SIPServers = nil
+	}
 	d.Settings = &st
 	for _, k := range sortedKeys(c.PauseReasons) {
 		d.PauseReasons = append(d.PauseReasons, c.PauseReasons[k])

@@ -40,6 +40,8 @@ const (
 	EvPhoneRegistration  = "phone.registration"
 	EvPhoneSecretRotated = "phone.secret_rotated"
 	EvPhoneSecretExpired = "phone.secret_expired"
+	// EvPhoneSecretGraceEnded: a replaced secret stopped working.
+	EvPhoneSecretGraceEnded = "phone.secret_grace_ended"
 
 	EvUserPresence   = "user.presence"
 	EvUserForwarding = "user.forwarding"
@@ -263,12 +265,16 @@ type PhoneRegEvent struct {
 	Registered bool   `json:"registered"`
 }
 
-// SecretEvent is phone.secret_rotated and phone.secret_expired. It never
-// carries the secret.
+// SecretEvent is phone.secret_rotated, phone.secret_expired and
+// phone.secret_grace_ended. It never carries a secret. ExpiresAt is the
+// current secret's expiry (grace ended: when the previous one stopped
+// working); GraceUntil, on a rotation, is until when the replaced secret
+// still works (0: it did not work any more).
 type SecretEvent struct {
-	Extension string `json:"extension"`
-	Phone     string `json:"phone"`
-	ExpiresAt int64  `json:"expires_at"`
+	Extension  string `json:"extension"`
+	Phone      string `json:"phone"`
+	ExpiresAt  int64  `json:"expires_at"`
+	GraceUntil int64  `json:"grace_until,omitempty"`
 }
 
 // PresenceEvent is user.presence.

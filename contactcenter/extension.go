@@ -24,8 +24,10 @@ import (
 // Secure phones get a SIP password the system generates — at the edge,
 // never in the engine (no randomness here) — and passes in
 // phone.set_secret. The engine keeps it outside State: no View, document,
-// event or result ever carries it; only PhoneSecret hands it to the SIP
-// registrar.
+// event or result ever carries it; only PhoneSecret and PhonePasswords
+// (phonepass.go, with the previous secret during its grace) hand it to
+// the SIP registrar, and PhoneProvisioning to the administrators'
+// provisioning route.
 
 // PhoneState is a phone's registration.
 type PhoneState struct {
@@ -38,6 +40,11 @@ type phoneSecret struct {
 	RotatedAt int64  `json:"rotated_at"`
 	ExpiresAt int64  `json:"expires_at"`
 	Expired   bool   `json:"expired,omitempty"`
+	// Previous is the secret this one replaced, which keeps working
+	// until PreviousUntil (the grace period, phonepass.go); cleared by
+	// the tick at or after it.
+	Previous      string `json:"previous,omitempty"`
+	PreviousUntil int64  `json:"previous_until,omitempty"`
 }
 
 func phoneKey(ext, phone string) string { return ext + "/" + phone }
@@ -145,6 +152,7 @@ func (e *Engine) Phones(ext string) ([]PhoneView, bool) {
 	out := make([]PhoneView, 0, len(x.Phones))
 	for _, p := range x.Phones {
 		v := PhoneView{Phone: p}
+		v.Password = "" // users never see it, nor whether there is one
 		if ps := e.st.Phones[phoneKey(ext, p.ID)]; ps != nil {
 			v.Registered = ps.Registered
 		}
@@ -278,8 +286,20 @@ func (e *Engine) cmdPhoneSetSecret(env command.Envelope) (any, error) {
 		return nil, fieldErr("expires_at", "must be in the future")
 	}
 	key := phoneKey(p.Extension, p.Phone)
-	e.secrets[key] = &phoneSecret{Secret: p.Secret, RotatedAt: e.now, ExpiresAt: exp}
-	ev := SecretEvent{Extension: p.Extension, Phone: p.Phone, ExpiresAt: exp}
+	next := &phoneSecret{Secret: p.Secret, RotatedAt: e.now, ExpiresAt: exp}
+	switch old := e.secrets[key]; {
+	case old == nil:
+	case old.Secret == p.Secret:
+		// The same secret again (a retried rotation): no grace for it.
+		next.Previous, next.PreviousUntil = old.Previous, old.PreviousUntil
+	default:
+		// The replaced secret keeps working for the grace period.
+		if until := e.graceFor(old, e.now); until > 0 {
+			next.Previous, next.PreviousUntil = old.Secret, until
+		}
+	}
+	e.secrets[key] = next
+	ev := SecretEvent{Extension: p.Extension, Phone: p.Phone, ExpiresAt: exp, GraceUntil: next.PreviousUntil}
 	e.emit(EvPhoneSecretRotated, ev)
 	return ev, nil
 }
@@ -335,6 +355,6 @@ func (e *Engine) updatePhone(ext, id string, fn func(*Phone)) Extension {
 	}
 	x.Phones = phones
 	e.st.Config.Extensions[ext] = x
-	e.emit("config.extension.updated", x)
-	return x
+	e.emit("config.extension.updated", x.redacted())
+	return x.redacted()
 }

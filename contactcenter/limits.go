@@ -47,6 +47,8 @@ const (
 	// checked beside).
 	MaxPasswordHashLen = 256
 	// MaxSecretLen (extension.go) bounds a phone's SIP secret: 16-256.
+	// MaxAddressLen bounds a network address ("host:port").
+	MaxAddressLen = 261
 )
 
 // textKind is the kind of a text field: its maximum length and rule.
@@ -71,6 +73,7 @@ const (
 	kindMailbox
 	kindMessageID
 	kindBody
+	kindAddress
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -102,6 +105,7 @@ var textKinds = [...]struct {
 	kindMailbox:      {MaxMailboxLen, "a mailbox name", "mailbox names", true, true},
 	kindMessageID:    {MaxMessageIDLen, "a Message-ID", "Message-IDs", true, true},
 	kindBody:         {MaxMailBodyLen, "a message text", "message texts", false, false},
+	kindAddress:      {MaxAddressLen, "an address", "addresses", true, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -192,7 +196,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 		"monitored_mailboxes": kindExtension, "password_hash": kindPasswordHash},
 	reflect.TypeFor[SpeedDial]():   {"label": kindLabel, "number": kindNumber},
 	reflect.TypeFor[Extension]():   {"number": kindExtension},
-	reflect.TypeFor[Phone]():       {"id": kindID, "kind": kindKeyword, "category": kindID},
+	reflect.TypeFor[Phone]():       {"id": kindID, "kind": kindKeyword, "category": kindID, "password": kindSecret},
 	reflect.TypeFor[Queue]():       {"id": kindID, "name": kindName, "business_unit": kindID, "strategy": kindKeyword, "skills": kindID},
 	reflect.TypeFor[Agent]():       {"id": kindID, "name": kindName, "user": kindID, "extension": kindExtension, "queues": kindID, "skills": kindID},
 	reflect.TypeFor[PauseReason](): {"code": kindID, "name": kindName},
@@ -204,7 +208,8 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[MailSMTP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword},
 	reflect.TypeFor[MailAlias](): {"address": kindEmail, "business_unit": kindID, "queue": kindID},
 	reflect.TypeFor[Settings](): {"outside_line_prefix": kindKeyword, "default_country_code": kindKeyword,
-		"default_area_code": kindKeyword, "directory_fields": kindKeyword, "maintenance_time": kindKeyword},
+		"default_area_code": kindKeyword, "directory_fields": kindKeyword, "maintenance_time": kindKeyword,
+		"sip_servers": kindAddress},
 
 	// Command payloads.
 	reflect.TypeFor[AgentRequest]():         {"agent": kindID},

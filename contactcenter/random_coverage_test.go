@@ -97,6 +97,7 @@ var randomOutcomes = []struct{ key, what string }{
 	{"phone.registration", "phone registered or not"},
 	{"phone.secret_rotated", "secure phone secret set"},
 	{"phone.secret_expired", "secure phone secret expired"},
+	{"phone.secret_grace_ended", "a replaced secure phone secret stopped working"},
 	{"user.presence", "presence"},
 	{"user.forwarding", "forwarding settings"},
 	{"problem.reported", "report a problem"},

@@ -25,7 +25,7 @@ import (
 // secure phone 3002/s (secrets, their expiry); a spare extension 3009
 // whose mailbox the generator floods and then removes.
 const randomDoc = `
-settings: {ring_timeout_seconds: 10, auto_return_seconds: 15, park_return_seconds: 20, outside_line_prefix: "9", default_country_code: "44", default_area_code: "161"}
+settings: {ring_timeout_seconds: 10, auto_return_seconds: 15, park_return_seconds: 20, outside_line_prefix: "9", default_country_code: "44", default_area_code: "161", phone_secrets: {grace_seconds: 30}}
 pause_reasons: [{code: lunch}]
 extensions:
   - {number: "2001", phones: [{id: d, position: 0, order: 1}]}
@@ -776,7 +776,8 @@ func (g *randomGen) extraCommand() (string, any) {
 }
 
 // phoneCommand: registrations (the secure phone 3002/s only with a valid
-// secret), secrets that expire within a minute or two of engine time,
+// secret), secrets that expire within seconds to five minutes of engine
+// time (some replaced while valid: a grace period),
 // ring order and ringing switches.
 func (g *randomGen) phoneCommand() (string, any) {
 	ph := rPhones[g.r.IntN(len(rPhones))]
@@ -789,7 +790,7 @@ func (g *randomGen) phoneCommand() (string, any) {
 			secret = "short"
 		}
 		return TypePhoneSetSecret, SetSecretRequest{Extension: "3002", Phone: g.pick([]string{"s", "s", "s", "d"}), Secret: secret,
-			ExpiresAt: g.now.Add(time.Duration(10+g.r.IntN(110)) * time.Second)}
+			ExpiresAt: g.now.Add(time.Duration(10+g.r.IntN(290)) * time.Second)}
 	case 3:
 		return TypePhoneSetOrder, PhoneOrderRequest{Extension: ph[0], Phone: ph[1], Order: g.r.IntN(4)}
 	default:
@@ -819,7 +820,8 @@ func (g *randomGen) configCommand() (string, any) {
 		area = ""
 	}
 	return TypeConfigApply, ApplyRequest{Document: Document{Settings: &Settings{RingTimeoutSeconds: 10, AutoReturnSeconds: 15,
-		ParkReturnSeconds: 20, OutsideLinePrefix: "9", DefaultCountryCode: cc, DefaultAreaCode: area}}}
+		ParkReturnSeconds: 20, OutsideLinePrefix: "9", DefaultCountryCode: cc, DefaultAreaCode: area,
+		PhoneSecrets: PhoneSecretSettings{GraceSeconds: 30}}}}
 }
 
 // callTracker checks, from results and events alone, that no call is

@@ -17,6 +17,7 @@ const (
 	sweepHashNew = "pbkdf2-sha256$600000$NewSaltNewSaltNewSalt0$NewKeyNewKeyNewKeyNewKeyNewKeyNewKeyNewKey0"
 	sweepSecret  = "SIP-Secret-Sweep-0123456789abcdef"
 	sweepSecret2 = "SIP-Secret-Rotated-fedcba9876543210"
+	sweepPhonePw = "Sweep-Configured-Phone-Pass-42"
 )
 
 // sweepNeedles are the strings no output may contain: each hash whole,
@@ -27,13 +28,13 @@ func sweepNeedles() []string {
 		parts := strings.Split(h, "$")
 		out = append(out, h, parts[2], parts[3])
 	}
-	return append(out, sweepSecret, sweepSecret2)
+	return append(out, sweepSecret, sweepSecret2, sweepPhonePw)
 }
 
 const sweepDoc = `
 extensions:
   - number: "2001"
-    phones: [{id: desk, position: 0, order: 1}]
+    phones: [{id: desk, position: 0, order: 1, password: "Sweep-Configured-Phone-Pass-42"}]
   - number: "3001"
     phones:
       - {id: sec, position: 0, order: 1, secure: true, published: true}
@@ -96,7 +97,30 @@ func TestSecretsNeverLeaveTheEngine(t *testing.T) {
 	ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "c2"})
 	// Rotation, a password change (an update event), expiry.
 	ok(TypePhoneSetSecret, SetSecretRequest{Extension: "3001", Phone: "sec", Secret: sweepSecret2, ExpiresAt: exp.Add(time.Hour)})
+	if got := h.e.PhonePasswords("3001", "sec"); len(got) != 2 || got[1] != sweepSecret {
+		t.Fatalf("PhonePasswords during the grace = %q", got)
+	}
 	record("apply with a new hash", h.config(fmt.Sprintf(sweepDoc, sweepHashNew, sweepHashBob)))
+	ok(TypePhoneSetOrder, PhoneOrderRequest{Extension: "2001", Phone: "desk", Order: 2})
+	ok(TypePhoneSetRinging, PhoneRingingRequest{Extension: "2001", Phone: "desk", Enabled: false})
+	var doc Document
+	h.e.View(func(s *State) { doc = s.Config.Document() })
+	record("apply of the document read back", h.ok(TypeConfigApply, ApplyRequest{Document: doc}))
+	if got := h.e.PhonePasswords("2001", "desk"); len(got) != 1 || got[0] != sweepPhonePw {
+		t.Fatalf("configured phone password = %q", got)
+	}
+	snapGrace, err := h.e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(snapGrace), sweepSecret) {
+		t.Fatal("the snapshot lacks the secret in its grace period")
+	}
+	h.advance(25 * time.Hour) // past the default 24 h grace
+	record("tick", h.tick())
+	if !h.hasEvent(EvPhoneSecretGraceEnded) {
+		t.Fatalf("no grace end: %v", h.types())
+	}
 
 	// The engine holds every secret (else the sweep would prove nothing).
 	if s, ok := h.e.PhoneSecret("3001", "sec"); !ok || s != sweepSecret2 {
@@ -115,7 +139,7 @@ func TestSecretsNeverLeaveTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The snapshot is state replication: it holds the current ones.
-	for _, want := range []string{sweepHashNew, sweepHashBob, sweepSecret2} {
+	for _, want := range []string{sweepHashNew, sweepHashBob, sweepSecret2, sweepPhonePw} {
 		if !strings.Contains(string(snap), want) {
 			t.Fatalf("the snapshot lacks %q", want)
 		}

@@ -22,6 +22,7 @@ type TickResult struct {
 	RingOuts     int `json:"ring_outs,omitempty"`
 	Returned     int `json:"returned,omitempty"`
 	Expired      int `json:"secrets_expired,omitempty"`
+	GracesEnded  int `json:"secret_graces_ended,omitempty"`
 }
 
 const (
@@ -29,6 +30,7 @@ const (
 	dueRing
 	dueReturn
 	dueSecret
+	dueGrace
 )
 
 type due struct {
@@ -65,6 +67,9 @@ func (e *Engine) cmdTick(env command.Envelope) (any, error) {
 	for key, s := range e.secrets {
 		if !s.Expired && s.ExpiresAt <= now {
 			list = append(list, due{s.ExpiresAt, dueSecret, key})
+		}
+		if s.Previous != "" && s.PreviousUntil <= now {
+			list = append(list, due{s.PreviousUntil, dueGrace, key})
 		}
 	}
 	sort.Slice(list, func(i, j int) bool {
@@ -110,6 +115,13 @@ func (e *Engine) cmdTick(env command.Envelope) (any, error) {
 			ext, phone := splitPhoneKey(d.id)
 			e.emit(EvPhoneSecretExpired, SecretEvent{Extension: ext, Phone: phone, ExpiresAt: s.ExpiresAt})
 			r.Expired++
+		case dueGrace:
+			s := e.secrets[d.id]
+			until := s.PreviousUntil
+			s.Previous, s.PreviousUntil = "", 0
+			ext, phone := splitPhoneKey(d.id)
+			e.emit(EvPhoneSecretGraceEnded, SecretEvent{Extension: ext, Phone: phone, ExpiresAt: until})
+			r.GracesEnded++
 		}
 	}
 	// Route what the timers freed before reporting bands and statistics.
@@ -209,6 +221,9 @@ func (e *Engine) NextDeadline() (at int64, ok bool) {
 	for _, s := range e.secrets {
 		if !s.Expired {
 			consider(s.ExpiresAt)
+		}
+		if s.Previous != "" {
+			consider(s.PreviousUntil)
 		}
 	}
 	consider(e.maintenanceDeadline())

@@ -123,6 +123,7 @@ func (s *Server) Handler() http.Handler {
 	api.HandleFunc("POST /v1/cluster/snapshot", s.snapshot)
 	api.HandleFunc("POST /v1/config", s.applyConfig)
 	api.HandleFunc("GET /v1/config", s.getConfig)
+	api.HandleFunc("GET /v1/phones/{extension}/{phone}/provision", s.provision)
 	if s.BenchAPI {
 		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	}

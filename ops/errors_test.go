@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -56,6 +57,26 @@ type rig struct {
 	admin, public string // base URLs: the admin API, the console's public API
 	session       string // ann's console session
 	diskFull      *atomic.Bool
+	store         *cluster.Store
+	logs          *syncBuffer // the admin API's log (JSON)
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newRig(t *testing.T) *rig {
@@ -107,7 +128,9 @@ func newRig(t *testing.T) *rig {
 	receiver.Attach(st)
 
 	svc := &console.Service{Store: st, Engine: eng, Sessions: console.NewSessions(token, 0, time.Now)}
+	logs := &syncBuffer{}
 	var handler http.Handler = (&ops.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry(),
+		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
 		Replication: repl, Console: &console.Handler{Service: svc, AdminActor: true},
 		Standby: &standby.Handler{Receiver: receiver}}).Handler()
 	h.Store(&handler)
@@ -127,7 +150,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{admin: adminSrv.URL, public: publicSrv.URL + console.PublicPrefix, diskFull: full}
+	r := &rig{admin: adminSrv.URL, public: publicSrv.URL + console.PublicPrefix, diskFull: full, store: st, logs: logs}
 	if code, body := r.do(t, "POST", r.admin+"/v1/config", token, fmt.Sprintf(centerYAML, hash)); code != 200 {
 		t.Fatalf("config: %d %s", code, body)
 	}

@@ -316,7 +316,8 @@ func backupRestore(ctx context.Context, g *globals, args []string, e env) error 
 	}
 	if g.output == "json" {
 		b, _ := json.Marshal(map[string]any{"data_dir": *dataDir, "node_id": res.NodeID, "raft_addr": res.RaftAddr,
-			"index": res.Index, "term": res.Term, "members": res.Members, "state_hashes": res.Hashes, "replace": *replace})
+			"index": res.Index, "term": res.Term, "members": res.Members, "state_hashes": res.Hashes, "replace": *replace,
+			"checkpoints_verified": res.Checked, "snmp_engine": res.SNMPEngine})
 		return printJSON(e.stdout, b)
 	}
 	how := "a new one-node cluster"
@@ -325,6 +326,12 @@ func backupRestore(ctx context.Context, g *globals, args []string, e env) error 
 	}
 	fmt.Fprintf(e.stdout, "%s restored at index %d (term %d), engine state hash %s, as node %s of %s;\nstart it with: tandemd --data-dir %s --node-id %s --raft-addr %s\n",
 		*dataDir, res.Index, res.Term, res.Hashes["contactcenter"], res.NodeID, how, *dataDir, res.NodeID, res.RaftAddr)
+	if res.SNMPEngine != "" {
+		fmt.Fprintln(e.stdout, res.SNMPEngine)
+	}
+	for _, i := range res.Checked {
+		fmt.Fprintf(e.stdout, "the replay reproduced the node's own snapshot at index %d exactly\n", i)
+	}
 	return nil
 }
 

@@ -28,6 +28,7 @@ var commandDocs = []cmdDoc{
 	{"cluster migrate-log", "--data-dir DIR", "offline: convert a stopped node's Raft log from the raft-wal format of earlier builds"},
 	{"apply", "-f FILE [--prune]", "declarative configuration (idempotent)"},
 	{"hash-password", "< PASSWORD", "a user's password_hash for the configuration (the password is read from standard input)"},
+	{"phone provision", "EXTENSION PHONE_ID", "a secure phone's provisioning data: SIP user, password, realm, servers, expiry (administrators only; shown here, never logged)"},
 	{"replication status", "", "this node's replication targets and buffer"},
 	{"replication suspend", "--target T", "pause delivery to target T (reporting or standby); the buffer keeps filling"},
 	{"replication resume", "--target T [--rate N]", "deliver the backlog of target T, at most N events/s"},

@@ -21,6 +21,8 @@ func TestHelpOfEachCommand(t *testing.T) {
 		{"status", []string{"global flags: --addr URL"}},
 		{"apply", []string{"-f FILE", "--prune"}},
 		{"hash-password", []string{"standard input"}},
+		{"phone", []string{"provision EXTENSION PHONE_ID", "tandemctl phone SUBCOMMAND --help"}},
+		{"phone provision", []string{"EXTENSION PHONE_ID", "never logged"}},
 		{"cluster join", []string{"MEMBER_ADMIN_ADDR"}},
 		{"cluster remove", []string{"NODE_ID"}},
 		{"cluster transfer-leader", []string{"[NODE_ID]"}},

@@ -73,6 +73,7 @@ commands:
                                            from the raft-wal format of earlier builds
   apply -f FILE [--prune]                  declarative configuration (idempotent)
   hash-password < PASSWORD                 a user's password_hash for the configuration
+  phone provision EXTENSION PHONE_ID       a secure phone's provisioning data, its SIP password included
   replication status                       this node's replication targets and buffer
   replication suspend|stop --target T      T is reporting or standby
   replication resume --target T [--rate N] deliver the backlog, at most N events/s
@@ -165,6 +166,8 @@ func dispatch(ctx context.Context, args []string, e env) error {
 		return cmdBackup(ctx, &g, rest[1:], e)
 	case "hash-password":
 		return cmdHashPassword(ctx, &g, rest[1:], e)
+	case "phone":
+		return cmdPhone(ctx, &g, rest[1:], e)
 	case "help":
 		// `tandemctl help cluster join` is `tandemctl cluster join --help`.
 		if len(rest) > 1 {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/snmp"
 )
 
@@ -14,7 +15,7 @@ import (
 // hashes, phone secrets and the admin token: without --backup-key-file
 // one warning says so at start (never anything of their content). A
 // failed run is a tandemBackupFailed notification of the SNMP agent.
-func newBackups(o options, store *cluster.Store, agent *snmp.Agent, logger *slog.Logger) (*backup.Manager, error) {
+func newBackups(o options, store *cluster.Store, journal *backup.Journal, agent *snmp.Agent, logger *slog.Logger) (*backup.Manager, error) {
 	if o.Backup.Dir == "" {
 		return nil, nil
 	}
@@ -31,7 +32,17 @@ func newBackups(o options, store *cluster.Store, agent *snmp.Agent, logger *slog
 			agent.BackupFailed(r.Level, snmpRun(&r))
 		}
 	}
-	return backup.New(backup.Config{Settings: set, NodeID: o.NodeID, DataDir: o.DataDir, Source: store, Logger: logger, OnResult: onResult})
+	return backup.New(backup.Config{Settings: set, NodeID: o.NodeID, DataDir: o.DataDir, Source: store, Logger: logger, OnResult: onResult,
+		Journal: journal, ApplyTypes: []string{contactcenter.TypeConfigApply}})
+}
+
+// openJournal opens this node's backup journal when --backup-dir is
+// given (nil otherwise): incrementals are read from it.
+func openJournal(o options, logger *slog.Logger) (*backup.Journal, error) {
+	if o.Backup.Dir == "" {
+		return nil, nil
+	}
+	return backup.OpenJournal(o.DataDir, logger)
 }
 
 // backupsMIB shows the backup manager in TANDEM-MIB's tandemBackupTable.

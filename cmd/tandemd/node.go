@@ -17,9 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/contactcenter/rotator"
 	"github.com/tandemcc/tandem/contactcenter/ticker"
 	"github.com/tandemcc/tandem/internal/httpserver"
 	"github.com/tandemcc/tandem/mail"
@@ -36,8 +38,9 @@ type node struct {
 	store     *cluster.Store
 	repl      *replication.Manager // nil without replication
 	admin     *http.Server
-	web       *http.Server // public web server (--http-addr); nil when off
-	hub       *console.Hub // console event streams, closed first on stop
+	web       *http.Server    // public web server (--http-addr); nil when off
+	hub       *console.Hub    // console event streams, closed first on stop
+	journal   *backup.Journal // the backup journal; nil without --backup-dir
 	stopLoops context.CancelFunc
 	done      chan error
 }
@@ -227,6 +230,19 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// Every node's FSM is gated by the standby receiver: a cluster started
 	// with --standby-of refuses its own engine commands until promoted.
 	receiver := standby.NewReceiver(o.StandbyOf, logger.With("component", "standby"))
+	// The backup journal hears every applied entry, those Raft replays at
+	// start included: it is a sink before Raft opens.
+	journal, err := openJournal(o, logger)
+	if err != nil {
+		closeListeners()
+		if repl != nil {
+			repl.Close()
+		}
+		return nil, err
+	}
+	if journal != nil {
+		sinks = append(sinks, journal)
+	}
 	store, err := cluster.Open(ctx, cluster.Config{
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
@@ -248,13 +264,15 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		if repl != nil {
 			repl.Close()
 		}
+		journal.Close()
 		return nil, err
 	}
 	storeRef.Store(store)
 	receiver.Attach(store)
-	bk, err := newBackups(o, store, agent, logger)
+	bk, err := newBackups(o, store, journal, agent, logger)
 	if err != nil {
 		store.Close(ctx)
+		journal.Close()
 		closeListeners()
 		if repl != nil {
 			repl.Close()
@@ -283,7 +301,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		ops.RegisterReplication(reg, repl)
 	}
 	loops, stopLoops := context.WithCancel(context.Background())
-	n := &node{log: logger, store: store, repl: repl, hub: hub, done: make(chan error, 2), stopLoops: stopLoops,
+	n := &node{log: logger, store: store, repl: repl, hub: hub, journal: journal, done: make(chan error, 2), stopLoops: stopLoops,
 		admin: httpserver.New(api.Handler())}
 	go func() { n.done <- n.admin.Serve(httpserver.Listener(ln)) }()
 	if webLn != nil {
@@ -296,6 +314,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// A standby takes its clock from the primary's shipped ticks.
 	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
+	// The leader gives secure phones their SIP passwords and rotates them.
+	rot := &rotator.Rotator{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Engine: engine,
+		Propose: store.Propose, Now: now, Logger: logger.With("component", "rotator")}
+	go rot.Run(loops)
 	if bk != nil {
 		ops.RegisterBackup(reg, bk)
 		go bk.Run(loops)
@@ -343,6 +365,9 @@ func (n *node) stop() error {
 		n.web.Shutdown(ctx)
 	}
 	err := n.store.Close(ctx)
+	if e := n.journal.Close(); e != nil && err == nil {
+		err = fmt.Errorf("closing the backup journal: %w", e)
+	}
 	if n.repl != nil {
 		// After Raft: no more events arrive; Close makes the buffer durable.
 		if e := n.repl.Close(); e != nil && err == nil {

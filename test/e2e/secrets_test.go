@@ -27,7 +27,7 @@ extensions:
   - number: "2001"
     phones: [{id: desk, position: 0, order: 1}]
   - number: "2002"
-    phones: [{id: desk, position: 0, order: 1}]
+    phones: [{id: desk, position: 0, order: 1, password: "Configured-Ben-Desk-Pass"}]
   - number: "3001"
     phones:
       - {id: sec, position: 0, order: 1, secure: true, published: true}
@@ -201,9 +201,10 @@ func TestConsoleStreamFilter(t *testing.T) {
 // applied again. Then no hash (whole, salt or key) appears in any stream
 // message, API answer, /v1/status, replication status, /metrics, GET
 // /v1/config, tandemctl's output, the replication archive and buffer
-// files, the reporting database's rows or tandemd's log. (Phone secrets
-// cannot be set through tandemd yet — nothing at the edge generates
-// them; the console and engine sweeps cover them.)
+// files, the reporting database's rows or tandemd's log; nor does the
+// SIP password the leader's rotator generates for the secure phone
+// (issue 15.2, read back with `tandemctl phone provision`), nor the
+// password configured for a non-secure phone.
 func TestSecretsNeverLeaveTandemd(t *testing.T) {
 	db := startReplDB(t, "e2e-secrets")
 	n := startCluster(t, "secrets", 1, map[int][]nodeOpt{0: {replReportingArgs(db)}})[0]
@@ -213,6 +214,7 @@ func TestSecretsNeverLeaveTandemd(t *testing.T) {
 	outputs := map[string]string{}
 	ctl := func(r ctlResult) { outputs[fmt.Sprintf("tandemctl %d", len(outputs))] = r.ok(t).stdout + r.stderr }
 	ctl(n.apply(fmt.Sprintf(secretsDoc, annHash, benHash)))
+	phonePw := provisioned(t, n, "3001", "sec").Password
 	ann, since := operator(t, n, "ann", "ann-password")
 	ben, _ := operator(t, n, "ben", "ben-password")
 	admin := adminStream(t, n, since)
@@ -242,8 +244,8 @@ func TestSecretsNeverLeaveTandemd(t *testing.T) {
 		outputs["reporting rows"] = dump
 		return err == nil && strings.Contains(dump, "sweep-end"), fmt.Sprint(err)
 	})
-	if !strings.Contains(outputs["reporting rows"], "config.user.updated") {
-		t.Fatal("the reporting rows lack the users' events: the sweep would prove nothing")
+	if !strings.Contains(outputs["reporting rows"], "config.user.updated") || !strings.Contains(outputs["reporting rows"], "phone.secret_rotated") {
+		t.Fatal("the reporting rows lack the users' or the phone secret's events: the sweep would prove nothing")
 	}
 	for _, path := range []string{"/v1/status", "/v1/replication/status", "/metrics", "/v1/console/state?agent=a1", "/v1/console/directory?q="} {
 		code, b, err := n.get(path, true)
@@ -270,6 +272,11 @@ func TestSecretsNeverLeaveTandemd(t *testing.T) {
 	}
 	outputs["log"] = n.log()
 	for what, out := range outputs {
+		for _, pw := range []string{phonePw, "Configured-Ben-Desk-Pass"} {
+			if strings.Contains(out, pw) {
+				t.Errorf("%s shows a phone password", what)
+			}
+		}
 		for _, h := range []string{annHash, annHash2, benHash} {
 			parts := strings.Split(h, "$")
 			for _, needle := range []string{h, parts[2], parts[3]} {
