@@ -36,6 +36,8 @@ type Engine interface {
 	MailSettings() *cc.Mail
 	// MailView is the UIDVALIDITY and the highest UID recorded.
 	MailView() (uidValidity, lastUID uint32)
+	// MailMessageOf is the message a contact was made of.
+	MailMessageOf(contact string) (cc.MailMessage, bool)
 }
 
 // Channel is the e-mail channel of one node. Run it on every node: only

@@ -265,3 +265,87 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// The session ceiling: many agents reading contacts at once never open
+// more IMAP sessions than max_sessions - reserved_sessions — proved
+// against Dovecot's own limit (mail_max_userip_connections), which
+// refuses the connection beyond it; with a ceiling above Dovecot's, the
+// same load is refused by Dovecot (so the limit is real).
+func TestContentSessionCeiling(t *testing.T) {
+	const dovecotLimit = 3
+	for _, tc := range []struct {
+		name      string
+		sessions  string
+		wantFails bool
+	}{
+		{"within", "max_sessions: 5, reserved_sessions: 2", false},
+		{"above Dovecot's", "max_sessions: 12", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := dovecottest.Start(t, dovecottest.Options{MaxUserIPConnections: dovecotLimit})
+			body := strings.Repeat("Dear support, line of text.\r\n", 150000) // 4 MB: each read holds its session a while
+			if _, err := srv.Append("INBOX", []byte("From: c@example.com\r\nTo: support@example.org\r\nSubject: =?ISO-8859-1?Q?Gr=FC=DFe?=\r\nMessage-ID: <big@example.com>\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe\r\n"+body)); err != nil {
+				t.Fatal(err)
+			}
+			st := newEngineStore(t, mailConfig(srv, ", "+tc.sessions))
+			ch := &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond}
+			runChannel(t, ch)
+			waitFor(t, "the contact", 20*time.Second, func() bool { return len(st.contacts()) == 1 })
+			contact := strings.Fields(st.contacts()[0])[0]
+			var (
+				wg    sync.WaitGroup
+				mu    sync.Mutex
+				fails []string
+				peak  int
+			)
+			stopPeak := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case <-stopPeak:
+						return
+					default:
+					}
+					if n := ch.Status().Sessions; n > peak {
+						mu.Lock()
+						peak = n
+						mu.Unlock()
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			for i := 0; i < 24; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+					defer cancel()
+					c, err := ch.Content(ctx, contact)
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						fails = append(fails, err.Error())
+					} else if !strings.HasPrefix(c.Text, "Grüße") || c.Subject != "Grüße" {
+						fails = append(fails, fmt.Sprintf("content %q / %q", c.Subject, c.Text[:min(20, len(c.Text))]))
+					}
+				}()
+			}
+			wg.Wait()
+			close(stopPeak)
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.wantFails {
+				if len(fails) == 0 {
+					t.Fatalf("a ceiling above Dovecot's limit met no refusal: the test proves nothing (peak %d)", peak)
+				}
+				return
+			}
+			if len(fails) > 0 {
+				t.Fatalf("%d of 24 reads failed, e.g. %s\n%s", len(fails), fails[0], srv.Logs())
+			}
+			if peak > 3 {
+				t.Fatalf("peak %d sessions, ceiling 3", peak)
+			}
+		})
+	}
+}

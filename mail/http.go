@@ -25,12 +25,29 @@ import (
 type Handler struct {
 	Store  Store
 	Engine OutboxEngine
+	// Channel serves GET /v1/mail/contacts/{contact}/content (the
+	// leader's: only it opens IMAP sessions).
+	Channel *Channel
 }
 
 // Routes registers the routes on mux.
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/mail/replies", h.reply)
 	mux.HandleFunc("GET /v1/mail/outbox", h.outbox)
+	if h.Channel != nil {
+		mux.HandleFunc("GET /v1/mail/contacts/{contact}/content", h.content)
+	}
+}
+
+func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 90*time.Second)
+	defer cancel()
+	c, err := h.Channel.Content(ctx, r.PathValue("contact"))
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	writeJSON(w, c)
 }
 
 // ReplyRequest is the body of POST /v1/mail/replies.

@@ -32,13 +32,13 @@ const (
 // contact. Texts are decoded (RFC 2047, any charset go-message knows) and
 // cleaned to the engine's limits.
 type Headers struct {
-	MessageID string
-	From      string
-	FromName  string
-	To        []string
-	Subject   string
+	MessageID string   `json:"message_id,omitempty"`
+	From      string   `json:"from,omitempty"`
+	FromName  string   `json:"from_name,omitempty"`
+	To        []string `json:"to,omitempty"`
+	Subject   string   `json:"subject,omitempty"`
 	// Skip is a contactcenter.MailSkip* reason, or "".
-	Skip string
+	Skip string `json:"skip,omitempty"`
 }
 
 // ParseHeaders reads a message's header (the message itself, or only its
