@@ -348,6 +348,14 @@ func clipText(s string, max int) string {
 	return s
 }
 
+// MailContactLive tells whether a contact is still held (not ended).
+func (e *Engine) MailContactLive(contact string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	_, ok := e.st.Calls[contact]
+	return ok
+}
+
 // MailContactsLive counts the e-mail contacts the engine holds now.
 func (e *Engine) MailContactsLive() int {
 	e.mu.RLock()

@@ -38,6 +38,8 @@ type Engine interface {
 	MailView() (uidValidity, lastUID uint32)
 	// MailMessageOf is the message a contact was made of.
 	MailMessageOf(contact string) (cc.MailMessage, bool)
+	// MailContactLive tells whether a contact is still held.
+	MailContactLive(contact string) bool
 }
 
 // Channel is the e-mail channel of one node. Run it on every node: only
@@ -55,6 +57,9 @@ type Channel struct {
 	// the server (default 1 s and 60 s); CheckEvery is how often a
 	// session checks leadership and settings (default 200 ms).
 	MinBackoff, MaxBackoff, CheckEvery time.Duration
+	// ExpungeEvery is how often the leader expunges handled messages
+	// older than retention_days (default 1 h).
+	ExpungeEvery time.Duration
 
 	mu      sync.Mutex
 	st      Status
@@ -91,6 +96,7 @@ type Status struct {
 	Skipped      uint64 `json:"skipped"`
 	Outages      uint64 `json:"outages"`
 	FailuresSeen uint64 `json:"failures_total"`
+	Expunged     uint64 `json:"expunged"`
 }
 
 // Status returns the channel's state.
@@ -368,9 +374,16 @@ func (c *Channel) session(ctx context.Context, m cc.Mail, ok func()) error {
 	ok()
 	c.log().Info("mail: watching the mailbox", "server", server(m.IMAP), "mailbox", m.IMAP.Mailbox, "idle", idle, "uid_validity", sel.UIDValidity)
 	poll := time.Duration(m.IMAP.PollSeconds) * time.Second
+	var expunged time.Time
 	for {
 		if err := c.ingest(sctx, cl, sel.UIDValidity); err != nil {
 			return end(err)
+		}
+		if now := c.now(); now.Sub(expunged) >= orDefault(c.ExpungeEvery, time.Hour) {
+			if err := c.expunge(cl, m, sel.UIDValidity); err != nil {
+				return end(err)
+			}
+			expunged = now
 		}
 		if idle {
 			err = waitIdle(sctx, cl, newMail, poll)

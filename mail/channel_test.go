@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
@@ -347,5 +349,47 @@ func TestContentSessionCeiling(t *testing.T) {
 				t.Fatalf("peak %d sessions, ceiling 3", peak)
 			}
 		})
+	}
+}
+
+// Handled messages older than retention_days are expunged; those whose
+// contact is still waiting, and recent ones, stay.
+func TestChannelExpungesAfterRetention(t *testing.T) {
+	srv := dovecottest.Start(t, dovecottest.Options{})
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	if _, err := srv.AppendAt("INBOX", old, testMessage("support@example.org", "old ended"), testMessage("support@example.org", "old waiting"),
+		testMessage("support@example.org", "old auto", "Auto-Submitted: auto-replied")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Append("INBOX", testMessage("support@example.org", "recent ended")); err != nil {
+		t.Fatal(err)
+	}
+	st := newEngineStore(t, mailConfig(srv, "")+"  retention_days: 30\n")
+	ch := &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond, ExpungeEvery: 50 * time.Millisecond}
+	stop := runChannel(t, ch)
+	waitFor(t, "the contacts", 20*time.Second, func() bool { return len(st.contacts()) == 3 })
+	stop()
+	v, _ := st.e.MailView()
+	for _, uid := range []uint32{1, 4} { // the customer gave up: the contact ends
+		if _, err := st.Propose(context.Background(), cc.TypeCallRemoteHangup, cc.RemoteHangupRequest{Call: cc.MailContactID(v, uid)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runChannel(t, &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond, ExpungeEvery: 50 * time.Millisecond})
+	waitFor(t, "the expunge", 20*time.Second, func() bool { n, err := srv.Count("INBOX"); return err == nil && n == 2 })
+	c, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	found, err := c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(found.AllUIDs()); got != "[2 4]" {
+		t.Fatalf("UIDs left %s, want [2 4] (the old waiting one and the recent one)", got)
 	}
 }

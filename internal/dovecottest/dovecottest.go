@@ -290,6 +290,12 @@ func (s *Server) Append(mailbox string, msg []byte) (uint32, error) {
 // AppendMany appends messages in order over one session and returns their
 // UIDs.
 func (s *Server) AppendMany(mailbox string, msgs [][]byte) ([]uint32, error) {
+	return s.AppendAt(mailbox, time.Time{}, msgs...)
+}
+
+// AppendAt is AppendMany with the messages' internal date (the server's
+// receipt time) set to at (zero: now).
+func (s *Server) AppendAt(mailbox string, at time.Time, msgs ...[]byte) ([]uint32, error) {
 	c, err := s.Dial()
 	if err != nil {
 		return nil, err
@@ -300,7 +306,11 @@ func (s *Server) AppendMany(mailbox string, msgs [][]byte) ([]uint32, error) {
 	}
 	var uids []uint32
 	for _, msg := range msgs {
-		cmd := c.Append(mailbox, int64(len(msg)), nil)
+		var opts *imap.AppendOptions
+		if !at.IsZero() {
+			opts = &imap.AppendOptions{Time: at}
+		}
+		cmd := c.Append(mailbox, int64(len(msg)), opts)
 		if _, err := cmd.Write(msg); err != nil {
 			return uids, err
 		}
