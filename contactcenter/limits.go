@@ -248,7 +248,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[VoicemailDeleteRequest]():  {"mailbox": kindExtension, "message": kindID, "user": kindID},
 
 	reflect.TypeFor[MailReceivedRequest](): {"message_id": kindMessageID, "from": kindEmail, "from_name": kindName,
-		"to": kindEmail, "subject": kindNote, "skip": kindKeyword},
+		"to": kindEmail, "subject": kindNote, "thread": kindMessageID, "skip": kindKeyword},
 	reflect.TypeFor[MailReplyRequest]():   {"reply": kindID, "contact": kindID, "agent": kindID, "subject": kindNote, "body": kindBody},
 	reflect.TypeFor[MailSendingRequest](): {"reply": kindID},
 	reflect.TypeFor[MailSentRequest]():    {"reply": kindID, "error": kindNote},

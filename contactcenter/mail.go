@@ -76,10 +76,17 @@ type MailReceivedRequest struct {
 	// Delivered-To): the first alias among them selects the queue.
 	To      []string `json:"to,omitempty"`
 	Subject string   `json:"subject,omitempty"`
+	// Thread are the Message-IDs the message answers (In-Reply-To, then
+	// References, newest first): one of a live contact's messages or
+	// replies threads it onto that contact.
+	Thread []string `json:"thread,omitempty"`
 	// Skip, when set, records the message without a contact
 	// (MailSkipReasons).
 	Skip string `json:"skip,omitempty"`
 }
+
+// MaxMailThread bounds the Message-IDs a mail.received threads on.
+const MaxMailThread = 20
 
 // MailResult answers mail.received.
 type MailResult struct {
@@ -89,6 +96,9 @@ type MailResult struct {
 	Queue     string `json:"queue,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
 	Skipped   string `json:"skipped,omitempty"`
+	// Threaded: the message answers a live contact's thread and joined
+	// that contact (no new one).
+	Threaded bool `json:"threaded,omitempty"`
 }
 
 // MailReceivedEvent is the data of mail.received.
@@ -103,6 +113,10 @@ type MailReceivedEvent struct {
 	Subject      string `json:"subject,omitempty"`
 	Queue        string `json:"queue"`
 	BusinessUnit string `json:"business_unit,omitempty"`
+	// Threaded: an answer joined the live contact; Previous: the ended
+	// contact of the thread a new contact continues.
+	Threaded bool   `json:"threaded,omitempty"`
+	Previous string `json:"previous,omitempty"`
 }
 
 // MailSkippedEvent is the data of mail.skipped.
@@ -146,6 +160,11 @@ type MailMessage struct {
 	Subject     string `json:"subject,omitempty"`
 	Queue       string `json:"queue"`
 	Received    int64  `json:"received"`
+	// Previous is the ended contact whose thread this one continues.
+	Previous string `json:"previous,omitempty"`
+	// Answers are the UIDs of the customer's later messages threaded
+	// onto this contact.
+	Answers []uint32 `json:"answers,omitempty"`
 }
 
 // MailContactID is the contact id of the message with UID uid under
@@ -165,6 +184,9 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	}
 	if len(p.To) > MaxMailRecipients {
 		return nil, fieldErr("to", "%d recipients, at most %d", len(p.To), MaxMailRecipients)
+	}
+	if len(p.Thread) > MaxMailThread {
+		return nil, fieldErr("thread", "%d Message-IDs, at most %d", len(p.Thread), MaxMailThread)
 	}
 	if err := checkTexts(&p); err != nil {
 		return nil, err
@@ -217,6 +239,32 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 		e.emit(EvMailSkipped, MailSkippedEvent{UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, Reason: skip, Contact: first})
 		return MailResult{Contact: first, Duplicate: skip == MailSkipDuplicate, Skipped: skip}, nil
 	}
+	// An answer in a thread: onto its live contact, or a new contact
+	// that continues the ended one.
+	previous := ""
+	for _, tid := range p.Thread {
+		c := ms.ByMessageID[tid]
+		if c == "" {
+			continue
+		}
+		if call, live := e.st.Calls[c]; live && ms.Messages[c] != nil {
+			m := ms.Messages[c]
+			m.Answers = append(m.Answers, p.UID)
+			if p.MessageID != "" {
+				if ms.ByMessageID == nil {
+					ms.ByMessageID = map[string]string{}
+				}
+				ms.ByMessageID[p.MessageID] = c
+			}
+			ms.Received++
+			e.emit(EvMailReceived, MailReceivedEvent{Contact: c, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
+				From: p.From, FromName: p.FromName, Alias: m.Alias, Subject: p.Subject, Queue: call.Queue, Threaded: true})
+			return MailResult{Contact: c, Queue: call.Queue, Threaded: true}, nil
+		}
+		if previous == "" {
+			previous = c
+		}
+	}
 	name := p.FromName
 	if name == "" {
 		name = p.From
@@ -227,7 +275,7 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	pos := e.enterQueue(c, q)
 	e.emitQueued(c, pos, "new")
 	m := &MailMessage{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, From: p.From,
-		Alias: alias.Address, Subject: p.Subject, Queue: q.ID, Received: e.now}
+		Alias: alias.Address, Subject: p.Subject, Queue: q.ID, Received: e.now, Previous: previous}
 	if ms.Messages == nil {
 		ms.Messages = map[string]*MailMessage{}
 	}
@@ -240,7 +288,8 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	}
 	ms.Received++
 	e.emit(EvMailReceived, MailReceivedEvent{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
-		From: p.From, FromName: p.FromName, Alias: alias.Address, Subject: p.Subject, Queue: q.ID, BusinessUnit: alias.BusinessUnit})
+		From: p.From, FromName: p.FromName, Alias: alias.Address, Subject: p.Subject, Queue: q.ID, BusinessUnit: alias.BusinessUnit,
+		Previous: previous})
 	return MailResult{Contact: id, Queue: q.ID}, nil
 }
 

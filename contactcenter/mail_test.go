@@ -294,7 +294,7 @@ func TestMailOutbox(t *testing.T) {
 	body := "Dear customer,\n\tthe price is 10.\n"
 	o := h.ok(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Agent: "a1", Body: body}).(OutboxEntry)
 	want := OutboxEntry{ID: "r1", Contact: "mail-1-1", Agent: "a1", From: "Sales@Example.org", To: "cust@example.com",
-		Subject: "Re: Price?", InReplyTo: "<q@cust>", References: "<q@cust>", State: OutboxQueued, Queued: h.now.UnixNano()}
+		Subject: "Re: Price?", MessageID: "<r1.mail-1-1@Example.org>", InReplyTo: "<q@cust>", References: "<q@cust>", State: OutboxQueued, Queued: h.now.UnixNano()}
 	if o != want {
 		t.Fatalf("entry\n%+v\nwant\n%+v", o, want)
 	}
@@ -346,4 +346,40 @@ func TestMailOutbox(t *testing.T) {
 	h2 := newHarness(t, noSMTP)
 	h2.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, From: "c@example.com"})
 	h2.fail(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: "x"}, ErrNoSMTP)
+}
+
+// A customer's answer threads by Message-ID alone (servers may strip our
+// X- header): onto the contact while it lives, else a new contact that
+// names the previous one.
+func TestMailThreading(t *testing.T) {
+	h := newHarness(t, mailDoc)
+	h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<q@cust>", From: "cust@example.com",
+		To: []string{"support@example.org"}, Subject: "Help"})
+	o := h.ok(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: "Which model?"}).(OutboxEntry)
+	if o.MessageID != "<r1.mail-1-1@example.org>" {
+		t.Fatalf("reply Message-ID %q", o.MessageID)
+	}
+	calls := func() int { return len(h.e.st.Calls) }
+	r := h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 2, MessageID: "<a1@cust>", From: "cust@example.com",
+		Thread: []string{o.MessageID, "<q@cust>"}, Subject: "Re: Help"}).(MailResult)
+	if !r.Threaded || r.Contact != "mail-1-1" || calls() != 1 {
+		t.Fatalf("answer to our reply: %+v, %d calls", r, calls())
+	}
+	// By the customer's own first message only (References).
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 3, MessageID: "<a2@cust>", Thread: []string{"<unknown@x>", "<q@cust>"}}).(MailResult)
+	if !r.Threaded || r.Contact != "mail-1-1" {
+		t.Fatalf("answer by References: %+v", r)
+	}
+	if m, _ := h.e.MailMessageOf("mail-1-1"); fmt.Sprint(m.Answers) != "[2 3]" {
+		t.Fatalf("answers %v", m.Answers)
+	}
+	// The contact ends; the next answer is a new contact continuing it.
+	h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "mail-1-1"})
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 4, MessageID: "<a3@cust>", From: "cust@example.com", Thread: []string{"<a2@cust>"}}).(MailResult)
+	if r.Threaded || r.Contact != "mail-1-4" {
+		t.Fatalf("answer after the end: %+v", r)
+	}
+	if m, _ := h.e.MailMessageOf("mail-1-4"); m.Previous != "mail-1-1" {
+		t.Fatalf("previous %q", m.Previous)
+	}
 }

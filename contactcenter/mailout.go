@@ -83,9 +83,12 @@ type OutboxEntry struct {
 	Contact string `json:"contact"`
 	Agent   string `json:"agent,omitempty"`
 	// From is the alias the customer wrote to; To the customer.
-	From       string `json:"from"`
-	To         string `json:"to"`
-	Subject    string `json:"subject"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Subject string `json:"subject"`
+	// MessageID is the reply's own (<reply.contact@alias-domain>): an
+	// answer to it threads onto the contact.
+	MessageID  string `json:"message_id,omitempty"`
 	InReplyTo  string `json:"in_reply_to,omitempty"`
 	References string `json:"references,omitempty"`
 	Body       string `json:"body,omitempty"`
@@ -178,12 +181,21 @@ func (e *Engine) cmdMailReply(env command.Envelope) (any, error) {
 	if from == "" {
 		from = conf.AliasFor(nil).Address
 	}
+	domain := "tandem.invalid"
+	if at := strings.LastIndexByte(from, '@'); at >= 0 {
+		domain = from[at+1:]
+	}
 	o := &OutboxEntry{ID: p.Reply, Contact: p.Contact, Agent: p.Agent, From: from, To: m.From, Subject: subject,
+		MessageID: "<" + p.Reply + "." + p.Contact + "@" + domain + ">",
 		InReplyTo: m.MessageID, References: m.MessageID, Body: p.Body, State: OutboxQueued, Queued: e.now}
 	if ms.Outbox == nil {
 		ms.Outbox = map[string]*OutboxEntry{}
 	}
 	ms.Outbox[o.ID] = o
+	if ms.ByMessageID == nil {
+		ms.ByMessageID = map[string]string{}
+	}
+	ms.ByMessageID[o.MessageID] = o.Contact
 	e.emit(EvMailReplyQueued, o.event())
 	return o.event(), nil
 }

@@ -484,7 +484,7 @@ func (c *Channel) record(ctx context.Context, validity uint32, msg *imapclient.F
 		h = Headers{}
 	}
 	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), MessageID: h.MessageID, From: h.From,
-		FromName: h.FromName, To: h.To, Subject: h.Subject, Skip: h.Skip}
+		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
 	if h.Skip == "" && c.fromAlias(h.From) {
 		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
 	}
@@ -512,7 +512,10 @@ func (c *Channel) record(ctx context.Context, validity uint32, msg *imapclient.F
 			s.Ingested++
 		}
 	})
-	if r.Contact != "" && !r.Duplicate {
+	switch {
+	case r.Threaded:
+		c.log().Info("mail: answer joined its contact", "contact", r.Contact, "uid", msg.UID)
+	case r.Contact != "" && !r.Duplicate:
 		c.log().Info("mail: contact created", "contact", r.Contact, "queue", r.Queue, "uid", msg.UID)
 	}
 	return nil

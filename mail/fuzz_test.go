@@ -2,6 +2,7 @@ package mail
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -31,6 +32,7 @@ func FuzzParseMessage(f *testing.F) {
 		"Content-Type: multipart/mixed\r\n\r\nno boundary",
 		"Message-ID: <\x00\x01@x>\r\nFrom: <\xff\xfe@x>\r\nAuto-Submitted: auto-generated\r\n\r\n",
 		"To: " + string(make([]byte, 300)) + "@x\r\n\r\n",
+		"In-Reply-To: <a@b> <\x01@c>\r\nReferences: " + strings.Repeat("<r@x> ", 40) + "\r\n\r\n",
 		"Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=FF=FEa=00=\r\n",
 	} {
 		f.Add([]byte(s))
@@ -39,7 +41,7 @@ func FuzzParseMessage(f *testing.F) {
 		h, err := ParseHeaders(raw)
 		if err == nil {
 			p := cc.MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: h.MessageID, From: h.From, FromName: h.FromName,
-				To: h.To, Subject: h.Subject, Skip: h.Skip}
+				To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
 			if err := cc.CheckPayload(cc.TypeMailReceived, mustJSON(t, p)); err != nil {
 				t.Fatalf("headers %+v refused by the engine's check: %v", h, err)
 			}

@@ -37,6 +37,9 @@ type Headers struct {
 	FromName  string   `json:"from_name,omitempty"`
 	To        []string `json:"to,omitempty"`
 	Subject   string   `json:"subject,omitempty"`
+	// Thread are the Message-IDs it answers: In-Reply-To, then
+	// References newest first (at most contactcenter.MaxMailThread).
+	Thread []string `json:"thread,omitempty"`
 	// Skip is a contactcenter.MailSkip* reason, or "".
 	Skip string `json:"skip,omitempty"`
 }
@@ -73,6 +76,25 @@ func ParseHeaders(raw []byte) (Headers, error) {
 		out.Subject = cc.CleanText(s, cc.MaxNoteLen)
 	} else {
 		out.Subject = cc.CleanText(h.Get("Subject"), cc.MaxNoteLen)
+	}
+	seen := map[string]bool{}
+	for _, k := range []string{"In-Reply-To", "References"} {
+		ids, err := h.MsgIDList(k)
+		if err != nil {
+			continue
+		}
+		if k == "References" { // newest last: look at the newest first
+			for i, j := 0, len(ids)-1; i < j; i, j = i+1, j-1 {
+				ids[i], ids[j] = ids[j], ids[i]
+			}
+		}
+		for _, id := range ids {
+			id = cc.CleanText("<"+id+">", cc.MaxMessageIDLen)
+			if !seen[id] && len(out.Thread) < cc.MaxMailThread {
+				seen[id] = true
+				out.Thread = append(out.Thread, id)
+			}
+		}
 	}
 	out.Skip = skipReason(h)
 	return out, nil

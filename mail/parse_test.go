@@ -26,6 +26,7 @@ func TestParseHeaders(t *testing.T) {
 		{"junk", base + "Precedence: junk\n", cc.MailSkipBulk},
 		{"list", base + "List-Id: <news.example.com>\n", cc.MailSkipBulk},
 		{"ours", base + HeaderContact + ": mail-1-2\n", cc.MailSkipOwn},
+		{"answer", base + "In-Reply-To: <r1.mail-1-1@example.org>\nReferences: <q@cust> <r1.mail-1-1@example.org>\n", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,6 +46,9 @@ func TestParseHeaders(t *testing.T) {
 			if strings.Join(h.To, ",") != "support@example.org,x@example.org,sales@example.org" {
 				t.Fatalf("to %q", h.To)
 			}
+			if tc.name == "answer" && strings.Join(h.Thread, " ") != "<r1.mail-1-1@example.org> <q@cust>" {
+				t.Fatalf("thread %q", h.Thread)
+			}
 		})
 	}
 	// Control characters and over-long subjects are cleaned to the
@@ -57,7 +61,7 @@ func TestParseHeaders(t *testing.T) {
 		t.Fatalf("%+v", h)
 	}
 	if err := cc.CheckPayload(cc.TypeMailReceived, mustJSON(t, cc.MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: h.MessageID,
-		From: h.From, FromName: h.FromName, To: h.To, Subject: h.Subject, Skip: h.Skip})); err != nil {
+		From: h.From, FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip})); err != nil {
 		t.Fatalf("the edge's check refuses a parsed message: %v", err)
 	}
 }

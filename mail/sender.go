@@ -193,11 +193,9 @@ func Compose(o cc.OutboxEntry, date time.Time) ([]byte, error) {
 	h.SetAddressList("From", []*gomail.Address{{Address: o.From}})
 	h.SetAddressList("To", []*gomail.Address{{Address: o.To}})
 	h.SetSubject(o.Subject)
-	domain := "tandem.invalid"
-	if at := strings.LastIndexByte(o.From, '@'); at >= 0 {
-		domain = o.From[at+1:]
+	if id := strings.Trim(o.MessageID, "<>"); id != "" {
+		h.SetMessageID(id)
 	}
-	h.SetMessageID(o.ID + "." + o.Contact + "@" + domain)
 	if id := strings.Trim(o.InReplyTo, "<>"); id != "" {
 		h.SetMsgIDList("In-Reply-To", []string{id})
 		h.SetMsgIDList("References", []string{strings.Trim(o.References, "<>")})

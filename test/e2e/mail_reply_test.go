@@ -139,4 +139,21 @@ func TestMailReply(t *testing.T) {
 	if got, _ := n.queueCounts(); fmt.Sprint(got) != want {
 		t.Fatalf("our own reply became a contact: %v", got)
 	}
+	// Ann answers; her server keeps only the standard headers (no
+	// X-Tandem-Contact): the answer joins the contact by In-Reply-To.
+	replyID, _ := m.Header.MessageID()
+	answer := fmt.Sprintf("From: Ann <ann@customer.example>\r\nTo: sales@example.org\r\nSubject: Re: Quote\r\nMessage-ID: <q-2@customer.example>\r\nIn-Reply-To: <%s>\r\nReferences: <q-1@customer.example> <%s>\r\n\r\nOK, deal.\r\n", replyID, replyID)
+	if _, err := srv.Append("INBOX", []byte(answer)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, waitShort, "the answer recorded", func() (bool, string) {
+		ms, _, _ := n.mailStatus()
+		return ms.LastUID == uid+2, fmt.Sprintf("%+v", ms)
+	})
+	if got, _ := n.queueCounts(); fmt.Sprint(got) != want {
+		t.Fatalf("the customer's answer became a second contact: %v", got)
+	}
+	if !strings.Contains(n.log(), "mail: answer joined its contact") {
+		t.Fatalf("the answer did not join contact %s", contact)
+	}
 }
