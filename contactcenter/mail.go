@@ -63,12 +63,21 @@ const MaxMessageIDLen = 998
 // ErrMailOff refuses mail commands while the channel is not configured.
 var ErrMailOff = errors.New("the e-mail channel is not configured")
 
+// ErrMailStale refuses a mail.received proposed on another watermark
+// than the engine's: the proposer reads the watermark again.
+var ErrMailStale = errors.New("the mailbox watermark moved")
+
 // MailReceivedRequest is the payload of mail.received. Texts are the
 // message's headers decoded (the edge cleans them: CleanText).
 type MailReceivedRequest struct {
 	UIDValidity uint32 `json:"uid_validity"`
 	UID         uint32 `json:"uid"`
-	MessageID   string `json:"message_id,omitempty"`
+	// After is the UID the proposer recorded (or read as the watermark)
+	// just before this one: the command applies only on that watermark,
+	// so two proposers (an old leader still forwarding, a new one) can
+	// never commit UIDs out of order and make a lower one look handled.
+	After     uint32 `json:"after,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
 	// From is the sender's address, FromName its display name.
 	From     string `json:"from,omitempty"`
 	FromName string `json:"from_name,omitempty"`
@@ -206,6 +215,13 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 			id = ""
 		}
 		return MailResult{Contact: id, Duplicate: true}, nil
+	}
+	cur := uint32(0)
+	if ms != nil && p.UIDValidity == ms.UIDValidity {
+		cur = ms.LastUID
+	}
+	if p.After != cur {
+		return nil, opErr(ErrMailStale, "mail", "UID %d proposed after UID %d, but the last recorded is %d: read the mailbox again", p.UID, p.After, cur)
 	}
 	alias := conf.AliasFor(p.To)
 	q, ok := e.st.Queues[alias.Queue]

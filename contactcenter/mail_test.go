@@ -196,8 +196,8 @@ func TestMailReceived(t *testing.T) {
 	}{
 		{"same uid", MailReceivedRequest{UIDValidity: 9, UID: 4, MessageID: "<a@c>"}, MailResult{Contact: "mail-9-4", Duplicate: true}},
 		{"lower uid", MailReceivedRequest{UIDValidity: 9, UID: 2}, MailResult{Duplicate: true}},
-		{"same message id", MailReceivedRequest{UIDValidity: 9, UID: 5, MessageID: "<a@c>"}, MailResult{Contact: "mail-9-4", Duplicate: true, Skipped: MailSkipDuplicate}},
-		{"auto-reply", MailReceivedRequest{UIDValidity: 9, UID: 6, Skip: MailSkipAutoReply}, MailResult{Skipped: MailSkipAutoReply}},
+		{"same message id", MailReceivedRequest{UIDValidity: 9, UID: 5, After: 4, MessageID: "<a@c>"}, MailResult{Contact: "mail-9-4", Duplicate: true, Skipped: MailSkipDuplicate}},
+		{"auto-reply", MailReceivedRequest{UIDValidity: 9, UID: 6, After: 5, Skip: MailSkipAutoReply}, MailResult{Skipped: MailSkipAutoReply}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(h.e.st.Calls)
@@ -217,13 +217,15 @@ func TestMailReceived(t *testing.T) {
 	if r.Contact != "mail-10-1" || r.Queue != "support" {
 		t.Fatalf("new validity: %+v", r)
 	}
-	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 2, To: []string{"sales@example.org"}}).(MailResult)
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 2, After: 1, To: []string{"sales@example.org"}}).(MailResult)
 	if r.Queue != "sales" {
 		t.Fatalf("sales alias: %+v", r)
 	}
 	// Refusals.
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 0, UID: 1}, nil)
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 0}, nil)
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 5, After: 1}, ErrMailStale) // the watermark is 2
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 11, UID: 5, After: 2}, ErrMailStale) // a new validity starts at 0
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, Skip: "spam"}, nil)
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, Subject: "a\x00b"}, nil)
 	off := newHarness(t, baseDoc)
@@ -360,13 +362,13 @@ func TestMailThreading(t *testing.T) {
 		t.Fatalf("reply Message-ID %q", o.MessageID)
 	}
 	calls := func() int { return len(h.e.st.Calls) }
-	r := h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 2, MessageID: "<a1@cust>", From: "cust@example.com",
+	r := h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 2, After: 1, MessageID: "<a1@cust>", From: "cust@example.com",
 		Thread: []string{o.MessageID, "<q@cust>"}, Subject: "Re: Help"}).(MailResult)
 	if !r.Threaded || r.Contact != "mail-1-1" || calls() != 1 {
 		t.Fatalf("answer to our reply: %+v, %d calls", r, calls())
 	}
 	// By the customer's own first message only (References).
-	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 3, MessageID: "<a2@cust>", Thread: []string{"<unknown@x>", "<q@cust>"}}).(MailResult)
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 3, After: 2, MessageID: "<a2@cust>", Thread: []string{"<unknown@x>", "<q@cust>"}}).(MailResult)
 	if !r.Threaded || r.Contact != "mail-1-1" {
 		t.Fatalf("answer by References: %+v", r)
 	}
@@ -375,7 +377,7 @@ func TestMailThreading(t *testing.T) {
 	}
 	// The contact ends; the next answer is a new contact continuing it.
 	h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "mail-1-1"})
-	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 4, MessageID: "<a3@cust>", From: "cust@example.com", Thread: []string{"<a2@cust>"}}).(MailResult)
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 4, After: 3, MessageID: "<a3@cust>", From: "cust@example.com", Thread: []string{"<a2@cust>"}}).(MailResult)
 	if r.Threaded || r.Contact != "mail-1-4" {
 		t.Fatalf("answer after the end: %+v", r)
 	}

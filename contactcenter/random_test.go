@@ -88,6 +88,7 @@ type randomGen struct {
 	// contacts recorded and the outbox's queued and sending replies.
 	nextUID                         uint32
 	mailMsgs, outQueued, outSending []string
+	mailLast                        uint32 // the engine's watermark
 	nextReply                       int
 	// spareGone: the generator removed the spare extension 3009 (and its
 	// mailbox) with a pruning config.apply and has not put it back.
@@ -155,8 +156,9 @@ func newRandomGen(t testing.TB, seed uint64, steps int) *randomGen {
 func (g *randomGen) see(s *State, now time.Time, step int) {
 	g.now, g.step = now, step
 	g.randomView = randomView{live: s.liveCalls(), recent: map[string]string{}}
-	g.mailMsgs, g.outQueued, g.outSending = nil, nil, nil
+	g.mailMsgs, g.outQueued, g.outSending, g.mailLast = nil, nil, nil, 0
 	if ms := s.Mail; ms != nil {
+		g.mailLast = ms.LastUID
 		g.mailMsgs = sortedKeys(ms.Messages)
 		for _, id := range sortedKeys(ms.Outbox) {
 			switch ms.Outbox[id].State {
@@ -485,7 +487,7 @@ func (g *randomGen) mail() (string, any) {
 		return TypeMailReply, MailReplyRequest{Reply: fmt.Sprintf("r%d", g.nextReply), Contact: g.pick(g.mailMsgs), Body: "Dear customer,\n\tthanks."}
 	}
 	g.nextUID++
-	p := MailReceivedRequest{UIDValidity: 7, UID: g.nextUID, MessageID: fmt.Sprintf("<m%d@example.com>", g.nextUID),
+	p := MailReceivedRequest{UIDValidity: 7, UID: g.nextUID, After: g.mailLast, MessageID: fmt.Sprintf("<m%d@example.com>", g.nextUID),
 		From: "cust@example.com", Subject: "help", To: []string{g.pick([]string{"support@example.org", "sales@example.org", "x@example.org"})}}
 	switch g.r.IntN(8) {
 	case 0:
@@ -494,6 +496,10 @@ func (g *randomGen) mail() (string, any) {
 		p.MessageID = fmt.Sprintf("<m%d@example.com>", 1+g.r.IntN(int(g.nextUID)))
 	case 2:
 		p.Skip = g.pick(MailSkipReasons)
+	case 3:
+		if p.After > 0 && g.r.IntN(3) == 0 {
+			p.After-- // a stale proposer: refused
+		}
 	}
 	return TypeMailReceived, p
 }

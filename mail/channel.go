@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -376,7 +377,7 @@ func (c *Channel) session(ctx context.Context, m cc.Mail, ok func()) error {
 	poll := time.Duration(m.IMAP.PollSeconds) * time.Second
 	var expunged time.Time
 	for {
-		if err := c.ingest(sctx, cl, sel.UIDValidity); err != nil {
+		if err := c.ingestFresh(sctx, cl, sel.UIDValidity); err != nil {
 			return end(err)
 		}
 		if now := c.now(); now.Sub(expunged) >= orDefault(c.ExpungeEvery, time.Hour) {
@@ -425,6 +426,21 @@ func waitIdle(ctx context.Context, cl *imapclient.Client, newMail chan struct{},
 	return nil
 }
 
+// ingestFresh is ingest, started again from the engine's watermark when
+// another proposer moved it meanwhile (mail.received refused as stale: an
+// old leader's last proposals still arriving).
+func (c *Channel) ingestFresh(ctx context.Context, cl *imapclient.Client, validity uint32) error {
+	for i := 0; ; i++ {
+		err := c.ingest(ctx, cl, validity)
+		var r *cluster.Refusal
+		if err == nil || i == 10 || !errors.As(err, &r) || !strings.Contains(r.Msg, "read the mailbox again") {
+			return err
+		}
+		c.log().Info("mail: the watermark moved under this proposer; reading the mailbox again")
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
 // fetchBatch bounds the messages fetched by one FETCH.
 const fetchBatch = 50
 
@@ -450,6 +466,7 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 		}
 	}
 	slices.Sort(uids)
+	after := last
 	for len(uids) > 0 {
 		n := min(len(uids), fetchBatch)
 		batch := uids[:n]
@@ -462,9 +479,10 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 		}
 		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
 		for _, msg := range msgs {
-			if err := c.record(ctx, validity, msg); err != nil {
+			if err := c.record(ctx, validity, after, msg); err != nil {
 				return err
 			}
+			after = uint32(msg.UID)
 		}
 		c.update(func(s *Status) { s.UIDValidity, s.LastUID = validity, uint32(batch[len(batch)-1]) })
 	}
@@ -474,7 +492,7 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 // record commits one message (its contact with it) and waits until it
 // applied. The command's key is the message's UIDVALIDITY/UID, so a retry
 // applies once; the engine answers a UID already recorded as a duplicate.
-func (c *Channel) record(ctx context.Context, validity uint32, msg *imapclient.FetchMessageBuffer) error {
+func (c *Channel) record(ctx context.Context, validity, after uint32, msg *imapclient.FetchMessageBuffer) error {
 	h, err := ParseHeaders(msg.FindBodySection(headerSection))
 	if err != nil {
 		// An unreadable header still gets its UID recorded, as a contact
@@ -483,7 +501,7 @@ func (c *Channel) record(ctx context.Context, validity uint32, msg *imapclient.F
 		c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
 		h = Headers{}
 	}
-	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), MessageID: h.MessageID, From: h.From,
+	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), After: after, MessageID: h.MessageID, From: h.From,
 		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
 	if h.Skip == "" && c.fromAlias(h.From) {
 		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own

@@ -180,7 +180,7 @@ func TestSenderOutcomesAndFailover(t *testing.T) {
 	st := newEngineStore(t, senderConfig(sink, 100))
 	ctx := context.Background()
 	for i, from := range []string{"tempfail@example.com", "reject@example.com", "ok@example.com"} {
-		if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: uint32(i + 1), From: from}); err != nil {
+		if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: uint32(i + 1), After: uint32(i), From: from}); err != nil {
 			t.Fatal(err)
 		}
 	}
