@@ -125,9 +125,12 @@ func refused(err error) bool {
 // attempt records, sends and records the outcome of one reply.
 func (s *Sender) attempt(ctx context.Context, m cc.Mail, o cc.OutboxEntry) error {
 	attempt := o.Attempts + 1
-	if _, err := s.Store.Propose(ctx, cc.TypeMailSending, cc.MailSendingRequest{Reply: o.ID},
-		cluster.WithKey(fmt.Sprintf("mail.sending/%s/%d", o.ID, attempt))); err != nil {
-		return fmt.Errorf("recording the attempt: %w", err)
+	// No idempotency key of our own: the store's retries of this one
+	// proposal share its random id, but another proposer (an old leader
+	// still forwarding) gets its own and is refused by the engine (the
+	// entry is no longer queued) — only one of them ever sends.
+	if _, err := s.Store.Propose(ctx, cc.TypeMailSending, cc.MailSendingRequest{Reply: o.ID}); err != nil {
+		return fmt.Errorf("recording the attempt (not sent): %w", err)
 	}
 	res := cc.MailSentRequest{Reply: o.ID}
 	if err := s.send(ctx, m, o); err != nil {
