@@ -1,6 +1,10 @@
 package mail
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	cc "github.com/tandemcc/tandem/contactcenter"
+)
 
 var (
 	descUnreachable = prometheus.NewDesc("tandem_mail_server_unreachable", "1 while the leader cannot reach the IMAP server (retrying with back-off).", nil, nil)
@@ -42,3 +46,33 @@ func (c *Channel) Collect(ch chan<- prometheus.Metric) {
 
 // Register adds the channel's metrics to reg.
 func (c *Channel) Register(reg prometheus.Registerer) { reg.MustRegister(c) }
+
+var (
+	descOutbox  = prometheus.NewDesc("tandem_mail_outbox", "Replies in the outbox, by state (the cluster's, as this node applied it).", []string{"state"}, nil)
+	descReplies = prometheus.NewDesc("tandem_mail_replies_total", "Replies this node's sender handed to the SMTP server, by result.", []string{"result"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (s *Sender) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descOutbox
+	ch <- descReplies
+}
+
+// Collect implements prometheus.Collector.
+func (s *Sender) Collect(ch chan<- prometheus.Metric) {
+	n := map[string]int{}
+	for _, o := range s.Engine.Outbox("") {
+		n[o.State]++
+	}
+	for _, st := range []string{cc.OutboxQueued, cc.OutboxSending, cc.OutboxSent, cc.OutboxFailed, cc.OutboxUncertain} {
+		ch <- prometheus.MustNewConstMetric(descOutbox, prometheus.GaugeValue, float64(n[st]), st)
+	}
+	s.mu.Lock()
+	sent, failed := s.sent, s.fail
+	s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descReplies, prometheus.CounterValue, float64(sent), "sent")
+	ch <- prometheus.MustNewConstMetric(descReplies, prometheus.CounterValue, float64(failed), "not_sent")
+}
+
+// Register adds the sender's metrics to reg.
+func (s *Sender) Register(reg prometheus.Registerer) { reg.MustRegister(s) }

@@ -290,6 +290,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	mailCh := &mail.Channel{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"),
 		Unreachable: agent.MailServerUnreachable, Now: now}
 	mailCh.Register(reg)
+	mailOut := &mail.Sender{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"), Now: now}
+	mailOut.Register(reg)
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
@@ -324,7 +326,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	go receiver.Run(loops)
 	go mailCh.Run(loops)
-	go (&mail.Sender{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"), Now: now}).Run(loops)
+	go mailOut.Run(loops)
 	snmpSrc := snmp.Sources{Cluster: store, Engine: engine, Email: mailContacts}
 	if repl != nil {
 		snmpSrc.Replication = repl

@@ -116,6 +116,10 @@ func TestMailReply(t *testing.T) {
 	if got := len(sink.messages()); got != 1 {
 		t.Fatalf("%d replies sent, want 1", got)
 	}
+	_, metrics, _ := n.get("/metrics", false)
+	if !strings.Contains(string(metrics), `tandem_mail_outbox{state="sent"} 1`) || !strings.Contains(string(metrics), `tandem_mail_replies_total{result="sent"} 1`) {
+		t.Errorf("/metrics does not count the reply:\n%s", grepLines(string(metrics), "tandem_mail_"))
+	}
 	reply := sink.messages()[0]
 	m, err := gomail.CreateReader(bytes.NewReader(reply))
 	if err != nil {
@@ -156,4 +160,15 @@ func TestMailReply(t *testing.T) {
 	if !strings.Contains(n.log(), "mail: answer joined its contact") {
 		t.Fatalf("the answer did not join contact %s", contact)
 	}
+}
+
+// grepLines are the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
