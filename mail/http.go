@@ -104,6 +104,17 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, e)
 		return
 	}
+	if key != "" {
+		// A retry after the cluster's dedupe window: the reply exists.
+		for _, o := range h.Engine.Outbox("") {
+			if o.ID == id {
+				o.Body = ""
+				b, _ := json.Marshal(o)
+				writeJSON(w, cluster.Result{Result: b, Duplicate: true})
+				return
+			}
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
 	defer cancel()
 	var opts []cluster.ProposeOption
