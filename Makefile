@@ -6,7 +6,7 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools dovecot-imapd
+TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium dovecot-imapd
 BENCH_DEBS := etcd-server snmp snmpd zstd
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
@@ -42,7 +42,7 @@ vet:
 
 test: deps build vet snmp-mibs
 	mkdir -p bench/out
-	TANDEM_SNMP_MIBS=$(SNMP_MIBS) TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt $(GO) test -count=1 -timeout 25m ./...
+	TANDEM_SNMP_MIBS=$(SNMP_MIBS) TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_FAILOVER_OUT=$(CURDIR)/bench/out/failover.txt TANDEM_E2E_ARTIFACTS=$(CURDIR)/bench/out/screens $(GO) test -count=1 -timeout 25m ./...
 	cd bench/load && $(GO) vet ./... && $(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory race
 	$(MAKE) --no-print-directory bench-smoke
@@ -72,6 +72,7 @@ bench-smoke: build
 	SNMP_TARGETS=tandem SNMP_QUEUES=20 SNMP_WALKS=3 SNMP_LOOPS=4 SNMP_DURATION=1 \
 		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/snmp.sh
 	BACKUP_STATE_MB=8 BACKUP_ROUNDS=1 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/backup.sh
+	CONSOLE_ROUNDS=2 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/console.sh
 
 # chaos is the fault run of `make test` (test/e2e TestFaultRun) for longer:
 # TANDEM_CHAOS_DURATION (default 5m) of kills, pauses and restarts under
@@ -90,7 +91,9 @@ bench: build
 	./bench/raft.sh
 	./bench/drain.sh
 	./bench/snmp.sh
+	./bench/web.sh
 	./bench/backup.sh
+	./bench/console.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

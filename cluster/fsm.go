@@ -136,6 +136,8 @@ type NodeMeta struct {
 	ID        string `json:"id"`
 	RaftAddr  string `json:"raft_addr"`
 	AdminAddr string `json:"admin_addr"`
+	// HTTPURL is the member's public web server (consoles), "" when off.
+	HTTPURL string `json:"http_url,omitempty"`
 }
 
 // fsm is the raft.FSM: it decodes envelopes, dispatches them to machines by

@@ -54,7 +54,7 @@ func (s *Store) Join(ctx context.Context, jr JoinRequest) (err error) {
 		}
 		s.log.Info("node joined", "node_id", jr.ID, "raft_addr", jr.RaftAddr, "voter", !jr.NonVoter)
 	}
-	_, err = s.Propose(ctx, TypeNodeUpsert, NodeMeta{ID: jr.ID, RaftAddr: jr.RaftAddr, AdminAddr: jr.AdminAddr})
+	_, err = s.Propose(ctx, TypeNodeUpsert, NodeMeta{ID: jr.ID, RaftAddr: jr.RaftAddr, AdminAddr: jr.AdminAddr, HTTPURL: jr.HTTPURL})
 	return err
 }
 
@@ -205,7 +205,7 @@ func (s *Store) retryLeader(ctx context.Context, fn func(context.Context) error)
 func (s *Store) joinLoop(ctx context.Context, addr string) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.JoinRetry)
 	defer cancel()
-	jr := JoinRequest{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL}
+	jr := JoinRequest{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL}
 	for attempt := 0; ; attempt++ {
 		err := s.call(ctx, addr, http.MethodPost, "/v1/internal/join", jr, nil)
 		if err == nil {
@@ -235,7 +235,7 @@ func (s *Store) JoinVia(ctx context.Context, addr string) error {
 	if s.isMember() {
 		return &Refusal{Msg: fmt.Sprintf("node %s already belongs to a cluster (leader %q); start a node with an empty --data-dir and --join to add it", s.cfg.NodeID, s.LeaderID())}
 	}
-	jr := JoinRequest{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL}
+	jr := JoinRequest{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL}
 	if err := s.call(ctx, addr, http.MethodPost, "/v1/internal/join", jr, nil); err != nil {
 		s.joinErr.Store(err.Error())
 		return fmt.Errorf("joining via %s: %w", addr, err)

@@ -32,6 +32,7 @@ type JoinRequest struct {
 	ID        string `json:"id"`
 	RaftAddr  string `json:"raft_addr"`
 	AdminAddr string `json:"admin_addr"`
+	HTTPURL   string `json:"http_url,omitempty"`
 	NonVoter  bool   `json:"non_voter,omitempty"`
 }
 

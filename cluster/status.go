@@ -33,6 +33,8 @@ type NodeStatus struct {
 	Address   string `json:"address"`
 	Suffrage  string `json:"suffrage"`
 	AdminAddr string `json:"admin_addr,omitempty"`
+	// HTTPURL is the member's public web server (operator consoles).
+	HTTPURL string `json:"http_url,omitempty"`
 	// State is "up" (this node, or a member that answered this node
 	// within the last 3 s), "down" (it did not) or "unknown" (not yet
 	// asked); LastSeen is when a down member last answered.
@@ -70,7 +72,8 @@ func (s *Store) Status() Status {
 				suf = "nonvoter"
 			}
 			ns := NodeStatus{ID: string(srv.ID), Address: string(srv.Address),
-				Suffrage: suf, AdminAddr: meta[string(srv.ID)].AdminAddr, State: "up"}
+				Suffrage: suf, AdminAddr: meta[string(srv.ID)].AdminAddr,
+				HTTPURL: meta[string(srv.ID)].HTTPURL, State: "up"}
 			if ns.ID == s.cfg.NodeID {
 				ns.NoSpace = s.space.shortDir()
 			} else {

@@ -36,9 +36,12 @@ import (
 
 // Config configures one node.
 type Config struct {
-	NodeID      string
-	RaftAddr    string // host:port, bound and advertised
-	AdminURL    string // base URL peers use to reach this node's admin API
+	NodeID   string
+	RaftAddr string // host:port, bound and advertised
+	AdminURL string // base URL peers use to reach this node's admin API
+	// HTTPURL is the base URL of this node's public web server
+	// (--http-addr), "" when off: operator consoles fail over to it.
+	HTTPURL     string
 	DataDir     string
 	Join        string // admin URL of any member, or ""
 	ForceQuorum bool   // make this node the only voter before starting (cluster.md)
@@ -682,7 +685,7 @@ func (s *Store) selfMetaLoop(ctx context.Context) {
 // recordSelf proposes this node's metadata when the replicated copy is
 // missing or out of date.
 func (s *Store) recordSelf(ctx context.Context) {
-	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL}
+	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL}
 	if cur, ok := s.fsm.nodes()[me.ID]; (!ok || cur != me) && s.isMember() && s.LeaderID() != "" {
 		if _, err := s.Propose(ctx, TypeNodeUpsert, me); err != nil {
 			s.log.Debug("recording node metadata", "err", err)

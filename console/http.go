@@ -53,8 +53,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Routes registers the console API on mux: every path under prefix,
 // where a request no route matches is answered in the error shape (404
 // or 405) like any other error of the API.
+//
+// On the public mount, pages served by the cluster's members may call it
+// cross-origin (origins.go); other origins are refused.
 func (h *Handler) Routes(mux *http.ServeMux, prefix string) {
-	mux.Handle(prefix+"/", apierr.Mux(h.routes(prefix)))
+	var api http.Handler = apierr.Mux(h.routes(prefix))
+	if !h.AdminActor {
+		api = h.cors(api)
+	}
+	mux.Handle(prefix+"/", api)
 }
 
 // routes returns the console API's routes under prefix.
@@ -78,6 +85,7 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/voicemail", h.authed(h.voicemail))
 	handle("GET", "/caller", h.authed(h.caller))
 	handle("GET", "/active-calls", h.authed(h.activeCalls))
+	handle("GET", "/receptionists", h.authed(h.receptionists))
 	handle("GET", "/cluster", h.authed(h.cluster))
 	handle("GET", "/events", h.authedStream(h.events))
 	return mux
@@ -411,13 +419,29 @@ type ClusterDoc struct {
 	Role     string   `json:"role"`
 	LeaderID string   `json:"leader_id"`
 	Members  []string `json:"members"`
+	// Nodes are the members with where a console reaches them.
+	Nodes []ClusterMember `json:"nodes"`
+}
+
+// ClusterMember is one member as a console sees it.
+type ClusterMember struct {
+	ID string `json:"id"`
+	// HTTPURL is the member's public web server ("" when it has none):
+	// the console's API is at HTTPURL + PublicPrefix.
+	HTTPURL string `json:"http_url,omitempty"`
+	// State is "up", "down" or "unknown" as this node sees the member.
+	State  string `json:"state"`
+	Leader bool   `json:"leader,omitempty"`
+	Voter  bool   `json:"voter"`
 }
 
 func (h *Handler) cluster(w http.ResponseWriter, r *http.Request, a Actor) {
 	st := h.Service.Store.Status()
-	doc := ClusterDoc{NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID}
+	doc := ClusterDoc{NodeID: st.NodeID, Role: st.Role, LeaderID: st.LeaderID, Members: []string{}, Nodes: []ClusterMember{}}
 	for _, n := range st.Nodes {
 		doc.Members = append(doc.Members, n.ID)
+		doc.Nodes = append(doc.Nodes, ClusterMember{ID: n.ID, HTTPURL: n.HTTPURL, State: n.State,
+			Leader: n.ID == st.LeaderID, Voter: n.Suffrage == "voter"})
 	}
 	writeJSON(w, http.StatusOK, doc)
 }

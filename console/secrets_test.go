@@ -198,7 +198,7 @@ func TestSecretsSweep(t *testing.T) {
 	adminEv.collectUntilPaused("a2")
 	// Every read, as an operator and with the admin token.
 	for _, path := range []string{"/session", "/state", "/queues", "/supervised?all=1", "/directory?q=", "/history", "/speed-dials",
-		"/phones", "/line-status?extension=3001", "/voicemail", "/voicemail?mailbox=3001", "/caller?number=3001", "/active-calls", "/cluster"} {
+		"/phones", "/line-status?extension=3001", "/voicemail", "/voicemail?mailbox=3001", "/caller?number=3001", "/active-calls", "/cluster", "/receptionists"} {
 		for _, tok := range []string{ann, ben} {
 			keep(r.call("GET", r.public.URL+"/console/api/v1"+path, tok, nil))
 		}

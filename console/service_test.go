@@ -364,7 +364,7 @@ func TestOperationsAPI(t *testing.T) {
 	}
 
 	// Reads: history, directory, cluster.
-	for _, path := range []string{"/history", "/directory?q=bob", "/queues", "/cluster", "/session", "/phones", "/line-status?extension=3001", "/voicemail", "/voicemail?mailbox=2001", "/caller?number=3001", "/active-calls"} {
+	for _, path := range []string{"/history", "/directory?q=bob", "/queues", "/cluster", "/session", "/phones", "/line-status?extension=3001", "/voicemail", "/voicemail?mailbox=2001", "/caller?number=3001", "/active-calls", "/receptionists"} {
 		if rep := r.call("GET", r.public.URL+"/console/api/v1"+path, ann, nil); rep.code != 200 {
 			t.Fatalf("GET %s: %d %s", path, rep.code, rep.raw)
 		}

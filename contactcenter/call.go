@@ -104,6 +104,8 @@ type Call struct {
 	// Band is the supervision colour band: share of the auto-return limit
 	// elapsed 0: < 60 %, 1: 60–80 %, 2: > 80 %.
 	Band int `json:"band,omitempty"`
+	// Callback is the web callback this call is an attempt of.
+	Callback string `json:"callback,omitempty"`
 }
 
 func (c *Call) missed(agent string) bool {
@@ -215,6 +217,9 @@ func (e *Engine) recordTalk(c *Call) {
 // place: an abandoned queue call counts as abandoned, a line is released,
 // a coupled peer ends too.
 func (e *Engine) endCall(c *Call, reason, by string) {
+	if c.Callback != "" {
+		defer e.callbackCallEnded(c.Callback, c.ID, reason)
+	}
 	place, agent := c.Place, c.Agent
 	switch c.Place {
 	case PlaceQueue, PlaceRinging:

@@ -55,6 +55,9 @@ var payloadOf = map[string]func() any{
 	TypeVoicemailMark:      func() any { return new(VoicemailMarkRequest) },
 	TypeVoicemailDelete:    func() any { return new(VoicemailDeleteRequest) },
 
+	TypeCallbackCreate: func() any { return new(CallbackCreateRequest) },
+	TypeCallbackCancel: func() any { return new(CallbackCancelRequest) },
+
 	TypeMailReceived: func() any { return new(MailReceivedRequest) },
 	TypeMailReply:    func() any { return new(MailReplyRequest) },
 	TypeMailSending:  func() any { return new(MailSendingRequest) },

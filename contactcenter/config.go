@@ -39,6 +39,10 @@ type Document struct {
 	// back (web callback error 17031). Each is stored normalised
 	// (Settings.CanonicalNumber) and matched exactly, not as a prefix.
 	ExcludedNumbers []string `yaml:"excluded_numbers" json:"excluded_numbers,omitempty"`
+	// Callbacks is the callback routing schedule (callback_config.go);
+	// present, it replaces the current one (with Prune, absent removes
+	// it).
+	Callbacks *CallbackSettings `yaml:"callbacks" json:"callbacks,omitempty"`
 	// Mail is the e-mail channel's settings (mailconfig.go); absent, the
 	// current settings stay (or, with Prune, the channel is off).
 	Mail *Mail `yaml:"mail" json:"mail,omitempty"`
@@ -261,6 +265,8 @@ type Config struct {
 	Contacts      map[string]Contact      `json:"contacts"`
 	// ExcludedNumbers is keyed by the normalised number.
 	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
+	// Callbacks is the callback routing schedule (nil: none configured).
+	Callbacks *CallbackSettings `json:"callbacks,omitempty"`
 	// Mail is the e-mail channel's settings, nil when it is off. It holds
 	// the IMAP and SMTP passwords: shown only redacted (Document).
 	Mail *Mail `json:"mail,omitempty"`
@@ -400,6 +406,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.Contacts, cur.Contacts)
 		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
+		next.Callbacks = cur.Callbacks
 		next.Mail = cur.Mail
 	}
 	if d.Mail != nil {
@@ -408,6 +415,13 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			return Config{}, err
 		}
 		next.Mail = &m
+	}
+	if d.Callbacks != nil {
+		cb, err := checkCallbackSettings(*d.Callbacks)
+		if err != nil {
+			return Config{}, err
+		}
+		next.Callbacks = &cb
 	}
 	if d.Settings != nil {
 		st, err := checkSettings(*d.Settings)
@@ -684,6 +698,13 @@ func checkRefs(c Config, d Document) error {
 			return fieldErr("queues."+id+".business_unit", "business unit %q would no longer exist", q.BusinessUnit)
 		}
 	}
+	if c.Callbacks != nil {
+		for i, q := range c.Callbacks.Queues {
+			if _, ok := c.Queues[q]; !ok {
+				return fieldErr(fmt.Sprintf("callbacks.queues[%d]", i), "unknown queue %q", q)
+			}
+		}
+	}
 	for _, id := range sortedKeys(c.Agents) {
 		a := c.Agents[id]
 		if _, ok := c.Users[a.User]; a.User != "" && !ok {
@@ -939,6 +960,14 @@ func diff(old, next Config, em eventSink) ApplyResult {
 		r.Updated++
 		em.Emit("config.settings.updated", next.Settings)
 	}
+	if !reflect.DeepEqual(old.Callbacks, next.Callbacks) {
+		r.Updated++
+		cb := CallbackSettings{}.withDefaults()
+		if next.Callbacks != nil {
+			cb = *next.Callbacks
+		}
+		em.Emit("config.callbacks.updated", cb)
+	}
 	return r
 }
 
@@ -1053,6 +1082,10 @@ func (c Config) Document() Document {
 	if c.Mail != nil {
 		m := c.Mail.redacted()
 		d.Mail = &m
+	}
+	if c.Callbacks != nil {
+		cb := *c.Callbacks
+		d.Callbacks = &cb
 	}
 	return d
 }

@@ -139,6 +139,9 @@ func init() {
 		TypeVoicemailMark:      (*Engine).cmdVoicemailMark,
 		TypeVoicemailDelete:    (*Engine).cmdVoicemailDelete,
 
+		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
+		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
+
 		TypeMailReceived: (*Engine).cmdMailReceived,
 		TypeMailReply:    (*Engine).cmdMailReply,
 		TypeMailSending:  (*Engine).cmdMailSending,
@@ -205,6 +208,12 @@ type Engine struct {
 	// the command has succeeded, in one allocation (flushEvents).
 	evBuf []byte
 	evs   []pendingEvent
+
+	// Web callbacks (callback.go): the compiled routing schedule, open
+	// callbacks by queue and normalised number, and how many are open.
+	cbPlan      *callbackPlan
+	cbOpen      map[string]string
+	cbOpenCount int
 }
 
 // pendingEvent is an event of the command being applied whose data is
@@ -243,6 +252,9 @@ type State struct {
 	// Maintenance is when the next daily data maintenance is due and for
 	// which maintenance time it was scheduled (maintenance.go).
 	Maintenance MaintenanceState `json:"maintenance,omitzero"`
+	// Callbacks holds the web callbacks, open and finished (pruned by the
+	// daily maintenance), by id (callback.go).
+	Callbacks map[string]*Callback `json:"callbacks,omitempty"`
 	// Mail is what the e-mail channel recorded of its mailbox (mail.go).
 	Mail *MailState `json:"mail,omitempty"`
 }
@@ -264,6 +276,7 @@ func newState() *State {
 		Users:  map[string]*UserState{},
 
 		Voicemail: map[string]*Mailbox{},
+		Callbacks: map[string]*Callback{},
 	}
 }
 
@@ -287,11 +300,14 @@ func (s *State) normalize() {
 	if s.Voicemail == nil {
 		s.Voicemail = map[string]*Mailbox{}
 	}
+	if s.Callbacks == nil {
+		s.Callbacks = map[string]*Callback{}
+	}
 }
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyMail}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyMail}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is
@@ -568,6 +584,7 @@ func (e *Engine) syncRuntime() {
 		}
 	}
 	e.buildCallerIndex()
+	e.syncCallbacks()
 	e.syncRouting()
 	for _, id := range sortedKeys(st.Agents) {
 		e.pendAgent(st.Agents[id])

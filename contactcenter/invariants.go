@@ -44,6 +44,9 @@ func (e *Engine) Check() error {
 
 func (e *Engine) check() error {
 	st := e.st
+	if err := e.checkCallbacks(); err != nil {
+		return err
+	}
 	ids := sortedKeys(st.Calls)
 	for _, id := range ids {
 		if err := e.checkCall(st.Calls[id]); err != nil {

@@ -74,6 +74,9 @@ const (
 	kindMessageID
 	kindBody
 	kindAddress
+	kindCustomerName
+	kindCallbackText
+	kindContactData
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -106,6 +109,11 @@ var textKinds = [...]struct {
 	kindMessageID:    {MaxMessageIDLen, "a Message-ID", "Message-IDs", true, true},
 	kindBody:         {MaxMailBodyLen, "a message text", "message texts", false, false},
 	kindAddress:      {MaxAddressLen, "an address", "addresses", true, true},
+	// Web callbacks count characters (callback.go); in bytes of UTF-8 at
+	// most four times as many.
+	kindCustomerName: {4 * MaxCustomerNameRunes, "a customer name", "customer names", true, true},
+	kindCallbackText: {4 * MaxCallbackDescRunes, "a description", "descriptions", true, true},
+	kindContactData:  {4 * MaxContactDataRunes, "a string", "strings", true, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -246,6 +254,14 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName},
 	reflect.TypeFor[VoicemailMarkRequest]():    {"mailbox": kindExtension, "message": kindID, "user": kindID, "folder": kindKeyword},
 	reflect.TypeFor[VoicemailDeleteRequest]():  {"mailbox": kindExtension, "message": kindID, "user": kindID},
+
+	reflect.TypeFor[CallbackCreateRequest](): {"callback": kindID, "queue": kindID, "customer_name": kindCustomerName,
+		"phone": kindNumber, "description": kindCallbackText},
+	reflect.TypeFor[CallbackDatum]():         {"key": kindContactData, "value": kindContactData},
+	reflect.TypeFor[CallbackCancelRequest](): {"callback": kindID},
+	reflect.TypeFor[CallbackSettings]():      {"time_zone": kindKeyword, "holidays": kindKeyword, "queues": kindID},
+	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
+		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
 
 	reflect.TypeFor[MailReceivedRequest](): {"message_id": kindMessageID, "from": kindEmail, "from_name": kindName,
 		"to": kindEmail, "subject": kindNote, "thread": kindMessageID, "skip": kindKeyword},

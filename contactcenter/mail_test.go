@@ -277,15 +277,6 @@ func TestCleanText(t *testing.T) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // The outbox: a reply is queued with the threading of the message it
 // answers, from the alias it was written to; attempts are recorded
 // within the per-minute limit (engine time); outcomes move it on.

@@ -147,6 +147,7 @@ func (e *Engine) maintain() {
 	for _, id := range sortedKeys(e.st.Agents) {
 		pruned += e.st.Agents[id].pruneHistory(cutoff)
 	}
+	e.pruneCallbacks(cutoff)
 	ms.Last = e.now
 	ms.Next = nextMaintenance(e.now, st.MaintenanceTime)
 	e.emit(EvMaintenance, MaintenanceEvent{At: e.now, ContactsDays: r.ContactsDays, EventsDays: r.EventsDays,

@@ -213,13 +213,17 @@ func (e *Engine) cmdAnswer(env command.Envelope) (any, error) {
 	}
 	c.Place, c.Agent, c.Line, c.State = PlaceLine, a.ID, 1, CallTalking
 	c.Answerer, c.AnsweredAt, c.Missed = a.ID, e.now, nil
+
 	a.Line1 = c.ID
 	a.NoAnswer = 0
 	a.Handled++
 	e.history(a, c, OpAnswer, 0, "")
 	e.evBuf = ev.AppendJSON(e.evBuf)
 	e.emitted(EvCallAnswered)
-	return CallResult{Call: c.ID, Place: PlaceLine, State: CallTalking, Agent: a.ID, Queue: ev.Queue}, nil
+	if c.Callback != "" {
+		e.callbackAnswered(c, a) // the customer is dialled now
+	}
+	return CallResult{Call: c.ID, Place: PlaceLine, State: c.State, Agent: a.ID, Queue: ev.Queue}, nil
 }
 
 func (e *Engine) cmdReject(env command.Envelope) (any, error) {
@@ -511,6 +515,9 @@ func (e *Engine) cmdRemoteAnswer(env command.Envelope) (any, error) {
 	case c.Place == PlaceLine && c.State == CallDialing:
 		c.State, c.AnsweredAt = CallTalking, e.now
 		e.emit(EvCallConnected, ConnectedEvent{Call: c.ID, Agent: c.Agent, Line: c.Line, Target: c.Target})
+		if c.Callback != "" {
+			e.callbackConnected(c)
+		}
 	case c.Place == PlaceSupervised && c.State == CallRinging && c.Kind == KindTransfer,
 		c.Place == PlaceSupervised && c.Kind == KindCampOn:
 		kind, owner, target := c.Kind, c.Agent, c.Target

@@ -93,6 +93,12 @@ var randomOutcomes = []struct{ key, what string }{
 	{"call.ended cancelled", "consultation cancelled"},
 	{"call.ended peer_hangup", "coupled peer hung up"},
 
+	{"call.queued callback", "a web callback's attempt waits in its queue"},
+	{"call.ended window_closed", "a waiting callback's slot closed"},
+	{EvCallbackCreated, "web callback accepted"},
+	{EvCallbackUpdated, "web callback status changed"},
+	{EvCallbackDial, "web callback taken: the customer is dialled"},
+
 	{"queue.stats", "queue statistics"},
 	{"phone.registration", "phone registered or not"},
 	{"phone.secret_rotated", "secure phone secret set"},

@@ -90,6 +90,8 @@ type randomGen struct {
 	mailMsgs, outQueued, outSending []string
 	mailLast                        uint32 // the engine's watermark
 	nextReply                       int
+	cbs                             []string // web callbacks created recently
+	nextCB                          int
 	// spareGone: the generator removed the spare extension 3009 (and its
 	// mailbox) with a pruning config.apply and has not put it back.
 	spareGone bool
@@ -120,6 +122,7 @@ type randomView struct {
 	// a general queue (a log-out sends them back there).
 	queuedBack []string
 	recent     map[string]string // agent -> a call in its recent history
+	openCBs    []string          // open web callbacks
 
 	out        []string // calls with an outgoing leg waiting for an answer
 	legs       []string // of those: consultations on line 2
@@ -167,6 +170,11 @@ func (g *randomGen) see(s *State, now time.Time, step int) {
 			case OutboxSending:
 				g.outSending = append(g.outSending, id)
 			}
+		}
+	}
+	for _, id := range sortedKeys(s.Callbacks) {
+		if s.Callbacks[id].open() {
+			g.openCBs = append(g.openCBs, id)
 		}
 	}
 	owners, unattended, back := map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -757,7 +765,9 @@ func (g *randomGen) extraCommand() (string, any) {
 		}
 		return g.pick(rUsers)
 	}
-	switch n := g.r.IntN(25); {
+	switch n := g.r.IntN(28); {
+	case n >= 25:
+		return g.callbackCommand()
 	case n < 4:
 		if g.r.IntN(10) == 0 {
 			box, id := vm() // a duplicate
@@ -781,16 +791,52 @@ func (g *randomGen) extraCommand() (string, any) {
 	}
 }
 
+// callbackCommand: web callbacks into the queues (and an unknown one),
+// to 40 numbers (duplicates while one is open), sometimes excluded, an
+// invalid priority, a short window starting within a minute (so slots
+// close with callbacks still waiting, and pass); cancels of recent ones.
+func (g *randomGen) callbackCommand() (string, any) {
+	if len(g.cbs) > 0 && g.r.IntN(3) == 0 {
+		id := g.pick(g.cbs) // recent: open, finished, or refused
+		switch {
+		case g.r.IntN(8) == 0:
+			id = "cb-none"
+		case len(g.openCBs) > 0 && g.r.IntN(3) > 0:
+			id = g.pick(g.openCBs)
+		}
+		return TypeCallbackCancel, CallbackCancelRequest{Callback: id}
+	}
+	g.nextCB++
+	id := fmt.Sprintf("cb%d", g.nextCB)
+	g.cbs = append(g.cbs, id)
+	if len(g.cbs) > 16 {
+		g.cbs = g.cbs[len(g.cbs)-16:]
+	}
+	p := CallbackCreateRequest{Callback: id, Queue: g.pick([]string{"li", "rr", "ra", "fc", "sk", "li", "nope"}),
+		Phone: fmt.Sprintf("0161 55 1%04d", g.r.IntN(40)), CustomerName: "Web customer", Priority: 1 + g.r.IntN(100)}
+	switch g.r.IntN(15) {
+	case 0:
+		p.Priority = 0
+	case 1:
+		p.Phone = "0161 55 00003" // excluded
+	}
+	if g.r.IntN(3) == 0 {
+		start := g.now.Add(time.Duration(g.r.IntN(60)) * time.Second)
+		p.Schedule = []CallbackWindow{{Start: start.UnixNano(), End: start.Add(time.Duration(20+g.r.IntN(70)) * time.Second).UnixNano()}}
+	}
+	return TypeCallbackCreate, p
+}
+
 // phoneCommand: registrations (the secure phone 3002/s only with a valid
 // secret), secrets that expire within seconds to five minutes of engine
 // time (some replaced while valid: a grace period),
 // ring order and ringing switches.
 func (g *randomGen) phoneCommand() (string, any) {
 	ph := rPhones[g.r.IntN(len(rPhones))]
-	switch g.r.IntN(5) {
+	switch g.r.IntN(6) {
 	case 0, 1:
 		return TypePhoneRegistration, PhoneRegistrationRequest{Extension: ph[0], Phone: ph[1], Registered: g.r.IntN(3) > 0}
-	case 2:
+	case 2, 5:
 		secret := fmt.Sprintf("s3cr3t-%016d", g.r.IntN(1e9))
 		if g.r.IntN(10) == 0 {
 			secret = "short"
@@ -856,10 +902,25 @@ func (ct *callTracker) observe(t *testing.T, env command.Envelope, err error, ev
 		if ev.Type == EvMailReceived {
 			var m MailReceivedEvent
 			_ = json.Unmarshal(ev.Data, &m)
-			if ct.live[m.Contact] {
-				t.Fatalf("%s created live contact %s again", env.Type, m.Contact)
+			if !m.Threaded {
+				if ct.live[m.Contact] {
+					t.Fatalf("%s created live contact %s again", env.Type, m.Contact)
+				}
+				ct.live[m.Contact] = true
 			}
-			ct.live[m.Contact] = true
+			continue
+		}
+		if ev.Type == EvCallbackUpdated {
+			// A callback's attempt became a call waiting in its queue.
+			var cb CallbackEvent
+			_ = json.Unmarshal(ev.Data, &cb)
+			if cb.Status == CallbackQueued {
+				if ct.live[cb.Call] {
+					t.Fatalf("callback %s queued live call %s again", cb.Callback, cb.Call)
+				}
+				ct.live[cb.Call] = true
+			}
+			continue
 		}
 		if ev.Type != EvCallEnded {
 			continue

@@ -124,6 +124,7 @@ func (e *Engine) cmdTick(env command.Envelope) (any, error) {
 			r.GracesEnded++
 		}
 	}
+	e.tickCallbacks()
 	// Route what the timers freed before reporting bands and statistics.
 	e.settle()
 	e.updateBands()
@@ -227,5 +228,6 @@ func (e *Engine) NextDeadline() (at int64, ok bool) {
 		}
 	}
 	consider(e.maintenanceDeadline())
+	consider(e.callbackDeadline())
 	return at, ok
 }

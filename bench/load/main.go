@@ -49,7 +49,8 @@ type Config struct {
 	KeyPrefix   string
 	LeaderOnly  bool
 	LeaderWait  time.Duration
-	Agents      int // tandem: agents set up by `benchload setup`
+	Agents      int    // tandem: agents set up by `benchload setup`
+	Queue       string // webcallback: the callback queue
 }
 
 const maxPayload = 1 << 20 // etcd's default request limit is 1.5 MiB
@@ -72,9 +73,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.SetOutput(stderr)
 	var endpoints, addrs string
 	var ops int64
-	fs.StringVar(&c.Target, "target", "", "etcd or tandem (required)")
+	fs.StringVar(&c.Target, "target", "", "etcd, tandem or webcallback (required)")
 	fs.StringVar(&endpoints, "endpoints", "127.0.0.1:2379", "etcd: comma-separated client endpoints")
-	fs.StringVar(&addrs, "addr", "http://127.0.0.1:7070", "tandem: comma-separated admin addresses")
+	fs.StringVar(&addrs, "addr", "http://127.0.0.1:7070", "tandem: comma-separated admin addresses; webcallback: public (--http-addr) addresses, worker i posting to address i mod N")
+	fs.StringVar(&c.Queue, "queue", "bench", "webcallback: the callback queue")
 	fs.StringVar(&c.TokenFile, "token-file", "", "tandem: file holding the admin bearer token (default: env TANDEM_ADMIN_TOKEN)")
 	fs.IntVar(&c.Payload, "payload", 256, "bytes per write: etcd, the value; tandem, the call.note command as written in the Raft log")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent in-flight operations")
@@ -119,10 +121,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		if c.Agents < 1 || c.Agents > maxAgents {
 			return c, fmt.Errorf("-agents: must be in [1, %d], got %d", maxAgents, c.Agents)
 		}
+	case "webcallback":
+		c.Addrs = splitList(addrs)
+		if len(c.Addrs) == 0 {
+			return c, errors.New("-addr: no address given")
+		}
 	case "":
-		return c, errors.New("-target: required (etcd or tandem)")
+		return c, errors.New("-target: required (etcd, tandem or webcallback)")
 	default:
-		return c, fmt.Errorf("-target: must be etcd or tandem, got %q", c.Target)
+		return c, fmt.Errorf("-target: must be etcd, tandem or webcallback, got %q", c.Target)
 	}
 	if c.Payload < 0 || c.Payload > maxPayload {
 		return c, fmt.Errorf("-payload: must be in [0, %d], got %d", maxPayload, c.Payload)
@@ -374,6 +381,16 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		tt.entryBytes = c.Payload
 		op = tt.Do
 		opDesc = fmt.Sprintf("tandem call.note of a %d-character note on the call of agent i mod %d, %d bytes in the Raft log", noteLen, c.Agents, c.Payload)
+	case "webcallback":
+		client := newHTTPClient(c.Concurrency)
+		addrs := c.Addrs
+		for i := range addrs {
+			addrs[i] = normalizeAddr(addrs[i])
+		}
+		endpoint = strings.Join(addrs, ",")
+		cleanup = func() { client.CloseIdleConnections() }
+		op = newWebCallbackTarget(client, addrs, c.Queue).Do
+		opDesc = fmt.Sprintf("POST /api/v1/callbacks into queue %s, a new phone number each, worker i to address i mod %d", c.Queue, len(addrs))
 	}
 	defer cleanup()
 

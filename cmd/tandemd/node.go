@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"github.com/tandemcc/tandem/replication/reporting"
 	"github.com/tandemcc/tandem/replication/standby"
 	"github.com/tandemcc/tandem/snmp"
+	webapi "github.com/tandemcc/tandem/web"
 )
 
 // node is a running tandemd: the cluster store and the servers around it.
@@ -39,6 +41,7 @@ type node struct {
 	repl      *replication.Manager // nil without replication
 	admin     *http.Server
 	web       *http.Server    // public web server (--http-addr); nil when off
+	webTLS    *http.Server    // the same over TLS (--https-addr); nil when off
 	hub       *console.Hub    // console event streams, closed first on stop
 	journal   *backup.Journal // the backup journal; nil without --backup-dir
 	stopLoops context.CancelFunc
@@ -109,6 +112,20 @@ func advertisedAdmin(o options) string {
 	return "http://" + net.JoinHostPort(host, port)
 }
 
+// advertisedHTTP is the URL of this node's public web server (operator
+// consoles fail over to it), "" when it is off.
+func advertisedHTTP(o options, ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, _, _ := net.SplitHostPort(o.HTTPAddr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host, _, _ = net.SplitHostPort(o.RaftAddr)
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Writer) (*node, error) {
 	if err := checkDiskSpace(o, nil); err != nil {
 		return nil, err // before anything is created
@@ -135,7 +152,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 			return nil, fmt.Errorf("--http-addr: %w", err)
 		}
 	}
-	agent, err := snmp.New(o.SNMP, o.DataDir, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
+	tlsLn, err := listenTLS(o, logger)
 	if err != nil {
 		ln.Close()
 		if webLn != nil {
@@ -143,10 +160,24 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return nil, err
 	}
+	agent, err := snmp.New(o.SNMP, o.DataDir, logger.With("component", "snmp")) // claims --snmp-addr (UDP)
+	if err != nil {
+		ln.Close()
+		if webLn != nil {
+			webLn.Close()
+		}
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
+		return nil, err
+	}
 	closeListeners := func() {
 		ln.Close()
 		if webLn != nil {
 			webLn.Close()
+		}
+		if tlsLn != nil {
+			tlsLn.Close()
 		}
 		agent.Close()
 	}
@@ -247,6 +278,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		NodeID:      o.NodeID,
 		RaftAddr:    o.RaftAddr,
 		AdminURL:    advertisedAdmin(o),
+		HTTPURL:     advertisedHTTP(o, webLn),
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
@@ -306,11 +338,22 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	n := &node{log: logger, store: store, repl: repl, hub: hub, journal: journal, done: make(chan error, 2), stopLoops: stopLoops,
 		admin: httpserver.New(api.Handler())}
 	go func() { n.done <- n.admin.Serve(httpserver.Listener(ln)) }()
-	if webLn != nil {
+	if webLn != nil || tlsLn != nil {
 		web := http.NewServeMux()
 		(&console.Handler{Service: svc, Logger: logger}).Routes(web, console.PublicPrefix)
-		n.web = httpserver.New(web)
-		go func() { n.done <- n.web.Serve(httpserver.Listener(webLn)) }()
+		web.Handle(console.UIPrefix, console.UI{Service: svc}) // the web console's pages
+		// The public web API for customers' web sites (package web).
+		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
+			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
+			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly)}).Routes(web)
+		if webLn != nil {
+			n.web = httpserver.New(web)
+			go func() { n.done <- n.web.Serve(httpserver.Listener(webLn)) }()
+		}
+		if tlsLn != nil {
+			n.webTLS = httpserver.New(web)
+			go func() { n.done <- n.webTLS.Serve(httpserver.Listener(tlsLn)) }()
+		}
 	}
 	// The leader moves the engine's clock when a deadline is due.
 	// A standby takes its clock from the primary's shipped ticks.
@@ -365,6 +408,9 @@ func (n *node) stop() error {
 	hcancel()
 	if n.web != nil {
 		n.web.Shutdown(ctx)
+	}
+	if n.webTLS != nil {
+		n.webTLS.Shutdown(ctx)
 	}
 	err := n.store.Close(ctx)
 	if e := n.journal.Close(); e != nil && err == nil {
@@ -434,4 +480,35 @@ func timing(o options) cluster.Timing {
 	t.SnapshotThreshold = o.SnapshotThreshold
 	t.SnapshotInterval = o.SnapshotInterval
 	return t
+}
+
+// webOrigins splits --web-cors-origins.
+func webOrigins(list string) []string {
+	var out []string
+	for _, o := range strings.Split(list, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// listenTLS claims --https-addr with the certificate of --tls-cert (nil
+// when off) and says when the certificate does not name --web-host.
+func listenTLS(o options, logger *slog.Logger) (net.Listener, error) {
+	if o.HTTPSAddr == "" {
+		return nil, nil
+	}
+	cfg, names, mismatch, err := webapi.LoadTLS(o.TLSCert, o.TLSKey, o.WebHost)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+	}
+	ln, err := net.Listen("tcp", o.HTTPSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--https-addr: %w", err)
+	}
+	if mismatch != "" {
+		logger.Warn(mismatch, "certificate_names", strings.Join(names, ","), "web_host", o.WebHost)
+	}
+	return tls.NewListener(ln, cfg), nil
 }

@@ -30,7 +30,15 @@ type options struct {
 	NodeID      string
 	RaftAddr    string
 	AdminAddr   string
-	HTTPAddr    string // public web server (consoles, callback, chat); "" = off
+	HTTPAddr    string  // public web server (consoles, callback, chat); "" = off
+	WebPagesDir string  // customised and translated public pages over the bundled ones
+	WebCORS     string  // origins allowed to call the public API from a browser, comma-separated
+	WebRate     float64 // public API requests a second per client address (0: no limit)
+	HTTPSAddr   string  // the public web server over TLS; "" = off
+	TLSCert     string  // its certificate and key (PEM)
+	TLSKey      string
+	WebHost     string // the host name web sites use, checked against the certificate
+	WebTLSOnly  string // features served over TLS only, comma-separated
 	Join        string // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
@@ -99,6 +107,14 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.RaftAddr, "raft-addr", "127.0.0.1:7000", "Raft transport address (bind and advertise)")
 	fs.StringVar(&o.AdminAddr, "admin-addr", "127.0.0.1:7070", "admin HTTP API address (token required)")
 	fs.StringVar(&o.HTTPAddr, "http-addr", "127.0.0.1:6021", "public web interaction server: consoles' operations API, callback, chat (empty disables)")
+	fs.StringVar(&o.WebPagesDir, "web-pages-dir", "", "folder of customised and translated public pages (<lang>/strings.json, page.css) used over the bundled ones; kept across upgrades")
+	fs.StringVar(&o.WebCORS, "web-cors-origins", "", "origins of the web sites allowed to call the public API from a browser, comma-separated (https://www.example.com; * for any)")
+	fs.Float64Var(&o.WebRate, "web-rate-limit", 20, "public API requests a second each client address may make, in bursts of twice as many (0: no limit)")
+	fs.StringVar(&o.HTTPSAddr, "https-addr", "", "the public web interaction server over TLS (needs --tls-cert and --tls-key; empty: off)")
+	fs.StringVar(&o.TLSCert, "tls-cert", "", "certificate (PEM, with its chain) of --https-addr")
+	fs.StringVar(&o.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
+	fs.StringVar(&o.WebHost, "web-host", "", "the host name customers' web sites use (in a cluster, the cluster's name); tandemd says at start when the certificate does not name it")
+	fs.StringVar(&o.WebTLSOnly, "web-tls-only", "", "features served over TLS only (callback), comma-separated; the plain --http-addr refuses them")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -133,7 +149,8 @@ func usage() string {
 // flagValues names the value each flag takes in --help.
 var flagValues = map[string]string{
 	"config": "FILE", "data-dir": "DIR", "node-id": "ID", "raft-addr": "HOST:PORT", "admin-addr": "HOST:PORT",
-	"http-addr": "HOST:PORT", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
+	"http-addr": "HOST:PORT", "web-pages-dir": "DIR", "https-addr": "HOST:PORT", "tls-cert": "FILE", "tls-key": "FILE",
+	"web-host": "NAME", "web-tls-only": "FEATURE[,FEATURE…]", "web-cors-origins": "ORIGIN[,ORIGIN…]", "web-rate-limit": "PER_SECOND", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
 	"standby-token": "TOKEN", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
@@ -190,6 +207,39 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	if o.HTTPAddr != "" {
 		if err := checkHostPort("--http-addr", o.HTTPAddr, false); err != nil {
 			return o, err
+		}
+	}
+	if o.HTTPSAddr != "" {
+		if err := checkHostPort("--https-addr", o.HTTPSAddr, false); err != nil {
+			return o, err
+		}
+		if o.TLSCert == "" || o.TLSKey == "" {
+			return o, fmt.Errorf("--https-addr needs --tls-cert and --tls-key")
+		}
+	}
+	for _, f := range strings.Split(o.WebTLSOnly, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if f != "callback" {
+			return o, fmt.Errorf("--web-tls-only: unknown feature %q (callback)", f)
+		}
+		if o.HTTPSAddr == "" {
+			return o, fmt.Errorf("--web-tls-only needs --https-addr")
+		}
+	}
+	if o.WebRate < 0 || o.WebRate > 1e6 {
+		return o, fmt.Errorf("--web-rate-limit: %g is out of range 0..1000000", o.WebRate)
+	}
+	for _, origin := range strings.Split(o.WebCORS, ",") {
+		if origin = strings.TrimSpace(origin); origin != "" && origin != "*" &&
+			!(strings.HasPrefix(origin, "https://") || strings.HasPrefix(origin, "http://")) {
+			return o, fmt.Errorf("--web-cors-origins: %q is not an origin (scheme://host[:port])", origin)
+		}
+	}
+	if o.WebPagesDir != "" {
+		if fi, err := os.Stat(o.WebPagesDir); err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("--web-pages-dir: %s is not a readable directory", o.WebPagesDir)
 		}
 	}
 	if o.Join != "" {

@@ -31,7 +31,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		t.Fatalf("parseOptions(defaults): %v", err)
 	}
 	want := options{DataDir: "./tandem-data", NodeID: host, RaftAddr: "127.0.0.1:7000", AdminAddr: "127.0.0.1:7070",
-		HTTPAddr: "127.0.0.1:6021", ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
+		HTTPAddr: "127.0.0.1:6021", WebRate: 20, ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
 		HistoryRetention:  defaultHistoryRetention,
 		SnapshotThreshold: cluster.LANDefaults.SnapshotThreshold, SnapshotInterval: cluster.LANDefaults.SnapshotInterval}
 	if o != want {
@@ -233,4 +233,46 @@ func FuzzParseOptions(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The public web API's flags: origins must be origins, the rate in range,
+// the pages folder a directory.
+func TestWebOptions(t *testing.T) {
+	base := []string{"--node-id", "n1"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--web-cors-origins", "www.example.com"}, "--web-cors-origins"},
+		{[]string{"--web-rate-limit", "-1"}, "--web-rate-limit"},
+		{[]string{"--web-pages-dir", "/nonexistent/pages"}, "--web-pages-dir"},
+	} {
+		if _, err := parseOptions(append(base, tc.args...), noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v", tc.args, err)
+		}
+	}
+	o, err := parseOptions(append(base, "--web-cors-origins", "https://a.example, *", "--web-rate-limit", "0", "--web-pages-dir", t.TempDir()), noEnv)
+	if err != nil || o.WebRate != 0 || strings.Join(webOrigins(o.WebCORS), " ") != "https://a.example *" {
+		t.Fatalf("%+v %v", o, err)
+	}
+}
+
+func TestTLSOptions(t *testing.T) {
+	base := []string{"--node-id", "n1"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--https-addr", "127.0.0.1:6443"}, "--tls-cert"},
+		{[]string{"--https-addr", "nowhere"}, "--https-addr"},
+		{[]string{"--web-tls-only", "callback"}, "needs --https-addr"},
+		{[]string{"--https-addr", "127.0.0.1:6443", "--tls-cert", "c", "--tls-key", "k", "--web-tls-only", "chat"}, "unknown feature"},
+	} {
+		if _, err := parseOptions(append(base, tc.args...), noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	if _, err := parseOptions(append(base, "--https-addr", "127.0.0.1:6443", "--tls-cert", "c", "--tls-key", "k", "--web-tls-only", "callback"), noEnv); err != nil {
+		t.Fatal(err)
+	}
 }

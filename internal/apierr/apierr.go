@@ -16,10 +16,10 @@
 // the engine or of any subsystem; it only says how a kind of failure is
 // reported.
 //
-// The public web API (web.md, not built yet) will answer with the same
-// shape and the same statuses, its code being the number web.md assigns
-// rather than a Code: it will add its numbered variant here so that the
-// status still comes from Code.Status.
+// The public web API (package web) answers in the same shape with the
+// number web.md assigns in "code" and its own status per number; it
+// reads the kinds of this package (From) to choose them for the
+// cluster's failures.
 package apierr
 
 import (

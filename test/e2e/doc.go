@@ -2,7 +2,8 @@
 // processes on loopback, drive them with the real tandemctl binary and the
 // admin API, and check what issue #2 promises (one-node start, a three-node
 // cluster, forwarding, linearizable reads, failover and catch-up,
-// membership changes, forced quorum and the clock-skew alarm).
+// membership changes, forced quorum and the clock-skew alarm), and the
+// web console in a real browser.
 //
 // Environment:
 //
@@ -15,6 +16,17 @@
 //	TANDEM_FAILOVER_ROUNDS  how many times TestFailover kills the leader
 //	                        (default 5)
 //	TANDEM_E2E_LOGS         dump every node's log even when a test passes
+//	TANDEM_E2E_ARTIFACTS    write the browser tests' screenshots under
+//	                        this directory, one folder a test (make test:
+//	                        bench/out/screens); otherwise a new temporary
+//	                        directory each, logged
+//	TANDEM_CONSOLE_FAILOVER_ROUNDS, TANDEM_CONSOLE_FAILOVER_OUT
+//	                        TestConsoleFailoverTime's rounds (default 2)
+//	                        and the file its "console_failover_ms=<n> …"
+//	                        lines go to (bench/console.sh sets both)
+//
+// The web console's tests drive Debian's chromium (headless, chromedp);
+// make test installs it.
 //
 // Every process a test starts is killed at cleanup; every wait is a bounded
 // poll; a failing test shows the log of each of its nodes.

@@ -161,14 +161,3 @@ func TestMailReply(t *testing.T) {
 		t.Fatalf("the answer did not join contact %s", contact)
 	}
 }
-
-// grepLines are the lines of s that contain sub.
-func grepLines(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}

@@ -1,0 +1,758 @@
+// The operator console: log-in, states, lines, operations, supervision,
+// queues, directory, history, speed dials, preferences and the failover
+// notice. Rendering follows the state document (GET state); the event
+// stream says when it changed and fills the activity list (conn.js).
+import { Conn, request, ApiError, fmtPos } from "./conn.js";
+import { t, setLang, applyDom, languages } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+const TOKEN = "tandem.console.token";
+const PREFS = "tandem.console.prefs";
+
+// stored reads a JSON value from a storage; a damaged one reads as null.
+function stored(storage, key) {
+  try { return JSON.parse(storage.getItem(key) || "null"); } catch { return null; }
+}
+
+const prefs = Object.assign({ lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5,
+  timeFormat: "clock", onIncoming: "none", ringTone: false, textSize: "normal", shortcuts: "" },
+  stored(localStorage, PREFS) || {});
+let conn = null;
+let doc = null;           // the last state document
+let session = null;       // {user, agent}
+let selected = null;      // selected supervised call id
+let dirResults = [], dirIndex = -1, dirTimer = null;
+
+// ---- helpers -------------------------------------------------------------
+
+function el(tag, attrs = {}, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(k ?? ""));
+  return e;
+}
+function say(msg) { $("status").textContent = msg; }
+function fail(e) {
+  const m = e instanceof ApiError && e.code === "network" ? t("error.network", { message: e.message }) : (e.message || String(e));
+  $("error").textContent = m;
+}
+function clearError() { $("error").textContent = ""; }
+function dur(ms) {
+  if (!(ms >= 0)) return "";
+  const s = Math.floor(ms / 1000), m = Math.floor(s / 60), h = Math.floor(m / 60);
+  const p = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${p(m % 60)}:${p(s % 60)}` : `${p(m)}:${p(s % 60)}`;
+}
+const sinceNs = (ns) => (ns ? Date.now() - ns / 1e6 : NaN);
+function savePrefs() { localStorage.setItem(PREFS, JSON.stringify(prefs)); }
+
+// run performs an operation and reports a refusal as the engine words it.
+async function run(name, body) {
+  clearError();
+  try { return await conn.op(name, body); } catch (e) { fail(e); return null; }
+}
+
+// ---- modal dialogs -------------------------------------------------------
+
+// ask shows a modal with optional fields; resolves to the values (or
+// true) on OK, null on cancel. Enter confirms, Escape cancels.
+function ask({ title, text = "", fields = [] }) {
+  return new Promise((resolve) => {
+    const modal = $("modal"), form = $("modal-form"), box = $("modal-fields");
+    const back = document.activeElement;
+    $("modal-title").textContent = title;
+    $("modal-text").textContent = text;
+    box.replaceChildren();
+    const inputs = {};
+    for (const f of fields) {
+      const id = "modal-field-" + f.name;
+      let input;
+      if (f.type === "select") {
+        input = el("select", { id });
+        for (const o of f.options) input.append(el("option", { value: o.value }, o.label));
+        input.value = f.value ?? "";
+      } else if (f.type === "checkbox") {
+        input = el("input", { id, type: "checkbox" });
+        input.checked = !!f.value;
+      } else {
+        input = el("input", { id, type: f.type || "text", value: f.value ?? "" });
+      }
+      inputs[f.name] = input;
+      box.append(f.type === "checkbox" ? el("label", {}, input, " " + f.label) : el("label", { htmlFor: id }, f.label), f.type === "checkbox" ? "" : input);
+    }
+    const done = (v) => {
+      modal.hidden = true;
+      form.onsubmit = null; $("modal-cancel").onclick = null; modal.onkeydown = null;
+      back?.focus?.();
+      resolve(v);
+    };
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      if (!fields.length) return done(true);
+      const out = {};
+      for (const f of fields) out[f.name] = f.type === "checkbox" ? inputs[f.name].checked : inputs[f.name].value;
+      done(out);
+    };
+    $("modal-cancel").onclick = () => done(null);
+    modal.onkeydown = (e) => {
+      if (e.key === "Escape") { e.preventDefault(); done(null); }
+      if (e.key === "Tab") { // keep focus in the dialog
+        const f = [...modal.querySelectorAll("input,select,button")];
+        const i = f.indexOf(document.activeElement);
+        if (e.shiftKey && i <= 0) { e.preventDefault(); f[f.length - 1].focus(); }
+        else if (!e.shiftKey && i === f.length - 1) { e.preventDefault(); f[0].focus(); }
+      }
+      e.stopPropagation();
+    };
+    modal.hidden = false;
+    (fields.length ? inputs[fields[0].name] : $("modal-ok")).focus();
+  });
+}
+
+// ---- rendering -----------------------------------------------------------
+
+function agent() { return doc && doc.agent ? doc.agent : {}; }
+function call(id) { return (id && doc && doc.calls && doc.calls[id]) || null; }
+
+function renderTitle() {
+  if (!conn) return;
+  const role = t("role." + conn.role), node = conn.listening.id || "";
+  const text = t("title.full", { role, node });
+  $("title").textContent = text;
+  document.title = text;
+  const sb = conn.standby ? conn.standby.id : "—";
+  $("servers").textContent = t("servers.standby", { node: sb });
+}
+
+// Incoming calls: bring the window to the front or notify (preference),
+// and ring in the browser while the call rings (preference; a tone made
+// here, no sound file).
+let lastOffer = "", ringer = null;
+function incoming(offer) {
+  const id = offer ? offer.id : "";
+  if (id === lastOffer) return;
+  lastOffer = id;
+  stopRing();
+  if (!offer) return;
+  // Announced once (the lines themselves are not a live region: their
+  // times change every second).
+  say(`${t("line.incoming")}: ${offer.number || ""} ${offer.name || ""}`.trim());
+  if (prefs.onIncoming === "focus") window.focus();
+  if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "granted" && document.hidden) {
+    new Notification(t("line.incoming"), { body: `${offer.number || ""} ${offer.name || ""}`.trim() });
+  }
+  if (prefs.ringTone) startRing();
+}
+function startRing() {
+  try {
+    const ctx = new AudioContext();
+    const beep = () => {
+      const o = ctx.createOscillator(), g = ctx.createGain();
+      o.frequency.value = 440; g.gain.value = 0.08;
+      o.connect(g); g.connect(ctx.destination);
+      o.start(); o.stop(ctx.currentTime + 0.4);
+    };
+    beep();
+    ringer = { ctx, timer: setInterval(beep, 1500) };
+  } catch { ringer = null; }
+}
+function stopRing() {
+  if (!ringer) return;
+  clearInterval(ringer.timer);
+  ringer.ctx.close();
+  ringer = null;
+}
+function applyTextSize() {
+  document.documentElement.style.fontSize = { small: "13px", normal: "15px", large: "18px" }[prefs.textSize] || "15px";
+}
+
+function renderLine(box, c, opts = {}) {
+  box.classList.toggle("ringing", !!opts.ringing);
+  box.classList.toggle("held", !!c && c.state === "held");
+  box.querySelector(".line-number").textContent = c ? (c.number || c.target || c.id) : "";
+  box.querySelector(".line-name").textContent = c ? (c.name || "") : "";
+  box.querySelector(".line-state").textContent = !c ? t("line.idle")
+    : opts.ringing ? t("line.incoming") : `${t("call.state." + c.state)} ${dur(sinceNs(c.answered_at || c.created))}`;
+  box.querySelector(".line-note").textContent = c && c.note ? c.note : "";
+  box.dataset.call = c ? c.id : "";
+  box.dataset.state = c ? (opts.ringing ? "ringing" : c.state) : "idle";
+}
+
+function render() {
+  if (!doc) return;
+  const a = agent();
+  const state = a.state || "disconnected";
+  for (const s of ["disconnected", "paused", "connected"]) $("state-" + s).setAttribute("aria-pressed", String(state === s));
+  $("logged-in").textContent = t("loggedIn", { n: doc.logged_in });
+  const offer = call(a.offer), l1 = call(a.line1), l2 = call(a.line2);
+  renderLine($("line1"), l1 || offer, { ringing: !l1 && !!offer });
+  renderLine($("line2"), l2);
+  incoming(offer);
+  const target = $("target").value.trim();
+  const talk1 = l1 && !l2;
+  const set = (id, on) => { $(id).disabled = !on; };
+  set("btn-accept", !!offer);
+  set("btn-hangup", true);
+  set("btn-hold", talk1 && (l1.state === "talking" || l1.state === "held"));
+  $("btn-hold").textContent = l1 && l1.state === "held" ? t("btn.retrieve") : t("btn.hold");
+  set("btn-park", talk1);
+  set("btn-park-on", talk1);
+  set("btn-transfer", talk1 && !!target);
+  set("btn-chain", talk1 && !!target);
+  set("btn-consult", talk1 && !!target);
+  set("btn-complete", !!l2);
+  set("btn-cancel-consult", !!l2);
+  set("btn-observe", !!l2 && l2.state === "busy");
+  set("btn-dial", !l1 && !offer && !!target);
+  renderSupervision();
+  renderQueues();
+}
+
+function renderSupervision() {
+  const all = $("sup-all").checked, q = $("sup-search").value.trim().toLowerCase();
+  const me = session && session.agent;
+  // The supervised calls, then the calls waiting in this operator's
+  // personal queue (type Q; retrieved like supervised calls).
+  const personal = (agent().personal || []).map(call).filter(Boolean).map((c) => ({
+    call: c.id, type: "Q", state: c.state || "waiting", number: c.number, name: c.name,
+    since: c.enqueued || c.created, note: c.note, owner: me, band: 0 }));
+  const rows = [...(doc.supervised || []), ...personal].filter((s) => (all || s.owner === me) &&
+    (!q || [s.number, s.name, s.note, s.target].some((v) => (v || "").toLowerCase().includes(q))));
+  if (selected && !rows.some((s) => s.call === selected)) selected = null;
+  const body = $("sup-rows");
+  body.replaceChildren();
+  for (const s of rows) {
+    const tr = el("tr", { class: "band-" + (s.band || 0), "data-call": s.call, "data-band": String(s.band || 0), tabindex: "0" },
+      el("td", {}, t("sup.type." + s.type)),
+      el("td", {}, s.number || ""),
+      el("td", {}, s.name || ""),
+      el("td", { class: "elapsed-time", "data-since": String(s.since) }, dur(sinceNs(s.since))),
+      el("td", {}, s.return_at ? `${s.elapsed_pct} % (${t("band." + (s.band || 0))})` : ""),
+      el("td", { class: "sup-note" }, s.note || ""),
+      el("td", {}, s.owner + (s.target ? " → " + s.target : "")));
+    tr.setAttribute("aria-selected", String(s.call === selected));
+    tr.onclick = () => select(s.call);
+    tr.onkeydown = (e) => {
+      if (e.key === " ") { e.preventDefault(); select(s.call); }
+      if (e.key === "ArrowDown") { e.preventDefault(); tr.nextElementSibling?.focus(); }
+      if (e.key === "ArrowUp") { e.preventDefault(); tr.previousElementSibling?.focus(); }
+    };
+    body.append(tr);
+  }
+  if (!rows.length) body.append(el("tr", {}, el("td", { colSpan: 7 }, t("sup.empty"))));
+  const l1 = call(agent().line1);
+  $("btn-retrieve-sup").disabled = !selected || !!l1;
+  $("btn-couple").disabled = !selected || !l1;
+  $("btn-note").disabled = !selected;
+}
+
+function select(id) {
+  selected = selected === id ? null : id;
+  renderSupervision();
+  document.querySelector(`#sup-rows tr[data-call="${CSS.escape(id)}"]`)?.focus();
+}
+
+function renderQueues() {
+  const body = $("queue-rows");
+  body.replaceChildren();
+  for (const q of doc.queues || []) {
+    const tr = el("tr", { class: "level-" + q.level, "data-queue": q.queue, "data-level": String(q.level) },
+      el("th", { scope: "row" }, q.queue),
+      el("td", {}, `${q.waiting} `, el("span", { class: "sr-only" }, t("queues.level." + q.level))),
+      el("td", {}, dur(q.longest_wait_ms)),
+      el("td", {}, `${Math.round(q.service_level_pct)} %`));
+    body.append(tr);
+  }
+}
+
+function tick() { // the running times, once a second
+  for (const td of document.querySelectorAll(".elapsed-time")) td.textContent = dur(sinceNs(Number(td.dataset.since)));
+  if (doc) {
+    const a = agent();
+    const l1 = call(a.line1), offer = call(a.offer), l2 = call(a.line2);
+    renderLine($("line1"), l1 || offer, { ringing: !l1 && !!offer });
+    renderLine($("line2"), l2);
+  }
+}
+
+// The activity list's time column (preference): time of day, time since
+// the call's first event shown ("cumulative"), or since the previous
+// event ("previous").
+let prevEventNs = 0;
+const callStartNs = new Map();
+function eventTime(ev, call) {
+  const secs = (ns) => `+${(ns / 1e9).toFixed(1)} s`;
+  let out = new Date(ev.time / 1e6).toLocaleTimeString();
+  if (prefs.timeFormat === "previous") out = secs(prevEventNs ? ev.time - prevEventNs : 0);
+  if (prefs.timeFormat === "cumulative") {
+    if (call && !callStartNs.has(call)) callStartNs.set(call, ev.time);
+    out = call ? secs(ev.time - callStartNs.get(call)) : out;
+  }
+  prevEventNs = ev.time;
+  return out;
+}
+
+function logEvents(evs) {
+  const ol = $("activity");
+  if (evs.some((ev) => ev.type.startsWith("voicemail."))) loadVoicemail();
+  for (const ev of evs) {
+    let d = {};
+    try { d = typeof ev.data === "string" ? JSON.parse(ev.data) : ev.data || {}; } catch { /* keep {} */ }
+    const when = eventTime(ev, d.call);
+    const li = el("li", { "data-pos": `${ev.index}.${ev.seq}`, "data-type": ev.type },
+      `${when} ${ev.type}${d.call ? " " + d.call : ""}${d.note ? " “" + d.note + "”" : ""}`);
+    ol.prepend(li);
+  }
+  while (ol.children.length > 500) ol.lastElementChild.remove();
+}
+
+// ---- directory (search as you type) --------------------------------------
+
+function searchDirectory() {
+  clearTimeout(dirTimer);
+  const q = $("target").value.trim();
+  render();
+  if (!q || /^[+\d\s()*#]+$/.test(q)) { showDirectory([]); return; }
+  dirTimer = setTimeout(async () => {
+    try {
+      const res = await conn.api("GET", "/directory?consistency=stale&q=" + encodeURIComponent(q));
+      if ($("target").value.trim() === q) showDirectory(res || []);
+    } catch (e) { fail(e); }
+  }, 150);
+}
+
+function showDirectory(list) {
+  dirResults = list; dirIndex = list.length === 1 ? 0 : -1;
+  const ul = $("directory");
+  ul.replaceChildren();
+  list.slice(0, 20).forEach((d, i) => {
+    const name = d.name || [d.first_name, d.last_name].filter(Boolean).join(" ");
+    const num = d.extension || d.phone || d.mobile || "";
+    const li = el("li", { role: "option", id: "dir-" + i, "data-number": num },
+      el("span", {}, `${name}${d.company ? " · " + d.company : ""}`),
+      el("span", { class: "status-" + (d.line_status === "free" ? "free" : "busy") }, `${num} ${d.line_status || d.presence || ""}`));
+    li.setAttribute("aria-selected", String(i === dirIndex));
+    li.onmousedown = (e) => { e.preventDefault(); choose(i); };
+    ul.append(li);
+  });
+  ul.hidden = list.length === 0;
+  $("target").setAttribute("aria-expanded", String(!ul.hidden));
+  if (dirIndex >= 0) $("target").setAttribute("aria-activedescendant", "dir-" + dirIndex);
+  else $("target").removeAttribute("aria-activedescendant");
+}
+
+function choose(i) {
+  const d = dirResults[i];
+  if (!d) return;
+  $("target").value = d.extension || d.phone || d.mobile || "";
+  showDirectory([]);
+  render();
+}
+
+// resolvedTarget: the typed number, or the unique directory match.
+function resolvedTarget() {
+  if (dirResults.length === 1 || dirIndex >= 0) choose(dirIndex >= 0 ? dirIndex : 0);
+  return $("target").value.trim();
+}
+
+// ---- operations ----------------------------------------------------------
+
+async function setState(want) {
+  const cur = agent().state || "disconnected";
+  if (want === cur) return;
+  if (want === "disconnected") {
+    if (!(await ask({ title: t("state.disconnected"), text: t("warn.disconnect", { state: t("state." + cur) }) }))) return;
+    await run("close", { confirm: true });
+  } else if (want === "paused") {
+    await run(cur === "connected" ? "logout" : "login");
+  } else if (await run("login") && cur === "disconnected") {
+    await run("login");
+  }
+}
+
+async function park() {
+  const v = await ask({ title: t("park.title"), fields: [{ name: "note", label: t("park.note") }] });
+  if (v) await run("park", v.note ? { note: v.note } : {});
+}
+
+async function parkOn() {
+  const v = await ask({ title: t("parkOn.title"), fields: [
+    { name: "extension", label: t("parkOn.extension"), value: $("target").value.trim() },
+    { name: "note", label: t("park.note") }] });
+  if (v && v.extension) await run("park_on", v.note ? { extension: v.extension, note: v.note } : { extension: v.extension });
+}
+
+async function holdOrRetrieve() {
+  const l1 = call(agent().line1);
+  if (!l1) return;
+  await run(l1.state === "held" ? "retrieve" : "hold");
+}
+
+async function transfer(chain) {
+  const target = resolvedTarget();
+  if (target && await run("transfer", chain ? { target, chain: true } : { target })) $("target").value = "";
+}
+
+async function consult() {
+  const target = resolvedTarget();
+  if (target && await run("consult", { target })) $("target").value = "";
+}
+
+async function dial() {
+  const number = resolvedTarget();
+  if (number && await run("dial", { number })) $("target").value = "";
+}
+
+async function reportProblem() {
+  let recent = [];
+  try { recent = (await conn.api("GET", "/history?consistency=stale")).entries; } catch (e) { fail(e); return; }
+  const options = [...new Map((recent || []).map((h) => [h.call, h])).values()].slice(0, 20)
+    .map((h) => ({ value: h.call, label: `${new Date(h.at / 1e6).toLocaleTimeString()} ${h.number || h.name || h.call} ${h.op}` }));
+  if (!options.length) options.push({ value: "", label: "—" });
+  const v = await ask({ title: t("report.title"), fields: [
+    { name: "call", label: t("report.call"), type: "select", options, value: options[0].value },
+    { name: "description", label: t("report.description") },
+    { name: "reset", label: t("report.reset"), type: "checkbox" }] });
+  if (!v || !v.description) return;
+  if (v.reset && !(await ask({ title: t("report.title"), text: t("report.confirmReset") }))) return;
+  const body = { call: v.call, description: v.description };
+  if (v.reset) Object.assign(body, { reset: true, confirm: true });
+  if (await run("report_problem", body)) say(t("report.sent"));
+}
+
+async function updateNote() {
+  const s = (doc.supervised || []).find((x) => x.call === selected);
+  if (!s) return;
+  const v = await ask({ title: t("note.title"), fields: [{ name: "note", label: t("sup.note"), value: s.note || "" }] });
+  if (v) await run("note", { call: s.call, note: v.note });
+}
+
+async function loadHistory() {
+  const missed = document.querySelector('input[name="hist"]:checked').value === "missed";
+  try {
+    const view = await conn.api("GET", "/history?consistency=stale" + (missed ? "&filter=missed" : ""));
+    const tr = view.trend || {};
+    $("history-trend").textContent = t("history.trend", { made: tr.made || 0, answered: tr.answered || 0, missed: tr.missed || 0 });
+    const body = $("history-rows");
+    body.replaceChildren();
+    for (const h of view.entries || []) {
+      body.append(el("tr", {}, el("td", {}, new Date(h.at / 1e6).toLocaleString()), el("td", {}, h.name || h.number || ""),
+        el("td", {}, h.op), el("td", {}, dur(h.duration_ms)), el("td", {}, h.note || ""), el("td", {}, h.extension || "")));
+    }
+    if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("history.empty"))));
+  } catch (e) { fail(e); }
+}
+
+async function loadSpeedDials() {
+  try {
+    const list = await conn.api("GET", "/speed-dials?consistency=stale");
+    const box = $("speed-dials");
+    box.replaceChildren();
+    for (const sd of list || []) {
+      const b = el("button", { type: "button", class: "speed-dial", "data-number": sd.number },
+        `${sd.label || sd.number}${sd.line_status ? " (" + sd.line_status + ")" : ""}`);
+      b.onclick = () => { $("target").value = sd.number; render(); dial(); };
+      box.append(b);
+    }
+    if (!box.children.length) box.append(t("speed.empty"));
+  } catch (e) { fail(e); }
+}
+
+// loadVoicemail lists the operator's own and monitored mailboxes, with
+// marking as old and deleting (after a confirmation).
+async function loadVoicemail() {
+  if ($("pane-voicemail").hidden || !conn) return;
+  try {
+    const boxes = await conn.api("GET", "/voicemail?consistency=stale");
+    const body = $("voicemail-rows");
+    body.replaceChildren();
+    for (const box of boxes || []) {
+      for (const [folder, list] of [["inbox", box.inbox], ["old", box.old]]) {
+        for (const m of list || []) {
+          const actions = el("td", {});
+          if (folder === "inbox") {
+            const old = el("button", { type: "button", class: "vm-old" }, t("vm.markOld"));
+            old.onclick = async () => { if (await run("voicemail_mark", { mailbox: box.mailbox, message: m.id, folder: "old" })) loadVoicemail(); };
+            actions.append(old, " ");
+          }
+          const del = el("button", { type: "button", class: "vm-delete" }, t("vm.delete"));
+          del.onclick = async () => {
+            if (!(await ask({ title: t("vm.delete"), text: t("vm.confirmDelete", { from: m.name || m.from || m.id }) }))) return;
+            if (await run("voicemail_delete", { mailbox: box.mailbox, message: m.id })) loadVoicemail();
+          };
+          actions.append(del);
+          body.append(el("tr", { "data-message": m.id, "data-folder": folder }, el("th", { scope: "row" }, box.mailbox),
+            el("td", {}, t("vm.folder." + folder)), el("td", {}, m.name || m.from || ""),
+            el("td", {}, new Date(m.at / 1e6).toLocaleString()), el("td", {}, dur(m.duration_seconds * 1000)), actions));
+        }
+      }
+    }
+    if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("vm.empty"))));
+  } catch (e) { fail(e); }
+}
+
+// loadReceptionists fills the receptionists tab: every operator, its
+// queues and state (read, not streamed: other operators' events are not
+// in this console's stream).
+async function loadReceptionists() {
+  if ($("pane-receptionists").hidden || !conn) return;
+  try {
+    const list = await conn.api("GET", "/receptionists?consistency=stale");
+    const body = $("receptionist-rows");
+    body.replaceChildren();
+    for (const r of list || []) {
+      const state = t("state." + r.state) + (r.on_call ? " · " + t("rec.onCall") : "");
+      body.append(el("tr", { "data-agent": r.agent, "data-state": r.state }, el("th", { scope: "row" }, r.name || r.agent),
+        el("td", {}, r.extension || ""), el("td", {}, (r.queues || []).join(", ")), el("td", {}, state)));
+    }
+  } catch (e) { fail(e); }
+}
+
+// ---- keyboard ------------------------------------------------------------
+
+// Global shortcuts (a preference, empty by default) override the
+// predefined keys: "F4=hangup F6=park", any key name of KeyboardEvent.key.
+const shortcutActions = {
+  accept: () => run("answer"), hangup: () => run("hangup"), hold: () => holdOrRetrieve(), park: () => park(),
+  parkOn: () => parkOn(), observe: () => run("camp_on"), transfer: () => transfer(false), chain: () => transfer(true),
+  consult: () => consult(), complete: () => run("complete"), cancel: () => run("cancel_consult"), dial: () => dial(),
+  retrieve: () => selected && run("retrieve", { call: selected }), couple: () => selected && run("couple", { call: selected }),
+  report: () => reportProblem(),
+};
+function shortcuts() {
+  const out = {};
+  for (const part of String(prefs.shortcuts || "").split(/[\s,]+/)) {
+    const [key, action] = part.split("=");
+    if (key && shortcutActions[action]) out[key.toLowerCase()] = shortcutActions[action];
+  }
+  return out;
+}
+
+function onKey(e) {
+  if (!doc || !$("modal").hidden) return;
+  const global = shortcuts()[e.key.toLowerCase()];
+  if (global) { e.preventDefault(); global(); return; }
+  const a = agent(), l1 = call(a.line1), l2 = call(a.line2), offer = call(a.offer);
+  const inTarget = document.activeElement === $("target");
+  switch (e.key) {
+    case "F2": e.preventDefault(); run("hangup"); return;
+    case "F7": e.preventDefault(); park(); return;
+    case "F8": e.preventDefault(); parkOn(); return;
+    case "F10": e.preventDefault(); run("camp_on"); return;
+    case "Enter": {
+      const tag = document.activeElement && document.activeElement.tagName;
+      if (!inTarget && (tag === "TEXTAREA" || tag === "SELECT" || tag === "INPUT")) return;
+      // A ringing call: Enter accepts wherever the focus is.
+      // Focus moves to the lines, so that no focused button also takes
+      // this Enter.
+      if (offer && !l1) { e.preventDefault(); $("lines").focus(); run("answer"); return; }
+      if (!inTarget && (tag === "BUTTON" || tag === "A" || document.activeElement?.closest?.("#sup-rows"))) return;
+      e.preventDefault();
+      if (inTarget && $("target").value.trim()) {
+        if (l1 && l1.state === "held" && !l2) consult();
+        else if (l1 && !l2) transfer(false);
+        else if (!l1) dial();
+      } else if (l2 && l2.state === "talking") run("complete");
+      else if (l1 && l1.state === "talking" && !l2) { run("hold"); $("target").focus(); }
+      return;
+    }
+    case "ArrowDown": case "ArrowUp":
+      if (inTarget && dirResults.length) {
+        e.preventDefault();
+        const n = Math.min(dirResults.length, 20);
+        dirIndex = (dirIndex + (e.key === "ArrowDown" ? 1 : n - 1)) % n;
+        showDirectory(dirResults);
+      }
+      return;
+    case "Escape": if (inTarget) showDirectory([]); return;
+  }
+}
+
+// ---- failover UI ---------------------------------------------------------
+
+function onTrouble(tr) {
+  const from = tr.from.id, to = tr.to ? tr.to.id : "";
+  $("notice-text").textContent = !to ? t("notice.noSecondary", { from })
+    : tr.auto ? t("notice.failedAuto", { from, to, s: Math.round(tr.graceMs / 1000) }) : t("notice.failed", { from, to });
+  $("notice").hidden = false;
+  $("failover-icon").hidden = false;
+  if (!tr.auto) $("notice-ok").focus();
+}
+
+function onSwitched(s) {
+  $("notice").hidden = true;
+  $("failover-icon").hidden = true;
+  document.body.dataset.switchMs = String(s.ms);
+  document.body.dataset.switchedAt = String(Date.now()); // able to act on the new node (bench)
+  say(t("status.switched", { from: s.from.id, to: s.to.id, pos: s.pos }));
+  renderTitle();
+}
+
+// ---- session -------------------------------------------------------------
+
+async function startConsole(token, who) {
+  session = who;
+  $("login").hidden = true;
+  $("app").hidden = false;
+  conn = new Conn(token, {
+    onState: (d) => { doc = d; render(); },
+    onEvents: logEvents,
+    onRole: renderTitle,
+    onTrouble,
+    onSwitched,
+    onReload: () => say(t("status.reloaded")),
+    onError: (e) => { if (e.status === 401) logoutLocal(); else fail(e); },
+  }, prefs);
+  try {
+    await conn.start();
+  } catch (e) {
+    if (e.status === 401) { logoutLocal(); return; }
+    fail(e);
+    return;
+  }
+  document.body.dataset.ready = "1";
+  loadSpeedDials();
+}
+
+function logoutLocal() {
+  conn?.stop();
+  conn = null; doc = null; session = null;
+  sessionStorage.removeItem(TOKEN);
+  delete document.body.dataset.ready;
+  $("app").hidden = true;
+  $("login").hidden = false;
+  $("activity").replaceChildren();
+  $("login-user").focus();
+}
+
+async function logout() {
+  const cur = agent().state || "disconnected";
+  if (cur !== "disconnected") {
+    if (!(await ask({ title: t("toolbar.logout"), text: t("warn.logout", { state: t("state." + cur) }) }))) return;
+    if (!(await run("close", { confirm: true }))) return;
+  }
+  logoutLocal();
+}
+
+async function login(e) {
+  e.preventDefault();
+  $("login-error").textContent = "";
+  const user = $("login-user").value.trim(), password = $("login-password").value;
+  try {
+    const r = await request("", "", "POST", "/session", { user, password });
+    $("login-password").value = "";
+    if (!r.agent) { $("login-error").textContent = t("login.notOperator", { user }); return; }
+    sessionStorage.setItem(TOKEN, JSON.stringify({ token: r.token, user: r.user, agent: r.agent }));
+    startConsole(r.token, { user: r.user, agent: r.agent });
+  } catch (err) {
+    $("login-error").textContent = err.message;
+  }
+}
+
+async function openPrefs() {
+  const v = await ask({ title: t("prefs.title"), fields: [
+    { name: "lang", label: t("prefs.lang"), type: "select", value: prefs.lang,
+      options: languages.map((l) => ({ value: l, label: l === "es" ? "Español" : "English" })) },
+    { name: "auto", label: t("prefs.auto"), type: "checkbox", value: prefs.auto },
+    { name: "graceSeconds", label: t("prefs.grace"), type: "number", value: prefs.graceSeconds },
+    { name: "timeFormat", label: t("prefs.timeFormat"), type: "select", value: prefs.timeFormat,
+      options: ["clock", "cumulative", "previous"].map((f) => ({ value: f, label: t("prefs.time." + f) })) },
+    { name: "onIncoming", label: t("prefs.onIncoming"), type: "select", value: prefs.onIncoming,
+      options: ["none", "focus", "notify"].map((f) => ({ value: f, label: t("prefs.incoming." + f) })) },
+    { name: "ringTone", label: t("prefs.ringTone"), type: "checkbox", value: prefs.ringTone },
+    { name: "textSize", label: t("prefs.textSize"), type: "select", value: prefs.textSize,
+      options: ["small", "normal", "large"].map((f) => ({ value: f, label: t("prefs.size." + f) })) },
+    { name: "shortcuts", label: t("prefs.shortcuts", { actions: Object.keys(shortcutActions).join(", ") }), value: prefs.shortcuts }] });
+  if (!v) return;
+  prefs.lang = v.lang; prefs.auto = v.auto;
+  Object.assign(prefs, { timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
+    shortcuts: v.shortcuts.trim().slice(0, 500) });
+  if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
+  applyTextSize();
+  prefs.graceSeconds = Math.max(0, Math.min(600, Number(v.graceSeconds) || 0));
+  savePrefs();
+  setLang(prefs.lang); applyDom(); renderTitle(); render();
+  if (!$("pane-history").hidden) loadHistory();
+  loadReceptionists();
+}
+
+function tabs() {
+  const list = [...document.querySelectorAll('[role="tab"]')];
+  const show = (tab) => {
+    for (const x of list) {
+      const on = x === tab;
+      x.setAttribute("aria-selected", String(on)); x.tabIndex = on ? 0 : -1;
+      $(x.getAttribute("aria-controls")).hidden = !on;
+    }
+    if (tab.id === "tab-history") loadHistory();
+    if (tab.id === "tab-speed") loadSpeedDials();
+    if (tab.id === "tab-receptionists") loadReceptionists();
+    if (tab.id === "tab-voicemail") loadVoicemail();
+  };
+  for (const x of list) {
+    x.onclick = () => show(x);
+    x.onkeydown = (e) => {
+      const i = list.indexOf(x);
+      if (e.key === "ArrowRight" || e.key === "ArrowLeft") {
+        const n = list[(i + (e.key === "ArrowRight" ? 1 : list.length - 1)) % list.length];
+        n.focus(); show(n);
+      }
+    };
+  }
+}
+
+function wire() {
+  $("login-form").onsubmit = login;
+  $("state-disconnected").onclick = () => setState("disconnected");
+  $("state-paused").onclick = () => setState("paused");
+  $("state-connected").onclick = () => setState("connected");
+  $("logout-button").onclick = logout;
+  $("prefs-button").onclick = openPrefs;
+  $("failover-icon").onclick = () => conn && conn.switchOver();
+  $("notice-ok").onclick = () => { $("notice").hidden = true; }; // does not switch
+  $("btn-accept").onclick = () => run("answer");
+  $("btn-hangup").onclick = () => run("hangup");
+  $("btn-hold").onclick = holdOrRetrieve;
+  $("btn-park").onclick = park;
+  $("btn-park-on").onclick = parkOn;
+  $("btn-transfer").onclick = () => transfer(false);
+  $("btn-chain").onclick = () => transfer(true);
+  $("btn-consult").onclick = consult;
+  $("btn-complete").onclick = () => run("complete");
+  $("btn-cancel-consult").onclick = () => run("cancel_consult");
+  $("btn-observe").onclick = () => run("camp_on");
+  $("btn-dial").onclick = dial;
+  $("btn-report").onclick = reportProblem;
+  $("btn-retrieve-sup").onclick = () => selected && run("retrieve", { call: selected });
+  $("btn-couple").onclick = () => selected && run("couple", { call: selected });
+  $("btn-note").onclick = updateNote;
+  $("sup-all").onchange = renderSupervision;
+  $("sup-search").oninput = renderSupervision;
+  $("target").oninput = searchDirectory;
+  $("target").onblur = () => setTimeout(() => showDirectory([]), 150);
+  for (const r of document.querySelectorAll('input[name="hist"]')) r.onchange = loadHistory;
+  document.addEventListener("keydown", onKey);
+  tabs();
+  setInterval(tick, 1000);
+  setInterval(loadReceptionists, 5000); // only while its tab shows
+}
+
+setLang(prefs.lang);
+applyTextSize();
+applyDom();
+wire();
+const saved = stored(sessionStorage, TOKEN);
+if (saved && saved.token) startConsole(saved.token, saved);
+else { $("login").hidden = false; $("login-user").focus(); }
+// For tests and diagnostics: the console's connection state, no secrets.
+window.tandemConsole = {
+  get role() { return conn ? conn.role : ""; },
+  get listening() { return conn ? conn.listening.id : ""; },
+  get standby() { return conn && conn.standby ? conn.standby.id : ""; },
+  get position() { return conn && conn.last ? fmtPos(conn.last) : ""; },
+};

@@ -1,0 +1,444 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/tandemcc/tandem/console"
+)
+
+// uiCluster is a 3-node cluster configured with one operator (ann, agent
+// a1 on extension 2001, serving queue sales) whose members all know each
+// other's web addresses (the console fails over to them).
+func uiCluster(t *testing.T, prefix string) []*node {
+	t.Helper()
+	nodes := startCluster(t, prefix, 3, nil)
+	leader := waitLeader(t, nodes, 3)
+	if leader.httpAddr == "" {
+		t.Fatal("tandemd has no --http-addr")
+	}
+	hash, err := console.HashPassword("ann-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader.apply(fmt.Sprintf(`
+settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1}]
+  - number: "2002"
+    phones: [{id: desk2, position: 0, order: 1}]
+users:
+  - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s", speed_dials: [{label: Bob, number: "2002"}]}
+  - {id: bob, name: Bob Jones, extension: "2002"}
+queues:
+  - {id: sales, strategy: longest-idle}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`, hash)).ok(t)
+	waitFor(t, waitCluster, "every member's http URL in the cluster metadata", func() (bool, string) {
+		st, err := leader.status()
+		if err != nil {
+			return false, err.Error()
+		}
+		b, _ := json.Marshal(st)
+		var doc struct {
+			Nodes []struct {
+				ID      string `json:"id"`
+				HTTPURL string `json:"http_url"`
+			} `json:"nodes"`
+		}
+		json.Unmarshal(b, &doc)
+		_, raw, _ := leader.get("/v1/status", true)
+		json.Unmarshal(raw, &doc)
+		for _, n := range doc.Nodes {
+			if n.HTTPURL == "" {
+				return false, string(raw)
+			}
+		}
+		return len(doc.Nodes) == 3, string(raw)
+	})
+	return nodes
+}
+
+// uiEdge reports a telephony-edge event through the admin mount of via,
+// retried while the cluster elects a leader.
+func uiEdge(t *testing.T, via *node, op string, body any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	waitFor(t, waitCluster, "edge "+op+" via "+via.name(), func() (bool, string) {
+		code, out, err := via.do("POST", "/v1/console/ops/"+op, true, b, "application/json")
+		if err != nil || code != 200 {
+			return false, fmt.Sprintf("%d %s %v", code, out, err)
+		}
+		return true, ""
+	})
+}
+
+func nodeByID(nodes []*node, id string) *node {
+	for _, n := range nodes {
+		if n.id == id {
+			return n
+		}
+	}
+	return nil
+}
+
+// TestConsoleUIFailover clicks the web console in Chromium against a real
+// 3-node cluster: log in on the leader's page, go Connected, answer a
+// call, park it with a note, SIGKILL the console's primary, see the
+// notice, press OK (the console stays on the primary's view), click the
+// toolbar's error icon, and through the secondary retrieve the parked
+// call and hang up. The event stream resumes from the last position: an
+// event committed while the console moved shows once. Then the same
+// flow in automatic mode with a zero grace.
+//
+// "stopped" is the automatic flow with the primary SIGSTOPped instead:
+// its sockets stay open, and the console's health poll finds it hung.
+func TestConsoleUIFailover(t *testing.T) {
+	for _, mode := range []string{"manual", "automatic", "stopped"} {
+		t.Run(mode, func(t *testing.T) { consoleUIFailover(t, mode) })
+	}
+}
+
+func consoleUIFailover(t *testing.T, mode string) {
+	auto := mode != "manual"
+	prefix := map[string]string{"manual": "uim", "automatic": "uia", "stopped": "uis"}[mode]
+	nodes := uiCluster(t, prefix)
+	leader := waitLeader(t, nodes, 3)
+	b := newBrowser(t, 1280, 800)
+	page := "http://" + leader.httpAddr + "/console/"
+
+	// Log in.
+	b.must("open the console", chromedp.Navigate(page))
+	if auto {
+		b.must("automatic mode", jsDo(`localStorage.setItem("tandem.console.prefs", JSON.stringify({lang: "en", auto: true, graceSeconds: 0}))`), chromedp.Navigate(page))
+	}
+	b.waitJS(waitShort, "log-in form", `!document.getElementById("login").hidden`)
+	b.shot("login")
+	b.must("log in",
+		chromedp.SendKeys("#login-user", "ann"),
+		chromedp.SendKeys("#login-password", "ann-secret-1"),
+		chromedp.Click("#login-submit"))
+	b.waitJS(waitShort, "the console's state", `document.body.dataset.ready === "1"`)
+	b.waitJS(waitShort, "PRIMARY in the title", fmt.Sprintf(`document.title.includes("PRIMARY") && document.title.includes(%q)`, leader.id))
+	b.waitJS(waitCluster, "a standby connection", `window.tandemConsole.standby !== ""`)
+	b.shot("logged-in")
+
+	// Connected (two steps: Paused, then Connected).
+	b.must("go Connected", chromedp.Click("#state-connected"))
+	b.waitJS(waitShort, "Connected", `document.getElementById("state-connected").getAttribute("aria-pressed") === "true"`)
+	b.waitJS(waitShort, "logged-in count", `document.getElementById("logged-in").textContent.includes("1")`)
+	b.shot("connected")
+
+	// A call arrives and is answered with Enter.
+	uiEdge(t, leader, "incoming", map[string]any{"call": "c1", "queue": "sales", "number": "+44 161 5527789", "name": "Carol Caller"})
+	b.waitJS(waitShort, "the call ringing on line 1", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.waitJS(waitShort, "queue row coloured", `document.querySelector('#queue-rows tr[data-queue="sales"]').dataset.level === "1"`)
+	b.shot("ringing")
+	b.must("accept with Enter", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the call answered", `document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call === "c1"`)
+	b.shot("answered")
+
+	// Park with a note (F7).
+	b.must("park (F7)", chromedp.KeyEvent(kb.F7))
+	b.waitJS(waitShort, "the park dialog", `!document.getElementById("modal").hidden`)
+	b.must("park note", chromedp.SendKeys("#modal-field-note", "VIP caller, call back"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the parked call in supervision", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c1"]'); return r && r.textContent.includes("VIP caller, call back") && r.dataset.band === "0"; })()`)
+	b.waitJS(waitShort, "line 1 free", `document.getElementById("line1").dataset.state === "idle"`)
+	b.shot("parked")
+
+	// The console's primary dies.
+	primaryID, _ := eval[string](b, `window.tandemConsole.listening`)
+	standbyID, _ := eval[string](b, `window.tandemConsole.standby`)
+	primary, standby := nodeByID(nodes, primaryID), nodeByID(nodes, standbyID)
+	if primary == nil || standby == nil || primary == standby {
+		t.Fatalf("console listens to %q with standby %q", primaryID, standbyID)
+	}
+	if mode == "stopped" {
+		primary.signal(syscall.SIGSTOP)
+		t.Cleanup(primary.kill)
+	} else {
+		primary.kill()
+	}
+	var third *node
+	for _, n := range nodes {
+		if n != primary && n != standby {
+			third = n
+		}
+	}
+	if !auto {
+		b.waitJS(waitShort, "the failover notice", `!document.getElementById("notice").hidden && !document.getElementById("failover-icon").hidden`)
+		b.shot("notice")
+		// OK does not switch: the console still shows the primary.
+		b.must("OK", chromedp.Click("#notice-ok"))
+		b.waitJS(waitShort, "the notice gone", `document.getElementById("notice").hidden`)
+		time.Sleep(500 * time.Millisecond) // a switch, if OK made one, would show by now
+		b.waitJS(waitShort, "still on the primary", fmt.Sprintf(`document.title.includes("PRIMARY") && window.tandemConsole.listening === %q && !document.getElementById("failover-icon").hidden`, primaryID))
+		b.shot("ok-still-primary")
+	}
+	// Something happens while the console moves: it must show once.
+	uiEdge(t, standby, "note", map[string]any{"agent": "a1", "call": "c1", "note": "changed during the switch"})
+	if !auto {
+		b.must("click the error icon", chromedp.Click("#failover-icon"))
+	}
+	b.waitJS(waitCluster, "SECONDARY in the title", fmt.Sprintf(`document.title.includes("SECONDARY") && document.title.includes(%q) && window.tandemConsole.listening === %q`, standbyID, standbyID))
+	b.waitJS(waitShort, "the note changed meanwhile", `document.querySelector('#sup-rows tr[data-call="c1"] .sup-note').textContent === "changed during the switch"`)
+	b.waitJS(waitCluster, "a new standby", fmt.Sprintf(`window.tandemConsole.standby === %q`, third.id))
+	b.shot("switched")
+	checkActivity(t, b)
+
+	// Retrieve the parked call through the secondary, then hang up (F2).
+	b.must("select the parked call", chromedp.Click(`#sup-rows tr[data-call="c1"]`))
+	b.must("retrieve", chromedp.Click("#btn-retrieve-sup"))
+	b.waitJS(waitShort, "the call back on line 1", `document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call === "c1"`)
+	b.shot("retrieved")
+	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free again", `document.getElementById("line1").dataset.state === "idle" && !document.querySelector('#sup-rows tr[data-call="c1"]')`)
+	b.shot("hung-up")
+	checkActivity(t, b)
+	if !auto {
+		consoleUIDetails(t, b, standby)
+	}
+	b.noJSErrors()
+}
+
+// consoleUIDetails: the page fits 1280×800 and 1920×1080, shows nobody's
+// secrets, speaks Spanish when asked, and warns before logging out from
+// Paused (keyboard only).
+func consoleUIDetails(t *testing.T, b *browser, via *node) {
+	t.Helper()
+	for _, size := range [][2]int64{{1280, 800}, {1920, 1080}} {
+		b.must("viewport", chromedp.EmulateViewport(size[0], size[1]))
+		b.waitJS(waitShort, fmt.Sprintf("no horizontal scrolling at %d×%d", size[0], size[1]),
+			`document.documentElement.scrollWidth <= window.innerWidth && document.querySelector(".toolbar").getBoundingClientRect().height < 60`)
+		b.shot(fmt.Sprintf("layout-%dx%d", size[0], size[1]))
+	}
+	b.must("viewport", chromedp.EmulateViewport(1280, 800))
+	secret, _ := eval[string](b, `JSON.parse(sessionStorage.getItem("tandem.console.token")).token`)
+	if !strings.HasPrefix(secret, "tks1.") {
+		t.Fatalf("session token %q", secret)
+	}
+	page, _ := eval[string](b, `document.documentElement.outerHTML + document.body.innerText + JSON.stringify(localStorage) + JSON.stringify(window.tandemConsole)`)
+	for _, s := range []string{"ann-secret-1", secret, "pbkdf2", sharedToken} {
+		if strings.Contains(page, s) {
+			t.Fatalf("the page shows a secret (%.12s…)", s)
+		}
+	}
+
+	// Attended transfer with the keyboard only: Enter accepts, Enter
+	// holds, typing finds the one colleague, Enter consults on line 2,
+	// Enter confirms once the colleague answered.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c2", "queue": "sales", "number": "+34 91 123 4567", "name": "Dora Diaz"})
+	b.waitJS(waitShort, "c2 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c2 answered", `document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call === "c2"`)
+	b.must("hold (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c2 held, focus on the search", `document.getElementById("line1").dataset.state === "held" && document.activeElement.id === "target"`)
+	b.must("search Bob", chromedp.KeyEvent("Bob"))
+	b.waitJS(waitShort, "one directory match with its line status", `(() => { const o = document.querySelectorAll("#directory [role=option]"); return o.length === 1 && o[0].dataset.number === "2002" && o[0].textContent.includes("Bob Jones"); })()`)
+	b.shot("directory")
+	b.must("consult (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "line 2 dialling 2002", `document.getElementById("line2").dataset.state === "dialing" && document.querySelector("#line2 .line-number").textContent === "2002"`)
+	consult, _ := eval[string](b, `document.getElementById("line2").dataset.call`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": consult})
+	b.waitJS(waitShort, "line 2 talking", `document.getElementById("line2").dataset.state === "talking"`)
+	b.shot("consulting")
+	b.must("confirm (Enter)", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "both lines free", `document.getElementById("line1").dataset.state === "idle" && document.getElementById("line2").dataset.state === "idle"`)
+
+	// Blind transfer: the call waits in supervision until the target
+	// answers.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c3", "queue": "sales", "number": "+34 91 765 4321", "name": "Eve Early"})
+	b.waitJS(waitShort, "c3 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept", chromedp.Click("#btn-accept"))
+	b.waitJS(waitShort, "c3 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("transfer to 2002", chromedp.SendKeys("#target", "2002"), chromedp.Click("#btn-transfer"))
+	b.waitJS(waitShort, "c3 in supervision as a transfer", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c3"]'); return r && r.textContent.includes("Transfer") && r.textContent.includes("2002"); })()`)
+	b.shot("transfer")
+	uiEdge(t, via, "remote_answer", map[string]any{"call": "c3"})
+	b.waitJS(waitShort, "c3 gone from supervision", `!document.querySelector('#sup-rows tr[data-call="c3"]')`)
+
+	// Directed park (F8) onto Bob's extension: it waits in supervision
+	// until someone dials *552002 (the telephony edge reports the pickup).
+	uiEdge(t, via, "incoming", map[string]any{"call": "c6", "queue": "sales", "number": "+34 91 555 6666", "name": "Gil Guest"})
+	b.waitJS(waitShort, "c6 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c6", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c6 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("directed park (F8)", chromedp.KeyEvent(kb.F8))
+	b.waitJS(waitShort, "the directed park dialog", `!document.getElementById("modal").hidden`)
+	b.must("park on 2002", chromedp.SendKeys("#modal-field-extension", "2002"), chromedp.SendKeys("#modal-field-note", "for Bob"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "c6 parked on 2002", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c6"]'); return r && r.textContent.includes("Directed park") && r.textContent.includes("for Bob") && r.textContent.includes("2002"); })()`)
+	b.shot("directed-park")
+	uiEdge(t, via, "park_pickup", map[string]any{"extension": "2002", "by": "2002"})
+	b.waitJS(waitShort, "c6 picked up", `!document.querySelector('#sup-rows tr[data-call="c6"]')`)
+
+	// Couple: park one caller, answer another, join them.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c7", "queue": "sales", "number": "+34 91 777 8888"})
+	b.waitJS(waitShort, "c7 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c7", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c7 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("park c7", chromedp.Click("#btn-park"))
+	b.waitJS(waitShort, "the park dialog", `!document.getElementById("modal").hidden`)
+	b.must("park without a note", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c7 parked", `!!document.querySelector('#sup-rows tr[data-call="c7"]')`)
+	uiEdge(t, via, "incoming", map[string]any{"call": "c8", "queue": "sales", "number": "+34 91 999 0000"})
+	b.waitJS(waitShort, "c8 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c8", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c8 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("select c7 and couple", chromedp.Click(`#sup-rows tr[data-call="c7"]`), chromedp.Click("#btn-couple"))
+	b.waitJS(waitShort, "c7 and c8 coupled", `!document.querySelector('#sup-rows tr[data-call="c7"]') && document.getElementById("line1").dataset.state === "idle" && [...document.querySelectorAll("#activity li")].some(li => li.dataset.type === "call.coupled")`)
+
+	// Observe (F10): the consulted colleague is busy, so the caller
+	// waits on his extension, shown in supervision.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c9", "queue": "sales", "number": "+34 91 121 2121"})
+	b.waitJS(waitShort, "c9 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c9", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c9 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("consult 2002", chromedp.SendKeys("#target", "2002"), chromedp.Click("#btn-consult"))
+	b.waitJS(waitShort, "line 2 dialling", `document.getElementById("line2").dataset.state === "dialing"`)
+	consult, _ = eval[string](b, `document.getElementById("line2").dataset.call`)
+	uiEdge(t, via, "remote_busy", map[string]any{"call": consult})
+	b.waitJS(waitShort, "line 2 busy", `document.getElementById("line2").dataset.state === "busy" && !document.getElementById("btn-observe").disabled`)
+	b.must("observe (F10)", chromedp.KeyEvent(kb.F10))
+	b.waitJS(waitShort, "c9 observed in supervision", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c9"]'); return r && r.textContent.includes("Observe") && r.textContent.includes("2002"); })() && document.getElementById("line1").dataset.state === "idle"`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": "c9"})
+	b.waitJS(waitShort, "c9 put through", `!document.querySelector('#sup-rows tr[data-call="c9"]')`)
+
+	// Chain: the caller is put through to Bob and comes back to ann's
+	// personal queue when that conversation ends.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c10", "queue": "sales", "number": "+34 91 131 3131", "name": "Hal Hopper"})
+	b.waitJS(waitShort, "c10 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c10", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c10 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("chain to 2002", chromedp.SendKeys("#target", "2002"), chromedp.Click("#btn-chain"))
+	b.waitJS(waitShort, "c10 chained", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c10"]'); return r && r.textContent.includes("Chain"); })()`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": "c10"})
+	uiEdge(t, via, "remote_hangup", map[string]any{"call": "c10", "side": "target"})
+	b.waitJS(waitShort, "c10 back with ann", `document.getElementById("line1").dataset.call === "c10" && document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c10 again", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c10 answered again", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up c10", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free after the chain", `document.getElementById("line1").dataset.state === "idle"`)
+
+	// A call for ann personally while she talks waits in her personal
+	// queue, shown in supervision; it rings once she hangs up.
+	uiEdge(t, via, "incoming", map[string]any{"call": "c4", "queue": "sales", "number": "+34 91 111 2222"})
+	b.waitJS(waitShort, "c4 ringing", `document.getElementById("line1").dataset.state === "ringing"`)
+	b.must("accept c4", chromedp.Click("#btn-accept"))
+	b.waitJS(waitShort, "c4 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	uiEdge(t, via, "incoming", map[string]any{"call": "c5", "agent": "a1", "number": "+34 91 333 4444", "name": "Fay Personal"})
+	b.waitJS(waitShort, "c5 in the personal queue", `(() => { const r = document.querySelector('#sup-rows tr[data-call="c5"]'); return r && r.textContent.includes("Personal queue") && r.textContent.includes("Fay Personal"); })()`)
+	b.shot("personal-queue")
+	b.must("hang up c4", chromedp.Click("#btn-hangup"))
+	b.waitJS(waitShort, "c5 ringing", `document.getElementById("line1").dataset.state === "ringing" && document.getElementById("line1").dataset.call === "c5"`)
+	b.must("accept c5", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "c5 answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up c5", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free", `document.getElementById("line1").dataset.state === "idle"`)
+
+	// Report a problem about a recent call.
+	b.must("report a problem", chromedp.Click("#btn-report"))
+	b.waitJS(waitShort, "the report dialog", `!document.getElementById("modal").hidden && document.querySelectorAll("#modal-field-call option").length > 0`)
+	b.must("describe", chromedp.SendKeys("#modal-field-description", "caller heard an echo"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the report sent", `document.getElementById("status").textContent === "Problem reported." && [...document.querySelectorAll("#activity li")].some(li => li.dataset.type === "problem.reported")`)
+
+	// Voicemail: a message arrives in ann's mailbox; she marks it heard,
+	// then deletes it after confirming.
+	b.must("voicemail tab", chromedp.Click("#tab-voicemail"))
+	uiEdge(t, via, "voicemail_deposited", map[string]any{"mailbox": "2001", "message": "m1", "from": "+44 161 5527789", "name": "Carol Caller"})
+	b.waitJS(waitShort, "the new message", `(() => { const r = document.querySelector('#voicemail-rows tr[data-message="m1"]'); return r && r.dataset.folder === "inbox" && r.textContent.includes("Carol Caller"); })()`)
+	b.shot("voicemail")
+	b.must("mark heard", chromedp.Click(`#voicemail-rows tr[data-message="m1"] .vm-old`))
+	b.waitJS(waitShort, "the message heard", `document.querySelector('#voicemail-rows tr[data-message="m1"]').dataset.folder === "old"`)
+	b.must("delete", chromedp.Click(`#voicemail-rows tr[data-message="m1"] .vm-delete`))
+	b.waitJS(waitShort, "the delete confirmation", `!document.getElementById("modal").hidden`)
+	b.must("confirm", chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the message gone", `!document.querySelector('#voicemail-rows tr[data-message="m1"]')`)
+
+	// Speed dials, with the line status of their numbers.
+	b.must("speed dials tab", chromedp.Click("#tab-speed"))
+	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)
+	b.must("dial Bob by his speed dial", chromedp.Click(`#speed-dials button[data-number="2002"]`))
+	b.waitJS(waitShort, "dialling 2002 on line 1", `document.getElementById("line1").dataset.state === "dialing" && document.querySelector("#line1 .line-number").textContent === "2002"`)
+	dialled, _ := eval[string](b, `document.getElementById("line1").dataset.call`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": dialled})
+	b.waitJS(waitShort, "Bob answered", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free after the dial", `document.getElementById("line1").dataset.state === "idle"`)
+
+	// The receptionists tab and the call history.
+	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
+	b.waitJS(waitShort, "ann among the receptionists", `(() => { const r = document.querySelector('#receptionist-rows tr[data-agent="a1"]'); return r && r.dataset.state === "connected" && r.textContent.includes("Ann Smith") && r.textContent.includes("sales"); })()`)
+	b.shot("receptionists")
+	b.must("history tab", chromedp.Click("#tab-history"))
+	b.waitJS(waitShort, "the call in the history", `[...document.querySelectorAll("#history-rows tr")].some(r => r.textContent.includes("Carol Caller"))`)
+	b.shot("history")
+
+	// Spanish, through the preferences dialog.
+	b.must("preferences", chromedp.Click("#prefs-button"))
+	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
+	b.must("Spanish, large text, times since the previous event", chromedp.SetValue("#modal-field-lang", "es"),
+		chromedp.SetValue("#modal-field-textSize", "large"), chromedp.SetValue("#modal-field-timeFormat", "previous"),
+		chromedp.SetValue("#modal-field-shortcuts", "F4=report"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px"`)
+	b.shot("spanish")
+	b.must("a global shortcut (F4)", chromedp.KeyEvent(kb.F4))
+	b.waitJS(waitShort, "the report dialog by shortcut", `!document.getElementById("modal").hidden && document.getElementById("modal-title").textContent === "Informar de un problema"`)
+	b.must("close it", chromedp.KeyEvent(kb.Escape))
+	b.waitJS(waitShort, "the dialog closed", `document.getElementById("modal").hidden`)
+	b.must("Paused", chromedp.Click("#state-paused"))
+	b.waitJS(waitShort, "Paused, timed since the previous event", `document.getElementById("state-paused").getAttribute("aria-pressed") === "true" && document.querySelector("#activity li").textContent.startsWith("+")`)
+
+	// Log-out from Connected warns first: Escape keeps the session,
+	// Enter confirms (keyboard only).
+	b.must("focus log-out", chromedp.Focus("#logout-button"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the log-out warning", `!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.includes("En pausa")`)
+	b.shot("logout-warning")
+	b.must("keep the session", chromedp.KeyEvent(kb.Escape))
+	b.waitJS(waitShort, "still logged in", `document.getElementById("modal").hidden && !document.getElementById("app").hidden`)
+	b.must("log out", chromedp.Focus("#logout-button"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the log-out warning again", `!document.getElementById("modal").hidden`)
+	b.must("confirm", chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "the log-in form", `!document.getElementById("login").hidden && document.getElementById("app").hidden`)
+	b.shot("logged-out")
+	waitFor(t, waitShort, "agent a1 disconnected", func() (bool, string) {
+		code, out, err := via.get("/v1/console/state?agent=a1", true)
+		return err == nil && code == 200 && strings.Contains(string(out), `"state":"disconnected"`), fmt.Sprintf("%d %s %v", code, out, err)
+	})
+}
+
+// checkActivity: every event the console showed came once, in stream
+// order, and the note changed during the switch is among them once.
+func checkActivity(t *testing.T, b *browser) {
+	t.Helper()
+	raw, err := eval[string](b, `JSON.stringify([...document.querySelectorAll("#activity li")].reverse().map(li => [li.dataset.pos, li.dataset.type, li.textContent]))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows [][3]string
+	json.Unmarshal([]byte(raw), &rows)
+	var lastI, lastS int64 = -1, -1
+	notes := 0
+	for _, r := range rows {
+		var i, s int64
+		fmt.Sscanf(r[0], "%d.%d", &i, &s)
+		if i < lastI || (i == lastI && s <= lastS) {
+			t.Fatalf("event %s (%s) after %d.%d: shown twice or out of order: %v", r[0], r[1], lastI, lastS, rows)
+		}
+		lastI, lastS = i, s
+		if r[1] == "call.note_updated" && strings.Contains(r[2], "changed during the switch") {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Fatalf("the note changed during the switch shows %d times: %v", notes, rows)
+	}
+}
