@@ -142,10 +142,11 @@ func init() {
 		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
 		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
 
-		TypeMailReceived: (*Engine).cmdMailReceived,
-		TypeMailReply:    (*Engine).cmdMailReply,
-		TypeMailSending:  (*Engine).cmdMailSending,
-		TypeMailSent:     (*Engine).cmdMailSent,
+		TypeMailReceived:      (*Engine).cmdMailReceived,
+		TypeMailReceivedBatch: (*Engine).cmdMailReceivedBatch,
+		TypeMailReply:         (*Engine).cmdMailReply,
+		TypeMailSending:       (*Engine).cmdMailSending,
+		TypeMailSent:          (*Engine).cmdMailSent,
 	}
 }
 

@@ -26,7 +26,8 @@ import (
 const FamilyMail = "mail"
 
 // TypeMailReceived records a message of the mailbox and creates its
-// contact (MailReceivedRequest → MailResult).
+// contact (MailReceivedRequest → MailResult); TypeMailReceivedBatch
+// (below) does it for the messages of one fetch at once.
 const TypeMailReceived = "mail.received"
 
 // Events of the mail family.
@@ -185,53 +186,131 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	if err := e.decode(env, &p); err != nil {
 		return nil, err
 	}
-	if p.UIDValidity == 0 {
-		return nil, fieldErr("uid_validity", "required (a nonzero UIDVALIDITY)")
+	var validity, last uint32
+	if ms := e.st.Mail; ms != nil {
+		validity, last = ms.UIDValidity, ms.LastUID
 	}
-	if p.UID == 0 {
-		return nil, fieldErr("uid", "required (a nonzero UID)")
-	}
-	if len(p.To) > MaxMailRecipients {
-		return nil, fieldErr("to", "%d recipients, at most %d", len(p.To), MaxMailRecipients)
-	}
-	if len(p.Thread) > MaxMailThread {
-		return nil, fieldErr("thread", "%d Message-IDs, at most %d", len(p.Thread), MaxMailThread)
-	}
-	if err := checkTexts(&p); err != nil {
+	dup, err := e.checkMailReceived(&p, "", validity, last)
+	if err != nil {
 		return nil, err
 	}
-	if p.Skip != "" && !contains(MailSkipReasons, p.Skip) {
-		return nil, fieldErr("skip", "unknown reason %q (one of %s)", p.Skip, strings.Join(MailSkipReasons, ", "))
-	}
-	conf := e.st.Config.Mail
-	if conf == nil {
-		return nil, opErr(ErrMailOff, "mail", "the e-mail channel is not configured")
-	}
-	ms := e.st.Mail
-	if ms != nil && p.UIDValidity == ms.UIDValidity && p.UID <= ms.LastUID {
+	if dup {
 		// Recorded already (a retry, or a new leader fetching again).
 		id := MailContactID(p.UIDValidity, p.UID)
-		if _, ok := ms.Messages[id]; !ok {
+		if _, ok := e.st.Mail.Messages[id]; !ok {
 			id = ""
 		}
 		return MailResult{Contact: id, Duplicate: true}, nil
 	}
+	return e.applyMailReceived(&p), nil
+}
+
+// MailReceivedBatchRequest is the payload of mail.received_batch: the
+// messages of one fetch, in UID order, each naming the one before it
+// (After), the first the watermark.
+type MailReceivedBatchRequest struct {
+	Messages []MailReceivedRequest `json:"messages"`
+}
+
+// MailBatchResult answers mail.received_batch: one result a message.
+type MailBatchResult struct {
+	Results []MailResult `json:"results"`
+}
+
+// MaxMailBatch bounds the messages of one mail.received_batch.
+const MaxMailBatch = 200
+
+// TypeMailReceivedBatch records several messages at once, all or none
+// (one Raft entry instead of one a message).
+const TypeMailReceivedBatch = "mail.received_batch"
+
+func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
+	var p MailReceivedBatchRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	if len(p.Messages) == 0 || len(p.Messages) > MaxMailBatch {
+		return nil, fieldErr("messages", "%d messages, want 1..%d", len(p.Messages), MaxMailBatch)
+	}
+	var validity, last uint32
+	if ms := e.st.Mail; ms != nil {
+		validity, last = ms.UIDValidity, ms.LastUID
+	}
+	// Every message is checked on the watermark the ones before it leave
+	// before anything changes: the batch applies whole or not at all.
+	for i := range p.Messages {
+		m := &p.Messages[i]
+		dup, err := e.checkMailReceived(m, fmt.Sprintf("messages[%d].", i), validity, last)
+		if err != nil {
+			return nil, err
+		}
+		if dup {
+			return nil, opErr(ErrMailStale, "mail", "UID %d is recorded already: read the mailbox again", m.UID)
+		}
+		validity, last = m.UIDValidity, m.UID
+	}
+	res := MailBatchResult{Results: make([]MailResult, len(p.Messages))}
+	for i := range p.Messages {
+		res.Results[i] = e.applyMailReceived(&p.Messages[i])
+	}
+	return res, nil
+}
+
+// checkMailReceived checks p as it would apply on the watermark
+// (validity, last): dup when its UID is recorded already. f prefixes the
+// fields named.
+func (e *Engine) checkMailReceived(p *MailReceivedRequest, f string, validity, last uint32) (dup bool, err error) {
+	if p.UIDValidity == 0 {
+		return false, fieldErr(f+"uid_validity", "required (a nonzero UIDVALIDITY)")
+	}
+	if p.UID == 0 {
+		return false, fieldErr(f+"uid", "required (a nonzero UID)")
+	}
+	if len(p.To) > MaxMailRecipients {
+		return false, fieldErr(f+"to", "%d recipients, at most %d", len(p.To), MaxMailRecipients)
+	}
+	if len(p.Thread) > MaxMailThread {
+		return false, fieldErr(f+"thread", "%d Message-IDs, at most %d", len(p.Thread), MaxMailThread)
+	}
+	if err := checkTexts(p); err != nil {
+		return false, err
+	}
+	if p.Skip != "" && !contains(MailSkipReasons, p.Skip) {
+		return false, fieldErr(f+"skip", "unknown reason %q (one of %s)", p.Skip, strings.Join(MailSkipReasons, ", "))
+	}
+	conf := e.st.Config.Mail
+	if conf == nil {
+		return false, opErr(ErrMailOff, "mail", "the e-mail channel is not configured")
+	}
+	if p.UIDValidity == validity && p.UID <= last {
+		return true, nil
+	}
 	cur := uint32(0)
-	if ms != nil && p.UIDValidity == ms.UIDValidity {
-		cur = ms.LastUID
+	if p.UIDValidity == validity {
+		cur = last
 	}
 	if p.After != cur {
-		return nil, opErr(ErrMailStale, "mail", "UID %d proposed after UID %d, but the last recorded is %d: read the mailbox again", p.UID, p.After, cur)
+		return false, opErr(ErrMailStale, "mail", "UID %d proposed after UID %d, but the last recorded is %d: read the mailbox again", p.UID, p.After, cur)
 	}
 	alias := conf.AliasFor(p.To)
-	q, ok := e.st.Queues[alias.Queue]
-	if !ok && p.Skip == "" {
-		return nil, opErr(ErrUnknownQueue, "mail", "unknown queue %q", alias.Queue)
+	if _, ok := e.st.Queues[alias.Queue]; !ok && p.Skip == "" {
+		return false, opErr(ErrUnknownQueue, "mail", "unknown queue %q", alias.Queue)
 	}
 	id := MailContactID(p.UIDValidity, p.UID)
 	if _, dup := e.st.Calls[id]; dup && p.Skip == "" {
-		return nil, fieldErr("uid", "%v: %q", ErrCallExists, id)
+		return false, fieldErr(f+"uid", "%v: %q", ErrCallExists, id)
 	}
+	return false, nil
+}
+
+// applyMailReceived records a checked message and, unless it is skipped
+// or joins its thread's contact, creates its contact.
+func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
+	conf := e.st.Config.Mail
+	alias := conf.AliasFor(p.To)
+	q := e.st.Queues[alias.Queue]
+	id := MailContactID(p.UIDValidity, p.UID)
+	ms := e.st.Mail
 	// Nothing can fail from here.
 	if ms == nil {
 		ms = &MailState{}
@@ -253,7 +332,7 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	if skip != "" {
 		ms.Skipped++
 		e.emit(EvMailSkipped, MailSkippedEvent{UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, Reason: skip, Contact: first})
-		return MailResult{Contact: first, Duplicate: skip == MailSkipDuplicate, Skipped: skip}, nil
+		return MailResult{Contact: first, Duplicate: skip == MailSkipDuplicate, Skipped: skip}
 	}
 	// An answer in a thread: onto its live contact, or a new contact
 	// that continues the ended one.
@@ -275,7 +354,7 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 			ms.Received++
 			e.emit(EvMailReceived, MailReceivedEvent{Contact: c, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
 				From: p.From, FromName: p.FromName, Alias: m.Alias, Subject: p.Subject, Queue: call.Queue, Threaded: true})
-			return MailResult{Contact: c, Queue: call.Queue, Threaded: true}, nil
+			return MailResult{Contact: c, Queue: call.Queue, Threaded: true}
 		}
 		if previous == "" {
 			previous = c
@@ -306,7 +385,7 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	e.emit(EvMailReceived, MailReceivedEvent{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
 		From: p.From, FromName: p.FromName, Alias: alias.Address, Subject: p.Subject, Queue: q.ID, BusinessUnit: alias.BusinessUnit,
 		Previous: previous})
-	return MailResult{Contact: id, Queue: q.ID}, nil
+	return MailResult{Contact: id, Queue: q.ID}
 }
 
 // pruneMail forgets, at the daily maintenance, the messages received

@@ -376,3 +376,44 @@ func TestMailThreading(t *testing.T) {
 		t.Fatalf("previous %q", m.Previous)
 	}
 }
+
+// A fetch's messages in one command: all or none, each on the watermark
+// the one before leaves.
+func TestMailReceivedBatch(t *testing.T) {
+	h := newHarness(t, mailDoc)
+	msg := func(uid, after uint32) MailReceivedRequest {
+		return MailReceivedRequest{UIDValidity: 3, UID: uid, After: after, MessageID: fmt.Sprintf("<b%d@c>", uid), From: "c@example.com"}
+	}
+	auto := msg(5, 2)
+	auto.Skip = MailSkipAutoReply
+	r := h.ok(TypeMailReceivedBatch, MailReceivedBatchRequest{Messages: []MailReceivedRequest{msg(2, 0), auto, msg(9, 5)}}).(MailBatchResult)
+	if len(r.Results) != 3 || r.Results[0].Contact != "mail-3-2" || r.Results[1].Skipped != MailSkipAutoReply || r.Results[2].Contact != "mail-3-9" {
+		t.Fatalf("results %+v", r.Results)
+	}
+	if v, last := h.e.MailView(); v != 3 || last != 9 {
+		t.Fatalf("watermark %d/%d", v, last)
+	}
+	for name, b := range map[string][]MailReceivedRequest{
+		"broken chain": {msg(10, 9), msg(12, 11)},
+		"recorded UID": {msg(9, 5), msg(10, 9)},
+		"stale start":  {msg(10, 5)},
+		"bad message":  {msg(10, 9), {UIDValidity: 3, UID: 11, After: 10, Skip: "spam"}},
+		"empty":        {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h.fail(TypeMailReceivedBatch, MailReceivedBatchRequest{Messages: b}, wantBatchRefusal(name))
+		})
+	}
+	if v, last := h.e.MailView(); v != 3 || last != 9 || len(h.e.st.Calls) != 2 {
+		t.Fatalf("a refused batch changed something: %d/%d, %d calls", v, last, len(h.e.st.Calls))
+	}
+}
+
+// wantBatchRefusal is the refusal each bad batch gets: stale, or a field error.
+func wantBatchRefusal(name string) error {
+	switch name {
+	case "broken chain", "recorded UID", "stale start":
+		return ErrMailStale
+	}
+	return nil
+}

@@ -508,6 +508,19 @@ func (g *randomGen) mail() (string, any) {
 		if p.After > 0 && g.r.IntN(3) == 0 {
 			p.After-- // a stale proposer: refused
 		}
+	case 4, 5:
+		// A fetch's messages at once, each after the one before.
+		b := MailReceivedBatchRequest{Messages: []MailReceivedRequest{p}}
+		for n := g.r.IntN(3); n > 0; n-- {
+			g.nextUID++
+			m := p
+			m.After, m.UID, m.MessageID = b.Messages[len(b.Messages)-1].UID, g.nextUID, fmt.Sprintf("<m%d@example.com>", g.nextUID)
+			if g.r.IntN(4) == 0 {
+				m.Skip = g.pick(MailSkipReasons)
+			}
+			b.Messages = append(b.Messages, m)
+		}
+		return TypeMailReceivedBatch, b
 	}
 	return TypeMailReceived, p
 }

@@ -442,7 +442,7 @@ func (c *Channel) ingestFresh(ctx context.Context, cl *imapclient.Client, validi
 }
 
 // fetchBatch bounds the messages fetched by one FETCH.
-const fetchBatch = 50
+const fetchBatch = cc.MaxMailBatch
 
 var headerSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
 
@@ -478,63 +478,75 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 			return serverErr("fetching new messages", err)
 		}
 		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
-		for _, msg := range msgs {
-			if err := c.record(ctx, validity, after, msg); err != nil {
+		if len(msgs) > 0 {
+			if err := c.record(ctx, validity, after, msgs); err != nil {
 				return err
 			}
-			after = uint32(msg.UID)
+			after = uint32(msgs[len(msgs)-1].UID)
 		}
 		c.update(func(s *Status) { s.UIDValidity, s.LastUID = validity, uint32(batch[len(batch)-1]) })
 	}
 	return nil
 }
 
-// record commits one message (its contact with it) and waits until it
-// applied. The command's key is the message's UIDVALIDITY/UID, so a retry
-// applies once; the engine answers a UID already recorded as a duplicate.
-func (c *Channel) record(ctx context.Context, validity, after uint32, msg *imapclient.FetchMessageBuffer) error {
-	h, err := ParseHeaders(msg.FindBodySection(headerSection))
+// record commits the messages of one fetch (their contacts with them) as
+// one mail.received_batch, each naming the UID before it, and waits until
+// it applied. The command's key is the batch's UIDVALIDITY and UIDs, so a
+// retry applies once; a batch on a moved watermark is refused as stale
+// and the mailbox read again.
+func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*imapclient.FetchMessageBuffer) error {
+	batch := cc.MailReceivedBatchRequest{Messages: make([]cc.MailReceivedRequest, 0, len(msgs))}
+	for _, msg := range msgs {
+		h, err := ParseHeaders(msg.FindBodySection(headerSection))
+		if err != nil {
+			// An unreadable header still gets its UID recorded, as a
+			// contact without sender or subject: never skipped silently,
+			// never fetched for ever.
+			c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
+			h = Headers{}
+		}
+		req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), After: after, MessageID: h.MessageID, From: h.From,
+			FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
+		if h.Skip == "" && c.fromAlias(h.From) {
+			req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
+		}
+		batch.Messages = append(batch.Messages, req)
+		after = uint32(msg.UID)
+	}
+	payload, err := json.Marshal(batch)
 	if err != nil {
-		// An unreadable header still gets its UID recorded, as a contact
-		// without sender or subject: never skipped silently, never
-		// fetched for ever.
-		c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
-		h = Headers{}
+		return fmt.Errorf("encoding mail.received_batch: %w", err)
 	}
-	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), After: after, MessageID: h.MessageID, From: h.From,
-		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
-	if h.Skip == "" && c.fromAlias(h.From) {
-		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
+	first, last := batch.Messages[0].UID, batch.Messages[len(batch.Messages)-1].UID
+	if err := cc.CheckPayload(cc.TypeMailReceivedBatch, payload); err != nil {
+		return fmt.Errorf("mail.received_batch of UIDs %d..%d: %w", first, last, err)
 	}
-	payload, err := json.Marshal(req)
+	res, err := c.Store.Propose(ctx, cc.TypeMailReceivedBatch, json.RawMessage(payload),
+		cluster.WithKey(fmt.Sprintf("mail.received_batch/%d/%d-%d", validity, first, last)))
 	if err != nil {
-		return fmt.Errorf("encoding mail.received: %w", err)
+		return fmt.Errorf("recording UIDs %d..%d: %w", first, last, err)
 	}
-	if err := cc.CheckPayload(cc.TypeMailReceived, payload); err != nil {
-		return fmt.Errorf("mail.received of UID %d: %w", msg.UID, err)
-	}
-	res, err := c.Store.Propose(ctx, cc.TypeMailReceived, json.RawMessage(payload),
-		cluster.WithKey(fmt.Sprintf("mail.received/%d/%d", validity, msg.UID)))
-	if err != nil {
-		return fmt.Errorf("recording UID %d: %w", msg.UID, err)
-	}
-	var r cc.MailResult
+	var r cc.MailBatchResult
 	_ = json.Unmarshal(res.Result, &r)
 	c.update(func(s *Status) {
-		switch {
-		case r.Duplicate || res.Duplicate:
-			s.Duplicates++
-		case r.Skipped != "":
-			s.Skipped++
-		default:
-			s.Ingested++
+		for _, x := range r.Results {
+			switch {
+			case x.Duplicate || res.Duplicate:
+				s.Duplicates++
+			case x.Skipped != "":
+				s.Skipped++
+			default:
+				s.Ingested++
+			}
 		}
 	})
-	switch {
-	case r.Threaded:
-		c.log().Info("mail: answer joined its contact", "contact", r.Contact, "uid", msg.UID)
-	case r.Contact != "" && !r.Duplicate:
-		c.log().Info("mail: contact created", "contact", r.Contact, "queue", r.Queue, "uid", msg.UID)
+	for i, x := range r.Results {
+		switch {
+		case x.Threaded:
+			c.log().Info("mail: answer joined its contact", "contact", x.Contact, "uid", batch.Messages[i].UID)
+		case x.Contact != "" && !x.Duplicate:
+			c.log().Info("mail: contact created", "contact", x.Contact, "queue", x.Queue, "uid", batch.Messages[i].UID)
+		}
 	}
 	return nil
 }
