@@ -2,11 +2,11 @@
 // around the engine. On the leader it watches the one mailbox over IMAP4
 // (IDLE when the server has it, polling otherwise) with
 // emersion/go-imap/v2, reads each new message's header with go-message
-// (RFC 2047 words and non-UTF-8 charsets decoded), and commits it as a
-// mail.received command — its UIDVALIDITY/UID and Message-ID and, in the
-// same step, its contact in the queue of the alias it was written to —
-// through cluster.Store.Propose, keyed by the UID, before it looks at the
-// next. Auto-replies, bulk and list mail and the channel's own messages
+// (RFC 2047 words and non-UTF-8 charsets decoded), and commits each
+// fetch's messages as one mail.received_batch command — their
+// UIDVALIDITY/UIDs and Message-IDs and, in the same step, their contacts
+// in the queues of the aliases they were written to — through
+// cluster.Store.Propose, keyed by the UIDs, before it fetches the next. Auto-replies, bulk and list mail and the channel's own messages
 // are recorded without a contact. A server that fails is retried with
 // back-off; the first failure of an outage raises the alarm (status,
 // /metrics, the SNMP "mail server unreachable" trap through a hook).
