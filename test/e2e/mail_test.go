@@ -129,6 +129,9 @@ func TestMailIngestion(t *testing.T) {
 	if err != nil || ms.State != "watching" || ms.LastUID != 5 {
 		t.Fatalf("mail status %+v %v", ms, err)
 	}
+	if r := n.ctl("status"); !strings.Contains(r.stdout, "mail") || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, "contacts 3") {
+		t.Errorf("tandemctl status does not show the mail channel:\n%v", r)
+	}
 	// A new message while watching (IDLE).
 	if _, err := srv.Append("INBOX", mailMessage(6, "sales@example.org")); err != nil {
 		t.Fatal(err)
