@@ -2,10 +2,12 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/dovecottest"
 )
 
 // smtpSink is the tiny SMTP server of the tests (peers.md): go-smtp's
@@ -29,10 +32,14 @@ type smtpSink struct {
 	authed     int
 }
 
-func startSink(t *testing.T) *smtpSink {
+func startSink(t *testing.T) *smtpSink { return startSinkTLS(t, nil) }
+
+// startSinkTLS is startSink offering STARTTLS with tc (and then
+// authentication only over TLS).
+func startSinkTLS(t *testing.T, tc *tls.Config) *smtpSink {
 	k := &smtpSink{user: "sender@example.org", pass: "Smtp-Sink-Pass-42"}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{k: k}, nil }))
-	s.Domain, s.AllowInsecureAuth = "sink.test", true
+	s.Domain, s.AllowInsecureAuth, s.TLSConfig = "sink.test", tc == nil, tc
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -220,5 +227,41 @@ func TestSenderOutcomesAndFailover(t *testing.T) {
 	}
 	if e := state("rej").Error; !strings.Contains(e, "550") || strings.Contains(e, sink.pass) {
 		t.Fatalf("rej error %q", e)
+	}
+}
+
+// STARTTLS (the default SMTP mode) with a custom CA, then PLAIN: the
+// reply goes out over TLS.
+func TestSenderStartTLS(t *testing.T) {
+	certs := dovecottest.Start(t, dovecottest.Options{TLS: true}) // its test CA and 127.0.0.1 certificate
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certs.Dir, "server.pem"), filepath.Join(certs.Dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := startSinkTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}})
+	doc := strings.Replace(senderConfig(sink, 30), "tls: none, ", "", 1) + "  ca_file: " + certs.CAFile + "\n"
+	st := newEngineStore(t, doc)
+	if m := st.e.MailSettings(); m.SMTP.TLS != cc.MailTLSStartTLS {
+		t.Fatalf("default SMTP TLS mode %q", m.SMTP.TLS)
+	}
+	ctx := context.Background()
+	if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: 1, From: "c@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Propose(ctx, cc.TypeMailReply, cc.MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: "over TLS"}); err != nil {
+		t.Fatal(err)
+	}
+	snd := &Sender{Store: st, Engine: st.e, Poll: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the reply over STARTTLS, recorded sent", 20*time.Second, func() bool {
+		return len(sink.messages()) == 1 && len(st.e.Outbox(cc.OutboxSent)) == 1
+	})
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.authed != 1 {
+		t.Fatalf("authenticated %d times", sink.authed)
 	}
 }
