@@ -6,7 +6,7 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium dovecot-imapd
+TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
 BENCH_DEBS := etcd-server snmp snmpd zstd
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
@@ -58,7 +58,7 @@ $(SNMP_MIBS)/SNMPv2-SMI.mib:
 # race runs the packages with concurrent state under the race detector
 # (TestConcurrentReaders and friends assert nothing without it).
 race:
-	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/...
+	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/...
 
 # bench-smoke runs the bench scripts in a short mode (tandem only, small
 # sizes, a few seconds each), so that what `make bench` runs cannot rot

@@ -48,7 +48,7 @@ func BenchmarkBackupNode(b *testing.B) {
 	admin := freeAddr(b)
 	token := "bench-token-0123456789abcdef"
 	tandemd := exec.Command(filepath.Join(bin, "tandemd"), "--data-dir", dataDir, "--node-id", "n1", "--raft-addr", raftAddr,
-		"--admin-addr", admin, "--http-addr", "", "--snmp-addr", "", "--admin-token", token, "--backup-dir", bdir,
+		"--admin-addr", admin, "--http-addr", "", "--snmp-addr", "", "--sip-addr", "", "--admin-token", token, "--backup-dir", bdir,
 		"--snapshot-threshold", "1000000")
 	logf, _ := os.Create(filepath.Join(work, "tandemd.log"))
 	defer logf.Close()

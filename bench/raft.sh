@@ -205,7 +205,8 @@ declare -A RAFT=([n1]=${PORTS[0]} [n2]=${PORTS[1]} [n3]=${PORTS[2]})
 declare -A ADMIN=([n1]=${PORTS[3]} [n2]=${PORTS[4]} [n3]=${PORTS[5]})
 # Every listener of a node gets its own port: the defaults (--http-addr
 # 127.0.0.1:6021, ...) would collide between the members on one machine;
-# the SNMP agent (UDP 127.0.0.1:1161) is off, as the benchmark needs none.
+# the SNMP agent (UDP 127.0.0.1:1161) and the SIP edge (127.0.0.1:5060)
+# are off, as the benchmark needs neither.
 declare -A HTTPP=([n1]=${PORTS[12]} [n2]=${PORTS[13]} [n3]=${PORTS[14]})
 ADDRS="127.0.0.1:${ADMIN[n1]},127.0.0.1:${ADMIN[n2]},127.0.0.1:${ADMIN[n3]}"
 
@@ -215,7 +216,7 @@ start_tandem() { # node
 	echo "=== $(date -u +%FT%TZ) start $n" >>"$OUT/tandemd-$n.log"
 	"$BIN/tandemd" --node-id "$n" --data-dir "$WORK/$n" \
 		--raft-addr "127.0.0.1:${RAFT[$n]}" --admin-addr "127.0.0.1:${ADMIN[$n]}" \
-		--http-addr "127.0.0.1:${HTTPP[$n]}" --snmp-addr '' --bench-api --admin-token "$TOKEN" "${join[@]}" >>"$OUT/tandemd-$n.log" 2>&1 &
+		--http-addr "127.0.0.1:${HTTPP[$n]}" --snmp-addr '' --sip-addr '' --bench-api --admin-token "$TOKEN" "${join[@]}" >>"$OUT/tandemd-$n.log" 2>&1 &
 	PID[$n]=$!
 	disown "$!" # no "Killed" job notices; bash still reaps it
 }

@@ -119,7 +119,7 @@ start_tandemd() {
 		OURS=127.0.0.1:$(port)
 		ADMIN=127.0.0.1:$(port)
 		"$BIN/tandemd" --node-id bench --data-dir "$WORK/tandem" --raft-addr "127.0.0.1:$(port)" --admin-addr "$ADMIN" \
-			--http-addr '' --snmp-addr "$OURS" --snmp-community "$COMMUNITY" >"$OUT/tandemd-snmp.log" 2>&1 &
+			--http-addr '' --sip-addr '' --snmp-addr "$OURS" --snmp-community "$COMMUNITY" >"$OUT/tandemd-snmp.log" 2>&1 &
 		PID[tandemd]=$!
 		disown
 		for ((i = 0; i < 100; i++)); do

@@ -90,7 +90,7 @@ for n in n1 n2 n3; do
 	join=()
 	[[ $n == n1 ]] || join=(--join "http://127.0.0.1:${ADMIN[n1]}")
 	"$BIN/tandemd" --node-id "$n" --data-dir "$WORK/$n" --raft-addr "127.0.0.1:${RAFT[$n]}" \
-		--admin-addr "127.0.0.1:${ADMIN[$n]}" --http-addr "127.0.0.1:${HTTPP[$n]}" --snmp-addr '' \
+		--admin-addr "127.0.0.1:${ADMIN[$n]}" --http-addr "127.0.0.1:${HTTPP[$n]}" --snmp-addr '' --sip-addr '' \
 		--web-rate-limit 0 --admin-token "$TOKEN" "${join[@]}" >"$OUT/web-tandemd-$n.log" 2>&1 &
 	PID[$n]=$!
 	disown "$!"

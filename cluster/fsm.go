@@ -131,13 +131,15 @@ type fsmState struct {
 }
 
 // NodeMeta is what the cluster knows of a member beyond Raft's
-// configuration: how to reach its admin API.
+// configuration: how to reach its admin API, and its SIP address (where
+// a follower redirects SIP requests when this node leads; voice package).
 type NodeMeta struct {
 	ID        string `json:"id"`
 	RaftAddr  string `json:"raft_addr"`
 	AdminAddr string `json:"admin_addr"`
 	// HTTPURL is the member's public web server (consoles), "" when off.
 	HTTPURL string `json:"http_url,omitempty"`
+	SIPAddr string `json:"sip_addr,omitempty"`
 }
 
 // fsm is the raft.FSM: it decodes envelopes, dispatches them to machines by

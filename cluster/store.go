@@ -42,6 +42,7 @@ type Config struct {
 	// HTTPURL is the base URL of this node's public web server
 	// (--http-addr), "" when off: operator consoles fail over to it.
 	HTTPURL     string
+	SIPAddr     string // host:port where this node takes SIP when leader ("" = none)
 	DataDir     string
 	Join        string // admin URL of any member, or ""
 	ForceQuorum bool   // make this node the only voter before starting (cluster.md)
@@ -246,9 +247,10 @@ func (s *Store) raftConfig() *raft.Config {
 }
 
 // hclog is the Raft library's logger for component name: its lines go
-// through this node's slog.Logger (raftlog.go).
+// through this node's slog.Logger (raftlog.go), with component = name
+// (not also "cluster": one key once per line).
 func (s *Store) hclog(name string) hclog.Logger {
-	return newRaftLogger(s.log, name)
+	return newRaftLogger(s.cfg.Logger, name)
 }
 
 func (s *Store) openStorage(ctx context.Context) error {
@@ -685,7 +687,7 @@ func (s *Store) selfMetaLoop(ctx context.Context) {
 // recordSelf proposes this node's metadata when the replicated copy is
 // missing or out of date.
 func (s *Store) recordSelf(ctx context.Context) {
-	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL}
+	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL, SIPAddr: s.cfg.SIPAddr}
 	if cur, ok := s.fsm.nodes()[me.ID]; (!ok || cur != me) && s.isMember() && s.LeaderID() != "" {
 		if _, err := s.Propose(ctx, TypeNodeUpsert, me); err != nil {
 			s.log.Debug("recording node metadata", "err", err)

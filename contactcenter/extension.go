@@ -29,10 +29,15 @@ import (
 // the SIP registrar, and PhoneProvisioning to the administrators'
 // provisioning route.
 
-// PhoneState is a phone's registration.
+// PhoneState is a phone's registration. Contact and ExpiresSeconds are
+// the SIP registrar's binding (voice/DESIGN.md): replicated so that a new
+// leader rings the phone at once after a failover; empty when the phone
+// is not registered or the reporter gave none.
 type PhoneState struct {
-	Registered bool  `json:"registered"`
-	Since      int64 `json:"since"`
+	Registered     bool   `json:"registered"`
+	Since          int64  `json:"since"`
+	Contact        string `json:"contact,omitempty"`
+	ExpiresSeconds int    `json:"expires_seconds,omitempty"`
 }
 
 type phoneSecret struct {
@@ -211,11 +216,49 @@ func (e *Engine) SecretsDue(within time.Duration) []PhoneRef {
 }
 
 // PhoneRegistrationRequest is the payload of phone.registration, reported
-// by the SIP registrar.
+// by the SIP registrar. Contact is the phone's SIP contact URI and
+// ExpiresSeconds the registration interval it was granted (both optional,
+// only with registered).
 type PhoneRegistrationRequest struct {
-	Extension  string `json:"extension"`
-	Phone      string `json:"phone"`
-	Registered bool   `json:"registered"`
+	Extension      string `json:"extension"`
+	Phone          string `json:"phone"`
+	Registered     bool   `json:"registered"`
+	Contact        string `json:"contact,omitempty"`
+	ExpiresSeconds int    `json:"expires_seconds,omitempty"`
+}
+
+// MaxRegistrationSeconds bounds phone.registration's expires_seconds.
+const MaxRegistrationSeconds = 86400
+
+// Registration is a registered phone's binding (Registrations).
+type Registration struct {
+	Extension      string `json:"extension"`
+	Phone          string `json:"phone"`
+	Contact        string `json:"contact,omitempty"`
+	ExpiresSeconds int    `json:"expires_seconds,omitempty"`
+	Since          int64  `json:"since"`
+}
+
+// Registrations lists the registered phones of configured extensions with
+// their bindings, sorted by extension and phone: what a new leader's SIP
+// registrar starts from.
+func (e *Engine) Registrations() []Registration {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var out []Registration
+	for _, key := range sortedKeys(e.st.Phones) {
+		ps := e.st.Phones[key]
+		if ps == nil || !ps.Registered {
+			continue
+		}
+		if _, ok := e.phoneConf(key); !ok {
+			continue
+		}
+		ext, phone := splitPhoneKey(key)
+		out = append(out, Registration{Extension: ext, Phone: phone, Contact: ps.Contact,
+			ExpiresSeconds: ps.ExpiresSeconds, Since: ps.Since})
+	}
+	return out
 }
 
 func (e *Engine) cmdPhoneRegistration(env command.Envelope) (any, error) {
@@ -226,6 +269,12 @@ func (e *Engine) cmdPhoneRegistration(env command.Envelope) (any, error) {
 	ph, err := e.phone("registration", p.Extension, p.Phone)
 	if err != nil {
 		return nil, err
+	}
+	if p.ExpiresSeconds < 0 || p.ExpiresSeconds > MaxRegistrationSeconds {
+		return nil, fieldErr("expires_seconds", "%d is out of range 0..%d", p.ExpiresSeconds, MaxRegistrationSeconds)
+	}
+	if !p.Registered && (p.Contact != "" || p.ExpiresSeconds != 0) {
+		return nil, fieldErr("contact", "only with registered")
 	}
 	key := phoneKey(p.Extension, p.Phone)
 	if p.Registered && ph.Secure {
@@ -241,8 +290,10 @@ func (e *Engine) cmdPhoneRegistration(env command.Envelope) (any, error) {
 	if ps.Registered != p.Registered {
 		ps.Registered, ps.Since = p.Registered, e.now
 	}
-	e.emit(EvPhoneRegistration, PhoneRegEvent(p))
-	return PhoneRegEvent(p), nil
+	ps.Contact, ps.ExpiresSeconds = p.Contact, p.ExpiresSeconds
+	ev := PhoneRegEvent{Extension: p.Extension, Phone: p.Phone, Registered: p.Registered}
+	e.emit(EvPhoneRegistration, ev)
+	return ev, nil
 }
 
 // SetSecretRequest is the payload of phone.set_secret: the edge generated

@@ -46,6 +46,8 @@ const (
 	// MaxPasswordHashLen bounds a user's password hash (its form is
 	// checked beside).
 	MaxPasswordHashLen = 256
+	// MaxURILen bounds a SIP URI (a phone's registered contact).
+	MaxURILen = 256
 	// MaxSecretLen (extension.go) bounds a phone's SIP secret: 16-256.
 	// MaxAddressLen bounds a network address ("host:port").
 	MaxAddressLen = 261
@@ -73,6 +75,7 @@ const (
 	kindMailbox
 	kindMessageID
 	kindBody
+	kindURI
 	kindAddress
 	kindCustomerName
 	kindCallbackText
@@ -108,6 +111,7 @@ var textKinds = [...]struct {
 	kindMailbox:      {MaxMailboxLen, "a mailbox name", "mailbox names", true, true},
 	kindMessageID:    {MaxMessageIDLen, "a Message-ID", "Message-IDs", true, true},
 	kindBody:         {MaxMailBodyLen, "a message text", "message texts", false, false},
+	kindURI:          {MaxURILen, "a URI", "URIs", true, true},
 	kindAddress:      {MaxAddressLen, "an address", "addresses", true, true},
 	// Web callbacks count characters (callback.go); in bytes of UTF-8 at
 	// most four times as many.
@@ -241,7 +245,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[CoupleRequest]():       {"agent": kindID, "call": kindID},
 	reflect.TypeFor[NoteRequest]():         {"agent": kindID, "call": kindID, "note": kindNote},
 
-	reflect.TypeFor[PhoneRegistrationRequest](): {"extension": kindExtension, "phone": kindID},
+	reflect.TypeFor[PhoneRegistrationRequest](): {"extension": kindExtension, "phone": kindID, "contact": kindURI},
 	reflect.TypeFor[SetSecretRequest]():         {"extension": kindExtension, "phone": kindID, "secret": kindSecret},
 	reflect.TypeFor[PhoneOrderRequest]():        {"extension": kindExtension, "phone": kindID},
 	reflect.TypeFor[PhoneRingingRequest]():      {"extension": kindExtension, "phone": kindID},

@@ -206,6 +206,16 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}}
 	mailContacts := &mail.Contacts{Live: engine.MailContactsLive}
 	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts} // the SNMP agent counts voice contacts, the mail channel e-mail ones
+	sip, err := newVoice(o, &storeRef, engine, now, logger)                        // claims --sip-addr (UDP and TCP)
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
+	if sip != nil {
+		sinks = append(sinks, sip) // rings agents' phones on the leader's call.offered
+		prev := closeListeners
+		closeListeners = func() { prev(); sip.Close() }
+	}
 	var repl *replication.Manager
 	// The replication states are cluster state on every node, with or
 	// without targets configured here (replication/control.go).
@@ -279,6 +289,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		RaftAddr:    o.RaftAddr,
 		AdminURL:    advertisedAdmin(o),
 		HTTPURL:     advertisedHTTP(o, webLn),
+		SIPAddr:     advertisedSIP(o),
 		DataDir:     o.DataDir,
 		Join:        o.Join,
 		ForceQuorum: o.ForceQuorum,
@@ -324,6 +335,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	mailCh.Register(reg)
 	mailOut := &mail.Sender{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"), Now: now}
 	mailOut.Register(reg)
+	if sip != nil {
+		sip.Register(reg)
+	}
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
@@ -359,6 +373,13 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// A standby takes its clock from the primary's shipped ticks.
 	tk := &ticker.Ticker{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Next: engine.NextDeadline, Propose: store.Propose, Now: now, Logger: logger}
 	go tk.Run(loops)
+	if sip != nil {
+		go func() {
+			if err := sip.Run(loops); err != nil {
+				logger.Error("SIP edge stopped", "err", err)
+			}
+		}()
+	}
 	// The leader gives secure phones their SIP passwords and rotates them.
 	rot := &rotator.Rotator{IsLeader: func() bool { return store.IsLeader() && !receiver.RefusesWrites() }, Engine: engine,
 		Propose: store.Propose, Now: now, Logger: logger.With("component", "rotator")}
@@ -387,7 +408,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		webAddr = webLn.Addr().String()
 	}
 	logger.Info("tandemd started", "node_id", o.NodeID, "raft_addr", o.RaftAddr,
-		"admin_addr", ln.Addr().String(), "http_addr", webAddr, "data_dir", o.DataDir)
+		"admin_addr", ln.Addr().String(), "http_addr", webAddr, "sip_addr", o.SIPAddr, "data_dir", o.DataDir)
 	return n, nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/tandemcc/tandem/replication/buffer"
 	"github.com/tandemcc/tandem/replication/reporting"
 	"github.com/tandemcc/tandem/snmp"
+	"github.com/tandemcc/tandem/voice"
 )
 
 // options are tandemd's validated flags.
@@ -39,6 +40,9 @@ type options struct {
 	TLSKey      string
 	WebHost     string // the host name web sites use, checked against the certificate
 	WebTLSOnly  string // features served over TLS only, comma-separated
+	SIPAddr     string // SIP edge, UDP and TCP; "" = off
+	SIPDigest   string // digest algorithms challenged, in order
+	SIPTrusted  string // gateways (addresses, CIDR) whose INVITEs need no credentials
 	Join        string // admin base URL, normalized
 	AdminToken  string
 	ForceQuorum bool
@@ -115,6 +119,9 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fs.StringVar(&o.WebHost, "web-host", "", "the host name customers' web sites use (in a cluster, the cluster's name); tandemd says at start when the certificate does not name it")
 	fs.StringVar(&o.WebTLSOnly, "web-tls-only", "", "features served over TLS only (callback), comma-separated; the plain --http-addr refuses them")
+	fs.StringVar(&o.SIPAddr, "sip-addr", "127.0.0.1:5060", "SIP (UDP and TCP): registrar and calls, handled by the leader; followers redirect to it (empty disables)")
+	fs.StringVar(&o.SIPDigest, "sip-digest-algorithms", "MD5,SHA-256", "digest algorithms the registrar challenges with, in order (MD5 first suits phones that read only the first challenge)")
+	fs.StringVar(&o.SIPTrusted, "sip-trusted", "", "trusted SIP gateways, comma-separated addresses or CIDR prefixes: their INVITEs need no credentials (give every node the same list)")
 	fs.StringVar(&o.Join, "join", "", "admin address of any member of the cluster to join")
 	fs.StringVar(&o.AdminToken, "admin-token", "", "admin bearer token (default: <data-dir>/admin.token, generated if missing)")
 	fs.BoolVar(&o.ForceQuorum, "force-quorum", false, "start this node alone from its data, as the only voter (cluster.md)")
@@ -153,7 +160,7 @@ var flagValues = map[string]string{
 	"web-host": "NAME", "web-tls-only": "FEATURE[,FEATURE…]", "web-cors-origins": "ORIGIN[,ORIGIN…]", "web-rate-limit": "PER_SECOND", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
-	"standby-token": "TOKEN", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
+	"standby-token": "TOKEN", "sip-digest-algorithms": "ALG[,ALG]", "sip-trusted": "CIDR[,CIDR…]", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
 }
 
 // printFlags writes each flag as `--name VALUE`, its description and one
@@ -241,6 +248,17 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		if fi, err := os.Stat(o.WebPagesDir); err != nil || !fi.IsDir() {
 			return o, fmt.Errorf("--web-pages-dir: %s is not a readable directory", o.WebPagesDir)
 		}
+	}
+	if o.SIPAddr != "" {
+		if err := checkHostPort("--sip-addr", o.SIPAddr, false); err != nil {
+			return o, err
+		}
+	}
+	if _, err := parseTrusted(o.SIPTrusted); err != nil {
+		return o, fmt.Errorf("--sip-trusted: %v", err)
+	}
+	if _, err := voice.ParseAlgorithms(o.SIPDigest); err != nil {
+		return o, fmt.Errorf("--sip-digest-algorithms: %v", err)
 	}
 	if o.Join != "" {
 		u, err := adminURL(o.Join)

@@ -31,7 +31,7 @@ func TestParseOptionsDefaults(t *testing.T) {
 		t.Fatalf("parseOptions(defaults): %v", err)
 	}
 	want := options{DataDir: "./tandem-data", NodeID: host, RaftAddr: "127.0.0.1:7000", AdminAddr: "127.0.0.1:7070",
-		HTTPAddr: "127.0.0.1:6021", WebRate: 20, ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
+		HTTPAddr: "127.0.0.1:6021", WebRate: 20, SIPAddr: "127.0.0.1:5060", SIPDigest: "MD5,SHA-256", ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
 		HistoryRetention:  defaultHistoryRetention,
 		SnapshotThreshold: cluster.LANDefaults.SnapshotThreshold, SnapshotInterval: cluster.LANDefaults.SnapshotInterval}
 	if o != want {
@@ -52,6 +52,8 @@ func TestParseOptionsAccepts(t *testing.T) {
 		{"IPv6 raft address", []string{"--raft-addr", "[fd00::1]:7000"}, nil, func(o options) bool { return o.RaftAddr == "[fd00::1]:7000" }},
 		{"admin on all interfaces", []string{"--admin-addr", "0.0.0.0:7070"}, nil, func(o options) bool { return o.AdminAddr == "0.0.0.0:7070" }},
 		{"web server off", []string{"--http-addr="}, nil, func(o options) bool { return o.HTTPAddr == "" }},
+		{"SIP off", []string{"--sip-addr="}, nil, func(o options) bool { return o.SIPAddr == "" }},
+		{"SIP from env", nil, map[string]string{"TANDEM_SIP_ADDR": "0.0.0.0:5070"}, func(o options) bool { return o.SIPAddr == "0.0.0.0:5070" }},
 		{"web server from env", nil, map[string]string{"TANDEM_HTTP_ADDR": "0.0.0.0:6021"}, func(o options) bool { return o.HTTPAddr == "0.0.0.0:6021" }},
 		{"token of 16", []string{"--admin-token", strings.Repeat("t", 16)}, nil, func(o options) bool { return len(o.AdminToken) == 16 }},
 		{"force quorum alone", []string{"--force-quorum"}, nil, func(o options) bool { return o.ForceQuorum }},
@@ -121,6 +123,8 @@ func TestParseOptionsRefuses(t *testing.T) {
 		{"raft port zero", []string{"--raft-addr", "127.0.0.1:0"}, nil, "--raft-addr", "fixed port"},
 		{"admin missing port", []string{"--admin-addr", "127.0.0.1"}, nil, "--admin-addr", "not host:port"},
 		{"web missing port", []string{"--http-addr", "127.0.0.1"}, nil, "--http-addr", "not host:port"},
+		{"SIP missing port", []string{"--sip-addr", "127.0.0.1"}, nil, "--sip-addr", "not host:port"},
+		{"SIP digest unknown", []string{"--sip-digest-algorithms", "SHA-1"}, nil, "--sip-digest-algorithms", "not a digest algorithm"},
 		{"admin port zero", []string{"--admin-addr", "localhost:0"}, nil, "--admin-addr", "fixed port"},
 		{"join without port", []string{"--join", "10.0.0.2"}, nil, "--join", "not host:port"},
 		{"join URL without port", []string{"--join", "http://10.0.0.2"}, nil, "--join", "http://host:port"},

@@ -10,6 +10,7 @@ package httpserver
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -81,7 +82,8 @@ func isUpgrade(r *http.Request) bool {
 // (package apierr) instead of plain text: headers over MaxHeaderBytes
 // (431 headers_too_large), a malformed request line or header (400
 // bad_request), an unsupported transfer coding (501 not_implemented).
-// Serve New's server on it.
+// Serve New's server on it. A TLS listener's connections pass
+// unwrapped: net/http needs the *tls.Conn itself.
 func Listener(l net.Listener) net.Listener { return listener{l} }
 
 type listener struct{ net.Listener }
@@ -90,6 +92,11 @@ func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if _, ok := c.(*tls.Conn); ok {
+		// net/http must see the *tls.Conn itself (it fills Request.TLS
+		// from it): over TLS its own replies stay as they are.
+		return c, nil
 	}
 	return conn{c}, nil
 }

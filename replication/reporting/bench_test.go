@@ -682,7 +682,7 @@ func startDrainTandemd(ctx context.Context, b *testing.B, bin, dataDir, dsn stri
 	}
 	defer logFile.Close() // the child has its own descriptor
 	td.cmd = exec.Command(bin, "--node-id", "drain", "--data-dir", dataDir,
-		"--raft-addr", raftAddr, "--admin-addr", adminAddr, "--http-addr", "",
+		"--raft-addr", raftAddr, "--admin-addr", adminAddr, "--http-addr", "", "--sip-addr", "", "--snmp-addr", "",
 		"--admin-token", "drain-benchmark-token-0123456789",
 		"--reporting-dsn", dsn, "--reporting-cluster", drainCluster,
 		"--replication-buffer-size", strconv.FormatInt(capacity, 10))

@@ -182,6 +182,7 @@ type node struct {
 	raftAddr  string
 	adminAddr string
 	httpAddr  string // --http-addr (operations API), when the binary has it
+	sipAddr   string // --sip-addr (UDP and TCP), when the binary has it
 	token     string // "" = let tandemd generate one
 	extra     []string
 	env       []string // TANDEM_* variables for the process
@@ -228,7 +229,8 @@ func newNode(t *testing.T, name string, opts ...nodeOpt) *node {
 		n.extra = append(n.extra, "--http-addr", n.httpAddr)
 	}
 	if daemonFlags["sip-addr"] {
-		n.extra = append(n.extra, "--sip-addr", loopback(t))
+		n.sipAddr = loopback(t)
+		n.extra = append(n.extra, "--sip-addr", n.sipAddr)
 	}
 	if daemonFlags["snmp-addr"] {
 		n.extra = append(n.extra, "--snmp-addr=")

@@ -397,6 +397,9 @@ func TestOneNodeAdministration(t *testing.T) {
 		if rec["component"] == "raft" {
 			raftLines++
 		}
+		if k := repeatedKey(line); k != "" {
+			t.Errorf("log line has the key %q twice: %s", k, line)
+		}
 	}
 	if raftLines == 0 {
 		t.Errorf("no line of the Raft library in the node's log:\n%s", n.log())
@@ -429,4 +432,30 @@ func oversizedHeaders(t *testing.T, addr string) (int, string, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
+}
+
+// repeatedKey returns a key that appears twice at the top level of the
+// JSON object line, "" when none does (or line is not an object).
+func repeatedKey(line string) string {
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := tok.(string)
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+	return ""
 }

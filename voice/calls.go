@@ -1,0 +1,104 @@
+package voice
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Queue calls (issue 15.4). An INVITE whose request-URI user is a
+// configured queue's ID, from a trusted gateway or an authenticated
+// phone, enters the ACD as call.incoming; the caller hears ringing while
+// it waits. When the engine offers the call (call.offered, on the
+// leader) the agent's phones ring by the engine's ring plan, wave after
+// wave; provisional answers are relayed to the caller; the first phone
+// to answer wins (the others get CANCEL), call.answer is committed and
+// the caller gets the agent's SDP: Tandem is a B2BUA in signalling,
+// media flows end to end. A BYE on either leg ends the other and commits
+// the hang-up; a caller who cancels while queued or ringing is committed
+// as call.remote_hangup (the engine counts it abandoned).
+
+// call is one inbound call (to a queue or an extension) this leader handles.
+type call struct {
+	id     string // engine call id
+	direct string // the extension a direct call rings ("" for a queue call)
+	caller *sipgo.DialogServerSession
+	sdp    []byte // the caller's offer
+	from   sip.FromHeader
+
+	mu       sync.Mutex
+	ringing  map[string]context.CancelFunc // agent → its branches
+	answered bool
+	agent    string
+	leg      *sipgo.DialogClientSession // the answered agent leg
+	ended    bool
+	done     chan struct{}
+}
+
+// calls indexes the calls by engine id and by the SIP Call-ID of each leg.
+type calls struct {
+	mu     sync.Mutex
+	byID   map[string]*call
+	bySIP  map[string]*call
+	legOf  map[string]bool // SIP Call-ID → it is an agent leg
+	maxLen int
+}
+
+func (cs *calls) add(c *call, sipID string) bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.byID) >= cs.maxLen {
+		return false
+	}
+	cs.byID[c.id] = c
+	cs.bySIP[sipID] = c
+	return true
+}
+
+func (cs *calls) addLeg(c *call, sipID string) {
+	cs.mu.Lock()
+	cs.bySIP[sipID] = c
+	cs.legOf[sipID] = true
+	cs.mu.Unlock()
+}
+
+func (cs *calls) get(id string) *call {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.byID[id]
+}
+
+func (cs *calls) match(sipID string) (*call, bool) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.bySIP[sipID], cs.legOf[sipID]
+}
+
+func (cs *calls) remove(c *call) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	delete(cs.byID, c.id)
+	for k, v := range cs.bySIP {
+		if v == c {
+			delete(cs.bySIP, k)
+			delete(cs.legOf, k)
+		}
+	}
+}
+
+// engineCallID is the engine's id of a SIP call: stable for the
+// INVITE's retransmissions and retries (it keys the idempotent commit).
+func engineCallID(req *sip.Request) string {
+	h := sha256.New()
+	h.Write([]byte(req.CallID().Value()))
+	if f := req.From(); f != nil {
+		tag, _ := f.Params.Get("tag")
+		h.Write([]byte{0})
+		h.Write([]byte(tag))
+	}
+	return "sip-" + hex.EncodeToString(h.Sum(nil)[:12])
+}

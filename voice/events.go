@@ -1,0 +1,98 @@
+package voice
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/contactcenter"
+)
+
+// Publish implements cluster.EventSink: on the leader, the engine's
+// decisions about the calls this node handles become SIP.
+func (s *Server) Publish(evs []command.Event) {
+	leading := s.leading.Load()
+	for _, ev := range evs {
+		if !leading && ev.Type != contactcenter.EvCallEnded {
+			continue // a former leader still ends the dialogs it holds
+		}
+		switch ev.Type {
+		case contactcenter.EvCallOffered:
+			var o contactcenter.OfferedEvent
+			if json.Unmarshal(ev.Data, &o) != nil {
+				continue
+			}
+			if c := s.calls.get(o.Call); c != nil {
+				for _, a := range o.Agents {
+					s.ring(c, a)
+				}
+			}
+		case contactcenter.EvCallRinging:
+			var r contactcenter.RingingEvent
+			if json.Unmarshal(ev.Data, &r) != nil {
+				continue
+			}
+			if c := s.calls.get(r.Call); c != nil {
+				s.ringTarget(c, "ext:"+r.Extension, r.Extension)
+			}
+		case contactcenter.EvCallOfferWithdrawn:
+			var w contactcenter.WithdrawnEvent
+			if json.Unmarshal(ev.Data, &w) != nil {
+				continue
+			}
+			if c := s.calls.get(w.Call); c != nil {
+				for _, a := range w.Agents {
+					c.stopRinging(a)
+				}
+			}
+		case contactcenter.EvCallNoAnswer, contactcenter.EvCallRejected:
+			var a contactcenter.CallAgentEvent
+			if json.Unmarshal(ev.Data, &a) != nil {
+				continue
+			}
+			if c := s.calls.get(a.Call); c != nil {
+				c.stopRinging(a.Agent)
+			}
+		case contactcenter.EvCallEnded:
+			var e struct {
+				Call string `json:"call"`
+			}
+			if json.Unmarshal(ev.Data, &e) != nil {
+				continue
+			}
+			if c := s.calls.get(e.Call); c != nil {
+				go s.endCall(c, "")
+			}
+		}
+	}
+}
+
+// releaseOrphans ends, on a new leader, every call that came in over SIP
+// (its id is engineCallID's) and whose dialog this node does not hold:
+// its caller's dialog died with the former leader, so the engine must
+// not keep it queued or ringing forever. Each is committed as the
+// caller's hang-up (abandoned when it waited, ended where it talked).
+func (s *Server) releaseOrphans() int {
+	var orphans []string
+	s.cfg.Engine.View(func(st *contactcenter.State) {
+		for id := range st.Calls {
+			if strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil {
+				orphans = append(orphans, id)
+			}
+		}
+	})
+	sort.Strings(orphans)
+	for _, id := range orphans {
+		s.metrics.calls.WithLabelValues("released").Inc()
+		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
+			contactcenter.RemoteHangupRequest{Call: id, Side: "remote"})
+	}
+	if len(orphans) > 0 {
+		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans))
+	}
+	return len(orphans)
+}
+
+// Sync implements cluster.EventSink: the SIP edge keeps nothing durable.
+func (s *Server) Sync() error { return nil }
