@@ -57,6 +57,12 @@ var payloadOf = map[string]func() any{
 
 	TypeCallbackCreate: func() any { return new(CallbackCreateRequest) },
 	TypeCallbackCancel: func() any { return new(CallbackCancelRequest) },
+
+	TypeMailReceived:      func() any { return new(MailReceivedRequest) },
+	TypeMailReceivedBatch: func() any { return new(MailReceivedBatchRequest) },
+	TypeMailReply:         func() any { return new(MailReplyRequest) },
+	TypeMailSending:       func() any { return new(MailSendingRequest) },
+	TypeMailSent:          func() any { return new(MailSentRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

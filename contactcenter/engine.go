@@ -141,6 +141,12 @@ func init() {
 
 		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
 		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
+
+		TypeMailReceived:      (*Engine).cmdMailReceived,
+		TypeMailReceivedBatch: (*Engine).cmdMailReceivedBatch,
+		TypeMailReply:         (*Engine).cmdMailReply,
+		TypeMailSending:       (*Engine).cmdMailSending,
+		TypeMailSent:          (*Engine).cmdMailSent,
 	}
 }
 
@@ -250,6 +256,8 @@ type State struct {
 	// Callbacks holds the web callbacks, open and finished (pruned by the
 	// daily maintenance), by id (callback.go).
 	Callbacks map[string]*Callback `json:"callbacks,omitempty"`
+	// Mail is what the e-mail channel recorded of its mailbox (mail.go).
+	Mail *MailState `json:"mail,omitempty"`
 }
 
 // New returns an empty engine.
@@ -300,7 +308,7 @@ func (s *State) normalize() {
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyMail}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is
