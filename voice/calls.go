@@ -42,8 +42,11 @@ type call struct {
 	// until it answers; transferred: the leg is that extension's.
 	transferTo  string
 	transferred bool
-	ended       bool
-	done        chan struct{}
+	// referDone, set while an agent's REFER is being committed, tells
+	// the agent's phone the outcome (NOTIFY) before its leg is released.
+	referDone func(code int)
+	ended     bool
+	done      chan struct{}
 }
 
 // settled reports whether nothing more is to ring for the call: it

@@ -2,6 +2,7 @@ package voice
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -22,7 +23,11 @@ import (
 // signalling. When every wave rang out with a busy phone,
 // call.remote_busy (the engine puts the caller on hold with the
 // operator or in the personal queue); unanswered, the engine's
-// auto-return timer decides. REFER from a phone is not handled (405).
+// auto-return timer decides. A REFER from the agent's phone within its
+// leg (Refer-To: an extension) is the same transfer: committed as
+// call.transfer{agent, target}, answered 202, and the phone gets its
+// NOTIFY (message/sipfrag "SIP/2.0 200 OK", subscription terminated)
+// before its leg's BYE; refused, NOTIFY 603 and the call stays.
 
 // blindTransfer releases the agent's leg and rings the target.
 func (s *Server) blindTransfer(c *call, target string) {
@@ -31,9 +36,12 @@ func (s *Server) blindTransfer(c *call, target string) {
 		c.mu.Unlock()
 		return
 	}
-	leg := c.leg
-	c.leg, c.agent, c.transferTo, c.transferred = nil, "", target, false
+	leg, notify := c.leg, c.referDone
+	c.leg, c.agent, c.transferTo, c.transferred, c.referDone = nil, "", target, false, nil
 	c.mu.Unlock()
+	if notify != nil {
+		notify(sip.StatusOK)
+	}
 	if leg != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		if err := leg.Bye(ctx); err != nil {
@@ -73,4 +81,74 @@ func (s *Server) transferUnanswered(ctx context.Context, c *call, busy bool) {
 		return
 	}
 	s.commitAsync("voice:transfer-busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
+}
+
+// handleRefer takes an agent's REFER within its leg: a blind transfer.
+func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
+	id := req.CallID().Value()
+	c, isLeg := s.calls.match(id)
+	var leg *sipgo.DialogClientSession
+	agent := ""
+	if c != nil && isLeg {
+		c.mu.Lock()
+		leg, agent = c.leg, c.agent
+		c.mu.Unlock()
+	}
+	if leg == nil || agent == "" || leg.InviteRequest.CallID().Value() != id {
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	h := req.GetHeader("Refer-To")
+	var uri sip.Uri
+	if h == nil {
+		s.respond(req, tx, sip.StatusBadRequest, "Missing Refer-To")
+		return
+	}
+	if _, err := sip.ParseAddressValue(h.Value(), &uri, nil); err != nil {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Refer-To")
+		return
+	}
+	target, ok := extensionOf(uri)
+	if !ok || !s.configuredExtension(target) {
+		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		return
+	}
+	notify := func(code int) {
+		reason := "OK"
+		if code != sip.StatusOK {
+			reason = "Decline"
+		}
+		ct := leg.InviteResponse.Contact()
+		if ct == nil {
+			return
+		}
+		n := sip.NewRequest(sip.NOTIFY, *ct.Address.Clone())
+		n.AppendHeader(sip.NewHeader("Event", "refer"))
+		n.AppendHeader(sip.NewHeader("Subscription-State", "terminated;reason=noresource"))
+		n.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
+		n.SetBody([]byte("SIP/2.0 " + strconv.Itoa(code) + " " + reason + "\r\n"))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := leg.Do(ctx, n); err != nil {
+			s.log.Info("SIP: NOTIFY of a REFER", "call", c.id, "err", err)
+		}
+	}
+	s.respond(req, tx, sip.StatusAccepted, "Accepted")
+	c.mu.Lock()
+	c.referDone = notify
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
+	_, err := s.cfg.Store.Propose(ctx, contactcenter.TypeCallTransfer, contactcenter.TransferRequest{Agent: agent, Target: target},
+		cluster.WithKey("voice:refer:"+id+":"+req.CSeq().Value()))
+	cancel()
+	if err != nil {
+		c.mu.Lock()
+		pending := c.referDone != nil
+		c.referDone = nil
+		c.mu.Unlock()
+		s.log.Info("SIP: REFER not committed", "call", c.id, "err", err)
+		if pending {
+			notify(sip.StatusGlobalDecline)
+		}
+	}
 }

@@ -1001,3 +1001,58 @@ func TestSIPBlindTransferWithSipp(t *testing.T) {
 		return tr == 1 && e == 1, fmt.Sprintf("transferred %v ended %v", tr, e)
 	})
 }
+
+// The agent's own phone blind-transfers its call with REFER (Refer-To:
+// 2002): 202, NOTIFY with sipfrag 200, its leg released; 2002's phone
+// answers and the caller is re-INVITEd with its SDP; the engine counts
+// the call transferred.
+func TestSIPReferTransferWithSipp(t *testing.T) {
+	n := newNode(t, "sipre", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(parkConfig).ok(t)
+	agentPort, targetPort := freePort(t), freePort(t)
+	for _, reg := range []struct {
+		ext  string
+		port int
+	}{{"2001", agentPort}, {"2002", targetPort}} {
+		if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", reg.ext, "-au", reg.ext+"-desk", "-ap", "desk-password-"+reg.ext,
+			"-p", fmt.Sprint(reg.port)); r.code != 0 {
+			t.Fatalf("REGISTER %s: %v", reg.ext, r)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_refer.xml", agentPort, "-key", "ext", "2001", "-key", "target", "2002")
+	target := sippBackground(t, n.sipAddr, "target_uas.xml", targetPort, "-key", "ext", "2002")
+	c := sipp(t, n.sipAddr, "caller_parked.xml", "u1", "-key", "queue", "sales")
+	if c.code != 0 {
+		t.Fatalf("caller: %v\nagent: %v\ntarget: %v", c, agent(), target())
+	}
+	a := agent()
+	if a.code != 0 {
+		t.Fatalf("agent phone (REFER): %v\n%s", a, a.trace("messages"))
+	}
+	if tr := target(); tr.code != 0 {
+		t.Fatalf("target phone: %v", tr)
+	}
+	if !strings.Contains(a.trace("messages"), "SIP/2.0 200 OK\r\n") || !strings.Contains(a.trace("messages"), "message/sipfrag") {
+		t.Fatalf("the agent's phone got no NOTIFY with a sipfrag:\n%s", a.trace("messages"))
+	}
+	if !strings.Contains(c.trace("messages"), "o=target") {
+		t.Fatalf("the caller was not re-INVITEd with the target phone's SDP:\n%s", c.trace("messages"))
+	}
+	waitFor(t, waitShort, "the engine to count the transfer and the end", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		tr, _ := metric(string(b), `tandem_events_total{type="call.transferred"}`)
+		e, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return tr == 1 && e == 1, fmt.Sprintf("transferred %v ended %v", tr, e)
+	})
+}
