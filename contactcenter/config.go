@@ -43,6 +43,9 @@ type Document struct {
 	// present, it replaces the current one (with Prune, absent removes
 	// it).
 	Callbacks *CallbackSettings `yaml:"callbacks" json:"callbacks,omitempty"`
+	// Chat is the web chat section (chat.go): the chat languages and the
+	// default chat queue; present, it replaces the current one.
+	Chat *ChatSettings `yaml:"chat" json:"chat,omitempty"`
 }
 
 // Settings are the engine-wide operating parameters. Zero fields take
@@ -264,6 +267,8 @@ type Config struct {
 	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
 	// Callbacks is the callback routing schedule (nil: none configured).
 	Callbacks *CallbackSettings `json:"callbacks,omitempty"`
+	// Chat is the web chat section (nil: web chat not configured).
+	Chat *ChatSettings `json:"chat,omitempty"`
 }
 
 func emptyConfig() Config {
@@ -401,6 +406,14 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
 		next.Callbacks = cur.Callbacks
+		next.Chat = cur.Chat
+	}
+	if d.Chat != nil {
+		cs, err := checkChatSettings(*d.Chat)
+		if err != nil {
+			return Config{}, err
+		}
+		next.Chat = &cs
 	}
 	if d.Callbacks != nil {
 		cb, err := checkCallbackSettings(*d.Callbacks)
@@ -685,6 +698,11 @@ func checkRefs(c Config, d Document) error {
 			}
 		}
 	}
+	if c.Chat != nil && c.Chat.Queue != "" {
+		if _, ok := c.Queues[c.Chat.Queue]; !ok {
+			return fieldErr("chat.queue", "unknown queue %q", c.Chat.Queue)
+		}
+	}
 	for _, id := range sortedKeys(c.Agents) {
 		a := c.Agents[id]
 		if _, ok := c.Users[a.User]; a.User != "" && !ok {
@@ -946,6 +964,10 @@ func diff(old, next Config, em eventSink) ApplyResult {
 		}
 		em.Emit("config.callbacks.updated", cb)
 	}
+	if !reflect.DeepEqual(old.Chat, next.Chat) && next.Chat != nil {
+		r.Updated++
+		em.Emit("config.chat.updated", *next.Chat)
+	}
 	return r
 }
 
@@ -1060,6 +1082,10 @@ func (c Config) Document() Document {
 	if c.Callbacks != nil {
 		cb := *c.Callbacks
 		d.Callbacks = &cb
+	}
+	if c.Chat != nil {
+		cs := *c.Chat
+		d.Chat = &cs
 	}
 	return d
 }

@@ -141,6 +141,11 @@ func init() {
 
 		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
 		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
+
+		TypeChatCreate:  (*Engine).cmdChatCreate,
+		TypeChatMessage: (*Engine).cmdChatMessage,
+		TypeChatTyping:  (*Engine).cmdChatTyping,
+		TypeChatEnd:     (*Engine).cmdChatEnd,
 	}
 }
 
@@ -250,6 +255,9 @@ type State struct {
 	// Callbacks holds the web callbacks, open and finished (pruned by the
 	// daily maintenance), by id (callback.go).
 	Callbacks map[string]*Callback `json:"callbacks,omitempty"`
+	// Chats holds the web chat sessions, open and ended (pruned by the
+	// daily maintenance), by session id (chat.go).
+	Chats map[string]*Chat `json:"chats,omitempty"`
 }
 
 // New returns an empty engine.
@@ -270,6 +278,7 @@ func newState() *State {
 
 		Voicemail: map[string]*Mailbox{},
 		Callbacks: map[string]*Callback{},
+		Chats:     map[string]*Chat{},
 	}
 }
 
@@ -296,11 +305,14 @@ func (s *State) normalize() {
 	if s.Callbacks == nil {
 		s.Callbacks = map[string]*Callback{}
 	}
+	if s.Chats == nil {
+		s.Chats = map[string]*Chat{}
+	}
 }
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyChat}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is
