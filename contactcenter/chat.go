@@ -96,7 +96,7 @@ type ChatCreateRequest struct {
 // (Text empty for typing). Agent is set when From is "agent".
 type ChatMessageRequest struct {
 	Session string `json:"session"`
-	From    string `json:"from"`
+	From    string `json:"from,omitempty"` // customer or agent (default agent when Agent is set)
 	Agent   string `json:"agent,omitempty"`
 	Text    string `json:"text,omitempty"`
 }
@@ -104,7 +104,7 @@ type ChatMessageRequest struct {
 // ChatEndRequest is the payload of chat.end.
 type ChatEndRequest struct {
 	Session string `json:"session"`
-	By      string `json:"by"`
+	By      string `json:"by,omitempty"` // customer or agent (default agent when Agent is set)
 	Agent   string `json:"agent,omitempty"`
 }
 
@@ -180,21 +180,35 @@ type ChatEvent struct {
 }
 
 // ChatMessageEvent is chat.message's data: the transcript reaches
-// reporting (and the agent's console stream) through it.
+// reporting (and the agent's console stream) through it. Agent is the
+// agent holding the session (the author of an agent's message), "" while
+// it waits; Queue the session's queue (the console stream shows a
+// waiting session's messages to the queue's agents, a taken one's to its
+// agent only).
 type ChatMessageEvent struct {
 	Session string `json:"chat"`
 	Seq     int    `json:"seq"`
 	From    string `json:"from"`
 	Agent   string `json:"agent,omitempty"`
+	Queue   string `json:"queue"`
 	Text    string `json:"text"`
 	At      int64  `json:"at"`
 }
 
-// ChatTypingEvent is chat.typing's data.
+// ChatTypingEvent is chat.typing's data (Agent, Queue as for messages).
 type ChatTypingEvent struct {
 	Session string `json:"chat"`
 	From    string `json:"from"`
 	Agent   string `json:"agent,omitempty"`
+	Queue   string `json:"queue"`
+}
+
+// holder is the agent whose line holds the session's call ("" if none).
+func (e *Engine) holder(ch *Chat) string {
+	if c := e.st.Calls[ch.Call]; c != nil && c.Place == PlaceLine {
+		return c.Agent
+	}
+	return ""
 }
 
 func chatErr(code int, field, format string, args ...any) *CallbackError {
@@ -381,6 +395,9 @@ func containsString(list []string, s string) bool {
 // it: the customer always, an agent only while the session's call is on
 // one of its lines.
 func (e *Engine) chatFor(p *ChatMessageRequest, op string) (*Chat, error) {
+	if p.From == "" && p.Agent != "" {
+		p.From = ChatFromAgent // an operator's console names only its agent
+	}
 	ch, ok := e.st.Chats[p.Session]
 	if !ok || ch.Status == ChatEnded {
 		return nil, chatErr(CodeInvalidSession, "session", "invalid session ID: no open chat session %q", p.Session)
@@ -418,7 +435,7 @@ func (e *Engine) cmdChatMessage(env command.Envelope) (any, error) {
 	}
 	m := ChatMessage{Seq: len(ch.Messages) + 1, From: p.From, Agent: p.Agent, Text: p.Text, At: e.now}
 	ch.Messages = append(ch.Messages, m)
-	e.emit(EvChatMessage, ChatMessageEvent{Session: ch.ID, Seq: m.Seq, From: m.From, Agent: m.Agent, Text: m.Text, At: m.At})
+	e.emit(EvChatMessage, ChatMessageEvent{Session: ch.ID, Seq: m.Seq, From: m.From, Agent: e.holder(ch), Queue: ch.Queue, Text: m.Text, At: m.At})
 	return ChatMessageResult{Session: ch.ID, Seq: m.Seq}, nil
 }
 
@@ -434,7 +451,7 @@ func (e *Engine) cmdChatTyping(env command.Envelope) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.emit(EvChatTyping, ChatTypingEvent{Session: ch.ID, From: p.From, Agent: p.Agent})
+	e.emit(EvChatTyping, ChatTypingEvent{Session: ch.ID, From: p.From, Agent: e.holder(ch), Queue: ch.Queue})
 	return ChatMessageResult{Session: ch.ID, Seq: len(ch.Messages)}, nil
 }
 
@@ -443,14 +460,15 @@ func (e *Engine) cmdChatEnd(env command.Envelope) (any, error) {
 	if err := e.decode(env, &p); err != nil {
 		return nil, err
 	}
-	ch, err := e.chatFor(&ChatMessageRequest{Session: p.Session, From: p.By, Agent: p.Agent}, "chat end")
+	req := ChatMessageRequest{Session: p.Session, From: p.By, Agent: p.Agent}
+	ch, err := e.chatFor(&req, "chat end")
 	if err != nil {
 		return nil, err
 	}
 	if c, ok := e.st.Calls[ch.Call]; ok {
-		e.endCall(c, "hangup", p.By) // chatCallEnded ends the session
+		e.endCall(c, "hangup", req.From) // chatCallEnded ends the session
 	} else {
-		e.finishChat(ch, "hangup", p.By)
+		e.finishChat(ch, "hangup", req.From)
 	}
 	return ch.view(), nil
 }

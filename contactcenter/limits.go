@@ -130,6 +130,11 @@ func (k textKind) check(field, v string) error {
 			return fieldErr(field, "%q is not an extension number (2-15 digits)", v)
 		}
 		return nil
+	case kindChatText:
+		if ce := CheckChatText(v); ce != nil {
+			return fieldErr(field, "%s", ce.Msg)
+		}
+		return nil
 	}
 	if msg := textFault(v); msg != "" {
 		return fieldErr(field, "%s", msg)

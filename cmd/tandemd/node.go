@@ -203,8 +203,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return 0
 	}}
-	sinks := []cluster.EventSink{events, hub, agent.ContactEvents()} // the SNMP agent counts voice contacts
-	sip, err := newVoice(o, &storeRef, engine, now, logger)          // claims --sip-addr (UDP and TCP)
+	chatFeed := webapi.NewChatFeed()                                           // wakes this node's chat WebSockets
+	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), chatFeed} // the SNMP agent counts voice contacts
+	sip, err := newVoice(o, &storeRef, engine, now, logger)                    // claims --sip-addr (UDP and TCP)
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -350,7 +351,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
 			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
-			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly)}).Routes(web)
+			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly), Feed: chatFeed}).Routes(web)
 		if webLn != nil {
 			n.web = httpserver.New(web)
 			go func() { n.done <- n.web.Serve(httpserver.Listener(webLn)) }()
