@@ -36,6 +36,11 @@ func TestTextKinds(t *testing.T) {
 		case kindExtension:
 			cases = append(cases, tc{"20", true}, tc{strings.Repeat("9", MaxExtensionLen), true}, tc{strings.Repeat("9", MaxExtensionLen+1), false},
 				tc{"2", false}, tc{"20a", false}, tc{"٢٠٠١", false})
+		case kindChatText: // chat messages: characters, line feeds and tabs allowed
+			cases = append(cases, tc{"a\nb\tc", true}, tc{strings.Repeat("é", MaxChatMessageRunes), true},
+				tc{strings.Repeat("é", MaxChatMessageRunes+1), false}, tc{strings.Repeat("😀", MaxChatMessageRunes), true},
+				tc{strings.Repeat("x", d.max+1), false}, tc{"a\rb", false}, tc{"a\x00b", false}, tc{"a\u202eb", false},
+				tc{"a\xffb", false}, tc{"a\u0085b", false})
 		default:
 			cases = append(cases, tc{strings.Repeat("x", d.max), true}, tc{strings.Repeat("x", d.max+1), false},
 				tc{strings.Repeat("é", d.max/2), true}, tc{strings.Repeat("é", d.max/2) + "x", d.max%2 == 1})
