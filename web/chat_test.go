@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
@@ -286,4 +287,41 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("accepted %q but CheckPayload refuses: %v", b, err)
 		}
 	})
+}
+
+// The feed wakes the sockets of the session an event names, and carries
+// the agent's typing (an event only) to them.
+func TestChatFeed(t *testing.T) {
+	f := NewChatFeed()
+	a := &chatConn{id: "s1", wake: make(chan struct{}, 1)}
+	b := &chatConn{id: "s2", wake: make(chan struct{}, 1)}
+	f.watch("s1", a)
+	f.watch("s2", b)
+	f.Publish([]command.Event{
+		{Type: cc.EvChatTyping, Data: json.RawMessage(`{"chat":"s1","from":"agent","agent":"a1"}`)},
+		{Type: cc.EvCallQueued, Data: json.RawMessage(`{"call":"s2"}`)},
+	})
+	select {
+	case <-a.wake:
+	default:
+		t.Fatal("s1 not woken")
+	}
+	if !a.typing {
+		t.Fatal("the agent's typing not noted")
+	}
+	select {
+	case <-b.wake:
+		t.Fatal("s2 woken by another session's event")
+	default:
+	}
+	f.Publish([]command.Event{{Type: cc.EvChatTyping, Data: json.RawMessage(`{"chat":"s2","from":"customer"}`)}})
+	<-b.wake
+	if b.typing {
+		t.Fatal("the customer's own typing shown to the customer")
+	}
+	f.unwatch("s1", a)
+	f.unwatch("s2", b)
+	if len(f.conns) != 0 {
+		t.Fatalf("feed keeps %d sessions", len(f.conns))
+	}
 }
