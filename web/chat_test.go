@@ -88,6 +88,12 @@ func TestChatCreateCodes(t *testing.T) {
 			}
 		})
 	}
+	if n := counterValue(t, r.reg, "chat_create", "refused", "1010"); n != 5 {
+		t.Fatalf("chat_create refused 1010 counted %v times, want 5", n)
+	}
+	if n := counterValue(t, r.reg, "chat_create", "accepted", "0"); n != 3 {
+		t.Fatalf("chat_create accepted counted %v times, want 3", n)
+	}
 	// The extra keys are the contact's data.
 	a := r.do("POST", "/api/v1/chats", `{"chat_language":"en","order":"A-18","n":12}`)
 	var data []cc.CallbackDatum
