@@ -47,7 +47,7 @@ func RecoverOffline(ctx context.Context, dataDir, raftAddr string, machines, con
 	if err != nil {
 		return fmt.Errorf("%s does not hold a Tandem node: %w", dataDir, err)
 	}
-	s := &Store{cfg: Config{NodeID: id, DataDir: dataDir, Machines: machines, Timing: LANDefaults}, log: logger}
+	s := &Store{cfg: Config{NodeID: id, DataDir: dataDir, Machines: machines, Timing: LANDefaults, Logger: logger}, log: logger}
 	if err := s.openStorage(ctx); err != nil {
 		return err
 	}

@@ -250,7 +250,11 @@ func (s *Store) raftConfig() *raft.Config {
 // through this node's slog.Logger (raftlog.go), with component = name
 // (not also "cluster": one key once per line).
 func (s *Store) hclog(name string) hclog.Logger {
-	return newRaftLogger(s.cfg.Logger, name)
+	l := s.cfg.Logger
+	if l == nil {
+		l = s.log // offline stores (recover, restore) set only log
+	}
+	return newRaftLogger(l, name)
 }
 
 func (s *Store) openStorage(ctx context.Context) error {

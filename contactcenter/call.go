@@ -59,7 +59,9 @@ const (
 // Call is one call the engine tracks, from its arrival (or dialling) to
 // its end.
 type Call struct {
-	ID        string         `json:"id"`
+	ID string `json:"id"`
+	// Medium is MediumEmail for an e-mail contact, "" for a call.
+	Medium    string         `json:"medium,omitempty"`
 	Number    string         `json:"number,omitempty"`
 	Name      string         `json:"name,omitempty"`
 	Direction string         `json:"direction"`
@@ -181,7 +183,7 @@ func (e *Engine) leaveLine(c *Call) {
 			// A busy consultation has nobody to talk to: it ends too.
 			e.detach(c2)
 			delete(e.st.Calls, c2.ID)
-			e.emitEnded(CallEndedEvent{Call: c2.ID, Reason: "busy", By: "system", Place: PlaceLine, Agent: a.ID, Queue: c2.Queue, DurationMS: (e.now - c2.Created) / 1e6})
+			e.emitEnded(CallEndedEvent{Call: c2.ID, Reason: "busy", By: "system", Place: PlaceLine, Agent: a.ID, Queue: c2.Queue, Medium: c2.Medium, DurationMS: (e.now - c2.Created) / 1e6})
 			e.agentReleased(a, wrap)
 			return
 		}
@@ -249,7 +251,7 @@ func (e *Engine) endCall(c *Call, reason, by string) {
 		peer := e.st.Calls[c.Peer]
 		e.detach(c)
 		delete(e.st.Calls, c.ID)
-		e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: by, Place: place, Agent: agent, Queue: c.Queue, DurationMS: (e.now - c.Created) / 1e6})
+		e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: by, Place: place, Agent: agent, Queue: c.Queue, Medium: c.Medium, DurationMS: (e.now - c.Created) / 1e6})
 		if peer != nil {
 			peer.Peer = ""
 			e.endCall(peer, "peer_hangup", "system")
@@ -259,7 +261,7 @@ func (e *Engine) endCall(c *Call, reason, by string) {
 		e.detach(c)
 	}
 	delete(e.st.Calls, c.ID)
-	e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: by, Place: place, Agent: agent, Queue: c.Queue, DurationMS: (e.now - c.Created) / 1e6})
+	e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: by, Place: place, Agent: agent, Queue: c.Queue, Medium: c.Medium, DurationMS: (e.now - c.Created) / 1e6})
 }
 
 func (e *Engine) talkMS(c *Call) int64 {

@@ -58,10 +58,15 @@ var payloadOf = map[string]func() any{
 	TypeCallbackCreate: func() any { return new(CallbackCreateRequest) },
 	TypeCallbackCancel: func() any { return new(CallbackCancelRequest) },
 
-	TypeChatCreate:  func() any { return new(ChatCreateRequest) },
-	TypeChatMessage: func() any { return new(ChatMessageRequest) },
-	TypeChatTyping:  func() any { return new(ChatMessageRequest) },
-	TypeChatEnd:     func() any { return new(ChatEndRequest) },
+	TypeMailReceived:      func() any { return new(MailReceivedRequest) },
+	TypeMailReceivedBatch: func() any { return new(MailReceivedBatchRequest) },
+	TypeMailReply:         func() any { return new(MailReplyRequest) },
+	TypeMailSending:       func() any { return new(MailSendingRequest) },
+	TypeMailSent:          func() any { return new(MailSentRequest) },
+	TypeChatCreate:        func() any { return new(ChatCreateRequest) },
+	TypeChatMessage:       func() any { return new(ChatMessageRequest) },
+	TypeChatTyping:        func() any { return new(ChatMessageRequest) },
+	TypeChatEnd:           func() any { return new(ChatEndRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

@@ -43,6 +43,9 @@ type Document struct {
 	// present, it replaces the current one (with Prune, absent removes
 	// it).
 	Callbacks *CallbackSettings `yaml:"callbacks" json:"callbacks,omitempty"`
+	// Mail is the e-mail channel's settings (mailconfig.go); absent, the
+	// current settings stay (or, with Prune, the channel is off).
+	Mail *Mail `yaml:"mail" json:"mail,omitempty"`
 	// Chat is the web chat section (chat.go): the chat languages and the
 	// default chat queue; present, it replaces the current one.
 	Chat *ChatSettings `yaml:"chat" json:"chat,omitempty"`
@@ -267,6 +270,9 @@ type Config struct {
 	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
 	// Callbacks is the callback routing schedule (nil: none configured).
 	Callbacks *CallbackSettings `json:"callbacks,omitempty"`
+	// Mail is the e-mail channel's settings, nil when it is off. It holds
+	// the IMAP and SMTP passwords: shown only redacted (Document).
+	Mail *Mail `json:"mail,omitempty"`
 	// Chat is the web chat section (nil: web chat not configured).
 	Chat *ChatSettings `json:"chat,omitempty"`
 }
@@ -406,7 +412,15 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
 		next.Callbacks = cur.Callbacks
+		next.Mail = cur.Mail
 		next.Chat = cur.Chat
+	}
+	if d.Mail != nil {
+		m, err := checkMail(*d.Mail)
+		if err != nil {
+			return Config{}, err
+		}
+		next.Mail = &m
 	}
 	if d.Chat != nil {
 		cs, err := checkChatSettings(*d.Chat)
@@ -595,6 +609,12 @@ func merge(cur Config, d Document, prune bool) (Config, error) {
 		return Config{}, err
 	}
 	if err := keepPasswords(cur, next, d); err != nil {
+		return Config{}, err
+	}
+	if err := keepMailPasswords(cur, &next, d); err != nil {
+		return Config{}, err
+	}
+	if err := checkMailRefs(next); err != nil {
 		return Config{}, err
 	}
 	if err := keepPhonePasswords(cur, next, d); err != nil {
@@ -951,6 +971,8 @@ func diff(old, next Config, em eventSink) ApplyResult {
 	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, nil)
 	diffKind(&r, em, "contact", old.Contacts, next.Contacts, nil)
 	diffKind(&r, em, "excluded_number", old.ExcludedNumbers, next.ExcludedNumbers, nil)
+	// The mail settings' event never carries the passwords (MailEvent).
+	diffMail(&r, em, old.Mail, next.Mail)
 	// Settings always exist: they count only when they change.
 	if !reflect.DeepEqual(old.Settings, next.Settings) {
 		r.Updated++
@@ -1078,6 +1100,10 @@ func (c Config) Document() Document {
 	d.ExcludedNumbers = sortedKeys(c.ExcludedNumbers)
 	if len(d.ExcludedNumbers) == 0 {
 		d.ExcludedNumbers = nil
+	}
+	if c.Mail != nil {
+		m := c.Mail.redacted()
+		d.Mail = &m
 	}
 	if c.Callbacks != nil {
 		cb := *c.Callbacks

@@ -224,6 +224,7 @@ func (ev CallEndedEvent) AppendJSON(b []byte) []byte {
 	b = appendStr(b, `,"place":`, ev.Place)
 	b = appendStrOmit(b, `,"agent":`, ev.Agent)
 	b = appendStrOmit(b, `,"queue":`, ev.Queue)
+	b = appendStrOmit(b, `,"medium":`, ev.Medium)
 	b = appendInt(b, `,"duration_ms":`, ev.DurationMS)
 	return append(b, '}')
 }

@@ -191,6 +191,7 @@ func TestEngineEventsUseAppenders(t *testing.T) {
 		AnsweredEvent{Call: "c1", Agent: "a1", WaitMS: 3},
 		&CallEndedEvent{Call: "c1", Reason: "hangup", By: "agent", Place: PlaceLine, Agent: "a1", DurationMS: 9},
 		&CallEndedEvent{Call: "c2", Reason: "abandoned", By: "caller", Place: PlaceRinging, Queue: "q1", DurationMS: 1},
+		&CallEndedEvent{Call: "mail-1-2", Reason: "hangup", By: "agent", Place: PlaceLine, Agent: "a1", Queue: "q1", Medium: MediumEmail, DurationMS: 1},
 	} {
 		em := command.NewEmitter(1, command.Envelope{Type: "call.x", Version: 1, Time: 1, ID: "x"})
 		em.Emit("t", ev)

@@ -142,10 +142,15 @@ func init() {
 		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
 		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
 
-		TypeChatCreate:  (*Engine).cmdChatCreate,
-		TypeChatMessage: (*Engine).cmdChatMessage,
-		TypeChatTyping:  (*Engine).cmdChatTyping,
-		TypeChatEnd:     (*Engine).cmdChatEnd,
+		TypeMailReceived:      (*Engine).cmdMailReceived,
+		TypeMailReceivedBatch: (*Engine).cmdMailReceivedBatch,
+		TypeMailReply:         (*Engine).cmdMailReply,
+		TypeMailSending:       (*Engine).cmdMailSending,
+		TypeMailSent:          (*Engine).cmdMailSent,
+		TypeChatCreate:        (*Engine).cmdChatCreate,
+		TypeChatMessage:       (*Engine).cmdChatMessage,
+		TypeChatTyping:        (*Engine).cmdChatTyping,
+		TypeChatEnd:           (*Engine).cmdChatEnd,
 	}
 }
 
@@ -255,6 +260,8 @@ type State struct {
 	// Callbacks holds the web callbacks, open and finished (pruned by the
 	// daily maintenance), by id (callback.go).
 	Callbacks map[string]*Callback `json:"callbacks,omitempty"`
+	// Mail is what the e-mail channel recorded of its mailbox (mail.go).
+	Mail *MailState `json:"mail,omitempty"`
 	// Chats holds the web chat sessions, open and ended (pruned by the
 	// daily maintenance), by session id (chat.go).
 	Chats map[string]*Chat `json:"chats,omitempty"`
@@ -312,7 +319,7 @@ func (s *State) normalize() {
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyChat}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyMail, FamilyChat}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is

@@ -252,7 +252,9 @@ type CallEndedEvent struct {
 	// Queue is the general queue the call came through, if any: the
 	// consoles of that queue's operators learn that a call they saw
 	// waiting or ringing is gone (console stream filter).
-	Queue      string `json:"queue,omitempty"`
+	Queue string `json:"queue,omitempty"`
+	// Medium is MediumEmail for an e-mail contact ("" for a call).
+	Medium     string `json:"medium,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -68,6 +69,12 @@ const (
 	kindKeyword
 	kindSecret
 	kindPasswordHash
+	kindHost
+	kindPath
+	kindPassword
+	kindMailbox
+	kindMessageID
+	kindBody
 	kindURI
 	kindAddress
 	kindCustomerName
@@ -99,6 +106,12 @@ var textKinds = [...]struct {
 	kindKeyword:      {MaxKeywordLen, "a keyword", "keywords", true, true},
 	kindSecret:       {MaxSecretLen, "a secret", "secrets", true, false},
 	kindPasswordHash: {MaxPasswordHashLen, "a password hash", "password hashes", true, false},
+	kindHost:         {MaxHostLen, "a host name", "host names", true, true},
+	kindPath:         {MaxPathLen, "a file path", "file paths", true, true},
+	kindPassword:     {MaxMailPasswordLen, "a password", "passwords", true, false},
+	kindMailbox:      {MaxMailboxLen, "a mailbox name", "mailbox names", true, true},
+	kindMessageID:    {MaxMessageIDLen, "a Message-ID", "Message-IDs", true, true},
+	kindBody:         {MaxMailBodyLen, "a message text", "message texts", false, false},
 	kindURI:          {MaxURILen, "a URI", "URIs", true, true},
 	kindAddress:      {MaxAddressLen, "an address", "addresses", true, true},
 	// Web callbacks count characters (callback.go); in bytes of UTF-8 at
@@ -128,6 +141,13 @@ func (k textKind) check(field, v string) error {
 	case kindExtension:
 		if !extRE.MatchString(v) {
 			return fieldErr(field, "%q is not an extension number (2-15 digits)", v)
+		}
+		return nil
+	case kindBody:
+		// A message's text has lines and tabs; only NUL and invalid
+		// UTF-8 are refused.
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return fieldErr(field, "want UTF-8 text without NUL")
 		}
 		return nil
 	case kindChatText:
@@ -204,7 +224,11 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[PauseReason](): {"code": kindID, "name": kindName},
 	reflect.TypeFor[Contact](): {"id": kindID, "first_name": kindName, "last_name": kindName, "company": kindName,
 		"extension": kindNumber, "mobile": kindNumber, "phone": kindNumber},
-	reflect.TypeFor[Document](): {"excluded_numbers": kindNumber},
+	reflect.TypeFor[Document]():  {"excluded_numbers": kindNumber},
+	reflect.TypeFor[Mail]():      {"ca_file": kindPath},
+	reflect.TypeFor[MailIMAP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword, "mailbox": kindMailbox},
+	reflect.TypeFor[MailSMTP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword},
+	reflect.TypeFor[MailAlias](): {"address": kindEmail, "business_unit": kindID, "queue": kindID},
 	reflect.TypeFor[Settings](): {"outside_line_prefix": kindKeyword, "default_country_code": kindKeyword,
 		"default_area_code": kindKeyword, "directory_fields": kindKeyword, "maintenance_time": kindKeyword,
 		"sip_servers": kindAddress},
@@ -258,6 +282,12 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[ChatSettings]():       {"languages": kindKeyword, "queue": kindID},
 	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
 		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
+
+	reflect.TypeFor[MailReceivedRequest](): {"message_id": kindMessageID, "from": kindEmail, "from_name": kindName,
+		"to": kindEmail, "subject": kindNote, "thread": kindMessageID, "skip": kindKeyword},
+	reflect.TypeFor[MailReplyRequest]():   {"reply": kindID, "contact": kindID, "agent": kindID, "subject": kindNote, "body": kindBody},
+	reflect.TypeFor[MailSendingRequest](): {"reply": kindID},
+	reflect.TypeFor[MailSentRequest]():    {"reply": kindID, "error": kindNote},
 }
 
 // checkTexts checks every text field of v (a document or a payload,

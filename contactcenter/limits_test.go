@@ -36,6 +36,11 @@ func TestTextKinds(t *testing.T) {
 		case kindExtension:
 			cases = append(cases, tc{"20", true}, tc{strings.Repeat("9", MaxExtensionLen), true}, tc{strings.Repeat("9", MaxExtensionLen+1), false},
 				tc{"2", false}, tc{"20a", false}, tc{"٢٠٠١", false})
+		case kindBody:
+			// A message's text keeps its lines and tabs; NUL and bytes
+			// that are not UTF-8 are refused.
+			cases = append(cases, tc{strings.Repeat("x", d.max), true}, tc{strings.Repeat("x", d.max+1), false},
+				tc{"Dear Ann,\r\n\n\t10 EUR.\n", true}, tc{"a\x00b", false}, tc{"a\xffb", false}, tc{"\xc0\xaf", false})
 		case kindChatText: // chat messages: characters, line feeds and tabs allowed
 			cases = append(cases, tc{"a\nb\tc", true}, tc{strings.Repeat("é", MaxChatMessageRunes), true},
 				tc{strings.Repeat("é", MaxChatMessageRunes+1), false}, tc{strings.Repeat("😀", MaxChatMessageRunes), true},

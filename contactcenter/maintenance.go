@@ -84,6 +84,9 @@ type MaintenanceEvent struct {
 	TranscriptsDays int   `json:"transcripts_days"`
 	// HistoryPruned counts the call-history entries dropped.
 	HistoryPruned int `json:"history_pruned"`
+	// MailPruned counts the handled e-mail messages forgotten after the
+	// mail retention period (mail.go).
+	MailPruned int `json:"mail_pruned,omitempty"`
 }
 
 // maintenanceClock parses "HH:MM".
@@ -149,7 +152,7 @@ func (e *Engine) maintain() {
 	ms.Last = e.now
 	ms.Next = nextMaintenance(e.now, st.MaintenanceTime)
 	e.emit(EvMaintenance, MaintenanceEvent{At: e.now, ContactsDays: r.ContactsDays, EventsDays: r.EventsDays,
-		TranscriptsDays: r.TranscriptsDays, HistoryPruned: pruned})
+		TranscriptsDays: r.TranscriptsDays, HistoryPruned: pruned, MailPruned: e.pruneMail()})
 }
 
 // shortText is at most 32 runes of s, for error messages.

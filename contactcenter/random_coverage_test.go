@@ -118,6 +118,11 @@ var randomOutcomes = []struct{ key, what string }{
 	{"voicemail.deleted deleted", "message deleted"},
 	{"voicemail.deleted limit", "full mailbox drops its oldest message"},
 	{"voicemail.deleted mailbox_removed", "extension removed with its mailbox"},
+	{"mail.received", "an e-mail becomes a contact in its alias's queue"},
+	{"mail.skipped", "an auto-reply, bulk, own or second copy of an e-mail recorded without a contact"},
+	{"mail.reply_queued", "an agent's reply enters the outbox"},
+	{"mail.sending", "the sender records an attempt (within the per-minute limit)"},
+	{"mail.sent", "an attempt's outcome: sent, retry, failed, uncertain"},
 
 	{"config.settings.updated", "settings changed"},
 	{"config.excluded_number.created", "excluded number added"},

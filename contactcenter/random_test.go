@@ -61,6 +61,10 @@ agents:
   - {id: a4, extension: "2004", queues: [fc, sk], skills: {english: 9}, wrap_up_seconds: 4, max_no_answer: 2}
   - {id: a5, extension: "2005", queues: [li, rr, ra, fc, sk], skills: {french: 1}, max_no_answer: 3}
   - {id: a6, extension: "2006", queues: [ra], max_no_answer: 2}
+mail:
+  imap: {host: imap.example.org, user: desk, password: imap-pass}
+  smtp: {host: smtp.example.org, messages_per_minute: 3}
+  aliases: [{address: support@example.org, queue: rr}, {address: sales@example.org, queue: ra}]
 `
 
 // randomGen builds one command at a time from what it sees of the engine
@@ -81,10 +85,16 @@ type randomGen struct {
 
 	vm     []string // voicemail messages deposited recently
 	nextVM int
-	cbs    []string // web callbacks created recently
-	nextCB int
-	chats  []string // web chat sessions created recently
-	nextCh int
+	// nextUID is the mailbox's next UID (mail.received); the e-mail
+	// contacts recorded and the outbox's queued and sending replies.
+	nextUID                         uint32
+	mailMsgs, outQueued, outSending []string
+	mailLast                        uint32 // the engine's watermark
+	nextReply                       int
+	cbs                             []string // web callbacks created recently
+	nextCB                          int
+	chats                           []string // web chat sessions created recently
+	nextCh                          int
 	// spareGone: the generator removed the spare extension 3009 (and its
 	// mailbox) with a pruning config.apply and has not put it back.
 	spareGone bool
@@ -154,6 +164,19 @@ func newRandomGen(t testing.TB, seed uint64, steps int) *randomGen {
 func (g *randomGen) see(s *State, now time.Time, step int) {
 	g.now, g.step = now, step
 	g.randomView = randomView{live: s.liveCalls(), recent: map[string]string{}}
+	g.mailMsgs, g.outQueued, g.outSending, g.mailLast = nil, nil, nil, 0
+	if ms := s.Mail; ms != nil {
+		g.mailLast = ms.LastUID
+		g.mailMsgs = sortedKeys(ms.Messages)
+		for _, id := range sortedKeys(ms.Outbox) {
+			switch ms.Outbox[id].State {
+			case OutboxQueued:
+				g.outQueued = append(g.outQueued, id)
+			case OutboxSending:
+				g.outSending = append(g.outSending, id)
+			}
+		}
+	}
 	for _, id := range sortedKeys(s.Callbacks) {
 		if s.Callbacks[id].open() {
 			g.openCBs = append(g.openCBs, id)
@@ -463,6 +486,58 @@ func (g *randomGen) command() (string, any) {
 	panic("unreachable")
 }
 
+// mail is a message of the mailbox: mostly the next UID, some again
+// (a retry), some copies of an earlier Message-ID, some auto-replies.
+func (g *randomGen) mail() (string, any) {
+	switch {
+	case len(g.outSending) > 0 && g.r.IntN(2) == 0:
+		p := MailSentRequest{Reply: g.pick(g.outSending)}
+		switch g.r.IntN(6) {
+		case 0:
+			p.Error, p.Retry = "451 try later", true
+		case 1:
+			p.Error = "550 no such user"
+		case 2:
+			p.Uncertain = true
+		}
+		return TypeMailSent, p
+	case len(g.outQueued) > 0 && g.r.IntN(2) == 0:
+		return TypeMailSending, MailSendingRequest{Reply: g.pick(g.outQueued)}
+	case len(g.mailMsgs) > 0 && g.r.IntN(4) == 0:
+		g.nextReply++
+		return TypeMailReply, MailReplyRequest{Reply: fmt.Sprintf("r%d", g.nextReply), Contact: g.pick(g.mailMsgs), Body: "Dear customer,\n\tthanks."}
+	}
+	g.nextUID++
+	p := MailReceivedRequest{UIDValidity: 7, UID: g.nextUID, After: g.mailLast, MessageID: fmt.Sprintf("<m%d@example.com>", g.nextUID),
+		From: "cust@example.com", Subject: "help", To: []string{g.pick([]string{"support@example.org", "sales@example.org", "x@example.org"})}}
+	switch g.r.IntN(8) {
+	case 0:
+		p.UID = g.nextUID - uint32(g.r.IntN(3)) // at or below the watermark
+	case 1:
+		p.MessageID = fmt.Sprintf("<m%d@example.com>", 1+g.r.IntN(int(g.nextUID)))
+	case 2:
+		p.Skip = g.pick(MailSkipReasons)
+	case 3:
+		if p.After > 0 && g.r.IntN(3) == 0 {
+			p.After-- // a stale proposer: refused
+		}
+	case 4, 5:
+		// A fetch's messages at once, each after the one before.
+		b := MailReceivedBatchRequest{Messages: []MailReceivedRequest{p}}
+		for n := g.r.IntN(3); n > 0; n-- {
+			g.nextUID++
+			m := p
+			m.After, m.UID, m.MessageID = b.Messages[len(b.Messages)-1].UID, g.nextUID, fmt.Sprintf("<m%d@example.com>", g.nextUID)
+			if g.r.IntN(4) == 0 {
+				m.Skip = g.pick(MailSkipReasons)
+			}
+			b.Messages = append(b.Messages, m)
+		}
+		return TypeMailReceivedBatch, b
+	}
+	return TypeMailReceived, p
+}
+
 // outgoing picks a call whose far side may answer or be busy: often a
 // consultation (complete and camp-on need one answered or busy),
 // sometimes one of also (camp-ons for an answer, transfers for a busy
@@ -593,6 +668,9 @@ func (g *randomGen) incoming() (string, any) {
 			return TypeCallRemoteHangup, RemoteHangupRequest{Call: g.pick(g.waiting)}
 		}
 		return TypeClockTick, nil
+	}
+	if g.r.IntN(8) == 0 {
+		return g.mail()
 	}
 	req := IncomingRequest{Call: g.newID(), Number: fmt.Sprintf("+4416155%05d", g.r.IntN(100000)), Priority: g.r.IntN(3)}
 	if g.r.IntN(4) == 0 {
@@ -810,9 +888,9 @@ func (g *randomGen) chatCommand() (string, any) {
 		n = 8 // nothing open: mostly open one
 	}
 	switch {
-	case n < 5:
+	case n < 4:
 		return TypeChatMessage, ChatMessageRequest{Session: session(), From: ChatFromCustomer, Text: "customer says"}
-	case n < 7:
+	case n < 6:
 		return TypeChatTyping, ChatMessageRequest{Session: session(), From: ChatFromCustomer}
 	case n < 8:
 		return TypeChatEnd, ChatEndRequest{Session: session(), By: ChatFromCustomer}
@@ -916,6 +994,17 @@ func (ct *callTracker) observe(t *testing.T, env command.Envelope, err error, ev
 				t.Fatalf("chat %s created live call %s again", ch.Session, ch.Call)
 			}
 			ct.live[ch.Call] = true
+			continue
+		}
+		if ev.Type == EvMailReceived {
+			var m MailReceivedEvent
+			_ = json.Unmarshal(ev.Data, &m)
+			if !m.Threaded {
+				if ct.live[m.Contact] {
+					t.Fatalf("%s created live contact %s again", env.Type, m.Contact)
+				}
+				ct.live[m.Contact] = true
+			}
 			continue
 		}
 		if ev.Type == EvCallbackUpdated {

@@ -157,7 +157,7 @@ func (e *Engine) endConsult(a *AgentState, reason string) {
 	c := e.st.Calls[a.Line2]
 	e.detach(c)
 	delete(e.st.Calls, c.ID)
-	e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: "agent", Place: PlaceLine, Agent: a.ID, Queue: c.Queue, DurationMS: (e.now - c.Created) / 1e6})
+	e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: "agent", Place: PlaceLine, Agent: a.ID, Queue: c.Queue, Medium: c.Medium, DurationMS: (e.now - c.Created) / 1e6})
 }
 
 func (e *Engine) consultation(op string, a *AgentState) (*Call, error) {

@@ -33,6 +33,7 @@ import (
 	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/internal/bearer"
 	"github.com/tandemcc/tandem/internal/jsonin"
+	"github.com/tandemcc/tandem/mail"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
 	"github.com/tandemcc/tandem/snmp"
@@ -63,6 +64,10 @@ type Server struct {
 	BenchAPI bool
 	// SNMP is the node's SNMP agent, for its counters in /v1/status.
 	SNMP *snmp.Agent
+	// Mail is the node's e-mail channel, for its section of /v1/status;
+	// MailRoutes its routes under /v1/mail/ (package mail).
+	Mail       *mail.Channel
+	MailRoutes *mail.Handler
 }
 
 // StatusDoc is the body of GET /v1/status.
@@ -78,6 +83,10 @@ type StatusDoc struct {
 	// notifications sent by type: package snmp); its addr is empty when
 	// --snmp-addr is.
 	SNMP *snmp.Status `json:"snmp,omitempty"`
+	// Mail is the e-mail channel (package mail): off, follower, watching
+	// or polling, unreachable with the outage's start, failures and last
+	// error (never a credential), and its counters.
+	Mail *mail.Status `json:"mail,omitempty"`
 }
 
 // ReplicationTarget is one replication type's state in /v1/status.
@@ -119,6 +128,9 @@ func (s *Server) Handler() http.Handler {
 		api.HandleFunc("POST /v1/bench/commit", s.benchCommit)
 	}
 	s.replicationRoutes(api)
+	if s.MailRoutes != nil {
+		s.MailRoutes.Routes(api)
+	}
 	s.backupRoutes(api)
 	if s.Standby != nil {
 		s.Standby.Routes(api)
@@ -170,6 +182,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	if s.SNMP != nil {
 		st := s.SNMP.Status()
 		doc.SNMP = &st
+	}
+	if s.Mail != nil {
+		st := s.Mail.Status()
+		doc.Mail = &st
 	}
 	if s.Status != nil {
 		s.Status(&doc)

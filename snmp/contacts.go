@@ -93,9 +93,11 @@ func (v *voiceContacts) Publish(evs []command.Event) {
 		}
 		var e struct {
 			Reason string `json:"reason"`
+			Medium string `json:"medium"`
 		}
-		// A call merged into another goes on as that one.
-		if json.Unmarshal(ev.Data, &e) == nil && e.Reason == "merged" {
+		// A call merged into another goes on as that one; an e-mail
+		// contact is the mail channel's to count (Sources.Email).
+		if json.Unmarshal(ev.Data, &e) == nil && (e.Reason == "merged" || e.Medium != "") {
 			continue
 		}
 		v.window.Add(time.Unix(0, ev.Time))

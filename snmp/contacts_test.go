@@ -65,6 +65,8 @@ func TestContactsAndBackupsServed(t *testing.T) {
 		ended(testNow.Add(-time.Minute), "hangup"),
 		ended(testNow.Add(-2*time.Hour), "abandoned"),
 		ended(testNow.Add(-time.Minute), "merged"), // goes on as another call
+		{Type: contactcenter.EvCallEnded, Time: testNow.UnixNano(), // an e-mail contact: the mail channel counts it
+			Data: []byte(`{"call":"mail-1-1","reason":"hangup","place":"line","medium":"email","duration_ms":1}`)},
 		{Type: contactcenter.EvCallAnswered, Time: testNow.UnixNano()},
 	})
 	src.Chat = fakeContacts{Current: 4, LastHour: 9, LastDay: 30}

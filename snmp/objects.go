@@ -73,7 +73,11 @@ func (s *snapshot) contactCenter() *ccSummary {
 	}
 	sum := s.cc
 	s.src.Engine.View(func(st *contactcenter.State) {
-		sum.calls = len(st.Calls)
+		for _, c := range st.Calls {
+			if c.Medium == "" { // e-mail contacts are the mail channel's (Sources.Email)
+				sum.calls++
+			}
+		}
 		sum.extensions = len(st.Config.Extensions)
 		sum.agents = len(st.Agents)
 		for _, a := range st.Agents {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/mail"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
 	"github.com/tandemcc/tandem/snmp"
@@ -35,6 +36,7 @@ type statusDoc struct {
 	} `json:"backup"`
 	Standby *standbyDoc  `json:"standby"`
 	SNMP    *snmp.Status `json:"snmp"`
+	Mail    *mail.Status `json:"mail"`
 }
 
 func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
@@ -109,6 +111,12 @@ func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
 			fmt.Fprintf(w, "snmp\t%s\tpackets %d\trequests %s\treports %d\n", a.Addr, a.Packets, counts(a.Requests), a.Reports)
 			fmt.Fprintf(w, "\tdropped %s\n", counts(a.Dropped))
 			fmt.Fprintf(w, "\ttraps (%s) sent %s\tfailed %s\n", a.TrapProfile, counts(a.TrapsSent), counts(a.TrapsFailed))
+		}
+	}
+	if m := st.Mail; m != nil && m.State != "off" {
+		fmt.Fprintf(w, "mail\t%s\t%s\tlast UID %d\tcontacts %d, skipped %d, duplicates %d\n", m.State, m.Server, m.LastUID, m.Ingested, m.Skipped, m.Duplicates)
+		if m.Unreachable {
+			fmt.Fprintf(w, "\tUNREACHABLE since %s (%d attempts): %s\n", m.Since.Format(time.RFC3339), m.Failures, m.LastError)
 		}
 	}
 	return w.Flush()

@@ -25,6 +25,7 @@ import (
 	"github.com/tandemcc/tandem/contactcenter/rotator"
 	"github.com/tandemcc/tandem/contactcenter/ticker"
 	"github.com/tandemcc/tandem/internal/httpserver"
+	"github.com/tandemcc/tandem/mail"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/reporting"
@@ -203,9 +204,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return 0
 	}}
-	chatFeed := webapi.NewChatFeed()                                           // wakes this node's chat WebSockets
-	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), chatFeed} // the SNMP agent counts voice contacts
-	sip, err := newVoice(o, &storeRef, engine, now, logger)                    // claims --sip-addr (UDP and TCP)
+	chatFeed := webapi.NewChatFeed() // wakes this node's chat WebSockets
+	mailContacts := &mail.Contacts{Live: engine.MailContactsLive}
+	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts, chatFeed} // the SNMP agent counts voice contacts, the mail channel e-mail ones
+	sip, err := newVoice(o, &storeRef, engine, now, logger)                                  // claims --sip-addr (UDP and TCP)
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -327,6 +329,13 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	reg := ops.NewRegistry(store)
 	events.Register(reg)
 	agent.Register(reg)
+	// The e-mail channel: the leader watches the mailbox; the first
+	// failure of an outage is the SNMP trap (the leader's).
+	mailCh := &mail.Channel{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"),
+		Unreachable: agent.MailServerUnreachable, Now: now}
+	mailCh.Register(reg)
+	mailOut := &mail.Sender{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"), Now: now}
+	mailOut.Register(reg)
 	if sip != nil {
 		sip.Register(reg)
 	}
@@ -335,7 +344,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
 		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},
-		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent,
+		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent, Mail: mailCh, MailRoutes: &mail.Handler{Store: store, Engine: engine, Channel: mailCh},
 		Console: &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		ops.RegisterReplication(reg, repl)
@@ -381,7 +390,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		go bk.Run(loops)
 	}
 	go receiver.Run(loops)
-	snmpSrc := snmp.Sources{Cluster: store, Engine: engine}
+	go mailCh.Run(loops)
+	go mailOut.Run(loops)
+	snmpSrc := snmp.Sources{Cluster: store, Engine: engine, Email: mailContacts}
 	if repl != nil {
 		snmpSrc.Replication = repl
 	}

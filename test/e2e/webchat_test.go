@@ -148,6 +148,8 @@ chat: {languages: [en, es], queue: sales}
 	agent.until("call.offered", 15*time.Second)
 	agent.op("answer", nil)
 	agent.until("chat.answered", 10*time.Second)
+	agent.op("chat_typing", map[string]string{"session": session})
+	cust.next("typing", 10*time.Second)
 	agent.op("chat_message", map[string]string{"session": session, "text": "Hi Ana, let me look."})
 	if m := cust.next("message", 10*time.Second); m.From != "customer" || m.Seq != 1 {
 		t.Fatalf("first message %+v", m)

@@ -1,0 +1,374 @@
+// Package dovecottest starts a throwaway, real Dovecot IMAP server for
+// tests: its own dovecot.conf in a fresh temporary directory, one
+// passwd-file user, Maildir storage, listening on a free loopback port,
+// run in the foreground (dovecot -c conf -F) as a child process that
+// t.Cleanup kills. It never reads or touches the system's /etc/dovecot
+// or a system service. With TLS, it makes a test CA and a server
+// certificate for 127.0.0.1 and serves IMAP over implicit TLS; CAFile is
+// the CA to trust.
+//
+// A missing Dovecot is a test failure, never a skip: `make test` installs
+// dovecot-imapd.
+package dovecottest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// Options of a server.
+type Options struct {
+	// TLS serves implicit TLS (imaps) with a test CA.
+	TLS bool
+	// MaxUserIPConnections is mail_max_userip_connections (default 20).
+	MaxUserIPConnections int
+	// NoIdle removes IDLE from the capabilities (imap_capability), so
+	// clients must poll.
+	NoIdle bool
+}
+
+// Server is one running (or stopped) Dovecot.
+type Server struct {
+	Dir      string
+	Port     int
+	User     string
+	Password string
+	// CAFile is the PEM of the CA that signed the server's certificate
+	// (TLS only).
+	CAFile string
+	TLS    bool
+
+	conf string
+	t    testing.TB
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Bin is the dovecot binary, or an error saying how to install it.
+func Bin() (string, error) {
+	if p, err := exec.LookPath("dovecot"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/dovecot", "/usr/local/sbin/dovecot"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("dovecottest: dovecot not found: run `make test` (it installs dovecot-imapd) or apt-get install dovecot-imapd")
+}
+
+// Start writes the configuration and starts Dovecot; the test fails if
+// it cannot.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	if _, err := Bin(); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "dovecottest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	// Dovecot's unprivileged processes (dovenull, the mail user) must
+	// reach their sockets and the mail under it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Dir: dir, User: "desk@example.org", Password: "Dove-Pass-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		TLS: o.TLS, t: t, conf: filepath.Join(dir, "dovecot.conf")}
+	s.Port = freePort(t)
+	uid, gid := os.Getuid(), os.Getgid()
+	if uid == 0 {
+		uid, gid = 65534, 65534 // Dovecot refuses root as the mail user
+	}
+	home := filepath.Join(dir, "home")
+	for _, d := range []string{"run", "state", home} {
+		if err := os.MkdirAll(filepath.Join(dir, strings.TrimPrefix(d, dir)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(home, uid, gid); err != nil && os.Getuid() == 0 {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(fmt.Sprintf("%s:{PLAIN}%s::::::\n", s.User, s.Password)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	maxConn := o.MaxUserIPConnections
+	if maxConn == 0 {
+		maxConn = 20
+	}
+	ssl := "ssl = no\n"
+	listener := fmt.Sprintf("inet_listener imap {\n    address = 127.0.0.1\n    port = %d\n  }\n  inet_listener imaps {\n    port = 0\n  }", s.Port)
+	if o.TLS {
+		s.CAFile = writeCerts(t, dir)
+		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
+		listener = fmt.Sprintf("inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    address = 127.0.0.1\n    port = %d\n    ssl = yes\n  }", s.Port)
+	}
+	caps := ""
+	if o.NoIdle {
+		caps = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE\n"
+	}
+	conf := fmt.Sprintf(`# written by dovecottest: a throwaway test server
+protocols = imap
+listen = 127.0.0.1
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+instance_name = dovecottest-%[2]d
+log_path = %[1]s/dovecot.log
+%[3]sdisable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%%u %[1]s/passwd
+}
+userdb {
+  driver = static
+  args = uid=%[4]d gid=%[5]d home=%[6]s/%%u
+}
+mail_location = maildir:~/Maildir
+%[8]sprotocol imap {
+  mail_max_userip_connections = %[7]d
+}
+service imap-login {
+  chroot =
+  %[9]s
+}
+service anvil {
+  chroot =
+}
+ssl_dh = </usr/share/dovecot/dh.pem
+`, dir, s.Port, ssl, uid, gid, home, maxConn, caps, listener)
+	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(s.Kill)
+	return s
+}
+
+func freePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Addr is host:port of the IMAP listener.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+
+// Start (again) runs Dovecot on the same configuration and waits until it
+// accepts connections.
+func (s *Server) Start() {
+	s.t.Helper()
+	bin, _ := Bin()
+	s.mu.Lock()
+	cmd := exec.Command(bin, "-c", s.conf, "-F")
+	out, err := os.OpenFile(filepath.Join(s.Dir, "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		s.mu.Unlock()
+		s.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		s.t.Fatalf("starting dovecot: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); out.Close(); close(done) }()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-done:
+			s.t.Fatalf("dovecot exited at start: %s", s.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("dovecot not listening on %s after 20 s: %s", s.Addr(), s.Logs())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill stops Dovecot at once (its whole process group) and waits for it.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+	// Its children (imap, auth, anvil) share the group; wait until the
+	// port is free so a restart can listen again.
+	for i := 0; i < 100; i++ {
+		l, err := net.Listen("tcp", s.Addr())
+		if err == nil {
+			l.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Logs returns Dovecot's log (for failure messages).
+func (s *Server) Logs() string {
+	a, _ := os.ReadFile(filepath.Join(s.Dir, "dovecot.log"))
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "stdout.log"))
+	return string(a) + string(b)
+}
+
+// Dial logs in as the test user.
+func (s *Server) Dial() (*imapclient.Client, error) {
+	var (
+		c   *imapclient.Client
+		err error
+	)
+	if s.TLS {
+		pool := x509.NewCertPool()
+		pem, _ := os.ReadFile(s.CAFile)
+		pool.AppendCertsFromPEM(pem)
+		c, err = imapclient.DialTLS(s.Addr(), &imapclient.Options{TLSConfig: tlsConfig(pool)})
+	} else {
+		c, err = imapclient.DialInsecure(s.Addr(), nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login(s.User, s.Password).Wait(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Append appends a message to mailbox (created when missing) as the test
+// user and returns its UID.
+func (s *Server) Append(mailbox string, msg []byte) (uint32, error) {
+	uids, err := s.AppendMany(mailbox, [][]byte{msg})
+	if err != nil {
+		return 0, err
+	}
+	return uids[0], nil
+}
+
+// AppendMany appends messages in order over one session and returns their
+// UIDs.
+func (s *Server) AppendMany(mailbox string, msgs [][]byte) ([]uint32, error) {
+	return s.AppendAt(mailbox, time.Time{}, msgs...)
+}
+
+// AppendAt is AppendMany with the messages' internal date (the server's
+// receipt time) set to at (zero: now).
+func (s *Server) AppendAt(mailbox string, at time.Time, msgs ...[]byte) ([]uint32, error) {
+	c, err := s.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if mailbox != "INBOX" {
+		c.Create(mailbox, nil).Wait() // exists already: fine
+	}
+	var uids []uint32
+	for _, msg := range msgs {
+		var opts *imap.AppendOptions
+		if !at.IsZero() {
+			opts = &imap.AppendOptions{Time: at}
+		}
+		cmd := c.Append(mailbox, int64(len(msg)), opts)
+		if _, err := cmd.Write(msg); err != nil {
+			return uids, err
+		}
+		if err := cmd.Close(); err != nil {
+			return uids, err
+		}
+		data, err := cmd.Wait()
+		if err != nil {
+			return uids, err
+		}
+		uids = append(uids, uint32(data.UID))
+	}
+	return uids, c.Logout().Wait()
+}
+
+// Count is the number of messages in mailbox.
+func (s *Server) Count(mailbox string) (uint32, error) {
+	c, err := s.Dial()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	d, err := c.Status(mailbox, &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil {
+		return 0, err
+	}
+	return *d.NumMessages, nil
+}
+
+// writeCerts makes a test CA and a certificate for 127.0.0.1 and
+// localhost signed by it; it returns the CA's PEM file.
+func writeCerts(t testing.TB, dir string) string {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dovecottest CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	write := func(name, typ string, b []byte, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("ca.pem", "CERTIFICATE", caDER, 0o644)
+	write("server.pem", "CERTIFICATE", der, 0o644)
+	write("server.key", "EC PRIVATE KEY", kb, 0o600)
+	return filepath.Join(dir, "ca.pem")
+}

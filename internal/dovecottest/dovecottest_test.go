@@ -1,0 +1,27 @@
+package dovecottest
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestAppendAndCount(t *testing.T) {
+	for _, tls := range []bool{false, true} {
+		t.Run(fmt.Sprint("tls=", tls), func(t *testing.T) {
+			s := Start(t, Options{TLS: tls})
+			uid, err := s.Append("INBOX", []byte("From: a@example.com\r\nSubject: x\r\n\r\nhello\r\n"))
+			if err != nil {
+				t.Fatalf("append: %v\n%s", err, s.Logs())
+			}
+			n, err := s.Count("INBOX")
+			if err != nil || n != 1 || uid == 0 {
+				t.Fatalf("count %d uid %d err %v", n, uid, err)
+			}
+			s.Kill()
+			s.Start()
+			if n, err := s.Count("INBOX"); err != nil || n != 1 {
+				t.Fatalf("after a restart: %d %v", n, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,574 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tandemcc/tandem/cluster"
+	cc "github.com/tandemcc/tandem/contactcenter"
+)
+
+// Store is what the channel needs of the cluster: proposing commands and
+// knowing whether this node leads.
+type Store interface {
+	Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error)
+	IsLeader() bool
+}
+
+// Engine is what the channel reads of the engine.
+type Engine interface {
+	// MailSettings is the channel's configuration (nil: off).
+	MailSettings() *cc.Mail
+	// MailView is the UIDVALIDITY and the highest UID recorded.
+	MailView() (uidValidity, lastUID uint32)
+	// MailMessageOf is the message a contact was made of.
+	MailMessageOf(contact string) (cc.MailMessage, bool)
+	// MailContactLive tells whether a contact is still held.
+	MailContactLive(contact string) bool
+}
+
+// Channel is the e-mail channel of one node. Run it on every node: only
+// the leader watches the mailbox; the others wait for leadership.
+type Channel struct {
+	Store  Store
+	Engine Engine
+	Logger *slog.Logger
+	// Unreachable is told, on the leader, once per outage, that the mail
+	// server (host:port) cannot be reached and why (no credentials):
+	// snmp.Agent.MailServerUnreachable.
+	Unreachable func(server, message string)
+	Now         func() time.Time
+	// MinBackoff and MaxBackoff bound the wait between attempts to reach
+	// the server (default 1 s and 60 s); CheckEvery is how often a
+	// session checks leadership and settings (default 200 ms).
+	MinBackoff, MaxBackoff, CheckEvery time.Duration
+	// ExpungeEvery is how often the leader expunges handled messages
+	// older than retention_days (default 1 h).
+	ExpungeEvery time.Duration
+
+	mu      sync.Mutex
+	st      Status
+	alarmed bool // the current outage was reported
+	pool    *Pool
+}
+
+// Status is the channel's state on this node (/v1/status "mail").
+type Status struct {
+	// State: off (no mail settings), follower (another node watches),
+	// connecting, watching (IDLE), polling, unreachable (the server
+	// failed; retrying with back-off), error (the cluster refused).
+	State  string `json:"state"`
+	Server string `json:"server,omitempty"`
+	// Idle tells whether the server offers IDLE (watching) or the
+	// channel polls.
+	Idle        bool   `json:"idle,omitempty"`
+	Mailbox     string `json:"mailbox,omitempty"`
+	UIDValidity uint32 `json:"uid_validity,omitempty"`
+	LastUID     uint32 `json:"last_uid,omitempty"`
+	// Unreachable is set during an outage: since when, how many attempts
+	// failed, the last error, the next attempt.
+	Unreachable  bool      `json:"unreachable"`
+	Since        time.Time `json:"since,omitzero"`
+	Failures     int       `json:"failures,omitempty"`
+	LastError    string    `json:"last_error,omitempty"`
+	NextAttempt  time.Time `json:"next_attempt,omitzero"`
+	LastConnect  time.Time `json:"last_connect,omitzero"`
+	Sessions     int       `json:"sessions"`
+	SessionLimit int       `json:"session_limit,omitempty"`
+	// Counters of this node since it started.
+	Ingested     uint64 `json:"ingested"`
+	Duplicates   uint64 `json:"duplicates"`
+	Skipped      uint64 `json:"skipped"`
+	Outages      uint64 `json:"outages"`
+	FailuresSeen uint64 `json:"failures_total"`
+	Expunged     uint64 `json:"expunged"`
+}
+
+// Status returns the channel's state.
+func (c *Channel) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.st
+	if c.pool != nil {
+		st.Sessions, st.SessionLimit = c.pool.InUse(), c.pool.Limit()
+	}
+	return st
+}
+
+func (c *Channel) update(fn func(*Status)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(&c.st)
+}
+
+func (c *Channel) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Channel) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// serverError is a failure of the mail server (dial, TLS, login,
+// commands): it counts toward an outage and the alarm.
+type serverError struct{ err error }
+
+func (e serverError) Error() string { return e.err.Error() }
+func (e serverError) Unwrap() error { return e.err }
+
+func serverErr(what string, err error) error {
+	return serverError{fmt.Errorf("%s: %w", what, err)}
+}
+
+// errRestart ends a session without a failure: leadership lost, the
+// settings changed.
+var errRestart = errors.New("session restarted")
+
+// Run watches the mailbox while this node leads, until ctx ends.
+func (c *Channel) Run(ctx context.Context) {
+	minB, maxB := orDefault(c.MinBackoff, time.Second), orDefault(c.MaxBackoff, time.Minute)
+	backoff := minB
+	for ctx.Err() == nil {
+		m := c.Engine.MailSettings()
+		switch {
+		case m == nil:
+			c.update(func(s *Status) {
+				*s = Status{State: "off", Ingested: s.Ingested, Duplicates: s.Duplicates, Skipped: s.Skipped, Outages: s.Outages, FailuresSeen: s.FailuresSeen}
+			})
+			sleep(ctx, time.Second)
+			continue
+		case !c.Store.IsLeader():
+			c.update(func(s *Status) {
+				s.State, s.Server, s.Unreachable, s.Failures, s.NextAttempt = "follower", server(m.IMAP), false, 0, time.Time{}
+			})
+			c.mu.Lock()
+			c.alarmed = false
+			c.mu.Unlock()
+			sleep(ctx, orDefault(c.CheckEvery, 200*time.Millisecond))
+			continue
+		}
+		err := c.session(ctx, *m, func() { backoff = minB })
+		if err == nil || errors.Is(err, errRestart) || ctx.Err() != nil {
+			continue
+		}
+		c.failed(*m, err, backoff)
+		sleep(ctx, backoff)
+		backoff = min(backoff*2, maxB)
+	}
+}
+
+func server(im cc.MailIMAP) string { return net.JoinHostPort(im.Host, strconv.Itoa(im.Port)) }
+
+// failed records a failed attempt; the first of an outage raises the
+// alarm (logged, and the trap through Unreachable).
+func (c *Channel) failed(m cc.Mail, err error, wait time.Duration) {
+	msg := cc.CleanText(err.Error(), 256)
+	var se serverError
+	isServer := errors.As(err, &se)
+	now := c.now()
+	c.mu.Lock()
+	first := isServer && !c.alarmed
+	if first {
+		c.alarmed = true
+	}
+	s := &c.st
+	s.FailuresSeen++
+	s.Failures++
+	s.LastError = msg
+	s.NextAttempt = now.Add(wait)
+	if isServer {
+		s.State = "unreachable"
+		if !s.Unreachable {
+			s.Unreachable, s.Since = true, now
+			s.Outages++
+		}
+	} else {
+		s.State = "error"
+	}
+	c.mu.Unlock()
+	if !isServer {
+		c.log().Warn("mail: ingestion stopped; retrying", "err", msg, "retry_in", wait.String())
+		return
+	}
+	c.log().Warn("mail server unreachable; retrying", "server", server(m.IMAP), "err", msg, "retry_in", wait.String())
+	if first {
+		c.log().Error("mail server unreachable: alarm raised", "server", server(m.IMAP), "err", msg)
+		if c.Unreachable != nil {
+			c.Unreachable(server(m.IMAP), msg)
+		}
+	}
+}
+
+// connected ends an outage.
+func (c *Channel) connected(m cc.Mail, idle bool, v uint32) {
+	now := c.now()
+	c.mu.Lock()
+	was := c.alarmed
+	c.alarmed = false
+	s := &c.st
+	s.State, s.Server, s.Idle, s.Mailbox, s.UIDValidity = "polling", server(m.IMAP), idle, m.IMAP.Mailbox, v
+	if idle {
+		s.State = "watching"
+	}
+	s.Unreachable, s.Since, s.Failures, s.LastError, s.NextAttempt, s.LastConnect = false, time.Time{}, 0, "", time.Time{}, now
+	c.mu.Unlock()
+	if was {
+		c.log().Info("mail server reachable again: alarm cleared", "server", server(m.IMAP))
+	}
+}
+
+// tlsConfig trusts the system's authorities and the configured CA file.
+func tlsConfig(m cc.Mail, host string) (*tls.Config, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if m.CAFile != "" {
+		pem, err := os.ReadFile(m.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading mail.ca_file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mail.ca_file %s: no PEM certificate in it", m.CAFile)
+		}
+	}
+	return &tls.Config{ServerName: host, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// dial connects and logs in, in the settings' TLS mode.
+func dial(m cc.Mail, opts *imapclient.Options) (*imapclient.Client, error) {
+	im := m.IMAP
+	addr := server(im)
+	opts.Dialer = &net.Dialer{Timeout: 15 * time.Second}
+	var (
+		cl  *imapclient.Client
+		err error
+	)
+	switch im.TLS {
+	case cc.MailTLSNone:
+		cl, err = imapclient.DialInsecure(addr, opts)
+	default:
+		if opts.TLSConfig, err = tlsConfig(m, im.Host); err != nil {
+			return nil, err
+		}
+		if im.TLS == cc.MailTLSStartTLS {
+			cl, err = imapclient.DialStartTLS(addr, opts)
+		} else {
+			cl, err = imapclient.DialTLS(addr, opts)
+		}
+	}
+	if err != nil {
+		return nil, serverErr("connecting to "+addr, err)
+	}
+	if err := cl.WaitGreeting(); err != nil {
+		cl.Close()
+		return nil, serverErr("greeting of "+addr, err)
+	}
+	if err := cl.Login(im.User, im.Password).Wait(); err != nil {
+		cl.Close()
+		return nil, serverErr("logging in to "+addr+" as "+cc.CleanText(im.User, 64), err)
+	}
+	return cl, nil
+}
+
+// commandTimeout bounds one IMAP exchange (not IDLE): a server that
+// stops answering is a failure, not a hang.
+const commandTimeout = 60 * time.Second
+
+// session watches the mailbox until ctx ends, the node stops leading, the
+// settings change (errRestart) or the server fails. ok is called once
+// logged in and the mailbox selected.
+func (c *Channel) session(ctx context.Context, m cc.Mail, ok func()) error {
+	c.update(func(s *Status) { s.State, s.Server = "connecting", server(m.IMAP) })
+	pool := c.poolFor(m)
+	release, err := pool.Acquire(ctx)
+	if err != nil {
+		return errRestart
+	}
+	defer release()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	restarted := make(chan struct{})
+	go func() {
+		t := time.NewTicker(orDefault(c.CheckEvery, 200*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+				cur := c.Engine.MailSettings()
+				if !c.Store.IsLeader() || cur == nil || !reflect.DeepEqual(*cur, m) {
+					close(restarted)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	newMail := make(chan struct{}, 1)
+	opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				select {
+				case newMail <- struct{}{}:
+				default:
+				}
+			}
+		},
+	}}
+	cl, err := dial(m, opts)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	stop := context.AfterFunc(sctx, func() { cl.Close() })
+	defer stop()
+	end := func(err error) error {
+		select {
+		case <-restarted:
+			return errRestart
+		default:
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
+	sel, err := cl.Select(m.IMAP.Mailbox, nil).Wait()
+	guard.Stop()
+	if err != nil {
+		return end(serverErr("selecting mailbox "+cc.CleanText(m.IMAP.Mailbox, 64), err))
+	}
+	idle := cl.Caps().Has(imap.CapIdle)
+	c.connected(m, idle, sel.UIDValidity)
+	ok()
+	c.log().Info("mail: watching the mailbox", "server", server(m.IMAP), "mailbox", m.IMAP.Mailbox, "idle", idle, "uid_validity", sel.UIDValidity)
+	poll := time.Duration(m.IMAP.PollSeconds) * time.Second
+	var expunged time.Time
+	for {
+		if err := c.ingestFresh(sctx, cl, sel.UIDValidity); err != nil {
+			return end(err)
+		}
+		if now := c.now(); now.Sub(expunged) >= orDefault(c.ExpungeEvery, time.Hour) {
+			if err := c.expunge(cl, m, sel.UIDValidity); err != nil {
+				return end(err)
+			}
+			expunged = now
+		}
+		if idle {
+			err = waitIdle(sctx, cl, newMail, poll)
+		} else {
+			sleep(sctx, poll)
+			err = sctx.Err()
+		}
+		if err != nil {
+			return end(err)
+		}
+	}
+}
+
+// waitIdle idles until the server announces a change, d passes or ctx
+// ends.
+func waitIdle(ctx context.Context, cl *imapclient.Client, newMail chan struct{}, d time.Duration) error {
+	cmd, err := cl.Idle()
+	if err != nil {
+		return serverErr("IDLE", err)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-newMail:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-done:
+		return serverErr("IDLE", err)
+	}
+	if err := cmd.Close(); err != nil {
+		return serverErr("ending IDLE", err)
+	}
+	if err := <-done; err != nil {
+		return serverErr("ending IDLE", err)
+	}
+	return nil
+}
+
+// ingestFresh is ingest, started again from the engine's watermark when
+// another proposer moved it meanwhile (mail.received refused as stale: an
+// old leader's last proposals still arriving).
+func (c *Channel) ingestFresh(ctx context.Context, cl *imapclient.Client, validity uint32) error {
+	for i := 0; ; i++ {
+		err := c.ingest(ctx, cl, validity)
+		var r *cluster.Refusal
+		if err == nil || i == 10 || !errors.As(err, &r) || !strings.Contains(r.Msg, "read the mailbox again") {
+			return err
+		}
+		c.log().Info("mail: the watermark moved under this proposer; reading the mailbox again")
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
+// fetchBatch bounds the messages fetched by one FETCH.
+const fetchBatch = cc.MaxMailBatch
+
+var headerSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+
+// ingest records every message above the engine's watermark, in UID
+// order, each through Raft before the next.
+func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity uint32) error {
+	v, last := c.Engine.MailView()
+	if v != validity {
+		last = 0 // a new mailbox: everything in it is new (Message-IDs still dedupe)
+	}
+	guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
+	found, err := cl.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(last + 1), Stop: 0}}}}, nil).Wait()
+	guard.Stop()
+	if err != nil {
+		return serverErr("searching new messages", err)
+	}
+	var uids []imap.UID
+	for _, u := range found.AllUIDs() {
+		if uint32(u) > last { // "n:*" names the highest UID even below n
+			uids = append(uids, u)
+		}
+	}
+	slices.Sort(uids)
+	after := last
+	for len(uids) > 0 {
+		n := min(len(uids), fetchBatch)
+		batch := uids[:n]
+		uids = uids[n:]
+		guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
+		msgs, err := cl.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}}).Collect()
+		guard.Stop()
+		if err != nil {
+			return serverErr("fetching new messages", err)
+		}
+		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
+		if len(msgs) > 0 {
+			if err := c.record(ctx, validity, after, msgs); err != nil {
+				return err
+			}
+			after = uint32(msgs[len(msgs)-1].UID)
+		}
+		c.update(func(s *Status) { s.UIDValidity, s.LastUID = validity, uint32(batch[len(batch)-1]) })
+	}
+	return nil
+}
+
+// record commits the messages of one fetch (their contacts with them) as
+// one mail.received_batch, each naming the UID before it, and waits until
+// it applied. The command's key is the batch's UIDVALIDITY and UIDs, so a
+// retry applies once; a batch on a moved watermark is refused as stale
+// and the mailbox read again.
+func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*imapclient.FetchMessageBuffer) error {
+	batch := cc.MailReceivedBatchRequest{Messages: make([]cc.MailReceivedRequest, 0, len(msgs))}
+	for _, msg := range msgs {
+		h, err := ParseHeaders(msg.FindBodySection(headerSection))
+		if err != nil {
+			// An unreadable header still gets its UID recorded, as a
+			// contact without sender or subject: never skipped silently,
+			// never fetched for ever.
+			c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
+			h = Headers{}
+		}
+		req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), After: after, MessageID: h.MessageID, From: h.From,
+			FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
+		if h.Skip == "" && c.fromAlias(h.From) {
+			req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
+		}
+		batch.Messages = append(batch.Messages, req)
+		after = uint32(msg.UID)
+	}
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		return fmt.Errorf("encoding mail.received_batch: %w", err)
+	}
+	first, last := batch.Messages[0].UID, batch.Messages[len(batch.Messages)-1].UID
+	if err := cc.CheckPayload(cc.TypeMailReceivedBatch, payload); err != nil {
+		return fmt.Errorf("mail.received_batch of UIDs %d..%d: %w", first, last, err)
+	}
+	res, err := c.Store.Propose(ctx, cc.TypeMailReceivedBatch, json.RawMessage(payload),
+		cluster.WithKey(fmt.Sprintf("mail.received_batch/%d/%d-%d", validity, first, last)))
+	if err != nil {
+		return fmt.Errorf("recording UIDs %d..%d: %w", first, last, err)
+	}
+	var r cc.MailBatchResult
+	_ = json.Unmarshal(res.Result, &r)
+	c.update(func(s *Status) {
+		for _, x := range r.Results {
+			switch {
+			case x.Duplicate || res.Duplicate:
+				s.Duplicates++
+			case x.Skipped != "":
+				s.Skipped++
+			default:
+				s.Ingested++
+			}
+		}
+	})
+	for i, x := range r.Results {
+		switch {
+		case x.Threaded:
+			c.log().Info("mail: answer joined its contact", "contact", x.Contact, "uid", batch.Messages[i].UID)
+		case x.Contact != "" && !x.Duplicate:
+			c.log().Info("mail: contact created", "contact", x.Contact, "queue", x.Queue, "uid", batch.Messages[i].UID)
+		}
+	}
+	return nil
+}
+
+func (c *Channel) fromAlias(from string) bool {
+	m := c.Engine.MailSettings()
+	if m == nil || from == "" {
+		return false
+	}
+	for _, a := range m.Aliases {
+		if a.Address != "" && equalFold(a.Address, from) {
+			return true
+		}
+	}
+	return false
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

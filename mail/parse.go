@@ -1,0 +1,199 @@
+package mail
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // non-UTF-8 charsets (ISO-8859-x, Windows-125x, …)
+	gomail "github.com/emersion/go-message/mail"
+
+	cc "github.com/tandemcc/tandem/contactcenter"
+)
+
+// HeaderContact is the header this channel puts on every message it
+// sends, naming the contact: a message that carries it is ours and is
+// never ingested as a new contact.
+const HeaderContact = "X-Tandem-Contact"
+
+// Limits of what is read from a message.
+const (
+	// MaxBodyBytes bounds the text kept of a message's text parts.
+	MaxBodyBytes = 1 << 20
+	// MaxParts bounds the parts of a message that are looked at.
+	MaxParts = 200
+)
+
+// Headers is what ingestion needs of a message: its identity, who sent
+// it to which address, the subject, and whether it must not become a
+// contact. Texts are decoded (RFC 2047, any charset go-message knows) and
+// cleaned to the engine's limits.
+type Headers struct {
+	MessageID string   `json:"message_id,omitempty"`
+	From      string   `json:"from,omitempty"`
+	FromName  string   `json:"from_name,omitempty"`
+	To        []string `json:"to,omitempty"`
+	Subject   string   `json:"subject,omitempty"`
+	// Thread are the Message-IDs it answers: In-Reply-To, then
+	// References newest first (at most contactcenter.MaxMailThread).
+	Thread []string `json:"thread,omitempty"`
+	// Skip is a contactcenter.MailSkip* reason, or "".
+	Skip string `json:"skip,omitempty"`
+}
+
+// ParseHeaders reads a message's header (the message itself, or only its
+// header section). A header it cannot read at all is an error; a field it
+// cannot decode is left empty.
+func ParseHeaders(raw []byte) (Headers, error) {
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+		return Headers{}, fmt.Errorf("reading the message header: %w", err)
+	}
+	h := gomail.Header{Header: e.Header}
+	var out Headers
+	if id, err := h.MessageID(); err == nil && id != "" {
+		out.MessageID = cc.CleanText("<"+id+">", cc.MaxMessageIDLen)
+	}
+	if from, err := h.AddressList("From"); err == nil && len(from) > 0 {
+		out.From = cc.CleanText(from[0].Address, cc.MaxEmailLen)
+		out.FromName = cc.CleanText(from[0].Name, cc.MaxNameLen)
+	}
+	for _, k := range []string{"To", "Cc", "Delivered-To", "X-Original-To"} {
+		as, err := h.AddressList(k)
+		if err != nil {
+			continue
+		}
+		for _, a := range as {
+			if len(out.To) < cc.MaxMailRecipients && a.Address != "" && len(a.Address) <= cc.MaxEmailLen {
+				out.To = append(out.To, cc.CleanText(a.Address, cc.MaxEmailLen))
+			}
+		}
+	}
+	if s, err := h.Subject(); err == nil {
+		out.Subject = cc.CleanText(s, cc.MaxNoteLen)
+	} else {
+		out.Subject = cc.CleanText(h.Get("Subject"), cc.MaxNoteLen)
+	}
+	seen := map[string]bool{}
+	for _, k := range []string{"In-Reply-To", "References"} {
+		ids, err := h.MsgIDList(k)
+		if err != nil {
+			continue
+		}
+		if k == "References" { // newest last: look at the newest first
+			for i, j := 0, len(ids)-1; i < j; i, j = i+1, j-1 {
+				ids[i], ids[j] = ids[j], ids[i]
+			}
+		}
+		for _, id := range ids {
+			id = cc.CleanText("<"+id+">", cc.MaxMessageIDLen)
+			if !seen[id] && len(out.Thread) < cc.MaxMailThread {
+				seen[id] = true
+				out.Thread = append(out.Thread, id)
+			}
+		}
+	}
+	out.Skip = skipReason(h)
+	return out, nil
+}
+
+// skipReason: ours (HeaderContact), an auto-reply (Auto-Submitted other
+// than "no", RFC 3834; X-Autoreply, X-Autorespond), or bulk and list
+// mail (Precedence bulk/junk/list, List-Id).
+func skipReason(h gomail.Header) string {
+	if h.Get(HeaderContact) != "" {
+		return cc.MailSkipOwn
+	}
+	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
+		return cc.MailSkipAutoReply
+	}
+	if h.Get("X-Autoreply") != "" || h.Get("X-Autorespond") != "" {
+		return cc.MailSkipAutoReply
+	}
+	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	case "bulk", "junk", "list":
+		return cc.MailSkipBulk
+	}
+	if h.Get("List-Id") != "" {
+		return cc.MailSkipBulk
+	}
+	return ""
+}
+
+// Content is a message as an agent reads it: its text (the text parts,
+// decoded to UTF-8) and its attachments.
+type Content struct {
+	Headers
+	Text        string       `json:"text"`
+	HTML        string       `json:"html,omitempty"`
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Truncated: the text was longer than MaxBodyBytes.
+	Truncated bool `json:"truncated,omitempty"`
+}
+
+// Attachment is one attachment of a message.
+type Attachment struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+}
+
+// ParseContent reads a whole message: its headers, its text and HTML
+// parts decoded to UTF-8 (quoted-printable, base64, any charset
+// go-message knows), and its attachments' names, types and sizes. A
+// malformed part ends the reading with what was read so far and an error.
+func ParseContent(raw []byte) (Content, error) {
+	h, err := ParseHeaders(raw)
+	if err != nil {
+		return Content{}, err
+	}
+	c := Content{Headers: h}
+	r, err := gomail.CreateReader(bytes.NewReader(raw))
+	if err != nil && r == nil {
+		return c, fmt.Errorf("reading the message: %w", err)
+	}
+	var text, html strings.Builder
+	for n := 0; n < MaxParts; n++ {
+		p, err := r.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil && p == nil {
+			c.Text, c.HTML = text.String(), html.String()
+			return c, fmt.Errorf("reading part %d: %w", n+1, err)
+		}
+		switch ph := p.Header.(type) {
+		case *gomail.InlineHeader:
+			t, _, _ := ph.ContentType()
+			dst := &text
+			if t == "text/html" {
+				dst = &html
+			}
+			room := MaxBodyBytes - dst.Len()
+			b, rerr := io.ReadAll(io.LimitReader(p.Body, int64(room)+1))
+			if len(b) > room {
+				b, c.Truncated = b[:room], true
+			}
+			dst.WriteString(strings.ToValidUTF8(string(b), "\uFFFD"))
+			if rerr != nil {
+				c.Text, c.HTML = text.String(), html.String()
+				return c, fmt.Errorf("reading part %d: %w", n+1, rerr)
+			}
+		case *gomail.AttachmentHeader:
+			name, _ := ph.Filename()
+			t, _, _ := ph.ContentType()
+			size, rerr := io.Copy(io.Discard, p.Body)
+			c.Attachments = append(c.Attachments, Attachment{Filename: cc.CleanText(name, cc.MaxNameLen),
+				ContentType: cc.CleanText(t, cc.MaxNameLen), Size: size})
+			if rerr != nil {
+				c.Text, c.HTML = text.String(), html.String()
+				return c, fmt.Errorf("reading part %d: %w", n+1, rerr)
+			}
+		}
+	}
+	c.Text, c.HTML = text.String(), html.String()
+	return c, nil
+}

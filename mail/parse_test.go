@@ -1,0 +1,85 @@
+package mail
+
+import (
+	"strings"
+	"testing"
+
+	cc "github.com/tandemcc/tandem/contactcenter"
+)
+
+func msg(headers string, body string) []byte {
+	return []byte(strings.ReplaceAll(headers, "\n", "\r\n") + "\r\n" + body)
+}
+
+func TestParseHeaders(t *testing.T) {
+	base := "From: =?ISO-8859-1?Q?Andr=E9?= <andre@example.com>\nTo: Support <support@example.org>, x@example.org\nCc: sales@example.org\nMessage-ID: <abc@example.com>\nSubject: =?windows-1252?Q?Caf=E9_=80_bill?=\n"
+	tests := []struct {
+		name    string
+		headers string
+		skip    string
+	}{
+		{"customer", base, ""},
+		{"auto-reply", base + "Auto-Submitted: auto-replied\n", cc.MailSkipAutoReply},
+		{"auto-submitted no", base + "Auto-Submitted: no\n", ""},
+		{"x-autoreply", base + "X-Autoreply: yes\n", cc.MailSkipAutoReply},
+		{"bulk", base + "Precedence: Bulk\n", cc.MailSkipBulk},
+		{"junk", base + "Precedence: junk\n", cc.MailSkipBulk},
+		{"list", base + "List-Id: <news.example.com>\n", cc.MailSkipBulk},
+		{"ours", base + HeaderContact + ": mail-1-2\n", cc.MailSkipOwn},
+		{"answer", base + "In-Reply-To: <r1.mail-1-1@example.org>\nReferences: <q@cust> <r1.mail-1-1@example.org>\n", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := ParseHeaders(msg(tc.headers, "hi\r\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Skip != tc.skip {
+				t.Fatalf("skip %q, want %q", h.Skip, tc.skip)
+			}
+			if h.From != "andre@example.com" || h.FromName != "André" || h.MessageID != "<abc@example.com>" {
+				t.Fatalf("headers %+v", h)
+			}
+			if h.Subject != "Café € bill" {
+				t.Fatalf("subject %q", h.Subject)
+			}
+			if strings.Join(h.To, ",") != "support@example.org,x@example.org,sales@example.org" {
+				t.Fatalf("to %q", h.To)
+			}
+			if tc.name == "answer" && strings.Join(h.Thread, " ") != "<r1.mail-1-1@example.org> <q@cust>" {
+				t.Fatalf("thread %q", h.Thread)
+			}
+		})
+	}
+	// Control characters and over-long subjects are cleaned to the
+	// engine's limits.
+	h, err := ParseHeaders(msg("Subject: a\tb"+strings.Repeat("x", 600)+"\nFrom: bad\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Subject) != cc.MaxNoteLen || strings.ContainsRune(h.Subject, '\t') || h.From != "" {
+		t.Fatalf("%+v", h)
+	}
+	if err := cc.CheckPayload(cc.TypeMailReceived, mustJSON(t, cc.MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: h.MessageID,
+		From: h.From, FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip})); err != nil {
+		t.Fatalf("the edge's check refuses a parsed message: %v", err)
+	}
+}
+
+func TestParseContent(t *testing.T) {
+	raw := msg("From: a@example.com\nTo: support@example.org\nSubject: files\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n",
+		"--XX\r\nContent-Type: text/plain; charset=iso-8859-2\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nZ=B3ote\r\n"+
+			"--XX\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n"+
+			"--XX\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"invoice.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n"+
+			"--XX--\r\n")
+	c, err := ParseContent(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(c.Text) != "Złote" || !strings.Contains(c.HTML, "<p>hi</p>") {
+		t.Fatalf("text %q html %q", c.Text, c.HTML)
+	}
+	if len(c.Attachments) != 1 || c.Attachments[0].Filename != "invoice.pdf" || c.Attachments[0].Size != 9 {
+		t.Fatalf("attachments %+v", c.Attachments)
+	}
+}

@@ -1,0 +1,267 @@
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/dovecottest"
+)
+
+// smtpSink is the tiny SMTP server of the tests (peers.md): go-smtp's
+// server, with PLAIN authentication, keeping what it receives; a
+// recipient's local part "tempfail…" or "reject…" is answered 451 or 550.
+type smtpSink struct {
+	addr       string
+	user, pass string
+	mu         sync.Mutex
+	got        [][]byte
+	authed     int
+}
+
+func startSink(t *testing.T) *smtpSink { return startSinkTLS(t, nil) }
+
+// startSinkTLS is startSink offering STARTTLS with tc (and then
+// authentication only over TLS).
+func startSinkTLS(t *testing.T, tc *tls.Config) *smtpSink {
+	k := &smtpSink{user: "sender@example.org", pass: "Smtp-Sink-Pass-42"}
+	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{k: k}, nil }))
+	s.Domain, s.AllowInsecureAuth, s.TLSConfig = "sink.test", tc == nil, tc
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.addr = l.Addr().String()
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return k
+}
+
+func (k *smtpSink) messages() [][]byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([][]byte(nil), k.got...)
+}
+
+type sinkSession struct {
+	k    *smtpSink
+	auth bool
+}
+
+func (s *sinkSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *sinkSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		if user != s.k.user || pass != s.k.pass {
+			return errors.New("invalid credentials")
+		}
+		s.auth = true
+		s.k.mu.Lock()
+		s.k.authed++
+		s.k.mu.Unlock()
+		return nil
+	}), nil
+}
+func (s *sinkSession) Reset()        {}
+func (s *sinkSession) Logout() error { return nil }
+func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	if !s.auth {
+		return &smtp.SMTPError{Code: 530, Message: "authentication required"}
+	}
+	return nil
+}
+func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	switch {
+	case strings.HasPrefix(to, "tempfail"):
+		return &smtp.SMTPError{Code: 451, Message: "try again later"}
+	case strings.HasPrefix(to, "reject"):
+		return &smtp.SMTPError{Code: 550, Message: "no such user"}
+	}
+	return nil
+}
+func (s *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.k.mu.Lock()
+	s.k.got = append(s.k.got, b)
+	s.k.mu.Unlock()
+	return nil
+}
+
+// fakeClock is the leader's clock of the in-process store and the
+// sender's: the per-minute limit is engine time.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func senderConfig(sink *smtpSink, perMinute int) string {
+	host, port, _ := net.SplitHostPort(sink.addr)
+	return fmt.Sprintf(`
+queues: [{id: support}]
+mail:
+  imap: {host: imap.example.org, user: u, password: p}
+  smtp: {host: %s, port: %s, tls: none, user: %q, password: %q, messages_per_minute: %d}
+  aliases: [{address: support@example.org, queue: support}]
+`, host, port, sink.user, sink.pass, perMinute)
+}
+
+// A burst of replies under a 3-a-minute limit: exactly 3 go out in each
+// minute of the leader's clock, each from the alias the customer wrote
+// to, threaded on the customer's message, marked as ours, once.
+func TestSenderRateAndThreading(t *testing.T) {
+	sink := startSink(t)
+	clock := &fakeClock{t: time.Now().Add(time.Hour)} // after the configuration's (real) time
+	st := newEngineStore(t, senderConfig(sink, 3))
+	st.now = clock.Now
+	ctx := context.Background()
+	if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<q1@cust.example>",
+		From: "cust@example.com", To: []string{"support@example.org"}, Subject: "Broken"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 7; i++ {
+		if _, err := st.Propose(ctx, cc.TypeMailReply, cc.MailReplyRequest{Reply: fmt.Sprintf("r%d", i), Contact: "mail-1-1",
+			Body: fmt.Sprintf("Reply %d.\nRegards", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snd := &Sender{Store: st, Engine: st.e, Now: clock.Now, Poll: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	for minute, want := range []int{3, 6, 7} {
+		waitFor(t, fmt.Sprintf("%d messages in minute %d", want, minute), 20*time.Second, func() bool { return len(sink.messages()) >= want })
+		time.Sleep(200 * time.Millisecond) // the sender keeps polling: nothing more may go out this minute
+		if got := len(sink.messages()); got != want {
+			t.Fatalf("minute %d: %d messages sent, want %d", minute, got, want)
+		}
+		clock.Add(time.Minute)
+	}
+	if got := st.e.Outbox(cc.OutboxSent); len(got) != 7 {
+		t.Fatalf("%d sent in the outbox", len(got))
+	}
+	m, err := gomail.CreateReader(strings.NewReader(string(sink.messages()[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := m.Header.AddressList("From")
+	irt, _ := m.Header.MsgIDList("In-Reply-To")
+	refs, _ := m.Header.MsgIDList("References")
+	subj, _ := m.Header.Subject()
+	if len(from) != 1 || from[0].Address != "support@example.org" || m.Header.Get(HeaderContact) != "mail-1-1" ||
+		len(irt) != 1 || irt[0] != "q1@cust.example" || len(refs) != 1 || subj != "Re: Broken" {
+		t.Fatalf("headers %v", m.Header.Map())
+	}
+	// The channel never ingests its own reply.
+	if h, _ := ParseHeaders(sink.messages()[0]); h.Skip != cc.MailSkipOwn {
+		t.Fatalf("our reply parses as %q", h.Skip)
+	}
+}
+
+// Outcomes: a 451 is retried, a 550 fails; a reply a previous leader left
+// "sending" is marked uncertain and never sent.
+func TestSenderOutcomesAndFailover(t *testing.T) {
+	sink := startSink(t)
+	st := newEngineStore(t, senderConfig(sink, 100))
+	ctx := context.Background()
+	for i, from := range []string{"tempfail@example.com", "reject@example.com", "ok@example.com"} {
+		if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: uint32(i + 1), After: uint32(i), From: from}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []struct{ id, contact string }{{"interrupted", "mail-1-3"}, {"temp", "mail-1-1"}, {"rej", "mail-1-2"}, {"ok", "mail-1-3"}} {
+		if _, err := st.Propose(ctx, cc.TypeMailReply, cc.MailReplyRequest{Reply: r.id, Contact: r.contact, Body: "x"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A previous leader recorded the attempt and died.
+	if _, err := st.Propose(ctx, cc.TypeMailSending, cc.MailSendingRequest{Reply: "interrupted"}); err != nil {
+		t.Fatal(err)
+	}
+	snd := &Sender{Store: st, Engine: st.e, Poll: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	state := func(id string) cc.OutboxEntry {
+		for _, o := range st.e.Outbox("") {
+			if o.ID == id {
+				return o
+			}
+		}
+		return cc.OutboxEntry{}
+	}
+	waitFor(t, "the outcomes", 20*time.Second, func() bool {
+		return state("ok").State == cc.OutboxSent && state("rej").State == cc.OutboxFailed && state("temp").Attempts >= 2
+	})
+	if o := state("interrupted"); o.State != cc.OutboxUncertain {
+		t.Fatalf("interrupted: %+v", o)
+	}
+	if o := state("temp"); o.State == cc.OutboxSent || o.State == cc.OutboxFailed {
+		t.Fatalf("temp: %+v", o)
+	}
+	if got := sink.messages(); len(got) != 1 {
+		t.Fatalf("%d messages delivered, want only ok's", len(got))
+	}
+	if e := state("rej").Error; !strings.Contains(e, "550") || strings.Contains(e, sink.pass) {
+		t.Fatalf("rej error %q", e)
+	}
+}
+
+// STARTTLS (the default SMTP mode) with a custom CA, then PLAIN: the
+// reply goes out over TLS.
+func TestSenderStartTLS(t *testing.T) {
+	certs := dovecottest.Start(t, dovecottest.Options{TLS: true}) // its test CA and 127.0.0.1 certificate
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certs.Dir, "server.pem"), filepath.Join(certs.Dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := startSinkTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}})
+	doc := strings.Replace(senderConfig(sink, 30), "tls: none, ", "", 1) + "  ca_file: " + certs.CAFile + "\n"
+	st := newEngineStore(t, doc)
+	if m := st.e.MailSettings(); m.SMTP.TLS != cc.MailTLSStartTLS {
+		t.Fatalf("default SMTP TLS mode %q", m.SMTP.TLS)
+	}
+	ctx := context.Background()
+	if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: 1, From: "c@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Propose(ctx, cc.TypeMailReply, cc.MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: "over TLS"}); err != nil {
+		t.Fatal(err)
+	}
+	snd := &Sender{Store: st, Engine: st.e, Poll: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { snd.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the reply over STARTTLS, recorded sent", 20*time.Second, func() bool {
+		return len(sink.messages()) == 1 && len(st.e.Outbox(cc.OutboxSent)) == 1
+	})
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.authed != 1 {
+		t.Fatalf("authenticated %d times", sink.authed)
+	}
+}
