@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +337,40 @@ func TestChatFeed(t *testing.T) {
 	f.unwatch("s2", b)
 	if len(f.conns) != 0 {
 		t.Fatalf("feed keeps %d sessions", len(f.conns))
+	}
+}
+
+// --web-tls-only chat: the plain listener refuses the chat routes (403,
+// 1000) and still serves the callback ones.
+func TestChatTLSOnly(t *testing.T) {
+	r := newChatRig(t)
+	mux := http.NewServeMux()
+	(&Handler{Store: r.store, Engine: r.engine, TLSOnly: []string{FeatureChat}}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, path := range []string{"/api/v1/chats", "/api/v1/chats/0123456789abcdef0123456789abcdef/ws"} {
+		method := "POST"
+		if strings.HasSuffix(path, "/ws") {
+			method = "GET"
+		}
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(`{"chat_language":"en"}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Error
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || e.Code != CodeGeneral {
+			t.Fatalf("%s %s over plain HTTP: %d %+v", method, path, resp.StatusCode, e)
+		}
+	}
+	resp, err := http.Post(srv.URL+"/api/v1/callbacks", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("callbacks refused too: %d", resp.StatusCode)
 	}
 }
