@@ -97,6 +97,10 @@ func (s *scope) sees(typ string, r *refs) bool {
 		return s.exts[r.Extension]
 	case strings.HasPrefix(typ, "call."), typ == cc.EvQueueStats:
 		return mine || ownQueue
+	case strings.HasPrefix(typ, "chat."):
+		// A waiting session's events go to its queue's agents, a taken
+		// one's to the agent holding it only.
+		return mine || (ownQueue && r.Agent == "")
 	case strings.HasPrefix(typ, "agent."), typ == cc.EvProblemReported:
 		return mine
 	case typ == cc.EvPhoneRegistration, typ == cc.EvUserPresence:

@@ -55,6 +55,15 @@ func TestStreamFilterRules(t *testing.T) {
 		{cc.EvCallRinging, `{"call":"c7","extension":"2001"}`, true},
 		{cc.EvCallRinging, `{"call":"c8","extension":"3001"}`, false},
 		{cc.EvCallEnded, `{"call":"c2","place":"line","agent":"a2","queue":"support"}`, false},
+		// Web chat: a waiting session's events to its queue's agents, a
+		// taken one's to the agent holding it only.
+		{cc.EvChatMessage, `{"chat":"s1","seq":1,"from":"customer","queue":"sales","text":"hi"}`, true},
+		{cc.EvChatMessage, `{"chat":"s2","seq":1,"from":"customer","queue":"support","text":"hi"}`, false},
+		{cc.EvChatMessage, `{"chat":"s1","seq":2,"from":"customer","agent":"a1","queue":"sales","text":"x"}`, true},
+		{cc.EvChatMessage, `{"chat":"s3","seq":2,"from":"customer","agent":"a2","queue":"sales","text":"private"}`, false},
+		{cc.EvChatTyping, `{"chat":"s3","from":"customer","agent":"a2","queue":"sales"}`, false},
+		{cc.EvChatAnswered, `{"chat":"s1","queue":"sales","status":"connected","agent":"a1"}`, true},
+		{cc.EvChatEnded, `{"chat":"s3","queue":"sales","status":"ended","agent":"a2"}`, false},
 		// The supervised-calls list, whole.
 		{cc.EvCallTransferStarted, `{"call":"c2","agent":"a2","target":"3001","kind":"T"}`, true},
 		{cc.EvCallTransferred, `{"call":"c2","agent":"a2","target":"3001","kind":"T"}`, true},

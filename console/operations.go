@@ -49,6 +49,12 @@ var operations = map[string]operation{
 	"couple":         {typ: cc.TypeCallCouple, actor: "agent"},
 	"note":           {typ: cc.TypeCallNote, actor: "agent"},
 
+	// Web chat: the agent holding a session writes in it, shows typing,
+	// ends it (the engine checks that the session's call is on its line).
+	"chat_message": {typ: cc.TypeChatMessage, actor: "agent"},
+	"chat_typing":  {typ: cc.TypeChatTyping, actor: "agent"},
+	"chat_end":     {typ: cc.TypeChatEnd, actor: "agent"},
+
 	// User self-service (portal).
 	"presence":      {typ: cc.TypeUserPresence, actor: "user"},
 	"forwarding":    {typ: cc.TypeUserForwarding, actor: "user"},

@@ -106,6 +106,8 @@ type Call struct {
 	Band int `json:"band,omitempty"`
 	// Callback is the web callback this call is an attempt of.
 	Callback string `json:"callback,omitempty"`
+	// Chat is the web chat session this call carries (chat.go).
+	Chat string `json:"chat,omitempty"`
 }
 
 func (c *Call) missed(agent string) bool {
@@ -219,6 +221,9 @@ func (e *Engine) recordTalk(c *Call) {
 func (e *Engine) endCall(c *Call, reason, by string) {
 	if c.Callback != "" {
 		defer e.callbackCallEnded(c.Callback, c.ID, reason)
+	}
+	if c.Chat != "" {
+		defer e.chatCallEnded(c.Chat, c.ID, reason, by)
 	}
 	place, agent := c.Place, c.Agent
 	switch c.Place {

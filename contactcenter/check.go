@@ -63,6 +63,10 @@ var payloadOf = map[string]func() any{
 	TypeMailReply:         func() any { return new(MailReplyRequest) },
 	TypeMailSending:       func() any { return new(MailSendingRequest) },
 	TypeMailSent:          func() any { return new(MailSentRequest) },
+	TypeChatCreate:        func() any { return new(ChatCreateRequest) },
+	TypeChatMessage:       func() any { return new(ChatMessageRequest) },
+	TypeChatTyping:        func() any { return new(ChatMessageRequest) },
+	TypeChatEnd:           func() any { return new(ChatEndRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

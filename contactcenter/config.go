@@ -46,6 +46,9 @@ type Document struct {
 	// Mail is the e-mail channel's settings (mailconfig.go); absent, the
 	// current settings stay (or, with Prune, the channel is off).
 	Mail *Mail `yaml:"mail" json:"mail,omitempty"`
+	// Chat is the web chat section (chat.go): the chat languages and the
+	// default chat queue; present, it replaces the current one.
+	Chat *ChatSettings `yaml:"chat" json:"chat,omitempty"`
 }
 
 // Settings are the engine-wide operating parameters. Zero fields take
@@ -270,6 +273,8 @@ type Config struct {
 	// Mail is the e-mail channel's settings, nil when it is off. It holds
 	// the IMAP and SMTP passwords: shown only redacted (Document).
 	Mail *Mail `json:"mail,omitempty"`
+	// Chat is the web chat section (nil: web chat not configured).
+	Chat *ChatSettings `json:"chat,omitempty"`
 }
 
 func emptyConfig() Config {
@@ -408,6 +413,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		next.Settings = cur.Settings
 		next.Callbacks = cur.Callbacks
 		next.Mail = cur.Mail
+		next.Chat = cur.Chat
 	}
 	if d.Mail != nil {
 		m, err := checkMail(*d.Mail)
@@ -415,6 +421,13 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			return Config{}, err
 		}
 		next.Mail = &m
+	}
+	if d.Chat != nil {
+		cs, err := checkChatSettings(*d.Chat)
+		if err != nil {
+			return Config{}, err
+		}
+		next.Chat = &cs
 	}
 	if d.Callbacks != nil {
 		cb, err := checkCallbackSettings(*d.Callbacks)
@@ -705,6 +718,11 @@ func checkRefs(c Config, d Document) error {
 			}
 		}
 	}
+	if c.Chat != nil && c.Chat.Queue != "" {
+		if _, ok := c.Queues[c.Chat.Queue]; !ok {
+			return fieldErr("chat.queue", "unknown queue %q", c.Chat.Queue)
+		}
+	}
 	for _, id := range sortedKeys(c.Agents) {
 		a := c.Agents[id]
 		if _, ok := c.Users[a.User]; a.User != "" && !ok {
@@ -968,6 +986,10 @@ func diff(old, next Config, em eventSink) ApplyResult {
 		}
 		em.Emit("config.callbacks.updated", cb)
 	}
+	if !reflect.DeepEqual(old.Chat, next.Chat) && next.Chat != nil {
+		r.Updated++
+		em.Emit("config.chat.updated", *next.Chat)
+	}
 	return r
 }
 
@@ -1086,6 +1108,10 @@ func (c Config) Document() Document {
 	if c.Callbacks != nil {
 		cb := *c.Callbacks
 		d.Callbacks = &cb
+	}
+	if c.Chat != nil {
+		cs := *c.Chat
+		d.Chat = &cs
 	}
 	return d
 }

@@ -147,6 +147,10 @@ func init() {
 		TypeMailReply:         (*Engine).cmdMailReply,
 		TypeMailSending:       (*Engine).cmdMailSending,
 		TypeMailSent:          (*Engine).cmdMailSent,
+		TypeChatCreate:        (*Engine).cmdChatCreate,
+		TypeChatMessage:       (*Engine).cmdChatMessage,
+		TypeChatTyping:        (*Engine).cmdChatTyping,
+		TypeChatEnd:           (*Engine).cmdChatEnd,
 	}
 }
 
@@ -258,6 +262,9 @@ type State struct {
 	Callbacks map[string]*Callback `json:"callbacks,omitempty"`
 	// Mail is what the e-mail channel recorded of its mailbox (mail.go).
 	Mail *MailState `json:"mail,omitempty"`
+	// Chats holds the web chat sessions, open and ended (pruned by the
+	// daily maintenance), by session id (chat.go).
+	Chats map[string]*Chat `json:"chats,omitempty"`
 }
 
 // New returns an empty engine.
@@ -278,6 +285,7 @@ func newState() *State {
 
 		Voicemail: map[string]*Mailbox{},
 		Callbacks: map[string]*Callback{},
+		Chats:     map[string]*Chat{},
 	}
 }
 
@@ -304,11 +312,14 @@ func (s *State) normalize() {
 	if s.Callbacks == nil {
 		s.Callbacks = map[string]*Callback{}
 	}
+	if s.Chats == nil {
+		s.Chats = map[string]*Chat{}
+	}
 }
 
 // Families lists the command families the engine applies.
 func (e *Engine) Families() []string {
-	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyMail}
+	return []string{Family, FamilyAgent, FamilyCall, FamilyClock, FamilyPhone, FamilyUser, FamilyVoicemail, FamilyCallback, FamilyMail, FamilyChat}
 }
 
 // Apply applies one command. A returned error is a refusal: the state is

@@ -47,6 +47,9 @@ func (e *Engine) check() error {
 	if err := e.checkCallbacks(); err != nil {
 		return err
 	}
+	if err := e.checkChats(); err != nil {
+		return err
+	}
 	ids := sortedKeys(st.Calls)
 	for _, id := range ids {
 		if err := e.checkCall(st.Calls[id]); err != nil {

@@ -80,6 +80,7 @@ const (
 	kindCustomerName
 	kindCallbackText
 	kindContactData
+	kindChatText
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -118,6 +119,10 @@ var textKinds = [...]struct {
 	kindCustomerName: {4 * MaxCustomerNameRunes, "a customer name", "customer names", true, true},
 	kindCallbackText: {4 * MaxCallbackDescRunes, "a description", "descriptions", true, true},
 	kindContactData:  {4 * MaxContactDataRunes, "a string", "strings", true, true},
+	// Chat texts: names and captions have no limit of their own (web.md)
+	// beyond the engine's bound of free texts; messages allow line feeds
+	// and tabs (CheckChatText makes the rest of the text rule).
+	kindChatText: {4 * MaxChatMessageRunes, "a message", "messages", false, true},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -143,6 +148,11 @@ func (k textKind) check(field, v string) error {
 		// UTF-8 are refused.
 		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
 			return fieldErr(field, "want UTF-8 text without NUL")
+		}
+		return nil
+	case kindChatText:
+		if ce := CheckChatText(v); ce != nil {
+			return fieldErr(field, "%s", ce.Msg)
 		}
 		return nil
 	}
@@ -264,6 +274,12 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[CallbackDatum]():         {"key": kindContactData, "value": kindContactData},
 	reflect.TypeFor[CallbackCancelRequest](): {"callback": kindID},
 	reflect.TypeFor[CallbackSettings]():      {"time_zone": kindKeyword, "holidays": kindKeyword, "queues": kindID},
+	reflect.TypeFor[ChatCreateRequest](): {"session": kindID, "language": kindKeyword, "chat_language": kindKeyword,
+		"customer_name": kindDescription, "source": kindDescription, "destination": kindDescription, "caption": kindDescription,
+		"business_unit": kindID},
+	reflect.TypeFor[ChatMessageRequest](): {"session": kindID, "from": kindKeyword, "agent": kindID, "text": kindChatText},
+	reflect.TypeFor[ChatEndRequest]():     {"session": kindID, "by": kindKeyword, "agent": kindID},
+	reflect.TypeFor[ChatSettings]():       {"languages": kindKeyword, "queue": kindID},
 	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
 		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
 

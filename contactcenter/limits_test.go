@@ -41,6 +41,11 @@ func TestTextKinds(t *testing.T) {
 			// that are not UTF-8 are refused.
 			cases = append(cases, tc{strings.Repeat("x", d.max), true}, tc{strings.Repeat("x", d.max+1), false},
 				tc{"Dear Ann,\r\n\n\t10 EUR.\n", true}, tc{"a\x00b", false}, tc{"a\xffb", false}, tc{"\xc0\xaf", false})
+		case kindChatText: // chat messages: characters, line feeds and tabs allowed
+			cases = append(cases, tc{"a\nb\tc", true}, tc{strings.Repeat("é", MaxChatMessageRunes), true},
+				tc{strings.Repeat("é", MaxChatMessageRunes+1), false}, tc{strings.Repeat("😀", MaxChatMessageRunes), true},
+				tc{strings.Repeat("x", d.max+1), false}, tc{"a\rb", false}, tc{"a\x00b", false}, tc{"a\u202eb", false},
+				tc{"a\xffb", false}, tc{"a\u0085b", false})
 		default:
 			cases = append(cases, tc{strings.Repeat("x", d.max), true}, tc{strings.Repeat("x", d.max+1), false},
 				tc{strings.Repeat("é", d.max/2), true}, tc{strings.Repeat("é", d.max/2) + "x", d.max%2 == 1})

@@ -148,6 +148,7 @@ func (e *Engine) maintain() {
 		pruned += e.st.Agents[id].pruneHistory(cutoff)
 	}
 	e.pruneCallbacks(cutoff)
+	e.pruneChats(e.now - int64(r.TranscriptsDays)*int64(24*time.Hour))
 	ms.Last = e.now
 	ms.Next = nextMaintenance(e.now, st.MaintenanceTime)
 	e.emit(EvMaintenance, MaintenanceEvent{At: e.now, ContactsDays: r.ContactsDays, EventsDays: r.EventsDays,

@@ -223,6 +223,9 @@ func (e *Engine) cmdAnswer(env command.Envelope) (any, error) {
 	if c.Callback != "" {
 		e.callbackAnswered(c, a) // the customer is dialled now
 	}
+	if c.Chat != "" {
+		e.chatAnswered(c, a)
+	}
 	return CallResult{Call: c.ID, Place: PlaceLine, State: c.State, Agent: a.ID, Queue: ev.Queue}, nil
 }
 

@@ -98,6 +98,12 @@ var randomOutcomes = []struct{ key, what string }{
 	{EvCallbackCreated, "web callback accepted"},
 	{EvCallbackUpdated, "web callback status changed"},
 	{EvCallbackDial, "web callback taken: the customer is dialled"},
+	{"call.queued chat", "a web chat session waits in its queue"},
+	{EvChatCreated, "web chat session accepted"},
+	{EvChatAnswered, "web chat session taken by an agent"},
+	{EvChatMessage, "chat message of a customer or an agent"},
+	{EvChatTyping, "chat typing indicator"},
+	{EvChatEnded, "web chat session ended"},
 
 	{"queue.stats", "queue statistics"},
 	{"phone.registration", "phone registered or not"},

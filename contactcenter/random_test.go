@@ -25,6 +25,7 @@ import (
 // secure phone 3002/s (secrets, their expiry); a spare extension 3009
 // whose mailbox the generator floods and then removes.
 const randomDoc = `
+chat: {languages: [en, es], queue: li}
 settings: {ring_timeout_seconds: 10, auto_return_seconds: 15, park_return_seconds: 20, outside_line_prefix: "9", default_country_code: "44", default_area_code: "161", phone_secrets: {grace_seconds: 30}}
 pause_reasons: [{code: lunch}]
 extensions:
@@ -92,6 +93,8 @@ type randomGen struct {
 	nextReply                       int
 	cbs                             []string // web callbacks created recently
 	nextCB                          int
+	chats                           []string // web chat sessions created recently
+	nextCh                          int
 	// spareGone: the generator removed the spare extension 3009 (and its
 	// mailbox) with a pruning config.apply and has not put it back.
 	spareGone bool
@@ -123,6 +126,8 @@ type randomView struct {
 	queuedBack []string
 	recent     map[string]string // agent -> a call in its recent history
 	openCBs    []string          // open web callbacks
+	openChats  []string          // open web chat sessions
+	chatLines  []string          // "agent/session": a chat on an agent's line
 
 	out        []string // calls with an outgoing leg waiting for an answer
 	legs       []string // of those: consultations on line 2
@@ -175,6 +180,14 @@ func (g *randomGen) see(s *State, now time.Time, step int) {
 	for _, id := range sortedKeys(s.Callbacks) {
 		if s.Callbacks[id].open() {
 			g.openCBs = append(g.openCBs, id)
+		}
+	}
+	for _, id := range sortedKeys(s.Chats) {
+		if ch := s.Chats[id]; ch.Status != ChatEnded {
+			g.openChats = append(g.openChats, id)
+			if c := s.Calls[ch.Call]; c != nil && c.Place == PlaceLine {
+				g.chatLines = append(g.chatLines, c.Agent+"/"+id)
+			}
 		}
 	}
 	owners, unattended, back := map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -778,7 +791,9 @@ func (g *randomGen) extraCommand() (string, any) {
 		}
 		return g.pick(rUsers)
 	}
-	switch n := g.r.IntN(28); {
+	switch n := g.r.IntN(34); {
+	case n >= 28:
+		return g.chatCommand()
 	case n >= 25:
 		return g.callbackCommand()
 	case n < 4:
@@ -797,7 +812,7 @@ func (g *randomGen) extraCommand() (string, any) {
 		return TypeUserForwarding, ForwardingRequest{User: g.pick([]string{"u1", "u2", "u1", "u2", "bob"}), Forwarding: rForwards[g.r.IntN(len(rForwards))]}
 	case n < 16:
 		return TypeUserPresence, PresenceRequest{User: g.pick(rUsers), Presence: g.pick(append([]string{"nowhere"}, Presences...))}
-	case n < 20:
+	case n < 21:
 		return g.phoneCommand()
 	default:
 		return g.configCommand()
@@ -838,6 +853,65 @@ func (g *randomGen) callbackCommand() (string, any) {
 		p.Schedule = []CallbackWindow{{Start: start.UnixNano(), End: start.Add(time.Duration(20+g.r.IntN(70)) * time.Second).UnixNano()}}
 	}
 	return TypeCallbackCreate, p
+}
+
+// chatCommand: web chat sessions into the queues (by destination or the
+// configured chat queue; some refused: an undefined language, priority
+// 0, a forbidden source character), messages and typing of customers
+// and of the agents holding them (some on unknown or ended sessions, by
+// another agent), ends by either side.
+func (g *randomGen) chatCommand() (string, any) {
+	session := func() string {
+		switch {
+		case len(g.openChats) > 0 && g.r.IntN(8) > 0:
+			return g.pick(g.openChats)
+		case len(g.chats) > 0 && g.r.IntN(2) == 0:
+			return g.pick(g.chats)
+		}
+		return "chat-none"
+	}
+	n := g.r.IntN(10)
+	if len(g.chatLines) > 0 && n < 4 {
+		agent, id, _ := strings.Cut(g.pick(g.chatLines), "/")
+		if g.r.IntN(10) == 0 {
+			agent = g.pick([]string{"a1", "a2", "a3"})
+		}
+		switch g.r.IntN(5) {
+		case 0:
+			return TypeChatTyping, ChatMessageRequest{Session: id, From: ChatFromAgent, Agent: agent}
+		case 1:
+			return TypeChatEnd, ChatEndRequest{Session: id, By: ChatFromAgent, Agent: agent}
+		}
+		return TypeChatMessage, ChatMessageRequest{Session: id, From: ChatFromAgent, Agent: agent, Text: "agent says"}
+	}
+	if len(g.openChats) == 0 && n < 8 && g.r.IntN(2) == 0 {
+		n = 8 // nothing open: mostly open one
+	}
+	switch {
+	case n < 4:
+		return TypeChatMessage, ChatMessageRequest{Session: session(), From: ChatFromCustomer, Text: "customer says"}
+	case n < 6:
+		return TypeChatTyping, ChatMessageRequest{Session: session(), From: ChatFromCustomer}
+	case n < 8:
+		return TypeChatEnd, ChatEndRequest{Session: session(), By: ChatFromCustomer}
+	}
+	g.nextCh++
+	id := fmt.Sprintf("chat%d", g.nextCh)
+	g.chats = append(g.chats, id)
+	if len(g.chats) > 16 {
+		g.chats = g.chats[len(g.chats)-16:]
+	}
+	p := ChatCreateRequest{Session: id, ChatLanguage: g.pick([]string{"en", "es", "en"}), Priority: 1 + g.r.IntN(100),
+		CustomerName: "Chat customer", Source: "web", Destination: g.pick([]string{"", "rr", "sk", "the shop"})}
+	switch g.r.IntN(15) {
+	case 0:
+		p.Priority = 0
+	case 1:
+		p.ChatLanguage = "fr"
+	case 2:
+		p.Source = "a(b)"
+	}
+	return TypeChatCreate, p
 }
 
 // phoneCommand: registrations (the secure phone 3002/s only with a valid
@@ -912,6 +986,16 @@ func (ct *callTracker) observe(t *testing.T, env command.Envelope, err error, ev
 		}
 	}
 	for _, ev := range events {
+		if ev.Type == EvChatCreated {
+			// A chat session's call enters its queue.
+			var ch ChatEvent
+			_ = json.Unmarshal(ev.Data, &ch)
+			if ct.live[ch.Call] {
+				t.Fatalf("chat %s created live call %s again", ch.Session, ch.Call)
+			}
+			ct.live[ch.Call] = true
+			continue
+		}
 		if ev.Type == EvMailReceived {
 			var m MailReceivedEvent
 			_ = json.Unmarshal(ev.Data, &m)

@@ -15,7 +15,7 @@ const (
 	CodeCannotConnect   = 1002
 	CodeConnectFailed   = 1003
 	CodePageNotFound    = 1006
-	CodeInvalidSession  = 1007
+	CodeInvalidSession  = cc.CodeInvalidSession
 	CodeNoJavaScript    = 1008
 	CodeBadMandatory    = cc.CodeBadMandatory
 	CodeBadParameter    = cc.CodeBadParameter
@@ -78,7 +78,7 @@ func Status(code int) int {
 	case CodeBadMandatory, CodeBadParameter, CodeInvalidSchedule, CodeNameTooLong, CodeDescTooLong,
 		CodeContactDataLong, CodeInvalidPriority, CodeScheduleExpired, CodeScheduleTooFar:
 		return http.StatusBadRequest
-	case CodeUnknownQueue:
+	case CodeUnknownQueue, CodeInvalidSession:
 		return http.StatusNotFound
 	case CodeDuplicate, CodeOutsideSchedule, CodeExcludedNumber:
 		return http.StatusConflict

@@ -2,7 +2,10 @@
 // endpoints a customer's web site calls on --http-addr, beginning with
 // the web callback — POST /api/v1/callbacks, GET and DELETE
 // /api/v1/callbacks/{id} — answered with web.md's numeric codes, and its
-// bundled, translatable form page under /callback/.
+// bundled, translatable form page under /callback/ — and web chat:
+// POST /api/v1/chats and the customer's WebSocket /api/v1/chats/{id}/ws
+// (chat.go), whose messages are committed chat.message commands
+// acknowledged with their sequence numbers, resumable from any node.
 //
 // It owns the public routes (Handler.Routes mounts them on the node's
 // public mux, beside the console's), the decoding and edge checks of the

@@ -27,7 +27,11 @@ func (h *Handler) corsAllowed(origin string) bool {
 // the CORS headers of an allowed origin.
 func (h *Handler) guard(op string, fn http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.plainRefused(w, r, FeatureCallback, false) {
+		feature := FeatureCallback
+		if strings.HasPrefix(op, "chat") {
+			feature = FeatureChat
+		}
+		if h.plainRefused(w, r, feature, false) {
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && h.corsAllowed(origin) {

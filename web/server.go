@@ -57,6 +57,11 @@ type Handler struct {
 	// TLSOnly lists the features (FeatureCallback) the plain listener
 	// refuses: they are served over TLS only.
 	TLSOnly []string
+	// Chats reads chat sessions (nil: Engine, when it reads them too).
+	Chats Chats
+	// Feed wakes chat WebSockets when their session changes (nil: they
+	// look every second); tandemd makes it one of the node's event sinks.
+	Feed *ChatFeed
 
 	limitOnce sync.Once
 	rl        *rateLimiter
@@ -73,6 +78,9 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+Prefix+"/callbacks", h.guard("callback_create", h.createCallback))
 	mux.HandleFunc("GET "+Prefix+"/callbacks/{id}", h.guard("callback_status", h.getCallback))
 	mux.HandleFunc("DELETE "+Prefix+"/callbacks/{id}", h.guard("callback_cancel", h.cancelCallback))
+	mux.HandleFunc("POST "+Prefix+"/chats", h.guard("chat_create", h.createChat))
+	mux.HandleFunc("GET "+Prefix+"/chats/{id}/ws", h.guard("chat_ws", h.chatWS))
+	mux.HandleFunc("OPTIONS "+Prefix+"/chats", h.preflight)
 	mux.HandleFunc("OPTIONS "+Prefix+"/callbacks", h.preflight)
 	mux.HandleFunc("OPTIONS "+Prefix+"/callbacks/{id}", h.preflight)
 	mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
@@ -82,6 +90,10 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 			allow = "POST"
 		case strings.HasPrefix(r.URL.Path, Prefix+"/callbacks/") && !strings.Contains(strings.TrimPrefix(r.URL.Path, Prefix+"/callbacks/"), "/"):
 			allow = "GET, DELETE"
+		case r.URL.Path == Prefix+"/chats":
+			allow = "POST"
+		case strings.HasPrefix(r.URL.Path, Prefix+"/chats/") && strings.HasSuffix(r.URL.Path, "/ws"):
+			allow = "GET"
 		}
 		if allow != "" {
 			w.Header().Set("Allow", allow)

@@ -204,9 +204,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}
 		return 0
 	}}
+	chatFeed := webapi.NewChatFeed() // wakes this node's chat WebSockets
 	mailContacts := &mail.Contacts{Live: engine.MailContactsLive}
-	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts} // the SNMP agent counts voice contacts, the mail channel e-mail ones
-	sip, err := newVoice(o, &storeRef, engine, now, logger)                        // claims --sip-addr (UDP and TCP)
+	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts, chatFeed} // the SNMP agent counts voice contacts, the mail channel e-mail ones
+	sip, err := newVoice(o, &storeRef, engine, now, logger)                                  // claims --sip-addr (UDP and TCP)
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -359,7 +360,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
 			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
-			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly)}).Routes(web)
+			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly), Feed: chatFeed}).Routes(web)
 		if webLn != nil {
 			n.web = httpserver.New(web)
 			go func() { n.done <- n.web.Serve(httpserver.Listener(webLn)) }()

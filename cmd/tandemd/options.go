@@ -118,7 +118,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.StringVar(&o.TLSCert, "tls-cert", "", "certificate (PEM, with its chain) of --https-addr")
 	fs.StringVar(&o.TLSKey, "tls-key", "", "private key (PEM) of --tls-cert")
 	fs.StringVar(&o.WebHost, "web-host", "", "the host name customers' web sites use (in a cluster, the cluster's name); tandemd says at start when the certificate does not name it")
-	fs.StringVar(&o.WebTLSOnly, "web-tls-only", "", "features served over TLS only (callback), comma-separated; the plain --http-addr refuses them")
+	fs.StringVar(&o.WebTLSOnly, "web-tls-only", "", "features served over TLS only (callback, chat), comma-separated; the plain --http-addr refuses them")
 	fs.StringVar(&o.SIPAddr, "sip-addr", "127.0.0.1:5060", "SIP (UDP and TCP): registrar and calls, handled by the leader; followers redirect to it (empty disables)")
 	fs.StringVar(&o.SIPDigest, "sip-digest-algorithms", "MD5,SHA-256", "digest algorithms the registrar challenges with, in order (MD5 first suits phones that read only the first challenge)")
 	fs.StringVar(&o.SIPTrusted, "sip-trusted", "", "trusted SIP gateways, comma-separated addresses or CIDR prefixes: their INVITEs need no credentials (give every node the same list)")
@@ -228,8 +228,8 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
 		}
-		if f != "callback" {
-			return o, fmt.Errorf("--web-tls-only: unknown feature %q (callback)", f)
+		if f != "callback" && f != "chat" {
+			return o, fmt.Errorf("--web-tls-only: unknown feature %q (callback, chat)", f)
 		}
 		if o.HTTPSAddr == "" {
 			return o, fmt.Errorf("--web-tls-only needs --https-addr")

@@ -270,7 +270,7 @@ func TestTLSOptions(t *testing.T) {
 		{[]string{"--https-addr", "127.0.0.1:6443"}, "--tls-cert"},
 		{[]string{"--https-addr", "nowhere"}, "--https-addr"},
 		{[]string{"--web-tls-only", "callback"}, "needs --https-addr"},
-		{[]string{"--https-addr", "127.0.0.1:6443", "--tls-cert", "c", "--tls-key", "k", "--web-tls-only", "chat"}, "unknown feature"},
+		{[]string{"--https-addr", "127.0.0.1:6443", "--tls-cert", "c", "--tls-key", "k", "--web-tls-only", "mail"}, "unknown feature"},
 	} {
 		if _, err := parseOptions(append(base, tc.args...), noEnv); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
