@@ -7,7 +7,7 @@ export GOFLAGS
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
 TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
-BENCH_DEBS := etcd-server snmp snmpd zstd
+BENCH_DEBS := etcd-server snmp snmpd zstd kamailio
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
 # package net-snmp carries them (its lib/mibs).
@@ -73,6 +73,8 @@ bench-smoke: build
 		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/snmp.sh
 	BACKUP_STATE_MB=8 BACKUP_ROUNDS=1 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/backup.sh
 	CONSOLE_ROUNDS=2 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/console.sh
+	SIP_TARGETS=tandem SIP_AGENTS=20 SIP_RATES="10 20" SIP_STEP=2 SIP_PROFILE=0 \
+		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/sip.sh
 
 # chaos is the fault run of `make test` (test/e2e TestFaultRun) for longer:
 # TANDEM_CHAOS_DURATION (default 5m) of kills, pauses and restarts under
@@ -94,6 +96,7 @@ bench: build
 	./bench/web.sh
 	./bench/backup.sh
 	./bench/console.sh
+	./bench/sip.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

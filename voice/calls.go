@@ -35,8 +35,24 @@ type call struct {
 	answered bool
 	agent    string
 	leg      *sipgo.DialogClientSession // the answered agent leg
-	ended    bool
-	done     chan struct{}
+	// picker is the phone that retrieved the call from a directed park
+	// (*55<ext>, pickup.go): the caller's peer once it is re-bridged.
+	picker *sipgo.DialogServerSession
+	// transferTo is the extension a blind transfer rings (transfer.go)
+	// until it answers; transferred: the leg is that extension's.
+	transferTo  string
+	transferred bool
+	// referDone, set while an agent's REFER is being committed, tells
+	// the agent's phone the outcome (NOTIFY) before its leg is released.
+	referDone func(code int)
+	ended     bool
+	done      chan struct{}
+}
+
+// settled reports whether nothing more is to ring for the call: it
+// ended, or it is answered and not being transferred (c.mu held).
+func (c *call) settled() bool {
+	return c.ended || (c.answered && c.transferTo == "")
 }
 
 // calls indexes the calls by engine id and by the SIP Call-ID of each leg.

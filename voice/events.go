@@ -54,6 +54,22 @@ func (s *Server) Publish(evs []command.Event) {
 			if c := s.calls.get(a.Call); c != nil {
 				c.stopRinging(a.Agent)
 			}
+		case contactcenter.EvCallParked:
+			var p contactcenter.ParkedEvent
+			if json.Unmarshal(ev.Data, &p) != nil {
+				continue
+			}
+			if c := s.calls.get(p.Call); c != nil {
+				go s.parkCall(c)
+			}
+		case contactcenter.EvCallTransferStarted:
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil || tr.Kind != contactcenter.KindTransfer {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				go s.blindTransfer(c, tr.Target)
+			}
 		case contactcenter.EvCallEnded:
 			var e struct {
 				Call string `json:"call"`

@@ -72,6 +72,8 @@ func FuzzRequest(f *testing.F) {
 		"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:2001@127.0.0.1>;tag=a\r\nTo: <sip:2001@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 REGISTER\r\nContact: *\r\nExpires: 0\r\nAuthorization: Digest username=\"2001-desk\", realm=\"tandem\", nonce=\"abc\", uri=\"sip:127.0.0.1\", response=\"0\", qop=auth, nc=00000001, cnonce=\"c\"\r\nContent-Length: 0\r\n\r\n",
 		"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nTo: <sip:abc@127.0.0.1>\r\nCSeq: 1 REGISTER\r\nContact: <sip:2001@127.0.0.1:5070>;expires=abc\r\nExpires: -1\r\nContent-Length: 0\r\n\r\n",
 		"INVITE sip:2001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK2\r\nFrom: <sip:x@y>;tag=b\r\nTo: <sip:2001@127.0.0.1>\r\nCall-ID: y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+		"INVITE sip:*552001@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK4\r\nFrom: <sip:2002@y>;tag=c\r\nTo: <sip:*552001@127.0.0.1>\r\nCall-ID: z\r\nCSeq: 1 INVITE\r\nContact: <sip:2002@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n",
+		"INVITE sip:*55@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK5\r\nFrom: <sip:2002@y>;tag=d\r\nTo: <sip:*55@127.0.0.1>\r\nCall-ID: w\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
 		"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK3\r\nCSeq: 9 OPTIONS\r\nContent-Length: 0\r\n\r\n",
 		"ACK sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK3\r\nCSeq: 9 ACK\r\nContent-Length: 0\r\n\r\n",
 		"FOO sip:127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n",

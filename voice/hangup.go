@@ -18,23 +18,22 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) bool {
 		return false
 	}
 	var err error
-	if isLeg {
+	side := "caller"
+	if picker := c.pickerOf(req); picker != nil {
+		err, side = picker.ReadBye(req, tx), "picker"
+	} else if isLeg {
 		c.mu.Lock()
 		leg := c.leg
 		c.mu.Unlock()
 		if leg == nil {
 			return false
 		}
-		err = leg.ReadBye(req, tx)
+		err, side = leg.ReadBye(req, tx), "agent"
 	} else {
 		err = c.caller.ReadBye(req, tx)
 	}
 	if err != nil {
 		return false
-	}
-	side := "caller"
-	if isLeg {
-		side = "agent"
 	}
 	s.endCall(c, side)
 	return true
@@ -47,11 +46,15 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if c, isLeg := s.calls.match(req.CallID().Value()); c != nil && !isLeg {
 		c.caller.ReadAck(req, tx)
+	} else if c != nil {
+		if picker := c.pickerOf(req); picker != nil {
+			picker.ReadAck(req, tx)
+		}
 	}
 }
 
 // endCall tears a call down: by is the side that hung up ("caller",
-// "agent") or "" when the engine ended it. The other legs get BYE and
+// "agent", "picker") or "" when the engine ended it. The other legs get BYE and
 // the hang-up is committed.
 func (s *Server) endCall(c *call, by string) {
 	c.mu.Lock()
@@ -61,7 +64,7 @@ func (s *Server) endCall(c *call, by string) {
 	}
 	wasEnded := c.ended
 	c.ended = true
-	answered, agent, leg := c.answered, c.agent, c.leg
+	answered, agent, leg, picker, transferred := c.answered, c.agent, c.leg, c.picker, c.transferred
 	for _, cancel := range c.ringing {
 		cancel()
 	}
@@ -70,6 +73,9 @@ func (s *Server) endCall(c *call, by string) {
 	defer cancel()
 	if by != "agent" && leg != nil {
 		leg.Bye(ctx)
+	}
+	if by != "picker" && picker != nil {
+		picker.Bye(ctx)
 	}
 	if by != "caller" && answered {
 		c.caller.Bye(ctx)
@@ -80,7 +86,7 @@ func (s *Server) endCall(c *call, by string) {
 	switch {
 	case by == "caller" && !wasEnded:
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
-	case by == "agent" && !wasEnded && c.direct != "":
+	case by == "picker" && !wasEnded, by == "agent" && !wasEnded && (c.direct != "" || transferred):
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "target"})
 	case by == "agent" && !wasEnded:
 		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallHangup, map[string]any{"agent": agent})

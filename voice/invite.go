@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -60,6 +61,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
+	if strings.HasPrefix(req.Recipient.User, contactcenter.ParkPickupPrefix) {
+		s.handlePickup(req, tx, release)
+		return
+	}
 	queue, ok := s.queueOf(req.Recipient)
 	direct := ""
 	if !ok {
@@ -71,32 +76,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 			return
 		}
 	}
-	if !s.trusted(req) {
-		authz := ""
-		if h := req.GetHeader("Authorization"); h != nil {
-			authz = h.Value()
-		}
-		_, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
-			e, p, ok := contactcenter.ParseSIPUser(user)
-			if !ok {
-				return nil
-			}
-			return s.cfg.Engine.PhonePasswords(e, p)
-		})
-		if err != nil {
-			release()
-			var ae *authError
-			errors.As(err, &ae)
-			if ae != nil && ae.Reason != "missing" {
-				s.metrics.authFailures.WithLabelValues(ae.Reason).Inc()
-			}
-			if ae != nil && (ae.Reason == "wrong" || ae.Reason == "unknown_user" || ae.Reason == "replay") {
-				s.respond(req, tx, sip.StatusForbidden, "Forbidden")
-				return
-			}
-			s.challenge(req, tx, ae != nil && ae.Stale)
-			return
-		}
+	if _, ok := s.authorizeInvite(req, tx, release); !ok {
+		return
 	}
 	dlg, err := s.dua.ReadInvite(req, tx)
 	if err != nil {
@@ -168,6 +149,42 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 		case <-time.After(12 * time.Hour):
 		}
 	}
+}
+
+// authorizeInvite lets a trusted gateway's INVITE through (ext "") and
+// checks a phone's digest credentials (ext: the phone's extension);
+// otherwise it answers 401 or 403 and reports false.
+func (s *Server) authorizeInvite(req *sip.Request, tx sip.ServerTransaction, release func()) (ext string, ok bool) {
+	if s.trusted(req) {
+		return "", true
+	}
+	authz := ""
+	if h := req.GetHeader("Authorization"); h != nil {
+		authz = h.Value()
+	}
+	_, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
+		e, p, ok := contactcenter.ParseSIPUser(user)
+		if !ok {
+			return nil
+		}
+		ext = e
+		return s.cfg.Engine.PhonePasswords(e, p)
+	})
+	if err == nil {
+		return ext, true
+	}
+	release()
+	var ae *authError
+	errors.As(err, &ae)
+	if ae != nil && ae.Reason != "missing" {
+		s.metrics.authFailures.WithLabelValues(ae.Reason).Inc()
+	}
+	if ae != nil && (ae.Reason == "wrong" || ae.Reason == "unknown_user" || ae.Reason == "replay") {
+		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		return "", false
+	}
+	s.challenge(req, tx, ae != nil && ae.Stale)
+	return "", false
 }
 
 func clip(s string, n int) string {

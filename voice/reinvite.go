@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -20,8 +21,12 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.mu.Lock()
-	leg, answered, ended := c.leg, c.answered, c.ended
+	leg, answered, ended, picker := c.leg, c.answered, c.ended, c.picker
 	c.mu.Unlock()
+	if picker != nil && answered && !ended {
+		s.relayReinvitePicked(c, picker, req, tx)
+		return
+	}
 	if !answered || ended || leg == nil || leg.InviteResponse == nil {
 		s.respond(req, tx, sip.StatusRequestPending, "Request Pending", sip.NewHeader("Retry-After", "1"))
 		return
@@ -63,6 +68,50 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 			err = leg.WriteRequest(ack)
 		}
 		if err != nil {
+			s.log.Info("SIP: acknowledging a relayed re-INVITE", "call", c.id, "err", err)
+		}
+	}
+	back := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, res.Body())
+	if ct := res.ContentType(); ct != nil && len(res.Body()) > 0 {
+		back.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	}
+	if res.IsSuccess() {
+		back.AppendHeader(sip.HeaderClone(&s.dua.ContactHDR))
+	}
+	s.metrics.responses.WithLabelValues(strconv.Itoa(res.StatusCode/100) + "xx").Inc()
+	if err := tx.Respond(back); err != nil {
+		s.log.Debug("SIP: answering a re-INVITE", "err", err)
+	}
+}
+
+// relayReinvitePicked relays a re-INVITE between a retrieved call's
+// caller and the phone that picked it up (both dialogs are server
+// sessions of Tandem's).
+func (s *Server) relayReinvitePicked(c *call, picker *sipgo.DialogServerSession, req *sip.Request, tx sip.ServerTransaction) {
+	to := picker // the caller re-INVITEs: relayed to the phone
+	if picker.InviteRequest.CallID().Value() == req.CallID().Value() {
+		to = c.caller
+	}
+	target := to.InviteRequest.Contact()
+	if target == nil {
+		s.respond(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out := sip.NewRequest(sip.INVITE, *target.Address.Clone())
+	out.SetBody(req.Body())
+	if ct := req.ContentType(); ct != nil {
+		out.AppendHeader(sip.NewHeader("Content-Type", ct.Value()))
+	}
+	res, err := to.Do(ctx, out)
+	if err != nil {
+		s.log.Info("SIP: relaying a re-INVITE", "call", c.id, "err", err)
+		s.respond(req, tx, sip.StatusInternalServerError, "Server Internal Error")
+		return
+	}
+	if res.IsSuccess() {
+		if err := to.WriteRequest(sip.NewRequest(sip.ACK, *target.Address.Clone())); err != nil {
 			s.log.Info("SIP: acknowledging a relayed re-INVITE", "call", c.id, "err", err)
 		}
 	}

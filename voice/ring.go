@@ -13,9 +13,9 @@ import (
 )
 
 // directUnanswered ends a direct call whose extension's waves all rang
-// out or refused: busy (486 to the caller, call.remote_busy) or not
-// answered (480, the caller's hang-up committed). Forwarding on busy, no
-// answer or not connected is not applied yet.
+// out or refused and no forward applies (forward.go): busy (486 to the
+// caller, call.remote_busy) or not answered (480, the caller's hang-up
+// committed).
 func (s *Server) directUnanswered(c *call, busy bool) {
 	c.mu.Lock()
 	if c.answered || c.ended {
@@ -67,7 +67,7 @@ func (s *Server) ring(c *call, agent string) {
 // or "ext:<number>" for a direct call), once at a time.
 func (s *Server) ringTarget(c *call, key, ext string) {
 	c.mu.Lock()
-	if c.ended || c.answered || c.ringing[key] != nil {
+	if c.settled() || c.ringing[key] != nil {
 		c.mu.Unlock()
 		return
 	}
@@ -94,16 +94,42 @@ func (s *Server) configuredExtension(ext string) bool {
 func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 	defer c.stopRinging(agent)
 	busy := false
+	c.mu.Lock()
+	transfer := c.transferTo != ""
+	c.mu.Unlock()
+	if transfer {
+		defer func() { s.transferUnanswered(ctx, c, busy) }()
+	} else if c.direct != "" && s.forwardDirect(c, "") {
+		return
+	}
 	defer func() {
-		if c.direct != "" && ctx.Err() == nil {
-			s.directUnanswered(c, busy)
+		if c.direct != "" && !transfer && ctx.Err() == nil {
+			cond := contactcenter.ForwardNoAnswer
+			if busy {
+				cond = contactcenter.ForwardBusy
+			}
+			if !s.forwardDirect(c, cond) {
+				s.directUnanswered(c, busy)
+			}
 		}
 	}()
 	plan, err := s.cfg.Engine.RingPlan(ext)
 	if err != nil {
 		return
 	}
+	ringCtx := ctx
+	if c.direct != "" {
+		// A forward on no answer after its own time (no_answer_seconds).
+		if secs := s.noAnswerSeconds(c.direct); secs > 0 {
+			var cancel context.CancelFunc
+			ringCtx, cancel = context.WithTimeout(ctx, time.Duration(secs)*time.Second)
+			defer cancel()
+		}
+	}
 	for _, wave := range plan {
+		if ringCtx.Err() != nil {
+			return
+		}
 		var contacts []string
 		for _, ph := range wave {
 			if ct := s.reg.Contact(ext, ph); ct != "" {
@@ -113,7 +139,7 @@ func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 		if len(contacts) == 0 {
 			continue
 		}
-		wctx, wcancel := context.WithTimeout(ctx, s.cfg.WaveTime)
+		wctx, wcancel := context.WithTimeout(ringCtx, s.cfg.WaveTime)
 		results := make(chan int, len(contacts))
 		for _, ct := range contacts {
 			go func(ct string) { results <- s.branch(wctx, c, agent, ct, wcancel) }(ct)
@@ -129,7 +155,7 @@ func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 			return
 		}
 		c.mu.Lock()
-		done := c.answered || c.ended
+		done := c.settled()
 		c.mu.Unlock()
 		if done {
 			return
@@ -153,7 +179,10 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 	}
 	s.calls.addLeg(c, leg.InviteRequest.CallID().Value())
 	err = leg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
+		c.mu.Lock()
+		transfer := c.transferTo != "" // the caller's dialog is confirmed already
+		c.mu.Unlock()
+		if !transfer && (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) {
 			var h []sip.Header
 			if ct := res.ContentType(); ct != nil && len(res.Body()) > 0 {
 				h = append(h, sip.NewHeader("Content-Type", ct.Value()))
@@ -170,8 +199,11 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusRequestTerminated
 	}
 	c.mu.Lock()
-	won := !c.answered && !c.ended
-	if won {
+	won := !c.settled()
+	xfer := c.transferTo
+	if won && xfer != "" {
+		c.leg, c.agent, c.transferTo, c.transferred = leg, "", "", true
+	} else if won {
 		c.answered, c.agent, c.leg = true, agent, leg
 	}
 	c.mu.Unlock()
@@ -183,6 +215,9 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusRequestTerminated
 	}
 	cancelWave() // the other phones of the wave get CANCEL
+	if xfer != "" {
+		return s.transferAnswered(c, leg, xfer)
+	}
 	ctx2, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	if c.direct != "" {
 		_, err = s.cfg.Store.Propose(ctx2, contactcenter.TypeCallRemoteAnswer, contactcenter.CallRequest{Call: c.id},

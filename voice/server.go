@@ -44,6 +44,8 @@ type Engine interface {
 	Registrations() []contactcenter.Registration
 	// RingPlan is the waves in which an extension's phones ring.
 	RingPlan(ext string) ([][]string, error)
+	// Forward is where a call to a user goes instead (its forwarding rules).
+	Forward(user, condition string) (contactcenter.ForwardDecision, bool)
 	// View reads the engine's state under its lock (queues, agents' extensions, calls).
 	View(fn func(*contactcenter.State))
 }
@@ -344,7 +346,7 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	case sip.REGISTER:
 		s.handleRegister(req, tx)
 	case sip.OPTIONS:
-		s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, REGISTER, OPTIONS, ACK, CANCEL, BYE"))
+		s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, REGISTER, OPTIONS, ACK, CANCEL, BYE, REFER"))
 	case sip.INVITE:
 		if s.dua == nil {
 			s.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
@@ -357,8 +359,14 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	case sip.CANCEL:
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
-	case sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
-		s.respond(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, REGISTER, OPTIONS, ACK, CANCEL, BYE"))
+	case sip.REFER:
+		if req.CallID() == nil {
+			s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+			return
+		}
+		s.handleRefer(req, tx)
+	case sip.SUBSCRIBE, sip.NOTIFY, sip.INFO, sip.MESSAGE, sip.PRACK, sip.UPDATE, sip.PUBLISH:
+		s.respond(req, tx, sip.StatusMethodNotAllowed, "Method Not Allowed", sip.NewHeader("Allow", "INVITE, REGISTER, OPTIONS, ACK, CANCEL, BYE, REFER"))
 	default:
 		s.respond(req, tx, sip.StatusNotImplemented, "Not Implemented")
 	}

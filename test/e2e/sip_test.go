@@ -789,3 +789,270 @@ func TestSIPRegistrationsInSNMP(t *testing.T) {
 	}
 	registered("Gauge32: 0")
 }
+
+const parkConfig = `
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
+  - number: "2003"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2003}]
+users:
+  - {id: ann, name: Ann, extension: "2001"}
+queues:
+  - {id: sales, strategy: longest-idle}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`
+
+// A queue call answered by an agent is parked by the operator onto
+// extension 2002 (call.park_on from the console): the agent's phone gets
+// BYE. Another phone dials *552002: call.park_pickup is committed, the
+// caller is re-INVITEd with that phone's SDP and the phone gets the
+// caller's answer; when the caller hangs up the phone gets BYE and the
+// engine ends the call.
+func TestSIPParkPickupWithSipp(t *testing.T) {
+	n := newNode(t, "sipk", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(parkConfig).ok(t)
+	phonePort := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(phonePort)); r.code != 0 {
+		t.Fatalf("agent phone REGISTER: %v", r)
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	metricOf := func(name string) float64 {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return -1
+		}
+		v, _ := metric(string(b), `tandem_events_total{type="`+name+`"}`)
+		return v
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", phonePort, "-key", "ext", "2001")
+	caller := sippBackground(t, n.sipAddr, "caller_parked.xml", freePort(t), "-key", "queue", "sales")
+	waitFor(t, waitShort, "the agent to answer", func() (bool, string) {
+		v := metricOf("call.answered")
+		return v == 1, fmt.Sprint("answered ", v)
+	})
+	if code, out, err := n.do("POST", "/v1/console/ops/park_on", true, []byte(`{"agent":"a1","extension":"2002"}`), "application/json"); err != nil || code != 200 {
+		t.Fatalf("park_on: %d %s %v", code, out, err)
+	}
+	if a := agent(); a.code != 0 {
+		t.Fatalf("the agent's phone did not get its BYE on park: %v", a)
+	}
+	// Nothing parked on 2003: 404.
+	if r := sipp(t, n.sipAddr, "caller_busy.xml", "u1", "-key", "queue", "*552003"); !strings.Contains(r.trace("messages"), "404 Nothing Parked") {
+		t.Logf("pickup of an empty park: %v\n%s", r, r.trace("messages"))
+		t.Fatal("*552003 with nothing parked is not a 404")
+	}
+	picker := sipp(t, n.sipAddr, "pickup.xml", "u1", "-key", "park", "2002", "-key", "ext", "2003")
+	if picker.code != 0 {
+		t.Fatalf("pickup: %v\ncaller: %v", picker, caller())
+	}
+	c := caller()
+	if c.code != 0 {
+		t.Fatalf("caller: %v", c)
+	}
+	if !strings.Contains(picker.trace("messages"), "o=caller 53655765 2353687638") {
+		t.Fatalf("the phone that picked up did not get the caller's answer:\n%s", picker.trace("messages"))
+	}
+	if !strings.Contains(c.trace("messages"), "o=picker") {
+		t.Fatalf("the caller was not re-INVITEd with the picking phone's SDP:\n%s", c.trace("messages"))
+	}
+	waitFor(t, waitShort, "the engine to account for the retrieval and the end", func() (bool, string) {
+		p, e := metricOf("call.park_retrieved"), metricOf("call.ended")
+		return p == 1 && e == 1, fmt.Sprintf("park_retrieved %v ended %v", p, e)
+	})
+}
+
+const forwardConfig = `
+extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]
+  - number: "2002"
+    phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]
+users:
+  - {id: ann, name: Ann, extension: "2001"}
+  - {id: bob, name: Bob, extension: "2002"}
+`
+
+// Forwarding of direct calls: Ann forwards to extension 2002 when not
+// connected and to an outside number after 2 s without an answer. A call
+// to 2001 while no phone of hers is registered gets 302 to 2002 at
+// Tandem (Diversion reason unavailable); once her phone is registered it
+// rings, is cancelled after 2 s, and the caller gets 302 to the outside
+// number at its own address (reason no-answer). Both calls end in the
+// engine.
+func TestSIPForwardingWithSipp(t *testing.T) {
+	n := newNode(t, "sipf", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(forwardConfig).ok(t)
+	fwd := `{"user":"ann","forwarding":{"not_connected":{"number":"2002"},"no_answer":{"number":"+441615550199"},"no_answer_seconds":2}}`
+	if code, out, err := n.do("POST", "/v1/console/ops/forwarding", true, []byte(fwd), "application/json"); err != nil || code != 200 {
+		t.Fatalf("forwarding: %d %s %v", code, out, err)
+	}
+	// Not connected.
+	r := sipp(t, n.sipAddr, "caller_forwarded.xml", "u1", "-key", "queue", "2001")
+	if r.code != 0 {
+		t.Fatalf("not connected: %v\n%s", r, r.trace("messages"))
+	}
+	msgs := r.trace("messages")
+	if !strings.Contains(msgs, "Contact: <sip:2002@"+n.sipAddr+">") || !strings.Contains(msgs, "reason=unavailable") {
+		t.Fatalf("the 302 does not forward to 2002 at %s:\n%s", n.sipAddr, msgs)
+	}
+	// No answer.
+	port := freePort(t)
+	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
+		"-p", fmt.Sprint(port)); r.code != 0 {
+		t.Fatalf("REGISTER: %v", r)
+	}
+	phone := sippBackground(t, n.sipAddr, "phone_cancelled.xml", port, "-key", "ext", "2001")
+	callerPort := freePort(t)
+	r = sipp(t, n.sipAddr, "caller_forwarded.xml", "u1", "-key", "queue", "2001", "-p", fmt.Sprint(callerPort))
+	if r.code != 0 {
+		t.Fatalf("no answer: %v\n%s", r, r.trace("messages"))
+	}
+	if p := phone(); p.code != 0 {
+		t.Fatalf("the phone was not rung then cancelled: %v", p)
+	}
+	msgs = r.trace("messages")
+	if !strings.Contains(msgs, fmt.Sprintf("Contact: <sip:+441615550199@127.0.0.1:%d>", callerPort)) || !strings.Contains(msgs, "reason=no-answer") {
+		t.Fatalf("the 302 does not forward to the outside number at the caller:\n%s", msgs)
+	}
+	waitFor(t, waitShort, "both calls ended in the engine", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		ended, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return ended == 2, fmt.Sprintf("ended %v", ended)
+	})
+}
+
+// A queue call answered by agent a1 is blind-transferred by the operator
+// to extension 2002 (call.transfer from the console): the agent's phone
+// gets BYE, 2002's phone rings with the caller's offer and answers, the
+// caller is re-INVITEd with that phone's SDP (o=target); the engine
+// counts the call transferred, and the caller's BYE reaches 2002's phone.
+func TestSIPBlindTransferWithSipp(t *testing.T) {
+	n := newNode(t, "sipt", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(parkConfig).ok(t)
+	agentPort, targetPort := freePort(t), freePort(t)
+	for _, reg := range []struct {
+		ext  string
+		port int
+	}{{"2001", agentPort}, {"2002", targetPort}} {
+		if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", reg.ext, "-au", reg.ext+"-desk", "-ap", "desk-password-"+reg.ext,
+			"-p", fmt.Sprint(reg.port)); r.code != 0 {
+			t.Fatalf("REGISTER %s: %v", reg.ext, r)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	events := func(name string) float64 {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return -1
+		}
+		v, _ := metric(string(b), `tandem_events_total{type="`+name+`"}`)
+		return v
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", agentPort, "-key", "ext", "2001")
+	target := sippBackground(t, n.sipAddr, "target_uas.xml", targetPort, "-key", "ext", "2002")
+	caller := sippBackground(t, n.sipAddr, "caller_parked.xml", freePort(t), "-key", "queue", "sales")
+	waitFor(t, waitShort, "the agent to answer", func() (bool, string) {
+		v := events("call.answered")
+		return v == 1, fmt.Sprint("answered ", v)
+	})
+	if code, out, err := n.do("POST", "/v1/console/ops/transfer", true, []byte(`{"agent":"a1","target":"2002"}`), "application/json"); err != nil || code != 200 {
+		t.Fatalf("transfer: %d %s %v", code, out, err)
+	}
+	if a := agent(); a.code != 0 {
+		t.Fatalf("the agent's phone did not get its BYE on transfer: %v", a)
+	}
+	c := caller()
+	if c.code != 0 {
+		t.Fatalf("caller: %v\ntarget: %v", c, target())
+	}
+	if tr := target(); tr.code != 0 {
+		t.Fatalf("target phone: %v", tr)
+	}
+	if !strings.Contains(c.trace("messages"), "o=target") {
+		t.Fatalf("the caller was not re-INVITEd with the target phone's SDP:\n%s", c.trace("messages"))
+	}
+	waitFor(t, waitShort, "the engine to count the transfer and the end", func() (bool, string) {
+		tr, e := events("call.transferred"), events("call.ended")
+		return tr == 1 && e == 1, fmt.Sprintf("transferred %v ended %v", tr, e)
+	})
+}
+
+// The agent's own phone blind-transfers its call with REFER (Refer-To:
+// 2002): 202, NOTIFY with sipfrag 200, its leg released; 2002's phone
+// answers and the caller is re-INVITEd with its SDP; the engine counts
+// the call transferred.
+func TestSIPReferTransferWithSipp(t *testing.T) {
+	n := newNode(t, "sipre", withArgs("--sip-trusted", "127.0.0.1"))
+	sipNode(t, n)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	n.apply(parkConfig).ok(t)
+	agentPort, targetPort := freePort(t), freePort(t)
+	for _, reg := range []struct {
+		ext  string
+		port int
+	}{{"2001", agentPort}, {"2002", targetPort}} {
+		if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", reg.ext, "-au", reg.ext+"-desk", "-ap", "desk-password-"+reg.ext,
+			"-p", fmt.Sprint(reg.port)); r.code != 0 {
+			t.Fatalf("REGISTER %s: %v", reg.ext, r)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if code, out, err := n.do("POST", "/v1/console/ops/login", true, []byte(`{"agent":"a1"}`), "application/json"); err != nil || code != 200 {
+			t.Fatalf("login: %d %s %v", code, out, err)
+		}
+	}
+	agent := sippBackground(t, n.sipAddr, "agent_refer.xml", agentPort, "-key", "ext", "2001", "-key", "target", "2002")
+	target := sippBackground(t, n.sipAddr, "target_uas.xml", targetPort, "-key", "ext", "2002")
+	c := sipp(t, n.sipAddr, "caller_parked.xml", "u1", "-key", "queue", "sales")
+	if c.code != 0 {
+		t.Fatalf("caller: %v\nagent: %v\ntarget: %v", c, agent(), target())
+	}
+	a := agent()
+	if a.code != 0 {
+		t.Fatalf("agent phone (REFER): %v\n%s", a, a.trace("messages"))
+	}
+	if tr := target(); tr.code != 0 {
+		t.Fatalf("target phone: %v", tr)
+	}
+	if !strings.Contains(a.trace("messages"), "SIP/2.0 200 OK\r\n") || !strings.Contains(a.trace("messages"), "message/sipfrag") {
+		t.Fatalf("the agent's phone got no NOTIFY with a sipfrag:\n%s", a.trace("messages"))
+	}
+	if !strings.Contains(c.trace("messages"), "o=target") {
+		t.Fatalf("the caller was not re-INVITEd with the target phone's SDP:\n%s", c.trace("messages"))
+	}
+	waitFor(t, waitShort, "the engine to count the transfer and the end", func() (bool, string) {
+		_, b, err := n.get("/metrics", true)
+		if err != nil {
+			return false, err.Error()
+		}
+		tr, _ := metric(string(b), `tandem_events_total{type="call.transferred"}`)
+		e, _ := metric(string(b), `tandem_events_total{type="call.ended"}`)
+		return tr == 1 && e == 1, fmt.Sprintf("transferred %v ended %v", tr, e)
+	})
+}
