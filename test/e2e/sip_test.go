@@ -57,6 +57,28 @@ func (r sippRun) String() string {
 // -timeout that counts as an error, and a process deadline.
 func sipp(t *testing.T, addr, scenario, transport string, args ...string) sippRun {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, out, dir := sippCmd(ctx, t, addr, scenario, transport, freePort(t), append([]string{"-recv_timeout", "20s"}, args...))
+	err := cmd.Run()
+	r := sippRun{out: lastLines(out.String(), 15), dir: dir, scenario: scenario}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("running sipp: %v", err)
+	}
+	return r
+}
+
+// sippCmd builds a bounded sipp run of scenario (testdata/sipp) against
+// addr over transport, listening on port: one call unless args hold
+// "-m N", a global -timeout that counts as an error, its traces in a
+// directory of its own.
+func sippCmd(ctx context.Context, t *testing.T, addr, scenario, transport string, port int, args []string) (*exec.Cmd, *bytes.Buffer, string) {
+	t.Helper()
 	calls := "1"
 	for i := 0; i+1 < len(args); i++ {
 		if args[i] == "-m" {
@@ -74,25 +96,13 @@ func sipp(t *testing.T, addr, scenario, transport string, args ...string) sippRu
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	all := append([]string{addr, "-sf", sf, "-m", calls, "-t", transport, "-i", "127.0.0.1", "-p", fmt.Sprint(freePort(t)),
-		"-timeout", "50s", "-timeout_error", "-recv_timeout", "20s", "-trace_err", "-trace_msg", "-nostdin"}, args...)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	all := append([]string{addr, "-sf", sf, "-m", calls, "-t", transport, "-i", "127.0.0.1", "-p", fmt.Sprint(port),
+		"-timeout", "50s", "-timeout_error", "-trace_err", "-trace_msg", "-nostdin"}, args...)
 	cmd := exec.CommandContext(ctx, bin, all...)
 	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	r := sippRun{out: lastLines(out.String(), 15), dir: dir, scenario: scenario}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("running sipp: %v", err)
-	}
-	return r
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd, out, dir
 }
 
 func lastLines(s string, n int) string {
@@ -127,11 +137,29 @@ func sipNode(t *testing.T, n *node) {
 	}
 }
 
-func TestSIPRegisterWithSipp(t *testing.T) {
-	n := newNode(t, "sip1")
+// startSIPNode starts n, a one-node cluster with SIP, and waits for it
+// to lead.
+func startSIPNode(t *testing.T, n *node) {
+	t.Helper()
 	sipNode(t, n)
 	n.start()
 	waitLeader(t, []*node{n}, 1)
+}
+
+// nodeMetric is the value of one sample of n's /metrics (0 when absent).
+func nodeMetric(t *testing.T, n *node, name string) float64 {
+	t.Helper()
+	_, b, err := n.get("/metrics", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := metric(string(b), name)
+	return v
+}
+
+func TestSIPRegisterWithSipp(t *testing.T) {
+	n := newNode(t, "sip1")
+	startSIPNode(t, n)
 	n.apply(sipConfig).ok(t)
 
 	for _, tr := range []string{"u1", "t1"} {
@@ -245,27 +273,8 @@ agents:
 // deadline); the process is killed at cleanup.
 func sippBackground(t *testing.T, addr, scenario string, port int, args ...string) func() sippRun {
 	t.Helper()
-	calls := "1"
-	for i := 0; i+1 < len(args); i++ {
-		if args[i] == "-m" {
-			calls = args[i+1]
-			args = append(args[:i:i], args[i+2:]...)
-			break
-		}
-	}
-	bin, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatalf("sipp is not installed: %v", err)
-	}
-	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
-	dir := t.TempDir()
-	all := append([]string{addr, "-sf", sf, "-m", calls, "-t", "u1", "-i", "127.0.0.1", "-p", fmt.Sprint(port),
-		"-timeout", "50s", "-timeout_error", "-trace_err", "-trace_msg", "-nostdin"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	cmd := exec.CommandContext(ctx, bin, all...)
-	cmd.Dir = dir
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd, out, dir := sippCmd(ctx, t, addr, scenario, "u1", port, args)
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -297,9 +306,7 @@ func sippBackground(t *testing.T, addr, scenario string, port int, args ...strin
 // then ended.
 func TestSIPQueueCallWithSipp(t *testing.T) {
 	n := newNode(t, "sipq", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(queueConfig).ok(t)
 	phonePort := freePort(t)
 	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
@@ -343,9 +350,7 @@ func TestSIPQueueCallWithSipp(t *testing.T) {
 // abandoned. A caller neither trusted nor authenticated is challenged.
 func TestSIPQueueAbandonWithSipp(t *testing.T) {
 	n := newNode(t, "sipa", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(queueConfig).ok(t)
 	if r := sipp(t, n.sipAddr, "caller_cancel.xml", "u1", "-key", "queue", "sales"); r.code != 0 {
 		t.Fatalf("caller: %v", r)
@@ -357,11 +362,7 @@ func TestSIPQueueAbandonWithSipp(t *testing.T) {
 		}
 		return strings.Contains(string(b), `"abandoned":1`), string(b)
 	})
-	_, b, err := n.get("/metrics", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := metric(string(b), `tandem_events_total{type="call.ended"}`); v != 1 {
+	if v := nodeMetric(t, n, `tandem_events_total{type="call.ended"}`); v != 1 {
 		t.Fatalf("call.ended events: %v", v)
 	}
 }
@@ -417,9 +418,7 @@ func TestSIPLeaderFailoverReleasesCalls(t *testing.T) {
 // first to answer wins and the other gets CANCEL (both real sipp UAS).
 func TestSIPWaveFirstAnswerWins(t *testing.T) {
 	n := newNode(t, "sipw", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(strings.Replace(queueConfig, `phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}]`,
 		`phones: [{id: desk, position: 0, order: 1, password: desk-password-2001}, {id: soft, position: 1, order: 1, password: soft-password-2001}]`, 1)).ok(t)
 	deskPort, softPort := freePort(t), freePort(t)
@@ -455,9 +454,7 @@ func TestSIPWaveFirstAnswerWins(t *testing.T) {
 // is offered to the second agent, whose phone answers.
 func TestSIPNoAnswerNextAgent(t *testing.T) {
 	n := newNode(t, "sipn", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(`
 settings:
   ring_timeout_seconds: 2
@@ -500,11 +497,7 @@ agents:
 	if r := second(); r.code != 0 {
 		t.Fatalf("the second agent's phone: %v", r)
 	}
-	_, b, err := n.get("/metrics", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := metric(string(b), `tandem_events_total{type="call.no_answer"}`); v != 1 {
+	if v := nodeMetric(t, n, `tandem_events_total{type="call.no_answer"}`); v != 1 {
 		t.Fatalf("call.no_answer events: %v", v)
 	}
 }
@@ -515,9 +508,7 @@ agents:
 // call as busy.
 func TestSIPDirectCallWithSipp(t *testing.T) {
 	n := newNode(t, "sipd", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(queueConfig).ok(t)
 	port := freePort(t)
 	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
@@ -556,9 +547,7 @@ func TestSIPDirectCallWithSipp(t *testing.T) {
 // new one still registers.
 func TestSIPSecurePhoneRotationWithSipp(t *testing.T) {
 	n := newNode(t, "sips")
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(`
 settings: {phone_secrets: {grace_seconds: 3600}}
 extensions:
@@ -613,9 +602,7 @@ extensions:
 func TestSIPQueueSeveralCallsWithSipp(t *testing.T) {
 	const calls = 5
 	n := newNode(t, "sipm", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(queueConfig).ok(t)
 	port := freePort(t)
 	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
@@ -654,9 +641,7 @@ func TestSIPQueueSeveralCallsWithSipp(t *testing.T) {
 // wrong password it is refused and nothing reaches the engine.
 func TestSIPAuthenticatedCallerWithSipp(t *testing.T) {
 	n := newNode(t, "sipc") // no trusted gateways
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(strings.Replace(queueConfig, `extensions:`, `extensions:
   - number: "2002"
     phones: [{id: desk, position: 0, order: 1, password: desk-password-2002}]`, 1)).ok(t)
@@ -683,11 +668,7 @@ func TestSIPAuthenticatedCallerWithSipp(t *testing.T) {
 	if r := phone(); r.code != 0 {
 		t.Fatalf("phone: %v", r)
 	}
-	_, b, err := n.get("/metrics", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, _ := metric(string(b), `tandem_events_total{type="call.queued"}`); v != 1 {
+	if v := nodeMetric(t, n, `tandem_events_total{type="call.queued"}`); v != 1 {
 		t.Fatalf("call.queued events: %v, want 1 (the refused caller never reached the engine)", v)
 	}
 }
@@ -696,9 +677,7 @@ func TestSIPAuthenticatedCallerWithSipp(t *testing.T) {
 // caller) and the engine's call (the agent's hang-up).
 func TestSIPAgentHangsUpWithSipp(t *testing.T) {
 	n := newNode(t, "siph", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(queueConfig).ok(t)
 	port := freePort(t)
 	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
@@ -732,9 +711,7 @@ func TestSIPAgentHangsUpWithSipp(t *testing.T) {
 // (a=recvonly) comes back to the caller; then the caller hangs up.
 func TestSIPReinviteRelayedWithSipp(t *testing.T) {
 	n := newNode(t, "sipr", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(queueConfig).ok(t)
 	port := freePort(t)
 	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
@@ -814,9 +791,7 @@ agents:
 // engine ends the call.
 func TestSIPParkPickupWithSipp(t *testing.T) {
 	n := newNode(t, "sipk", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(parkConfig).ok(t)
 	phonePort := freePort(t)
 	if r := sipp(t, n.sipAddr, "register.xml", "u1", "-key", "ext", "2001", "-au", "2001-desk", "-ap", "desk-password-2001",
@@ -893,9 +868,7 @@ users:
 // engine.
 func TestSIPForwardingWithSipp(t *testing.T) {
 	n := newNode(t, "sipf", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(forwardConfig).ok(t)
 	fwd := `{"user":"ann","forwarding":{"not_connected":{"number":"2002"},"no_answer":{"number":"+441615550199"},"no_answer_seconds":2}}`
 	if code, out, err := n.do("POST", "/v1/console/ops/forwarding", true, []byte(fwd), "application/json"); err != nil || code != 200 {
@@ -946,9 +919,7 @@ func TestSIPForwardingWithSipp(t *testing.T) {
 // counts the call transferred, and the caller's BYE reaches 2002's phone.
 func TestSIPBlindTransferWithSipp(t *testing.T) {
 	n := newNode(t, "sipt", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(parkConfig).ok(t)
 	agentPort, targetPort := freePort(t), freePort(t)
 	for _, reg := range []struct {
@@ -1008,9 +979,7 @@ func TestSIPBlindTransferWithSipp(t *testing.T) {
 // the call transferred.
 func TestSIPReferTransferWithSipp(t *testing.T) {
 	n := newNode(t, "sipre", withArgs("--sip-trusted", "127.0.0.1"))
-	sipNode(t, n)
-	n.start()
-	waitLeader(t, []*node{n}, 1)
+	startSIPNode(t, n)
 	n.apply(parkConfig).ok(t)
 	agentPort, targetPort := freePort(t), freePort(t)
 	for _, reg := range []struct {
