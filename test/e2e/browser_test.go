@@ -95,7 +95,14 @@ func (b *browser) run(within time.Duration, actions ...chromedp.Action[chromedp.
 // must performs actions or fails the test with what was being done.
 func (b *browser) must(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := b.run(waitShort, actions...); err != nil {
+	err := b.run(waitShort, actions...)
+	// A node the page re-rendered between its lookup and the action
+	// (live line states redraw the speed dials) did not take the click:
+	// one action alone is safe to try again, at most twice.
+	for try := 0; try < 2 && err != nil && len(actions) == 1 && strings.Contains(err.Error(), "Could not find node with given id"); try++ {
+		err = b.run(waitShort, actions...)
+	}
+	if err != nil {
 		b.shot("failed-" + what)
 		b.t.Fatalf("%s: %v", what, err)
 	}
