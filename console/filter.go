@@ -107,7 +107,7 @@ func (s *scope) sees(typ string, r *refs) bool {
 		return true // the directory's line states and presence
 	case typ == cc.EvPhoneSecretRotated, typ == cc.EvPhoneSecretExpired, typ == cc.EvPhoneSecretGraceEnded:
 		return s.exts[r.Extension]
-	case typ == cc.EvUserForwarding:
+	case typ == cc.EvUserForwarding, typ == cc.EvUserPreferences:
 		return r.User != "" && r.User == s.user
 	case strings.HasPrefix(typ, "voicemail."):
 		return s.mailboxes[r.Mailbox]

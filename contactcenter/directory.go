@@ -23,6 +23,8 @@ var Presences = []string{"office", "absent", "busy", "queue", "service", "meetin
 type UserState struct {
 	Presence   string     `json:"presence,omitempty"`
 	Forwarding Forwarding `json:"forwarding"`
+	// Preferences are the user's console preferences (preferences.go).
+	Preferences *Preferences `json:"preferences,omitempty"`
 }
 
 func (e *Engine) userState(id string) *UserState {

@@ -83,8 +83,9 @@ const (
 	TypePhoneSetOrder     = "phone.set_order"
 	TypePhoneSetRinging   = "phone.set_ringing"
 
-	TypeUserPresence   = "user.presence"
-	TypeUserForwarding = "user.forwarding"
+	TypeUserPresence    = "user.presence"
+	TypeUserForwarding  = "user.forwarding"
+	TypeUserPreferences = "user.preferences"
 )
 
 type handler func(e *Engine, env command.Envelope) (any, error)
@@ -132,8 +133,9 @@ func init() {
 		TypePhoneSetOrder:     (*Engine).cmdPhoneSetOrder,
 		TypePhoneSetRinging:   (*Engine).cmdPhoneSetRinging,
 
-		TypeUserPresence:   (*Engine).cmdUserPresence,
-		TypeUserForwarding: (*Engine).cmdUserForwarding,
+		TypeUserPresence:    (*Engine).cmdUserPresence,
+		TypeUserForwarding:  (*Engine).cmdUserForwarding,
+		TypeUserPreferences: (*Engine).cmdUserPreferences,
 
 		TypeVoicemailDeposited: (*Engine).cmdVoicemailDeposited,
 		TypeVoicemailMark:      (*Engine).cmdVoicemailMark,

@@ -260,10 +260,14 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[PhoneOrderRequest]():        {"extension": kindExtension, "phone": kindID},
 	reflect.TypeFor[PhoneRingingRequest]():      {"extension": kindExtension, "phone": kindID},
 
-	reflect.TypeFor[PresenceRequest]():   {"user": kindID, "presence": kindKeyword},
-	reflect.TypeFor[ForwardingRequest](): {"user": kindID},
-	reflect.TypeFor[ForwardRule]():       {"number": kindNumber},
-	reflect.TypeFor[CalendarForward]():   {"id": kindID, "from": kindKeyword, "to": kindKeyword},
+	reflect.TypeFor[PresenceRequest]():    {"user": kindID, "presence": kindKeyword},
+	reflect.TypeFor[ForwardingRequest]():  {"user": kindID},
+	reflect.TypeFor[PreferencesRequest](): {"user": kindID},
+	reflect.TypeFor[Preferences](): {"language": kindKeyword, "time_format": kindKeyword, "on_incoming": kindKeyword,
+		"text_size": kindKeyword, "hidden_columns": kindKeyword},
+	reflect.TypeFor[Shortcut]():        {"state": kindKeyword, "key": kindKeyword, "action": kindKeyword},
+	reflect.TypeFor[ForwardRule]():     {"number": kindNumber},
+	reflect.TypeFor[CalendarForward](): {"id": kindID, "from": kindKeyword, "to": kindKeyword},
 
 	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName},
 	reflect.TypeFor[VoicemailMarkRequest]():    {"mailbox": kindExtension, "message": kindID, "user": kindID, "folder": kindKeyword},

@@ -112,6 +112,7 @@ var randomOutcomes = []struct{ key, what string }{
 	{"phone.secret_grace_ended", "a replaced secure phone secret stopped working"},
 	{"user.presence", "presence"},
 	{"user.forwarding", "forwarding settings"},
+	{"user.preferences", "console preferences"},
 	{"problem.reported", "report a problem"},
 	{"voicemail.deposited", "message left"},
 	{"voicemail.marked", "message marked"},

@@ -808,6 +808,8 @@ func (g *randomGen) extraCommand() (string, any) {
 	case n < 11:
 		box, id := vm()
 		return TypeVoicemailDelete, VoicemailDeleteRequest{Mailbox: box, Message: id, User: user()}
+	case n < 14 && g.r.IntN(5) == 0:
+		return TypeUserPreferences, PreferencesRequest{User: g.pick([]string{"u1", "u2", "nobody"}), Preferences: rPrefs[g.r.IntN(len(rPrefs))]}
 	case n < 15:
 		return TypeUserForwarding, ForwardingRequest{User: g.pick([]string{"u1", "u2", "u1", "u2", "bob"}), Forwarding: rForwards[g.r.IntN(len(rForwards))]}
 	case n < 16:
@@ -817,6 +819,17 @@ func (g *randomGen) extraCommand() (string, any) {
 	default:
 		return g.configCommand()
 	}
+}
+
+// rPrefs are console preferences, valid and not (a grace out of range,
+// a column named twice, a key bound twice in one state).
+var rPrefs = []Preferences{
+	{},
+	{Language: "es", AutoFailover: true, FailoverGraceSeconds: 5, HiddenColumns: []string{"supervision.note"}},
+	{TimeFormat: "previous", Shortcuts: []Shortcut{{State: "connected", Key: "F4", Action: "hangup"}, {State: "global", Key: "F4", Action: "park"}}},
+	{FailoverGraceSeconds: 601},
+	{HiddenColumns: []string{"queues.wait", "queues.wait"}},
+	{Shortcuts: []Shortcut{{State: "paused", Key: "F4", Action: "hangup"}, {State: "paused", Key: "F4", Action: "park"}}},
 }
 
 // callbackCommand: web callbacks into the queues (and an unknown one),
