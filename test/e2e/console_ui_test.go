@@ -91,6 +91,9 @@ func nodeByID(nodes []*node, id string) *node {
 	return nil
 }
 
+// autoPrefs makes ann's console switch automatically with no grace.
+var autoPrefs = map[string]any{"user": "ann", "preferences": map[string]any{"language": "en", "auto_failover": true, "failover_grace_seconds": 0}}
+
 // TestConsoleUIFailover clicks the web console in Chromium against a real
 // 3-node cluster: log in on the leader's page, go Connected, answer a
 // call, park it with a note, SIGKILL the console's primary, see the
@@ -116,11 +119,12 @@ func consoleUIFailover(t *testing.T, mode string) {
 	b := newBrowser(t, 1280, 800)
 	page := "http://" + leader.httpAddr + "/console/"
 
-	// Log in.
-	b.must("open the console", chromedp.Navigate(page))
+	// Log in. Automatic mode is ann's preference, kept by the cluster
+	// (an integration sets it here; the console reads it with its state).
 	if auto {
-		b.must("automatic mode", jsDo(`localStorage.setItem("tandem.console.prefs", JSON.stringify({lang: "en", auto: true, graceSeconds: 0}))`), chromedp.Navigate(page))
+		uiEdge(t, leader, "preferences", autoPrefs)
 	}
+	b.must("open the console", chromedp.Navigate(page))
 	b.waitJS(waitShort, "log-in form", `!document.getElementById("login").hidden`)
 	b.shot("login")
 	b.must("log in",
@@ -205,15 +209,17 @@ func consoleUIFailover(t *testing.T, mode string) {
 	b.shot("hung-up")
 	checkActivity(t, b)
 	if !auto {
-		consoleUIDetails(t, b, standby)
+		consoleUIDetails(t, b, standby, third)
 	}
 	b.noJSErrors()
 }
 
 // consoleUIDetails: the page fits 1280×800 and 1920×1080, shows nobody's
-// secrets, speaks Spanish when asked, and warns before logging out from
-// Paused (keyboard only).
-func consoleUIDetails(t *testing.T, b *browser, via *node) {
+// secrets, speaks Spanish when asked, takes per-state and global
+// shortcuts, hides a column, and warns before logging out from Paused
+// (keyboard only). The preferences, saved through via, are the same on
+// other's page after a new log-in there (kept by the cluster).
+func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	t.Helper()
 	for _, size := range [][2]int64{{1280, 800}, {1920, 1080}} {
 		b.must("viewport", chromedp.EmulateViewport(size[0], size[1]))
@@ -385,17 +391,31 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	// Spanish, through the preferences dialog.
 	b.must("preferences", chromedp.Click("#prefs-button"))
 	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
-	b.must("Spanish, large text, times since the previous event", chromedp.SetValue("#modal-field-lang", "es"),
+	// A shortcut the engine would refuse is refused at the edge, named,
+	// and nothing is saved.
+	b.must("a bad shortcut", chromedp.SetValue("#modal-field-keys-global", "F13=report"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the refusal", `document.getElementById("error").textContent.includes("preferences.shortcuts[0].key")`)
+	b.must("preferences again", chromedp.Click("#prefs-button"))
+	b.waitJS(waitShort, "the preferences dialog again", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-global").value === ""`)
+	b.must("Spanish, large text, times since the previous event, shortcuts, a hidden column", chromedp.SetValue("#modal-field-lang", "es"),
 		chromedp.SetValue("#modal-field-textSize", "large"), chromedp.SetValue("#modal-field-timeFormat", "previous"),
-		chromedp.SetValue("#modal-field-shortcuts", "F4=report"), chromedp.Click("#modal-ok"))
-	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px"`)
+		chromedp.SetValue("#modal-field-keys-connected", "F4=report"), chromedp.SetValue("#modal-field-keys-global", "F6=prefs"),
+		chromedp.Click("#modal-field-col-supervision-owner"), chromedp.Click("#modal-ok"))
+	spanish := `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px" && document.querySelector('table[data-list="supervision"] th[data-col="owner"]').hidden && !document.querySelector('table[data-list="supervision"] th[data-col="note"]').hidden`
+	b.waitJS(waitShort, "Spanish strings, the owner column hidden", spanish)
 	b.shot("spanish")
-	b.must("a global shortcut (F4)", chromedp.KeyEvent(kb.F4))
+	b.must("a Connected shortcut (F4)", chromedp.KeyEvent(kb.F4))
 	b.waitJS(waitShort, "the report dialog by shortcut", `!document.getElementById("modal").hidden && document.getElementById("modal-title").textContent === "Informar de un problema"`)
 	b.must("close it", chromedp.KeyEvent(kb.Escape))
 	b.waitJS(waitShort, "the dialog closed", `document.getElementById("modal").hidden`)
-	b.must("Paused", chromedp.Click("#state-paused"))
+	b.must("Paused (the predefined Shift+F9)", chromedp.KeyEvent(kb.F9, chromedp.KeyModifiers(chromedp.ModifierShift)))
 	b.waitJS(waitShort, "Paused, timed since the previous event", `document.getElementById("state-paused").getAttribute("aria-pressed") === "true" && document.querySelector("#activity li").textContent.startsWith("+")`)
+	// F4 is Connected's only: in Paused it does nothing, so the global F6
+	// that follows opens the preferences (not stopped by an open dialog).
+	b.must("F4 then F6 while Paused", chromedp.KeyEvent(kb.F4), chromedp.KeyEvent(kb.F6))
+	b.waitJS(waitShort, "the preferences by the global shortcut", `!document.getElementById("modal").hidden && document.getElementById("modal-title").textContent === "Preferencias"`)
+	b.must("close them", chromedp.KeyEvent(kb.Escape))
+	b.waitJS(waitShort, "the preferences closed", `document.getElementById("modal").hidden`)
 
 	// Log-out from Connected warns first: Escape keeps the session,
 	// Enter confirms (keyboard only).
@@ -413,6 +433,19 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 		code, out, err := via.get("/v1/console/state?agent=a1", true)
 		return err == nil && code == 200 && strings.Contains(string(out), `"state":"disconnected"`), fmt.Sprintf("%d %s %v", code, out, err)
 	})
+
+	// Another member's page (another origin: nothing of this page's
+	// storage): after a log-in there ann's preferences are the same.
+	b.must("open the console on "+other.id, chromedp.Navigate("http://"+other.httpAddr+"/console/"))
+	b.waitJS(waitShort, "log-in form on "+other.id, `!document.getElementById("login").hidden`)
+	b.must("log in on "+other.id, chromedp.SendKeys("#login-user", "ann"), chromedp.SendKeys("#login-password", "ann-secret-1"),
+		chromedp.Click("#login-submit"))
+	b.waitJS(waitShort, "the console on "+other.id, `document.body.dataset.ready === "1"`)
+	b.waitJS(waitShort, "the same preferences on "+other.id, strings.Replace(spanish, "SECUNDARIO", "PRIMARIO", 1))
+	b.must("the global F6 there", chromedp.KeyEvent(kb.F6))
+	b.waitJS(waitShort, "the preferences by F6 there", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-connected").value === "F4=report"`)
+	b.must("close them there", chromedp.KeyEvent(kb.Escape))
+	b.shot("preferences-on-another-node")
 }
 
 // checkActivity: every event the console showed came once, in stream
