@@ -55,6 +55,8 @@ var payloadOf = map[string]func() any{
 	TypeVoicemailDeposited: func() any { return new(VoicemailDepositRequest) },
 	TypeVoicemailMark:      func() any { return new(VoicemailMarkRequest) },
 	TypeVoicemailDelete:    func() any { return new(VoicemailDeleteRequest) },
+	TypeVoicemailSetPIN:    func() any { return new(VoicemailPINRequest) },
+	TypeVoicemailMonitor:   func() any { return new(VoicemailMonitorRequest) },
 
 	TypeCallbackCreate: func() any { return new(CallbackCreateRequest) },
 	TypeCallbackCancel: func() any { return new(CallbackCancelRequest) },

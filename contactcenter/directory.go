@@ -25,6 +25,9 @@ type UserState struct {
 	Forwarding Forwarding `json:"forwarding"`
 	// Preferences are the user's console preferences (preferences.go).
 	Preferences *Preferences `json:"preferences,omitempty"`
+	// Monitored are the mailboxes the user picked to monitor (its PIN
+	// was right), beside the configuration's monitored_mailboxes.
+	Monitored []string `json:"monitored,omitempty"`
 }
 
 func (e *Engine) userState(id string) *UserState {

@@ -272,6 +272,8 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName},
 	reflect.TypeFor[VoicemailMarkRequest]():    {"mailbox": kindExtension, "message": kindID, "user": kindID, "folder": kindKeyword},
 	reflect.TypeFor[VoicemailDeleteRequest]():  {"mailbox": kindExtension, "message": kindID, "user": kindID},
+	reflect.TypeFor[VoicemailPINRequest]():     {"user": kindID, "pin_hash": kindPasswordHash},
+	reflect.TypeFor[VoicemailMonitorRequest](): {"user": kindID, "mailbox": kindExtension},
 
 	reflect.TypeFor[CallbackCreateRequest](): {"callback": kindID, "queue": kindID, "customer_name": kindCustomerName,
 		"phone": kindNumber, "description": kindCallbackText},

@@ -113,6 +113,8 @@ var randomOutcomes = []struct{ key, what string }{
 	{"user.presence", "presence"},
 	{"user.forwarding", "forwarding settings"},
 	{"user.preferences", "console preferences"},
+	{"voicemail.pin_set", "a mailbox's PIN set"},
+	{"voicemail.monitored", "a user starts or stops monitoring a mailbox"},
 	{"problem.reported", "report a problem"},
 	{"voicemail.deposited", "message left"},
 	{"voicemail.marked", "message marked"},

@@ -808,6 +808,11 @@ func (g *randomGen) extraCommand() (string, any) {
 	case n < 11:
 		box, id := vm()
 		return TypeVoicemailDelete, VoicemailDeleteRequest{Mailbox: box, Message: id, User: user()}
+	case n < 12 && g.r.IntN(3) == 0:
+		return TypeVoicemailSetPIN, VoicemailPINRequest{User: g.pick([]string{"u1", "u2", "bob", "nobody"}),
+			PINHash: g.pick([]string{rPINHash, rPINHash, "1234"})}
+	case n < 13 && g.r.IntN(4) == 0:
+		return TypeVoicemailMonitor, VoicemailMonitorRequest{User: g.pick([]string{"u1", "u2", "bob"}), Mailbox: g.pick(rMailboxes), Monitor: g.r.IntN(3) > 0}
 	case n < 14 && g.r.IntN(5) == 0:
 		return TypeUserPreferences, PreferencesRequest{User: g.pick([]string{"u1", "u2", "nobody"}), Preferences: rPrefs[g.r.IntN(len(rPrefs))]}
 	case n < 15:
@@ -820,6 +825,9 @@ func (g *randomGen) extraCommand() (string, any) {
 		return g.configCommand()
 	}
 }
+
+// rPINHash is the form of a voicemail PIN hash (the edge derives real ones).
+const rPINHash = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 // rPrefs are console preferences, valid and not (a grace out of range,
 // a column named twice, a key bound twice in one state).

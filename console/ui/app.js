@@ -528,6 +528,10 @@ async function loadVoicemail() {
             old.onclick = async () => { if (await run("voicemail_mark", { mailbox: box.mailbox, message: m.id, folder: "old" })) loadVoicemail(); };
             actions.append(old, " ");
           }
+          const info = el("button", { type: "button", class: "vm-details" }, t("vm.details"));
+          info.onclick = () => ask({ title: t("vm.details"), text: t("vm.detailsText", { mailbox: box.mailbox, from: m.from || "",
+            name: m.name || "", at: new Date(m.at / 1e6).toLocaleString(), s: m.duration_seconds || 0, folder: t("vm.folder." + folder) }) });
+          actions.append(info, " ");
           const del = el("button", { type: "button", class: "vm-delete" }, t("vm.delete"));
           del.onclick = async () => {
             if (!(await ask({ title: t("vm.delete"), text: t("vm.confirmDelete", { from: m.name || m.from || m.id }) }))) return;
@@ -543,6 +547,40 @@ async function loadVoicemail() {
     if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("vm.empty"))));
     applyColumns();
   } catch (e) { fail(e); }
+}
+
+// Voicemail PINs: monitoring another extension's mailbox takes its PIN,
+// checked by the server (green when right, red when wrong — also said in
+// words); the operator sets or changes its own mailbox's PIN. PINs are
+// sent once and never kept or shown by the page.
+async function monitorMailbox(e, on = true) {
+  e?.preventDefault?.();
+  const out = $("vm-pin-result"), ext = $("vm-ext").value.trim(), pin = $("vm-pin");
+  out.className = ""; out.textContent = "";
+  try {
+    await conn.api("POST", "/voicemail/monitor", on ? { mailbox: ext, pin: pin.value, monitor: true } : { mailbox: ext, monitor: false });
+    out.className = "pin-right"; out.textContent = t(on ? "vm.pinRight" : "vm.unmonitored", { mailbox: ext });
+    pin.removeAttribute("aria-invalid");
+    loadVoicemail();
+  } catch (err) {
+    out.className = "pin-wrong";
+    out.textContent = err.status === 403 ? t("vm.pinWrong", { mailbox: ext }) : err.message;
+    pin.setAttribute("aria-invalid", "true");
+  } finally { pin.value = ""; }
+}
+
+async function setMailboxPIN() {
+  const v = await ask({ title: t("vm.setPin"), fields: [
+    { name: "current", label: t("vm.pinCurrent"), type: "password" }, { name: "pin", label: t("vm.pinNew"), type: "password" }] });
+  if (!v) return;
+  const out = $("vm-pin-result");
+  try {
+    await conn.api("POST", "/voicemail/pin", v.current ? { pin: v.pin, current: v.current } : { pin: v.pin });
+    out.className = "pin-right"; out.textContent = t("vm.pinSet");
+  } catch (err) {
+    out.className = "pin-wrong";
+    out.textContent = err.status === 403 ? t("vm.pinCurrentWrong") : err.message;
+  }
 }
 
 // loadReceptionists fills the receptionists tab: every operator, its
@@ -821,6 +859,9 @@ function wire() {
   $("btn-retrieve-sup").onclick = () => selected && run("retrieve", { call: selected });
   $("btn-couple").onclick = () => selected && run("couple", { call: selected });
   $("btn-note").onclick = updateNote;
+  $("vm-monitor").onsubmit = (e) => monitorMailbox(e, true);
+  $("vm-unmonitor-btn").onclick = () => monitorMailbox(null, false);
+  $("vm-set-pin").onclick = setMailboxPIN;
   $("sup-all").onchange = renderSupervision;
   $("sup-search").oninput = renderSupervision;
   $("target").oninput = searchDirectory;

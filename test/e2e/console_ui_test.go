@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +30,10 @@ func uiCluster(t *testing.T, prefix string) []*node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bobHash, err := console.HashPassword("bob-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	leader.apply(fmt.Sprintf(`
 settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
 extensions:
@@ -37,12 +43,12 @@ extensions:
     phones: [{id: desk2, position: 0, order: 1}]
 users:
   - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s", speed_dials: [{label: Bob, number: "2002"}]}
-  - {id: bob, name: Bob Jones, extension: "2002"}
+  - {id: bob, name: Bob Jones, extension: "2002", password_hash: "%s"}
 queues:
   - {id: sales, strategy: longest-idle}
 agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
-`, hash)).ok(t)
+`, hash, bobHash)).ok(t)
 	waitFor(t, waitCluster, "every member's http URL in the cluster metadata", func() (bool, string) {
 		st, err := leader.status()
 		if err != nil {
@@ -369,6 +375,36 @@ func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	b.must("confirm", chromedp.Click("#modal-ok"))
 	b.waitJS(waitShort, "the message gone", `!document.querySelector('#voicemail-rows tr[data-message="m1"]')`)
 
+	// Voicemail PINs: ann sets her mailbox's PIN; bob (through his own
+	// session) sets his; ann monitors bob's mailbox: red with a wrong
+	// PIN, green with the right one, and then sees its messages.
+	const annPIN, bobPIN = "470931", "582064"
+	b.must("my mailbox PIN", chromedp.Click("#vm-set-pin"))
+	b.waitJS(waitShort, "the PIN dialog", `!document.getElementById("modal").hidden`)
+	b.must("a new PIN", chromedp.SendKeys("#modal-field-pin", annPIN), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the PIN set", `document.getElementById("vm-pin-result").className === "pin-right" && document.getElementById("vm-pin-result").textContent === "Your mailbox PIN is set."`)
+	setBobPIN(t, via, bobPIN)
+	b.must("monitor 2002 with a wrong PIN", chromedp.SendKeys("#vm-ext", "2002"), chromedp.SendKeys("#vm-pin", "111111"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "red: wrong PIN", `document.getElementById("vm-pin-result").className === "pin-wrong" && document.getElementById("vm-pin-result").textContent === "Wrong PIN for mailbox 2002." && document.getElementById("vm-pin").getAttribute("aria-invalid") === "true"`)
+	b.shot("voicemail-pin-wrong")
+	b.must("the right PIN", chromedp.SendKeys("#vm-pin", bobPIN), chromedp.Click("#vm-monitor-btn"))
+	b.waitJS(waitShort, "green: monitoring", `document.getElementById("vm-pin-result").className === "pin-right" && document.getElementById("vm-pin").value === ""`)
+	uiEdge(t, via, "voicemail_deposited", map[string]any{"mailbox": "2002", "message": "m2", "from": "+44 161 5550000", "name": "Ivy Inbox"})
+	b.waitJS(waitShort, "bob's message in ann's list", `(() => { const r = document.querySelector('#voicemail-rows tr[data-message="m2"]'); return r && r.textContent.includes("2002") && r.textContent.includes("Ivy Inbox"); })()`)
+	b.must("its details", chromedp.Click(`#voicemail-rows tr[data-message="m2"] .vm-details`))
+	b.waitJS(waitShort, "the details", `!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.includes("+44 161 5550000")`)
+	b.must("close the details", chromedp.KeyEvent(kb.Escape))
+	b.shot("voicemail-monitored")
+	page, _ = eval[string](b, `document.documentElement.outerHTML + document.body.innerText + JSON.stringify(localStorage) + JSON.stringify(sessionStorage)`)
+	for _, n := range []*node{via, other} {
+		page += n.log()
+	}
+	for _, s := range []string{annPIN, bobPIN} {
+		if strings.Contains(page, s) {
+			t.Fatalf("a voicemail PIN reached the page or a node's log")
+		}
+	}
+
 	// Speed dials, with the line status of their numbers.
 	b.must("speed dials tab", chromedp.Click("#tab-speed"))
 	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)
@@ -446,6 +482,32 @@ func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	b.waitJS(waitShort, "the preferences by F6 there", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-connected").value === "F4=report"`)
 	b.must("close them there", chromedp.KeyEvent(kb.Escape))
 	b.shot("preferences-on-another-node")
+}
+
+// setBobPIN logs bob in on via's public API and sets his mailbox's PIN.
+func setBobPIN(t *testing.T, via *node, pin string) {
+	t.Helper()
+	post := func(path, token string, body any) map[string]any {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", "http://"+via.httpAddr+console.PublicPrefix+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	tok, _ := post("/session", "", map[string]string{"user": "bob", "password": "bob-secret-1"})["token"].(string)
+	post("/voicemail/pin", tok, map[string]string{"pin": pin})
 }
 
 // checkActivity: every event the console showed came once, in stream
