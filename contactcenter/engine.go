@@ -278,7 +278,7 @@ type State struct {
 // New returns an empty engine.
 func New() *Engine {
 	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}, pins: map[string]string{}}
-	e.syncRuntime()
+	e.syncRuntime(nil)
 	return e
 }
 
@@ -489,7 +489,7 @@ func (e *Engine) Restore(b []byte) error {
 	defer e.mu.Unlock()
 	e.st, e.secrets, e.pins = doc.State, doc.Secrets, doc.PINs
 	e.now = e.st.Clock
-	e.syncRuntime()
+	e.syncRuntime(nil)
 	// A restore is not a command: nothing is routed or emitted.
 	for _, a := range e.pendA {
 		a.pend = false
@@ -517,21 +517,24 @@ func (e *Engine) Hash() string {
 // derived indexes and marks everything for routing. Called after a
 // config.apply (which has checked that nothing it removes is in use) and a
 // restore.
-func (e *Engine) syncRuntime() {
+func (e *Engine) syncRuntime(ch *configChange) {
 	st := e.st
 	cfg := &st.Config
 	// A removed extension takes its mailbox's PIN and its monitors with
-	// it (a new extension of that number starts without either).
-	for _, m := range sortedKeys(e.pins) {
-		if _, ok := cfg.Extensions[m]; !ok {
-			delete(e.pins, m)
+	// it (a new extension of that number starts without either). A
+	// contacts-only change removes no extension.
+	if ch == nil || !ch.contactsOnly {
+		for _, m := range sortedKeys(e.pins) {
+			if _, ok := cfg.Extensions[m]; !ok {
+				delete(e.pins, m)
+			}
 		}
-	}
-	for _, u := range sortedKeys(st.Users) {
-		us := st.Users[u]
-		us.Monitored = slices.DeleteFunc(us.Monitored, func(m string) bool { _, ok := cfg.Extensions[m]; return !ok })
-		if len(us.Monitored) == 0 {
-			us.Monitored = nil
+		for _, u := range sortedKeys(st.Users) {
+			us := st.Users[u]
+			us.Monitored = slices.DeleteFunc(us.Monitored, func(m string) bool { _, ok := cfg.Extensions[m]; return !ok })
+			if len(us.Monitored) == 0 {
+				us.Monitored = nil
+			}
 		}
 	}
 	for _, id := range sortedKeys(cfg.Queues) {
@@ -621,7 +624,11 @@ func (e *Engine) syncRuntime() {
 			delete(st.Voicemail, ext)
 		}
 	}
-	e.buildCallerIndex()
+	if ch != nil && ch.contactsOnly && e.callers != nil {
+		e.updateCallerIndex(ch.contacts, ch.previous)
+	} else {
+		e.buildCallerIndex()
+	}
 	e.syncCallbacks()
 	e.syncRouting()
 	for _, id := range sortedKeys(st.Agents) {
