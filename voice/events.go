@@ -64,21 +64,90 @@ func (s *Server) Publish(evs []command.Event) {
 			}
 		case contactcenter.EvCallTransferStarted:
 			var tr contactcenter.TransferEvent
-			if json.Unmarshal(ev.Data, &tr) != nil || tr.Kind != contactcenter.KindTransfer {
+			if json.Unmarshal(ev.Data, &tr) != nil || (tr.Kind != contactcenter.KindTransfer && tr.Kind != contactcenter.KindChain) {
 				continue
 			}
 			if c := s.calls.get(tr.Call); c != nil {
-				go s.blindTransfer(c, tr.Target)
+				go s.blindTransfer(c, tr.Target, tr.Kind == contactcenter.KindChain)
+			}
+		case contactcenter.EvCallQueued:
+			// A confirmed call back in a queue (a park or transfer
+			// returned, a chain came back): waits for a new phone.
+			var q contactcenter.QueuedEvent
+			if json.Unmarshal(ev.Data, &q) == nil {
+				if c := s.calls.get(q.Call); c != nil {
+					s.requeue(c)
+				}
+			}
+		case contactcenter.EvCallTransferBusy:
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				s.requeue(c)
+				if tr.To == "hold" { // on the operator's free line 1: ring them
+					s.ringOperator(c, tr.Agent)
+				}
+			}
+		case contactcenter.EvCallRetrieved:
+			var r contactcenter.RetrievedEvent
+			if json.Unmarshal(ev.Data, &r) != nil {
+				continue
+			}
+			if c := s.calls.get(r.Call); c != nil && c.waitsForPhone(r.From) {
+				s.requeue(c)
+				s.ringOperator(c, r.Agent)
+			}
+		case contactcenter.EvCallConsultStarted:
+			var co contactcenter.ConsultEvent
+			if json.Unmarshal(ev.Data, &co) != nil {
+				continue
+			}
+			if c := s.calls.get(co.Caller); c != nil {
+				s.startConsult(c, co)
+			}
+		case contactcenter.EvCallTransferred:
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil || tr.Kind != "attended" {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				go s.completeConsult(c, false)
+			}
+		case contactcenter.EvCallConnected:
+			var co contactcenter.ConnectedEvent
+			if json.Unmarshal(ev.Data, &co) != nil || co.Kind != contactcenter.KindChain {
+				continue
+			}
+			if c := s.calls.get(co.Call); c != nil && c.consulting() {
+				go s.completeConsult(c, true)
+			}
+		case contactcenter.EvCallCoupled:
+			var cp contactcenter.CoupledEvent
+			if json.Unmarshal(ev.Data, &cp) != nil {
+				continue
+			}
+			c, p := s.calls.get(cp.Call), s.calls.get(cp.With)
+			if c != nil && p != nil {
+				go s.couple(c, p)
+			} else if c != nil {
+				// The parked call is not a SIP call of this node: nothing
+				// to bridge to; the operator's leg is released.
+				s.log.Info("SIP: coupled with a call this node does not hold", "call", cp.Call, "with", cp.With)
 			}
 		case contactcenter.EvCallEnded:
 			var e struct {
-				Call string `json:"call"`
+				Call   string `json:"call"`
+				Reason string `json:"reason"`
 			}
 			if json.Unmarshal(ev.Data, &e) != nil {
 				continue
 			}
 			if c := s.calls.get(e.Call); c != nil {
 				go s.endCall(c, "")
+			} else if c := s.calls.consultOf(e.Call); c != nil && e.Reason != "merged" {
+				go s.consultEnded(c, e.Call)
 			}
 		}
 	}

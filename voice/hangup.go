@@ -22,13 +22,24 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) bool {
 	if picker := c.pickerOf(req); picker != nil {
 		err, side = picker.ReadBye(req, tx), "picker"
 	} else if isLeg {
+		if s.consultBye(c, req, tx) {
+			return true
+		}
 		c.mu.Lock()
-		leg := c.leg
+		leg, chained := c.leg, c.chain && c.transferred
 		c.mu.Unlock()
-		if leg == nil {
+		if leg == nil || leg.InviteRequest.CallID().Value() != req.CallID().Value() {
 			return false
 		}
-		err, side = leg.ReadBye(req, tx), "agent"
+		if err := leg.ReadBye(req, tx); err != nil {
+			return false
+		}
+		if chained { // a chain's target hung up: the caller goes back to the operator
+			s.chainBack(c, req.CallID().Value())
+			return true
+		}
+		s.endCall(c, "agent")
+		return true
 	} else {
 		err = c.caller.ReadBye(req, tx)
 	}

@@ -30,14 +30,15 @@ import (
 // before its leg's BYE; refused, NOTIFY 603 and the call stays.
 
 // blindTransfer releases the agent's leg and rings the target.
-func (s *Server) blindTransfer(c *call, target string) {
+func (s *Server) blindTransfer(c *call, target string, chain bool) {
 	c.mu.Lock()
 	if c.ended || !c.answered || c.picker != nil {
 		c.mu.Unlock()
 		return
 	}
 	leg, notify := c.leg, c.referDone
-	c.leg, c.agent, c.transferTo, c.transferred, c.referDone = nil, "", target, false, nil
+	c.leg, c.agent, c.transferTo, c.transferred, c.referDone, c.chain = nil, "", target, false, nil, chain
+	c.requeued = false
 	c.mu.Unlock()
 	if notify != nil {
 		notify(sip.StatusOK)
@@ -108,6 +109,13 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Refer-To")
 		return
 	}
+	if replacesOf(uri) {
+		// An attended transfer the phone made itself (its own consult
+		// call, then REFER with Replaces): not supported — the console's
+		// consult/complete does it (operator.go). Refused, the call stays.
+		s.respond(req, tx, sip.StatusNotImplemented, "Attended Transfer By Replaces Not Supported")
+		return
+	}
 	target, ok := extensionOf(uri)
 	if !ok || !s.configuredExtension(target) {
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
@@ -151,4 +159,18 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 			notify(sip.StatusGlobalDecline)
 		}
 	}
+}
+
+// replacesOf reports whether a Refer-To URI carries a Replaces header
+// (RFC 3891: an attended transfer by the phone).
+func replacesOf(uri sip.Uri) bool {
+	if uri.Headers == nil {
+		return false
+	}
+	for _, k := range []string{"Replaces", "replaces"} {
+		if _, ok := uri.Headers.Get(k); ok {
+			return true
+		}
+	}
+	return false
 }
