@@ -70,6 +70,16 @@ func (s *Server) Publish(evs []command.Event) {
 			if c := s.calls.get(tr.Call); c != nil {
 				go s.blindTransfer(c, tr.Target, tr.Kind == contactcenter.KindChain)
 			}
+		case contactcenter.EvCallCamped:
+			// Camp-on: the operator's leg is released and the busy
+			// target rung until it answers (transfer.go).
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				go s.blindTransfer(c, tr.Target, false)
+			}
 		case contactcenter.EvCallQueued:
 			// A confirmed call back in a queue (a park or transfer
 			// returned, a chain came back): waits for a new phone.

@@ -20,8 +20,8 @@ import (
 // number (its gateway routes it), this node's for an extension (the new
 // INVITE rings it through the engine as a new direct call); the first
 // call is committed ended (call.remote_hangup, side remote: for the
-// engine the caller left that extension). A forward to voicemail is not
-// applied (no media on this edge): the call ends as before (486, 480).
+// engine the caller left that extension). A forward to voicemail is
+// refused at once (voicemailRefused: no media on this edge).
 
 // userOfExtension is the user whose extension ext is ("" when none).
 func (s *Server) userOfExtension(ext string) string {

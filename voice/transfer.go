@@ -76,12 +76,52 @@ func (s *Server) transferAnswered(c *call, leg *sipgo.DialogClientSession, targe
 // transferUnanswered reports a transfer whose waves all rang out.
 func (s *Server) transferUnanswered(ctx context.Context, c *call, busy bool) {
 	c.mu.Lock()
-	pending := c.transferTo != "" && !c.ended
+	target := c.transferTo
+	pending := target != "" && !c.ended
 	c.mu.Unlock()
-	if !pending || ctx.Err() != nil || !busy {
+	if !pending || ctx.Err() != nil {
 		return
 	}
-	s.commitAsync("voice:transfer-busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
+	if s.campedOn(c.id) {
+		// Camp-on: the engine keeps the caller waiting on the target
+		// until it answers or the auto-return limit brings the call back
+		// to the operator; the target is rung again after a pause.
+		go s.campOnRetry(c, target)
+		return
+	}
+	if busy {
+		s.commitAsync("voice:transfer-busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
+	}
+}
+
+// campOnRetry is how long a camped-on call waits before its target is
+// rung again.
+const campOnRetry = 3 * time.Second
+
+// campedOn reports whether the engine has the call camped on its target.
+func (s *Server) campedOn(id string) bool {
+	camped := false
+	s.cfg.Engine.View(func(st *contactcenter.State) {
+		cl := st.Calls[id]
+		camped = cl != nil && cl.Place == contactcenter.PlaceSupervised && cl.Kind == contactcenter.KindCampOn
+	})
+	return camped
+}
+
+// campOnRetry rings a camped-on call's target again, while the engine
+// still has it camped there.
+func (s *Server) campOnRetry(c *call, target string) {
+	select {
+	case <-time.After(campOnRetry):
+	case <-c.done:
+		return
+	}
+	c.mu.Lock()
+	same := c.transferTo == target && !c.ended
+	c.mu.Unlock()
+	if same && s.campedOn(c.id) {
+		s.ringTarget(c, "xfer:"+target, target)
+	}
 }
 
 // handleRefer takes an agent's REFER within its leg: a blind transfer.

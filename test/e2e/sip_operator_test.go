@@ -309,3 +309,32 @@ func TestSIPVoicemailForwardRefusedWithSipp(t *testing.T) {
 		t.Fatalf("voicemail_refused counted %v", v)
 	}
 }
+
+// Camp-on: the operator consults extension 2002, whose phone is busy
+// (486: call.consult_busy), and camps the caller on it (call.camp_on):
+// the operator's phone gets BYE and 2002 is rung again — busy once more,
+// then, a pause later, it answers: the engine counts the call
+// transferred and the caller is re-INVITEd with 2002's SDP.
+func TestSIPCampOnWithSipp(t *testing.T) {
+	n, ports := opNode(t, "sipco", "2001", "2002")
+	n.apply(parkConfig + "\nsettings: {auto_return_seconds: 600}\n").ok(t)
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", ports["2001"], "-key", "ext", "2001")
+	busy := sippBackground(t, n.sipAddr, "phone_busy.xml", ports["2002"], "-key", "ext", "2002", "-m", "2")
+	caller := sippBackground(t, n.sipAddr, "caller_parked.xml", freePort(t), "-key", "queue", "sales")
+	id := n.talking(t, "the agent to answer")
+	n.op(t, "consult", `{"agent":"a1","target":"2002","call":"consult-1"}`)
+	n.waitEvents(t, "the consultation busy", map[string]float64{"call.consult_busy": 1})
+	n.op(t, "camp_on", `{"agent":"a1"}`)
+	mustRun(t, "agent phone (BYE on camp-on)", agent())
+	mustRun(t, "busy target (two INVITEs: the consultation, the first camp-on ring)", busy())
+	st := n.opState(t)
+	if len(st.Supervised) != 1 || st.Supervised[0].Call != id || st.Supervised[0].Type != "O" {
+		t.Fatalf("the call is not camped on 2002 in supervision: %+v", st.Supervised)
+	}
+	target := sippBackground(t, n.sipAddr, "target_uas.xml", ports["2002"], "-key", "ext", "2002")
+	n.waitEvents(t, "the camped call transferred", map[string]float64{"call.camped": 1, "call.transferred": 1})
+	c := mustRun(t, "caller", caller())
+	mustRun(t, "target phone", target())
+	mustSee(t, "the caller was not re-INVITEd with the target's SDP", c, "o=target")
+	n.waitEvents(t, "the consultation and the call ended", map[string]float64{"call.ended": 2})
+}
