@@ -258,8 +258,10 @@ func (s *Server) consultEnded(c *call, id string) {
 	if agentLeg != nil {
 		if _, err := reinvite(agentLeg, agentLeg.InviteResponse.Contact(), sdp); err != nil {
 			s.log.Info("SIP: giving the operator's phone the caller back", "call", c.id, "err", err)
+			return
 		}
 	}
+	s.metrics.calls.WithLabelValues("consult_ended").Inc()
 }
 
 // consultBye takes the consulted target's BYE.

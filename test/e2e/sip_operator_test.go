@@ -115,6 +115,16 @@ func (n *node) talking(t *testing.T, what string) string {
 	return id
 }
 
+// sipCalls waits until the SIP edge counted a call outcome n times (the
+// SIP it sends after the commit done).
+func (n *node) sipCalls(t *testing.T, outcome string, want float64) {
+	t.Helper()
+	waitFor(t, waitShort, "SIP calls "+outcome, func() (bool, string) {
+		v := nodeMetric(t, n, `tandem_sip_calls_total{outcome="`+outcome+`"}`)
+		return v == want, fmt.Sprint(outcome, " ", v)
+	})
+}
+
 func mustRun(t *testing.T, what string, r sippRun) sippRun {
 	t.Helper()
 	if r.code != 0 {
@@ -174,6 +184,7 @@ func TestSIPTransferReturnsToOperatorWithSipp(t *testing.T) {
 	n.waitEvents(t, "the busy transfer back on hold and retrieved by the phone", map[string]float64{
 		"call.transfer_busy": 1, "call.retrieved": 1})
 	mustRun(t, "busy target", busy())
+	n.sipCalls(t, "reoffered", 1) // the caller re-INVITEd with the operator's SDP
 	if got := n.talking(t, "the call back in conversation on line 1"); got != id {
 		t.Fatalf("line 1 carries %q, want %q", got, id)
 	}
@@ -243,6 +254,7 @@ func TestSIPAttendedTransferWithSipp(t *testing.T) {
 		return st.Agent.Line1 == id && st.Agent.Line2 == consult.Call && c2.State == contactcenter.CallTalking &&
 			st.Calls[id].State == contactcenter.CallHeld, fmt.Sprintf("%+v", st)
 	})
+	n.sipCalls(t, "consulted", 1) // the operator's phone re-INVITEd with the target's SDP
 	n.op(t, "complete", `{"agent":"a1"}`)
 	a := mustRun(t, "agent phone (re-INVITE, BYE)", agent())
 	c := mustRun(t, "caller", caller())
@@ -337,4 +349,40 @@ func TestSIPCampOnWithSipp(t *testing.T) {
 	mustRun(t, "target phone", target())
 	mustSee(t, "the caller was not re-INVITEd with the target's SDP", c, "o=target")
 	n.waitEvents(t, "the consultation and the call ended", map[string]float64{"call.ended": 2})
+}
+
+// A consultation cancelled: 2002 answers the consultation (the
+// operator's phone re-INVITEd with its SDP), the operator cancels
+// (call.cancel_consult): 2002's phone gets BYE and the operator's phone
+// is re-INVITEd with the caller's SDP; the caller is back in
+// conversation on line 1; the operator hangs up from the console and
+// both the caller and the operator's phone get BYE.
+func TestSIPConsultCancelledWithSipp(t *testing.T) {
+	n, ports := opNode(t, "sipcc", "2001", "2002")
+	agent := sippBackground(t, n.sipAddr, "agent_consult_cancelled.xml", ports["2001"], "-key", "ext", "2001")
+	target := sippBackground(t, n.sipAddr, "target_uas.xml", ports["2002"], "-key", "ext", "2002")
+	caller := sippBackground(t, n.sipAddr, "caller_hung_up.xml", freePort(t), "-key", "queue", "sales")
+	id := n.talking(t, "the agent to answer")
+	n.op(t, "consult", `{"agent":"a1","target":"2002","call":"consult-1"}`)
+	waitFor(t, waitShort, "the consultation answered on line 2", func() (bool, string) {
+		st := n.opState(t)
+		return st.Calls[st.Agent.Line2].State == contactcenter.CallTalking, fmt.Sprintf("%+v", st)
+	})
+	n.sipCalls(t, "consulted", 1)
+	n.op(t, "cancel_consult", `{"agent":"a1"}`)
+	tg := mustRun(t, "target phone (BYE on cancel)", target())
+	mustSee(t, "the target was not offered the operator's phone's SDP", tg, "o=agent")
+	if got := n.talking(t, "the caller back in conversation"); got != id {
+		t.Fatalf("line 1 carries %q, want %q", got, id)
+	}
+	n.waitEvents(t, "the consultation ended", map[string]float64{"call.ended": 1})
+	// The operator's phone has the caller back before the hang-up.
+	n.sipCalls(t, "consult_ended", 1) // the operator's phone has the caller's SDP back
+	n.op(t, "hangup", `{"agent":"a1"}`)
+	a := mustRun(t, "agent phone (two re-INVITEs, BYE)", agent())
+	mustRun(t, "caller (BYE)", caller())
+	if strings.Count(a.trace("messages"), "o=target") < 1 || strings.Count(a.trace("messages"), "o=caller") < 1 {
+		t.Fatalf("the operator's phone did not get the target's then the caller's SDP:\n%s", a.trace("messages"))
+	}
+	n.waitEvents(t, "both calls ended", map[string]float64{"call.ended": 2})
 }
