@@ -93,7 +93,13 @@ func (s *Server) configuredExtension(ext string) bool {
 // automatic pause): rejecting at once would have the engine offer the
 // call straight back to a lone agent, a loop at network speed.
 func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
-	defer c.stopRinging(agent)
+	defer func() {
+		// Cancelled: whoever cancelled removed the entry (or the call
+		// ended), and a new ringing may hold the key by now.
+		if ctx.Err() == nil {
+			c.stopRinging(agent)
+		}
+	}()
 	busy := false
 	c.mu.Lock()
 	// Only the first ringing of a direct call is forwarded: a transfer,

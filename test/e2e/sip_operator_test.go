@@ -386,3 +386,20 @@ func TestSIPConsultCancelledWithSipp(t *testing.T) {
 	}
 	n.waitEvents(t, "both calls ended", map[string]float64{"call.ended": 2})
 }
+
+// A phone's own attended transfer (REFER with Replaces) is refused with
+// 501 and changes nothing: the call stays with the agent until the
+// caller hangs up; no transfer reaches the engine.
+func TestSIPReferReplacesRefusedWithSipp(t *testing.T) {
+	n, ports := opNode(t, "siprr", "2001", "2002")
+	agent := sippBackground(t, n.sipAddr, "agent_refer_replaces.xml", ports["2001"], "-key", "ext", "2001", "-key", "target", "2002")
+	c := mustRun(t, "caller", sipp(t, n.sipAddr, "caller_uac.xml", "u1", "-key", "queue", "sales"))
+	a := mustRun(t, "agent phone (REFER refused, BYE)", agent())
+	mustSee(t, "the REFER with Replaces was not refused", a, "501 Attended Transfer By Replaces Not Supported")
+	mustSee(t, "the caller did not talk to the agent", c, "o=agent")
+	n.waitEvents(t, "the call answered and ended, never transferred", map[string]float64{
+		"call.answered": 1, "call.ended": 1})
+	if v := n.events(t, "call.transfer_started"); v != 0 {
+		t.Fatalf("a transfer was committed: %v", v)
+	}
+}
