@@ -169,20 +169,32 @@ func (s *Server) Publish(evs []command.Event) {
 // not keep it queued or ringing forever. Each is committed as the
 // caller's hang-up (abandoned when it waited, ended where it talked).
 func (s *Server) releaseOrphans() int {
-	var orphans []string
+	var orphans, consults []string
 	s.cfg.Engine.View(func(st *contactcenter.State) {
-		for id := range st.Calls {
-			if strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil {
+		for id, cl := range st.Calls {
+			switch {
+			case strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil:
 				orphans = append(orphans, id)
+			case cl.Place == contactcenter.PlaceLine && cl.Line == 2 && strings.HasPrefix(cl.Peer, "sip-") && s.calls.get(cl.Peer) == nil:
+				// The consultation of an orphaned SIP call: its target's
+				// leg died with the former leader too.
+				consults = append(consults, id)
 			}
 		}
 	})
 	sort.Strings(orphans)
+	sort.Strings(consults)
+	for _, id := range consults {
+		s.metrics.calls.WithLabelValues("released").Inc()
+		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
+			contactcenter.RemoteHangupRequest{Call: id, Side: "target"})
+	}
 	for _, id := range orphans {
 		s.metrics.calls.WithLabelValues("released").Inc()
 		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
 			contactcenter.RemoteHangupRequest{Call: id, Side: "remote"})
 	}
+	orphans = append(orphans, consults...)
 	if len(orphans) > 0 {
 		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans))
 	}

@@ -1,10 +1,14 @@
 package voice
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/tandemcc/tandem/contactcenter"
 )
 
 func nilLeg() *sipgo.DialogClientSession { return &sipgo.DialogClientSession{} }
@@ -72,5 +76,59 @@ func TestWaitsForPhone(t *testing.T) {
 		if got := tc.c.waitsForPhone(tc.from); got != tc.want {
 			t.Errorf("%s: waitsForPhone(%s) = %v, want %v", tc.name, tc.from, got, tc.want)
 		}
+	}
+}
+
+// A new leader also releases the line-2 consultation of an orphaned SIP
+// call (its id is the console's, not a SIP one): neither is left on the
+// operator's lines.
+func TestNewLeaderReleasesOrphanConsultation(t *testing.T) {
+	r := newRig(t)
+	doc, err := contactcenter.ParseDocument([]byte(testDoc + `users:
+  - {id: ann, name: Ann, extension: "2001"}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	steps := []struct {
+		typ     string
+		payload any
+	}{
+		{contactcenter.TypeConfigApply, contactcenter.ApplyRequest{Document: doc}},
+		{contactcenter.TypeAgentLogin, map[string]string{"agent": "a1"}},
+		{contactcenter.TypeAgentLogin, map[string]string{"agent": "a1"}},
+		{contactcenter.TypeCallIncoming, contactcenter.IncomingRequest{Call: "sip-0123456789ab", Queue: "sales", Number: "+441615550100"}},
+		{contactcenter.TypeCallAnswer, map[string]string{"agent": "a1"}},
+		{contactcenter.TypeCallConsult, contactcenter.ConsultRequest{Agent: "a1", Call: "consult-1", Target: "2002"}},
+		{contactcenter.TypeCallRemoteAnswer, contactcenter.CallRequest{Call: "consult-1"}},
+	}
+	for _, st := range steps {
+		if _, err := r.store.Propose(ctx, st.typ, st.payload); err != nil {
+			t.Fatalf("%s: %v", st.typ, err)
+		}
+	}
+	for _, leader := range []bool{false, true} {
+		r.store.mu.Lock()
+		r.store.leader = leader
+		r.store.mu.Unlock()
+		r.s.checkLeader()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, lines := 0, ""
+		r.e.View(func(st *contactcenter.State) {
+			n = len(st.Calls)
+			lines = st.Agents["a1"].Line1 + st.Agents["a1"].Line2
+		})
+		if n == 0 && lines == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d calls, lines %q", n, lines)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -403,3 +403,25 @@ func TestSIPReferReplacesRefusedWithSipp(t *testing.T) {
 		t.Fatalf("a transfer was committed: %v", v)
 	}
 }
+
+// A parked call the operator retrieves from supervision in the console
+// (call.retrieve{call}) rings the operator's phone again; its answer is
+// bridged to the caller (re-INVITE with its SDP): retrieving never
+// leaves the caller with nothing ringing.
+func TestSIPParkRetrievedFromConsoleWithSipp(t *testing.T) {
+	n, ports := opNode(t, "sipprc", "2001")
+	n.apply(parkConfig + "\nsettings: {park_return_seconds: 600}\n").ok(t)
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", ports["2001"], "-key", "ext", "2001", "-m", "2")
+	caller := sippBackground(t, n.sipAddr, "caller_parked.xml", freePort(t), "-key", "queue", "sales")
+	id := n.talking(t, "the agent to answer")
+	n.op(t, "park", `{"agent":"a1"}`)
+	n.op(t, "retrieve", fmt.Sprintf(`{"agent":"a1","call":%q}`, id))
+	n.sipCalls(t, "reoffered", 1)
+	if got := n.talking(t, "the retrieved call on line 1"); got != id {
+		t.Fatalf("line 1 carries %q, want %q", got, id)
+	}
+	c := mustRun(t, "caller", caller())
+	mustRun(t, "agent phone (two INVITEs)", agent())
+	mustSee(t, "the caller was not re-INVITEd with the operator's SDP", c, "o=agent")
+	n.waitEvents(t, "the end of the call", map[string]float64{"call.ended": 1, "call.returned": 0})
+}
