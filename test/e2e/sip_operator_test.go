@@ -425,3 +425,32 @@ func TestSIPParkRetrievedFromConsoleWithSipp(t *testing.T) {
 	mustSee(t, "the caller was not re-INVITEd with the operator's SDP", c, "o=agent")
 	n.waitEvents(t, "the end of the call", map[string]float64{"call.ended": 1, "call.returned": 0})
 }
+
+// An attended chain: the operator consults 2002, which answers, and
+// completes as a chain (call.complete{chain}): the operator's phone gets
+// BYE, caller and 2002 are re-INVITEd with each other's SDP; when 2002
+// hangs up the caller comes back to the operator's personal queue and
+// the operator's phone rings and answers (the caller's second re-INVITE).
+func TestSIPAttendedChainBackWithSipp(t *testing.T) {
+	n, ports := opNode(t, "sipac", "2001", "2002")
+	consulting := sippBackground(t, n.sipAddr, "agent_consult.xml", ports["2001"], "-key", "ext", "2001")
+	target := sippBackground(t, n.sipAddr, "target_chain_hangs_up.xml", ports["2002"], "-key", "ext", "2002")
+	caller := sippBackground(t, n.sipAddr, "caller_chain.xml", freePort(t), "-key", "queue", "sales")
+	id := n.talking(t, "the agent to answer")
+	n.op(t, "consult", `{"agent":"a1","target":"2002","call":"consult-1"}`)
+	n.sipCalls(t, "consulted", 1)
+	n.op(t, "complete", `{"agent":"a1","chain":true}`)
+	mustRun(t, "agent phone (consultation, BYE on complete)", consulting())
+	agent := sippBackground(t, n.sipAddr, "agent_uas.xml", ports["2001"], "-key", "ext", "2001")
+	mustRun(t, "chain target (re-INVITE, hangs up)", target())
+	n.waitEvents(t, "the chain back and the operator answering", map[string]float64{
+		"call.returned": 1, "call.answered": 2})
+	if got := n.talking(t, "the chained call back on line 1"); got != id {
+		t.Fatalf("line 1 carries %q, want %q", got, id)
+	}
+	c := mustRun(t, "caller (two re-INVITEs)", caller())
+	mustRun(t, "agent phone (the returned call)", agent())
+	mustSee(t, "the caller was not re-INVITEd with the target's SDP", c, "o=target")
+	mustSee(t, "the caller was not re-INVITEd with the operator's SDP", c, "o=agent")
+	n.waitEvents(t, "the consultation and the call ended", map[string]float64{"call.ended": 2})
+}
