@@ -90,22 +90,35 @@ func (s *Server) Publish(evs []command.Event) {
 // not keep it queued or ringing forever. Each is committed as the
 // caller's hang-up (abandoned when it waited, ended where it talked).
 func (s *Server) releaseOrphans() int {
-	var orphans []string
+	type orphan struct {
+		id, edge string
+		answered bool
+	}
+	var orphans []orphan
 	s.cfg.Engine.View(func(st *contactcenter.State) {
-		for id := range st.Calls {
+		for id, c := range st.Calls {
 			if strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil {
-				orphans = append(orphans, id)
+				// Not yet answered at the SIP level: waiting in a queue,
+				// ringing an agent or its extension.
+				waiting := c.Place == contactcenter.PlaceQueue || c.Place == contactcenter.PlacePersonal ||
+					c.Place == contactcenter.PlaceRinging || (c.Place == contactcenter.PlaceExtension && c.State == contactcenter.CallRinging)
+				orphans = append(orphans, orphan{id: id, edge: c.Edge, answered: !waiting})
 			}
 		}
 	})
-	sort.Strings(orphans)
-	for _, id := range orphans {
+	sort.Slice(orphans, func(i, j int) bool { return orphans[i].id < orphans[j].id })
+	told := 0
+	for _, o := range orphans {
 		s.metrics.calls.WithLabelValues("released").Inc()
-		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
-			contactcenter.RemoteHangupRequest{Call: id, Side: "remote"})
+		s.commitAsync("voice:orphan:"+o.id, contactcenter.TypeCallRemoteHangup,
+			contactcenter.RemoteHangupRequest{Call: o.id, Side: "remote"})
+		// A caller still waiting for a final response is told (release.go).
+		if !o.answered && s.releaseCaller(o.edge) {
+			told++
+		}
 	}
 	if len(orphans) > 0 {
-		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans))
+		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans), "callers_told", told)
 	}
 	return len(orphans)
 }

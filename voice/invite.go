@@ -95,7 +95,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 	dlg.Respond(sip.StatusTrying, "Trying", nil)
 	number := req.From().Address.User
 	name := req.From().DisplayName
-	in := contactcenter.IncomingRequest{Call: c.id, Number: clip(number, contactcenter.MaxNumberLen), Name: clip(name, contactcenter.MaxNameLen), Queue: queue}
+	in := contactcenter.IncomingRequest{Call: c.id, Number: clip(number, contactcenter.MaxNumberLen), Name: clip(name, contactcenter.MaxNameLen), Queue: queue,
+		Edge: callerEdge(dlg.InviteRequest)}
 	if direct != "" {
 		in.Queue, in.Extension = "", direct
 	}
@@ -162,7 +163,7 @@ func (s *Server) authorizeInvite(req *sip.Request, tx sip.ServerTransaction, rel
 	if h := req.GetHeader("Authorization"); h != nil {
 		authz = h.Value()
 	}
-	_, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
+	_, err := s.auth.verify(authz, string(req.Method), req.Recipient, func(user string) []string {
 		e, p, ok := contactcenter.ParseSIPUser(user)
 		if !ok {
 			return nil
@@ -181,6 +182,10 @@ func (s *Server) authorizeInvite(req *sip.Request, tx sip.ServerTransaction, rel
 	}
 	if ae != nil && (ae.Reason == "wrong" || ae.Reason == "unknown_user" || ae.Reason == "replay") {
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		return "", false
+	}
+	if ae != nil && ae.Reason == "uri" {
+		s.respond(req, tx, sip.StatusBadRequest, "Digest URI Mismatch")
 		return "", false
 	}
 	s.challenge(req, tx, ae != nil && ae.Stale)
