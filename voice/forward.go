@@ -69,7 +69,7 @@ func (s *Server) forwardDirect(c *call, condition string) bool {
 	}
 	s.log.Info("SIP: direct call forwarded", "call", c.id, "extension", c.direct, "condition", d.Condition)
 	s.metrics.calls.WithLabelValues("forwarded").Inc()
-	c.caller.Respond(sip.StatusMovedTemporarily, "Moved Temporarily", nil,
+	c.respond(sip.StatusMovedTemporarily, "Moved Temporarily", nil,
 		sip.NewHeader("Contact", "<sip:"+d.Number+"@"+host+">"),
 		sip.NewHeader("Diversion", "<sip:"+c.direct+"@"+s.dua.ContactHDR.Address.Host+">;reason="+diversionReason(d.Condition)))
 	s.commitAsync("voice:forward:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
