@@ -68,10 +68,10 @@ agents:
 	return nodes
 }
 
-// sippLong is sippBackground for a run that lasts a whole browser flow
+// sippFlow is sippBackground for a run that lasts a whole browser flow
 // with a failover: its own deadline (3 minutes) and sipp's -timeout
 // raised to match.
-func sippLong(t *testing.T, addr, scenario string, port int, args ...string) func() sippRun {
+func sippFlow(t *testing.T, addr, scenario string, port int, args ...string) func() sippRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	cmd, out, dir := sippCmd(ctx, t, addr, scenario, "u1", port, append(args, "-timeout", "170s"))
@@ -170,10 +170,10 @@ func TestConsoleUISIPFailover(t *testing.T) {
 
 	// The call: the sipp caller at the leader, the operator's phone rings
 	// for two seconds and answers.
-	phone := sippLong(t, leader.sipAddr, "phone_rings.xml", phonePort, "-key", "ext", "2001")
+	phone := sippFlow(t, leader.sipAddr, "phone_rings.xml", phonePort, "-key", "ext", "2001")
 	waitFor(t, waitShort, "the operator's phone listening", func() (bool, string) { return !portFree(phonePort), "" })
 	callerPort := freePort(t)
-	caller := sippLong(t, leader.sipAddr, "caller_leader_lost.xml", callerPort, "-key", "queue", "sales",
+	caller := sippFlow(t, leader.sipAddr, "caller_leader_lost.xml", callerPort, "-key", "queue", "sales",
 		"-cid_str", "uisip-%u@%s")
 	b.waitJS(waitShort, "the call ringing on line 1", `document.getElementById("line1").dataset.state === "ringing" || document.getElementById("line1").dataset.state === "talking"`)
 	b.shot("ringing")
@@ -235,9 +235,9 @@ func TestConsoleUISIPFailover(t *testing.T) {
 	// A new call through the new leader rings the same phone (replicated
 	// binding); the operator hangs it up from the console on the
 	// secondary.
-	phone = sippLong(t, next.sipAddr, "agent_uas.xml", phonePort, "-key", "ext", "2001")
+	phone = sippFlow(t, next.sipAddr, "agent_uas.xml", phonePort, "-key", "ext", "2001")
 	waitFor(t, waitShort, "the operator's phone listening again", func() (bool, string) { return !portFree(phonePort), "" })
-	caller = sippLong(t, next.sipAddr, "caller_hung_up.xml", freePort(t), "-key", "queue", "sales")
+	caller = sippFlow(t, next.sipAddr, "caller_hung_up.xml", freePort(t), "-key", "queue", "sales")
 	b.waitJS(waitShort, "the second call answered", fmt.Sprintf(`document.getElementById("line1").dataset.state === "talking" && document.getElementById("line1").dataset.call.startsWith("sip-") && document.getElementById("line1").dataset.call !== %q`, call))
 	b.shot("second-call-answered")
 	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
