@@ -983,6 +983,7 @@ func diff(old, next Config, em eventSink) ApplyResult {
 		cb := CallbackSettings{}.withDefaults()
 		if next.Callbacks != nil {
 			cb = *next.Callbacks
+			cb.ZoneData = nil
 		}
 		em.Emit("config.callbacks.updated", cb)
 	}
@@ -1107,6 +1108,7 @@ func (c Config) Document() Document {
 	}
 	if c.Callbacks != nil {
 		cb := *c.Callbacks
+		cb.ZoneData = nil // the edge reads the rules again (ResolveZones)
 		d.Callbacks = &cb
 	}
 	if c.Chat != nil {
