@@ -607,3 +607,16 @@ func checkChatSettings(cs ChatSettings) (ChatSettings, error) {
 	cs.Languages = append([]string(nil), cs.Languages...)
 	return cs, nil
 }
+
+// ChatsOpen counts the chat sessions not ended (queued or connected).
+func (e *Engine) ChatsOpen() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	n := 0
+	for _, ch := range e.st.Chats {
+		if ch.Status != ChatEnded {
+			n++
+		}
+	}
+	return n
+}
