@@ -137,6 +137,9 @@ type Chat struct {
 	Ended        int64           `json:"ended,omitempty"`
 	Reason       string          `json:"reason,omitempty"`
 	Messages     []ChatMessage   `json:"messages,omitempty"`
+	// Transcript is the outbox entry of the transcript e-mailed at the
+	// customer's request (chattranscript.go), once.
+	Transcript string `json:"transcript,omitempty"`
 }
 
 // ChatView is what the session's customer sees of it.

@@ -249,7 +249,7 @@ func TestChatPageTranslation(t *testing.T) {
 			t.Fatalf("%s: %d %s", tc.lang, code, page)
 		}
 		for _, want := range []string{`id="customer_name"`, `id="caption"`, `id="start"`, `id="text"`, `id="send"`, `id="end"`,
-			`id="messages"`, `id="typing"`, `<script src="../chat.js">`, "<title>" + tc.title + "</title>",
+			`id="messages"`, `id="typing"`, `id="email"`, `id="transcript"`, `<script src="../chat.js">`, "<title>" + tc.title + "</title>",
 			">" + tc.start + "</button>", ">" + tc.send + "</button>", ">" + tc.end + "</button>"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("%s chat page lacks %s", tc.lang, want)

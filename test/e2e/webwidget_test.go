@@ -2,23 +2,27 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandemcc/tandem/console"
+	"github.com/tandemcc/tandem/internal/dovecottest"
 )
 
 // widgetTexts are what the bundled chat widget shows in a language
 // (web/pages/<lang>/strings.json).
 type widgetTexts struct {
-	title, connected, typing, ended, badParameter string
+	title, connected, typing, ended, badParameter, transcriptSent string
 }
 
 var widgetLangs = map[string]widgetTexts{
-	"en": {"Chat with us", "An agent is with you.", "The agent is typing…", "The chat has ended. Thank you.", "One of the fields is not valid."},
-	"es": {"Hable con nosotros", "Un agente le atiende.", "El agente está escribiendo…", "El chat ha terminado. Gracias.", "Uno de los campos no es válido."},
+	"en": {"Chat with us", "An agent is with you.", "The agent is typing…", "The chat has ended. Thank you.", "One of the fields is not valid.",
+		"The transcript is on its way to your e-mail."},
+	"es": {"Hable con nosotros", "Un agente le atiende.", "El agente está escribiendo…", "El chat ha terminado. Gracias.", "Uno de los campos no es válido.",
+		"La conversación está de camino a su correo."},
 }
 
 // TestChatWidgetInChromium: the bundled chat widget, served by a real
@@ -27,8 +31,13 @@ var widgetLangs = map[string]widgetTexts{
 // a customer starts a chat in the page, an agent takes it on the console
 // API; messages go both ways, the agent's typing shows; tandemd is
 // restarted under the page, which reconnects and resumes (nothing lost
-// or twice, a message written meanwhile arrives); the agent ends it.
+// or twice, a message written meanwhile arrives); the agent ends it; the
+// customer asks for the transcript by e-mail, which the SMTP sink
+// receives (the e-mail channel's outbox, Dovecot as its mailbox).
 func TestChatWidgetInChromium(t *testing.T) {
+	imap := dovecottest.Start(t, dovecottest.Options{})
+	sink := startSMTPSink(t)
+	smtpHost, smtpPort, _ := net.SplitHostPort(sink.addr)
 	n := newNode(t, "widget1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)
@@ -47,7 +56,12 @@ queues:
 agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
 chat: {languages: [en, es], queue: sales}
-`, hash)).ok(t)
+mail:
+  imap: {host: 127.0.0.1, port: %d, tls: none, user: %q, password: %q, poll_seconds: 2}
+  smtp: {host: %s, port: %s, tls: none, messages_per_minute: 30}
+  aliases:
+    - {address: chat@example.org, queue: sales}
+`, hash, imap.Port, imap.User, imap.Password, smtpHost, smtpPort)).ok(t)
 
 	agent := &consoleClient{t: t, node: n}
 	login := func() {
@@ -148,6 +162,21 @@ chat: {languages: [en, es], queue: sales}
 			agent.op("chat_end", map[string]string{"session": session})
 			b.waitJS(waitShort, "ended", `document.getElementById("state").textContent === `+jsString(tx.ended)+` && document.getElementById("send").disabled`)
 			agent.until("call.ended", waitShort)
+			// The transcript by e-mail: malformed address first (1010).
+			b.waitJS(waitShort, "the transcript form", `!document.getElementById("transcript-form").hidden`)
+			b.must("a bad address", chromedp.SetValue(chromedp.ID("email"), "ana@localhost"), jsDo(`document.getElementById("transcript").click()`))
+			b.waitJS(waitShort, "1010", `document.getElementById("result").getAttribute("data-code") === "1010"`)
+			to := "ana-" + lang + "@customer.example"
+			b.must("the transcript", chromedp.SetValue(chromedp.ID("email"), to), jsDo(`document.getElementById("transcript").click()`))
+			b.waitJS(waitShort, "the transcript queued", `document.getElementById("result").textContent === `+jsString(tx.transcriptSent))
+			waitFor(t, waitShort, "the transcript at the SMTP sink", func() (bool, string) {
+				for _, m := range sink.messages() {
+					if strings.Contains(string(m), "To: <"+to+">") && strings.Contains(string(m), "Gracias / thanks") {
+						return true, ""
+					}
+				}
+				return false, fmt.Sprintf("%d messages", len(sink.messages()))
+			})
 			b.shot("chat-" + lang)
 			// The page holds no secret: no token, no password hash.
 			page := js(`document.documentElement.outerHTML`)

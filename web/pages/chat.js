@@ -15,7 +15,7 @@
   var el = function (id) { return document.getElementById(id); };
   var result = el("result"), state = el("state"), list = el("messages"), typing = el("typing");
   var storeKey = "tandem-chat:" + window.location.pathname + window.location.search;
-  var session = "", last = 0, ws = null, ended = false, failures = 0, typingTimer = 0, lastTyping = 0;
+  var session = "", last = 0, ws = null, ended = false, failures = 0, typingTimer = 0, lastTyping = 0, answered = false;
   var pending = []; // [{id, text}] sent, not yet acknowledged, in order
 
   function message(code) { return s.codes[String(code)] || s.codes["1000"]; }
@@ -133,7 +133,7 @@
     switch (f.type) {
       case "hello":
       case "status":
-        if (f.status === "connected") { setState("chat_connected", "connected"); } else if (f.status === "queued") { setState("chat_waiting", "queued"); }
+        if (f.status === "connected") { answered = true; setState("chat_connected", "connected"); } else if (f.status === "queued") { setState("chat_waiting", "queued"); }
         break;
       case "message":
         if (f.seq <= last) { return; }
@@ -188,7 +188,29 @@
     el("end").disabled = true;
     try { window.sessionStorage.removeItem(storeKey); } catch (e) { /* nothing kept */ }
     if (ws) { ws.close(); ws = null; }
+    // The transcript by e-mail, once an agent has taken the chat.
+    if (answered) { el("transcript-form").hidden = false; }
   }
+
+  el("transcript-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    show(0);
+    el("transcript").disabled = true;
+    fetch(apiURL("chats/" + encodeURIComponent(session) + "/transcript"), { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: el("email").value }) })
+      .then(function (resp) {
+        return resp.json().then(function (data) {
+          if (resp.status === 202) {
+            result.className = "ok";
+            result.textContent = s.strings.chat_transcript_sent;
+            result.removeAttribute("data-code");
+          } else {
+            el("transcript").disabled = false;
+            show(data.code || 1000);
+          }
+        }, function () { el("transcript").disabled = false; show(1003); });
+      }, function () { el("transcript").disabled = false; show(1002); });
+  });
 
   el("send-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
