@@ -6,7 +6,7 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
+TEST_DEBS := tzdata postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
 BENCH_DEBS := etcd-server snmp snmpd zstd kamailio
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm

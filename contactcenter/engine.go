@@ -156,6 +156,7 @@ func init() {
 		TypeChatMessage:       (*Engine).cmdChatMessage,
 		TypeChatTyping:        (*Engine).cmdChatTyping,
 		TypeChatEnd:           (*Engine).cmdChatEnd,
+		TypeChatTranscript:    (*Engine).cmdChatTranscript,
 	}
 }
 
