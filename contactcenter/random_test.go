@@ -813,7 +813,7 @@ func (g *randomGen) extraCommand() (string, any) {
 			PINHash: g.pick([]string{rPINHash, rPINHash, "1234"})}
 	case n < 13 && g.r.IntN(4) == 0:
 		return TypeVoicemailMonitor, VoicemailMonitorRequest{User: g.pick([]string{"u1", "u2", "bob"}), Mailbox: g.pick(rMailboxes), Monitor: g.r.IntN(3) > 0}
-	case n < 14 && g.r.IntN(5) == 0:
+	case n < 14 && g.r.IntN(3) == 0:
 		return TypeUserPreferences, PreferencesRequest{User: g.pick([]string{"u1", "u2", "nobody"}), Preferences: rPrefs[g.r.IntN(len(rPrefs))]}
 	case n < 15:
 		return TypeUserForwarding, ForwardingRequest{User: g.pick([]string{"u1", "u2", "u1", "u2", "bob"}), Forwarding: rForwards[g.r.IntN(len(rForwards))]}
@@ -958,7 +958,10 @@ func (g *randomGen) phoneCommand() (string, any) {
 	ph := rPhones[g.r.IntN(len(rPhones))]
 	switch g.r.IntN(6) {
 	case 0, 1:
-		return TypePhoneRegistration, PhoneRegistrationRequest{Extension: ph[0], Phone: ph[1], Registered: g.r.IntN(3) > 0}
+		// Mostly registered: an operator whose reported phone is down
+		// cannot log in (agent.login), and the rest of the run needs
+		// operators.
+		return TypePhoneRegistration, PhoneRegistrationRequest{Extension: ph[0], Phone: ph[1], Registered: g.r.IntN(8) > 0}
 	case 2, 5:
 		secret := fmt.Sprintf("s3cr3t-%016d", g.r.IntN(1e9))
 		if g.r.IntN(10) == 0 {

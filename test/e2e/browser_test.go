@@ -163,3 +163,11 @@ func (b *browser) noJSErrors() {
 		b.t.Fatalf("the page reported errors: %v", errs)
 	}
 }
+
+// jsDo is an action evaluating a JavaScript expression for its effect.
+func jsDo(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](expr)(ctx, t)
+		return err
+	})
+}
