@@ -15,7 +15,9 @@
 #    operation is a customer's message on the chat WebSocket, done when the
 #    customer has its ack (committed) and the agent's console stream
 #    showed it.
-# Prints a table (also bench/out/web.txt): operations/s, p50, p99.
+# Prints a table (also bench/out/web.txt): operations/s, p50, p99, and
+# cpu_us/op: the CPU time (user + system) of the three nodes during the
+# level (warmup included) over the operations done in it (warmup too).
 #
 # Environment (all optional):
 #   WEB_TARGETS="callback chat" which parts run
@@ -158,9 +160,24 @@ HASH=$("$BIN/tandemctl" hash-password <"$WORK/agent.password") || die "tandemctl
 	die "applying the configuration failed"
 
 json_get() { sed -n 's/.*"'"$2"'":"\{0,1\}\([^",}]*\).*/\1/p' <<<"$1"; }
-row() { # part concurrency report-line
-	printf '%-10s %12s %12s %10s %10s %8s\n' "$1" "$2" "$(json_get "$3" ops_per_s)" "$(json_get "$3" p50_ms)" \
-		"$(json_get "$3" p99_ms)" "$(json_get "$3" errors)" | tee -a "$OUT/web.txt"
+TCK=$(getconf CLK_TCK)
+cputicks() { # user + system CPU ticks of the three nodes so far
+	local n t=0 f
+	for n in n1 n2 n3; do
+		read -r -a f <"/proc/${PID[$n]}/stat" || return 1
+		t=$((t + f[13] + f[14]))
+	done
+	echo "$t"
+}
+row() { # part concurrency report-line cpu-ticks-used
+	local ops warm cpu=-
+	ops=$(json_get "$3" ops)
+	warm=$(json_get "$3" warmup_ops)
+	if [[ -n $4 && $ops =~ ^[0-9]+$ && $warm =~ ^[0-9]+$ ]] && ((ops + warm > 0)); then
+		cpu=$(awk -v t="$4" -v k="$TCK" -v n="$((ops + warm))" 'BEGIN { printf "%.0f", t / k * 1e6 / n }')
+	fi
+	printf '%-10s %12s %12s %10s %10s %12s %8s\n' "$1" "$2" "$(json_get "$3" ops_per_s)" "$(json_get "$3" p50_ms)" \
+		"$(json_get "$3" p99_ms)" "$cpu" "$(json_get "$3" errors)" | tee -a "$OUT/web.txt"
 }
 profile() { # CPU profiles of the three nodes, in the background
 	local n
@@ -171,7 +188,7 @@ profile() { # CPU profiles of the three nodes, in the background
 }
 {
 	echo "web callbacks and chat messages through 3 nodes ($(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)), $DURATION each"
-	printf '%-10s %12s %12s %10s %10s %8s\n' part concurrency ops/s p50_ms p99_ms errors
+	printf '%-10s %12s %12s %10s %10s %12s %8s\n' part concurrency ops/s p50_ms p99_ms cpu_us/op errors
 } | tee "$OUT/web.txt"
 profiled=0
 for t in $TARGETS; do
@@ -183,9 +200,10 @@ for t in $TARGETS; do
 				(profile; wait) &
 				PROFJOB=$!
 			fi
+			c0=$(cputicks)
 			line=$(timeout 300 "$BL" -target webcallback -addr "$PUBLIC" -concurrency "$c" -duration "$DURATION" -warmup "$WARMUP" \
 				2>>"$OUT/web-benchload.log") || die "benchload at concurrency $c failed (see $OUT/web-benchload.log)"
-			row callback "$c" "$line"
+			row callback "$c" "$line" $(($(cputicks) - c0))
 		done
 		;;
 	chat)
@@ -194,7 +212,7 @@ for t in $TARGETS; do
 			line=$(timeout 600 "$BL" -target webchat -addr "$PUBLIC" -concurrency "$c" -duration "$DURATION" -warmup "$WARMUP" \
 				-chat-users chat -user-offset "$off" -password-file "$WORK/agent.password" \
 				2>>"$OUT/web-benchload.log") || die "benchload webchat at concurrency $c failed (see $OUT/web-benchload.log)"
-			row chat "$c" "$line"
+			row chat "$c" "$line" # (its CPU would be mostly the agents' log-ins)
 			off=$((off + c))
 		done
 		;;
