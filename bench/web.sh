@@ -173,7 +173,7 @@ row() { # part concurrency report-line cpu-ticks-used
 	local ops warm cpu=-
 	ops=$(json_get "$3" ops)
 	warm=$(json_get "$3" warmup_ops)
-	if [[ -n $4 && $ops =~ ^[0-9]+$ && $warm =~ ^[0-9]+$ ]] && ((ops + warm > 0)); then
+	if [[ -n ${4:-} && $ops =~ ^[0-9]+$ && $warm =~ ^[0-9]+$ ]] && ((ops + warm > 0)); then
 		cpu=$(awk -v t="$4" -v k="$TCK" -v n="$((ops + warm))" 'BEGIN { printf "%.0f", t / k * 1e6 / n }')
 	fi
 	printf '%-10s %12s %12s %10s %10s %12s %8s\n' "$1" "$2" "$(json_get "$3" ops_per_s)" "$(json_get "$3" p50_ms)" \

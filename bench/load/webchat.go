@@ -53,6 +53,36 @@ type chatAgent struct {
 	agent string // the agent the user is
 	token string
 	ws    *websocket.Conn
+	since string // the last position its stream reached ("INDEX[.SEQ]")
+	mu    sync.Mutex
+	shut  bool
+}
+
+// dial opens the agent's event stream from a.since.
+func (a *chatAgent) dial(ctx context.Context) error {
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(a.base, "http")+"/console/api/v1/events?since="+a.since+"&access_token="+a.token, nil)
+	if err != nil {
+		return fmt.Errorf("event stream: %w", err)
+	}
+	ws.SetReadLimit(16 << 20)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.shut {
+		ws.CloseNow()
+		return errors.New("closed")
+	}
+	a.ws = ws
+	return nil
+}
+
+// close ends the stream for good.
+func (a *chatAgent) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.shut = true
+	if a.ws != nil {
+		a.ws.CloseNow()
+	}
 }
 
 // chatSetup says how to prepare the chats.
@@ -101,26 +131,25 @@ func newWebChatTarget(ctx context.Context, client *http.Client, addrs []string, 
 	wg.Wait()
 	close(errc)
 	if err := <-errc; err != nil {
+		for _, a := range t.agents {
+			t.closers = append(t.closers, a.close)
+		}
 		t.Close()
 		return nil, err
 	}
 	for _, a := range t.agents {
-		if a.ws != nil {
-			ws := a.ws
-			t.closers = append(t.closers, func() { ws.CloseNow() })
-		}
+		t.closers = append(t.closers, a.close)
 	}
 	logf("webchat: %d agents logged in and ready", len(t.agents))
 
 	// Customers: one chat each, its WebSocket open.
 	for i := range s.users {
 		base := addrs[i%len(addrs)]
-		cs, err := openChat(ctx, client, base, s.language, i)
+		cs, err := openChat(ctx, client, base, s.language, i, &t.byID)
 		if err != nil {
 			t.Close()
 			return nil, err
 		}
-		t.byID.Store(cs.id, cs)
 		t.sessions = append(t.sessions, cs)
 		ws := cs.ws
 		t.closers = append(t.closers, func() { ws.CloseNow() })
@@ -270,12 +299,10 @@ func (a *chatAgent) start(ctx context.Context, client *http.Client, password str
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &st) != nil || st.Since == "" {
 		return fmt.Errorf("state: HTTP %d: %s", resp.StatusCode, snippet(b))
 	}
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(api, "http")+"/events?since="+st.Since+"&access_token="+a.token, nil)
-	if err != nil {
-		return fmt.Errorf("event stream: %w", err)
+	a.since = st.Since
+	if err := a.dial(ctx); err != nil {
+		return err
 	}
-	ws.SetReadLimit(16 << 20)
-	a.ws = ws
 	go a.read(client, t)
 	for i := 0; i < 2; i++ { // logged in, then ready
 		if code, b, err := postJSON(ctx, client, api+"/ops/login", a.token, nil); err != nil || code != http.StatusOK {
@@ -285,63 +312,105 @@ func (a *chatAgent) start(ctx context.Context, client *http.Client, password str
 	return nil
 }
 
-// read follows the agent's stream for as long as it is open: an offer is
-// answered at once, chat.answered marks its session answered, and each
-// customer message goes to its session.
+// read follows the agent's stream until Close: an offer is answered at
+// once, chat.answered marks its session answered, and each customer
+// message goes to its session. A stream the node ends (resume: a slow
+// reader under load; the node going away) is opened again from the last
+// position it reached, as a console does, at most 100 times.
 func (a *chatAgent) read(client *http.Client, t *webChatTarget) {
 	ctx := context.Background()
-	for {
+	for redials := 0; ; {
 		_, b, err := a.ws.Read(ctx)
 		if err != nil {
-			return
-		}
-		var m struct {
-			Type   string `json:"type"`
-			Events []struct {
-				Type string          `json:"type"`
-				Data json.RawMessage `json:"data"`
-			} `json:"events"`
-		}
-		if json.Unmarshal(b, &m) != nil || m.Type != "events" {
+			a.mu.Lock()
+			shut := a.shut
+			a.mu.Unlock()
+			if shut || redials >= 100 {
+				return
+			}
+			redials++
+			t.logf("webchat: agent %s: stream ended (%v); resuming from %s", a.user, err, a.since)
+			time.Sleep(100 * time.Millisecond)
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = a.dial(dctx)
+			cancel()
+			if err != nil {
+				t.logf("webchat: agent %s: %v", a.user, err)
+			}
 			continue
 		}
-		for _, ev := range m.Events {
-			if os.Getenv("BENCHLOAD_DEBUG") != "" {
-				t.logf("agent %s: %s %s", a.user, ev.Type, ev.Data)
+		var m struct {
+			Type     string        `json:"type"`
+			Since    string        `json:"since"`
+			Position string        `json:"position"`
+			Events   []streamEvent `json:"events"`
+		}
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		switch m.Type {
+		case "position", "resume":
+			if m.Since != "" {
+				a.since = m.Since
 			}
-			var d struct {
-				Chat   string   `json:"chat"`
-				From   string   `json:"from"`
-				Text   string   `json:"text"`
-				Agents []string `json:"agents"`
+			continue
+		case "events":
+		default:
+			continue
+		}
+		a.handle(ctx, client, t, m.Events)
+		if m.Position != "" {
+			a.since = m.Position
+		}
+	}
+}
+
+type streamEvent = struct {
+	Index uint64          `json:"index"`
+	Seq   int             `json:"seq"`
+	Type  string          `json:"type"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// handle acts on a batch of the agent's events.
+func (a *chatAgent) handle(ctx context.Context, client *http.Client, t *webChatTarget, events []streamEvent) {
+	for _, ev := range events {
+		a.since = fmt.Sprintf("%d.%d", ev.Index, ev.Seq)
+		if os.Getenv("BENCHLOAD_DEBUG") != "" {
+			t.logf("agent %s: %s %s", a.user, ev.Type, ev.Data)
+		}
+		var d struct {
+			Chat   string   `json:"chat"`
+			From   string   `json:"from"`
+			Text   string   `json:"text"`
+			Agents []string `json:"agents"`
+		}
+		switch ev.Type {
+		case "call.offered": // the queue's members see every offer of the queue
+			if json.Unmarshal(ev.Data, &d) != nil || !slices.Contains(d.Agents, a.agent) {
+				continue
 			}
-			switch ev.Type {
-			case "call.offered": // the queue's members see every offer of the queue
-				if json.Unmarshal(ev.Data, &d) != nil || !slices.Contains(d.Agents, a.agent) {
-					continue
+			go func() {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				code, b, err := postJSON(actx, client, a.base+"/console/api/v1/ops/answer", a.token, nil)
+				if err != nil || code != http.StatusOK {
+					t.logf("webchat: agent %s answering an offer %s: HTTP %d %s %v", a.user, ev.Data, code, snippet(b), err)
 				}
-				go func() {
-					actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					defer cancel()
-					code, b, err := postJSON(actx, client, a.base+"/console/api/v1/ops/answer", a.token, nil)
-					if err != nil || code != http.StatusOK {
-						t.logf("webchat: agent %s answering an offer %s: HTTP %d %s %v", a.user, ev.Data, code, snippet(b), err)
-					}
-				}()
-			case "chat.answered":
-				if json.Unmarshal(ev.Data, &d) == nil {
-					if v, ok := t.byID.Load(d.Chat); ok {
-						cs := v.(*chatSession)
-						cs.once.Do(func() { close(cs.ansd) })
-					}
+			}()
+		case "chat.answered":
+			if json.Unmarshal(ev.Data, &d) == nil {
+				if v, ok := t.byID.Load(d.Chat); ok {
+					cs := v.(*chatSession)
+					cs.once.Do(func() { close(cs.ansd) })
 				}
-			case "chat.message":
-				if json.Unmarshal(ev.Data, &d) == nil && d.From == "customer" {
-					if v, ok := t.byID.Load(d.Chat); ok {
-						select {
-						case v.(*chatSession).seen <- d.Text:
-						default: // nobody waits for so many: the op times out
-						}
+			}
+		case "chat.message":
+			if json.Unmarshal(ev.Data, &d) == nil && d.From == "customer" {
+				if v, ok := t.byID.Load(d.Chat); ok {
+					select {
+					case v.(*chatSession).seen <- d.Text:
+					default: // nobody waits for so many: the op times out
 					}
 				}
 			}
@@ -349,8 +418,10 @@ func (a *chatAgent) read(client *http.Client, t *webChatTarget) {
 	}
 }
 
-// openChat creates a chat session on base and opens its WebSocket.
-func openChat(ctx context.Context, client *http.Client, base, lang string, i int) (*chatSession, error) {
+// openChat creates a chat session on base, makes it known in byID (its
+// agent may answer it before the WebSocket is open) and opens its
+// WebSocket.
+func openChat(ctx context.Context, client *http.Client, base, lang string, i int, byID *sync.Map) (*chatSession, error) {
 	code, b, err := postJSON(ctx, client, base+"/api/v1/chats", "", map[string]any{
 		"chat_language": lang, "customer_name": fmt.Sprintf("Bench customer %d", i), "source": "bench",
 	})
@@ -363,12 +434,14 @@ func openChat(ctx context.Context, client *http.Client, base, lang string, i int
 	if code != http.StatusCreated || json.Unmarshal(b, &r) != nil || r.Session == "" {
 		return nil, fmt.Errorf("POST /api/v1/chats: HTTP %d: %s", code, snippet(b))
 	}
+	cs := &chatSession{id: r.Session, acks: make(chan string, 64), seen: make(chan string, 64),
+		done: make(chan struct{}), ansd: make(chan struct{})}
+	byID.Store(cs.id, cs)
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/chats/"+r.Session+"/ws?since=0", nil)
 	if err != nil {
 		return nil, fmt.Errorf("chat %s WebSocket: %w", r.Session, err)
 	}
-	cs := &chatSession{id: r.Session, ws: ws, acks: make(chan string, 64), seen: make(chan string, 64),
-		done: make(chan struct{}), ansd: make(chan struct{})}
+	cs.ws = ws
 	go cs.read()
 	return cs, nil
 }
