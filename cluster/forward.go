@@ -124,8 +124,13 @@ func (s *Store) sendBatch(batch []*forwardItem) {
 	}
 	var resp applyBatchResponse
 	err := s.callLeader(ctx, http.MethodPost, "/v1/internal/apply-batch", req, &resp)
-	if errors.Is(err, errNoPeerRoute) {
-		s.sendOneByOne(ctx, batch) // a leader of an earlier version
+	var whole *Refusal
+	if errors.Is(err, errNoPeerRoute) || errors.As(err, &whole) {
+		// A leader of an earlier version (404), or one that refused the
+		// batch as a whole (it could not read it): a command's refusal
+		// comes in its own item, so send each alone and let each be
+		// judged on its own.
+		s.sendOneByOne(ctx, batch)
 		return
 	}
 	if err == nil && len(resp.Results) != len(batch) {
