@@ -151,6 +151,7 @@ func init() {
 		TypeChatMessage:       (*Engine).cmdChatMessage,
 		TypeChatTyping:        (*Engine).cmdChatTyping,
 		TypeChatEnd:           (*Engine).cmdChatEnd,
+		TypeChatTranscript:    (*Engine).cmdChatTranscript,
 	}
 }
 

@@ -283,9 +283,10 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[ChatCreateRequest](): {"session": kindID, "language": kindKeyword, "chat_language": kindKeyword,
 		"customer_name": kindDescription, "source": kindDescription, "destination": kindDescription, "caption": kindDescription,
 		"business_unit": kindID},
-	reflect.TypeFor[ChatMessageRequest](): {"session": kindID, "from": kindKeyword, "agent": kindID, "text": kindChatText},
-	reflect.TypeFor[ChatEndRequest]():     {"session": kindID, "by": kindKeyword, "agent": kindID},
-	reflect.TypeFor[ChatSettings]():       {"languages": kindKeyword, "queue": kindID},
+	reflect.TypeFor[ChatMessageRequest]():    {"session": kindID, "from": kindKeyword, "agent": kindID, "text": kindChatText},
+	reflect.TypeFor[ChatEndRequest]():        {"session": kindID, "by": kindKeyword, "agent": kindID},
+	reflect.TypeFor[ChatTranscriptRequest](): {"session": kindID, "reply": kindID, "to": kindEmail},
+	reflect.TypeFor[ChatSettings]():          {"languages": kindKeyword, "queue": kindID},
 	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
 		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
 
