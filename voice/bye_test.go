@@ -18,7 +18,7 @@ func TestByeRequest(t *testing.T) {
 	invite := func(extra ...string) *sip.Request {
 		raw := "INVITE sip:sales@10.0.0.1 SIP/2.0\r\n" +
 			"Via: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK-1\r\n" +
-			"Max-Forwards: 70\r\nFrom: \"Ann\" <sip:+441615550100@192.0.2.7>;tag=caller1\r\n" +
+			"Max-Forwards: 70\r\nFrom: \"Ann\" <sip:+441615550100:secret@192.0.2.7>;tag=caller1\r\n" +
 			"To: <sip:sales@10.0.0.1>\r\nCall-ID: dlg-1@192.0.2.7\r\nCSeq: 7 INVITE\r\n" +
 			"Contact: <sip:ann:secret@192.0.2.7:5070;transport=udp>\r\n" + strings.Join(extra, "") + "Content-Length: 0\r\n\r\n"
 		m, err := sip.ParseMessage([]byte(raw))

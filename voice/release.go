@@ -47,8 +47,12 @@ func callerEdge(req *sip.Request) string {
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
 		return ""
 	}
-	tx := callerTx{Src: req.Source(), Transport: strings.ToUpper(req.Transport()), From: req.From().Value(),
-		To: req.To().Value(), CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo}
+	// A password in a URI (deprecated by RFC 3261 §19.1.1, still sent by
+	// some) is never kept: the edge data is replicated and shown with the call.
+	from, to := *req.From(), *req.To()
+	from.Address.Password, to.Address.Password = "", ""
+	tx := callerTx{Src: req.Source(), Transport: strings.ToUpper(req.Transport()), From: from.Value(),
+		To: to.Value(), CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo}
 	for _, h := range req.GetHeaders("Via") {
 		tx.Via = append(tx.Via, h.Value())
 	}
