@@ -46,6 +46,11 @@ func scopeOf(a Actor, st *cc.State) scope {
 		for _, m := range u.MonitoredMailboxes {
 			s.mailboxes[m] = true
 		}
+		if us := st.Users[a.User]; us != nil {
+			for _, m := range us.Monitored {
+				s.mailboxes[m] = true
+			}
+		}
 	}
 	return s
 }
@@ -107,7 +112,7 @@ func (s *scope) sees(typ string, r *refs) bool {
 		return true // the directory's line states and presence
 	case typ == cc.EvPhoneSecretRotated, typ == cc.EvPhoneSecretExpired, typ == cc.EvPhoneSecretGraceEnded:
 		return s.exts[r.Extension]
-	case typ == cc.EvUserForwarding:
+	case typ == cc.EvUserForwarding, typ == cc.EvUserPreferences:
 		return r.User != "" && r.User == s.user
 	case strings.HasPrefix(typ, "voicemail."):
 		return s.mailboxes[r.Mailbox]
@@ -207,7 +212,7 @@ func (s *scope) ownQueues(qs []cc.QueueView) []cc.QueueView {
 // change: queues served, extensions, mailboxes).
 func refreshes(evs []command.Event) bool {
 	for i := range evs {
-		if strings.HasPrefix(evs[i].Type, "config.") {
+		if strings.HasPrefix(evs[i].Type, "config.") || evs[i].Type == cc.EvVoicemailMonitored {
 			return true
 		}
 	}

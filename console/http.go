@@ -83,6 +83,8 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/phones", h.authed(h.phones))
 	handle("GET", "/line-status", h.authed(h.lineStatus))
 	handle("GET", "/voicemail", h.authed(h.voicemail))
+	handle("POST", "/voicemail/pin", h.authed(h.setPIN))
+	handle("POST", "/voicemail/monitor", h.authed(h.monitor))
 	handle("GET", "/caller", h.authed(h.caller))
 	handle("GET", "/active-calls", h.authed(h.activeCalls))
 	handle("GET", "/receptionists", h.authed(h.receptionists))

@@ -58,6 +58,7 @@ var operations = map[string]operation{
 	// User self-service (portal).
 	"presence":      {typ: cc.TypeUserPresence, actor: "user"},
 	"forwarding":    {typ: cc.TypeUserForwarding, actor: "user"},
+	"preferences":   {typ: cc.TypeUserPreferences, actor: "user"},
 	"phone_order":   {typ: cc.TypePhoneSetOrder, actor: "extension"},
 	"phone_ringing": {typ: cc.TypePhoneSetRinging, actor: "extension"},
 	// The engine checks that the user owns or monitors the mailbox.

@@ -33,6 +33,14 @@ type StateDoc struct {
 	LoggedIn   int                        `json:"logged_in"`
 	Queues     []cc.QueueView             `json:"queues"`
 	Supervised []cc.SupervisedCall        `json:"supervised"`
+	// Waiting are the calls waiting in every operator's personal queue
+	// (type Q: the console shows its own, and the others' under "show
+	// all") and, when the operator's preference says so, in the general
+	// queues it serves (type G).
+	Waiting []cc.SupervisedCall `json:"waiting"`
+	// Preferences are the session user's console preferences (replicated:
+	// the same on every member), absent for the admin token.
+	Preferences *cc.Preferences `json:"preferences,omitempty"`
 }
 
 // read waits until this node may answer at the requested consistency.
@@ -86,6 +94,19 @@ func (s *Service) State(ctx context.Context, a Actor, agent string, c cluster.Co
 		// The queues the stream updates for this actor (filter.go).
 		doc.Queues = sc.ownQueues(s.Engine.Queues())
 		doc.Supervised = s.Engine.Supervised(agent, true, "")
+		var general []string
+		if a.User != "" {
+			p, saved := s.Engine.UserPreferences(a.User)
+			if saved {
+				doc.Preferences = &p
+			}
+			if p.SupervisionGeneral {
+				for _, q := range doc.Queues {
+					general = append(general, q.Queue)
+				}
+			}
+		}
+		doc.Waiting = s.Engine.WaitingCalls(agent, true, general)
 	})
 	if missing {
 		return StateDoc{}, apierr.Errorf(apierr.NotFound, "unknown agent %s", apierr.Quote(agent))

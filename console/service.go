@@ -164,7 +164,11 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 	}
 	// Checked here, as Apply will decode it: a malformed operation never
 	// reaches the log.
-	if err := cc.CheckPayload(o.typ, payload); err != nil {
+	err = cc.CheckPayload(o.typ, payload)
+	if err == nil && o.typ == cc.TypeUserPreferences {
+		err = checkConsoleVocabulary(payload) // names only the console knows
+	}
+	if err != nil {
 		e := &apierr.Error{Code: apierr.BadRequest, Message: fmt.Sprintf("%s: %v", op, err)}
 		var fe interface{ FieldName() string }
 		if errors.As(err, &fe) {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/tandemcc/tandem/cluster"
+	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
 // memberStore is a Store that only knows the cluster's members (what
@@ -279,4 +280,64 @@ func contrast(a, b string) float64 {
 		la, lb = lb, la
 	}
 	return (la + 0.05) / (lb + 0.05)
+}
+
+// TestUIVocabulary: the shortcut actions and hideable columns the edge
+// accepts (ShortcutActions, Columns) are exactly the web console's
+// (app.js shortcutActions, index.html th[data-col] of table[data-list]),
+// every list has its label, and a key the predefined sets bind is one
+// the engine accepts.
+func TestUIVocabulary(t *testing.T) {
+	app, _ := fs.ReadFile(uiFiles, "ui/app.js")
+	html, _ := fs.ReadFile(uiFiles, "ui/index.html")
+	en, _ := fs.ReadFile(uiFiles, "ui/i18n/en.js")
+	block := regexp.MustCompile(`(?s)const shortcutActions = \{(.*?)\n\};`).FindSubmatch(app)
+	if block == nil {
+		t.Fatal("app.js has no shortcutActions")
+	}
+	var actions []string
+	for _, m := range regexp.MustCompile(`\b([a-z_]+): \(\) =>`).FindAllSubmatch(block[1], -1) {
+		actions = append(actions, string(m[1]))
+	}
+	want := append([]string(nil), ShortcutActions...)
+	sort.Strings(actions)
+	sort.Strings(want)
+	if strings.Join(actions, " ") != strings.Join(want, " ") {
+		t.Errorf("app.js actions %v, ShortcutActions %v", actions, want)
+	}
+	var cols []string
+	for _, tm := range regexp.MustCompile(`(?s)<table data-list="([a-z_]+)">(.*?)</thead>`).FindAllSubmatch(html, -1) {
+		if !strings.Contains(string(en), `"cols.list.`+string(tm[1])+`"`) {
+			t.Errorf("no label cols.list.%s", tm[1])
+		}
+		for _, m := range regexp.MustCompile(`data-col="([a-z_]+)"`).FindAllSubmatch(tm[2], -1) {
+			cols = append(cols, string(tm[1])+"."+string(m[1]))
+		}
+	}
+	want = append([]string(nil), Columns...)
+	sort.Strings(cols)
+	sort.Strings(want)
+	if strings.Join(cols, " ") != strings.Join(want, " ") {
+		t.Errorf("index.html columns %v, Columns %v", cols, want)
+	}
+	preset := regexp.MustCompile(`(?s)const PRESET = \{(.*?)\n\};`).FindSubmatch(app)
+	if preset == nil {
+		t.Fatal("app.js has no PRESET")
+	}
+	var sc []cc.Shortcut
+	for _, m := range regexp.MustCompile(`([a-z]+): \{([^}]*)\}`).FindAllSubmatch(preset[1], -1) {
+		for _, kv := range regexp.MustCompile(`"?([A-Za-z0-9+]+)"?: "([a-z_]+)"`).FindAllSubmatch(m[2], -1) {
+			sc = append(sc, cc.Shortcut{State: string(m[1]), Key: string(kv[1]), Action: string(kv[2])})
+		}
+	}
+	if len(sc) < 4 {
+		t.Fatalf("PRESET read as %v", sc)
+	}
+	if err := cc.CheckPreferences(cc.Preferences{Shortcuts: sc}); err != nil {
+		t.Errorf("the predefined shortcuts are not valid preferences: %v", err)
+	}
+	payload, _ := json.Marshal(cc.PreferencesRequest{User: "u", Preferences: cc.Preferences{Shortcuts: sc, HiddenColumns: Columns}})
+	if err := checkConsoleVocabulary(payload); err != nil {
+		t.Errorf("the predefined shortcuts or the columns: %v", err)
+	}
 }

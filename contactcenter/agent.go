@@ -164,6 +164,9 @@ func (e *Engine) cmdAgentLogin(env command.Envelope) (any, error) {
 	}
 	switch a.State {
 	case StateDisconnected:
+		if !e.phoneConnected(a) {
+			return nil, opErr(ErrPhoneNotConnected, "login", "%s", MsgPhoneNotConnected)
+		}
 		a.Handled = 0
 		a.NoAnswer = 0
 		e.setState(a, StatePaused, ReasonLogin, false)
@@ -175,6 +178,36 @@ func (e *Engine) cmdAgentLogin(env command.Envelope) (any, error) {
 		return nil, opErr(ErrAgentState, "login", "agent %q is already connected", a.ID)
 	}
 	return e.agentResult(a), nil
+}
+
+// MsgPhoneNotConnected is the spec's message for a log-in refused because
+// the operator's phone is not registered.
+const MsgPhoneNotConnected = "your phone is not connected: check it or restart it"
+
+// phoneConnected reports whether the agent's phone lets it log in: once
+// the voice edge has reported the registration of any phone of the
+// agent's extension (phone.registration, replicated), at least one of
+// them must be registered now. An agent without an extension, with no
+// phones configured, or whose phones were never reported (a cluster
+// whose telephony edge does not report registrations, such as the
+// telephony-edge API alone) is not held back: "unknown" is not "not
+// registered".
+func (e *Engine) phoneConnected(a *AgentState) bool {
+	ext := e.st.Config.Agents[a.ID].Extension
+	x, ok := e.st.Config.Extensions[ext]
+	if ext == "" || !ok {
+		return true
+	}
+	known := false
+	for _, p := range x.Phones {
+		if ps := e.st.Phones[phoneKey(ext, p.ID)]; ps != nil {
+			if ps.Registered {
+				return true
+			}
+			known = true
+		}
+	}
+	return !known
 }
 
 // cmdAgentLogout is one step of the two-step log-out: Connected → Paused

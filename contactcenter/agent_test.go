@@ -1,6 +1,8 @@
 package contactcenter
 
 import (
+	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -413,5 +415,123 @@ func TestUnattendedCallTakenOrReclaimed(t *testing.T) {
 	}
 	if h.offerOf("a1") != "p2" {
 		t.Fatalf("p2 not offered to a1 (%s)", h.place("p2"))
+	}
+}
+
+// TestLoginTiedToPhone: once the voice edge has reported a phone of the
+// operator's extension, log-in needs one of them registered, and the
+// refusal is the spec's message and changes nothing (spec "Log-in is
+// tied to the operator's phone").
+func TestLoginTiedToPhone(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	reg := func(ext, phone string, on bool) {
+		h.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: ext, Phone: phone, Registered: on})
+	}
+	// Never reported: unknown, not "not registered".
+	h.ok(TypeAgentLogin, AgentRequest{Agent: "a1"})
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+
+	reg("2001", "desk", true)
+	reg("2001", "desk", false)
+	err := h.fail(TypeAgentLogin, AgentRequest{Agent: "a1"}, ErrPhoneNotConnected)
+	if err.Error() != "login: "+MsgPhoneNotConnected || MsgPhoneNotConnected != "your phone is not connected: check it or restart it" {
+		t.Fatalf("message %q", err)
+	}
+	if a := h.agent("a1"); a.State != StateDisconnected {
+		t.Fatalf("state after refusal %s", a.State)
+	}
+	// Another operator's phone does not help; its own does.
+	reg("2002", "desk", true)
+	h.fail(TypeAgentLogin, AgentRequest{Agent: "a1"}, ErrPhoneNotConnected)
+	reg("2001", "desk", true)
+	h.connect("a1")
+	if a := h.agent("a1"); a.State != StateConnected {
+		t.Fatalf("state %s", a.State)
+	}
+	// A phone lost while logged in does not log the operator out; the
+	// next log-in from Disconnected is what is refused.
+	reg("2001", "desk", false)
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+	h.ok(TypeAgentLogin, AgentRequest{Agent: "a1"}) // Paused → Connected: not a log-in
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+	h.ok(TypeAgentLogout, AgentRequest{Agent: "a1"})
+	h.fail(TypeAgentLogin, AgentRequest{Agent: "a1"}, ErrPhoneNotConnected)
+	// Of a multi-phone extension, any registered phone will do.
+	h2 := newHarness(t, baseDoc+`  - {id: a5, extension: "3001", queues: [sales]}
+`)
+	h2.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "3001", Phone: "desk", Registered: false})
+	h2.fail(TypeAgentLogin, AgentRequest{Agent: "a5"}, ErrPhoneNotConnected)
+	h2.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "3001", Phone: "mob", Registered: true})
+	h2.ok(TypeAgentLogin, AgentRequest{Agent: "a5"})
+}
+
+// TestPreferences: a user's console preferences are replaced whole,
+// checked (form, bounds, enumerations) before anything changes, kept in
+// the state (so in snapshots) and announced only with the user's name.
+func TestPreferences(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	if got, ok := h.e.UserPreferences("u1"); ok || !reflect.DeepEqual(got, Preferences{}) {
+		t.Fatalf("before any: %+v %v", got, ok)
+	}
+	want := Preferences{Language: "es", TimeFormat: "cumulative", OnIncoming: "notify", RingTone: true, TextSize: "large",
+		AutoFailover: true, FailoverGraceSeconds: 7, SupervisionGeneral: true,
+		HiddenColumns: []string{"supervision.note", "queues.service_level"},
+		Shortcuts: []Shortcut{{State: "connected", Key: "F4", Action: "hangup"}, {State: "paused", Key: "F4", Action: "login"},
+			{State: "global", Key: "Ctrl+K", Action: "park"}}}
+	h.ok(TypeUserPreferences, PreferencesRequest{User: "u1", Preferences: want})
+	var ev PreferencesEvent
+	h.event(EvUserPreferences, &ev)
+	if ev.User != "u1" || !reflect.DeepEqual(ev.Preferences, want) {
+		t.Fatalf("event %+v", ev)
+	}
+	if got, _ := h.e.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("stored %+v", got)
+	}
+	if got, ok := h.e.UserPreferences("u2"); ok || !reflect.DeepEqual(got, Preferences{}) {
+		t.Fatalf("another user's %+v", got)
+	}
+	// Through a snapshot, as a new member would get them.
+	snap, err := h.e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := New()
+	if err := e2.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := e2.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored %+v", got)
+	}
+
+	for _, tc := range []struct {
+		p     string
+		field string
+	}{
+		{`{"language":"english"}`, "preferences.language"},
+		{`{"time_format":"iso"}`, "preferences.time_format"},
+		{`{"on_incoming":"shout"}`, "preferences.on_incoming"},
+		{`{"text_size":"huge"}`, "preferences.text_size"},
+		{`{"failover_grace_seconds":-1}`, "preferences.failover_grace_seconds"},
+		{`{"failover_grace_seconds":601}`, "preferences.failover_grace_seconds"},
+		{`{"failover_grace_seconds":"5"}`, "preferences.failover_grace_seconds"},
+		{`{"hidden_columns":["note"]}`, "preferences.hidden_columns[0]"},
+		{`{"hidden_columns":["a.b","a.b"]}`, "preferences.hidden_columns[1]"},
+		{`{"shortcuts":[{"state":"busy","key":"F4","action":"hangup"}]}`, "preferences.shortcuts[0].state"},
+		{`{"shortcuts":[{"state":"paused","key":"F13","action":"hangup"}]}`, "preferences.shortcuts[0].key"},
+		{`{"shortcuts":[{"state":"paused","key":"F4","action":"Hang up"}]}`, "preferences.shortcuts[0].action"},
+		{`{"shortcuts":[{"state":"paused","key":"F4","action":"a"},{"state":"paused","key":"F4","action":"b"}]}`, "preferences.shortcuts[1].key"},
+		{`{"colour":"red"}`, "preferences.colour"},
+	} {
+		payload := `{"user":"u1","preferences":` + tc.p + `}`
+		err := CheckPayload(TypeUserPreferences, []byte(payload))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tc.field {
+			t.Errorf("CheckPayload %s: %v, want field %s", tc.p, err, tc.field)
+		}
+		h.fail(TypeUserPreferences, payload, nil) // Apply refuses it too, changing nothing
+	}
+	h.fail(TypeUserPreferences, PreferencesRequest{User: "nobody"}, ErrUnknownUser)
+	if got, _ := h.e.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after refusals %+v", got)
 	}
 }

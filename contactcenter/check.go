@@ -48,12 +48,15 @@ var payloadOf = map[string]func() any{
 	TypePhoneSetOrder:     func() any { return new(PhoneOrderRequest) },
 	TypePhoneSetRinging:   func() any { return new(PhoneRingingRequest) },
 
-	TypeUserPresence:   func() any { return new(PresenceRequest) },
-	TypeUserForwarding: func() any { return new(ForwardingRequest) },
+	TypeUserPresence:    func() any { return new(PresenceRequest) },
+	TypeUserForwarding:  func() any { return new(ForwardingRequest) },
+	TypeUserPreferences: func() any { return new(PreferencesRequest) },
 
 	TypeVoicemailDeposited: func() any { return new(VoicemailDepositRequest) },
 	TypeVoicemailMark:      func() any { return new(VoicemailMarkRequest) },
 	TypeVoicemailDelete:    func() any { return new(VoicemailDeleteRequest) },
+	TypeVoicemailSetPIN:    func() any { return new(VoicemailPINRequest) },
+	TypeVoicemailMonitor:   func() any { return new(VoicemailMonitorRequest) },
 
 	TypeCallbackCreate: func() any { return new(CallbackCreateRequest) },
 	TypeCallbackCancel: func() any { return new(CallbackCancelRequest) },
@@ -105,7 +108,13 @@ func CheckPayload(typ string, payload []byte) error {
 	if err := decodeWith(command.Envelope{Type: typ, Payload: payload}, v, nil); err != nil {
 		return err
 	}
-	return checkTexts(v)
+	if err := checkTexts(v); err != nil {
+		return err
+	}
+	if p, ok := v.(*PreferencesRequest); ok {
+		return CheckPreferences(p.Preferences) // needs no state
+	}
+	return nil
 }
 
 // maxPayloadValues bounds the JSON values of a config.apply payload. The

@@ -23,6 +23,11 @@ var Presences = []string{"office", "absent", "busy", "queue", "service", "meetin
 type UserState struct {
 	Presence   string     `json:"presence,omitempty"`
 	Forwarding Forwarding `json:"forwarding"`
+	// Preferences are the user's console preferences (preferences.go).
+	Preferences *Preferences `json:"preferences,omitempty"`
+	// Monitored are the mailboxes the user picked to monitor (its PIN
+	// was right), beside the configuration's monitored_mailboxes.
+	Monitored []string `json:"monitored,omitempty"`
 }
 
 func (e *Engine) userState(id string) *UserState {

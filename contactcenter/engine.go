@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/tandemcc/tandem/command"
@@ -83,8 +84,9 @@ const (
 	TypePhoneSetOrder     = "phone.set_order"
 	TypePhoneSetRinging   = "phone.set_ringing"
 
-	TypeUserPresence   = "user.presence"
-	TypeUserForwarding = "user.forwarding"
+	TypeUserPresence    = "user.presence"
+	TypeUserForwarding  = "user.forwarding"
+	TypeUserPreferences = "user.preferences"
 )
 
 type handler func(e *Engine, env command.Envelope) (any, error)
@@ -132,12 +134,15 @@ func init() {
 		TypePhoneSetOrder:     (*Engine).cmdPhoneSetOrder,
 		TypePhoneSetRinging:   (*Engine).cmdPhoneSetRinging,
 
-		TypeUserPresence:   (*Engine).cmdUserPresence,
-		TypeUserForwarding: (*Engine).cmdUserForwarding,
+		TypeUserPresence:    (*Engine).cmdUserPresence,
+		TypeUserForwarding:  (*Engine).cmdUserForwarding,
+		TypeUserPreferences: (*Engine).cmdUserPreferences,
 
 		TypeVoicemailDeposited: (*Engine).cmdVoicemailDeposited,
 		TypeVoicemailMark:      (*Engine).cmdVoicemailMark,
 		TypeVoicemailDelete:    (*Engine).cmdVoicemailDelete,
+		TypeVoicemailSetPIN:    (*Engine).cmdVoicemailSetPIN,
+		TypeVoicemailMonitor:   (*Engine).cmdVoicemailMonitor,
 
 		TypeCallbackCreate: (*Engine).cmdCallbackCreate,
 		TypeCallbackCancel: (*Engine).cmdCallbackCancel,
@@ -168,6 +173,9 @@ type Engine struct {
 	// is replicated (part of the snapshot) but deliberately kept out of
 	// State, so View, Document, events and results can never expose it.
 	secrets map[string]*phoneSecret
+	// pins holds the voicemail PIN hashes by mailbox (voicemailpin.go),
+	// outside State like secrets.
+	pins map[string]string
 
 	// Derived indexes, rebuilt from the state by syncRuntime.
 	extAgent map[string]*AgentState // extension -> agent (lowest id)
@@ -270,7 +278,7 @@ type State struct {
 
 // New returns an empty engine.
 func New() *Engine {
-	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}}
+	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}, pins: map[string]string{}}
 	e.syncRuntime(nil)
 	return e
 }
@@ -451,13 +459,14 @@ func (e *Engine) View(fn func(*State)) {
 type snapshotDoc struct {
 	*State
 	Secrets map[string]*phoneSecret `json:"secrets,omitempty"`
+	PINs    map[string]string       `json:"pins,omitempty"`
 }
 
 // Snapshot serialises the whole state.
 func (e *Engine) Snapshot() ([]byte, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	b, err := json.Marshal(snapshotDoc{State: e.st, Secrets: e.secrets})
+	b, err := json.Marshal(snapshotDoc{State: e.st, Secrets: e.secrets, PINs: e.pins})
 	if err != nil {
 		return nil, fmt.Errorf("encoding engine snapshot: %w", err)
 	}
@@ -474,9 +483,12 @@ func (e *Engine) Restore(b []byte) error {
 	if doc.Secrets == nil {
 		doc.Secrets = map[string]*phoneSecret{}
 	}
+	if doc.PINs == nil {
+		doc.PINs = map[string]string{}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.st, e.secrets = doc.State, doc.Secrets
+	e.st, e.secrets, e.pins = doc.State, doc.Secrets, doc.PINs
 	e.now = e.st.Clock
 	e.syncRuntime(nil)
 	// A restore is not a command: nothing is routed or emitted.
@@ -509,6 +521,23 @@ func (e *Engine) Hash() string {
 func (e *Engine) syncRuntime(ch *configChange) {
 	st := e.st
 	cfg := &st.Config
+	// A removed extension takes its mailbox's PIN and its monitors with
+	// it (a new extension of that number starts without either). A
+	// contacts-only change removes no extension.
+	if ch == nil || !ch.contactsOnly {
+		for _, m := range sortedKeys(e.pins) {
+			if _, ok := cfg.Extensions[m]; !ok {
+				delete(e.pins, m)
+			}
+		}
+		for _, u := range sortedKeys(st.Users) {
+			us := st.Users[u]
+			us.Monitored = slices.DeleteFunc(us.Monitored, func(m string) bool { _, ok := cfg.Extensions[m]; return !ok })
+			if len(us.Monitored) == 0 {
+				us.Monitored = nil
+			}
+		}
+	}
 	for _, id := range sortedKeys(cfg.Queues) {
 		if _, ok := st.Queues[id]; !ok {
 			st.Queues[id] = &QueueState{ID: id}

@@ -31,6 +31,10 @@ var (
 	ErrStillLoggedIn = errors.New("operator is still logged in")
 	// ErrConfirmRequired: a destructive option needs an explicit confirm.
 	ErrConfirmRequired = errors.New("confirmation required")
+	// ErrPhoneNotConnected refuses a log-in while none of the operator's
+	// phones is registered (spec: "Log-in is tied to the operator's
+	// phone"); its message is MsgPhoneNotConnected.
+	ErrPhoneNotConnected = errors.New("phone not connected")
 
 	ErrNothingRinging = errors.New("nothing is ringing")
 	ErrLineBusy       = errors.New("line busy")

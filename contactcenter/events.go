@@ -43,8 +43,9 @@ const (
 	// EvPhoneSecretGraceEnded: a replaced secret stopped working.
 	EvPhoneSecretGraceEnded = "phone.secret_grace_ended"
 
-	EvUserPresence   = "user.presence"
-	EvUserForwarding = "user.forwarding"
+	EvUserPresence    = "user.presence"
+	EvUserForwarding  = "user.forwarding"
+	EvUserPreferences = "user.preferences"
 
 	EvProblemReported = "problem.reported"
 )

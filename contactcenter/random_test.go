@@ -808,6 +808,13 @@ func (g *randomGen) extraCommand() (string, any) {
 	case n < 11:
 		box, id := vm()
 		return TypeVoicemailDelete, VoicemailDeleteRequest{Mailbox: box, Message: id, User: user()}
+	case n < 12 && g.r.IntN(3) == 0:
+		return TypeVoicemailSetPIN, VoicemailPINRequest{User: g.pick([]string{"u1", "u2", "bob", "nobody"}),
+			PINHash: g.pick([]string{rPINHash, rPINHash, "1234"})}
+	case n < 13 && g.r.IntN(4) == 0:
+		return TypeVoicemailMonitor, VoicemailMonitorRequest{User: g.pick([]string{"u1", "u2", "bob"}), Mailbox: g.pick(rMailboxes), Monitor: g.r.IntN(3) > 0}
+	case n < 14 && g.r.IntN(3) == 0:
+		return TypeUserPreferences, PreferencesRequest{User: g.pick([]string{"u1", "u2", "nobody"}), Preferences: rPrefs[g.r.IntN(len(rPrefs))]}
 	case n < 15:
 		return TypeUserForwarding, ForwardingRequest{User: g.pick([]string{"u1", "u2", "u1", "u2", "bob"}), Forwarding: rForwards[g.r.IntN(len(rForwards))]}
 	case n < 16:
@@ -817,6 +824,20 @@ func (g *randomGen) extraCommand() (string, any) {
 	default:
 		return g.configCommand()
 	}
+}
+
+// rPINHash is the form of a voicemail PIN hash (the edge derives real ones).
+const rPINHash = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+// rPrefs are console preferences, valid and not (a grace out of range,
+// a column named twice, a key bound twice in one state).
+var rPrefs = []Preferences{
+	{},
+	{Language: "es", AutoFailover: true, FailoverGraceSeconds: 5, HiddenColumns: []string{"supervision.note"}},
+	{TimeFormat: "previous", Shortcuts: []Shortcut{{State: "connected", Key: "F4", Action: "hangup"}, {State: "global", Key: "F4", Action: "park"}}},
+	{FailoverGraceSeconds: 601},
+	{HiddenColumns: []string{"queues.wait", "queues.wait"}},
+	{Shortcuts: []Shortcut{{State: "paused", Key: "F4", Action: "hangup"}, {State: "paused", Key: "F4", Action: "park"}}},
 }
 
 // callbackCommand: web callbacks into the queues (and an unknown one),
@@ -937,7 +958,10 @@ func (g *randomGen) phoneCommand() (string, any) {
 	ph := rPhones[g.r.IntN(len(rPhones))]
 	switch g.r.IntN(6) {
 	case 0, 1:
-		return TypePhoneRegistration, PhoneRegistrationRequest{Extension: ph[0], Phone: ph[1], Registered: g.r.IntN(3) > 0}
+		// Mostly registered: an operator whose reported phone is down
+		// cannot log in (agent.login), and the rest of the run needs
+		// operators.
+		return TypePhoneRegistration, PhoneRegistrationRequest{Extension: ph[0], Phone: ph[1], Registered: g.r.IntN(8) > 0}
 	case 2, 5:
 		secret := fmt.Sprintf("s3cr3t-%016d", g.r.IntN(1e9))
 		if g.r.IntN(10) == 0 {

@@ -8,7 +8,9 @@ import (
 // SupervisedCall is one row of the supervised-calls list.
 type SupervisedCall struct {
 	Call string `json:"call"`
-	// Type: T transfer, C chain, P parked, D directed park, O camp-on.
+	// Type: T transfer, C chain, P parked, D directed park, O camp-on,
+	// U unattended; in WaitingCalls Q (a personal queue's) and G (a
+	// general queue's).
 	Type   string `json:"type"`
 	State  string `json:"state"`
 	Number string `json:"number,omitempty"`
@@ -23,6 +25,59 @@ type SupervisedCall struct {
 	ReturnAt   int64 `json:"return_at,omitempty"`
 	ElapsedPct int   `json:"elapsed_pct"`
 	Band       int   `json:"band"`
+	// Queue is the general queue a G row waits in.
+	Queue string `json:"queue,omitempty"`
+}
+
+// WaitingCalls lists, as supervision rows, the calls waiting in the
+// personal queue of agent — with all, of every operator ("show all
+// includes other operators' personal-queue calls") — as type Q with the
+// operator as Owner, and the calls waiting in the general queues named in
+// queues (the operator's, when its preference shows them) as type G with
+// Queue set; oldest first. Only the own personal queue's calls can be
+// retrieved (call.retrieve); the others are shown.
+func (e *Engine) WaitingCalls(agent string, all bool, queues []string) []SupervisedCall {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := []SupervisedCall{}
+	row := func(c *Call, typ string) SupervisedCall {
+		since := c.Enqueued
+		if since == 0 {
+			since = c.Created
+		}
+		return SupervisedCall{Call: c.ID, Type: typ, State: "waiting", Number: c.Number, Name: c.Name,
+			Since: since, Note: c.Note, Owner: c.Agent}
+	}
+	for _, a := range sortedKeys(e.st.Agents) {
+		if !all && a != agent {
+			continue
+		}
+		for _, id := range e.st.Agents[a].Personal {
+			if c := e.st.Calls[id]; c != nil {
+				out = append(out, row(c, "Q"))
+			}
+		}
+	}
+	for _, q := range queues {
+		qs := e.st.Queues[q]
+		if qs == nil {
+			continue
+		}
+		for _, id := range qs.Waiting {
+			if c := e.st.Calls[id]; c != nil {
+				r := row(c, "G")
+				r.Owner, r.Queue = "", q
+				out = append(out, r)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Since != out[j].Since {
+			return out[i].Since < out[j].Since
+		}
+		return out[i].Call < out[j].Call
+	})
+	return out
 }
 
 // Supervised lists the calls in agent's supervision — with all, every

@@ -288,7 +288,11 @@ func (e *Engine) mayAccessMailbox(user, mailbox string) bool {
 	if !ok {
 		return false
 	}
-	return u.Extension == mailbox || contains(u.MonitoredMailboxes, mailbox)
+	if u.Extension == mailbox || contains(u.MonitoredMailboxes, mailbox) {
+		return true
+	}
+	us := e.st.Users[user]
+	return us != nil && contains(us.Monitored, mailbox)
 }
 
 // VoicemailView is a mailbox's list, each folder newest first.
@@ -335,6 +339,13 @@ func (e *Engine) UserMailboxes(user string) ([]string, bool) {
 	for _, m := range u.MonitoredMailboxes {
 		if m != u.Extension {
 			out = append(out, m)
+		}
+	}
+	if us := e.st.Users[user]; us != nil {
+		for _, m := range us.Monitored {
+			if !contains(out, m) {
+				out = append(out, m)
+			}
 		}
 	}
 	return out, true

@@ -1,9 +1,11 @@
 package contactcenter
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -258,5 +260,70 @@ func TestCheckCatchesFeatureCorruption(t *testing.T) {
 				t.Fatal("corruption not detected")
 			}
 		})
+	}
+}
+
+// TestVoicemailPIN: a user sets its mailbox's PIN as a hash, kept out of
+// the state, events and results but in the snapshot; a user picks a
+// mailbox to monitor and then may read it; removing the extension drops
+// both.
+func TestVoicemailPIN(t *testing.T) {
+	const hash = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+	h := newHarness(t, baseDoc)
+	h.fail(TypeVoicemailSetPIN, VoicemailPINRequest{User: "bob", PINHash: "1234"}, nil)
+	h.fail(TypeVoicemailSetPIN, VoicemailPINRequest{User: "nobody", PINHash: hash}, ErrUnknownUser)
+	res := h.ok(TypeVoicemailSetPIN, VoicemailPINRequest{User: "bob", PINHash: hash})
+	if got := h.e.MailboxPINHash("3001"); got != hash {
+		t.Fatalf("hash %q", got)
+	}
+	var ev VoicemailPINEvent
+	h.event(EvVoicemailPINSet, &ev)
+	if ev.Mailbox != "3001" || ev.User != "bob" {
+		t.Fatalf("event %+v", ev)
+	}
+	shown, _ := json.Marshal([]any{res, h.all})
+	var st []byte
+	h.e.View(func(s *State) { st, _ = json.Marshal(s) })
+	for what, b := range map[string][]byte{"result and events": shown, "state": st} {
+		if strings.Contains(string(b), "BBBBBBBB") {
+			t.Fatalf("the PIN hash is in the %s", what)
+		}
+	}
+	snap, _ := h.e.Snapshot()
+	e2 := New()
+	if err := e2.Restore(snap); err != nil || e2.MailboxPINHash("3001") != hash {
+		t.Fatalf("restored: %v %q", err, e2.MailboxPINHash("3001"))
+	}
+
+	if h.e.MayAccessMailbox("u1", "3001") {
+		t.Fatal("u1 reads 3001 before monitoring it")
+	}
+	h.fail(TypeVoicemailMonitor, VoicemailMonitorRequest{User: "u1", Mailbox: "2001", Monitor: true}, nil) // its own
+	h.fail(TypeVoicemailMonitor, VoicemailMonitorRequest{User: "u1", Mailbox: "4999", Monitor: true}, ErrUnknownExtension)
+	h.ok(TypeVoicemailMonitor, VoicemailMonitorRequest{User: "u1", Mailbox: "3001", Monitor: true})
+	if !h.e.MayAccessMailbox("u1", "3001") {
+		t.Fatal("u1 cannot read 3001 after monitoring it")
+	}
+	if boxes, _ := h.e.UserMailboxes("u1"); strings.Join(boxes, ",") != "2001,3001" {
+		t.Fatalf("u1's mailboxes %v", boxes)
+	}
+	// The extension goes: its PIN and its monitors go with it.
+	doc := strings.Replace(baseDoc, `  - number: "3001"
+    phones: [{id: desk, position: 0, order: 1}, {id: mob, kind: mobile, position: 2, order: 2}]
+`, "", 1)
+	doc = strings.Replace(doc, `  - {id: bob, name: Bob Target, first_name: Bob, last_name: Target, company: Acme, extension: "3001", mobile: "+44 7700 900123"}
+`, "", 1)
+	d, err := ParseDocument([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ok(TypeConfigApply, ApplyRequest{Document: d, Prune: true})
+	if h.e.MailboxPINHash("3001") != "" || len(h.e.MonitoredByUser("u1")) != 0 {
+		t.Fatalf("after removing 3001: pin %q, monitored %v", h.e.MailboxPINHash("3001"), h.e.MonitoredByUser("u1"))
+	}
+	h.ok(TypeVoicemailMonitor, VoicemailMonitorRequest{User: "u1", Mailbox: "3002", Monitor: true})
+	h.ok(TypeVoicemailMonitor, VoicemailMonitorRequest{User: "u1", Mailbox: "3002", Monitor: false})
+	if h.e.MayAccessMailbox("u1", "3002") {
+		t.Fatal("u1 still reads 3002")
 	}
 }

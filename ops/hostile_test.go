@@ -96,6 +96,9 @@ func TestHostileBodiesOfEverySurface(t *testing.T) {
 		// The console on its public address.
 		{"console/public", "reason of the wrong type", "POST", "public:/ops/pause", session, `{"reason":["lunch"]}`, 400, "reason", "want a string, not a list"},
 		{"console/public", "acting for another, hugely", "POST", "public:/ops/answer", session, `{"agent":"` + huge + `"}`, 403, "agent", "you act as agent"},
+		{"console/public", "PIN of the wrong type", "POST", "public:/voicemail/pin", session, `{"pin":123456}`, 400, "pin", "want a string, not a number"},
+		{"console/public", "huge mailbox to monitor", "POST", "public:/voicemail/monitor", session, `{"mailbox":"` + huge + `","pin":"123456","monitor":true}`, 400, "mailbox", "at most 15"},
+		{"console/public", "preferences grace of the wrong type", "POST", "public:/ops/preferences", session, `{"preferences":{"failover_grace_seconds":"5"}}`, 400, "preferences.failover_grace_seconds", "want an integer, not a string"},
 		{"console/public", "log-in of the wrong type", "POST", "public:/session", "", `{"user":5,"password":[]}`, 400, "", "want"},
 		{"console/public", "long position", "GET", "public:/events?since=" + strings.Repeat("1", 4000) + "x", session, "", 400, "since", "is not INDEX"},
 	}

@@ -7,16 +7,21 @@ import { t, setLang, applyDom, languages } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN = "tandem.console.token";
-const PREFS = "tandem.console.prefs";
+const LANG = "tandem.console.lang"; // the log-in page's language, a copy of the preference
 
 // stored reads a JSON value from a storage; a damaged one reads as null.
 function stored(storage, key) {
   try { return JSON.parse(storage.getItem(key) || "null"); } catch { return null; }
 }
 
-const prefs = Object.assign({ lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5,
-  timeFormat: "clock", onIncoming: "none", ringTone: false, textSize: "normal", shortcuts: "" },
-  stored(localStorage, PREFS) || {});
+// Preferences live on the server, per user (committed through Raft, so
+// the same on every member after a switch): the state document carries
+// them and POST ops/preferences replaces them. These are the defaults of
+// a user who never saved any; conn.js reads auto and graceSeconds here.
+const DEFAULTS = { lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5, timeFormat: "clock",
+  onIncoming: "none", ringTone: false, textSize: "normal", autoLogin: false, supGeneral: false, hidden: [], shortcuts: [] };
+const prefs = Object.assign({}, DEFAULTS, { lang: localStorage.getItem(LANG) || DEFAULTS.lang });
+let prefsSeen = "";       // the server's preferences last applied (JSON)
 let conn = null;
 let doc = null;           // the last state document
 let session = null;       // {user, agent}
@@ -37,8 +42,12 @@ function el(tag, attrs = {}, ...kids) {
   return e;
 }
 function say(msg) { $("status").textContent = msg; }
+// The engine's refusal of a log-in while the phone is not registered
+// (contactcenter.MsgPhoneNotConnected), shown in the chosen language.
+const PHONE_NOT_CONNECTED = "your phone is not connected: check it or restart it";
 function fail(e) {
-  const m = e instanceof ApiError && e.code === "network" ? t("error.network", { message: e.message }) : (e.message || String(e));
+  let m = e instanceof ApiError && e.code === "network" ? t("error.network", { message: e.message }) : (e.message || String(e));
+  if (String(m).includes(PHONE_NOT_CONNECTED)) m = t("error.phoneNotConnected");
   $("error").textContent = m;
 }
 function clearError() { $("error").textContent = ""; }
@@ -49,7 +58,42 @@ function dur(ms) {
   return h ? `${h}:${p(m % 60)}:${p(s % 60)}` : `${p(m)}:${p(s % 60)}`;
 }
 const sinceNs = (ns) => (ns ? Date.now() - ns / 1e6 : NaN);
-function savePrefs() { localStorage.setItem(PREFS, JSON.stringify(prefs)); }
+
+// fromServer applies the preferences of the state document (null: never
+// saved, the defaults) when they changed.
+function fromServer(p) {
+  const key = JSON.stringify(p || null);
+  if (key === prefsSeen) return;
+  prefsSeen = key;
+  p = p || {};
+  Object.assign(prefs, DEFAULTS, {
+    lang: p.language || DEFAULTS.lang, auto: !!p.auto_failover,
+    graceSeconds: p.failover_grace_seconds ?? DEFAULTS.graceSeconds,
+    timeFormat: p.time_format || "clock", onIncoming: p.on_incoming || "none", ringTone: !!p.ring_tone,
+    textSize: p.text_size || "normal", autoLogin: !!p.auto_login, supGeneral: !!p.supervision_general,
+    hidden: p.hidden_columns || [], shortcuts: p.shortcuts || [] });
+  localStorage.setItem(LANG, prefs.lang);
+  setLang(prefs.lang); applyDom(); applyTextSize(); applyColumns(); renderTitle();
+}
+function toServer(v) {
+  return { language: v.lang, auto_failover: v.auto, failover_grace_seconds: v.graceSeconds, time_format: v.timeFormat,
+    on_incoming: v.onIncoming, ring_tone: v.ringTone, text_size: v.textSize, auto_login: v.autoLogin,
+    supervision_general: v.supGeneral, hidden_columns: v.hidden, shortcuts: v.shortcuts };
+}
+
+// Columns: th[data-col] of table[data-list]; a hidden one ("list.col",
+// a preference) hides its header and its cells in every row.
+function applyColumns() {
+  for (const table of document.querySelectorAll("table[data-list]")) {
+    const ths = [...table.tHead.rows[0].cells];
+    const off = ths.map((th) => th.dataset.col && prefs.hidden.includes(table.dataset.list + "." + th.dataset.col));
+    ths.forEach((th, i) => { th.hidden = off[i]; });
+    for (const tr of table.tBodies[0].rows) {
+      if (tr.cells.length !== ths.length) continue; // an "empty" row spanning all
+      [...tr.cells].forEach((td, i) => { td.hidden = off[i]; });
+    }
+  }
+}
 
 // run performs an operation and reports a refusal as the engine words it.
 async function run(name, body) {
@@ -216,12 +260,11 @@ function render() {
 function renderSupervision() {
   const all = $("sup-all").checked, q = $("sup-search").value.trim().toLowerCase();
   const me = session && session.agent;
-  // The supervised calls, then the calls waiting in this operator's
-  // personal queue (type Q; retrieved like supervised calls).
-  const personal = (agent().personal || []).map(call).filter(Boolean).map((c) => ({
-    call: c.id, type: "Q", state: c.state || "waiting", number: c.number, name: c.name,
-    since: c.enqueued || c.created, note: c.note, owner: me, band: 0 }));
-  const rows = [...(doc.supervised || []), ...personal].filter((s) => (all || s.owner === me) &&
+  // The supervised calls, then the calls waiting in personal queues
+  // (type Q: this operator's, retrieved like supervised calls; the
+  // others' only under "show all", shown) and, by preference, in the
+  // general queues it serves (type G, shown).
+  const rows = [...(doc.supervised || []), ...(doc.waiting || [])].filter((s) => (all || s.owner === me || s.type === "G") &&
     (!q || [s.number, s.name, s.note, s.target].some((v) => (v || "").toLowerCase().includes(q))));
   if (selected && !rows.some((s) => s.call === selected)) selected = null;
   const body = $("sup-rows");
@@ -234,7 +277,7 @@ function renderSupervision() {
       el("td", { class: "elapsed-time", "data-since": String(s.since) }, dur(sinceNs(s.since))),
       el("td", {}, s.return_at ? `${s.elapsed_pct} % (${t("band." + (s.band || 0))})` : ""),
       el("td", { class: "sup-note" }, s.note || ""),
-      el("td", {}, s.owner + (s.target ? " → " + s.target : "")));
+      el("td", {}, (s.owner || s.queue || "") + (s.target ? " → " + s.target : "")));
     tr.setAttribute("aria-selected", String(s.call === selected));
     tr.onclick = () => select(s.call);
     tr.onkeydown = (e) => {
@@ -245,10 +288,13 @@ function renderSupervision() {
     body.append(tr);
   }
   if (!rows.length) body.append(el("tr", {}, el("td", { colSpan: 7 }, t("sup.empty"))));
+  applyColumns();
   const l1 = call(agent().line1);
-  $("btn-retrieve-sup").disabled = !selected || !!l1;
-  $("btn-couple").disabled = !selected || !l1;
-  $("btn-note").disabled = !selected;
+  const sel = rows.find((s) => s.call === selected);
+  const mine = !!sel && (sel.type !== "Q" || sel.owner === me) && sel.type !== "G"; // others' waiting calls are shown only
+  $("btn-retrieve-sup").disabled = !mine || !!l1;
+  $("btn-couple").disabled = !mine || !l1;
+  $("btn-note").disabled = !mine;
 }
 
 function select(id) {
@@ -268,6 +314,7 @@ function renderQueues() {
       el("td", {}, `${Math.round(q.service_level_pct)} %`));
     body.append(tr);
   }
+  applyColumns();
 }
 
 function tick() { // the running times, once a second
@@ -445,6 +492,7 @@ async function loadHistory() {
         el("td", {}, h.op), el("td", {}, dur(h.duration_ms)), el("td", {}, h.note || ""), el("td", {}, h.extension || "")));
     }
     if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("history.empty"))));
+    applyColumns();
   } catch (e) { fail(e); }
 }
 
@@ -480,6 +528,10 @@ async function loadVoicemail() {
             old.onclick = async () => { if (await run("voicemail_mark", { mailbox: box.mailbox, message: m.id, folder: "old" })) loadVoicemail(); };
             actions.append(old, " ");
           }
+          const info = el("button", { type: "button", class: "vm-details" }, t("vm.details"));
+          info.onclick = () => ask({ title: t("vm.details"), text: t("vm.detailsText", { mailbox: box.mailbox, from: m.from || "",
+            name: m.name || "", at: new Date(m.at / 1e6).toLocaleString(), s: m.duration_seconds || 0, folder: t("vm.folder." + folder) }) });
+          actions.append(info, " ");
           const del = el("button", { type: "button", class: "vm-delete" }, t("vm.delete"));
           del.onclick = async () => {
             if (!(await ask({ title: t("vm.delete"), text: t("vm.confirmDelete", { from: m.name || m.from || m.id }) }))) return;
@@ -493,7 +545,42 @@ async function loadVoicemail() {
       }
     }
     if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("vm.empty"))));
+    applyColumns();
   } catch (e) { fail(e); }
+}
+
+// Voicemail PINs: monitoring another extension's mailbox takes its PIN,
+// checked by the server (green when right, red when wrong — also said in
+// words); the operator sets or changes its own mailbox's PIN. PINs are
+// sent once and never kept or shown by the page.
+async function monitorMailbox(e, on = true) {
+  e?.preventDefault?.();
+  const out = $("vm-pin-result"), ext = $("vm-ext").value.trim(), pin = $("vm-pin");
+  out.className = ""; out.textContent = "";
+  try {
+    await conn.api("POST", "/voicemail/monitor", on ? { mailbox: ext, pin: pin.value, monitor: true } : { mailbox: ext, monitor: false });
+    out.className = "pin-right"; out.textContent = t(on ? "vm.pinRight" : "vm.unmonitored", { mailbox: ext });
+    pin.removeAttribute("aria-invalid");
+    loadVoicemail();
+  } catch (err) {
+    out.className = "pin-wrong";
+    out.textContent = err.status === 403 ? t("vm.pinWrong", { mailbox: ext }) : err.message;
+    pin.setAttribute("aria-invalid", "true");
+  } finally { pin.value = ""; }
+}
+
+async function setMailboxPIN() {
+  const v = await ask({ title: t("vm.setPin"), fields: [
+    { name: "current", label: t("vm.pinCurrent"), type: "password" }, { name: "pin", label: t("vm.pinNew"), type: "password" }] });
+  if (!v) return;
+  const out = $("vm-pin-result");
+  try {
+    await conn.api("POST", "/voicemail/pin", v.current ? { pin: v.pin, current: v.current } : { pin: v.pin });
+    out.className = "pin-right"; out.textContent = t("vm.pinSet");
+  } catch (err) {
+    out.className = "pin-wrong";
+    out.textContent = err.status === 403 ? t("vm.pinCurrentWrong") : err.message;
+  }
 }
 
 // loadReceptionists fills the receptionists tab: every operator, its
@@ -510,33 +597,56 @@ async function loadReceptionists() {
       body.append(el("tr", { "data-agent": r.agent, "data-state": r.state }, el("th", { scope: "row" }, r.name || r.agent),
         el("td", {}, r.extension || ""), el("td", {}, (r.queues || []).join(", ")), el("td", {}, state)));
     }
+    applyColumns();
   } catch (e) { fail(e); }
 }
 
 // ---- keyboard ------------------------------------------------------------
 
-// Global shortcuts (a preference, empty by default) override the
-// predefined keys: "F4=hangup F6=park", any key name of KeyboardEvent.key.
+// Shortcuts: a predefined set per console state (PRESET, below the
+// fixed keys of onKey), the operator's own per-state set over it, and
+// global shortcuts over both (preferences; empty by default). Keys are
+// KeyboardEvent.key names with Ctrl+, Alt+, Shift+ (keyName). The action
+// names are console.ShortcutActions (TestUIVocabulary).
 const shortcutActions = {
   accept: () => run("answer"), hangup: () => run("hangup"), hold: () => holdOrRetrieve(), park: () => park(),
-  parkOn: () => parkOn(), observe: () => run("camp_on"), transfer: () => transfer(false), chain: () => transfer(true),
+  park_on: () => parkOn(), observe: () => run("camp_on"), transfer: () => transfer(false), chain: () => transfer(true),
   consult: () => consult(), complete: () => run("complete"), cancel: () => run("cancel_consult"), dial: () => dial(),
-  retrieve: () => selected && run("retrieve", { call: selected }), couple: () => selected && run("couple", { call: selected }),
-  report: () => reportProblem(),
+  retrieve: () => !$("btn-retrieve-sup").disabled && run("retrieve", { call: selected }),
+  couple: () => !$("btn-couple").disabled && run("couple", { call: selected }),
+  report: () => reportProblem(), note: () => !$("btn-note").disabled && updateNote(),
+  state_disconnected: () => setState("disconnected"), state_paused: () => setState("paused"),
+  state_connected: () => setState("connected"), prefs: () => openPrefs(), focus_target: () => $("target").focus(),
 };
-function shortcuts() {
-  const out = {};
-  for (const part of String(prefs.shortcuts || "").split(/[\s,]+/)) {
+const PRESET = {
+  disconnected: { F9: "state_paused" },
+  paused: { F9: "state_connected", "Shift+F9": "state_disconnected" },
+  connected: { "Shift+F9": "state_paused" },
+};
+function keyName(e) {
+  const k = e.key.length === 1 ? e.key.toUpperCase() : e.key;
+  return (e.ctrlKey ? "Ctrl+" : "") + (e.altKey ? "Alt+" : "") + (e.shiftKey && e.key.length > 1 ? "Shift+" : "") + (e.metaKey ? "Meta+" : "") + k;
+}
+function shortcutFor(state, key) {
+  const own = (st) => prefs.shortcuts.find((x) => x.state === st && x.key === key);
+  const hit = own("global") || own(state);
+  return shortcutActions[hit ? hit.action : (PRESET[state] || {})[key]];
+}
+// parseShortcuts reads "F4=hangup Ctrl+K=park" for one state.
+function parseShortcuts(state, text) {
+  const out = [];
+  for (const part of String(text || "").split(/[\s,]+/).filter(Boolean)) {
     const [key, action] = part.split("=");
-    if (key && shortcutActions[action]) out[key.toLowerCase()] = shortcutActions[action];
+    out.push({ state, key: key.length === 1 ? key.toUpperCase() : key, action: action || "" });
   }
   return out;
 }
+const showShortcuts = (state) => prefs.shortcuts.filter((x) => x.state === state).map((x) => `${x.key}=${x.action}`).join(" ");
 
 function onKey(e) {
   if (!doc || !$("modal").hidden) return;
-  const global = shortcuts()[e.key.toLowerCase()];
-  if (global) { e.preventDefault(); global(); return; }
+  const own = shortcutFor(agent().state || "disconnected", keyName(e));
+  if (own) { e.preventDefault(); own(); return; }
   const a = agent(), l1 = call(a.line1), l2 = call(a.line2), offer = call(a.offer);
   const inTarget = document.activeElement === $("target");
   switch (e.key) {
@@ -600,7 +710,7 @@ async function startConsole(token, who) {
   $("login").hidden = true;
   $("app").hidden = false;
   conn = new Conn(token, {
-    onState: (d) => { doc = d; render(); },
+    onState: (d) => { doc = d; fromServer(d.preferences); render(); },
     onEvents: logEvents,
     onRole: renderTitle,
     onTrouble,
@@ -617,11 +727,13 @@ async function startConsole(token, who) {
   }
   document.body.dataset.ready = "1";
   loadSpeedDials();
+  // Auto Login (a preference): log in (to Paused) when the console starts.
+  if (prefs.autoLogin && (agent().state || "disconnected") === "disconnected") run("login");
 }
 
 function logoutLocal() {
   conn?.stop();
-  conn = null; doc = null; session = null;
+  conn = null; doc = null; session = null; prefsSeen = "";
   sessionStorage.removeItem(TOKEN);
   delete document.body.dataset.ready;
   $("app").hidden = true;
@@ -654,12 +766,20 @@ async function login(e) {
   }
 }
 
+const STATES = ["disconnected", "paused", "connected", "global"];
+// COLUMNS are console.Columns: the columns an operator may hide.
+const COLUMNS = () => [...document.querySelectorAll("table[data-list] th[data-col]")].map((th) => ({
+  id: th.closest("table").dataset.list + "." + th.dataset.col, label: `${t("cols.list." + th.closest("table").dataset.list)}: ${th.textContent}` }));
+
 async function openPrefs() {
+  const cols = COLUMNS();
   const v = await ask({ title: t("prefs.title"), fields: [
     { name: "lang", label: t("prefs.lang"), type: "select", value: prefs.lang,
       options: languages.map((l) => ({ value: l, label: l === "es" ? "Español" : "English" })) },
     { name: "auto", label: t("prefs.auto"), type: "checkbox", value: prefs.auto },
     { name: "graceSeconds", label: t("prefs.grace"), type: "number", value: prefs.graceSeconds },
+    { name: "autoLogin", label: t("prefs.autoLogin"), type: "checkbox", value: prefs.autoLogin },
+    { name: "supGeneral", label: t("prefs.supGeneral"), type: "checkbox", value: prefs.supGeneral },
     { name: "timeFormat", label: t("prefs.timeFormat"), type: "select", value: prefs.timeFormat,
       options: ["clock", "cumulative", "previous"].map((f) => ({ value: f, label: t("prefs.time." + f) })) },
     { name: "onIncoming", label: t("prefs.onIncoming"), type: "select", value: prefs.onIncoming,
@@ -667,16 +787,24 @@ async function openPrefs() {
     { name: "ringTone", label: t("prefs.ringTone"), type: "checkbox", value: prefs.ringTone },
     { name: "textSize", label: t("prefs.textSize"), type: "select", value: prefs.textSize,
       options: ["small", "normal", "large"].map((f) => ({ value: f, label: t("prefs.size." + f) })) },
-    { name: "shortcuts", label: t("prefs.shortcuts", { actions: Object.keys(shortcutActions).join(", ") }), value: prefs.shortcuts }] });
+    ...STATES.map((st) => ({ name: "keys-" + st, value: showShortcuts(st),
+      label: st === "global" ? t("prefs.shortcuts", { actions: Object.keys(shortcutActions).join(", ") })
+        : t("prefs.shortcutsState", { state: t("state." + st), preset: Object.entries(PRESET[st]).map(([k, a]) => `${k}=${a}`).join(" ") }) })),
+    ...cols.map((c) => ({ name: "col-" + c.id.replace(".", "-"), label: t("prefs.hide", { column: c.label }), type: "checkbox", value: prefs.hidden.includes(c.id) })),
+  ] });
   if (!v) return;
-  prefs.lang = v.lang; prefs.auto = v.auto;
-  Object.assign(prefs, { timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
-    shortcuts: v.shortcuts.trim().slice(0, 500) });
-  if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
-  applyTextSize();
-  prefs.graceSeconds = Math.max(0, Math.min(600, Number(v.graceSeconds) || 0));
-  savePrefs();
-  setLang(prefs.lang); applyDom(); renderTitle(); render();
+  const grace = v.graceSeconds.trim() === "" ? 0 : Number(v.graceSeconds);
+  const next = { lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one autoLogin: v.autoLogin, supGeneral: v.supGeneral,
+    timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
+    hidden: cols.filter((c) => v["col-" + c.id.replace(".", "-")]).map((c) => c.id),
+    shortcuts: STATES.flatMap((st) => parseShortcuts(st, v["keys-" + st])) };
+  // Checked by the server (the edge): a refusal names the field and
+  // changes nothing; the saved preferences come back with the state.
+  if (!(await run("preferences", { preferences: toServer(next) }))) return;
+  if (next.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
+  say(t("prefs.saved"));
+  await conn.readState("stale").catch(() => {});
+  render();
   if (!$("pane-history").hidden) loadHistory();
   loadReceptionists();
 }
@@ -731,6 +859,9 @@ function wire() {
   $("btn-retrieve-sup").onclick = () => selected && run("retrieve", { call: selected });
   $("btn-couple").onclick = () => selected && run("couple", { call: selected });
   $("btn-note").onclick = updateNote;
+  $("vm-monitor").onsubmit = (e) => monitorMailbox(e, true);
+  $("vm-unmonitor-btn").onclick = () => monitorMailbox(null, false);
+  $("vm-set-pin").onclick = setMailboxPIN;
   $("sup-all").onchange = renderSupervision;
   $("sup-search").oninput = renderSupervision;
   $("target").oninput = searchDirectory;
@@ -740,10 +871,14 @@ function wire() {
   tabs();
   setInterval(tick, 1000);
   setInterval(loadReceptionists, 5000); // only while its tab shows
+  // Other operators' personal-queue calls and the general queue's are not
+  // all in this console's stream: re-read while they are shown.
+  setInterval(() => { if (conn && doc && ($("sup-all").checked || prefs.supGeneral)) conn.refresh(); }, 3000);
 }
 
 setLang(prefs.lang);
 applyTextSize();
+applyColumns();
 applyDom();
 wire();
 const saved = stored(sessionStorage, TOKEN);

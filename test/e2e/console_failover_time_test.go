@@ -38,9 +38,8 @@ func TestConsoleFailoverTime(t *testing.T) {
 	leader := waitLeader(t, nodes, 3)
 	b := newBrowser(t, 1280, 800)
 	page := "http://" + leader.httpAddr + "/console/"
-	b.must("automatic mode", chromedp.Navigate(page),
-		jsDo(`localStorage.setItem("tandem.console.prefs", JSON.stringify({lang: "en", auto: true, graceSeconds: 0}))`),
-		chromedp.Navigate(page))
+	uiEdge(t, leader, "preferences", autoPrefs) // automatic mode, zero grace: ann's preference
+	b.must("open the console", chromedp.Navigate(page))
 	b.waitJS(waitShort, "log-in form", `!document.getElementById("login").hidden`)
 	b.must("log in", chromedp.SendKeys("#login-user", "ann"), chromedp.SendKeys("#login-password", "ann-secret-1"),
 		chromedp.Click("#login-submit"))

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +30,10 @@ func uiCluster(t *testing.T, prefix string) []*node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bobHash, err := console.HashPassword("bob-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	leader.apply(fmt.Sprintf(`
 settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
 extensions:
@@ -37,12 +43,12 @@ extensions:
     phones: [{id: desk2, position: 0, order: 1}]
 users:
   - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s", speed_dials: [{label: Bob, number: "2002"}]}
-  - {id: bob, name: Bob Jones, extension: "2002"}
+  - {id: bob, name: Bob Jones, extension: "2002", password_hash: "%s"}
 queues:
   - {id: sales, strategy: longest-idle}
 agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
-`, hash)).ok(t)
+`, hash, bobHash)).ok(t)
 	waitFor(t, waitCluster, "every member's http URL in the cluster metadata", func() (bool, string) {
 		st, err := leader.status()
 		if err != nil {
@@ -91,6 +97,9 @@ func nodeByID(nodes []*node, id string) *node {
 	return nil
 }
 
+// autoPrefs makes ann's console switch automatically with no grace.
+var autoPrefs = map[string]any{"user": "ann", "preferences": map[string]any{"language": "en", "auto_failover": true, "failover_grace_seconds": 0}}
+
 // TestConsoleUIFailover clicks the web console in Chromium against a real
 // 3-node cluster: log in on the leader's page, go Connected, answer a
 // call, park it with a note, SIGKILL the console's primary, see the
@@ -116,11 +125,12 @@ func consoleUIFailover(t *testing.T, mode string) {
 	b := newBrowser(t, 1280, 800)
 	page := "http://" + leader.httpAddr + "/console/"
 
-	// Log in.
-	b.must("open the console", chromedp.Navigate(page))
+	// Log in. Automatic mode is ann's preference, kept by the cluster
+	// (an integration sets it here; the console reads it with its state).
 	if auto {
-		b.must("automatic mode", jsDo(`localStorage.setItem("tandem.console.prefs", JSON.stringify({lang: "en", auto: true, graceSeconds: 0}))`), chromedp.Navigate(page))
+		uiEdge(t, leader, "preferences", autoPrefs)
 	}
+	b.must("open the console", chromedp.Navigate(page))
 	b.waitJS(waitShort, "log-in form", `!document.getElementById("login").hidden`)
 	b.shot("login")
 	b.must("log in",
@@ -205,15 +215,17 @@ func consoleUIFailover(t *testing.T, mode string) {
 	b.shot("hung-up")
 	checkActivity(t, b)
 	if !auto {
-		consoleUIDetails(t, b, standby)
+		consoleUIDetails(t, b, standby, third)
 	}
 	b.noJSErrors()
 }
 
 // consoleUIDetails: the page fits 1280×800 and 1920×1080, shows nobody's
-// secrets, speaks Spanish when asked, and warns before logging out from
-// Paused (keyboard only).
-func consoleUIDetails(t *testing.T, b *browser, via *node) {
+// secrets, speaks Spanish when asked, takes per-state and global
+// shortcuts, hides a column, and warns before logging out from Paused
+// (keyboard only). The preferences, saved through via, are the same on
+// other's page after a new log-in there (kept by the cluster).
+func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	t.Helper()
 	for _, size := range [][2]int64{{1280, 800}, {1920, 1080}} {
 		b.must("viewport", chromedp.EmulateViewport(size[0], size[1]))
@@ -363,6 +375,36 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	b.must("confirm", chromedp.Click("#modal-ok"))
 	b.waitJS(waitShort, "the message gone", `!document.querySelector('#voicemail-rows tr[data-message="m1"]')`)
 
+	// Voicemail PINs: ann sets her mailbox's PIN; bob (through his own
+	// session) sets his; ann monitors bob's mailbox: red with a wrong
+	// PIN, green with the right one, and then sees its messages.
+	const annPIN, bobPIN = "470931", "582064"
+	b.must("my mailbox PIN", chromedp.Click("#vm-set-pin"))
+	b.waitJS(waitShort, "the PIN dialog", `!document.getElementById("modal").hidden`)
+	b.must("a new PIN", chromedp.SendKeys("#modal-field-pin", annPIN), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the PIN set", `document.getElementById("vm-pin-result").className === "pin-right" && document.getElementById("vm-pin-result").textContent === "Your mailbox PIN is set."`)
+	setBobPIN(t, via, bobPIN)
+	b.must("monitor 2002 with a wrong PIN", chromedp.SendKeys("#vm-ext", "2002"), chromedp.SendKeys("#vm-pin", "111111"), chromedp.KeyEvent("\r"))
+	b.waitJS(waitShort, "red: wrong PIN", `document.getElementById("vm-pin-result").className === "pin-wrong" && document.getElementById("vm-pin-result").textContent === "Wrong PIN for mailbox 2002." && document.getElementById("vm-pin").getAttribute("aria-invalid") === "true"`)
+	b.shot("voicemail-pin-wrong")
+	b.must("the right PIN", chromedp.SendKeys("#vm-pin", bobPIN), chromedp.Click("#vm-monitor-btn"))
+	b.waitJS(waitShort, "green: monitoring", `document.getElementById("vm-pin-result").className === "pin-right" && document.getElementById("vm-pin").value === ""`)
+	uiEdge(t, via, "voicemail_deposited", map[string]any{"mailbox": "2002", "message": "m2", "from": "+44 161 5550000", "name": "Ivy Inbox"})
+	b.waitJS(waitShort, "bob's message in ann's list", `(() => { const r = document.querySelector('#voicemail-rows tr[data-message="m2"]'); return r && r.textContent.includes("2002") && r.textContent.includes("Ivy Inbox"); })()`)
+	b.must("its details", chromedp.Click(`#voicemail-rows tr[data-message="m2"] .vm-details`))
+	b.waitJS(waitShort, "the details", `!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.includes("+44 161 5550000")`)
+	b.must("close the details", chromedp.KeyEvent(kb.Escape))
+	b.shot("voicemail-monitored")
+	page, _ = eval[string](b, `document.documentElement.outerHTML + document.body.innerText + JSON.stringify(localStorage) + JSON.stringify(sessionStorage)`)
+	for _, n := range []*node{via, other} {
+		page += n.log()
+	}
+	for _, s := range []string{annPIN, bobPIN} {
+		if strings.Contains(page, s) {
+			t.Fatalf("a voicemail PIN reached the page or a node's log")
+		}
+	}
+
 	// Speed dials, with the line status of their numbers.
 	b.must("speed dials tab", chromedp.Click("#tab-speed"))
 	b.waitJS(waitShort, "Bob's speed dial", `(() => { const d = document.querySelector('#speed-dials button[data-number="2002"]'); return d && d.textContent.startsWith("Bob"); })()`)
@@ -385,17 +427,31 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 	// Spanish, through the preferences dialog.
 	b.must("preferences", chromedp.Click("#prefs-button"))
 	b.waitJS(waitShort, "the preferences dialog", `!document.getElementById("modal").hidden`)
-	b.must("Spanish, large text, times since the previous event", chromedp.SetValue("#modal-field-lang", "es"),
+	// A shortcut the engine would refuse is refused at the edge, named,
+	// and nothing is saved.
+	b.must("a bad shortcut", chromedp.SetValue("#modal-field-keys-global", "F13=report"), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the refusal", `document.getElementById("error").textContent.includes("preferences.shortcuts[0].key")`)
+	b.must("preferences again", chromedp.Click("#prefs-button"))
+	b.waitJS(waitShort, "the preferences dialog again", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-global").value === ""`)
+	b.must("Spanish, large text, times since the previous event, shortcuts, a hidden column", chromedp.SetValue("#modal-field-lang", "es"),
 		chromedp.SetValue("#modal-field-textSize", "large"), chromedp.SetValue("#modal-field-timeFormat", "previous"),
-		chromedp.SetValue("#modal-field-shortcuts", "F4=report"), chromedp.Click("#modal-ok"))
-	b.waitJS(waitShort, "Spanish strings", `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px"`)
+		chromedp.SetValue("#modal-field-keys-connected", "F4=report"), chromedp.SetValue("#modal-field-keys-global", "F6=prefs"),
+		chromedp.Click("#modal-field-col-supervision-owner"), chromedp.Click("#modal-ok"))
+	spanish := `document.title.includes("SECUNDARIO") && document.getElementById("state-connected").textContent === "Conectado" && document.documentElement.lang === "es" && document.documentElement.style.fontSize === "18px" && document.querySelector('table[data-list="supervision"] th[data-col="owner"]').hidden && !document.querySelector('table[data-list="supervision"] th[data-col="note"]').hidden`
+	b.waitJS(waitShort, "Spanish strings, the owner column hidden", spanish)
 	b.shot("spanish")
-	b.must("a global shortcut (F4)", chromedp.KeyEvent(kb.F4))
+	b.must("a Connected shortcut (F4)", chromedp.KeyEvent(kb.F4))
 	b.waitJS(waitShort, "the report dialog by shortcut", `!document.getElementById("modal").hidden && document.getElementById("modal-title").textContent === "Informar de un problema"`)
 	b.must("close it", chromedp.KeyEvent(kb.Escape))
 	b.waitJS(waitShort, "the dialog closed", `document.getElementById("modal").hidden`)
-	b.must("Paused", chromedp.Click("#state-paused"))
+	b.must("Paused (the predefined Shift+F9)", chromedp.KeyEvent(kb.F9, chromedp.KeyModifiers(chromedp.ModifierShift)))
 	b.waitJS(waitShort, "Paused, timed since the previous event", `document.getElementById("state-paused").getAttribute("aria-pressed") === "true" && document.querySelector("#activity li").textContent.startsWith("+")`)
+	// F4 is Connected's only: in Paused it does nothing, so the global F6
+	// that follows opens the preferences (not stopped by an open dialog).
+	b.must("F4 then F6 while Paused", chromedp.KeyEvent(kb.F4), chromedp.KeyEvent(kb.F6))
+	b.waitJS(waitShort, "the preferences by the global shortcut", `!document.getElementById("modal").hidden && document.getElementById("modal-title").textContent === "Preferencias"`)
+	b.must("close them", chromedp.KeyEvent(kb.Escape))
+	b.waitJS(waitShort, "the preferences closed", `document.getElementById("modal").hidden`)
 
 	// Log-out from Connected warns first: Escape keeps the session,
 	// Enter confirms (keyboard only).
@@ -413,6 +469,45 @@ func consoleUIDetails(t *testing.T, b *browser, via *node) {
 		code, out, err := via.get("/v1/console/state?agent=a1", true)
 		return err == nil && code == 200 && strings.Contains(string(out), `"state":"disconnected"`), fmt.Sprintf("%d %s %v", code, out, err)
 	})
+
+	// Another member's page (another origin: nothing of this page's
+	// storage): after a log-in there ann's preferences are the same.
+	b.must("open the console on "+other.id, chromedp.Navigate("http://"+other.httpAddr+"/console/"))
+	b.waitJS(waitShort, "log-in form on "+other.id, `!document.getElementById("login").hidden`)
+	b.must("log in on "+other.id, chromedp.SendKeys("#login-user", "ann"), chromedp.SendKeys("#login-password", "ann-secret-1"),
+		chromedp.Click("#login-submit"))
+	b.waitJS(waitShort, "the console on "+other.id, `document.body.dataset.ready === "1"`)
+	b.waitJS(waitShort, "the same preferences on "+other.id, strings.Replace(spanish, "SECUNDARIO", "PRIMARIO", 1))
+	b.must("the global F6 there", chromedp.KeyEvent(kb.F6))
+	b.waitJS(waitShort, "the preferences by F6 there", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-connected").value === "F4=report"`)
+	b.must("close them there", chromedp.KeyEvent(kb.Escape))
+	b.shot("preferences-on-another-node")
+}
+
+// setBobPIN logs bob in on via's public API and sets his mailbox's PIN.
+func setBobPIN(t *testing.T, via *node, pin string) {
+	t.Helper()
+	post := func(path, token string, body any) map[string]any {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", "http://"+via.httpAddr+console.PublicPrefix+path, bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %s: %d %v", path, resp.StatusCode, out)
+		}
+		return out
+	}
+	tok, _ := post("/session", "", map[string]string{"user": "bob", "password": "bob-secret-1"})["token"].(string)
+	post("/voicemail/pin", tok, map[string]string{"pin": pin})
 }
 
 // checkActivity: every event the console showed came once, in stream

@@ -1,0 +1,192 @@
+package contactcenter
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+
+	"github.com/tandemcc/tandem/command"
+)
+
+// Preferences are an operator's console preferences, kept per user in the
+// replicated state (spec "Per-operator preferences, kept across sessions
+// and nodes"): after a console fails over to another member it reads the
+// same preferences there. The engine checks their form and bounds; the
+// console edge also checks the names only the console knows (shortcut
+// actions, list columns) before it proposes them.
+type Preferences struct {
+	// Language of the interface ("en", "es", …: two lower-case letters).
+	Language string `json:"language,omitempty"`
+	// TimeFormat of line 1's event history: "clock" (time of day),
+	// "cumulative" (in the call) or "previous" (since the previous event).
+	TimeFormat string `json:"time_format,omitempty"`
+	// OnIncoming: "none", "focus" (bring the window to the front) or
+	// "notify".
+	OnIncoming string `json:"on_incoming,omitempty"`
+	// RingTone: ring in the browser while a call is offered.
+	RingTone bool `json:"ring_tone,omitempty"`
+	// TextSize: "small", "normal" or "large".
+	TextSize string `json:"text_size,omitempty"`
+	// AutoLogin logs the operator in when the console starts.
+	AutoLogin bool `json:"auto_login,omitempty"`
+	// AutoFailover switches to the secondary without a click after
+	// FailoverGraceSeconds (0..MaxFailoverGrace).
+	AutoFailover         bool `json:"auto_failover,omitempty"`
+	FailoverGraceSeconds int  `json:"failover_grace_seconds"`
+	// SupervisionGeneral also lists the calls waiting in the general
+	// queues the operator serves in its supervision list.
+	SupervisionGeneral bool `json:"supervision_general,omitempty"`
+	// HiddenColumns are the console list columns not shown, each
+	// "list.column" (e.g. "supervision.note").
+	HiddenColumns []string `json:"hidden_columns,omitempty"`
+	// Shortcuts are the key bindings: per console state (disconnected,
+	// paused, connected) over the predefined set, and global ones
+	// (state "global") that override them.
+	Shortcuts []Shortcut `json:"shortcuts,omitempty"`
+}
+
+// Shortcut binds a key (a KeyboardEvent.key name, optionally with
+// "Ctrl+", "Alt+", "Shift+") to a console action in one console state
+// or globally.
+type Shortcut struct {
+	State  string `json:"state"`
+	Key    string `json:"key"`
+	Action string `json:"action"`
+}
+
+// Bounds and enumerations of Preferences.
+const (
+	MaxFailoverGrace = 600
+	MaxHiddenColumns = 64
+	MaxShortcuts     = 100
+)
+
+var (
+	prefTimeFormats = []string{"clock", "cumulative", "previous"}
+	prefOnIncoming  = []string{"none", "focus", "notify"}
+	prefTextSizes   = []string{"small", "normal", "large"}
+	ShortcutStates  = []string{"disconnected", "paused", "connected", "global"}
+	prefLanguageRe  = regexp.MustCompile(`^[a-z]{2}$`)
+	prefColumnRe    = regexp.MustCompile(`^[a-z][a-z_]{0,15}\.[a-z][a-z_]{0,15}$`)
+	prefKeyRe       = regexp.MustCompile(`^((Ctrl|Alt|Shift|Meta)\+){0,4}([A-Za-z0-9]|F[1-9]|F1[0-2]|Enter|Escape|Insert|Delete|Home|End|PageUp|PageDown|Pause)$`)
+	prefActionRe    = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`)
+)
+
+// PreferencesRequest is the payload of user.preferences: the user's whole
+// preferences (they replace the previous ones).
+type PreferencesRequest struct {
+	User        string      `json:"user"`
+	Preferences Preferences `json:"preferences"`
+}
+
+// PreferencesEvent is user.preferences: the user's new preferences (shown
+// only to that user's consoles).
+type PreferencesEvent struct {
+	User        string      `json:"user"`
+	Preferences Preferences `json:"preferences"`
+}
+
+// CheckPreferences checks the form and bounds of p, naming the field
+// under "preferences.".
+func CheckPreferences(p Preferences) error {
+	oneOf := func(field, v string, set []string) error {
+		if v != "" && !slices.Contains(set, v) {
+			return fieldErr("preferences."+field, "%q is not one of %v", v, set)
+		}
+		return nil
+	}
+	if p.Language != "" && !prefLanguageRe.MatchString(p.Language) {
+		return fieldErr("preferences.language", "want a two-letter language code, not %q", p.Language)
+	}
+	if err := oneOf("time_format", p.TimeFormat, prefTimeFormats); err != nil {
+		return err
+	}
+	if err := oneOf("on_incoming", p.OnIncoming, prefOnIncoming); err != nil {
+		return err
+	}
+	if err := oneOf("text_size", p.TextSize, prefTextSizes); err != nil {
+		return err
+	}
+	if p.FailoverGraceSeconds < 0 || p.FailoverGraceSeconds > MaxFailoverGrace {
+		return fieldErr("preferences.failover_grace_seconds", "%d is out of range 0..%d", p.FailoverGraceSeconds, MaxFailoverGrace)
+	}
+	if len(p.HiddenColumns) > MaxHiddenColumns {
+		return fieldErr("preferences.hidden_columns", "%d columns, at most %d", len(p.HiddenColumns), MaxHiddenColumns)
+	}
+	seen := map[string]bool{}
+	for i, c := range p.HiddenColumns {
+		f := fmt.Sprintf("preferences.hidden_columns[%d]", i)
+		if !prefColumnRe.MatchString(c) {
+			return fieldErr(f, "want list.column, not %q", c)
+		}
+		if seen[c] {
+			return fieldErr(f, "duplicate column %q", c)
+		}
+		seen[c] = true
+	}
+	if len(p.Shortcuts) > MaxShortcuts {
+		return fieldErr("preferences.shortcuts", "%d shortcuts, at most %d", len(p.Shortcuts), MaxShortcuts)
+	}
+	keys := map[string]bool{}
+	for i, s := range p.Shortcuts {
+		f := fmt.Sprintf("preferences.shortcuts[%d]", i)
+		if !slices.Contains(ShortcutStates, s.State) {
+			return fieldErr(f+".state", "%q is not one of %v", s.State, ShortcutStates)
+		}
+		if !prefKeyRe.MatchString(s.Key) {
+			return fieldErr(f+".key", "%q is not a key name (F1..F12, Enter, a letter or digit, with Ctrl+, Alt+, Shift+)", s.Key)
+		}
+		if !prefActionRe.MatchString(s.Action) {
+			return fieldErr(f+".action", "%q is not an action name", s.Action)
+		}
+		if keys[s.State+"\x00"+s.Key] {
+			return fieldErr(f+".key", "%s is bound twice in state %s", s.Key, s.State)
+		}
+		keys[s.State+"\x00"+s.Key] = true
+	}
+	return nil
+}
+
+// cmdUserPreferences replaces a user's console preferences.
+func (e *Engine) cmdUserPreferences(env command.Envelope) (any, error) {
+	var p PreferencesRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	if err := checkID("user", p.User); err != nil {
+		return nil, err
+	}
+	if _, ok := e.st.Config.Users[p.User]; !ok {
+		return nil, opErr(ErrUnknownUser, "preferences", "unknown user %q", p.User)
+	}
+	if err := CheckPreferences(p.Preferences); err != nil {
+		return nil, err
+	}
+	pr := p.Preferences
+	pr.HiddenColumns = slices.Clone(pr.HiddenColumns)
+	pr.Shortcuts = slices.Clone(pr.Shortcuts)
+	if len(pr.HiddenColumns) == 0 {
+		pr.HiddenColumns = nil
+	}
+	if len(pr.Shortcuts) == 0 {
+		pr.Shortcuts = nil
+	}
+	e.userState(p.User).Preferences = &pr
+	ev := PreferencesEvent{User: p.User, Preferences: pr}
+	e.emit(EvUserPreferences, ev)
+	return ev, nil
+}
+
+// UserPreferences returns a user's console preferences, and false when
+// the user never saved any (the console then uses its defaults).
+func (e *Engine) UserPreferences(user string) (Preferences, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if u := e.st.Users[user]; u != nil && u.Preferences != nil {
+		p := *u.Preferences
+		p.HiddenColumns = slices.Clone(p.HiddenColumns)
+		p.Shortcuts = slices.Clone(p.Shortcuts)
+		return p, true
+	}
+	return Preferences{}, false
+}
