@@ -92,7 +92,9 @@ type Status struct {
 	LastConnect time.Time `json:"last_connect,omitzero"`
 	// LastNewMail is when a search last found new messages (the
 	// ingestion of them started).
-	LastNewMail  time.Time `json:"last_new_mail,omitzero"`
+	LastNewMail time.Time `json:"last_new_mail,omitzero"`
+	// LastRecorded is when the last batch of messages was committed.
+	LastRecorded time.Time `json:"last_recorded,omitzero"`
 	Sessions     int       `json:"sessions"`
 	SessionLimit int       `json:"session_limit,omitempty"`
 	// Counters of this node since it started.
@@ -483,13 +485,14 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type fetched struct {
-		msgs []*imapclient.FetchMessageBuffer
-		last uint32 // the batch's highest UID searched
+		reqs []cc.MailReceivedRequest // parsed, each naming the UID before it
+		last uint32                   // the batch's highest UID searched
 		err  error
 	}
 	batches := make(chan fetched, fetchAhead)
 	go func() {
 		defer close(batches)
+		after := last
 		for len(uids) > 0 {
 			n := min(len(uids), FetchBatch, cc.MaxMailBatch)
 			batch := uids[:n]
@@ -497,12 +500,16 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 			guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
 			msgs, err := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}}).Collect()
 			guard.Stop()
+			var f fetched
 			if err != nil {
-				err = serverErr("fetching new messages", err)
+				f.err = serverErr("fetching new messages", err)
+			} else {
+				slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
+				f.reqs, after = c.requests(validity, after, msgs)
+				f.last = uint32(batch[len(batch)-1])
 			}
-			slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
 			select {
-			case batches <- fetched{msgs, uint32(batch[len(batch)-1]), err}:
+			case batches <- f:
 			case <-ctx.Done():
 				return
 			}
@@ -511,18 +518,17 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 			}
 		}
 	}()
-	after := last
 	for b := range batches {
 		if b.err != nil {
 			return b.err
 		}
-		if len(b.msgs) > 0 {
-			if err := c.record(ctx, validity, after, b.msgs); err != nil {
+		if len(b.reqs) > 0 {
+			if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: b.reqs}); err != nil {
 				return err
 			}
-			after = uint32(b.msgs[len(b.msgs)-1].UID)
 		}
-		c.update(func(s *Status) { s.UIDValidity, s.LastUID = validity, b.last })
+		now := c.now()
+		c.update(func(s *Status) { s.UIDValidity, s.LastUID, s.LastRecorded = validity, b.last, now })
 	}
 	return nil
 }
@@ -544,13 +550,12 @@ func uidRanges(uids []imap.UID) imap.UIDSet {
 // fetchAhead bounds the fetched batches waiting for their commit.
 const fetchAhead = 2
 
-// record commits the messages of one fetch (their contacts with them) as
-// one mail.received_batch, each naming the UID before it, and waits until
-// it applied. The command's key is the batch's UIDVALIDITY and UIDs, so a
-// retry applies once; a batch on a moved watermark is refused as stale
-// and the mailbox read again.
-func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*imapclient.FetchMessageBuffer) error {
-	batch := cc.MailReceivedBatchRequest{Messages: make([]cc.MailReceivedRequest, 0, len(msgs))}
+// requests reads the messages of one fetch (in UID order) into the
+// mail.received_batch's entries, each naming the UID before it (the
+// first: after), and returns the last UID. It runs while the previous
+// batch commits.
+func (c *Channel) requests(validity, after uint32, msgs []*imapclient.FetchMessageBuffer) ([]cc.MailReceivedRequest, uint32) {
+	reqs := make([]cc.MailReceivedRequest, 0, len(msgs))
 	for _, msg := range msgs {
 		h, err := ParseHeaders(msg.FindBodySection(headerSection))
 		if err != nil {
@@ -565,16 +570,20 @@ func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*im
 		if h.Skip == "" && c.fromAlias(h.From) {
 			req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
 		}
-		batch.Messages = append(batch.Messages, req)
+		reqs = append(reqs, req)
 		after = uint32(msg.UID)
 	}
-	return c.propose(ctx, validity, batch)
+	return reqs, after
 }
 
 // maxBatchPayload bounds a mail.received_batch's payload (a quarter of
 // what a command may carry): a larger batch is proposed in halves.
 const maxBatchPayload = command.MaxPayload / 4
 
+// propose commits one batch (the contacts with their messages) and waits
+// until it applied. The command's key is the batch's UIDVALIDITY and
+// UIDs, so a retry applies once; a batch on a moved watermark is refused
+// as stale and the mailbox read again.
 func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailReceivedBatchRequest) error {
 	payload, err := json.Marshal(batch)
 	if err != nil {

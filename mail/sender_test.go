@@ -396,3 +396,65 @@ func TestSenderBurstUnderLimitAcrossFailover(t *testing.T) {
 		}
 	}
 }
+
+// Compose by kind: a forward carries the agent's text and the message
+// attached, threaded by References, marked as ours; it needs the
+// message; a report on behalf of another address shows that From, the
+// alias as Sender.
+func TestComposeForwardAndReport(t *testing.T) {
+	date := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	original := []byte("From: c@example.com\r\nMessage-ID: <q@c>\r\nSubject: Help\r\n\r\nIt broke.\r\n")
+	fwd := cc.OutboxEntry{ID: "f1", Kind: cc.OutboxForward, Contact: "mail-1-1", From: "support@example.org", To: "tech@partner.example",
+		Subject: "Fwd: Help", MessageID: "<f1.mail-1-1@example.org>", References: "<q@c>", Body: "Please look."}
+	if _, err := Compose(fwd, date, nil); err == nil {
+		t.Fatal("a forward without its message composed")
+	}
+	b, err := Compose(fwd, date, original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := gomail.CreateReader(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, _ := m.Header.MsgIDList("References")
+	if fmt.Sprint(refs) != "[q@c]" || m.Header.Get("In-Reply-To") != "" || m.Header.Get(HeaderContact) != "mail-1-1" {
+		t.Fatalf("forward headers %v", m.Header.Map())
+	}
+	var parts []string
+	for {
+		p, err := m.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p.Body)
+		ct, _, _ := p.Header.(interface {
+			ContentType() (string, map[string]string, error)
+		}).ContentType()
+		parts = append(parts, ct+":"+strings.TrimSpace(string(body)))
+	}
+	if len(parts) != 2 || parts[0] != "text/plain:Please look." || !strings.HasPrefix(parts[1], "message/rfc822:From: c@example.com") {
+		t.Fatalf("forward parts %q", parts)
+	}
+	if h, _ := ParseHeaders(b); h.Skip != cc.MailSkipOwn {
+		t.Fatalf("our forward parses as %q", h.Skip)
+	}
+	rep := cc.OutboxEntry{ID: "p1", Kind: cc.OutboxReport, From: "ceo@example.org", Sender: "support@example.org", To: "boss@example.com",
+		Subject: "Daily", MessageID: "<p1@example.org>", Body: "42 calls"}
+	b, err = Compose(rep, date, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = gomail.CreateReader(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := m.Header.AddressList("From")
+	sender, _ := m.Header.AddressList("Sender")
+	if len(from) != 1 || from[0].Address != "ceo@example.org" || len(sender) != 1 || sender[0].Address != "support@example.org" || m.Header.Get(HeaderContact) != "" {
+		t.Fatalf("report headers %v", m.Header.Map())
+	}
+}
