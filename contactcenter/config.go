@@ -3,6 +3,7 @@ package contactcenter
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"sort"
@@ -386,10 +387,10 @@ func (e *Engine) applyConfig(env command.Envelope) (any, error) {
 	if err := e.checkRemovals(next); err != nil {
 		return nil, err
 	}
-	res := diff(e.st.Config, next, engineSink{e})
+	res, ch := diffDetail(e.st.Config, next, engineSink{e}, docContactIDs(req))
 	e.dropRemovedMailboxes(next)
 	e.st.Config = next
-	e.syncRuntime()
+	e.syncRuntime(&ch)
 	return res, nil
 }
 
@@ -408,7 +409,12 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.Queues, cur.Queues)
 		copyMap(next.Agents, cur.Agents)
 		copyMap(next.PauseReasons, cur.PauseReasons)
-		copyMap(next.Contacts, cur.Contacts)
+		// The directory can hold millions of contacts: maps.Clone
+		// copies the table at once instead of inserting entry by entry.
+		next.Contacts = maps.Clone(cur.Contacts)
+		if next.Contacts == nil {
+			next.Contacts = map[string]Contact{}
+		}
 		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
 		next.Callbacks = cur.Callbacks
@@ -960,6 +966,41 @@ func (s engineSink) Emit(typ string, data any) { s.e.emit(typ, data) }
 // diff emits one event per created, updated or removed entity, in a
 // deterministic order, and counts them.
 func diff(old, next Config, em eventSink) ApplyResult {
+	r, _ := diffDetail(old, next, em, nil)
+	return r
+}
+
+// configChange is what a config.apply changed, for the derived indexes
+// (syncRuntime): when only directory contacts changed, the caller index
+// is updated for those alone instead of rebuilt from every contact.
+type configChange struct {
+	// contactsOnly: nothing but directory contacts changed.
+	contactsOnly bool
+	// contacts are the ids of the contacts created, updated or removed,
+	// sorted; previous holds the values before the apply of those that
+	// existed.
+	contacts []string
+	previous map[string]Contact
+}
+
+// docContactIDs are the ids of the contacts a merge (not a prune) of
+// req writes, sorted: the only contacts it can change. Nil for a prune,
+// which can remove any.
+func docContactIDs(req ApplyRequest) []string {
+	if req.Prune {
+		return nil
+	}
+	ids := make([]string, 0, len(req.Document.Contacts))
+	for _, c := range req.Document.Contacts {
+		ids = append(ids, c.ID)
+	}
+	return sortedUnique(ids)
+}
+
+// diffDetail is diff, telling also what changed. docContacts, when not
+// nil, are the only contact ids next may differ from old at (a merge's
+// document's, sorted), so the directory is compared at those alone.
+func diffDetail(old, next Config, em eventSink, docContacts []string) (ApplyResult, configChange) {
 	var r ApplyResult
 	diffKind(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits, nil)
 	// Nor an extension's its phones' passwords (extensionEvent).
@@ -969,7 +1010,20 @@ func diff(old, next Config, em eventSink) ApplyResult {
 	diffKind(&r, em, "queue", old.Queues, next.Queues, nil)
 	diffKind(&r, em, "agent", old.Agents, next.Agents, nil)
 	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, nil)
-	diffKind(&r, em, "contact", old.Contacts, next.Contacts, nil)
+	before := r
+	var ch configChange
+	if docContacts != nil {
+		ch.contacts = diffSome(&r, em, "contact", old.Contacts, next.Contacts, docContacts)
+	} else {
+		ch.contacts = diffKind(&r, em, "contact", old.Contacts, next.Contacts, nil)
+	}
+	ch.previous = make(map[string]Contact, len(ch.contacts))
+	for _, id := range ch.contacts {
+		if c, ok := old.Contacts[id]; ok {
+			ch.previous[id] = c
+		}
+	}
+	contactChanges := r.Created + r.Updated + r.Removed - (before.Created + before.Updated + before.Removed)
 	diffKind(&r, em, "excluded_number", old.ExcludedNumbers, next.ExcludedNumbers, nil)
 	// The mail settings' event never carries the passwords (MailEvent).
 	diffMail(&r, em, old.Mail, next.Mail)
@@ -990,26 +1044,42 @@ func diff(old, next Config, em eventSink) ApplyResult {
 		r.Updated++
 		em.Emit("config.chat.updated", *next.Chat)
 	}
-	return r
+	// Anything a counted change does not cover (a document's fields
+	// without events) makes the change not "contacts only": every
+	// derived index is then rebuilt.
+	ch.contactsOnly = r.Created+r.Updated+r.Removed == contactChanges && configWithoutContacts(old, next)
+	return r, ch
 }
 
-// view, when not nil, turns an entity into its event's data.
-func diffKind[V any](r *ApplyResult, em eventSink, kind string, old, next map[string]V, view func(V) any) {
+// configWithoutContacts tells whether old and next agree on everything
+// the caller index depends on besides the directory contacts: users,
+// extensions and settings (Engine.canonical).
+func configWithoutContacts(old, next Config) bool {
+	return reflect.DeepEqual(old.Users, next.Users) && reflect.DeepEqual(old.Extensions, next.Extensions) &&
+		reflect.DeepEqual(old.Settings, next.Settings)
+}
+
+// view, when not nil, turns an entity into its event's data. It returns
+// the keys created, updated or removed, sorted.
+func diffKind[V any](r *ApplyResult, em eventSink, kind string, old, next map[string]V, view func(V) any) []string {
 	data := func(v V) any {
 		if view != nil {
 			return view(v)
 		}
 		return v
 	}
+	var changed []string
 	for _, k := range sortedKeys(next) {
 		o, had := old[k]
 		switch {
 		case !had:
 			r.Created++
 			em.Emit("config."+kind+".created", data(next[k]))
+			changed = append(changed, k)
 		case !reflect.DeepEqual(o, next[k]):
 			r.Updated++
 			em.Emit("config."+kind+".updated", data(next[k]))
+			changed = append(changed, k)
 		default:
 			r.Unchanged++
 		}
@@ -1018,8 +1088,39 @@ func diffKind[V any](r *ApplyResult, em eventSink, kind string, old, next map[st
 		if _, ok := next[k]; !ok {
 			r.Removed++
 			em.Emit("config."+kind+".removed", map[string]string{"id": k})
+			changed = append(changed, k)
 		}
 	}
+	return sortedUnique(changed)
+}
+
+// diffSome is diffKind where next is old with the keys (sorted, unique)
+// written and nothing removed: the same events and counts, in time that
+// grows with the keys, not with the map.
+func diffSome[V any](r *ApplyResult, em eventSink, kind string, old, next map[string]V, keys []string) []string {
+	var changed []string
+	updated := 0
+	for _, k := range keys {
+		n, ok := next[k]
+		if !ok {
+			continue
+		}
+		o, had := old[k]
+		switch {
+		case !had:
+			r.Created++
+			em.Emit("config."+kind+".created", n)
+			changed = append(changed, k)
+		case !reflect.DeepEqual(o, n):
+			updated++
+			r.Updated++
+			em.Emit("config."+kind+".updated", n)
+			changed = append(changed, k)
+		}
+	}
+	// Every entry of old is in next; those not updated are unchanged.
+	r.Unchanged += len(old) - updated
+	return changed
 }
 
 func copyMap[V any](dst, src map[string]V) {

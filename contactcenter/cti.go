@@ -57,11 +57,6 @@ type CallerMatch struct {
 // normalised form (rebuilt with the other derived indexes).
 func (e *Engine) buildCallerIndex() {
 	idx := map[string][]CallerMatchEntry{}
-	add := func(m CallerMatchEntry) {
-		if n := e.canonical(m.Number); n != "" {
-			idx[n] = append(idx[n], m)
-		}
-	}
 	cfg := &e.st.Config
 	for _, id := range sortedKeys(cfg.Users) {
 		u := cfg.Users[id]
@@ -72,35 +67,104 @@ func (e *Engine) buildCallerIndex() {
 		for _, f := range [][2]string{{"extension", u.Extension}, {"mobile", u.Mobile}} {
 			if f[1] != "" {
 				m.Field, m.Number = f[0], f[1]
-				add(m)
+				e.indexCaller(idx, m)
 			}
 		}
 	}
 	for _, id := range sortedKeys(cfg.Contacts) {
-		c := cfg.Contacts[id]
-		m := CallerMatchEntry{Kind: "contact", ID: id, Name: strings.TrimSpace(c.FirstName + " " + c.LastName), FirstName: c.FirstName, LastName: c.LastName, Company: c.Company}
-		for _, f := range [][2]string{{"extension", c.Extension}, {"mobile", c.Mobile}, {"phone", c.Phone}} {
-			if f[1] != "" {
-				m.Field, m.Number = f[0], f[1]
-				add(m)
-			}
+		for _, m := range contactCallerEntries(id, cfg.Contacts[id]) {
+			e.indexCaller(idx, m)
 		}
 	}
 	for _, list := range idx {
-		sort.SliceStable(list, func(i, j int) bool {
-			a, b := list[i], list[j]
-			if a.Kind != b.Kind {
-				return a.Kind == "user" // colleagues first
-			}
-			for _, p := range [][2]string{{a.LastName, b.LastName}, {a.FirstName, b.FirstName}, {a.ID, b.ID}, {a.Field, b.Field}} {
-				if x, y := strings.ToLower(p[0]), strings.ToLower(p[1]); x != y {
-					return x < y
-				}
-			}
-			return false
-		})
+		sortCallers(list)
 	}
 	e.callers = idx
+}
+
+// updateCallerIndex brings the index up to date after a config.apply
+// that changed the directory contacts ids alone (previous: the values
+// before it of those that existed), in time that grows with the change:
+// the result is the index buildCallerIndex would build.
+func (e *Engine) updateCallerIndex(ids []string, previous map[string]Contact) {
+	touched := map[string]bool{}
+	for _, id := range ids {
+		if c, ok := previous[id]; ok {
+			for _, m := range contactCallerEntries(id, c) {
+				n := e.canonical(m.Number)
+				if n == "" {
+					continue
+				}
+				list := e.callers[n][:0]
+				for _, x := range e.callers[n] {
+					if x.Kind != "contact" || x.ID != id {
+						list = append(list, x)
+					}
+				}
+				e.callers[n] = list
+				touched[n] = true
+			}
+		}
+		if c, ok := e.st.Config.Contacts[id]; ok {
+			for _, m := range contactCallerEntries(id, c) {
+				if n := e.indexCaller(e.callers, m); n != "" {
+					touched[n] = true
+				}
+			}
+		}
+	}
+	for n := range touched {
+		if len(e.callers[n]) == 0 {
+			delete(e.callers, n)
+			continue
+		}
+		sortCallers(e.callers[n])
+	}
+}
+
+// indexCaller adds m under its number's canonical form, which it returns
+// ("" when the number has none and nothing was added).
+func (e *Engine) indexCaller(idx map[string][]CallerMatchEntry, m CallerMatchEntry) string {
+	n := e.canonical(m.Number)
+	if n != "" {
+		idx[n] = append(idx[n], m)
+	}
+	return n
+}
+
+// contactCallerEntries are a directory contact's entries, one a number.
+func contactCallerEntries(id string, c Contact) []CallerMatchEntry {
+	var out []CallerMatchEntry
+	m := CallerMatchEntry{Kind: "contact", ID: id, Name: strings.TrimSpace(c.FirstName + " " + c.LastName), FirstName: c.FirstName, LastName: c.LastName, Company: c.Company}
+	for _, f := range [][2]string{{"extension", c.Extension}, {"mobile", c.Mobile}, {"phone", c.Phone}} {
+		if f[1] != "" {
+			m.Field, m.Number = f[0], f[1]
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// sortCallers puts one number's matches in screen-pop order: colleagues
+// first, then by last name, first name, id and field (case-insensitive,
+// then as written, so the order is total and an index updated in place
+// equals one built anew).
+func sortCallers(list []CallerMatchEntry) {
+	sort.Slice(list, func(i, j int) bool {
+		a, b := list[i], list[j]
+		if a.Kind != b.Kind {
+			return a.Kind == "user" // colleagues first
+		}
+		for _, p := range [][2]string{{a.LastName, b.LastName}, {a.FirstName, b.FirstName}, {a.ID, b.ID}, {a.Field, b.Field}} {
+			if x, y := strings.ToLower(p[0]), strings.ToLower(p[1]); x != y {
+				return x < y
+			}
+		}
+		if a.ID != b.ID {
+			return a.ID < b.ID
+		}
+		return a.Field < b.Field
+	})
 }
 
 // MatchCaller identifies an incoming caller ID: every user and contact

@@ -272,7 +272,7 @@ type State struct {
 // New returns an empty engine.
 func New() *Engine {
 	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}}
-	e.syncRuntime()
+	e.syncRuntime(nil)
 	return e
 }
 
@@ -479,7 +479,7 @@ func (e *Engine) Restore(b []byte) error {
 	defer e.mu.Unlock()
 	e.st, e.secrets = doc.State, doc.Secrets
 	e.now = e.st.Clock
-	e.syncRuntime()
+	e.syncRuntime(nil)
 	// A restore is not a command: nothing is routed or emitted.
 	for _, a := range e.pendA {
 		a.pend = false
@@ -507,7 +507,7 @@ func (e *Engine) Hash() string {
 // derived indexes and marks everything for routing. Called after a
 // config.apply (which has checked that nothing it removes is in use) and a
 // restore.
-func (e *Engine) syncRuntime() {
+func (e *Engine) syncRuntime(ch *configChange) {
 	st := e.st
 	cfg := &st.Config
 	for _, id := range sortedKeys(cfg.Queues) {
@@ -597,7 +597,11 @@ func (e *Engine) syncRuntime() {
 			delete(st.Voicemail, ext)
 		}
 	}
-	e.buildCallerIndex()
+	if ch != nil && ch.contactsOnly && e.callers != nil {
+		e.updateCallerIndex(ch.contacts, ch.previous)
+	} else {
+		e.buildCallerIndex()
+	}
 	e.syncCallbacks()
 	e.syncRouting()
 	for _, id := range sortedKeys(st.Agents) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"sync"
 
 	"github.com/emiago/sipgo"
@@ -45,23 +46,66 @@ type call struct {
 	// referDone, set while an agent's REFER is being committed, tells
 	// the agent's phone the outcome (NOTIFY) before its leg is released.
 	referDone func(code int)
-	ended     bool
-	done      chan struct{}
+	// chain: the transfer is a chain (its target's hang-up brings the
+	// caller back to the operator, operator.go).
+	chain bool
+	// requeued: the caller's dialog is confirmed but it has no peer —
+	// the engine put it back in a queue, or on the operator's line on
+	// hold after a busy transfer; the next phone to answer is bridged to
+	// it by a re-INVITE (operator.go).
+	requeued bool
+	// consult is the line-2 consultation of an attended transfer.
+	consult *consult
+	// peer is the call this one is coupled with (call.couple): each
+	// caller is the other's peer, re-INVITEs are relayed between them.
+	peer  *call
+	ended bool
+	done  chan struct{}
 }
 
 // settled reports whether nothing more is to ring for the call: it
-// ended, or it is answered and not being transferred (c.mu held).
+// ended, or it is answered, bridged and not being transferred (c.mu
+// held).
 func (c *call) settled() bool {
-	return c.ended || (c.answered && c.transferTo == "")
+	return c.ended || (c.answered && c.transferTo == "" && !c.requeued)
+}
+
+// settledFor is settled for what the ring key rings: a consultation
+// rings until its target answered (c.mu held).
+func (c *call) settledFor(key string) bool {
+	if strings.HasPrefix(key, consultKey) {
+		return c.ended || c.consult == nil || c.consult.leg != nil
+	}
+	return c.settled()
 }
 
 // calls indexes the calls by engine id and by the SIP Call-ID of each leg.
 type calls struct {
-	mu     sync.Mutex
-	byID   map[string]*call
-	bySIP  map[string]*call
-	legOf  map[string]bool // SIP Call-ID → it is an agent leg
-	maxLen int
+	mu    sync.Mutex
+	byID  map[string]*call
+	bySIP map[string]*call
+	legOf map[string]bool // SIP Call-ID → it is an agent leg
+	// consults maps a consultation's engine id to the caller's call.
+	consults map[string]*call
+	maxLen   int
+}
+
+func (cs *calls) addConsult(id string, c *call) {
+	cs.mu.Lock()
+	cs.consults[id] = c
+	cs.mu.Unlock()
+}
+
+func (cs *calls) dropConsult(id string) {
+	cs.mu.Lock()
+	delete(cs.consults, id)
+	cs.mu.Unlock()
+}
+
+func (cs *calls) consultOf(id string) *call {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.consults[id]
 }
 
 func (cs *calls) add(c *call, sipID string) bool {
@@ -98,6 +142,11 @@ func (cs *calls) remove(c *call) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	delete(cs.byID, c.id)
+	for k, v := range cs.consults {
+		if v == c {
+			delete(cs.consults, k)
+		}
+	}
 	for k, v := range cs.bySIP {
 		if v == c {
 			delete(cs.bySIP, k)

@@ -4,7 +4,8 @@
 // refuse replays), queue calls into the ACD and out to the agents'
 // phones, direct calls to an extension, both by the engine's ring plan
 // with Tandem as a B2BUA in signalling (SDP passed through, media end to
-// end).
+// end), and the operator operations (transfers, park, camp-on, couple,
+// calls back to the operator) by re-bridging those dialogs.
 //
 // It owns the SIP signalling, the dialogs of the calls in progress and
 // the leader's in-memory view of where phones are (bindings); the engine

@@ -64,21 +64,100 @@ func (s *Server) Publish(evs []command.Event) {
 			}
 		case contactcenter.EvCallTransferStarted:
 			var tr contactcenter.TransferEvent
-			if json.Unmarshal(ev.Data, &tr) != nil || tr.Kind != contactcenter.KindTransfer {
+			if json.Unmarshal(ev.Data, &tr) != nil || (tr.Kind != contactcenter.KindTransfer && tr.Kind != contactcenter.KindChain) {
 				continue
 			}
 			if c := s.calls.get(tr.Call); c != nil {
-				go s.blindTransfer(c, tr.Target)
+				go s.blindTransfer(c, tr.Target, tr.Kind == contactcenter.KindChain)
+			}
+		case contactcenter.EvCallCamped:
+			// Camp-on: the operator's leg is released and the busy
+			// target rung until it answers (transfer.go).
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				go s.blindTransfer(c, tr.Target, false)
+			}
+		case contactcenter.EvCallQueued:
+			// A confirmed call back in a queue (a park or transfer
+			// returned, a chain came back): waits for a new phone.
+			var q contactcenter.QueuedEvent
+			if json.Unmarshal(ev.Data, &q) == nil {
+				if c := s.calls.get(q.Call); c != nil {
+					s.requeue(c)
+				}
+			}
+		case contactcenter.EvCallTransferBusy:
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				s.requeue(c)
+				if tr.To == "hold" { // on the operator's free line 1: ring them
+					s.ringOperator(c, tr.Agent)
+				}
+			}
+		case contactcenter.EvCallRetrieved:
+			var r contactcenter.RetrievedEvent
+			if json.Unmarshal(ev.Data, &r) != nil {
+				continue
+			}
+			if c := s.calls.get(r.Call); c != nil && c.waitsForPhone(r.From) {
+				s.requeue(c)
+				s.ringOperator(c, r.Agent)
+			}
+		case contactcenter.EvCallConsultStarted:
+			var co contactcenter.ConsultEvent
+			if json.Unmarshal(ev.Data, &co) != nil {
+				continue
+			}
+			if c := s.calls.get(co.Caller); c != nil {
+				s.startConsult(c, co)
+			}
+		case contactcenter.EvCallTransferred:
+			var tr contactcenter.TransferEvent
+			if json.Unmarshal(ev.Data, &tr) != nil || tr.Kind != "attended" {
+				continue
+			}
+			if c := s.calls.get(tr.Call); c != nil {
+				go s.completeConsult(c, false)
+			}
+		case contactcenter.EvCallConnected:
+			var co contactcenter.ConnectedEvent
+			if json.Unmarshal(ev.Data, &co) != nil || co.Kind != contactcenter.KindChain {
+				continue
+			}
+			if c := s.calls.get(co.Call); c != nil && c.consulting() {
+				go s.completeConsult(c, true)
+			}
+		case contactcenter.EvCallCoupled:
+			var cp contactcenter.CoupledEvent
+			if json.Unmarshal(ev.Data, &cp) != nil {
+				continue
+			}
+			c, p := s.calls.get(cp.Call), s.calls.get(cp.With)
+			if c != nil && p != nil {
+				go s.couple(c, p)
+			} else if c != nil {
+				// The parked call is not a SIP call of this node: nothing
+				// to bridge to; the operator's leg is released.
+				s.log.Info("SIP: coupled with a call this node does not hold", "call", cp.Call, "with", cp.With)
 			}
 		case contactcenter.EvCallEnded:
 			var e struct {
-				Call string `json:"call"`
+				Call   string `json:"call"`
+				Reason string `json:"reason"`
 			}
 			if json.Unmarshal(ev.Data, &e) != nil {
 				continue
 			}
 			if c := s.calls.get(e.Call); c != nil {
 				go s.endCall(c, "")
+			} else if c := s.calls.consultOf(e.Call); c != nil && e.Reason != "merged" {
+				go s.consultEnded(c, e.Call)
 			}
 		}
 	}
@@ -90,20 +169,32 @@ func (s *Server) Publish(evs []command.Event) {
 // not keep it queued or ringing forever. Each is committed as the
 // caller's hang-up (abandoned when it waited, ended where it talked).
 func (s *Server) releaseOrphans() int {
-	var orphans []string
+	var orphans, consults []string
 	s.cfg.Engine.View(func(st *contactcenter.State) {
-		for id := range st.Calls {
-			if strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil {
+		for id, cl := range st.Calls {
+			switch {
+			case strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil:
 				orphans = append(orphans, id)
+			case cl.Place == contactcenter.PlaceLine && cl.Line == 2 && strings.HasPrefix(cl.Peer, "sip-") && s.calls.get(cl.Peer) == nil:
+				// The consultation of an orphaned SIP call: its target's
+				// leg died with the former leader too.
+				consults = append(consults, id)
 			}
 		}
 	})
 	sort.Strings(orphans)
+	sort.Strings(consults)
+	for _, id := range consults {
+		s.metrics.calls.WithLabelValues("released").Inc()
+		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
+			contactcenter.RemoteHangupRequest{Call: id, Side: "target"})
+	}
 	for _, id := range orphans {
 		s.metrics.calls.WithLabelValues("released").Inc()
 		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
 			contactcenter.RemoteHangupRequest{Call: id, Side: "remote"})
 	}
+	orphans = append(orphans, consults...)
 	if len(orphans) > 0 {
 		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans))
 	}

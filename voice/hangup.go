@@ -22,13 +22,24 @@ func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) bool {
 	if picker := c.pickerOf(req); picker != nil {
 		err, side = picker.ReadBye(req, tx), "picker"
 	} else if isLeg {
+		if s.consultBye(c, req, tx) {
+			return true
+		}
 		c.mu.Lock()
-		leg := c.leg
+		leg, chained := c.leg, c.chain && c.transferred
 		c.mu.Unlock()
-		if leg == nil {
+		if leg == nil || leg.InviteRequest.CallID().Value() != req.CallID().Value() {
 			return false
 		}
-		err, side = leg.ReadBye(req, tx), "agent"
+		if err := leg.ReadBye(req, tx); err != nil {
+			return false
+		}
+		if chained { // a chain's target hung up: the caller goes back to the operator
+			s.chainBack(c, req.CallID().Value())
+			return true
+		}
+		s.endCall(c, "agent")
+		return true
 	} else {
 		err = c.caller.ReadBye(req, tx)
 	}
@@ -68,7 +79,21 @@ func (s *Server) endCall(c *call, by string) {
 	for _, cancel := range c.ringing {
 		cancel()
 	}
+	// A consultation in progress ends with the call: its target's leg
+	// is released and its end committed first (the engine then ends the
+	// caller's line as the hang-up says, not the consultation).
+	cons := c.consult
+	c.consult = nil
 	c.mu.Unlock()
+	var first func()
+	if cons != nil {
+		s.calls.dropConsult(cons.id)
+		s.bye(c, cons.leg)
+		first = func() {
+			s.commitRetry("voice:consult-end:"+cons.id, contactcenter.TypeCallRemoteHangup,
+				contactcenter.RemoteHangupRequest{Call: cons.id, Side: "target"})
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if by != "agent" && leg != nil {
@@ -83,13 +108,29 @@ func (s *Server) endCall(c *call, by string) {
 	if !answered && by == "" {
 		c.caller.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 	}
+	var then func()
 	switch {
 	case by == "caller" && !wasEnded:
-		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
+		then = func() {
+			s.commitRetry("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
+		}
 	case by == "picker" && !wasEnded, by == "agent" && !wasEnded && (c.direct != "" || transferred):
-		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "target"})
+		then = func() {
+			s.commitRetry("voice:bye:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "target"})
+		}
 	case by == "agent" && !wasEnded:
-		s.commitAsync("voice:bye:"+c.id, contactcenter.TypeCallHangup, map[string]any{"agent": agent})
+		then = func() {
+			s.commitRetry("voice:bye:"+c.id, contactcenter.TypeCallHangup, map[string]any{"agent": agent, "line": 1})
+		}
+	}
+	if first != nil || then != nil {
+		go func() {
+			for _, f := range []func(){first, then} {
+				if f != nil {
+					f()
+				}
+			}
+		}()
 	}
 	select {
 	case <-c.done:
@@ -101,20 +142,23 @@ func (s *Server) endCall(c *call, by string) {
 // commitAsync commits what the network did, retrying with the same key
 // until it is committed or refused (bounded).
 func (s *Server) commitAsync(key, typ string, payload any) {
-	go func() {
-		for try := 0; try < 5; try++ {
-			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
-			_, err := s.cfg.Store.Propose(ctx, typ, payload, cluster.WithKey(key))
-			cancel()
-			var ref *cluster.Refusal
-			if err == nil || errors.As(err, &ref) {
-				if err != nil {
-					s.log.Info("SIP: engine refused", "type", typ, "err", err)
-				}
-				return
+	go s.commitRetry(key, typ, payload)
+}
+
+// commitRetry is commitAsync's blocking body.
+func (s *Server) commitRetry(key, typ string, payload any) {
+	for try := 0; try < 5; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
+		_, err := s.cfg.Store.Propose(ctx, typ, payload, cluster.WithKey(key))
+		cancel()
+		var ref *cluster.Refusal
+		if err == nil || errors.As(err, &ref) {
+			if err != nil {
+				s.log.Info("SIP: engine refused", "type", typ, "err", err)
 			}
-			time.Sleep(time.Second)
+			return
 		}
-		s.log.Warn("SIP: not committed after retries", "type", typ)
-	}()
+		time.Sleep(time.Second)
+	}
+	s.log.Warn("SIP: not committed after retries", "type", typ)
 }

@@ -21,10 +21,18 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.mu.Lock()
-	leg, answered, ended, picker := c.leg, c.answered, c.ended, c.picker
+	leg, answered, ended, picker, peer := c.leg, c.answered, c.ended, c.picker, c.peer
 	c.mu.Unlock()
 	if picker != nil && answered && !ended {
-		s.relayReinvitePicked(c, picker, req, tx)
+		to := picker // the caller re-INVITEs: relayed to the phone
+		if picker.InviteRequest.CallID().Value() == req.CallID().Value() {
+			to = c.caller
+		}
+		s.relayReinviteTo(c, to, req, tx)
+		return
+	}
+	if peer != nil && !ended { // coupled: relayed to the other caller
+		s.relayReinviteTo(c, peer.caller, req, tx)
 		return
 	}
 	if !answered || ended || leg == nil || leg.InviteResponse == nil {
@@ -84,14 +92,10 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// relayReinvitePicked relays a re-INVITE between a retrieved call's
-// caller and the phone that picked it up (both dialogs are server
-// sessions of Tandem's).
-func (s *Server) relayReinvitePicked(c *call, picker *sipgo.DialogServerSession, req *sip.Request, tx sip.ServerTransaction) {
-	to := picker // the caller re-INVITEs: relayed to the phone
-	if picker.InviteRequest.CallID().Value() == req.CallID().Value() {
-		to = c.caller
-	}
+// relayReinviteTo relays a re-INVITE to a server dialog of Tandem's: a
+// retrieved call's caller or the phone that picked it up, or the other
+// caller of a coupled pair.
+func (s *Server) relayReinviteTo(c *call, to *sipgo.DialogServerSession, req *sip.Request, tx sip.ServerTransaction) {
 	target := to.InviteRequest.Contact()
 	if target == nil {
 		s.respond(req, tx, sip.StatusInternalServerError, "Server Internal Error")

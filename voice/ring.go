@@ -3,6 +3,7 @@ package voice
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -67,7 +68,7 @@ func (s *Server) ring(c *call, agent string) {
 // or "ext:<number>" for a direct call), once at a time.
 func (s *Server) ringTarget(c *call, key, ext string) {
 	c.mu.Lock()
-	if c.settled() || c.ringing[key] != nil {
+	if c.settledFor(key) || c.ringing[key] != nil {
 		c.mu.Unlock()
 		return
 	}
@@ -92,18 +93,31 @@ func (s *Server) configuredExtension(ext string) bool {
 // automatic pause): rejecting at once would have the engine offer the
 // call straight back to a lone agent, a loop at network speed.
 func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
-	defer c.stopRinging(agent)
+	defer func() {
+		// Cancelled: whoever cancelled removed the entry (or the call
+		// ended), and a new ringing may hold the key by now.
+		if ctx.Err() == nil {
+			c.stopRinging(agent)
+		}
+	}()
 	busy := false
 	c.mu.Lock()
+	// Only the first ringing of a direct call is forwarded: a transfer,
+	// a consultation or a re-offer to an operator rings a confirmed
+	// caller's call.
+	confirmed := c.answered || c.transferTo != ""
 	transfer := c.transferTo != ""
 	c.mu.Unlock()
-	if transfer {
+	switch {
+	case strings.HasPrefix(agent, consultKey):
+		defer func() { s.consultUnanswered(ctx, c, busy) }()
+	case transfer:
 		defer func() { s.transferUnanswered(ctx, c, busy) }()
-	} else if c.direct != "" && s.forwardDirect(c, "") {
+	case c.direct != "" && !confirmed && s.forwardDirect(c, ""):
 		return
 	}
 	defer func() {
-		if c.direct != "" && !transfer && ctx.Err() == nil {
+		if c.direct != "" && !confirmed && !strings.HasPrefix(agent, consultKey) && ctx.Err() == nil {
 			cond := contactcenter.ForwardNoAnswer
 			if busy {
 				cond = contactcenter.ForwardBusy
@@ -155,7 +169,7 @@ func (s *Server) ringWaves(ctx context.Context, c *call, agent, ext string) {
 			return
 		}
 		c.mu.Lock()
-		done := c.settled()
+		done := c.settledFor(agent)
 		c.mu.Unlock()
 		if done {
 			return
@@ -172,7 +186,12 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 	}
 	hdrs := []sip.Header{sip.NewHeader("Content-Type", "application/sdp"),
 		sip.NewHeader("From", c.from.Value()), sip.NewHeader("Max-Forwards", "70")}
-	leg, err := s.dua.Invite(ctx, uri, c.sdp, hdrs...)
+	offer := c.sdp
+	consulting := strings.HasPrefix(agent, consultKey)
+	if consulting {
+		offer = s.consultOffer(c)
+	}
+	leg, err := s.dua.Invite(ctx, uri, offer, hdrs...)
 	if err != nil {
 		s.log.Info("SIP: ringing a phone", "agent", agent, "err", err)
 		return sip.StatusServiceUnavailable
@@ -180,9 +199,9 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 	s.calls.addLeg(c, leg.InviteRequest.CallID().Value())
 	err = leg.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
 		c.mu.Lock()
-		transfer := c.transferTo != "" // the caller's dialog is confirmed already
+		confirmed := c.answered || c.transferTo != "" // nothing more to tell the caller
 		c.mu.Unlock()
-		if !transfer && (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) {
+		if !confirmed && (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) {
 			var h []sip.Header
 			if ct := res.ContentType(); ct != nil && len(res.Body()) > 0 {
 				h = append(h, sip.NewHeader("Content-Type", ct.Value()))
@@ -199,11 +218,16 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusRequestTerminated
 	}
 	c.mu.Lock()
-	won := !c.settled()
-	xfer := c.transferTo
-	if won && xfer != "" {
+	won := !c.settledFor(agent)
+	xfer, requeued := c.transferTo, c.requeued
+	switch {
+	case won && consulting:
+		c.consult.leg = leg
+	case won && xfer != "":
 		c.leg, c.agent, c.transferTo, c.transferred = leg, "", "", true
-	} else if won {
+	case won && requeued:
+		c.requeued, c.agent, c.leg = false, agent, leg
+	case won:
 		c.answered, c.agent, c.leg = true, agent, leg
 	}
 	c.mu.Unlock()
@@ -215,8 +239,13 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusRequestTerminated
 	}
 	cancelWave() // the other phones of the wave get CANCEL
-	if xfer != "" {
+	switch {
+	case consulting:
+		return s.consultAnswered(c, leg)
+	case xfer != "":
 		return s.transferAnswered(c, leg, xfer)
+	case requeued:
+		return s.reofferAnswered(c, leg, agent)
 	}
 	ctx2, cancel := context.WithTimeout(context.Background(), s.cfg.CommitTimeout)
 	if c.direct != "" {

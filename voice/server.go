@@ -150,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(), inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	s.reg = &registrar{s: s, binds: map[string]*binding{}}
-	s.calls = &calls{byID: map[string]*call{}, bySIP: map[string]*call{}, legOf: map[string]bool{}, maxLen: cfg.MaxCalls}
+	s.calls = &calls{byID: map[string]*call{}, bySIP: map[string]*call{}, legOf: map[string]bool{}, consults: map[string]*call{}, maxLen: cfg.MaxCalls}
 	a, err := newAuthenticator(cfg.Realm, cfg.Algorithms, cfg.NonceLifetime, cfg.MaxNonces, cfg.Now)
 	if err != nil {
 		return nil, err

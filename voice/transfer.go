@@ -30,14 +30,15 @@ import (
 // before its leg's BYE; refused, NOTIFY 603 and the call stays.
 
 // blindTransfer releases the agent's leg and rings the target.
-func (s *Server) blindTransfer(c *call, target string) {
+func (s *Server) blindTransfer(c *call, target string, chain bool) {
 	c.mu.Lock()
 	if c.ended || !c.answered || c.picker != nil {
 		c.mu.Unlock()
 		return
 	}
 	leg, notify := c.leg, c.referDone
-	c.leg, c.agent, c.transferTo, c.transferred, c.referDone = nil, "", target, false, nil
+	c.leg, c.agent, c.transferTo, c.transferred, c.referDone, c.chain = nil, "", target, false, nil, chain
+	c.requeued = false
 	c.mu.Unlock()
 	if notify != nil {
 		notify(sip.StatusOK)
@@ -75,12 +76,52 @@ func (s *Server) transferAnswered(c *call, leg *sipgo.DialogClientSession, targe
 // transferUnanswered reports a transfer whose waves all rang out.
 func (s *Server) transferUnanswered(ctx context.Context, c *call, busy bool) {
 	c.mu.Lock()
-	pending := c.transferTo != "" && !c.ended
+	target := c.transferTo
+	pending := target != "" && !c.ended
 	c.mu.Unlock()
-	if !pending || ctx.Err() != nil || !busy {
+	if !pending || ctx.Err() != nil {
 		return
 	}
-	s.commitAsync("voice:transfer-busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
+	if s.campedOn(c.id) {
+		// Camp-on: the engine keeps the caller waiting on the target
+		// until it answers or the auto-return limit brings the call back
+		// to the operator; the target is rung again after a pause.
+		go s.campOnRetry(c, target)
+		return
+	}
+	if busy {
+		s.commitAsync("voice:transfer-busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
+	}
+}
+
+// campOnRetry is how long a camped-on call waits before its target is
+// rung again.
+const campOnRetry = 3 * time.Second
+
+// campedOn reports whether the engine has the call camped on its target.
+func (s *Server) campedOn(id string) bool {
+	camped := false
+	s.cfg.Engine.View(func(st *contactcenter.State) {
+		cl := st.Calls[id]
+		camped = cl != nil && cl.Place == contactcenter.PlaceSupervised && cl.Kind == contactcenter.KindCampOn
+	})
+	return camped
+}
+
+// campOnRetry rings a camped-on call's target again, while the engine
+// still has it camped there.
+func (s *Server) campOnRetry(c *call, target string) {
+	select {
+	case <-time.After(campOnRetry):
+	case <-c.done:
+		return
+	}
+	c.mu.Lock()
+	same := c.transferTo == target && !c.ended
+	c.mu.Unlock()
+	if same && s.campedOn(c.id) {
+		s.ringTarget(c, "xfer:"+target, target)
+	}
 }
 
 // handleRefer takes an agent's REFER within its leg: a blind transfer.
@@ -106,6 +147,13 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if _, err := sip.ParseAddressValue(h.Value(), &uri, nil); err != nil {
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Refer-To")
+		return
+	}
+	if replacesOf(uri) {
+		// An attended transfer the phone made itself (its own consult
+		// call, then REFER with Replaces): not supported — the console's
+		// consult/complete does it (operator.go). Refused, the call stays.
+		s.respond(req, tx, sip.StatusNotImplemented, "Attended Transfer By Replaces Not Supported")
 		return
 	}
 	target, ok := extensionOf(uri)
@@ -151,4 +199,18 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 			notify(sip.StatusGlobalDecline)
 		}
 	}
+}
+
+// replacesOf reports whether a Refer-To URI carries a Replaces header
+// (RFC 3891: an attended transfer by the phone).
+func replacesOf(uri sip.Uri) bool {
+	if uri.Headers == nil {
+		return false
+	}
+	for _, k := range []string{"Replaces", "replaces"} {
+		if _, ok := uri.Headers.Get(k); ok {
+			return true
+		}
+	}
+	return false
 }
