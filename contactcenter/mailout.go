@@ -171,7 +171,7 @@ func (e *Engine) cmdMailReply(env command.Envelope) (any, error) {
 	forward := env.Type == TypeMailForward
 	switch {
 	case forward && !plausibleAddress(p.Forward):
-		return nil, fieldErr("forward", "want the address to forward to (local@domain), not %q", p.Forward)
+		return nil, fieldErr("forward", "%q is not an address to forward to (local@domain)", p.Forward)
 	case !forward && p.Forward != "":
 		return nil, fieldErr("forward", "a reply goes to the customer: use mail.forward to forward")
 	}
@@ -231,10 +231,10 @@ func (e *Engine) cmdMailReport(env command.Envelope) (any, error) {
 		return nil, err
 	}
 	if !plausibleAddress(p.To) {
-		return nil, fieldErr("to", "want the address to send the report to (local@domain), not %q", p.To)
+		return nil, fieldErr("to", "%q is not an address to send the report to (local@domain)", p.To)
 	}
 	if p.OnBehalfOf != "" && !plausibleAddress(p.OnBehalfOf) {
-		return nil, fieldErr("on_behalf_of", "want an address (local@domain), not %q", p.OnBehalfOf)
+		return nil, fieldErr("on_behalf_of", "%q is not an address (local@domain)", p.OnBehalfOf)
 	}
 	conf, ms, err := e.outboxReady(p.Reply, p.Body)
 	if err != nil {
