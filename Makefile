@@ -6,7 +6,7 @@ export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
 # toolchain the race detector needs (cgo).
-TEST_DEBS := postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
+TEST_DEBS := tzdata postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
 BENCH_DEBS := etcd-server snmp snmpd zstd kamailio
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
@@ -56,9 +56,16 @@ $(SNMP_MIBS)/SNMPv2-SMI.mib:
 	test -f $@
 
 # race runs the packages with concurrent state under the race detector
-# (TestConcurrentReaders and friends assert nothing without it).
-race:
+# (TestConcurrentReaders and friends assert nothing without it), then SIP
+# end-to-end tests against a tandemd built with -race (TANDEM_E2E_RACE:
+# the harness checks the binary is race-built and fails a test whose
+# nodes reported a data race).
+RACE_BIN := bin-race
+RACE_E2E := ^TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm)$$
+race: deps
 	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/...
+	$(GO) build -race -o $(RACE_BIN)/ ./cmd/tandemd ./cmd/tandemctl
+	TANDEM_BIN_DIR=$(CURDIR)/$(RACE_BIN) TANDEM_E2E_RACE=1 $(GO) test -count=1 -timeout 20m -run '$(RACE_E2E)' ./test/e2e/
 
 # bench-smoke runs the bench scripts in a short mode (tandem only, small
 # sizes, a few seconds each), so that what `make bench` runs cannot rot

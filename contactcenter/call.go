@@ -68,6 +68,9 @@ type Call struct {
 	Priority  int            `json:"priority,omitempty"`
 	Skills    map[string]int `json:"skills,omitempty"`
 	Note      string         `json:"note,omitempty"`
+	// Edge is the opaque data of the edge that took the call
+	// (IncomingRequest.Edge).
+	Edge string `json:"edge,omitempty"`
 	// Queue is the general queue the call came through ("" if none).
 	Queue   string `json:"queue,omitempty"`
 	Created int64  `json:"created"`

@@ -684,3 +684,11 @@ func (e *Engine) checkCallbacks() error {
 	}
 	return nil
 }
+
+// CallbacksOpen counts the callbacks not finished yet (scheduled,
+// queued, dialing): the web callbacks in progress.
+func (e *Engine) CallbacksOpen() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.cbOpenCount
+}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	_ "time/tzdata" // every build carries the same zone database (see callbackZone)
+	_ "time/tzdata" // legacyZone: an old log restores on a system without a zone database
 )
 
 // CallbackSettings is the callback routing schedule of the contact
@@ -16,6 +16,13 @@ import (
 type CallbackSettings struct {
 	// TimeZone is an IANA zone name ("Europe/Madrid"); empty is UTC.
 	TimeZone string `yaml:"time_zone" json:"time_zone,omitempty"`
+	// ZoneData is TimeZone's rules (TZif, as in the zone database),
+	// read at the edge that proposes the configuration (ResolveZones) so
+	// that Apply never reads the zone database: every node judges with
+	// the same rules, the leader's edge's. Not in YAML; not shown by
+	// Config.Document. Absent in commands logged before it existed
+	// (legacyZone).
+	ZoneData []byte `yaml:"-" json:"zone_data,omitempty"`
 	// Hours are the opening hours per weekday, each day a list of
 	// "HH:MM-HH:MM" ranges (end "24:00" for midnight). Absent: open
 	// every day all day; present: a day not listed is closed.
@@ -70,25 +77,51 @@ func (s CallbackSettings) withDefaults() CallbackSettings {
 	return s
 }
 
-// callbackZone loads an IANA zone. Every build embeds the zone database
-// (time/tzdata), used when the system has none; nodes should run the
-// same release so that a zone's future rules (DST) agree (DESIGN.md,
-// "Web callbacks").
-func callbackZone(name string) (*time.Location, error) {
-	if name == "" || name == "UTC" {
+// MaxZoneDataBytes bounds a zone's TZif data (the largest zone of the
+// database is under 4 KiB).
+const MaxZoneDataBytes = 64 << 10
+
+// checkZoneName refuses what is not an IANA zone name (a path, "Local").
+func checkZoneName(name string) error {
+	if name == "" || strings.ContainsAny(name, " .\\") || strings.HasPrefix(name, "/") || name == "Local" || len(name) > 64 {
+		return fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	return nil
+}
+
+// legacyZone loads a zone from the zone database. Apply uses it only
+// for a configuration logged (or snapshotted) before commands carried
+// the zone's rules (ZoneData), so that an old log still restores; a
+// variable so that tests can tell it is never used otherwise.
+var legacyZone = time.LoadLocation
+
+// callbackZone is the location of s in Apply: UTC, or the rules s
+// carries (time.LoadLocationFromTZData: pure, no I/O), or — only for a
+// configuration logged before ZoneData — legacyZone.
+func callbackZone(s CallbackSettings) (*time.Location, error) {
+	if s.TimeZone == "" || s.TimeZone == "UTC" {
+		if len(s.ZoneData) != 0 {
+			return nil, fmt.Errorf("zone data without a time zone")
+		}
 		return time.UTC, nil
 	}
-	if strings.ContainsAny(name, " .\\") || strings.HasPrefix(name, "/") || name == "Local" {
-		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	if err := checkZoneName(s.TimeZone); err != nil {
+		return nil, err
 	}
-	return time.LoadLocation(name)
+	if len(s.ZoneData) > MaxZoneDataBytes {
+		return nil, fmt.Errorf("zone data of %d bytes, at most %d", len(s.ZoneData), MaxZoneDataBytes)
+	}
+	if len(s.ZoneData) != 0 {
+		return time.LoadLocationFromTZData(s.TimeZone, s.ZoneData)
+	}
+	return legacyZone(s.TimeZone)
 }
 
 // checkCallbackSettings validates s and returns it normalised (defaults,
 // holidays and queues sorted).
 func checkCallbackSettings(s CallbackSettings) (CallbackSettings, error) {
 	const f = "callbacks"
-	if _, err := callbackZone(s.TimeZone); err != nil {
+	if _, err := callbackZone(s); err != nil {
 		return s, fieldErr(f+".time_zone", "unknown time zone %q", s.TimeZone)
 	}
 	if s.Hours != nil {
@@ -189,9 +222,9 @@ func compileCallbackPlan(c *CallbackSettings) *callbackPlan {
 		s = c.withDefaults()
 	}
 	p := &callbackPlan{attempts: s.MaxAttempts, retry: int64(s.RetryIntervalSeconds) * int64(time.Second)}
-	loc, err := callbackZone(s.TimeZone)
+	loc, err := callbackZone(s)
 	if err != nil {
-		loc = time.UTC // validated before it was applied; cannot happen with the embedded database
+		loc = time.UTC // validated when it was applied
 	}
 	p.loc = loc
 	if s.Hours == nil {

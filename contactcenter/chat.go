@@ -137,6 +137,9 @@ type Chat struct {
 	Ended        int64           `json:"ended,omitempty"`
 	Reason       string          `json:"reason,omitempty"`
 	Messages     []ChatMessage   `json:"messages,omitempty"`
+	// Transcript is the outbox entry of the transcript e-mailed at the
+	// customer's request (chattranscript.go), once.
+	Transcript string `json:"transcript,omitempty"`
 }
 
 // ChatView is what the session's customer sees of it.
@@ -606,4 +609,17 @@ func checkChatSettings(cs ChatSettings) (ChatSettings, error) {
 	}
 	cs.Languages = append([]string(nil), cs.Languages...)
 	return cs, nil
+}
+
+// ChatsOpen counts the chat sessions not ended (queued or connected).
+func (e *Engine) ChatsOpen() int {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	n := 0
+	for _, ch := range e.st.Chats {
+		if ch.Status != ChatEnded {
+			n++
+		}
+	}
+	return n
 }

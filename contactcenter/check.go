@@ -69,6 +69,7 @@ var payloadOf = map[string]func() any{
 	TypeChatMessage:       func() any { return new(ChatMessageRequest) },
 	TypeChatTyping:        func() any { return new(ChatMessageRequest) },
 	TypeChatEnd:           func() any { return new(ChatEndRequest) },
+	TypeChatTranscript:    func() any { return new(ChatTranscriptRequest) },
 }
 
 // CheckPayload is the engine's check of a command before it is proposed:

@@ -1037,6 +1037,7 @@ func diffDetail(old, next Config, em eventSink, docContacts []string) (ApplyResu
 		cb := CallbackSettings{}.withDefaults()
 		if next.Callbacks != nil {
 			cb = *next.Callbacks
+			cb.ZoneData = nil
 		}
 		em.Emit("config.callbacks.updated", cb)
 	}
@@ -1208,6 +1209,7 @@ func (c Config) Document() Document {
 	}
 	if c.Callbacks != nil {
 		cb := *c.Callbacks
+		cb.ZoneData = nil // the edge reads the rules again (ResolveZones)
 		d.Callbacks = &cb
 	}
 	if c.Chat != nil {

@@ -153,6 +153,7 @@ func init() {
 		TypeChatMessage:       (*Engine).cmdChatMessage,
 		TypeChatTyping:        (*Engine).cmdChatTyping,
 		TypeChatEnd:           (*Engine).cmdChatEnd,
+		TypeChatTranscript:    (*Engine).cmdChatTranscript,
 	}
 }
 

@@ -29,15 +29,17 @@ import (
 // the SIP registrar, and PhoneProvisioning to the administrators'
 // provisioning route.
 
-// PhoneState is a phone's registration. Contact and ExpiresSeconds are
-// the SIP registrar's binding (voice/DESIGN.md): replicated so that a new
-// leader rings the phone at once after a failover; empty when the phone
-// is not registered or the reporter gave none.
+// PhoneState is a phone's registration. Contact, ExpiresSeconds and
+// ExpiresAt are the SIP registrar's binding (voice/DESIGN.md): replicated
+// so that a new leader rings the phone at once after a failover and
+// expires it when the leader that granted it would have; empty when the
+// phone is not registered or the reporter gave none.
 type PhoneState struct {
 	Registered     bool   `json:"registered"`
 	Since          int64  `json:"since"`
 	Contact        string `json:"contact,omitempty"`
 	ExpiresSeconds int    `json:"expires_seconds,omitempty"`
+	ExpiresAt      int64  `json:"expires_at,omitempty"`
 }
 
 type phoneSecret struct {
@@ -216,15 +218,18 @@ func (e *Engine) SecretsDue(within time.Duration) []PhoneRef {
 }
 
 // PhoneRegistrationRequest is the payload of phone.registration, reported
-// by the SIP registrar. Contact is the phone's SIP contact URI and
-// ExpiresSeconds the registration interval it was granted (both optional,
-// only with registered).
+// by the SIP registrar. Contact is the phone's SIP contact URI,
+// ExpiresSeconds the registration interval it was granted and ExpiresAt
+// when that interval ends (Unix ns, stamped by the leader's edge from its
+// clock: the command carries it, Apply reads no clock) — all optional,
+// only with registered.
 type PhoneRegistrationRequest struct {
 	Extension      string `json:"extension"`
 	Phone          string `json:"phone"`
 	Registered     bool   `json:"registered"`
 	Contact        string `json:"contact,omitempty"`
 	ExpiresSeconds int    `json:"expires_seconds,omitempty"`
+	ExpiresAt      int64  `json:"expires_at,omitempty"`
 }
 
 // MaxRegistrationSeconds bounds phone.registration's expires_seconds.
@@ -236,6 +241,7 @@ type Registration struct {
 	Phone          string `json:"phone"`
 	Contact        string `json:"contact,omitempty"`
 	ExpiresSeconds int    `json:"expires_seconds,omitempty"`
+	ExpiresAt      int64  `json:"expires_at,omitempty"`
 	Since          int64  `json:"since"`
 }
 
@@ -256,7 +262,7 @@ func (e *Engine) Registrations() []Registration {
 		}
 		ext, phone := splitPhoneKey(key)
 		out = append(out, Registration{Extension: ext, Phone: phone, Contact: ps.Contact,
-			ExpiresSeconds: ps.ExpiresSeconds, Since: ps.Since})
+			ExpiresSeconds: ps.ExpiresSeconds, ExpiresAt: ps.ExpiresAt, Since: ps.Since})
 	}
 	return out
 }
@@ -273,8 +279,14 @@ func (e *Engine) cmdPhoneRegistration(env command.Envelope) (any, error) {
 	if p.ExpiresSeconds < 0 || p.ExpiresSeconds > MaxRegistrationSeconds {
 		return nil, fieldErr("expires_seconds", "%d is out of range 0..%d", p.ExpiresSeconds, MaxRegistrationSeconds)
 	}
-	if !p.Registered && (p.Contact != "" || p.ExpiresSeconds != 0) {
+	if !p.Registered && (p.Contact != "" || p.ExpiresSeconds != 0 || p.ExpiresAt != 0) {
 		return nil, fieldErr("contact", "only with registered")
+	}
+	// The expiry is the granting leader's now + interval: within the
+	// interval (and a minute of slack) of the command's leader-stamped time.
+	slack := int64(60 * time.Second)
+	if p.ExpiresAt != 0 && (p.ExpiresAt < e.now-slack || p.ExpiresAt > e.now+int64(p.ExpiresSeconds)*int64(time.Second)+slack) {
+		return nil, fieldErr("expires_at", "%d is not within expires_seconds of the command's time", p.ExpiresAt)
 	}
 	key := phoneKey(p.Extension, p.Phone)
 	if p.Registered && ph.Secure {
@@ -290,7 +302,7 @@ func (e *Engine) cmdPhoneRegistration(env command.Envelope) (any, error) {
 	if ps.Registered != p.Registered {
 		ps.Registered, ps.Since = p.Registered, e.now
 	}
-	ps.Contact, ps.ExpiresSeconds = p.Contact, p.ExpiresSeconds
+	ps.Contact, ps.ExpiresSeconds, ps.ExpiresAt = p.Contact, p.ExpiresSeconds, p.ExpiresAt
 	ev := PhoneRegEvent{Extension: p.Extension, Phone: p.Phone, Registered: p.Registered}
 	e.emit(EvPhoneRegistration, ev)
 	return ev, nil

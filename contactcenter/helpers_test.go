@@ -77,6 +77,9 @@ func newHarness(t testing.TB, doc string) *harness {
 func (h *harness) config(doc string) ApplyResult {
 	h.t.Helper()
 	d, err := ParseDocument([]byte(doc))
+	if err == nil {
+		err = ResolveZones(&d) // as the admin API does
+	}
 	if err != nil {
 		h.t.Fatalf("parse: %v", err)
 	}

@@ -48,6 +48,9 @@ const (
 	MaxPasswordHashLen = 256
 	// MaxURILen bounds a SIP URI (a phone's registered contact).
 	MaxURILen = 256
+	// MaxEdgeLen bounds the opaque data an edge keeps with a call
+	// (IncomingRequest.Edge).
+	MaxEdgeLen = 4096
 	// MaxSecretLen (extension.go) bounds a phone's SIP secret: 16-256.
 	// MaxAddressLen bounds a network address ("host:port").
 	MaxAddressLen = 261
@@ -81,6 +84,7 @@ const (
 	kindCallbackText
 	kindContactData
 	kindChatText
+	kindEdge
 )
 
 // textKinds describes each kind: its length limit, what a value of it is
@@ -123,6 +127,8 @@ var textKinds = [...]struct {
 	// beyond the engine's bound of free texts; messages allow line feeds
 	// and tabs (CheckChatText makes the rest of the text rule).
 	kindChatText: {4 * MaxChatMessageRunes, "a message", "messages", false, true},
+	// Edge data is opaque to the engine (IncomingRequest.Edge).
+	kindEdge: {MaxEdgeLen, "edge data", "edge data", false, false},
 }
 
 // check checks v, a value of field, against the kind. An empty value
@@ -239,7 +245,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[CloseRequest]():         {"agent": kindID},
 	reflect.TypeFor[ReportProblemRequest](): {"agent": kindID, "call": kindID, "report": kindID, "description": kindDescription},
 	reflect.TypeFor[IncomingRequest](): {"call": kindID, "number": kindNumber, "name": kindName, "queue": kindID,
-		"agent": kindID, "extension": kindExtension, "skills": kindID, "note": kindNote},
+		"agent": kindID, "extension": kindExtension, "skills": kindID, "note": kindNote, "edge": kindEdge},
 	reflect.TypeFor[CallRequest]():         {"call": kindID},
 	reflect.TypeFor[RemoteHangupRequest](): {"call": kindID, "side": kindKeyword},
 	reflect.TypeFor[AgentCallRequest]():    {"agent": kindID},
@@ -277,9 +283,10 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[ChatCreateRequest](): {"session": kindID, "language": kindKeyword, "chat_language": kindKeyword,
 		"customer_name": kindDescription, "source": kindDescription, "destination": kindDescription, "caption": kindDescription,
 		"business_unit": kindID},
-	reflect.TypeFor[ChatMessageRequest](): {"session": kindID, "from": kindKeyword, "agent": kindID, "text": kindChatText},
-	reflect.TypeFor[ChatEndRequest]():     {"session": kindID, "by": kindKeyword, "agent": kindID},
-	reflect.TypeFor[ChatSettings]():       {"languages": kindKeyword, "queue": kindID},
+	reflect.TypeFor[ChatMessageRequest]():    {"session": kindID, "from": kindKeyword, "agent": kindID, "text": kindChatText},
+	reflect.TypeFor[ChatEndRequest]():        {"session": kindID, "by": kindKeyword, "agent": kindID},
+	reflect.TypeFor[ChatTranscriptRequest](): {"session": kindID, "reply": kindID, "to": kindEmail},
+	reflect.TypeFor[ChatSettings]():          {"languages": kindKeyword, "queue": kindID},
 	reflect.TypeFor[WeeklyHours](): {"monday": kindKeyword, "tuesday": kindKeyword, "wednesday": kindKeyword,
 		"thursday": kindKeyword, "friday": kindKeyword, "saturday": kindKeyword, "sunday": kindKeyword},
 

@@ -23,6 +23,10 @@ type IncomingRequest struct {
 	Priority  int            `json:"priority,omitempty"`
 	Skills    map[string]int `json:"skills,omitempty"`
 	Note      string         `json:"note,omitempty"`
+	// Edge is data of the edge that took the call, kept with it and never
+	// read by the engine (the SIP edge: how a new leader answers the
+	// caller of a call whose dialog died with the former leader).
+	Edge string `json:"edge,omitempty"`
 }
 
 // CallResult answers call commands: where the call is afterwards.
@@ -124,7 +128,7 @@ func (e *Engine) cmdIncoming(env command.Envelope) (any, error) {
 	}
 	c := &Call{
 		ID: p.Call, Number: p.Number, Name: p.Name, Direction: e.direction(p.Number),
-		Priority: p.Priority, Note: p.Note, Created: e.now,
+		Priority: p.Priority, Note: p.Note, Created: e.now, Edge: p.Edge,
 	}
 	if len(p.Skills) > 0 {
 		c.Skills = p.Skills

@@ -878,16 +878,21 @@ func (g *randomGen) chatCommand() (string, any) {
 		return "chat-none"
 	}
 	n := g.r.IntN(10)
-	if len(g.chatLines) > 0 && n < 4 {
+	if len(g.chatLines) > 0 && n < 5 {
 		agent, id, _ := strings.Cut(g.pick(g.chatLines), "/")
 		if g.r.IntN(10) == 0 {
 			agent = g.pick([]string{"a1", "a2", "a3"})
 		}
-		switch g.r.IntN(5) {
+		switch g.r.IntN(6) {
 		case 0:
 			return TypeChatTyping, ChatMessageRequest{Session: id, From: ChatFromAgent, Agent: agent}
 		case 1:
 			return TypeChatEnd, ChatEndRequest{Session: id, By: ChatFromAgent, Agent: agent}
+		case 2, 3:
+			// the customer asks for the transcript while an agent holds it
+			// (a second time is refused)
+			g.nextReply++
+			return TypeChatTranscript, ChatTranscriptRequest{Session: id, Reply: fmt.Sprintf("t%d", g.nextReply), To: "ana@example.com"}
 		}
 		return TypeChatMessage, ChatMessageRequest{Session: id, From: ChatFromAgent, Agent: agent, Text: "agent says"}
 	}
@@ -899,8 +904,18 @@ func (g *randomGen) chatCommand() (string, any) {
 		return TypeChatMessage, ChatMessageRequest{Session: session(), From: ChatFromCustomer, Text: "customer says"}
 	case n < 6:
 		return TypeChatTyping, ChatMessageRequest{Session: session(), From: ChatFromCustomer}
-	case n < 8:
+	case n < 7:
 		return TypeChatEnd, ChatEndRequest{Session: session(), By: ChatFromCustomer}
+	case n < 8:
+		// the transcript by e-mail: once per session, after an agent took
+		// it (some refused: before, twice, a malformed address)
+		g.nextReply++
+		id := session()
+		if len(g.chatLines) > 0 { // one an agent holds
+			_, id, _ = strings.Cut(g.pick(g.chatLines), "/")
+		}
+		return TypeChatTranscript, ChatTranscriptRequest{Session: id, Reply: fmt.Sprintf("t%d", g.nextReply),
+			To: g.pick([]string{"ana@example.com", "ana@example.com", "bad@localhost"})}
 	}
 	g.nextCh++
 	id := fmt.Sprintf("chat%d", g.nextCh)

@@ -312,6 +312,10 @@ func (s *Server) applyConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	doc, err := contactcenter.ParseDocument(body)
 	if err == nil {
+		// The zone's rules travel in the command: Apply reads no zone database.
+		err = contactcenter.ResolveZones(&doc)
+	}
+	if err == nil {
 		err = doc.Validate()
 	}
 	if err != nil {

@@ -19,9 +19,12 @@ const (
 )
 
 // ContactCounts are one medium's contacts: in progress now, and ended in
-// the last hour and the last day.
+// the last hour and the last day; for the web media, the requests of
+// the public web API that create one, accepted and refused by this node
+// since it started.
 type ContactCounts struct {
 	Current, LastHour, LastDay int
+	Accepted, Refused          uint64
 }
 
 // Contacts is a medium's contact counter. Voice is counted here, from
@@ -83,21 +86,55 @@ func (w *ContactWindow) Counts(now time.Time) (hour, day int) {
 // snapshot).
 type voiceContacts struct {
 	window ContactWindow
+	// web are the calls of the web media — those that carry a web chat
+	// (chat.created names them) and a web callback's attempts
+	// (callback.updated names them) — which the web edge counts
+	// (Sources.Chat, Sources.Callback); a node restarted from a snapshot
+	// does not know those begun before it and counts their end as voice.
+	web map[string]bool
 }
 
 // Publish implements cluster.EventSink.
 func (v *voiceContacts) Publish(evs []command.Event) {
 	for _, ev := range evs {
+		if ev.Type == contactcenter.EvChatCreated || ev.Type == contactcenter.EvCallbackUpdated {
+			var c struct {
+				Chat   string `json:"chat"`
+				Call   string `json:"call"`
+				Status string `json:"status"`
+			}
+			if json.Unmarshal(ev.Data, &c) == nil {
+				if v.web == nil {
+					v.web = map[string]bool{}
+				}
+				if ev.Type == contactcenter.EvChatCreated && c.Chat != "" {
+					v.web[c.Chat] = true
+				} else if ev.Type == contactcenter.EvCallbackUpdated && c.Call != "" && c.Status == contactcenter.CallbackQueued {
+					// an attempt's call begins (queued); its later updates
+					// may still name it after it ended
+					v.web[c.Call] = true
+				}
+			}
+			continue
+		}
 		if ev.Type != contactcenter.EvCallEnded {
 			continue
 		}
 		var e struct {
+			Call   string `json:"call"`
 			Reason string `json:"reason"`
 			Medium string `json:"medium"`
 		}
+		if json.Unmarshal(ev.Data, &e) != nil {
+			continue
+		}
+		if v.web[e.Call] {
+			delete(v.web, e.Call)
+			continue
+		}
 		// A call merged into another goes on as that one; an e-mail
 		// contact is the mail channel's to count (Sources.Email).
-		if json.Unmarshal(ev.Data, &e) == nil && (e.Reason == "merged" || e.Medium != "") {
+		if e.Reason == "merged" || e.Medium != "" {
 			continue
 		}
 		v.window.Add(time.Unix(0, ev.Time))

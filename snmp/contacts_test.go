@@ -68,8 +68,11 @@ func TestContactsAndBackupsServed(t *testing.T) {
 		{Type: contactcenter.EvCallEnded, Time: testNow.UnixNano(), // an e-mail contact: the mail channel counts it
 			Data: []byte(`{"call":"mail-1-1","reason":"hangup","place":"line","medium":"email","duration_ms":1}`)},
 		{Type: contactcenter.EvCallAnswered, Time: testNow.UnixNano()},
+		// a web chat's call: the web edge counts it (Sources.Chat)
+		{Type: contactcenter.EvChatCreated, Time: testNow.UnixNano(), Data: []byte(`{"chat":"s1","queue":"q","status":"queued"}`)},
+		{Type: contactcenter.EvCallEnded, Time: testNow.UnixNano(), Data: []byte(`{"call":"s1","reason":"hangup","place":"line","duration_ms":1}`)},
 	})
-	src.Chat = fakeContacts{Current: 4, LastHour: 9, LastDay: 30}
+	src.Chat = fakeContacts{Current: 4, LastHour: 9, LastDay: 30, Accepted: 7, Refused: 3}
 	src.Backups = fakeBackups{
 		Full:        BackupRun{At: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)},
 		Incremental: BackupRun{At: time.Date(2026, 12, 1, 9, 30, 15, 0, time.FixedZone("CET", 3600)), Failed: true, Error: "disk full"},
@@ -85,6 +88,9 @@ func TestContactsAndBackupsServed(t *testing.T) {
 		{"chat counted", oidOf(t, a, "tandemContactEntry", 2, MediumChat), 1},
 		{"chat current", oidOf(t, a, "tandemContactEntry", 3, MediumChat), uint(4)},
 		{"chat last day", oidOf(t, a, "tandemContactEntry", 5, MediumChat), uint(30)},
+		{"chat requests accepted", oidOf(t, a, "tandemContactEntry", 6, MediumChat), uint(7)},
+		{"chat requests refused", oidOf(t, a, "tandemContactEntry", 7, MediumChat), uint(3)},
+		{"voice requests", oidOf(t, a, "tandemContactEntry", 6, MediumVoice), uint(0)},
 		{"e-mail not counted", oidOf(t, a, "tandemContactEntry", 2, MediumEmail), 2},
 		{"full ok", oidOf(t, a, "tandemBackupEntry", 3, 1), 2},
 		{"full time", oidOf(t, a, "tandemBackupEntry", 2, 1), string([]byte{0x07, 0xea, 12, 1, 2, 0, 0, 0, '+', 0, 0})},

@@ -142,9 +142,9 @@ func TestGetNextOrder(t *testing.T) {
 		prev = o
 	}
 	// 9 cluster scalars + 3 members × 6 columns, 12 contact-center
-	// scalars + 2 queues × 4 + 4 media × 4, 2 + 1 target × 6, 2 backup
+	// scalars + 2 queues × 4 + 4 media × 6, 2 + 1 target × 6, 2 backup
 	// levels × 3, 21 agent scalars.
-	if want := 9 + 18 + 12 + 8 + 16 + 2 + 6 + 6 + 21; len(all) != want {
+	if want := 9 + 18 + 12 + 8 + 24 + 2 + 6 + 6 + 21; len(all) != want {
 		t.Fatalf("walk has %d varbinds, want %d", len(all), want)
 	}
 	member := func(col uint32, id string) string {

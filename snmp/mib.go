@@ -72,6 +72,8 @@ var mibNodes = []mibNode{
 	{"tandemContactsCurrent", "tandemContactEntry", 3},
 	{"tandemContactsLastHour", "tandemContactEntry", 4},
 	{"tandemContactsLastDay", "tandemContactEntry", 5},
+	{"tandemContactRequestsAccepted", "tandemContactEntry", 6},
+	{"tandemContactRequestsRefused", "tandemContactEntry", 7},
 
 	{"tandemBackupTable", "tandemBackup", 1},
 	{"tandemBackupEntry", "tandemBackupTable", 1},

@@ -74,7 +74,7 @@ func (s *snapshot) contactCenter() *ccSummary {
 	sum := s.cc
 	s.src.Engine.View(func(st *contactcenter.State) {
 		for _, c := range st.Calls {
-			if c.Medium == "" { // e-mail contacts are the mail channel's (Sources.Email)
+			if c.Medium == "" && c.Chat == "" && c.Callback == "" { // e-mail contacts are the mail channel's (Sources.Email), chats and callbacks the web edge's
 				sum.calls++
 			}
 		}
@@ -242,7 +242,7 @@ func (a *Agent) objects() []*object {
 			return gauge(operationalTenths(s.contactCenter().usage))
 		}),
 		scalar("tandemExtensionThreshold", func(s *snapshot) value { return gauge(s.a.cfg.Threshold) }),
-		{root: oid("tandemContactTable"), columns: []uint32{2, 3, 4, 5}, rows: contactRows},
+		{root: oid("tandemContactTable"), columns: []uint32{2, 3, 4, 5, 6, 7}, rows: contactRows},
 		{root: oid("tandemBackupTable"), columns: []uint32{2, 3, 4}, rows: backupRows},
 
 		scalar("tandemReplBufferPercent", func(s *snapshot) value {
@@ -412,9 +412,10 @@ func replRows(s *snapshot) []row {
 }
 
 // contactRow is a medium's columns: counted, current, last hour, last
-// day.
+// day, web requests accepted and refused.
 func contactRow(medium uint32, counted bool, c ContactCounts) row {
-	return row{index: OID{medium}, vals: []value{truth(counted), gauge(c.Current), gauge(c.LastHour), gauge(c.LastDay)}}
+	return row{index: OID{medium}, vals: []value{truth(counted), gauge(c.Current), gauge(c.LastHour), gauge(c.LastDay),
+		counter32(c.Accepted), counter32(c.Refused)}}
 }
 
 func contactRows(s *snapshot) []row {

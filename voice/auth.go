@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
 
@@ -66,7 +67,7 @@ const (
 // authError says why credentials were refused; Stale asks for a new
 // challenge with stale=true (the password was not wrong).
 type authError struct {
-	Reason string // metric label: missing, malformed, stale, replay, wrong, unknown_user, realm, algorithm, qop
+	Reason string // metric label: missing, malformed, stale, replay, wrong, unknown_user, realm, algorithm, qop, uri
 	Stale  bool
 }
 
@@ -151,11 +152,14 @@ type credential struct {
 }
 
 // verify checks the Authorization header value h of a request (method,
-// the request's URI as sent) against the passwords of the user it names.
+// its request-URI ruri) against the passwords of the user it names. The
+// credentials' uri must designate the request-URI's resource (RFC 7616
+// §3.4.6, RFC 3261 §22.4): a response computed for another request
+// cannot be replayed on this one (reason "uri", answered 400).
 // passwords returns the passwords that authenticate user now (none for
 // an unknown user). Only after the response matched is the nonce count
 // recorded, so a wrong guess cannot burn a phone's counts.
-func (a *authenticator) verify(h, method string, passwords func(user string) []string) (credential, error) {
+func (a *authenticator) verify(h, method string, ruri sip.Uri, passwords func(user string) []string) (credential, error) {
 	if h == "" {
 		return credential{}, &authError{Reason: "missing"}
 	}
@@ -171,6 +175,9 @@ func (a *authenticator) verify(h, method string, passwords func(user string) []s
 	}
 	if c.Realm != a.realm {
 		return credential{}, &authError{Reason: "realm"}
+	}
+	if !sameResource(c.URI, ruri) {
+		return credential{}, &authError{Reason: "uri"}
 	}
 	alg := strings.ToUpper(c.Algorithm)
 	if alg == "" {
@@ -272,6 +279,45 @@ func (a *authenticator) dropOldest() {
 	if at > a.floor {
 		a.floor = at
 	}
+}
+
+// sameResource reports whether the digest uri v designates the same
+// resource as the request-URI ruri (RFC 7616 §3.4.6), compared as RFC
+// 3261 §19.1.4 compares SIP URIs: scheme and host case-insensitive, user
+// and password exact, ports equal (an absent port is not 5060). A
+// parameter carried by both must agree; one carried by only one side is
+// let through, because common clients leave the request-URI's
+// parameters out of the digest uri (sipgo writes scheme:user@host:port).
+func sameResource(v string, ruri sip.Uri) bool {
+	var u sip.Uri
+	if len(v) > maxCredentialLen || sip.ParseUri(v, &u) != nil {
+		return false
+	}
+	if !strings.EqualFold(u.Scheme, ruri.Scheme) || u.Wildcard || ruri.Wildcard ||
+		u.User != ruri.User || u.Password != ruri.Password ||
+		!strings.EqualFold(u.Host, ruri.Host) || u.Port != ruri.Port {
+		return false
+	}
+	return sameParams(u.UriParams, ruri.UriParams) && sameParams(u.Headers, ruri.Headers)
+}
+
+// sameParams: any key in both has equal values (case-insensitive).
+func sameParams(a, b sip.HeaderParams) bool {
+	for _, kv := range a {
+		if vb, ok := getFold(b, kv.K); ok && !strings.EqualFold(kv.V, vb) {
+			return false
+		}
+	}
+	return true
+}
+
+func getFold(p sip.HeaderParams, key string) (string, bool) {
+	for _, kv := range p {
+		if strings.EqualFold(kv.K, key) {
+			return kv.V, true
+		}
+	}
+	return "", false
 }
 
 // isDigits reports whether s is a non-empty run of ASCII digits.

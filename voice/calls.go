@@ -61,6 +61,19 @@ type call struct {
 	peer  *call
 	ended bool
 	done  chan struct{}
+
+	// respondMu serialises the responses to the caller's INVITE: the
+	// handler (100, 180, a refusal) and the ringing branches (relayed
+	// 180/183, the 200) answer from different goroutines, and sipgo's
+	// DialogServerSession is not safe for concurrent writes.
+	respondMu sync.Mutex
+}
+
+// respond answers the caller's INVITE (one response at a time).
+func (c *call) respond(code int, reason string, body []byte, hdrs ...sip.Header) error {
+	c.respondMu.Lock()
+	defer c.respondMu.Unlock()
+	return c.caller.Respond(code, reason, body, hdrs...)
 }
 
 // settled reports whether nothing more is to ring for the call: it

@@ -169,36 +169,49 @@ func (s *Server) Publish(evs []command.Event) {
 // not keep it queued or ringing forever. Each is committed as the
 // caller's hang-up (abandoned when it waited, ended where it talked).
 func (s *Server) releaseOrphans() int {
-	var orphans, consults []string
+	type orphan struct {
+		id, edge string
+		answered bool
+	}
+	var orphans []orphan
+	var consults []string
 	s.cfg.Engine.View(func(st *contactcenter.State) {
-		for id, cl := range st.Calls {
+		for id, c := range st.Calls {
 			switch {
 			case strings.HasPrefix(id, "sip-") && s.calls.get(id) == nil:
-				orphans = append(orphans, id)
-			case cl.Place == contactcenter.PlaceLine && cl.Line == 2 && strings.HasPrefix(cl.Peer, "sip-") && s.calls.get(cl.Peer) == nil:
+				// Not yet answered at the SIP level: waiting in a queue,
+				// ringing an agent or its extension.
+				waiting := c.Place == contactcenter.PlaceQueue || c.Place == contactcenter.PlacePersonal ||
+					c.Place == contactcenter.PlaceRinging || (c.Place == contactcenter.PlaceExtension && c.State == contactcenter.CallRinging)
+				orphans = append(orphans, orphan{id: id, edge: c.Edge, answered: !waiting})
+			case c.Place == contactcenter.PlaceLine && c.Line == 2 && strings.HasPrefix(c.Peer, "sip-") && s.calls.get(c.Peer) == nil:
 				// The consultation of an orphaned SIP call: its target's
 				// leg died with the former leader too.
 				consults = append(consults, id)
 			}
 		}
 	})
-	sort.Strings(orphans)
+	sort.Slice(orphans, func(i, j int) bool { return orphans[i].id < orphans[j].id })
 	sort.Strings(consults)
 	for _, id := range consults {
 		s.metrics.calls.WithLabelValues("released").Inc()
 		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
 			contactcenter.RemoteHangupRequest{Call: id, Side: "target"})
 	}
-	for _, id := range orphans {
+	told := 0
+	for _, o := range orphans {
 		s.metrics.calls.WithLabelValues("released").Inc()
-		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
-			contactcenter.RemoteHangupRequest{Call: id, Side: "remote"})
+		s.commitAsync("voice:orphan:"+o.id, contactcenter.TypeCallRemoteHangup,
+			contactcenter.RemoteHangupRequest{Call: o.id, Side: "remote"})
+		// A caller still waiting for a final response is told (release.go).
+		if !o.answered && s.releaseCaller(o.edge) {
+			told++
+		}
 	}
-	orphans = append(orphans, consults...)
-	if len(orphans) > 0 {
-		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", len(orphans))
+	if n := len(orphans) + len(consults); n > 0 {
+		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", n, "callers_told", told)
 	}
-	return len(orphans)
+	return len(orphans) + len(consults)
 }
 
 // Sync implements cluster.EventSink: the SIP edge keeps nothing durable.

@@ -72,7 +72,7 @@ func (s *Server) forwardDirect(c *call, condition string) bool {
 	}
 	s.log.Info("SIP: direct call forwarded", "call", c.id, "extension", c.direct, "condition", d.Condition)
 	s.metrics.calls.WithLabelValues("forwarded").Inc()
-	c.caller.Respond(sip.StatusMovedTemporarily, "Moved Temporarily", nil,
+	c.respond(sip.StatusMovedTemporarily, "Moved Temporarily", nil,
 		sip.NewHeader("Contact", "<sip:"+d.Number+"@"+host+">"),
 		sip.NewHeader("Diversion", "<sip:"+c.direct+"@"+s.dua.ContactHDR.Address.Host+">;reason="+diversionReason(d.Condition)))
 	s.commitAsync("voice:forward:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
@@ -131,11 +131,11 @@ func (s *Server) voicemailRefused(c *call, cond string) bool {
 	s.metrics.calls.WithLabelValues("voicemail_refused").Inc()
 	warn := sip.NewHeader("Warning", voicemailWarning)
 	if cond == contactcenter.ForwardBusy {
-		c.caller.Respond(sip.StatusBusyHere, "Busy Here", nil, warn)
+		c.respond(sip.StatusBusyHere, "Busy Here", nil, warn)
 		s.commitAsync("voice:busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
 		return true
 	}
-	c.caller.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil, warn)
+	c.respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil, warn)
 	s.commitAsync("voice:voicemail:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
 	return true
 }

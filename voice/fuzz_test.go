@@ -36,7 +36,7 @@ func FuzzAuthorization(f *testing.F) {
 		f.Add(s, "REGISTER")
 	}
 	f.Fuzz(func(t *testing.T, h, method string) {
-		c, err := a.verify(h, method, func(user string) []string {
+		c, err := a.verify(h, method, sip.Uri{Scheme: "sip", Host: "127.0.0.1"}, func(user string) []string {
 			if user == "2001-desk" {
 				return []string{password}
 			}

@@ -106,7 +106,7 @@ func (s *Server) endCall(c *call, by string) {
 		c.caller.Bye(ctx)
 	}
 	if !answered && by == "" {
-		c.caller.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+		c.respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 	}
 	var then func()
 	switch {

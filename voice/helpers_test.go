@@ -56,16 +56,17 @@ func (c *clock) advance(d time.Duration) {
 // engineStore is a cluster.Store stand-in that applies every proposal to
 // a real engine at the test clock's time.
 type engineStore struct {
-	mu        sync.Mutex
-	e         *contactcenter.Engine
-	now       func() time.Time
-	index     uint64
-	leader    bool
-	leaderID  string
-	nodes     map[string]cluster.NodeMeta
-	proposals []string      // "type payload"
-	fail      error         // when set, Propose fails with it (a cluster that cannot commit)
-	hold      chan struct{} // when set, Propose waits for it to close (a slow commit)
+	mu         sync.Mutex
+	e          *contactcenter.Engine
+	now        func() time.Time
+	index      uint64
+	leader     bool
+	catchingUp bool // elected, the barrier of its term not applied yet (Ready false)
+	leaderID   string
+	nodes      map[string]cluster.NodeMeta
+	proposals  []string      // "type payload"
+	fail       error         // when set, Propose fails with it (a cluster that cannot commit)
+	hold       chan struct{} // when set, Propose waits for it to close (a slow commit)
 }
 
 func (f *engineStore) Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error) {
@@ -106,6 +107,12 @@ func (f *engineStore) IsLeader() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.leader
+}
+
+func (f *engineStore) Ready() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leader && !f.catchingUp
 }
 
 func (f *engineStore) LeaderID() string {
@@ -310,10 +317,17 @@ func challengeOf(t testing.TB, res *sip.Response, alg string) *digest.Challenge 
 	return nil
 }
 
-// authz computes an Authorization value for a REGISTER.
+// authz computes an Authorization value for a REGISTER to sip:127.0.0.1
+// (the default request-URI of build).
 func authz(t testing.TB, c *digest.Challenge, user, password string, nc int) string {
 	t.Helper()
-	cred, err := digest.Digest(c, digest.Options{Method: "REGISTER", URI: "sip:127.0.0.1", Username: user, Password: password, Count: nc})
+	return authzFor(t, c, "REGISTER", "sip:127.0.0.1", user, password, nc)
+}
+
+// authzFor computes an Authorization value for a request of method to uri.
+func authzFor(t testing.TB, c *digest.Challenge, method, uri, user, password string, nc int) string {
+	t.Helper()
+	cred, err := digest.Digest(c, digest.Options{Method: method, URI: uri, Username: user, Password: password, Count: nc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,14 +88,15 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 	c := &call{id: engineCallID(req), direct: direct, caller: dlg, sdp: req.Body(), from: *req.From(), ringing: map[string]context.CancelFunc{}, done: make(chan struct{})}
 	if !s.calls.add(c, req.CallID().Value()) {
 		release()
-		dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
+		c.respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
 		return
 	}
 	defer s.calls.remove(c)
-	dlg.Respond(sip.StatusTrying, "Trying", nil)
+	c.respond(sip.StatusTrying, "Trying", nil)
 	number := req.From().Address.User
 	name := req.From().DisplayName
-	in := contactcenter.IncomingRequest{Call: c.id, Number: clip(number, contactcenter.MaxNumberLen), Name: clip(name, contactcenter.MaxNameLen), Queue: queue}
+	in := contactcenter.IncomingRequest{Call: c.id, Number: clip(number, contactcenter.MaxNumberLen), Name: clip(name, contactcenter.MaxNameLen), Queue: queue,
+		Edge: callerEdge(dlg.InviteRequest)}
 	if direct != "" {
 		in.Queue, in.Extension = "", direct
 	}
@@ -107,14 +108,14 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction, releas
 		var ref *cluster.Refusal
 		if errors.As(err, &ref) {
 			s.log.Info("SIP: call refused by the engine", "call", c.id, "queue", queue, "extension", direct, "err", err)
-			dlg.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+			c.respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 		} else {
-			dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
+			c.respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
 		}
 		return
 	}
 	s.metrics.calls.WithLabelValues("queued").Inc()
-	dlg.Respond(sip.StatusRinging, "Ringing", nil)
+	c.respond(sip.StatusRinging, "Ringing", nil)
 	// The offer may have come with the commit (an agent was free): ring
 	// now if the engine already offered it.
 	s.ringOffered(c)
@@ -162,7 +163,7 @@ func (s *Server) authorizeInvite(req *sip.Request, tx sip.ServerTransaction, rel
 	if h := req.GetHeader("Authorization"); h != nil {
 		authz = h.Value()
 	}
-	_, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
+	_, err := s.auth.verify(authz, string(req.Method), req.Recipient, func(user string) []string {
 		e, p, ok := contactcenter.ParseSIPUser(user)
 		if !ok {
 			return nil
@@ -181,6 +182,10 @@ func (s *Server) authorizeInvite(req *sip.Request, tx sip.ServerTransaction, rel
 	}
 	if ae != nil && (ae.Reason == "wrong" || ae.Reason == "unknown_user" || ae.Reason == "replay") {
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		return "", false
+	}
+	if ae != nil && ae.Reason == "uri" {
+		s.respond(req, tx, sip.StatusBadRequest, "Digest URI Mismatch")
 		return "", false
 	}
 	s.challenge(req, tx, ae != nil && ae.Stale)

@@ -20,17 +20,17 @@ import (
 // The registrar (RFC 3261 §10.3). A phone is one binding: the digest
 // user names the phone, the To header its extension (the address of
 // record), and the one Contact it registers is where it rings. Bindings
-// live on the leader (this table) and in the engine: every transition —
-// registered, a new contact or interval, un-registered, expired — is a
-// phone.registration command committed before the phone is answered; a
-// refresh that changes nothing is answered from the table alone.
+// live on the leader (this table) and in the engine: every REGISTER that
+// binds (a refresh too, for its new expiry), un-registers, and every
+// expiry is a phone.registration command committed before the phone is
+// answered.
 
 // binding is a registered phone as the leader's registrar knows it.
 type binding struct {
 	ext, phone string
 	contact    string    // the Contact URI as registered (replicated)
 	interval   int       // seconds granted (replicated)
-	expires    time.Time // on this leader's clock (not replicated)
+	expires    time.Time // on the granting leader's clock (replicated)
 	callID     string
 	cseq       uint32
 }
@@ -93,8 +93,10 @@ func (r *registrar) count() int {
 }
 
 // seed loads the engine's replicated bindings when this node becomes
-// leader: each registered phone keeps its contact and gets a whole
-// interval from now to refresh with this leader.
+// leader: each registered phone keeps its contact and the expiry the
+// former leader granted (one already past is expired by the next round
+// of the expiry loop). A binding committed without an expiry (by an
+// older version) gets a whole interval from now.
 func (r *registrar) seed(regs []contactcenter.Registration, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -104,8 +106,12 @@ func (r *registrar) seed(regs []contactcenter.Registration, now time.Time) {
 		if iv <= 0 {
 			iv = int(r.s.cfg.MaxExpires / time.Second)
 		}
+		exp := now.Add(time.Duration(iv) * time.Second)
+		if g.ExpiresAt != 0 {
+			exp = time.Unix(0, g.ExpiresAt)
+		}
 		r.binds[bindKey(g.Extension, g.Phone)] = &binding{ext: g.Extension, phone: g.Phone, contact: g.Contact,
-			interval: iv, expires: now.Add(time.Duration(iv) * time.Second)}
+			interval: iv, expires: exp}
 	}
 }
 
@@ -247,10 +253,13 @@ func (r *registrar) register(ctx context.Context, req *sip.Request, ext, phone s
 		iv := min(want.expires, int(r.s.cfg.MaxExpires/time.Second))
 		nb := binding{ext: ext, phone: phone, contact: want.uri, interval: iv,
 			expires: now.Add(time.Duration(iv) * time.Second), callID: callID, cseq: cseq}
+		// Every REGISTER that binds is committed, a refresh too: the
+		// expiry it grants is replicated exactly, so a new leader expires
+		// the phone when this one would have.
+		if err := r.commit(ctx, ext, phone, true, nb.contact, iv, nb.expires, "register:"+callID+":"+strconv.FormatUint(uint64(cseq), 10)); err != nil {
+			return nil, err
+		}
 		if !have || cur.contact != nb.contact || cur.interval != nb.interval {
-			if err := r.commit(ctx, ext, phone, true, nb.contact, iv, "register:"+callID+":"+strconv.FormatUint(uint64(cseq), 10)); err != nil {
-				return nil, err
-			}
 			r.s.metrics.registrations.WithLabelValues("registered").Inc()
 		} else {
 			r.s.metrics.registrations.WithLabelValues("refreshed").Inc()
@@ -259,7 +268,7 @@ func (r *registrar) register(ctx context.Context, req *sip.Request, ext, phone s
 		r.binds[key] = &nb
 		r.mu.Unlock()
 	case remove:
-		if err := r.commit(ctx, ext, phone, false, "", 0, "unregister:"+callID+":"+strconv.FormatUint(uint64(cseq), 10)); err != nil {
+		if err := r.commit(ctx, ext, phone, false, "", 0, time.Time{}, "unregister:"+callID+":"+strconv.FormatUint(uint64(cseq), 10)); err != nil {
 			return nil, err
 		}
 		r.s.metrics.registrations.WithLabelValues("unregistered").Inc()
@@ -290,9 +299,12 @@ func sameContact(a, b string) bool { return strings.EqualFold(a, b) }
 // engine (an unknown phone, a secure phone without a valid secret) is a
 // 403, a cluster that cannot commit a 503 — nothing is acknowledged that
 // was not committed.
-func (r *registrar) commit(ctx context.Context, ext, phone string, registered bool, contact string, interval int, key string) error {
+func (r *registrar) commit(ctx context.Context, ext, phone string, registered bool, contact string, interval int, expires time.Time, key string) error {
 	p := contactcenter.PhoneRegistrationRequest{Extension: ext, Phone: phone, Registered: registered,
 		Contact: contact, ExpiresSeconds: interval}
+	if registered {
+		p.ExpiresAt = expires.UnixNano()
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.s.cfg.CommitTimeout)
 	defer cancel()
 	_, err := r.s.cfg.Store.Propose(ctx, contactcenter.TypePhoneRegistration, p,
@@ -328,7 +340,7 @@ func (r *registrar) expire(ctx context.Context, now time.Time) int {
 		unlock := r.lock(key)
 		cur, ok := r.get(key)
 		if ok && !cur.expires.After(now) {
-			err := r.commit(ctx, b.ext, b.phone, false, "", 0, fmt.Sprintf("expired:%d", cur.expires.UnixNano()))
+			err := r.commit(ctx, b.ext, b.phone, false, "", 0, time.Time{}, fmt.Sprintf("expired:%d", cur.expires.UnixNano()))
 			var re *regError
 			if err == nil || (errors.As(err, &re) && re.code == sip.StatusForbidden) {
 				// Refused: the phone is gone from the configuration.

@@ -3,6 +3,7 @@ package voice
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -198,16 +199,21 @@ func TestExpiresRules(t *testing.T) {
 	if p := r.store.taken(); len(p) != 1 || !strings.Contains(p[0], `"expires_seconds":3600`) {
 		t.Fatalf("proposals = %v", p)
 	}
-	// A refresh that changes nothing commits nothing.
+	// A refresh commits its new expiry (now + interval on the leader's
+	// clock), replicated exactly.
 	for i := 0; i < 3; i++ {
 		r.clk.advance(30 * time.Minute)
 		res = r.register(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}, expires: "3600"}, user, pw, "SHA-256")
 		if res.StatusCode != 200 {
 			t.Fatalf("refresh %d: %d", i, res.StatusCode)
 		}
-	}
-	if p := r.store.taken(); len(p) != 0 {
-		t.Fatalf("refreshes proposed %v", p)
+		want := fmt.Sprintf(`"expires_at":%d`, r.clk.now().Add(time.Hour).UnixNano())
+		if p := r.store.taken(); len(p) != 1 || !strings.Contains(p[0], want) {
+			t.Fatalf("refresh %d proposed %v, want one with %s", i, p, want)
+		}
+		if regs := r.e.Registrations(); len(regs) != 1 || regs[0].ExpiresAt != r.clk.now().Add(time.Hour).UnixNano() {
+			t.Fatalf("replicated expiry %+v", regs)
+		}
 	}
 	// A new contact (the phone moved) is committed.
 	res = r.register(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5080>"}, expires: "3600"}, user, pw, "MD5")
@@ -303,7 +309,7 @@ func TestExpiryCommittedByLeader(t *testing.T) {
 }
 
 // A new leader starts from the replicated bindings: each phone keeps its
-// contact and gets a whole interval to refresh.
+// contact and the expiry the former leader granted, exactly.
 func TestFailoverSeedsBindings(t *testing.T) {
 	r := newRig(t)
 	if res := r.register(reqOpts{contacts: []string{"<sip:2001@127.0.0.1:5070>"}, expires: "300"}, "2001-desk", "desk-password-2001", "MD5"); res.StatusCode != 200 {
@@ -318,7 +324,10 @@ func TestFailoverSeedsBindings(t *testing.T) {
 	if r.s.reg.count() != 0 {
 		t.Fatal("a follower kept bindings")
 	}
-	// Leading again later (as a new leader would): seeded from the engine.
+	// Leading again 200 s later (as a new leader would): seeded from the
+	// engine, the binding expires 300 s after it was granted, not after
+	// a whole new interval.
+	granted := r.clk.now()
 	r.clk.advance(200 * time.Second)
 	r.store.mu.Lock()
 	r.store.leader = true
@@ -327,11 +336,11 @@ func TestFailoverSeedsBindings(t *testing.T) {
 	if c := r.s.reg.Contact("2001", "desk"); c != "sip:2001@127.0.0.1:5070" {
 		t.Fatalf("seeded contact %q", c)
 	}
-	if n := r.s.reg.expire(context.Background(), r.clk.now().Add(299*time.Second)); n != 0 {
-		t.Fatal("a seeded binding expired before a whole interval")
+	if n := r.s.reg.expire(context.Background(), granted.Add(299*time.Second)); n != 0 {
+		t.Fatal("a seeded binding expired before its time")
 	}
-	if n := r.s.reg.expire(context.Background(), r.clk.now().Add(300*time.Second)); n != 1 {
-		t.Fatal("a seeded binding never expires")
+	if n := r.s.reg.expire(context.Background(), granted.Add(300*time.Second)); n != 1 {
+		t.Fatal("a seeded binding does not expire when its leader granted")
 	}
 }
 
@@ -448,5 +457,79 @@ func TestOverload(t *testing.T) {
 	close(hold)
 	if res := <-done; res == nil || res.StatusCode != 200 {
 		t.Fatalf("the slow REGISTER: %v", res)
+	}
+}
+
+// The digest uri must name the request-URI's resource (RFC 7616 §3.4.6,
+// RFC 3261 §19.1.4 comparison).
+func TestSameResource(t *testing.T) {
+	for _, c := range []struct {
+		uri, ruri string
+		want      bool
+	}{
+		{"sip:127.0.0.1", "sip:127.0.0.1", true},
+		{"SIP:127.0.0.1", "sip:127.0.0.1", true},
+		{"sip:2001@Tandem.Example", "sip:2001@tandem.example", true},
+		{"sip:sales@127.0.0.1:5060", "sip:sales@127.0.0.1:5060;transport=udp", true}, // one-sided parameter
+		{"sip:sales@127.0.0.1;transport=tcp", "sip:sales@127.0.0.1;transport=udp", false},
+		{"sip:sales@127.0.0.1", "sip:sales@127.0.0.1:5060", false}, // absent port is not 5060
+		{"sip:sales@127.0.0.1", "sip:support@127.0.0.1", false},
+		{"sip:SALES@127.0.0.1", "sip:sales@127.0.0.1", false}, // user is case-sensitive
+		{"sip:127.0.0.2", "sip:127.0.0.1", false},
+		{"sips:127.0.0.1", "sip:127.0.0.1", false},
+		{"sip:127.0.0.1:5061", "sip:127.0.0.1:5060", false},
+		{"", "sip:127.0.0.1", false},
+		{"not a uri", "sip:127.0.0.1", false},
+		{"*", "sip:127.0.0.1", false},
+	} {
+		var ruri sip.Uri
+		if err := sip.ParseUri(c.ruri, &ruri); err != nil {
+			t.Fatal(err)
+		}
+		if got := sameResource(c.uri, ruri); got != c.want {
+			t.Errorf("sameResource(%q, %q) = %v, want %v", c.uri, c.ruri, got, c.want)
+		}
+	}
+}
+
+// Credentials computed for another request-URI, with the right password,
+// are refused with 400 (RFC 7616 §3.4.6) and change nothing; the INVITE
+// likewise.
+func TestDigestURIMismatch(t *testing.T) {
+	r := newRig(t)
+	contact := []string{"<sip:2001@127.0.0.1:5070>"}
+	ch := challengeOf(t, r.send(r.build(reqOpts{contacts: contact})), "MD5")
+	for _, uri := range []string{"sip:127.0.0.2", "sip:2002@127.0.0.1", "sip:127.0.0.1:5070"} {
+		a := authzFor(t, ch, "REGISTER", uri, "2001-desk", "desk-password-2001", 1)
+		if res := r.send(r.build(reqOpts{contacts: contact, authz: a})); res.StatusCode != 400 {
+			t.Fatalf("digest uri %s for request-URI sip:127.0.0.1: %d %s", uri, res.StatusCode, res.Reason)
+		}
+	}
+	if r.registered("2001", "desk") || len(r.store.taken()) != 0 {
+		t.Fatal("a REGISTER with another URI's credentials changed something")
+	}
+	if v := counter(r.s.metrics.authFailures.WithLabelValues("uri")); v != 3 {
+		t.Fatalf("uri failures counted %v", v)
+	}
+	// The same nonce, nc 1, with the right uri: accepted (the refusals did
+	// not burn the count).
+	a := authz(t, ch, "2001-desk", "desk-password-2001", 1)
+	if res := r.send(r.build(reqOpts{contacts: contact, authz: a})); res.StatusCode != 200 {
+		t.Fatalf("right uri: %d", res.StatusCode)
+	}
+	r.store.taken()
+	// An INVITE whose credentials name another queue.
+	if err := r.s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	res := r.send(r.build(reqOpts{method: "INVITE", ruri: "sip:sales@127.0.0.1", callID: "inv-uri", extra: []string{"Contact: <sip:c@127.0.0.1:5070>"}}))
+	ch = challengeOf(t, res, "MD5")
+	a = authzFor(t, ch, "INVITE", "sip:support@127.0.0.1", "2001-desk", "desk-password-2001", 1)
+	if res := r.send(r.build(reqOpts{method: "INVITE", ruri: "sip:sales@127.0.0.1", callID: "inv-uri2", authz: a,
+		extra: []string{"Contact: <sip:c@127.0.0.1:5070>"}})); res.StatusCode != 400 {
+		t.Fatalf("INVITE with another URI's credentials: %d", res.StatusCode)
+	}
+	if got := r.store.taken(); len(got) != 0 {
+		t.Fatalf("refused INVITE proposed %v", got)
 	}
 }

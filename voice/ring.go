@@ -26,10 +26,10 @@ func (s *Server) directUnanswered(c *call, busy bool) {
 	c.ended = true
 	c.mu.Unlock()
 	if busy {
-		c.caller.Respond(sip.StatusBusyHere, "Busy Here", nil)
+		c.respond(sip.StatusBusyHere, "Busy Here", nil)
 		s.commitAsync("voice:busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
 	} else {
-		c.caller.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+		c.respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
 		s.commitAsync("voice:unanswered:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
 	}
 }
@@ -206,7 +206,7 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 			if ct := res.ContentType(); ct != nil && len(res.Body()) > 0 {
 				h = append(h, sip.NewHeader("Content-Type", ct.Value()))
 			}
-			c.caller.Respond(res.StatusCode, res.Reason, res.Body(), h...)
+			c.respond(res.StatusCode, res.Reason, res.Body(), h...)
 		}
 		return nil
 	}})
@@ -265,7 +265,7 @@ func (s *Server) branch(ctx context.Context, c *call, agent, contact string, can
 		return sip.StatusServiceUnavailable
 	}
 	s.metrics.calls.WithLabelValues("answered").Inc()
-	if err := c.caller.Respond(sip.StatusOK, "OK", leg.InviteResponse.Body(), sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+	if err := c.respond(sip.StatusOK, "OK", leg.InviteResponse.Body(), sip.NewHeader("Content-Type", "application/sdp")); err != nil {
 		s.log.Info("SIP: answering the caller", "call", c.id, "err", err)
 		go s.endCall(c, "caller")
 	}

@@ -21,10 +21,13 @@ import (
 )
 
 // Store is what the SIP edge needs of the cluster: commit a command, know
-// whether this node leads, and where the leader takes SIP.
+// whether this node leads (and, once elected, whether it has applied
+// everything committed before its term: Ready), and where the leader
+// takes SIP.
 type Store interface {
 	Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error)
 	IsLeader() bool
+	Ready() bool
 	LeaderID() string
 	Nodes() map[string]cluster.NodeMeta
 }
@@ -292,10 +295,17 @@ func (s *Server) leaderLoop(ctx context.Context) {
 }
 
 // checkLeader seeds or clears the registrar on a change of leadership.
+// A newly elected leader starts leading SIP only once it is Ready (the
+// barrier of its term applied): before that its engine may not yet hold
+// the calls and registrations its predecessor committed, and the release
+// of orphaned calls would miss them — they would stay queued forever.
 func (s *Server) checkLeader() {
 	is := s.cfg.Store.IsLeader()
 	if is == s.leading.Load() {
 		return
+	}
+	if is && !s.cfg.Store.Ready() {
+		return // elected, not caught up yet: requests get 503 meanwhile
 	}
 	if is {
 		s.reg.seed(s.cfg.Engine.Registrations(), s.now())
@@ -327,6 +337,12 @@ func (s *Server) handle(req *sip.Request, tx sip.ServerTransaction) {
 	if !s.leading.Load() {
 		// A former leader still ends the dialogs it holds.
 		if req.Method == sip.BYE && req.CallID() != nil && s.handleBye(req, tx) {
+			return
+		}
+		if s.cfg.Store.IsLeader() {
+			// Elected, catching up: a redirect would name this node.
+			s.metrics.redirects.WithLabelValues("unavailable").Inc()
+			s.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable", sip.NewHeader("Retry-After", "1"))
 			return
 		}
 		s.redirect(req, tx)
@@ -390,7 +406,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		authz = h.Value()
 	}
 	var ext, phone string
-	_, err := s.auth.verify(authz, string(req.Method), func(user string) []string {
+	_, err := s.auth.verify(authz, string(req.Method), req.Recipient, func(user string) []string {
 		e, p, ok := contactcenter.ParseSIPUser(user)
 		if !ok {
 			return nil
@@ -412,6 +428,9 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		case "wrong", "unknown_user", "replay":
 			s.log.Info("SIP: REGISTER refused", "reason", reason, "to", aor, "source", req.Source())
 			s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		case "uri":
+			// RFC 7616 §3.4.6: credentials for another resource are a 400.
+			s.respond(req, tx, sip.StatusBadRequest, "Digest URI Mismatch")
 		default:
 			s.challenge(req, tx, ae != nil && ae.Stale)
 		}

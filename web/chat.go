@@ -17,6 +17,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/jsonin"
 )
 
 // FeatureChat names web chat for --web-tls-only.
@@ -432,3 +433,75 @@ func (f *ChatFeed) Publish(events []command.Event) {
 
 // Sync implements cluster.EventSink: the feed keeps nothing.
 func (f *ChatFeed) Sync() error { return nil }
+
+// TranscriptQueued answers POST /api/v1/chats/{id}/transcript.
+type TranscriptQueued struct {
+	Status string `json:"status"`
+}
+
+// chatTranscript serves POST /api/v1/chats/{id}/transcript {"email"}:
+// the session's transcript e-mailed to the customer through the e-mail
+// channel's outbox (contactcenter chat.transcript), once per session,
+// after an agent took it; 202 once queued. The command's key is the
+// session's, so a retry is answered as the first request.
+func (h *Handler) chatTranscript(w http.ResponseWriter, r *http.Request) {
+	const op = "chat_transcript"
+	id := r.PathValue("id")
+	if !validSessionID(id) {
+		h.fail(w, op, newErr(CodeInvalidSession, "id", "invalid session ID"))
+		return
+	}
+	body, e := readBody(r)
+	if e != nil {
+		h.fail(w, op, e)
+		return
+	}
+	email, e := DecodeTranscript(body)
+	if e != nil {
+		h.fail(w, op, e)
+		return
+	}
+	newID := h.NewID
+	if newID == nil {
+		newID = cluster.NewID
+	}
+	req := cc.ChatTranscriptRequest{Session: id, Reply: "chat-" + newID(), To: email}
+	if ce := cc.CheckChatTranscriptRequest(&req); ce != nil {
+		h.fail(w, op, newErr(ce.Code, ce.Field, ce.Msg))
+		return
+	}
+	ctx, cancel := h.ctx(r)
+	defer cancel()
+	if _, err := h.Store.Propose(ctx, cc.TypeChatTranscript, req, cluster.WithKey("web:chat:"+id+":transcript")); err != nil {
+		fe := fromCluster(err)
+		if fe.Code == CodeInvalidSession {
+			fe.status = http.StatusNotFound
+		}
+		h.fail(w, op, fe)
+		return
+	}
+	h.ok(w, op, http.StatusAccepted, TranscriptQueued{Status: cc.OutboxQueued})
+}
+
+// DecodeTranscript reads the body of POST /api/v1/chats/{id}/transcript:
+// one JSON object {"email": "local@domain"} (1010 when missing or
+// malformed, 1011 for another key).
+func DecodeTranscript(body []byte) (string, *Error) {
+	fields, e := objectFields(body)
+	if e != nil {
+		return "", e
+	}
+	for _, k := range fields.order {
+		if k != "email" {
+			return "", newErr(CodeBadParameter, jsonin.Clip(k), "unknown parameter "+jsonin.Quote(k))
+		}
+	}
+	email, e := mandatoryString(fields.v, "email")
+	if e != nil {
+		return "", e
+	}
+	if ce := cc.CheckEmailAddress(email); ce != nil {
+		return "", newErr(ce.Code, ce.Field, ce.Msg)
+	}
+	return email, nil
+}

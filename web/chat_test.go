@@ -374,3 +374,87 @@ func TestChatTLSOnly(t *testing.T) {
 		t.Fatalf("callbacks refused too: %d", resp.StatusCode)
 	}
 }
+
+// POST /api/v1/chats/{id}/transcript: each refusal's code, then the
+// transcript queued in the e-mail outbox once, a retry answered alike.
+func TestChatTranscriptRoute(t *testing.T) {
+	r := newChatRig(t)
+	a := r.do("POST", "/api/v1/chats", `{"chat_language":"en","customer_name":"Ana"}`)
+	id := a.body["session_id"].(string)
+	cl, _, err := r.dialChat(id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.next("hello")
+	cl.send(chatFrame{Type: "message", ID: "m1", Text: "hello"})
+	cl.next("ack")
+	path := "/api/v1/chats/" + id + "/transcript"
+	for _, tc := range []struct {
+		name, path, body string
+		status, code     int
+	}{
+		{"no body", path, ``, 400, CodeBadMandatory},
+		{"no email", path, `{}`, 400, CodeBadMandatory},
+		{"bad email", path, `{"email":"ana@localhost"}`, 400, CodeBadMandatory},
+		{"header injection", path, `{"email":"ana@example.com\r\nBcc: x@example.com"}`, 400, CodeBadMandatory},
+		{"other key", path, `{"email":"ana@example.com","subject":"x"}`, 400, CodeBadParameter},
+		{"unknown session", "/api/v1/chats/0123456789abcdef0123456789abcdef/transcript", `{"email":"ana@example.com"}`, 404, CodeInvalidSession},
+		{"before an agent", path, `{"email":"ana@example.com"}`, 400, CodeBadParameter},
+	} {
+		before := r.engine.Hash()
+		if g := r.do("POST", tc.path, tc.body); g.status != tc.status || g.code() != tc.code {
+			t.Fatalf("%s: %d %s", tc.name, g.status, g.raw)
+		}
+		if r.engine.Hash() != before {
+			t.Fatalf("%s: a refusal changed the state", tc.name)
+		}
+	}
+	r.propose(cc.TypeAgentLogin, cc.AgentRequest{Agent: "a1"})
+	r.propose(cc.TypeAgentLogin, cc.AgentRequest{Agent: "a1"})
+	r.propose(cc.TypeCallAnswer, cc.AgentCallRequest{Agent: "a1"})
+	if g := r.do("POST", path, `{"email":"ana@example.com"}`); g.code() != CodeBadParameter || !strings.Contains(g.raw, "SMTP") {
+		t.Fatalf("without SMTP: %d %s", g.status, g.raw)
+	}
+	d, err := cc.ParseDocument([]byte("mail:\n  imap: {host: imap.example.org, user: u, password: p}\n  smtp: {host: smtp.example.org}\n  aliases: [{address: chat@example.org, queue: sales}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.propose(cc.TypeConfigApply, cc.ApplyRequest{Document: d})
+	for i := 0; i < 2; i++ { // the retry is the same command: one entry
+		if g := r.do("POST", path, `{"email":"ana@example.com"}`); g.status != http.StatusAccepted || g.body["status"] != "queued" {
+			t.Fatalf("transcript %d: %d %s", i, g.status, g.raw)
+		}
+	}
+	out := r.engine.Outbox("")
+	if len(out) != 1 || out[0].To != "ana@example.com" || out[0].Contact != id || !strings.Contains(out[0].Body, "You: hello") {
+		t.Fatalf("outbox %+v", out)
+	}
+}
+
+// FuzzDecodeTranscript: what DecodeTranscript accepts is an address the
+// engine accepts; what it refuses carries a code of web.md.
+func FuzzDecodeTranscript(f *testing.F) {
+	for _, s := range []string{`{"email":"ana@example.com"}`, `{"email":"a@b"}`, `{"email":"x\r\n@y.z"}`, `{"email":1}`, `{}`, `[]`, `{"email":"ana@example.com","x":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		email, e := DecodeTranscript(body)
+		if e != nil {
+			if _, ok := Messages[e.Code]; !ok {
+				t.Fatalf("code %d is not web.md's", e.Code)
+			}
+			return
+		}
+		req := cc.ChatTranscriptRequest{Session: "s1", Reply: "chat-1", To: email}
+		if ce := cc.CheckChatTranscriptRequest(&req); ce != nil {
+			t.Fatalf("accepted %q refused by the engine: %v", email, ce)
+		}
+		b, _ := json.Marshal(req)
+		if err := cc.CheckPayload(cc.TypeChatTranscript, b); err != nil {
+			t.Fatalf("accepted %q fails CheckPayload: %v", email, err)
+		}
+		if strings.ContainsAny(email, "\r\n<>, ") {
+			t.Fatalf("accepted %q", email)
+		}
+	})
+}

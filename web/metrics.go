@@ -11,6 +11,9 @@ import (
 // accepted request. The zero value and nil count nothing.
 type Metrics struct {
 	requests *prometheus.CounterVec
+	// Callbacks and Chats, when set, count the create requests' answers
+	// for the SNMP contact table (tandemContactRequestsAccepted/Refused).
+	Callbacks, Chats *Contacts
 }
 
 // NewMetrics makes the counters and registers them on reg.
@@ -24,7 +27,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) count(op string, code int) {
-	if m == nil || m.requests == nil {
+	if m == nil {
+		return
+	}
+	switch op {
+	case "callback_create":
+		m.Callbacks.request(code)
+	case "chat_create":
+		m.Chats.request(code)
+	}
+	if m.requests == nil {
 		return
 	}
 	result := "accepted"

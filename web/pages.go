@@ -17,9 +17,9 @@ import (
 	"unicode/utf8"
 )
 
-// The bundled pages (issue 16, point 4): the callback form, one folder of
-// strings per language (pages/<lang>/strings.json, UTF-8; English and
-// Spanish shipped). The page's structure — the standard parameters and
+// The bundled pages (issue 16, point 4): the callback form and the chat
+// widget, one folder of strings per language (pages/<lang>/strings.json,
+// UTF-8; English and Spanish shipped). The page's structure — the standard parameters and
 // buttons — is the template's, not the translation's: a translation
 // gives texts only, and a text it lacks is the English one, so no
 // translation can remove a field or a button.
@@ -27,7 +27,12 @@ import (
 //go:embed pages
 var bundled embed.FS
 
-var pageTmpl = template.Must(template.ParseFS(bundled, "pages/callback.html"))
+// pageTmpls are the pages' templates by name (the path segment they
+// are served under).
+var pageTmpls = map[string]*template.Template{
+	"callback": template.Must(template.ParseFS(bundled, "pages/callback.html")),
+	"chat":     template.Must(template.ParseFS(bundled, "pages/chat.html")),
+}
 
 // langRE is the form of a language folder: "es", "pt-BR"; queueRE of
 // the queue a page is for (an engine id).
@@ -43,7 +48,11 @@ type pageStrings struct {
 }
 
 // pageKeys are the texts of the page (pages/en/strings.json has them all).
-var pageKeys = []string{"title", "intro", "name", "phone", "description", "when", "from", "to", "send", "clear", "sending", "accepted"}
+var pageKeys = []string{"title", "intro", "name", "phone", "description", "when", "from", "to", "send", "clear", "sending", "accepted",
+	// the chat widget's
+	"chat_title", "chat_intro", "chat_caption", "chat_start", "chat_message", "chat_send", "chat_end", "chat_waiting",
+	"chat_connected", "chat_reconnecting", "chat_ended", "chat_typing", "chat_you", "chat_agent",
+	"chat_email", "chat_transcript", "chat_transcript_sent"}
 
 // Pages serves the bundled pages, with texts from Dir (when set) over the
 // bundled ones: <Dir>/<lang>/strings.json adds or overrides a language
@@ -148,13 +157,17 @@ func pageHeaders(w http.ResponseWriter, ctype string) {
 	h.Set("Cache-Control", "no-cache")
 }
 
-// routes registers the pages under /callback/.
+// routes registers the pages: the callback form under /callback/ and
+// the chat widget under /chat/, each refused on the plain listener when
+// its feature is TLS only.
 func (p *Pages) routes(mux *http.ServeMux, h *Handler) {
-	mux.Handle("/callback/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.plainRefused(w, r, FeatureCallback, true) {
-			p.mux().ServeHTTP(w, r)
-		}
-	}))
+	for name, feature := range map[string]string{"callback": FeatureCallback, "chat": FeatureChat} {
+		mux.Handle("/"+name+"/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !h.plainRefused(w, r, feature, true) {
+				p.mux().ServeHTTP(w, r)
+			}
+		}))
+	}
 }
 
 // mux is the pages' own routes.
@@ -164,31 +177,33 @@ func (p *Pages) mux() *http.ServeMux {
 }
 
 func (p *Pages) register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /callback/{$}", func(w http.ResponseWriter, r *http.Request) {
-		lang := p.pick(r.Header.Get("Accept-Language"))
-		target := "/callback/" + lang + "/"
-		if q := r.URL.RawQuery; q != "" {
-			target += "?" + q
-		}
-		http.Redirect(w, r, target, http.StatusFound)
-	})
-	mux.HandleFunc("GET /callback/callback.js", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := bundled.ReadFile("pages/callback.js")
-		pageHeaders(w, "text/javascript; charset=utf-8")
-		w.Write(b)
-	})
-	mux.HandleFunc("GET /callback/page.css", func(w http.ResponseWriter, r *http.Request) {
-		b, err := []byte(nil), error(nil)
-		if p.Dir != "" {
-			b, err = os.ReadFile(filepath.Join(p.Dir, "page.css"))
-		}
-		if p.Dir == "" || err != nil {
-			b, _ = bundled.ReadFile("pages/page.css")
-		}
-		pageHeaders(w, "text/css; charset=utf-8")
-		w.Write(b)
-	})
-	mux.HandleFunc("GET /callback/{lang}/{$}", p.callbackPage)
+	for name := range pageTmpls {
+		mux.HandleFunc("GET /"+name+"/{$}", func(w http.ResponseWriter, r *http.Request) {
+			lang := p.pick(r.Header.Get("Accept-Language"))
+			target := "/" + name + "/" + lang + "/"
+			if q := r.URL.RawQuery; q != "" {
+				target += "?" + q
+			}
+			http.Redirect(w, r, target, http.StatusFound)
+		})
+		mux.HandleFunc("GET /"+name+"/"+name+".js", func(w http.ResponseWriter, r *http.Request) {
+			b, _ := bundled.ReadFile("pages/" + name + ".js")
+			pageHeaders(w, "text/javascript; charset=utf-8")
+			w.Write(b)
+		})
+		mux.HandleFunc("GET /"+name+"/page.css", func(w http.ResponseWriter, r *http.Request) {
+			b, err := []byte(nil), error(nil)
+			if p.Dir != "" {
+				b, err = os.ReadFile(filepath.Join(p.Dir, "page.css"))
+			}
+			if p.Dir == "" || err != nil {
+				b, _ = bundled.ReadFile("pages/page.css")
+			}
+			pageHeaders(w, "text/css; charset=utf-8")
+			w.Write(b)
+		})
+		mux.HandleFunc("GET /"+name+"/{lang}/{$}", func(w http.ResponseWriter, r *http.Request) { p.page(w, r, name) })
+	}
 }
 
 // pick chooses the page language from Accept-Language (its first
@@ -210,7 +225,11 @@ func (p *Pages) pick(accept string) string {
 	return "en"
 }
 
-func (p *Pages) callbackPage(w http.ResponseWriter, r *http.Request) {
+// page serves the page name in the language of the path: its template
+// with the language's texts (over English) and every code's message. The
+// callback form takes ?queue=<id>; the chat widget reads its parameters
+// from the query itself (chat.js), so nothing of the query is echoed.
+func (p *Pages) page(w http.ResponseWriter, r *http.Request, name string) {
 	lang := r.PathValue("lang")
 	s, ok, err := p.strings(lang)
 	if !langRE.MatchString(lang) || !ok || err != nil {
@@ -224,7 +243,7 @@ func (p *Pages) callbackPage(w http.ResponseWriter, r *http.Request) {
 		queue = ""
 	}
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, map[string]any{"Lang": lang, "S": s.Strings, "Codes": s.Codes, "Queue": queue, "JSON": s}); err != nil {
+	if err := pageTmpls[name].Execute(&buf, map[string]any{"Lang": lang, "S": s.Strings, "Codes": s.Codes, "Queue": queue, "JSON": s}); err != nil {
 		http.Error(w, "1012", http.StatusInternalServerError)
 		return
 	}

@@ -219,3 +219,78 @@ func TestCallbackFormInChromium(t *testing.T) {
 		t.Fatalf("excluded: %+v", a)
 	}
 }
+
+// The chat widget is translatable like the form: a translation that
+// lacks or blanks texts still has every standard parameter and button;
+// a language not served is 1006; /chat/ picks the language by
+// Accept-Language and keeps the query; nothing of the query is echoed
+// into the page; --web-tls-only chat refuses the page on the plain
+// listener.
+func TestChatPageTranslation(t *testing.T) {
+	dir := t.TempDir()
+	for l, body := range map[string]string{
+		"fr": `{"chat_title":"Discutons","chat_send":"","chat_end":"  ","codes":{"1007":"Session expirée"}}`,
+		"es": `{"chat_start":""}`,
+	} {
+		os.MkdirAll(filepath.Join(dir, l), 0o755)
+		os.WriteFile(filepath.Join(dir, l, "strings.json"), []byte(body), 0o644)
+	}
+	mux := http.NewServeMux()
+	(&Handler{Pages: &Pages{Dir: dir}}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, tc := range []struct{ lang, title, start, send, end string }{
+		{"fr", "Discutons", "Start the chat", "Send", "End the chat"},
+		{"es", "Hable con nosotros", "Empezar el chat", "Enviar", "Terminar el chat"},
+		{"en", "Chat with us", "Start the chat", "Send", "End the chat"},
+	} {
+		code, page := getPage(t, srv, "/chat/"+tc.lang+"/?source=%22%3E%3Cscript%3Ealert(1)%3C/script%3E")
+		if code != 200 {
+			t.Fatalf("%s: %d %s", tc.lang, code, page)
+		}
+		for _, want := range []string{`id="customer_name"`, `id="caption"`, `id="start"`, `id="text"`, `id="send"`, `id="end"`,
+			`id="messages"`, `id="typing"`, `id="email"`, `id="transcript"`, `<script src="../chat.js">`, "<title>" + tc.title + "</title>",
+			">" + tc.start + "</button>", ">" + tc.send + "</button>", ">" + tc.end + "</button>"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s chat page lacks %s", tc.lang, want)
+			}
+		}
+		if strings.Contains(page, "alert(1)") {
+			t.Errorf("%s: the query is echoed into the page", tc.lang)
+		}
+	}
+	if _, page := getPage(t, srv, "/chat/fr/"); !strings.Contains(page, "Session expirée") {
+		t.Error("fr message of 1007 not in the page's strings")
+	}
+	for _, path := range []string{"/chat/xx/", "/chat/..%2f/", "/chat/EN/"} {
+		if code, page := getPage(t, srv, path); code != 404 || !strings.Contains(page, "1006") {
+			t.Errorf("%s: %d %q", path, code, page)
+		}
+	}
+	for _, path := range []string{"/chat/chat.js", "/chat/page.css"} {
+		if code, body := getPage(t, srv, path); code != 200 || body == "" {
+			t.Errorf("%s: %d", path, code)
+		}
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/chat/?source=shop", nil)
+	req.Header.Set("Accept-Language", "es-ES,es;q=0.9")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/chat/es/?source=shop" {
+		t.Fatalf("redirect %d %q", resp.StatusCode, loc)
+	}
+	// TLS only: the plain listener refuses the page (1006, 403).
+	tmux := http.NewServeMux()
+	(&Handler{TLSOnly: []string{FeatureChat}}).Routes(tmux)
+	tsrv := httptest.NewServer(tmux)
+	defer tsrv.Close()
+	if code, page := getPage(t, tsrv, "/chat/en/"); code != http.StatusForbidden || !strings.Contains(page, "1006") {
+		t.Fatalf("TLS only: %d %q", code, page)
+	}
+	if code, _ := getPage(t, tsrv, "/callback/en/"); code != 200 {
+		t.Fatalf("the callback form is not TLS only: %d", code)
+	}
+}

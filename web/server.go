@@ -80,6 +80,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+Prefix+"/callbacks/{id}", h.guard("callback_cancel", h.cancelCallback))
 	mux.HandleFunc("POST "+Prefix+"/chats", h.guard("chat_create", h.createChat))
 	mux.HandleFunc("GET "+Prefix+"/chats/{id}/ws", h.guard("chat_ws", h.chatWS))
+	mux.HandleFunc("POST "+Prefix+"/chats/{id}/transcript", h.guard("chat_transcript", h.chatTranscript))
+	mux.HandleFunc("OPTIONS "+Prefix+"/chats/{id}/transcript", h.preflight)
 	mux.HandleFunc("OPTIONS "+Prefix+"/chats", h.preflight)
 	mux.HandleFunc("OPTIONS "+Prefix+"/callbacks", h.preflight)
 	mux.HandleFunc("OPTIONS "+Prefix+"/callbacks/{id}", h.preflight)
@@ -94,6 +96,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 			allow = "POST"
 		case strings.HasPrefix(r.URL.Path, Prefix+"/chats/") && strings.HasSuffix(r.URL.Path, "/ws"):
 			allow = "GET"
+		case strings.HasPrefix(r.URL.Path, Prefix+"/chats/") && strings.HasSuffix(r.URL.Path, "/transcript"):
+			allow = "POST"
 		}
 		if allow != "" {
 			w.Header().Set("Allow", allow)

@@ -206,8 +206,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}}
 	chatFeed := webapi.NewChatFeed() // wakes this node's chat WebSockets
 	mailContacts := &mail.Contacts{Live: engine.MailContactsLive}
-	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts, chatFeed} // the SNMP agent counts voice contacts, the mail channel e-mail ones
-	sip, err := newVoice(o, &storeRef, engine, now, logger)                                  // claims --sip-addr (UDP and TCP)
+	callbackContacts, chatContacts := webapi.NewCallbackContacts(engine.CallbacksOpen), webapi.NewChatContacts(engine.ChatsOpen)
+	// the SNMP agent counts voice contacts, the mail channel e-mail ones, the web edge callbacks and chats
+	sinks := []cluster.EventSink{events, hub, agent.ContactEvents(), mailContacts, callbackContacts, chatContacts, chatFeed}
+	sip, err := newVoice(o, &storeRef, engine, now, logger) // claims --sip-addr (UDP and TCP)
 	if err != nil {
 		closeListeners()
 		return nil, err
@@ -327,6 +329,9 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		repl.Start()
 	}
 	reg := ops.NewRegistry(store)
+	webapi.RegisterContacts(reg, callbackContacts, chatContacts) // tandem_web_contacts
+	webMetrics := webapi.NewMetrics(reg)
+	webMetrics.Callbacks, webMetrics.Chats = callbackContacts, chatContacts
 	events.Register(reg)
 	agent.Register(reg)
 	// The e-mail channel: the leader watches the mailbox; the first
@@ -360,7 +365,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		web.Handle(console.UIPrefix, console.UI{Service: svc}) // the web console's pages
 		// The public web API for customers' web sites (package web).
 		(&webapi.Handler{Store: store, Engine: engine, Logger: logger.With("component", "web"),
-			Metrics: webapi.NewMetrics(reg), Pages: &webapi.Pages{Dir: o.WebPagesDir},
+			Metrics: webMetrics, Pages: &webapi.Pages{Dir: o.WebPagesDir},
 			CORSOrigins: webOrigins(o.WebCORS), RateLimit: o.WebRate, TLSOnly: webOrigins(o.WebTLSOnly), Feed: chatFeed}).Routes(web)
 		if webLn != nil {
 			n.web = httpserver.New(web)
@@ -393,7 +398,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	go receiver.Run(loops)
 	go mailCh.Run(loops)
 	go mailOut.Run(loops)
-	snmpSrc := snmp.Sources{Cluster: store, Engine: engine, Email: mailContacts}
+	snmpSrc := snmp.Sources{Cluster: store, Engine: engine, Email: mailContacts, Callback: callbackContacts, Chat: chatContacts}
 	if repl != nil {
 		snmpSrc.Replication = repl
 	}

@@ -96,6 +96,11 @@ func (v voiceStore) Propose(ctx context.Context, typ string, payload any, opts .
 	return st.Propose(ctx, typ, payload, opts...)
 }
 
+func (v voiceStore) Ready() bool {
+	st := v.ref.Load()
+	return st != nil && st.Ready()
+}
+
 func (v voiceStore) IsLeader() bool {
 	st := v.ref.Load()
 	return st != nil && st.IsLeader()

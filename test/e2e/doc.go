@@ -16,6 +16,11 @@
 //	TANDEM_FAILOVER_ROUNDS  how many times TestFailover kills the leader
 //	                        (default 5)
 //	TANDEM_E2E_LOGS         dump every node's log even when a test passes
+//	TANDEM_E2E_RACE         the binaries are (or, without TANDEM_BIN_DIR,
+//	                        are built) with -race: TestMain refuses a
+//	                        tandemd without the detector (make race runs
+//	                        the SIP tests so); in any run a node whose
+//	                        log holds a race report fails its test
 //	TANDEM_E2E_ARTIFACTS    write the browser tests' screenshots under
 //	                        this directory, one folder a test (make test:
 //	                        bench/out/screens); otherwise a new temporary

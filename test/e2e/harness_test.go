@@ -53,7 +53,7 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(tmp)
-		if err := buildBinaries(tmp); err != nil {
+		if err := buildBinaries(tmp, os.Getenv("TANDEM_E2E_RACE") != ""); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e:", err)
 			return 1
 		}
@@ -71,6 +71,14 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 	}
+	if os.Getenv("TANDEM_E2E_RACE") != "" {
+		// The race run must not pass on a binary without the detector.
+		out, err := exec.Command("go", "version", "-m", tandemdBin).CombinedOutput()
+		if err != nil || !regexp.MustCompile(`(?m)^\s*build\s+-race=true\s*$`).Match(out) {
+			fmt.Fprintf(os.Stderr, "e2e: TANDEM_E2E_RACE is set but %s is not built with -race (%v)\n%s", tandemdBin, err, out)
+			return 1
+		}
+	}
 	// Later builds add listeners (--http-addr, --sip-addr, --snmp-addr)
 	// whose defaults would collide between the nodes of one machine; give
 	// them free ports when this build has them.
@@ -81,13 +89,17 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-func buildBinaries(out string) error {
+func buildBinaries(out string, race bool) error {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return fmt.Errorf("go env GOMOD: %w", err)
 	}
 	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out+string(os.PathSeparator), "./cmd/tandemd", "./cmd/tandemctl")
+	args := []string{"build", "-buildvcs=false"}
+	if race {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "-o", out+string(os.PathSeparator), "./cmd/tandemd", "./cmd/tandemctl")...)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building tandemd and tandemctl: %v\n%s", err, b)
@@ -183,6 +195,7 @@ type node struct {
 	adminAddr string
 	httpAddr  string // --http-addr (operations API), when the binary has it
 	sipAddr   string // --sip-addr (UDP and TCP), when the binary has it
+	sipHost   string // the loopback address --sip-addr binds ("" = 127.0.0.1)
 	token     string // "" = let tandemd generate one
 	extra     []string
 	env       []string // TANDEM_* variables for the process
@@ -210,6 +223,10 @@ func withToken(tok string) nodeOpt { return func(n *node) { n.token = tok } }
 // withDefaultDataDir runs without --data-dir (./tandem-data in cwd).
 func withDefaultDataDir() nodeOpt { return func(n *node) { n.dataDir = "" } }
 
+// withSIPHost binds the node's SIP on its own loopback address (e.g.
+// 127.0.0.3), as separate hosts would.
+func withSIPHost(ip string) nodeOpt { return func(n *node) { n.sipHost = ip } }
+
 // withArgs adds flags to every start.
 func withArgs(args ...string) nodeOpt { return func(n *node) { n.extra = append(n.extra, args...) } }
 
@@ -230,6 +247,9 @@ func newNode(t *testing.T, name string, opts ...nodeOpt) *node {
 	}
 	if daemonFlags["sip-addr"] {
 		n.sipAddr = loopback(t)
+		if n.sipHost != "" {
+			n.sipAddr = strings.Replace(n.sipAddr, "127.0.0.1:", n.sipHost+":", 1)
+		}
 		n.extra = append(n.extra, "--sip-addr", n.sipAddr)
 	}
 	if daemonFlags["snmp-addr"] {
@@ -237,6 +257,11 @@ func newNode(t *testing.T, name string, opts ...nodeOpt) *node {
 	}
 	t.Cleanup(func() {
 		n.kill()
+		// A tandemd built with -race (TANDEM_E2E_RACE) reports a data
+		// race on its stderr, the log, and goes on: fail the test here.
+		if strings.Contains(n.log(), "WARNING: DATA RACE") {
+			t.Errorf("%s reported a data race (see its log)", n.name())
+		}
 		if t.Failed() || os.Getenv("TANDEM_E2E_LOGS") != "" {
 			n.dumpLog()
 		}

@@ -133,7 +133,7 @@ func TestSNMPExtensionsContactsAndTraps(t *testing.T) {
 		"tandemExtensionsOperationalPct.0": "Gauge32: 100.0",
 		"tandemExtensionThreshold.0":       "Gauge32: 90 percent",
 		"tandemContactCounted.voice":       "INTEGER: true(1)",
-		"tandemContactCounted.chat":        "INTEGER: false(2)",
+		"tandemContactCounted.chat":        "INTEGER: true(1)", // the web edge counts chats
 		"tandemBackupLastResult.full":      "INTEGER: never(1)",
 	})
 	// A call: answered (an extension in use), then hung up (a voice
