@@ -1074,7 +1074,7 @@ func (ct *callTracker) compare(t *testing.T, e *Engine, step int) {
 // randomSeeds the number of seeds TestRandomSequences runs by default
 // (-short: a quarter of the steps, without the coverage floor).
 const (
-	randomSteps = 6000
+	randomSteps = 6800
 	randomSeeds = 4
 )
 
