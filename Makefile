@@ -79,6 +79,8 @@ bench-smoke: build
 	SNMP_TARGETS=tandem SNMP_QUEUES=20 SNMP_WALKS=3 SNMP_LOOPS=4 SNMP_DURATION=1 \
 		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/snmp.sh
 	BACKUP_STATE_MB=8 BACKUP_ROUNDS=1 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/backup.sh
+	WEB_TARGETS="callback chat" BENCH_CONCURRENCY=8 CHAT_CONCURRENCY=4 BENCH_DURATION=1s BENCH_WARMUP=200ms \
+		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/web.sh
 	CONSOLE_ROUNDS=2 BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/console.sh
 	SIP_TARGETS=tandem SIP_AGENTS=20 SIP_RATES="10 20" SIP_STEP=2 SIP_PROFILE=0 \
 		BENCH_OUT=$(CURDIR)/bench/out/smoke ./bench/sip.sh

@@ -62,6 +62,7 @@ func (s *Store) PeerHandler() http.Handler {
 		res, err := s.commitLocal(r.Context(), env)
 		writePeerResult(w, res, err)
 	})
+	mux.HandleFunc("POST /v1/internal/apply-batch", s.serveApplyBatch) // forward.go
 	mux.HandleFunc("POST /v1/internal/join", func(w http.ResponseWriter, r *http.Request) {
 		var jr JoinRequest
 		if !decodeBody(w, r, &jr) {
@@ -110,7 +111,11 @@ func (s *Store) PeerHandler() http.Handler {
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, command.MaxPayload+1<<16))
+	return decodeBodyMax(w, r, v, command.MaxPayload+1<<16)
+}
+
+func decodeBodyMax(w http.ResponseWriter, r *http.Request, v any, max int64) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, max))
 	if err := dec.Decode(v); err != nil {
 		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "decoding request: %v", err))
 		return false
@@ -125,8 +130,13 @@ func writePeerResult(w http.ResponseWriter, res Result, err error) {
 		apierr.Write(w, classify(err))
 		return
 	}
+	writePeerJSON(w, res)
+}
+
+// writePeerJSON answers a peer call with v.
+func writePeerJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(res)
+	json.NewEncoder(w).Encode(v)
 }
 
 // peerError turns the error answer of a peer call back into the error the
@@ -135,7 +145,17 @@ func writePeerResult(w http.ResponseWriter, res Result, err error) {
 // failure of the call.
 func peerError(base, path string, status int, body []byte) error {
 	e, _ := apierr.Decode(status, body)
+	return peerErr(base, path, e)
+}
+
+// errNoPeerRoute: the peer does not serve the path (an older member).
+var errNoPeerRoute = errors.New("the peer does not serve this route")
+
+// peerErr is peerError for an error already decoded.
+func peerErr(base, path string, e *apierr.Error) error {
 	switch e.Code {
+	case apierr.NotFound, apierr.MethodNotAllowed:
+		return fmt.Errorf("peer %s%s: %s: %w", base, path, e.Message, errNoPeerRoute)
 	case apierr.Refused, apierr.BadRequest:
 		return &Refusal{Msg: e.Message, Field: e.Field}
 	case apierr.NotLeader, apierr.Unavailable:
@@ -247,10 +267,4 @@ func (s *Store) call(ctx context.Context, base, method, path string, body, out a
 		return nil
 	}
 	return peerError(base, path, resp.StatusCode, b)
-}
-
-func (s *Store) forwardApply(ctx context.Context, env command.Envelope) (Result, error) {
-	var res Result
-	err := s.callLeader(ctx, http.MethodPost, "/v1/internal/apply", env, &res)
-	return res, err
 }

@@ -111,6 +111,7 @@ type Store struct {
 	space  *spaceGuard  // refuses writes before the Raft log meets a full disk (space.go)
 	glogs  *guardedLogs // the log store Raft writes through: a follower short of space refuses entries
 	hand   handover     // handing leadership over for lack of space (space.go)
+	fwd    forwarder    // commands waiting to be forwarded to the leader (forward.go)
 
 	readyTerm atomic.Uint64 // term in which this leader committed its barrier
 

@@ -172,6 +172,7 @@ func (s *Server) releaseOrphans() int {
 	type orphan struct {
 		id, edge string
 		answered bool
+		cseq     uint32 // of a BYE to an answered caller (bye.go)
 	}
 	var orphans []orphan
 	var consults []string
@@ -183,7 +184,11 @@ func (s *Server) releaseOrphans() int {
 				// ringing an agent or its extension.
 				waiting := c.Place == contactcenter.PlaceQueue || c.Place == contactcenter.PlacePersonal ||
 					c.Place == contactcenter.PlaceRinging || (c.Place == contactcenter.PlaceExtension && c.State == contactcenter.CallRinging)
-				orphans = append(orphans, orphan{id: id, edge: c.Edge, answered: !waiting})
+				o := orphan{id: id, edge: c.Edge, answered: !waiting}
+				if o.answered {
+					o.cseq = byeCSeq(inviteCSeq(c.Edge), st.Clock-c.Created)
+				}
+				orphans = append(orphans, o)
 			case c.Place == contactcenter.PlaceLine && c.Line == 2 && strings.HasPrefix(c.Peer, "sip-") && s.calls.get(c.Peer) == nil:
 				// The consultation of an orphaned SIP call: its target's
 				// leg died with the former leader too.
@@ -198,7 +203,7 @@ func (s *Server) releaseOrphans() int {
 		s.commitAsync("voice:orphan:"+id, contactcenter.TypeCallRemoteHangup,
 			contactcenter.RemoteHangupRequest{Call: id, Side: "target"})
 	}
-	told := 0
+	told, byes := 0, 0
 	for _, o := range orphans {
 		s.metrics.calls.WithLabelValues("released").Inc()
 		s.commitAsync("voice:orphan:"+o.id, contactcenter.TypeCallRemoteHangup,
@@ -207,9 +212,13 @@ func (s *Server) releaseOrphans() int {
 		if !o.answered && s.releaseCaller(o.edge) {
 			told++
 		}
+		// One that was answered gets a BYE (bye.go).
+		if o.answered && s.byeCaller(o.id, o.edge, o.cseq) {
+			byes++
+		}
 	}
 	if n := len(orphans) + len(consults); n > 0 {
-		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", n, "callers_told", told)
+		s.log.Warn("SIP: calls whose dialogs were on the former leader released", "calls", n, "callers_told", told, "callers_sent_bye", byes)
 	}
 	return len(orphans) + len(consults)
 }

@@ -131,3 +131,52 @@ func FuzzExtensionOf(f *testing.F) {
 		}
 	})
 }
+
+// FuzzByeRequest: whatever INVITE the parser accepts, the edge data kept
+// from it (callerEdge) either gives no BYE or one that parses as a BYE of
+// the INVITE's Call-ID with one From, one To and no header of the
+// caller's making outside From, To, Call-ID and Route (no injection).
+func FuzzByeRequest(f *testing.F) {
+	for _, s := range []string{
+		"INVITE sip:sales@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:sales@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sip:a@127.0.0.1:5070>\r\nContent-Length: 0\r\n\r\n",
+		"INVITE sip:sales@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nRecord-Route: <sip:10.0.0.1;lr>, <sip:p.example.com>\r\nFrom: \"A, B\" <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:sales@127.0.0.1>\r\nCall-ID: x@y\r\nCSeq: 99 INVITE\r\nContact: \"x\" <sip:a:pw@[::1]:5070;transport=udp?Subject=hi>\r\nContent-Length: 0\r\n\r\n",
+		"INVITE sip:sales@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nRecord-Route: <sip:10.0.0.1>\r\nFrom: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:sales@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContact: <sips:a@h>\r\nContent-Length: 0\r\n\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := sip.ParseMessage(b)
+		if err != nil {
+			return
+		}
+		req, ok := m.(*sip.Request)
+		if !ok || req.CallID() == nil {
+			return
+		}
+		req.SetSource("127.0.0.1:5070")
+		req.SetTransport("UDP")
+		if req.To() != nil {
+			req.To().Params.Add("tag", "ourtag")
+		}
+		raw, _, err := byeRequest(callerEdge(req), 1234)
+		if err != nil {
+			return
+		}
+		bm, err := sip.ParseMessage([]byte(raw))
+		if err != nil {
+			t.Fatalf("the BYE does not parse: %v\n%s", err, raw)
+		}
+		bye, ok := bm.(*sip.Request)
+		if !ok || bye.Method != sip.BYE || bye.CallID() == nil || bye.CallID().Value() != req.CallID().Value() ||
+			len(bye.GetHeaders("From")) != 1 || len(bye.GetHeaders("To")) != 1 || bye.CSeq() == nil || bye.CSeq().SeqNo != 1234 {
+			t.Fatalf("not the dialog's BYE:\n%s", raw)
+		}
+		for _, h := range bye.Headers() {
+			switch strings.ToLower(h.Name()) {
+			case "from", "to", "call-id", "route", "cseq", "max-forwards", "reason", "user-agent", "content-length":
+			default:
+				t.Fatalf("header %s in the BYE:\n%s", h.Name(), raw)
+			}
+		}
+	})
+}

@@ -21,8 +21,8 @@ import (
 // node that becomes leader answers each such caller 480 (the engine
 // counts the call abandoned, committed beside). Only UDP: a TCP caller's
 // connection died with the former leader, which it notices itself.
-// Calls already answered are not rebuilt: the caller and the phone
-// talk (media end to end) until one of them hangs up.
+// The caller of a call already answered (talking, held, parked: the
+// caller's dialog is ours, B2BUA) is sent a BYE instead (bye.go).
 
 // callerTx is a caller's INVITE transaction as a response needs it.
 type callerTx struct {
@@ -33,6 +33,11 @@ type callerTx struct {
 	To        string   `json:"to"` // with the tag of this node's responses
 	CallID    string   `json:"cid"`
 	CSeq      uint32   `json:"cseq"`
+	// The caller's dialog as a BYE needs it (bye.go): its Contact's URI
+	// (the remote target, without any password) and the Record-Route
+	// entries of the INVITE, in order (the route set, RFC 3261 12.1.1).
+	Contact string   `json:"ct,omitempty"`
+	Routes  []string `json:"rr,omitempty"`
 }
 
 // callerEdge is the Edge of a call.incoming: the caller's transaction
@@ -42,12 +47,29 @@ func callerEdge(req *sip.Request) string {
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
 		return ""
 	}
-	tx := callerTx{Src: req.Source(), Transport: strings.ToUpper(req.Transport()), From: req.From().Value(),
-		To: req.To().Value(), CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo}
+	// A password in a URI (deprecated by RFC 3261 §19.1.1, still sent by
+	// some) is never kept: the edge data is replicated and shown with the call.
+	from, to := *req.From(), *req.To()
+	from.Address.Password, to.Address.Password = "", ""
+	tx := callerTx{Src: req.Source(), Transport: strings.ToUpper(req.Transport()), From: from.Value(),
+		To: to.Value(), CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo}
 	for _, h := range req.GetHeaders("Via") {
 		tx.Via = append(tx.Via, h.Value())
 	}
+	if c := req.Contact(); c != nil {
+		u := c.Address
+		u.Password = ""
+		tx.Contact = u.String()
+	}
+	for _, h := range req.GetHeaders("Record-Route") {
+		tx.Routes = append(tx.Routes, h.Value()) // sipgo splits a comma list
+	}
 	b, err := json.Marshal(tx)
+	if err == nil && len(b) > contactcenter.MaxEdgeLen {
+		// Too long with the dialog: the caller can still get its 480.
+		tx.Contact, tx.Routes = "", nil
+		b, err = json.Marshal(tx)
+	}
 	if err != nil || len(b) > contactcenter.MaxEdgeLen {
 		return ""
 	}
@@ -94,4 +116,13 @@ func (s *Server) releaseCaller(edge string) bool {
 	}
 	s.metrics.responses.WithLabelValues("4xx").Inc()
 	return true
+}
+
+// inviteCSeq is the CSeq of the caller's INVITE kept in edge (0 if none).
+func inviteCSeq(edge string) uint32 {
+	var tx callerTx
+	if json.Unmarshal([]byte(edge), &tx) != nil {
+		return 0
+	}
+	return tx.CSeq
 }

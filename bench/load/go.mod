@@ -3,6 +3,7 @@ module github.com/tandemcc/tandem/bench/load
 go 1.26.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	go.etcd.io/etcd/client/v3 v3.5.35
 	go.uber.org/zap v1.17.0
 	google.golang.org/grpc v1.83.2

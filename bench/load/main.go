@@ -51,6 +51,14 @@ type Config struct {
 	LeaderWait  time.Duration
 	Agents      int    // tandem: agents set up by `benchload setup`
 	Queue       string // webcallback: the callback queue
+	// webchat: console users (agents of the chat queue) UserPrefix +
+	// UserOffset … + Concurrency-1, all with the password in PasswordFile.
+	UserPrefix   string
+	UserOffset   int
+	PasswordFile string
+	Password     string
+	ChatLanguage string
+	SetupWait    time.Duration
 }
 
 const maxPayload = 1 << 20 // etcd's default request limit is 1.5 MiB
@@ -73,10 +81,15 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.SetOutput(stderr)
 	var endpoints, addrs string
 	var ops int64
-	fs.StringVar(&c.Target, "target", "", "etcd, tandem or webcallback (required)")
+	fs.StringVar(&c.Target, "target", "", "etcd, tandem, webcallback or webchat (required)")
 	fs.StringVar(&endpoints, "endpoints", "127.0.0.1:2379", "etcd: comma-separated client endpoints")
 	fs.StringVar(&addrs, "addr", "http://127.0.0.1:7070", "tandem: comma-separated admin addresses; webcallback: public (--http-addr) addresses, worker i posting to address i mod N")
 	fs.StringVar(&c.Queue, "queue", "bench", "webcallback: the callback queue")
+	fs.StringVar(&c.UserPrefix, "chat-users", "chat", "webchat: console users are this prefix and a number, one per worker (agents of the chat queue)")
+	fs.IntVar(&c.UserOffset, "user-offset", 0, "webchat: the first user's number")
+	fs.StringVar(&c.PasswordFile, "password-file", "", "webchat: file holding the users' password")
+	fs.StringVar(&c.ChatLanguage, "chat-language", "en", "webchat: the chats' chat_language")
+	fs.DurationVar(&c.SetupWait, "setup-wait", 3*time.Minute, "webchat: bound on logging the agents in and answering the chats")
 	fs.StringVar(&c.TokenFile, "token-file", "", "tandem: file holding the admin bearer token (default: env TANDEM_ADMIN_TOKEN)")
 	fs.IntVar(&c.Payload, "payload", 256, "bytes per write: etcd, the value; tandem, the call.note command as written in the Raft log")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent in-flight operations")
@@ -126,10 +139,31 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		if len(c.Addrs) == 0 {
 			return c, errors.New("-addr: no address given")
 		}
+	case "webchat":
+		c.Addrs = splitList(addrs)
+		if len(c.Addrs) == 0 {
+			return c, errors.New("-addr: no address given")
+		}
+		if c.UserPrefix == "" {
+			return c, errNoUsers
+		}
+		if c.UserOffset < 0 {
+			return c, fmt.Errorf("-user-offset: must be >= 0, got %d", c.UserOffset)
+		}
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return c, fmt.Errorf("-password-file: %v", err)
+		}
+		if c.Password = strings.TrimSpace(string(b)); c.Password == "" {
+			return c, errors.New("-password-file: empty")
+		}
+		if c.SetupWait <= 0 {
+			return c, fmt.Errorf("-setup-wait: must be > 0, got %s", c.SetupWait)
+		}
 	case "":
-		return c, errors.New("-target: required (etcd, tandem or webcallback)")
+		return c, errors.New("-target: required (etcd, tandem, webcallback or webchat)")
 	default:
-		return c, fmt.Errorf("-target: must be etcd, tandem or webcallback, got %q", c.Target)
+		return c, fmt.Errorf("-target: must be etcd, tandem, webcallback or webchat, got %q", c.Target)
 	}
 	if c.Payload < 0 || c.Payload > maxPayload {
 		return c, fmt.Errorf("-payload: must be in [0, %d], got %d", maxPayload, c.Payload)
@@ -313,7 +347,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	// Hard bound on the whole process, whatever a target does.
-	limit := c.LeaderWait + 10*time.Second + c.Warmup + c.Duration + 2*c.OpTimeout + 30*time.Second
+	limit := c.LeaderWait + c.SetupWait + 10*time.Second + c.Warmup + c.Duration + 2*c.OpTimeout + 30*time.Second
 	watchdog := time.AfterFunc(limit, func() {
 		logf("still running after %s; giving up", limit)
 		os.Exit(3)
@@ -391,6 +425,24 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		cleanup = func() { client.CloseIdleConnections() }
 		op = newWebCallbackTarget(client, addrs, c.Queue).Do
 		opDesc = fmt.Sprintf("POST /api/v1/callbacks into queue %s, a new phone number each, worker i to address i mod %d", c.Queue, len(addrs))
+	case "webchat":
+		client := newHTTPClient(c.Concurrency)
+		addrs := c.Addrs
+		for i := range addrs {
+			addrs[i] = normalizeAddr(addrs[i])
+		}
+		endpoint = strings.Join(addrs, ",")
+		wt, err := newWebChatTarget(ctx, client, addrs, chatSetup{
+			users: chatUsers(c.UserPrefix, c.UserOffset, c.Concurrency), password: c.Password,
+			language: c.ChatLanguage, setupWait: c.SetupWait,
+		}, logf)
+		if err != nil {
+			logf("%v", err)
+			return 1
+		}
+		cleanup = func() { wt.Close(); client.CloseIdleConnections() }
+		op = wt.Do
+		opDesc = fmt.Sprintf("a customer's chat message on the chat WebSocket (worker i's session on address i mod %d), done when acknowledged and shown on its agent's console stream (agents on address i+1 mod %d)", len(addrs), len(addrs))
 	}
 	defer cleanup()
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,8 +97,25 @@ func TestParseConfig(t *testing.T) {
 		t.Fatalf("env token: %+v %v", c, err)
 	}
 
+	pw := filepath.Join(t.TempDir(), "agent.password")
+	os.WriteFile(pw, []byte("s3cret-pass\n"), 0o600)
+	c, err = parseConfig([]string{"-target", "webchat", "-addr", "http://a,http://b", "-password-file", pw, "-user-offset", "16"}, env(nil), &sink)
+	if err != nil || c.Password != "s3cret-pass" || len(c.Addrs) != 2 || c.UserPrefix != "chat" || c.UserOffset != 16 || c.ChatLanguage != "en" {
+		t.Fatalf("webchat: %+v %v", c, err)
+	}
+	if got := chatUsers(c.UserPrefix, c.UserOffset, 3); fmt.Sprint(got) != "[chat16 chat17 chat18]" {
+		t.Errorf("chat users %v", got)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+
 	for _, bad := range [][]string{
 		{},
+		{"-target", "webchat"},
+		{"-target", "webchat", "-password-file", empty},
+		{"-target", "webchat", "-password-file", pw, "-user-offset", "-1"},
+		{"-target", "webchat", "-password-file", pw, "-chat-users", ""},
+		{"-target", "webchat", "-password-file", pw, "-setup-wait", "0s"},
 		{"-target", "redis"},
 		{"-target", "tandem"},
 		{"-target", "etcd", "-payload", "-1"},

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,30 +99,6 @@ func sippFlow(t *testing.T, addr, scenario string, port int, args ...string) fun
 	}
 }
 
-// sipInfo sends one SIP INFO within the dialog callID to the sipp at
-// port, with extra headers.
-func sipInfo(t *testing.T, port int, callID string, headers ...string) {
-	t.Helper()
-	c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	local := c.LocalAddr().String()
-	msg := strings.Join(append([]string{
-		fmt.Sprintf("INFO sip:caller@127.0.0.1:%d SIP/2.0", port),
-		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-tandem-test-1",
-		"From: <sip:test@" + local + ">;tag=tandem-test",
-		fmt.Sprintf("To: <sip:caller@127.0.0.1:%d>", port),
-		"Call-ID: " + callID,
-		"CSeq: 1 INFO",
-		"Max-Forwards: 70",
-	}, append(headers, "Content-Length: 0", "", "")...), "\r\n")
-	if _, err := c.Write([]byte(msg)); err != nil {
-		t.Fatalf("sending the INFO to sipp: %v", err)
-	}
-}
-
 // TestConsoleUISIPFailover is TestConsoleUIFailover's manual flow with
 // real phones: a sipp caller calls queue sales at the leader's SIP edge,
 // the operator's registered sipp phone rings (the console shows it
@@ -139,9 +113,9 @@ func sipInfo(t *testing.T, port int, callID string, headers ...string) {
 // parked call: its SIP dialog died with the old leader, so the new
 // leader releases it (call.remote_hangup, counted "released"). The
 // console, now on the secondary, shows the parked call gone from
-// supervision and the operator's line free; the caller hears nothing
-// more from Tandem and its own BYE, sent to the new leader (a floating
-// address would have moved there), gets 481. Then a new call through the
+// supervision and the operator's line free, and the new leader ends the
+// caller's dialog with a BYE (from the replicated edge data, Reason
+// "leader failover"), which the caller answers 200. Then a new call through the
 // new leader rings the same phone (its replicated binding), is answered,
 // and the operator hangs it up from the console (F2): the caller and the
 // phone get their BYE.
@@ -222,14 +196,15 @@ func TestConsoleUISIPFailover(t *testing.T) {
 		t.Fatalf("after the release the operator still has a call: %+v", st)
 	}
 
-	// The caller heard nothing more from Tandem; it hangs up at the new
-	// leader, which holds no dialog: 481.
-	sipInfo(t, callerPort, "uisip-1@127.0.0.1", "X-Leader: "+next.sipAddr)
-	c := mustRun(t, "the caller (answered, its BYE at the new leader answered 481)", caller())
+	// The caller's dialog died with the old leader; the new leader ends
+	// it with a BYE built from the replicated edge data (its Via names
+	// the new leader's SIP address), and the caller answers 200.
+	c := mustRun(t, "the caller (answered, then a BYE from the new leader answered 200)", caller())
 	mustSee(t, "the caller was not answered with the phone's SDP", c, "o=agent")
-	mustSee(t, "the caller's BYE was not answered 481", c, "SIP/2.0 481")
-	if v := nodeMetric(t, next, `tandem_sip_requests_total{method="BYE"}`); v != 1 {
-		t.Fatalf("the new leader got %v BYEs, want the caller's one", v)
+	mustSee(t, "the caller got no BYE from the new leader", c, "Via: SIP/2.0/UDP "+next.sipAddr+";")
+	mustSee(t, "the BYE gives no reason", c, `Reason: SIP;cause=503;text="Tandem leader failover"`)
+	if v := nodeMetric(t, next, `tandem_sip_requests_total{method="BYE"}`); v != 0 {
+		t.Fatalf("the new leader got %v BYEs, want none (it sent the BYE)", v)
 	}
 
 	// A new call through the new leader rings the same phone (replicated

@@ -114,7 +114,10 @@ func placedCalls(msgs string) map[string]bool {
 	return out
 }
 
-var outcomeLine = regexp.MustCompile(`OUTCOME (\w+) (\S+)`)
+var (
+	outcomeLine = regexp.MustCompile(`OUTCOME (\w+) (\S+)`)
+	byeLine     = regexp.MustCompile(`BYE from Tandem (\S+)`)
+)
 
 // TestSIPFailoverCallStorm: a storm of queue calls from a sipp UAC into a
 // 3-node cluster (each node's SIP on its own loopback address), agents'
@@ -124,7 +127,8 @@ var outcomeLine = regexp.MustCompile(`OUTCOME (\w+) (\S+)`)
 // error final response from Tandem — the new leader's answer to calls
 // whose dialogs died with the old one) or abandoned (the caller's own
 // CANCEL, answered 487); none is "lost" (a CANCEL nobody answers: a call
-// left ringing). Then the engine on the new leader holds no waiting or
+// left ringing); the calls talking at the failover are ended by a BYE
+// from the new leader. Then the engine on the new leader holds no waiting or
 // ringing call and no call on any agent, and the new leader takes new
 // calls.
 func TestSIPFailoverCallStorm(t *testing.T) {
@@ -199,6 +203,21 @@ func TestSIPFailoverCallStorm(t *testing.T) {
 	}
 	if count["lost"] > 0 {
 		t.Fatalf("%d calls were left ringing (their CANCEL got no answer): %v", count["lost"], count)
+	}
+	// The calls talking when the leader died (the agents are all busy
+	// mid-storm: calls come faster than ten agents' three seconds of
+	// talk) are ended by the new leader's BYE, each once, each an
+	// answered call.
+	byes := map[string]bool{}
+	for _, m := range byeLine.FindAllStringSubmatch(r.trace("logs"), -1) {
+		if byes[m[1]] || outcomes[m[1]] != "answered" {
+			t.Fatalf("a BYE from Tandem to call %s (outcome %q, twice: %v)", m[1], outcomes[m[1]], byes[m[1]])
+		}
+		byes[m[1]] = true
+	}
+	t.Logf("storm: %d answered calls ended by the new leader's BYE", len(byes))
+	if len(byes) == 0 {
+		t.Fatalf("no caller talking at the failover got a BYE from the new leader: %v", count)
 	}
 	if r.code != 0 {
 		t.Fatalf("the storm's sipp failed calls: %v", r)
