@@ -16,6 +16,10 @@ type operation struct {
 	// newID names a payload field the edge fills with a fresh ID when the
 	// caller gave none (the engine takes IDs from commands).
 	newID string
+	// keyedID: with an Idempotency-Key, the new ID is made of the caller
+	// and the key (never random), so a retry after the cluster's dedupe
+	// window names the same entry, which the engine refuses to make twice.
+	keyedID bool
 	// edge marks commands of the telephony edge (what happened on the
 	// network): only an integration acting with the admin token may send
 	// them through this API.
@@ -54,6 +58,13 @@ var operations = map[string]operation{
 	"chat_message": {typ: cc.TypeChatMessage, actor: "agent"},
 	"chat_typing":  {typ: cc.TypeChatTyping, actor: "agent"},
 	"chat_end":     {typ: cc.TypeChatEnd, actor: "agent"},
+
+	// E-mail: the agent holding an e-mail contact replies to it (from
+	// the alias the customer wrote to, threaded) or forwards it (`forward`:
+	// the address) through the durable outbox (the engine checks the
+	// contact is on the agent's line).
+	"mail_reply":   {typ: cc.TypeMailReply, actor: "agent", newID: "reply", keyedID: true},
+	"mail_forward": {typ: cc.TypeMailForward, actor: "agent", newID: "reply", keyedID: true},
 
 	// User self-service (portal).
 	"presence":      {typ: cc.TypeUserPresence, actor: "user"},

@@ -3,6 +3,8 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,7 +156,12 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 	}
 	if o.newID != "" {
 		if _, given := fields[o.newID]; !given {
-			id, _ := json.Marshal(s.newID())
+			fresh := s.newID()
+			if o.keyedID && key != "" {
+				sum := sha256.Sum256([]byte(actorName(a) + "\x00" + key))
+				fresh = "k-" + hex.EncodeToString(sum[:12])
+			}
+			id, _ := json.Marshal(fresh)
 			fields[o.newID] = id
 		}
 	}
@@ -181,17 +188,21 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 		if len(key) > 128 {
 			return cluster.Result{}, apierr.Errorf(apierr.BadRequest, "Idempotency-Key: at most 128 characters")
 		}
-		who := a.User
-		if a.Admin {
-			who = "admin"
-		}
-		opts = append(opts, cluster.WithKey("ops:"+who+":"+key))
+		opts = append(opts, cluster.WithKey("ops:"+actorName(a)+":"+key))
 	}
 	res, err := s.Store.Propose(ctx, o.typ, json.RawMessage(payload), opts...)
 	if err != nil {
 		return cluster.Result{}, applyError(op, err)
 	}
 	return res, nil
+}
+
+// actorName names the caller in idempotency keys.
+func actorName(a Actor) string {
+	if a.Admin {
+		return "admin"
+	}
+	return a.User
 }
 
 // fillActor sets (or checks) the payload field naming who acts.

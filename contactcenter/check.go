@@ -64,6 +64,8 @@ var payloadOf = map[string]func() any{
 	TypeMailReceived:      func() any { return new(MailReceivedRequest) },
 	TypeMailReceivedBatch: func() any { return new(MailReceivedBatchRequest) },
 	TypeMailReply:         func() any { return new(MailReplyRequest) },
+	TypeMailForward:       func() any { return new(MailReplyRequest) },
+	TypeMailReport:        func() any { return new(MailReportRequest) },
 	TypeMailSending:       func() any { return new(MailSendingRequest) },
 	TypeMailSent:          func() any { return new(MailSentRequest) },
 	TypeChatCreate:        func() any { return new(ChatCreateRequest) },

@@ -150,6 +150,8 @@ func init() {
 		TypeMailReceived:      (*Engine).cmdMailReceived,
 		TypeMailReceivedBatch: (*Engine).cmdMailReceivedBatch,
 		TypeMailReply:         (*Engine).cmdMailReply,
+		TypeMailForward:       (*Engine).cmdMailReply,
+		TypeMailReport:        (*Engine).cmdMailReport,
 		TypeMailSending:       (*Engine).cmdMailSending,
 		TypeMailSent:          (*Engine).cmdMailSent,
 		TypeChatCreate:        (*Engine).cmdChatCreate,

@@ -298,7 +298,8 @@ var textFields = map[reflect.Type]map[string]textKind{
 
 	reflect.TypeFor[MailReceivedRequest](): {"message_id": kindMessageID, "from": kindEmail, "from_name": kindName,
 		"to": kindEmail, "subject": kindNote, "thread": kindMessageID, "skip": kindKeyword},
-	reflect.TypeFor[MailReplyRequest]():   {"reply": kindID, "contact": kindID, "agent": kindID, "subject": kindNote, "body": kindBody},
+	reflect.TypeFor[MailReplyRequest]():   {"reply": kindID, "contact": kindID, "agent": kindID, "subject": kindNote, "body": kindBody, "forward": kindEmail},
+	reflect.TypeFor[MailReportRequest]():  {"reply": kindID, "to": kindEmail, "on_behalf_of": kindEmail, "subject": kindNote, "body": kindBody},
 	reflect.TypeFor[MailSendingRequest](): {"reply": kindID},
 	reflect.TypeFor[MailSentRequest]():    {"reply": kindID, "error": kindNote},
 }

@@ -218,7 +218,7 @@ type MailBatchResult struct {
 }
 
 // MaxMailBatch bounds the messages of one mail.received_batch.
-const MaxMailBatch = 200
+const MaxMailBatch = 1000
 
 // TypeMailReceivedBatch records several messages at once, all or none
 // (one Raft entry instead of one a message).

@@ -285,8 +285,8 @@ func TestMailOutbox(t *testing.T) {
 	h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<q@cust>", From: "cust@example.com",
 		To: []string{"sales@example.org"}, Subject: "Price?"})
 	body := "Dear customer,\n\tthe price is 10.\n"
-	o := h.ok(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Agent: "a1", Body: body}).(OutboxEntry)
-	want := OutboxEntry{ID: "r1", Contact: "mail-1-1", Agent: "a1", From: "Sales@Example.org", To: "cust@example.com",
+	o := h.ok(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Body: body}).(OutboxEntry)
+	want := OutboxEntry{ID: "r1", Contact: "mail-1-1", From: "Sales@Example.org", To: "cust@example.com",
 		Subject: "Re: Price?", MessageID: "<r1.mail-1-1@Example.org>", InReplyTo: "<q@cust>", References: "<q@cust>", State: OutboxQueued, Queued: h.now.UnixNano()}
 	if o != want {
 		t.Fatalf("entry\n%+v\nwant\n%+v", o, want)
@@ -416,4 +416,50 @@ func wantBatchRefusal(name string) error {
 		return ErrMailStale
 	}
 	return nil
+}
+
+// Forwards and reports: an agent replies to or forwards only a contact it
+// holds; a forward goes to the address given, threaded by References, the
+// message attached by the sender; a report sent on behalf of another
+// address shows that From, sent by the first alias.
+func TestMailForwardAndReport(t *testing.T) {
+	h := newHarness(t, mailDoc)
+	h.connect("a3") // support only
+	h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<q@cust>", From: "cust@example.com",
+		To: []string{"support@example.org"}, Subject: "Broken"})
+	// Offered, not yet answered: not held.
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r0", Contact: "mail-1-1", Agent: "a3", Body: "x"}, ErrNotYours)
+	h.ok(TypeCallAnswer, AgentCallRequest{Agent: "a3"})
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r0", Contact: "mail-1-1", Agent: "a1", Body: "x"}, ErrNotYours)
+	h.fail(TypeMailReply, MailReplyRequest{Reply: "r0", Contact: "mail-1-1", Agent: "a3", Body: "x", Forward: "x@y.org"}, nil)
+	h.fail(TypeMailForward, MailReplyRequest{Reply: "f0", Contact: "mail-1-1", Agent: "a3", Body: "x"}, nil)
+	h.fail(TypeMailForward, MailReplyRequest{Reply: "f0", Contact: "mail-1-1", Agent: "a3", Body: "x", Forward: "not an address"}, nil)
+	r := h.ok(TypeMailReply, MailReplyRequest{Reply: "r1", Contact: "mail-1-1", Agent: "a3", Body: "On it."}).(OutboxEntry)
+	if r.Kind != "" || r.From != "support@example.org" || r.To != "cust@example.com" || r.InReplyTo != "<q@cust>" || r.Subject != "Re: Broken" {
+		t.Fatalf("reply %+v", r)
+	}
+	f := h.ok(TypeMailForward, MailReplyRequest{Reply: "f1", Contact: "mail-1-1", Agent: "a3", Body: "Please look.", Forward: "tech@partner.example"}).(OutboxEntry)
+	want := OutboxEntry{ID: "f1", Kind: OutboxForward, Contact: "mail-1-1", Agent: "a3", From: "support@example.org", To: "tech@partner.example",
+		Subject: "Fwd: Broken", MessageID: "<f1.mail-1-1@example.org>", References: "<q@cust>", State: OutboxQueued, Queued: h.now.UnixNano()}
+	if f != want {
+		t.Fatalf("forward\n%+v\nwant\n%+v", f, want)
+	}
+	h.ok(TypeCallHangup, HangupRequest{Agent: "a3"})
+	h.fail(TypeMailForward, MailReplyRequest{Reply: "f2", Contact: "mail-1-1", Agent: "a3", Body: "x", Forward: "a@b.org"}, ErrNotYours)
+	// An integration (no agent) still may.
+	h.ok(TypeMailForward, MailReplyRequest{Reply: "f2", Contact: "mail-1-1", Body: "x", Forward: "a@b.org"})
+
+	rep := h.ok(TypeMailReport, MailReportRequest{Reply: "p1", To: "boss@example.com", OnBehalfOf: "ceo@example.org", Subject: "Daily", Body: "42 calls"}).(OutboxEntry)
+	if rep.Kind != OutboxReport || rep.From != "ceo@example.org" || rep.Sender != "support@example.org" || rep.To != "boss@example.com" || rep.Contact != "" {
+		t.Fatalf("report %+v", rep)
+	}
+	rep = h.ok(TypeMailReport, MailReportRequest{Reply: "p2", To: "boss@example.com", Subject: "Daily", Body: "42 calls"}).(OutboxEntry)
+	if rep.From != "support@example.org" || rep.Sender != "" {
+		t.Fatalf("report without on_behalf_of %+v", rep)
+	}
+	h.fail(TypeMailReport, MailReportRequest{Reply: "p3", To: "boss", Subject: "x", Body: "x"}, nil)
+	h.fail(TypeMailReport, MailReportRequest{Reply: "p3", To: "boss@example.com", OnBehalfOf: "a b@c", Subject: "x", Body: "x"}, nil)
+	if err := CheckPayload(TypeMailReport, []byte(`{"reply":"p4","to":"b@example.com","subject":"s","body":"b","from":"x@y"}`)); err == nil {
+		t.Fatal("an unknown field passed the edge")
+	}
 }

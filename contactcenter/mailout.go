@@ -20,8 +20,17 @@ import (
 // Command types of the outbox.
 const (
 	TypeMailReply   = "mail.reply"
+	TypeMailForward = "mail.forward"
+	TypeMailReport  = "mail.report"
 	TypeMailSending = "mail.sending"
 	TypeMailSent    = "mail.sent"
+)
+
+// Kinds of outbox entries.
+const (
+	OutboxReply   = "reply"
+	OutboxForward = "forward"
+	OutboxReport  = "report"
 )
 
 // Events of the outbox: the entry (OutboxEntry without its body).
@@ -50,16 +59,32 @@ var ErrMailRate = errors.New("the SMTP per-minute limit is reached")
 // ErrNoSMTP refuses a reply while no SMTP server is configured.
 var ErrNoSMTP = errors.New("no SMTP server is configured")
 
-// MailReplyRequest is the payload of mail.reply: an agent answers an
-// e-mail contact. Reply is the new entry's id (the edge's, so a retry is
-// one entry).
+// MailReplyRequest is the payload of mail.reply (an agent answers an
+// e-mail contact) and mail.forward (an agent sends the contact's message,
+// attached, with its own text, to Forward). Reply is the new entry's id
+// (the edge's, so a retry is one entry). An agent named must hold the
+// contact (on its line); an integration with the admin token names none.
 type MailReplyRequest struct {
 	Reply   string `json:"reply"`
 	Contact string `json:"contact"`
 	Agent   string `json:"agent,omitempty"`
-	// Subject defaults to "Re: " and the message's subject.
+	// Subject defaults to "Re: " (a forward: "Fwd: ") and the message's
+	// subject.
 	Subject string `json:"subject,omitempty"`
 	Body    string `json:"body"`
+	// Forward is the address a mail.forward goes to (only there).
+	Forward string `json:"forward,omitempty"`
+}
+
+// MailReportRequest is the payload of mail.report: a report e-mailed
+// (admin API) to To, shown as From OnBehalfOf when set (the first
+// alias sends it: Sender), else from the first alias.
+type MailReportRequest struct {
+	Reply      string `json:"reply"`
+	To         string `json:"to"`
+	OnBehalfOf string `json:"on_behalf_of,omitempty"`
+	Subject    string `json:"subject"`
+	Body       string `json:"body"`
 }
 
 // MailSendingRequest is the payload of mail.sending.
@@ -79,11 +104,18 @@ type MailSentRequest struct {
 
 // OutboxEntry is one reply in the outbox.
 type OutboxEntry struct {
-	ID      string `json:"id"`
-	Contact string `json:"contact"`
+	ID string `json:"id"`
+	// Kind: reply (the default), forward (the contact's message attached)
+	// or report.
+	Kind    string `json:"kind,omitempty"`
+	Contact string `json:"contact,omitempty"`
 	Agent   string `json:"agent,omitempty"`
-	// From is the alias the customer wrote to; To the customer.
+	// From is the alias the customer wrote to (a report: the address it
+	// is sent on behalf of); To the customer (a forward: the address
+	// forwarded to). Sender, when set, is the alias that sends a message
+	// From another address.
 	From    string `json:"from"`
+	Sender  string `json:"sender,omitempty"`
 	To      string `json:"to"`
 	Subject string `json:"subject"`
 	// MessageID is the reply's own (<reply.contact@alias-domain>): an
@@ -136,24 +168,16 @@ func (e *Engine) cmdMailReply(env command.Envelope) (any, error) {
 	if err := checkTexts(&p); err != nil {
 		return nil, err
 	}
-	if err := checkID("reply", p.Reply); err != nil {
+	forward := env.Type == TypeMailForward
+	switch {
+	case forward && !plausibleAddress(p.Forward):
+		return nil, fieldErr("forward", "%q is not an address to forward to (local@domain)", p.Forward)
+	case !forward && p.Forward != "":
+		return nil, fieldErr("forward", "a reply goes to the customer: use mail.forward to forward")
+	}
+	conf, ms, err := e.outboxReady(p.Reply, p.Body)
+	if err != nil {
 		return nil, err
-	}
-	if len(p.Body) > MaxMailBodyLen || !utf8.ValidString(p.Body) || strings.ContainsRune(p.Body, 0) {
-		return nil, fieldErr("body", "want UTF-8 text of at most %d bytes without NUL", MaxMailBodyLen)
-	}
-	conf := e.st.Config.Mail
-	if conf == nil {
-		return nil, opErr(ErrMailOff, "mail", "the e-mail channel is not configured")
-	}
-	if conf.SMTP.Host == "" {
-		return nil, opErr(ErrNoSMTP, "mail", "no SMTP server is configured (mail.smtp.host)")
-	}
-	ms := e.st.Mail
-	if ms != nil {
-		if _, dup := ms.Outbox[p.Reply]; dup {
-			return nil, fieldErr("reply", "%q is in the outbox already", p.Reply)
-		}
 	}
 	var m *MailMessage
 	if ms != nil {
@@ -162,42 +186,120 @@ func (e *Engine) cmdMailReply(env command.Envelope) (any, error) {
 	if m == nil {
 		return nil, opErr(ErrUnknownCall, "mail", "no e-mail contact %q", p.Contact)
 	}
-	if m.From == "" {
+	if m.From == "" && !forward {
 		return nil, opErr(ErrUnknownCall, "mail", "e-mail contact %q has no sender to reply to", p.Contact)
 	}
 	if p.Agent != "" {
 		if _, ok := e.st.Agents[p.Agent]; !ok {
 			return nil, opErr(ErrUnknownAgent, "mail", "unknown agent %q", p.Agent)
 		}
+		if c := e.st.Calls[p.Contact]; c == nil || c.Place != PlaceLine || c.Agent != p.Agent {
+			return nil, opErr(ErrNotYours, "mail", "agent %q does not hold e-mail contact %q", p.Agent, p.Contact)
+		}
 	}
-	subject := p.Subject
+	subject, prefix := p.Subject, "Re: "
+	if forward {
+		prefix = "Fwd: "
+	}
 	if subject == "" {
 		subject = m.Subject
-		if !strings.HasPrefix(strings.ToLower(subject), "re:") {
-			subject = clipText("Re: "+subject, MaxNoteLen)
+		if !strings.HasPrefix(strings.ToLower(subject), strings.ToLower(strings.TrimSpace(prefix))) {
+			subject = clipText(prefix+subject, MaxNoteLen)
 		}
 	}
 	from := m.Alias
 	if from == "" {
 		from = conf.AliasFor(nil).Address
 	}
-	domain := "tandem.invalid"
-	if at := strings.LastIndexByte(from, '@'); at >= 0 {
-		domain = from[at+1:]
-	}
 	o := &OutboxEntry{ID: p.Reply, Contact: p.Contact, Agent: p.Agent, From: from, To: m.From, Subject: subject,
-		MessageID: "<" + p.Reply + "." + p.Contact + "@" + domain + ">",
+		MessageID: "<" + p.Reply + "." + p.Contact + "@" + domainOf(from) + ">",
 		InReplyTo: m.MessageID, References: m.MessageID, Body: p.Body, State: OutboxQueued, Queued: e.now}
+	if forward {
+		o.Kind, o.To, o.InReplyTo = OutboxForward, p.Forward, ""
+	}
+	return e.queueOutbox(ms, o), nil
+}
+
+// cmdMailReport queues a report e-mail, From the address it is sent on
+// behalf of (the first alias sends it), else from the first alias.
+func (e *Engine) cmdMailReport(env command.Envelope) (any, error) {
+	var p MailReportRequest
+	if err := e.decode(env, &p); err != nil {
+		return nil, err
+	}
+	if err := checkTexts(&p); err != nil {
+		return nil, err
+	}
+	if !plausibleAddress(p.To) {
+		return nil, fieldErr("to", "%q is not an address to send the report to (local@domain)", p.To)
+	}
+	if p.OnBehalfOf != "" && !plausibleAddress(p.OnBehalfOf) {
+		return nil, fieldErr("on_behalf_of", "%q is not an address (local@domain)", p.OnBehalfOf)
+	}
+	conf, ms, err := e.outboxReady(p.Reply, p.Body)
+	if err != nil {
+		return nil, err
+	}
+	alias := conf.AliasFor(nil).Address
+	o := &OutboxEntry{ID: p.Reply, Kind: OutboxReport, From: alias, To: p.To, Subject: p.Subject,
+		MessageID: "<" + p.Reply + "@" + domainOf(alias) + ">", Body: p.Body, State: OutboxQueued, Queued: e.now}
+	if p.OnBehalfOf != "" && !strings.EqualFold(p.OnBehalfOf, alias) {
+		o.From, o.Sender = p.OnBehalfOf, alias
+	}
+	return e.queueOutbox(ms, o), nil
+}
+
+// outboxReady checks what every new outbox entry needs: a fresh id, a
+// body, the channel and an SMTP server configured.
+func (e *Engine) outboxReady(id, body string) (*Mail, *MailState, error) {
+	if err := checkID("reply", id); err != nil {
+		return nil, nil, err
+	}
+	if len(body) > MaxMailBodyLen || !utf8.ValidString(body) || strings.ContainsRune(body, 0) {
+		return nil, nil, fieldErr("body", "want UTF-8 text of at most %d bytes without NUL", MaxMailBodyLen)
+	}
+	conf := e.st.Config.Mail
+	if conf == nil {
+		return nil, nil, opErr(ErrMailOff, "mail", "the e-mail channel is not configured")
+	}
+	if conf.SMTP.Host == "" {
+		return nil, nil, opErr(ErrNoSMTP, "mail", "no SMTP server is configured (mail.smtp.host)")
+	}
+	ms := e.st.Mail
+	if ms != nil {
+		if _, dup := ms.Outbox[id]; dup {
+			return nil, nil, fieldErr("reply", "%q is in the outbox already", id)
+		}
+	}
+	return conf, ms, nil
+}
+
+// queueOutbox adds o to the outbox and its Message-ID to the index (an
+// answer to it threads onto its contact).
+func (e *Engine) queueOutbox(ms *MailState, o *OutboxEntry) OutboxEntry {
+	if ms == nil {
+		ms = &MailState{}
+		e.st.Mail = ms
+	}
 	if ms.Outbox == nil {
 		ms.Outbox = map[string]*OutboxEntry{}
 	}
 	ms.Outbox[o.ID] = o
-	if ms.ByMessageID == nil {
-		ms.ByMessageID = map[string]string{}
+	if o.Contact != "" {
+		if ms.ByMessageID == nil {
+			ms.ByMessageID = map[string]string{}
+		}
+		ms.ByMessageID[o.MessageID] = o.Contact
 	}
-	ms.ByMessageID[o.MessageID] = o.Contact
 	e.emit(EvMailReplyQueued, o.event())
-	return o.event(), nil
+	return o.event()
+}
+
+func domainOf(addr string) string {
+	if at := strings.LastIndexByte(addr, '@'); at >= 0 {
+		return addr[at+1:]
+	}
+	return "tandem.invalid"
 }
 
 // sendsInWindow counts the attempts recorded in the minute up to now.

@@ -505,7 +505,14 @@ func (g *randomGen) mail() (string, any) {
 		return TypeMailSending, MailSendingRequest{Reply: g.pick(g.outQueued)}
 	case len(g.mailMsgs) > 0 && g.r.IntN(4) == 0:
 		g.nextReply++
-		return TypeMailReply, MailReplyRequest{Reply: fmt.Sprintf("r%d", g.nextReply), Contact: g.pick(g.mailMsgs), Body: "Dear customer,\n\tthanks."}
+		id := fmt.Sprintf("r%d", g.nextReply)
+		switch g.nextReply % 3 { // no random draw: the rest of the sequence is as it was
+		case 0:
+			return TypeMailForward, MailReplyRequest{Reply: id, Contact: g.pick(g.mailMsgs), Forward: "tech@partner.example", Body: "Please look."}
+		case 1:
+			return TypeMailReport, MailReportRequest{Reply: id, To: "boss@example.com", OnBehalfOf: g.pick([]string{"", "ceo@example.org"}), Subject: "Daily", Body: "42 calls"}
+		}
+		return TypeMailReply, MailReplyRequest{Reply: id, Contact: g.pick(g.mailMsgs), Body: "Dear customer,\n\tthanks."}
 	}
 	g.nextUID++
 	p := MailReceivedRequest{UIDValidity: 7, UID: g.nextUID, After: g.mailLast, MessageID: fmt.Sprintf("<m%d@example.com>", g.nextUID),
@@ -1091,7 +1098,7 @@ func (ct *callTracker) compare(t *testing.T, e *Engine, step int) {
 // randomSeeds the number of seeds TestRandomSequences runs by default
 // (-short: a quarter of the steps, without the coverage floor).
 const (
-	randomSteps = 6000
+	randomSteps = 6800
 	randomSeeds = 4
 )
 

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tandemcc/tandem/cluster"
+	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
 )
 
@@ -83,12 +84,17 @@ type Status struct {
 	LastUID     uint32 `json:"last_uid,omitempty"`
 	// Unreachable is set during an outage: since when, how many attempts
 	// failed, the last error, the next attempt.
-	Unreachable  bool      `json:"unreachable"`
-	Since        time.Time `json:"since,omitzero"`
-	Failures     int       `json:"failures,omitempty"`
-	LastError    string    `json:"last_error,omitempty"`
-	NextAttempt  time.Time `json:"next_attempt,omitzero"`
-	LastConnect  time.Time `json:"last_connect,omitzero"`
+	Unreachable bool      `json:"unreachable"`
+	Since       time.Time `json:"since,omitzero"`
+	Failures    int       `json:"failures,omitempty"`
+	LastError   string    `json:"last_error,omitempty"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	LastConnect time.Time `json:"last_connect,omitzero"`
+	// LastNewMail is when a search last found new messages (the
+	// ingestion of them started).
+	LastNewMail time.Time `json:"last_new_mail,omitzero"`
+	// LastRecorded is when the last batch of messages was committed.
+	LastRecorded time.Time `json:"last_recorded,omitzero"`
 	Sessions     int       `json:"sessions"`
 	SessionLimit int       `json:"session_limit,omitempty"`
 	// Counters of this node since it started.
@@ -441,8 +447,10 @@ func (c *Channel) ingestFresh(ctx context.Context, cl *imapclient.Client, validi
 	}
 }
 
-// fetchBatch bounds the messages fetched by one FETCH.
-const fetchBatch = cc.MaxMailBatch
+// FetchBatch bounds the messages fetched by one FETCH and committed by
+// one mail.received_batch: the commit, not the fetch, is what costs (a
+// Raft round with its disk writes on a quorum), so a batch is large.
+const FetchBatch = 500
 
 var headerSection = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
 
@@ -465,37 +473,89 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 			uids = append(uids, u)
 		}
 	}
+	if len(uids) == 0 {
+		return nil
+	}
+	now := c.now()
+	c.update(func(s *Status) { s.LastNewMail = now })
 	slices.Sort(uids)
-	after := last
-	for len(uids) > 0 {
-		n := min(len(uids), fetchBatch)
-		batch := uids[:n]
-		uids = uids[n:]
-		guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
-		msgs, err := cl.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}}).Collect()
-		guard.Stop()
-		if err != nil {
-			return serverErr("fetching new messages", err)
+	// The next batches are fetched while one is committed (at most
+	// fetchAhead waiting): the fetch and the commit overlap, and each
+	// batch is still committed, in UID order, before its contacts exist.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		reqs []cc.MailReceivedRequest // parsed, each naming the UID before it
+		last uint32                   // the batch's highest UID searched
+		err  error
+	}
+	batches := make(chan fetched, fetchAhead)
+	go func() {
+		defer close(batches)
+		after := last
+		for len(uids) > 0 {
+			n := min(len(uids), FetchBatch, cc.MaxMailBatch)
+			batch := uids[:n]
+			uids = uids[n:]
+			guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
+			msgs, err := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}}).Collect()
+			guard.Stop()
+			var f fetched
+			if err != nil {
+				f.err = serverErr("fetching new messages", err)
+			} else {
+				slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
+				f.reqs, after = c.requests(validity, after, msgs)
+				f.last = uint32(batch[len(batch)-1])
+			}
+			select {
+			case batches <- f:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
 		}
-		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
-		if len(msgs) > 0 {
-			if err := c.record(ctx, validity, after, msgs); err != nil {
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+		if len(b.reqs) > 0 {
+			if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: b.reqs}); err != nil {
 				return err
 			}
-			after = uint32(msgs[len(msgs)-1].UID)
 		}
-		c.update(func(s *Status) { s.UIDValidity, s.LastUID = validity, uint32(batch[len(batch)-1]) })
+		now := c.now()
+		c.update(func(s *Status) { s.UIDValidity, s.LastUID, s.LastRecorded = validity, b.last, now })
 	}
 	return nil
 }
 
-// record commits the messages of one fetch (their contacts with them) as
-// one mail.received_batch, each naming the UID before it, and waits until
-// it applied. The command's key is the batch's UIDVALIDITY and UIDs, so a
-// retry applies once; a batch on a moved watermark is refused as stale
-// and the mailbox read again.
-func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*imapclient.FetchMessageBuffer) error {
-	batch := cc.MailReceivedBatchRequest{Messages: make([]cc.MailReceivedRequest, 0, len(msgs))}
+// uidRanges is the set of sorted uids as ranges (1:500 rather than
+// 1,2,…,500).
+func uidRanges(uids []imap.UID) imap.UIDSet {
+	var set imap.UIDSet
+	for _, u := range uids {
+		if n := len(set); n > 0 && set[n-1].Stop+1 == u {
+			set[n-1].Stop = u
+			continue
+		}
+		set = append(set, imap.UIDRange{Start: u, Stop: u})
+	}
+	return set
+}
+
+// fetchAhead bounds the fetched batches waiting for their commit.
+const fetchAhead = 2
+
+// requests reads the messages of one fetch (in UID order) into the
+// mail.received_batch's entries, each naming the UID before it (the
+// first: after), and returns the last UID. It runs while the previous
+// batch commits.
+func (c *Channel) requests(validity, after uint32, msgs []*imapclient.FetchMessageBuffer) ([]cc.MailReceivedRequest, uint32) {
+	reqs := make([]cc.MailReceivedRequest, 0, len(msgs))
 	for _, msg := range msgs {
 		h, err := ParseHeaders(msg.FindBodySection(headerSection))
 		if err != nil {
@@ -510,12 +570,30 @@ func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*im
 		if h.Skip == "" && c.fromAlias(h.From) {
 			req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
 		}
-		batch.Messages = append(batch.Messages, req)
+		reqs = append(reqs, req)
 		after = uint32(msg.UID)
 	}
+	return reqs, after
+}
+
+// maxBatchPayload bounds a mail.received_batch's payload (a quarter of
+// what a command may carry): a larger batch is proposed in halves.
+const maxBatchPayload = command.MaxPayload / 4
+
+// propose commits one batch (the contacts with their messages) and waits
+// until it applied. The command's key is the batch's UIDVALIDITY and
+// UIDs, so a retry applies once; a batch on a moved watermark is refused
+// as stale and the mailbox read again.
+func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailReceivedBatchRequest) error {
 	payload, err := json.Marshal(batch)
 	if err != nil {
 		return fmt.Errorf("encoding mail.received_batch: %w", err)
+	}
+	if n := len(batch.Messages); len(payload) > maxBatchPayload && n > 1 {
+		if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[:n/2]}); err != nil {
+			return err
+		}
+		return c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[n/2:]})
 	}
 	first, last := batch.Messages[0].UID, batch.Messages[len(batch.Messages)-1].UID
 	if err := cc.CheckPayload(cc.TypeMailReceivedBatch, payload); err != nil {
@@ -540,13 +618,18 @@ func (c *Channel) record(ctx context.Context, validity, after uint32, msgs []*im
 			}
 		}
 	})
+	created := 0
 	for i, x := range r.Results {
 		switch {
 		case x.Threaded:
 			c.log().Info("mail: answer joined its contact", "contact", x.Contact, "uid", batch.Messages[i].UID)
 		case x.Contact != "" && !x.Duplicate:
-			c.log().Info("mail: contact created", "contact", x.Contact, "queue", x.Queue, "uid", batch.Messages[i].UID)
+			created++
+			c.log().Debug("mail: contact created", "contact", x.Contact, "queue", x.Queue, "uid", batch.Messages[i].UID)
 		}
+	}
+	if created > 0 {
+		c.log().Info("mail: contacts created", "count", created, "uids", fmt.Sprintf("%d..%d", first, last))
 	}
 	return nil
 }

@@ -21,25 +21,39 @@ var ErrNotWatching = apierr.Errorf(apierr.NotLeader, "this node does not watch t
 // of the pool: it waits for a free one rather than open one more than
 // the ceiling.
 func (c *Channel) Content(ctx context.Context, contact string) (Content, error) {
+	raw, err := c.Raw(ctx, contact)
+	if err != nil {
+		return Content{}, err
+	}
+	content, err := ParseContent(raw)
+	if err != nil && content.Text == "" && content.HTML == "" {
+		return Content{}, apierr.Wrap(apierr.Internal, fmt.Errorf("reading the message of %s: %w", contact, err))
+	}
+	return content, nil
+}
+
+// Raw fetches a contact's message as the server keeps it (a forward
+// attaches it), in a session of the pool, on the leader.
+func (c *Channel) Raw(ctx context.Context, contact string) ([]byte, error) {
 	m := c.Engine.MailSettings()
 	if m == nil {
-		return Content{}, apierr.Errorf(apierr.NotFound, "the e-mail channel is not configured")
+		return nil, apierr.Errorf(apierr.NotFound, "the e-mail channel is not configured")
 	}
 	if !c.Store.IsLeader() {
-		return Content{}, ErrNotWatching
+		return nil, ErrNotWatching
 	}
 	msg, ok := c.Engine.MailMessageOf(contact)
 	if !ok {
-		return Content{}, apierr.Errorf(apierr.NotFound, "no e-mail contact %s", apierr.Quote(contact))
+		return nil, apierr.Errorf(apierr.NotFound, "no e-mail contact %s", apierr.Quote(contact))
 	}
 	release, err := c.poolFor(*m).Acquire(ctx)
 	if err != nil {
-		return Content{}, err
+		return nil, err
 	}
 	defer release()
 	cl, err := dial(*m, &imapclient.Options{})
 	if err != nil {
-		return Content{}, apierr.Wrap(apierr.Unavailable, err)
+		return nil, apierr.Wrap(apierr.Unavailable, err)
 	}
 	defer cl.Close()
 	stop := context.AfterFunc(ctx, func() { cl.Close() })
@@ -48,23 +62,19 @@ func (c *Channel) Content(ctx context.Context, contact string) (Content, error) 
 	defer guard.Stop()
 	sel, err := cl.Select(m.IMAP.Mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
-		return Content{}, apierr.Wrap(apierr.Unavailable, serverErr("selecting mailbox", err))
+		return nil, apierr.Wrap(apierr.Unavailable, serverErr("selecting mailbox", err))
 	}
 	if sel.UIDValidity != msg.UIDValidity {
-		return Content{}, apierr.Errorf(apierr.NotFound, "the message of %s is no longer in the mailbox (UIDVALIDITY changed)", contact)
+		return nil, apierr.Errorf(apierr.NotFound, "the message of %s is no longer in the mailbox (UIDVALIDITY changed)", contact)
 	}
 	whole := &imap.FetchItemBodySection{Peek: true}
 	bufs, err := cl.Fetch(imap.UIDSetNum(imap.UID(msg.UID)), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{whole}}).Collect()
 	if err != nil {
-		return Content{}, apierr.Wrap(apierr.Unavailable, serverErr("fetching the message", err))
+		return nil, apierr.Wrap(apierr.Unavailable, serverErr("fetching the message", err))
 	}
 	if len(bufs) == 0 {
-		return Content{}, apierr.Errorf(apierr.NotFound, "the message of %s is no longer in the mailbox", contact)
-	}
-	content, err := ParseContent(bufs[0].FindBodySection(whole))
-	if err != nil && content.Text == "" && content.HTML == "" {
-		return Content{}, apierr.Wrap(apierr.Internal, fmt.Errorf("reading the message of %s: %w", contact, err))
+		return nil, apierr.Errorf(apierr.NotFound, "the message of %s is no longer in the mailbox", contact)
 	}
 	_ = cl.Logout().Wait()
-	return content, nil
+	return bufs[0].FindBodySection(whole), nil
 }

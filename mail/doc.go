@@ -6,7 +6,8 @@
 // fetch's messages as one mail.received_batch command — their
 // UIDVALIDITY/UIDs and Message-IDs and, in the same step, their contacts
 // in the queues of the aliases they were written to — through
-// cluster.Store.Propose, keyed by the UIDs, before it fetches the next. Auto-replies, bulk and list mail and the channel's own messages
+// cluster.Store.Propose, keyed by the UIDs, before it proposes the next
+// (fetched meanwhile). Auto-replies, bulk and list mail and the channel's own messages
 // are recorded without a contact. A server that fails is retried with
 // back-off; the first failure of an outage raises the alarm (status,
 // /metrics, the SNMP "mail server unreachable" trap through a hook).

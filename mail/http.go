@@ -19,9 +19,12 @@ import (
 )
 
 // Handler serves the channel's routes on the admin API (behind the admin
-// token): POST /v1/mail/replies queues an agent's reply (Idempotency-Key
-// makes a retry one reply), GET /v1/mail/outbox lists the outbox without
-// the bodies.
+// token): POST /v1/mail/replies queues a reply, or with "forward" a
+// forward, of an e-mail contact; POST /v1/mail/reports queues a report
+// e-mail (optionally "on_behalf_of" another address, shown as its From);
+// an Idempotency-Key makes a retry one message. GET /v1/mail/outbox lists
+// the outbox without the bodies. Agents reply and forward through the
+// console API (package console: mail_reply, mail_forward).
 type Handler struct {
 	Store  Store
 	Engine OutboxEngine
@@ -33,6 +36,7 @@ type Handler struct {
 // Routes registers the routes on mux.
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/mail/replies", h.reply)
+	mux.HandleFunc("POST /v1/mail/reports", h.report)
 	mux.HandleFunc("GET /v1/mail/outbox", h.outbox)
 	if h.Channel != nil {
 		mux.HandleFunc("GET /v1/mail/contacts/{contact}/content", h.content)
@@ -56,6 +60,16 @@ type ReplyRequest struct {
 	Agent   string `json:"agent,omitempty"`
 	Subject string `json:"subject,omitempty"`
 	Body    string `json:"body"`
+	// Forward, when set, forwards the contact's message there instead.
+	Forward string `json:"forward,omitempty"`
+}
+
+// ReportRequest is the body of POST /v1/mail/reports.
+type ReportRequest struct {
+	To         string `json:"to"`
+	OnBehalfOf string `json:"on_behalf_of,omitempty"`
+	Subject    string `json:"subject"`
+	Body       string `json:"body"`
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -64,6 +78,27 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (h *Handler) reply(w http.ResponseWriter, r *http.Request) {
+	var req ReplyRequest
+	h.queue(w, r, &req, func(id string) (string, any) {
+		p := cc.MailReplyRequest{Reply: id, Contact: req.Contact, Agent: req.Agent, Subject: req.Subject, Body: req.Body, Forward: req.Forward}
+		if req.Forward != "" {
+			return cc.TypeMailForward, p
+		}
+		return cc.TypeMailReply, p
+	})
+}
+
+func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
+	var req ReportRequest
+	h.queue(w, r, &req, func(id string) (string, any) {
+		return cc.TypeMailReport, cc.MailReportRequest{Reply: id, To: req.To, OnBehalfOf: req.OnBehalfOf, Subject: req.Subject, Body: req.Body}
+	})
+}
+
+// queue decodes the request into req, builds the command (its entry id
+// from the Idempotency-Key, so a retry is the same entry, else new),
+// checks it as Apply will and proposes it.
+func (h *Handler) queue(w http.ResponseWriter, r *http.Request, req any, command func(id string) (string, any)) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, cc.MaxMailBodyLen+4096+1))
 	if err != nil {
 		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "reading body: %v", err))
@@ -73,8 +108,7 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, apierr.Errorf(apierr.TooLarge, "request body larger than %d bytes", cc.MaxMailBodyLen+4096))
 		return
 	}
-	var req ReplyRequest
-	if err := jsonin.Decode(body, &req); err != nil {
+	if err := jsonin.Decode(body, req); err != nil {
 		apierr.Write(w, apierr.Wrap(apierr.BadRequest, fmt.Errorf("decoding request: %w", err)))
 		return
 	}
@@ -83,19 +117,17 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, apierr.Errorf(apierr.BadRequest, "Idempotency-Key: at most 128 characters"))
 		return
 	}
-	// The reply's id: from the key (a retry is the same reply), else new.
 	var id string
 	if key != "" {
-		sum := sha256.Sum256([]byte(key))
-		id = "reply-" + hex.EncodeToString(sum[:12])
+		id = KeyedID(key)
 	} else {
 		var b [12]byte
 		rand.Read(b[:])
 		id = "reply-" + hex.EncodeToString(b[:])
 	}
-	p := cc.MailReplyRequest{Reply: id, Contact: req.Contact, Agent: req.Agent, Subject: req.Subject, Body: req.Body}
+	typ, p := command(id)
 	payload, _ := json.Marshal(p)
-	if err := cc.CheckPayload(cc.TypeMailReply, payload); err != nil {
+	if err := cc.CheckPayload(typ, payload); err != nil {
 		e := &apierr.Error{Code: apierr.BadRequest, Message: err.Error()}
 		var fe interface{ FieldName() string }
 		if errors.As(err, &fe) {
@@ -105,7 +137,7 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if key != "" {
-		// A retry after the cluster's dedupe window: the reply exists.
+		// A retry after the cluster's dedupe window: the entry exists.
 		for _, o := range h.Engine.Outbox("") {
 			if o.ID == id {
 				o.Body = ""
@@ -121,12 +153,19 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		opts = append(opts, cluster.WithKey("mail.reply:"+id))
 	}
-	res, err := h.Store.Propose(ctx, cc.TypeMailReply, json.RawMessage(payload), opts...)
+	res, err := h.Store.Propose(ctx, typ, json.RawMessage(payload), opts...)
 	if err != nil {
 		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, res)
+}
+
+// KeyedID is the outbox entry id of an idempotency key: a retry with the
+// key names the same entry, which the engine never queues twice.
+func KeyedID(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "reply-" + hex.EncodeToString(sum[:12])
 }
 
 func (h *Handler) outbox(w http.ResponseWriter, r *http.Request) {

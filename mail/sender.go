@@ -42,6 +42,10 @@ type Sender struct {
 	Now    func() time.Time
 	// Poll is how often the outbox is looked at (default 100 ms).
 	Poll time.Duration
+	// Original fetches a contact's message as the server keeps it, which
+	// a forward attaches (Channel.Raw: a session of the pool). Without
+	// it forwards fail.
+	Original func(ctx context.Context, contact string) ([]byte, error)
 
 	mu   sync.Mutex
 	sent uint64
@@ -187,13 +191,21 @@ func temporary(err error) bool {
 	return true
 }
 
-// Compose builds the reply's message: From the alias, threaded on the
-// message answered (In-Reply-To, References), our X-Tandem-Contact, a
-// Message-ID made of the reply's id (the same on every attempt).
-func Compose(o cc.OutboxEntry, date time.Time) ([]byte, error) {
+// Compose builds an outbox entry's message. A reply: From the alias, To
+// the customer, threaded on the message answered (In-Reply-To,
+// References). A forward: From the alias, To the address forwarded to,
+// References the message, which original is, attached
+// (message/rfc822) after the agent's text. Both carry our
+// X-Tandem-Contact. A report: From the address it is sent on behalf of,
+// Sender the alias. The Message-ID is made of the entry's id (the same
+// on every attempt).
+func Compose(o cc.OutboxEntry, date time.Time, original []byte) ([]byte, error) {
 	var h gomail.Header
 	h.SetDate(date)
 	h.SetAddressList("From", []*gomail.Address{{Address: o.From}})
+	if o.Sender != "" {
+		h.SetAddressList("Sender", []*gomail.Address{{Address: o.Sender}})
+	}
 	h.SetAddressList("To", []*gomail.Address{{Address: o.To}})
 	h.SetSubject(o.Subject)
 	if id := strings.Trim(o.MessageID, "<>"); id != "" {
@@ -201,19 +213,61 @@ func Compose(o cc.OutboxEntry, date time.Time) ([]byte, error) {
 	}
 	if id := strings.Trim(o.InReplyTo, "<>"); id != "" {
 		h.SetMsgIDList("In-Reply-To", []string{id})
-		h.SetMsgIDList("References", []string{strings.Trim(o.References, "<>")})
 	}
-	h.Set(HeaderContact, o.Contact)
-	h.Set("Content-Type", "text/plain; charset=utf-8")
+	if id := strings.Trim(o.References, "<>"); id != "" {
+		h.SetMsgIDList("References", []string{id})
+	}
+	if o.Contact != "" {
+		h.Set(HeaderContact, o.Contact)
+	}
 	var buf bytes.Buffer
-	w, err := gomail.CreateSingleInlineWriter(&buf, h)
-	if err != nil {
-		return nil, fmt.Errorf("composing reply %s: %w", o.ID, err)
+	if o.Kind != cc.OutboxForward {
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		w, err := gomail.CreateSingleInlineWriter(&buf, h)
+		if err != nil {
+			return nil, fmt.Errorf("composing %s: %w", o.ID, err)
+		}
+		if _, err := w.Write([]byte(o.Body)); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
 	}
-	if _, err := w.Write([]byte(o.Body)); err != nil {
+	if len(original) == 0 {
+		return nil, fmt.Errorf("composing forward %s: the message of %s is missing", o.ID, o.Contact)
+	}
+	mw, err := gomail.CreateWriter(&buf, h)
+	if err != nil {
+		return nil, fmt.Errorf("composing forward %s: %w", o.ID, err)
+	}
+	var th gomail.InlineHeader
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	tw, err := mw.CreateSingleInline(th)
+	if err != nil {
 		return nil, err
 	}
-	if err := w.Close(); err != nil {
+	if _, err := tw.Write([]byte(o.Body)); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	var ah gomail.AttachmentHeader
+	ah.Set("Content-Type", "message/rfc822")
+	ah.SetFilename(o.Contact + ".eml")
+	aw, err := mw.CreateAttachment(ah)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := aw.Write(original); err != nil {
+		return nil, err
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+	if err := mw.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -221,7 +275,17 @@ func Compose(o cc.OutboxEntry, date time.Time) ([]byte, error) {
 
 // send delivers one reply to the SMTP server.
 func (s *Sender) send(ctx context.Context, m cc.Mail, o cc.OutboxEntry) error {
-	msg, err := Compose(o, s.now())
+	var original []byte
+	if o.Kind == cc.OutboxForward {
+		if s.Original == nil {
+			return fmt.Errorf("forward %s: no way to fetch the message of %s", o.ID, o.Contact)
+		}
+		var err error
+		if original, err = s.Original(ctx, o.Contact); err != nil {
+			return fmt.Errorf("fetching the message of %s to forward: %w", o.Contact, err)
+		}
+	}
+	msg, err := Compose(o, s.now(), original)
 	if err != nil {
 		return err
 	}
@@ -255,7 +319,11 @@ func (s *Sender) send(ctx context.Context, m cc.Mail, o cc.OutboxEntry) error {
 			return fmt.Errorf("authenticating to %s as %s: %w", addr, cc.CleanText(sm.User, 64), err)
 		}
 	}
-	if err := c.Mail(o.From, nil); err != nil {
+	envelopeFrom := o.From
+	if o.Sender != "" {
+		envelopeFrom = o.Sender // the alias sends on behalf of From
+	}
+	if err := c.Mail(envelopeFrom, nil); err != nil {
 		return fmt.Errorf("MAIL FROM: %w", err)
 	}
 	if err := c.Rcpt(o.To, nil); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/tandemcc/tandem/cluster"
 	cc "github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/internal/dovecottest"
 )
@@ -263,5 +264,197 @@ func TestSenderStartTLS(t *testing.T) {
 	defer sink.mu.Unlock()
 	if sink.authed != 1 {
 		t.Fatalf("authenticated %d times", sink.authed)
+	}
+}
+
+// nodeStore is one node's view of the in-process cluster: its own
+// leadership; killAt makes the node lose it (and the proposal fail) when
+// it records the outcome of that reply — a leader gone between SMTP and
+// mail.sent.
+type nodeStore struct {
+	*engineStore
+	mu     sync.Mutex
+	leader bool
+	killAt string
+	killed chan struct{}
+}
+
+func (n *nodeStore) IsLeader() bool { n.mu.Lock(); defer n.mu.Unlock(); return n.leader }
+
+func (n *nodeStore) Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error) {
+	n.mu.Lock()
+	if !n.leader {
+		n.mu.Unlock()
+		return cluster.Result{}, errors.New("not the leader")
+	}
+	if p, ok := payload.(cc.MailSentRequest); ok && typ == cc.TypeMailSent && p.Reply == n.killAt {
+		n.leader = false
+		n.mu.Unlock()
+		close(n.killed)
+		return cluster.Result{}, errors.New("leadership lost")
+	}
+	n.mu.Unlock()
+	return n.engineStore.Propose(ctx, typ, payload, opts...)
+}
+
+// A burst of 100 replies under the provider's 30 a minute, with the
+// leader's clock injected (no sleeps decide anything): 30 attempts in
+// each minute window and 10 in the fourth, each reply delivered exactly
+// once; the leader is lost after delivering the 45th and before
+// recording it, and the next leader marks that one uncertain instead of
+// sending it again, then goes on within the same window's budget.
+func TestSenderBurstUnderLimitAcrossFailover(t *testing.T) {
+	sink := startSink(t)
+	clock := &fakeClock{t: time.Now().Add(time.Hour)}
+	st := newEngineStore(t, senderConfig(sink, 30))
+	st.now = clock.Now
+	ctx := context.Background()
+	if _, err := st.Propose(ctx, cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: 1, MessageID: "<q1@cust.example>",
+		From: "cust@example.com", To: []string{"support@example.org"}, Subject: "Order"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 100; i++ {
+		if _, err := st.Propose(ctx, cc.TypeMailReply, cc.MailReplyRequest{Reply: fmt.Sprintf("r%03d", i), Contact: "mail-1-1", Body: fmt.Sprint("Reply ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &nodeStore{engineStore: st, leader: true, killAt: "r045", killed: make(chan struct{})}
+	b := &nodeStore{engineStore: st, killed: make(chan struct{})}
+	for _, n := range []*nodeStore{a, b} {
+		snd := &Sender{Store: n, Engine: st.e, Now: clock.Now, Poll: 5 * time.Millisecond}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { snd.Run(rctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	attempted := func() int {
+		n := 0
+		for _, o := range st.e.Outbox("") {
+			if o.Attempts > 0 && o.State != cc.OutboxSending {
+				n++
+			}
+		}
+		return n
+	}
+	start := clock.Now()
+	for window, want := range []int{30, 60, 90, 100} {
+		if window == 1 {
+			select {
+			case <-a.killed:
+			case <-time.After(20 * time.Second):
+				t.Fatal("the first leader never reached r045")
+			}
+			if o := st.e.Outbox(cc.OutboxSending); len(o) != 1 || o[0].ID != "r045" {
+				t.Fatalf("left sending: %+v", o)
+			}
+			b.mu.Lock()
+			b.leader = true // the next leader
+			b.mu.Unlock()
+		}
+		waitFor(t, fmt.Sprintf("%d attempts in window %d", want, window), 20*time.Second, func() bool { return attempted() == want })
+		if got := len(sink.messages()); got != want {
+			t.Fatalf("window %d: %d delivered, want %d", window, got, want)
+		}
+		// The limit is reached: the engine refuses one more attempt now.
+		if want < 100 {
+			if _, err := st.Propose(ctx, cc.TypeMailSending, cc.MailSendingRequest{Reply: fmt.Sprintf("r%03d", want+1)}); err == nil || !strings.Contains(err.Error(), "the limit is 30") {
+				t.Fatalf("window %d: a 31st attempt: %v", window, err)
+			}
+		}
+		clock.Add(time.Minute)
+	}
+	perWindow := map[int64]int{}
+	states := map[string]int{}
+	for _, o := range st.e.Outbox("") {
+		perWindow[(o.SendingAt-start.UnixNano())/int64(time.Minute)]++
+		states[o.State]++
+		if o.Attempts != 1 {
+			t.Errorf("%s: %d attempts", o.ID, o.Attempts)
+		}
+	}
+	if fmt.Sprint(perWindow) != "map[0:30 1:30 2:30 3:10]" {
+		t.Fatalf("attempts per minute window %v", perWindow)
+	}
+	if states[cc.OutboxSent] != 99 || states[cc.OutboxUncertain] != 1 {
+		t.Fatalf("outbox states %v", states)
+	}
+	seen := map[string]int{}
+	for _, m := range sink.messages() {
+		h, err := gomail.CreateReader(strings.NewReader(string(m)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := h.Header.MessageID()
+		seen[id]++
+	}
+	if len(seen) != 100 {
+		t.Fatalf("%d distinct replies delivered, want 100", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", id, n)
+		}
+	}
+}
+
+// Compose by kind: a forward carries the agent's text and the message
+// attached, threaded by References, marked as ours; it needs the
+// message; a report on behalf of another address shows that From, the
+// alias as Sender.
+func TestComposeForwardAndReport(t *testing.T) {
+	date := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	original := []byte("From: c@example.com\r\nMessage-ID: <q@c>\r\nSubject: Help\r\n\r\nIt broke.\r\n")
+	fwd := cc.OutboxEntry{ID: "f1", Kind: cc.OutboxForward, Contact: "mail-1-1", From: "support@example.org", To: "tech@partner.example",
+		Subject: "Fwd: Help", MessageID: "<f1.mail-1-1@example.org>", References: "<q@c>", Body: "Please look."}
+	if _, err := Compose(fwd, date, nil); err == nil {
+		t.Fatal("a forward without its message composed")
+	}
+	b, err := Compose(fwd, date, original)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := gomail.CreateReader(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, _ := m.Header.MsgIDList("References")
+	if fmt.Sprint(refs) != "[q@c]" || m.Header.Get("In-Reply-To") != "" || m.Header.Get(HeaderContact) != "mail-1-1" {
+		t.Fatalf("forward headers %v", m.Header.Map())
+	}
+	var parts []string
+	for {
+		p, err := m.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(p.Body)
+		ct, _, _ := p.Header.(interface {
+			ContentType() (string, map[string]string, error)
+		}).ContentType()
+		parts = append(parts, ct+":"+strings.TrimSpace(string(body)))
+	}
+	if len(parts) != 2 || parts[0] != "text/plain:Please look." || !strings.HasPrefix(parts[1], "message/rfc822:From: c@example.com") {
+		t.Fatalf("forward parts %q", parts)
+	}
+	if h, _ := ParseHeaders(b); h.Skip != cc.MailSkipOwn {
+		t.Fatalf("our forward parses as %q", h.Skip)
+	}
+	rep := cc.OutboxEntry{ID: "p1", Kind: cc.OutboxReport, From: "ceo@example.org", Sender: "support@example.org", To: "boss@example.com",
+		Subject: "Daily", MessageID: "<p1@example.org>", Body: "42 calls"}
+	b, err = Compose(rep, date, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = gomail.CreateReader(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, _ := m.Header.AddressList("From")
+	sender, _ := m.Header.AddressList("Sender")
+	if len(from) != 1 || from[0].Address != "ceo@example.org" || len(sender) != 1 || sender[0].Address != "support@example.org" || m.Header.Get(HeaderContact) != "" {
+		t.Fatalf("report headers %v", m.Header.Map())
 	}
 }

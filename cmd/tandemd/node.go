@@ -339,7 +339,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	mailCh := &mail.Channel{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"),
 		Unreachable: agent.MailServerUnreachable, Now: now}
 	mailCh.Register(reg)
-	mailOut := &mail.Sender{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"), Now: now}
+	mailOut := &mail.Sender{Store: mailStore{store, receiver}, Engine: engine, Logger: logger.With("component", "mail"), Now: now,
+		Original: mailCh.Raw}
 	mailOut.Register(reg)
 	if sip != nil {
 		sip.Register(reg)

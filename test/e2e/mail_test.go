@@ -41,12 +41,14 @@ func mailMessage(i int, to string, extra ...string) []byte {
 
 // mailStatus is the mail section of /v1/status.
 type mailStatus struct {
-	State       string `json:"state"`
-	Unreachable bool   `json:"unreachable"`
-	Failures    int    `json:"failures"`
-	LastError   string `json:"last_error"`
-	LastUID     uint32 `json:"last_uid"`
-	Ingested    uint64 `json:"ingested"`
+	State        string    `json:"state"`
+	Unreachable  bool      `json:"unreachable"`
+	Failures     int       `json:"failures"`
+	LastError    string    `json:"last_error"`
+	LastUID      uint32    `json:"last_uid"`
+	Ingested     uint64    `json:"ingested"`
+	LastNewMail  time.Time `json:"last_new_mail"`
+	LastRecorded time.Time `json:"last_recorded"`
 }
 
 func (n *node) mailStatus() (mailStatus, string, error) {
