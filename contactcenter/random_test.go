@@ -91,6 +91,7 @@ type randomGen struct {
 	mailMsgs, outQueued, outSending []string
 	mailLast                        uint32 // the engine's watermark
 	nextReply                       int
+	nextTranscript                  int      // chat transcripts' outbox ids (t<n>), apart from the replies' cycle
 	cbs                             []string // web callbacks created recently
 	nextCB                          int
 	chats                           []string // web chat sessions created recently
@@ -128,6 +129,7 @@ type randomView struct {
 	openCBs    []string          // open web callbacks
 	openChats  []string          // open web chat sessions
 	chatLines  []string          // "agent/session": a chat on an agent's line
+	chatFresh  []string          // sessions an agent took whose transcript was never sent
 
 	out        []string // calls with an outgoing leg waiting for an answer
 	legs       []string // of those: consultations on line 2
@@ -188,6 +190,9 @@ func (g *randomGen) see(s *State, now time.Time, step int) {
 			if c := s.Calls[ch.Call]; c != nil && c.Place == PlaceLine {
 				g.chatLines = append(g.chatLines, c.Agent+"/"+id)
 			}
+		}
+		if ch := s.Chats[id]; ch.Agent != "" && ch.Transcript == "" {
+			g.chatFresh = append(g.chatFresh, id)
 		}
 	}
 	owners, unattended, back := map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -503,7 +508,7 @@ func (g *randomGen) mail() (string, any) {
 		return TypeMailSent, p
 	case len(g.outQueued) > 0 && g.r.IntN(2) == 0:
 		return TypeMailSending, MailSendingRequest{Reply: g.pick(g.outQueued)}
-	case len(g.mailMsgs) > 0 && g.r.IntN(4) == 0:
+	case len(g.mailMsgs) > 0 && g.r.IntN(2) == 0:
 		g.nextReply++
 		id := fmt.Sprintf("r%d", g.nextReply)
 		switch g.nextReply % 3 { // no random draw: the rest of the sequence is as it was
@@ -898,6 +903,12 @@ func (g *randomGen) chatCommand() (string, any) {
 		}
 		return "chat-none"
 	}
+	if len(g.chatFresh) > 0 && g.r.IntN(3) == 0 {
+		// a session an agent took (open or ended) whose transcript was
+		// never sent: rare enough that the coverage floor needs them steered
+		g.nextTranscript++
+		return TypeChatTranscript, ChatTranscriptRequest{Session: g.pick(g.chatFresh), Reply: fmt.Sprintf("t%d", g.nextTranscript), To: "ana@example.com"}
+	}
 	n := g.r.IntN(10)
 	if len(g.chatLines) > 0 && n < 5 {
 		agent, id, _ := strings.Cut(g.pick(g.chatLines), "/")
@@ -912,8 +923,8 @@ func (g *randomGen) chatCommand() (string, any) {
 		case 2, 3:
 			// the customer asks for the transcript while an agent holds it
 			// (a second time is refused)
-			g.nextReply++
-			return TypeChatTranscript, ChatTranscriptRequest{Session: id, Reply: fmt.Sprintf("t%d", g.nextReply), To: "ana@example.com"}
+			g.nextTranscript++
+			return TypeChatTranscript, ChatTranscriptRequest{Session: id, Reply: fmt.Sprintf("t%d", g.nextTranscript), To: "ana@example.com"}
 		}
 		return TypeChatMessage, ChatMessageRequest{Session: id, From: ChatFromAgent, Agent: agent, Text: "agent says"}
 	}
@@ -930,12 +941,12 @@ func (g *randomGen) chatCommand() (string, any) {
 	case n < 8:
 		// the transcript by e-mail: once per session, after an agent took
 		// it (some refused: before, twice, a malformed address)
-		g.nextReply++
+		g.nextTranscript++
 		id := session()
 		if len(g.chatLines) > 0 { // one an agent holds
 			_, id, _ = strings.Cut(g.pick(g.chatLines), "/")
 		}
-		return TypeChatTranscript, ChatTranscriptRequest{Session: id, Reply: fmt.Sprintf("t%d", g.nextReply),
+		return TypeChatTranscript, ChatTranscriptRequest{Session: id, Reply: fmt.Sprintf("t%d", g.nextTranscript),
 			To: g.pick([]string{"ana@example.com", "ana@example.com", "bad@localhost"})}
 	}
 	g.nextCh++
