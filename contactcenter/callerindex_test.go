@@ -19,7 +19,8 @@ func (s *recordSink) Emit(typ string, data any) {
 // users and with each other; prunes; settings changes) and checks after
 // each that the caller index updated in place equals one built anew, and
 // that a merge's diff at the document's contacts alone gives the events
-// and counts of a diff of the whole directory.
+// and counts of a diff of the whole directory, which the apply and its
+// preview (the edge's "would anything change?") both answer.
 func TestCallerIndexUpdatedInPlace(t *testing.T) {
 	h := newHarness(t, baseDoc)
 	h.config(ctiDoc)
@@ -73,8 +74,16 @@ func TestCallerIndexUpdatedInPlace(t *testing.T) {
 		if ch.contactsOnly {
 			incremental++
 		}
-		if _, err := h.apply(TypeConfigApply, req); err != nil {
+		preview, err := h.e.Preview(req)
+		if err != nil {
+			t.Fatalf("round %d: preview: %v", round, err)
+		}
+		res, err := h.apply(TypeConfigApply, req)
+		if err != nil {
 			t.Fatalf("round %d: apply: %v", round, err)
+		}
+		if res.(ApplyResult) != preview || preview != rw {
+			t.Fatalf("round %d: apply %+v, preview %+v, whole diff %+v", round, res, preview, rw)
 		}
 		got := h.e.callers
 		h.e.buildCallerIndex()

@@ -17,5 +17,6 @@ func (e *Engine) Preview(req ApplyRequest) (ApplyResult, error) {
 		return ApplyResult{}, err
 	}
 	// diff emits the events an apply would; a throwaway emitter keeps them.
-	return diff(e.st.Config, next, command.NewEmitter(0, command.Envelope{})), nil
+	res, _ := diffDetail(e.st.Config, next, command.NewEmitter(0, command.Envelope{}), docContactIDs(req))
+	return res, nil
 }
