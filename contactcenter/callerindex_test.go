@@ -65,9 +65,13 @@ func TestCallerIndexUpdatedInPlace(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: merge: %v", round, err)
 		}
+		staged, err := mergeStaged(h.e.st.Config, req.Document, req.Prune)
+		if err != nil {
+			t.Fatalf("round %d: mergeStaged: %v", round, err)
+		}
 		var whole, some recordSink
 		rw := diff(h.e.st.Config, next, &whole)
-		rs, ch := diffDetail(h.e.st.Config, next, &some, docContactIDs(req))
+		rs, ch := diffDetail(h.e.st.Config, staged, &some)
 		if rw != rs || !reflect.DeepEqual(whole.events, some.events) {
 			t.Fatalf("round %d (prune %v): diff %+v %q\nat the document's ids %+v %q", round, prune, rw, whole.events, rs, some.events)
 		}

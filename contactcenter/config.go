@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -267,6 +268,11 @@ type Config struct {
 	Settings      Settings                `json:"settings"`
 	PauseReasons  map[string]PauseReason  `json:"pause_reasons"`
 	Contacts      map[string]Contact      `json:"contacts"`
+	// contactWrites are a merge's document contacts, staged over
+	// Contacts (which the merge shares with the configuration it started
+	// from, never copied: a directory can hold millions) until
+	// commitContacts writes them, once every check has passed (mergeStaged).
+	contactWrites []Contact
 	// ExcludedNumbers is keyed by the normalised number.
 	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
 	// Callbacks is the callback routing schedule (nil: none configured).
@@ -380,15 +386,16 @@ func (e *Engine) applyConfig(env command.Envelope) (any, error) {
 	if err := json.Unmarshal(env.Payload, &req); err != nil {
 		return nil, fmt.Errorf("decoding config.apply: %w", configPayloadErr(jsonin.Explain(env.Payload, &req, err, false)))
 	}
-	next, err := merge(e.st.Config, req.Document, req.Prune)
+	next, err := mergeStaged(e.st.Config, req.Document, req.Prune)
 	if err != nil {
 		return nil, err
 	}
 	if err := e.checkRemovals(next); err != nil {
 		return nil, err
 	}
-	res, ch := diffDetail(e.st.Config, next, engineSink{e}, docContactIDs(req))
+	res, ch := diffDetail(e.st.Config, next, engineSink{e})
 	e.dropRemovedMailboxes(next)
+	next.commitContacts() // every check passed: now the shared map changes
 	e.st.Config = next
 	e.syncRuntime(&ch)
 	return res, nil
@@ -409,12 +416,13 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		copyMap(next.Queues, cur.Queues)
 		copyMap(next.Agents, cur.Agents)
 		copyMap(next.PauseReasons, cur.PauseReasons)
-		// The directory can hold millions of contacts: maps.Clone
-		// copies the table at once instead of inserting entry by entry.
-		next.Contacts = maps.Clone(cur.Contacts)
+		// The directory can hold millions of contacts: the document's
+		// are staged, written into the shared map by commitContacts.
+		next.Contacts = cur.Contacts
 		if next.Contacts == nil {
 			next.Contacts = map[string]Contact{}
 		}
+		next.contactWrites = make([]Contact, 0, len(d.Contacts))
 		copyMap(next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
 		next.Callbacks = cur.Callbacks
@@ -479,7 +487,11 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		if err := dup("contact", f+".id", c.ID); err != nil {
 			return Config{}, err
 		}
-		next.Contacts[c.ID] = c
+		if next.contactWrites != nil {
+			next.contactWrites = append(next.contactWrites, c)
+		} else {
+			next.Contacts[c.ID] = c
+		}
 	}
 	for i, b := range d.BusinessUnits {
 		f := fmt.Sprintf("business_units[%d].id", i)
@@ -610,6 +622,28 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 
 // merge is mergeFields followed by the reference checks.
 func merge(cur Config, d Document, prune bool) (Config, error) {
+	next, err := mergeStaged(cur, d, prune)
+	if err != nil || next.contactWrites == nil {
+		return next, err
+	}
+	next.Contacts = maps.Clone(next.Contacts)
+	next.commitContacts()
+	return next, nil
+}
+
+// commitContacts writes the staged contacts into Contacts — the map the
+// configuration merged from shares: call it only when next replaces it.
+func (c *Config) commitContacts() {
+	for _, w := range c.contactWrites {
+		c.Contacts[w.ID] = w
+	}
+	c.contactWrites = nil
+}
+
+// mergeStaged is merge leaving a merge's document contacts staged
+// (Config.contactWrites) over cur's own contacts map: cur is unchanged
+// until the caller commits them, and nothing is copied.
+func mergeStaged(cur Config, d Document, prune bool) (Config, error) {
 	next, err := mergeFields(cur, d, prune)
 	if err != nil {
 		return Config{}, err
@@ -966,7 +1000,7 @@ func (s engineSink) Emit(typ string, data any) { s.e.emit(typ, data) }
 // diff emits one event per created, updated or removed entity, in a
 // deterministic order, and counts them.
 func diff(old, next Config, em eventSink) ApplyResult {
-	r, _ := diffDetail(old, next, em, nil)
+	r, _ := diffDetail(old, next, em)
 	return r
 }
 
@@ -983,24 +1017,9 @@ type configChange struct {
 	previous map[string]Contact
 }
 
-// docContactIDs are the ids of the contacts a merge (not a prune) of
-// req writes, sorted: the only contacts it can change. Nil for a prune,
-// which can remove any.
-func docContactIDs(req ApplyRequest) []string {
-	if req.Prune {
-		return nil
-	}
-	ids := make([]string, 0, len(req.Document.Contacts))
-	for _, c := range req.Document.Contacts {
-		ids = append(ids, c.ID)
-	}
-	return sortedUnique(ids)
-}
-
-// diffDetail is diff, telling also what changed. docContacts, when not
-// nil, are the only contact ids next may differ from old at (a merge's
-// document's, sorted), so the directory is compared at those alone.
-func diffDetail(old, next Config, em eventSink, docContacts []string) (ApplyResult, configChange) {
+// diffDetail is diff, telling also what changed. When next holds staged
+// contacts (mergeStaged), the directory is compared at those alone.
+func diffDetail(old, next Config, em eventSink) (ApplyResult, configChange) {
 	var r ApplyResult
 	diffKind(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits, nil)
 	// Nor an extension's its phones' passwords (extensionEvent).
@@ -1012,8 +1031,8 @@ func diffDetail(old, next Config, em eventSink, docContacts []string) (ApplyResu
 	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, nil)
 	before := r
 	var ch configChange
-	if docContacts != nil {
-		ch.contacts = diffSome(&r, em, "contact", old.Contacts, next.Contacts, docContacts)
+	if next.contactWrites != nil {
+		ch.contacts = diffStaged(&r, em, old.Contacts, next.contactWrites)
 	} else {
 		ch.contacts = diffKind(&r, em, "contact", old.Contacts, next.Contacts, nil)
 	}
@@ -1095,31 +1114,30 @@ func diffKind[V any](r *ApplyResult, em eventSink, kind string, old, next map[st
 	return sortedUnique(changed)
 }
 
-// diffSome is diffKind where next is old with the keys (sorted, unique)
-// written and nothing removed: the same events and counts, in time that
-// grows with the keys, not with the map.
-func diffSome[V any](r *ApplyResult, em eventSink, kind string, old, next map[string]V, keys []string) []string {
+// diffStaged is diffKind of the directory when next is old with the
+// staged writes over it (nothing removed, every other entry unchanged):
+// the same events and counts, in time that grows with the writes, not
+// with the directory. It returns the ids created or updated, sorted.
+func diffStaged(r *ApplyResult, em eventSink, old map[string]Contact, writes []Contact) []string {
+	ws := slices.Clone(writes)
+	slices.SortFunc(ws, func(a, b Contact) int { return strings.Compare(a.ID, b.ID) })
 	var changed []string
 	updated := 0
-	for _, k := range keys {
-		n, ok := next[k]
-		if !ok {
-			continue
-		}
-		o, had := old[k]
+	for _, w := range ws {
+		o, had := old[w.ID]
 		switch {
 		case !had:
 			r.Created++
-			em.Emit("config."+kind+".created", n)
-			changed = append(changed, k)
-		case !reflect.DeepEqual(o, n):
+			em.Emit("config.contact.created", w)
+			changed = append(changed, w.ID)
+		case !reflect.DeepEqual(o, w):
 			updated++
 			r.Updated++
-			em.Emit("config."+kind+".updated", n)
-			changed = append(changed, k)
+			em.Emit("config.contact.updated", w)
+			changed = append(changed, w.ID)
 		}
 	}
-	// Every entry of old is in next; those not updated are unchanged.
+	// Every entry of old stays; those not updated are unchanged.
 	r.Unchanged += len(old) - updated
 	return changed
 }

@@ -9,7 +9,7 @@ import "github.com/tandemcc/tandem/command"
 func (e *Engine) Preview(req ApplyRequest) (ApplyResult, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	next, err := merge(e.st.Config, req.Document, req.Prune)
+	next, err := mergeStaged(e.st.Config, req.Document, req.Prune) // never committed: nothing changes
 	if err != nil {
 		return ApplyResult{}, err
 	}
@@ -17,6 +17,6 @@ func (e *Engine) Preview(req ApplyRequest) (ApplyResult, error) {
 		return ApplyResult{}, err
 	}
 	// diff emits the events an apply would; a throwaway emitter keeps them.
-	res, _ := diffDetail(e.st.Config, next, command.NewEmitter(0, command.Envelope{}), docContactIDs(req))
+	res, _ := diffDetail(e.st.Config, next, command.NewEmitter(0, command.Envelope{}))
 	return res, nil
 }
