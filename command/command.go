@@ -113,7 +113,14 @@ func Encode(e Envelope) ([]byte, error) {
 
 // Decode parses and validates an envelope read from the Raft log.
 func Decode(b []byte) (Envelope, error) {
-	var e Envelope
+	e, ok := decodeFast(b)
+	if ok {
+		if err := e.Validate(); err != nil {
+			return Envelope{}, err
+		}
+		return e, nil
+	}
+	e = Envelope{}
 	if err := json.Unmarshal(b, &e); err != nil {
 		return Envelope{}, fmt.Errorf("decoding command: %w", err)
 	}

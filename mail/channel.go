@@ -576,6 +576,15 @@ func (c *Channel) requests(validity, after uint32, msgs []*imapclient.FetchMessa
 	return reqs, after
 }
 
+// EncodeBatch is the payload of a mail.received_batch.
+func EncodeBatch(batch cc.MailReceivedBatchRequest) ([]byte, error) {
+	payload, err := json.Marshal(batch)
+	if err != nil {
+		return nil, fmt.Errorf("encoding mail.received_batch: %w", err)
+	}
+	return payload, nil
+}
+
 // maxBatchPayload bounds a mail.received_batch's payload (a quarter of
 // what a command may carry): a larger batch is proposed in halves.
 const maxBatchPayload = command.MaxPayload / 4
@@ -585,9 +594,9 @@ const maxBatchPayload = command.MaxPayload / 4
 // UIDs, so a retry applies once; a batch on a moved watermark is refused
 // as stale and the mailbox read again.
 func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailReceivedBatchRequest) error {
-	payload, err := json.Marshal(batch)
+	payload, err := EncodeBatch(batch)
 	if err != nil {
-		return fmt.Errorf("encoding mail.received_batch: %w", err)
+		return err
 	}
 	if n := len(batch.Messages); len(payload) > maxBatchPayload && n > 1 {
 		if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[:n/2]}); err != nil {
