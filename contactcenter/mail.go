@@ -2,6 +2,7 @@ package contactcenter
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -258,6 +259,10 @@ func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
 		validity, last = m.UIDValidity, m.UID
 	}
 	res := MailBatchResult{Results: make([]MailResult, len(p.Messages))}
+	// The events' encoding at once: about twice the payload (a contact's
+	// mail.received repeats its message, its call.queued names it).
+	e.evBuf = slices.Grow(e.evBuf, 2*len(env.Payload))
+	e.evs = slices.Grow(e.evs, 2*len(p.Messages))
 	for i := range p.Messages {
 		res.Results[i] = e.applyMailReceived(&p.Messages[i])
 	}
