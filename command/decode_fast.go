@@ -12,7 +12,7 @@ import (
 // every node decodes every entry, and a batch command's payload is large
 // (a mail.received_batch of 500 messages is ~120 KB), so encoding/json's
 // two passes over it (validation, then skipping it into the RawMessage)
-// were a quarter of applying it. The payload is checked with json.Valid,
+// were a quarter of applying it. The payload is checked with validJSON,
 // the rest read here; anything else (other order or spelling, escapes,
 // a repeated member, a payload that is not an object) is left to
 // json.Unmarshal (ok false). FuzzDecodeFast holds it to json.Unmarshal.
@@ -57,7 +57,7 @@ func decodeFast(b []byte) (e Envelope, ok bool) {
 	for len(p) > 0 && isSpace(p[len(p)-1]) {
 		p = p[:len(p)-1]
 	}
-	if len(p) == 0 || p[len(p)-1] != '}' || !json.Valid(p) {
+	if len(p) == 0 || p[len(p)-1] != '}' || !validJSON(p) {
 		return Envelope{}, false
 	}
 	e.Payload = append(json.RawMessage(nil), p...)

@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -84,6 +85,23 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 		if !sameEnvelope(fast, ref) || !bytes.Equal(fast.Payload, ref.Payload) || (fast.Payload == nil) != (ref.Payload == nil) {
 			t.Fatalf("%q: fast path %+v, json.Unmarshal %+v", data, fast, ref)
+		}
+	})
+}
+
+// FuzzValidJSON: validJSON is json.Valid.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` [ ] `, `{"a":[1,-0.5e+3,1E9,true,false,null,"\u00e9\"\\\/\b\f\n\r\t"]}`, `{"a":1,}`, `[1,]`, `01`, `-`, `1.`, `.5`, `1e`, `1e+`,
+		`"\u12"`, `"\uZZZZ"`, `"\x"`, "\"\x01\"", "\"\xff\"", `tru`, `nul`, `{"a" 1}`, `{1:2}`, `[1 2]`, `{"a":1}}`, `[[[]]]`, `"`, ``, ` `,
+		`-01`, `-0`, `1.5E-07`, `{"":""}`, "\t\n\r {\"a\"\t:\n1}\r\n", `[` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `]`,
+		strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000), strings.Repeat(`{"a":`, 10001) + `1` + strings.Repeat(`}`, 10001),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if got, want := validJSON(p), json.Valid(p); got != want {
+			t.Fatalf("%.200q: validJSON %v, json.Valid %v", p, got, want)
 		}
 	})
 }

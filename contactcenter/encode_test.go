@@ -35,6 +35,7 @@ func appenderTypes() []reflect.Type {
 		reflect.TypeFor[QueuedEvent](), reflect.TypeFor[OfferedEvent](), reflect.TypeFor[WithdrawnEvent](),
 		reflect.TypeFor[CallAgentEvent](), reflect.TypeFor[AnsweredEvent](), reflect.TypeFor[CallEndedEvent](),
 		reflect.TypeFor[MailReceivedEvent](), reflect.TypeFor[MailSkippedEvent](),
+		reflect.TypeFor[MailReceivedRequest](), // a payload: the mail channel encodes its batches so
 	}
 }
 

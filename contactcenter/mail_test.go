@@ -517,3 +517,28 @@ func TestMailTextsMatchWalk(t *testing.T) {
 		t.Fatalf("%d of 5000 messages refused: the cases do not cover both", refused)
 	}
 }
+
+// TestMailBatchAppendJSON: a batch encodes as json.Marshal encodes it
+// (its messages are held to json.Marshal with the event encoders), and
+// decodes back through the fast path.
+func TestMailBatchAppendJSON(t *testing.T) {
+	for _, b := range []MailReceivedBatchRequest{{}, {Messages: []MailReceivedRequest{}},
+		{Messages: []MailReceivedRequest{{UIDValidity: 1, UID: 2, To: []string{}, Thread: []string{"<a&b>"}}, {UID: 3, After: 2, Subject: "\u2028\xff"}}}} {
+		want, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.AppendJSON([]byte("x")); string(got) != "x"+string(want) {
+			t.Fatalf("AppendJSON %s, json.Marshal %s", got[1:], want)
+		}
+	}
+	for _, env := range MailBenchBatches(t, 2, 50) {
+		var b MailReceivedBatchRequest
+		if !decodeFast(env.Payload, &b, nil) {
+			t.Fatalf("fast path not taken")
+		}
+		if got := b.AppendJSON(nil); string(got) != string(env.Payload) {
+			t.Fatalf("AppendJSON %s, json.Marshal %s", got, env.Payload)
+		}
+	}
+}
