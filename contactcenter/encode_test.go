@@ -36,6 +36,7 @@ func appenderTypes() []reflect.Type {
 		reflect.TypeFor[CallAgentEvent](), reflect.TypeFor[AnsweredEvent](), reflect.TypeFor[CallEndedEvent](),
 		reflect.TypeFor[MailReceivedEvent](), reflect.TypeFor[MailSkippedEvent](),
 		reflect.TypeFor[MailReceivedRequest](), // a payload: the mail channel encodes its batches so
+		reflect.TypeFor[MailResult](),          // a result: the cluster encodes a batch's so
 	}
 }
 

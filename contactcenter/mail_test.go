@@ -532,6 +532,15 @@ func TestMailBatchAppendJSON(t *testing.T) {
 			t.Fatalf("AppendJSON %s, json.Marshal %s", got[1:], want)
 		}
 	}
+	for _, r := range []MailBatchResult{{}, {Results: []MailResult{}}, {Results: []MailResult{{}, {Contact: "mail-1-2", Queue: "q<1>"}, {Skipped: MailSkipBulk, Threaded: true}}}} {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("AppendJSON %s, json.Marshal %s", got, want)
+		}
+	}
 	for _, env := range MailBenchBatches(t, 2, 50) {
 		var b MailReceivedBatchRequest
 		if !decodeFast(env.Payload, &b, nil) {

@@ -1,6 +1,7 @@
 package contactcenter
 
 import (
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -475,6 +476,50 @@ func (p MailReceivedBatchRequest) AppendJSON(b []byte) []byte {
 			b = append(b, ',')
 		}
 		b = p.Messages[i].AppendJSON(b)
+	}
+	return append(b, "]}"...)
+}
+
+// AppendJSON implements command.JSONAppender (the cluster encodes the
+// result of every command it applies).
+func (r MailResult) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	n := len(b)
+	sep := func(key string) string { // the first member has no comma
+		if len(b) == n {
+			return key[1:]
+		}
+		return key
+	}
+	if r.Contact != "" {
+		b = appendStr(b, sep(`,"contact":`), r.Contact)
+	}
+	if r.Queue != "" {
+		b = appendStr(b, sep(`,"queue":`), r.Queue)
+	}
+	if r.Duplicate {
+		b = append(b, sep(`,"duplicate":true`)...)
+	}
+	if r.Skipped != "" {
+		b = appendStr(b, sep(`,"skipped":`), r.Skipped)
+	}
+	if r.Threaded {
+		b = append(b, sep(`,"threaded":true`)...)
+	}
+	return append(b, '}')
+}
+
+// AppendJSON implements command.JSONAppender.
+func (r MailBatchResult) AppendJSON(b []byte) []byte {
+	if r.Results == nil {
+		return append(b, `{"results":null}`...)
+	}
+	b = append(slices.Grow(b, 14+48*len(r.Results)), `{"results":[`...)
+	for i := range r.Results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.Results[i].AppendJSON(b)
 	}
 	return append(b, "]}"...)
 }
