@@ -39,13 +39,13 @@ const (
 	mkSkip
 )
 
-// jstr reads a JSON string as encoding/json decodes it: escapes are
-// undone, except \u escapes of surrogates, which (with invalid UTF-8,
-// which encoding/json replaces) are refused.
-func (f *flatScanner) jstr() (string, bool) {
+// jstr reads a JSON string as encoding/json decodes it, appending its
+// text to b: escapes are undone, except \u escapes of surrogates, which
+// (with invalid UTF-8, which encoding/json replaces) are refused.
+func (f *flatScanner) jstr(b []byte) ([]byte, bool) {
 	p := f.p
 	if f.i >= len(p) || p[f.i] != '"' {
-		return "", false
+		return b, false
 	}
 	start := f.i + 1
 	ascii := true
@@ -54,41 +54,40 @@ func (f *flatScanner) jstr() (string, bool) {
 		c := p[j]
 		if c == '"' {
 			if !ascii && !utf8.Valid(p[start:j]) {
-				return "", false
+				return b, false
 			}
 			f.i = j + 1
-			return string(p[start:j]), true
+			return append(b, p[start:j]...), true
 		}
 		if c == '\\' {
 			break
 		}
 		if c < 0x20 {
-			return "", false
+			return b, false
 		}
 		if c >= utf8.RuneSelf {
 			ascii = false
 		}
 	}
 	if j >= len(p) {
-		return "", false
+		return b, false
 	}
 	// Escapes: the plain part so far, then the rest rune by rune.
 	if !ascii && !utf8.Valid(p[start:j]) {
-		return "", false
+		return b, false
 	}
-	b := make([]byte, 0, j-start+16)
 	b = append(b, p[start:j]...)
 	for j < len(p) {
 		c := p[j]
 		switch {
 		case c == '"':
 			f.i = j + 1
-			return string(b), true
+			return b, true
 		case c < 0x20:
-			return "", false
+			return b, false
 		case c == '\\':
 			if j+1 >= len(p) {
-				return "", false
+				return b, false
 			}
 			switch e := p[j+1]; e {
 			case '"', '\\', '/':
@@ -105,17 +104,17 @@ func (f *flatScanner) jstr() (string, bool) {
 				b = append(b, '\t')
 			case 'u':
 				if j+6 > len(p) {
-					return "", false
+					return b, false
 				}
 				r, ok := hex4(p[j+2 : j+6])
 				if !ok || (r >= 0xd800 && r <= 0xdfff) {
-					return "", false
+					return b, false
 				}
 				b = utf8.AppendRune(b, r)
 				j += 6
 				continue
 			default:
-				return "", false
+				return b, false
 			}
 			j += 2
 		case c < utf8.RuneSelf:
@@ -124,13 +123,13 @@ func (f *flatScanner) jstr() (string, bool) {
 		default:
 			r, size := utf8.DecodeRune(p[j:])
 			if r == utf8.RuneError && size == 1 {
-				return "", false
+				return b, false
 			}
 			b = append(b, p[j:j+size]...)
 			j += size
 		}
 	}
-	return "", false
+	return b, false
 }
 
 func hex4(h []byte) (rune, bool) {
@@ -174,39 +173,118 @@ func (f *flatScanner) uint32() (uint32, bool) {
 	return uint32(x), true
 }
 
-// strings reads an array of strings (jstr), [] as an empty list.
-func (f *flatScanner) strings() ([]string, bool) {
+// strArena holds the text of every string a payload decodes, to make
+// them one string (one allocation, not one a field): set are the strings
+// to point into it once it is complete, spans the elements of the list
+// being read.
+type strArena struct {
+	buf   []byte
+	set   []pendingStr
+	spans [][2]int
+	lists []string // the lists' elements, a chunk at a time
+}
+
+// list is a new list of n strings, cut from the current chunk (a full
+// chunk is left to the lists cut from it, never moved).
+func (a *strArena) list(n int) []string {
+	if cap(a.lists)-len(a.lists) < n {
+		a.lists = make([]string, 0, max(n, 256))
+	}
+	l := len(a.lists)
+	a.lists = a.lists[:l+n]
+	return a.lists[l : l+n : l+n]
+}
+
+// pendingStr is a string to set: *dst, or (dst nil) field of message
+// msg — the messages' array may still move while the batch is read.
+type pendingStr struct {
+	dst      *string
+	msg      int
+	field    int
+	from, to int
+}
+
+// done sets every string read, from one string of the arena's text;
+// field is where message k's field (a mk bit) is now.
+func (a *strArena) done(field func(k, bit int) *string) {
+	s := string(a.buf)
+	for _, p := range a.set {
+		dst := p.dst
+		if dst == nil {
+			dst = field(p.msg, p.field)
+		}
+		*dst = s[p.from:p.to]
+	}
+}
+
+// messageField is where a message's string field (an mk bit) is.
+func (p *MailReceivedRequest) messageField(bit int) *string {
+	switch bit {
+	case mkMessageID:
+		return &p.MessageID
+	case mkFrom:
+		return &p.From
+	case mkFromName:
+		return &p.FromName
+	case mkSubject:
+		return &p.Subject
+	}
+	return &p.Skip
+}
+
+// strTo reads a string into field bit of message k (set by done).
+func (f *flatScanner) strTo(a *strArena, k, bit int) bool {
+	from := len(a.buf)
+	var ok bool
+	if a.buf, ok = f.jstr(a.buf); !ok {
+		return false
+	}
+	a.set = append(a.set, pendingStr{msg: k, field: bit, from: from, to: len(a.buf)})
+	return true
+}
+
+// stringsTo reads an array of strings into *dst (its elements set by
+// done), [] as an empty list.
+func (f *flatScanner) stringsTo(a *strArena, dst *[]string) bool {
 	p := f.p
 	if f.i >= len(p) || p[f.i] != '[' {
-		return nil, false
+		return false
 	}
 	f.i++
 	f.skip()
-	out := []string{}
+	a.spans = a.spans[:0]
 	if f.i < len(p) && p[f.i] == ']' {
 		f.i++
-		return out, true
+		*dst = []string{}
+		return true
 	}
 	for {
-		s, ok := f.jstr()
-		if !ok {
-			return nil, false
+		from := len(a.buf)
+		var ok bool
+		if a.buf, ok = f.jstr(a.buf); !ok {
+			return false
 		}
-		out = append(out, s)
+		a.spans = append(a.spans, [2]int{from, len(a.buf)})
 		f.skip()
 		if f.i >= len(p) {
-			return nil, false
+			return false
 		}
 		switch p[f.i] {
 		case ',':
 			f.i++
 			f.skip()
+			continue
 		case ']':
 			f.i++
-			return out, true
 		default:
-			return nil, false
+			return false
 		}
+		out := a.list(len(a.spans))
+		for i, sp := range a.spans {
+			a.set = append(a.set, pendingStr{dst: &out[i], from: sp[0], to: sp[1]})
+		}
+		*dst = out
+		return true
 	}
 }
 
@@ -254,8 +332,9 @@ func (f *flatScanner) members(member func(key []byte) bool) bool {
 	}
 }
 
-// mailMessage reads one message object into m.
-func (f *flatScanner) mailMessage(m *MailReceivedRequest) bool {
+// mailMessage reads one message object into m, message k (its strings
+// set by a's done).
+func (f *flatScanner) mailMessage(a *strArena, k int, m *MailReceivedRequest) bool {
 	seen := 0
 	return f.members(func(key []byte) bool {
 		var bit int
@@ -272,25 +351,25 @@ func (f *flatScanner) mailMessage(m *MailReceivedRequest) bool {
 			m.After, ok = f.uint32()
 		case "message_id":
 			bit = mkMessageID
-			m.MessageID, ok = f.jstr()
+			ok = f.strTo(a, k, mkMessageID)
 		case "from":
 			bit = mkFrom
-			m.From, ok = f.jstr()
+			ok = f.strTo(a, k, mkFrom)
 		case "from_name":
 			bit = mkFromName
-			m.FromName, ok = f.jstr()
+			ok = f.strTo(a, k, mkFromName)
 		case "to":
 			bit = mkTo
-			m.To, ok = f.strings()
+			ok = f.stringsTo(a, &m.To)
 		case "subject":
 			bit = mkSubject
-			m.Subject, ok = f.jstr()
+			ok = f.strTo(a, k, mkSubject)
 		case "thread":
 			bit = mkThread
-			m.Thread, ok = f.strings()
+			ok = f.stringsTo(a, &m.Thread)
 		case "skip":
 			bit = mkSkip
-			m.Skip, ok = f.jstr()
+			ok = f.strTo(a, k, mkSkip)
 		default:
 			return false
 		}
@@ -306,19 +385,26 @@ func (f *flatScanner) mailMessage(m *MailReceivedRequest) bool {
 // decodeFast implements fastDecoder for mail.received.
 func (p *MailReceivedRequest) decodeFast(b []byte) bool {
 	f := flatScanner{p: b}
+	a := strArena{buf: make([]byte, 0, len(b))}
 	f.skip()
-	if !f.mailMessage(p) {
+	if !f.mailMessage(&a, 0, p) {
 		return false
 	}
 	f.skip()
-	return f.i == len(b)
+	if f.i != len(b) {
+		return false
+	}
+	a.done(func(_, bit int) *string { return p.messageField(bit) })
+	return true
 }
 
 // decodeFast implements fastDecoder for mail.received_batch.
 func (p *MailReceivedBatchRequest) decodeFast(b []byte) bool {
 	f := flatScanner{p: b}
-	f.skip()
+	// The text is never longer than the payload: one buffer, one string.
+	a := strArena{buf: make([]byte, 0, len(b))}
 	seen := false
+	f.skip()
 	if !f.members(func(key []byte) bool {
 		if string(key) != "messages" || seen {
 			return false
@@ -331,13 +417,14 @@ func (p *MailReceivedBatchRequest) decodeFast(b []byte) bool {
 		f.skip()
 		// About 200 bytes a message as the channel encodes them.
 		p.Messages = make([]MailReceivedRequest, 0, min(len(b)/160+1, MaxMailBatch+1))
+		a.set = make([]pendingStr, 0, 6*cap(p.Messages))
 		if f.i < len(f.p) && f.p[f.i] == ']' {
 			f.i++
 			return true
 		}
 		for {
 			p.Messages = append(p.Messages, MailReceivedRequest{})
-			if !f.mailMessage(&p.Messages[len(p.Messages)-1]) {
+			if k := len(p.Messages) - 1; !f.mailMessage(&a, k, &p.Messages[k]) {
 				return false
 			}
 			f.skip()
@@ -359,7 +446,11 @@ func (p *MailReceivedBatchRequest) decodeFast(b []byte) bool {
 		return false
 	}
 	f.skip()
-	return f.i == len(b)
+	if f.i != len(b) {
+		return false
+	}
+	a.done(func(k, bit int) *string { return p.Messages[k].messageField(bit) })
+	return true
 }
 
 // checkTextsAt is walkTexts for a message, its fields under path: the
