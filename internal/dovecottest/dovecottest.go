@@ -5,10 +5,12 @@
 // t.Cleanup kills. It never reads or touches the system's /etc/dovecot
 // or a system service. With TLS, it makes a test CA and a server
 // certificate for 127.0.0.1 and serves IMAP over implicit TLS; CAFile is
-// the CA to trust.
+// the CA to trust. With LMTP, it also delivers by LMTP (a free loopback
+// port) to any address, a mailbox of its own, and opens an auth socket
+// for an MTA's SASL: internal/postfixtest relays into it.
 //
 // A missing Dovecot is a test failure, never a skip: `make test` installs
-// dovecot-imapd.
+// dovecot-imapd and dovecot-lmtpd.
 package dovecottest
 
 import (
