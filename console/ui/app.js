@@ -685,16 +685,32 @@ function onKey(e) {
 
 // ---- failover UI ---------------------------------------------------------
 
+// countdown redraws the automatic mode's notice while its grace runs.
+let countdown = null;
+
+// onTrouble shows the notice and the error icon. In automatic mode the
+// notice counts the grace down (whole seconds left, from the failure);
+// the notice's data-failed-at (epoch ms) and data-grace-ms say when the
+// console saw the failure and how long it waits.
 function onTrouble(tr) {
+  clearInterval(countdown); countdown = null;
   const from = tr.from.id, to = tr.to ? tr.to.id : "";
-  $("notice-text").textContent = !to ? t("notice.noSecondary", { from })
-    : tr.auto ? t("notice.failedAuto", { from, to, s: Math.round(tr.graceMs / 1000) }) : t("notice.failed", { from, to });
+  const draw = () => {
+    const s = Math.max(0, Math.ceil((tr.at + tr.graceMs - performance.now()) / 1000));
+    $("notice-text").textContent = !to ? t("notice.noSecondary", { from })
+      : tr.auto ? t("notice.failedAuto", { from, to, s }) : t("notice.failed", { from, to });
+  };
+  draw();
+  if (tr.auto && to && tr.graceMs > 0) countdown = setInterval(draw, 200);
+  $("notice").dataset.failedAt = String(tr.wall);
+  $("notice").dataset.graceMs = tr.auto ? String(tr.graceMs) : "";
   $("notice").hidden = false;
   $("failover-icon").hidden = false;
   if (!tr.auto) $("notice-ok").focus();
 }
 
 function onSwitched(s) {
+  clearInterval(countdown); countdown = null;
   $("notice").hidden = true;
   $("failover-icon").hidden = true;
   document.body.dataset.switchMs = String(s.ms);
@@ -733,6 +749,7 @@ async function startConsole(token, who) {
 
 function logoutLocal() {
   conn?.stop();
+  clearInterval(countdown); countdown = null;
   conn = null; doc = null; session = null; prefsSeen = "";
   sessionStorage.removeItem(TOKEN);
   delete document.body.dataset.ready;
@@ -794,7 +811,8 @@ async function openPrefs() {
   ] });
   if (!v) return;
   const grace = v.graceSeconds.trim() === "" ? 0 : Number(v.graceSeconds);
-  const next = { lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one autoLogin: v.autoLogin, supGeneral: v.supGeneral,
+  const next = { lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one
+    autoLogin: v.autoLogin, supGeneral: v.supGeneral,
     timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
     hidden: cols.filter((c) => v["col-" + c.id.replace(".", "-")]).map((c) => c.id),
     shortcuts: STATES.flatMap((st) => parseShortcuts(st, v["keys-" + st])) };
@@ -890,4 +908,8 @@ window.tandemConsole = {
   get listening() { return conn ? conn.listening.id : ""; },
   get standby() { return conn && conn.standby ? conn.standby.id : ""; },
   get position() { return conn && conn.last ? fmtPos(conn.last) : ""; },
+  // The failover mode in force (the user's preferences as the server
+  // keeps them): "manual" or "automatic", and the grace in seconds.
+  get failoverMode() { return prefs.auto ? "automatic" : "manual"; },
+  get graceSeconds() { return Number(prefs.graceSeconds); },
 };

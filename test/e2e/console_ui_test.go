@@ -16,15 +16,39 @@ import (
 	"github.com/tandemcc/tandem/console"
 )
 
+// uiOpts are uiCluster's options.
+type uiOpts struct {
+	// sip: every node's SIP edge trusts loopback as a gateway (sipp
+	// callers), and extension 2001's phone has a password (a sipp phone
+	// registers as 2001-desk with phonePassword).
+	sip bool
+}
+
+// phonePassword is extension 2001's phone password under uiOpts.sip.
+const phonePassword = "desk-password-2001"
+
 // uiCluster is a 3-node cluster configured with one operator (ann, agent
-// a1 on extension 2001, serving queue sales) whose members all know each
-// other's web addresses (the console fails over to them).
-func uiCluster(t *testing.T, prefix string) []*node {
+// a1 on extension 2001, serving queue sales) and a colleague (bob on
+// 2002, ann's speed dial), whose members all know each other's web
+// addresses (the console fails over to them).
+func uiCluster(t *testing.T, prefix string, o uiOpts) []*node {
 	t.Helper()
-	nodes := startCluster(t, prefix, 3, nil)
+	var opts map[int][]nodeOpt
+	phone := ""
+	if o.sip {
+		trusted := withArgs("--sip-trusted", "127.0.0.1")
+		opts = map[int][]nodeOpt{0: {trusted}, 1: {trusted}, 2: {trusted}}
+		phone = ", password: " + phonePassword
+	}
+	nodes := startCluster(t, prefix, 3, opts)
 	leader := waitLeader(t, nodes, 3)
 	if leader.httpAddr == "" {
 		t.Fatal("tandemd has no --http-addr")
+	}
+	if o.sip {
+		for _, n := range nodes {
+			sipNode(t, n)
+		}
 	}
 	hash, err := console.HashPassword("ann-secret-1")
 	if err != nil {
@@ -38,7 +62,7 @@ func uiCluster(t *testing.T, prefix string) []*node {
 settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
 extensions:
   - number: "2001"
-    phones: [{id: desk, position: 0, order: 1}]
+    phones: [{id: desk, position: 0, order: 1%s}]
   - number: "2002"
     phones: [{id: desk2, position: 0, order: 1}]
 users:
@@ -48,21 +72,17 @@ queues:
   - {id: sales, strategy: longest-idle}
 agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
-`, hash, bobHash)).ok(t)
+`, phone, hash, bobHash)).ok(t)
 	waitFor(t, waitCluster, "every member's http URL in the cluster metadata", func() (bool, string) {
-		st, err := leader.status()
+		_, raw, err := leader.get("/v1/status", true)
 		if err != nil {
 			return false, err.Error()
 		}
-		b, _ := json.Marshal(st)
 		var doc struct {
 			Nodes []struct {
-				ID      string `json:"id"`
 				HTTPURL string `json:"http_url"`
 			} `json:"nodes"`
 		}
-		json.Unmarshal(b, &doc)
-		_, raw, _ := leader.get("/v1/status", true)
 		json.Unmarshal(raw, &doc)
 		for _, n := range doc.Nodes {
 			if n.HTTPURL == "" {
@@ -120,7 +140,7 @@ func TestConsoleUIFailover(t *testing.T) {
 func consoleUIFailover(t *testing.T, mode string) {
 	auto := mode != "manual"
 	prefix := map[string]string{"manual": "uim", "automatic": "uia", "stopped": "uis"}[mode]
-	nodes := uiCluster(t, prefix)
+	nodes := uiCluster(t, prefix, uiOpts{})
 	leader := waitLeader(t, nodes, 3)
 	b := newBrowser(t, 1280, 800)
 	page := "http://" + leader.httpAddr + "/console/"
@@ -514,6 +534,14 @@ func setBobPIN(t *testing.T, via *node, pin string) {
 // order, and the note changed during the switch is among them once.
 func checkActivity(t *testing.T, b *browser) {
 	t.Helper()
+	activityOnce(t, b, "call.note_updated", "changed during the switch")
+}
+
+// activityOnce: every event the console's activity list shows came once,
+// in stream order (positions strictly increasing), and exactly one of
+// them is of type typ with text in its line.
+func activityOnce(t *testing.T, b *browser, typ, text string) {
+	t.Helper()
 	raw, err := eval[string](b, `JSON.stringify([...document.querySelectorAll("#activity li")].reverse().map(li => [li.dataset.pos, li.dataset.type, li.textContent]))`)
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +549,7 @@ func checkActivity(t *testing.T, b *browser) {
 	var rows [][3]string
 	json.Unmarshal([]byte(raw), &rows)
 	var lastI, lastS int64 = -1, -1
-	notes := 0
+	once := 0
 	for _, r := range rows {
 		var i, s int64
 		fmt.Sscanf(r[0], "%d.%d", &i, &s)
@@ -529,11 +557,11 @@ func checkActivity(t *testing.T, b *browser) {
 			t.Fatalf("event %s (%s) after %d.%d: shown twice or out of order: %v", r[0], r[1], lastI, lastS, rows)
 		}
 		lastI, lastS = i, s
-		if r[1] == "call.note_updated" && strings.Contains(r[2], "changed during the switch") {
-			notes++
+		if r[1] == typ && strings.Contains(r[2], text) {
+			once++
 		}
 	}
-	if notes != 1 {
-		t.Fatalf("the note changed during the switch shows %d times: %v", notes, rows)
+	if once != 1 {
+		t.Fatalf("%s %q shows %d times: %v", typ, text, once, rows)
 	}
 }
