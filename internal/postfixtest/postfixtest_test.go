@@ -70,7 +70,7 @@ func TestDeliversIntoDovecot(t *testing.T) {
 					time.Sleep(50 * time.Millisecond)
 				}
 			}
-			if len(got) != 1 || !strings.Contains(string(got[0]), "Message-ID: <t1@example.org>") {
+			if len(got) != 1 || !strings.Contains(string(got[0]), "Message-ID: <t1@example.org>") || !strings.Contains(string(got[0]), "(using TLS") {
 				t.Fatalf("ann's mailbox: %q\npostfix: %s\ndovecot: %s", got, pf.Logs(), dc.Logs())
 			}
 			at, err := ReceivedAt(got[0])

@@ -113,8 +113,8 @@ func TestMailReply(t *testing.T) {
 		t.Errorf("/metrics does not count the reply:\n%s", grepLines(string(metrics), "tandem_mail_"))
 	}
 	reply := mailbox(t, srv, ann)[0]
-	if _, err := postfixtest.ReceivedAt(reply); err != nil {
-		t.Fatalf("the reply did not come through Postfix: %v\n%s", err, reply)
+	if _, err := postfixtest.ReceivedAt(reply); err != nil || !strings.Contains(string(reply), "(using TLS") {
+		t.Fatalf("the reply did not come through Postfix over TLS (%v):\n%s", err, reply)
 	}
 	m, err := gomail.CreateReader(bytes.NewReader(reply))
 	if err != nil {
