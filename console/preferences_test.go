@@ -253,14 +253,19 @@ settings: {directory_search: [{field: last_name, label: Surname, default: Diaz},
 		query string
 		code  int
 		want  string
+		total string // X-Total-Count, when checked
 	}{
-		{"last_name=diaz", 200, "k2 k1"},
-		{"last_name=diaz&company=widg", 200, "k1"},
-		{"last_name=diaz&company=", 200, "k2 k1"},
-		{"all=acme", 200, "k2"},
-		{"company=dora", 200, ""},
-		{"q=dora", 200, "k1"},
-		{"q=dora&company=widg", 400, "q"},
+		{"last_name=diaz", 200, "k2 k1", "2"},
+		{"last_name=diaz&limit=1", 200, "k2", "2"},
+		{"q=dora&limit=0", 400, "limit", ""},
+		{"q=dora&limit=1001", 400, "limit", ""},
+		{"last_name=diaz&limit=x", 400, "limit", ""},
+		{"last_name=diaz&company=widg", 200, "k1", "1"},
+		{"last_name=diaz&company=", 200, "k2 k1", ""},
+		{"all=acme", 200, "k2", ""},
+		{"company=dora", 200, "", "0"},
+		{"q=dora", 200, "k1", "1"},
+		{"q=dora&company=widg", 400, "q", ""},
 	} {
 		rep := r.call("GET", r.public.URL+PublicPrefix+"/directory?"+tc.query, ann, nil)
 		if rep.code != tc.code {
@@ -280,6 +285,9 @@ settings: {directory_search: [{field: last_name, label: Surname, default: Diaz},
 		}
 		if got := strings.Join(ids, " "); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.query, got, tc.want)
+		}
+		if got := rep.header.Get("X-Total-Count"); tc.total != "" && got != tc.total {
+			t.Errorf("%s: X-Total-Count %q, want %s", tc.query, got, tc.total)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package contactcenter
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -59,7 +60,7 @@ contacts:
 		{"operator", nil, []string{"u1", "u2"}},
 	}
 	for _, tc := range cases {
-		got := names(h.e.Directory(tc.q, tc.fields))
+		got := names(entries(h.e.Directory(tc.q, tc.fields, 0)))
 		// Sorted by last name, first name.
 		if !reflect.DeepEqual(got, sortedByLast(h, tc.want)) {
 			t.Errorf("search %q %v = %v, want %v", tc.q, tc.fields, got, tc.want)
@@ -68,14 +69,14 @@ contacts:
 	h.ok(TypeUserPresence, PresenceRequest{User: "bob", Presence: "absent"})
 	h.fail(TypeUserPresence, PresenceRequest{User: "bob", Presence: "asleep"}, nil)
 	h.fail(TypeUserPresence, PresenceRequest{User: "zed", Presence: "absent"}, ErrUnknownUser)
-	es := h.e.Directory("bob", nil)
+	es := entries(h.e.Directory("bob", nil, 0))
 	if len(es) != 1 || es[0].Presence != "absent" || es[0].LineStatus != LineFree || es[0].Company != "Acme" {
 		t.Fatalf("bob %+v", es)
 	}
 	// Configurable "search all" fields.
 	d, _ := ParseDocument([]byte("settings: {directory_fields: [company]}"))
 	h.ok(TypeConfigApply, ApplyRequest{Document: d})
-	if got := names(h.e.Directory("bob", nil)); len(got) != 0 {
+	if got := names(entries(h.e.Directory("bob", nil, 0))); len(got) != 0 {
 		t.Fatalf("search by company only found %v", got)
 	}
 	d, _ = ParseDocument([]byte("settings: {directory_fields: [shoe_size]}"))
@@ -84,7 +85,7 @@ contacts:
 
 func sortedByLast(h *harness, ids []string) []string {
 	var out []string
-	for _, e := range h.e.Directory("", nil) {
+	for _, e := range entries(h.e.Directory("", nil, 0)) {
 		for _, id := range ids {
 			if e.ID == id {
 				out = append(out, id)
@@ -233,7 +234,7 @@ contacts:
 		}
 		return strings.Join(out, " ")
 	}
-	everyone := ids(h.e.Directory("", nil))
+	everyone := ids(entries(h.e.Directory("", nil, 0)))
 	for _, tc := range []struct {
 		terms map[string]string
 		want  string
@@ -248,8 +249,59 @@ contacts:
 		{map[string]string{"last_name": " "}, everyone},
 		{nil, everyone},
 	} {
-		if got := ids(h.e.DirectoryByField(tc.terms)); got != tc.want {
+		if got := ids(entries(h.e.DirectoryByField(tc.terms, 0))); got != tc.want {
 			t.Errorf("search %v = %s, want %s", tc.terms, got, tc.want)
 		}
+	}
+}
+
+// entries drops Directory's total.
+func entries(es []DirectoryEntry, _ int) []DirectoryEntry { return es }
+
+// manyContacts puts n generated contacts into the engine's directory (as a
+// config.apply of them would).
+func manyContacts(e *Engine, n int) {
+	last := []string{"Smith", "jones", "Taylor", "brown", "Wilson", "Evans", "thomas", "Roberts"}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("k%07d", i)
+		e.st.Config.Contacts[id] = Contact{ID: id, FirstName: fmt.Sprintf("Ann%d", i%977), LastName: last[i%len(last)], Company: fmt.Sprintf("Firm %d", i%101), Phone: fmt.Sprintf("+44161%07d", i)}
+	}
+}
+
+// TestDirectoryLimit: the first limit matches are those of the whole
+// sorted result, whatever the limit, and total counts every match.
+func TestDirectoryLimit(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	manyContacts(h.e, 3000)
+	for _, q := range []string{"", "smith", "firm 7", "ann1 jones", "nobody"} {
+		all, total := h.e.Directory(q, nil, 0)
+		if total != len(all) {
+			t.Fatalf("%q: total %d, %d entries without a limit", q, total, len(all))
+		}
+		for _, limit := range []int{1, 2, 20, 100, total + 5} {
+			got, n := h.e.Directory(q, nil, limit)
+			want := all[:min(limit, len(all))]
+			if n != total || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q limit %d: %d entries (total %d), want the first %d of %d", q, limit, len(got), n, len(want), total)
+			}
+		}
+	}
+	if _, total := h.e.Directory("smith", nil, 0); total != 3000/8 {
+		t.Fatalf("smith: %d matches, want %d", total, 3000/8)
+	}
+}
+
+// BenchmarkDirectory is one keystroke's search at 100,000 contacts, as the
+// console asks it (the first 20).
+func BenchmarkDirectory(b *testing.B) {
+	h := newHarness(b, baseDoc)
+	manyContacts(h.e, 100_000)
+	for _, q := range []string{"", "smi", "ann12 jones"} {
+		b.Run(fmt.Sprintf("q=%q", q), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				h.e.Directory(q, nil, 20)
+			}
+		})
 	}
 }

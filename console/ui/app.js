@@ -384,7 +384,7 @@ function searchDirectory() {
   if (!q || /^[+\d\s()*#]+$/.test(q)) { showDirectory([]); return; }
   dirTimer = setTimeout(async () => {
     try {
-      const res = await conn.api("GET", "/directory?consistency=stale&q=" + encodeURIComponent(q));
+      const res = await conn.api("GET", "/directory?consistency=stale&limit=20&q=" + encodeURIComponent(q));
       if ($("target").value.trim() === q) showDirectory(res || []);
     } catch (e) { fail(e); }
   }, 150);
@@ -654,7 +654,7 @@ async function searchByFields() {
   if (!inputs.length) { $("dir-rows").replaceChildren(); return; }
   const qs = inputs.map((i) => `${encodeURIComponent(i.dataset.field)}=${encodeURIComponent(i.value.trim())}`).join("&");
   try {
-    const list = (await conn.api("GET", "/directory?consistency=stale&" + qs)) || [];
+    const list = (await conn.api("GET", "/directory?consistency=stale&limit=100&" + qs)) || [];
     const body = $("dir-rows");
     body.replaceChildren();
     for (const d of list.slice(0, 100)) {
