@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -80,7 +81,7 @@ func execute(ctx context.Context, root *cobra.Command, args []string) (*cobra.Co
 	}
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
-	if _, ok := err.(usageError); err != nil && !ok && !started {
+	if ue := (usageError{}); err != nil && !errors.As(err, &ue) && !started {
 		err = usageError{msg: prefixed(cmd, err.Error())}
 	}
 	return cmd, err
