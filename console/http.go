@@ -276,8 +276,26 @@ func (h *Handler) supervised(w http.ResponseWriter, r *http.Request, a Actor) {
 	})
 }
 
+// directory searches the directory: q in fields (default: the "search
+// all" fields), or by the console's search fields, one parameter per
+// field named (first_name=…&company=…, all=… for "search all"), each
+// to match.
 func (h *Handler) directory(w http.ResponseWriter, r *http.Request, a Actor) {
 	q := r.URL.Query()
+	terms := map[string]string{}
+	for _, f := range append([]string{cc.DirectorySearchAll}, cc.DirectoryFieldNames...) {
+		if q.Has(f) {
+			terms[f] = q.Get(f)
+		}
+	}
+	if len(terms) > 0 {
+		if q.Has("q") || q.Has("fields") {
+			apierr.Write(w, &apierr.Error{Code: apierr.BadRequest, Field: "q", Message: "directory: q and fields, or search fields by name, not both"})
+			return
+		}
+		h.readThen(w, r, func() (any, error) { return h.Service.Engine.DirectoryByField(terms), nil })
+		return
+	}
 	var fields []string
 	if f := q.Get("fields"); f != "" {
 		fields = strings.Split(f, ",")

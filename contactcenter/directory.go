@@ -152,25 +152,55 @@ func (d DirectoryEntry) field(name string) string {
 // or the configured "search all" fields when empty. An empty query lists
 // everything. Results are sorted by last name, first name, name, id.
 func (e *Engine) Directory(query string, fields []string) []DirectoryEntry {
+	if len(fields) == 0 {
+		return e.DirectoryByField(map[string]string{DirectorySearchAll: query})
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if len(fields) == 0 {
-		fields = e.st.Config.Settings.DirectoryFields
+	return e.directory([]directoryTerm{{fields, strings.Fields(strings.ToLower(query))}})
+}
+
+// DirectoryByField searches contacts by the console's search fields
+// (Settings.DirectorySearch): terms maps a field (one of
+// DirectoryFieldNames, or DirectorySearchAll for the "search all"
+// fields) to what the operator typed in it; every word of every term
+// must occur in its field. Unknown fields match nothing; no term lists
+// everything.
+func (e *Engine) DirectoryByField(terms map[string]string) []DirectoryEntry {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var ts []directoryTerm
+	for _, f := range sortedKeys(terms) {
+		fields := []string{f}
+		if f == DirectorySearchAll {
+			fields = e.st.Config.Settings.DirectoryFields
+		}
+		ts = append(ts, directoryTerm{fields, strings.Fields(strings.ToLower(terms[f]))})
 	}
-	words := strings.Fields(strings.ToLower(query))
+	return e.directory(ts)
+}
+
+// directoryTerm: each word must occur in one of fields.
+type directoryTerm struct {
+	fields, words []string
+}
+
+func (e *Engine) directory(terms []directoryTerm) []DirectoryEntry {
 	lines := e.lineStatuses()
 	var out []DirectoryEntry
 	match := func(d DirectoryEntry) bool {
-		for _, w := range words {
-			found := false
-			for _, f := range fields {
-				if strings.Contains(strings.ToLower(d.field(f)), w) {
-					found = true
-					break
+		for _, t := range terms {
+			for _, w := range t.words {
+				found := false
+				for _, f := range t.fields {
+					if strings.Contains(strings.ToLower(d.field(f)), w) {
+						found = true
+						break
+					}
 				}
-			}
-			if !found {
-				return false
+				if !found {
+					return false
+				}
 			}
 		}
 		return true
@@ -212,14 +242,23 @@ func (e *Engine) Directory(query string, fields []string) []DirectoryEntry {
 	return out
 }
 
-// SpeedDialView is a speed dial with the line status of an internal
-// number.
+// SpeedDialView is a speed dial as the console shows it: placed on a
+// page and position, with the line status of an internal number.
 type SpeedDialView struct {
 	SpeedDial
 	LineStatus string `json:"line_status,omitempty"`
+	// Default: the key comes from the configuration (the operator has
+	// not set up its own).
+	Default bool `json:"default,omitempty"`
 }
 
-// SpeedDials returns a user's speed dials.
+// SpeedDials returns a user's speed dials: its own once it saved them
+// (Preferences.OwnSpeedDials, even none), else the configuration's, the
+// defaults. They come sorted by page and position; a configured key
+// without a page goes on page 1, one without a position after the
+// placed keys at the first free position of its page (or the other page
+// when it is full), in the configuration's order, so a console copying
+// them gets keys that all have a valid place.
 func (e *Engine) SpeedDials(user string) ([]SpeedDialView, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -227,14 +266,44 @@ func (e *Engine) SpeedDials(user string) ([]SpeedDialView, bool) {
 	if !ok {
 		return nil, false
 	}
+	sds, def := u.SpeedDials, true
+	if us := e.st.Users[user]; us != nil && us.Preferences != nil && us.Preferences.OwnSpeedDials {
+		sds, def = us.Preferences.SpeedDials, false
+	}
 	lines := e.lineStatuses()
-	out := make([]SpeedDialView, 0, len(u.SpeedDials))
-	for _, sd := range u.SpeedDials {
-		v := SpeedDialView{SpeedDial: sd}
+	out := make([]SpeedDialView, 0, len(sds))
+	taken := map[[2]int]bool{}
+	for _, sd := range sds {
+		sd.Page = max(sd.Page, 1)
+		if sd.Position > 0 {
+			taken[[2]int{sd.Page, sd.Position}] = true
+		}
+	}
+	for _, sd := range sds {
+		v := SpeedDialView{SpeedDial: sd, Default: def}
+		v.Page = max(v.Page, 1)
+		if v.Position == 0 { // the first free place from its page on (100 keys fit in 2 pages of 50)
+			const slots = SpeedDialPages * MaxSpeedDialsPerPage
+			for k := range slots {
+				at := ((v.Page-1)*MaxSpeedDialsPerPage + k) % slots
+				pg, pos := at/MaxSpeedDialsPerPage+1, at%MaxSpeedDialsPerPage+1
+				if !taken[[2]int{pg, pos}] {
+					v.Page, v.Position = pg, pos
+					taken[[2]int{pg, pos}] = true
+					break
+				}
+			}
+		}
 		if n, err := NormalizeNumber(sd.Number); err == nil {
 			v.LineStatus = lines[n]
 		}
 		out = append(out, v)
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Page != out[j].Page {
+			return out[i].Page < out[j].Page
+		}
+		return out[i].Position < out[j].Position
+	})
 	return out, true
 }

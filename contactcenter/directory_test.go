@@ -1,7 +1,9 @@
 package contactcenter
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -176,5 +178,78 @@ func TestNormalizeNumber(t *testing.T) {
 	}
 	if DigitsOf("+44 (0)161-552 7789 ext.") != "4401615527789" {
 		t.Fatal("DigitsOf")
+	}
+}
+
+// TestDirectorySearchFields: the console's search fields (field, label,
+// default) are checked, naming the field, and a search by them wants
+// every term in its own field ("all": the "search all" fields).
+func TestDirectorySearchFields(t *testing.T) {
+	for _, tc := range []struct {
+		fields, field string
+	}{
+		{`[{field: last_name, label: Surname, default: Operator}, {field: all, label: Anything}]`, ""},
+		{`[{field: shoe_size, label: Shoe}]`, "settings.directory_search[0].field"},
+		{`[{field: company, label: A}, {field: company, label: B}]`, "settings.directory_search[1].field"},
+		{`[{field: company}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: " "}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: "` + strings.Repeat("l", MaxLabelLen+1) + `"}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: C, default: "` + strings.Repeat("d", MaxNameLen+1) + `"}]`, "settings.directory_search[0].default"},
+		{`[{field: company, label: "a\u202eb"}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: C, colour: red}]`, "settings.directory_search[0].colour"},
+		{`[{field: all, label: a}, {field: first_name, label: b}, {field: last_name, label: c}, {field: name, label: d}, {field: company, label: e}, {field: extension, label: f}, {field: mobile, label: g}, {field: phone, label: h}, {field: phone, label: i}]`, "settings.directory_search"},
+	} {
+		d, err := ParseDocument([]byte(`settings: {directory_search: ` + tc.fields + `}`))
+		if err == nil {
+			err = d.Validate()
+		}
+		var fe *FieldError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%.60s: %v", tc.fields, err)
+		case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+			t.Errorf("%.60s: %v, want field %s", tc.fields, err, tc.field)
+		}
+	}
+
+	h := newHarness(t, baseDoc+`
+contacts:
+  - {id: k1, first_name: Dora, last_name: Operator, company: Widgets, phone: "+44 161 5551234"}
+`)
+	h.config(`settings: {directory_search: [{field: last_name, label: Surname, default: Operator}, {field: all, label: Anything}]}`)
+	h.e.View(func(s *State) {
+		want := []DirectorySearchField{{Field: "last_name", Label: "Surname", Default: "Operator"}, {Field: "all", Label: "Anything"}}
+		if !reflect.DeepEqual(s.Config.Settings.DirectorySearch, want) {
+			t.Fatalf("settings %+v", s.Config.Settings.DirectorySearch)
+		}
+		if doc := s.Config.Document(); !reflect.DeepEqual(doc.Settings.DirectorySearch, want) {
+			t.Fatalf("document settings %+v", doc.Settings.DirectorySearch)
+		}
+	})
+	ids := func(es []DirectoryEntry) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	everyone := ids(h.e.Directory("", nil))
+	for _, tc := range []struct {
+		terms map[string]string
+		want  string
+	}{
+		{map[string]string{"last_name": "operator"}, "u1 u2 k1"},
+		{map[string]string{"last_name": "operator", "all": "widg"}, "k1"},
+		{map[string]string{"last_name": "operator", "first_name": "ben"}, "u2"},
+		{map[string]string{"company": "operator"}, ""},
+		{map[string]string{"all": "ann operator"}, "u1"},
+		{map[string]string{"phone": "5551234"}, "k1"},
+		{map[string]string{"shoe_size": "9"}, ""},
+		{map[string]string{"last_name": " "}, everyone},
+		{nil, everyone},
+	} {
+		if got := ids(h.e.DirectoryByField(tc.terms)); got != tc.want {
+			t.Errorf("search %v = %s, want %s", tc.terms, got, tc.want)
+		}
 	}
 }
