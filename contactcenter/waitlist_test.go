@@ -102,4 +102,15 @@ func TestWaitingSnapshotCompatible(t *testing.T) {
 	}
 }
 
-func waitingIDs(q *QueueState) []string { return slices.Clone(q.Waiting) }
+func waitingIDs(q *QueueState) []string { return q.Waiting.IDs() }
+
+// at is the i-th waiting call (0-based) in offer order.
+func (l *waitList) at(i int) *Call {
+	for _, items := range l.b {
+		if i < len(items) {
+			return items[i].c
+		}
+		i -= len(items)
+	}
+	panic(fmt.Sprintf("waiting list: index %d out of range", i))
+}
