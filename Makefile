@@ -5,8 +5,11 @@ GOFLAGS   ?= -buildvcs=false
 export GOFLAGS
 
 # Debian packages the tests drive as real peers (peers.md), and the C
-# toolchain the race detector needs (cgo).
-TEST_DEBS := tzdata postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd
+# toolchain the race detector needs (cgo). Postfix relays the e-mail
+# channel's replies into Dovecot over LMTP (dovecot-lmtpd); the tests run
+# their own instances (internal/postfixtest, internal/dovecottest), never
+# the system's.
+TEST_DEBS := tzdata postgresql gcc libc6-dev curl snmp snmptrapd smitools chromium sip-tester dovecot-imapd dovecot-lmtpd postfix
 BENCH_DEBS := etcd-server snmp snmpd zstd kamailio
 # The IETF base MIBs (SNMPv2-SMI, -TC, -CONF, SNMPv2-MIB) that smilint and
 # the net-snmp tools need beside TANDEM-MIB: Debian ships none, the npm
@@ -26,12 +29,16 @@ run: build
 	./$(BIN)/tandemd
 
 # deps installs the real peers the tests need, only when missing.
+# Postfix is preseeded to "No configuration": its install asks nothing,
+# writes no /etc/postfix/main.cf and starts no system instance to get in
+# the tests' way.
 deps:
 	@missing=""; for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "postfix postfix/main_mailer_type select No configuration" | $$SUDO debconf-set-selections; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 

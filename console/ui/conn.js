@@ -241,7 +241,9 @@ export class Conn {
     if (this.trouble || this.switching) return;
     const auto = !!this.prefs.auto;
     const graceMs = Math.max(0, Number(this.prefs.graceSeconds) || 0) * 1000;
-    this.trouble = { from: this.listening, to: this.standby, auto, graceMs, at: performance.now() };
+    // at: the failure on the page's monotonic clock (the grace counts from
+    // it); wall: the same moment in epoch ms, shown to tests and logs.
+    this.trouble = { from: this.listening, to: this.standby, auto, graceMs, at: performance.now(), wall: Date.now() };
     this.cb.onTrouble?.(this.trouble);
     if (auto) this.autoTimer = setTimeout(() => this.switchOver(), graceMs);
   }

@@ -5,13 +5,16 @@
 // t.Cleanup kills. It never reads or touches the system's /etc/dovecot
 // or a system service. With TLS, it makes a test CA and a server
 // certificate for 127.0.0.1 and serves IMAP over implicit TLS; CAFile is
-// the CA to trust.
+// the CA to trust. With LMTP, it also delivers by LMTP (a free loopback
+// port) to any address, a mailbox of its own, and opens an auth socket
+// for an MTA's SASL: internal/postfixtest relays into it.
 //
 // A missing Dovecot is a test failure, never a skip: `make test` installs
-// dovecot-imapd.
+// dovecot-imapd and dovecot-lmtpd.
 package dovecottest
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +48,13 @@ type Options struct {
 	// NoIdle removes IDLE from the capabilities (imap_capability), so
 	// clients must poll.
 	NoIdle bool
+	// LMTP adds an LMTP listener on a free loopback port (LMTPPort) that
+	// delivers to any address: every address is a mailbox, which logs in
+	// over IMAP with Password (DialAs, Messages). It also opens an auth
+	// socket for an MTA's SASL (AuthSocket: Postfix's
+	// smtpd_sasl_type = dovecot), which accepts User and Password.
+	// Needs dovecot-lmtpd.
+	LMTP bool
 }
 
 // Server is one running (or stopped) Dovecot.
@@ -56,6 +67,11 @@ type Server struct {
 	// (TLS only).
 	CAFile string
 	TLS    bool
+	// LMTPPort is the LMTP listener's port (Options.LMTP).
+	LMTPPort int
+	// AuthSocket is the path of the auth socket for an MTA's SASL
+	// (Options.LMTP).
+	AuthSocket string
 
 	conf string
 	t    testing.TB
@@ -77,12 +93,18 @@ func Bin() (string, error) {
 	return "", fmt.Errorf("dovecottest: dovecot not found: run `make test` (it installs dovecot-imapd) or apt-get install dovecot-imapd")
 }
 
+// lmtpBin is Dovecot's LMTP server: dovecot-lmtpd.
+const lmtpBin = "/usr/lib/dovecot/lmtp"
+
 // Start writes the configuration and starts Dovecot; the test fails if
 // it cannot.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	if _, err := Bin(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(lmtpBin); o.LMTP && err != nil {
+		t.Fatalf("dovecottest: Dovecot's LMTP server %s is missing: run `make test` (it installs dovecot-lmtpd) or apt-get install dovecot-lmtpd", lmtpBin)
 	}
 	dir, err := os.MkdirTemp("", "dovecottest-")
 	if err != nil {
@@ -124,12 +146,32 @@ func Start(t testing.TB, o Options) *Server {
 		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 		listener = fmt.Sprintf("inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    address = 127.0.0.1\n    port = %d\n    ssl = yes\n  }", s.Port)
 	}
+	protocols, lmtp, passdb, allUsers := "imap", "", "", ""
+	if o.LMTP {
+		s.LMTPPort = freePort(t)
+		s.AuthSocket = filepath.Join(dir, "run", "auth-mta")
+		protocols, allUsers = "imap lmtp", " allow_all_users=yes"
+		passdb = fmt.Sprintf("passdb {\n  driver = static\n  args = password=%s\n}\n", s.Password)
+		lmtp = fmt.Sprintf(`service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = %d
+  }
+}
+service auth {
+  unix_listener auth-mta {
+    mode = 0666
+  }
+}
+postmaster_address = postmaster@example.org
+`, s.LMTPPort)
+	}
 	caps := ""
 	if o.NoIdle {
 		caps = "imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE\n"
 	}
 	conf := fmt.Sprintf(`# written by dovecottest: a throwaway test server
-protocols = imap
+protocols = %[10]s
 listen = 127.0.0.1
 base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -142,10 +184,11 @@ passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%%u %[1]s/passwd
 }
-userdb {
+%[11]suserdb {
   driver = static
-  args = uid=%[4]d gid=%[5]d home=%[6]s/%%u
+  args = uid=%[4]d gid=%[5]d home=%[6]s/%%u%[12]s
 }
+%[13]s
 mail_location = maildir:~/Maildir
 %[8]sprotocol imap {
   mail_max_userip_connections = %[7]d
@@ -158,7 +201,7 @@ service anvil {
   chroot =
 }
 ssl_dh = </usr/share/dovecot/dh.pem
-`, dir, s.Port, ssl, uid, gid, home, maxConn, caps, listener)
+`, dir, s.Port, ssl, uid, gid, home, maxConn, caps, listener, protocols, passdb, allUsers, lmtp)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +297,11 @@ func (s *Server) Logs() string {
 }
 
 // Dial logs in as the test user.
-func (s *Server) Dial() (*imapclient.Client, error) {
+func (s *Server) Dial() (*imapclient.Client, error) { return s.DialAs(s.User) }
+
+// DialAs logs in as user with Password: the test user, or with LMTP any
+// address.
+func (s *Server) DialAs(user string) (*imapclient.Client, error) {
 	var (
 		c   *imapclient.Client
 		err error
@@ -270,7 +317,7 @@ func (s *Server) Dial() (*imapclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Login(s.User, s.Password).Wait(); err != nil {
+	if err := c.Login(user, s.Password).Wait(); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -338,6 +385,47 @@ func (s *Server) Count(mailbox string) (uint32, error) {
 		return 0, err
 	}
 	return *d.NumMessages, nil
+}
+
+// Messages returns the whole of every message in user's mailbox, in UID
+// order (with LMTP, what was delivered to that address).
+func (s *Server) Messages(user, mailbox string) ([][]byte, error) {
+	c, err := s.DialAs(user)
+	if err != nil {
+		return nil, fmt.Errorf("logging in as %s: %w", user, err)
+	}
+	defer c.Close()
+	sel, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("selecting %s of %s: %w", mailbox, user, err)
+	}
+	if sel.NumMessages == 0 {
+		return nil, c.Logout().Wait()
+	}
+	whole := &imap.FetchItemBodySection{Peek: true}
+	bufs, err := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{whole}}).Collect()
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s of %s: %w", mailbox, user, err)
+	}
+	slices.SortFunc(bufs, func(a, b *imapclient.FetchMessageBuffer) int { return cmp.Compare(a.UID, b.UID) })
+	var out [][]byte
+	for _, b := range bufs {
+		out = append(out, b.FindBodySection(whole))
+	}
+	return out, c.Logout().Wait()
+}
+
+// TLSFiles returns the test CA's PEM and a server certificate for
+// 127.0.0.1 and its key signed by it (made on the first call when the
+// server has no TLS), for another test server beside this one (Postfix).
+func (s *Server) TLSFiles() (ca, cert, key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ca = filepath.Join(s.Dir, "ca.pem")
+	if _, err := os.Stat(ca); err != nil {
+		ca = writeCerts(s.t, s.Dir)
+	}
+	return ca, filepath.Join(s.Dir, "server.pem"), filepath.Join(s.Dir, "server.key")
 }
 
 // writeCerts makes a test CA and a certificate for 127.0.0.1 and

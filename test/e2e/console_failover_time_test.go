@@ -34,7 +34,7 @@ func consoleFailoverRounds(t *testing.T) int {
 // TANDEM_CONSOLE_FAILOVER_OUT names. The killed node restarts and the
 // next round kills the node the console moved to.
 func TestConsoleFailoverTime(t *testing.T) {
-	nodes := uiCluster(t, "cft")
+	nodes := uiCluster(t, "cft", uiOpts{})
 	leader := waitLeader(t, nodes, 3)
 	b := newBrowser(t, 1280, 800)
 	page := "http://" + leader.httpAddr + "/console/"

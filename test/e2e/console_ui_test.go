@@ -16,15 +16,39 @@ import (
 	"github.com/tandemcc/tandem/console"
 )
 
+// uiOpts are uiCluster's options.
+type uiOpts struct {
+	// sip: every node's SIP edge trusts loopback as a gateway (sipp
+	// callers), and extension 2001's phone has a password (a sipp phone
+	// registers as 2001-desk with phonePassword).
+	sip bool
+}
+
+// phonePassword is extension 2001's phone password under uiOpts.sip.
+const phonePassword = "desk-password-2001"
+
 // uiCluster is a 3-node cluster configured with one operator (ann, agent
-// a1 on extension 2001, serving queue sales) whose members all know each
-// other's web addresses (the console fails over to them).
-func uiCluster(t *testing.T, prefix string) []*node {
+// a1 on extension 2001, serving queue sales) and a colleague (bob on
+// 2002, ann's speed dial), whose members all know each other's web
+// addresses (the console fails over to them).
+func uiCluster(t *testing.T, prefix string, o uiOpts) []*node {
 	t.Helper()
-	nodes := startCluster(t, prefix, 3, nil)
+	var opts map[int][]nodeOpt
+	phone := ""
+	if o.sip {
+		trusted := withArgs("--sip-trusted", "127.0.0.1")
+		opts = map[int][]nodeOpt{0: {trusted}, 1: {trusted}, 2: {trusted}}
+		phone = ", password: " + phonePassword
+	}
+	nodes := startCluster(t, prefix, 3, opts)
 	leader := waitLeader(t, nodes, 3)
 	if leader.httpAddr == "" {
 		t.Fatal("tandemd has no --http-addr")
+	}
+	if o.sip {
+		for _, n := range nodes {
+			sipNode(t, n)
+		}
 	}
 	hash, err := console.HashPassword("ann-secret-1")
 	if err != nil {
@@ -35,34 +59,34 @@ func uiCluster(t *testing.T, prefix string) []*node {
 		t.Fatal(err)
 	}
 	leader.apply(fmt.Sprintf(`
-settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
+settings:
+  ring_timeout_seconds: 300
+  auto_return_seconds: 900
+  park_return_seconds: 900
+  directory_search: [{field: last_name, label: Surname, default: Jones}, {field: company, label: Firm}]
 extensions:
   - number: "2001"
-    phones: [{id: desk, position: 0, order: 1}]
+    phones: [{id: desk, position: 0, order: 1%s}]
   - number: "2002"
     phones: [{id: desk2, position: 0, order: 1}]
 users:
   - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s", speed_dials: [{label: Bob, number: "2002"}]}
-  - {id: bob, name: Bob Jones, extension: "2002", password_hash: "%s"}
+  - {id: bob, name: Bob Jones, first_name: Bob, last_name: Jones, extension: "2002", password_hash: "%s"}
 queues:
   - {id: sales, strategy: longest-idle}
 agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
-`, hash, bobHash)).ok(t)
+`, phone, hash, bobHash)).ok(t)
 	waitFor(t, waitCluster, "every member's http URL in the cluster metadata", func() (bool, string) {
-		st, err := leader.status()
+		_, raw, err := leader.get("/v1/status", true)
 		if err != nil {
 			return false, err.Error()
 		}
-		b, _ := json.Marshal(st)
 		var doc struct {
 			Nodes []struct {
-				ID      string `json:"id"`
 				HTTPURL string `json:"http_url"`
 			} `json:"nodes"`
 		}
-		json.Unmarshal(b, &doc)
-		_, raw, _ := leader.get("/v1/status", true)
 		json.Unmarshal(raw, &doc)
 		for _, n := range doc.Nodes {
 			if n.HTTPURL == "" {
@@ -120,7 +144,7 @@ func TestConsoleUIFailover(t *testing.T) {
 func consoleUIFailover(t *testing.T, mode string) {
 	auto := mode != "manual"
 	prefix := map[string]string{"manual": "uim", "automatic": "uia", "stopped": "uis"}[mode]
-	nodes := uiCluster(t, prefix)
+	nodes := uiCluster(t, prefix, uiOpts{})
 	leader := waitLeader(t, nodes, 3)
 	b := newBrowser(t, 1280, 800)
 	page := "http://" + leader.httpAddr + "/console/"
@@ -416,6 +440,45 @@ func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
 	b.waitJS(waitShort, "line 1 free after the dial", `document.getElementById("line1").dataset.state === "idle"`)
 
+	// Speed-dial set-up: ann makes her own key on page 2 with label 2
+	// and a colour (the administrator's Bob becomes her own too), shows
+	// the line state on the keys, and dials from the new key.
+	b.must("set up speed dials", chromedp.Click("#speed-setup"))
+	b.waitJS(waitShort, "the set-up table with the default key", `!document.getElementById("speed-editor").hidden && document.querySelector('#speed-rows tr[data-number="2002"][data-page="1"]') !== null`)
+	b.must("page 2", chromedp.Click("#speed-page-2"))
+	b.waitJS(waitShort, "page 2, empty", `document.getElementById("speed-page-2").getAttribute("aria-pressed") === "true" && !document.querySelector("#speed-dials button")`)
+	b.must("add a key", chromedp.Click("#speed-add"))
+	b.waitJS(waitShort, "the speed-dial dialog, focus on label 1", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-label" && document.getElementById("modal-field-page").value === "2"`)
+	b.must("label 1, label 2, the number, green", chromedp.SendKeys("#modal-field-label", "Reception"), chromedp.SendKeys("#modal-field-label2", "Front desk"),
+		chromedp.SendKeys("#modal-field-number", "2002"), chromedp.Click(`#modal-field-colour input[value="green"]`))
+	b.shot("speed-dial-dialog")
+	b.must("save it (Enter)", chromedp.Focus("#modal-field-number"), chromedp.KeyEvent("\r"))
+	newKey := `document.querySelector('#speed-dials button[data-page="2"][data-number="2002"]')`
+	b.waitJS(waitShort, "the new key on page 2, green, with both labels", `(() => { const k = `+newKey+`; return k && k.classList.contains("sd-green") && k.querySelector(".sd-label").textContent === "Reception" && k.querySelector(".sd-label2").textContent === "Front desk" && !k.querySelector(".sd-line"); })()`)
+	b.must("show the line state", chromedp.Click("#speed-line-state"))
+	b.waitJS(waitShort, "the line state on the key", `(() => { const k = `+newKey+`; return k && k.querySelector(".sd-line") && k.querySelector(".sd-line").textContent !== ""; })()`)
+	b.shot("speed-dial-page-2")
+	b.must("dial from the new key", chromedp.Click(`#speed-dials button[data-page="2"][data-number="2002"]`))
+	b.waitJS(waitShort, "dialling 2002 from page 2", `document.getElementById("line1").dataset.state === "dialing" && document.querySelector("#line1 .line-number").textContent === "2002"`)
+	dialled, _ = eval[string](b, `document.getElementById("line1").dataset.call`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": dialled})
+	b.waitJS(waitShort, "Bob answered the key's call", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free after the key's call", `document.getElementById("line1").dataset.state === "idle"`)
+	b.must("page 1", chromedp.Click("#speed-page-1"))
+	b.waitJS(waitShort, "Bob's key kept on page 1, now ann's own", `document.querySelector('#speed-dials button[data-page="1"][data-number="2002"]') !== null && document.getElementById("speed-source").textContent === "These are your own speed dials."`)
+
+	// The directory's search fields, labelled and filled with their
+	// configured defaults, searched together.
+	b.must("directory tab", chromedp.Click("#tab-directory"))
+	b.waitJS(waitShort, "the search fields with their labels and defaults, and Bob found", `(() => {
+		const l = (f) => document.querySelector('#dir-search label[for="dir-field-' + f + '"]').textContent;
+		return l("last_name") === "Surname" && l("company") === "Firm" && document.getElementById("dir-field-last_name").value === "Jones" &&
+			document.getElementById("dir-field-company").value === "" && document.querySelector('#dir-rows tr[data-id="bob"]') !== null && !document.querySelector('#dir-rows tr[data-id="ann"]'); })()`)
+	b.shot("directory-fields")
+	b.must("a surname nobody has", chromedp.SetValue("#dir-field-last_name", "Nobody"), chromedp.Click(`#dir-search button[type="submit"]`))
+	b.waitJS(waitShort, "nobody found", `!document.querySelector('#dir-rows tr[data-id="bob"]') && document.getElementById("dir-rows").textContent.includes("Nobody matches.")`)
+
 	// The receptionists tab and the call history.
 	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
 	b.waitJS(waitShort, "ann among the receptionists", `(() => { const r = document.querySelector('#receptionist-rows tr[data-agent="a1"]'); return r && r.dataset.state === "connected" && r.textContent.includes("Ann Smith") && r.textContent.includes("sales"); })()`)
@@ -482,6 +545,17 @@ func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	b.waitJS(waitShort, "the preferences by F6 there", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-connected").value === "F4=report"`)
 	b.must("close them there", chromedp.KeyEvent(kb.Escape))
 	b.shot("preferences-on-another-node")
+
+	// Ann's own speed dials are there too, and after a reload.
+	for _, step := range []string{"on " + other.id, "after a reload"} {
+		if step == "after a reload" {
+			b.must("reload", chromedp.Reload())
+			b.waitJS(waitShort, "the console again "+step, `document.body.dataset.ready === "1"`)
+		}
+		b.must("speed dials tab "+step, chromedp.Click("#tab-speed"), chromedp.Click("#speed-page-2"))
+		b.waitJS(waitShort, "the page-2 key "+step, `(() => { const k = `+newKey+`; return k && k.classList.contains("sd-green") && k.textContent.includes("Reception") && k.textContent.includes("Front desk") && k.querySelector(".sd-line") !== null; })()`)
+	}
+	b.shot("speed-dial-after-reload")
 }
 
 // setBobPIN logs bob in on via's public API and sets his mailbox's PIN.
@@ -514,6 +588,14 @@ func setBobPIN(t *testing.T, via *node, pin string) {
 // order, and the note changed during the switch is among them once.
 func checkActivity(t *testing.T, b *browser) {
 	t.Helper()
+	activityOnce(t, b, "call.note_updated", "changed during the switch")
+}
+
+// activityOnce: every event the console's activity list shows came once,
+// in stream order (positions strictly increasing), and exactly one of
+// them is of type typ with text in its line.
+func activityOnce(t *testing.T, b *browser, typ, text string) {
+	t.Helper()
 	raw, err := eval[string](b, `JSON.stringify([...document.querySelectorAll("#activity li")].reverse().map(li => [li.dataset.pos, li.dataset.type, li.textContent]))`)
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +603,7 @@ func checkActivity(t *testing.T, b *browser) {
 	var rows [][3]string
 	json.Unmarshal([]byte(raw), &rows)
 	var lastI, lastS int64 = -1, -1
-	notes := 0
+	once := 0
 	for _, r := range rows {
 		var i, s int64
 		fmt.Sscanf(r[0], "%d.%d", &i, &s)
@@ -529,11 +611,11 @@ func checkActivity(t *testing.T, b *browser) {
 			t.Fatalf("event %s (%s) after %d.%d: shown twice or out of order: %v", r[0], r[1], lastI, lastS, rows)
 		}
 		lastI, lastS = i, s
-		if r[1] == "call.note_updated" && strings.Contains(r[2], "changed during the switch") {
-			notes++
+		if r[1] == typ && strings.Contains(r[2], text) {
+			once++
 		}
 	}
-	if notes != 1 {
-		t.Fatalf("the note changed during the switch shows %d times: %v", notes, rows)
+	if once != 1 {
+		t.Fatalf("%s %q shows %d times: %v", typ, text, once, rows)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,22 +13,20 @@ import (
 	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/tandemcc/tandem/console"
-	"github.com/tandemcc/tandem/internal/dovecottest"
 )
 
 // TestMailConsoleReplyForward: a customer's message in Dovecot becomes a
 // contact offered to agent a1's console; the agent answers it and, through
 // the console API, replies (sent twice with one Idempotency-Key: one
-// reply) and forwards it. The reply reaches the SMTP server once, from the
-// alias the customer wrote to, threaded on the customer's message
-// (In-Reply-To, References, X-Tandem-Contact); the forward goes to the
-// address given with the customer's message (fetched from Dovecot)
-// attached. A report e-mailed on behalf of another address (admin API)
+// reply) and forwards it, through Postfix (STARTTLS) into Dovecot. The
+// reply is delivered once into the customer's mailbox, from the alias the
+// customer wrote to, threaded on the customer's message (In-Reply-To,
+// References, X-Tandem-Contact); the forward is delivered to the address
+// given, with the customer's message (fetched from Dovecot) attached. A report e-mailed on behalf of another address (admin API)
 // shows that From, sent by the first alias. Requests the edge refuses (a contact not held, a forward
 // without an address) commit nothing.
 func TestMailConsoleReplyForward(t *testing.T) {
-	srv := dovecottest.Start(t, dovecottest.Options{})
-	sink := startSMTPSink(t)
+	srv, pf := startMailPeers(t, false)
 	n := newNode(t, "mc1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)
@@ -40,9 +37,7 @@ func TestMailConsoleReplyForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := net.SplitHostPort(sink.addr)
-	doc := strings.Replace(mailDoc(srv), "  aliases:", fmt.Sprintf("  smtp: {host: %s, port: %s, tls: none, messages_per_minute: 30}\n  aliases:", host, port), 1)
-	doc += fmt.Sprintf(`extensions:
+	doc := mailDocSMTP(srv, pf, 30) + fmt.Sprintf(`extensions:
   - number: "2001"
     phones: [{id: desk, position: 0, order: 1}]
 users:
@@ -126,12 +121,16 @@ agents:
 	}
 	c.op("mail_forward", map[string]string{"contact": contact, "forward": "tech@partner.example", "body": "Can we do 12?"})
 
-	waitFor(t, waitShort, "the reply and the forward at the SMTP server, recorded sent", func() (bool, string) {
+	delivered := func() [][]byte {
+		return append(mailbox(t, srv, "zoe@customer.example"), mailbox(t, srv, "tech@partner.example")...)
+	}
+	waitFor(t, waitShort, "the reply and the forward in their mailboxes, recorded sent", func() (bool, string) {
 		_, ob, _ := n.get("/v1/mail/outbox?state=sent", true)
-		return len(sink.messages()) == 2 && strings.Count(string(ob), `"state":"sent"`) == 2, fmt.Sprintf("%d messages; %s", len(sink.messages()), ob)
+		got := len(delivered())
+		return got == 2 && strings.Count(string(ob), `"state":"sent"`) == 2, fmt.Sprintf("%d messages; %s\n%s", got, ob, pf.Logs())
 	})
 	byTo := map[string]*gomail.Reader{}
-	for _, raw := range sink.messages() {
+	for _, raw := range delivered() {
 		m, err := gomail.CreateReader(bytes.NewReader(raw))
 		if err != nil {
 			t.Fatal(err)
@@ -139,6 +138,9 @@ agents:
 		to, _ := m.Header.AddressList("To")
 		if len(to) != 1 {
 			t.Fatalf("To %v", m.Header.Map())
+		}
+		if _, dup := byTo[to[0].Address]; dup {
+			t.Fatalf("two messages to %s", to[0].Address)
 		}
 		byTo[to[0].Address] = m
 	}
@@ -190,13 +192,11 @@ agents:
 // first alias sends it (Sender); a malformed address is refused with its
 // field.
 func TestMailReportOnBehalf(t *testing.T) {
-	srv := dovecottest.Start(t, dovecottest.Options{})
-	sink := startSMTPSink(t)
+	srv, pf := startMailPeers(t, false)
 	n := newNode(t, "mr1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)
-	host, port, _ := net.SplitHostPort(sink.addr)
-	n.apply(strings.Replace(mailDoc(srv), "  aliases:", fmt.Sprintf("  smtp: {host: %s, port: %s, tls: none}\n  aliases:", host, port), 1)).ok(t)
+	n.apply(mailDocSMTP(srv, pf, 30)).ok(t)
 	post := func(body string) (int, string) {
 		code, b, err := n.do(http.MethodPost, "/v1/mail/reports", true, []byte(body), "application/json")
 		if err != nil {
@@ -210,10 +210,11 @@ func TestMailReportOnBehalf(t *testing.T) {
 	if code, b := post(`{"to":"boss@example.com","on_behalf_of":"ceo@example.org","subject":"Daily report","body":"42 calls."}`); code != 200 {
 		t.Fatalf("report: %d %s", code, b)
 	}
-	waitFor(t, waitShort, "the report at the SMTP server", func() (bool, string) {
-		return len(sink.messages()) == 1, fmt.Sprintf("%d messages", len(sink.messages()))
+	waitFor(t, waitShort, "the report in the boss's mailbox", func() (bool, string) {
+		got := len(mailbox(t, srv, "boss@example.com"))
+		return got == 1, fmt.Sprintf("%d messages\n%s", got, pf.Logs())
 	})
-	m, err := gomail.CreateReader(bytes.NewReader(sink.messages()[0]))
+	m, err := gomail.CreateReader(bytes.NewReader(mailbox(t, srv, "boss@example.com")[0]))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,74 +5,64 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	gomail "github.com/emersion/go-message/mail"
-	"github.com/emersion/go-smtp"
 
 	"github.com/tandemcc/tandem/internal/dovecottest"
+	"github.com/tandemcc/tandem/internal/postfixtest"
 )
 
-// smtpSink is the tests' tiny SMTP server (peers.md: go-smtp's server),
-// keeping every message it accepts.
-type smtpSink struct {
-	addr string
-	mu   sync.Mutex
-	got  [][]byte
+// startMailPeers starts the e-mail channel's real peers: Dovecot (IMAP
+// over implicit TLS with a test CA, and LMTP) and Postfix (STARTTLS with a
+// certificate of the same CA; with auth, relaying only after SMTP AUTH
+// checked by Dovecot) relaying into Dovecot by LMTP, so every address a
+// reply goes to is a mailbox the test reads (srv.Messages).
+func startMailPeers(t *testing.T, auth bool) (*dovecottest.Server, *postfixtest.Server) {
+	t.Helper()
+	srv := dovecottest.Start(t, dovecottest.Options{TLS: true, LMTP: true})
+	return srv, postfixtest.Start(t, postfixtest.Options{Dovecot: srv, Auth: auth})
 }
 
-type sinkSession struct{ k *smtpSink }
-
-func (s sinkSession) Reset()                               {}
-func (s sinkSession) Logout() error                        { return nil }
-func (s sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (s sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	s.k.mu.Lock()
-	s.k.got = append(s.k.got, b)
-	s.k.mu.Unlock()
-	return err
-}
-
-func startSMTPSink(t *testing.T) *smtpSink {
-	k := &smtpSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return sinkSession{k}, nil }))
-	srv.Domain = "sink.test"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// smtpYAML is the mail.smtp line of a configuration sending through pf
+// (mailDoc's ca_file, the test CA, lets the channel verify it).
+func smtpYAML(pf *postfixtest.Server, perMinute int) string {
+	auth := ""
+	if pf.User != "" {
+		auth = fmt.Sprintf(", user: %q, password: %q", pf.User, pf.Password)
 	}
-	k.addr = l.Addr().String()
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return k
+	return fmt.Sprintf("  smtp: {host: 127.0.0.1, port: %d, tls: starttls%s, messages_per_minute: %d}\n", pf.Port, auth, perMinute)
 }
 
-func (k *smtpSink) messages() [][]byte {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return append([][]byte(nil), k.got...)
+// mailDocSMTP is mailDoc(srv) sending through pf.
+func mailDocSMTP(srv *dovecottest.Server, pf *postfixtest.Server, perMinute int) string {
+	return strings.Replace(mailDoc(srv), "  aliases:", smtpYAML(pf, perMinute)+"  aliases:", 1)
+}
+
+// mailbox is every message delivered to address so far.
+func mailbox(t *testing.T, srv *dovecottest.Server, address string) [][]byte {
+	t.Helper()
+	msgs, err := srv.Messages(address, "INBOX")
+	if err != nil {
+		t.Fatalf("reading %s's mailbox: %v\n%s", address, err, srv.Logs())
+	}
+	return msgs
 }
 
 // TestMailReply: a customer's message becomes a contact; an agent's reply
 // (POST /v1/mail/replies, sent twice with one Idempotency-Key) goes out
-// once over SMTP, from the alias the customer wrote to, threaded on the
-// customer's message; the reply coming back into the mailbox (a copy)
-// becomes no contact.
+// once through Postfix (STARTTLS, SMTP AUTH) and is delivered once into
+// the customer's mailbox in Dovecot, from the alias the customer wrote
+// to, threaded on the customer's message; the reply coming back into the
+// channel's mailbox (a copy) becomes no contact.
 func TestMailReply(t *testing.T) {
-	srv := dovecottest.Start(t, dovecottest.Options{})
-	sink := startSMTPSink(t)
+	srv, pf := startMailPeers(t, true)
 	n := newNode(t, "r1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)
-	host, port, _ := net.SplitHostPort(sink.addr)
-	doc := strings.Replace(mailDoc(srv), "  aliases:", fmt.Sprintf("  smtp: {host: %s, port: %s, tls: none, messages_per_minute: 30}\n  aliases:", host, port), 1)
-	n.apply(doc).ok(t)
+	n.apply(mailDocSMTP(srv, pf, 30)).ok(t)
 	customer := []byte("From: Ann <ann@customer.example>\r\nTo: Sales <sales@example.org>\r\nSubject: Quote\r\nMessage-ID: <q-1@customer.example>\r\n\r\nHow much?\r\n")
 	uid, err := srv.Append("INBOX", customer)
 	if err != nil {
@@ -106,21 +96,26 @@ func TestMailReply(t *testing.T) {
 			t.Fatalf("POST /v1/mail/replies: %d %s", resp.StatusCode, rb)
 		}
 	}
-	waitFor(t, waitShort, "the reply at the SMTP server", func() (bool, string) {
-		return len(sink.messages()) == 1, fmt.Sprintf("%d messages", len(sink.messages()))
+	const ann = "ann@customer.example"
+	waitFor(t, waitShort, "the reply in Ann's mailbox", func() (bool, string) {
+		got := len(mailbox(t, srv, ann))
+		return got == 1, fmt.Sprintf("%d messages\n%s", got, pf.Logs())
 	})
 	waitFor(t, waitShort, "the outbox to say sent", func() (bool, string) {
 		_, ob, _ := n.get("/v1/mail/outbox?state=sent", true)
 		return strings.Count(string(ob), `"state":"sent"`) == 1, string(ob)
 	})
-	if got := len(sink.messages()); got != 1 {
-		t.Fatalf("%d replies sent, want 1", got)
+	if got := len(mailbox(t, srv, ann)); got != 1 {
+		t.Fatalf("%d replies delivered, want 1", got)
 	}
 	_, metrics, _ := n.get("/metrics", false)
 	if !strings.Contains(string(metrics), `tandem_mail_outbox{state="sent"} 1`) || !strings.Contains(string(metrics), `tandem_mail_replies_total{result="sent"} 1`) {
 		t.Errorf("/metrics does not count the reply:\n%s", grepLines(string(metrics), "tandem_mail_"))
 	}
-	reply := sink.messages()[0]
+	reply := mailbox(t, srv, ann)[0]
+	if _, err := postfixtest.ReceivedAt(reply); err != nil || !strings.Contains(string(reply), "(using TLS") {
+		t.Fatalf("the reply did not come through Postfix over TLS (%v):\n%s", err, reply)
+	}
 	m, err := gomail.CreateReader(bytes.NewReader(reply))
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +123,9 @@ func TestMailReply(t *testing.T) {
 	from, _ := m.Header.AddressList("From")
 	to, _ := m.Header.AddressList("To")
 	irt, _ := m.Header.MsgIDList("In-Reply-To")
-	if len(from) != 1 || from[0].Address != "sales@example.org" || len(to) != 1 || to[0].Address != "ann@customer.example" ||
-		len(irt) != 1 || irt[0] != "q-1@customer.example" || m.Header.Get("X-Tandem-Contact") != contact {
+	refs, _ := m.Header.MsgIDList("References")
+	if len(from) != 1 || from[0].Address != "sales@example.org" || len(to) != 1 || to[0].Address != ann ||
+		len(irt) != 1 || irt[0] != "q-1@customer.example" || fmt.Sprint(refs) != "[q-1@customer.example]" || m.Header.Get("X-Tandem-Contact") != contact {
 		t.Fatalf("reply headers: %v", m.Header.Map())
 	}
 	// Our reply comes back into the mailbox (a copy): no new contact.

@@ -2,14 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandemcc/tandem/console"
-	"github.com/tandemcc/tandem/internal/dovecottest"
 )
 
 // widgetTexts are what the bundled chat widget shows in a language
@@ -32,12 +30,10 @@ var widgetLangs = map[string]widgetTexts{
 // API; messages go both ways, the agent's typing shows; tandemd is
 // restarted under the page, which reconnects and resumes (nothing lost
 // or twice, a message written meanwhile arrives); the agent ends it; the
-// customer asks for the transcript by e-mail, which the SMTP sink
-// receives (the e-mail channel's outbox, Dovecot as its mailbox).
+// customer asks for the transcript by e-mail, which the e-mail channel's
+// outbox sends through Postfix into the customer's mailbox in Dovecot.
 func TestChatWidgetInChromium(t *testing.T) {
-	imap := dovecottest.Start(t, dovecottest.Options{})
-	sink := startSMTPSink(t)
-	smtpHost, smtpPort, _ := net.SplitHostPort(sink.addr)
+	imap, pf := startMailPeers(t, false)
 	n := newNode(t, "widget1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)
@@ -57,11 +53,11 @@ agents:
   - {id: a1, user: ann, extension: "2001", queues: [sales]}
 chat: {languages: [en, es], queue: sales}
 mail:
-  imap: {host: 127.0.0.1, port: %d, tls: none, user: %q, password: %q, poll_seconds: 2}
-  smtp: {host: %s, port: %s, tls: none, messages_per_minute: 30}
-  aliases:
+  imap: {host: 127.0.0.1, port: %d, tls: implicit, user: %q, password: %q, poll_seconds: 2}
+%s  aliases:
     - {address: chat@example.org, queue: sales}
-`, hash, imap.Port, imap.User, imap.Password, smtpHost, smtpPort)).ok(t)
+  ca_file: %s
+`, hash, imap.Port, imap.User, imap.Password, smtpYAML(pf, 30), imap.CAFile)).ok(t)
 
 	agent := &consoleClient{t: t, node: n}
 	login := func() {
@@ -169,13 +165,14 @@ mail:
 			to := "ana-" + lang + "@customer.example"
 			b.must("the transcript", chromedp.SetValue(chromedp.ID("email"), to), jsDo(`document.getElementById("transcript").click()`))
 			b.waitJS(waitShort, "the transcript queued", `document.getElementById("result").textContent === `+jsString(tx.transcriptSent))
-			waitFor(t, waitShort, "the transcript at the SMTP sink", func() (bool, string) {
-				for _, m := range sink.messages() {
+			waitFor(t, waitShort, "the transcript in "+to+"'s mailbox", func() (bool, string) {
+				got := mailbox(t, imap, to)
+				for _, m := range got {
 					if strings.Contains(string(m), "To: <"+to+">") && strings.Contains(string(m), "Gracias / thanks") {
 						return true, ""
 					}
 				}
-				return false, fmt.Sprintf("%d messages", len(sink.messages()))
+				return false, fmt.Sprintf("%d messages\n%s", len(got), pf.Logs())
 			})
 			b.shot("chat-" + lang)
 			// The page holds no secret: no token, no password hash.
