@@ -120,15 +120,22 @@ func (l *waitList) remove(c *Call) (need []skillNeed, ok bool) {
 	}
 	items := l.b[k]
 	need = items[i].need
-	if i == 0 {
+	if i == 0 && len(items) > frontCut {
+		// The head of a long list: step past it instead of moving the
+		// rest (the backing array is replaced when append outgrows it).
 		items[0] = waiting{}
 		l.b[k] = items[1:]
 	} else {
-		l.b[k] = slices.Delete(items, i, i+1)
+		l.b[k] = slices.Delete(items, i, i+1) // keeps the backing array
 	}
 	l.n--
 	return need, true
 }
+
+// frontCut: a list longer than this loses its head by re-slicing; a
+// shorter one moves its few entries and keeps its backing array (no
+// allocation as calls come and go).
+const frontCut = 256
 
 // position is c's 1-based position, 0 when it is not in the list.
 func (l *waitList) position(c *Call) int {

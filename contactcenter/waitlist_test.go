@@ -3,6 +3,7 @@ package contactcenter
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"testing"
@@ -113,4 +114,96 @@ func (l *waitList) at(i int) *Call {
 		i -= len(items)
 	}
 	panic(fmt.Sprintf("waiting list: index %d out of range", i))
+}
+
+// The list by priority holds the calls in the order of one slice sorted
+// by before, through entries (at the end of a priority, or put back in
+// the middle with their old entry) and departures (heads of long lists,
+// heads of short ones, the middle), with positions, the oldest entry and
+// the routing mark to match.
+func TestWaitListMatchesSortedSlice(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		seed       uint64
+		ops, prios int
+	}{
+		{"one priority, long", 1, 3000, 1},
+		{"ten priorities", 2, 3000, 10},
+		{"two priorities, short", 3, 500, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(tc.seed, 7))
+			var l waitList
+			var ref, out []*Call
+			seq, now := uint64(0), int64(0)
+			for op := range tc.ops {
+				switch k := r.IntN(10); {
+				case k < 6 || len(ref) == 0: // a new entry
+					seq++
+					now += int64(r.IntN(3))
+					c := &Call{ID: fmt.Sprintf("c%d", seq), Priority: r.IntN(tc.prios), Enqueued: now, Seq: seq}
+					l.insert(waiting{c: c})
+					ref = append(ref, c)
+				case k < 8 && len(out) > 0: // one put back with its old entry
+					i := r.IntN(len(out))
+					c := out[i]
+					out = slices.Delete(out, i, i+1)
+					l.insert(waiting{c: c})
+					ref = append(ref, c)
+				default: // one leaves: often the head
+					slices.SortFunc(ref, func(a, b *Call) int {
+						if before(a, b) {
+							return -1
+						}
+						return 1
+					})
+					i := 0
+					if r.IntN(2) == 0 {
+						i = r.IntN(len(ref))
+					}
+					c := ref[i]
+					if _, ok := l.remove(c); !ok {
+						t.Fatalf("op %d: %s not found", op, c.ID)
+					}
+					ref = slices.Delete(ref, i, i+1)
+					out = append(out, c)
+				}
+				if op%7 == 0 {
+					l.settleAll()
+				}
+				if op%50 != 0 && op != tc.ops-1 {
+					continue
+				}
+				slices.SortFunc(ref, func(a, b *Call) int {
+					if before(a, b) {
+						return -1
+					}
+					return 1
+				})
+				want := make([]string, len(ref))
+				oldest := int64(-1)
+				for i, c := range ref {
+					want[i] = c.ID
+					if oldest < 0 || c.Enqueued < oldest {
+						oldest = c.Enqueued
+					}
+					if p := l.position(c); p != i+1 {
+						t.Fatalf("op %d: %s at %d, want %d", op, c.ID, p, i+1)
+					}
+				}
+				if got := l.IDs(); !slices.Equal(got, want) || l.Len() != len(want) {
+					t.Fatalf("op %d: order %v, want %v", op, got, want)
+				}
+				if got := l.oldest(); got != oldest {
+					t.Fatalf("op %d: oldest %d, want %d", op, got, oldest)
+				}
+				if err := l.check(); err != nil {
+					t.Fatalf("op %d: %v", op, err)
+				}
+			}
+			if len(ref) < 100 && tc.ops >= 3000 {
+				t.Fatalf("only %d calls left waiting: the long lists were not exercised", len(ref))
+			}
+		})
+	}
 }
