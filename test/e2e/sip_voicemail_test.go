@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/chromedp/chromedp"
 )
 
 // Voicemail through a three-node cluster with a real caller: ann's
@@ -15,15 +17,11 @@ import (
 // seconds of RTP (sipp's g711a.pcap) and hangs up. The recording is
 // committed as voicemail.deposited — every node applies it — and a
 // follower's console API lists the message and serves it as a WAV of
-// the recording's length.
+// the recording's length; in Chromium, ann's console on that follower
+// plays it (its audio element has the recording's duration).
 func TestSIPVoicemailDepositWithSipp(t *testing.T) {
-	opts := map[int][]nodeOpt{}
-	for i := 0; i < 3; i++ {
-		opts[i] = []nodeOpt{withArgs("--sip-trusted", "127.0.0.1")}
-	}
-	nodes := startCluster(t, "sipvmd", 3, opts)
+	nodes := uiCluster(t, "sipvmd", uiOpts{sip: true})
 	leader := waitLeader(t, nodes, 3)
-	leader.apply(parkConfig).ok(t)
 	leader.op(t, "forwarding", `{"user":"ann","forwarding":{"unconditional":{"voicemail":true}}}`)
 
 	r := sipp(t, leader.sipAddr, "caller_voicemail.xml", "u1", "-key", "queue", "2001")
@@ -42,9 +40,9 @@ func TestSIPVoicemailDepositWithSipp(t *testing.T) {
 	leader.sipCalls(t, "voicemail_deposited", 1)
 
 	follower := followers(nodes, leader)[0]
-	code, b, err := follower.get("/v1/console/voicemail?user=ann", true)
+	code, list, err := follower.get("/v1/console/voicemail?user=ann", true)
 	if err != nil || code != http.StatusOK {
-		t.Fatalf("voicemail list: %d %s %v", code, b, err)
+		t.Fatalf("voicemail list: %d %s %v", code, list, err)
 	}
 	var lists []struct {
 		Mailbox string `json:"mailbox"`
@@ -55,8 +53,8 @@ func TestSIPVoicemailDepositWithSipp(t *testing.T) {
 			AudioBytes int    `json:"audio_bytes"`
 		} `json:"inbox"`
 	}
-	if err := json.Unmarshal(b, &lists); err != nil || len(lists) != 1 || lists[0].Mailbox != "2001" || len(lists[0].Inbox) != 1 {
-		t.Fatalf("voicemail list: %v %s", err, b)
+	if err := json.Unmarshal(list, &lists); err != nil || len(lists) != 1 || lists[0].Mailbox != "2001" || len(lists[0].Inbox) != 1 {
+		t.Fatalf("voicemail list: %v %s", err, list)
 	}
 	m := lists[0].Inbox[0]
 	// g711a.pcap: 236 packets of 30 ms, some 7 s.
@@ -87,4 +85,24 @@ func TestSIPVoicemailDepositWithSipp(t *testing.T) {
 		t.Fatalf("the recording is nearly silent: %d loud samples of %d", loud, data/2)
 	}
 	t.Logf("recorded %.2f s, %d loud samples", secs, loud)
+
+	// Ann plays it in her console on the follower (her session's token:
+	// the list's rules).
+	b := newBrowser(t, 1280, 800)
+	b.must("open the console", chromedp.Navigate("http://"+follower.httpAddr+"/console/"))
+	b.waitJS(waitShort, "log-in form", `!document.getElementById("login").hidden`)
+	b.must("log in", chromedp.SendKeys("#login-user", "ann"), chromedp.SendKeys("#login-password", "ann-secret-1"), chromedp.Click("#login-submit"))
+	b.waitJS(waitShort, "the console's state", `document.body.dataset.ready === "1"`)
+	b.must("voicemail tab", chromedp.Click("#tab-voicemail"))
+	row := fmt.Sprintf(`#voicemail-rows tr[data-message=%q]`, m.ID)
+	b.waitJS(waitShort, "the message with a Play control", fmt.Sprintf(`(() => { const r = document.querySelector(%q); return r && r.textContent.includes("Voicemail Caller") && r.querySelector(".vm-play"); })()`, row))
+	b.must("play", chromedp.Click(row+" .vm-play"))
+	b.waitJS(waitShort, "the recording loaded in the audio element", fmt.Sprintf(`(() => { const a = document.querySelector(%q); return a && !a.hidden && a.src.startsWith("blob:") && a.duration > 6.5 && a.duration < 8.5; })()`, row+" audio"))
+	b.shot("voicemail-playing")
+	dur, err := eval[float64](b, fmt.Sprintf(`document.querySelector(%q).duration`, row+" audio"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.noJSErrors()
+	t.Logf("the console's audio element: %.2f s", dur)
 }
