@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -278,14 +279,57 @@ func (h *Handler) supervised(w http.ResponseWriter, r *http.Request, a Actor) {
 	})
 }
 
+// directory searches the directory: q in fields (default: the "search
+// all" fields), or by the console's search fields, one parameter per
+// field named (first_name=…&company=…, all=… for "search all"), each
+// to match. It answers the first limit entries (default
+// DirectoryLimit, at most MaxDirectoryLimit) and the number of matches
+// in X-Total-Count.
 func (h *Handler) directory(w http.ResponseWriter, r *http.Request, a Actor) {
 	q := r.URL.Query()
+	limit := DirectoryLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxDirectoryLimit {
+			apierr.Write(w, &apierr.Error{Code: apierr.BadRequest, Field: "limit", Message: fmt.Sprintf("directory: limit %q is not a number from 1 to %d", v, MaxDirectoryLimit)})
+			return
+		}
+		limit = n
+	}
+	terms := map[string]string{}
+	for _, f := range append([]string{cc.DirectorySearchAll}, cc.DirectoryFieldNames...) {
+		if q.Has(f) {
+			terms[f] = q.Get(f)
+		}
+	}
+	if len(terms) > 0 && (q.Has("q") || q.Has("fields")) {
+		apierr.Write(w, &apierr.Error{Code: apierr.BadRequest, Field: "q", Message: "directory: q and fields, or search fields by name, not both"})
+		return
+	}
 	var fields []string
 	if f := q.Get("fields"); f != "" {
 		fields = strings.Split(f, ",")
 	}
-	h.readThen(w, r, func() (any, error) { return h.Service.Engine.Directory(q.Get("q"), fields), nil })
+	h.readThen(w, r, func() (any, error) {
+		var es []cc.DirectoryEntry
+		var total int
+		if len(terms) > 0 {
+			es, total = h.Service.Engine.DirectoryByField(terms, limit)
+		} else {
+			es, total = h.Service.Engine.Directory(q.Get("q"), fields, limit)
+		}
+		w.Header().Set("X-Total-Count", strconv.Itoa(total))
+		return es, nil
+	})
 }
+
+// DirectoryLimit and MaxDirectoryLimit bound a directory answer: the
+// console shows the first 20 as the operator types, 100 in its directory
+// tab, and a million-contact directory must not go out whole.
+const (
+	DirectoryLimit    = 100
+	MaxDirectoryLimit = 1000
+)
 
 func (h *Handler) history(w http.ResponseWriter, r *http.Request, a Actor) {
 	q := r.URL.Query()

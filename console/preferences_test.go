@@ -161,3 +161,133 @@ func TestWaitingInSupervision(t *testing.T) {
 		t.Fatalf("ann retrieving ben's personal call: %d %s", rep.code, rep.raw)
 	}
 }
+
+// TestSpeedDialSetUpAPI: GET /speed-dials shows the configuration's
+// speed dials (the defaults, placed) until the operator saves its own in
+// its preferences (through the log: the same on every member), which
+// then replace them; a bad one is refused at the edge naming the field,
+// nothing saved.
+func TestSpeedDialSetUpAPI(t *testing.T) {
+	r := newRig(t)
+	annHash, _ := HashPassword("ann-password")
+	benHash, _ := HashPassword("ben-password")
+	r.config(strings.Replace(fmt.Sprintf(rigDoc, annHash, benHash), `password_hash: "`+annHash+`"}`,
+		`password_hash: "`+annHash+`", speed_dials: [{label: Bob, number: "3001"}]}`, 1))
+	ann := r.login("ann", "ann-password")
+	dials := func() string {
+		t.Helper()
+		rep := r.call("GET", r.public.URL+PublicPrefix+"/speed-dials", ann, nil)
+		if rep.code != 200 {
+			t.Fatalf("speed dials: %d %s", rep.code, rep.raw)
+		}
+		var v []cc.SpeedDialView
+		json.Unmarshal([]byte(rep.raw), &v)
+		var out []string
+		for _, sd := range v {
+			out = append(out, fmt.Sprintf("%s/%s/%s/%s/%d.%d/%v", sd.Label, sd.Label2, sd.Number, sd.Colour, sd.Page, sd.Position, sd.Default))
+		}
+		return strings.Join(out, " ")
+	}
+	own := map[string]any{"speed_dial_line_state": true, "own_speed_dials": true, "speed_dials": []map[string]any{
+		{"label": "Bob", "number": "3001", "page": 1, "position": 1},
+		{"label": "Reception", "label2": "front desk", "number": "2002", "colour": "green", "page": 2, "position": 1}}}
+	for _, tc := range []struct {
+		name  string
+		prefs any
+		code  int
+		field string
+		want  string
+	}{
+		{"the defaults", nil, 0, "", "Bob//3001//1.1/true"},
+		{"own", own, 200, "", "Bob//3001//1.1/false Reception/front desk/2002/green/2.1/false"},
+		{"a colour not of the palette", map[string]any{"own_speed_dials": true, "speed_dials": []map[string]any{{"number": "2002", "colour": "#ff0000", "page": 1, "position": 1}}},
+			400, "preferences.speed_dials[0].colour", "Bob//3001//1.1/false Reception/front desk/2002/green/2.1/false"},
+		{"page 3", map[string]any{"own_speed_dials": true, "speed_dials": []map[string]any{{"number": "2002", "page": 3, "position": 1}}},
+			400, "preferences.speed_dials[0].page", "Bob//3001//1.1/false Reception/front desk/2002/green/2.1/false"},
+		{"a label too long", map[string]any{"own_speed_dials": true, "speed_dials": []map[string]any{{"number": "2002", "page": 1, "position": 1, "label2": strings.Repeat("x", 65)}}},
+			400, "preferences.speed_dials[0].label2", "Bob//3001//1.1/false Reception/front desk/2002/green/2.1/false"},
+		{"a number that is not one", map[string]any{"own_speed_dials": true, "speed_dials": []map[string]any{{"number": "call me", "page": 1, "position": 1}}},
+			400, "preferences.speed_dials[0].number", "Bob//3001//1.1/false Reception/front desk/2002/green/2.1/false"},
+		{"none of its own", map[string]any{"own_speed_dials": true}, 200, "", ""},
+		{"back to the defaults", map[string]any{}, 200, "", "Bob//3001//1.1/true"},
+	} {
+		if tc.prefs != nil {
+			before := r.engine.Hash()
+			rep := r.op(ann, "preferences", map[string]any{"preferences": tc.prefs})
+			if rep.code != tc.code || (tc.field != "" && rep.body["field"] != tc.field) {
+				t.Fatalf("%s: %d %s, want %d field %s", tc.name, rep.code, rep.raw, tc.code, tc.field)
+			}
+			if tc.code != 200 && r.engine.Hash() != before {
+				t.Fatalf("%s: a refused request changed the state", tc.name)
+			}
+		}
+		if got := dials(); got != tc.want {
+			t.Errorf("%s: speed dials %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestDirectorySearchFieldsAPI: the state document carries the
+// configured search fields (label, default) and GET /directory searches
+// by them, one parameter per field; mixing them with q is refused,
+// naming q.
+func TestDirectorySearchFieldsAPI(t *testing.T) {
+	r := newRig(t)
+	annHash, _ := HashPassword("ann-password")
+	benHash, _ := HashPassword("ben-password")
+	r.config(fmt.Sprintf(rigDoc, annHash, benHash) + `
+contacts:
+  - {id: k1, first_name: Dora, last_name: Diaz, company: Widgets, phone: "+44 161 5551234"}
+  - {id: k2, first_name: Dan, last_name: Diaz, company: Acme, phone: "+44 161 5551235"}
+settings: {directory_search: [{field: last_name, label: Surname, default: Diaz}, {field: company, label: Firm}]}
+`)
+	ann := r.login("ann", "ann-password")
+	rep := r.call("GET", r.public.URL+PublicPrefix+"/state", ann, nil)
+	var d StateDoc
+	json.Unmarshal([]byte(rep.raw), &d)
+	want := []cc.DirectorySearchField{{Field: "last_name", Label: "Surname", Default: "Diaz"}, {Field: "company", Label: "Firm"}}
+	if fmt.Sprint(d.DirectorySearch) != fmt.Sprint(want) {
+		t.Fatalf("state directory_search %+v", d.DirectorySearch)
+	}
+	for _, tc := range []struct {
+		query string
+		code  int
+		want  string
+		total string // X-Total-Count, when checked
+	}{
+		{"last_name=diaz", 200, "k2 k1", "2"},
+		{"last_name=diaz&limit=1", 200, "k2", "2"},
+		{"q=dora&limit=0", 400, "limit", ""},
+		{"q=dora&limit=1001", 400, "limit", ""},
+		{"last_name=diaz&limit=x", 400, "limit", ""},
+		{"last_name=diaz&company=widg", 200, "k1", "1"},
+		{"last_name=diaz&company=", 200, "k2 k1", ""},
+		{"all=acme", 200, "k2", ""},
+		{"company=dora", 200, "", "0"},
+		{"q=dora", 200, "k1", "1"},
+		{"q=dora&company=widg", 400, "q", ""},
+	} {
+		rep := r.call("GET", r.public.URL+PublicPrefix+"/directory?"+tc.query, ann, nil)
+		if rep.code != tc.code {
+			t.Fatalf("%s: %d %s", tc.query, rep.code, rep.raw)
+		}
+		if tc.code != 200 {
+			if rep.body["field"] != tc.want {
+				t.Errorf("%s: %s, want field %s", tc.query, rep.raw, tc.want)
+			}
+			continue
+		}
+		var es []cc.DirectoryEntry
+		json.Unmarshal([]byte(rep.raw), &es)
+		var ids []string
+		for _, e := range es {
+			ids = append(ids, e.ID)
+		}
+		if got := strings.Join(ids, " "); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.query, got, tc.want)
+		}
+		if got := rep.header.Get("X-Total-Count"); tc.total != "" && got != tc.total {
+			t.Errorf("%s: X-Total-Count %q, want %s", tc.query, got, tc.total)
+		}
+	}
+}

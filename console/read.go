@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
@@ -41,6 +42,9 @@ type StateDoc struct {
 	// Preferences are the session user's console preferences (replicated:
 	// the same on every member), absent for the admin token.
 	Preferences *cc.Preferences `json:"preferences,omitempty"`
+	// DirectorySearch are the directory's search fields the console
+	// shows (settings.directory_search: field, label, default value).
+	DirectorySearch []cc.DirectorySearchField `json:"directory_search,omitempty"`
 }
 
 // read waits until this node may answer at the requested consistency.
@@ -70,6 +74,7 @@ func (s *Service) State(ctx context.Context, a Actor, agent string, c cluster.Co
 		var sc scope
 		s.Engine.View(func(es *cc.State) {
 			sc = scopeOf(a, es)
+			doc.DirectorySearch = slices.Clone(es.Config.Settings.DirectorySearch)
 			for _, ag := range es.Agents {
 				if ag.State != cc.StateDisconnected {
 					doc.LoggedIn++

@@ -118,9 +118,10 @@ func (r *rig) config(doc string) {
 }
 
 type reply struct {
-	code int
-	body map[string]any
-	raw  string
+	code   int
+	body   map[string]any
+	raw    string
+	header http.Header
 }
 
 func (r *rig) call(method, url, token string, body any, hdr ...string) reply {
@@ -143,7 +144,7 @@ func (r *rig) call(method, url, token string, body any, hdr ...string) reply {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	rep := reply{code: resp.StatusCode, raw: string(b)}
+	rep := reply{code: resp.StatusCode, raw: string(b), header: resp.Header}
 	json.Unmarshal(b, &rep.body)
 	return rep
 }

@@ -252,6 +252,16 @@ func TestUIContrast(t *testing.T) {
 			t.Errorf("%s on %s: contrast %.2f, want ≥ 4.5", p[0], p[1], r)
 		}
 	}
+	// The speed-dial palette (contactcenter.SpeedDialColours): each
+	// colour has its variable and class, and text on it reads.
+	for _, c := range cc.SpeedDialColours {
+		if r := contrast(col("fg"), col("sd-"+c)); r < 4.5 {
+			t.Errorf("fg on speed-dial colour %s: contrast %.2f, want ≥ 4.5", c, r)
+		}
+		if !strings.Contains(string(css), ".sd-"+c+" { background: var(--sd-"+c+"); }") {
+			t.Errorf("console.css has no class .sd-%s", c)
+		}
+	}
 	// The pairs above are the ones the stylesheet uses.
 	for _, c := range []string{"#eef0f3", "#e4e6ea", "#5f6670", "#fff4c2", "#e3f0ff", "#1b5e20"} {
 		if !strings.Contains(string(css), c) {
@@ -340,5 +350,31 @@ func TestUIVocabulary(t *testing.T) {
 	payload, _ := json.Marshal(cc.PreferencesRequest{User: "u", Preferences: cc.Preferences{Shortcuts: sc, HiddenColumns: Columns}})
 	if err := checkConsoleVocabulary(payload); err != nil {
 		t.Errorf("the predefined shortcuts or the columns: %v", err)
+	}
+}
+
+// TestUIPalette: the web console offers exactly the engine's speed-dial
+// colours (app.js PALETTE), each named in every language.
+func TestUIPalette(t *testing.T) {
+	app, _ := fs.ReadFile(uiFiles, "ui/app.js")
+	m := regexp.MustCompile(`const PALETTE = \[([^\]]*)\];`).FindSubmatch(app)
+	if m == nil {
+		t.Fatal("app.js has no PALETTE")
+	}
+	if got, want := strings.ReplaceAll(string(m[1]), `"`, ""), strings.Join(cc.SpeedDialColours, ", "); got != want {
+		t.Fatalf("app.js PALETTE %s, want %s", got, want)
+	}
+	for _, lang := range []string{"en.js", "es.js"} {
+		b, _ := fs.ReadFile(uiFiles, "ui/i18n/"+lang)
+		for _, c := range append([]string{"none"}, cc.SpeedDialColours...) {
+			if !strings.Contains(string(b), `"speed.colour.`+c+`":`) {
+				t.Errorf("%s lacks speed.colour.%s", lang, c)
+			}
+		}
+		for _, st := range []string{cc.LineFree, cc.LineNotConnected, cc.LineBusyExternal, cc.LineBusyInternal} {
+			if !strings.Contains(string(b), `"line.status.`+st+`":`) {
+				t.Errorf("%s lacks line.status.%s", lang, st)
+			}
+		}
 	}
 }

@@ -477,7 +477,9 @@ func TestPreferences(t *testing.T) {
 		AutoFailover: true, FailoverGraceSeconds: 7, SupervisionGeneral: true,
 		HiddenColumns: []string{"supervision.note", "queues.service_level"},
 		Shortcuts: []Shortcut{{State: "connected", Key: "F4", Action: "hangup"}, {State: "paused", Key: "F4", Action: "login"},
-			{State: "global", Key: "Ctrl+K", Action: "park"}}}
+			{State: "global", Key: "Ctrl+K", Action: "park"}},
+		SpeedDialLineState: true, OwnSpeedDials: true,
+		SpeedDials: []SpeedDial{{Label: "Desk", Label2: "Bob", Number: "3001", Colour: "purple", Page: 2, Position: 1}}}
 	h.ok(TypeUserPreferences, PreferencesRequest{User: "u1", Preferences: want})
 	var ev PreferencesEvent
 	h.event(EvUserPreferences, &ev)

@@ -79,6 +79,11 @@ type Settings struct {
 	DefaultAreaCode    string `yaml:"default_area_code" json:"default_area_code,omitempty"`
 	// DirectoryFields are the fields "search all" looks in.
 	DirectoryFields []string `yaml:"directory_fields" json:"directory_fields"`
+	// DirectorySearch are the console's directory search fields, in the
+	// order shown: each searches one field (or "all": DirectoryFields)
+	// and is shown with its label, filled in with its default value.
+	// Empty: the console has only its number/search-as-you-type field.
+	DirectorySearch []DirectorySearchField `yaml:"directory_search" json:"directory_search,omitempty"`
 	// Retention is how long the cluster keeps each kind of history, and
 	// MaintenanceTime ("HH:MM", UTC) the daily data-maintenance hour that
 	// applies it (maintenance.go).
@@ -91,6 +96,48 @@ type Settings struct {
 	// provisioned to register with: the cluster's floating address, or
 	// its members' --sip-addr (phonepass.go).
 	SIPServers []string `yaml:"sip_servers" json:"sip_servers,omitempty"`
+}
+
+// DirectorySearchField is one of the console's directory search fields.
+type DirectorySearchField struct {
+	// Field is one of DirectoryFieldNames, or DirectorySearchAll.
+	Field string `yaml:"field" json:"field"`
+	// Label is what the console shows beside it (1..MaxLabelLen bytes).
+	Label string `yaml:"label" json:"label"`
+	// Default is the value it is filled in with (may be empty).
+	Default string `yaml:"default" json:"default,omitempty"`
+}
+
+// DirectorySearchAll is the search field that looks in every one of
+// Settings.DirectoryFields ("search all").
+const DirectorySearchAll = "all"
+
+// MaxDirectorySearchFields bounds settings.directory_search: each field
+// once, and "all".
+const MaxDirectorySearchFields = 8
+
+// checkDirectorySearch checks settings.directory_search: known fields,
+// each once, each with a label. The texts' lengths and characters are
+// the edge's (limits.go: label a label, default a name).
+func checkDirectorySearch(fields []DirectorySearchField) error {
+	if len(fields) > MaxDirectorySearchFields {
+		return fieldErr("settings.directory_search", "%d search fields, at most %d", len(fields), MaxDirectorySearchFields)
+	}
+	seen := map[string]bool{}
+	for i, f := range fields {
+		name := fmt.Sprintf("settings.directory_search[%d]", i)
+		if f.Field != DirectorySearchAll && !contains(DirectoryFieldNames, f.Field) {
+			return fieldErr(name+".field", "unknown field %q (one of %s, %s)", shortText(f.Field), DirectorySearchAll, strings.Join(DirectoryFieldNames, ", "))
+		}
+		if seen[f.Field] {
+			return fieldErr(name+".field", "field %q has two search fields", f.Field)
+		}
+		seen[f.Field] = true
+		if strings.TrimSpace(f.Label) == "" {
+			return fieldErr(name+".label", "a search field needs a label")
+		}
+	}
+	return nil
 }
 
 // PauseReason is a reason code an agent may give when pausing.
@@ -111,10 +158,23 @@ type Contact struct {
 	Phone     string `yaml:"phone" json:"phone,omitempty"`
 }
 
-// SpeedDial is one of a user's speed-dial keys.
+// SpeedDial is one of a user's speed-dial keys: set by the configuration
+// (User.SpeedDials, the defaults) or by the operator in the console
+// (Preferences.SpeedDials, which replace the defaults once saved).
 type SpeedDial struct {
+	// Label is the key's first line (the number when empty), Label2 its
+	// second.
 	Label  string `yaml:"label" json:"label"`
+	Label2 string `yaml:"label2" json:"label2,omitempty"`
 	Number string `yaml:"number" json:"number"`
+	// Colour is the key's colour, one of SpeedDialColours (empty: the
+	// console's plain key).
+	Colour string `yaml:"colour" json:"colour,omitempty"`
+	// Page (1 or 2) and Position (1..MaxSpeedDialsPerPage) place the key
+	// in the console. The operator's own keys give both; in the
+	// configuration 0 means page 1, after the placed keys, in order.
+	Page     int `yaml:"page" json:"page,omitempty"`
+	Position int `yaml:"position" json:"position,omitempty"`
 }
 
 // BusinessUnit is a tenant of a multi-tenant contact center.
@@ -537,11 +597,8 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		if len(u.SpeedDials) > MaxSpeedDials {
 			return Config{}, fieldErr(f+".speed_dials", "%d speed dials, a user has at most %d", len(u.SpeedDials), MaxSpeedDials)
 		}
-		for j, sd := range u.SpeedDials {
-			sf := fmt.Sprintf("%s.speed_dials[%d]", f, j)
-			if _, err := NormalizeNumber(sd.Number); err != nil {
-				return Config{}, fieldErr(sf+".number", "%v", err)
-			}
+		if err := checkSpeedDials(f+".speed_dials", u.SpeedDials, false); err != nil {
+			return Config{}, err
 		}
 		if len(u.SpeedDials) == 0 {
 			u.SpeedDials = nil
@@ -924,6 +981,12 @@ func checkSettings(st Settings) (Settings, error) {
 		}
 	}
 	st.DirectoryFields = fields
+	if err := checkDirectorySearch(st.DirectorySearch); err != nil {
+		return Settings{}, err
+	}
+	if len(st.DirectorySearch) == 0 {
+		st.DirectorySearch = nil
+	}
 	return st, nil
 }
 
@@ -1206,6 +1269,7 @@ func (c Config) Document() Document {
 	}
 	st := c.Settings
 	st.DirectoryFields = append([]string(nil), st.DirectoryFields...)
+	st.DirectorySearch = slices.Clone(st.DirectorySearch)
 	st.SIPServers = append([]string(nil), st.SIPServers...)
 	if len(st.SIPServers) == 0 {
 		st.SIPServers = nil

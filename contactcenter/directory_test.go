@@ -1,7 +1,10 @@
 package contactcenter
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,7 +60,7 @@ contacts:
 		{"operator", nil, []string{"u1", "u2"}},
 	}
 	for _, tc := range cases {
-		got := names(h.e.Directory(tc.q, tc.fields))
+		got := names(entries(h.e.Directory(tc.q, tc.fields, 0)))
 		// Sorted by last name, first name.
 		if !reflect.DeepEqual(got, sortedByLast(h, tc.want)) {
 			t.Errorf("search %q %v = %v, want %v", tc.q, tc.fields, got, tc.want)
@@ -66,14 +69,14 @@ contacts:
 	h.ok(TypeUserPresence, PresenceRequest{User: "bob", Presence: "absent"})
 	h.fail(TypeUserPresence, PresenceRequest{User: "bob", Presence: "asleep"}, nil)
 	h.fail(TypeUserPresence, PresenceRequest{User: "zed", Presence: "absent"}, ErrUnknownUser)
-	es := h.e.Directory("bob", nil)
+	es := entries(h.e.Directory("bob", nil, 0))
 	if len(es) != 1 || es[0].Presence != "absent" || es[0].LineStatus != LineFree || es[0].Company != "Acme" {
 		t.Fatalf("bob %+v", es)
 	}
 	// Configurable "search all" fields.
 	d, _ := ParseDocument([]byte("settings: {directory_fields: [company]}"))
 	h.ok(TypeConfigApply, ApplyRequest{Document: d})
-	if got := names(h.e.Directory("bob", nil)); len(got) != 0 {
+	if got := names(entries(h.e.Directory("bob", nil, 0))); len(got) != 0 {
 		t.Fatalf("search by company only found %v", got)
 	}
 	d, _ = ParseDocument([]byte("settings: {directory_fields: [shoe_size]}"))
@@ -82,7 +85,7 @@ contacts:
 
 func sortedByLast(h *harness, ids []string) []string {
 	var out []string
-	for _, e := range h.e.Directory("", nil) {
+	for _, e := range entries(h.e.Directory("", nil, 0)) {
 		for _, id := range ids {
 			if e.ID == id {
 				out = append(out, id)
@@ -176,5 +179,129 @@ func TestNormalizeNumber(t *testing.T) {
 	}
 	if DigitsOf("+44 (0)161-552 7789 ext.") != "4401615527789" {
 		t.Fatal("DigitsOf")
+	}
+}
+
+// TestDirectorySearchFields: the console's search fields (field, label,
+// default) are checked, naming the field, and a search by them wants
+// every term in its own field ("all": the "search all" fields).
+func TestDirectorySearchFields(t *testing.T) {
+	for _, tc := range []struct {
+		fields, field string
+	}{
+		{`[{field: last_name, label: Surname, default: Operator}, {field: all, label: Anything}]`, ""},
+		{`[{field: shoe_size, label: Shoe}]`, "settings.directory_search[0].field"},
+		{`[{field: company, label: A}, {field: company, label: B}]`, "settings.directory_search[1].field"},
+		{`[{field: company}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: " "}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: "` + strings.Repeat("l", MaxLabelLen+1) + `"}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: C, default: "` + strings.Repeat("d", MaxNameLen+1) + `"}]`, "settings.directory_search[0].default"},
+		{`[{field: company, label: "a\u202eb"}]`, "settings.directory_search[0].label"},
+		{`[{field: company, label: C, colour: red}]`, "settings.directory_search[0].colour"},
+		{`[{field: all, label: a}, {field: first_name, label: b}, {field: last_name, label: c}, {field: name, label: d}, {field: company, label: e}, {field: extension, label: f}, {field: mobile, label: g}, {field: phone, label: h}, {field: phone, label: i}]`, "settings.directory_search"},
+	} {
+		d, err := ParseDocument([]byte(`settings: {directory_search: ` + tc.fields + `}`))
+		if err == nil {
+			err = d.Validate()
+		}
+		var fe *FieldError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%.60s: %v", tc.fields, err)
+		case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+			t.Errorf("%.60s: %v, want field %s", tc.fields, err, tc.field)
+		}
+	}
+
+	h := newHarness(t, baseDoc+`
+contacts:
+  - {id: k1, first_name: Dora, last_name: Operator, company: Widgets, phone: "+44 161 5551234"}
+`)
+	h.config(`settings: {directory_search: [{field: last_name, label: Surname, default: Operator}, {field: all, label: Anything}]}`)
+	h.e.View(func(s *State) {
+		want := []DirectorySearchField{{Field: "last_name", Label: "Surname", Default: "Operator"}, {Field: "all", Label: "Anything"}}
+		if !reflect.DeepEqual(s.Config.Settings.DirectorySearch, want) {
+			t.Fatalf("settings %+v", s.Config.Settings.DirectorySearch)
+		}
+		if doc := s.Config.Document(); !reflect.DeepEqual(doc.Settings.DirectorySearch, want) {
+			t.Fatalf("document settings %+v", doc.Settings.DirectorySearch)
+		}
+	})
+	ids := func(es []DirectoryEntry) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return strings.Join(out, " ")
+	}
+	everyone := ids(entries(h.e.Directory("", nil, 0)))
+	for _, tc := range []struct {
+		terms map[string]string
+		want  string
+	}{
+		{map[string]string{"last_name": "operator"}, "u1 u2 k1"},
+		{map[string]string{"last_name": "operator", "all": "widg"}, "k1"},
+		{map[string]string{"last_name": "operator", "first_name": "ben"}, "u2"},
+		{map[string]string{"company": "operator"}, ""},
+		{map[string]string{"all": "ann operator"}, "u1"},
+		{map[string]string{"phone": "5551234"}, "k1"},
+		{map[string]string{"shoe_size": "9"}, ""},
+		{map[string]string{"last_name": " "}, everyone},
+		{nil, everyone},
+	} {
+		if got := ids(entries(h.e.DirectoryByField(tc.terms, 0))); got != tc.want {
+			t.Errorf("search %v = %s, want %s", tc.terms, got, tc.want)
+		}
+	}
+}
+
+// entries drops Directory's total.
+func entries(es []DirectoryEntry, _ int) []DirectoryEntry { return es }
+
+// manyContacts puts n generated contacts into the engine's directory (as a
+// config.apply of them would).
+func manyContacts(e *Engine, n int) {
+	last := []string{"Smith", "jones", "Taylor", "brown", "Wilson", "Evans", "thomas", "Roberts"}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("k%07d", i)
+		e.st.Config.Contacts[id] = Contact{ID: id, FirstName: fmt.Sprintf("Ann%d", i%977), LastName: last[i%len(last)], Company: fmt.Sprintf("Firm %d", i%101), Phone: fmt.Sprintf("+44161%07d", i)}
+	}
+}
+
+// TestDirectoryLimit: the first limit matches are those of the whole
+// sorted result, whatever the limit, and total counts every match.
+func TestDirectoryLimit(t *testing.T) {
+	h := newHarness(t, baseDoc)
+	manyContacts(h.e, 3000)
+	for _, q := range []string{"", "smith", "firm 7", "ann1 jones", "nobody"} {
+		all, total := h.e.Directory(q, nil, 0)
+		if total != len(all) {
+			t.Fatalf("%q: total %d, %d entries without a limit", q, total, len(all))
+		}
+		for _, limit := range []int{1, 2, 20, 100, total + 5} {
+			got, n := h.e.Directory(q, nil, limit)
+			want := all[:min(limit, len(all))]
+			if n != total || !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q limit %d: %d entries (total %d), want the first %d of %d", q, limit, len(got), n, len(want), total)
+			}
+		}
+	}
+	if _, total := h.e.Directory("smith", nil, 0); total != 3000/8 {
+		t.Fatalf("smith: %d matches, want %d", total, 3000/8)
+	}
+}
+
+// BenchmarkDirectory is one keystroke's search at 100,000 contacts, as the
+// console asks it (the first 20).
+func BenchmarkDirectory(b *testing.B) {
+	h := newHarness(b, baseDoc)
+	manyContacts(h.e, 100_000)
+	for _, q := range []string{"", "smi", "ann12 jones"} {
+		b.Run(fmt.Sprintf("q=%q", q), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				h.e.Directory(q, nil, 20)
+			}
+		})
 	}
 }

@@ -86,7 +86,7 @@ func FuzzApply(f *testing.F) {
 		TypeUserForwarding:     {`{"user":"bob","forwarding":{"busy":{"number":"3002"},"calendar":[{"id":"c","weekdays":[1],"from":"09:00","to":"10:00","voicemail":true}]}}`},
 		TypeVoicemailSetPIN:    {`{"user":"u1","pin_hash":"pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`},
 		TypeVoicemailMonitor:   {`{"user":"u1","mailbox":"3001","monitor":true}`},
-		TypeUserPreferences:    {`{"user":"u1","preferences":{"language":"es","auto_failover":true,"failover_grace_seconds":3,"hidden_columns":["supervision.note"],"shortcuts":[{"state":"connected","key":"F4","action":"hangup"}]}}`},
+		TypeUserPreferences:    {`{"user":"u1","preferences":{"language":"es","auto_failover":true,"failover_grace_seconds":3,"hidden_columns":["supervision.note"],"shortcuts":[{"state":"connected","key":"F4","action":"hangup"}],"own_speed_dials":true,"speed_dials":[{"label":"a","label2":"b","number":"2002","colour":"red","page":2,"position":3}]}}`},
 		TypeConfigApply:        {`{"document":{"queues":[{"id":"new","strategy":"ring-all"}]}}`, `{"document":{},"prune":true}`},
 	}
 	for i, typ := range types {

@@ -106,7 +106,7 @@ func TestConcurrentReaders(t *testing.T) {
 				}
 				h.e.Queues()
 				h.e.Supervised("a1", true, "")
-				h.e.Directory("a", nil)
+				entries(h.e.Directory("a", nil, 0))
 				h.e.History("a1", false)
 				h.e.View(func(s *State) { _ = s.LoggedIn() })
 				_ = h.e.Hash()

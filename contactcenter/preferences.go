@@ -43,6 +43,15 @@ type Preferences struct {
 	// paused, connected) over the predefined set, and global ones
 	// (state "global") that override them.
 	Shortcuts []Shortcut `json:"shortcuts,omitempty"`
+	// SpeedDialLineState shows the line state of internal numbers on the
+	// speed-dial keys.
+	SpeedDialLineState bool `json:"speed_dial_line_state,omitempty"`
+	// OwnSpeedDials: the operator set up its speed dials, SpeedDials
+	// (possibly none), which then replace the configuration's
+	// (User.SpeedDials, the defaults until the operator saves its own).
+	// Each key has a page and a position, distinct per page.
+	OwnSpeedDials bool        `json:"own_speed_dials,omitempty"`
+	SpeedDials    []SpeedDial `json:"speed_dials,omitempty"`
 }
 
 // Shortcut binds a key (a KeyboardEvent.key name, optionally with
@@ -59,7 +68,16 @@ const (
 	MaxFailoverGrace = 600
 	MaxHiddenColumns = 64
 	MaxShortcuts     = 100
+	// SpeedDialPages is how many pages of speed-dial keys the console
+	// has, MaxSpeedDialsPerPage how many keys one page holds.
+	SpeedDialPages       = 2
+	MaxSpeedDialsPerPage = 50
 )
+
+// SpeedDialColours is the speed-dial keys' palette (the console's
+// --sd-<colour> backgrounds, each checked for contrast with the text by
+// TestUIContrast).
+var SpeedDialColours = []string{"grey", "blue", "green", "yellow", "orange", "red", "purple", "teal"}
 
 var (
 	prefTimeFormats = []string{"clock", "cumulative", "previous"}
@@ -144,6 +162,49 @@ func CheckPreferences(p Preferences) error {
 		}
 		keys[s.State+"\x00"+s.Key] = true
 	}
+	if len(p.SpeedDials) > 0 && !p.OwnSpeedDials {
+		return fieldErr("preferences.speed_dials", "speed dials need own_speed_dials (without it the configuration's apply)")
+	}
+	return checkSpeedDials("preferences.speed_dials", p.SpeedDials, true)
+}
+
+// checkSpeedDials checks a list of speed dials, naming the field under
+// field: at most MaxSpeedDials, numbers that normalise, colours of the
+// palette, pages and positions in range and distinct per page. own: the
+// operator's (page and position required); else the configuration's (0
+// for either leaves the key unplaced).
+func checkSpeedDials(field string, sds []SpeedDial, own bool) error {
+	if len(sds) > MaxSpeedDials {
+		return fieldErr(field, "%d speed dials, at most %d", len(sds), MaxSpeedDials)
+	}
+	min := 0
+	if own {
+		min = 1
+	}
+	placed := map[[2]int]bool{}
+	for i, sd := range sds {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if _, err := NormalizeNumber(sd.Number); err != nil {
+			return fieldErr(f+".number", "%v", err)
+		}
+		if sd.Colour != "" && !slices.Contains(SpeedDialColours, sd.Colour) {
+			return fieldErr(f+".colour", "%q is not one of %v", shortText(sd.Colour), SpeedDialColours)
+		}
+		if sd.Page < min || sd.Page > SpeedDialPages {
+			return fieldErr(f+".page", "%d is out of range %d..%d", sd.Page, min, SpeedDialPages)
+		}
+		if sd.Position < min || sd.Position > MaxSpeedDialsPerPage {
+			return fieldErr(f+".position", "%d is out of range %d..%d", sd.Position, min, MaxSpeedDialsPerPage)
+		}
+		if sd.Position == 0 {
+			continue
+		}
+		at := [2]int{max(sd.Page, 1), sd.Position}
+		if placed[at] {
+			return fieldErr(f+".position", "page %d already has a key at position %d", at[0], at[1])
+		}
+		placed[at] = true
+	}
 	return nil
 }
 
@@ -165,6 +226,10 @@ func (e *Engine) cmdUserPreferences(env command.Envelope) (any, error) {
 	pr := p.Preferences
 	pr.HiddenColumns = slices.Clone(pr.HiddenColumns)
 	pr.Shortcuts = slices.Clone(pr.Shortcuts)
+	pr.SpeedDials = slices.Clone(pr.SpeedDials)
+	if len(pr.SpeedDials) == 0 {
+		pr.SpeedDials = nil
+	}
 	if len(pr.HiddenColumns) == 0 {
 		pr.HiddenColumns = nil
 	}
@@ -186,6 +251,7 @@ func (e *Engine) UserPreferences(user string) (Preferences, bool) {
 		p := *u.Preferences
 		p.HiddenColumns = slices.Clone(p.HiddenColumns)
 		p.Shortcuts = slices.Clone(p.Shortcuts)
+		p.SpeedDials = slices.Clone(p.SpeedDials)
 		return p, true
 	}
 	return Preferences{}, false

@@ -842,12 +842,17 @@ func (g *randomGen) extraCommand() (string, any) {
 const rPINHash = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 // rPrefs are console preferences, valid and not (a grace out of range,
-// a column named twice, a key bound twice in one state).
+// a column named twice, a key bound twice in one state, two speed dials
+// in one place), with the operator's own speed dials (none, or two).
 var rPrefs = []Preferences{
 	{},
 	{Language: "es", AutoFailover: true, FailoverGraceSeconds: 5, HiddenColumns: []string{"supervision.note"}},
 	{TimeFormat: "previous", Shortcuts: []Shortcut{{State: "connected", Key: "F4", Action: "hangup"}, {State: "global", Key: "F4", Action: "park"}}},
 	{FailoverGraceSeconds: 601},
+	{SpeedDialLineState: true, OwnSpeedDials: true, SpeedDials: []SpeedDial{{Label: "Desk", Label2: "Bob", Number: "2002", Colour: "teal", Page: 2, Position: 7},
+		{Label: "Bank", Number: "+44 20 7946 0000", Page: 1, Position: 1}}},
+	{OwnSpeedDials: true},
+	{OwnSpeedDials: true, SpeedDials: []SpeedDial{{Number: "2002", Page: 1, Position: 1}, {Number: "2001", Page: 1, Position: 1}}},
 	{HiddenColumns: []string{"queues.wait", "queues.wait"}},
 	{Shortcuts: []Shortcut{{State: "paused", Key: "F4", Action: "hangup"}, {State: "paused", Key: "F4", Action: "park"}}},
 }

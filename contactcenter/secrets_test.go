@@ -155,7 +155,7 @@ func TestSecretsNeverLeaveTheEngine(t *testing.T) {
 	record("events", h.all)
 	record("queues", h.e.Queues())
 	record("supervised", h.e.Supervised("a1", true, ""))
-	record("directory", h.e.Directory("", nil))
+	record("directory", entries(h.e.Directory("", nil, 0)))
 	phones, _ := h.e.Phones("3001")
 	record("phones", phones)
 	sd, _ := h.e.SpeedDials("bob")

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/tandemcc/tandem/backup"
 	"github.com/tandemcc/tandem/cluster"
@@ -20,43 +21,93 @@ import (
 	"github.com/tandemcc/tandem/replication/standby"
 )
 
-// cmdBackup runs `tandemctl backup now|list|verify|restore`. now, list
+// newBackupCmd is `tandemctl backup now|list|verify|restore`. now, list
 // and verify speak to the node at --addr (each node backs itself up into
 // its --backup-dir); restore works offline on a data directory.
-func cmdBackup(ctx context.Context, g *globals, args []string, e env) error {
-	if len(args) == 0 {
-		return missingSub("backup")
+func newBackupCmd(g *globals, e env) *cobra.Command {
+	var level int
+	var noWait bool
+	var poll time.Duration
+	now := &cobra.Command{
+		Use:               "now --level 0|1 [--no-wait]",
+		Short:             "a full (0) or incremental (1) backup of the node now (progress bar)",
+		Long:              "Take a full (0) or incremental (1) backup on the node at --addr now, into its --backup-dir\n(a progress bar on a terminal, plain progress lines otherwise).",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !c.Flags().Changed("level") {
+				level = -1 // required: no default level
+			}
+			return backupNow(c.Context(), g, e, level, noWait, poll)
+		},
 	}
-	sub := args[0]
-	if isHelpArg(sub) {
-		return helpRequest{name: "backup"}
+	now.Flags().IntVar(&level, "level", 0, "backup level `0|1`: 0 a full backup, 1 an incremental (the commands since the last full)")
+	now.Flags().BoolVar(&noWait, "no-wait", false, "start the backup and return")
+	now.Flags().DurationVar(&poll, "poll", time.Second, "`DURATION` between two questions to the node about progress")
+	completeFlag(now, "level", cobra.FixedCompletions([]string{"0\tfull", "1\tincremental"}, cobra.ShellCompDirectiveNoFileComp))
+	completeFlag(now, "poll", cobra.NoFileCompletions)
+	list := &cobra.Command{
+		Use:               "list",
+		Short:             "the backups in the node's --backup-dir, as chains",
+		Long:              "The backups in the node's --backup-dir: each full backup and its incrementals, sizes, age.",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return backupList(c.Context(), g, e)
+		},
 	}
-	if !slices.Contains(subcommands("backup"), sub) {
-		return unknownSub("backup", sub)
+	verify := &cobra.Command{
+		Use:               "verify ID",
+		Short:             "check a backup without restoring it",
+		Long:              "Check a backup of the node's --backup-dir without restoring it: checksums, decryption,\ndecoding, its full backup (IDs: tandemctl backup list).",
+		Args:              argsBetween(1, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, args []string) error {
+			return backupVerify(c.Context(), g, e, args[0])
+		},
 	}
-	switch sub {
-	case "now":
-		return backupNow(ctx, g, args[1:], e)
-	case "list":
-		return backupList(ctx, g, args[1:], e)
-	case "verify":
-		return backupVerify(ctx, g, args[1:], e)
+	var ro restoreOptions
+	restore := &cobra.Command{
+		Use:   "restore --from DIR --data-dir DIR [--replace] [--no-incremental] [--key-file F] [--yes]",
+		Short: "offline: write a stopped node's data directory from a backup",
+		Long: "Offline: write a stopped node's data directory from a backup (full, or full + latest\n" +
+			"incremental), as a new one-node cluster or, with --replace, as the backed-up node\n" +
+			"rejoining its cluster.",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return backupRestore(c.Context(), g, e, ro)
+		},
 	}
-	return backupRestore(ctx, g, args[1:], e)
+	f := restore.Flags()
+	f.StringVar(&ro.from, "from", "", "a backup's `DIR`, or a backup directory (its newest full backup)")
+	f.StringVar(&ro.dataDir, "data-dir", "", "the data directory `DIR` to write (new or empty)")
+	f.BoolVar(&ro.replace, "replace", false, "take the identity of the backed-up node and rejoin its cluster (else: a new one-node cluster)")
+	f.BoolVar(&ro.noIncremental, "no-incremental", false, "restore the full backup alone, not its latest incremental")
+	f.StringVar(&ro.keyFile, "key-file", "", "the `FILE` holding the backup key (age identity or passphrase) of an encrypted backup")
+	f.StringVar(&ro.nodeID, "node-id", "", "new cluster only: the restored node's `ID` (default: the backed-up node's)")
+	f.StringVar(&ro.raftAddr, "raft-addr", "", "new cluster only: the restored node's Raft address `HOST:PORT` (default: the backed-up node's)")
+	f.StringVar(&ro.node, "node", "", "with a directory of several nodes' backups: restore `NODE_ID`'s newest")
+	f.BoolVar(&ro.yes, "yes", false, "do not ask: restore (and apply the latest incremental unless --no-incremental)")
+	must(restore.MarkFlagDirname("from"))
+	must(restore.MarkFlagDirname("data-dir"))
+	must(restore.MarkFlagFilename("key-file"))
+	for _, name := range []string{"node-id", "raft-addr", "node"} {
+		completeFlag(restore, name, cobra.NoFileCompletions)
+	}
+	return group("backup", "backups of the node: take, list, verify, restore",
+		"Backups: now, list and verify speak to the node at --addr (each node backs itself up into\n"+
+			"its --backup-dir); restore works offline on a stopped node's data directory.",
+		now, list, verify, restore)
 }
 
-func backupNow(ctx context.Context, g *globals, args []string, e env) error {
-	fs := newFlagSet("backup now", g)
-	level := fs.Int("level", -1, "`0|1`: 0 a full backup, 1 an incremental (the commands since the last full)")
-	noWait := fs.Bool("no-wait", false, "start the backup and return")
-	poll := fs.Duration("poll", time.Second, "how often to ask the node for progress")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	if *level != backup.Full && *level != backup.Incremental {
+// backupNow takes a backup at level (backup.Full or backup.Incremental;
+// anything else is a usage error) and follows it unless noWait.
+func backupNow(ctx context.Context, g *globals, e env, level int, noWait bool, poll time.Duration) error {
+	if level != backup.Full && level != backup.Incremental {
 		return usagef("backup now: --level 0 (full) or --level 1 (incremental) is required")
 	}
-	if *poll <= 0 {
+	if poll <= 0 {
 		return usagef("backup now: --poll must be positive")
 	}
 	c, err := g.client(e)
@@ -64,7 +115,7 @@ func backupNow(ctx context.Context, g *globals, args []string, e env) error {
 		return err
 	}
 	var raw json.RawMessage
-	if err := c.postJSON(ctx, "/v1/backup/now", map[string]int{"level": *level}, &raw); err != nil {
+	if err := c.postJSON(ctx, "/v1/backup/now", map[string]int{"level": level}, &raw); err != nil {
 		return err
 	}
 	var res struct {
@@ -74,10 +125,10 @@ func backupNow(ctx context.Context, g *globals, args []string, e env) error {
 	if err := json.Unmarshal(raw, &res); err != nil || res.Job == nil {
 		return fmt.Errorf("decoding the answer to backup now: %v", err)
 	}
-	if *noWait {
+	if noWait {
 		return result(c, e, raw, res.Message)
 	}
-	return followBackup(ctx, c, e, *res.Job, *poll)
+	return followBackup(ctx, c, e, *res.Job, poll)
 }
 
 // followBackup polls the node's backup job until it ends: a progress bar
@@ -142,10 +193,7 @@ func followBackup(ctx context.Context, c *client, e env, job backup.JobStatus, p
 	return nil
 }
 
-func backupList(ctx context.Context, g *globals, args []string, e env) error {
-	if _, err := parseArgs(newFlagSet("backup list", g), args, 0, 0); err != nil {
-		return err
-	}
+func backupList(ctx context.Context, g *globals, e env) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
@@ -212,18 +260,14 @@ func age(d time.Duration) string {
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
-func backupVerify(ctx context.Context, g *globals, args []string, e env) error {
-	pos, err := parseArgs(newFlagSet("backup verify", g), args, 1, 1)
-	if err != nil {
-		return err
-	}
+func backupVerify(ctx context.Context, g *globals, e env, id string) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
 	}
 	c.http.Timeout = 30 * time.Minute // reads every file of the backup
 	var raw json.RawMessage
-	if err := c.postJSON(ctx, "/v1/backup/verify", map[string]string{"id": pos[0]}, &raw); err != nil {
+	if err := c.postJSON(ctx, "/v1/backup/verify", map[string]string{"id": id}, &raw); err != nil {
 		return err
 	}
 	var rep backup.Report
@@ -233,34 +277,30 @@ func backupVerify(ctx context.Context, g *globals, args []string, e env) error {
 	return result(c, e, raw, fmt.Sprintf("backup %s is whole: %s", rep.ID, strings.Join(rep.Checks, "; ")))
 }
 
+// restoreOptions are the flags of `backup restore`.
+type restoreOptions struct {
+	from, dataDir          string
+	replace, noIncremental bool
+	keyFile                string
+	nodeID, raftAddr, node string
+	yes                    bool
+}
+
 // backupRestore writes a data directory from a backup, offline: the
 // service must be stopped on that node (the target must be empty).
-func backupRestore(ctx context.Context, g *globals, args []string, e env) error {
-	fs := newFlagSet("backup restore", g)
-	from := fs.String("from", "", "a backup's `DIR`, or a backup directory (its newest full backup)")
-	dataDir := fs.String("data-dir", "", "the data directory to write (new or empty)")
-	replace := fs.Bool("replace", false, "take the identity of the backed-up node and rejoin its cluster (else: a new one-node cluster)")
-	noIncr := fs.Bool("no-incremental", false, "restore the full backup alone, not its latest incremental")
-	keyFile := fs.String("key-file", "", "the `FILE` holding the backup key (age identity or passphrase) of an encrypted backup")
-	nodeID := fs.String("node-id", "", "new cluster only: the restored node's `ID` (default: the backed-up node's)")
-	raftAddr := fs.String("raft-addr", "", "new cluster only: the restored node's Raft address (default: the backed-up node's)")
-	node := fs.String("node", "", "with a directory of several nodes' backups: restore `NODE_ID`'s newest")
-	yes := fs.Bool("yes", false, "do not ask: restore (and apply the latest incremental unless --no-incremental)")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	if *from == "" || *dataDir == "" {
+func backupRestore(ctx context.Context, g *globals, e env, o restoreOptions) error {
+	if o.from == "" || o.dataDir == "" {
 		return usagef("backup restore: --from and --data-dir are required")
 	}
 	in, _ := e.stdin.(*os.File)
 	terminal := in != nil && isTerminal(in)
-	if !*yes && !terminal {
+	if !o.yes && !terminal {
 		return usagef("backup restore: not on a terminal: pass --yes to confirm")
 	}
-	req := backup.RestoreRequest{From: *from, DataDir: *dataDir, Replace: *replace, NoIncremental: *noIncr,
-		NodeID: *nodeID, RaftAddr: *raftAddr, Node: *node}
-	if *keyFile != "" {
-		k, err := backup.LoadKey(*keyFile)
+	req := backup.RestoreRequest{From: o.from, DataDir: o.dataDir, Replace: o.replace, NoIncremental: o.noIncremental,
+		NodeID: o.nodeID, RaftAddr: o.raftAddr, Node: o.node}
+	if o.keyFile != "" {
+		k, err := backup.LoadKey(o.keyFile)
 		if err != nil {
 			return err
 		}
@@ -275,7 +315,7 @@ func backupRestore(ctx context.Context, g *globals, args []string, e env) error 
 	if err != nil {
 		return err
 	}
-	if terminal && !*yes {
+	if terminal && !o.yes {
 		r := bufio.NewReader(in)
 		if plan.Incremental != nil {
 			fmt.Fprintf(e.stderr, "Apply incremental %s (index %d) after full backup %s? [Y/n] ", plan.Incremental.ID, plan.Incremental.Index, plan.Full.ID)
@@ -315,17 +355,17 @@ func backupRestore(ctx context.Context, g *globals, args []string, e env) error 
 		return err
 	}
 	if g.output == "json" {
-		b, _ := json.Marshal(map[string]any{"data_dir": *dataDir, "node_id": res.NodeID, "raft_addr": res.RaftAddr,
-			"index": res.Index, "term": res.Term, "members": res.Members, "state_hashes": res.Hashes, "replace": *replace,
+		b, _ := json.Marshal(map[string]any{"data_dir": o.dataDir, "node_id": res.NodeID, "raft_addr": res.RaftAddr,
+			"index": res.Index, "term": res.Term, "members": res.Members, "state_hashes": res.Hashes, "replace": o.replace,
 			"checkpoints_verified": res.Checked, "snmp_engine": res.SNMPEngine})
 		return printJSON(e.stdout, b)
 	}
 	how := "a new one-node cluster"
-	if *replace {
+	if o.replace {
 		how = "its cluster, which it rejoins and catches up with"
 	}
 	fmt.Fprintf(e.stdout, "%s restored at index %d (term %d), engine state hash %s, as node %s of %s;\nstart it with: tandemd --data-dir %s --node-id %s --raft-addr %s\n",
-		*dataDir, res.Index, res.Term, res.Hashes["contactcenter"], res.NodeID, how, *dataDir, res.NodeID, res.RaftAddr)
+		o.dataDir, res.Index, res.Term, res.Hashes["contactcenter"], res.NodeID, how, o.dataDir, res.NodeID, res.RaftAddr)
 	if res.SNMPEngine != "" {
 		fmt.Fprintln(e.stdout, res.SNMPEngine)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,57 +15,13 @@ import (
 	"github.com/tandemcc/tandem/internal/apierr"
 )
 
-// globals are the flags every command accepts, before or after its name.
+// globals are the flags every command accepts, before or after its name
+// (the root command's persistent flags).
 type globals struct {
 	addr      string
 	token     string
 	tokenFile string
 	output    string
-}
-
-// newFlagSet returns a flag set holding the global flags. Values already
-// set (by an earlier parse) stay as defaults.
-func newFlagSet(name string, g *globals) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&g.addr, "addr", g.addr, "admin API of a node (default http://127.0.0.1:7070, TANDEM_ADDR)")
-	fs.StringVar(&g.token, "token", g.token, "admin bearer token (TANDEM_ADMIN_TOKEN)")
-	fs.StringVar(&g.tokenFile, "token-file", g.tokenFile, "file holding the admin token")
-	fs.StringVar(&g.output, "o", g.output, "output format: text or json")
-	return fs
-}
-
-// parseArgs parses a command's flags, allowing flags and positional
-// arguments in any order, and checks the count of positionals.
-func parseArgs(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, commandFlagErr(fs, err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	if len(pos) < min {
-		return nil, usagef("%s: missing argument", fs.Name())
-	}
-	if len(pos) > max {
-		return nil, usagef("%s: unexpected argument %q", fs.Name(), pos[max])
-	}
-	return pos, nil
-}
-
-// commandFlagErr turns a command's flag error into its --help, or into a
-// usage error that names the command and points to its --help.
-func commandFlagErr(fs *flag.FlagSet, err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return helpRequest{name: fs.Name(), fs: fs}
-	}
-	return usageError{msg: fs.Name() + ": " + err.Error(), cmd: fs.Name()}
 }
 
 // client is a configured admin API client.

@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/mail"
@@ -39,10 +41,123 @@ type statusDoc struct {
 	Mail    *mail.Status `json:"mail"`
 }
 
-func cmdStatus(ctx context.Context, g *globals, args []string, e env) error {
-	if _, err := parseArgs(newFlagSet("status", g), args, 0, 0); err != nil {
-		return err
+// newStatusCmd is `tandemctl status`.
+func newStatusCmd(g *globals, e env) *cobra.Command {
+	return &cobra.Command{
+		Use:               "status",
+		Short:             "node, cluster, replication and backup state",
+		Long:              "Node, cluster, replication and backup state of the node at --addr (-o json: the document of GET /v1/status).",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdStatus(c.Context(), g, e)
+		},
 	}
+}
+
+// newClusterCmd is `tandemctl cluster …`: membership, leadership,
+// snapshots, and the offline repairs of a stopped node.
+func newClusterCmd(g *globals, e env) *cobra.Command {
+	join := &cobra.Command{
+		Use:               "join MEMBER_ADMIN_ADDR",
+		Short:             "make the node at --addr join MEMBER's cluster",
+		Args:              argsBetween(1, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		Example:           "  tandemctl --addr 127.0.0.1:7072 cluster join 127.0.0.1:7071",
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdJoin(c.Context(), g, e, args[0])
+		},
+	}
+	remove := &cobra.Command{
+		Use:               "remove NODE_ID",
+		Short:             "remove a node from the cluster",
+		Args:              argsBetween(1, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdRemove(c.Context(), g, e, args[0])
+		},
+	}
+	transfer := &cobra.Command{
+		Use:               "transfer-leader [NODE_ID]",
+		Short:             "hand leadership to NODE_ID (or any voter)",
+		Args:              argsBetween(0, 1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, args []string) error {
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			return cmdTransfer(c.Context(), g, e, id)
+		},
+	}
+	snapshot := &cobra.Command{
+		Use:               "snapshot",
+		Short:             "take a Raft snapshot of the node at --addr now",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdSnapshot(c.Context(), g, e)
+		},
+	}
+	var ro recoverOptions
+	recoverCmd := &cobra.Command{
+		Use:               "recover --force-quorum --data-dir DIR [--raft-addr A] [--yes]",
+		Short:             "offline: make a stopped node the only voter",
+		Long:              "Offline: make a stopped node the only voter of its cluster, from its data (when a majority is lost for good).",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdRecover(c.Context(), e, ro)
+		},
+	}
+	f := recoverCmd.Flags()
+	f.BoolVar(&ro.force, "force-quorum", false, "make this node the only voter (required)")
+	f.StringVar(&ro.dataDir, "data-dir", "", "data directory `DIR` of the stopped node")
+	f.StringVar(&ro.raftAddr, "raft-addr", "", "Raft address (`HOST:PORT`) the node will use (default: the one in its log)")
+	f.BoolVar(&ro.yes, "yes", false, "do not ask for confirmation on a terminal")
+	must(recoverCmd.MarkFlagDirname("data-dir"))
+	completeFlag(recoverCmd, "raft-addr", cobra.NoFileCompletions)
+	var migrateDir string
+	migrate := &cobra.Command{
+		Use:               "migrate-log --data-dir DIR",
+		Short:             "offline: convert a stopped node's Raft log from earlier builds' raft-wal format",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdMigrateLog(c.Context(), e, migrateDir)
+		},
+	}
+	migrate.Flags().StringVar(&migrateDir, "data-dir", "", "data directory `DIR` of the stopped node")
+	must(migrate.MarkFlagDirname("data-dir"))
+	return group("cluster", "Raft cluster membership, leadership, snapshots, offline recovery",
+		"The Raft cluster of the node at --addr: membership, leadership and snapshots;\nrecover and migrate-log work offline on a stopped node's data directory.",
+		join, remove, transfer, snapshot, recoverCmd, migrate)
+}
+
+// newApplyCmd is `tandemctl apply -f FILE [--prune]`.
+func newApplyCmd(g *globals, e env) *cobra.Command {
+	var file string
+	var prune bool
+	c := &cobra.Command{
+		Use:   "apply -f FILE [--prune]",
+		Short: "declarative configuration (idempotent)",
+		Long: "Apply a declarative configuration (YAML or JSON): agents, queues, extensions and phones,\n" +
+			"users, business units, excluded numbers, callback routing, mail settings. Applying the\n" +
+			"same file again changes nothing. The file is checked here before it is sent.",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		Example:           "  tandemctl apply -f center.yaml\n  tandemctl apply -f center.yaml --prune",
+		RunE: func(c *cobra.Command, _ []string) error {
+			return cmdApply(c.Context(), g, e, file, prune)
+		},
+	}
+	c.Flags().StringVarP(&file, "filename", "f", "", "configuration `FILE` (YAML or JSON); - for stdin")
+	c.Flags().BoolVar(&prune, "prune", false, "remove objects the file does not mention")
+	must(c.MarkFlagFilename("filename", "yaml", "yml", "json"))
+	return c
+}
+
+func cmdStatus(ctx context.Context, g *globals, e env) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
@@ -153,16 +268,11 @@ func result(c *client, e env, raw json.RawMessage, text string) error {
 	return err
 }
 
-func cmdJoin(ctx context.Context, g *globals, args []string, e env) error {
-	pos, err := parseArgs(newFlagSet("cluster join", g), args, 1, 1)
-	if err != nil {
-		return err
-	}
+func cmdJoin(ctx context.Context, g *globals, e env, member string) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
 	}
-	member := pos[0]
 	if !strings.Contains(member, "://") {
 		member = "http://" + member
 	}
@@ -173,34 +283,23 @@ func cmdJoin(ctx context.Context, g *globals, args []string, e env) error {
 	return result(c, e, raw, fmt.Sprintf("%s joined the cluster of %s", c.base, member))
 }
 
-func cmdRemove(ctx context.Context, g *globals, args []string, e env) error {
-	pos, err := parseArgs(newFlagSet("cluster remove", g), args, 1, 1)
-	if err != nil {
-		return err
-	}
+func cmdRemove(ctx context.Context, g *globals, e env, id string) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	if err := c.postJSON(ctx, "/v1/cluster/remove", map[string]string{"id": pos[0]}, &raw); err != nil {
+	if err := c.postJSON(ctx, "/v1/cluster/remove", map[string]string{"id": id}, &raw); err != nil {
 		return err
 	}
-	return result(c, e, raw, fmt.Sprintf("removed %s", pos[0]))
+	return result(c, e, raw, fmt.Sprintf("removed %s", id))
 }
 
-func cmdTransfer(ctx context.Context, g *globals, args []string, e env) error {
-	pos, err := parseArgs(newFlagSet("cluster transfer-leader", g), args, 0, 1)
-	if err != nil {
-		return err
-	}
+// cmdTransfer hands leadership to id ("": any voter).
+func cmdTransfer(ctx context.Context, g *globals, e env, id string) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
-	}
-	id := ""
-	if len(pos) == 1 {
-		id = pos[0]
 	}
 	var out struct {
 		LeaderID string `json:"leader_id"`
@@ -213,44 +312,38 @@ func cmdTransfer(ctx context.Context, g *globals, args []string, e env) error {
 	return result(c, e, raw, fmt.Sprintf("leadership transferred; leader is now %s", out.LeaderID))
 }
 
-func cmdApply(ctx context.Context, g *globals, args []string, e env) error {
-	fs := newFlagSet("apply", g)
-	file := fs.String("f", "", "configuration file (YAML or JSON); - for stdin")
-	prune := fs.Bool("prune", false, "remove objects the file does not mention")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	if *file == "" {
+func cmdApply(ctx context.Context, g *globals, e env, file string, prune bool) error {
+	if file == "" {
 		return usagef("apply: -f FILE is required")
 	}
 	var body []byte
 	var err error
-	if *file == "-" {
+	if file == "-" {
 		body, err = io.ReadAll(e.stdin)
 	} else {
-		body, err = os.ReadFile(*file)
+		body, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return fmt.Errorf("reading %s: %w", *file, err)
+		return fmt.Errorf("reading %s: %w", file, err)
 	}
 	// Check locally first so a typo is reported before any network call;
 	// the server checks again.
 	if doc, err := contactcenter.ParseDocument(body); err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	} else if err := doc.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	c, err := g.client(e)
 	if err != nil {
 		return err
 	}
 	path := "/v1/config"
-	if *prune {
+	if prune {
 		path += "?prune=true"
 	}
 	var raw json.RawMessage
 	if err := c.do(ctx, "POST", path, "application/yaml", body, &raw); err != nil {
-		return fmt.Errorf("%s: %w", *file, err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	var res struct {
 		Index  uint64 `json:"index"`
@@ -261,30 +354,30 @@ func cmdApply(ctx context.Context, g *globals, args []string, e env) error {
 	json.Unmarshal(raw, &res)
 	r := res.Result
 	text := fmt.Sprintf("applied %s: %d created, %d updated, %d removed, %d unchanged (index %d)",
-		*file, r.Created, r.Updated, r.Removed, r.Unchanged, res.Index)
+		file, r.Created, r.Updated, r.Removed, r.Unchanged, res.Index)
 	if r.Created+r.Updated+r.Removed == 0 {
-		text = fmt.Sprintf("%s: no changes (%d objects unchanged)", *file, r.Unchanged)
+		text = fmt.Sprintf("%s: no changes (%d objects unchanged)", file, r.Unchanged)
 	}
 	return result(c, e, raw, text)
 }
 
-func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
-	fs := newFlagSet("cluster recover", g)
-	force := fs.Bool("force-quorum", false, "make this node the only voter (required)")
-	dataDir := fs.String("data-dir", "", "data directory of the stopped node")
-	raftAddr := fs.String("raft-addr", "", "Raft address the node will use (default: the one in its log)")
-	yes := fs.Bool("yes", false, "do not ask for confirmation on a terminal")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	if !*force {
+// recoverOptions are the flags of `cluster recover`.
+type recoverOptions struct {
+	force    bool
+	dataDir  string
+	raftAddr string
+	yes      bool
+}
+
+func cmdRecover(ctx context.Context, e env, o recoverOptions) error {
+	if !o.force {
 		return usagef("cluster recover: --force-quorum is required")
 	}
-	if *dataDir == "" {
+	if o.dataDir == "" {
 		return usagef("cluster recover: --data-dir is required")
 	}
 	fmt.Fprintln(e.stderr, cluster.ForceQuorumWarning)
-	if f, ok := e.stdin.(*os.File); ok && !*yes && isTerminal(f) {
+	if f, ok := e.stdin.(*os.File); ok && !o.yes && isTerminal(f) {
 		fmt.Fprint(e.stderr, "Type 'yes' to continue: ")
 		line, _ := bufio.NewReader(f).ReadString('\n')
 		if strings.TrimSpace(line) != "yes" {
@@ -295,28 +388,23 @@ func cmdRecover(ctx context.Context, g *globals, args []string, e env) error {
 	machines := []cluster.Machine{contactcenter.New()}
 	gate := standby.NewReceiver("", logger) // replays a standby's shipments as tandemd does
 	control := []cluster.Machine{replication.NewControl()}
-	if err := cluster.RecoverOffline(ctx, *dataDir, *raftAddr, machines, control, gate, logger); err != nil {
+	if err := cluster.RecoverOffline(ctx, o.dataDir, o.raftAddr, machines, control, gate, logger); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s is now a one-node cluster holding every committed command; start tandemd on it\n", *dataDir)
+	fmt.Fprintf(e.stdout, "%s is now a one-node cluster holding every committed command; start tandemd on it\n", o.dataDir)
 	return nil
 }
 
-func cmdMigrateLog(ctx context.Context, g *globals, args []string, e env) error {
-	fs := newFlagSet("cluster migrate-log", g)
-	dataDir := fs.String("data-dir", "", "data directory of the stopped node")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
-	if *dataDir == "" {
+func cmdMigrateLog(ctx context.Context, e env, dataDir string) error {
+	if dataDir == "" {
 		return usagef("cluster migrate-log: --data-dir is required")
 	}
-	res, err := cluster.MigrateLog(ctx, *dataDir, e.stderr)
+	res, err := cluster.MigrateLog(ctx, dataDir, e.stderr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: raft log entries %d..%d now in the current format (old log kept in %s); start tandemd on it\n",
-		*dataDir, res.First, res.Last, res.Kept)
+		dataDir, res.First, res.Last, res.Kept)
 	return nil
 }
 

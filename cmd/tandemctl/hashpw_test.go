@@ -34,7 +34,9 @@ func TestHashPassword(t *testing.T) {
 		}
 		assertOneLine(t, "stderr", r.stderr)
 	}
-	if r := runCtl(t, nil, "hash-password", "s3cret-pass"); r.code != 2 {
-		t.Fatalf("a password argument: exit %d, want 2 (usage)", r.code)
+	// A password given as an argument is refused, and not repeated.
+	if r := runCtl(t, nil, "hash-password", "s3cret-pass"); r.code != 2 || strings.Contains(r.stdout+r.stderr, "s3cret") ||
+		!strings.Contains(r.stderr, "give the password on standard input") {
+		t.Fatalf("a password argument: exit %d, want 2 (usage); stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -80,6 +80,20 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"migrate-log without data dir", []string{"cluster", "migrate-log"}, "--data-dir is required"},
 		{"apply without file", []string{"apply"}, "-f FILE is required"},
 		{"apply flag without value", []string{"apply", "-f"}, "-f"},
+		{"misspelt command", []string{"stauts"}, `unknown command "stauts" (did you mean status?)`},
+		{"global flag without value", []string{"status", "--addr"}, "flag needs an argument: --addr"},
+		{"single-dash long flag", []string{"status", "-addr", srv.URL}, "unknown shorthand flag: 'a' in -addr"},
+		{"backup now without level", []string{"backup", "now"}, "--level 0 (full) or --level 1 (incremental) is required"},
+		{"backup now bad level", []string{"backup", "now", "--level", "2"}, "--level 0 (full) or --level 1 (incremental) is required"},
+		{"backup now level not a number", []string{"backup", "now", "--level", "full"}, `invalid argument "full" for "--level"`},
+		{"backup now bad poll", []string{"backup", "now", "--level", "0", "--poll", "0s"}, "--poll must be positive"},
+		{"backup verify without id", []string{"backup", "verify"}, "backup verify: missing argument ID"},
+		{"backup restore without from", []string{"backup", "restore", "--data-dir", "x"}, "--from and --data-dir are required"},
+		{"backup restore not on a terminal", []string{"backup", "restore", "--from", "x", "--data-dir", "y"}, "pass --yes to confirm"},
+		{"suspend with rate", []string{"replication", "suspend", "--target", "reporting", "--rate", "5"}, "--rate applies to resume only"},
+		{"shutdown with target", []string{"replication", "shutdown", "--target", "reporting"}, "it takes no --target"},
+		{"phone provision without phone", []string{"phone", "provision", "2001"}, "phone provision: missing argument PHONE_ID"},
+		{"completion of no shell", []string{"completion"}, "completion: missing subcommand"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,9 +113,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"status", "-h"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}, {"status", "-h"}, {"--addr", "x", "help", "status"}, {"status", "--help", "-o", "json"}} {
 		r := runCtl(t, nil, args...)
-		if r.code != 0 || !strings.Contains(r.stdout, "usage: tandemctl") || r.stderr != "" {
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage:\n  tandemctl ") || r.stderr != "" {
 			t.Errorf("%v: code %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
 		}
 	}
@@ -246,6 +260,9 @@ func TestStatusJSON(t *testing.T) {
 		{"flags after command", nil, []string{"status", "-o", "json", "--addr", srv.URL, "--token", "tok-1"}},
 		{"addr and token from env", map[string]string{"TANDEM_ADDR": srv.URL, "TANDEM_ADMIN_TOKEN": "tok-1"}, []string{"-o", "json", "status"}},
 		{"addr without scheme", nil, []string{"--addr", strings.TrimPrefix(srv.URL, "http://"), "--token", "tok-1", "-o", "json", "status"}},
+		{"long forms with =", nil, []string{"status", "--output=json", "--addr=" + srv.URL, "--token=tok-1"}},
+		{"some before, some after", map[string]string{"TANDEM_ADMIN_TOKEN": "tok-1"}, []string{"--addr", srv.URL, "status", "-ojson"}},
+		{"token file", nil, []string{"--addr", srv.URL, "--token-file", writeFile(t, "tok", "tok-1\n"), "status", "-o", "json"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,38 +6,42 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tandemcc/tandem/contactcenter"
 )
 
-// cmdPhone runs `tandemctl phone provision EXTENSION PHONE_ID`: a secure
-// phone's provisioning data (GET /v1/phones/{extension}/{phone}/provision),
-// its SIP password included, printed on stdout and nowhere else.
-func cmdPhone(ctx context.Context, g *globals, args []string, e env) error {
-	if len(args) == 0 {
-		return missingSub("phone")
+// newPhoneCmd is `tandemctl phone provision EXTENSION PHONE_ID`.
+func newPhoneCmd(g *globals, e env) *cobra.Command {
+	provision := &cobra.Command{
+		Use:   "provision EXTENSION PHONE_ID",
+		Short: "a secure phone's provisioning data, its SIP password included",
+		Long: "A secure phone's provisioning data: SIP user, password, realm, servers, expiry\n" +
+			"(administrators only; shown here, never logged). -o json for a provisioning system.",
+		Example:           "  tandemctl phone provision 2001 desk",
+		Args:              argsBetween(2, 2),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdPhoneProvision(c.Context(), g, e, args[0], args[1])
+		},
 	}
-	sub := args[0]
-	if isHelpArg(sub) {
-		return helpRequest{name: "phone"}
-	}
-	if !slices.Contains(subcommands("phone"), sub) {
-		return unknownSub("phone", sub)
-	}
-	pos, err := parseArgs(newFlagSet("phone provision", g), args[1:], 2, 2)
-	if err != nil {
-		return err
-	}
+	return group("phone", "secure phones' provisioning", "Secure phones: their provisioning data.", provision)
+}
+
+// cmdPhoneProvision prints a secure phone's provisioning data (GET
+// /v1/phones/{extension}/{phone}/provision), its SIP password included,
+// on stdout and nowhere else.
+func cmdPhoneProvision(ctx context.Context, g *globals, e env, extension, phone string) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	path := "/v1/phones/" + url.PathEscape(pos[0]) + "/" + url.PathEscape(pos[1]) + "/provision"
+	path := "/v1/phones/" + url.PathEscape(extension) + "/" + url.PathEscape(phone) + "/provision"
 	if err := c.do(ctx, http.MethodGet, path, "", nil, &raw); err != nil {
 		return err
 	}

@@ -3,63 +3,72 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 )
 
-// replicationFlags are the flags each subcommand (but sync) takes.
-var replicationFlags = map[string][]string{
-	"status": {}, "shutdown": {}, "restart": {},
-	"suspend": {"target"}, "stop": {"target"}, "resume": {"target", "rate"},
+// newReplicationCmd is `tandemctl replication status|suspend|resume|stop|
+// shutdown|restart|sync`, against the node at --addr (replication is per
+// node).
+func newReplicationCmd(g *globals, e env) *cobra.Command {
+	simple := func(use, short string, flags ...string) *cobra.Command {
+		var target string
+		var rate int
+		c := &cobra.Command{
+			Use:               use,
+			Short:             short,
+			Args:              argsBetween(0, 0),
+			ValidArgsFunction: cobra.NoFileCompletions,
+		}
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			return replicationCommand(cmd.Context(), g, e, cmd.Name(), target, rate)
+		}
+		// Every subcommand takes both flags, so that a misplaced one is
+		// refused with the reason replicationCommand gives rather than
+		// "unknown flag"; its help lists only those that apply.
+		c.Flags().StringVar(&target, "target", "", "the replication target, `reporting|standby`")
+		c.Flags().IntVar(&rate, "rate", 0, "deliver at most `N` events per second (0 = unlimited)")
+		completeFlag(c, "target", completeTarget)
+		completeFlag(c, "rate", cobra.NoFileCompletions)
+		for _, f := range []string{"target", "rate"} {
+			if !slices.Contains(flags, f) {
+				must(c.Flags().MarkHidden(f))
+			}
+		}
+		return c
+	}
+	return group("replication", "this node's replication to reporting and standby",
+		"Replication of the node at --addr to its targets: reporting (a PostgreSQL database)\n"+
+			"and standby (another cluster). Each node replicates; the leader delivers.",
+		simple("status", "this node's replication targets and buffer"),
+		simple("suspend --target T", "pause delivery to target T (reporting or standby); the buffer keeps filling", "target"),
+		simple("resume --target T [--rate N]", "deliver the backlog of target T, at most N events/s", "target", "rate"),
+		simple("stop --target T", "stop replicating to target T", "target"),
+		simple("shutdown", "shut down all replication of the cluster"),
+		simple("restart", "restart all replication of the cluster (clears every buffer)"),
+		newReplicationSyncCmd(g, e),
+	)
 }
 
-// cmdReplication runs `tandemctl replication status|suspend|resume|stop|
-// shutdown|restart|sync` against the node at --addr (replication is per
-// node).
-func cmdReplication(ctx context.Context, g *globals, args []string, e env) error {
-	if len(args) == 0 {
-		return missingSub("replication")
-	}
-	sub := args[0]
-	if isHelpArg(sub) {
-		return helpRequest{name: "replication"}
-	}
-	if !slices.Contains(subcommands("replication"), sub) {
-		return unknownSub("replication", sub)
-	}
-	if sub == "sync" {
-		return replicationSync(ctx, g, args[1:], e)
-	}
-	// Every subcommand parses both flags, so that a misplaced one is
-	// refused with the reason below rather than "not defined"; its --help
-	// lists only the flags that apply to it.
-	fs := newFlagSet("replication "+sub, g)
-	target := fs.String("target", "", "replication type: reporting or standby")
-	rate := fs.Int("rate", 0, "deliver at most this many events per second (0 = unlimited)")
-	if _, err := parseArgs(fs, args[1:], 0, 0); err != nil {
-		var h helpRequest
-		if errors.As(err, &h) {
-			h.only = replicationFlags[sub]
-			return h
-		}
-		return err
-	}
+// replicationCommand runs one of the subcommands but sync.
+func replicationCommand(ctx context.Context, g *globals, e env, sub, target string, rate int) error {
 	switch sub {
 	case "status":
 		return replicationStatus(ctx, g, e)
 	case "suspend", "resume", "stop":
-		if *target == "" {
+		if target == "" {
 			return usagef("replication %s: --target reporting|standby is required", sub)
 		}
 	case "shutdown", "restart":
-		if *target != "" {
+		if target != "" {
 			return usagef("replication %s acts on all replication of the node; it takes no --target", sub)
 		}
 	}
-	if sub != "resume" && *rate != 0 {
+	if sub != "resume" && rate != 0 {
 		return usagef("replication %s: --rate applies to resume only", sub)
 	}
 	c, err := g.client(e)
@@ -68,11 +77,11 @@ func cmdReplication(ctx context.Context, g *globals, args []string, e env) error
 	}
 	var raw json.RawMessage
 	body := map[string]any{}
-	if *target != "" {
-		body["target"] = *target
+	if target != "" {
+		body["target"] = target
 	}
-	if *rate != 0 {
-		body["rate"] = *rate
+	if rate != 0 {
+		body["rate"] = rate
 	}
 	if err := c.postJSON(ctx, "/v1/replication/"+sub, body, &raw); err != nil {
 		return err

@@ -7,10 +7,7 @@ import (
 
 // cmdSnapshot runs `tandemctl cluster snapshot`: a Raft snapshot of the
 // node addressed, now.
-func cmdSnapshot(ctx context.Context, g *globals, args []string, e env) error {
-	if _, err := parseArgs(newFlagSet("cluster snapshot", g), args, 0, 0); err != nil {
-		return err
-	}
+func cmdSnapshot(ctx context.Context, g *globals, e env) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err

@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // standbyDoc is GET /v1/standby/status as the text output reads it.
@@ -50,48 +51,65 @@ func (d standbyDoc) lines() []string {
 	return []string{"primary (no standby configured)"}
 }
 
-// cmdStandby runs `tandemctl standby status|promote`.
-func cmdStandby(ctx context.Context, g *globals, args []string, e env) error {
-	if len(args) == 0 {
-		return missingSub("standby")
+// newStandbyCmd is `tandemctl standby status|promote`.
+func newStandbyCmd(g *globals, e env) *cobra.Command {
+	status := &cobra.Command{
+		Use:               "status",
+		Short:             "this cluster's standby mode, position and lag",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return standbyStatus(c.Context(), g, e)
+		},
 	}
-	sub := args[0]
-	if isHelpArg(sub) {
-		return helpRequest{name: "standby"}
+	promote := &cobra.Command{
+		Use:               "promote",
+		Short:             "make this standby cluster accept writes (and refuse shipments)",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return standbyPromote(c.Context(), g, e)
+		},
 	}
-	if !slices.Contains(subcommands("standby"), sub) {
-		return unknownSub("standby", sub)
-	}
-	if _, err := parseArgs(newFlagSet("standby "+sub, g), args[1:], 0, 0); err != nil {
-		return err
-	}
+	return group("standby", "a standby cluster: its state, its promotion",
+		"The standby cluster at --addr, which applies what its primary ships: its state, its promotion.",
+		status, promote)
+}
+
+func standbyStatus(ctx context.Context, g *globals, e env) error {
 	c, err := g.client(e)
 	if err != nil {
 		return err
 	}
 	var raw json.RawMessage
-	if sub == "status" {
-		if err := c.do(ctx, http.MethodGet, "/v1/standby/status", "", nil, &raw); err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(e.stdout, raw)
-		}
-		var d standbyDoc
-		if err := json.Unmarshal(raw, &d); err != nil {
-			return fmt.Errorf("decoding standby status: %w", err)
-		}
-		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(w, "node\t%s\n", d.NodeID)
-		for i, l := range d.lines() {
-			label := ""
-			if i == 0 {
-				label = "standby"
-			}
-			fmt.Fprintf(w, "%s\t%s\n", label, l)
-		}
-		return w.Flush()
+	if err := c.do(ctx, http.MethodGet, "/v1/standby/status", "", nil, &raw); err != nil {
+		return err
 	}
+	if c.json {
+		return printJSON(e.stdout, raw)
+	}
+	var d standbyDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return fmt.Errorf("decoding standby status: %w", err)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "node\t%s\n", d.NodeID)
+	for i, l := range d.lines() {
+		label := ""
+		if i == 0 {
+			label = "standby"
+		}
+		fmt.Fprintf(w, "%s\t%s\n", label, l)
+	}
+	return w.Flush()
+}
+
+func standbyPromote(ctx context.Context, g *globals, e env) error {
+	c, err := g.client(e)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
 	if err := c.postJSON(ctx, "/v1/standby/promote", map[string]any{}, &raw); err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tandemcc/tandem/replication"
 )
 
@@ -58,23 +60,47 @@ func (o syncOptions) check() error {
 	return nil
 }
 
+// newReplicationSyncCmd is `tandemctl replication sync`.
+func newReplicationSyncCmd(g *globals, e env) *cobra.Command {
+	var o syncOptions
+	c := &cobra.Command{
+		Use:   "sync --target reporting|standby (--admin | --recent | --all --run-for D | --continue --run-for D | --status)",
+		Short: "re-send history or administration data to a target",
+		Long: "Re-send history from this node's archive to --target reporting (after the administration\n" +
+			"data), or the administration data alone: for reporting the names reports need (agents,\n" +
+			"queues, users, business units), for standby the whole engine state. A progress bar on a\n" +
+			"terminal, plain progress lines otherwise; --status shows the last sync's progress.",
+		Example: "  tandemctl replication sync --target reporting --recent                # current and previous month\n" +
+			"  tandemctl replication sync --target reporting --all --run-for 2h      # all history, stops after 2h\n" +
+			"  tandemctl replication sync --target reporting --continue --run-for 2h # resume an interrupted full sync\n" +
+			"  tandemctl replication sync --target reporting --admin                 # administration data only\n" +
+			"  tandemctl replication sync --target standby --admin                   # the whole engine state\n" +
+			"  tandemctl replication sync --status --target reporting                # the last sync's progress",
+		Args:              argsBetween(0, 0),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return replicationSync(c.Context(), g, e, o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.target, "target", "", "the replication target, `reporting|standby`")
+	f.BoolVar(&o.admin, "admin", false, "administration data: reporting the names reports need (agents, queues, users, business units), standby the whole engine state")
+	f.BoolVar(&o.recent, "recent", false, "reporting: the current and previous month (administration data first)")
+	f.BoolVar(&o.all, "all", false, "reporting: all history this node holds (with --run-for; administration data first)")
+	f.BoolVar(&o.continue_, "continue", false, "reporting: continue an interrupted full sync (with --run-for; administration data first)")
+	f.DurationVar(&o.runFor, "run-for", 0, "how long a full sync may run, a `DURATION` such as 2h")
+	f.BoolVar(&o.status, "status", false, "show the last sync of --target (no new sync)")
+	f.BoolVar(&o.noWait, "no-wait", false, "start the sync and return (follow it with --status)")
+	f.DurationVar(&o.poll, "poll", time.Second, "`DURATION` between two questions to the node about progress")
+	completeFlag(c, "target", completeTarget)
+	completeFlag(c, "run-for", cobra.NoFileCompletions)
+	completeFlag(c, "poll", cobra.NoFileCompletions)
+	return c
+}
+
 // replicationSync starts a sync on the node at --addr and follows it until
 // it ends: a progress bar on a terminal, plain progress lines otherwise.
-func replicationSync(ctx context.Context, g *globals, args []string, e env) error {
-	var o syncOptions
-	fs := newFlagSet("replication sync", g)
-	fs.StringVar(&o.target, "target", "", "reporting or standby")
-	fs.BoolVar(&o.admin, "admin", false, "administration data: reporting the names reports need (agents, queues, users, business units), standby the whole engine state")
-	fs.BoolVar(&o.recent, "recent", false, "reporting: the current and previous month (administration data first)")
-	fs.BoolVar(&o.all, "all", false, "reporting: all history this node holds (with --run-for; administration data first)")
-	fs.BoolVar(&o.continue_, "continue", false, "reporting: continue an interrupted full sync (with --run-for; administration data first)")
-	fs.DurationVar(&o.runFor, "run-for", 0, "how long a full sync may run, e.g. 2h")
-	fs.BoolVar(&o.status, "status", false, "show the last sync of --target (no new sync)")
-	fs.BoolVar(&o.noWait, "no-wait", false, "start the sync and return (follow it with --status)")
-	fs.DurationVar(&o.poll, "poll", time.Second, "how often to ask the node for progress")
-	if _, err := parseArgs(fs, args, 0, 0); err != nil {
-		return err
-	}
+func replicationSync(ctx context.Context, g *globals, e env, o syncOptions) error {
 	if err := o.check(); err != nil {
 		return err
 	}

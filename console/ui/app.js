@@ -19,7 +19,8 @@ function stored(storage, key) {
 // them and POST ops/preferences replaces them. These are the defaults of
 // a user who never saved any; conn.js reads auto and graceSeconds here.
 const DEFAULTS = { lang: (navigator.language || "en").slice(0, 2), auto: false, graceSeconds: 5, timeFormat: "clock",
-  onIncoming: "none", ringTone: false, textSize: "normal", autoLogin: false, supGeneral: false, hidden: [], shortcuts: [] };
+  onIncoming: "none", ringTone: false, textSize: "normal", autoLogin: false, supGeneral: false, hidden: [], shortcuts: [],
+  sdLineState: false, ownSpeedDials: false, speedDials: [] };
 const prefs = Object.assign({}, DEFAULTS, { lang: localStorage.getItem(LANG) || DEFAULTS.lang });
 let prefsSeen = "";       // the server's preferences last applied (JSON)
 let conn = null;
@@ -71,14 +72,17 @@ function fromServer(p) {
     graceSeconds: p.failover_grace_seconds ?? DEFAULTS.graceSeconds,
     timeFormat: p.time_format || "clock", onIncoming: p.on_incoming || "none", ringTone: !!p.ring_tone,
     textSize: p.text_size || "normal", autoLogin: !!p.auto_login, supGeneral: !!p.supervision_general,
-    hidden: p.hidden_columns || [], shortcuts: p.shortcuts || [] });
+    hidden: p.hidden_columns || [], shortcuts: p.shortcuts || [],
+    sdLineState: !!p.speed_dial_line_state, ownSpeedDials: !!p.own_speed_dials, speedDials: p.speed_dials || [] });
   localStorage.setItem(LANG, prefs.lang);
   setLang(prefs.lang); applyDom(); applyTextSize(); applyColumns(); renderTitle();
+  if (document.body.dataset.ready) loadSpeedDials(); // set up on another console
 }
 function toServer(v) {
   return { language: v.lang, auto_failover: v.auto, failover_grace_seconds: v.graceSeconds, time_format: v.timeFormat,
     on_incoming: v.onIncoming, ring_tone: v.ringTone, text_size: v.textSize, auto_login: v.autoLogin,
-    supervision_general: v.supGeneral, hidden_columns: v.hidden, shortcuts: v.shortcuts };
+    supervision_general: v.supGeneral, hidden_columns: v.hidden, shortcuts: v.shortcuts,
+    speed_dial_line_state: v.sdLineState, own_speed_dials: v.ownSpeedDials, speed_dials: v.ownSpeedDials ? v.speedDials : [] };
 }
 
 // Columns: th[data-col] of table[data-list]; a hidden one ("list.col",
@@ -123,11 +127,19 @@ function ask({ title, text = "", fields = [] }) {
       } else if (f.type === "checkbox") {
         input = el("input", { id, type: "checkbox" });
         input.checked = !!f.value;
+      } else if (f.type === "palette") { // radio buttons, one per colour (arrow keys move)
+        input = el("fieldset", { id, class: "palette" }, el("legend", {}, f.label));
+        for (const o of f.options) {
+          const r = el("input", { type: "radio", name: id, value: o.value });
+          r.checked = o.value === (f.value ?? "");
+          input.append(el("label", { class: o.value ? "sd-" + o.value : "" }, r, " " + o.label));
+        }
       } else {
         input = el("input", { id, type: f.type || "text", value: f.value ?? "" });
       }
       inputs[f.name] = input;
-      box.append(f.type === "checkbox" ? el("label", {}, input, " " + f.label) : el("label", { htmlFor: id }, f.label), f.type === "checkbox" ? "" : input);
+      if (f.type === "palette") box.append(input);
+      else box.append(f.type === "checkbox" ? el("label", {}, input, " " + f.label) : el("label", { htmlFor: id }, f.label), f.type === "checkbox" ? "" : input);
     }
     const done = (v) => {
       modal.hidden = true;
@@ -139,7 +151,10 @@ function ask({ title, text = "", fields = [] }) {
       e.preventDefault();
       if (!fields.length) return done(true);
       const out = {};
-      for (const f of fields) out[f.name] = f.type === "checkbox" ? inputs[f.name].checked : inputs[f.name].value;
+      for (const f of fields) {
+        out[f.name] = f.type === "checkbox" ? inputs[f.name].checked
+          : f.type === "palette" ? (inputs[f.name].querySelector("input:checked")?.value ?? "") : inputs[f.name].value;
+      }
       done(out);
     };
     $("modal-cancel").onclick = () => done(null);
@@ -154,7 +169,8 @@ function ask({ title, text = "", fields = [] }) {
       e.stopPropagation();
     };
     modal.hidden = false;
-    (fields.length ? inputs[fields[0].name] : $("modal-ok")).focus();
+    const first = fields.length ? inputs[fields[0].name] : $("modal-ok");
+    (first.tagName === "FIELDSET" ? first.querySelector("input:checked") || first.querySelector("input") : first).focus();
   });
 }
 
@@ -255,6 +271,7 @@ function render() {
   set("btn-dial", !l1 && !offer && !!target);
   renderSupervision();
   renderQueues();
+  renderSearchFields();
 }
 
 function renderSupervision() {
@@ -367,7 +384,7 @@ function searchDirectory() {
   if (!q || /^[+\d\s()*#]+$/.test(q)) { showDirectory([]); return; }
   dirTimer = setTimeout(async () => {
     try {
-      const res = await conn.api("GET", "/directory?consistency=stale&q=" + encodeURIComponent(q));
+      const res = await conn.api("GET", "/directory?consistency=stale&limit=20&q=" + encodeURIComponent(q));
       if ($("target").value.trim() === q) showDirectory(res || []);
     } catch (e) { fail(e); }
   }, 150);
@@ -496,18 +513,160 @@ async function loadHistory() {
   } catch (e) { fail(e); }
 }
 
+// ---- speed dials ---------------------------------------------------------
+
+// Speed dials: keys with label 1 (the number when empty), label 2, a
+// colour of the palette, on two pages; the line state on them is a
+// preference. The configuration's keys are the operator's defaults
+// until it sets up its own (kept in its preferences by the cluster:
+// POST ops/preferences with own_speed_dials); "back to the defaults"
+// drops its own. PALETTE is contactcenter.SpeedDialColours (TestUIContrast).
+const PALETTE = ["grey", "blue", "green", "yellow", "orange", "red", "purple", "teal"];
+const SD_PAGES = 2, SD_PER_PAGE = 50;
+let speedDials = [], speedPage = 1;
+
 async function loadSpeedDials() {
+  if (!conn) return;
   try {
-    const list = await conn.api("GET", "/speed-dials?consistency=stale");
-    const box = $("speed-dials");
-    box.replaceChildren();
-    for (const sd of list || []) {
-      const b = el("button", { type: "button", class: "speed-dial", "data-number": sd.number },
-        `${sd.label || sd.number}${sd.line_status ? " (" + sd.line_status + ")" : ""}`);
-      b.onclick = () => { $("target").value = sd.number; render(); dial(); };
-      box.append(b);
+    speedDials = (await conn.api("GET", "/speed-dials?consistency=stale")) || [];
+    renderSpeedDials();
+  } catch (e) { fail(e); }
+}
+
+function renderSpeedDials() {
+  for (const b of document.querySelectorAll("#pane-speed [data-page]")) b.setAttribute("aria-pressed", String(Number(b.dataset.page) === speedPage));
+  const box = $("speed-dials");
+  box.replaceChildren();
+  for (const sd of speedDials.filter((x) => x.page === speedPage)) {
+    const b = el("button", { type: "button", class: "speed-dial" + (sd.colour ? " sd-" + sd.colour : ""), "data-number": sd.number,
+      "data-page": String(sd.page), "data-position": String(sd.position), "data-colour": sd.colour || "" },
+    el("span", { class: "sd-label" }, sd.label || sd.number));
+    if (sd.label2) b.append(el("span", { class: "sd-label2" }, sd.label2));
+    if (prefs.sdLineState && sd.line_status) b.append(el("span", { class: "sd-line" }, t("line.status." + sd.line_status)));
+    b.title = `${sd.number}${sd.label2 ? " · " + sd.label2 : ""}`;
+    b.onclick = () => { $("target").value = sd.number; render(); dial(); };
+    box.append(b);
+  }
+  if (!box.children.length) box.append(t("speed.empty"));
+  $("speed-line-state").checked = prefs.sdLineState;
+  if ($("speed-editor").hidden) return;
+  $("speed-source").textContent = speedDials.some((x) => x.default) || !prefs.ownSpeedDials ? t("speed.usingDefaults") : t("speed.usingOwn");
+  const body = $("speed-rows");
+  body.replaceChildren();
+  speedDials.forEach((sd, i) => {
+    const edit = el("button", { type: "button", class: "sd-edit" }, t("speed.edit"));
+    edit.onclick = () => editSpeedDial(i);
+    const del = el("button", { type: "button", class: "sd-delete" }, t("vm.delete"));
+    del.onclick = () => deleteSpeedDial(i);
+    body.append(el("tr", { "data-page": String(sd.page), "data-position": String(sd.position), "data-number": sd.number },
+      el("td", {}, String(sd.page)), el("td", {}, String(sd.position)), el("th", { scope: "row" }, sd.label || ""),
+      el("td", {}, sd.label2 || ""), el("td", {}, sd.number),
+      el("td", { class: sd.colour ? "sd-" + sd.colour : "" }, sd.colour ? t("speed.colour." + sd.colour) : t("speed.colour.none")),
+      el("td", {}, edit, " ", del)));
+  });
+  if (!speedDials.length) body.append(el("tr", {}, el("td", { colSpan: 7 }, t("speed.empty"))));
+}
+
+// ownList is the operator's set as it stands (the defaults, placed by
+// the server, when it has none yet): what an edit starts from.
+const ownList = () => speedDials.map((x) => {
+  const o = { label: x.label || "", number: x.number, page: x.page, position: x.position };
+  if (x.label2) o.label2 = x.label2;
+  if (x.colour) o.colour = x.colour;
+  return o;
+});
+
+// saveSpeedDials replaces the preferences with change applied (the
+// server checks them: a refusal names the field and changes nothing).
+async function saveSpeedDials(change) {
+  if (!(await run("preferences", { preferences: toServer({ ...prefs, ...change }) }))) { renderSpeedDials(); return false; }
+  await conn.readState("stale").catch(() => {});
+  await loadSpeedDials();
+  say(t("speed.saved"));
+  return true;
+}
+
+async function editSpeedDial(i) {
+  const list = ownList();
+  const cur = i >= 0 ? list[i] : { label: "", number: $("target").value.trim(), page: speedPage, position: 0 };
+  if (i < 0) { // the first free position of the page shown
+    const used = new Set(list.filter((x) => x.page === speedPage).map((x) => x.position));
+    cur.position = 1;
+    while (used.has(cur.position) && cur.position < SD_PER_PAGE) cur.position++;
+  }
+  const v = await ask({ title: t(i >= 0 ? "speed.editTitle" : "speed.addTitle"), fields: [
+    { name: "label", label: t("speed.label"), value: cur.label },
+    { name: "label2", label: t("speed.label2"), value: cur.label2 || "" },
+    { name: "number", label: t("speed.number"), value: cur.number },
+    { name: "colour", label: t("speed.colour"), type: "palette", value: cur.colour || "",
+      options: [{ value: "", label: t("speed.colour.none") }, ...PALETTE.map((c) => ({ value: c, label: t("speed.colour." + c) }))] },
+    { name: "page", label: t("speed.page"), type: "select", value: String(cur.page),
+      options: Array.from({ length: SD_PAGES }, (_, k) => ({ value: String(k + 1), label: String(k + 1) })) },
+    { name: "position", label: t("speed.position"), type: "number", value: String(cur.position) },
+  ] });
+  if (!v) return;
+  const sd = { label: v.label.trim(), number: v.number.trim(), page: Number(v.page), position: Number(v.position) };
+  if (v.label2.trim()) sd.label2 = v.label2.trim();
+  if (v.colour) sd.colour = v.colour;
+  if (i >= 0) list[i] = sd; else list.push(sd);
+  if (await saveSpeedDials({ ownSpeedDials: true, speedDials: list })) { speedPage = sd.page; renderSpeedDials(); }
+}
+
+async function deleteSpeedDial(i) {
+  const list = ownList();
+  if (!(await ask({ title: t("vm.delete"), text: t("speed.confirmDelete", { label: list[i].label || list[i].number }) }))) return;
+  list.splice(i, 1);
+  await saveSpeedDials({ ownSpeedDials: true, speedDials: list });
+}
+
+async function speedDefaults() {
+  if (!(await ask({ title: t("speed.defaults"), text: t("speed.confirmDefaults") }))) return;
+  await saveSpeedDials({ ownSpeedDials: false, speedDials: [] });
+}
+
+// ---- directory search fields ----------------------------------------------
+
+// The directory tab: the configured search fields (settings.
+// directory_search), each with its label and filled in with its default
+// value, searched together (GET /directory?<field>=…, "all" for the
+// "search all" fields).
+let dirFieldsSeen = "", dirFieldsTimer = null;
+
+function renderSearchFields() {
+  const fields = (doc && doc.directory_search) || [];
+  const key = JSON.stringify(fields);
+  if (key === dirFieldsSeen) return;
+  dirFieldsSeen = key;
+  const form = $("dir-search");
+  form.replaceChildren();
+  for (const f of fields) {
+    const id = "dir-field-" + f.field;
+    form.append(el("label", { htmlFor: id }, f.label), el("input", { id, type: "search", autocomplete: "off", value: f.default || "", "data-field": f.field }));
+  }
+  if (fields.length) form.append(el("button", { type: "submit" }, t("dir.search")));
+  else form.append(el("span", { class: "help" }, t("dir.noFields")));
+  if (!$("pane-directory").hidden) searchByFields();
+}
+
+async function searchByFields() {
+  if (!conn || $("pane-directory").hidden) return;
+  const inputs = [...document.querySelectorAll("#dir-search input[data-field]")];
+  if (!inputs.length) { $("dir-rows").replaceChildren(); return; }
+  const qs = inputs.map((i) => `${encodeURIComponent(i.dataset.field)}=${encodeURIComponent(i.value.trim())}`).join("&");
+  try {
+    const list = (await conn.api("GET", "/directory?consistency=stale&limit=100&" + qs)) || [];
+    const body = $("dir-rows");
+    body.replaceChildren();
+    for (const d of list.slice(0, 100)) {
+      const name = d.name || [d.first_name, d.last_name].filter(Boolean).join(" ");
+      const num = d.extension || d.phone || d.mobile || "";
+      const call = el("button", { type: "button", class: "dir-dial" }, t("btn.dial"));
+      call.onclick = () => { $("target").value = num; render(); dial(); };
+      call.disabled = !num;
+      body.append(el("tr", { "data-id": d.id, "data-number": num }, el("th", { scope: "row" }, name), el("td", {}, d.company || ""),
+        el("td", {}, num), el("td", {}, d.line_status ? t("line.status." + d.line_status) : ""), el("td", {}, call)));
     }
-    if (!box.children.length) box.append(t("speed.empty"));
+    if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 5 }, t("dir.none"))));
   } catch (e) { fail(e); }
 }
 
@@ -826,6 +985,7 @@ async function openPrefs() {
     { name: "ringTone", label: t("prefs.ringTone"), type: "checkbox", value: prefs.ringTone },
     { name: "textSize", label: t("prefs.textSize"), type: "select", value: prefs.textSize,
       options: ["small", "normal", "large"].map((f) => ({ value: f, label: t("prefs.size." + f) })) },
+    { name: "sdLineState", label: t("speed.lineState"), type: "checkbox", value: prefs.sdLineState },
     ...STATES.map((st) => ({ name: "keys-" + st, value: showShortcuts(st),
       label: st === "global" ? t("prefs.shortcuts", { actions: Object.keys(shortcutActions).join(", ") })
         : t("prefs.shortcutsState", { state: t("state." + st), preset: Object.entries(PRESET[st]).map(([k, a]) => `${k}=${a}`).join(" ") }) })),
@@ -833,9 +993,8 @@ async function openPrefs() {
   ] });
   if (!v) return;
   const grace = v.graceSeconds.trim() === "" ? 0 : Number(v.graceSeconds);
-  const next = { lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one
-    autoLogin: v.autoLogin, supGeneral: v.supGeneral,
-    timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
+  const next = { ...prefs, lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one
+    autoLogin: v.autoLogin, supGeneral: v.supGeneral, sdLineState: v.sdLineState, timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
     hidden: cols.filter((c) => v["col-" + c.id.replace(".", "-")]).map((c) => c.id),
     shortcuts: STATES.flatMap((st) => parseShortcuts(st, v["keys-" + st])) };
   // Checked by the server (the edge): a refusal names the field and
@@ -847,6 +1006,7 @@ async function openPrefs() {
   render();
   if (!$("pane-history").hidden) loadHistory();
   loadReceptionists();
+  loadSpeedDials();
 }
 
 function tabs() {
@@ -859,6 +1019,7 @@ function tabs() {
     }
     if (tab.id === "tab-history") loadHistory();
     if (tab.id === "tab-speed") loadSpeedDials();
+    if (tab.id === "tab-directory") searchByFields();
     if (tab.id === "tab-receptionists") loadReceptionists();
     if (tab.id === "tab-voicemail") loadVoicemail();
   };
@@ -902,6 +1063,18 @@ function wire() {
   $("vm-monitor").onsubmit = (e) => monitorMailbox(e, true);
   $("vm-unmonitor-btn").onclick = () => monitorMailbox(null, false);
   $("vm-set-pin").onclick = setMailboxPIN;
+  for (const b of document.querySelectorAll("#pane-speed [data-page]")) b.onclick = () => { speedPage = Number(b.dataset.page); renderSpeedDials(); };
+  $("speed-setup").onclick = () => {
+    const ed = $("speed-editor");
+    ed.hidden = !ed.hidden;
+    $("speed-setup").setAttribute("aria-expanded", String(!ed.hidden));
+    renderSpeedDials();
+  };
+  $("speed-add").onclick = () => editSpeedDial(-1);
+  $("speed-defaults").onclick = speedDefaults;
+  $("speed-line-state").onchange = (e) => saveSpeedDials({ sdLineState: e.target.checked });
+  $("dir-search").onsubmit = (e) => { e.preventDefault(); searchByFields(); };
+  $("dir-search").oninput = () => { clearTimeout(dirFieldsTimer); dirFieldsTimer = setTimeout(searchByFields, 200); };
   $("sup-all").onchange = renderSupervision;
   $("sup-search").oninput = renderSupervision;
   $("target").oninput = searchDirectory;

@@ -59,7 +59,11 @@ func uiCluster(t *testing.T, prefix string, o uiOpts) []*node {
 		t.Fatal(err)
 	}
 	leader.apply(fmt.Sprintf(`
-settings: {ring_timeout_seconds: 300, auto_return_seconds: 900, park_return_seconds: 900}
+settings:
+  ring_timeout_seconds: 300
+  auto_return_seconds: 900
+  park_return_seconds: 900
+  directory_search: [{field: last_name, label: Surname, default: Jones}, {field: company, label: Firm}]
 extensions:
   - number: "2001"
     phones: [{id: desk, position: 0, order: 1%s}]
@@ -67,7 +71,7 @@ extensions:
     phones: [{id: desk2, position: 0, order: 1}]
 users:
   - {id: ann, name: Ann Smith, extension: "2001", password_hash: "%s", speed_dials: [{label: Bob, number: "2002"}]}
-  - {id: bob, name: Bob Jones, extension: "2002", password_hash: "%s"}
+  - {id: bob, name: Bob Jones, first_name: Bob, last_name: Jones, extension: "2002", password_hash: "%s"}
 queues:
   - {id: sales, strategy: longest-idle}
 agents:
@@ -436,6 +440,45 @@ func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
 	b.waitJS(waitShort, "line 1 free after the dial", `document.getElementById("line1").dataset.state === "idle"`)
 
+	// Speed-dial set-up: ann makes her own key on page 2 with label 2
+	// and a colour (the administrator's Bob becomes her own too), shows
+	// the line state on the keys, and dials from the new key.
+	b.must("set up speed dials", chromedp.Click("#speed-setup"))
+	b.waitJS(waitShort, "the set-up table with the default key", `!document.getElementById("speed-editor").hidden && document.querySelector('#speed-rows tr[data-number="2002"][data-page="1"]') !== null`)
+	b.must("page 2", chromedp.Click("#speed-page-2"))
+	b.waitJS(waitShort, "page 2, empty", `document.getElementById("speed-page-2").getAttribute("aria-pressed") === "true" && !document.querySelector("#speed-dials button")`)
+	b.must("add a key", chromedp.Click("#speed-add"))
+	b.waitJS(waitShort, "the speed-dial dialog, focus on label 1", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-label" && document.getElementById("modal-field-page").value === "2"`)
+	b.must("label 1, label 2, the number, green", chromedp.SendKeys("#modal-field-label", "Reception"), chromedp.SendKeys("#modal-field-label2", "Front desk"),
+		chromedp.SendKeys("#modal-field-number", "2002"), chromedp.Click(`#modal-field-colour input[value="green"]`))
+	b.shot("speed-dial-dialog")
+	b.must("save it (Enter)", chromedp.Focus("#modal-field-number"), chromedp.KeyEvent("\r"))
+	newKey := `document.querySelector('#speed-dials button[data-page="2"][data-number="2002"]')`
+	b.waitJS(waitShort, "the new key on page 2, green, with both labels", `(() => { const k = `+newKey+`; return k && k.classList.contains("sd-green") && k.querySelector(".sd-label").textContent === "Reception" && k.querySelector(".sd-label2").textContent === "Front desk" && !k.querySelector(".sd-line"); })()`)
+	b.must("show the line state", chromedp.Click("#speed-line-state"))
+	b.waitJS(waitShort, "the line state on the key", `(() => { const k = `+newKey+`; return k && k.querySelector(".sd-line") && k.querySelector(".sd-line").textContent !== ""; })()`)
+	b.shot("speed-dial-page-2")
+	b.must("dial from the new key", chromedp.Click(`#speed-dials button[data-page="2"][data-number="2002"]`))
+	b.waitJS(waitShort, "dialling 2002 from page 2", `document.getElementById("line1").dataset.state === "dialing" && document.querySelector("#line1 .line-number").textContent === "2002"`)
+	dialled, _ = eval[string](b, `document.getElementById("line1").dataset.call`)
+	uiEdge(t, via, "remote_answer", map[string]any{"call": dialled})
+	b.waitJS(waitShort, "Bob answered the key's call", `document.getElementById("line1").dataset.state === "talking"`)
+	b.must("hang up (F2)", chromedp.KeyEvent(kb.F2))
+	b.waitJS(waitShort, "line 1 free after the key's call", `document.getElementById("line1").dataset.state === "idle"`)
+	b.must("page 1", chromedp.Click("#speed-page-1"))
+	b.waitJS(waitShort, "Bob's key kept on page 1, now ann's own", `document.querySelector('#speed-dials button[data-page="1"][data-number="2002"]') !== null && document.getElementById("speed-source").textContent === "These are your own speed dials."`)
+
+	// The directory's search fields, labelled and filled with their
+	// configured defaults, searched together.
+	b.must("directory tab", chromedp.Click("#tab-directory"))
+	b.waitJS(waitShort, "the search fields with their labels and defaults, and Bob found", `(() => {
+		const l = (f) => document.querySelector('#dir-search label[for="dir-field-' + f + '"]').textContent;
+		return l("last_name") === "Surname" && l("company") === "Firm" && document.getElementById("dir-field-last_name").value === "Jones" &&
+			document.getElementById("dir-field-company").value === "" && document.querySelector('#dir-rows tr[data-id="bob"]') !== null && !document.querySelector('#dir-rows tr[data-id="ann"]'); })()`)
+	b.shot("directory-fields")
+	b.must("a surname nobody has", chromedp.SetValue("#dir-field-last_name", "Nobody"), chromedp.Click(`#dir-search button[type="submit"]`))
+	b.waitJS(waitShort, "nobody found", `!document.querySelector('#dir-rows tr[data-id="bob"]') && document.getElementById("dir-rows").textContent.includes("Nobody matches.")`)
+
 	// The receptionists tab and the call history.
 	b.must("receptionists tab", chromedp.Click("#tab-receptionists"))
 	b.waitJS(waitShort, "ann among the receptionists", `(() => { const r = document.querySelector('#receptionist-rows tr[data-agent="a1"]'); return r && r.dataset.state === "connected" && r.textContent.includes("Ann Smith") && r.textContent.includes("sales"); })()`)
@@ -502,6 +545,17 @@ func consoleUIDetails(t *testing.T, b *browser, via, other *node) {
 	b.waitJS(waitShort, "the preferences by F6 there", `!document.getElementById("modal").hidden && document.getElementById("modal-field-keys-connected").value === "F4=report"`)
 	b.must("close them there", chromedp.KeyEvent(kb.Escape))
 	b.shot("preferences-on-another-node")
+
+	// Ann's own speed dials are there too, and after a reload.
+	for _, step := range []string{"on " + other.id, "after a reload"} {
+		if step == "after a reload" {
+			b.must("reload", chromedp.Reload())
+			b.waitJS(waitShort, "the console again "+step, `document.body.dataset.ready === "1"`)
+		}
+		b.must("speed dials tab "+step, chromedp.Click("#tab-speed"), chromedp.Click("#speed-page-2"))
+		b.waitJS(waitShort, "the page-2 key "+step, `(() => { const k = `+newKey+`; return k && k.classList.contains("sd-green") && k.textContent.includes("Reception") && k.textContent.includes("Front desk") && k.querySelector(".sd-line") !== null; })()`)
+	}
+	b.shot("speed-dial-after-reload")
 }
 
 // setBobPIN logs bob in on via's public API and sets his mailbox's PIN.

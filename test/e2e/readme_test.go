@@ -32,8 +32,9 @@ import (
 //	<!-- tour: reference -->  a ```sh block that needs what the tour lacks
 //	                          (PostgreSQL, a second site, an old data dir):
 //	                          not run, but each bin/tandemctl line must
-//	                          answer --help (the command and its flags
-//	                          exist) and each bin/tandemd flag must exist
+//	                          answer --help with its usage, exit 0 (the
+//	                          command, subcommand and flags exist) and
+//	                          each bin/tandemd flag must exist
 //
 // Every ```sh block of the tour must carry one of these. Each command of a
 // run block runs verbatim, in a temporary directory laid out as a clone
@@ -496,7 +497,7 @@ func checkReferenceBlocks(t *testing.T, clone string, blocks []*tourBlock) {
 				cmd.Env = cleanEnv()
 				out, err := cmd.CombinedOutput()
 				cancel()
-				if err != nil || !strings.HasPrefix(string(out), "usage: tandemctl") {
+				if err != nil || !strings.Contains(string(out), "\nUsage:\n  tandemctl ") {
 					t.Errorf("%s: %q with --help: %v\n%s", where, line, err, out)
 				}
 			case "bin/tandemd":
