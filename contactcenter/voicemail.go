@@ -58,9 +58,12 @@ const (
 	// MaxVoicemailAudioBytes bounds one recording (120 s of G.711).
 	MaxVoicemailAudioBytes = MaxVoicemailAudioSeconds * AudioBytesPerSecond
 	// MaxVoicemailAudioTotal bounds the recordings the engine holds, all
-	// mailboxes together (128 MiB of G.711: some 4.6 hours). A message
+	// mailboxes together (32 MiB of G.711: some 70 minutes). A message
 	// deposited past it is kept without its recording (audio_bytes 0).
-	MaxVoicemailAudioTotal = 128 << 20
+	// The bound is the snapshot's: recordings are encoded (base64 in
+	// JSON) with the rest of the state under the apply lock, some
+	// 10 ms a MiB here (DESIGN.md, "Voicemail lists").
+	MaxVoicemailAudioTotal = 32 << 20
 )
 
 // Codecs of a recording: G.711 µ-law and A-law, 8 kHz mono.
