@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -18,7 +20,8 @@ import (
 // committed as voicemail.deposited — every node applies it — and a
 // follower's console API lists the message and serves it as a WAV of
 // the recording's length; in Chromium, ann's console on that follower
-// plays it (its audio element has the recording's duration).
+// plays it (its audio element has the recording's duration); the
+// follower restarted from its own snapshot serves the same bytes.
 func TestSIPVoicemailDepositWithSipp(t *testing.T) {
 	nodes := uiCluster(t, "sipvmd", uiOpts{sip: true})
 	leader := waitLeader(t, nodes, 3)
@@ -105,4 +108,19 @@ func TestSIPVoicemailDepositWithSipp(t *testing.T) {
 	}
 	b.noJSErrors()
 	t.Logf("the console's audio element: %.2f s", dur)
+
+	// The follower snapshots (the recording in its snapshot), restarts
+	// from that snapshot and serves the same bytes.
+	if r := follower.ctl("cluster", "snapshot").ok(t); !strings.Contains(r.stdout, "taken at index") {
+		t.Fatalf("tandemctl cluster snapshot on %s: %q", follower.name(), r.stdout)
+	}
+	follower.stop(10 * time.Second)
+	follower.start()
+	waitFor(t, waitCluster, follower.name()+" to restore its snapshot", func() (bool, string) {
+		return strings.Contains(follower.log(), "restored from snapshot"), follower.logTail(3)
+	})
+	waitFor(t, waitCluster, follower.name()+" to serve the recording again", func() (bool, string) {
+		code, again, err := follower.get(fmt.Sprintf("/v1/console/voicemail/2001/%s/audio", m.ID), true)
+		return err == nil && code == http.StatusOK && bytes.Equal(again, wav), fmt.Sprintf("%d %d bytes %v", code, len(again), err)
+	})
 }
