@@ -25,6 +25,7 @@ var (
 	_ command.JSONAppender = CallAgentEvent{}
 	_ command.JSONAppender = AnsweredEvent{}
 	_ command.JSONAppender = CallEndedEvent{}
+	_ command.JSONAppender = CallbackEvent{}
 )
 
 // appenderTypes lists the hand-encoded event types (keep in step with
@@ -34,6 +35,7 @@ func appenderTypes() []reflect.Type {
 		reflect.TypeFor[AgentRef](), reflect.TypeFor[AgentStateEvent](), reflect.TypeFor[WrapUpEvent](),
 		reflect.TypeFor[QueuedEvent](), reflect.TypeFor[OfferedEvent](), reflect.TypeFor[WithdrawnEvent](),
 		reflect.TypeFor[CallAgentEvent](), reflect.TypeFor[AnsweredEvent](), reflect.TypeFor[CallEndedEvent](),
+		reflect.TypeFor[CallbackEvent](),
 	}
 }
 

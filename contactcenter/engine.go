@@ -671,8 +671,8 @@ func (e *Engine) checkRemovals(next Config) error {
 		if _, ok := next.Queues[id]; ok {
 			continue
 		}
-		if q := e.st.Queues[id]; len(q.Waiting)+q.Offering > 0 {
-			return fieldErr("queues."+id, "queue %q has %d calls waiting", id, len(q.Waiting)+q.Offering)
+		if q := e.st.Queues[id]; q.Waiting.Len()+q.Offering > 0 {
+			return fieldErr("queues."+id, "queue %q has %d calls waiting", id, q.Waiting.Len()+q.Offering)
 		}
 	}
 	return nil

@@ -32,7 +32,7 @@ func fastTypes() []func() any {
 		func() any { return new(DialRequest) }, func() any { return new(RetrieveRequest) },
 		func() any { return new(TransferRequest) }, func() any { return new(ConsultRequest) },
 		func() any { return new(CompleteRequest) }, func() any { return new(ParkRequest) },
-		func() any { return new(NoteRequest) },
+		func() any { return new(NoteRequest) }, func() any { return new(CallbackCreateRequest) },
 	}
 }
 
@@ -52,6 +52,10 @@ func FuzzFastDecode(f *testing.F) {
 		`{"skills":{"s1":99999999999}}`, `{"skills":{"s1":2147483647}}`, `{"skills":{s1:1}}`, `{"skills":[1]}`,
 		`{"Skills":{"s1":1}}`, `{"skills":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17}}`,
 		`{"skills":{"":1}}`, `{"skills":{"s1" 1}}`, `{"skills":{"s1":1}x}`, `{"agent":{"s1":1}}`, `{"line":{}}`,
+		`{"callback":"cb1","queue":"bench","customer_name":"Bench 1","phone":"+1 2 3","priority":100}`,
+		`{"callback":"cb1","queue":"q","phone":"+1","description":"é\u00e9","priority":0}`,
+		`{"callback":"cb1","queue":"q","phone":"+1","priority":5,"contact_data":[{"key":"k","value":"v"}]}`,
+		`{"callback":"cb1","queue":"q","phone":"+1","schedule":[{"start":1,"end":2}]}`, `{"priority":"5","queue":"q"}`,
 	} {
 		for i := range fastTypes() {
 			f.Add(uint8(i), []byte(s))

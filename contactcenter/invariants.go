@@ -66,16 +66,19 @@ func (e *Engine) check() error {
 	}
 	for _, qid := range sortedKeys(st.Queues) {
 		q := st.Queues[qid]
-		if err := e.checkList(q.Waiting, PlaceQueue, func(c *Call) bool { return c.Queue == qid }); err != nil {
+		if err := e.checkList(q.Waiting.IDs(), PlaceQueue, func(c *Call) bool { return c.Queue == qid }); err != nil {
+			return fmt.Errorf("queue %s: %w", qid, err)
+		}
+		if err := q.Waiting.check(); err != nil {
 			return fmt.Errorf("queue %s: %w", qid, err)
 		}
 		if q.Offering != offering[qid] {
 			return fmt.Errorf("queue %s: offering %d, but %d of its calls ring", qid, q.Offering, offering[qid])
 		}
 		s := q.Stats
-		if s.Entered != s.Answered+s.Abandoned+s.Redirected+uint64(len(q.Waiting)+q.Offering) {
+		if s.Entered != s.Answered+s.Abandoned+s.Redirected+uint64(q.Waiting.Len()+q.Offering) {
 			return fmt.Errorf("queue %s: entered %d != answered %d + abandoned %d + redirected %d + waiting %d + ringing %d",
-				qid, s.Entered, s.Answered, s.Abandoned, s.Redirected, len(q.Waiting), q.Offering)
+				qid, s.Entered, s.Answered, s.Abandoned, s.Redirected, q.Waiting.Len(), q.Offering)
 		}
 		n := 0
 		for _, a := range q.members {
@@ -89,11 +92,10 @@ func (e *Engine) check() error {
 		if s.AnsweredInSL > s.Answered {
 			return fmt.Errorf("queue %s: %d answered within the service level of %d answered", qid, s.AnsweredInSL, s.Answered)
 		}
-		for _, cid := range q.Waiting {
-			c := st.Calls[cid]
+		for _, c := range q.Waiting.calls(nil) {
 			for _, a := range q.members {
 				if a.generalOK() && eligible(a, c, q) {
-					return fmt.Errorf("queue %s: call %s waits while agent %s is free for it", qid, cid, a.ID)
+					return fmt.Errorf("queue %s: call %s waits while agent %s is free for it", qid, c.ID, a.ID)
 				}
 			}
 		}
@@ -204,7 +206,7 @@ func (e *Engine) checkCall(c *Call) error {
 		if !ok {
 			return fmt.Errorf("waits in unknown queue %q", c.Queue)
 		}
-		if n := count(q.Waiting, c.ID); n != 1 {
+		if n := q.Waiting.count(c.ID); n != 1 {
 			return fmt.Errorf("listed %d times in queue %s", n, q.ID)
 		}
 	case PlacePersonal:
