@@ -3,6 +3,7 @@ package contactcenter
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Check verifies the engine's invariants and returns the first violation:
@@ -23,8 +24,9 @@ import (
 //     recorded its free members (routeQueue) has each free member
 //     recorded or noted free since (settle).
 //  5. Voicemail lists belong to configured extensions, are bounded, in
-//     deposit order, without duplicate ids; excluded numbers are stored
-//     normalised.
+//     deposit order, without duplicate ids, each recording kept belongs
+//     to a listed message of its size (the total bounded); excluded
+//     numbers are stored normalised.
 //  6. No call is stranded: every live call is where someone will serve
 //     it — waiting in a general queue, or in the personal queue of a
 //     logged-in operator; ringing with a ring timeout; on an operator's
@@ -377,7 +379,22 @@ func (e *Engine) checkVoicemail() error {
 			if m.Seq > mb.Next || (i > 0 && (m.Seq <= mb.Messages[i-1].Seq || m.At < mb.Messages[i-1].At)) {
 				return fmt.Errorf("mailbox %s: message %s out of deposit order", ext, m.ID)
 			}
+			a := e.audio[audioKey(ext, m.ID)]
+			if (a == nil && m.AudioBytes != 0) || (a != nil && len(a.Data) != m.AudioBytes) {
+				return fmt.Errorf("mailbox %s: message %s lists %d audio bytes, has %v", ext, m.ID, m.AudioBytes, a != nil)
+			}
 		}
+	}
+	total := 0
+	for _, k := range sortedKeys(e.audio) {
+		mailbox, message, _ := strings.Cut(k, "/")
+		if mb := e.st.Voicemail[mailbox]; mb == nil || mb.find(message) < 0 {
+			return fmt.Errorf("recording %s: no such message", k)
+		}
+		total += len(e.audio[k].Data)
+	}
+	if total != e.audioBytes || total > e.maxAudio {
+		return fmt.Errorf("recordings: %d bytes, counted %d (at most %d)", total, e.audioBytes, e.maxAudio)
 	}
 	return nil
 }
