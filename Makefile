@@ -68,7 +68,7 @@ $(SNMP_MIBS)/SNMPv2-SMI.mib:
 # the harness checks the binary is race-built and fails a test whose
 # nodes reported a data race).
 RACE_BIN := bin-race
-RACE_E2E := ^TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm)$$
+RACE_E2E := ^TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm|VoicemailDepositWithSipp)$$
 race: deps
 	$(GO) test -race -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/...
 	$(GO) build -race -o $(RACE_BIN)/ ./cmd/tandemd ./cmd/tandemctl

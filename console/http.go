@@ -18,6 +18,7 @@ import (
 	cc "github.com/tandemcc/tandem/contactcenter"
 	"github.com/tandemcc/tandem/internal/apierr"
 	"github.com/tandemcc/tandem/internal/bearer"
+	"github.com/tandemcc/tandem/voice/media"
 )
 
 // Handler serves the console API over HTTP (DESIGN.md documents every
@@ -84,6 +85,7 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/phones", h.authed(h.phones))
 	handle("GET", "/line-status", h.authed(h.lineStatus))
 	handle("GET", "/voicemail", h.authed(h.voicemail))
+	handle("GET", "/voicemail/{mailbox}/{message}/audio", h.authed(h.voicemailAudio))
 	handle("POST", "/voicemail/pin", h.authed(h.setPIN))
 	handle("POST", "/voicemail/monitor", h.authed(h.monitor))
 	handle("GET", "/caller", h.authed(h.caller))
@@ -435,6 +437,42 @@ func (h *Handler) voicemail(w http.ResponseWriter, r *http.Request, a Actor) {
 		}
 		return out, nil
 	})
+}
+
+// voicemailAudio serves a message's recording as audio/wav (16-bit PCM,
+// 8 kHz, mono), authorised as the list is: the session user's own
+// mailbox or one it monitors (a monitor was granted with the mailbox's
+// PIN); the admin mount any. 404 when the message has no recording.
+func (h *Handler) voicemailAudio(w http.ResponseWriter, r *http.Request, a Actor) {
+	mailbox, message := r.PathValue("mailbox"), r.PathValue("message")
+	c, err := consistency(r)
+	if err == nil {
+		err = h.Service.read(r.Context(), c)
+	}
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	e := h.Service.Engine
+	if !a.Admin && !e.MayAccessMailbox(a.User, mailbox) {
+		apierr.Write(w, apierr.Errorf(apierr.Forbidden, "mailbox %s is neither yours nor monitored by you", apierr.Quote(mailbox)))
+		return
+	}
+	audio, ok := e.VoicemailAudio(mailbox, message)
+	if !ok {
+		apierr.Write(w, apierr.Errorf(apierr.NotFound, "no recording of message %s in mailbox %s", apierr.Quote(message), apierr.Quote(mailbox)))
+		return
+	}
+	cluster.MarkConsistency(w, c)
+	wav := media.WAV(audio.Codec, audio.Data)
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Content-Length", strconv.Itoa(len(wav)))
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(wav)
+	}
 }
 
 // caller matches a caller ID against contacts and users (CTI screen pop).

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/tandemcc/tandem/cluster"
 	"github.com/tandemcc/tandem/command"
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/syncbuf"
 	"github.com/tandemcc/tandem/replication"
 )
 
@@ -47,24 +47,6 @@ func (r *recordingTarget) delivered() []command.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]command.Event(nil), r.got...)
-}
-
-// syncBuffer is a log destination the test reads while slog writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const secretsDoc = `
@@ -107,7 +89,7 @@ func needles(hashes, secrets []string) []string {
 // delivered and every log line are searched for each hash (whole, salt,
 // key) and secret. The engine must really hold them first.
 func TestSecretsSweep(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	target := &recordingTarget{}
 	replDir := filepath.Join(t.TempDir(), "replication")

@@ -74,7 +74,8 @@ func (u UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // csp allows the page this node's own resources and connections to the
-// members' APIs (HTTP and WebSocket), nothing else.
+// members' APIs (HTTP and WebSocket), and the voicemail recordings it
+// fetched itself (blob: URLs for its audio element), nothing else.
 func (u UI) csp(host string) string {
 	connect := []string{"'self'", "ws://" + host, "wss://" + host}
 	if u.Service != nil {
@@ -85,7 +86,7 @@ func (u UI) csp(host string) string {
 		sort.Strings(origins)
 		connect = append(connect, origins...)
 	}
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src " +
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src " +
 		strings.Join(connect, " ") + "; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 }
 

@@ -97,9 +97,10 @@ func TestUIAssets(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != want[".html"] || !strings.Contains(body, `<script type="module" src="app.js">`) {
 		t.Errorf("the console's root: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	// Members' APIs (HTTP and WebSocket) and nothing else may be reached.
+	// Members' APIs (HTTP and WebSocket) and nothing else may be reached;
+	// media only from the page's own fetches (voicemail recordings).
 	csp := resp.Header.Get("Content-Security-Policy")
-	for _, s := range []string{"http://10.0.0.1:6021", "ws://10.0.0.2:6021", "script-src 'self'", "frame-ancestors 'none'"} {
+	for _, s := range []string{"http://10.0.0.1:6021", "ws://10.0.0.2:6021", "script-src 'self'", "frame-ancestors 'none'", "media-src 'self' blob:"} {
 		if !strings.Contains(csp, s) {
 			t.Errorf("policy %q lacks %q", csp, s)
 		}

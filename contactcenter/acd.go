@@ -109,11 +109,19 @@ func (e *Engine) syncRouting() {
 		q.settled = q.settled[:0]
 		q.pended = q.pended.sized(len(q.members))
 		q.dup = false
-		clear(q.wait)
-		q.wait = q.wait[:0]
-		for _, cid := range q.Waiting {
-			c := st.Calls[cid]
-			q.wait = append(q.wait, waiting{c: c, need: e.compileNeed(c, q)})
+		var calls []*Call
+		if ids := q.Waiting.restored; ids != nil { // a decoded snapshot
+			for _, cid := range ids {
+				if c := st.Calls[cid]; c != nil {
+					calls = append(calls, c)
+				}
+			}
+		} else {
+			calls = q.Waiting.calls(nil)
+		}
+		q.Waiting.reset()
+		for _, c := range calls {
+			q.Waiting.insert(waiting{c: c, need: e.compileNeed(c, q)})
 		}
 	}
 	for _, id := range sortedKeys(st.Agents) {
@@ -172,7 +180,7 @@ func (e *Engine) settle() {
 				if k := a.qidx[j]; k >= 0 && k>>6 < len(q.pended) {
 					q.pended.add(k)
 				}
-				if len(q.Waiting) > 0 {
+				if q.Waiting.Len() > 0 {
 					e.pendQueue(q)
 				}
 			}
@@ -203,22 +211,26 @@ func (e *Engine) routeAgent(a *AgentState) {
 	var best *Call
 	var bestQ *QueueState
 	for j, q := range a.queues {
-		if len(q.wait) == 0 {
+		l := &q.Waiting
+		if l.Len() == 0 {
 			continue
 		}
 		// Recorded free by q: ineligible for q's settled calls.
 		known := len(q.settled) > 0 && a.qidx[j] >= 0 && q.settled.has(a.qidx[j])
-		for i := range q.wait {
-			w := &q.wait[i]
-			c := w.c
-			if best != nil && !before(c, best) {
-				break // the rest of q comes after best too
+	scan:
+		for _, items := range l.b {
+			for i := range items {
+				w := &items[i]
+				c := w.c
+				if best != nil && !before(c, best) {
+					break scan // the rest of q comes after best too
+				}
+				if (known && l.settled(w)) || c.missed(a.ID) || !a.meets(w.need) {
+					continue
+				}
+				best, bestQ = c, q
+				break scan
 			}
-			if (known && w.settled) || c.missed(a.ID) || !a.meets(w.need) {
-				continue
-			}
-			best, bestQ = c, q
-			break
 		}
 	}
 	if best == nil {
@@ -248,7 +260,8 @@ func (e *Engine) routeAgent(a *AgentState) {
 // routeAgent stays free until the queues are routed.) Without a record (after config.apply or Restore) or with a
 // member listed twice it looks at every member.
 func (e *Engine) routeQueue(q *QueueState) {
-	if len(q.wait) == 0 {
+	l := &q.Waiting
+	if l.Len() == 0 {
 		return
 	}
 	n := len(q.members)
@@ -264,84 +277,86 @@ func (e *Engine) routeQueue(q *QueueState) {
 		}
 	}
 	ringAll := q.strategy == stratRingAll
-	for i, scanned := 0, false; i < len(q.wait); {
-		w := &q.wait[i]
-		c, need := w.c, w.need
-		restricted := recorded && w.settled
-		k := fromSets
-		cands := e.cands[:0]
-		listed := false // cands holds the candidates
-		if !scanned {
-			scanned = true
-			if ringAll {
-				cands = ringAllFree(q, look, free, restricted, cands)
-				listed = true
-			} else {
-				k = scanFree(q, c, need, free, look, restricted)
-			}
-			if recorded {
-				for x := range free {
-					unknown[x] = free[x] &^ q.settled[x]
+	scanned := false
+buckets: // the calls in offer order; an offer takes its call out of l
+	for bk := range l.b {
+		for i := 0; i < len(l.b[bk]); {
+			w := &l.b[bk][i]
+			c, need := w.c, w.need
+			restricted := recorded && l.settled(w)
+			k := fromSets
+			cands := e.cands[:0]
+			listed := false // cands holds the candidates
+			if !scanned {
+				scanned = true
+				if ringAll {
+					cands = ringAllFree(q, look, free, restricted, cands)
+					listed = true
+				} else {
+					k = scanFree(q, c, need, free, look, restricted)
 				}
-			} else {
-				copy(unknown, free)
-			}
-		}
-		if free.empty() {
-			break // nobody is free: nothing more to offer
-		}
-		if k == fromSets {
-			if !listed {
-				set := free
-				if restricted {
-					set = unknown
+				if recorded {
+					for x := range free {
+						unknown[x] = free[x] &^ q.settled[x]
+					}
+				} else {
+					copy(unknown, free)
 				}
-				for x, word := range set {
-					for ; word != 0; word &= word - 1 {
-						cands = append(cands, x<<6+bits.TrailingZeros64(word))
+			}
+			if free.empty() {
+				break buckets // nobody is free: nothing more to offer
+			}
+			if k == fromSets {
+				if !listed {
+					set := free
+					if restricted {
+						set = unknown
+					}
+					for x, word := range set {
+						for ; word != 0; word &= word - 1 {
+							cands = append(cands, x<<6+bits.TrailingZeros64(word))
+						}
 					}
 				}
-			}
-			e.cands = cands
-			if ringAll {
-				ks := ringAllOf(q, c, need, cands)
-				if len(ks) == 0 {
-					i++
+				e.cands = cands
+				if ringAll {
+					ks := ringAllOf(q, c, need, cands)
+					if len(ks) == 0 {
+						i++
+						continue
+					}
+					group := e.scratch[:0]
+					for _, k := range ks {
+						group = append(group, q.members[k])
+					}
+					e.detach(c)
+					e.offer(c, OriginQueue, q, group...)
+					for j, k := range ks {
+						e.unfree(q, group[j], k)
+					}
+					clear(group)
+					e.scratch = group[:0]
 					continue
 				}
-				group := e.scratch[:0]
-				for _, k := range ks {
-					group = append(group, q.members[k])
-				}
-				e.detach(c)
-				e.offer(c, OriginQueue, q, group...)
-				for j, k := range ks {
-					e.unfree(q, group[j], k)
-				}
-				clear(group)
-				e.scratch = group[:0]
+				k = pick(q, c, need, cands)
+			}
+			if k < 0 {
+				i++
 				continue
 			}
-			k = pick(q, c, need, cands)
+			a := q.members[k]
+			e.detach(c)
+			if q.strategy == stratRoundRobin {
+				q.RR = a.ID
+			}
+			e.offer(c, OriginQueue, q, a)
+			e.unfree(q, a, k)
 		}
-		if k < 0 {
-			i++
-			continue
-		}
-		a := q.members[k]
-		e.detach(c)
-		if q.strategy == stratRoundRobin {
-			q.RR = a.ID
-		}
-		e.offer(c, OriginQueue, q, a)
-		e.unfree(q, a, k)
 	}
 	// Every call left was passed over with no free member eligible.
 	q.settled = append(q.settled[:0], free...)
 	clear(q.pended)
-	for i := range q.wait {
-		q.wait[i].settled = true
-	}
+	l.settleAll()
 }
 
 // fromSets: scanFree has not chosen; choose from the sets of free members.

@@ -141,7 +141,7 @@ func TestCallerPriorityAndPosition(t *testing.T) {
 		h.ok(TypeCallIncoming, IncomingRequest{Call: fmt.Sprintf("c%d", i), Queue: "sales", Priority: p})
 	}
 	var order []string
-	h.e.View(func(s *State) { order = append(order, s.Queues["sales"].Waiting...) })
+	h.e.View(func(s *State) { order = append(order, s.Queues["sales"].Waiting.IDs()...) })
 	if want := []string{"c4", "c2", "c0", "c1", "c3"}; !reflect.DeepEqual(order, want) {
 		t.Fatalf("waiting order %v, want %v", order, want)
 	}

@@ -294,7 +294,7 @@ func (e *Engine) emitQueued(c *Call, pos int, reason string) {
 	ev := QueuedEvent{Call: c.ID, Number: c.Number, Name: c.Name, Priority: c.Priority, Position: pos, Reason: reason, Note: c.Note}
 	if c.Place == PlaceQueue {
 		q := e.st.Queues[c.Queue]
-		ev.Queue, ev.Waiting, ev.Level = q.ID, len(q.Waiting)+q.Offering, WaitingLevel(len(q.Waiting)+q.Offering)
+		ev.Queue, ev.Waiting, ev.Level = q.ID, q.Waiting.Len()+q.Offering, WaitingLevel(q.Waiting.Len()+q.Offering)
 		ev.ExpectedWaitSeconds = q.expectedWait(pos)
 	} else {
 		a := e.st.Agents[c.Agent]

@@ -228,3 +228,20 @@ func (ev CallEndedEvent) AppendJSON(b []byte) []byte {
 	b = appendInt(b, `,"duration_ms":`, ev.DurationMS)
 	return append(b, '}')
 }
+
+// AppendJSON implements command.JSONAppender (callback.created,
+// callback.updated, callback.dial).
+func (ev CallbackEvent) AppendJSON(b []byte) []byte {
+	b = appendStr(append(b, '{'), `"callback":`, ev.Callback)
+	b = appendStr(b, `,"queue":`, ev.Queue)
+	b = appendStr(b, `,"status":`, ev.Status)
+	b = appendStrOmit(b, `,"reason":`, ev.Outcome)
+	b = appendIntOmit(b, `,"attempt":`, int64(ev.Attempt))
+	b = appendStrOmit(b, `,"call":`, ev.Call)
+	b = appendStrOmit(b, `,"agent":`, ev.Agent)
+	b = appendStrOmit(b, `,"customer_name":`, ev.CustomerName)
+	b = appendStrOmit(b, `,"phone":`, ev.Phone)
+	b = appendIntOmit(b, `,"priority":`, int64(ev.Priority))
+	b = appendIntOmit(b, `,"due_at":`, ev.Due)
+	return append(b, '}')
+}

@@ -25,6 +25,7 @@ var (
 	_ command.JSONAppender = CallAgentEvent{}
 	_ command.JSONAppender = AnsweredEvent{}
 	_ command.JSONAppender = CallEndedEvent{}
+	_ command.JSONAppender = CallbackEvent{}
 )
 
 // appenderTypes lists the hand-encoded event types (keep in step with
@@ -37,6 +38,7 @@ func appenderTypes() []reflect.Type {
 		reflect.TypeFor[MailReceivedEvent](), reflect.TypeFor[MailSkippedEvent](),
 		reflect.TypeFor[MailReceivedRequest](), // a payload: the mail channel encodes its batches so
 		reflect.TypeFor[MailResult](),          // a result: the cluster encodes a batch's so
+		reflect.TypeFor[CallbackEvent](),
 	}
 }
 

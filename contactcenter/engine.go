@@ -178,6 +178,13 @@ type Engine struct {
 	// pins holds the voicemail PIN hashes by mailbox (voicemailpin.go),
 	// outside State like secrets.
 	pins map[string]string
+	// audio holds the voicemail recordings by "mailbox/message"
+	// (voicemail.go), outside State like secrets: the state stays small
+	// to copy, encode and show; audioBytes is their total size.
+	audio      map[string]*VoicemailAudio
+	audioBytes int
+	// maxAudio bounds audioBytes: MaxVoicemailAudioTotal (tests lower it).
+	maxAudio int
 
 	// Derived indexes, rebuilt from the state by syncRuntime.
 	extAgent map[string]*AgentState // extension -> agent (lowest id)
@@ -280,7 +287,7 @@ type State struct {
 
 // New returns an empty engine.
 func New() *Engine {
-	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}, pins: map[string]string{}}
+	e := &Engine{st: newState(), secrets: map[string]*phoneSecret{}, pins: map[string]string{}, audio: map[string]*VoicemailAudio{}, maxAudio: MaxVoicemailAudioTotal}
 	e.syncRuntime(nil)
 	return e
 }
@@ -467,13 +474,15 @@ type snapshotDoc struct {
 	*State
 	Secrets map[string]*phoneSecret `json:"secrets,omitempty"`
 	PINs    map[string]string       `json:"pins,omitempty"`
+	// Audio is the voicemail recordings (base64 in JSON).
+	Audio map[string]*VoicemailAudio `json:"voicemail_audio,omitempty"`
 }
 
 // Snapshot serialises the whole state.
 func (e *Engine) Snapshot() ([]byte, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	b, err := json.Marshal(snapshotDoc{State: e.st, Secrets: e.secrets, PINs: e.pins})
+	b, err := json.Marshal(snapshotDoc{State: e.st, Secrets: e.secrets, PINs: e.pins, Audio: e.audio})
 	if err != nil {
 		return nil, fmt.Errorf("encoding engine snapshot: %w", err)
 	}
@@ -493,9 +502,12 @@ func (e *Engine) Restore(b []byte) error {
 	if doc.PINs == nil {
 		doc.PINs = map[string]string{}
 	}
+	if doc.Audio == nil {
+		doc.Audio = map[string]*VoicemailAudio{}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.st, e.secrets, e.pins = doc.State, doc.Secrets, doc.PINs
+	e.st, e.secrets, e.pins, e.audio = doc.State, doc.Secrets, doc.PINs, doc.Audio
 	e.now = e.st.Clock
 	e.syncRuntime(nil)
 	// A restore is not a command: nothing is routed or emitted.
@@ -632,6 +644,7 @@ func (e *Engine) syncRuntime(ch *configChange) {
 			delete(st.Voicemail, ext)
 		}
 	}
+	e.syncAudio()
 	if ch != nil && ch.contactsOnly && e.callers != nil {
 		e.updateCallerIndex(ch.contacts, ch.previous)
 	} else {
@@ -663,8 +676,8 @@ func (e *Engine) checkRemovals(next Config) error {
 		if _, ok := next.Queues[id]; ok {
 			continue
 		}
-		if q := e.st.Queues[id]; len(q.Waiting)+q.Offering > 0 {
-			return fieldErr("queues."+id, "queue %q has %d calls waiting", id, len(q.Waiting)+q.Offering)
+		if q := e.st.Queues[id]; q.Waiting.Len()+q.Offering > 0 {
+			return fieldErr("queues."+id, "queue %q has %d calls waiting", id, q.Waiting.Len()+q.Offering)
 		}
 	}
 	return nil

@@ -467,6 +467,26 @@ func (p *IncomingRequest) setFlat(k []byte, v flatValue) bool {
 	return false
 }
 
+// setFlat: a web callback without contact data or schedule windows (the
+// arrays go to encoding/json).
+func (p *CallbackCreateRequest) setFlat(k []byte, v flatValue) bool {
+	switch string(k) {
+	case "callback":
+		return v.setStr(&p.Callback)
+	case "queue":
+		return v.setQueue(&p.Queue)
+	case "customer_name":
+		return v.setStr(&p.CustomerName)
+	case "phone":
+		return v.setStr(&p.Phone)
+	case "description":
+		return v.setStr(&p.Description)
+	case "priority":
+		return v.setInt(&p.Priority)
+	}
+	return false
+}
+
 func (p *RemoteHangupRequest) setFlat(k []byte, v flatValue) bool {
 	switch string(k) {
 	case "call":

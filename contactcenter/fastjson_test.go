@@ -32,7 +32,7 @@ func fastTypes() []func() any {
 		func() any { return new(DialRequest) }, func() any { return new(RetrieveRequest) },
 		func() any { return new(TransferRequest) }, func() any { return new(ConsultRequest) },
 		func() any { return new(CompleteRequest) }, func() any { return new(ParkRequest) },
-		func() any { return new(NoteRequest) },
+		func() any { return new(NoteRequest) }, func() any { return new(CallbackCreateRequest) },
 		func() any { return new(MailReceivedRequest) }, func() any { return new(MailReceivedBatchRequest) },
 	}
 }
@@ -64,6 +64,10 @@ func FuzzFastDecode(f *testing.F) {
 		`{"messages":[{"uid":1}],"messages":[{"after":3}]}`, `{"messages":[{"uid":1},]}`, `{"messages":[{"uid":1}]`, `{"messages":{}}`,
 		` { "messages" : [ { "uid" : 1 , "to" : [ "a" , "b" ] } , { } ] } `, `{"messages":[{"uid":1}]} x`, `{"messages":[1]}`,
 		`{"Messages":[]}`, `{}`, `{"messages":[{"uid":1,"x":2}]}`,
+		`{"callback":"cb1","queue":"bench","customer_name":"Bench 1","phone":"+1 2 3","priority":100}`,
+		`{"callback":"cb1","queue":"q","phone":"+1","description":"é\u00e9","priority":0}`,
+		`{"callback":"cb1","queue":"q","phone":"+1","priority":5,"contact_data":[{"key":"k","value":"v"}]}`,
+		`{"callback":"cb1","queue":"q","phone":"+1","schedule":[{"start":1,"end":2}]}`, `{"priority":"5","queue":"q"}`,
 	} {
 		for i := range fastTypes() {
 			f.Add(uint8(i), []byte(s))

@@ -3,6 +3,7 @@ package contactcenter
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Check verifies the engine's invariants and returns the first violation:
@@ -23,8 +24,9 @@ import (
 //     recorded its free members (routeQueue) has each free member
 //     recorded or noted free since (settle).
 //  5. Voicemail lists belong to configured extensions, are bounded, in
-//     deposit order, without duplicate ids; excluded numbers are stored
-//     normalised.
+//     deposit order, without duplicate ids, each recording kept belongs
+//     to a listed message of its size (the total bounded); excluded
+//     numbers are stored normalised.
 //  6. No call is stranded: every live call is where someone will serve
 //     it — waiting in a general queue, or in the personal queue of a
 //     logged-in operator; ringing with a ring timeout; on an operator's
@@ -64,16 +66,19 @@ func (e *Engine) check() error {
 	}
 	for _, qid := range sortedKeys(st.Queues) {
 		q := st.Queues[qid]
-		if err := e.checkList(q.Waiting, PlaceQueue, func(c *Call) bool { return c.Queue == qid }); err != nil {
+		if err := e.checkList(q.Waiting.IDs(), PlaceQueue, func(c *Call) bool { return c.Queue == qid }); err != nil {
+			return fmt.Errorf("queue %s: %w", qid, err)
+		}
+		if err := q.Waiting.check(); err != nil {
 			return fmt.Errorf("queue %s: %w", qid, err)
 		}
 		if q.Offering != offering[qid] {
 			return fmt.Errorf("queue %s: offering %d, but %d of its calls ring", qid, q.Offering, offering[qid])
 		}
 		s := q.Stats
-		if s.Entered != s.Answered+s.Abandoned+s.Redirected+uint64(len(q.Waiting)+q.Offering) {
+		if s.Entered != s.Answered+s.Abandoned+s.Redirected+uint64(q.Waiting.Len()+q.Offering) {
 			return fmt.Errorf("queue %s: entered %d != answered %d + abandoned %d + redirected %d + waiting %d + ringing %d",
-				qid, s.Entered, s.Answered, s.Abandoned, s.Redirected, len(q.Waiting), q.Offering)
+				qid, s.Entered, s.Answered, s.Abandoned, s.Redirected, q.Waiting.Len(), q.Offering)
 		}
 		n := 0
 		for _, a := range q.members {
@@ -87,11 +92,10 @@ func (e *Engine) check() error {
 		if s.AnsweredInSL > s.Answered {
 			return fmt.Errorf("queue %s: %d answered within the service level of %d answered", qid, s.AnsweredInSL, s.Answered)
 		}
-		for _, cid := range q.Waiting {
-			c := st.Calls[cid]
+		for _, c := range q.Waiting.calls(nil) {
 			for _, a := range q.members {
 				if a.generalOK() && eligible(a, c, q) {
-					return fmt.Errorf("queue %s: call %s waits while agent %s is free for it", qid, cid, a.ID)
+					return fmt.Errorf("queue %s: call %s waits while agent %s is free for it", qid, c.ID, a.ID)
 				}
 			}
 		}
@@ -202,7 +206,7 @@ func (e *Engine) checkCall(c *Call) error {
 		if !ok {
 			return fmt.Errorf("waits in unknown queue %q", c.Queue)
 		}
-		if n := count(q.Waiting, c.ID); n != 1 {
+		if n := q.Waiting.count(c.ID); n != 1 {
 			return fmt.Errorf("listed %d times in queue %s", n, q.ID)
 		}
 	case PlacePersonal:
@@ -375,7 +379,22 @@ func (e *Engine) checkVoicemail() error {
 			if m.Seq > mb.Next || (i > 0 && (m.Seq <= mb.Messages[i-1].Seq || m.At < mb.Messages[i-1].At)) {
 				return fmt.Errorf("mailbox %s: message %s out of deposit order", ext, m.ID)
 			}
+			a := e.audio[audioKey(ext, m.ID)]
+			if (a == nil && m.AudioBytes != 0) || (a != nil && len(a.Data) != m.AudioBytes) {
+				return fmt.Errorf("mailbox %s: message %s lists %d audio bytes, has %v", ext, m.ID, m.AudioBytes, a != nil)
+			}
 		}
+	}
+	total := 0
+	for _, k := range sortedKeys(e.audio) {
+		mailbox, message, _ := strings.Cut(k, "/")
+		if mb := e.st.Voicemail[mailbox]; mb == nil || mb.find(message) < 0 {
+			return fmt.Errorf("recording %s: no such message", k)
+		}
+		total += len(e.audio[k].Data)
+	}
+	if total != e.audioBytes || total > e.maxAudio {
+		return fmt.Errorf("recordings: %d bytes, counted %d (at most %d)", total, e.audioBytes, e.maxAudio)
 	}
 	return nil
 }

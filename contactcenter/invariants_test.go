@@ -23,15 +23,21 @@ func TestCheckCatchesCorruption(t *testing.T) {
 	}
 	corruptions := map[string]func(s *State){
 		"call in two places":       func(s *State) { s.Agents["a3"].Personal = []string{"c2"} },
-		"lost call":                func(s *State) { s.Queues["sales"].Waiting = nil },
+		"lost call":                func(s *State) { s.Queues["sales"].Waiting = waitList{} },
 		"dangling offer":           func(s *State) { s.Agents["a2"].Offer = "c1" },
 		"offer without agent":      func(s *State) { s.Agents["a1"].Offer = "" },
 		"offering counter":         func(s *State) { s.Queues["sales"].Offering = 0 },
 		"entered counter":          func(s *State) { s.Queues["sales"].Stats.Entered++ },
 		"line not back-referenced": func(s *State) { s.Agents["a3"].Line1 = "" },
 		"unknown place":            func(s *State) { s.Calls["c2"].Place = "limbo" },
-		"waiting order":            func(s *State) { w := s.Queues["sales"].Waiting; w[0], w[1] = w[1], w[0] },
-		"dangling waiting entry":   func(s *State) { s.Queues["sales"].Waiting = append(s.Queues["sales"].Waiting, "x") },
+		"waiting order":            func(s *State) { w := s.Queues["sales"].Waiting.b[MaxPriority]; w[0], w[1] = w[1], w[0] },
+		"dangling waiting entry":   func(s *State) { s.Queues["sales"].Waiting.insert(waiting{c: &Call{ID: "x", Seq: 1 << 40}}) },
+		"waiting call in another priority's list": func(s *State) {
+			w := &s.Queues["sales"].Waiting
+			w.b[0] = append(w.b[0], w.b[MaxPriority][len(w.b[MaxPriority])-1])
+			w.b[MaxPriority] = w.b[MaxPriority][:len(w.b[MaxPriority])-1]
+		},
+		"waiting count": func(s *State) { s.Queues["sales"].Waiting.n++ },
 		"work not conserved": func(s *State) {
 			s.Agents["a1"].Offer = ""
 			s.Calls["c1"].Offered = []string{"a3"}

@@ -276,7 +276,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[ForwardRule]():     {"number": kindNumber},
 	reflect.TypeFor[CalendarForward](): {"id": kindID, "from": kindKeyword, "to": kindKeyword},
 
-	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName},
+	reflect.TypeFor[VoicemailDepositRequest](): {"mailbox": kindExtension, "message": kindID, "from": kindNumber, "name": kindName, "codec": kindKeyword},
 	reflect.TypeFor[VoicemailMarkRequest]():    {"mailbox": kindExtension, "message": kindID, "user": kindID, "folder": kindKeyword},
 	reflect.TypeFor[VoicemailDeleteRequest]():  {"mailbox": kindExtension, "message": kindID, "user": kindID},
 	reflect.TypeFor[VoicemailPINRequest]():     {"user": kindID, "pin_hash": kindPasswordHash},
@@ -331,6 +331,9 @@ func walkTexts(v reflect.Value, path string, kind textKind) error {
 	case reflect.String:
 		return kind.check(path, v.String())
 	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // bytes (a recording), not texts
+		}
 		for i := 0; i < v.Len(); i++ {
 			if err := walkTexts(v.Index(i), jsonin.Index(path, i), kind); err != nil {
 				return err

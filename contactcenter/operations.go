@@ -58,7 +58,7 @@ func (e *Engine) callResult(id string) CallResult {
 	r := CallResult{Call: c.ID, Place: c.Place, State: c.State, Agent: c.Agent, Queue: c.Queue, Offered: c.Offered}
 	switch c.Place {
 	case PlaceQueue:
-		r.Position = indexOf(e.st.Queues[c.Queue].Waiting, c.ID) + 1
+		r.Position = e.st.Queues[c.Queue].Waiting.position(c)
 	case PlacePersonal:
 		r.Position = indexOf(e.st.Agents[c.Agent].Personal, c.ID) + 1
 	}

@@ -1,13 +1,12 @@
 package contactcenter
 
-import "slices"
-
 // QueueState is a general queue's runtime state.
 type QueueState struct {
 	ID string `json:"id"`
 	// Waiting holds the calls waiting (not ringing), in offer order:
-	// caller priority (high first), then time of entry, then entry order.
-	Waiting []string `json:"waiting,omitempty"`
+	// caller priority (high first), then time of entry, then entry order
+	// (waitlist.go; encoded as their ids in that order).
+	Waiting waitList `json:"waiting,omitzero"`
 	// Offering counts the queue's calls ringing on agents. The queue's
 	// waiting counter is len(Waiting)+Offering.
 	Offering int `json:"offering,omitempty"`
@@ -23,25 +22,16 @@ type QueueState struct {
 	connected int           // members Connected
 	pend      bool
 
-	// Routing's derived state (syncRouting, acd.go): the waiting calls
-	// (wait[i] is Waiting[i]) with their compiled requirements, the
-	// queue's own requirement, the members recorded free when routeQueue
-	// last went through it (they are ineligible for its settled calls),
-	// the members noted free since (settle, after routeAgent),
-	// and whether an agent is a member twice.
-	wait    []waiting
+	// Routing's derived state (syncRouting, acd.go): the queue's own
+	// requirement, the members recorded free when routeQueue last went
+	// through it (they are ineligible for its settled calls), the members
+	// noted free since (settle, after routeAgent), and whether an agent
+	// is a member twice. (The waiting calls' compiled requirements and
+	// marks are in Waiting's entries.)
 	need    []skillNeed
 	settled memberSet
 	pended  memberSet
 	dup     bool
-}
-
-// waiting is a call waiting in a queue, as routing sees it.
-type waiting struct {
-	c    *Call
-	need []skillNeed // compileNeed(c, its queue)
-	// settled: the members the queue recorded free are ineligible for c.
-	settled bool
 }
 
 // QueueStats are a queue's cumulative service statistics.
@@ -120,15 +110,9 @@ func (e *Engine) insertOrdered(ids []string, c *Call) ([]string, int) {
 
 // removeWaiting removes c from q's waiting calls.
 func (e *Engine) removeWaiting(q *QueueState, c *Call) {
-	for i := range q.wait {
-		if q.wait[i].c == c {
-			e.recycleNeed(q, q.wait[i].need)
-			q.Waiting = slices.Delete(q.Waiting, i, i+1)
-			q.wait = slices.Delete(q.wait, i, i+1)
-			return
-		}
+	if need, ok := q.Waiting.remove(c); ok {
+		e.recycleNeed(q, need)
 	}
-	q.Waiting = removeID(q.Waiting, c.ID) // (wait always mirrors Waiting)
 }
 
 // removeID removes id from ids in place (the backing array is kept for
@@ -176,22 +160,10 @@ func (e *Engine) enterQueue(c *Call, q *QueueState) int {
 // back from ringing keeps its original entry time and position).
 func (e *Engine) placeInQueue(c *Call, q *QueueState) int {
 	c.Place, c.Agent, c.State = PlaceQueue, "", ""
-	// Binary search for the position, as insertOrdered, on the pointers.
-	lo, hi := 0, len(q.wait)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if before(c, q.wait[m].c) {
-			hi = m
-		} else {
-			lo = m + 1
-		}
-	}
-	i := lo
-	q.Waiting = slices.Insert(q.Waiting, i, c.ID)
-	q.wait = slices.Insert(q.wait, i, waiting{c: c, need: e.compileNeed(c, q)})
+	pos := q.Waiting.insert(waiting{c: c, need: e.compileNeed(c, q)})
 	q.Dirty = true
 	e.pendQueue(q)
-	return i + 1
+	return pos
 }
 
 // enterPersonal makes c a new entry of agent a's personal queue.
@@ -256,7 +228,7 @@ type QueueView struct {
 
 func (e *Engine) queueView(q *QueueState) QueueView {
 	v := QueueView{
-		Queue: q.ID, Waiting: len(q.Waiting) + q.Offering, Ringing: q.Offering,
+		Queue: q.ID, Waiting: q.Waiting.Len() + q.Offering, Ringing: q.Offering,
 		Agents: len(q.members), Connected: q.serving(), QueueStats: q.Stats,
 		ServiceLevelSeconds: q.conf.ServiceLevelSeconds, ServiceLevelPct: 100,
 	}
@@ -264,12 +236,7 @@ func (e *Engine) queueView(q *QueueState) QueueView {
 	if n := q.Stats.Answered + q.Stats.Abandoned; n > 0 {
 		v.ServiceLevelPct = float64(q.Stats.AnsweredInSL) * 100 / float64(n)
 	}
-	oldest := int64(-1)
-	for _, id := range q.Waiting {
-		if c := e.st.Calls[id]; oldest < 0 || c.Enqueued < oldest {
-			oldest = c.Enqueued
-		}
-	}
+	oldest := q.Waiting.oldest()
 	if q.Offering > 0 {
 		for _, c := range e.st.Calls {
 			if c.Place == PlaceRinging && c.Origin == OriginQueue && c.Queue == q.ID && (oldest < 0 || c.Enqueued < oldest) {
@@ -280,7 +247,7 @@ func (e *Engine) queueView(q *QueueState) QueueView {
 	if oldest >= 0 {
 		v.LongestWaitMS = (e.st.Clock - oldest) / 1e6
 	}
-	v.ExpectedWaitSeconds = q.expectedWait(len(q.Waiting) + 1)
+	v.ExpectedWaitSeconds = q.expectedWait(q.Waiting.Len() + 1)
 	return v
 }
 
@@ -332,9 +299,9 @@ func (e *Engine) CallPosition(call string) (Position, bool) {
 	switch {
 	case c.Place == PlaceQueue || (c.Place == PlaceRinging && c.Origin == OriginQueue):
 		q := e.st.Queues[c.Queue]
-		p.Queue, p.Waiting = q.ID, len(q.Waiting)+q.Offering
+		p.Queue, p.Waiting = q.ID, q.Waiting.Len()+q.Offering
 		if c.Place == PlaceQueue {
-			p.Position = indexOf(q.Waiting, c.ID) + 1
+			p.Position = q.Waiting.position(c)
 			p.ExpectedWaitSeconds = q.expectedWait(p.Position)
 		}
 	case c.Place == PlacePersonal || (c.Place == PlaceRinging && c.Origin == OriginPersonal):

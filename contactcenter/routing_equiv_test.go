@@ -52,7 +52,7 @@ func referenceSettle(e *Engine) {
 		refRouteAgent(e, a)
 		if a.generalOK() {
 			for _, q := range a.queues {
-				if len(q.Waiting) > 0 {
+				if q.Waiting.Len() > 0 {
 					e.pendQueue(q)
 				}
 			}
@@ -82,8 +82,7 @@ func refRouteAgent(e *Engine, a *AgentState) {
 	var best *Call
 	var bestQ *QueueState
 	for _, q := range a.queues {
-		for _, id := range q.Waiting {
-			c := e.st.Calls[id]
+		for _, c := range q.Waiting.calls(nil) {
 			if c.missed(a.ID) || !eligible(a, c, q) {
 				continue
 			}
@@ -104,8 +103,8 @@ func refRouteAgent(e *Engine, a *AgentState) {
 }
 
 func refRouteQueue(e *Engine, q *QueueState) {
-	for i := 0; i < len(q.Waiting); {
-		c := e.st.Calls[q.Waiting[i]]
+	for i := 0; i < q.Waiting.Len(); {
+		c := q.Waiting.at(i)
 		var free, fresh, all []*AgentState
 		for _, a := range q.members {
 			if !a.generalOK() {
@@ -450,8 +449,8 @@ func (w *routeWorkload) pickAgent(s *State, ok func(a *AgentState) bool) string 
 func (w *routeWorkload) waitingCall(s *State) string {
 	for try := 0; try < 2*len(w.queues); try++ {
 		q := s.Queues[w.queues[w.r.IntN(len(w.queues))]]
-		if len(q.Waiting) > 0 {
-			return q.Waiting[w.r.IntN(len(q.Waiting))]
+		if q.Waiting.Len() > 0 {
+			return q.Waiting.at(w.r.IntN(q.Waiting.Len())).ID
 		}
 	}
 	if a := w.pickAgent(s, func(a *AgentState) bool { return a.Offer != "" }); a != "" {

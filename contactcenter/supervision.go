@@ -63,12 +63,10 @@ func (e *Engine) WaitingCalls(agent string, all bool, queues []string) []Supervi
 		if qs == nil {
 			continue
 		}
-		for _, id := range qs.Waiting {
-			if c := e.st.Calls[id]; c != nil {
-				r := row(c, "G")
-				r.Owner, r.Queue = "", q
-				out = append(out, r)
-			}
+		for _, c := range qs.Waiting.calls(nil) {
+			r := row(c, "G")
+			r.Owner, r.Queue = "", q
+			out = append(out, r)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {

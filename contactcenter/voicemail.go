@@ -2,15 +2,18 @@ package contactcenter
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/tandemcc/tandem/command"
 )
 
 // Voicemail lists: per mailbox (an extension) the messages left in it,
-// in two folders, inbox (new) and old (listened to or marked). The audio
-// lives at the telephony edge; the engine keeps the list every console and
-// the portal show, and the counts that light a phone's message-waiting
-// lamp.
+// in two folders, inbox (new) and old (listened to or marked), the counts
+// that light a phone's message-waiting lamp, and each message's recording
+// (G.711 as the SIP edge received it, deposited with the message). The
+// recordings are kept outside State (Engine.audio, like the phone secrets
+// and PIN hashes): View, the list, events and results carry only their
+// size; the snapshot carries them whole.
 
 // Command types of the voicemail family.
 const (
@@ -46,6 +49,38 @@ const MaxVoicemailMessages = 200
 // MaxVoicemailSeconds bounds a message's duration.
 const MaxVoicemailSeconds = 86400
 
+// Bounds of the recordings (G.711: 8,000 bytes a second).
+const (
+	// AudioBytesPerSecond is G.711's rate: 8,000 one-byte samples.
+	AudioBytesPerSecond = 8000
+	// MaxVoicemailAudioSeconds bounds one recording's length.
+	MaxVoicemailAudioSeconds = 120
+	// MaxVoicemailAudioBytes bounds one recording (120 s of G.711).
+	MaxVoicemailAudioBytes = MaxVoicemailAudioSeconds * AudioBytesPerSecond
+	// MaxVoicemailAudioTotal bounds the recordings the engine holds, all
+	// mailboxes together (32 MiB of G.711: some 70 minutes). A message
+	// deposited past it is kept without its recording (audio_bytes 0).
+	// The bound is the snapshot's: recordings are encoded (base64 in
+	// JSON) with the rest of the state under the apply lock, some
+	// 10 ms a MiB here (DESIGN.md, "Voicemail lists").
+	MaxVoicemailAudioTotal = 32 << 20
+)
+
+// Codecs of a recording: G.711 µ-law and A-law, 8 kHz mono.
+const (
+	CodecPCMU = "pcmu"
+	CodecPCMA = "pcma"
+)
+
+// VoicemailAudio is a message's recording.
+type VoicemailAudio struct {
+	Codec string `json:"codec"`
+	Data  []byte `json:"data"`
+}
+
+// audioKey keys Engine.audio.
+func audioKey(mailbox, message string) string { return mailbox + "/" + message }
+
 // Sentinels of refused voicemail operations.
 var (
 	ErrUnknownMessage = errors.New("unknown voicemail message")
@@ -65,6 +100,9 @@ type VoicemailMessage struct {
 	Folder string `json:"folder"`
 	// Seq is the deposit order within the mailbox.
 	Seq uint64 `json:"seq"`
+	// AudioBytes is the size of its recording (0: none kept); the
+	// recording itself is VoicemailAudio's.
+	AudioBytes int `json:"audio_bytes,omitempty"`
 }
 
 // Mailbox is a mailbox's messages in deposit order (oldest first).
@@ -102,6 +140,11 @@ type VoicemailDepositRequest struct {
 	From            string `json:"from,omitempty"`
 	Name            string `json:"name,omitempty"`
 	DurationSeconds int    `json:"duration_seconds,omitempty"`
+	// Codec and Audio are the recording (G.711, CodecPCMU or CodecPCMA,
+	// at most MaxVoicemailAudioBytes; base64 in JSON), when the edge
+	// recorded one; its duration_seconds then is its length rounded up.
+	Codec string `json:"codec,omitempty"`
+	Audio []byte `json:"audio,omitempty"`
 }
 
 // VoicemailMarkRequest is the payload of voicemail.mark. User, when
@@ -140,6 +183,8 @@ type VoicemailEvent struct {
 	Reason string `json:"reason,omitempty"`
 	Inbox  int    `json:"inbox"`
 	Old    int    `json:"old"`
+	// AudioBytes (voicemail.deposited) is the size of the recording kept.
+	AudioBytes int `json:"audio_bytes,omitempty"`
 }
 
 // mailboxExt checks a mailbox names a configured extension.
@@ -198,6 +243,19 @@ func (e *Engine) cmdVoicemailDeposited(env command.Envelope) (any, error) {
 	if p.DurationSeconds < 0 || p.DurationSeconds > MaxVoicemailSeconds {
 		return nil, fieldErr("duration_seconds", "%d is out of range 0..%d", p.DurationSeconds, MaxVoicemailSeconds)
 	}
+	if len(p.Audio) > 0 {
+		if p.Codec != CodecPCMU && p.Codec != CodecPCMA {
+			return nil, fieldErr("codec", "%q is not a recording codec (pcmu or pcma)", p.Codec)
+		}
+		if len(p.Audio) > MaxVoicemailAudioBytes {
+			return nil, fieldErr("audio", "%d bytes exceed %d", len(p.Audio), MaxVoicemailAudioBytes)
+		}
+		if want := (len(p.Audio) + AudioBytesPerSecond - 1) / AudioBytesPerSecond; p.DurationSeconds != want {
+			return nil, fieldErr("duration_seconds", "%d is not the recording's %d", p.DurationSeconds, want)
+		}
+	} else if p.Codec != "" {
+		return nil, fieldErr("codec", "given without audio")
+	}
 	if err := e.mailboxExt("voicemail", p.Mailbox); err != nil {
 		return nil, err
 	}
@@ -216,9 +274,20 @@ func (e *Engine) cmdVoicemailDeposited(env command.Envelope) (any, error) {
 	if n := len(mb.Messages) - MaxVoicemailMessages; n > 0 {
 		dropped = append(dropped, mb.Messages[:n]...)
 		mb.Messages = append([]VoicemailMessage(nil), mb.Messages[n:]...)
+		for _, d := range dropped {
+			e.dropAudio(p.Mailbox, d.ID)
+		}
+	}
+	if len(p.Audio) > 0 && e.audioBytes+len(p.Audio) <= e.maxAudio {
+		// The payload is the command's own (decoded for this Apply): kept
+		// as it is.
+		e.audio[audioKey(p.Mailbox, m.ID)] = &VoicemailAudio{Codec: p.Codec, Data: p.Audio}
+		e.audioBytes += len(p.Audio)
+		m.AudioBytes = len(p.Audio)
+		mb.Messages[len(mb.Messages)-1].AudioBytes = m.AudioBytes
 	}
 	inbox, old := mb.counts()
-	ev := VoicemailEvent{Mailbox: p.Mailbox, Message: m.ID, From: m.From, Name: m.Name, DurationSeconds: m.DurationSeconds, At: m.At, Folder: m.Folder, Inbox: inbox, Old: old}
+	ev := VoicemailEvent{Mailbox: p.Mailbox, Message: m.ID, From: m.From, Name: m.Name, DurationSeconds: m.DurationSeconds, At: m.At, Folder: m.Folder, Inbox: inbox, Old: old, AudioBytes: m.AudioBytes}
 	e.emit(EvVoicemailDeposited, ev)
 	for _, d := range dropped {
 		e.emit(EvVoicemailDeleted, VoicemailEvent{Mailbox: p.Mailbox, Message: d.ID, Folder: d.Folder, Reason: "limit", Inbox: inbox, Old: old})
@@ -259,6 +328,7 @@ func (e *Engine) cmdVoicemailDelete(env command.Envelope) (any, error) {
 	}
 	folder := mb.Messages[i].Folder
 	mb.Messages = append(mb.Messages[:i:i], mb.Messages[i+1:]...)
+	e.dropAudio(p.Mailbox, p.Message)
 	inbox, old := mb.counts()
 	if len(mb.Messages) == 0 {
 		delete(e.st.Voicemail, p.Mailbox)
@@ -277,6 +347,7 @@ func (e *Engine) dropRemovedMailboxes(next Config) {
 		}
 		for _, m := range e.st.Voicemail[ext].Messages {
 			e.emit(EvVoicemailDeleted, VoicemailEvent{Mailbox: ext, Message: m.ID, Folder: m.Folder, Reason: "mailbox_removed"})
+			e.dropAudio(ext, m.ID)
 		}
 		delete(e.st.Voicemail, ext)
 	}
@@ -357,4 +428,41 @@ func (e *Engine) MayAccessMailbox(user, mailbox string) bool {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return e.mayAccessMailbox(user, mailbox)
+}
+
+// dropAudio forgets a message's recording, if it has one.
+func (e *Engine) dropAudio(mailbox, message string) {
+	k := audioKey(mailbox, message)
+	if a := e.audio[k]; a != nil {
+		e.audioBytes -= len(a.Data)
+		delete(e.audio, k)
+	}
+}
+
+// syncAudio keeps only the recordings of listed messages and recounts
+// their bytes (after a restore or a configuration change).
+func (e *Engine) syncAudio() {
+	e.audioBytes = 0
+	for _, k := range sortedKeys(e.audio) {
+		mailbox, message, _ := strings.Cut(k, "/")
+		mb := e.st.Voicemail[mailbox]
+		if mb == nil || mb.find(message) < 0 || e.audio[k] == nil {
+			delete(e.audio, k)
+			continue
+		}
+		e.audioBytes += len(e.audio[k].Data)
+	}
+}
+
+// VoicemailAudio returns a message's recording (false: no such message,
+// or it has none). The data is the engine's: the caller must not modify
+// it.
+func (e *Engine) VoicemailAudio(mailbox, message string) (VoicemailAudio, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	a := e.audio[audioKey(mailbox, message)]
+	if a == nil {
+		return VoicemailAudio{}, false
+	}
+	return *a, true
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/syncbuf"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/replication"
 	"github.com/tandemcc/tandem/replication/standby"
@@ -58,25 +58,7 @@ type rig struct {
 	session       string // ann's console session
 	diskFull      *atomic.Bool
 	store         *cluster.Store
-	logs          *syncBuffer // the admin API's log (JSON)
-}
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs          *syncbuf.Buffer // the admin API's log (JSON)
 }
 
 func newRig(t *testing.T) *rig {
@@ -128,7 +110,7 @@ func newRig(t *testing.T) *rig {
 	receiver.Attach(st)
 
 	svc := &console.Service{Store: st, Engine: eng, Sessions: console.NewSessions(token, 0, time.Now)}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	var handler http.Handler = (&ops.Server{Store: st, Engine: eng, Token: token, Registry: prometheus.NewRegistry(),
 		Logger:      slog.New(slog.NewJSONHandler(logs, nil)),
 		Replication: repl, Console: &console.Handler{Service: svc, AdminActor: true},

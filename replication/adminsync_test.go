@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandemcc/tandem/internal/syncbuf"
 )
 
 // adminHist is a reporting target that takes history and administration
@@ -87,7 +89,7 @@ func (a *adminHist) reset() {
 
 // openAdminManager opens a manager whose reporting target is a, with
 // administration-sync retries of a millisecond.
-func openAdminManager(t *testing.T, clk *syncClock, a *adminHist, log *syncBuffer) *Manager {
+func openAdminManager(t *testing.T, clk *syncClock, a *adminHist, log *syncbuf.Buffer) *Manager {
 	t.Helper()
 	m := openSyncManager(t, t.TempDir(), clk, map[string]Target{Reporting: a}, func(c *Config) {
 		if log != nil {
@@ -311,7 +313,7 @@ func TestAdminSyncOnActivationRetries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newAdminHist()
 			a.fail = tc.fail
-			log := &syncBuffer{}
+			log := &syncbuf.Buffer{}
 			m := openAdminManager(t, clk, a, log)
 			m.SetLeader(true)
 			m.Start()
@@ -328,7 +330,7 @@ func TestAdminSyncOnActivationRetries(t *testing.T) {
 				t.Errorf("status %+v, want done at attempt %d", as, tc.fail+1)
 			}
 			for sub, n := range tc.wantLogs {
-				if got := log.count(sub); got != n {
+				if got := count(log, sub); got != n {
 					t.Errorf("%d log lines with %q, want %d\n%s", got, sub, n, log)
 				}
 			}

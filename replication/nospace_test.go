@@ -1,7 +1,6 @@
 package replication
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/internal/apierr"
+	"github.com/tandemcc/tandem/internal/syncbuf"
 	"github.com/tandemcc/tandem/internal/tmpfstest"
 )
 
@@ -41,25 +41,8 @@ func (d *diskFault) set(match ...string) {
 	d.mu.Unlock()
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(sub string) int { return strings.Count(s.String(), sub) }
+// count is how many times sub was written to b.
+func count(b *syncbuf.Buffer, sub string) int { return strings.Count(b.String(), sub) }
 
 // The buffer's disk fills while the leader delivers: the node keeps
 // running, the lost range is a gap the target stops at with needs_sync,
@@ -71,7 +54,7 @@ func TestBufferDiskFullStopsTargetAtTheGapAndSyncCoversIt(t *testing.T) {
 	dir := t.TempDir()
 	rep := newHist()
 	fault := &diskFault{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	m := openSyncManager(t, dir, clk, map[string]Target{Reporting: rep}, func(c *Config) {
 		c.WriteFault = fault.hook
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -86,12 +69,12 @@ func TestBufferDiskFullStopsTargetAtTheGapAndSyncCoversIt(t *testing.T) {
 	fault.set(bufDir + "/")
 	m.Publish(datedEvents(11, 5, at))
 	m.Publish(datedEvents(16, 5, at))
-	if n := logs.count("no space left on " + bufDir); n != 1 {
+	if n := count(logs, "no space left on "+bufDir); n != 1 {
 		t.Fatalf("%d no-space lines in a minute, want 1:\n%s", n, logs)
 	}
 	clk.advance(2 * time.Minute)
 	m.Publish(datedEvents(21, 5, at))
-	if n := logs.count("no space left on " + bufDir); n != 2 {
+	if n := count(logs, "no space left on "+bufDir); n != 2 {
 		t.Fatalf("%d no-space lines after two minutes, want 2", n)
 	}
 	st := m.Status()
@@ -150,7 +133,7 @@ func TestArchiveDiskFullIsAHoleTheSyncReports(t *testing.T) {
 	dir := t.TempDir()
 	rep := newHist()
 	fault := &diskFault{}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	m := openSyncManager(t, dir, clk, map[string]Target{Reporting: rep}, func(c *Config) {
 		c.WriteFault = fault.hook
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))

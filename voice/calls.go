@@ -61,6 +61,9 @@ type call struct {
 	peer  *call
 	ended bool
 	done  chan struct{}
+	// doneOnce closes done (closeDone): an end of the call seen from two
+	// sides at once closes it once.
+	doneOnce sync.Once
 
 	// respondMu serialises the responses to the caller's INVITE: the
 	// handler (100, 180, a refusal) and the ringing branches (relayed
@@ -68,6 +71,9 @@ type call struct {
 	// DialogServerSession is not safe for concurrent writes.
 	respondMu sync.Mutex
 }
+
+// closeDone tells whoever waits on the call that it is over.
+func (c *call) closeDone() { c.doneOnce.Do(func() { close(c.done) }) }
 
 // respond answers the caller's INVITE (one response at a time).
 func (c *call) respond(code int, reason string, body []byte, hdrs ...sip.Header) error {

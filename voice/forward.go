@@ -21,7 +21,8 @@ import (
 // INVITE rings it through the engine as a new direct call); the first
 // call is committed ended (call.remote_hangup, side remote: for the
 // engine the caller left that extension). A forward to voicemail is
-// refused at once (voicemailRefused: no media on this edge).
+// answered by this edge itself, which records the message
+// (voicemail.go).
 
 // userOfExtension is the user whose extension ext is ("" when none).
 func (s *Server) userOfExtension(ext string) string {
@@ -49,7 +50,7 @@ func (s *Server) forwardDirect(c *call, condition string) bool {
 		return false
 	}
 	if d.Number == "" {
-		return s.voicemailRefused(c, d.Condition)
+		return s.voicemail(c, d.Condition)
 	}
 	c.mu.Lock()
 	if c.answered || c.ended {
@@ -106,36 +107,4 @@ func diversionReason(cond string) string {
 		return "time-of-day"
 	}
 	return "unconditional"
-}
-
-// voicemailWarning tells a caller why a forward to voicemail was not
-// followed (RFC 3261 Warning, code 399: miscellaneous).
-const voicemailWarning = `399 tandem "Forward to voicemail: this SIP edge has no media to record a message"`
-
-// voicemailRefused ends a direct call whose user forwards it to
-// voicemail: Tandem is a B2BUA in signalling only, with no media to
-// play a greeting or record a message, so it refuses the call at once
-// and says why (486 Busy Here when forwarded on busy, else 480
-// Temporarily Unavailable, with a Warning), committed as the engine's
-// end of the call (call.remote_busy or call.remote_hangup): the caller
-// is never left ringing, and nothing is deposited.
-func (s *Server) voicemailRefused(c *call, cond string) bool {
-	c.mu.Lock()
-	if c.answered || c.ended {
-		c.mu.Unlock()
-		return true
-	}
-	c.ended = true
-	c.mu.Unlock()
-	s.log.Info("SIP: forward to voicemail refused (no media)", "call", c.id, "extension", c.direct, "condition", cond)
-	s.metrics.calls.WithLabelValues("voicemail_refused").Inc()
-	warn := sip.NewHeader("Warning", voicemailWarning)
-	if cond == contactcenter.ForwardBusy {
-		c.respond(sip.StatusBusyHere, "Busy Here", nil, warn)
-		s.commitAsync("voice:busy:"+c.id, contactcenter.TypeCallRemoteBusy, contactcenter.CallRequest{Call: c.id})
-		return true
-	}
-	c.respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil, warn)
-	s.commitAsync("voice:voicemail:"+c.id, contactcenter.TypeCallRemoteHangup, contactcenter.RemoteHangupRequest{Call: c.id, Side: "remote"})
-	return true
 }

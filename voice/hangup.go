@@ -132,11 +132,7 @@ func (s *Server) endCall(c *call, by string) {
 			}
 		}()
 	}
-	select {
-	case <-c.done:
-	default:
-		close(c.done)
-	}
+	c.closeDone()
 }
 
 // commitAsync commits what the network did, retrying with the same key

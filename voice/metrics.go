@@ -29,7 +29,7 @@ func newMetrics() *metrics {
 		redirects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_sip_redirects_total",
 			Help: "Requests a follower did not handle: leader (302 to the leader), unavailable (503, no leader known)."}, []string{"to"}),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_sip_calls_total",
-			Help: "Queue calls on this leader: queued (call.incoming committed), answered (an agent's phone answered), abandoned (the caller left first), released (a new leader ended a call whose dialog died with the former leader)."}, []string{"outcome"}),
+			Help: "Queue calls on this leader: queued (call.incoming committed), answered (an agent's phone answered), abandoned (the caller left first), released (a new leader ended a call whose dialog died with the former leader); voicemail (a forward to voicemail answered and recording), voicemail_deposited (its message committed), voicemail_empty (no audio came), voicemail_refused (no G.711 offered, or no RTP socket)."}, []string{"outcome"}),
 		overload: prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_sip_overload_total",
 			Help: "Requests answered 503 because too many were in progress."}),
 	}

@@ -80,6 +80,9 @@ type Config struct {
 	// dialogs it makes (default: the bound address).
 	Advertise  string
 	LeaderPoll time.Duration // how often leadership is checked (default 100 ms)
+	// VoicemailMax bounds a voicemail recording (default and at most
+	// contactcenter.MaxVoicemailAudioSeconds, 120 s).
+	VoicemailMax time.Duration
 }
 
 var defaultLogOnce sync.Once
@@ -139,6 +142,8 @@ func New(cfg Config) (*Server, error) {
 	def(&cfg.CommitTimeout, 5*time.Second)
 	def(&cfg.LeaderPoll, 100*time.Millisecond)
 	def(&cfg.WaveTime, 15*time.Second)
+	def(&cfg.VoicemailMax, contactcenter.MaxVoicemailAudioSeconds*time.Second)
+	cfg.VoicemailMax = min(cfg.VoicemailMax, contactcenter.MaxVoicemailAudioSeconds*time.Second)
 	if cfg.MaxCalls <= 0 {
 		cfg.MaxCalls = 10000
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,7 @@ func (c *Contacts) request(code int) {
 // expired) by the time of the command that finished them.
 func NewCallbackContacts(live func() int) *Contacts {
 	return &Contacts{Live: live, ended: func(ev command.Event) bool {
-		if ev.Type != cc.EvCallbackUpdated {
+		if ev.Type != cc.EvCallbackUpdated || !mayEnd(ev.Data) {
 			return false
 		}
 		var d struct {
@@ -62,6 +63,25 @@ func NewCallbackContacts(live func() int) *Contacts {
 		}
 		return false
 	}}
+}
+
+// endedStatuses are the final statuses of a callback as JSON strings.
+var endedStatuses = [][]byte{[]byte(`"` + cc.CallbackCompleted + `"`), []byte(`"` + cc.CallbackFailed + `"`),
+	[]byte(`"` + cc.CallbackCancelled + `"`), []byte(`"` + cc.CallbackExpired + `"`)}
+
+// mayEnd: the event data may carry a final status. Without an escape
+// such a status is written as one of endedStatuses, so data with none of
+// them (every update while a callback is open) need not be decoded.
+func mayEnd(data []byte) bool {
+	if bytes.IndexByte(data, '\\') >= 0 {
+		return true
+	}
+	for _, s := range endedStatuses {
+		if bytes.Contains(data, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewChatContacts counts web chats: sessions not ended, and those ended.

@@ -74,3 +74,30 @@ func TestWebContacts(t *testing.T) {
 		t.Fatalf("%d series, want 6: %v", len(got), got)
 	}
 }
+
+// A callback.updated event is counted as an ended callback exactly when
+// its status is final, whether or not the decoding is skipped (mayEnd).
+func TestCallbackEndedShortcut(t *testing.T) {
+	ended := NewCallbackContacts(nil).ended
+	for _, tc := range []struct {
+		data string
+		want bool
+	}{
+		{`{"callback":"a","queue":"q","status":"queued","attempt":1,"call":"a.1"}`, false},
+		{`{"callback":"a","queue":"q","status":"completed","reason":"answered"}`, true},
+		{`{"callback":"a","queue":"q","status":"failed","reason":"no_answer"}`, true},
+		{`{"callback":"a","queue":"q","status":"cancelled"}`, true},
+		{`{"callback":"a","queue":"q","status":"expired"}`, true},
+		{`{"callback":"a","queue":"q","status":"\u0065xpired"}`, true},          // escaped: decoded
+		{`{"callback":"failed","queue":"expired","status":"scheduled"}`, false}, // a final word elsewhere: decoded
+		{`{"callback":"a","queue":"q","status":"scheduled","reason":"\"failed\""}`, false},
+		{`{"callback":"a","status":"completed"`, false}, // not JSON
+	} {
+		if got := ended(command.Event{Type: cc.EvCallbackUpdated, Data: []byte(tc.data)}); got != tc.want {
+			t.Errorf("%s: ended %v, want %v", tc.data, got, tc.want)
+		}
+	}
+	if ended(command.Event{Type: cc.EvCallbackCreated, Data: []byte(`{"status":"completed"}`)}) {
+		t.Error("callback.created counted as ended")
+	}
+}

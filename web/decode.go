@@ -55,10 +55,10 @@ func DecodeCallback(body []byte) (cc.CallbackCreateRequest, *Error) {
 	if err != nil {
 		return p, err
 	}
-	known := map[string]bool{fieldQueue: true, fieldName: true, fieldPhone: true, fieldDescription: true,
-		fieldContactData: true, fieldPriority: true, fieldSchedule: true}
 	for _, k := range fields.order {
-		if !known[k] {
+		switch k {
+		case fieldQueue, fieldName, fieldPhone, fieldDescription, fieldContactData, fieldPriority, fieldSchedule:
+		default:
 			return p, newErr(CodeBadParameter, jsonin.Clip(k), fmt.Sprintf("unknown parameter %s", jsonin.Quote(k)))
 		}
 	}
@@ -109,6 +109,18 @@ func objectFields(body []byte) (objFields, *Error) {
 	if !utf8.Valid(body) {
 		return bad("the body is not UTF-8")
 	}
+	if f, ok := flatObject(body); ok {
+		return f, nil
+	}
+	return objectFieldsJSON(body)
+}
+
+// objectFieldsJSON is objectFields through encoding/json, for the bodies
+// flatObject leaves to it (and every refusal).
+func objectFieldsJSON(body []byte) (objFields, *Error) {
+	bad := func(msg string) (objFields, *Error) {
+		return objFields{}, newErr(CodeBadMandatory, "", msg)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -143,13 +155,161 @@ func objectFields(body []byte) (objFields, *Error) {
 
 func isNull(raw json.RawMessage) bool { return raw == nil || string(raw) == "null" }
 
+// flatObject is objectFields's fast path for the usual body (valid UTF-8
+// already): one JSON object whose members are strings without escapes,
+// numbers, true, false or null, each key once, nothing after it but
+// white space. The members are what encoding/json's reading gives
+// (FuzzFlatObject holds it to that); anything else — nesting, escapes,
+// a repeated key, invalid JSON — is left to objectFieldsJSON (false).
+func flatObject(b []byte) (objFields, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return objFields{}, false
+	}
+	f := objFields{v: make(map[string]json.RawMessage, 8), order: make([]string, 0, 8)}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return f, skipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return objFields{}, false
+		}
+		end, ok := plainString(b, i)
+		if !ok {
+			return objFields{}, false
+		}
+		key := string(b[i+1 : end-1])
+		if i = skipSpace(b, end); i >= len(b) || b[i] != ':' {
+			return objFields{}, false
+		}
+		i = skipSpace(b, i+1)
+		if end, ok = plainValue(b, i); !ok {
+			return objFields{}, false
+		}
+		if _, dup := f.v[key]; dup {
+			return objFields{}, false
+		}
+		f.v[key] = json.RawMessage(b[i:end])
+		f.order = append(f.order, key)
+		if i = skipSpace(b, end); i >= len(b) {
+			return objFields{}, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return f, skipSpace(b, i+1) == len(b)
+		default:
+			return objFields{}, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString: the string starting at b[i] ('"') has no escape and no
+// control character; end is past its closing quote.
+func plainString(b []byte, i int) (end int, ok bool) {
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, true
+		case c == '\\' || c < 0x20:
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// plainValue: a plain string, a JSON number, true, false or null starts
+// at b[i]; end is past it.
+func plainValue(b []byte, i int) (end int, ok bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		return plainString(b, i)
+	case c == 't' || c == 'f' || c == 'n':
+		for _, lit := range []string{"true", "false", "null"} {
+			if bytes.HasPrefix(b[i:], []byte(lit)) {
+				return i + len(lit), true
+			}
+		}
+		return 0, false
+	case c == '-' || (c >= '0' && c <= '9'):
+		return jsonNumber(b, i)
+	}
+	return 0, false
+}
+
+// jsonNumber: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? at b[i].
+func jsonNumber(b []byte, i int) (end int, ok bool) {
+	digits := func(j int) int {
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = digits(i + 1)
+	default:
+		return 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := digits(i + 1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := digits(i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+// stringValue is a JSON string's value: without escapes, the bytes
+// between the quotes (the body is valid UTF-8 and valid JSON, as
+// objectFields read it); else through encoding/json.
+func stringValue(raw json.RawMessage) (string, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
 func mandatoryString(v map[string]json.RawMessage, name string) (string, *Error) {
 	raw := v[name]
 	if isNull(raw) {
 		return "", newErr(CodeBadMandatory, name, name+" is missing")
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, ok := stringValue(raw)
+	if !ok {
 		return "", newErr(CodeBadMandatory, name, name+" must be a string")
 	}
 	if strings.TrimSpace(s) == "" {
@@ -163,8 +323,8 @@ func optionalString(v map[string]json.RawMessage, name string) (string, *Error) 
 	if isNull(raw) {
 		return "", nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
+	s, ok := stringValue(raw)
+	if !ok {
 		return "", newErr(CodeBadParameter, name, name+" must be a string")
 	}
 	return s, nil
@@ -210,6 +370,9 @@ func priority(raw json.RawMessage) (int, *Error) {
 	if isNull(raw) {
 		return cc.DefaultCallbackPrio, nil
 	}
+	if n, ok := smallInt(raw); ok {
+		return n, nil
+	}
 	var n json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -221,6 +384,29 @@ func priority(raw json.RawMessage) (int, *Error) {
 		return 0, newErr(CodeInvalidPriority, fieldPriority, fmt.Sprintf("invalid priority %s: must be a whole number from 1 to 100", jsonin.Clip(string(n))))
 	}
 	return int(f), nil
+}
+
+// smallInt reads a JSON integer of at most 9 digits (what priority
+// makes of it through float64, exactly).
+func smallInt(raw json.RawMessage) (int, bool) {
+	d := raw
+	if len(d) > 0 && d[0] == '-' {
+		d = d[1:]
+	}
+	if len(d) == 0 || len(d) > 9 || (d[0] == '0' && len(d) > 1) {
+		return 0, false
+	}
+	n := 0
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	if raw[0] == '-' {
+		n = -n
+	}
+	return n, true
 }
 
 // schedule reads the windows and sorts them by start (order is not the

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -124,6 +126,59 @@ func FuzzDecodeCallback(f *testing.F) {
 		}
 		if ce := cc.CheckCallbackRequest(&p); ce != nil {
 			t.Fatalf("accepted %q but the engine's rule refuses it: %v", body, ce)
+		}
+	})
+}
+
+// FuzzFlatObject: the fast path of objectFields reads exactly the members
+// encoding/json reads (objectFieldsJSON), and its string and integer
+// shortcuts give encoding/json's values; what it does not take, the
+// slow path decides.
+func FuzzFlatObject(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` { } `, `{"queue":"q","phone":"1"}`, `{"a":1,"a":2}`, `{"a":-0,"b":0.5e-3,"c":1E+2,"d":true,"e":false,"f":null}`,
+		`{"a":01}`, `{"a":-}`, `{"a":1.}`, `{"a":.5}`, `{"a":"x\"y"}`, "{\"a\":\"\x01\"}", `{"a":"é"}`, `{"a":tru}`,
+		`{"a":truex}`, `{"a":1}x`, `{"a":1}{}`, `{"a":[1]}`, `{"a":{"b":1}}`, `{"a" 1}`, `{"a":1,}`, `{,}`, `[]`, `"x"`,
+		`{"queue":"sales","phone":"+1 123 000000000001","customer_name":"Bench 0a1b2c3d","priority":100}`,
+		`{"priority":123456789}`, `{"priority":-123456789}`, `{"priority":1234567890}`, "{\"a\":1\t,\n\"b\":2\r}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !utf8.Valid(body) {
+			return
+		}
+		fast, ok := flatObject(body)
+		if !ok {
+			return
+		}
+		slow, e := objectFieldsJSON(body)
+		if e != nil {
+			t.Fatalf("flatObject took %q, encoding/json refuses it: %v", body, e)
+		}
+		if !slices.Equal(fast.order, slow.order) || len(fast.v) != len(slow.v) {
+			t.Fatalf("%q: fields %q, encoding/json %q", body, fast.order, slow.order)
+		}
+		for k, raw := range fast.v {
+			if !bytes.Equal(raw, slow.v[k]) {
+				t.Fatalf("%q: %s is %s, encoding/json %s", body, k, raw, slow.v[k])
+			}
+			var want string
+			wantErr := json.Unmarshal(raw, &want)
+			if got, ok := stringValue(raw); ok != (wantErr == nil) || got != want {
+				t.Fatalf("%q: stringValue(%s) = %q, %v; encoding/json %q, %v", body, raw, got, ok, want, wantErr)
+			}
+			if n, ok := smallInt(raw); ok {
+				var num json.Number
+				dec := json.NewDecoder(bytes.NewReader(raw))
+				dec.UseNumber()
+				if err := dec.Decode(&num); err != nil {
+					t.Fatalf("smallInt(%s) = %d, encoding/json: %v", raw, n, err)
+				}
+				if x, err := num.Float64(); err != nil || x != float64(n) {
+					t.Fatalf("smallInt(%s) = %d, encoding/json %v, %v", raw, n, x, err)
+				}
+			}
 		}
 	})
 }

@@ -1,34 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandemcc/tandem/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStopDuringStart: a SIGTERM while the node is still starting (Raft
 // restoring a large snapshot, which does not listen to ctx) ends the
@@ -53,7 +35,7 @@ func TestStopDuringStart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			var stderr syncBuffer
+			var stderr syncbuf.Buffer
 			code := make(chan int, 1)
 			go func() {
 				code <- runWith(ctx, []string{"--data-dir", t.TempDir()}, func(string) string { return "" }, &stderr, tc.start)

@@ -687,6 +687,13 @@ async function loadVoicemail() {
             old.onclick = async () => { if (await run("voicemail_mark", { mailbox: box.mailbox, message: m.id, folder: "old" })) loadVoicemail(); };
             actions.append(old, " ");
           }
+          let player = null;
+          if (m.audio_bytes > 0) {
+            const play = el("button", { type: "button", class: "vm-play", "aria-label": t("vm.playLabel", { from: m.name || m.from || m.id }) }, t("vm.play"));
+            play.onclick = () => playVoicemail(box.mailbox, m.id, play, player);
+            player = el("audio", { class: "vm-audio", controls: true, preload: "none", hidden: true });
+            actions.append(play, " ");
+          }
           const info = el("button", { type: "button", class: "vm-details" }, t("vm.details"));
           info.onclick = () => ask({ title: t("vm.details"), text: t("vm.detailsText", { mailbox: box.mailbox, from: m.from || "",
             name: m.name || "", at: new Date(m.at / 1e6).toLocaleString(), s: m.duration_seconds || 0, folder: t("vm.folder." + folder) }) });
@@ -697,6 +704,7 @@ async function loadVoicemail() {
             if (await run("voicemail_delete", { mailbox: box.mailbox, message: m.id })) loadVoicemail();
           };
           actions.append(del);
+          if (player) actions.append(player);
           body.append(el("tr", { "data-message": m.id, "data-folder": folder }, el("th", { scope: "row" }, box.mailbox),
             el("td", {}, t("vm.folder." + folder)), el("td", {}, m.name || m.from || ""),
             el("td", {}, new Date(m.at / 1e6).toLocaleString()), el("td", {}, dur(m.duration_seconds * 1000)), actions));
@@ -706,6 +714,20 @@ async function loadVoicemail() {
     if (!body.children.length) body.append(el("tr", {}, el("td", { colSpan: 6 }, t("vm.empty"))));
     applyColumns();
   } catch (e) { fail(e); }
+}
+
+// playVoicemail fetches a message's recording (audio/wav, with the
+// session's token: the same rules as the list) and plays it in the row's
+// audio element.
+async function playVoicemail(mailbox, message, button, player) {
+  button.disabled = true;
+  try {
+    const blob = await conn.blob("/voicemail/" + encodeURIComponent(mailbox) + "/" + encodeURIComponent(message) + "/audio");
+    if (player.src) URL.revokeObjectURL(player.src);
+    player.src = URL.createObjectURL(blob);
+    player.hidden = false;
+    await player.play().catch(() => {}); // autoplay refused: its controls stay
+  } catch (e) { fail(e); } finally { button.disabled = false; }
 }
 
 // Voicemail PINs: monitoring another extension's mailbox takes its PIN,

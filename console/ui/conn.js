@@ -52,6 +52,33 @@ export async function request(base, token, method, path, body, { timeout = 8000,
   }
 }
 
+// requestBlob GETs a binary resource of the API (a voicemail recording)
+// with the session's token, as a Blob: an <audio> element cannot send
+// the Authorization header itself, so the page fetches and hands it a
+// blob: URL.
+export async function requestBlob(base, token, path, { timeout = 30000 } = {}) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeout);
+  try {
+    const r = await fetch(base + API + path, {
+      headers: token ? { Authorization: "Bearer " + token } : {},
+      signal: ctl.signal, cache: "no-store", credentials: "omit", mode: "cors",
+    });
+    if (!r.ok) {
+      const text = await r.text();
+      let data;
+      try { data = JSON.parse(text); } catch { data = { message: text } }
+      throw new ApiError(r.status, data);
+    }
+    return await r.blob();
+  } catch (e) {
+    if (e instanceof ApiError) throw e;
+    throw new ApiError(0, { code: "network", message: e.name === "AbortError" ? "timeout" : String(e.message || e) });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // newKey is an idempotency key (crypto.randomUUID needs a secure
 // context; getRandomValues does not).
 export function newKey() {
@@ -135,6 +162,9 @@ export class Conn {
 
   // api calls the node the console listens to.
   api(method, path, body, opts) { return request(this.listening.base, this.token, method, path, body, opts); }
+
+  // blob GETs a binary resource from the node the console listens to.
+  blob(path) { return requestBlob(this.listening.base, this.token, path); }
 
   // op performs an operation; a retry after a timeout, a lost node or a
   // missing leader carries the same key (and may land on the new node).

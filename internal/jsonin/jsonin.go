@@ -18,6 +18,7 @@ package jsonin
 import (
 	"bytes"
 	"encoding"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -234,8 +235,12 @@ func (w *walker) value(t reflect.Type, path string, depth int) *Error {
 		}
 	case reflect.Slice, reflect.Array:
 		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
-			if _, ok := tok.(string); !ok {
+			s, ok := tok.(string)
+			if !ok {
 				return wrong()
+			}
+			if _, err := base64.StdEncoding.DecodeString(s); err != nil {
+				return &Error{Field: path, Msg: "want " + Want(t) + ", not text that is not base64"}
 			}
 			return nil
 		}

@@ -301,17 +301,16 @@ func TestSIPCoupleWithSipp(t *testing.T) {
 		"call.coupled": 1, "call.ended": 2})
 }
 
-// A forward to voicemail: Tandem has no media to record a message, so a
-// direct call to a user who forwards everything to voicemail is refused
-// at once — 480 with a Warning saying why — and ended in the engine,
-// never left ringing; nothing is deposited.
-func TestSIPVoicemailForwardRefusedWithSipp(t *testing.T) {
+// A forward to voicemail whose caller offers no G.711 (G.729 only) is
+// refused at once, 488 with a Warning saying why, and the call ends in
+// the engine; nothing is deposited.
+func TestSIPVoicemailNotAcceptableWithSipp(t *testing.T) {
 	n, _ := opNode(t, "sipvm")
 	n.op(t, "forwarding", `{"user":"ann","forwarding":{"unconditional":{"voicemail":true}}}`)
-	r := sipp(t, n.sipAddr, "caller_refused.xml", "u1", "-key", "queue", "2001")
+	r := sipp(t, n.sipAddr, "caller_not_acceptable.xml", "u1", "-key", "queue", "2001")
 	msgs := r.trace("messages")
-	if !strings.Contains(msgs, "SIP/2.0 480 Temporarily Unavailable") || !strings.Contains(msgs, `399 tandem "Forward to voicemail`) {
-		t.Fatalf("the voicemail forward is not a clean 480 with a Warning: %v\n%s", r, msgs)
+	if r.code != 0 || !strings.Contains(msgs, "SIP/2.0 488 Not Acceptable Here") || !strings.Contains(msgs, `399 tandem "Forward to voicemail: no G.711`) {
+		t.Fatalf("the voicemail forward without G.711 is not a clean 488 with a Warning: %v\n%s", r, msgs)
 	}
 	n.waitEvents(t, "the call ended in the engine", map[string]float64{"call.ended": 1})
 	if v := n.events(t, "voicemail.deposited"); v != 0 {

@@ -218,7 +218,9 @@ export default {
   "vm.pinSet": "Your mailbox PIN is set.",
   "vm.pinCurrentWrong": "The current PIN is wrong.",
   "vm.details": "Details",
-  "vm.detailsText": "Mailbox {mailbox}, {folder}: from {from} {name}, {at}, {s} s. (No recording is stored: listen on the phone.)",
+  "vm.play": "Play",
+  "vm.playLabel": "Play the message from {from}",
+  "vm.detailsText": "Mailbox {mailbox}, {folder}: from {from} {name}, {at}, {s} s.",
   "error.network": "The server did not answer ({message}).",
   "kbd.help": "Keys: Enter accept / hold / confirm, F2 hang up, F7 park, F8 directed park, F10 observe, F9 / Shift+F9 state up / down"
 };

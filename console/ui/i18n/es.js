@@ -217,7 +217,9 @@ export default {
   "vm.pinSet": "El PIN de su buzón está guardado.",
   "vm.pinCurrentWrong": "El PIN actual es incorrecto.",
   "vm.details": "Detalles",
-  "vm.detailsText": "Buzón {mailbox}, {folder}: de {from} {name}, {at}, {s} s. (No se guarda la grabación: escúchela en el teléfono.)",
+  "vm.play": "Reproducir",
+  "vm.playLabel": "Reproducir el mensaje de {from}",
+  "vm.detailsText": "Buzón {mailbox}, {folder}: de {from} {name}, {at}, {s} s.",
   "error.network": "El servidor no respondió ({message}).",
   "kbd.help": "Teclas: Intro aceptar / retener / confirmar, F2 colgar, F7 aparcar, F8 aparcar en extensión, F10 observar, F9 / Mayús+F9 subir / bajar de estado"
 };
