@@ -326,7 +326,7 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	}
 	r := Result{Index: index}
 	if res != nil {
-		b, mErr := json.Marshal(res)
+		b, mErr := encodeResult(res)
 		if mErr != nil {
 			f.remember(env.ID, index, nil)
 			return applied{applyResponse: applyResponse{res: r, err: fmt.Errorf("encoding result of %s: %w", env.Type, mErr)}, events: em.Events(), cmd: cmd}
@@ -553,3 +553,13 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) Release() {}
+
+// encodeResult is json.Marshal(res), by res's own encoder when it has one
+// (command.JSONAppender: a batch's result, hundreds of entries, without
+// reflection on every node).
+func encodeResult(res any) ([]byte, error) {
+	if a, ok := res.(command.JSONAppender); ok {
+		return a.AppendJSON(nil), nil
+	}
+	return json.Marshal(res)
+}

@@ -113,7 +113,14 @@ func Encode(e Envelope) ([]byte, error) {
 
 // Decode parses and validates an envelope read from the Raft log.
 func Decode(b []byte) (Envelope, error) {
-	var e Envelope
+	e, ok := decodeFast(b)
+	if ok {
+		if err := e.Validate(); err != nil {
+			return Envelope{}, err
+		}
+		return e, nil
+	}
+	e = Envelope{}
 	if err := json.Unmarshal(b, &e); err != nil {
 		return Envelope{}, fmt.Errorf("decoding command: %w", err)
 	}
@@ -164,7 +171,8 @@ func (p Position) After(q Position) bool {
 	return p.Index > q.Index || (p.Index == q.Index && p.Seq > q.Seq)
 }
 
-// JSONAppender is implemented by event data that encodes itself without
+// JSONAppender is implemented by event data (and command results, which
+// the cluster's FSM encodes so too) that encodes itself without
 // reflection. AppendJSON appends to b exactly the bytes json.Marshal
 // would produce for the value (the same field order, omitempty rules and
 // string escaping, HTML characters included) and returns the extended

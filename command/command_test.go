@@ -510,3 +510,22 @@ func canonical(b []byte) string {
 	out, _ := json.Marshal(v)
 	return string(out)
 }
+
+// TestDecodeFastTaken: an envelope as Encode writes it takes the fast
+// path, a large payload included.
+func TestDecodeFastTaken(t *testing.T) {
+	for _, payload := range []any{nil, map[string]any{"s": "<&>", "n": []int{1, 2}}, json.RawMessage(`{"messages":[` + strings.Repeat(`{"uid":1,"message_id":"\u003cx\u003e"},`, 999) + `{}]}`)} {
+		env, err := New("mail.received_batch", "mail.received_batch/7/1-1000", time.Unix(0, 1796411434863007573), payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Encode(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := decodeFast(b)
+		if !ok || !sameEnvelope(got, env) {
+			t.Fatalf("%.200s: fast path %v, %+v", b, ok, got)
+		}
+	}
+}

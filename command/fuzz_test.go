@@ -2,6 +2,8 @@ package command
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -51,6 +53,55 @@ func FuzzDecode(f *testing.F) {
 		b2, err := Encode(e2)
 		if err != nil || !bytes.Equal(b, b2) {
 			t.Fatalf("encoding not stable:\n%q\n%q (%v)", b, b2, err)
+		}
+	})
+}
+
+// FuzzDecodeFast: whatever Decode's fast path reads, json.Unmarshal reads
+// the same (it takes encoded envelopes, large payloads included).
+func FuzzDecodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"mail.received_batch","v":1,"time":1772366400000000123,"id":"mail.received_batch/7/1-500","payload":{"messages":[{"uid_validity":7,"uid":1,"message_id":"\u003cm1@x\u003e","subject":"Café"}]}}`,
+		`{"type":"a.b","v":1,"time":1,"id":"x"}`, ` { "type" : "a.b" , "v" : 1 , "time" : 1 , "id" : "x" , "payload" : { } } `,
+		`{"type":"a.b","v":1,"time":1,"id":"x","payload":{"a":1}}x`, `{"type":"a.b","v":1,"time":1,"id":"x","payload":{"a":1},"payload":{}}`,
+		`{"type":"a.b","v":1,"time":1,"id":"x","payload":{"a":1}}}`, `{"type":"a.b","v":1,"time":1,"id":"x","payload":{"a":}}`,
+		`{"type":"a.b","v":1,"time":1,"id":"x","payload":{"a":1},"z":{}}`, `{"type":"a.b","v":1,"time":1,"id":"x","payload":{"a":"}"}}`,
+		`{"type":"a.b","v":-0,"time":-9,"id":"x"}`, `{"type":"a.b","v":01,"time":1,"id":"x"}`, `{"type":"a.b","v":1,"time":999999999999999999,"id":"x"}`,
+		`{"type":"a.b","v":1,"time":9999999999999999999,"id":"x"}`, `{"type":"a.b","v":1,"time":9223372036854775807,"id":"x"}`,
+		`{"type":"a.b","v":1,"time":9223372036854775808,"id":"x"}`, `{"type":"a.b","v":1,"time":-9223372036854775808,"id":"x"}`, `{"type":"a.b","v":1,"time":-9223372036854775809,"id":"x"}`, `{"type":"a\u002eb","v":1,"time":1,"id":"x"}`, `{"Type":"a.b","v":1,"time":1,"id":"x"}`,
+		"{\"type\":\"a.\xff\",\"v\":1,\"time\":1,\"id\":\"x\"}", `{"type":"a.b","v":1,"time":1,"id":"x","payload":{"s":"\xff"}}`,
+		`{"type":"a.b","v":1,"time":1,"id":"x","payload":{}` + "\n}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeFast(data)
+		if !ok {
+			return
+		}
+		var ref Envelope
+		if err := json.Unmarshal(data, &ref); err != nil {
+			t.Fatalf("%q: fast path read %+v, json.Unmarshal refused: %v", data, fast, err)
+		}
+		if !sameEnvelope(fast, ref) || !bytes.Equal(fast.Payload, ref.Payload) || (fast.Payload == nil) != (ref.Payload == nil) {
+			t.Fatalf("%q: fast path %+v, json.Unmarshal %+v", data, fast, ref)
+		}
+	})
+}
+
+// FuzzValidJSON: validJSON is json.Valid.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{
+		`{}`, ` [ ] `, `{"a":[1,-0.5e+3,1E9,true,false,null,"\u00e9\"\\\/\b\f\n\r\t"]}`, `{"a":1,}`, `[1,]`, `01`, `-`, `1.`, `.5`, `1e`, `1e+`,
+		`"\u12"`, `"\uZZZZ"`, `"\x"`, "\"\x01\"", "\"\xff\"", `tru`, `nul`, `{"a" 1}`, `{1:2}`, `[1 2]`, `{"a":1}}`, `[[[]]]`, `"`, ``, ` `,
+		`-01`, `-0`, `1.5E-07`, `{"":""}`, "\t\n\r {\"a\"\t:\n1}\r\n", `[` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `]`,
+		strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000), strings.Repeat(`{"a":`, 10001) + `1` + strings.Repeat(`}`, 10001),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if got, want := validJSON(p), json.Valid(p); got != want {
+			t.Fatalf("%.200q: validJSON %v, json.Valid %v", p, got, want)
 		}
 	})
 }

@@ -35,6 +35,9 @@ func appenderTypes() []reflect.Type {
 		reflect.TypeFor[AgentRef](), reflect.TypeFor[AgentStateEvent](), reflect.TypeFor[WrapUpEvent](),
 		reflect.TypeFor[QueuedEvent](), reflect.TypeFor[OfferedEvent](), reflect.TypeFor[WithdrawnEvent](),
 		reflect.TypeFor[CallAgentEvent](), reflect.TypeFor[AnsweredEvent](), reflect.TypeFor[CallEndedEvent](),
+		reflect.TypeFor[MailReceivedEvent](), reflect.TypeFor[MailSkippedEvent](),
+		reflect.TypeFor[MailReceivedRequest](), // a payload: the mail channel encodes its batches so
+		reflect.TypeFor[MailResult](),          // a result: the cluster encodes a batch's so
 		reflect.TypeFor[CallbackEvent](),
 	}
 }
@@ -113,6 +116,9 @@ func fill(t testing.TB, r *rand.Rand, v reflect.Value) {
 		case reflect.Int, reflect.Int64:
 			vals := []int64{1, -1, 7, 42, 1e9, -1e9, 1772366400000000123, math.MaxInt32, math.MinInt32, math.MaxInt64, math.MinInt64}
 			f.SetInt(vals[r.IntN(len(vals))])
+		case reflect.Uint32:
+			vals := []uint64{1, 7, 1 << 31, math.MaxUint32}
+			f.SetUint(vals[r.IntN(len(vals))])
 		case reflect.Bool:
 			f.SetBool(r.IntN(2) == 0)
 		case reflect.Slice:
@@ -172,6 +178,8 @@ func TestEventAppendersMatchEncodingJSON(t *testing.T) {
 					f.SetString("<" + typ.Field(i).Name + "\u2028\xff>")
 				case reflect.Int, reflect.Int64:
 					f.SetInt(int64(-i - 1))
+				case reflect.Uint32:
+					f.SetUint(uint64(math.MaxUint32 - i))
 				case reflect.Bool:
 					f.SetBool(true)
 				case reflect.Slice:
@@ -232,6 +240,8 @@ func FuzzEventAppenders(f *testing.F) {
 				fv.SetString(s)
 			case reflect.Int, reflect.Int64:
 				fv.SetInt(n + int64(i))
+			case reflect.Uint32:
+				fv.SetUint(uint64(uint32(n)) + uint64(i)%2)
 			case reflect.Bool:
 				fv.SetBool(flag)
 			case reflect.Slice:

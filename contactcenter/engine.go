@@ -412,7 +412,12 @@ const maxKeptEvBuf = 64 << 10
 func (e *Engine) flushEvents(em *command.Emitter) {
 	if len(e.evs) > 0 {
 		var data []byte
-		if len(e.evBuf) > 0 {
+		switch {
+		case cap(e.evBuf) > maxKeptEvBuf:
+			// Not kept anyway (dropEvents): the events take the buffer
+			// itself rather than a copy (a batch's, hundreds of KB).
+			data, e.evBuf = e.evBuf, nil
+		case len(e.evBuf) > 0:
 			data = make([]byte, len(e.evBuf))
 			copy(data, e.evBuf)
 		}

@@ -280,6 +280,13 @@ func parseFlat(p []byte, s flatSetter, in *interns) bool {
 // decodeFast is decode's fast path: v is zeroed and left to the strict
 // decoder when the fast path cannot decode p.
 func decodeFast(p []byte, v any, in *interns) bool {
+	if d, ok := v.(fastDecoder); ok {
+		if d.decodeFast(p) {
+			return true
+		}
+		reflect.ValueOf(v).Elem().SetZero()
+		return false
+	}
 	s, ok := v.(flatSetter)
 	if !ok {
 		return false

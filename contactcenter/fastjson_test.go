@@ -33,6 +33,7 @@ func fastTypes() []func() any {
 		func() any { return new(TransferRequest) }, func() any { return new(ConsultRequest) },
 		func() any { return new(CompleteRequest) }, func() any { return new(ParkRequest) },
 		func() any { return new(NoteRequest) }, func() any { return new(CallbackCreateRequest) },
+		func() any { return new(MailReceivedRequest) }, func() any { return new(MailReceivedBatchRequest) },
 	}
 }
 
@@ -52,6 +53,17 @@ func FuzzFastDecode(f *testing.F) {
 		`{"skills":{"s1":99999999999}}`, `{"skills":{"s1":2147483647}}`, `{"skills":{s1:1}}`, `{"skills":[1]}`,
 		`{"Skills":{"s1":1}}`, `{"skills":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17}}`,
 		`{"skills":{"":1}}`, `{"skills":{"s1" 1}}`, `{"skills":{"s1":1}x}`, `{"agent":{"s1":1}}`, `{"line":{}}`,
+		// mail.received and mail.received_batch (mailfast.go)
+		`{"uid_validity":7,"uid":2,"after":1,"message_id":"\u003cm1@x\u003e","from":"c@x","from_name":"Café","to":["support@example.org"],"subject":"Caf\u00e9 1","thread":["<a@b>","\u003cc@d\u003e"],"skip":"bulk"}`,
+		`{"uid":4294967295}`, `{"uid":4294967296}`, `{"uid":-1}`, `{"uid":-0}`, `{"uid":1.0}`, `{"uid":01}`, `{"uid":"1"}`, `{"uid":1,"uid":2}`,
+		`{"to":[]}`, `{"to":null}`, `{"to":[null]}`, `{"to":["a",]}`, `{"to":["a" "b"]}`, `{"to":["a"],"to":["b"]}`, `{"to":"a"}`, `{"to":[1]}`,
+		`{"subject":"\ud83d\ude00"}`, `{"subject":"\ud800"}`, `{"subject":"\u00"}`, `{"subject":"\x"}`, `{"subject":"a\/b\"c\\d\b\f\n\r\t"}`,
+		`{"subject":"\u0000"}`, "{\"subject\":\"\xff\"}", "{\"subject\":\"\\n\xff\"}", "{\"subject\":\"é\\né\"}", `{"subject":"\uFFFD\uabcd"}`,
+		`{"Subject":"x"}`, `{"uid_Validity":1}`, `{"skip":null}`, `{"thread":[["a"]]}`,
+		`{"messages":[]}`, `{"messages":[{}]}`, `{"messages":null}`, `{"messages":[{"uid":1},{"uid":2,"after":1}]}`,
+		`{"messages":[{"uid":1}],"messages":[{"after":3}]}`, `{"messages":[{"uid":1},]}`, `{"messages":[{"uid":1}]`, `{"messages":{}}`,
+		` { "messages" : [ { "uid" : 1 , "to" : [ "a" , "b" ] } , { } ] } `, `{"messages":[{"uid":1}]} x`, `{"messages":[1]}`,
+		`{"Messages":[]}`, `{}`, `{"messages":[{"uid":1,"x":2}]}`,
 		`{"callback":"cb1","queue":"bench","customer_name":"Bench 1","phone":"+1 2 3","priority":100}`,
 		`{"callback":"cb1","queue":"q","phone":"+1","description":"é\u00e9","priority":0}`,
 		`{"callback":"cb1","queue":"q","phone":"+1","priority":5,"contact_data":[{"key":"k","value":"v"}]}`,
@@ -84,6 +96,13 @@ func FuzzFastDecode(f *testing.F) {
 }
 
 func TestFastPathTaken(t *testing.T) {
+	// mail.received_batch as the channel encodes it (HTML characters
+	// escaped).
+	batch := MailBenchBatches(t, 1, 3)[0].Payload
+	var mb MailReceivedBatchRequest
+	if !decodeFast(batch, &mb, nil) || len(mb.Messages) != 3 || mb.Messages[2].MessageID != "<m3.1764870000000000000@example.com>" || mb.Messages[0].Subject != "Café 1" {
+		t.Fatalf("fast path not taken for %s: %+v", batch, mb)
+	}
 	for _, p := range []string{`{"agent":"a1"}`, `{"agent":"a1","line":2}`} {
 		var h HangupRequest
 		if !decodeFast([]byte(p), &h, &interns{ids: map[string]string{"a1": "a1"}}) || h.Agent != "a1" {

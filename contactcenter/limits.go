@@ -310,6 +310,12 @@ var textFields = map[reflect.Type]map[string]textKind{
 // in field order (map keys sorted), and returns the first fault naming
 // its path ("agents[0].name").
 func checkTexts(v any) error {
+	switch p := v.(type) { // the mail channel's hot path (mailfast.go)
+	case *MailReceivedRequest:
+		return p.checkTextsAt("")
+	case *MailReceivedBatchRequest:
+		return p.checkTextsAt("")
+	}
 	return walkTexts(reflect.ValueOf(v), "", kindNone)
 }
 

@@ -2,7 +2,8 @@ package contactcenter
 
 import (
 	"errors"
-	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -179,7 +180,15 @@ type MailMessage struct {
 
 // MailContactID is the contact id of the message with UID uid under
 // UIDVALIDITY v: one message, one id, whoever proposes it.
-func MailContactID(v, uid uint32) string { return fmt.Sprintf("mail-%d-%d", v, uid) }
+func MailContactID(v, uid uint32) string {
+	var b [32]byte
+	return string(appendMailContactID(b[:0], v, uid))
+}
+
+// appendMailContactID appends MailContactID(v, uid) to b.
+func appendMailContactID(b []byte, v, uid uint32) []byte {
+	return strconv.AppendUint(append(strconv.AppendUint(append(b, "mail-"...), uint64(v), 10), '-'), uint64(uid), 10)
+}
 
 func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	var p MailReceivedRequest
@@ -190,7 +199,7 @@ func (e *Engine) cmdMailReceived(env command.Envelope) (any, error) {
 	if ms := e.st.Mail; ms != nil {
 		validity, last = ms.UIDValidity, ms.LastUID
 	}
-	dup, err := e.checkMailReceived(&p, "", validity, last)
+	dup, err := e.checkMailReceived(&p, -1, validity, last)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +249,7 @@ func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
 	// before anything changes: the batch applies whole or not at all.
 	for i := range p.Messages {
 		m := &p.Messages[i]
-		dup, err := e.checkMailReceived(m, fmt.Sprintf("messages[%d].", i), validity, last)
+		dup, err := e.checkMailReceived(m, i, validity, last)
 		if err != nil {
 			return nil, err
 		}
@@ -250,6 +259,10 @@ func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
 		validity, last = m.UIDValidity, m.UID
 	}
 	res := MailBatchResult{Results: make([]MailResult, len(p.Messages))}
+	// The events' encoding at once: about twice the payload (a contact's
+	// mail.received repeats its message, its call.queued names it).
+	e.evBuf = slices.Grow(e.evBuf, 2*len(env.Payload))
+	e.evs = slices.Grow(e.evs, 2*len(p.Messages))
 	for i := range p.Messages {
 		res.Results[i] = e.applyMailReceived(&p.Messages[i])
 	}
@@ -257,26 +270,32 @@ func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
 }
 
 // checkMailReceived checks p as it would apply on the watermark
-// (validity, last): dup when its UID is recorded already. f prefixes the
-// fields named.
-func (e *Engine) checkMailReceived(p *MailReceivedRequest, f string, validity, last uint32) (dup bool, err error) {
+// (validity, last): dup when its UID is recorded already. i is its index
+// in a batch, whose fields are named "messages[i].…" (-1: not a batch).
+func (e *Engine) checkMailReceived(p *MailReceivedRequest, i int, validity, last uint32) (dup bool, err error) {
+	f := func(name string) string { // spelt only for a refusal
+		if i < 0 {
+			return name
+		}
+		return "messages[" + strconv.Itoa(i) + "]." + name
+	}
 	if p.UIDValidity == 0 {
-		return false, fieldErr(f+"uid_validity", "required (a nonzero UIDVALIDITY)")
+		return false, fieldErr(f("uid_validity"), "required (a nonzero UIDVALIDITY)")
 	}
 	if p.UID == 0 {
-		return false, fieldErr(f+"uid", "required (a nonzero UID)")
+		return false, fieldErr(f("uid"), "required (a nonzero UID)")
 	}
 	if len(p.To) > MaxMailRecipients {
-		return false, fieldErr(f+"to", "%d recipients, at most %d", len(p.To), MaxMailRecipients)
+		return false, fieldErr(f("to"), "%d recipients, at most %d", len(p.To), MaxMailRecipients)
 	}
 	if len(p.Thread) > MaxMailThread {
-		return false, fieldErr(f+"thread", "%d Message-IDs, at most %d", len(p.Thread), MaxMailThread)
+		return false, fieldErr(f("thread"), "%d Message-IDs, at most %d", len(p.Thread), MaxMailThread)
 	}
 	if err := checkTexts(p); err != nil {
 		return false, err
 	}
 	if p.Skip != "" && !contains(MailSkipReasons, p.Skip) {
-		return false, fieldErr(f+"skip", "unknown reason %q (one of %s)", p.Skip, strings.Join(MailSkipReasons, ", "))
+		return false, fieldErr(f("skip"), "unknown reason %q (one of %s)", p.Skip, strings.Join(MailSkipReasons, ", "))
 	}
 	conf := e.st.Config.Mail
 	if conf == nil {
@@ -296,9 +315,9 @@ func (e *Engine) checkMailReceived(p *MailReceivedRequest, f string, validity, l
 	if _, ok := e.st.Queues[alias.Queue]; !ok && p.Skip == "" {
 		return false, opErr(ErrUnknownQueue, "mail", "unknown queue %q", alias.Queue)
 	}
-	id := MailContactID(p.UIDValidity, p.UID)
-	if _, dup := e.st.Calls[id]; dup && p.Skip == "" {
-		return false, fieldErr(f+"uid", "%v: %q", ErrCallExists, id)
+	var b [32]byte
+	if _, dup := e.st.Calls[string(appendMailContactID(b[:0], p.UIDValidity, p.UID))]; dup && p.Skip == "" {
+		return false, fieldErr(f("uid"), "%v: %q", ErrCallExists, MailContactID(p.UIDValidity, p.UID))
 	}
 	return false, nil
 }
@@ -331,7 +350,8 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 	}
 	if skip != "" {
 		ms.Skipped++
-		e.emit(EvMailSkipped, MailSkippedEvent{UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, Reason: skip, Contact: first})
+		e.evBuf = MailSkippedEvent{UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, Reason: skip, Contact: first}.AppendJSON(e.evBuf)
+		e.emitted(EvMailSkipped)
 		return MailResult{Contact: first, Duplicate: skip == MailSkipDuplicate, Skipped: skip}
 	}
 	// An answer in a thread: onto its live contact, or a new contact
@@ -352,8 +372,9 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 				ms.ByMessageID[p.MessageID] = c
 			}
 			ms.Received++
-			e.emit(EvMailReceived, MailReceivedEvent{Contact: c, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
-				From: p.From, FromName: p.FromName, Alias: m.Alias, Subject: p.Subject, Queue: call.Queue, Threaded: true})
+			e.evBuf = MailReceivedEvent{Contact: c, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
+				From: p.From, FromName: p.FromName, Alias: m.Alias, Subject: p.Subject, Queue: call.Queue, Threaded: true}.AppendJSON(e.evBuf)
+			e.emitted(EvMailReceived)
 			return MailResult{Contact: c, Queue: call.Queue, Threaded: true}
 		}
 		if previous == "" {
@@ -382,9 +403,10 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 		ms.ByMessageID[p.MessageID] = id
 	}
 	ms.Received++
-	e.emit(EvMailReceived, MailReceivedEvent{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
+	e.evBuf = MailReceivedEvent{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
 		From: p.From, FromName: p.FromName, Alias: alias.Address, Subject: p.Subject, Queue: q.ID, BusinessUnit: alias.BusinessUnit,
-		Previous: previous})
+		Previous: previous}.AppendJSON(e.evBuf)
+	e.emitted(EvMailReceived)
 	return MailResult{Contact: id, Queue: q.ID}
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -461,5 +463,91 @@ func TestMailForwardAndReport(t *testing.T) {
 	h.fail(TypeMailReport, MailReportRequest{Reply: "p3", To: "boss@example.com", OnBehalfOf: "a b@c", Subject: "x", Body: "x"}, nil)
 	if err := CheckPayload(TypeMailReport, []byte(`{"reply":"p4","to":"b@example.com","subject":"s","body":"b","from":"x@y"}`)); err == nil {
 		t.Fatal("an unknown field passed the edge")
+	}
+}
+
+// TestMailTextsMatchWalk: the hand-written text checks of mail.received
+// and mail.received_batch (mailfast.go) refuse exactly what walkTexts
+// refuses, naming the same field with the same message.
+func TestMailTextsMatchWalk(t *testing.T) {
+	texts := append([]string{"", "c@example.com", "<m1@example.com>", "Café", "bulk", "a b", strings.Repeat("x", MaxMessageIDLen+1),
+		strings.Repeat("y", 2000), "bad\x00", "\u202e", "not an address", "x@y"}, hostileStrings...)
+	r := rand.New(rand.NewPCG(7, 18))
+	pick := func() string { return texts[r.IntN(len(texts))] }
+	picks := func() []string {
+		if r.IntN(3) == 0 {
+			return nil
+		}
+		s := make([]string, r.IntN(4))
+		for i := range s {
+			s[i] = pick()
+		}
+		return s
+	}
+	msg := func() MailReceivedRequest {
+		m := MailReceivedRequest{UIDValidity: 1, UID: 2}
+		for _, f := range []*string{&m.MessageID, &m.From, &m.FromName, &m.Subject, &m.Skip} {
+			if r.IntN(2) == 0 {
+				*f = pick()
+			}
+		}
+		m.To, m.Thread = picks(), picks()
+		return m
+	}
+	same := func(got, want error) bool {
+		return (got == nil) == (want == nil) && (got == nil || got.Error() == want.Error())
+	}
+	refused := 0
+	for range 5000 {
+		m := msg()
+		want := walkTexts(reflect.ValueOf(&m), "", kindNone)
+		if got := checkTexts(&m); !same(got, want) {
+			t.Fatalf("%+v: checkTexts %v, walkTexts %v", m, got, want)
+		}
+		if want != nil {
+			refused++
+		}
+		b := MailReceivedBatchRequest{Messages: []MailReceivedRequest{msg(), m, msg()}}
+		want = walkTexts(reflect.ValueOf(&b), "", kindNone)
+		if got := checkTexts(&b); !same(got, want) {
+			t.Fatalf("%+v: checkTexts %v, walkTexts %v", b, got, want)
+		}
+	}
+	if refused < 500 || refused > 4500 {
+		t.Fatalf("%d of 5000 messages refused: the cases do not cover both", refused)
+	}
+}
+
+// TestMailBatchAppendJSON: a batch encodes as json.Marshal encodes it
+// (its messages are held to json.Marshal with the event encoders), and
+// decodes back through the fast path.
+func TestMailBatchAppendJSON(t *testing.T) {
+	for _, b := range []MailReceivedBatchRequest{{}, {Messages: []MailReceivedRequest{}},
+		{Messages: []MailReceivedRequest{{UIDValidity: 1, UID: 2, To: []string{}, Thread: []string{"<a&b>"}}, {UID: 3, After: 2, Subject: "\u2028\xff"}}}} {
+		want, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.AppendJSON([]byte("x")); string(got) != "x"+string(want) {
+			t.Fatalf("AppendJSON %s, json.Marshal %s", got[1:], want)
+		}
+	}
+	for _, r := range []MailBatchResult{{}, {Results: []MailResult{}}, {Results: []MailResult{{}, {Contact: "mail-1-2", Queue: "q<1>"}, {Skipped: MailSkipBulk, Threaded: true}}}} {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.AppendJSON(nil); string(got) != string(want) {
+			t.Fatalf("AppendJSON %s, json.Marshal %s", got, want)
+		}
+	}
+	for _, env := range MailBenchBatches(t, 2, 50) {
+		var b MailReceivedBatchRequest
+		if !decodeFast(env.Payload, &b, nil) {
+			t.Fatalf("fast path not taken")
+		}
+		if got := b.AppendJSON(nil); string(got) != string(env.Payload) {
+			t.Fatalf("AppendJSON %s, json.Marshal %s", got, env.Payload)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package voice
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -83,6 +84,9 @@ func (s *Server) Publish(evs []command.Event) {
 		case contactcenter.EvCallQueued:
 			// A confirmed call back in a queue (a park or transfer
 			// returned, a chain came back): waits for a new phone.
+			if id, ok := leadingCall(ev.Data); ok && s.calls.get(id) == nil {
+				continue // not a call of this edge (every new contact, e-mails too)
+			}
 			var q contactcenter.QueuedEvent
 			if json.Unmarshal(ev.Data, &q) == nil {
 				if c := s.calls.get(q.Call); c != nil {
@@ -225,3 +229,19 @@ func (s *Server) releaseOrphans() int {
 
 // Sync implements cluster.EventSink: the SIP edge keeps nothing durable.
 func (s *Server) Sync() error { return nil }
+
+// leadingCall is the call an event's data names first, as the engine
+// encodes it (`{"call":"<id>",…`, the id without escapes): a cheap look at
+// whether the event concerns a call of this edge before decoding it all.
+func leadingCall(data []byte) (string, bool) {
+	const prefix = `{"call":"`
+	if !bytes.HasPrefix(data, []byte(prefix)) {
+		return "", false
+	}
+	rest := data[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
+}
