@@ -23,6 +23,8 @@
 #   WEB_TARGETS="callback chat" which parts run
 #   BENCH_CONCURRENCY="64 256"  callbacks: in-flight requests (each level a run)
 #   CHAT_CONCURRENCY="16 64"    chat: sessions (= agents), one message in flight each
+#   CHAT_ROTATE=950             chat: messages after which a worker ends its chat and
+#                               opens another (a session holds at most 1,000)
 #   BENCH_DURATION=10s          measured time per level
 #   BENCH_WARMUP=2s             unrecorded warmup before each level
 #   WEB_PROFILE=0               1: tandemd built with -tags pprof; a CPU profile
@@ -44,6 +46,7 @@ PROFILE=${WEB_PROFILE:-0}
 PROFSECS=${WEB_PROFILE_SECONDS:-5}
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
+ROTATE=${CHAT_ROTATE:-950}
 OUT=${BENCH_OUT:-$ROOT/bench/out}
 BIN=${TANDEM_BIN_DIR:-$ROOT/bin}
 GO=${GO:-go}
@@ -64,6 +67,7 @@ for c in $CHATS; do
 done
 [[ $PROFILE == 0 || $PROFILE == 1 ]] || die "WEB_PROFILE=$PROFILE: want 0 or 1"
 [[ $PROFSECS =~ ^[0-9]+$ ]] && ((PROFSECS >= 1 && PROFSECS <= 120)) || die "WEB_PROFILE_SECONDS=$PROFSECS: want 1..120"
+[[ $ROTATE =~ ^[0-9]+$ ]] && ((ROTATE >= 1 && ROTATE <= 999)) || die "CHAT_ROTATE=$ROTATE: want 1..999"
 [[ $DURATION =~ ^[0-9]+(ms|s|m)$ ]] || die "BENCH_DURATION=$DURATION: want e.g. 10s"
 [[ $WARMUP =~ ^[0-9]+(ms|s|m)$ ]] || die "BENCH_WARMUP=$WARMUP: want e.g. 2s"
 [[ -x $BIN/tandemd && -x $BIN/tandemctl ]] || die "$BIN/tandemd or tandemctl not found; run make build"
@@ -212,7 +216,7 @@ for t in $TARGETS; do
 		off=0
 		for c in $CHATS; do
 			line=$(timeout 600 "$BL" -target webchat -addr "$PUBLIC" -concurrency "$c" -duration "$DURATION" -warmup "$WARMUP" \
-				-chat-users chat -user-offset "$off" -password-file "$WORK/agent.password" \
+				-chat-users chat -user-offset "$off" -password-file "$WORK/agent.password" -chat-rotate "$ROTATE" \
 				2>>"$OUT/web-benchload.log") || die "benchload webchat at concurrency $c failed (see $OUT/web-benchload.log)"
 			row chat "$c" "$line" # (its CPU would be mostly the agents' log-ins)
 			off=$((off + c))

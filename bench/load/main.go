@@ -59,6 +59,7 @@ type Config struct {
 	Password     string
 	ChatLanguage string
 	SetupWait    time.Duration
+	ChatRotate   int
 }
 
 const maxPayload = 1 << 20 // etcd's default request limit is 1.5 MiB
@@ -90,6 +91,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.PasswordFile, "password-file", "", "webchat: file holding the users' password")
 	fs.StringVar(&c.ChatLanguage, "chat-language", "en", "webchat: the chats' chat_language")
 	fs.DurationVar(&c.SetupWait, "setup-wait", 3*time.Minute, "webchat: bound on logging the agents in and answering the chats")
+	fs.IntVar(&c.ChatRotate, "chat-rotate", MaxChatMessages-50, "webchat: messages after which a worker ends its chat and opens another (a session holds at most 1000)")
 	fs.StringVar(&c.TokenFile, "token-file", "", "tandem: file holding the admin bearer token (default: env TANDEM_ADMIN_TOKEN)")
 	fs.IntVar(&c.Payload, "payload", 256, "bytes per write: etcd, the value; tandem, the call.note command as written in the Raft log")
 	fs.IntVar(&c.Concurrency, "concurrency", 64, "concurrent in-flight operations")
@@ -159,6 +161,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		if c.SetupWait <= 0 {
 			return c, fmt.Errorf("-setup-wait: must be > 0, got %s", c.SetupWait)
+		}
+		if c.ChatRotate < 1 || c.ChatRotate > MaxChatMessages-1 {
+			return c, fmt.Errorf("-chat-rotate: must be in [1, %d], got %d", MaxChatMessages-1, c.ChatRotate)
 		}
 	case "":
 		return c, errors.New("-target: required (etcd, tandem, webcallback or webchat)")
@@ -434,7 +439,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		endpoint = strings.Join(addrs, ",")
 		wt, err := newWebChatTarget(ctx, client, addrs, chatSetup{
 			users: chatUsers(c.UserPrefix, c.UserOffset, c.Concurrency), password: c.Password,
-			language: c.ChatLanguage, setupWait: c.SetupWait,
+			language: c.ChatLanguage, setupWait: c.SetupWait, rotateAt: c.ChatRotate,
 		}, logf)
 		if err != nil {
 			logf("%v", err)

@@ -116,6 +116,8 @@ func TestParseConfig(t *testing.T) {
 		{"-target", "webchat", "-password-file", pw, "-user-offset", "-1"},
 		{"-target", "webchat", "-password-file", pw, "-chat-users", ""},
 		{"-target", "webchat", "-password-file", pw, "-setup-wait", "0s"},
+		{"-target", "webchat", "-password-file", pw, "-chat-rotate", "0"},
+		{"-target", "webchat", "-password-file", pw, "-chat-rotate", "1000"},
 		{"-target", "redis"},
 		{"-target", "tandem"},
 		{"-target", "etcd", "-payload", "-1"},

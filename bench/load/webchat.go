@@ -27,13 +27,21 @@ import (
 // node). Customers are on node w mod N, agents' consoles on node
 // (i+1) mod N, so most messages cross nodes.
 type webChatTarget struct {
-	sessions []*chatSession
-	byID     sync.Map // session id → *chatSession
+	sessions []*chatSession // worker i's current session; only worker i replaces it
+	byID     sync.Map       // session id → *chatSession
 	agents   []*chatAgent
+	mu       sync.Mutex // guards closers (workers add to it when they rotate)
 	closers  []func()
 	client   *http.Client
 	logf     func(string, ...any)
+	addrs    []string
+	language string
+	rotateAt int // messages after which a worker ends its chat and opens another
 }
+
+// MaxChatMessages is the engine's limit of messages a chat session holds;
+// a worker rotates before it (the default of -chat-rotate).
+const MaxChatMessages = 1000
 
 // chatSession is one customer's WebSocket and what arrives for it.
 type chatSession struct {
@@ -44,6 +52,7 @@ type chatSession struct {
 	done chan struct{}
 	ansd chan struct{} // closed once an agent answered
 	once sync.Once
+	sent int // messages written, by its worker only
 }
 
 // chatAgent is one agent's console: a session token and its event stream.
@@ -91,6 +100,7 @@ type chatSetup struct {
 	password  string
 	language  string
 	setupWait time.Duration
+	rotateAt  int // 0: MaxChatMessages - 50
 }
 
 func chatUsers(prefix string, offset, n int) []string {
@@ -105,7 +115,10 @@ func chatUsers(prefix string, offset, n int) []string {
 // agent.login twice: logged in, then ready), opens one chat a worker,
 // answers each offer and waits until every session has its agent.
 func newWebChatTarget(ctx context.Context, client *http.Client, addrs []string, s chatSetup, logf func(string, ...any)) (*webChatTarget, error) {
-	t := &webChatTarget{client: client, logf: logf}
+	t := &webChatTarget{client: client, logf: logf, addrs: addrs, language: s.language, rotateAt: s.rotateAt}
+	if t.rotateAt <= 0 {
+		t.rotateAt = MaxChatMessages - 50
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.setupWait)
 	defer cancel()
 
@@ -151,8 +164,7 @@ func newWebChatTarget(ctx context.Context, client *http.Client, addrs []string, 
 			return nil, err
 		}
 		t.sessions = append(t.sessions, cs)
-		ws := cs.ws
-		t.closers = append(t.closers, func() { ws.CloseNow() })
+		t.addCloser(cs)
 	}
 	for _, cs := range t.sessions {
 		select {
@@ -204,10 +216,55 @@ func (t *webChatTarget) Close() {
 	t.closers = nil
 }
 
+func (t *webChatTarget) addCloser(cs *chatSession) {
+	ws := cs.ws
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closers = append(t.closers, func() { ws.CloseNow() })
+}
+
+// rotate ends worker i's chat (the customer's end frame) and opens a new
+// one, answered by a free agent, before the old one reaches the engine's
+// limit of messages a session holds. The operation that rotates carries
+// the time it takes (one in rotateAt).
+func (t *webChatTarget) rotate(ctx context.Context, i int) (*chatSession, error) {
+	old := t.sessions[i]
+	end, _ := json.Marshal(map[string]string{"type": "end"})
+	if err := old.ws.Write(ctx, websocket.MessageText, end); err != nil {
+		return nil, fmt.Errorf("chat %s: ending it after %d messages: %w", old.id, old.sent, err)
+	}
+	select {
+	case <-old.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("chat %s: waiting for its end: %w", old.id, ctx.Err())
+	}
+	t.byID.Delete(old.id)
+	cs, err := openChat(ctx, t.client, t.addrs[i%len(t.addrs)], t.language, i, &t.byID)
+	if err != nil {
+		return nil, err
+	}
+	t.addCloser(cs)
+	t.sessions[i] = cs
+	select {
+	case <-cs.ansd:
+		return cs, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("chat %s (worker %d's next) was not answered: %w", cs.id, i, ctx.Err())
+	}
+}
+
 // Do sends one message on the worker's chat and waits for its ack and
 // for the agent's stream to show it.
 func (t *webChatTarget) Do(ctx context.Context, worker int, seq uint64) error {
-	cs := t.sessions[worker%len(t.sessions)]
+	i := worker % len(t.sessions)
+	cs := t.sessions[i]
+	if cs.sent >= t.rotateAt {
+		var err error
+		if cs, err = t.rotate(ctx, i); err != nil {
+			return err
+		}
+	}
+	cs.sent++
 	id := "m" + strconv.FormatUint(seq, 10)
 	text := "bench message " + strconv.FormatUint(seq, 10)
 	frame, _ := json.Marshal(map[string]string{"type": "message", "id": id, "text": text})
