@@ -330,6 +330,8 @@ func TestAdminSyncOnActivationRetries(t *testing.T) {
 				t.Errorf("status %+v, want done at attempt %d", as, tc.fail+1)
 			}
 			for sub, n := range tc.wantLogs {
+				// The state is published before its log line is written.
+				waitFor(t, fmt.Sprintf("%d log lines with %q", n, sub), func() bool { return count(log, sub) >= n })
 				if got := count(log, sub); got != n {
 					t.Errorf("%d log lines with %q, want %d\n%s", got, sub, n, log)
 				}
