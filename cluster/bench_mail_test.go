@@ -12,6 +12,7 @@ import (
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/console"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/cputime"
 	"github.com/tandemcc/tandem/mail"
 	"github.com/tandemcc/tandem/ops"
 	"github.com/tandemcc/tandem/snmp"
@@ -90,14 +91,14 @@ func BenchmarkFSMMailBatch(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(entries[0])))
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for i := 0; i < b.N; i++ {
 		k := i % batches
 		if k == 0 && i > 0 {
 			b.StopTimer()
-			c := cpuTime()
+			c := cputime.Self()
 			fresh()
-			cpu0 += cpuTime() - c // untimed
+			cpu0 += cputime.Self() - c // untimed
 			b.StartTimer()
 		}
 		index++
@@ -106,7 +107,7 @@ func BenchmarkFSMMailBatch(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Self() - cpu0
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/msg")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*perBatch), "cpu-ns/msg")
 }

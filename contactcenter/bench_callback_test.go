@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/cputime"
 )
 
 // BenchmarkCallbackCreate measures the engine's apply of callback.create
@@ -62,9 +63,9 @@ func benchCallbackCreate(b *testing.B, waiting int) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for i := range envs {
 		apply(envs[i])
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Self()-cpu0)/float64(b.N), "cpu-ns/op")
 }

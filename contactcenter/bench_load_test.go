@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/cputime"
 )
 
 // The contact center of BenchmarkRoutingLoad (bench/README.md, "Routing
@@ -133,9 +134,9 @@ func BenchmarkRoutingLoad(b *testing.B) {
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cputime.Self()
 	r.run(b.N)
-	el, cpu := time.Since(start), cpuTime()-cpu0
+	el, cpu := time.Since(start), cputime.Self()-cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	n := float64(r.decisions)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/cputime"
 )
 
 // mailBenchDoc is the e2e ingestion benchmark's configuration
@@ -70,14 +71,14 @@ func BenchmarkMailBatch(b *testing.B) {
 	now := t0.UnixNano()
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	for i := 0; i < b.N; i++ {
 		k := i % batches
 		if k == 0 && i > 0 {
 			b.StopTimer()
-			c := cpuTime()
+			c := cputime.Self()
 			e = fresh()
-			cpu0 += cpuTime() - c // untimed
+			cpu0 += cputime.Self() - c // untimed
 			b.StartTimer()
 		}
 		env := envs[k]
@@ -93,7 +94,7 @@ func BenchmarkMailBatch(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Self() - cpu0
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/msg")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*perBatch), "cpu-ns/msg")
 }

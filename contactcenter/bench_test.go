@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/cputime"
 )
 
 // benchDoc: 1,000 agents and 100 queues, each agent serving 3 queues (30
@@ -98,7 +99,7 @@ func benchRouting(b *testing.B, strategy string) {
 	b.ReportAllocs()
 	runtime.ReadMemStats(&ms0)
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cputime.Self()
 	var decide time.Duration
 	for i := 0; i < b.N; i++ {
 		t := time.Now()
@@ -114,7 +115,7 @@ func benchRouting(b *testing.B, strategy string) {
 		apply(answer[a])
 		apply(hangup[a])
 	}
-	el, cpu := time.Since(start), cpuTime()-cpu0
+	el, cpu := time.Since(start), cputime.Self()-cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&ms1)
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N), "allocs/decision")
