@@ -21,9 +21,9 @@ type gate struct {
 	to    string
 	limit int64
 	free  int // startConnGate: connections let through before holding; 0 otherwise
-	n     int // connections accepted
 
 	mu     sync.Mutex
+	n      int // connections accepted
 	opened chan struct{}
 	held   chan struct{} // closed when a connection is first held
 	once   sync.Once
