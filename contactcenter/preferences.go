@@ -258,7 +258,7 @@ func (e *Engine) cmdUserPreferences(env command.Envelope) (any, error) {
 	}
 	if p.Revision != nil && *p.Revision != current {
 		return nil, staleError{&OpError{Op: "preferences", Err: ErrPreferencesChanged,
-			Msg: fmt.Sprintf("saved from revision %d, but another console saved revision %d since: reload the preferences and apply your changes again", *p.Revision, current)}}
+			Msg: fmt.Sprintf("saved from revision %d, but the current revision is %d (another console saved since): reload the preferences and apply your changes again", *p.Revision, current)}}
 	}
 	pr := p.Preferences
 	pr.HiddenColumns = slices.Clone(pr.HiddenColumns)
