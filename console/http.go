@@ -81,6 +81,7 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/directory", h.authed(h.directory))
 	handle("GET", "/history", h.authed(h.history))
 	handle("GET", "/speed-dials", h.authed(h.speedDials))
+	handle("GET", "/preferences", h.authed(h.preferences))
 	handle("GET", "/calls/{id}/position", h.authed(h.position))
 	handle("GET", "/phones", h.authed(h.phones))
 	handle("GET", "/line-status", h.authed(h.lineStatus))
@@ -210,6 +211,12 @@ func (h *Handler) do(w http.ResponseWriter, r *http.Request, a Actor) {
 	if err != nil {
 		apierr.Write(w, err)
 		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		if b, err = withIfMatch(r.PathValue("op"), b, m); err != nil {
+			apierr.Write(w, err)
+			return
+		}
 	}
 	res, err := h.Service.Do(r.Context(), a, r.PathValue("op"), b, r.Header.Get("Idempotency-Key"))
 	if err != nil {
@@ -358,6 +365,38 @@ func (h *Handler) speedDials(w http.ResponseWriter, r *http.Request, a Actor) {
 		}
 		return v, nil
 	})
+}
+
+// preferences answers the session user's preferences (the admin mount:
+// ?user=) with their revision, also as the ETag a save's If-Match names.
+func (h *Handler) preferences(w http.ResponseWriter, r *http.Request, a Actor) {
+	user := a.User
+	if a.Admin {
+		user = r.URL.Query().Get("user")
+	}
+	c, err := consistency(r)
+	if err == nil {
+		err = h.Service.read(r.Context(), c)
+	}
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	var known bool
+	h.Service.Engine.View(func(st *cc.State) { _, known = st.Config.Users[user] })
+	if !known {
+		apierr.Write(w, apierr.Errorf(apierr.NotFound, "unknown user %s", apierr.Quote(user)))
+		return
+	}
+	p, rev, saved := h.Service.Engine.UserPreferences(user)
+	doc := PreferencesDoc{User: user, Revision: rev}
+	if saved {
+		doc.Preferences = &p
+	}
+	cluster.MarkConsistency(w, c)
+	w.Header().Set("ETag", etag(rev))
+	w.Header().Set("Cache-Control", "private, no-cache")
+	writeJSON(w, http.StatusOK, doc)
 }
 
 func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
