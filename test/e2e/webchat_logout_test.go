@@ -102,9 +102,27 @@ chat: {languages: [en], queue: sales}
 	if off := ben.until("call.offered", 15*time.Second); off["call"] != session {
 		t.Fatalf("a2 is offered %v", off)
 	}
+	// Waiting, the chat's transcript is open to its queue's agents; a1,
+	// logged out and not holding it, reads nothing.
+	if code, out := ben.do("GET", "/chats/"+session+"/messages", nil); code != 200 {
+		t.Fatalf("a2 reads the waiting chat: %d %v", code, out)
+	}
 	ben.op("answer", nil)
 	if st := cust.next("status", 10*time.Second); st.Status != "connected" || st.Agent != "a2" {
 		t.Fatalf("answered by a2: %+v", st)
+	}
+	// a2 reads the conversation it did not see: every message so far.
+	code, tr := ben.do("GET", "/chats/"+session+"/messages", nil)
+	if code != 200 {
+		t.Fatalf("a2 reads the transcript: %d %v", code, tr)
+	}
+	msgs, _ := tr["messages"].([]any)
+	if len(msgs) != 3 || msgs[0].(map[string]any)["text"] != "Hello?" || msgs[2].(map[string]any)["text"] != "I must go, a colleague takes over." ||
+		tr["chat"].(map[string]any)["agent"] != "a2" {
+		t.Fatalf("a2's transcript: %v", tr)
+	}
+	if code, out := ann.do("GET", "/chats/"+session+"/messages", nil); code != 404 {
+		t.Fatalf("a1 (logged out, a2 holds the chat) reads it: %d %v", code, out)
 	}
 	ben.op("chat_message", map[string]string{"session": session, "text": "Ben here, I read your question."})
 	if m := cust.next("message", 10*time.Second); m.Seq != 4 || m.Text != "Ben here, I read your question." {
