@@ -136,8 +136,11 @@ type Chat struct {
 	Created      int64           `json:"created"`
 	Status       string          `json:"status"`
 	Call         string          `json:"call,omitempty"`
-	Agent        string          `json:"agent,omitempty"`
-	Ended        int64           `json:"ended,omitempty"`
+	// Agent is the agent the session is connected to, or — queued again
+	// after its agent left, or ended — the last one who took it (a
+	// transcript may be e-mailed once an agent took it).
+	Agent string `json:"agent,omitempty"`
+	Ended int64  `json:"ended,omitempty"`
 	Reason       string          `json:"reason,omitempty"`
 	Messages     []ChatMessage   `json:"messages,omitempty"`
 	// Transcript is the outbox entry of the transcript e-mailed at the
@@ -157,8 +160,13 @@ type ChatView struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// view: a queued session shows no agent (it waits for one).
 func (ch *Chat) view() ChatView {
-	return ChatView{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Agent: ch.Agent, Messages: len(ch.Messages),
+	agent := ch.Agent
+	if ch.Status == ChatQueued {
+		agent = ""
+	}
+	return ChatView{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Agent: agent, Messages: len(ch.Messages),
 		Created: ch.Created, Ended: ch.Ended, Reason: ch.Reason}
 }
 
@@ -486,8 +494,9 @@ func (e *Engine) finishChat(ch *Chat, reason, by string) {
 	if ch.Status == ChatEnded {
 		return
 	}
+	agent := ch.view().Agent // none while it waited (its queue's agents see the end)
 	ch.Status, ch.Ended, ch.Reason = ChatEnded, e.now, reason
-	e.emitChat(EvChatEnded, ch, reason, by)
+	e.emitChatAs(EvChatEnded, ch, agent, reason, by)
 }
 
 // chatTaken: the session's call came onto agent a's line 1 — answered
@@ -566,7 +575,7 @@ func (e *Engine) chatWaiting(c *Call, reason string) {
 		return
 	}
 	previous := ch.Agent
-	ch.Status, ch.Agent, ch.Queue = ChatQueued, "", c.Queue
+	ch.Status, ch.Queue = ChatQueued, c.Queue // Agent stays: the last who took it
 	ev := ChatEvent{Session: ch.ID, Queue: c.Queue, Status: ch.Status, Call: ch.Call, Reason: reason, Previous: previous, Messages: len(ch.Messages)}
 	e.emit(EvChatRequeued, ev)
 }
@@ -579,7 +588,12 @@ func (e *Engine) chatCallEnded(chatID, callID, reason, by string) {
 }
 
 func (e *Engine) emitChat(typ string, ch *Chat, reason, by string) {
-	ev := ChatEvent{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Call: ch.Call, Agent: ch.Agent, Reason: reason, By: by}
+	e.emitChatAs(typ, ch, ch.view().Agent, reason, by)
+}
+
+// emitChatAs is emitChat naming agent as the session's.
+func (e *Engine) emitChatAs(typ string, ch *Chat, agent, reason, by string) {
+	ev := ChatEvent{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Call: ch.Call, Agent: agent, Reason: reason, By: by}
 	switch typ {
 	case EvChatCreated:
 		ev.BusinessUnit, ev.CustomerName, ev.ChatLanguage, ev.Priority = ch.BusinessUnit, ch.CustomerName, ch.ChatLanguage, ch.Priority
@@ -651,8 +665,8 @@ func (e *Engine) checkChats() error {
 		if c == nil || c.Chat != id {
 			return fmt.Errorf("chat %s: %s, but its call %q is gone", id, ch.Status, ch.Call)
 		}
-		if c.Place == PlaceQueue && (ch.Status != ChatQueued || ch.Agent != "" || ch.Queue != c.Queue) {
-			return fmt.Errorf("chat %s: waits in queue %s but is %s (agent %q, queue %s)", id, c.Queue, ch.Status, ch.Agent, ch.Queue)
+		if c.Place == PlaceQueue && (ch.Status != ChatQueued || ch.Queue != c.Queue) {
+			return fmt.Errorf("chat %s: waits in queue %s but is %s (queue %s)", id, c.Queue, ch.Status, ch.Queue)
 		}
 		if c.Place == PlaceLine && (ch.Status != ChatConnected || ch.Agent != c.Agent) {
 			return fmt.Errorf("chat %s: on line %d of %s but is %s (agent %q)", id, c.Line, c.Agent, ch.Status, ch.Agent)

@@ -234,3 +234,29 @@ func TestChatStrandedInOldSnapshot(t *testing.T) {
 		t.Fatalf("no chat.requeued among %v", r.types())
 	}
 }
+
+// A chat whose agent left and which then ends while it waits (the
+// customer gave up) keeps what it had: the transcript, and the right to
+// have it e-mailed (an agent took it), by the last agent's name; its
+// end goes to the queue's agents (no agent in chat.ended).
+func TestChatRequeuedThenAbandoned(t *testing.T) {
+	h := newChatHarness(t, "")
+	h.check = true
+	h.config("mail:\n  imap: {host: imap.example.org, user: u, password: p}\n  smtp: {host: smtp.example.org, messages_per_minute: 30}\n  aliases: [{address: chat@example.org, queue: support}]\n")
+	h.connect("a3")
+	h.ok(TypeChatCreate, baseChat("s1"))
+	h.answer("a3")
+	h.ok(TypeChatMessage, ChatMessageRequest{Session: "s1", From: ChatFromAgent, Agent: "a3", Text: "your order ships today"})
+	h.ok(TypeAgentClose, CloseRequest{Agent: "a3", Confirm: true})
+	h.ok(TypeChatEnd, ChatEndRequest{Session: "s1", By: ChatFromCustomer})
+	var ev ChatEvent
+	h.event(EvChatEnded, &ev)
+	if ev.Agent != "" || ev.Messages != 1 {
+		t.Fatalf("chat.ended %+v", ev)
+	}
+	h.ok(TypeChatTranscript, ChatTranscriptRequest{Session: "s1", Reply: "t1", To: "ana@example.com"})
+	msgs, v, _ := h.e.ChatMessages("s1", 0, 10)
+	if len(msgs) != 1 || v.Status != ChatEnded {
+		t.Fatalf("ended: %+v %+v", msgs, v)
+	}
+}

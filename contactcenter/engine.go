@@ -339,7 +339,7 @@ func (s *State) normalize() {
 	// logged-out agent moves at the next clock.tick, releaseStrandedAll.)
 	for _, ch := range s.Chats {
 		if c := s.Calls[ch.Call]; ch.Status == ChatConnected && c != nil && c.Chat == ch.ID && c.Place == PlaceQueue {
-			ch.Status, ch.Agent, ch.Queue = ChatQueued, "", c.Queue
+			ch.Status, ch.Queue = ChatQueued, c.Queue
 		}
 	}
 }
