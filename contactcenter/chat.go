@@ -139,10 +139,10 @@ type Chat struct {
 	// Agent is the agent the session is connected to, or — queued again
 	// after its agent left, or ended — the last one who took it (a
 	// transcript may be e-mailed once an agent took it).
-	Agent string `json:"agent,omitempty"`
-	Ended int64  `json:"ended,omitempty"`
-	Reason       string          `json:"reason,omitempty"`
-	Messages     []ChatMessage   `json:"messages,omitempty"`
+	Agent    string        `json:"agent,omitempty"`
+	Ended    int64         `json:"ended,omitempty"`
+	Reason   string        `json:"reason,omitempty"`
+	Messages []ChatMessage `json:"messages,omitempty"`
 	// Transcript is the outbox entry of the transcript e-mailed at the
 	// customer's request (chattranscript.go), once.
 	Transcript string `json:"transcript,omitempty"`
