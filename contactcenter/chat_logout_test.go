@@ -260,3 +260,59 @@ func TestChatRequeuedThenAbandoned(t *testing.T) {
 		t.Fatalf("ended: %+v %+v", msgs, v)
 	}
 }
+
+// Its queue removed after it was answered, a chat whose agent leaves
+// waits in the configured chat queue; with none it has nowhere to wait:
+// the session ends (reason no_queue), its transcript kept, as a removed
+// queue ends a waiting one.
+func TestChatRequeuedWithoutItsQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name, chat string
+		queue      string // "" : the session ends
+	}{
+		{"chat queue configured", "chat:\n  languages: [en]\n  queue: sales\n", "sales"},
+		{"no chat queue", "chat:\n  languages: [en]\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newChatHarness(t, "")
+			h.check = true
+			h.connect("a3")
+			h.ok(TypeChatCreate, baseChat("s1"))
+			h.answer("a3")
+			h.ok(TypeChatMessage, ChatMessageRequest{Session: "s1", From: ChatFromCustomer, Text: "hello"})
+			doc := strings.NewReplacer(
+				"  - {id: support, strategy: round-robin}\n", "",
+				"queues: [sales, support]", "queues: [sales]",
+				"queues: [support]", "queues: [sales]",
+			).Replace(baseDoc) + tc.chat
+			d, err := ParseDocument([]byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.ok(TypeConfigApply, ApplyRequest{Document: d, Prune: true})
+			if _, ok := h.e.Queue("support"); ok {
+				t.Fatal("support not removed")
+			}
+			h.ok(TypeAgentClose, CloseRequest{Agent: "a3", Confirm: true})
+			msgs, v, _ := h.e.ChatMessages("s1", 0, 10)
+			if len(msgs) != 1 {
+				t.Fatalf("transcript %+v", msgs)
+			}
+			if tc.queue != "" {
+				h.wantPlace("s1", PlaceQueue)
+				if v.Status != ChatQueued || v.Queue != tc.queue {
+					t.Fatalf("requeued: %+v", v)
+				}
+				return
+			}
+			var ev ChatEvent
+			h.event(EvChatEnded, &ev)
+			if ev.Reason != "no_queue" || ev.Messages != 1 || v.Status != ChatEnded {
+				t.Fatalf("chat.ended %+v, view %+v", ev, v)
+			}
+			if _, live := h.call("s1"); live {
+				t.Fatal("the chat's call is still live")
+			}
+		})
+	}
+}
