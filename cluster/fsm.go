@@ -82,13 +82,23 @@ type RestoreSink interface {
 type Refusal struct {
 	Msg   string `json:"message"`
 	Field string `json:"field,omitempty"`
+	// Code is the kind the machine's error stated (ErrorCode), when it
+	// stated one: a preferences save from an old revision is
+	// apierr.PreconditionFailed. Empty: apierr.Refused.
+	Code apierr.Code `json:"code,omitempty"`
 }
 
 func (r *Refusal) Error() string { return r.Msg }
 
 // ErrorCode makes a refusal 409 refused on every HTTP surface (400
-// bad_request when it names a field; package apierr).
-func (r *Refusal) ErrorCode() apierr.Code { return apierr.Refused }
+// bad_request when it names a field; package apierr), or the kind its
+// machine stated (Code).
+func (r *Refusal) ErrorCode() apierr.Code {
+	if r.Code != "" {
+		return r.Code
+	}
+	return apierr.Refused
+}
 
 // FieldName is the refused field, if any.
 func (r *Refusal) FieldName() string { return r.Field }
@@ -342,6 +352,10 @@ func refusal(err error) *Refusal {
 	var fe interface{ FieldName() string }
 	if errors.As(err, &fe) {
 		r.Field = fe.FieldName()
+	}
+	var c interface{ ErrorCode() apierr.Code }
+	if errors.As(err, &c) && c.ErrorCode() != apierr.Refused {
+		r.Code = c.ErrorCode()
 	}
 	return r
 }

@@ -158,6 +158,8 @@ func peerErr(base, path string, e *apierr.Error) error {
 		return fmt.Errorf("peer %s%s: %s: %w", base, path, e.Message, errNoPeerRoute)
 	case apierr.Refused, apierr.BadRequest:
 		return &Refusal{Msg: e.Message, Field: e.Field}
+	case apierr.PreconditionFailed:
+		return &Refusal{Msg: e.Message, Field: e.Field, Code: e.Code}
 	case apierr.NotLeader, apierr.Unavailable:
 		return fmt.Errorf("%w: %s", errPeerUnavailable, e.Message)
 	case apierr.Unauthorized:

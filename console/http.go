@@ -81,7 +81,9 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/directory", h.authed(h.directory))
 	handle("GET", "/history", h.authed(h.history))
 	handle("GET", "/speed-dials", h.authed(h.speedDials))
+	handle("GET", "/preferences", h.authed(h.preferences))
 	handle("GET", "/calls/{id}/position", h.authed(h.position))
+	handle("GET", "/chats/{id}/messages", h.authed(h.chatMessages))
 	handle("GET", "/phones", h.authed(h.phones))
 	handle("GET", "/line-status", h.authed(h.lineStatus))
 	handle("GET", "/voicemail", h.authed(h.voicemail))
@@ -210,6 +212,12 @@ func (h *Handler) do(w http.ResponseWriter, r *http.Request, a Actor) {
 	if err != nil {
 		apierr.Write(w, err)
 		return
+	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		if b, err = withIfMatch(r.PathValue("op"), b, m); err != nil {
+			apierr.Write(w, err)
+			return
+		}
 	}
 	res, err := h.Service.Do(r.Context(), a, r.PathValue("op"), b, r.Header.Get("Idempotency-Key"))
 	if err != nil {
@@ -360,6 +368,38 @@ func (h *Handler) speedDials(w http.ResponseWriter, r *http.Request, a Actor) {
 	})
 }
 
+// preferences answers the session user's preferences (the admin mount:
+// ?user=) with their revision, also as the ETag a save's If-Match names.
+func (h *Handler) preferences(w http.ResponseWriter, r *http.Request, a Actor) {
+	user := a.User
+	if a.Admin {
+		user = r.URL.Query().Get("user")
+	}
+	c, err := consistency(r)
+	if err == nil {
+		err = h.Service.read(r.Context(), c)
+	}
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	var known bool
+	h.Service.Engine.View(func(st *cc.State) { _, known = st.Config.Users[user] })
+	if !known {
+		apierr.Write(w, apierr.Errorf(apierr.NotFound, "unknown user %s", apierr.Quote(user)))
+		return
+	}
+	p, rev, saved := h.Service.Engine.UserPreferences(user)
+	doc := PreferencesDoc{User: user, Revision: rev}
+	if saved {
+		doc.Preferences = &p
+	}
+	cluster.MarkConsistency(w, c)
+	w.Header().Set("ETag", etag(rev))
+	w.Header().Set("Cache-Control", "private, no-cache")
+	writeJSON(w, http.StatusOK, doc)
+}
+
 func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
 	id := r.PathValue("id")
 	h.readThen(w, r, func() (any, error) {
@@ -368,6 +408,56 @@ func (h *Handler) position(w http.ResponseWriter, r *http.Request, a Actor) {
 			return nil, apierr.Errorf(apierr.NotFound, "call %s is not waiting in a queue", apierr.Quote(id))
 		}
 		return v, nil
+	})
+}
+
+// ChatTranscriptDoc answers GET /chats/{id}/messages.
+type ChatTranscriptDoc struct {
+	Chat     cc.ChatView      `json:"chat"`
+	Messages []cc.ChatMessage `json:"messages"`
+}
+
+// maxChatPage bounds the messages of one GET /chats/{id}/messages.
+const maxChatPage = 200
+
+// chatMessages serves GET /chats/{id}/messages?since=N: a web chat's
+// transcript after seq N (at most maxChatPage; page with since). The
+// agent holding the session reads it — the whole conversation, also
+// what was written before it took the chat (a chat whose agent logged
+// out comes back to the queue; contactcenter DESIGN.md) — and, while it
+// waits, the agents of its queue, who see its events on their stream
+// already; the admin mount any. Anyone else: 404, as for an unknown one.
+func (h *Handler) chatMessages(w http.ResponseWriter, r *http.Request, a Actor) {
+	id := r.PathValue("id")
+	since := 0
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > cc.MaxChatMessages {
+			apierr.Write(w, apierr.Errorf(apierr.BadRequest, "since: the last sequence number read, 0-%d", cc.MaxChatMessages).WithField("since"))
+			return
+		}
+		since = n
+	}
+	h.readThen(w, r, func() (any, error) {
+		msgs, v, ok := h.Service.Engine.ChatMessages(id, since, maxChatPage)
+		if ok && !a.Admin {
+			mayRead := v.Agent != "" && v.Agent == a.Agent
+			if v.Status == cc.ChatQueued && a.Agent != "" {
+				h.Service.Engine.View(func(st *cc.State) {
+					for _, q := range st.Config.Agents[a.Agent].Queues {
+						mayRead = mayRead || q == v.Queue
+					}
+				})
+			}
+			ok = mayRead
+		}
+		if !ok {
+			return nil, apierr.Errorf(apierr.NotFound, "no chat %s of yours", apierr.Quote(id))
+		}
+		if msgs == nil {
+			msgs = []cc.ChatMessage{}
+		}
+		return ChatTranscriptDoc{Chat: v, Messages: msgs}, nil
 	})
 }
 

@@ -75,10 +75,10 @@ func (h *Handler) cors(next http.Handler) http.Handler {
 		hd := w.Header()
 		hd.Set("Access-Control-Allow-Origin", origin)
 		hd.Add("Vary", "Origin")
-		hd.Set("Access-Control-Expose-Headers", "X-Tandem-Consistency, Retry-After, WWW-Authenticate")
+		hd.Set("Access-Control-Expose-Headers", "X-Tandem-Consistency, Retry-After, WWW-Authenticate, ETag")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			hd.Set("Access-Control-Allow-Methods", "GET, POST")
-			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
+			hd.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match")
 			hd.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return

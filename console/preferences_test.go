@@ -44,7 +44,7 @@ func TestPreferencesAPI(t *testing.T) {
 		HiddenColumns: []string{"supervision.note", "queues.longest"},
 		Shortcuts: []cc.Shortcut{{State: "connected", Key: "F4", Action: "hangup"}, {State: "paused", Key: "F9", Action: "state_connected"},
 			{State: "global", Key: "Ctrl+K", Action: "park"}}}
-	if rep := r.op(ann, "preferences", map[string]any{"preferences": want}); rep.code != 200 {
+	if rep := r.op(ann, "preferences", map[string]any{"preferences": want, "revision": 0}); rep.code != 200 {
 		t.Fatalf("save: %d %s", rep.code, rep.raw)
 	}
 	if d := state(ann); d.Preferences == nil || fmt.Sprint(*d.Preferences) != fmt.Sprint(want) {
@@ -68,6 +68,10 @@ func TestPreferencesAPI(t *testing.T) {
 		{`{"preferences":{"language":"x\u202e"}}`, "preferences.language", 400},
 		{`{"preferences":{},"extra":1}`, "extra", 400},
 		{`{"user":"ben","preferences":{}}`, "", 403},
+		{`{"preferences":{}}`, "revision", 400},
+		{`{"preferences":{},"revision":null}`, "revision", 400},
+		{`{"preferences":{},"revision":"1"}`, "revision", 400},
+		{`{"preferences":{},"revision":-1}`, "revision", 400},
 	} {
 		var body map[string]any
 		json.Unmarshal([]byte(tc.body), &body)
@@ -82,7 +86,7 @@ func TestPreferencesAPI(t *testing.T) {
 
 	// Ben's stream got nothing of Ann's preferences (a later event of its
 	// own shows the stream went past them).
-	r.op(ben, "preferences", map[string]any{"preferences": map[string]any{"language": "en"}})
+	r.op(ben, "preferences", map[string]any{"preferences": map[string]any{"language": "en"}, "revision": 0})
 	benStream.until(cc.EvUserPreferences)
 	for _, m := range benStream.raw {
 		if strings.Contains(m, `"ann"`) || strings.Contains(m, "Ctrl+K") {
@@ -149,7 +153,7 @@ func TestWaitingInSupervision(t *testing.T) {
 	if got := rows(ann); got != "Q:p1:a2:" {
 		t.Fatalf("ann's waiting rows %q", got)
 	}
-	r.op(ann, "preferences", map[string]any{"preferences": map[string]any{"supervision_general": true}})
+	r.op(ann, "preferences", map[string]any{"preferences": map[string]any{"supervision_general": true}, "revision": 0})
 	if got := rows(ann); got != "G:g1::sales Q:p1:a2:" { // same time: by call id
 		t.Fatalf("ann's waiting rows with the general queue %q", got)
 	}
@@ -213,7 +217,7 @@ func TestSpeedDialSetUpAPI(t *testing.T) {
 	} {
 		if tc.prefs != nil {
 			before := r.engine.Hash()
-			rep := r.op(ann, "preferences", map[string]any{"preferences": tc.prefs})
+			rep := r.op(ann, "preferences", map[string]any{"preferences": tc.prefs, "revision": r.prefsRevision(ann)})
 			if rep.code != tc.code || (tc.field != "" && rep.body["field"] != tc.field) {
 				t.Fatalf("%s: %d %s, want %d field %s", tc.name, rep.code, rep.raw, tc.code, tc.field)
 			}
@@ -289,5 +293,111 @@ settings: {directory_search: [{field: last_name, label: Surname, default: Diaz},
 		if got := rep.header.Get("X-Total-Count"); tc.total != "" && got != tc.total {
 			t.Errorf("%s: X-Total-Count %q, want %s", tc.query, got, tc.total)
 		}
+	}
+}
+
+// prefsRevision reads the revision of the session user's preferences
+// (GET /preferences), checking that the ETag says the same.
+func (r *rig) prefsRevision(tok string) uint64 {
+	r.t.Helper()
+	rep := r.call("GET", r.public.URL+PublicPrefix+"/preferences", tok, nil)
+	var d PreferencesDoc
+	if rep.code != 200 || json.Unmarshal([]byte(rep.raw), &d) != nil {
+		r.t.Fatalf("preferences: %d %s", rep.code, rep.raw)
+	}
+	if tag := rep.header.Get("ETag"); tag != fmt.Sprintf(`"%d"`, d.Revision) {
+		r.t.Fatalf("preferences: ETag %s, revision %d", tag, d.Revision)
+	}
+	return d.Revision
+}
+
+// TestPreferencesLostUpdate: two consoles of one operator read the same
+// preferences; A saves its speed dials, then B saves from what it read
+// (stale) and is refused 412 precondition_failed with nothing changed;
+// B reads again (state document and GET /preferences with its ETag:
+// A's speed dials, revision 1) and its save from there is accepted. The
+// revision may come as If-Match instead of the body's field; a save
+// naming none is a 400 naming revision.
+func TestPreferencesLostUpdate(t *testing.T) {
+	r := newRig(t)
+	annHash, _ := HashPassword("ann-password")
+	benHash, _ := HashPassword("ben-password")
+	r.config(fmt.Sprintf(rigDoc, annHash, benHash))
+	consoleA, consoleB := r.login("ann", "ann-password"), r.login("ann", "ann-password")
+	state := func(tok string) StateDoc {
+		t.Helper()
+		rep := r.call("GET", r.public.URL+PublicPrefix+"/state", tok, nil)
+		var d StateDoc
+		if rep.code != 200 || json.Unmarshal([]byte(rep.raw), &d) != nil {
+			t.Fatalf("state: %d %s", rep.code, rep.raw)
+		}
+		return d
+	}
+	revA, revB := state(consoleA).PreferencesRevision, r.prefsRevision(consoleB)
+	if revA != 0 || revB != 0 {
+		t.Fatalf("before any save: revisions %d %d", revA, revB)
+	}
+	dials := map[string]any{"own_speed_dials": true, "speed_dials": []map[string]any{{"label": "Bob", "number": "3001", "page": 1, "position": 1}}}
+	if rep := r.op(consoleA, "preferences", map[string]any{"preferences": dials, "revision": revA}); rep.code != 200 {
+		t.Fatalf("A's save: %d %s", rep.code, rep.raw)
+	}
+
+	stale := map[string]any{"language": "es"}
+	for _, tc := range []struct {
+		name  string
+		body  map[string]any
+		hdr   []string
+		code  int
+		kind  string
+		field string
+	}{
+		{"B from what it read", map[string]any{"preferences": stale, "revision": revB}, nil, 412, "precondition_failed", ""},
+		{"B by If-Match", map[string]any{"preferences": stale}, []string{"If-Match", `"0"`}, 412, "precondition_failed", ""},
+		{"B from a revision not reached", map[string]any{"preferences": stale, "revision": 5}, nil, 412, "precondition_failed", ""},
+		{"no revision", map[string]any{"preferences": stale}, nil, 400, "bad_request", "revision"},
+		{"If-Match not an ETag", map[string]any{"preferences": stale}, []string{"If-Match", "1"}, 400, "bad_request", "If-Match"},
+		{"If-Match any", map[string]any{"preferences": stale}, []string{"If-Match", "*"}, 400, "bad_request", "If-Match"},
+		{"If-Match and body differ", map[string]any{"preferences": stale, "revision": 0}, []string{"If-Match", `"1"`}, 400, "bad_request", "If-Match"},
+	} {
+		before := r.engine.Hash()
+		rep := r.op(consoleB, "preferences", tc.body, tc.hdr...)
+		if rep.code != tc.code || rep.body["code"] != tc.kind || (rep.body["field"] != nil && rep.body["field"] != tc.field) ||
+			(tc.field != "" && rep.body["field"] != tc.field) {
+			t.Errorf("%s: %d %s, want %d %s field %q", tc.name, rep.code, rep.raw, tc.code, tc.kind, tc.field)
+		}
+		if r.engine.Hash() != before {
+			t.Fatalf("%s: the refused save changed the state", tc.name)
+		}
+	}
+	if rep := r.op(consoleB, "pause", map[string]any{}, "If-Match", `"1"`); rep.code != 400 || rep.body["field"] != "If-Match" {
+		t.Errorf("If-Match on another operation: %d %s", rep.code, rep.raw)
+	}
+
+	// B reloads: A's save is there, at revision 1; B applies its change
+	// over it (by If-Match) and nothing of A's is lost.
+	d := state(consoleB)
+	if d.PreferencesRevision != 1 || d.Preferences == nil || len(d.Preferences.SpeedDials) != 1 || r.prefsRevision(consoleB) != 1 {
+		t.Fatalf("B reloaded revision %d %+v", d.PreferencesRevision, d.Preferences)
+	}
+	merged := *d.Preferences
+	merged.Language = "es"
+	if rep := r.op(consoleB, "preferences", map[string]any{"preferences": merged}, "If-Match", `"1"`); rep.code != 200 {
+		t.Fatalf("B's save after reloading: %d %s", rep.code, rep.raw)
+	}
+	if d := state(consoleA); d.PreferencesRevision != 2 || d.Preferences.Language != "es" || len(d.Preferences.SpeedDials) != 1 {
+		t.Fatalf("after both saves: revision %d %+v", d.PreferencesRevision, d.Preferences)
+	}
+	// A is stale now in turn.
+	if rep := r.op(consoleA, "preferences", map[string]any{"preferences": dials, "revision": 1}); rep.code != 412 {
+		t.Fatalf("A from revision 1: %d %s", rep.code, rep.raw)
+	}
+
+	// The admin mount reads any user's, with the ETag.
+	rep := r.call("GET", r.admin.URL+"/v1/console/preferences?user=ann", "", nil)
+	if rep.code != 200 || rep.header.Get("ETag") != `"2"` || rep.body["revision"] != float64(2) {
+		t.Fatalf("admin read: %d %v %s", rep.code, rep.header.Get("ETag"), rep.raw)
+	}
+	if rep := r.call("GET", r.admin.URL+"/v1/console/preferences?user=nobody", "", nil); rep.code != 404 {
+		t.Fatalf("unknown user: %d %s", rep.code, rep.raw)
 	}
 }

@@ -42,6 +42,10 @@ type StateDoc struct {
 	// Preferences are the session user's console preferences (replicated:
 	// the same on every member), absent for the admin token.
 	Preferences *cc.Preferences `json:"preferences,omitempty"`
+	// PreferencesRevision is the revision of Preferences (0 until
+	// saved): a save names it, and is refused 412 precondition_failed
+	// once another console saved since.
+	PreferencesRevision uint64 `json:"preferences_revision"`
 	// DirectorySearch are the directory's search fields the console
 	// shows (settings.directory_search: field, label, default value).
 	DirectorySearch []cc.DirectorySearchField `json:"directory_search,omitempty"`
@@ -101,10 +105,11 @@ func (s *Service) State(ctx context.Context, a Actor, agent string, c cluster.Co
 		doc.Supervised = s.Engine.Supervised(agent, true, "")
 		var general []string
 		if a.User != "" {
-			p, saved := s.Engine.UserPreferences(a.User)
+			p, rev, saved := s.Engine.UserPreferences(a.User)
 			if saved {
 				doc.Preferences = &p
 			}
+			doc.PreferencesRevision = rev
 			if p.SupervisionGeneral {
 				for _, q := range doc.Queues {
 					general = append(general, q.Queue)

@@ -174,6 +174,9 @@ func (s *Service) Do(ctx context.Context, a Actor, op string, body []byte, key s
 	err = cc.CheckPayload(o.typ, payload)
 	if err == nil && o.typ == cc.TypeUserPreferences {
 		err = checkConsoleVocabulary(payload) // names only the console knows
+		if err == nil {
+			err = checkRevision(fields)
+		}
 	}
 	if err != nil {
 		e := &apierr.Error{Code: apierr.BadRequest, Message: fmt.Sprintf("%s: %v", op, err)}

@@ -174,10 +174,60 @@ func (r *rig) login(user, pw string) string {
 
 // stream is a console's live event stream.
 type stream struct {
-	t    *testing.T
-	c    *websocket.Conn
-	last string
-	raw  []string // every message read, as sent
+	t      *testing.T
+	c      *websocket.Conn
+	frames chan frame // what the reader read, in order; an error last
+	last   string
+	raw    []string // every message read, as sent
+}
+
+// frame is one message read from the stream, or the error that ended it.
+type frame struct {
+	b   []byte
+	err error
+}
+
+// readAll reads the stream until it ends, so that the node's pings are
+// answered while a test does something else for a while (coder/websocket
+// answers a ping only inside a Read; a test busy for longer than the
+// node's ping interval and write timeout had its stream closed under it).
+func (s *stream) readAll(done <-chan struct{}) {
+	for {
+		_, b, err := s.c.Read(context.Background())
+		select {
+		case s.frames <- frame{b, err}:
+		case <-done:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// next is the next frame, or a failure after 10 s.
+func (s *stream) next() frame {
+	s.t.Helper()
+	select {
+	case f := <-s.frames:
+		return f
+	case <-time.After(10 * time.Second):
+		s.t.Fatal("reading the stream: nothing for 10 s")
+		return frame{}
+	}
+}
+
+// closed is the error the stream ended with, once the messages before it
+// are skipped (bounded).
+func (s *stream) closed() error {
+	s.t.Helper()
+	for i := 0; i < 100; i++ {
+		if f := s.next(); f.err != nil {
+			return f.err
+		}
+	}
+	s.t.Fatal("the stream did not end within 100 messages")
+	return nil
 }
 
 func (r *rig) stream(token, since string) *stream {
@@ -194,8 +244,10 @@ func (r *rig) stream(token, since string) *stream {
 		r.t.Fatalf("dial events: %v", err)
 	}
 	c.SetReadLimit(16 << 20)
-	r.t.Cleanup(func() { c.CloseNow() })
-	s := &stream{t: r.t, c: c}
+	s := &stream{t: r.t, c: c, frames: make(chan frame, 1024)}
+	done := make(chan struct{})
+	go s.readAll(done)
+	r.t.Cleanup(func() { close(done); c.CloseNow() })
 	if m := s.read(); m.Type != "hello" {
 		r.t.Fatalf("first message %+v, want hello", m)
 	}
@@ -204,12 +256,11 @@ func (r *rig) stream(token, since string) *stream {
 
 func (s *stream) read() streamMsg {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, b, err := s.c.Read(ctx)
-	if err != nil {
-		s.t.Fatalf("reading the stream: %v", err)
+	f := s.next()
+	if f.err != nil {
+		s.t.Fatalf("reading the stream: %v", f.err)
 	}
+	b := f.b
 	s.raw = append(s.raw, string(b))
 	var m streamMsg
 	if err := json.Unmarshal(b, &m); err != nil {

@@ -465,10 +465,23 @@ func (e *Engine) heldAlone(a *AgentState) *Call {
 	return nil
 }
 
+// chatOnLine returns a chat call on one of a's lines (nil if none).
+func (e *Engine) chatOnLine(a *AgentState) *Call {
+	for _, id := range [2]string{a.Line1, a.Line2} {
+		if id != "" {
+			if c := e.st.Calls[id]; c.Chat != "" {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
 // stranded reports whether a logged-out agent holds calls nobody would
-// serve: personal-queue calls, or a call held alone on line 1.
+// serve: personal-queue calls, a call held alone on line 1, or a chat on
+// a line (a chat lives only in the console).
 func (e *Engine) stranded(a *AgentState) bool {
-	return a.State == StateDisconnected && (len(a.Personal) > 0 || e.heldAlone(a) != nil)
+	return a.State == StateDisconnected && (len(a.Personal) > 0 || e.heldAlone(a) != nil || e.chatOnLine(a) != nil)
 }
 
 // releaseStranded moves every call waiting in the personal queue of a
@@ -479,6 +492,9 @@ func (e *Engine) stranded(a *AgentState) bool {
 func (e *Engine) releaseStranded(a *AgentState) {
 	if !e.stranded(a) {
 		return
+	}
+	for c := e.chatOnLine(a); c != nil; c = e.chatOnLine(a) {
+		e.requeueChat(c, a) // talking or held: back to its queue
 	}
 	if c := e.heldAlone(a); c != nil {
 		e.leaveLine(c)

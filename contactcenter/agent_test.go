@@ -470,7 +470,7 @@ func TestLoginTiedToPhone(t *testing.T) {
 // the state (so in snapshots) and announced only with the user's name.
 func TestPreferences(t *testing.T) {
 	h := newHarness(t, baseDoc)
-	if got, ok := h.e.UserPreferences("u1"); ok || !reflect.DeepEqual(got, Preferences{}) {
+	if got, _, ok := h.e.UserPreferences("u1"); ok || !reflect.DeepEqual(got, Preferences{}) {
 		t.Fatalf("before any: %+v %v", got, ok)
 	}
 	want := Preferences{Language: "es", TimeFormat: "cumulative", OnIncoming: "notify", RingTone: true, TextSize: "large",
@@ -486,10 +486,10 @@ func TestPreferences(t *testing.T) {
 	if ev.User != "u1" || !reflect.DeepEqual(ev.Preferences, want) {
 		t.Fatalf("event %+v", ev)
 	}
-	if got, _ := h.e.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
+	if got, _, _ := h.e.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("stored %+v", got)
 	}
-	if got, ok := h.e.UserPreferences("u2"); ok || !reflect.DeepEqual(got, Preferences{}) {
+	if got, _, ok := h.e.UserPreferences("u2"); ok || !reflect.DeepEqual(got, Preferences{}) {
 		t.Fatalf("another user's %+v", got)
 	}
 	// Through a snapshot, as a new member would get them.
@@ -501,7 +501,7 @@ func TestPreferences(t *testing.T) {
 	if err := e2.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := e2.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
+	if got, _, _ := e2.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored %+v", got)
 	}
 
@@ -533,7 +533,7 @@ func TestPreferences(t *testing.T) {
 		h.fail(TypeUserPreferences, payload, nil) // Apply refuses it too, changing nothing
 	}
 	h.fail(TypeUserPreferences, PreferencesRequest{User: "nobody"}, ErrUnknownUser)
-	if got, _ := h.e.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
+	if got, _, _ := h.e.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after refusals %+v", got)
 	}
 }

@@ -40,6 +40,9 @@ const (
 	EvChatMessage  = "chat.message"  // ChatMessageEvent
 	EvChatTyping   = "chat.typing"   // ChatTypingEvent
 	EvChatEnded    = "chat.ended"    // ChatEvent with reason and messages
+	// EvChatRequeued: the session's agent logged out; the session waits
+	// in its queue again (ChatEvent with reason, previous and messages).
+	EvChatRequeued = "chat.requeued"
 )
 
 // Chat statuses and sides.
@@ -133,10 +136,13 @@ type Chat struct {
 	Created      int64           `json:"created"`
 	Status       string          `json:"status"`
 	Call         string          `json:"call,omitempty"`
-	Agent        string          `json:"agent,omitempty"`
-	Ended        int64           `json:"ended,omitempty"`
-	Reason       string          `json:"reason,omitempty"`
-	Messages     []ChatMessage   `json:"messages,omitempty"`
+	// Agent is the agent the session is connected to, or — queued again
+	// after its agent left, or ended — the last one who took it (a
+	// transcript may be e-mailed once an agent took it).
+	Agent    string        `json:"agent,omitempty"`
+	Ended    int64         `json:"ended,omitempty"`
+	Reason   string        `json:"reason,omitempty"`
+	Messages []ChatMessage `json:"messages,omitempty"`
 	// Transcript is the outbox entry of the transcript e-mailed at the
 	// customer's request (chattranscript.go), once.
 	Transcript string `json:"transcript,omitempty"`
@@ -154,8 +160,13 @@ type ChatView struct {
 	Reason   string `json:"reason,omitempty"`
 }
 
+// view: a queued session shows no agent (it waits for one).
 func (ch *Chat) view() ChatView {
-	return ChatView{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Agent: ch.Agent, Messages: len(ch.Messages),
+	agent := ch.Agent
+	if ch.Status == ChatQueued {
+		agent = ""
+	}
+	return ChatView{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Agent: agent, Messages: len(ch.Messages),
 		Created: ch.Created, Ended: ch.Ended, Reason: ch.Reason}
 }
 
@@ -180,6 +191,8 @@ type ChatEvent struct {
 	Reason       string `json:"reason,omitempty"`
 	By           string `json:"by,omitempty"`
 	Messages     int    `json:"messages,omitempty"`
+	// Previous is the agent a requeued session was connected to.
+	Previous string `json:"previous,omitempty"`
 }
 
 // ChatMessageEvent is chat.message's data: the transcript reaches
@@ -481,18 +494,90 @@ func (e *Engine) finishChat(ch *Chat, reason, by string) {
 	if ch.Status == ChatEnded {
 		return
 	}
+	agent := ch.view().Agent // none while it waited (its queue's agents see the end)
 	ch.Status, ch.Ended, ch.Reason = ChatEnded, e.now, reason
-	e.emitChat(EvChatEnded, ch, reason, by)
+	e.emitChatAs(EvChatEnded, ch, agent, reason, by)
 }
 
-// chatAnswered: an agent answered the session's call from an offer.
-func (e *Engine) chatAnswered(c *Call, a *AgentState) {
+// chatTaken: the session's call came onto agent a's line 1 — answered
+// from an offer, or retrieved from supervision or the personal queue
+// (call.retrieve, *55). The session is connected to a (chat.answered,
+// unless it already was).
+func (e *Engine) chatTaken(c *Call, a *AgentState) {
+	if c.Chat == "" {
+		return
+	}
 	ch, ok := e.st.Chats[c.Chat]
-	if !ok || ch.Call != c.ID || ch.Status == ChatEnded {
+	if !ok || ch.Call != c.ID || ch.Status == ChatEnded || (ch.Status == ChatConnected && ch.Agent == a.ID) {
 		return
 	}
 	ch.Status, ch.Agent = ChatConnected, a.ID
 	e.emitChat(EvChatAnswered, ch, "", "")
+}
+
+// chatNeedsLogin refuses to put a chat on the line of a logged-out
+// operator (retrieve, *55): a chat is served only from a logged-in
+// console, and the personal-queue rule would send it back at once.
+func chatNeedsLogin(op string, a *AgentState, c *Call) error {
+	if c.Chat != "" && a.State == StateDisconnected {
+		return opErr(ErrAgentState, op, "agent %q is logged out: a chat is served only from a logged-in console; log in to take chat %q", a.ID, c.Chat)
+	}
+	return nil
+}
+
+// Chats of a logged-out operator (DESIGN.md, "Web chat": "An agent who
+// logs out with a chat").
+//
+// A voice call in conversation goes on when its operator logs out: it
+// lives on the phone. A chat lives only in the console, so once its
+// agent is Disconnected nobody could write in it. releaseStranded takes
+// it off the line and gives it back to its queue with its original
+// entry time and priority (a chat already served comes before the
+// chats that asked after it), keeps its transcript, sets the session
+// back to queued and records chat.requeued; routing settles in the same
+// command, so a free agent is offered it at once.
+
+// ReasonAgentLogout is chat.requeued's reason: the agent holding the
+// session logged out (agent.logout's last step or agent.close).
+const ReasonAgentLogout = "agent_logout"
+
+// requeueChat gives chat call c, on a line of logged-out agent a, back
+// to its queue (the configured chat queue when its own was removed);
+// with no queue at all the session ends (reason no_queue), transcript
+// kept, as a removed queue ends a waiting one.
+func (e *Engine) requeueChat(c *Call, a *AgentState) {
+	q, ok := e.st.Queues[c.Queue]
+	if !ok {
+		if cs := e.st.Config.Chat; cs != nil {
+			q, ok = e.st.Queues[cs.Queue]
+		}
+	}
+	if !ok {
+		e.endCall(c, "no_queue", "system")
+		return
+	}
+	e.leaveLine(c)
+	c.Queue = q.ID
+	q.Stats.Entered++ // a new entry of the queue; Enqueued and Seq are kept
+	pos := e.placeInQueue(c, q)
+	e.emitQueued(c, pos, "logout")
+}
+
+// chatWaiting: chat call c enters general queue c.Queue again
+// (placeInQueue). A session still connected to an agent — left on the
+// line of an agent who logged out, or parked, transferred or in the
+// personal queue of one and sent back to its queue — is queued again
+// and chat.requeued records it (previous: the agent it was connected
+// to). A session already queued (an offer not answered) is left alone.
+func (e *Engine) chatWaiting(c *Call, reason string) {
+	ch, ok := e.st.Chats[c.Chat]
+	if !ok || ch.Call != c.ID || ch.Status != ChatConnected {
+		return
+	}
+	previous := ch.Agent
+	ch.Status, ch.Queue = ChatQueued, c.Queue // Agent stays: the last who took it
+	ev := ChatEvent{Session: ch.ID, Queue: c.Queue, Status: ch.Status, Call: ch.Call, Reason: reason, Previous: previous, Messages: len(ch.Messages)}
+	e.emit(EvChatRequeued, ev)
 }
 
 // chatCallEnded: the session's call ended (endCall) for reason.
@@ -503,7 +588,12 @@ func (e *Engine) chatCallEnded(chatID, callID, reason, by string) {
 }
 
 func (e *Engine) emitChat(typ string, ch *Chat, reason, by string) {
-	ev := ChatEvent{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Call: ch.Call, Agent: ch.Agent, Reason: reason, By: by}
+	e.emitChatAs(typ, ch, ch.view().Agent, reason, by)
+}
+
+// emitChatAs is emitChat naming agent as the session's.
+func (e *Engine) emitChatAs(typ string, ch *Chat, agent, reason, by string) {
+	ev := ChatEvent{Session: ch.ID, Queue: ch.Queue, Status: ch.Status, Call: ch.Call, Agent: agent, Reason: reason, By: by}
 	switch typ {
 	case EvChatCreated:
 		ev.BusinessUnit, ev.CustomerName, ev.ChatLanguage, ev.Priority = ch.BusinessUnit, ch.CustomerName, ch.ChatLanguage, ch.Priority
@@ -574,6 +664,12 @@ func (e *Engine) checkChats() error {
 		c := e.st.Calls[ch.Call]
 		if c == nil || c.Chat != id {
 			return fmt.Errorf("chat %s: %s, but its call %q is gone", id, ch.Status, ch.Call)
+		}
+		if c.Place == PlaceQueue && (ch.Status != ChatQueued || ch.Queue != c.Queue) {
+			return fmt.Errorf("chat %s: waits in queue %s but is %s (queue %s)", id, c.Queue, ch.Status, ch.Queue)
+		}
+		if c.Place == PlaceLine && (ch.Status != ChatConnected || ch.Agent != c.Agent) {
+			return fmt.Errorf("chat %s: on line %d of %s but is %s (agent %q)", id, c.Line, c.Agent, ch.Status, ch.Agent)
 		}
 	}
 	for _, id := range sortedKeys(e.st.Calls) {

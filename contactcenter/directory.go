@@ -28,6 +28,11 @@ type UserState struct {
 	Forwarding Forwarding `json:"forwarding"`
 	// Preferences are the user's console preferences (preferences.go).
 	Preferences *Preferences `json:"preferences,omitempty"`
+	// PreferencesRevision counts the user's preferences saves (0: none
+	// since revisions exist); a save naming another revision is refused
+	// (PreferencesRequest.Revision). Absent from snapshots made before
+	// it existed: they restore with 0, which a save then names.
+	PreferencesRevision uint64 `json:"preferences_revision,omitempty"`
 	// Monitored are the mailboxes the user picked to monitor (its PIN
 	// was right), beside the configuration's monitored_mailboxes.
 	Monitored []string `json:"monitored,omitempty"`

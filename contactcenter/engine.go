@@ -333,6 +333,15 @@ func (s *State) normalize() {
 	if s.Chats == nil {
 		s.Chats = map[string]*Chat{}
 	}
+	// A snapshot of an engine before chat.requeued may hold a session
+	// still "connected" while its call waits in a queue (a parked chat
+	// returned there): it is queued. (A chat left on the line of a
+	// logged-out agent moves at the next clock.tick, releaseStrandedAll.)
+	for _, ch := range s.Chats {
+		if c := s.Calls[ch.Call]; ch.Status == ChatConnected && c != nil && c.Chat == ch.ID && c.Place == PlaceQueue {
+			ch.Status, ch.Queue = ChatQueued, c.Queue
+		}
+	}
 }
 
 // Families lists the command families the engine applies.

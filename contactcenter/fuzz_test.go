@@ -37,6 +37,18 @@ func fuzzBase(t testing.TB) ([]byte, time.Time) {
 	h.ok(TypeAgentLogout, AgentRequest{Agent: "a3"})
 	h.ok(TypeAgentLogout, AgentRequest{Agent: "a3"})
 	h.ok(TypePhoneRegistration, PhoneRegistrationRequest{Extension: "2001", Phone: "desk", Registered: true})
+	// Web chat: sessions waiting in support (c1, with a customer's
+	// message) and in sales (c2): nobody is free for them, and the
+	// commands a fuzz input may be (a log-in, a hang-up, a tick) offer
+	// them.
+	h.config(chatDoc)
+	h.ok(TypeChatCreate, baseChat("c1"))
+	h.ok(TypeChatMessage, ChatMessageRequest{Session: "c1", From: ChatFromCustomer, Text: "hello?"})
+	c2 := baseChat("c2")
+	c2.Destination = "sales"
+	h.ok(TypeChatCreate, c2)
+	h.wantPlace("c1", PlaceQueue)
+	h.wantPlace("c2", PlaceQueue)
 	snap, err := h.e.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +99,11 @@ func FuzzApply(f *testing.F) {
 		TypeVoicemailSetPIN:    {`{"user":"u1","pin_hash":"pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`},
 		TypeVoicemailMonitor:   {`{"user":"u1","mailbox":"3001","monitor":true}`},
 		TypeUserPreferences:    {`{"user":"u1","preferences":{"language":"es","auto_failover":true,"failover_grace_seconds":3,"hidden_columns":["supervision.note"],"shortcuts":[{"state":"connected","key":"F4","action":"hangup"}],"own_speed_dials":true,"speed_dials":[{"label":"a","label2":"b","number":"2002","colour":"red","page":2,"position":3}]}}`},
+		TypeChatCreate:         {`{"session":"c9","chat_language":"en","priority":50,"destination":"support"}`, `{"session":"c8","chat_language":"es","priority":1}`},
+		TypeChatMessage:        {`{"session":"c1","from":"customer","text":"still there?"}`, `{"session":"c2","agent":"a2","text":"hi"}`},
+		TypeChatTyping:         {`{"session":"c2","from":"customer"}`},
+		TypeChatEnd:            {`{"session":"c1","by":"customer"}`, `{"session":"c2","agent":"a1"}`},
+		TypeChatTranscript:     {`{"session":"c1","reply":"t1","to":"ana@example.com"}`},
 		TypeConfigApply:        {`{"document":{"queues":[{"id":"new","strategy":"ring-all"}]}}`, `{"document":{},"prune":true}`},
 	}
 	for i, typ := range types {

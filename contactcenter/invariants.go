@@ -147,6 +147,11 @@ func (e *Engine) checkServed(c *Call) error {
 		if c.State == CallHeld && a.State == StateDisconnected && a.Line2 == "" {
 			return fmt.Errorf("held on line %d of %s, who is logged out and not consulting", c.Line, a.ID)
 		}
+		if c.Chat != "" && a.State == StateDisconnected {
+			// A chat lives only in the console: nobody writes in it once
+			// its agent has logged out.
+			return fmt.Errorf("chat %s on line %d of %s, who is logged out", c.Chat, c.Line, a.ID)
+		}
 	case PlaceSupervised:
 		switch {
 		case c.Kind == KindUnattended:

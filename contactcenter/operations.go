@@ -228,7 +228,7 @@ func (e *Engine) cmdAnswer(env command.Envelope) (any, error) {
 		e.callbackAnswered(c, a) // the customer is dialled now
 	}
 	if c.Chat != "" {
-		e.chatAnswered(c, a)
+		e.chatTaken(c, a)
 	}
 	return CallResult{Call: c.ID, Place: PlaceLine, State: c.State, Agent: a.ID, Queue: ev.Queue}, nil
 }
@@ -344,11 +344,15 @@ func (e *Engine) cmdDial(env command.Envelope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := chatNeedsLogin("dial", a, c); err != nil {
+			return nil, err
+		}
 		e.detach(c)
 		c.Place, c.Agent, c.Line, c.State, c.Target = PlaceLine, a.ID, 1, CallTalking, ""
 		a.Line1 = c.ID
 		e.history(a, c, OpRetrieve, 0, ext)
 		e.emit(EvCallParkRetrieved, ParkRetrievedEvent{Call: c.ID, Extension: ext, By: a.conf.Extension, Agent: a.ID})
+		e.chatTaken(c, a)
 		return e.deferCall(c.ID), nil
 	}
 	if err := checkCallID("call", p.Call, e.st.Calls); err != nil {
@@ -456,6 +460,9 @@ func (e *Engine) cmdRetrieve(env command.Envelope) (any, error) {
 	default:
 		return nil, opErr(ErrNotRetrievable, "retrieve", "call %q is %s, not in supervision or agent %q's personal queue", c.ID, describe(c), a.ID)
 	}
+	if err := chatNeedsLogin("retrieve", a, c); err != nil {
+		return nil, err
+	}
 	if a.Offer != "" {
 		e.redirectOffer(e.st.Calls[a.Offer], a)
 	}
@@ -465,6 +472,7 @@ func (e *Engine) cmdRetrieve(env command.Envelope) (any, error) {
 	a.Line1 = c.ID
 	e.history(a, c, OpRetrieve, 0, "")
 	e.emit(EvCallRetrieved, RetrievedEvent{Call: c.ID, Agent: a.ID, From: from, Kind: kind})
+	e.chatTaken(c, a)
 	return e.deferCall(c.ID), nil
 }
 

@@ -1,11 +1,13 @@
 package contactcenter
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 
 	"github.com/tandemcc/tandem/command"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // Preferences are an operator's console preferences, kept per user in the
@@ -92,17 +94,43 @@ var (
 
 // PreferencesRequest is the payload of user.preferences: the user's whole
 // preferences (they replace the previous ones).
+//
+// Revision is the revision of the preferences the save was made from
+// (UserState.PreferencesRevision as read: 0 when the user never saved
+// any). When given, the engine refuses the save with
+// ErrPreferencesChanged unless it is still the current revision, so a
+// console that saves preferences another console of the same user has
+// changed since it read them loses nothing of that other save (the
+// operator reloads and applies again). Absent, the save is unconditional:
+// only for log entries written before revisions existed; the console API
+// requires it (console/DESIGN.md, "Preferences and lost updates").
 type PreferencesRequest struct {
 	User        string      `json:"user"`
 	Preferences Preferences `json:"preferences"`
+	Revision    *uint64     `json:"revision,omitempty"`
 }
 
-// PreferencesEvent is user.preferences: the user's new preferences (shown
-// only to that user's consoles).
+// PreferencesEvent is user.preferences: the user's new preferences and
+// their revision (shown only to that user's consoles).
 type PreferencesEvent struct {
 	User        string      `json:"user"`
 	Preferences Preferences `json:"preferences"`
+	Revision    uint64      `json:"revision"`
 }
+
+// ErrPreferencesChanged refuses a preferences save made from a revision
+// that is no longer the current one: another console saved since. Its
+// refusal is answered 412 precondition_failed (ErrorCode), and nothing
+// changes.
+var ErrPreferencesChanged = errors.New("preferences changed since they were read")
+
+// staleError is the refusal of a save made from an old revision: an
+// *OpError (errors.Is ErrPreferencesChanged) whose kind on every HTTP
+// surface is apierr.PreconditionFailed.
+type staleError struct{ *OpError }
+
+func (e staleError) Unwrap() error          { return e.OpError }
+func (e staleError) ErrorCode() apierr.Code { return apierr.PreconditionFailed }
 
 // CheckPreferences checks the form and bounds of p, naming the field
 // under "preferences.".
@@ -223,6 +251,15 @@ func (e *Engine) cmdUserPreferences(env command.Envelope) (any, error) {
 	if err := CheckPreferences(p.Preferences); err != nil {
 		return nil, err
 	}
+	u := e.st.Users[p.User]
+	var current uint64
+	if u != nil {
+		current = u.PreferencesRevision
+	}
+	if p.Revision != nil && *p.Revision != current {
+		return nil, staleError{&OpError{Op: "preferences", Err: ErrPreferencesChanged,
+			Msg: fmt.Sprintf("saved from revision %d, but the current revision is %d (another console saved since): reload the preferences and apply your changes again", *p.Revision, current)}}
+	}
 	pr := p.Preferences
 	pr.HiddenColumns = slices.Clone(pr.HiddenColumns)
 	pr.Shortcuts = slices.Clone(pr.Shortcuts)
@@ -236,23 +273,31 @@ func (e *Engine) cmdUserPreferences(env command.Envelope) (any, error) {
 	if len(pr.Shortcuts) == 0 {
 		pr.Shortcuts = nil
 	}
-	e.userState(p.User).Preferences = &pr
-	ev := PreferencesEvent{User: p.User, Preferences: pr}
+	u = e.userState(p.User)
+	u.Preferences = &pr
+	u.PreferencesRevision = current + 1
+	ev := PreferencesEvent{User: p.User, Preferences: pr, Revision: u.PreferencesRevision}
 	e.emit(EvUserPreferences, ev)
 	return ev, nil
 }
 
-// UserPreferences returns a user's console preferences, and false when
-// the user never saved any (the console then uses its defaults).
-func (e *Engine) UserPreferences(user string) (Preferences, bool) {
+// UserPreferences returns a user's console preferences and their
+// revision (what a save must name: 0 when the user never saved any), and
+// false when the user never saved any (the console then uses its
+// defaults).
+func (e *Engine) UserPreferences(user string) (Preferences, uint64, bool) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	if u := e.st.Users[user]; u != nil && u.Preferences != nil {
+	u := e.st.Users[user]
+	if u == nil {
+		return Preferences{}, 0, false
+	}
+	if u.Preferences != nil {
 		p := *u.Preferences
 		p.HiddenColumns = slices.Clone(p.HiddenColumns)
 		p.Shortcuts = slices.Clone(p.Shortcuts)
 		p.SpeedDials = slices.Clone(p.SpeedDials)
-		return p, true
+		return p, u.PreferencesRevision, true
 	}
-	return Preferences{}, false
+	return Preferences{}, u.PreferencesRevision, false
 }

@@ -159,6 +159,11 @@ func (e *Engine) enterQueue(c *Call, q *QueueState) int {
 // placeInQueue puts c into q's waiting list at its position (a call coming
 // back from ringing keeps its original entry time and position).
 func (e *Engine) placeInQueue(c *Call, q *QueueState) int {
+	if c.Chat != "" {
+		// A chat an agent held (parked, returned, left behind at a
+		// log-out) waits again: its session is queued (chat.go).
+		e.chatWaiting(c, ReasonAgentLogout)
+	}
 	c.Place, c.Agent, c.State = PlaceQueue, "", ""
 	pos := q.Waiting.insert(waiting{c: c, need: e.compileNeed(c, q)})
 	q.Dirty = true

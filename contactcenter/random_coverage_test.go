@@ -104,6 +104,7 @@ var randomOutcomes = []struct{ key, what string }{
 	{EvChatMessage, "chat message of a customer or an agent"},
 	{EvChatTyping, "chat typing indicator"},
 	{EvChatEnded, "web chat session ended"},
+	{EvChatRequeued, "a connected chat's agent logged out: the session waits in its queue again"},
 
 	{"queue.stats", "queue statistics"},
 	{"phone.registration", "phone registered or not"},

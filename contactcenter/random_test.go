@@ -410,6 +410,13 @@ var randomCommands = []struct {
 		// ringing (withdrawn).
 		switch g.r.IntN(4) {
 		case 0:
+			if len(g.chatLines) > 0 { // a chat goes back to its queue
+				agent, _, _ := strings.Cut(g.pick(g.chatLines), "/")
+				if g.r.IntN(2) == 0 {
+					return TypeAgentClose, CloseRequest{Agent: agent, Confirm: true}
+				}
+				return TypeAgentLogout, AgentRequest{Agent: agent}
+			}
 			return TypeAgentLogout, AgentRequest{Agent: g.agentFrom(g.owning)}
 		case 1:
 			return TypeAgentLogout, AgentRequest{Agent: g.pick([]string{"a1", "a2"})}
@@ -422,6 +429,12 @@ var randomCommands = []struct {
 		return TypeAgentPause, PauseRequest{Agent: g.pick(rAgents), Reason: g.pick([]string{"lunch", "lunch", "", "nap"})}
 	}},
 	{10, func(g *randomGen) (string, any) {
+		if len(g.chatLines) > 0 && g.r.IntN(2) == 0 {
+			// the agent holding a chat closes its console: the chat goes
+			// back to its queue (chat.requeued)
+			agent, _, _ := strings.Cut(g.pick(g.chatLines), "/")
+			return TypeAgentClose, CloseRequest{Agent: agent, Confirm: true}
+		}
 		return TypeAgentClose, CloseRequest{Agent: g.pick(rAgents), Confirm: g.r.IntN(2) == 0}
 	}},
 	{15, func(g *randomGen) (string, any) { return TypeAgentWrapUpEnd, AgentRequest{Agent: g.agentFrom(g.wrap)} }},
@@ -527,7 +540,7 @@ func (g *randomGen) mail() (string, any) {
 		p.UID = g.nextUID - uint32(g.r.IntN(3)) // at or below the watermark
 	case 1:
 		p.MessageID = fmt.Sprintf("<m%d@example.com>", 1+g.r.IntN(int(g.nextUID)))
-	case 2:
+	case 2, 6:
 		p.Skip = g.pick(MailSkipReasons)
 	case 3:
 		if p.After > 0 && g.r.IntN(3) == 0 {
@@ -915,12 +928,19 @@ func (g *randomGen) chatCommand() (string, any) {
 		return TypeChatTranscript, ChatTranscriptRequest{Session: g.pick(g.chatFresh), Reply: fmt.Sprintf("t%d", g.nextTranscript), To: "ana@example.com"}
 	}
 	n := g.r.IntN(10)
-	if len(g.chatLines) > 0 && n < 5 {
+	if len(g.chatLines) > 0 && n < 7 {
 		agent, id, _ := strings.Cut(g.pick(g.chatLines), "/")
 		if g.r.IntN(10) == 0 {
 			agent = g.pick([]string{"a1", "a2", "a3"})
 		}
-		switch g.r.IntN(6) {
+		switch g.r.IntN(8) {
+		case 6, 7:
+			// the agent holding it leaves (log-out steps, the console
+			// closed): the chat goes back to its queue (chat.requeued)
+			if g.r.IntN(3) > 0 {
+				return TypeAgentClose, CloseRequest{Agent: agent, Confirm: true}
+			}
+			return TypeAgentLogout, AgentRequest{Agent: agent}
 		case 0:
 			return TypeChatTyping, ChatMessageRequest{Session: id, From: ChatFromAgent, Agent: agent}
 		case 1:

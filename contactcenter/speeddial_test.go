@@ -81,7 +81,7 @@ users:
 	if err := e2.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := e2.UserPreferences("u1")
+	got, _, _ := e2.UserPreferences("u1")
 	if !reflect.DeepEqual(got, prefs) {
 		t.Fatalf("restored %+v, want %+v", got, prefs)
 	}

@@ -336,6 +336,7 @@ func TestContentSessionCeiling(t *testing.T) {
 			close(stopPeak)
 			mu.Lock()
 			defer mu.Unlock()
+			t.Logf("peak %d sessions, %d of 24 reads refused", peak, len(fails))
 			if tc.wantFails {
 				if len(fails) == 0 {
 					t.Fatalf("a ceiling above Dovecot's limit met no refusal: the test proves nothing (peak %d)", peak)
@@ -347,6 +348,12 @@ func TestContentSessionCeiling(t *testing.T) {
 			}
 			if peak > 3 {
 				t.Fatalf("peak %d sessions, ceiling 3", peak)
+			}
+			if peak < 3 {
+				// 24 reads of 4 MB at once fill the ceiling for hundreds of
+				// milliseconds here; never seeing it full means the reads
+				// did not overlap and the ceiling was not tested.
+				t.Fatalf("peak %d sessions: the 24 reads never filled the ceiling of 3, the test proves nothing", peak)
 			}
 		})
 	}

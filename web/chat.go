@@ -107,7 +107,7 @@ func validSessionID(id string) bool {
 //	{"type":"message","seq","from","agent"?,"text","at"}  the transcript, in seq order
 //	{"type":"ack","id","seq"}        the customer's message id committed as seq
 //	{"type":"typing","from":"agent"} the agent is typing
-//	{"type":"status","status","agent"?}  queued → connected
+//	{"type":"status","status","agent"?}  queued → connected (→ queued: the agent left)
 //	{"type":"error","code","message","field"?,"id"?}  a frame refused (the connection stays)
 //	{"type":"ended","reason"}         then close 1000
 type chatOut struct {
@@ -195,7 +195,7 @@ func (h *Handler) chatWS(w http.ResponseWriter, r *http.Request) {
 		defer stop()
 		s.read(wctx)
 	}()
-	s.follow(wctx, chats, since, v.Status)
+	s.follow(wctx, chats, since, v.Status, v.Agent)
 }
 
 // acceptOptions: same origin, or an origin of --web-cors-origins (the
@@ -246,8 +246,11 @@ func (s *chatConn) send(ctx context.Context, m chatOut) error {
 }
 
 // follow sends the transcript after since and whatever comes after it,
-// until the session ends or the connection goes.
-func (s *chatConn) follow(ctx context.Context, chats Chats, since int, status string) {
+// until the session ends or the connection goes. A status frame tells
+// each change of the session's status or agent it sees: queued →
+// connected, and back to queued when the agent logs out with the chat
+// open (it waits for the next agent; contactcenter chat.requeued).
+func (s *chatConn) follow(ctx context.Context, chats Chats, since int, status, agent string) {
 	poll := time.NewTicker(chatPollEvery)
 	defer poll.Stop()
 	ping := time.NewTicker(chatPingEvery)
@@ -268,8 +271,8 @@ func (s *chatConn) follow(ctx context.Context, chats Chats, since int, status st
 			if len(msgs) == chatBatch {
 				continue
 			}
-			if v.Status != status && v.Status != cc.ChatEnded {
-				status = v.Status
+			if (v.Status != status || v.Agent != agent) && v.Status != cc.ChatEnded {
+				status, agent = v.Status, v.Agent
 				if s.send(ctx, chatOut{Type: "status", Status: v.Status, Agent: v.Agent}) != nil {
 					return
 				}

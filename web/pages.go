@@ -51,7 +51,7 @@ type pageStrings struct {
 var pageKeys = []string{"title", "intro", "name", "phone", "description", "when", "from", "to", "send", "clear", "sending", "accepted",
 	// the chat widget's
 	"chat_title", "chat_intro", "chat_caption", "chat_start", "chat_message", "chat_send", "chat_end", "chat_waiting",
-	"chat_connected", "chat_reconnecting", "chat_ended", "chat_typing", "chat_you", "chat_agent",
+	"chat_connected", "chat_requeued", "chat_reconnecting", "chat_ended", "chat_typing", "chat_you", "chat_agent",
 	"chat_email", "chat_transcript", "chat_transcript_sent"}
 
 // Pages serves the bundled pages, with texts from Dir (when set) over the

@@ -44,15 +44,87 @@ type webChatTarget struct {
 const MaxChatMessages = 1000
 
 // chatSession is one customer's WebSocket and what arrives for it.
+//
+// It is made by whichever comes first: the customer's POST /api/v1/chats
+// answer, or an agent's stream showing the session offered or answered
+// (webChatTarget.session). The engine offers a new session in the command
+// that creates it, so an agent on another node may see the offer, answer
+// it and see chat.answered before the node that took the POST has
+// answered it; such an event must not be lost.
 type chatSession struct {
 	id   string
-	ws   *websocket.Conn
-	acks chan string // ids acknowledged, or "error:…" for an error frame
-	seen chan string // texts of the customer's messages shown to the agent
+	ws   *websocket.Conn // set by openChat before the session is used
+	acks chan string     // ids acknowledged, or "error:…" for an error frame
+	seen chan string     // texts of the customer's messages shown to the agent
 	done chan struct{}
-	ansd chan struct{} // closed once an agent answered
+	ansd chan struct{} // closed once an agent's stream showed chat.answered
 	once sync.Once
 	sent int // messages written, by its worker only
+
+	mu     sync.Mutex // guards what follows: what is known of it, for a report
+	base   string     // the public address the customer is on
+	status string     // as the customer's socket last showed it ("": nothing yet)
+	agent  string     // the agent the customer's socket named
+	offers []string   // offers to bench agents and how their answers went
+}
+
+func newChatSession(id string) *chatSession {
+	return &chatSession{id: id, acks: make(chan string, 64), seen: make(chan string, 64),
+		done: make(chan struct{}), ansd: make(chan struct{})}
+}
+
+// maxOffersNoted bounds the offers a session notes for its report.
+const maxOffersNoted = 20
+
+// note records one line of the session's report (an offer, an answer).
+func (cs *chatSession) note(format string, args ...any) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if len(cs.offers) < maxOffersNoted {
+		cs.offers = append(cs.offers, fmt.Sprintf(format, args...))
+	}
+}
+
+// answered marks the session answered (an agent's stream showed
+// chat.answered).
+func (cs *chatSession) answered() { cs.once.Do(func() { close(cs.ansd) }) }
+
+// report says what is known of a session that was not answered: what
+// the customer's socket shows (queued: the engine still waits for an
+// agent; connected: an agent took it but no bench agent's stream showed
+// chat.answered) and the offers the bench agents' streams showed.
+func (cs *chatSession) report() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	status := cs.status
+	switch {
+	case status == "":
+		status = "nothing yet"
+	case cs.agent != "":
+		status += " (agent " + cs.agent + ")"
+	}
+	offers := "none"
+	if len(cs.offers) > 0 {
+		offers = strings.Join(cs.offers, ", ")
+	}
+	return fmt.Sprintf("chat %s (customer on %s): the customer's socket shows %s; offers on the bench agents' streams: %s; chat.answered on none of them",
+		cs.id, cs.base, status, offers)
+}
+
+// waitAnswered waits until the session's chat.answered was seen, at most
+// until ctx ends; then the error is the session's report.
+func (cs *chatSession) waitAnswered(ctx context.Context) error {
+	select {
+	case <-cs.ansd:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-cs.ansd: // answered too: that counts
+			return nil
+		default:
+		}
+		return fmt.Errorf("%s: %w", cs.report(), ctx.Err())
+	}
 }
 
 // chatAgent is one agent's console: a session token and its event stream.
@@ -157,8 +229,7 @@ func newWebChatTarget(ctx context.Context, client *http.Client, addrs []string, 
 
 	// Customers: one chat each, its WebSocket open.
 	for i := range s.users {
-		base := addrs[i%len(addrs)]
-		cs, err := openChat(ctx, client, base, s.language, i, &t.byID)
+		cs, err := t.openChat(ctx, addrs[i%len(addrs)], i)
 		if err != nil {
 			t.Close()
 			return nil, err
@@ -166,13 +237,16 @@ func newWebChatTarget(ctx context.Context, client *http.Client, addrs []string, 
 		t.sessions = append(t.sessions, cs)
 		t.addCloser(cs)
 	}
+	var missing []string
 	for _, cs := range t.sessions {
-		select {
-		case <-cs.ansd:
-		case <-ctx.Done():
-			t.Close()
-			return nil, fmt.Errorf("chat %s was not answered by an agent within %s", cs.id, s.setupWait)
+		if err := cs.waitAnswered(ctx); err != nil {
+			missing = append(missing, cs.report())
 		}
+	}
+	if len(missing) > 0 {
+		t.Close()
+		return nil, fmt.Errorf("%d of %d chats were not answered by an agent within %s: %s",
+			len(missing), len(t.sessions), s.setupWait, strings.Join(missing, "; "))
 	}
 	logf("webchat: %d chats answered", len(t.sessions))
 	return t, nil
@@ -239,18 +313,26 @@ func (t *webChatTarget) rotate(ctx context.Context, i int) (*chatSession, error)
 		return nil, fmt.Errorf("chat %s: waiting for its end: %w", old.id, ctx.Err())
 	}
 	t.byID.Delete(old.id)
-	cs, err := openChat(ctx, t.client, t.addrs[i%len(t.addrs)], t.language, i, &t.byID)
+	cs, err := t.openChat(ctx, t.addrs[i%len(t.addrs)], i)
 	if err != nil {
 		return nil, err
 	}
 	t.addCloser(cs)
 	t.sessions[i] = cs
-	select {
-	case <-cs.ansd:
-		return cs, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("chat %s (worker %d's next) was not answered: %w", cs.id, i, ctx.Err())
+	if err := cs.waitAnswered(ctx); err != nil {
+		return nil, fmt.Errorf("worker %d's next chat was not answered by an agent: %w", i, err)
 	}
+	return cs, nil
+}
+
+// session is the session id, made (and made known) if it is not yet:
+// an agent's stream may show a session before its POST is answered.
+func (t *webChatTarget) session(id string) *chatSession {
+	if v, ok := t.byID.Load(id); ok {
+		return v.(*chatSession)
+	}
+	v, _ := t.byID.LoadOrStore(id, newChatSession(id))
+	return v.(*chatSession)
 }
 
 // Do sends one message on the worker's chat and waits for its ack and
@@ -422,22 +504,26 @@ func (a *chatAgent) read(client *http.Client, t *webChatTarget) {
 	}
 }
 
-type streamEvent = struct {
+type streamEvent struct {
 	Index uint64          `json:"index"`
 	Seq   int             `json:"seq"`
 	Type  string          `json:"type"`
 	Data  json.RawMessage `json:"data"`
 }
 
+// position is the event's stream position, INDEX.SEQ.
+func (ev *streamEvent) position() string { return fmt.Sprintf("%d.%d", ev.Index, ev.Seq) }
+
 // handle acts on a batch of the agent's events.
 func (a *chatAgent) handle(ctx context.Context, client *http.Client, t *webChatTarget, events []streamEvent) {
 	for _, ev := range events {
-		a.since = fmt.Sprintf("%d.%d", ev.Index, ev.Seq)
+		a.since = ev.position()
 		if os.Getenv("BENCHLOAD_DEBUG") != "" {
 			t.logf("agent %s: %s %s", a.user, ev.Type, ev.Data)
 		}
 		var d struct {
 			Chat   string   `json:"chat"`
+			Call   string   `json:"call"`
 			From   string   `json:"from"`
 			Text   string   `json:"text"`
 			Agents []string `json:"agents"`
@@ -447,20 +533,27 @@ func (a *chatAgent) handle(ctx context.Context, client *http.Client, t *webChatT
 			if json.Unmarshal(ev.Data, &d) != nil || !slices.Contains(d.Agents, a.agent) {
 				continue
 			}
+			// A chat's call has the session's id; the offer may come
+			// before the POST that created the session is answered.
+			var cs *chatSession
+			if d.Call != "" {
+				cs = t.session(d.Call)
+				cs.note("%s at %s", a.user, ev.position())
+			}
 			go func() {
 				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
 				code, b, err := postJSON(actx, client, a.base+"/console/api/v1/ops/answer", a.token, nil)
 				if err != nil || code != http.StatusOK {
 					t.logf("webchat: agent %s answering an offer %s: HTTP %d %s %v", a.user, ev.Data, code, snippet(b), err)
+					if cs != nil {
+						cs.note("%s's answer HTTP %d %s %v", a.user, code, snippet(b), err)
+					}
 				}
 			}()
 		case "chat.answered":
-			if json.Unmarshal(ev.Data, &d) == nil {
-				if v, ok := t.byID.Load(d.Chat); ok {
-					cs := v.(*chatSession)
-					cs.once.Do(func() { close(cs.ansd) })
-				}
+			if json.Unmarshal(ev.Data, &d) == nil && d.Chat != "" {
+				t.session(d.Chat).answered()
 			}
 		case "chat.message":
 			if json.Unmarshal(ev.Data, &d) == nil && d.From == "customer" {
@@ -475,12 +568,12 @@ func (a *chatAgent) handle(ctx context.Context, client *http.Client, t *webChatT
 	}
 }
 
-// openChat creates a chat session on base, makes it known in byID (its
-// agent may answer it before the WebSocket is open) and opens its
-// WebSocket.
-func openChat(ctx context.Context, client *http.Client, base, lang string, i int, byID *sync.Map) (*chatSession, error) {
-	code, b, err := postJSON(ctx, client, base+"/api/v1/chats", "", map[string]any{
-		"chat_language": lang, "customer_name": fmt.Sprintf("Bench customer %d", i), "source": "bench",
+// openChat creates a chat session on base (customer i), takes its
+// session — made already if an agent's stream showed it first — and
+// opens its WebSocket.
+func (t *webChatTarget) openChat(ctx context.Context, base string, i int) (*chatSession, error) {
+	code, b, err := postJSON(ctx, t.client, base+"/api/v1/chats", "", map[string]any{
+		"chat_language": t.language, "customer_name": fmt.Sprintf("Bench customer %d", i), "source": "bench",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("POST /api/v1/chats: %w", err)
@@ -491,9 +584,10 @@ func openChat(ctx context.Context, client *http.Client, base, lang string, i int
 	if code != http.StatusCreated || json.Unmarshal(b, &r) != nil || r.Session == "" {
 		return nil, fmt.Errorf("POST /api/v1/chats: HTTP %d: %s", code, snippet(b))
 	}
-	cs := &chatSession{id: r.Session, acks: make(chan string, 64), seen: make(chan string, 64),
-		done: make(chan struct{}), ansd: make(chan struct{})}
-	byID.Store(cs.id, cs)
+	cs := t.session(r.Session)
+	cs.mu.Lock()
+	cs.base = base
+	cs.mu.Unlock()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/api/v1/chats/"+r.Session+"/ws?since=0", nil)
 	if err != nil {
 		return nil, fmt.Errorf("chat %s WebSocket: %w", r.Session, err)
@@ -504,7 +598,8 @@ func openChat(ctx context.Context, client *http.Client, base, lang string, i int
 }
 
 // read takes the customer's frames: acks and errors go to the waiting
-// operation; the transcript (its own messages echoed) is not needed.
+// operation, the session's status (hello, status) is noted for a report;
+// the transcript (its own messages echoed) is not needed.
 func (cs *chatSession) read() {
 	defer close(cs.done)
 	for {
@@ -517,12 +612,19 @@ func (cs *chatSession) read() {
 			ID      string `json:"id"`
 			Code    int    `json:"code"`
 			Message string `json:"message"`
+			Status  string `json:"status"`
+			Agent   string `json:"agent"`
 		}
 		if json.Unmarshal(b, &f) != nil {
 			continue
 		}
 		var v string
 		switch f.Type {
+		case "hello", "status":
+			cs.mu.Lock()
+			cs.status, cs.agent = f.Status, f.Agent
+			cs.mu.Unlock()
+			continue
 		case "ack":
 			v = f.ID
 		case "error":

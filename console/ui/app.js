@@ -23,6 +23,12 @@ const DEFAULTS = { lang: (navigator.language || "en").slice(0, 2), auto: false, 
   sdLineState: false, ownSpeedDials: false, speedDials: [] };
 const prefs = Object.assign({}, DEFAULTS, { lang: localStorage.getItem(LANG) || DEFAULTS.lang });
 let prefsSeen = "";       // the server's preferences last applied (JSON)
+// prefsRevision is the revision of the preferences of the last state
+// document (preferences_revision). A save names the revision it was made
+// from; once another console of the same user saved since, the server
+// refuses it (412 precondition_failed) and nothing is saved:
+// savePreferences reloads and the operator applies again.
+let prefsRevision = 0;
 let conn = null;
 let doc = null;           // the last state document
 let session = null;       // {user, agent}
@@ -61,9 +67,10 @@ function dur(ms) {
 const sinceNs = (ns) => (ns ? Date.now() - ns / 1e6 : NaN);
 
 // fromServer applies the preferences of the state document (null: never
-// saved, the defaults) when they changed.
+// saved, the defaults) when they or their revision changed (a set-up
+// then starts from a list read at the new revision).
 function fromServer(p) {
-  const key = JSON.stringify(p || null);
+  const key = JSON.stringify([p || null, prefsRevision]);
   if (key === prefsSeen) return;
   prefsSeen = key;
   p = p || {};
@@ -103,6 +110,26 @@ function applyColumns() {
 async function run(name, body) {
   clearError();
   try { return await conn.op(name, body); } catch (e) { fail(e); return null; }
+}
+
+// savePreferences saves next, made from the preferences read at
+// revision rev: "saved"; "stale" when another console of the same user
+// saved since (nothing saved; the current preferences are reloaded from
+// the leader, linearizable, so the next try names their revision); null
+// on another refusal (shown).
+async function savePreferences(next, rev) {
+  clearError();
+  try {
+    await conn.op("preferences", { preferences: toServer(next), revision: rev });
+    return "saved";
+  } catch (e) {
+    if (!(e instanceof ApiError && e.code === "precondition_failed")) { fail(e); return null; }
+    const d = await conn.readState("linearizable").catch(() => null);
+    // Shown unless a later read overtook it; its preferences are the
+    // current ones either way.
+    if (d && (d.preferences_revision || 0) > prefsRevision) { prefsRevision = d.preferences_revision; fromServer(d.preferences); }
+    return "stale";
+  }
 }
 
 // ---- modal dialogs -------------------------------------------------------
@@ -524,11 +551,16 @@ async function loadHistory() {
 const PALETTE = ["grey", "blue", "green", "yellow", "orange", "red", "purple", "teal"];
 const SD_PAGES = 2, SD_PER_PAGE = 50;
 let speedDials = [], speedPage = 1;
+// speedDialsRev: the preferences revision known when speedDials was
+// read (the list is at least that recent); a set-up saves from it.
+let speedDialsRev = 0;
 
 async function loadSpeedDials() {
   if (!conn) return;
+  const rev = prefsRevision;
   try {
     speedDials = (await conn.api("GET", "/speed-dials?consistency=stale")) || [];
+    speedDialsRev = rev;
     renderSpeedDials();
   } catch (e) { fail(e); }
 }
@@ -578,8 +610,17 @@ const ownList = () => speedDials.map((x) => {
 
 // saveSpeedDials replaces the preferences with change applied (the
 // server checks them: a refusal names the field and changes nothing).
-async function saveSpeedDials(change) {
-  if (!(await run("preferences", { preferences: toServer({ ...prefs, ...change }) }))) { renderSpeedDials(); return false; }
+// rev is the revision the edited list was read at: when another console
+// saved since, nothing is saved, the list is reloaded (with the other
+// console's keys) and the operator makes the change again.
+async function saveSpeedDials(change, rev = speedDialsRev) {
+  const r = await savePreferences({ ...prefs, ...change }, rev);
+  if (r === "stale") {
+    await loadSpeedDials();
+    fail(t("speed.stale"));
+    return false;
+  }
+  if (!r) { renderSpeedDials(); return false; }
   await conn.readState("stale").catch(() => {});
   await loadSpeedDials();
   say(t("speed.saved"));
@@ -587,7 +628,7 @@ async function saveSpeedDials(change) {
 }
 
 async function editSpeedDial(i) {
-  const list = ownList();
+  const rev = speedDialsRev, list = ownList();
   const cur = i >= 0 ? list[i] : { label: "", number: $("target").value.trim(), page: speedPage, position: 0 };
   if (i < 0) { // the first free position of the page shown
     const used = new Set(list.filter((x) => x.page === speedPage).map((x) => x.position));
@@ -609,19 +650,20 @@ async function editSpeedDial(i) {
   if (v.label2.trim()) sd.label2 = v.label2.trim();
   if (v.colour) sd.colour = v.colour;
   if (i >= 0) list[i] = sd; else list.push(sd);
-  if (await saveSpeedDials({ ownSpeedDials: true, speedDials: list })) { speedPage = sd.page; renderSpeedDials(); }
+  if (await saveSpeedDials({ ownSpeedDials: true, speedDials: list }, rev)) { speedPage = sd.page; renderSpeedDials(); }
 }
 
 async function deleteSpeedDial(i) {
-  const list = ownList();
+  const rev = speedDialsRev, list = ownList();
   if (!(await ask({ title: t("vm.delete"), text: t("speed.confirmDelete", { label: list[i].label || list[i].number }) }))) return;
   list.splice(i, 1);
-  await saveSpeedDials({ ownSpeedDials: true, speedDials: list });
+  await saveSpeedDials({ ownSpeedDials: true, speedDials: list }, rev);
 }
 
 async function speedDefaults() {
+  const rev = speedDialsRev;
   if (!(await ask({ title: t("speed.defaults"), text: t("speed.confirmDefaults") }))) return;
-  await saveSpeedDials({ ownSpeedDials: false, speedDials: [] });
+  await saveSpeedDials({ ownSpeedDials: false, speedDials: [] }, rev);
 }
 
 // ---- directory search fields ----------------------------------------------
@@ -907,7 +949,7 @@ async function startConsole(token, who) {
   $("login").hidden = true;
   $("app").hidden = false;
   conn = new Conn(token, {
-    onState: (d) => { doc = d; fromServer(d.preferences); render(); },
+    onState: (d) => { doc = d; prefsRevision = d.preferences_revision || 0; fromServer(d.preferences); render(); },
     onEvents: logEvents,
     onRole: renderTitle,
     onTrouble,
@@ -931,7 +973,7 @@ async function startConsole(token, who) {
 function logoutLocal() {
   conn?.stop();
   clearInterval(countdown); countdown = null;
-  conn = null; doc = null; session = null; prefsSeen = "";
+  conn = null; doc = null; session = null; prefsSeen = ""; prefsRevision = 0; speedDialsRev = 0;
   sessionStorage.removeItem(TOKEN);
   delete document.body.dataset.ready;
   $("app").hidden = true;
@@ -969,9 +1011,13 @@ const STATES = ["disconnected", "paused", "connected", "global"];
 const COLUMNS = () => [...document.querySelectorAll("table[data-list] th[data-col]")].map((th) => ({
   id: th.closest("table").dataset.list + "." + th.dataset.col, label: `${t("cols.list." + th.closest("table").dataset.list)}: ${th.textContent}` }));
 
-async function openPrefs() {
+// openPrefs edits the preferences in the dialog. changes (after a save
+// another console's overtook) are the operator's edits, by field: shown
+// over the reloaded preferences, with a notice, to apply again.
+async function openPrefs(changes = null) {
   const cols = COLUMNS();
-  const v = await ask({ title: t("prefs.title"), fields: [
+  const base = { ...prefs }, rev = prefsRevision; // what this edit is made from
+  const fields = [
     { name: "lang", label: t("prefs.lang"), type: "select", value: prefs.lang,
       options: languages.map((l) => ({ value: l, label: l === "es" ? "Español" : "English" })) },
     { name: "auto", label: t("prefs.auto"), type: "checkbox", value: prefs.auto },
@@ -990,16 +1036,30 @@ async function openPrefs() {
       label: st === "global" ? t("prefs.shortcuts", { actions: Object.keys(shortcutActions).join(", ") })
         : t("prefs.shortcutsState", { state: t("state." + st), preset: Object.entries(PRESET[st]).map(([k, a]) => `${k}=${a}`).join(" ") }) })),
     ...cols.map((c) => ({ name: "col-" + c.id.replace(".", "-"), label: t("prefs.hide", { column: c.label }), type: "checkbox", value: prefs.hidden.includes(c.id) })),
-  ] });
+  ];
+  const shown = Object.fromEntries(fields.map((f) => [f.name, String(f.value)])); // the preferences as read
+  if (changes) for (const f of fields) if (f.name in changes) f.value = changes[f.name];
+  const v = await ask({ title: t("prefs.title"), text: changes ? t("prefs.stale") : "", fields });
   if (!v) return;
-  const grace = v.graceSeconds.trim() === "" ? 0 : Number(v.graceSeconds);
-  const next = { ...prefs, lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one
+  const grace = String(v.graceSeconds).trim() === "" ? 0 : Number(v.graceSeconds);
+  const next = { ...base, lang: v.lang, auto: v.auto, graceSeconds: Number.isFinite(grace) ? grace : v.graceSeconds, // the server names a bad one
     autoLogin: v.autoLogin, supGeneral: v.supGeneral, sdLineState: v.sdLineState, timeFormat: v.timeFormat, onIncoming: v.onIncoming, ringTone: v.ringTone, textSize: v.textSize,
     hidden: cols.filter((c) => v["col-" + c.id.replace(".", "-")]).map((c) => c.id),
     shortcuts: STATES.flatMap((st) => parseShortcuts(st, v["keys-" + st])) };
   // Checked by the server (the edge): a refusal names the field and
   // changes nothing; the saved preferences come back with the state.
-  if (!(await run("preferences", { preferences: toServer(next) }))) return;
+  const r = await savePreferences(next, rev);
+  if (r === "stale") {
+    // Another console saved meanwhile: nothing of this edit was saved
+    // and the preferences are reloaded. The operator's own edits (the
+    // fields it changed from what it read) go over them in the dialog
+    // again, with a notice; everything else is the other console's.
+    const mine = {};
+    for (const f of fields) if (String(v[f.name]) !== shown[f.name]) mine[f.name] = v[f.name];
+    say(t("prefs.stale"));
+    return openPrefs(mine);
+  }
+  if (!r) return;
   if (next.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
   say(t("prefs.saved"));
   await conn.readState("stale").catch(() => {});
@@ -1041,7 +1101,7 @@ function wire() {
   $("state-paused").onclick = () => setState("paused");
   $("state-connected").onclick = () => setState("connected");
   $("logout-button").onclick = logout;
-  $("prefs-button").onclick = openPrefs;
+  $("prefs-button").onclick = () => openPrefs();
   $("failover-icon").onclick = () => conn && conn.switchOver();
   $("notice-ok").onclick = () => { $("notice").hidden = true; }; // does not switch
   $("btn-accept").onclick = () => run("answer");

@@ -72,22 +72,23 @@ type Code string
 
 // The codes, with their HTTP status (Status).
 const (
-	BadRequest       Code = "bad_request"        // 400: malformed input; Field names it when known
-	Unauthorized     Code = "unauthorized"       // 401: missing or wrong admin token, bad or expired session, bad password
-	Forbidden        Code = "forbidden"          // 403: authenticated, but not allowed to do this
-	NotFound         Code = "not_found"          // 404: no such route or object
-	MethodNotAllowed Code = "method_not_allowed" // 405: the route exists for other methods (Allow lists them)
-	Refused          Code = "refused"            // 409: understood and refused by a rule; nothing changed
-	TooLarge         Code = "too_large"          // 413: the request body is over its limit
-	HeadersTooLarge  Code = "headers_too_large"  // 431: the request's headers are over their limit
-	TooManyRequests  Code = "too_many_requests"  // 429: slow down (log-in attempts); Retry-After says when
-	Canceled         Code = "canceled"           // 499: the client went away before the answer
-	Internal         Code = "internal"           // 500: a failure of this node
-	NotLeader        Code = "not_leader"         // 503: no leader known or reachable; retry
-	Unavailable      Code = "unavailable"        // 503: not ready or cannot commit right now; retry
-	NotImplemented   Code = "not_implemented"    // 501: a transfer coding the server does not implement
-	Timeout          Code = "timeout"            // 504: the deadline passed before the cluster answered; retry
-	NoSpace          Code = "no_space"           // 507: a write failed for lack of disk space; free space and retry
+	BadRequest         Code = "bad_request"         // 400: malformed input; Field names it when known
+	Unauthorized       Code = "unauthorized"        // 401: missing or wrong admin token, bad or expired session, bad password
+	Forbidden          Code = "forbidden"           // 403: authenticated, but not allowed to do this
+	NotFound           Code = "not_found"           // 404: no such route or object
+	MethodNotAllowed   Code = "method_not_allowed"  // 405: the route exists for other methods (Allow lists them)
+	Refused            Code = "refused"             // 409: understood and refused by a rule; nothing changed
+	PreconditionFailed Code = "precondition_failed" // 412: made from a version no longer current (another client saved since); nothing changed: read it again and reapply
+	TooLarge           Code = "too_large"           // 413: the request body is over its limit
+	HeadersTooLarge    Code = "headers_too_large"   // 431: the request's headers are over their limit
+	TooManyRequests    Code = "too_many_requests"   // 429: slow down (log-in attempts); Retry-After says when
+	Canceled           Code = "canceled"            // 499: the client went away before the answer
+	Internal           Code = "internal"            // 500: a failure of this node
+	NotLeader          Code = "not_leader"          // 503: no leader known or reachable; retry
+	Unavailable        Code = "unavailable"         // 503: not ready or cannot commit right now; retry
+	NotImplemented     Code = "not_implemented"     // 501: a transfer coding the server does not implement
+	Timeout            Code = "timeout"             // 504: the deadline passed before the cluster answered; retry
+	NoSpace            Code = "no_space"            // 507: a write failed for lack of disk space; free space and retry
 )
 
 // StatusClientClosedRequest is the status of Canceled (nginx's 499): no
@@ -96,7 +97,7 @@ const StatusClientClosedRequest = 499
 
 // Codes lists every code, for tests and documentation.
 func Codes() []Code {
-	return []Code{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Refused, TooLarge, HeadersTooLarge,
+	return []Code{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Refused, PreconditionFailed, TooLarge, HeadersTooLarge,
 		TooManyRequests, Canceled, Internal, NotImplemented, NotLeader, Unavailable, Timeout, NoSpace}
 }
 
@@ -116,6 +117,8 @@ func (c Code) Status() int {
 		return http.StatusMethodNotAllowed
 	case Refused:
 		return http.StatusConflict
+	case PreconditionFailed:
+		return http.StatusPreconditionFailed
 	case TooLarge:
 		return http.StatusRequestEntityTooLarge
 	case HeadersTooLarge:

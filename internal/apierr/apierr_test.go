@@ -23,7 +23,7 @@ import (
 func TestStatusOfEveryCode(t *testing.T) {
 	want := map[apierr.Code]int{
 		apierr.BadRequest: 400, apierr.Unauthorized: 401, apierr.Forbidden: 403, apierr.NotFound: 404,
-		apierr.MethodNotAllowed: 405, apierr.Refused: 409, apierr.TooLarge: 413, apierr.HeadersTooLarge: 431, apierr.TooManyRequests: 429, apierr.Canceled: 499,
+		apierr.MethodNotAllowed: 405, apierr.Refused: 409, apierr.PreconditionFailed: 412, apierr.TooLarge: 413, apierr.HeadersTooLarge: 431, apierr.TooManyRequests: 429, apierr.Canceled: 499,
 		apierr.Internal: 500, apierr.NotImplemented: 501, apierr.NotLeader: 503, apierr.Unavailable: 503, apierr.Timeout: 504,
 		apierr.NoSpace: 507,
 	}
@@ -68,6 +68,8 @@ func TestFrom(t *testing.T) {
 			400, apierr.BadRequest, "agents[0].queues[0]", `agents[0].queues[0]: unknown queue "x"`},
 		{"wrapped refusal", fmt.Errorf("joining via http://m:7070: %w", &cluster.Refusal{Msg: "already a member"}),
 			409, apierr.Refused, "", "joining via http://m:7070: already a member"},
+		{"refusal of a stale version", &cluster.Refusal{Msg: "preferences: saved from revision 1, but another console saved revision 2 since", Code: apierr.PreconditionFailed},
+			412, apierr.PreconditionFailed, "", "preferences: saved from revision 1, but another console saved revision 2 since"},
 		{"replication refusal", &replication.Refusal{Msg: `unknown replication target "x"`}, 409, apierr.Refused, "", `unknown replication target "x"`},
 		{"invalid document", &contactcenter.FieldError{Field: "queues[0].strategy", Msg: "unknown strategy"},
 			400, apierr.BadRequest, "queues[0].strategy", "queues[0].strategy: unknown strategy"},

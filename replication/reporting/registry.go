@@ -141,7 +141,9 @@ var (
 	tableChats = &Table{Name: "chats", Columns: []Column{
 		{"chat_id", Text, []string{"chat", "session", "session_id", "chat_id", "id"}},
 		{"queue_id", Text, []string{"queue", "queue_id"}},
-		{"agent_id", Text, []string{"agent", "agent_id"}},
+		// chat.requeued names no agent (the session waits) but the one
+		// who left it: previous.
+		{"agent_id", Text, []string{"agent", "agent_id", "previous"}},
 		{"business_unit", Text, []string{"business_unit"}},
 		{"customer_name", Text, []string{"customer_name", "name"}},
 		{"language", Text, []string{"chat_language", "language"}},

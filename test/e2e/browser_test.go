@@ -55,21 +55,7 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatalf("starting chromium: %v", err)
 	}
-	// The page's uncaught exceptions, its console.error calls and the
-	// browser's security messages (a Content-Security-Policy violation);
-	// network errors are expected while a node is down.
-	go func() {
-		for m, err := range chromedp.Console(ctx) {
-			if err != nil {
-				return
-			}
-			if m.IsException() || (m.Type == chromedp.ConsoleError && (m.Source == "" || m.Source == "security")) {
-				b.mu.Lock()
-				b.errors = append(b.errors, m.String())
-				b.mu.Unlock()
-			}
-		}
-	}()
+	go b.collectErrors()
 	dir := ""
 	if base := os.Getenv("TANDEM_E2E_ARTIFACTS"); base != "" {
 		dir = filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_"))
@@ -83,6 +69,44 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	b.artifacts = dir
 	t.Logf("screenshots in %s", dir)
 	return b
+}
+
+// collectErrors records the page's uncaught exceptions, its
+// console.error calls and the browser's security messages (a
+// Content-Security-Policy violation) until the tab closes; network
+// errors are expected while a node is down.
+func (b *browser) collectErrors() {
+	for m, err := range chromedp.Console(b.ctx) {
+		if err != nil {
+			return
+		}
+		if m.IsException() || (m.Type == chromedp.ConsoleError && (m.Source == "" || m.Source == "security")) {
+			b.mu.Lock()
+			b.errors = append(b.errors, m.String())
+			b.mu.Unlock()
+		}
+	}
+}
+
+// newTab opens another tab of b's Chromium: a page of its own, with its
+// own sessionStorage (another console of the same operator), its errors
+// collected apart and its screenshots under name in b's directory. It
+// closes with the test.
+func (b *browser) newTab(name string) *browser {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	tab := &browser{t: b.t, ctx: ctx, artifacts: filepath.Join(b.artifacts, name)}
+	if err := os.MkdirAll(tab.artifacts, 0o755); err != nil {
+		b.t.Fatal(err)
+	}
+	// As for the browser: the first action opens the tab, which lives as
+	// long as that call's context.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.t.Fatalf("opening tab %s: %v", name, err)
+	}
+	go tab.collectErrors()
+	return tab
 }
 
 // run performs actions within a bound.

@@ -54,7 +54,7 @@ agents:
 	b.waitJS(waitShort, "the refusal", `document.getElementById("error").textContent === "Your phone is not connected: check it or restart it." && document.getElementById("state-disconnected").getAttribute("aria-pressed") === "true"`)
 	b.shot("phone-not-connected")
 
-	uiEdge(t, n, "preferences", map[string]any{"user": "ann", "preferences": map[string]any{"language": "es"}})
+	uiEdge(t, n, "preferences", map[string]any{"user": "ann", "revision": 0, "preferences": map[string]any{"language": "es"}})
 	b.waitJS(waitShort, "Spanish", `document.documentElement.lang === "es"`)
 	b.must("Paused again", chromedp.Click("#state-paused"))
 	b.waitJS(waitShort, "the refusal in Spanish", `document.getElementById("error").textContent === "Su teléfono no está conectado: compruébelo o reinícielo."`)

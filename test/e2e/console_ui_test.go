@@ -122,7 +122,7 @@ func nodeByID(nodes []*node, id string) *node {
 }
 
 // autoPrefs makes ann's console switch automatically with no grace.
-var autoPrefs = map[string]any{"user": "ann", "preferences": map[string]any{"language": "en", "auto_failover": true, "failover_grace_seconds": 0}}
+var autoPrefs = map[string]any{"user": "ann", "revision": 0, "preferences": map[string]any{"language": "en", "auto_failover": true, "failover_grace_seconds": 0}}
 
 // TestConsoleUIFailover clicks the web console in Chromium against a real
 // 3-node cluster: log in on the leader's page, go Connected, answer a
@@ -618,4 +618,150 @@ func activityOnce(t *testing.T, b *browser, typ, text string) {
 	if once != 1 {
 		t.Fatalf("%s %q shows %d times: %v", typ, text, once, rows)
 	}
+}
+
+// TestConsoleUIPreferencesTwoPages: two consoles of one operator (two
+// Chromium tabs, each with its own session, on two members). Page B
+// opens its preferences and makes the text large; meanwhile page A sets
+// up a speed dial of its own and changes the activity list's times. B's
+// save, made from what it read, is refused by the cluster (412
+// precondition_failed, nothing saved): B says so, reloads, and shows its
+// own change over A's in the dialog again; saved, nothing of A's is
+// lost (A's key and times, B's text size, on both pages and in the
+// cluster). A speed-dial set-up made from an old list is refused the
+// same way, the list reloaded with the other page's change.
+func TestConsoleUIPreferencesTwoPages(t *testing.T) {
+	nodes := uiCluster(t, "uip", uiOpts{})
+	leader := waitLeader(t, nodes, 3)
+	var follower *node
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	pageA := newBrowser(t, 1280, 800)
+	pageB := pageA.newTab("page-b")
+	for _, p := range []struct {
+		b    *browser
+		n    *node
+		name string
+	}{{pageA, leader, "A"}, {pageB, follower, "B"}} {
+		p.b.must(p.name+": open the console", chromedp.Navigate("http://"+p.n.httpAddr+"/console/"))
+		p.b.waitJS(waitShort, p.name+": log-in form", `!document.getElementById("login").hidden`)
+		p.b.must(p.name+": log in", chromedp.SendKeys("#login-user", "ann"), chromedp.SendKeys("#login-password", "ann-secret-1"),
+			chromedp.Click("#login-submit"))
+		p.b.waitJS(waitShort, p.name+": the console's state", `document.body.dataset.ready === "1"`)
+	}
+	// cluster reads ann's preferences as the cluster keeps them.
+	type kept struct {
+		Revision    int `json:"revision"`
+		Preferences struct {
+			TimeFormat string `json:"time_format"`
+			TextSize   string `json:"text_size"`
+			RingTone   bool   `json:"ring_tone"`
+			SpeedDials []struct {
+				Label  string `json:"label"`
+				Number string `json:"number"`
+			} `json:"speed_dials"`
+		} `json:"preferences"`
+	}
+	cluster := func() kept {
+		t.Helper()
+		code, raw, err := leader.get("/v1/console/preferences?user=ann", true)
+		var k kept
+		if err != nil || code != 200 || json.Unmarshal(raw, &k) != nil {
+			t.Fatalf("ann's preferences: %d %s %v", code, raw, err)
+		}
+		return k
+	}
+	labels := func(k kept) string {
+		var out []string
+		for _, sd := range k.Preferences.SpeedDials {
+			out = append(out, sd.Label+"="+sd.Number)
+		}
+		return strings.Join(out, " ")
+	}
+
+	// B opens its preferences (read at revision 0) and makes the text
+	// large, not saved yet.
+	pageB.must("B: preferences", chromedp.Click("#prefs-button"))
+	pageB.waitJS(waitShort, "B: the preferences dialog", `!document.getElementById("modal").hidden`)
+	pageB.must("B: large text", chromedp.SetValue("#modal-field-textSize", "large"))
+
+	// Meanwhile A sets up a key of its own (the default Bob becomes its
+	// own too) and changes the activity list's times.
+	pageA.must("A: speed dials tab", chromedp.Click("#tab-speed"))
+	pageA.must("A: set up", chromedp.Click("#speed-setup"))
+	pageA.waitJS(waitShort, "A: the set-up table", `!document.getElementById("speed-editor").hidden`)
+	pageA.must("A: add a key", chromedp.Click("#speed-add"))
+	pageA.waitJS(waitShort, "A: the speed-dial dialog", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-label"`)
+	pageA.must("A: Reception, 2002", chromedp.SendKeys("#modal-field-label", "Reception"), chromedp.SendKeys("#modal-field-number", "2002"),
+		chromedp.Focus("#modal-field-number"), chromedp.KeyEvent("\r"))
+	receptionKey := `(() => { const k = [...document.querySelectorAll("#speed-dials button")].find((b) => b.querySelector(".sd-label").textContent === "Reception"); return k !== undefined; })()`
+	pageA.waitJS(waitShort, "A: its key", receptionKey)
+	pageA.must("A: preferences", chromedp.Click("#prefs-button"))
+	pageA.waitJS(waitShort, "A: the preferences dialog", `!document.getElementById("modal").hidden`)
+	pageA.must("A: times since the previous event", chromedp.SetValue("#modal-field-timeFormat", "previous"), chromedp.Click("#modal-ok"))
+	pageA.waitJS(waitShort, "A: saved", `document.getElementById("status").textContent === "Preferences saved."`)
+	if k := cluster(); k.Revision != 2 || k.Preferences.TimeFormat != "previous" || labels(k) != "Bob=2002 Reception=2002" {
+		t.Fatalf("after A's saves: %+v", k)
+	}
+	// B's page follows A's saves live (its stream), its dialog still open
+	// with what it read.
+	pageB.waitJS(waitShort, "B: A's key on its page", receptionKey)
+	pageB.waitJS(waitShort, "B: its dialog still open", `!document.getElementById("modal").hidden && document.getElementById("modal-field-timeFormat").value === "clock"`)
+	pageB.shot("b-before-save")
+
+	// B saves from revision 0: refused, told, reloaded, its change shown
+	// over A's.
+	pageB.must("B: save", chromedp.Click("#modal-ok"))
+	stale := `Your preferences were changed in another console meanwhile, so nothing was saved.`
+	pageB.waitJS(waitShort, "B: told, the dialog again with A's times and its large text",
+		`!document.getElementById("modal").hidden && document.getElementById("modal-text").textContent.startsWith(`+fmt.Sprintf("%q", stale)+`) &&
+		document.getElementById("status").textContent.startsWith(`+fmt.Sprintf("%q", stale)+`) &&
+		document.getElementById("modal-field-timeFormat").value === "previous" && document.getElementById("modal-field-textSize").value === "large"`)
+	pageB.shot("b-told")
+	if k := cluster(); k.Revision != 2 || k.Preferences.TextSize == "large" || k.Preferences.TimeFormat != "previous" || labels(k) != "Bob=2002 Reception=2002" {
+		t.Fatalf("the stale save changed something: %+v", k)
+	}
+	pageB.must("B: save again", chromedp.Click("#modal-ok"))
+	pageB.waitJS(waitShort, "B: saved, large text", `document.getElementById("modal").hidden && document.getElementById("status").textContent === "Preferences saved." && document.documentElement.style.fontSize === "18px"`)
+	if k := cluster(); k.Revision != 3 || k.Preferences.TextSize != "large" || k.Preferences.TimeFormat != "previous" || labels(k) != "Bob=2002 Reception=2002" {
+		t.Fatalf("after B's save: %+v", k)
+	}
+	pageA.waitJS(waitShort, "A: B's large text, its key kept", `document.documentElement.style.fontSize === "18px" && `+receptionKey)
+
+	// A speed-dial set-up from an old list: B opens the add dialog, A
+	// saves a preference meanwhile, B's key is refused, B's list is
+	// reloaded, and B adds it again.
+	pageB.must("B: speed dials tab", chromedp.Click("#tab-speed"))
+	pageB.must("B: set up", chromedp.Click("#speed-setup"))
+	pageB.waitJS(waitShort, "B: the set-up table", `!document.getElementById("speed-editor").hidden`)
+	pageB.must("B: add a key", chromedp.Click("#speed-add"))
+	pageB.waitJS(waitShort, "B: the speed-dial dialog", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-label"`)
+	pageB.must("B: Desk, 2001", chromedp.SendKeys("#modal-field-label", "Desk"), chromedp.SendKeys("#modal-field-number", "2001"))
+	pageA.must("A: preferences again", chromedp.Click("#prefs-button"))
+	pageA.waitJS(waitShort, "A: the preferences dialog again", `!document.getElementById("modal").hidden`)
+	pageA.must("A: ring tone", chromedp.Click("#modal-field-ringTone"), chromedp.Click("#modal-ok"))
+	pageA.waitJS(waitShort, "A: saved again", `document.getElementById("modal").hidden && document.getElementById("status").textContent === "Preferences saved."`)
+	pageB.must("B: save the key", chromedp.Focus("#modal-field-number"), chromedp.KeyEvent("\r"))
+	pageB.waitJS(waitShort, "B: told, no Desk key", `document.getElementById("modal").hidden && document.getElementById("error").textContent.startsWith("Your speed dials were changed in another console meanwhile") && `+receptionKey+` && !document.querySelector('#speed-dials button[data-number="2001"]')`)
+	if k := cluster(); k.Revision != 4 || !k.Preferences.RingTone || labels(k) != "Bob=2002 Reception=2002" {
+		t.Fatalf("the stale set-up changed something: %+v", k)
+	}
+	pageB.must("B: add the key again", chromedp.Click("#speed-add"))
+	pageB.waitJS(waitShort, "B: the speed-dial dialog again", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-label"`)
+	pageB.must("B: Desk, 2001 again", chromedp.SendKeys("#modal-field-label", "Desk"), chromedp.SendKeys("#modal-field-number", "2001"),
+		chromedp.Focus("#modal-field-number"), chromedp.KeyEvent("\r"))
+	pageB.waitJS(waitShort, "B: its key", `document.querySelector('#speed-dials button[data-number="2001"]') !== null && `+receptionKey)
+	if k := cluster(); k.Revision != 5 || !k.Preferences.RingTone || k.Preferences.TextSize != "large" || k.Preferences.TimeFormat != "previous" ||
+		labels(k) != "Bob=2002 Reception=2002 Desk=2001" {
+		t.Fatalf("at the end: %+v", k)
+	}
+	pageA.waitJS(waitShort, "A: B's key too", `document.querySelector('#speed-dials button[data-number="2001"]') !== null && `+receptionKey)
+	pageA.shot("a-end")
+	pageB.shot("b-end")
+	pageA.noJSErrors()
+	pageB.noJSErrors()
 }

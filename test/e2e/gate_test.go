@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"io"
+	"math"
 	"net"
 	"sync"
 	"testing"
@@ -12,12 +13,17 @@ import (
 // a peer's answers at a known point instead of racing a fast machine
 // (TestMailLeaderKilled kills the leader while its IMAP fetch is held,
 // so the leader cannot have ingested everything, however fast it is).
+// A gate from startConnGate holds instead every connection after the
+// first few from its first byte (for a client that opens one connection
+// per message, such as the mail sender's SMTP sessions).
 type gate struct {
 	ln    net.Listener
 	to    string
 	limit int64
+	free  int // startConnGate: connections let through before holding; 0 otherwise
 
 	mu     sync.Mutex
+	n      int // connections accepted
 	opened chan struct{}
 	held   chan struct{} // closed when a connection is first held
 	once   sync.Once
@@ -27,14 +33,30 @@ type gate struct {
 // startGate proxies a new loopback port to the address to.
 func startGate(t *testing.T, to string, limit int64) *gate {
 	t.Helper()
+	return newGate(t, to, limit, 0)
+}
+
+func newGate(t *testing.T, to string, limit int64, free int) *gate {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gate{ln: ln, to: to, limit: limit, opened: make(chan struct{}), held: make(chan struct{})}
+	g := &gate{ln: ln, to: to, limit: limit, free: free, opened: make(chan struct{}), held: make(chan struct{})}
 	go g.serve()
 	t.Cleanup(g.close)
 	return g
+}
+
+// startConnGate proxies a new loopback port to the address to, letting
+// the first free connections through and holding the answers of every
+// later one from its first byte until open.
+func startConnGate(t *testing.T, to string, free int) *gate {
+	t.Helper()
+	if free < 1 {
+		t.Fatalf("startConnGate: free %d, want at least 1", free)
+	}
+	return newGate(t, to, 0, free)
 }
 
 // Port is the proxy's port.
@@ -74,23 +96,28 @@ func (g *gate) serve() {
 		}
 		g.mu.Lock()
 		g.conns = append(g.conns, c, s)
+		g.n++
+		limit := g.limit
+		if g.free > 0 && g.n <= g.free {
+			limit = math.MaxInt64
+		}
 		g.mu.Unlock()
 		go func() { io.Copy(s, c); s.Close() }()
-		go func() { g.down(c, s); c.Close() }()
+		go func() { g.down(c, s, limit); c.Close() }()
 	}
 }
 
 // down copies the server's bytes to the client, holding them once the
-// connection has passed the limit while the gate is closed.
-func (g *gate) down(c, s net.Conn) {
+// connection has passed limit bytes while the gate is closed.
+func (g *gate) down(c, s net.Conn, limit int64) {
 	var n int64
 	buf := make([]byte, 4096)
 	for {
 		want := len(buf)
-		if n < g.limit && int64(want) > g.limit-n {
-			want = int(g.limit - n)
+		if n < limit && int64(want) > limit-n {
+			want = int(limit - n)
 		}
-		if n >= g.limit {
+		if n >= limit {
 			select {
 			case <-g.opened:
 			default:

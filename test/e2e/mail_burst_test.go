@@ -36,9 +36,17 @@ func TestMailReplyBurstLeaderKilled(t *testing.T) {
 		ann       = "ann@customer.example"
 	)
 	srv, pf := startMailPeers(t, true)
+	// The cluster reaches Postfix through a gate that lets the first
+	// minute's sessions and five of the second's through and holds the
+	// next one (the sender opens one SMTP session per reply, one at a
+	// time), so the leader is killed in the middle of the second
+	// minute's sends however fast the machine is: the second minute's
+	// attempts are spaced as the first minute's were, which a fast
+	// machine makes within a few milliseconds of each other.
+	g := startConnGate(t, pf.Addr(), perMinute+5)
 	nodes := startCluster(t, "mq", 3, nil)
 	leader := waitLeader(t, nodes, 3)
-	leader.apply(mailDocSMTP(srv, pf, perMinute)).ok(t)
+	leader.apply(strings.Replace(mailDocSMTP(srv, pf, perMinute), fmt.Sprintf("port: %d,", pf.Port), fmt.Sprintf("port: %d,", g.Port()), 1)).ok(t)
 	uid, err := srv.Append("INBOX", []byte("From: Ann <ann@customer.example>\r\nTo: Support <support@example.org>\r\nSubject: Order 7\r\nMessage-ID: <o-7@customer.example>\r\n\r\nWhere is it?\r\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,24 +108,23 @@ func TestMailReplyBurstLeaderKilled(t *testing.T) {
 	}
 	// The first minute's 30 go out; the 31st waits for the first to
 	// leave the window. Kill the leader once the second minute's sends
-	// have begun and before they end (status polled every 10 ms).
+	// have begun and before they end: while the gate holds its 36th
+	// SMTP session.
 	waitFor(t, waitShort, "the first minute's 30 attempts", func() (bool, string) {
 		c := count(leader, "sent", "sending", "uncertain")
 		return c == perMinute, fmt.Sprint(c, " attempted")
 	})
-	var at int
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		at = count(leader, "sent", "sending", "uncertain")
-		if at >= perMinute+5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d attempted 2 min after the first 30", at)
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-g.held:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("no SMTP session held 2 min after the first 30 attempts: %d attempted", count(leader, "sent", "sending", "uncertain"))
 	}
+	at := count(leader, "sent", "sending", "uncertain")
 	leader.kill()
+	g.open()
+	if at <= perMinute {
+		t.Fatalf("the leader was killed after %d attempts: the second minute's sends had not begun", at)
+	}
 	if at >= 2*perMinute {
 		t.Fatalf("the leader made all of the second minute's %d attempts before it was killed: the test killed nothing mid-way", at)
 	}

@@ -159,12 +159,20 @@ func TestReplicationSyncRecovers(t *testing.T) {
 		t.Errorf("recent sync changed the row count %d → %d", total, n)
 	}
 
-	// An interrupted full sync, continued.
+	// An interrupted full sync, continued. The run time is checked
+	// between batches of 1,000 events, so 1 ms stops it after its first
+	// batch (a PostgreSQL transaction, well over 1 ms on any machine) of
+	// a history several batches long: it must have stopped part-way, or
+	// --continue has nothing to continue.
 	r = leader.ctl("replication", "sync", "--target", "reporting", "--all", "--run-for", "1ms", "--poll", "100ms").ok(t)
 	j = leader.replSyncStatus()
 	if j.State != "interrupted" || !strings.Contains(r.stdout, "--continue") {
 		t.Fatalf("sync --all --run-for 1ms: %+v\n%s", j, r.stdout)
 	}
+	if j.Done == 0 || j.Done >= j.Total {
+		t.Fatalf("sync --all --run-for 1ms stopped after %d of %d events: the test interrupted nothing part-way", j.Done, j.Total)
+	}
+	t.Logf("sync --all --run-for 1ms stopped after %d of %d events", j.Done, j.Total)
 	r = leader.ctl("replication", "sync", "--target", "reporting", "--continue", "--run-for", "1m", "--poll", "100ms").ok(t)
 	if j2 := leader.replSyncStatus(); j2.ID != j.ID || j2.State != "done" || j2.Done != j2.Total {
 		t.Errorf("continued sync: %+v (was %+v)\n%s", j2, j, r.stdout)

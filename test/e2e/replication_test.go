@@ -687,7 +687,9 @@ func TestReplicationReportingCluster(t *testing.T) {
 	old = leader
 	old.kill()
 	if atKill >= want {
-		t.Logf("the rate-limited delivery had already finished when %s was killed", old.id)
+		// 100 events a second bound the delivery whatever the machine:
+		// a finished one means the test killed nothing mid-way.
+		t.Fatalf("the rate-limited delivery had already finished (%d of %d rows) when %s was killed: the test killed nothing mid-way", atKill, want, old.id)
 	}
 	leader = waitLeader(t, followers(nodes, old), 3)
 	t.Logf("killed leader %s after about %d of %d rows; new leader %s", old.id, atKill, want, leader.id)

@@ -30,6 +30,7 @@ type chatFrameIn struct {
 	Code    int    `json:"code"`
 	Message string `json:"message"`
 	Status  string `json:"status"`
+	Agent   string `json:"agent"`
 }
 
 func (c *chatCustomer) connect(n *node, session string) {

@@ -133,7 +133,7 @@
     switch (f.type) {
       case "hello":
       case "status":
-        if (f.status === "connected") { answered = true; setState("chat_connected", "connected"); } else if (f.status === "queued") { setState("chat_waiting", "queued"); }
+        if (f.status === "connected") { answered = true; setState("chat_connected", "connected"); } else if (f.status === "queued") { setState(answered ? "chat_requeued" : "chat_waiting", "queued"); }
         break;
       case "message":
         if (f.seq <= last) { return; }
