@@ -54,12 +54,7 @@ type Envelope struct {
 // New builds an envelope of the current version, marshalling payload.
 func New(typ, id string, now time.Time, payload any) (Envelope, error) {
 	e := Envelope{Type: typ, Version: CurrentVersion, Time: now.UnixNano(), ID: id}
-	if raw, ok := payload.(json.RawMessage); ok && plainJSON(raw, true) {
-		// json.Marshal would copy it unchanged, after a scan with
-		// encoding/json's byte-at-a-time state machine (a batch's payload
-		// is hundreds of KB, on the leader's path to every commit).
-		e.Payload = bytes.Clone(raw)
-	} else if payload != nil {
+	if payload != nil {
 		b, err := json.Marshal(payload)
 		if err != nil {
 			return Envelope{}, fmt.Errorf("encoding %s payload: %w", typ, err)
@@ -67,34 +62,6 @@ func New(typ, id string, now time.Time, payload any) (Envelope, error) {
 		e.Payload = b
 	}
 	return e, e.Validate()
-}
-
-// plainJSON tells whether json.Marshal (html true) or an Encoder without
-// HTML escaping (html false) writes the raw JSON p unchanged: one valid
-// value, no white space outside strings, and with html no '<', '>', '&',
-// U+2028 or U+2029, which json.Marshal escapes. FuzzPlainJSON holds it to
-// encoding/json.
-func plainJSON(p []byte, html bool) bool {
-	if len(p) == 0 || !validJSON(p) {
-		return false
-	}
-	in := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case in && c == '\\':
-			i++ // the escaped byte: never the string's end
-		case c == '"':
-			in = !in
-		case !in && isSpace(c):
-			return false
-		case html && (c == '<' || c == '>' || c == '&'):
-			return false
-		case html && c == 0xE2 && i+2 < len(p) && p[i+1] == 0x80 && p[i+2]&^1 == 0xA8:
-			return false
-		}
-	}
-	return true
 }
 
 // Family is the part of Type before the first dot.
@@ -135,26 +102,6 @@ func Encode(e Envelope) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
-	if len(e.Payload) > 0 && plainJSON(e.Payload, false) {
-		// The envelope without its payload, which is last, then the
-		// payload as the encoder would copy it: unchanged.
-		payload := e.Payload
-		e.Payload = nil
-		head, err := encodeJSON(e)
-		if err != nil || len(head) == 0 || head[len(head)-1] != '}' {
-			return nil, fmt.Errorf("encoding command %s: %v", e.Type, err)
-		}
-		out := make([]byte, 0, len(head)+len(`,"payload":`)+len(payload))
-		out = append(out, head[:len(head)-1]...)
-		out = append(out, `,"payload":`...)
-		out = append(out, payload...)
-		return append(out, '}'), nil
-	}
-	return encodeJSON(e)
-}
-
-// encodeJSON is Encode through encoding/json.
-func encodeJSON(e Envelope) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
