@@ -484,6 +484,30 @@ func (e *Engine) MailSettings() *Mail {
 // spaces one, and it is cut at a rune boundary. The edges use it on text
 // from outside (e-mail headers) before proposing it.
 func CleanText(s string, max int) string {
+	if plainText(s) {
+		return clipText(s, max) // already clean: no copy
+	}
+	return cleanText(s, max)
+}
+
+// plainText tells whether CleanText would keep s as it is (before the
+// cut): printable ASCII, words separated by one space, none at the
+// edges.
+func plainText(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return s == ""
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < ' ' || c > '~' || (c == ' ' && s[i+1] == ' ') {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanText is CleanText rune by rune.
+func cleanText(s string, max int) string {
 	var b strings.Builder
 	space := false
 	for _, r := range s {

@@ -551,3 +551,17 @@ func TestMailBatchAppendJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCleanText holds CleanText's shortcut for plain text to the rune by
+// rune cleaning.
+func FuzzCleanText(f *testing.F) {
+	for _, s := range []string{"", "a", " a", "a ", "a  b", "a b", "a\tb", "caf\u00e9", "\x7f", "~!", "a\u202eb"} {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		max = max%600 + 600
+		if got, want := CleanText(s, max), cleanText(s, max); got != want {
+			t.Fatalf("CleanText(%q, %d) = %q, rune by rune %q", s, max, got, want)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -483,35 +484,15 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 	// fetchAhead waiting): the fetch and the commit overlap, and each
 	// batch is still committed, in UID order, before its contacts exist.
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	batches := make(chan fetched, fetchAhead)
+	fetching := make(chan struct{})
+	defer func() {
+		cancel()
+		<-fetching // no FETCH of this pass left pending on the session
+	}()
 	go func() {
-		defer close(batches)
-		after := last
-		for len(uids) > 0 {
-			n := min(len(uids), FetchBatch, cc.MaxMailBatch)
-			batch := uids[:n]
-			uids = uids[n:]
-			guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
-			msgs, err := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}}).Collect()
-			guard.Stop()
-			var f fetched
-			if err != nil {
-				f.err = serverErr("fetching new messages", err)
-			} else {
-				slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(int64(a.UID) - int64(b.UID)) })
-				f.reqs, after = c.requests(validity, after, msgs)
-				f.last = uint32(batch[len(batch)-1])
-			}
-			select {
-			case batches <- f:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
+		defer close(fetching)
+		c.fetchAll(ctx, cl, validity, last, uids, batches)
 	}()
 	var held *fetched // fetched, not yet committed
 	for {
@@ -545,6 +526,91 @@ type fetched struct {
 	reqs []cc.MailReceivedRequest // parsed, each naming the UID before it
 	last uint32                   // the batch's highest UID searched
 	err  error
+}
+
+// fetchAll fetches the headers of uids (sorted, all above after) in
+// batches of FetchBatch, parses them and sends them to out in UID order,
+// then closes out; an error is sent as the last batch. The FETCH of the
+// next batch is sent before the answers to the current one are read, so
+// the server goes from one to the next without waiting for the client;
+// each FETCH's answers are read by their own goroutine (the client hands
+// a message to its command and waits for it to be read: a reader waiting
+// for the end of the one before would never see it), each message
+// parsed as it arrives. It returns once no FETCH it sent is pending.
+func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity, after uint32, uids []imap.UID, out chan<- fetched) {
+	defer close(out)
+	type read struct {
+		reqs []cc.MailReceivedRequest
+		err  error
+	}
+	type pending struct {
+		res  chan read
+		last uint32
+	}
+	issue := func() *pending {
+		if len(uids) == 0 {
+			return nil
+		}
+		n := min(len(uids), FetchBatch, cc.MaxMailBatch)
+		batch := uids[:n]
+		uids = uids[n:]
+		p := &pending{res: make(chan read, 1), last: uint32(batch[n-1])}
+		cmd := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
+		go func() {
+			guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
+			defer guard.Stop()
+			reqs, err := c.readFetch(validity, cmd)
+			p.res <- read{reqs, err}
+		}()
+		return p
+	}
+	var next *pending
+	defer func() {
+		if next != nil {
+			<-next.res // read to its end (or the session closed): nothing pending
+		}
+	}()
+	for cur := issue(); cur != nil; cur = next {
+		next = issue()
+		r := <-cur.res
+		var f fetched
+		if r.err != nil {
+			f.err = serverErr("fetching new messages", r.err)
+		} else {
+			for i := range r.reqs {
+				r.reqs[i].After, after = after, r.reqs[i].UID
+			}
+			f.reqs, f.last = r.reqs, cur.last
+		}
+		select {
+		case out <- f:
+		case <-ctx.Done():
+			return
+		}
+		if r.err != nil {
+			return
+		}
+	}
+}
+
+// readFetch reads the answers to one FETCH of headers, parsing each
+// message as it arrives, into mail.received_batch entries sorted by UID
+// (their After not set).
+func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand) ([]cc.MailReceivedRequest, error) {
+	reqs := make([]cc.MailReceivedRequest, 0, FetchBatch)
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		buf, err := msg.Collect()
+		if err != nil {
+			_ = cmd.Close()
+			return nil, err
+		}
+		reqs = append(reqs, c.request(validity, buf))
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(reqs, func(a, b cc.MailReceivedRequest) int { return cmp.Compare(a.UID, b.UID) })
+	return reqs, nil
 }
 
 // groupBatches is the group commit: b (fetched without error) with the
@@ -590,30 +656,23 @@ func uidRanges(uids []imap.UID) imap.UIDSet {
 // fetchAhead bounds the fetched batches waiting for their commit.
 const fetchAhead = 2
 
-// requests reads the messages of one fetch (in UID order) into the
-// mail.received_batch's entries, each naming the UID before it (the
-// first: after), and returns the last UID. It runs while the previous
-// batch commits.
-func (c *Channel) requests(validity, after uint32, msgs []*imapclient.FetchMessageBuffer) ([]cc.MailReceivedRequest, uint32) {
-	reqs := make([]cc.MailReceivedRequest, 0, len(msgs))
-	for _, msg := range msgs {
-		h, err := ParseHeaders(msg.FindBodySection(headerSection))
-		if err != nil {
-			// An unreadable header still gets its UID recorded, as a
-			// contact without sender or subject: never skipped silently,
-			// never fetched for ever.
-			c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
-			h = Headers{}
-		}
-		req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), After: after, MessageID: h.MessageID, From: h.From,
-			FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
-		if h.Skip == "" && c.fromAlias(h.From) {
-			req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
-		}
-		reqs = append(reqs, req)
-		after = uint32(msg.UID)
+// request reads one fetched message into its mail.received_batch entry
+// (After not set).
+func (c *Channel) request(validity uint32, msg *imapclient.FetchMessageBuffer) cc.MailReceivedRequest {
+	h, err := ParseHeaders(msg.FindBodySection(headerSection))
+	if err != nil {
+		// An unreadable header still gets its UID recorded, as a
+		// contact without sender or subject: never skipped silently,
+		// never fetched for ever.
+		c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
+		h = Headers{}
 	}
-	return reqs, after
+	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), MessageID: h.MessageID, From: h.From,
+		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
+	if h.Skip == "" && c.fromAlias(h.From) {
+		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
+	}
+	return req
 }
 
 // EncodeBatch is the payload of a mail.received_batch: json.Marshal's

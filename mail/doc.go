@@ -1,8 +1,9 @@
 // Package mail is Tandem's e-mail channel (mail.md): the IMAP/SMTP edge
 // around the engine. On the leader it watches the one mailbox over IMAP4
 // (IDLE when the server has it, polling otherwise) with
-// emersion/go-imap/v2, reads each new message's header with go-message
-// (RFC 2047 words and non-UTF-8 charsets decoded), and commits each
+// emersion/go-imap/v2, reads each new message's header (plain headers
+// by hand, the others with go-message; RFC 2047 words and non-UTF-8
+// charsets decoded), and commits each
 // fetch's messages as one mail.received_batch command — their
 // UIDVALIDITY/UIDs and Message-IDs and, in the same step, their contacts
 // in the queues of the aliases they were written to — through

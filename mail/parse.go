@@ -48,6 +48,14 @@ type Headers struct {
 // header section). A header it cannot read at all is an error; a field it
 // cannot decode is left empty.
 func ParseHeaders(raw []byte) (Headers, error) {
+	if h, ok := parseHeadersFast(raw); ok {
+		return h, nil
+	}
+	return parseHeadersMessage(raw)
+}
+
+// parseHeadersMessage is ParseHeaders through go-message.
+func parseHeadersMessage(raw []byte) (Headers, error) {
 	e, err := message.Read(bytes.NewReader(raw))
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return Headers{}, fmt.Errorf("reading the message header: %w", err)
@@ -96,28 +104,28 @@ func ParseHeaders(raw []byte) (Headers, error) {
 			}
 		}
 	}
-	out.Skip = skipReason(h)
+	out.Skip = skipReasonOf(h.Get)
 	return out, nil
 }
 
-// skipReason: ours (HeaderContact), an auto-reply (Auto-Submitted other
+// skipReasonOf, from the header's fields (get): ours (HeaderContact), an auto-reply (Auto-Submitted other
 // than "no", RFC 3834; X-Autoreply, X-Autorespond), or bulk and list
 // mail (Precedence bulk/junk/list, List-Id).
-func skipReason(h gomail.Header) string {
-	if h.Get(HeaderContact) != "" {
+func skipReasonOf(get func(string) string) string {
+	if get(HeaderContact) != "" {
 		return cc.MailSkipOwn
 	}
-	if v := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); v != "" && v != "no" {
+	if v := strings.ToLower(strings.TrimSpace(get("Auto-Submitted"))); v != "" && v != "no" {
 		return cc.MailSkipAutoReply
 	}
-	if h.Get("X-Autoreply") != "" || h.Get("X-Autorespond") != "" {
+	if get("X-Autoreply") != "" || get("X-Autorespond") != "" {
 		return cc.MailSkipAutoReply
 	}
-	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	switch strings.ToLower(strings.TrimSpace(get("Precedence"))) {
 	case "bulk", "junk", "list":
 		return cc.MailSkipBulk
 	}
-	if h.Get("List-Id") != "" {
+	if get("List-Id") != "" {
 		return cc.MailSkipBulk
 	}
 	return ""
