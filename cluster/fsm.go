@@ -164,7 +164,10 @@ type fsm struct {
 	lastTime atomic.Int64       // latest command time applied (Unix ns): a new leader stamps no earlier
 	head     int                // start of the live dedupe window in st.Order
 	notify   func(index uint64) // after every applied batch
-	cmdSinks bool               // some sink is a CommandSink
+	// stored is told the size of each snapshot stored, and -1 after a
+	// restore (the snapshot store then holds one this FSM did not write).
+	stored   func(size int64)
+	cmdSinks bool // some sink is a CommandSink
 	// control are the machines of the cluster's own administration state
 	// (replication states), by family (Config.Control).
 	control map[string]bool
@@ -438,7 +441,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{data: b, sinks: f.sinks, index: f.applied.Load()}, nil
+	return &fsmSnapshot{data: b, sinks: f.sinks, index: f.applied.Load(), stored: f.stored}, nil
 }
 
 // encodeLocked is the snapshot document of the state now; f.mu is held.
@@ -495,6 +498,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		if restored && notify != nil && doc.Index > 0 {
 			notify(doc.Index) // wake readers waiting for an index the snapshot covers
 		}
+		if restored && f.stored != nil {
+			f.stored(-1)
+		}
 		if restored && doc.Index > 0 {
 			for _, s := range sinks {
 				if rs, ok := s.(RestoreSink); ok {
@@ -541,9 +547,10 @@ func machineKey(m Machine) string {
 }
 
 type fsmSnapshot struct {
-	data  []byte
-	sinks []EventSink
-	index uint64 // the applied index the document is at
+	data   []byte
+	sinks  []EventSink
+	index  uint64           // the applied index the document is at
+	stored func(size int64) // nil: nobody keeps the size
 }
 
 // Persist makes every sink durable first: once this snapshot is stored,
@@ -561,6 +568,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	}
 	if err := sink.Close(); err != nil {
 		return err
+	}
+	if s.stored != nil {
+		s.stored(int64(len(s.data)))
 	}
 	checkpoint(s.sinks, s.index, s.data)
 	return nil

@@ -293,12 +293,29 @@ func (s *SpaceStatus) String() string {
 
 // raftReserve is the free space the Raft directory keeps: raftReserve
 // bytes beyond the size of the latest snapshot, so that the next one fits.
+//
+// The size is read from the snapshot store once (at start, after a
+// restore) and then kept from each snapshot this node stores: the guard
+// asks every 10 ms while writes go on, and the store's List reads every
+// snapshot's metadata file and warns of a snapshot in progress ("found
+// temporary snapshot") each time — a hundred lines a second for as long
+// as a snapshot was being written.
 func (s *Store) raftReserve() int64 {
-	r := int64(raftReserve)
-	if metas, err := s.snaps.List(); err == nil && len(metas) > 0 {
-		r += metas[0].Size
+	size := s.snapSize.Load() - 1
+	if size < 0 {
+		size = 0
+		if metas, err := s.snaps.List(); err == nil && len(metas) > 0 {
+			size = metas[0].Size
+		}
+		s.snapSize.CompareAndSwap(0, size+1) // a snapshot stored meanwhile wins
 	}
-	return r
+	return raftReserve + size
+}
+
+// snapshotStored keeps the size of a snapshot this node stored (size)
+// or, after a restore (size < 0), has the next reserve read it again.
+func (s *Store) snapshotStored(size int64) {
+	s.snapSize.Store(max(size+1, 0))
 }
 
 // guardedLogs is the log store Raft writes through. On a follower (and a

@@ -108,10 +108,13 @@ type Store struct {
 	snaps  *raft.FileSnapshotStore
 	client *http.Client
 	now    func() time.Time
-	space  *spaceGuard  // refuses writes before the Raft log meets a full disk (space.go)
-	glogs  *guardedLogs // the log store Raft writes through: a follower short of space refuses entries
-	hand   handover     // handing leadership over for lack of space (space.go)
-	fwd    forwarder    // commands waiting to be forwarded to the leader (forward.go)
+	space  *spaceGuard // refuses writes before the Raft log meets a full disk (space.go)
+	// snapSize is the latest snapshot's size + 1 for the space reserve;
+	// 0 until read from the snapshot store (at start, after a restore).
+	snapSize atomic.Int64
+	glogs    *guardedLogs // the log store Raft writes through: a follower short of space refuses entries
+	hand     handover     // handing leadership over for lack of space (space.go)
+	fwd      forwarder    // commands waiting to be forwarded to the leader (forward.go)
 
 	readyTerm atomic.Uint64 // term in which this leader committed its barrier
 
@@ -164,6 +167,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	f.notify = s.onApplied
+	f.stored = s.snapshotStored
 	s.fsm = f
 
 	if err := s.openStorage(ctx); err != nil {
