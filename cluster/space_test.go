@@ -242,6 +242,21 @@ type spaceNode struct {
 
 const plenty, scarce = int64(1 << 30), int64(1 << 20)
 
+// setFree changes the free space n's guard sees, and has its next check
+// measure it: the guard measures at most every spaceCheckEvery, and on a
+// fast machine a test's next writes all came within that interval of the
+// last measurement (the short leader kept writing and never handed over).
+func (n *spaceNode) setFree(free int64) {
+	n.free.Store(free)
+	if n.st == nil {
+		return
+	}
+	g := n.st.space
+	g.mu.Lock()
+	g.checked = time.Time{}
+	g.mu.Unlock()
+}
+
 func startSpaceCluster(t *testing.T) []*spaceNode {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -250,7 +265,7 @@ func startSpaceCluster(t *testing.T) []*spaceNode {
 	var first string
 	for i := range nodes {
 		n := &spaceNode{}
-		n.free.Store(plenty)
+		n.setFree(plenty)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h, ok := n.handler.Load().(http.Handler); ok {
 				h.ServeHTTP(w, r)
@@ -359,7 +374,7 @@ func TestSpaceThreeNodes(t *testing.T) {
 
 	// A follower short of space.
 	full := others[0]
-	full.free.Store(scarce)
+	full.setFree(scarce)
 	for i := 0; i < 20; i++ {
 		n := []*spaceNode{leader, others[1]}[i%2]
 		if err := propose(t, n); err != nil {
@@ -385,7 +400,7 @@ func TestSpaceThreeNodes(t *testing.T) {
 		}
 		return false, "not listed"
 	})
-	full.free.Store(plenty)
+	full.setFree(plenty)
 	if err := propose(t, leader); err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +414,7 @@ func TestSpaceThreeNodes(t *testing.T) {
 		_, ok := roomyVoter(leader.st.servers(), leader.st.NodeID(), leader.st.space)
 		return ok && !leader.st.space.peersShort(), "not yet"
 	})
-	leader.free.Store(scarce)
+	leader.setFree(scarce)
 	for i := 0; i < 10; i++ {
 		if err := propose(t, leader); err != nil {
 			t.Fatalf("write %d through the short leader: %v", i, err)
@@ -419,14 +434,14 @@ func TestSpaceThreeNodes(t *testing.T) {
 			}
 		}
 	}
-	leader.free.Store(plenty)
+	leader.setFree(plenty)
 	caughtUp(t, leader, next)
 
 	// No majority with room: the leader refuses at once, naming them.
 	leader = next
 	for _, n := range nodes {
 		if n != leader {
-			n.free.Store(scarce)
+			n.setFree(scarce)
 		}
 	}
 	// (A write in the second before the leader hears of it waits for
@@ -440,7 +455,7 @@ func TestSpaceThreeNodes(t *testing.T) {
 		t.Fatalf("a write with both followers short: %v; want no_space naming both", err)
 	}
 	for _, n := range nodes {
-		n.free.Store(plenty)
+		n.setFree(plenty)
 	}
 	waitUntil(t, 5*time.Second, "writes once space is back", func() (bool, string) {
 		err := propose(t, leader)
