@@ -94,14 +94,19 @@ func parseHeadersFast(raw []byte) (out Headers, ok bool) {
 			}
 		}
 	}
+	unread := false
 	out.Skip = skipReasonOf(func(k string) string {
 		for i, name := range fastFieldNames {
 			if strings.EqualFold(name, k) {
 				return f.v[i]
 			}
 		}
-		panic("mail: skipReason asked for a field parseHeadersFast does not read: " + k)
+		unread = true // a field this parser does not read: go-message decides
+		return ""
 	})
+	if unread {
+		return Headers{}, false
+	}
 	return out, true
 }
 
