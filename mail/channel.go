@@ -598,19 +598,13 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 // (their After not set).
 func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand) ([]cc.MailReceivedRequest, error) {
 	reqs := make([]cc.MailReceivedRequest, 0, FetchBatch)
-	// The aliases once a FETCH, not once a message: reading the
-	// settings takes the engine's lock, which the FSM holds while it
-	// applies a batch, and each message waited for it there while the
-	// server's next answers queued up behind it. A change of settings
-	// restarts the session (session's watcher) as before.
-	aliases := c.aliases()
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 		buf, err := msg.Collect()
 		if err != nil {
 			_ = cmd.Close()
 			return nil, err
 		}
-		reqs = append(reqs, c.request(validity, aliases, buf))
+		reqs = append(reqs, c.request(validity, buf))
 	}
 	if err := cmd.Close(); err != nil {
 		return nil, err
@@ -664,7 +658,7 @@ const fetchAhead = 2
 
 // request reads one fetched message into its mail.received_batch entry
 // (After not set).
-func (c *Channel) request(validity uint32, aliases []cc.MailAlias, msg *imapclient.FetchMessageBuffer) cc.MailReceivedRequest {
+func (c *Channel) request(validity uint32, msg *imapclient.FetchMessageBuffer) cc.MailReceivedRequest {
 	h, err := ParseHeaders(msg.FindBodySection(headerSection))
 	if err != nil {
 		// An unreadable header still gets its UID recorded, as a
@@ -675,7 +669,7 @@ func (c *Channel) request(validity uint32, aliases []cc.MailAlias, msg *imapclie
 	}
 	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), MessageID: h.MessageID, From: h.From,
 		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
-	if h.Skip == "" && fromAlias(aliases, h.From) {
+	if h.Skip == "" && c.fromAlias(h.From) {
 		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
 	}
 	return req
@@ -745,20 +739,12 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 	return nil
 }
 
-// aliases is the mail channel's configured aliases (none when it is off).
-func (c *Channel) aliases() []cc.MailAlias {
-	if m := c.Engine.MailSettings(); m != nil {
-		return m.Aliases
-	}
-	return nil
-}
-
-// fromAlias tells whether from is one of the aliases' addresses.
-func fromAlias(aliases []cc.MailAlias, from string) bool {
-	if from == "" {
+func (c *Channel) fromAlias(from string) bool {
+	m := c.Engine.MailSettings()
+	if m == nil || from == "" {
 		return false
 	}
-	for _, a := range aliases {
+	for _, a := range m.Aliases {
 		if a.Address != "" && equalFold(a.Address, from) {
 			return true
 		}
