@@ -104,7 +104,7 @@ type Store struct {
 	raft   *raft.Raft
 	fsm    *fsm
 	logs   logStore
-	trans  *raft.NetworkTransport
+	trans  *clampTransport // raft's TCP transport, commit index clamped (commitclamp.go)
 	snaps  *raft.FileSnapshotStore
 	client *http.Client
 	now    func() time.Time
@@ -306,7 +306,7 @@ func (s *Store) closeStorage() {
 	}
 }
 
-func newTransport(addr string, logger hclog.Logger) (*raft.NetworkTransport, error) {
+func newTransport(addr string, logger hclog.Logger) (*clampTransport, error) {
 	adv, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("raft address %q: %w", addr, err)
@@ -315,7 +315,7 @@ func newTransport(addr string, logger hclog.Logger) (*raft.NetworkTransport, err
 	if err != nil {
 		return nil, fmt.Errorf("listening for raft on %s: %w", addr, err)
 	}
-	return t, nil
+	return newClampTransport(t), nil
 }
 
 func (s *Store) goLoop(fn func(ctx context.Context)) {

@@ -181,7 +181,7 @@ func checkAllHave(t *testing.T, nodes []*node, leader *node, acked []string) {
 			if err != nil {
 				return false, err.Error()
 			}
-			return got == want, fmt.Sprintf("%d bytes, want %d", len(got), len(want))
+			return got == want, fmt.Sprintf("%d bytes, want %d; %s", len(got), len(want), docDiff(got, want))
 		})
 	}
 	missing := 0
@@ -280,4 +280,29 @@ func toRaftWAL(t *testing.T, raftDir string) {
 	if err := os.Remove(filepath.Join(raftDir, "raft.db")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// docDiff names the lines (or comma-separated fields) one document has
+// and the other lacks (at most 10 each way), for a failure message.
+func docDiff(got, want string) string {
+	split := func(doc string) map[string]int {
+		m := map[string]int{}
+		for _, f := range strings.FieldsFunc(doc, func(r rune) bool { return r == '\n' || r == ',' }) {
+			m[strings.TrimSpace(f)]++
+		}
+		return m
+	}
+	g, w := split(got), split(want)
+	var extra, missing []string
+	for f, n := range g {
+		if n > w[f] && len(extra) < 10 {
+			extra = append(extra, f)
+		}
+	}
+	for f, n := range w {
+		if n > g[f] && len(missing) < 10 {
+			missing = append(missing, f)
+		}
+	}
+	return fmt.Sprintf("only here: %q; only on the leader: %q", extra, missing)
 }

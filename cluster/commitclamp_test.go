@@ -1,0 +1,79 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// TestClampCommit: a follower learns a commit index no further than the
+// last entry the request carries (the Raft paper's receiver rule), never
+// up to entries of its own log the request did not verify.
+func TestClampCommit(t *testing.T) {
+	entries := func(from, to uint64) []*raft.Log {
+		var l []*raft.Log
+		for i := from; i <= to; i++ {
+			l = append(l, &raft.Log{Index: i, Term: 5})
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name       string
+		req        raft.AppendEntriesRequest
+		wantCommit uint64
+	}{
+		{"entries end before the commit", raft.AppendEntriesRequest{PrevLogEntry: 383, Entries: entries(384, 387), LeaderCommitIndex: 400}, 387},
+		{"no entries: the previous entry is the last verified", raft.AppendEntriesRequest{PrevLogEntry: 383, LeaderCommitIndex: 400}, 383},
+		{"commit within the entries", raft.AppendEntriesRequest{PrevLogEntry: 383, Entries: entries(384, 420), LeaderCommitIndex: 400}, 400},
+		{"caught up: empty request from the leader's last index", raft.AppendEntriesRequest{PrevLogEntry: 420, LeaderCommitIndex: 420}, 420},
+		{"heartbeat", raft.AppendEntriesRequest{}, 0},
+		{"from the start", raft.AppendEntriesRequest{Entries: entries(1, 3), LeaderCommitIndex: 9}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req
+			clampCommit(&req)
+			if req.LeaderCommitIndex != tc.wantCommit {
+				t.Errorf("commit index %d, want %d", req.LeaderCommitIndex, tc.wantCommit)
+			}
+		})
+	}
+	clampCommit(&raft.RequestVoteRequest{}) // other requests pass untouched
+}
+
+// The transport Raft runs on hands AppendEntries over clamped, through
+// the consumer and in order.
+func TestClampTransport(t *testing.T) {
+	a, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	errs := make(chan error, 2)
+	for _, commit := range []uint64{50, 7} {
+		go func() {
+			req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax},
+				Term: 2, PrevLogEntry: 10, PrevLogTerm: 1, LeaderCommitIndex: commit}
+			errs <- a.AppendEntries("b", b.LocalAddr(), req, &raft.AppendEntriesResponse{})
+		}()
+		select {
+		case rpc := <-b.Consumer():
+			got := rpc.Command.(*raft.AppendEntriesRequest).LeaderCommitIndex
+			if want := min(commit, 10); got != want {
+				t.Errorf("commit index %d handed to Raft, want %d", got, want)
+			}
+			rpc.Respond(&raft.AppendEntriesResponse{Term: 2, Success: true}, nil)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no request reached the consumer")
+		}
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
