@@ -252,14 +252,24 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request, a Actor) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-// readThen answers a query after a read at the requested consistency.
-func (h *Handler) readThen(w http.ResponseWriter, r *http.Request, fn func() (any, error)) {
+// readAt reads at the consistency r asks for (?consistency=); false when
+// it could not, the error written.
+func (h *Handler) readAt(w http.ResponseWriter, r *http.Request) (cluster.Consistency, bool) {
 	c, err := consistency(r)
 	if err == nil {
 		err = h.Service.read(r.Context(), c)
 	}
 	if err != nil {
 		apierr.Write(w, err)
+		return c, false
+	}
+	return c, true
+}
+
+// readThen answers a query after a read at the requested consistency.
+func (h *Handler) readThen(w http.ResponseWriter, r *http.Request, fn func() (any, error)) {
+	c, ok := h.readAt(w, r)
+	if !ok {
 		return
 	}
 	cluster.MarkConsistency(w, c)
@@ -375,12 +385,8 @@ func (h *Handler) preferences(w http.ResponseWriter, r *http.Request, a Actor) {
 	if a.Admin {
 		user = r.URL.Query().Get("user")
 	}
-	c, err := consistency(r)
-	if err == nil {
-		err = h.Service.read(r.Context(), c)
-	}
-	if err != nil {
-		apierr.Write(w, err)
+	c, ok := h.readAt(w, r)
+	if !ok {
 		return
 	}
 	var known bool
@@ -535,12 +541,8 @@ func (h *Handler) voicemail(w http.ResponseWriter, r *http.Request, a Actor) {
 // PIN); the admin mount any. 404 when the message has no recording.
 func (h *Handler) voicemailAudio(w http.ResponseWriter, r *http.Request, a Actor) {
 	mailbox, message := r.PathValue("mailbox"), r.PathValue("message")
-	c, err := consistency(r)
-	if err == nil {
-		err = h.Service.read(r.Context(), c)
-	}
-	if err != nil {
-		apierr.Write(w, err)
+	c, ok := h.readAt(w, r)
+	if !ok {
 		return
 	}
 	e := h.Service.Engine
