@@ -105,9 +105,12 @@ func TestTandemTargetCommits(t *testing.T) {
 	if len(f.bodies) != 8 || f.types["call.note"] != 400 {
 		t.Fatalf("server saw %d distinct bodies, types %v", len(f.bodies), f.types)
 	}
+	// How the 400 operations spread over the workers is the scheduler's
+	// choice (Run hands each worker the next one when it is free): every
+	// worker must have committed, not some even share.
 	for _, b := range bodies {
-		if n := f.bodies[string(b)]; n < 20 {
-			t.Errorf("body %s committed %d times", b, n)
+		if f.bodies[string(b)] == 0 {
+			t.Errorf("body %s never committed", b)
 		}
 	}
 	if m.Hist.Count() != 400 || m.Hist.Quantile(0.99) <= 0 {
