@@ -104,7 +104,7 @@ type Store struct {
 	raft   *raft.Raft
 	fsm    *fsm
 	logs   logStore
-	trans  *clampTransport // raft's TCP transport, commit index clamped (commitclamp.go)
+	trans  *raftTransport // raft's TCP transport, with two corrections (transport.go)
 	snaps  *raft.FileSnapshotStore
 	client *http.Client
 	now    func() time.Time
@@ -306,7 +306,7 @@ func (s *Store) closeStorage() {
 	}
 }
 
-func newTransport(addr string, logger hclog.Logger) (*clampTransport, error) {
+func newTransport(addr string, logger hclog.Logger) (*raftTransport, error) {
 	adv, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("raft address %q: %w", addr, err)
@@ -315,7 +315,7 @@ func newTransport(addr string, logger hclog.Logger) (*clampTransport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listening for raft on %s: %w", addr, err)
 	}
-	return newClampTransport(t), nil
+	return newRaftTransport(t), nil
 }
 
 func (s *Store) goLoop(fn func(ctx context.Context)) {

@@ -110,17 +110,21 @@ func postQueueResult(client *http.Client, n *node, q string) (applyAck, error) {
 // load after losing its followers, and is then frozen, holds entries no
 // one else has; when it thaws, the new leader makes it clear that
 // uncommitted suffix ("clearing log suffix"). Restarted after that, the
-// node must start, rejoin and catch up. (With raft-wal, the store of
-// earlier builds, such a node panicked on every restart: issue 9.)
+// node must start, rejoin and catch up, and every node must then hold
+// the same state with every acknowledged write. (With raft-wal, the store
+// of earlier builds, such a node panicked on every restart: issue 9.)
 func TestSuffixClearedNodeRestarts(t *testing.T) {
 	nodes := startCluster(t, "t", 3, nil)
 	var acked []string
 	var cleared *node
 	// A round clears a suffix when the frozen leader appended a write
 	// before losing its lease: usually the first, not always on a loaded
-	// machine.
-	const rounds = 8
-	for round := 1; round <= rounds && cleared == nil; round++ {
+	// machine. Every round is also a chance for the thawed leader to
+	// diverge (hashicorp/raft#695: it stamped its last writes with the new
+	// leader's term, about one round in ten before cluster/transport.go),
+	// so the test runs a few even when the first clears.
+	const minRounds, rounds = 4, 8
+	for round := 1; round <= rounds && (cleared == nil || round <= minRounds); round++ {
 		old := waitLeader(t, nodes, 3)
 		survivors := followers(nodes, old)
 		load := startWriteLoad(fmt.Sprintf("r%d", round), 8, func(w, i int) *node { return old })
@@ -150,7 +154,7 @@ func TestSuffixClearedNodeRestarts(t *testing.T) {
 		acked = append(acked, load.halt()...)
 		acked = append(acked, burst.halt()...)
 		waitLeader(t, nodes, 3)
-		if strings.Contains(old.log(), "clearing log suffix") {
+		if cleared == nil && strings.Contains(old.log(), "clearing log suffix") {
 			cleared = old
 		}
 		t.Logf("round %d: froze %s; suffix cleared: %v", round, old.name(), cleared != nil)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,8 +44,9 @@ func TestClampCommit(t *testing.T) {
 }
 
 // The transport Raft runs on hands AppendEntries over clamped, through
-// the consumer and in order.
-func TestClampTransport(t *testing.T) {
+// the consumer and in order; heartbeats come the same way, never through
+// the handler Raft registers for its fast path (hashicorp/raft#695).
+func TestRaftTransport(t *testing.T) {
 	a, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +57,11 @@ func TestClampTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	var fastPath atomic.Int32
+	b.SetHeartbeatHandler(func(rpc raft.RPC) { // as raft.NewRaft does
+		fastPath.Add(1)
+		rpc.Respond(&raft.AppendEntriesResponse{Term: 2, Success: true}, nil)
+	})
 	errs := make(chan error, 2)
 	for _, commit := range []uint64{50, 7} {
 		go func() {
@@ -75,5 +82,27 @@ func TestClampTransport(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
+	}
+	// A heartbeat, as the leader's heartbeat goroutine sends it (no
+	// entries, no previous entry, no commit index).
+	go func() {
+		hb := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax,
+			ID: []byte("a"), Addr: []byte(a.LocalAddr())}, Term: 3}
+		errs <- a.AppendEntries("b", b.LocalAddr(), hb, &raft.AppendEntriesResponse{})
+	}()
+	select {
+	case rpc := <-b.Consumer():
+		if hb := rpc.Command.(*raft.AppendEntriesRequest); hb.Term != 3 || len(hb.Entries) != 0 {
+			t.Errorf("got %+v, want the heartbeat", hb)
+		}
+		rpc.Respond(&raft.AppendEntriesResponse{Term: 3, Success: true}, nil)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the heartbeat did not reach the consumer")
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if n := fastPath.Load(); n != 0 {
+		t.Errorf("the fast-path handler ran %d times", n)
 	}
 }
