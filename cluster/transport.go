@@ -22,9 +22,11 @@ import (
 // look already present (same index, same term), are skipped, and the node
 // applies its own in their place — hashicorp/raft#695, open upstream.
 // Delivered through Consumer instead, a heartbeat is handled between the
-// main loop's steps, like any AppendEntries: it costs the follower no
-// more than waiting for the write in progress (tens of milliseconds at
-// worst, against an election timeout of a second).
+// main loop's steps, like any AppendEntries: it waits at most for the
+// log write in progress (milliseconds; tens under a loaded disk, against
+// the 400 ms heartbeat timeout of LANDefaults); a request that keeps a
+// follower busy longer (a large write, a snapshot install) renews its
+// contact with the leader when it ends, as a heartbeat does.
 //
 // An AppendEntries request's LeaderCommitIndex is lowered to the index of
 // the last entry it carries (PrevLogEntry when it carries none). That is
