@@ -93,6 +93,7 @@ func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, boo
 	rtt := time.Since(start)
 	if r.NodeID != "" {
 		c.s.space.notePeer(r.NodeID, r.NoSpace)
+		c.s.replicas.compare(r.NodeID, r.Digests)
 	}
 	local := t0.Add(rtt / 2)
 	return time.Unix(0, r.Time).Sub(local), true

@@ -163,6 +163,7 @@ type fsm struct {
 	applied  atomic.Uint64
 	lastTime atomic.Int64       // latest command time applied (Unix ns): a new leader stamps no earlier
 	head     int                // start of the live dedupe window in st.Order
+	digests  applyDigests       // of the entries applied, for the replica check (replicacheck.go)
 	notify   func(index uint64) // after every applied batch
 	// stored is told the size of each snapshot stored, and -1 after a
 	// restore (the snapshot store then holds one this FSM did not write).
@@ -244,6 +245,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	var last uint64
 	for i, l := range logs {
 		last = l.Index
+		f.digests.add(l)
 		if l.Type != raft.LogCommand {
 			continue
 		}
@@ -528,6 +530,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.st = st
 	f.head = 0
+	f.digests.restored(doc.Index)
 	if doc.Index > 0 {
 		f.applied.Store(doc.Index)
 	}

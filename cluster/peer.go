@@ -36,14 +36,16 @@ type JoinRequest struct {
 	NonVoter  bool   `json:"non_voter,omitempty"`
 }
 
-// ClockReading is a member's wall clock, and whether the filesystem of
-// its Raft log is short of space (space.go).
+// ClockReading is a member's wall clock, whether the filesystem of its
+// Raft log is short of space (space.go), and the digests of the entries
+// it applied (replicacheck.go).
 type ClockReading struct {
 	NodeID string `json:"node_id"`
 	Time   int64  `json:"time_unix_nano"`
 	// NoSpace is the member's Raft directory while it is short of
 	// space, "" while it has room.
-	NoSpace string `json:"no_space,omitempty"`
+	NoSpace string         `json:"no_space,omitempty"`
+	Digests []WindowDigest `json:"digests,omitempty"`
 }
 
 // PeerHandler serves the peer protocol. Mount it at /v1/internal/ behind
@@ -105,7 +107,8 @@ func (s *Store) PeerHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/internal/clock", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano(), NoSpace: s.space.shortDir()})
+		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano(), NoSpace: s.space.shortDir(),
+			Digests: s.fsm.digests.closed()})
 	})
 	return apierr.Mux(mux)
 }

@@ -25,6 +25,9 @@ type Status struct {
 	// NoSpace is set while this node refuses writes because the
 	// filesystem of its Raft log is short of space (space.go).
 	NoSpace *SpaceStatus `json:"no_space,omitempty"`
+	// Replicas is what comparing the entries this node applied with its
+	// peers' found (replicacheck.go).
+	Replicas ReplicaStatus `json:"replicas"`
 }
 
 // NodeStatus is one member as Raft's configuration and the metadata know it.
@@ -56,6 +59,7 @@ func (s *Store) Status() Status {
 		AppliedIndex: s.AppliedIndex(),
 		Clock:        s.clock.status(),
 		NoSpace:      s.space.status(),
+		Replicas:     s.replicas.status(),
 		Ready:        s.Ready(),
 	}
 	if e, _ := s.joinErr.Load().(string); e != "" {

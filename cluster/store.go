@@ -122,6 +122,8 @@ type Store struct {
 	appliedCh chan struct{} // closed and replaced after each applied batch
 
 	clock *clockWatch
+	// replicas compares the entries this node applied with its peers'.
+	replicas *replicaCheck
 
 	joinErr atomic.Value // string
 	removed atomic.Value // string: why this node is no longer a member (markRemoved)
@@ -204,6 +206,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	running.Store(s.raft)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.clock = newClockWatch(s)
+	s.replicas = &replicaCheck{s: s}
 
 	switch {
 	case !existing && cfg.Join == "":

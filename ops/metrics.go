@@ -33,6 +33,8 @@ var (
 	descSkewAlarm = prometheus.NewDesc("tandem_clock_skew_alarm", "1 when the skew against the leader exceeds 2 s.", nil, nil)
 	descReady     = prometheus.NewDesc("tandem_ready", "1 when the node knows a leader and has caught up.", nil, nil)
 	descNoSpace   = prometheus.NewDesc("tandem_raft_disk_no_space", "1 while this node refuses writes because the filesystem of its Raft log is short of space.", nil, nil)
+	descDiverged  = prometheus.NewDesc("tandem_replica_diverged", "Number of members found to have applied other log entries than this node (replica check).", nil, nil)
+	descChecked   = prometheus.NewDesc("tandem_replica_checked_index", "End of the latest log window this node compared with a member and found the same.", nil, nil)
 )
 
 // clusterCollector reads the store's status at scrape time.
@@ -40,7 +42,7 @@ type clusterCollector struct{ st *cluster.Store }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descRole, descTerm, descCommit, descApplied, descVoters,
-		descContact, descSkew, descSkewLead, descSkewAlarm, descReady, descNoSpace} {
+		descContact, descSkew, descSkewLead, descSkewAlarm, descReady, descNoSpace, descDiverged, descChecked} {
 		ch <- d
 	}
 }
@@ -81,6 +83,8 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSkewLead, float64(s.Clock.SkewVsLeaderMS)/1000)
 	gauge(descSkewAlarm, b2f(s.Clock.Alarm))
 	gauge(descReady, b2f(s.Ready))
+	gauge(descDiverged, float64(len(s.Replicas.Diverged)))
+	gauge(descChecked, float64(s.Replicas.CheckedTo))
 }
 
 func b2f(b bool) float64 {

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// replicasDoc is the replica check's section of GET /v1/status.
+type replicasDoc struct {
+	Replicas struct {
+		CheckedTo uint64 `json:"checked_to"`
+		Diverged  []struct {
+			Node string `json:"node"`
+			From uint64 `json:"from"`
+			To   uint64 `json:"to"`
+		} `json:"diverged"`
+	} `json:"replicas"`
+}
+
+func (n *node) replicas() (replicasDoc, error) {
+	var doc replicasDoc
+	code, b, err := n.get("/v1/status", true)
+	if err != nil {
+		return doc, err
+	}
+	if code != http.StatusOK {
+		return doc, fmt.Errorf("GET /v1/status: HTTP %d: %s", code, b)
+	}
+	return doc, json.Unmarshal(b, &doc)
+}
+
+// TestReplicaCheckFindsDivergedNode: a follower whose Raft log holds, at
+// one index, another command than the other members' (edited while it
+// was down, as a failing disk or a library bug would leave it) applies it
+// when it restarts, and its engine silently differs. The replica check
+// names it — in the leader's /v1/status, /metrics and log, and the
+// follower names both others — once the window holding that index is
+// compared; the two healthy members find each other the same.
+func TestReplicaCheckFindsDivergedNode(t *testing.T) {
+	nodes := startCluster(t, "rc", 3, nil)
+	leader := waitLeader(t, nodes, 3)
+	load := startWriteLoad("rc", 8, func(w, i int) *node { return leader })
+	waitFor(t, waitCluster, "writes through "+leader.name(), func() (bool, string) {
+		load.mu.Lock()
+		defer load.mu.Unlock()
+		return len(load.acked) >= 100, fmt.Sprint(len(load.acked))
+	})
+	acked := load.halt()
+	victim := followers(nodes, leader)[0]
+	healthy := followers(nodes, leader)[1]
+	waitFor(t, waitCluster, victim.name()+" to apply every write", func() (bool, string) {
+		got, err := victim.config("stale")
+		return err == nil && strings.Contains(got, `"`+acked[len(acked)-1]+`"`), fmt.Sprint(err)
+	})
+	// SIGKILL, not a stop: a stopping node may snapshot, and the edited
+	// entry must be one the node replays when it starts again.
+	victim.kill()
+	target := acked[len(acked)/2]
+	index := editLogEntry(t, filepath.Join(victim.dataDir, "raft", "raft.db"), target, "rc-edited")
+	victim.start()
+	waitLeader(t, nodes, 3)
+	waitFor(t, waitCluster, victim.name()+" to apply the edited entry", func() (bool, string) {
+		got, err := victim.config("stale")
+		return err == nil && strings.Contains(got, `"rc-edited"`) && !strings.Contains(got, `"`+target+`"`), fmt.Sprint(err)
+	})
+
+	// Writes go on until the window holding the edited index is closed
+	// on every member and compared (a member samples the others once a
+	// second).
+	more := startWriteLoad("rd", 8, func(w, i int) *node { return leader })
+	defer more.halt()
+	named := func(n *node, want ...*node) func() (bool, string) {
+		return func() (bool, string) {
+			doc, err := n.replicas()
+			if err != nil {
+				return false, err.Error()
+			}
+			var got []string
+			for _, d := range doc.Replicas.Diverged {
+				if d.From > index || d.To < index {
+					return false, fmt.Sprintf("%s named for indices %d-%d, the edited entry is at %d", d.Node, d.From, d.To, index)
+				}
+				got = append(got, d.Node)
+			}
+			var names []string
+			for _, w := range want {
+				names = append(names, w.name())
+			}
+			return strings.Join(got, ",") == strings.Join(names, ","), fmt.Sprintf("%+v", doc.Replicas)
+		}
+	}
+	waitFor(t, waitCluster, leader.name()+" to name "+victim.name(), named(leader, victim))
+	first, second := leader, healthy
+	if second.name() < first.name() {
+		first, second = second, first
+	}
+	waitFor(t, waitCluster, victim.name()+" to name both others", named(victim, first, second))
+	waitFor(t, waitCluster, healthy.name()+" to name "+victim.name()+" and compare with "+leader.name(), func() (bool, string) {
+		ok, why := named(healthy, victim)()
+		if !ok {
+			return false, why
+		}
+		doc, err := healthy.replicas()
+		return err == nil && doc.Replicas.CheckedTo > index, fmt.Sprintf("%+v %v", doc.Replicas, err)
+	})
+	more.halt()
+	for _, n := range nodes {
+		doc, _ := n.replicas()
+		t.Logf("%s: %+v", n.name(), doc.Replicas)
+	}
+	t.Logf("the edited entry is at index %d", index)
+
+	if code, body, err := leader.get("/metrics", true); err != nil || code != http.StatusOK ||
+		!strings.Contains(string(body), "\ntandem_replica_diverged 1\n") {
+		t.Errorf("leader's /metrics (HTTP %d, %v) lacks tandem_replica_diverged 1", code, err)
+	}
+	if !strings.Contains(leader.log(), "replica check") || !strings.Contains(leader.log(), `"peer":"`+victim.name()+`"`) {
+		t.Errorf("%s's log does not name %s:\n%s", leader.name(), victim.name(), leader.logTail(20))
+	}
+	if strings.Contains(healthy.log(), `"peer":"`+leader.name()+`"`) {
+		t.Errorf("%s's log names %s, which applied the same entries", healthy.name(), leader.name())
+	}
+}
+
+// editLogEntry replaces, in a stopped node's raft log, the queue id old in
+// the command that created it by new, and returns the entry's index.
+func editLogEntry(t *testing.T, path, old, new string) uint64 {
+	t.Helper()
+	store, err := raftboltdb.New(raftboltdb.Options{Path: path, MsgpackUseNewTimeFormat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	first, err := store.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := store.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	needle := []byte(`"id":"` + old + `"`)
+	for i := first; i <= last; i++ {
+		var l raft.Log
+		if err := store.GetLog(i, &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Type != raft.LogCommand || !bytes.Contains(l.Data, needle) {
+			continue
+		}
+		l.Data = bytes.Replace(l.Data, needle, []byte(`"id":"`+new+`"`), 1)
+		if err := store.StoreLog(&l); err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	t.Fatalf("no entry in %s (%d-%d) creates queue %s", path, first, last, old)
+	return 0
+}
