@@ -134,6 +134,7 @@ var mibNodes = []mibNode{
 	{"tandemBackupFailed", "tandemNotifications", 9},
 	{"tandemExtensionsBelowThreshold", "tandemNotifications", 10},
 	{"tandemMailServerUnreachable", "tandemNotifications", 11},
+	{"tandemReplicaDiverged", "tandemNotifications", 12},
 
 	{"tandemCompliances", "tandemConformance", 1},
 	{"tandemGroups", "tandemConformance", 2},

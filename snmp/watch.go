@@ -23,6 +23,7 @@ type watchState struct {
 	members    map[string]string
 	repl       map[string]replication.State
 	skewed     map[string]bool // members over cluster.MaxSkew in this node's view
+	diverged   map[string]bool // members the replica check named
 	noSpace    map[int]bool    // this node's stores short of space, by tandemNotifyStore value
 	below      bool            // operational extensions below the threshold
 }
@@ -83,6 +84,7 @@ func (a *Agent) poll(src Sources) {
 		a.pollReplication(r, st.NodeID, leader)
 	}
 	a.pollClock(&st, leader)
+	a.pollReplicas(&st, leader)
 	a.pollNoSpace(&st, rs)
 	if src.Engine != nil {
 		a.pollExtensions(src.Engine.ExtensionUsage(), st.NodeID, leader)
@@ -114,6 +116,39 @@ func (a *Agent) pollClock(st *cluster.Status, leader bool) {
 				m.ID, ms))))
 	}
 	w.skewed = skewed
+}
+
+// pollReplicas notifies a member the replica check found to have applied
+// other log entries than this node (cluster.ReplicaStatus): every node
+// notes the members its check named, the leader alone notifies, once per
+// member (a divergence stays in the status until the node restarts).
+func (a *Agent) pollReplicas(st *cluster.Status, leader bool) {
+	w := &a.watch
+	for _, d := range st.Replicas.Diverged {
+		if w.diverged[d.Node] {
+			continue
+		}
+		if w.diverged == nil {
+			w.diverged = map[string]bool{}
+		}
+		w.diverged[d.Node] = true
+		if !leader {
+			continue
+		}
+		m := cluster.NodeStatus{ID: d.Node}
+		for _, n := range st.Nodes {
+			if n.ID == d.Node {
+				m = n
+			}
+		}
+		r := memberRow(st, m)
+		a.notify("tandemReplicaDiverged",
+			a.scalarVB("tandemNodeId", text(st.NodeID)),
+			a.columnVB("tandemMemberAddress", r.index, r.vals[0]),
+			a.scalarVB("tandemNotifyMessage", text(fmt.Sprintf(
+				"%s applied other log entries than %s in indices %d-%d: one of the two engines has diverged; rebuild the odd one out from a healthy member",
+				d.Node, st.NodeID, d.From, d.To))))
+	}
 }
 
 // Values of tandemNotifyStore.

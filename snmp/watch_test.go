@@ -361,6 +361,56 @@ func TestClockSkewNotification(t *testing.T) {
 	}
 }
 
+// A member the replica check names is notified once, by the leader; a
+// follower notes it, so that it does not notify again once it leads.
+func TestReplicaDivergedNotification(t *testing.T) {
+	a := trapAgent(t, ProfileNOC)
+	src, cl, _ := testSources()
+	src.Replication = nil
+	step := func(role string, diverged ...string) string {
+		cl.set(func(st *cluster.Status) {
+			st.Role = role
+			st.Replicas.Diverged = nil
+			for _, n := range diverged {
+				st.Replicas.Diverged = append(st.Replicas.Diverged, cluster.Divergence{Node: n, From: 257, To: 512})
+			}
+		})
+		a.poll(src)
+		return names(queued(t, a))
+	}
+	for i, s := range []struct {
+		role     string
+		diverged []string
+		want     string
+	}{
+		{"leader", nil, ""},
+		{"follower", []string{"n3"}, ""},
+		{"leader", []string{"n3"}, ""}, // noted as a follower
+		{"leader", []string{"n3", "n2"}, "tandemReplicaDiverged"},
+		{"leader", []string{"n3", "n2"}, ""},
+	} {
+		if got := step(s.role, s.diverged...); got != s.want {
+			t.Fatalf("step %d (%s, %v): %q, want %q", i, s.role, s.diverged, got, s.want)
+		}
+	}
+	b := trapAgent(t, ProfileNOC)
+	cl.set(func(st *cluster.Status) {
+		st.Role = "leader"
+		st.Replicas.Diverged = []cluster.Divergence{{Node: "n2", From: 257, To: 512}}
+	})
+	b.poll(src)
+	ns := queued(t, b)
+	if len(ns) != 1 {
+		t.Fatalf("%q", names(ns))
+	}
+	v := vars(ns[0])
+	msg, _ := v[oidOf(t, b, "tandemNotifyMessage", 0)].(string)
+	if v[oidOf(t, b, "tandemMemberEntry", append([]uint32{2}, stringIndex("n2")...)...)] != "127.0.0.1:7002" ||
+		v[oidOf(t, b, "tandemNodeId", 0)] != "n1" || !strings.Contains(msg, "n2") || !strings.Contains(msg, "257-512") {
+		t.Fatalf("varbinds %v", v)
+	}
+}
+
 func TestNoSpaceNotification(t *testing.T) {
 	a := trapAgent(t, ProfileNOC)
 	src, cl, repl := testSources()

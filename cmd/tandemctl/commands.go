@@ -189,6 +189,17 @@ func cmdStatus(ctx context.Context, g *globals, e env) error {
 		clock = fmt.Sprintf("ALARM: skew over 2 s (vs leader %d ms, peers %v)", st.Clock.SkewVsLeaderMS, st.Clock.PeersMS)
 	}
 	fmt.Fprintf(w, "clock\t%s\n", clock)
+	switch {
+	case len(st.Replicas.Diverged) > 0:
+		for _, d := range st.Replicas.Diverged {
+			fmt.Fprintf(w, "replicas\tDIVERGED: %s applied other log entries than this node in indices %d-%d (found %s)\n",
+				d.Node, d.From, d.To, d.Since.Format(time.RFC3339))
+		}
+	case st.Replicas.CheckedTo > 0:
+		fmt.Fprintf(w, "replicas\tsame entries applied as the members compared, to index %d\n", st.Replicas.CheckedTo)
+	default:
+		fmt.Fprintf(w, "replicas\tnot compared yet\n")
+	}
 	if st.NoSpace != nil {
 		fmt.Fprintf(w, "disk\tFULL since %s: %s\n", st.NoSpace.Since.Format(time.RFC3339), st.NoSpace.Message)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -40,12 +41,15 @@ func (n *node) replicas() (replicasDoc, error) {
 // TestReplicaCheckFindsDivergedNode: a follower whose Raft log holds, at
 // one index, another command than the other members' (edited while it
 // was down, as a failing disk or a library bug would leave it) applies it
-// when it restarts, and its engine silently differs. The replica check
-// names it — in the leader's /v1/status, /metrics and log, and the
-// follower names both others — once the window holding that index is
-// compared; the two healthy members find each other the same.
+// when it restarts, and its engine silently differs. Once the window
+// holding that index is compared, the replica check names it: in the
+// leader's /v1/status, tandemctl status, /metrics and log, and in one
+// tandemReplicaDiverged notification snmptrapd receives from the leader;
+// the follower names both others, and the two healthy members find each
+// other the same.
 func TestReplicaCheckFindsDivergedNode(t *testing.T) {
-	nodes := startCluster(t, "rc", 3, nil)
+	recv := startTrapReceiver(t)
+	nodes, _ := startSNMPCluster(t, "rc", 3, func(int) []string { return []string{"--snmp-trap-to", recv.addr} })
 	leader := waitLeader(t, nodes, 3)
 	load := startWriteLoad("rc", 8, func(w, i int) *node { return leader })
 	waitFor(t, waitCluster, "writes through "+leader.name(), func() (bool, string) {
@@ -77,7 +81,7 @@ func TestReplicaCheckFindsDivergedNode(t *testing.T) {
 	// second).
 	more := startWriteLoad("rd", 8, func(w, i int) *node { return leader })
 	defer more.halt()
-	named := func(n *node, want ...*node) func() (bool, string) {
+	naming := func(n *node, want ...*node) func() (bool, string) {
 		return func() (bool, string) {
 			doc, err := n.replicas()
 			if err != nil {
@@ -97,14 +101,14 @@ func TestReplicaCheckFindsDivergedNode(t *testing.T) {
 			return strings.Join(got, ",") == strings.Join(names, ","), fmt.Sprintf("%+v", doc.Replicas)
 		}
 	}
-	waitFor(t, waitCluster, leader.name()+" to name "+victim.name(), named(leader, victim))
+	waitFor(t, waitCluster, leader.name()+" to name "+victim.name(), naming(leader, victim))
 	first, second := leader, healthy
 	if second.name() < first.name() {
 		first, second = second, first
 	}
-	waitFor(t, waitCluster, victim.name()+" to name both others", named(victim, first, second))
+	waitFor(t, waitCluster, victim.name()+" to name both others", naming(victim, first, second))
 	waitFor(t, waitCluster, healthy.name()+" to name "+victim.name()+" and compare with "+leader.name(), func() (bool, string) {
-		ok, why := named(healthy, victim)()
+		ok, why := naming(healthy, victim)()
 		if !ok {
 			return false, why
 		}
@@ -118,6 +122,12 @@ func TestReplicaCheckFindsDivergedNode(t *testing.T) {
 	}
 	t.Logf("the edited entry is at index %d", index)
 
+	if r := leader.ctl("status"); r.code != 0 || !strings.Contains(r.stdout, "DIVERGED: "+victim.id+" applied other log entries") {
+		t.Errorf("tandemctl status on %s does not name %s:\n%s", leader.name(), victim.name(), r)
+	}
+	if r := healthy.ctl("status"); r.code != 0 || strings.Contains(r.stdout, "DIVERGED: "+leader.id) {
+		t.Errorf("tandemctl status on %s:\n%s", healthy.name(), r)
+	}
 	if code, body, err := leader.get("/metrics", true); err != nil || code != http.StatusOK ||
 		!strings.Contains(string(body), "\ntandem_replica_diverged 1\n") {
 		t.Errorf("leader's /metrics (HTTP %d, %v) lacks tandem_replica_diverged 1", code, err)
@@ -127,6 +137,23 @@ func TestReplicaCheckFindsDivergedNode(t *testing.T) {
 	}
 	if strings.Contains(healthy.log(), `"peer":"`+leader.name()+`"`) {
 		t.Errorf("%s's log names %s, which applied the same entries", healthy.name(), leader.name())
+	}
+	var traps []trap
+	waitFor(t, waitShort, "tandemReplicaDiverged", func() (bool, string) {
+		all := recv.traps(t)
+		traps = named(all, "TANDEM-MIB::tandemReplicaDiverged")
+		return len(traps) > 0, fmt.Sprintf("%d traps: %v", len(all), all)
+	})
+	time.Sleep(2 * time.Second) // room for a duplicate to arrive
+	traps = named(recv.traps(t), "TANDEM-MIB::tandemReplicaDiverged")
+	if len(traps) != 1 {
+		t.Fatalf("%d tandemReplicaDiverged, want 1:\n%v", len(traps), traps)
+	}
+	v := traps[0].vars
+	msg := v["TANDEM-MIB::tandemNotifyMessage.0"]
+	if v["TANDEM-MIB::tandemNodeId.0"] != "STRING: "+leader.id || !strings.Contains(msg, victim.id+" applied other log entries") ||
+		v[fmt.Sprintf("TANDEM-MIB::tandemMemberAddress.%q", victim.id)] == "" {
+		t.Fatalf("tandemReplicaDiverged: %s", traps[0].line)
 	}
 }
 
