@@ -536,14 +536,20 @@ func (s statusDoc) voters() []string {
 // status reads /v1/status over HTTP (cheap enough to poll).
 func (n *node) status() (statusDoc, error) {
 	var st statusDoc
-	code, b, err := n.get("/v1/status", true)
+	return st, n.getJSON("/v1/status", &st)
+}
+
+// getJSON decodes into v what GET path (with the admin token) answers
+// with 200.
+func (n *node) getJSON(path string, v any) error {
+	code, b, err := n.get(path, true)
 	if err != nil {
-		return st, err
+		return err
 	}
 	if code != http.StatusOK {
-		return st, fmt.Errorf("GET /v1/status: HTTP %d: %s", code, b)
+		return fmt.Errorf("GET %s: HTTP %d: %s", path, code, b)
 	}
-	return st, json.Unmarshal(b, &st)
+	return json.Unmarshal(b, v)
 }
 
 // ctlStatus runs `tandemctl status -o json` against the node.

@@ -106,6 +106,32 @@ func postQueueResult(client *http.Client, n *node, q string) (applyAck, error) {
 	return ack, nil
 }
 
+// strandLeader writes through the leader old, freezes its followers
+// (old appends what arrives, and cannot commit it, until its lease ends;
+// a burst of writes makes sure something arrives), then freezes old and
+// thaws the followers, which elect a leader of their own. old stays
+// frozen: the caller thaws it. The two loads (named r<tag>-…, b<tag>-…)
+// are left running for the caller to halt.
+func strandLeader(t *testing.T, old *node, survivors []*node, tag string) (load, burst *writeLoad) {
+	t.Helper()
+	load = startWriteLoad("r"+tag, 8, func(w, i int) *node { return old })
+	waitFor(t, waitShort, "writes through "+old.name(), func() (bool, string) {
+		load.mu.Lock()
+		defer load.mu.Unlock()
+		return len(load.acked) >= 20, fmt.Sprint(len(load.acked))
+	})
+	for _, f := range survivors {
+		f.signal(syscall.SIGSTOP)
+	}
+	burst = startWriteLoad("b"+tag, 16, func(w, i int) *node { return old })
+	time.Sleep(300 * time.Millisecond)
+	old.signal(syscall.SIGSTOP)
+	for _, f := range survivors {
+		f.signal(syscall.SIGCONT)
+	}
+	return load, burst
+}
+
 // TestSuffixClearedNodeRestarts: a leader that goes on appending under
 // load after losing its followers, and is then frozen, holds entries no
 // one else has; when it thaws, the new leader makes it clear that
@@ -127,25 +153,7 @@ func TestSuffixClearedNodeRestarts(t *testing.T) {
 	for round := 1; round <= rounds && (cleared == nil || round <= minRounds); round++ {
 		old := waitLeader(t, nodes, 3)
 		survivors := followers(nodes, old)
-		load := startWriteLoad(fmt.Sprintf("r%d", round), 8, func(w, i int) *node { return old })
-		waitFor(t, waitShort, "writes through "+old.name(), func() (bool, string) {
-			load.mu.Lock()
-			defer load.mu.Unlock()
-			return len(load.acked) >= 20, fmt.Sprint(len(load.acked))
-		})
-		// The followers freeze: the leader appends what arrives (it
-		// cannot commit it) until its lease ends; a burst of new writes
-		// makes sure something arrives. Then it freezes too, and the
-		// followers elect a leader of their own.
-		for _, f := range survivors {
-			f.signal(syscall.SIGSTOP)
-		}
-		burst := startWriteLoad(fmt.Sprintf("b%d", round), 16, func(w, i int) *node { return old })
-		time.Sleep(300 * time.Millisecond)
-		old.signal(syscall.SIGSTOP)
-		for _, f := range survivors {
-			f.signal(syscall.SIGCONT)
-		}
+		load, burst := strandLeader(t, old, survivors, fmt.Sprint(round))
 		waitFor(t, waitCluster, "a write through a survivor while "+old.name()+" is frozen", func() (bool, string) {
 			err := postQueue(httpClient, survivors[0], fmt.Sprintf("frozen-%d", round))
 			return err == nil, fmt.Sprint(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -28,14 +27,7 @@ type replicasDoc struct {
 
 func (n *node) replicas() (replicasDoc, error) {
 	var doc replicasDoc
-	code, b, err := n.get("/v1/status", true)
-	if err != nil {
-		return doc, err
-	}
-	if code != http.StatusOK {
-		return doc, fmt.Errorf("GET /v1/status: HTTP %d: %s", code, b)
-	}
-	return doc, json.Unmarshal(b, &doc)
+	return doc, n.getJSON("/v1/status", &doc)
 }
 
 // TestReplicaCheckFindsDivergedNode: a follower whose Raft log holds, at

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestFollowerInstallsLeaderSnapshot: with a small --snapshot-threshold
@@ -14,11 +16,7 @@ import (
 // leader's snapshot — named sections, restored whole — and its engine
 // then hashes as the leader's (issue 11.4).
 func TestFollowerInstallsLeaderSnapshot(t *testing.T) {
-	opts := map[int][]nodeOpt{}
-	for i := 0; i < 3; i++ {
-		opts[i] = []nodeOpt{withArgs("--snapshot-threshold", "32", "--snapshot-interval", "1s")}
-	}
-	nodes := startCluster(t, "sn", 3, opts)
+	nodes := startCluster(t, "sn", 3, smallSnapshots(3))
 	leader := waitLeader(t, nodes, 3)
 	behind := followers(nodes, leader)[0]
 	post := func(i int) {
@@ -74,4 +72,51 @@ func TestFollowerInstallsLeaderSnapshot(t *testing.T) {
 		b, _ := behind.standbyState()
 		return a.EngineHash == b.EngineHash && b.AppliedIdx >= a.AppliedIdx, fmt.Sprintf("leader %+v, %s %+v", a, behind.name(), b)
 	})
+}
+
+// smallSnapshots has each of n nodes snapshot every 32 entries (checked
+// every second), keeping 32 entries of log behind a snapshot: a node
+// away for a few hundred writes can only catch up by installing one.
+func smallSnapshots(n int) map[int][]nodeOpt {
+	opts := map[int][]nodeOpt{}
+	for i := range n {
+		opts[i] = []nodeOpt{withArgs("--snapshot-threshold", "32", "--snapshot-interval", "1s")}
+	}
+	return opts
+}
+
+// TestDeposedLeaderCatchesUpBySnapshot: a leader that goes on appending
+// after losing its followers, frozen while they elect another and commit
+// far past its stale entries (compacting their logs, so that it can only
+// catch up by installing a snapshot), thaws and must catch up: install
+// the new leader's snapshot once and follow, with the same state as the
+// others and no divergence in the replica check.
+func TestDeposedLeaderCatchesUpBySnapshot(t *testing.T) {
+	nodes := startCluster(t, "d", 3, smallSnapshots(3))
+	old := waitLeader(t, nodes, 3)
+	survivors := followers(nodes, old)
+	load, burst := strandLeader(t, old, survivors, "0")
+	// The others elect a leader and commit far past the stale entries;
+	// their snapshots (every 32 entries, checked every second) compact
+	// their logs past them.
+	more := startWriteLoad("n", 8, func(w, i int) *node { return survivors[w%2] })
+	waitFor(t, waitCluster, "400 writes through the survivors", func() (bool, string) {
+		more.mu.Lock()
+		defer more.mu.Unlock()
+		return len(more.acked) >= 400, fmt.Sprint(len(more.acked))
+	})
+	time.Sleep(2500 * time.Millisecond) // two snapshot checks
+	old.signal(syscall.SIGCONT)
+	var acked []string
+	acked = append(acked, load.halt()...)
+	acked = append(acked, burst.halt()...)
+	acked = append(acked, more.halt()...)
+	leader := waitLeader(t, nodes, 3)
+	checkAllHave(t, nodes, leader, acked)
+	installs := strings.Count(old.log(), "Installed remote snapshot")
+	t.Logf("%s installed %d snapshots after it thawed; cleared a suffix: %v", old.name(), installs,
+		strings.Contains(old.log(), "clearing log suffix"))
+	if installs > 3 {
+		t.Errorf("%s installed %d snapshots: it asks for the same one again", old.name(), installs)
+	}
 }

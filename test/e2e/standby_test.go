@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -45,14 +44,7 @@ type standbyState struct {
 
 func (n *node) standbyState() (standbyState, error) {
 	var st standbyState
-	code, b, err := n.get("/v1/standby/status?hash=true", true)
-	if err != nil {
-		return st, err
-	}
-	if code != http.StatusOK {
-		return st, fmt.Errorf("GET /v1/standby/status: HTTP %d: %s", code, b)
-	}
-	return st, json.Unmarshal(b, &st)
+	return st, n.getJSON("/v1/standby/status?hash=true", &st)
 }
 
 // sameState reports whether the standby's engine equals the primary
