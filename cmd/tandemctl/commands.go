@@ -197,8 +197,10 @@ func cmdStatus(ctx context.Context, g *globals, e env) error {
 		}
 	case st.Replicas.CheckedTo > 0:
 		fmt.Fprintf(w, "replicas\tsame entries applied as the members compared, to index %d\n", st.Replicas.CheckedTo)
+	case len(st.Nodes) <= 1:
+		fmt.Fprintf(w, "replicas\tno other member to compare with\n")
 	default:
-		fmt.Fprintf(w, "replicas\tnot compared yet\n")
+		fmt.Fprintf(w, "replicas\tnot compared yet (a window of 256 log indices is compared once the members applied past it)\n")
 	}
 	if st.NoSpace != nil {
 		fmt.Fprintf(w, "disk\tFULL since %s: %s\n", st.NoSpace.Since.Format(time.RFC3339), st.NoSpace.Message)
