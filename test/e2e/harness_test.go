@@ -407,7 +407,8 @@ func (n *node) signal(sig syscall.Signal) {
 }
 
 // stop sends SIGTERM and returns the exit code (-1 when it did not exit
-// within the bound; it is then killed).
+// within the bound; it is then sent SIGQUIT, so that the Go runtime
+// writes every goroutine's stack to its log, and killed).
 func (n *node) stop(within time.Duration) int {
 	n.t.Helper()
 	p := n.current()
@@ -419,9 +420,36 @@ func (n *node) stop(within time.Duration) int {
 	case <-p.done:
 		return p.state.ExitCode()
 	case <-time.After(within):
-		n.kill()
+		p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			n.kill()
+		}
+		n.t.Logf("%s did not stop within %v; its goroutines that run Tandem's or Raft's code:\n%s", n.name(), within, ownStacks(n.log()))
 		return -1
 	}
+}
+
+// ownStacks is, from a Go runtime's goroutine dump at the end of log, the
+// goroutines with a frame of Tandem or of hashicorp/raft (at most 64 KiB:
+// the log dump after a failure keeps only its tail, where they may not
+// be).
+func ownStacks(log string) string {
+	i := strings.LastIndex(log, "SIGQUIT: quit")
+	if i < 0 {
+		return "(no goroutine dump in the log)"
+	}
+	var b strings.Builder
+	for _, g := range strings.Split(log[i:], "\n\n") {
+		if strings.HasPrefix(strings.TrimSpace(g), "goroutine ") &&
+			(strings.Contains(g, "tandemcc/tandem/") || strings.Contains(g, "hashicorp/raft.")) &&
+			b.Len()+len(g) < 64<<10 {
+			b.WriteString(g)
+			b.WriteString("\n\n")
+		}
+	}
+	return b.String()
 }
 
 func (n *node) log() string {
