@@ -9,7 +9,9 @@ import (
 // raftTransport is Raft's TCP transport with two corrections on the
 // receiving side, each closing a way hashicorp/raft v1.8.0 lets replicas
 // diverge (TestSuffixClearedNodeRestarts in test/e2e found both: a frozen
-// leader that kept appending, thawed after the others elected a leader).
+// leader that kept appending, thawed after the others elected a leader),
+// and one on the sending side, a deadlock of the leader's pipeline to a
+// follower (pipeline.go).
 //
 // Heartbeats go through Raft's main goroutine. The library handles them
 // on the transport's goroutine (a fast path, so that a follower busy

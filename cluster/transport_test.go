@@ -106,3 +106,78 @@ func TestRaftTransport(t *testing.T) {
 		t.Errorf("the fast-path handler ran %d times", n)
 	}
 }
+
+// TestPipelineAfterRefusal: once Raft's decoder of a follower's answers
+// has stopped (as pipelineDecode does at a refusal), sends through the
+// pipeline still return and Close still closes it. Without the relay of
+// pipeline.go the third send waits forever (hashicorp/raft v1.8.0's
+// unbuffered pipeline: its decoder holds the second answer for a reader
+// that is gone).
+func TestPipelineAfterRefusal(t *testing.T) {
+	a, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	go func() { // the follower refuses every request
+		for {
+			select {
+			case rpc := <-b.Consumer():
+				rpc.Respond(&raft.AppendEntriesResponse{Term: 2, Success: false}, nil)
+			case <-time.After(30 * time.Second):
+				return
+			}
+		}
+	}()
+	p, err := a.AppendEntriesPipeline("b", b.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(i int) error {
+		done := make(chan error, 1)
+		go func() {
+			req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax},
+				Term: 2, PrevLogEntry: uint64(10 + i), PrevLogTerm: 1}
+			_, err := p.AppendEntries(req, &raft.AppendEntriesResponse{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("send %d through the pipeline did not return", i)
+			return nil
+		}
+	}
+	if err := send(1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-p.Consumer(): // the decoder reads one answer, a refusal, and stops
+		if f.Response().Success {
+			t.Fatal("want a refusal")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer from the pipeline")
+	}
+	for i := 2; i <= 4; i++ {
+		if err := send(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pipeline did not close")
+	}
+}

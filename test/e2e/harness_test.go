@@ -324,6 +324,11 @@ func (n *node) launch(more ...string) error {
 	cmd.Dir = n.cwd
 	cmd.Env = cleanEnv(n.env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	// Its own process group: a node the test froze (SIGSTOP) must not be
+	// sent SIGHUP by the kernel when another member of the test's group
+	// exits while that group is orphaned (a test run from a detached
+	// shell: a frozen node then died of "signal: hangup").
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting tandemd: %w", err)
 	}
@@ -399,7 +404,7 @@ func (n *node) signal(sig syscall.Signal) {
 	n.t.Helper()
 	p := n.current()
 	if p == nil || p.exited() {
-		n.t.Fatalf("%s: signal %v: not running", n.name(), sig)
+		n.t.Fatalf("%s: signal %v: not running (%s)", n.name(), sig, n.exitText())
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		n.t.Fatalf("%s: signal %v: %v", n.name(), sig, err)
