@@ -30,10 +30,11 @@ type clockWatch struct {
 	seen  map[string]time.Time // when each peer last answered (monotonic)
 	alarm bool
 	at    time.Time
+	lag   *lagWatch
 }
 
 func newClockWatch(s *Store) *clockWatch {
-	return &clockWatch{s: s, peers: map[string]time.Duration{}, seen: map[string]time.Time{}}
+	return &clockWatch{s: s, peers: map[string]time.Duration{}, seen: map[string]time.Time{}, lag: newLagWatch()}
 }
 
 // downAfter is how long a peer that does not answer the clock sample is
@@ -66,6 +67,7 @@ func (c *clockWatch) run(ctx context.Context) {
 			}
 		}
 		sort.Strings(ids)
+		c.lag.noteCommit(time.Now(), c.s.raft.CommitIndex())
 		seen := map[string]time.Duration{}
 		for _, id := range ids {
 			if d, ok := c.sample(ctx, nodes[id].AdminAddr); ok {
@@ -94,6 +96,9 @@ func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, boo
 	if r.NodeID != "" {
 		c.s.space.notePeer(r.NodeID, r.NoSpace)
 		c.s.replicas.compare(r.NodeID, r.Digests)
+		if r.Applied > 0 { // 0: a build that does not report it
+			c.lag.noteApplied(r.NodeID, time.Now(), r.Applied)
+		}
 	}
 	local := t0.Add(rtt / 2)
 	return time.Unix(0, r.Time).Sub(local), true
@@ -119,6 +124,10 @@ func (c *clockWatch) update(seen map[string]time.Duration) {
 			c.seen[id] = time.Time{} // sampled, never answered: down
 		}
 	}
+	up := map[string]bool{}
+	for id, t := range c.seen {
+		up[id] = !t.IsZero() && now.Sub(t) <= downAfter
+	}
 	skew := c.peers[leader]
 	if leader == c.s.cfg.NodeID {
 		skew = 0
@@ -128,6 +137,14 @@ func (c *clockWatch) update(seen map[string]time.Duration) {
 	c.alarm = alarm
 	c.at = c.s.now()
 	c.mu.Unlock()
+	for _, ch := range c.lag.judge(c.s.now().UTC(), up) {
+		if ch.lagging {
+			c.s.log.Warn("a member lags: it has stayed behind what this node had committed 5 s before, for 5 s; it is catching up, short of space, or no longer sent entries",
+				"peer", ch.id, "applied_index", ch.applied, "committed_index", ch.commit, "before", lagAfter.String())
+		} else {
+			c.s.log.Info("a member caught up", "peer", ch.id, "applied_index", ch.applied)
+		}
+	}
 	if changed {
 		if alarm {
 			c.s.log.Error("clock skew against the leader exceeds 2s; replication will refuse to start",

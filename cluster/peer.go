@@ -46,6 +46,8 @@ type ClockReading struct {
 	// space, "" while it has room.
 	NoSpace string         `json:"no_space,omitempty"`
 	Digests []WindowDigest `json:"digests,omitempty"`
+	// Applied is the member's applied index (lag.go).
+	Applied uint64 `json:"applied_index,omitempty"`
 }
 
 // PeerHandler serves the peer protocol. Mount it at /v1/internal/ behind
@@ -108,7 +110,7 @@ func (s *Store) PeerHandler() http.Handler {
 	mux.HandleFunc("GET /v1/internal/clock", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano(), NoSpace: s.space.shortDir(),
-			Digests: s.fsm.digests.closed()})
+			Digests: s.fsm.digests.closed(), Applied: s.AppliedIndex()})
 	})
 	return apierr.Mux(mux)
 }

@@ -123,6 +123,9 @@ type ReplicaStatus struct {
 	// Diverged lists the peers that applied other entries than this node,
 	// each with the first window found to differ.
 	Diverged []Divergence `json:"diverged,omitempty"`
+	// Lagging lists the members that answer but have not applied what
+	// this node had committed 5 s before, for 5 s (lag.go).
+	Lagging []string `json:"lagging,omitempty"`
 }
 
 // Divergence is a peer whose digest of a window differs from this node's.
@@ -193,5 +196,12 @@ func (rc *replicaCheck) status() ReplicaStatus {
 	return st
 }
 
-// Replicas returns what this node's replica check found.
-func (s *Store) Replicas() ReplicaStatus { return s.replicas.status() }
+// Replicas returns what this node's replica check found, and the
+// members lagging.
+func (s *Store) Replicas() ReplicaStatus {
+	st := s.replicas.status()
+	if l := s.clock.lag.lagging(); len(l) > 0 {
+		st.Lagging = l
+	}
+	return st
+}

@@ -46,6 +46,13 @@ type NodeStatus struct {
 	// NoSpace is the member's Raft directory while the filesystem
 	// holding it is short of space (as it reported within 3 s).
 	NoSpace string `json:"no_space,omitempty"`
+	// AppliedIndex is the last log index the member applied (as it
+	// reported within the last seconds; 0: not known).
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
+	// LaggingSince is set while the member, answering, has not applied
+	// what this node had committed 5 s before, and stayed that far
+	// behind for 5 s (lag.go).
+	LaggingSince *time.Time `json:"lagging_since,omitempty"`
 }
 
 // Status reports the node's role, the leader, indexes and members.
@@ -59,7 +66,7 @@ func (s *Store) Status() Status {
 		AppliedIndex: s.AppliedIndex(),
 		Clock:        s.clock.status(),
 		NoSpace:      s.space.status(),
-		Replicas:     s.replicas.status(),
+		Replicas:     s.Replicas(),
 		Ready:        s.Ready(),
 	}
 	if e, _ := s.joinErr.Load().(string); e != "" {
@@ -80,7 +87,12 @@ func (s *Store) Status() Status {
 				HTTPURL: meta[string(srv.ID)].HTTPURL, State: "up"}
 			if ns.ID == s.cfg.NodeID {
 				ns.NoSpace = s.space.shortDir()
+				ns.AppliedIndex = st.AppliedIndex
 			} else {
+				var since time.Time
+				if ns.AppliedIndex, since = s.clock.lag.member(ns.ID); !since.IsZero() {
+					ns.LaggingSince = &since
+				}
 				ns.NoSpace, _, _ = s.space.peer(ns.ID)
 				var last time.Time
 				ns.State, last = s.clock.reach(ns.ID)

@@ -34,6 +34,7 @@ var (
 	descReady     = prometheus.NewDesc("tandem_ready", "1 when the node knows a leader and has caught up.", nil, nil)
 	descNoSpace   = prometheus.NewDesc("tandem_raft_disk_no_space", "1 while this node refuses writes because the filesystem of its Raft log is short of space.", nil, nil)
 	descDiverged  = prometheus.NewDesc("tandem_replica_diverged", "Number of members found to have applied other log entries than this node (replica check).", nil, nil)
+	descLagging   = prometheus.NewDesc("tandem_replica_lagging", "Number of members that answer but have stayed behind what this node had committed 5 s before, for 5 s.", nil, nil)
 	descChecked   = prometheus.NewDesc("tandem_replica_checked_index", "End of the latest log window this node compared with a member and found the same.", nil, nil)
 )
 
@@ -42,7 +43,7 @@ type clusterCollector struct{ st *cluster.Store }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLeader, descRole, descTerm, descCommit, descApplied, descVoters,
-		descContact, descSkew, descSkewLead, descSkewAlarm, descReady, descNoSpace, descDiverged, descChecked} {
+		descContact, descSkew, descSkewLead, descSkewAlarm, descReady, descNoSpace, descDiverged, descLagging, descChecked} {
 		ch <- d
 	}
 }
@@ -84,6 +85,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descSkewAlarm, b2f(s.Clock.Alarm))
 	gauge(descReady, b2f(s.Ready))
 	gauge(descDiverged, float64(len(s.Replicas.Diverged)))
+	gauge(descLagging, float64(len(s.Replicas.Lagging)))
 	gauge(descChecked, float64(s.Replicas.CheckedTo))
 }
 

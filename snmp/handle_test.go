@@ -141,10 +141,10 @@ func TestGetNextOrder(t *testing.T) {
 		}
 		prev = o
 	}
-	// 9 cluster scalars + 3 members × 6 columns, 12 contact-center
+	// 9 cluster scalars + 3 members × 7 columns, 12 contact-center
 	// scalars + 2 queues × 4 + 4 media × 6, 2 + 1 target × 6, 2 backup
 	// levels × 3, 21 agent scalars.
-	if want := 9 + 18 + 12 + 8 + 24 + 2 + 6 + 6 + 21; len(all) != want {
+	if want := 9 + 21 + 12 + 8 + 24 + 2 + 6 + 6 + 21; len(all) != want {
 		t.Fatalf("walk has %d varbinds, want %d", len(all), want)
 	}
 	member := func(col uint32, id string) string {
@@ -164,7 +164,7 @@ func TestGetNextOrder(t *testing.T) {
 		{"column-major: last row, next column", member(2, "n3"), member(3, "n1")},
 		{"a missing row", member(2, "n0"), member(2, "n1")},
 		{"a longer index sorts after every shorter one", member(2, "n15"), member(3, "n1")},
-		{"after the table", member(7, "n3"), oidOf(t, a, "tandemClockSkew", 0)},
+		{"after the table", member(8, "n3"), oidOf(t, a, "tandemClockSkew", 0)},
 		{"shorter index sorts first", oidOf(t, a, "tandemQueueEntry", 2), oidOf(t, a, "tandemQueueEntry", append([]uint32{2}, stringIndex("sales")...)...)},
 		{"an empty column range", oidOf(t, a, "tandemReplTargetEntry", 2, 2), oidOf(t, a, "tandemReplTargetEntry", 3, 1)},
 	} {

@@ -42,6 +42,7 @@ var mibNodes = []mibNode{
 	{"tandemMemberAdminAddress", "tandemMemberEntry", 5},
 	{"tandemMemberIsLeader", "tandemMemberEntry", 6},
 	{"tandemMemberClockSkew", "tandemMemberEntry", 7},
+	{"tandemMemberLagging", "tandemMemberEntry", 8},
 	{"tandemClockSkew", "tandemCluster", 8},
 	{"tandemClockAlarm", "tandemCluster", 9},
 	{"tandemReady", "tandemCluster", 10},
@@ -135,6 +136,8 @@ var mibNodes = []mibNode{
 	{"tandemExtensionsBelowThreshold", "tandemNotifications", 10},
 	{"tandemMailServerUnreachable", "tandemNotifications", 11},
 	{"tandemReplicaDiverged", "tandemNotifications", 12},
+	{"tandemReplicaLagging", "tandemNotifications", 13},
+	{"tandemReplicaCaughtUp", "tandemNotifications", 14},
 
 	{"tandemCompliances", "tandemConformance", 1},
 	{"tandemGroups", "tandemConformance", 2},

@@ -222,7 +222,7 @@ func (a *Agent) objects() []*object {
 		scalar("tandemTerm", cl(func(st *cluster.Status) value { return gauge(st.Term) })),
 		scalar("tandemMemberCount", cl(func(st *cluster.Status) value { return gauge(len(st.Nodes)) })),
 		scalar("tandemMembersUp", cl(func(st *cluster.Status) value { return gauge(membersUp(st)) })),
-		{root: oid("tandemMemberTable"), columns: []uint32{2, 3, 4, 5, 6, 7}, rows: memberRows},
+		{root: oid("tandemMemberTable"), columns: []uint32{2, 3, 4, 5, 6, 7, 8}, rows: memberRows},
 		scalar("tandemClockSkew", cl(func(st *cluster.Status) value { return integer(st.Clock.SkewVsLeaderMS) })),
 		scalar("tandemClockAlarm", cl(func(st *cluster.Status) value { return truth(st.Clock.Alarm) })),
 		scalar("tandemReady", cl(func(st *cluster.Status) value { return truth(st.Ready) })),
@@ -343,6 +343,7 @@ func memberRow(st *cluster.Status, m cluster.NodeStatus) row {
 	return row{index: stringIndex(m.ID), vals: []value{
 		text(m.Address), integer(suffrageValue(m.Suffrage)), integer(memberStateValue(m.State)),
 		text(m.AdminAddr), truth(m.ID != "" && m.ID == st.LeaderID), integer(st.Clock.PeersMS[m.ID]),
+		truth(m.LaggingSince != nil),
 	}}
 }
 

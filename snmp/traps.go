@@ -19,11 +19,12 @@ var (
 	notificationNames = []string{"tandemLeaderChange", "tandemNodeLost", "tandemNodeBack",
 		"tandemReplBufferThreshold", "tandemReplAutoStopped", "tandemReplStateChanged",
 		"tandemNoSpace", "tandemClockSkewAlarm", "tandemBackupFailed", "tandemExtensionsBelowThreshold",
-		"tandemMailServerUnreachable", "tandemReplicaDiverged"}
+		"tandemMailServerUnreachable", "tandemReplicaDiverged", "tandemReplicaLagging", "tandemReplicaCaughtUp"}
 	nocProfile = map[string]bool{"tandemNodeLost": true, "tandemNodeBack": true,
 		"tandemReplBufferThreshold": true, "tandemReplAutoStopped": true,
 		"tandemNoSpace": true, "tandemClockSkewAlarm": true, "tandemBackupFailed": true,
-		"tandemExtensionsBelowThreshold": true, "tandemMailServerUnreachable": true, "tandemReplicaDiverged": true}
+		"tandemExtensionsBelowThreshold": true, "tandemMailServerUnreachable": true, "tandemReplicaDiverged": true,
+		"tandemReplicaLagging": true, "tandemReplicaCaughtUp": true}
 )
 
 // SNMPv2-MIB's objects every SNMPv2 notification starts with.

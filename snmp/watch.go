@@ -24,6 +24,7 @@ type watchState struct {
 	repl       map[string]replication.State
 	skewed     map[string]bool // members over cluster.MaxSkew in this node's view
 	diverged   map[string]bool // members the replica check named
+	lagging    map[string]bool // members lagging in this node's view (cluster/lag.go)
 	noSpace    map[int]bool    // this node's stores short of space, by tandemNotifyStore value
 	below      bool            // operational extensions below the threshold
 }
@@ -85,6 +86,7 @@ func (a *Agent) poll(src Sources) {
 	}
 	a.pollClock(&st, leader)
 	a.pollReplicas(&st, leader)
+	a.pollLagging(&st, leader)
 	a.pollNoSpace(&st, rs)
 	if src.Engine != nil {
 		a.pollExtensions(src.Engine.ExtensionUsage(), st.NodeID, leader)
@@ -149,6 +151,42 @@ func (a *Agent) pollReplicas(st *cluster.Status, leader bool) {
 				"%s applied other log entries than %s in indices %d-%d: one of the two engines has diverged; rebuild the odd one out from a healthy member",
 				d.Node, st.NodeID, d.From, d.To))))
 	}
+}
+
+// pollLagging notifies a member that answers but has stayed behind what
+// was committed 5 s before, for 5 s (tandemMemberLagging), and again once it has
+// caught up; the leader alone notifies, once per excursion. A member that
+// went down instead is not notified as caught up (tandemNodeLost is).
+func (a *Agent) pollLagging(st *cluster.Status, leader bool) {
+	w := &a.watch
+	lagging := make(map[string]bool, len(st.Nodes))
+	for _, m := range st.Nodes {
+		if m.ID == st.NodeID {
+			continue
+		}
+		r := memberRow(st, m)
+		switch {
+		case m.LaggingSince != nil:
+			lagging[m.ID] = true
+			if !leader || w.lagging[m.ID] {
+				continue
+			}
+			a.notify("tandemReplicaLagging",
+				a.scalarVB("tandemNodeId", text(st.NodeID)),
+				a.columnVB("tandemMemberAddress", r.index, r.vals[0]),
+				a.columnVB("tandemMemberLagging", r.index, r.vals[6]),
+				a.scalarVB("tandemNotifyMessage", text(fmt.Sprintf(
+					"%s answers but has applied only up to index %d, and has stayed behind what %s had committed 5 s before for 5 s: it is catching up, short of disk space, or no longer sent log entries",
+					m.ID, m.AppliedIndex, st.NodeID))))
+		case w.lagging[m.ID] && leader && m.State == "up":
+			a.notify("tandemReplicaCaughtUp",
+				a.scalarVB("tandemNodeId", text(st.NodeID)),
+				a.columnVB("tandemMemberAddress", r.index, r.vals[0]),
+				a.columnVB("tandemMemberLagging", r.index, r.vals[6]),
+				a.scalarVB("tandemNotifyMessage", text(fmt.Sprintf("%s caught up: it has applied up to index %d", m.ID, m.AppliedIndex))))
+		}
+	}
+	w.lagging = lagging
 }
 
 // Values of tandemNotifyStore.

@@ -512,3 +512,69 @@ func TestTrapsSentV3(t *testing.T) {
 		t.Fatalf("traps sent %d", got)
 	}
 }
+
+// A member that lags is notified once by the leader, and again once it
+// has caught up; one that goes down instead is not notified as caught up.
+func TestReplicaLaggingNotification(t *testing.T) {
+	a := trapAgent(t, ProfileNOC)
+	src, cl, _ := testSources()
+	src.Replication = nil
+	since := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
+	step := func(role, state string, lagging ...string) string {
+		cl.set(func(st *cluster.Status) {
+			st.Role = role
+			for i := range st.Nodes {
+				m := &st.Nodes[i]
+				m.LaggingSince, m.AppliedIndex = nil, 900
+				if m.ID != st.NodeID {
+					m.State = state
+				}
+				if slices.Contains(lagging, m.ID) {
+					m.LaggingSince, m.AppliedIndex = &since, 120
+				}
+			}
+		})
+		a.poll(src)
+		return names(queued(t, a))
+	}
+	for i, s := range []struct {
+		role, state string
+		lagging     []string
+		want        string
+	}{
+		{"leader", "up", nil, ""},
+		{"follower", "up", []string{"n3"}, ""},
+		{"leader", "up", []string{"n3"}, ""}, // noted as a follower
+		{"leader", "up", []string{"n3", "n2"}, "tandemReplicaLagging"},
+		{"leader", "up", []string{"n3", "n2"}, ""},
+		{"leader", "up", []string{"n2"}, "tandemReplicaCaughtUp"},
+		{"leader", "down", nil, "tandemNodeLost tandemNodeLost"}, // n2 went down: not caught up
+		{"leader", "up", []string{"n2"}, "tandemNodeBack tandemNodeBack tandemReplicaLagging"},
+	} {
+		if got := step(s.role, s.state, s.lagging...); got != s.want {
+			t.Fatalf("step %d (%s, %s, %v): %q, want %q", i, s.role, s.state, s.lagging, got, s.want)
+		}
+	}
+	b := trapAgent(t, ProfileNOC)
+	cl.set(func(st *cluster.Status) {
+		st.Role = "leader"
+		for i := range st.Nodes {
+			st.Nodes[i].State, st.Nodes[i].LaggingSince = "up", nil
+			if st.Nodes[i].ID == "n2" {
+				st.Nodes[i].LaggingSince, st.Nodes[i].AppliedIndex = &since, 120
+			}
+		}
+	})
+	b.poll(src)
+	ns := queued(t, b)
+	if len(ns) != 1 {
+		t.Fatalf("%q", names(ns))
+	}
+	v := vars(ns[0])
+	msg, _ := v[oidOf(t, b, "tandemNotifyMessage", 0)].(string)
+	if v[oidOf(t, b, "tandemMemberEntry", append([]uint32{2}, stringIndex("n2")...)...)] != "127.0.0.1:7002" ||
+		v[oidOf(t, b, "tandemMemberEntry", append([]uint32{8}, stringIndex("n2")...)...)] != 1 ||
+		v[oidOf(t, b, "tandemNodeId", 0)] != "n1" || !strings.Contains(msg, "n2") || !strings.Contains(msg, "index 120") {
+		t.Fatalf("varbinds %v", v)
+	}
+}

@@ -214,7 +214,14 @@ func cmdStatus(ctx context.Context, g *globals, e env) error {
 		if n.LastSeen != nil {
 			state += " since " + n.LastSeen.Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", n.ID, n.Address, n.Suffrage, state, n.AdminAddr)
+		applied := ""
+		if n.AppliedIndex > 0 {
+			applied = fmt.Sprintf("applied %d", n.AppliedIndex)
+		}
+		if n.LaggingSince != nil {
+			applied += " LAGGING since " + n.LaggingSince.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", n.ID, n.Address, n.Suffrage, state, n.AdminAddr, applied)
 	}
 	if len(st.Replication) == 0 {
 		fmt.Fprintf(w, "replication\tnone configured\n")

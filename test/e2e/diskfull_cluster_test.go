@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +31,15 @@ import (
 func TestRaftDiskFullCluster(t *testing.T) {
 	mnts := make([]string, 3)
 	opts := map[int][]nodeOpt{}
+	recv := startTrapReceiver(t) // the lagging follower's notifications
 	for i := range mnts {
 		mnts[i] = tmpfstest.Mount(t, 48<<20)
 		dir := filepath.Join(mnts[i], "data")
-		opts[i] = []nodeOpt{func(n *node) { n.dataDir = dir }}
+		agent := loopback(t)
+		opts[i] = []nodeOpt{func(n *node) {
+			n.dataDir = dir
+			n.extra = append(n.extra, snmpFlags(agent, "--snmp-trap-to", recv.addr)...)
+		}}
 	}
 	nodes := startCluster(t, "dfc", 3, opts)
 	mountOf := map[*node]string{}
@@ -87,6 +93,30 @@ func TestRaftDiskFullCluster(t *testing.T) {
 		if !strings.Contains(full.log(), "no space left") {
 			t.Errorf("%s does not log why it refuses the leader's entries", full.name())
 		}
+		// The leader shows it lagging: it answers, but has not applied
+		// what was committed 5 s before, for 5 s (cluster/lag.go).
+		waitFor(t, waitCluster, "the leader's status to show "+full.name()+" lagging", func() (bool, string) {
+			st, err := leader.status()
+			return err == nil && slices.Contains(st.Replicas.Lagging, full.id), fmt.Sprintf("%+v %v", st.Replicas, err)
+		})
+		if out := leader.ctl("status").stdout; !strings.Contains(out, "LAGGING since") {
+			t.Errorf("tandemctl status on the leader does not show %s lagging:\n%s", full.name(), out)
+		}
+		if !strings.Contains(leader.log(), "a member lags") {
+			t.Errorf("the leader does not log that %s lags", full.name())
+		}
+		lagTrap := func(name string) func() (bool, string) {
+			return func() (bool, string) {
+				all := recv.traps(t)
+				for _, tr := range named(all, name) {
+					if strings.Contains(tr.line, fmt.Sprintf("%q", full.id)) {
+						return true, tr.line
+					}
+				}
+				return false, fmt.Sprintf("%d traps: %v", len(all), all)
+			}
+		}
+		waitFor(t, waitShort, "snmptrapd to receive tandemReplicaLagging for "+full.name(), lagTrap("TANDEM-MIB::tandemReplicaLagging"))
 
 		// Space again: it catches up without a restart.
 		if err := os.Remove(filler); err != nil {
@@ -97,6 +127,11 @@ func TestRaftDiskFullCluster(t *testing.T) {
 		if ok, msg := c.saysFull(full); ok {
 			t.Errorf("%s still says its disk is full: %s", full.name(), msg)
 		}
+		waitFor(t, waitShort, "the leader's status to show no member lagging", func() (bool, string) {
+			st, err := leader.status()
+			return err == nil && len(st.Replicas.Lagging) == 0, fmt.Sprintf("%+v %v", st.Replicas, err)
+		})
+		waitFor(t, waitShort, "snmptrapd to receive tandemReplicaCaughtUp for "+full.name(), lagTrap("TANDEM-MIB::tandemReplicaCaughtUp"))
 		if campaigned(full, logFrom) {
 			t.Errorf("%s started an election while catching up", full.name())
 		}
@@ -169,6 +204,10 @@ func TestRaftDiskFullCluster(t *testing.T) {
 		if ok, msg := c.saysFull(full); ok {
 			t.Errorf("%s still says its disk is full: %s", full.name(), msg)
 		}
+		waitFor(t, waitShort, "the leader's status to show no member lagging", func() (bool, string) {
+			st, err := leader.status()
+			return err == nil && len(st.Replicas.Lagging) == 0, fmt.Sprintf("%+v %v", st.Replicas, err)
+		})
 		t.Logf("%d writes acknowledged, %d refused; term %d -> %d", len(c.acked), refused, term, c.maxTerm())
 	})
 }

@@ -547,7 +547,14 @@ type statusDoc struct {
 		Suffrage  string `json:"suffrage"`
 		AdminAddr string `json:"admin_addr"`
 		State     string `json:"state"`
+		// AppliedIndex and LaggingSince: the member's applied index as
+		// it reported it, and since when it lags (cluster/lag.go).
+		AppliedIndex uint64     `json:"applied_index"`
+		LaggingSince *time.Time `json:"lagging_since"`
 	} `json:"nodes"`
+	Replicas struct {
+		Lagging []string `json:"lagging"`
+	} `json:"replicas"`
 	Clock struct {
 		SkewVsLeaderMS int64            `json:"skew_vs_leader_ms"`
 		Alarm          bool             `json:"alarm"`
