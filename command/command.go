@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -54,7 +55,11 @@ type Envelope struct {
 // New builds an envelope of the current version, marshalling payload.
 func New(typ, id string, now time.Time, payload any) (Envelope, error) {
 	e := Envelope{Type: typ, Version: CurrentVersion, Time: now.UnixNano(), ID: id}
-	if payload != nil {
+	if raw, ok := payload.(json.RawMessage); ok && marshalsAsIs(raw) {
+		// What json.Marshal would return, without its two passes over a
+		// large payload (a mail batch: ~1 ms for 200 KB).
+		e.Payload = bytes.Clone(raw)
+	} else if payload != nil {
 		b, err := json.Marshal(payload)
 		if err != nil {
 			return Envelope{}, fmt.Errorf("encoding %s payload: %w", typ, err)
@@ -94,6 +99,25 @@ func (e Envelope) Validate() error {
 // ErrVersion marks an envelope written by a newer (or unknown) schema.
 var ErrVersion = errors.New("unsupported envelope version")
 
+// marshalsAsIs reports whether json.Marshal writes raw unchanged: one
+// compact JSON value without the characters it escapes ('<', '>', '&',
+// U+2028, U+2029). FuzzEncodeFast holds New and Encode to encoding/json.
+func marshalsAsIs(raw json.RawMessage) bool {
+	return !bytes.ContainsAny(raw, "<>&") && !bytes.Contains(raw, []byte("\u2028")) &&
+		!bytes.Contains(raw, []byte("\u2029")) && compactJSON(raw)
+}
+
+// plainString reports whether encoding/json writes s between quotes as it
+// is (HTML characters not escaped, as Encode asks).
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // Encode serialises an envelope for the Raft log. HTML characters are not
 // escaped: json.Marshal would expand each '<', '>' or '&' of a payload
 // that was not produced by encoding/json to six bytes, so a payload that
@@ -101,6 +125,26 @@ var ErrVersion = errors.New("unsupported envelope version")
 func Encode(e Envelope) ([]byte, error) {
 	if err := e.Validate(); err != nil {
 		return nil, err
+	}
+	if plainString(e.Type) && plainString(e.ID) && (len(e.Payload) == 0 || compactJSON(e.Payload)) {
+		// What the encoder below writes, written directly: every node's
+		// leader encodes every command, and a large payload costs the
+		// encoder two passes.
+		b := make([]byte, 0, 96+len(e.Type)+len(e.ID)+len(e.Payload)) // 96: the names, separators and two numbers
+		b = append(b, `{"type":"`...)
+		b = append(b, e.Type...)
+		b = append(b, `","v":`...)
+		b = strconv.AppendInt(b, int64(e.Version), 10)
+		b = append(b, `,"time":`...)
+		b = strconv.AppendInt(b, e.Time, 10)
+		b = append(b, `,"id":"`...)
+		b = append(b, e.ID...)
+		b = append(b, '"')
+		if len(e.Payload) > 0 {
+			b = append(b, `,"payload":`...)
+			b = append(b, e.Payload...)
+		}
+		return append(b, '}'), nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -527,5 +528,41 @@ func TestDecodeFastTaken(t *testing.T) {
 		if !ok || !sameEnvelope(got, env) {
 			t.Fatalf("%.200s: fast path %v, %+v", b, ok, got)
 		}
+	}
+}
+
+// BenchmarkNewEncode: a mail batch's command of 1,000 messages (~230 KB)
+// through New and Encode, beside encoding/json's path (the reference code
+// of FuzzEncodeFast). The leader does this for every command it proposes.
+func BenchmarkNewEncode(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"messages":[`)
+	for i := 0; i < 1000; i++ {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"uid":%d,"message_id":"\u003cm%d@example.org\u003e","from":"Customer Name \u003cc%d@example.com\u003e","to":"support@example.org","subject":"Help with my order number %d please","date":1764900000000000000,"size":10240}`, i+1, i, i, i)
+	}
+	sb.WriteString(`]}`)
+	payload := json.RawMessage(sb.String())
+	now := time.Unix(0, 1764900000000000000)
+	for _, bc := range []struct {
+		name   string
+		newFn  func(string, string, time.Time, any) (Envelope, error)
+		encode func(Envelope) ([]byte, error)
+	}{{"fast", New, Encode}, {"encoding-json", referenceNew, referenceEncode}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				e, err := bc.newFn("mail.received_batch", "0123456789abcdef0123456789abcdef", now, payload)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := bc.encode(e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

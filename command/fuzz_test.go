@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzDecode: Decode never panics, and whatever it accepts re-encodes and
@@ -103,5 +104,67 @@ func FuzzValidJSON(f *testing.F) {
 		if got, want := validJSON(p), json.Valid(p); got != want {
 			t.Fatalf("%.200q: validJSON %v, json.Valid %v", p, got, want)
 		}
+		var compacted bytes.Buffer
+		want := json.Compact(&compacted, p) == nil && bytes.Equal(compacted.Bytes(), p)
+		if got := compactJSON(p); got != want {
+			t.Fatalf("%.200q: compactJSON %v, want %v (json.Compact leaves it unchanged: %v)", p, got, want, want)
+		}
 	})
+}
+
+// FuzzEncodeFast holds New and Encode to encoding/json: whatever the
+// type, ID, time and payload, they answer as json.Marshal and a
+// json.Encoder without HTML escaping do (the reference code below is
+// what they were before their fast paths), byte for byte.
+func FuzzEncodeFast(f *testing.F) {
+	for _, s := range []string{
+		`{"messages":[{"uid":1,"message_id":"\u003ca@b\u003e","subject":"Help with my order"}]}`,
+		`{"a":"<&>"}`, "{\"a\":\"\u2028\"}", `{ "a":1}`, `[1, 2]`, `null`, `"s"`, `{"a":"\u00e9"}`, "{\"a\":\"\xff\"}",
+		`{"a":1}x`, ``, `{"a":[1,-0.5e+3,true,false,null]}`, ` {}`, "{}\n",
+	} {
+		f.Add("mail.received_batch", "0123456789abcdef", int64(1764900000000000000), []byte(s))
+	}
+	f.Add("a.b", "id\"with\\quotes", int64(1), []byte(`{}`))
+	f.Add("a.<b>&", "é", int64(7), []byte(`{}`))
+	f.Add("a.b", "x\u2028", int64(7), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, typ, id string, nanos int64, payload []byte) {
+		now := time.Unix(0, nanos)
+		got, gotErr := New(typ, id, now, json.RawMessage(payload))
+		want, wantErr := referenceNew(typ, id, now, json.RawMessage(payload))
+		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got.Payload, want.Payload) {
+			t.Fatalf("New: %q %v, want %q %v", got.Payload, gotErr, want.Payload, wantErr)
+		}
+		for _, e := range []Envelope{got, {Type: typ, Version: CurrentVersion, Time: nanos, ID: id, Payload: payload}} {
+			b, err := Encode(e)
+			wb, werr := referenceEncode(e)
+			if (err == nil) != (werr == nil) || !bytes.Equal(b, wb) {
+				t.Fatalf("Encode(%+v):\n%q %v\nwant\n%q %v", e, b, err, wb, werr)
+			}
+		}
+	})
+}
+
+func referenceNew(typ, id string, now time.Time, payload any) (Envelope, error) {
+	e := Envelope{Type: typ, Version: CurrentVersion, Time: now.UnixNano(), ID: id}
+	if payload != nil {
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return Envelope{}, err
+		}
+		e.Payload = b
+	}
+	return e, e.Validate()
+}
+
+func referenceEncode(e Envelope) ([]byte, error) {
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

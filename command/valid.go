@@ -15,17 +15,30 @@ func validJSON(p []byte) bool {
 	return v.i == len(p)
 }
 
+// compactJSON reports whether p is exactly one JSON value with no white
+// space outside its strings: a value encoding/json's compaction leaves as
+// it is (FuzzValidJSON holds it to json.Compact).
+func compactJSON(p []byte) bool {
+	v := validator{p: p}
+	return v.value(0) && v.i == len(p) && !v.spaced
+}
+
 // maxNesting is encoding/json's bound on nested arrays and objects.
 const maxNesting = 10000
 
 type validator struct {
-	p []byte
-	i int
+	p      []byte
+	i      int
+	spaced bool // white space was skipped
 }
 
 func (v *validator) space() {
+	start := v.i
 	for v.i < len(v.p) && isSpace(v.p[v.i]) {
 		v.i++
+	}
+	if v.i > start {
+		v.spaced = true
 	}
 }
 
