@@ -331,16 +331,28 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() (boo
 
 func spaceLeader(t *testing.T, nodes []*spaceNode) (leader *spaceNode, others []*spaceNode) {
 	t.Helper()
-	waitUntil(t, 10*time.Second, "a leader", func() (bool, string) {
+	// One leader that every other member follows: just after a handover
+	// the former leader may still think it leads for a moment.
+	waitUntil(t, 10*time.Second, "a leader the others follow", func() (bool, string) {
 		leader, others = nil, nil
+		var leaders []string
 		for _, n := range nodes {
 			if n.st.IsLeader() {
 				leader = n
+				leaders = append(leaders, n.st.NodeID())
 			} else {
 				others = append(others, n)
 			}
 		}
-		return leader != nil, "none"
+		if len(leaders) != 1 {
+			return false, fmt.Sprintf("leaders %v", leaders)
+		}
+		for _, n := range others {
+			if n.st.LeaderID() != leader.st.NodeID() {
+				return false, n.st.NodeID() + " follows " + n.st.LeaderID()
+			}
+		}
+		return true, ""
 	})
 	return leader, others
 }
