@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,4 +70,52 @@ func TestProposeTimeAndKey(t *testing.T) {
 	if !r2.Duplicate || r2.Index != r1.Index || again != first {
 		t.Errorf("retry with the same key: %+v (time %d), want the first answer %+v (time %d) flagged duplicate", r2, again, r1, first)
 	}
+}
+
+// stuckMachine blocks every apply until release is closed.
+type stuckMachine struct{ release chan struct{} }
+
+func (stuckMachine) Families() []string          { return []string{"stuck"} }
+func (stuckMachine) Section() (string, int, int) { return "stuck", 1, 1 }
+func (m stuckMachine) Apply(command.Envelope, *command.Emitter) (any, error) {
+	<-m.release
+	return nil, nil
+}
+func (stuckMachine) Snapshot() ([]byte, error) { return []byte("{}"), nil }
+func (stuckMachine) Restore([]byte) error      { return nil }
+
+// TestCloseBounded: Close returns, with an error, when Raft does not stop
+// (here its FSM goroutine never returns from an apply), instead of
+// waiting forever; a node stopped so exits as after a crash.
+func TestCloseBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := stuckMachine{release: make(chan struct{})}
+	st, err := Open(ctx, Config{
+		NodeID: "n1", RaftAddr: freeRaftAddr(t), AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(), Token: "t",
+		Machines: []Machine{m}, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeading(t, st, 20*time.Second)
+	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	if _, err := st.Propose(pctx, "stuck.now", nil); err == nil {
+		t.Fatal("a command the machine never finishes applying was answered")
+	}
+	pcancel()
+	st.shutdownWait = 300 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- st.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not stopped within") {
+			t.Fatalf("Close: %v, want the bound's error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	close(m.release) // what a crash would have ended
+	st.raft.Shutdown().Error()
+	st.closeStorage()
 }

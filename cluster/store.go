@@ -131,7 +131,12 @@ type Store struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// shutdownWait bounds how long Close waits for Raft's goroutines.
+	shutdownWait time.Duration
 }
+
+// shutdownWait is how long Close waits for Raft to stop.
+const shutdownWait = 10 * time.Second
 
 // ErrNoLeader means no leader could be found before the deadline. It is
 // 503 not_leader on every HTTP surface.
@@ -163,7 +168,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.Logger.With("component", "cluster"), client: cfg.HTTP,
-		now: cfg.Now, appliedCh: make(chan struct{})}
+		now: cfg.Now, appliedCh: make(chan struct{}), shutdownWait: shutdownWait}
 	f, err := newFSM(cfg.Machines, cfg.Control, cfg.Sinks, cfg.Gate)
 	if err != nil {
 		return nil, err
@@ -341,10 +346,30 @@ func (s *Store) Close(ctx context.Context) error {
 	if s.cancel != nil {
 		s.cancel()
 	}
-	s.wg.Wait()
+	// Bounded: a goroutine that never returns — the library's (as in the
+	// pipeline deadlock pipeline.go fixes) or an apply that never ends,
+	// which holds the FSM's lock the loops need — must not keep the
+	// process from exiting. The log is then left open, as after a crash:
+	// every write Raft acknowledged is already durable in it.
+	deadline := time.Now().Add(s.shutdownWait)
+	within := func(f func()) bool {
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+			return true
+		case <-time.After(time.Until(deadline)):
+			s.log.Error("the node did not stop in time; leaving the Raft log as a crash would (what Raft acknowledged is on disk)",
+				"waited", s.shutdownWait.String())
+			return false
+		}
+	}
+	if !within(s.wg.Wait) {
+		return fmt.Errorf("stopping the cluster's loops: not stopped within %v", s.shutdownWait)
+	}
 	var err error
-	if s.raft != nil {
-		err = s.raft.Shutdown().Error()
+	if s.raft != nil && !within(func() { err = s.raft.Shutdown().Error() }) {
+		return fmt.Errorf("shutting down raft: not stopped within %v", s.shutdownWait)
 	}
 	s.closeStorage()
 	if err != nil {
