@@ -46,17 +46,22 @@ func TestClampCommit(t *testing.T) {
 // The transport Raft runs on hands AppendEntries over clamped, through
 // the consumer and in order; heartbeats come the same way, never through
 // the handler Raft registers for its fast path (hashicorp/raft#695).
+// transportPair opens two transports on loopback, closed when t ends.
+func transportPair(t *testing.T) (a, b *raftTransport) {
+	t.Helper()
+	for _, p := range []**raftTransport{&a, &b} {
+		tr, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		*p = tr
+	}
+	return a, b
+}
+
 func TestRaftTransport(t *testing.T) {
-	a, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := transportPair(t)
 	var fastPath atomic.Int32
 	b.SetHeartbeatHandler(func(rpc raft.RPC) { // as raft.NewRaft does
 		fastPath.Add(1)
@@ -114,16 +119,7 @@ func TestRaftTransport(t *testing.T) {
 // unbuffered pipeline: its decoder holds the second answer for a reader
 // that is gone).
 func TestPipelineAfterRefusal(t *testing.T) {
-	a, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := newTransport(freeRaftAddr(t), hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := transportPair(t)
 	go func() { // the follower refuses every request
 		for {
 			select {

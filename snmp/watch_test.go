@@ -399,16 +399,27 @@ func TestReplicaDivergedNotification(t *testing.T) {
 		st.Replicas.Diverged = []cluster.Divergence{{Node: "n2", From: 257, To: 512}}
 	})
 	b.poll(src)
-	ns := queued(t, b)
+	v, msg := memberNotification(t, b, "n2")
+	if !strings.Contains(msg, "257-512") {
+		t.Fatalf("varbinds %v", v)
+	}
+}
+
+// memberNotification is the one notification a queued about member id,
+// sent by n1: its varbinds and message.
+func memberNotification(t *testing.T, a *Agent, id string) (map[string]any, string) {
+	t.Helper()
+	ns := queued(t, a)
 	if len(ns) != 1 {
 		t.Fatalf("%q", names(ns))
 	}
 	v := vars(ns[0])
-	msg, _ := v[oidOf(t, b, "tandemNotifyMessage", 0)].(string)
-	if v[oidOf(t, b, "tandemMemberEntry", append([]uint32{2}, stringIndex("n2")...)...)] != "127.0.0.1:7002" ||
-		v[oidOf(t, b, "tandemNodeId", 0)] != "n1" || !strings.Contains(msg, "n2") || !strings.Contains(msg, "257-512") {
+	msg, _ := v[oidOf(t, a, "tandemNotifyMessage", 0)].(string)
+	if v[oidOf(t, a, "tandemMemberEntry", append([]uint32{2}, stringIndex(id)...)...)] != "127.0.0.1:7002" ||
+		v[oidOf(t, a, "tandemNodeId", 0)] != "n1" || !strings.Contains(msg, id) {
 		t.Fatalf("varbinds %v", v)
 	}
+	return v, msg
 }
 
 func TestNoSpaceNotification(t *testing.T) {
@@ -566,15 +577,8 @@ func TestReplicaLaggingNotification(t *testing.T) {
 		}
 	})
 	b.poll(src)
-	ns := queued(t, b)
-	if len(ns) != 1 {
-		t.Fatalf("%q", names(ns))
-	}
-	v := vars(ns[0])
-	msg, _ := v[oidOf(t, b, "tandemNotifyMessage", 0)].(string)
-	if v[oidOf(t, b, "tandemMemberEntry", append([]uint32{2}, stringIndex("n2")...)...)] != "127.0.0.1:7002" ||
-		v[oidOf(t, b, "tandemMemberEntry", append([]uint32{8}, stringIndex("n2")...)...)] != 1 ||
-		v[oidOf(t, b, "tandemNodeId", 0)] != "n1" || !strings.Contains(msg, "n2") || !strings.Contains(msg, "index 120") {
+	v, msg := memberNotification(t, b, "n2")
+	if v[oidOf(t, b, "tandemMemberEntry", append([]uint32{8}, stringIndex("n2")...)...)] != 1 || !strings.Contains(msg, "index 120") {
 		t.Fatalf("varbinds %v", v)
 	}
 }
