@@ -96,6 +96,7 @@ func (c *clockWatch) sample(ctx context.Context, url string) (time.Duration, boo
 	if r.NodeID != "" {
 		c.s.space.notePeer(r.NodeID, r.NoSpace)
 		c.s.replicas.compare(r.NodeID, r.Digests)
+		c.s.replicas.compareStates(r.NodeID, r.States)
 		if r.Applied > 0 { // 0: a build that does not report it
 			c.lag.noteApplied(r.NodeID, time.Now(), r.Applied)
 		}

@@ -164,6 +164,7 @@ type fsm struct {
 	lastTime atomic.Int64       // latest command time applied (Unix ns): a new leader stamps no earlier
 	head     int                // start of the live dedupe window in st.Order
 	digests  applyDigests       // of the entries applied, for the replica check (replicacheck.go)
+	states   stateDigests       // of the state at each checkpoint, for the state check (statecheck.go)
 	notify   func(index uint64) // after every applied batch
 	// stored is told the size of each snapshot stored, and -1 after a
 	// restore (the snapshot store then holds one this FSM did not write).
@@ -315,7 +316,7 @@ func (f *fsm) applyOne(index uint64, data []byte) applied {
 	var res any
 	var cmd *Committed
 	if env.Family() == Family {
-		res, err = f.applyCluster(env, em)
+		res, err = f.applyCluster(index, env, em)
 	} else if m, ok := f.machines[env.Family()]; ok && f.control[env.Family()] {
 		// Administration state of the cluster itself: not an engine
 		// command (not gated, counted or shipped).

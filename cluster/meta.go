@@ -21,10 +21,12 @@ const (
 	TypeNoop = "cluster.noop"
 )
 
-func (f *fsm) applyCluster(env command.Envelope, em *command.Emitter) (any, error) {
+func (f *fsm) applyCluster(index uint64, env command.Envelope, em *command.Emitter) (any, error) {
 	switch env.Type {
 	case TypeNoop:
 		return nil, nil
+	case TypeCheckpoint:
+		return nil, f.checkpoint(index)
 	case TypeNodeUpsert, TypeNodeRemove:
 		var m NodeMeta
 		if err := json.Unmarshal(env.Payload, &m); err != nil {

@@ -48,6 +48,9 @@ type ClockReading struct {
 	Digests []WindowDigest `json:"digests,omitempty"`
 	// Applied is the member's applied index (lag.go).
 	Applied uint64 `json:"applied_index,omitempty"`
+	// States are the member's digests of its state at the latest
+	// checkpoints (statecheck.go).
+	States []StateDigest `json:"state_digests,omitempty"`
 }
 
 // PeerHandler serves the peer protocol. Mount it at /v1/internal/ behind
@@ -110,7 +113,7 @@ func (s *Store) PeerHandler() http.Handler {
 	mux.HandleFunc("GET /v1/internal/clock", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(ClockReading{NodeID: s.cfg.NodeID, Time: s.now().UnixNano(), NoSpace: s.space.shortDir(),
-			Digests: s.fsm.digests.closed(), Applied: s.AppliedIndex()})
+			Digests: s.fsm.digests.closed(), Applied: s.AppliedIndex(), States: s.fsm.states.all()})
 	})
 	return apierr.Mux(mux)
 }

@@ -126,13 +126,20 @@ type ReplicaStatus struct {
 	// Lagging lists the members that answer but have not applied what
 	// this node had committed 5 s before, for 5 s (lag.go).
 	Lagging []string `json:"lagging,omitempty"`
+	// StateCheckedTo is the latest checkpoint at which this node compared
+	// its state's digest with a peer's and found the same (0: none yet;
+	// statecheck.go).
+	StateCheckedTo uint64 `json:"state_checked_to"`
 }
 
-// Divergence is a peer whose digest of a window differs from this node's.
+// Divergence is a peer whose digest of a window differs from this node's
+// — or, with State, whose digest of its state at checkpoint From (= To)
+// does, the entries having matched.
 type Divergence struct {
 	Node  string    `json:"node"`
 	From  uint64    `json:"from"`
 	To    uint64    `json:"to"`
+	State bool      `json:"state,omitempty"`
 	Since time.Time `json:"since"`
 }
 
@@ -142,6 +149,8 @@ type replicaCheck struct {
 	mu        sync.Mutex
 	checkedTo uint64
 	diverged  map[string]Divergence
+	// stateCheckedTo is the latest checkpoint found the same (statecheck.go).
+	stateCheckedTo uint64
 }
 
 // compare checks a peer's digests against this node's, and reports a
@@ -188,7 +197,7 @@ func (rc *replicaCheck) compare(peer string, theirs []WindowDigest) {
 func (rc *replicaCheck) status() ReplicaStatus {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	st := ReplicaStatus{CheckedTo: rc.checkedTo}
+	st := ReplicaStatus{CheckedTo: rc.checkedTo, StateCheckedTo: rc.stateCheckedTo}
 	for _, d := range rc.diverged {
 		st.Diverged = append(st.Diverged, d)
 	}

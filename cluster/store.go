@@ -82,6 +82,9 @@ type Timing struct {
 	Commit            time.Duration
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
+	// CheckpointInterval is how often the leader names an index at which
+	// every member digests its state (statecheck.go); 0: never.
+	CheckpointInterval time.Duration
 }
 
 // LANDefaults are tuned for members on one LAN: a follower notices a dead
@@ -95,6 +98,10 @@ var LANDefaults = Timing{
 	Commit:            10 * time.Millisecond,
 	SnapshotThreshold: 8192,
 	SnapshotInterval:  30 * time.Second,
+	// The state check encodes every machine's state on every member, as
+	// a snapshot does (a pause of the apply path of milliseconds for a
+	// typical center).
+	CheckpointInterval: 5 * time.Minute,
 }
 
 // Store is one member of the cluster.
@@ -233,6 +240,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.goLoop(s.memberWatch)
 	s.goLoop(s.clock.run)
 	s.goLoop(s.spaceLoop)
+	s.goLoop(s.checkpointLoop)
 	return s, nil
 }
 

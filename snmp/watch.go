@@ -144,12 +144,16 @@ func (a *Agent) pollReplicas(st *cluster.Status, leader bool) {
 			}
 		}
 		r := memberRow(st, m)
+		msg := fmt.Sprintf("%s applied other log entries than %s in indices %d-%d: one of the two engines has diverged; rebuild the odd one out from a healthy member",
+			d.Node, st.NodeID, d.From, d.To)
+		if d.State {
+			msg = fmt.Sprintf("%s holds another state than %s after the same commands (checkpoint at index %d): one of the two engines has diverged; rebuild the odd one out from a healthy member",
+				d.Node, st.NodeID, d.From)
+		}
 		a.notify("tandemReplicaDiverged",
 			a.scalarVB("tandemNodeId", text(st.NodeID)),
 			a.columnVB("tandemMemberAddress", r.index, r.vals[0]),
-			a.scalarVB("tandemNotifyMessage", text(fmt.Sprintf(
-				"%s applied other log entries than %s in indices %d-%d: one of the two engines has diverged; rebuild the odd one out from a healthy member",
-				d.Node, st.NodeID, d.From, d.To))))
+			a.scalarVB("tandemNotifyMessage", text(msg)))
 	}
 }
 

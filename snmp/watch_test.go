@@ -403,6 +403,15 @@ func TestReplicaDivergedNotification(t *testing.T) {
 	if !strings.Contains(msg, "257-512") {
 		t.Fatalf("varbinds %v", v)
 	}
+	// A difference of state (the state check) says so.
+	c := trapAgent(t, ProfileNOC)
+	cl.set(func(st *cluster.Status) {
+		st.Replicas.Diverged = []cluster.Divergence{{Node: "n2", From: 700, To: 700, State: true}}
+	})
+	c.poll(src)
+	if v, msg := memberNotification(t, c, "n2"); !strings.Contains(msg, "another state") || !strings.Contains(msg, "index 700") {
+		t.Fatalf("varbinds %v", v)
+	}
 }
 
 // memberNotification is the one notification a queued about member id,

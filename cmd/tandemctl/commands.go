@@ -192,9 +192,17 @@ func cmdStatus(ctx context.Context, g *globals, e env) error {
 	switch {
 	case len(st.Replicas.Diverged) > 0:
 		for _, d := range st.Replicas.Diverged {
+			if d.State {
+				fmt.Fprintf(w, "replicas\tDIVERGED: %s holds another state than this node at checkpoint %d (found %s)\n",
+					d.Node, d.From, d.Since.Format(time.RFC3339))
+				continue
+			}
 			fmt.Fprintf(w, "replicas\tDIVERGED: %s applied other log entries than this node in indices %d-%d (found %s)\n",
 				d.Node, d.From, d.To, d.Since.Format(time.RFC3339))
 		}
+	case st.Replicas.CheckedTo > 0 && st.Replicas.StateCheckedTo > 0:
+		fmt.Fprintf(w, "replicas\tsame entries applied as the members compared, to index %d; same state at checkpoint %d\n",
+			st.Replicas.CheckedTo, st.Replicas.StateCheckedTo)
 	case st.Replicas.CheckedTo > 0:
 		fmt.Fprintf(w, "replicas\tsame entries applied as the members compared, to index %d\n", st.Replicas.CheckedTo)
 	case len(st.Nodes) <= 1:

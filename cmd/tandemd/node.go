@@ -502,11 +502,13 @@ func newStandbyTarget(o options, token string, now func() time.Time, logger *slo
 	}
 }
 
-// timing is cluster.LANDefaults with the snapshot flags applied.
+// timing is cluster.LANDefaults with the snapshot and state-check flags
+// applied.
 func timing(o options) cluster.Timing {
 	t := cluster.LANDefaults
 	t.SnapshotThreshold = o.SnapshotThreshold
 	t.SnapshotInterval = o.SnapshotInterval
+	t.CheckpointInterval = o.StateCheckInterval
 	return t
 }
 

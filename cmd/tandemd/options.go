@@ -49,8 +49,9 @@ type options struct {
 	ClockOffset time.Duration
 	BenchAPI    bool // serve POST /v1/bench/commit (bench/raft.sh)
 
-	SnapshotThreshold uint64        // log entries between Raft snapshots
-	SnapshotInterval  time.Duration // how often Raft checks whether to snapshot
+	SnapshotThreshold  uint64        // log entries between Raft snapshots
+	SnapshotInterval   time.Duration // how often Raft checks whether to snapshot
+	StateCheckInterval time.Duration // how often the leader names a checkpoint for the state check
 
 	StandbyOf    string // primary admin URL: this cluster is its standby
 	StandbyAddr  string // standby admin URLs this cluster ships to, comma-separated
@@ -137,6 +138,7 @@ func newFlagSet(o *options, configFile *string) *flag.FlagSet {
 	fs.DurationVar(&o.ClockOffset, "clock-offset", 0, "diagnostics: shift this node's wall clock (to rehearse the clock-skew alarm)")
 	fs.Uint64Var(&o.SnapshotThreshold, "snapshot-threshold", cluster.LANDefaults.SnapshotThreshold, "Raft log entries between snapshots")
 	fs.DurationVar(&o.SnapshotInterval, "snapshot-interval", cluster.LANDefaults.SnapshotInterval, "how often Raft checks whether a snapshot is due")
+	fs.DurationVar(&o.StateCheckInterval, "state-check-interval", cluster.LANDefaults.CheckpointInterval, "how often the leader has every member digest its state to compare (0: never)")
 	fs.BoolVar(&o.BenchAPI, "bench-api", false, "benchmarks only: serve POST /v1/bench/commit, which commits any engine command it is given (bench/raft.sh)")
 	o.SNMP.Register(fs)
 	o.Backup.Register(fs)
@@ -160,7 +162,7 @@ var flagValues = map[string]string{
 	"web-host": "NAME", "web-tls-only": "FEATURE[,FEATURE…]", "web-cors-origins": "ORIGIN[,ORIGIN…]", "web-rate-limit": "PER_SECOND", "sip-addr": "HOST:PORT", "snmp-addr": "HOST:PORT", "join": "ADMIN_ADDR",
 	"admin-token": "TOKEN", "reporting-dsn": "DSN", "reporting-cluster": "NAME", "replication-buffer-size": "SIZE",
 	"history-retention": "AGE", "standby-of": "PRIMARY_ADMIN_URL", "standby-addr": "ADMIN_URL[,ADMIN_URL…]",
-	"standby-token": "TOKEN", "sip-digest-algorithms": "ALG[,ALG]", "sip-trusted": "CIDR[,CIDR…]", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION",
+	"standby-token": "TOKEN", "sip-digest-algorithms": "ALG[,ALG]", "sip-trusted": "CIDR[,CIDR…]", "clock-offset": "DURATION", "snapshot-threshold": "ENTRIES", "snapshot-interval": "DURATION", "state-check-interval": "DURATION",
 }
 
 // printFlags writes each flag as `--name VALUE`, its description and one
@@ -284,6 +286,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	if o.SnapshotInterval < time.Second {
 		return o, errors.New("--snapshot-interval: at least 1s")
+	}
+	if o.StateCheckInterval != 0 && o.StateCheckInterval < time.Second {
+		return o, errors.New("--state-check-interval: 0 (never) or at least 1s")
 	}
 	if o.ReplicationBufferSize < 1<<20 {
 		return o, errors.New("--replication-buffer-size: at least 1MiB")

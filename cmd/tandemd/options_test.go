@@ -33,7 +33,8 @@ func TestParseOptionsDefaults(t *testing.T) {
 	want := options{DataDir: "./tandem-data", NodeID: host, RaftAddr: "127.0.0.1:7000", AdminAddr: "127.0.0.1:7070",
 		HTTPAddr: "127.0.0.1:6021", WebRate: 20, SIPAddr: "127.0.0.1:5060", SIPDigest: "MD5,SHA-256", ReportingCluster: "tandem", ReplicationBufferSize: 512 << 20,
 		HistoryRetention:  defaultHistoryRetention,
-		SnapshotThreshold: cluster.LANDefaults.SnapshotThreshold, SnapshotInterval: cluster.LANDefaults.SnapshotInterval}
+		SnapshotThreshold: cluster.LANDefaults.SnapshotThreshold, SnapshotInterval: cluster.LANDefaults.SnapshotInterval,
+		StateCheckInterval: cluster.LANDefaults.CheckpointInterval}
 	if o != want {
 		t.Fatalf("defaults = %+v, want %+v", o, want)
 	}
