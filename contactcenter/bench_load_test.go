@@ -522,3 +522,25 @@ func TestNumAfter(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoadedSnapshot: encoding the whole state of the busy center of
+// BenchmarkRoutingLoad (1,000 agents, ~900 calls in conversation, ~600
+// waiting), as a Raft snapshot and every checkpoint of the state check
+// (cluster/statecheck.go) do on the apply path, and its SHA-256.
+func BenchmarkLoadedSnapshot(b *testing.B) {
+	r := newLoadRun(b)
+	r.run(loadWarmup)
+	snap, err := r.e.Snapshot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(snap)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r.e.Hash() == "" {
+			b.Fatal("no hash")
+		}
+	}
+	b.ReportMetric(float64(len(snap)), "state-bytes")
+}
