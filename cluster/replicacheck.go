@@ -170,28 +170,42 @@ func (rc *replicaCheck) compare(peer string, theirs []WindowDigest) {
 		if !ok || m.To != t.To {
 			continue
 		}
-		rc.mu.Lock()
 		if m.SHA256 == t.SHA256 {
-			if t.To > rc.checkedTo {
-				rc.checkedTo = t.To
-			}
-			rc.mu.Unlock()
+			rc.matched(&rc.checkedTo, t.To)
 			continue
 		}
-		_, known := rc.diverged[peer]
-		if !known {
-			if rc.diverged == nil {
-				rc.diverged = map[string]Divergence{}
-			}
-			rc.diverged[peer] = Divergence{Node: peer, From: t.From, To: t.To, Since: rc.s.now().UTC()}
-		}
-		rc.mu.Unlock()
-		if !known {
+		if rc.found(Divergence{Node: peer, From: t.From, To: t.To}) {
 			rc.s.log.Error("replica check: a member applied other commands than this node; one of the two engines has diverged and must be rebuilt from a healthy member (cluster/DESIGN.md, \"Replica check\")",
 				"peer", peer, "from_index", t.From, "to_index", t.To)
 		}
 		return
 	}
+}
+
+// matched raises *to (a field of rc) to index.
+func (rc *replicaCheck) matched(to *uint64, index uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if index > *to {
+		*to = index
+	}
+}
+
+// found records d unless its peer was already found to diverge (it stays
+// recorded until the node restarts: a diverged replica needs an
+// administrator), and says whether it is new.
+func (rc *replicaCheck) found(d Divergence) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if _, known := rc.diverged[d.Node]; known {
+		return false
+	}
+	if rc.diverged == nil {
+		rc.diverged = map[string]Divergence{}
+	}
+	d.Since = rc.s.now().UTC()
+	rc.diverged[d.Node] = d
+	return true
 }
 
 func (rc *replicaCheck) status() ReplicaStatus {

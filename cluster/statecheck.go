@@ -112,23 +112,11 @@ func (rc *replicaCheck) compareStates(peer string, theirs []StateDigest) {
 		if !ok {
 			continue
 		}
-		rc.mu.Lock()
 		if m == t.SHA256 {
-			if t.Index > rc.stateCheckedTo {
-				rc.stateCheckedTo = t.Index
-			}
-			rc.mu.Unlock()
+			rc.matched(&rc.stateCheckedTo, t.Index)
 			continue
 		}
-		_, known := rc.diverged[peer]
-		if !known {
-			if rc.diverged == nil {
-				rc.diverged = map[string]Divergence{}
-			}
-			rc.diverged[peer] = Divergence{Node: peer, From: t.Index, To: t.Index, State: true, Since: rc.s.now().UTC()}
-		}
-		rc.mu.Unlock()
-		if !known {
+		if rc.found(Divergence{Node: peer, From: t.Index, To: t.Index, State: true}) {
 			rc.s.log.Error("state check: a member holds another state than this node after the same commands; one of the two engines has diverged and must be rebuilt from a healthy member (cluster/DESIGN.md, \"State check\")",
 				"peer", peer, "checkpoint_index", t.Index)
 		}

@@ -19,15 +19,41 @@ import (
 // replicasDoc is the replica check's section of GET /v1/status.
 type replicasDoc struct {
 	Replicas struct {
-		CheckedTo uint64 `json:"checked_to"`
-		Diverged  []struct {
-			Node  string `json:"node"`
-			From  uint64 `json:"from"`
-			To    uint64 `json:"to"`
-			State bool   `json:"state"`
-		} `json:"diverged"`
-		StateCheckedTo uint64 `json:"state_checked_to"`
+		CheckedTo      uint64          `json:"checked_to"`
+		Diverged       []divergenceDoc `json:"diverged"`
+		StateCheckedTo uint64          `json:"state_checked_to"`
 	} `json:"replicas"`
+}
+
+// divergenceDoc is one member the replica or state check named.
+type divergenceDoc struct {
+	Node  string `json:"node"`
+	From  uint64 `json:"from"`
+	To    uint64 `json:"to"`
+	State bool   `json:"state"`
+}
+
+// namesDiverged checks that n names exactly want as diverged, each as
+// wrong says is right ("" for a good one, else why not).
+func namesDiverged(n *node, wrong func(divergenceDoc) string, want ...*node) func() (bool, string) {
+	return func() (bool, string) {
+		doc, err := n.replicas()
+		if err != nil {
+			return false, err.Error()
+		}
+		var got []string
+		for _, d := range doc.Replicas.Diverged {
+			if why := wrong(d); why != "" {
+				return false, why
+			}
+			got = append(got, d.Node)
+		}
+		var ids []string
+		for _, w := range want {
+			ids = append(ids, w.id)
+		}
+		return strings.Join(got, ",") == strings.Join(ids, ","), fmt.Sprintf("%+v", doc.Replicas)
+	}
 }
 
 func (n *node) replicas() (replicasDoc, error) {
@@ -79,24 +105,12 @@ func TestReplicaCheckFindsDivergedNode(t *testing.T) {
 	more := startWriteLoad("rd", 8, func(w, i int) *node { return leader })
 	defer more.halt()
 	naming := func(n *node, want ...*node) func() (bool, string) {
-		return func() (bool, string) {
-			doc, err := n.replicas()
-			if err != nil {
-				return false, err.Error()
+		return namesDiverged(n, func(d divergenceDoc) string {
+			if d.From > index || d.To < index || d.State {
+				return fmt.Sprintf("%s named for indices %d-%d (state %v), the edited entry is at %d", d.Node, d.From, d.To, d.State, index)
 			}
-			var got []string
-			for _, d := range doc.Replicas.Diverged {
-				if d.From > index || d.To < index {
-					return false, fmt.Sprintf("%s named for indices %d-%d, the edited entry is at %d", d.Node, d.From, d.To, index)
-				}
-				got = append(got, d.Node)
-			}
-			var names []string
-			for _, w := range want {
-				names = append(names, w.name())
-			}
-			return strings.Join(got, ",") == strings.Join(names, ","), fmt.Sprintf("%+v", doc.Replicas)
-		}
+			return ""
+		}, want...)
 	}
 	waitFor(t, waitCluster, leader.name()+" to name "+victim.name(), naming(leader, victim))
 	first, second := leader, healthy
@@ -225,24 +239,12 @@ func TestStateCheckFindsDivergedState(t *testing.T) {
 	})
 
 	names := func(n *node, want ...*node) func() (bool, string) {
-		return func() (bool, string) {
-			doc, err := n.replicas()
-			if err != nil {
-				return false, err.Error()
+		return namesDiverged(n, func(d divergenceDoc) string {
+			if !d.State {
+				return fmt.Sprintf("%s named for entries %d-%d: want a difference of state", d.Node, d.From, d.To)
 			}
-			var got []string
-			for _, d := range doc.Replicas.Diverged {
-				if !d.State {
-					return false, fmt.Sprintf("%s named for entries %d-%d: want a difference of state", d.Node, d.From, d.To)
-				}
-				got = append(got, d.Node)
-			}
-			var ids []string
-			for _, w := range want {
-				ids = append(ids, w.id)
-			}
-			return strings.Join(got, ",") == strings.Join(ids, ","), fmt.Sprintf("%+v", doc.Replicas)
-		}
+			return ""
+		}, want...)
 	}
 	waitFor(t, waitCluster, leader.name()+" to name "+victim.name(), names(leader, victim))
 	first, second := leader, healthy
