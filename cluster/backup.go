@@ -164,7 +164,8 @@ func (s *Store) LogTerm(index uint64) (uint64, error) {
 
 // ReadLog calls fn with every entry from index from to index to, in
 // order, read from this node's log store (never past what the FSM has
-// applied, so every entry is committed). ErrLogCompacted when from is
+// applied, so every entry is committed), commands as their envelopes
+// (decompressed: entry.go). ErrLogCompacted when from is
 // no longer in the log.
 func (s *Store) ReadLog(ctx context.Context, from, to uint64, fn func(LogEntry) error) error {
 	if to > s.fsm.appliedIndex() {
@@ -190,7 +191,11 @@ func (s *Store) ReadLog(ctx context.Context, from, to uint64, fn func(LogEntry) 
 			}
 			return fmt.Errorf("reading log entry %d: %w", i, err)
 		}
-		if err := fn(LogEntry{Index: l.Index, Term: l.Term, Type: l.Type, Data: l.Data}); err != nil {
+		data, err := unpackLog(&l)
+		if err != nil {
+			return fmt.Errorf("reading log entry %d: %w", i, err)
+		}
+		if err := fn(LogEntry{Index: l.Index, Term: l.Term, Type: l.Type, Data: data}); err != nil {
 			return err
 		}
 	}

@@ -150,6 +150,9 @@ type NodeMeta struct {
 	// HTTPURL is the member's public web server (consoles), "" when off.
 	HTTPURL string `json:"http_url,omitempty"`
 	SIPAddr string `json:"sip_addr,omitempty"`
+	// LogFormat is the highest log entry format the member's build
+	// reads (entry.go); 0 for builds before compressed entries.
+	LogFormat int `json:"log_format,omitempty"`
 }
 
 // fsm is the raft.FSM: it decodes envelopes, dispatches them to machines by
@@ -161,6 +164,7 @@ type fsm struct {
 	sinks    []EventSink
 	st       fsmState
 	applied  atomic.Uint64
+	formats  atomic.Pointer[map[string]int] // each member's NodeMeta.LogFormat (entry.go)
 	lastTime atomic.Int64       // latest command time applied (Unix ns): a new leader stamps no earlier
 	head     int                // start of the live dedupe window in st.Order
 	digests  applyDigests       // of the entries applied, for the replica check (replicacheck.go)
@@ -244,13 +248,24 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	var events []command.Event
 	var cmds []Committed
 	var last uint64
+	plain := make([][]byte, len(logs)) // the entries' data as the sinks read it (entry.go)
 	for i, l := range logs {
 		last = l.Index
-		f.digests.add(l)
+		f.digests.add(l) // the bytes replicated, compressed or not
 		if l.Type != raft.LogCommand {
+			plain[i] = l.Data
 			continue
 		}
-		r := f.applyOne(l.Index, l.Data)
+		data, err := unpackLog(l)
+		plain[i] = data
+		var r applied
+		if err != nil {
+			// Every member decompresses the same bytes: a corrupt entry
+			// is refused alike everywhere.
+			r = applied{applyResponse: applyResponse{res: Result{Index: l.Index}, err: &Refusal{Msg: err.Error()}}}
+		} else {
+			r = f.applyOne(l.Index, data)
+		}
 		events = append(events, r.events...) // r.events is f.em's until the next command
 		resps[i] = r.applyResponse
 		out[i] = &resps[i]
@@ -265,7 +280,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	f.synced = false
 	f.mu.Unlock()
 	if last > 0 {
-		publishEntries(sinks, logs)
+		publishEntries(sinks, logs, plain)
 	}
 	if len(events) > 0 || len(cmds) > 0 {
 		for _, s := range sinks {
@@ -530,6 +545,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		st.Recent = map[string]uint64{}
 	}
 	f.st = st
+	f.noteFormats()
 	f.head = 0
 	f.digests.restored(doc.Index)
 	if doc.Index > 0 {

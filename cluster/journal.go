@@ -36,7 +36,9 @@ type CheckpointSink interface {
 	Checkpoint(index uint64, sum [sha256.Size]byte)
 }
 
-func publishEntries(sinks []EventSink, logs []*raft.Log) {
+// publishEntries hands the batch's entries to the entry sinks, with data[i]
+// as logs[i]'s data (a command's envelope, decompressed: entry.go).
+func publishEntries(sinks []EventSink, logs []*raft.Log, data [][]byte) {
 	var entries []LogEntry
 	for _, s := range sinks {
 		es, ok := s.(EntrySink)
@@ -45,9 +47,9 @@ func publishEntries(sinks []EventSink, logs []*raft.Log) {
 		}
 		if entries == nil {
 			entries = make([]LogEntry, 0, len(logs))
-			for _, l := range logs {
+			for i, l := range logs {
 				if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
-					entries = append(entries, LogEntry{Index: l.Index, Term: l.Term, Type: l.Type, Data: l.Data})
+					entries = append(entries, LogEntry{Index: l.Index, Term: l.Term, Type: l.Type, Data: data[i]})
 				}
 			}
 		}

@@ -38,6 +38,7 @@ func (f *fsm) applyCluster(index uint64, env command.Envelope, em *command.Emitt
 		if env.Type == TypeNodeRemove {
 			if _, ok := f.st.Nodes[m.ID]; ok {
 				delete(f.st.Nodes, m.ID)
+				f.noteFormats()
 				em.Emit("cluster.node.removed", map[string]string{"id": m.ID})
 			}
 			return nil, nil
@@ -47,6 +48,7 @@ func (f *fsm) applyCluster(index uint64, env command.Envelope, em *command.Emitt
 		}
 		if f.st.Nodes[m.ID] != m {
 			f.st.Nodes[m.ID] = m
+			f.noteFormats()
 			em.Emit("cluster.node.updated", m)
 		}
 		return nil, nil

@@ -513,7 +513,7 @@ func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	f := s.raft.Apply(data, timeout)
+	f := s.raft.Apply(packEntry(data, s.compressible()), timeout)
 	if err := waitFuture(ctx, f); err != nil {
 		if isNoSpace(err) {
 			s.space.full()
@@ -732,7 +732,7 @@ func (s *Store) selfMetaLoop(ctx context.Context) {
 // recordSelf proposes this node's metadata when the replicated copy is
 // missing or out of date.
 func (s *Store) recordSelf(ctx context.Context) {
-	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL, SIPAddr: s.cfg.SIPAddr}
+	me := NodeMeta{ID: s.cfg.NodeID, RaftAddr: s.cfg.RaftAddr, AdminAddr: s.cfg.AdminURL, HTTPURL: s.cfg.HTTPURL, SIPAddr: s.cfg.SIPAddr, LogFormat: LogFormat}
 	if cur, ok := s.fsm.nodes()[me.ID]; (!ok || cur != me) && s.isMember() && s.LeaderID() != "" {
 		if _, err := s.Propose(ctx, TypeNodeUpsert, me); err != nil {
 			s.log.Debug("recording node metadata", "err", err)

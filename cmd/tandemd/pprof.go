@@ -9,6 +9,8 @@
 // is lost), for the e2e benchmarks that start
 // several nodes (bench/README.md, mail ingestion): merge the pieces of
 // the interval measured with go tool pprof.
+// TANDEMD_CPUPROFILE_HZ sets the sampling rate (default the runtime's
+// 100 Hz; a short run needs more samples to rank anything).
 // Ordinary builds have no profiling endpoint.
 
 package main
@@ -19,7 +21,9 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"time"
 )
 
@@ -32,18 +36,24 @@ func init() {
 		if err != nil || piece <= 0 {
 			piece = time.Second
 		}
-		go cpuProfiles(dir, piece)
+		hz, _ := strconv.Atoi(os.Getenv("TANDEMD_CPUPROFILE_HZ"))
+		go cpuProfiles(dir, piece, hz)
 	}
 }
 
 // cpuProfiles writes the CPU profile in pieces of the given length until
 // the process ends.
-func cpuProfiles(dir string, piece time.Duration) {
+func cpuProfiles(dir string, piece time.Duration, hz int) {
 	for n := 0; ; n++ {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("cpu-%d-%04d.pprof", os.Getpid(), n)))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "tandemd: CPU profile:", err)
 			return
+		}
+		if hz > 0 {
+			// Set before StartCPUProfile, whose own 100 Hz is then
+			// refused (the runtime logs that once a piece).
+			runtime.SetCPUProfileRate(hz)
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			fmt.Fprintln(os.Stderr, "tandemd: CPU profile:", err)
