@@ -165,11 +165,11 @@ type fsm struct {
 	st       fsmState
 	applied  atomic.Uint64
 	formats  atomic.Pointer[map[string]int] // each member's NodeMeta.LogFormat (entry.go)
-	lastTime atomic.Int64       // latest command time applied (Unix ns): a new leader stamps no earlier
-	head     int                // start of the live dedupe window in st.Order
-	digests  applyDigests       // of the entries applied, for the replica check (replicacheck.go)
-	states   stateDigests       // of the state at each checkpoint, for the state check (statecheck.go)
-	notify   func(index uint64) // after every applied batch
+	lastTime atomic.Int64                   // latest command time applied (Unix ns): a new leader stamps no earlier
+	head     int                            // start of the live dedupe window in st.Order
+	digests  applyDigests                   // of the entries applied, for the replica check (replicacheck.go)
+	states   stateDigests                   // of the state at each checkpoint, for the state check (statecheck.go)
+	notify   func(index uint64)             // after every applied batch
 	// stored is told the size of each snapshot stored, and -1 after a
 	// restore (the snapshot store then holds one this FSM did not write).
 	stored   func(size int64)
