@@ -27,10 +27,10 @@ const entryS2 = 0x01
 // and S2-compressed envelopes. Each member records it in its NodeMeta;
 // the leader compresses only when every server of the configuration has
 // recorded at least 1, so a member of an older build (which would refuse
-// what it cannot decode, and diverge) is never sent one. A member
-// downgraded past this build after compressed entries were written
-// refuses them as it refuses any command of a newer build; the state
-// check finds it.
+// what it cannot decode, and diverge) is never sent a new one. A member
+// of an earlier build that joins, or one downgraded, after compressed
+// entries were written refuses those still in the log as it refuses any
+// command of a newer build; the state check finds it.
 const LogFormat = 1
 
 // compressAbove is the envelope size from which the leader compresses an
