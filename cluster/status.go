@@ -53,6 +53,11 @@ type NodeStatus struct {
 	// what this node had committed 5 s before, and stayed that far
 	// behind for 5 s (lag.go).
 	LaggingSince *time.Time `json:"lagging_since,omitempty"`
+	// LogFormat is the highest Raft log entry format the member's build
+	// has recorded that it reads (entry.go; 0: an earlier build, or not
+	// recorded yet). The leader compresses large entries only while every
+	// member shows 1.
+	LogFormat int `json:"log_format,omitempty"`
 }
 
 // Status reports the node's role, the leader, indexes and members.
@@ -84,7 +89,7 @@ func (s *Store) Status() Status {
 			}
 			ns := NodeStatus{ID: string(srv.ID), Address: string(srv.Address),
 				Suffrage: suf, AdminAddr: meta[string(srv.ID)].AdminAddr,
-				HTTPURL: meta[string(srv.ID)].HTTPURL, State: "up"}
+				HTTPURL: meta[string(srv.ID)].HTTPURL, LogFormat: meta[string(srv.ID)].LogFormat, State: "up"}
 			if ns.ID == s.cfg.NodeID {
 				ns.NoSpace = s.space.shortDir()
 				ns.AppliedIndex = st.AppliedIndex

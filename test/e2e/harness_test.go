@@ -551,6 +551,9 @@ type statusDoc struct {
 		// it reported it, and since when it lags (cluster/lag.go).
 		AppliedIndex uint64     `json:"applied_index"`
 		LaggingSince *time.Time `json:"lagging_since"`
+		// LogFormat: the Raft log entry format the member reads
+		// (cluster/entry.go).
+		LogFormat int `json:"log_format"`
 	} `json:"nodes"`
 	Replicas struct {
 		Lagging []string `json:"lagging"`

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"github.com/tandemcc/tandem/internal/dovecottest"
 	"github.com/tandemcc/tandem/mail"
@@ -122,6 +125,20 @@ func TestMailIngestRate(t *testing.T) {
 		ms, _, err := leader.mailStatus()
 		return err == nil && ms.State == "watching", fmt.Sprintf("%+v %v", ms, err)
 	})
+	// Every member has recorded that it reads compressed log entries, so
+	// the leader writes the batches compressed (checked at the end).
+	waitFor(t, waitCluster, "every member's log format", func() (bool, string) {
+		st, err := leader.status()
+		if err != nil || len(st.Nodes) != 3 {
+			return false, fmt.Sprint(st.Nodes, err)
+		}
+		for _, n := range st.Nodes {
+			if n.LogFormat < 1 {
+				return false, fmt.Sprintf("%+v", st.Nodes)
+			}
+		}
+		return true, ""
+	})
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(total)}}
 	// The nodes' CPU while idle, the leader's status polled as below: the
 	// baseline of the CPU figure.
@@ -189,6 +206,53 @@ func TestMailIngestRate(t *testing.T) {
 			return err == nil && fmt.Sprint(got) == want, fmt.Sprintf("%v %v", got, err)
 		})
 	}
+	// A follower's log holds the batches compressed (cluster/entry.go),
+	// and it replays them when it starts again.
+	f := followers(nodes, leader)[0]
+	f.kill()
+	packed, large := logEntrySizes(t, filepath.Join(f.dataDir, "raft", "raft.db"))
+	if packed == 0 || large > 0 {
+		t.Errorf("%s's log: %d compressed entries, %d of 8 KiB or more not compressed; want the mail batches compressed", f.name(), packed, large)
+	}
+	f.start()
+	waitFor(t, waitCluster, f.name()+" to agree after replaying its log", func() (bool, string) {
+		got, err := f.queueCounts()
+		return err == nil && fmt.Sprint(got) == want, fmt.Sprintf("%v %v", got, err)
+	})
+}
+
+// logEntrySizes counts the command entries of a stopped node's Raft log
+// stored compressed (cluster/entry.go: a leading 0x01) and those of 8 KiB
+// or more stored as they are.
+func logEntrySizes(t *testing.T, path string) (packed, large int) {
+	t.Helper()
+	store, err := raftboltdb.New(raftboltdb.Options{Path: path, MsgpackUseNewTimeFormat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	first, err := store.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := store.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := first; i <= last && first > 0; i++ {
+		var l raft.Log
+		if err := store.GetLog(i, &l); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case l.Type != raft.LogCommand || len(l.Data) == 0:
+		case l.Data[0] == 0x01:
+			packed++
+		case len(l.Data) >= 8<<10:
+			large++
+		}
+	}
+	return packed, large
 }
 
 // statusPoll is how often TestMailIngestRate reads the leader's status
