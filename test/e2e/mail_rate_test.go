@@ -226,24 +226,7 @@ func TestMailIngestRate(t *testing.T) {
 // or more stored as they are.
 func logEntrySizes(t *testing.T, path string) (packed, large int) {
 	t.Helper()
-	store, err := raftboltdb.New(raftboltdb.Options{Path: path, MsgpackUseNewTimeFormat: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	first, err := store.FirstIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, err := store.LastIndex()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := first; i <= last && first > 0; i++ {
-		var l raft.Log
-		if err := store.GetLog(i, &l); err != nil {
-			t.Fatal(err)
-		}
+	eachLogEntry(t, path, func(_ *raftboltdb.BoltStore, l *raft.Log) bool {
 		switch {
 		case l.Type != raft.LogCommand || len(l.Data) == 0:
 		case l.Data[0] == 0x01:
@@ -251,7 +234,8 @@ func logEntrySizes(t *testing.T, path string) (packed, large int) {
 		case len(l.Data) >= 8<<10:
 			large++
 		}
-	}
+		return true
+	})
 	return packed, large
 }
 

@@ -172,6 +172,29 @@ func TestReplicaCheckFindsDivergedNode(t *testing.T) {
 // the command that created it by new, and returns the entry's index.
 func editLogEntry(t *testing.T, path, old, new string) uint64 {
 	t.Helper()
+	needle := []byte(`"id":"` + old + `"`)
+	var edited uint64
+	eachLogEntry(t, path, func(store *raftboltdb.BoltStore, l *raft.Log) bool {
+		if l.Type != raft.LogCommand || !bytes.Contains(l.Data, needle) {
+			return true
+		}
+		l.Data = bytes.Replace(l.Data, needle, []byte(`"id":"`+new+`"`), 1)
+		if err := store.StoreLog(l); err != nil {
+			t.Fatal(err)
+		}
+		edited = l.Index
+		return false
+	})
+	if edited == 0 {
+		t.Fatalf("no entry in %s creates queue %s", path, old)
+	}
+	return edited
+}
+
+// eachLogEntry opens a stopped node's raft log and calls fn with each
+// entry, in index order, until fn returns false.
+func eachLogEntry(t *testing.T, path string, fn func(store *raftboltdb.BoltStore, l *raft.Log) bool) {
+	t.Helper()
 	store, err := raftboltdb.New(raftboltdb.Options{Path: path, MsgpackUseNewTimeFormat: true})
 	if err != nil {
 		t.Fatal(err)
@@ -185,23 +208,15 @@ func editLogEntry(t *testing.T, path, old, new string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	needle := []byte(`"id":"` + old + `"`)
-	for i := first; i <= last; i++ {
+	for i := first; i <= last && first > 0; i++ {
 		var l raft.Log
 		if err := store.GetLog(i, &l); err != nil {
 			t.Fatal(err)
 		}
-		if l.Type != raft.LogCommand || !bytes.Contains(l.Data, needle) {
-			continue
+		if !fn(store, &l) {
+			return
 		}
-		l.Data = bytes.Replace(l.Data, needle, []byte(`"id":"`+new+`"`), 1)
-		if err := store.StoreLog(&l); err != nil {
-			t.Fatal(err)
-		}
-		return i
 	}
-	t.Fatalf("no entry in %s (%d-%d) creates queue %s", path, first, last, old)
-	return 0
 }
 
 // TestStateCheckFindsDivergedState: a follower restarted from a snapshot
