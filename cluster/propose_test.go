@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -118,4 +119,62 @@ func TestCloseBounded(t *testing.T) {
 	close(m.release) // what a crash would have ended
 	st.raft.Shutdown().Error()
 	st.closeStorage()
+}
+
+// TestProposeEnqueued: WithEnqueued calls back once the command holds its
+// place in the log, before it commits (here its apply waits), so a
+// command proposed after the callback is appended after it; a command
+// that fails before Raft takes it still calls back, when Propose returns.
+func TestProposeEnqueued(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := stuckMachine{release: make(chan struct{})}
+	st, err := Open(ctx, Config{
+		NodeID: "n1", RaftAddr: freeRaftAddr(t), AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(), Token: "t",
+		Machines: []Machine{m}, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	waitLeading(t, st, 20*time.Second)
+	type outcome struct {
+		res Result
+		err error
+	}
+	propose := func() (enqueued chan struct{}, done chan outcome) {
+		enqueued, done = make(chan struct{}), make(chan outcome, 1)
+		calls := 0
+		go func() {
+			r, err := st.Propose(ctx, "stuck.now", nil, WithEnqueued(func() { calls++; close(enqueued) }))
+			if calls != 1 {
+				err = fmt.Errorf("called back %d times", calls)
+			}
+			done <- outcome{r, err}
+		}()
+		return enqueued, done
+	}
+	enqA, doneA := propose()
+	<-enqA
+	enqB, doneB := propose()
+	<-enqB
+	select {
+	case o := <-doneA:
+		t.Fatalf("the first command answered (%+v) before its apply could end", o)
+	default:
+	}
+	close(m.release)
+	a, b := <-doneA, <-doneB
+	if a.err != nil || b.err != nil {
+		t.Fatalf("answers: %v, %v", a.err, b.err)
+	}
+	if a.res.Index >= b.res.Index {
+		t.Errorf("indexes %d and %d: the command proposed after the first's callback was not appended after it", a.res.Index, b.res.Index)
+	}
+	// A payload that cannot be encoded fails before Raft: the callback
+	// still comes, once.
+	called := 0
+	if _, err := st.Propose(ctx, "stuck.now", func() {}, WithEnqueued(func() { called++ })); err == nil || called != 1 {
+		t.Errorf("an unencodable payload: %v, called back %d times; want a refusal and one call", err, called)
+	}
 }

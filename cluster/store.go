@@ -412,7 +412,10 @@ func (s *Store) LeaderID() string {
 // ProposeOption changes how Propose commits a command.
 type ProposeOption func(*proposal)
 
-type proposal struct{ key string }
+type proposal struct {
+	key      string
+	enqueued func()
+}
 
 // WithKey makes key the command's ID (its idempotency key): a retry with
 // the same key, after a timeout or a failover, applies once and is
@@ -420,6 +423,29 @@ type proposal struct{ key string }
 // Duplicate. Without it the ID is random. Edges scope their keys (e.g.
 // "console:<user>:<key>") so that two callers never share one.
 func WithKey(key string) ProposeOption { return func(p *proposal) { p.key = key } }
+
+// WithEnqueued lets a caller propose commands one after the other without
+// waiting for each to commit: fn is called once, as soon as the command
+// holds its place in the log — this node leads and Raft has taken it, in
+// the order of the calls that reached that point — so a command this
+// node proposes after fn returned, while it still leads, is appended after
+// this one, and the two may commit in one round. When the command is
+// forwarded to another leader, retried, or fails before that point, fn is
+// called when Propose returns instead. Order is then not promised: a
+// caller that pipelines must have its machine refuse a command applied
+// out of turn (the mail channel's commands each name the UID before
+// theirs).
+func WithEnqueued(fn func()) ProposeOption { return func(p *proposal) { p.enqueued = fn } }
+
+// EnqueuedOf is the callback WithEnqueued set among opts, or nil: for
+// stand-ins of Propose (the edges' tests) that honour it.
+func EnqueuedOf(opts ...ProposeOption) func() {
+	var p proposal
+	for _, o := range opts {
+		o(&p)
+	}
+	return p.enqueued
+}
 
 // Propose is how every edge commits: a command of type typ carrying
 // payload, through the leader (a follower forwards it). Its time is the
@@ -436,11 +462,17 @@ func (s *Store) Propose(ctx context.Context, typ string, payload any, opts ...Pr
 	if id == "" {
 		id = NewID()
 	}
+	var enqueued func()
+	if p.enqueued != nil {
+		var once sync.Once
+		enqueued = func() { once.Do(p.enqueued) }
+		defer enqueued()
+	}
 	env, err := command.New(typ, id, s.now(), payload) // time restamped by the leader
 	if err != nil {
 		return Result{}, &Refusal{Msg: err.Error(), Field: "payload"}
 	}
-	return s.apply(ctx, env)
+	return s.apply(ctx, env, enqueued)
 }
 
 // NewID returns a random 128-bit identifier in hex. IDs are chosen at the
@@ -457,7 +489,10 @@ func NewID() string {
 // it (when it is the leader) or the leader's did (when forwarded). Writes
 // to a follower are forwarded to the leader; a command retried with the
 // same ID applies once.
-func (s *Store) apply(ctx context.Context, env command.Envelope) (Result, error) {
+//
+// enqueued, when not nil, is called (by the first attempt on this node as
+// leader) once Raft has taken the entry: WithEnqueued.
+func (s *Store) apply(ctx context.Context, env command.Envelope, enqueued func()) (Result, error) {
 	if s.cfg.Gate != nil && env.Family() != Family {
 		if err := s.cfg.Gate.Admit(); err != nil {
 			return Result{}, err
@@ -468,7 +503,9 @@ func (s *Store) apply(ctx context.Context, env command.Envelope) (Result, error)
 			res Result
 			err error
 		)
-		if s.raft.State() == raft.Leader {
+		if s.raft.State() == raft.Leader && attempt == 0 {
+			res, err = s.commitOrdered(ctx, env, enqueued)
+		} else if s.raft.State() == raft.Leader {
 			res, err = s.commitLocal(ctx, env)
 		} else {
 			res, err = s.forwardApply(ctx, env)
@@ -486,6 +523,12 @@ func (s *Store) apply(ctx context.Context, env command.Envelope) (Result, error)
 // earlier than the last command applied — and commits it. A forwarded
 // command is stamped here too: command time is the leader's.
 func (s *Store) commitLocal(ctx context.Context, env command.Envelope) (Result, error) {
+	return s.commitOrdered(ctx, env, nil)
+}
+
+// commitOrdered is commitLocal calling enqueued (when not nil) once Raft
+// has taken the entry, before it commits.
+func (s *Store) commitOrdered(ctx context.Context, env command.Envelope, enqueued func()) (Result, error) {
 	t := s.now().UnixNano()
 	if last := s.fsm.lastTime.Load(); t < last {
 		t = last
@@ -495,10 +538,10 @@ func (s *Store) commitLocal(ctx context.Context, env command.Envelope) (Result, 
 	if err != nil {
 		return Result{}, &Refusal{Msg: err.Error()}
 	}
-	return s.applyLocal(ctx, data)
+	return s.applyLocal(ctx, data, enqueued)
 }
 
-func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
+func (s *Store) applyLocal(ctx context.Context, data []byte, enqueued func()) (Result, error) {
 	if err := s.space.check(); err != nil {
 		if s.IsLeader() && s.handOver() {
 			// A voter with room takes over: the write is retried there.
@@ -514,6 +557,9 @@ func (s *Store) applyLocal(ctx context.Context, data []byte) (Result, error) {
 		timeout = time.Until(dl)
 	}
 	f := s.raft.Apply(packEntry(data, s.compressible()), timeout)
+	if enqueued != nil {
+		enqueued() // raft.Apply has put the entry on Raft's queue, in call order
+	}
 	if err := waitFuture(ctx, f); err != nil {
 		if isNoSpace(err) {
 			s.space.full()

@@ -494,31 +494,83 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 		defer close(fetching)
 		c.fetchAll(ctx, cl, validity, last, uids, batches)
 	}()
+	// Up to commitAhead commands are in flight: each proposed once the one
+	// before holds its place in the leader's log (cluster.WithEnqueued),
+	// so a batch fetched while another commits goes in the next Raft
+	// round instead of waiting for that commit to end. They settle in
+	// order; a command applied out of turn is refused (each message names
+	// the UID before it) and the next pass reads again from what was
+	// recorded.
+	var inflight []*inflightCommand
+	defer func() {
+		for _, p := range inflight {
+			<-p.done // none left running when the pass returns
+		}
+	}()
+	settle := func() error {
+		p := inflight[0]
+		err := <-p.done
+		inflight = inflight[1:]
+		if err != nil {
+			return err
+		}
+		now := c.now()
+		c.update(func(s *Status) { s.UIDValidity, s.LastUID, s.LastRecorded = validity, p.last, now })
+		return nil
+	}
 	var held *fetched // fetched, not yet committed
 	for {
 		b := held
 		if b == nil {
 			f, ok := <-batches
 			if !ok {
-				return nil
+				break
 			}
 			b = &f
 		}
 		if b.err != nil {
 			return b.err
 		}
-		var reqs []cc.MailReceivedRequest
-		var last uint32
-		reqs, last, held = groupBatches(*b, batches)
-		if len(reqs) > 0 {
-			if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: reqs}); err != nil {
+		for len(inflight) >= commitAhead {
+			if err := settle(); err != nil {
 				return err
 			}
 		}
-		now := c.now()
-		c.update(func(s *Status) { s.UIDValidity, s.LastUID, s.LastRecorded = validity, last, now })
+		var reqs []cc.MailReceivedRequest
+		var last uint32
+		reqs, last, held = groupBatches(*b, batches)
+		p := &inflightCommand{done: make(chan error, 1), last: last}
+		inflight = append(inflight, p)
+		if len(reqs) == 0 {
+			p.done <- nil // nothing to record: only the watermark moves, in turn
+			continue
+		}
+		enqueued := make(chan struct{})
+		go func() {
+			p.done <- c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: reqs}, func() { close(enqueued) })
+		}()
+		select {
+		case <-enqueued:
+		case err := <-p.done: // finished (or failed) before: keep its outcome for settle
+			p.done <- err
+		}
 	}
+	for len(inflight) > 0 {
+		if err := settle(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// inflightCommand is a mail.received_batch proposed and not yet settled.
+type inflightCommand struct {
+	done chan error // its outcome, once
+	last uint32     // the highest UID searched it records
+}
+
+// commitAhead bounds the mail.received_batch commands in flight at once.
+const commitAhead = 2
 
 // fetched is a batch of messages fetched and parsed, or the error that
 // ended the fetches.
@@ -689,23 +741,37 @@ const maxBatchPayload = command.MaxPayload / 4
 // until it applied. The command's key is the batch's UIDVALIDITY and
 // UIDs, so a retry applies once; a batch on a moved watermark is refused
 // as stale and the mailbox read again.
-func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailReceivedBatchRequest) error {
+//
+// enqueued, when not nil, is called once: when the command holds its place
+// in the leader's log (cluster.WithEnqueued), or when propose returns.
+func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailReceivedBatchRequest, enqueued func()) error {
+	if enqueued != nil {
+		var once sync.Once
+		fn := enqueued
+		enqueued = func() { once.Do(fn) }
+		defer enqueued()
+	}
 	payload, err := EncodeBatch(batch)
 	if err != nil {
 		return err
 	}
 	if n := len(batch.Messages); len(payload) > maxBatchPayload && n > 1 {
-		if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[:n/2]}); err != nil {
+		// Halves, one after the other: the caller's next command waits
+		// for both.
+		if err := c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[:n/2]}, nil); err != nil {
 			return err
 		}
-		return c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[n/2:]})
+		return c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[n/2:]}, nil)
 	}
 	first, last := batch.Messages[0].UID, batch.Messages[len(batch.Messages)-1].UID
 	if err := cc.CheckPayload(cc.TypeMailReceivedBatch, payload); err != nil {
 		return fmt.Errorf("mail.received_batch of UIDs %d..%d: %w", first, last, err)
 	}
-	res, err := c.Store.Propose(ctx, cc.TypeMailReceivedBatch, json.RawMessage(payload),
-		cluster.WithKey(fmt.Sprintf("mail.received_batch/%d/%d-%d", validity, first, last)))
+	opts := []cluster.ProposeOption{cluster.WithKey(fmt.Sprintf("mail.received_batch/%d/%d-%d", validity, first, last))}
+	if enqueued != nil {
+		opts = append(opts, cluster.WithEnqueued(enqueued))
+	}
+	res, err := c.Store.Propose(ctx, cc.TypeMailReceivedBatch, json.RawMessage(payload), opts...)
 	if err != nil {
 		return fmt.Errorf("recording UIDs %d..%d: %w", first, last, err)
 	}
