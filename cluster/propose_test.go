@@ -85,12 +85,9 @@ func (m stuckMachine) Apply(command.Envelope, *command.Emitter) (any, error) {
 func (stuckMachine) Snapshot() ([]byte, error) { return []byte("{}"), nil }
 func (stuckMachine) Restore([]byte) error      { return nil }
 
-// TestCloseBounded: Close returns, with an error, when Raft does not stop
-// (here its FSM goroutine never returns from an apply), instead of
-// waiting forever; a node stopped so exits as after a crash.
-func TestCloseBounded(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// openStuck opens a one-node store whose only machine is a stuckMachine.
+func openStuck(ctx context.Context, t *testing.T) (*Store, stuckMachine) {
+	t.Helper()
 	m := stuckMachine{release: make(chan struct{})}
 	st, err := Open(ctx, Config{
 		NodeID: "n1", RaftAddr: freeRaftAddr(t), AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(), Token: "t",
@@ -99,6 +96,16 @@ func TestCloseBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, m
+}
+
+// TestCloseBounded: Close returns, with an error, when Raft does not stop
+// (here its FSM goroutine never returns from an apply), instead of
+// waiting forever; a node stopped so exits as after a crash.
+func TestCloseBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, m := openStuck(ctx, t)
 	waitLeading(t, st, 20*time.Second)
 	pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	if _, err := st.Propose(pctx, "stuck.now", nil); err == nil {
@@ -128,14 +135,7 @@ func TestCloseBounded(t *testing.T) {
 func TestProposeEnqueued(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	m := stuckMachine{release: make(chan struct{})}
-	st, err := Open(ctx, Config{
-		NodeID: "n1", RaftAddr: freeRaftAddr(t), AdminURL: "http://127.0.0.1:1", DataDir: t.TempDir(), Token: "t",
-		Machines: []Machine{m}, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m := openStuck(ctx, t)
 	defer st.Close(context.Background())
 	waitLeading(t, st, 20*time.Second)
 	type outcome struct {
