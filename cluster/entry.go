@@ -5,6 +5,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/klauspost/compress/s2"
+
+	"github.com/tandemcc/tandem/command"
 )
 
 // A command's Raft log entry is its envelope as command.Encode writes it,
@@ -54,12 +56,25 @@ func unpackEntry(data []byte) ([]byte, error) {
 	if len(data) == 0 || data[0] != entryS2 {
 		return data, nil
 	}
+	// The block states its decoded length first: bounded before anything
+	// is allocated, so a damaged entry cannot ask for gigabytes.
+	n, err := s2.DecodedLen(data[1:])
+	if err != nil {
+		return nil, fmt.Errorf("decompressing a log entry: %w", err)
+	}
+	if n > maxUnpacked {
+		return nil, fmt.Errorf("decompressing a log entry: %d bytes, more than an envelope may hold (%d)", n, maxUnpacked)
+	}
 	out, err := s2.Decode(nil, data[1:])
 	if err != nil {
 		return nil, fmt.Errorf("decompressing a log entry: %w", err)
 	}
 	return out, nil
 }
+
+// maxUnpacked bounds a decompressed entry: an envelope is its payload
+// (at most command.MaxPayload) and a few short fields.
+const maxUnpacked = 2 * command.MaxPayload
 
 // unpackLog returns l's data as the FSM and the entry sinks read it: a
 // command's envelope, decompressed; any other entry's data as it is.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"log/slog"
 	"strings"
 	"testing"
@@ -44,6 +45,11 @@ func TestPackEntry(t *testing.T) {
 	corrupt = corrupt[:len(corrupt)/2]
 	if _, err := unpackLog(cmdLog(1, corrupt)); err == nil {
 		t.Error("a truncated compressed entry unpacked without an error")
+	}
+	// A damaged length: refused before anything that large is allocated.
+	huge := append([]byte{entryS2}, binary.AppendUvarint(nil, 1<<30)...)
+	if _, err := unpackLog(cmdLog(1, huge)); err == nil || !strings.Contains(err.Error(), "more than an envelope may hold") {
+		t.Errorf("an entry stating 1 GiB decompressed: %v, want a refusal", err)
 	}
 	// Only commands are packed: other entries' data is Raft's own.
 	conf := &raft.Log{Type: raft.LogConfiguration, Data: []byte{entryS2, 0, 0}}
