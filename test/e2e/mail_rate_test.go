@@ -23,10 +23,15 @@ import (
 // three-node cluster, beside the raw IMAP FETCH rate of the same
 // messages, with the same library and the same fetch items (headers, in
 // batches of mail.FetchBatch, as the channel fetches), in the same run
-// (the median of three rounds: one before ours, two after; logged beside
-// it, the same FETCHes pipelined as the channel sends them, the next
-// before the answers to the current one are read, also the median of
-// three, its first after the sequential cold round). Both sides
+// (the median of three rounds: one before ours, two after). Both sides
+// fetch the messages as they are just after delivery, never fetched
+// before: ours finds them copied into the watched mailbox, and each raw
+// round copies them from the staging mailbox into a new mailbox of its
+// own (untimed), as the server's work differs — Dovecot caches a
+// message's headers at its first fetch. Logged beside: the same raw
+// FETCHes again at once (Dovecot's cache warm), and the FETCHes
+// pipelined as the channel sends them, the next before the answers to
+// the current one are read (each also the median of three). Both sides
 // start with a session logged in and the mailbox selected: the raw side
 // times its fetches; ours is timed from the moment the messages appear in
 // the watched mailbox (one UID COPY from a staging mailbox, which the
@@ -57,17 +62,37 @@ func TestMailIngestRate(t *testing.T) {
 	if _, err := srv.AppendMany("Staging", msgs); err != nil {
 		t.Fatal(err)
 	}
-	// Raw: the same fetches the channel makes, on one session.
+	// Raw: the same fetches the channel makes, on one session, of the same
+	// messages as the channel finds them: just delivered to a mailbox
+	// (each round copies them from the staging mailbox into a new one and
+	// selects it, untimed), never fetched before. Dovecot builds its cache
+	// of a message's headers at its first fetch: fetched again, the same
+	// messages come 10–20 % faster, a figure logged beside (warm).
 	c, err := srv.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Select("Staging", nil).Wait(); err != nil {
-		t.Fatal(err)
+	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(total)}}
+	boxes := 0
+	fresh := func() {
+		boxes++
+		box := fmt.Sprintf("Raw%d", boxes)
+		if err := c.Create(box, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Select("Staging", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Copy(all, box).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Select(box, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	header := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
-	rawFetch := func() time.Duration {
+	sequential := func() time.Duration {
 		start := time.Now()
 		fetched := 0
 		for from := 1; from <= total; from += mail.FetchBatch {
@@ -83,10 +108,18 @@ func TestMailIngestRate(t *testing.T) {
 		}
 		return time.Since(start)
 	}
+	// rawFetch is one round: the fetches of freshly delivered messages,
+	// then the same fetches again (warm).
+	rawFetch := func() (cold, warm time.Duration) {
+		fresh()
+		cold = sequential()
+		return cold, sequential()
+	}
 	// The same FETCHes pipelined as the channel sends them: the next sent
 	// before the answers to the current one are read (each read by its
 	// own goroutine), logged beside the figure.
 	rawPipelined := func() time.Duration {
+		fresh()
 		start := time.Now()
 		fetch := func(from int) chan int {
 			set := imap.UIDSet{imap.UIDRange{Start: imap.UID(from), Stop: imap.UID(min(from+mail.FetchBatch-1, total))}}
@@ -115,7 +148,12 @@ func TestMailIngestRate(t *testing.T) {
 		}
 		return time.Since(start)
 	}
-	raws := []time.Duration{rawFetch()}
+	var raws, warms []time.Duration
+	rawRound := func() {
+		cold, warm := rawFetch()
+		raws, warms = append(raws, cold), append(warms, warm)
+	}
+	rawRound()
 	piped := []time.Duration{rawPipelined()}
 
 	nodes := startCluster(t, "mb", 3, nil)
@@ -139,7 +177,9 @@ func TestMailIngestRate(t *testing.T) {
 		}
 		return true, ""
 	})
-	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: imap.UID(total)}}
+	if _, err := c.Select("Staging", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
 	// The nodes' CPU while idle, the leader's status polled as below: the
 	// baseline of the CPU figure.
 	idle0, idleStart := nodesCPU(t, nodes), time.Now()
@@ -184,16 +224,18 @@ func TestMailIngestRate(t *testing.T) {
 	want := fmt.Sprint(map[string][2]int{"sales": {0, 0}, "support": {total, total}})
 	// Two more raw rounds after ours (the machine is shared: the median
 	// of three, the first cold, the others with Dovecot's caches warm).
-	raws = append(raws, rawFetch(), rawFetch())
+	rawRound()
+	rawRound()
 	piped = append(piped, rawPipelined(), rawPipelined())
 	slices.Sort(raws)
+	slices.Sort(warms)
 	slices.Sort(piped)
 	raw := raws[1]
 	oursRate, rawRate, seenRate := float64(total)/ours.Seconds(), float64(total)/raw.Seconds(), float64(total)/seen.Seconds()
-	t.Logf("mail ingest: %d messages of %d bytes through 3 nodes in %v from the search that found them: %.0f msg/s; raw IMAP FETCH (headers, %d a batch) in %v (median of %v): %.0f msg/s; ours ÷ raw = %.3f (target ≥ 0.7); from the COPY (Dovecot's IDLE notice included) %v: %.0f msg/s, ÷ raw = %.3f",
+	t.Logf("mail ingest: %d messages of %d bytes through 3 nodes in %v from the search that found them: %.0f msg/s; raw IMAP FETCH (headers, %d a batch) in %v (median of %v, each round just delivered): %.0f msg/s; ours ÷ raw = %.3f (target ≥ 0.7); from the COPY (Dovecot's IDLE notice included) %v: %.0f msg/s, ÷ raw = %.3f",
 		total, len(msgs[0]), seen.Round(time.Millisecond), seenRate, mail.FetchBatch, raw.Round(time.Millisecond), raws, rawRate, seenRate/rawRate, ours.Round(time.Millisecond), oursRate, oursRate/rawRate)
-	t.Logf("mail ingest: raw IMAP FETCH pipelined as the channel sends it in %v (median of %v): ours ÷ raw pipelined = %.3f",
-		piped[1].Round(time.Millisecond), piped, piped[1].Seconds()/seen.Seconds())
+	t.Logf("mail ingest: raw IMAP FETCH of the same messages again (Dovecot's cache warm) in %v (median of %v): ours ÷ raw warm = %.3f; pipelined as the channel sends it, just delivered, in %v (median of %v): ours ÷ raw pipelined = %.3f",
+		warms[1].Round(time.Millisecond), warms, warms[1].Seconds()/seen.Seconds(), piped[1].Round(time.Millisecond), piped, piped[1].Seconds()/seen.Seconds())
 	// CPU, not wall time, is what the shared machine cannot distort: the
 	// three processes' user and system time from the COPY to the leader's
 	// last commit (followers may still be applying the last batch).
