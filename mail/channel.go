@@ -492,7 +492,7 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 	}()
 	go func() {
 		defer close(fetching)
-		c.fetchAll(ctx, cl, validity, last, uids, batches)
+		c.fetchAll(ctx, cl, validity, last, uids, c.aliases(), batches)
 	}()
 	// Up to commitAhead commands are in flight: each proposed once the one
 	// before holds its place in the leader's log (cluster.WithEnqueued),
@@ -589,7 +589,7 @@ type fetched struct {
 // a message to its command and waits for it to be read: a reader waiting
 // for the end of the one before would never see it), each message
 // parsed as it arrives. It returns once no FETCH it sent is pending.
-func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity, after uint32, uids []imap.UID, out chan<- fetched) {
+func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity, after uint32, uids []imap.UID, aliases []string, out chan<- fetched) {
 	defer close(out)
 	type read struct {
 		reqs []cc.MailReceivedRequest
@@ -611,7 +611,7 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 		go func() {
 			guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
 			defer guard.Stop()
-			reqs, err := c.readFetch(validity, cmd)
+			reqs, err := c.readFetch(validity, cmd, aliases)
 			p.res <- read{reqs, err}
 		}()
 		return p
@@ -648,7 +648,7 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 // readFetch reads the answers to one FETCH of headers, parsing each
 // message as it arrives, into mail.received_batch entries sorted by UID
 // (their After not set).
-func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand) ([]cc.MailReceivedRequest, error) {
+func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand, aliases []string) ([]cc.MailReceivedRequest, error) {
 	reqs := make([]cc.MailReceivedRequest, 0, FetchBatch)
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
 		buf, err := msg.Collect()
@@ -656,7 +656,7 @@ func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand) ([]cc
 			_ = cmd.Close()
 			return nil, err
 		}
-		reqs = append(reqs, c.request(validity, buf))
+		reqs = append(reqs, c.request(validity, buf, aliases))
 	}
 	if err := cmd.Close(); err != nil {
 		return nil, err
@@ -710,7 +710,7 @@ const fetchAhead = 2
 
 // request reads one fetched message into its mail.received_batch entry
 // (After not set).
-func (c *Channel) request(validity uint32, msg *imapclient.FetchMessageBuffer) cc.MailReceivedRequest {
+func (c *Channel) request(validity uint32, msg *imapclient.FetchMessageBuffer, aliases []string) cc.MailReceivedRequest {
 	h, err := ParseHeaders(msg.FindBodySection(headerSection))
 	if err != nil {
 		// An unreadable header still gets its UID recorded, as a
@@ -721,7 +721,7 @@ func (c *Channel) request(validity uint32, msg *imapclient.FetchMessageBuffer) c
 	}
 	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), MessageID: h.MessageID, From: h.From,
 		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
-	if h.Skip == "" && c.fromAlias(h.From) {
+	if h.Skip == "" && isAlias(aliases, h.From) {
 		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
 	}
 	return req
@@ -805,13 +805,32 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 	return nil
 }
 
-func (c *Channel) fromAlias(from string) bool {
+// aliases is the addresses of the configured aliases, read once a pass:
+// each message is checked against them without the engine's lock, which
+// a batch being applied holds (the reading of the answers must not wait
+// for it: the server would wait in turn).
+func (c *Channel) aliases() []string {
 	m := c.Engine.MailSettings()
-	if m == nil || from == "" {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range m.Aliases {
+		if a.Address != "" {
+			out = append(out, a.Address)
+		}
+	}
+	return out
+}
+
+// isAlias tells whether from is one of aliases (an alias writing to the
+// mailbox: our own message).
+func isAlias(aliases []string, from string) bool {
+	if from == "" {
 		return false
 	}
-	for _, a := range m.Aliases {
-		if a.Address != "" && equalFold(a.Address, from) {
+	for _, a := range aliases {
+		if equalFold(a, from) {
 			return true
 		}
 	}

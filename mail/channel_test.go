@@ -1,12 +1,14 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -398,5 +400,51 @@ func TestChannelExpungesAfterRetention(t *testing.T) {
 	}
 	if got := fmt.Sprint(found.AllUIDs()); got != "[2 4]" {
 		t.Fatalf("UIDs left %s, want [2 4] (the old waiting one and the recent one)", got)
+	}
+}
+
+// settingsCounter counts the channel's reads of its settings from the
+// engine, each under the engine's lock.
+type settingsCounter struct {
+	Engine
+	n atomic.Int64
+}
+
+func (e *settingsCounter) MailSettings() *cc.Mail {
+	e.n.Add(1)
+	return e.Engine.MailSettings()
+}
+
+// A message from one of the aliases is the channel's own (never a
+// contact), matched without case. The answers to a FETCH are read without
+// the engine's lock, which an apply holds: the aliases are read from the
+// engine once a pass, not once a message.
+func TestChannelAliasesReadOncePerPass(t *testing.T) {
+	srv := dovecottest.Start(t, dovecottest.Options{})
+	const n = 40
+	var msgs [][]byte
+	for i := range n - 1 {
+		msgs = append(msgs, testMessage("support@example.org", fmt.Sprint("customer ", i)))
+	}
+	own := bytes.Replace(testMessage("cust@example.com", "from our alias"), []byte("From: Customer <cust@example.com>"), []byte("From: Support Desk <Support@Example.ORG>"), 1)
+	msgs = append(msgs, own)
+	if _, err := srv.AppendMany("INBOX", msgs); err != nil {
+		t.Fatal(err)
+	}
+	st := newEngineStore(t, mailConfig(srv, ""))
+	eng := &settingsCounter{Engine: st.e}
+	// CheckEvery long: the session's leadership and settings check reads
+	// nothing while the messages are ingested.
+	ch := &Channel{Store: st, Engine: eng, Logger: slog.New(slog.DiscardHandler), MinBackoff: 50 * time.Millisecond, CheckEvery: time.Hour}
+	runChannel(t, ch)
+	waitFor(t, "every message recorded", 20*time.Second, func() bool { _, last := st.e.MailView(); return last == n })
+	if got := st.contacts(); len(got) != n-1 {
+		t.Fatalf("%d contacts of %d messages, one from an alias; want %d", len(got), n, n-1)
+	}
+	if s := ch.Status(); s.Skipped != 1 || s.Ingested != n-1 {
+		t.Fatalf("status %+v: want %d ingested, 1 skipped", s, n-1)
+	}
+	if got := eng.n.Load(); got >= n/4 {
+		t.Fatalf("the settings read %d times from the engine for %d messages: want once a pass", got, n)
 	}
 }

@@ -42,10 +42,10 @@ import (
 // leader's clock does), but it takes the nodes' CPU while they ingest:
 // it is kept sparse. Configuring the
 // channel and opening its session are outside both figures. It logs
-// ours ÷ raw (target ≥ 0.7), and the three tandemd processes' CPU time
-// from the COPY to the last commit, whole and above their idle rate
-// (measured over the second before, the status polled alike), per
-// message; it asserts only that every message became one contact on
+// ours ÷ raw (target ≥ 0.7), and each tandemd process's CPU time (the
+// leader's and the followers') from the COPY to the last commit, whole
+// and, per message, above its idle rate (measured over the second
+// before, the status polled alike); it asserts only that every message became one contact on
 // every node — never a speed.
 // TANDEM_MAIL_BENCH_MESSAGES sets the count (default 100).
 func TestMailIngestRate(t *testing.T) {
@@ -187,7 +187,8 @@ func TestMailIngestRate(t *testing.T) {
 		leader.mailStatus()
 		time.Sleep(statusPoll)
 	}
-	idleRate := float64(nodesCPU(t, nodes)-idle0) / float64(time.Since(idleStart))
+	idle := cpuSince(nodesCPU(t, nodes), idle0)
+	idleFor := time.Since(idleStart)
 	cpu0 := nodesCPU(t, nodes)
 	if _, err := c.Copy(all, "INBOX").Wait(); err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func TestMailIngestRate(t *testing.T) {
 		time.Sleep(statusPoll)
 	}
 	ours := time.Since(start)
-	cpu := nodesCPU(t, nodes) - cpu0
+	cpu := cpuSince(nodesCPU(t, nodes), cpu0)
 	ms, _, err := leader.mailStatus()
 	if err != nil || ms.LastNewMail.IsZero() || !ms.LastRecorded.After(ms.LastNewMail) {
 		t.Fatalf("no last_new_mail and last_recorded in the leader's status: %+v %v", ms, err)
@@ -236,12 +237,22 @@ func TestMailIngestRate(t *testing.T) {
 		total, len(msgs[0]), seen.Round(time.Millisecond), seenRate, mail.FetchBatch, raw.Round(time.Millisecond), raws, rawRate, seenRate/rawRate, ours.Round(time.Millisecond), oursRate, oursRate/rawRate)
 	t.Logf("mail ingest: raw IMAP FETCH of the same messages again (Dovecot's cache warm) in %v (median of %v): ours ÷ raw warm = %.3f; pipelined as the channel sends it, just delivered, in %v (median of %v): ours ÷ raw pipelined = %.3f",
 		warms[1].Round(time.Millisecond), warms, warms[1].Seconds()/seen.Seconds(), piped[1].Round(time.Millisecond), piped, piped[1].Seconds()/seen.Seconds())
-	// CPU, not wall time, is what the shared machine cannot distort: the
-	// three processes' user and system time from the COPY to the leader's
-	// last commit (followers may still be applying the last batch).
-	above := cpu - time.Duration(idleRate*float64(ours))
-	t.Logf("mail ingest CPU: %v of the three tandemd processes from the COPY (%.0f µs a message), %v above their idle rate (%.0f ms/s): %.0f µs a message",
-		cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(total), above.Round(time.Millisecond), idleRate*1000, float64(above.Microseconds())/float64(total))
+	// CPU, not wall time, is what the shared machine cannot distort: each
+	// process's time on a CPU from the COPY to the leader's last commit
+	// (followers may still be applying the last batch), whole and above
+	// its rate while idle.
+	var whole, above []string
+	for i, n := range nodes {
+		role := "follower"
+		if n == leader {
+			role = "leader"
+		}
+		extra := cpu[i] - time.Duration(float64(idle[i])*float64(ours)/float64(idleFor))
+		whole = append(whole, fmt.Sprintf("%s %v", role, cpu[i].Round(100*time.Microsecond)))
+		above = append(above, fmt.Sprintf("%s %.1f", role, float64(extra.Nanoseconds())/1e3/float64(total)))
+	}
+	t.Logf("mail ingest CPU from the COPY (%v): %s; above each one's idle rate, µs a message: %s",
+		ours.Round(time.Millisecond), strings.Join(whole, ", "), strings.Join(above, ", "))
 	for _, n := range nodes {
 		waitFor(t, waitCluster, n.name()+" to agree", func() (bool, string) {
 			got, err := n.queueCounts()
@@ -288,26 +299,43 @@ func logEntrySizes(t *testing.T, path string) (packed, large int) {
 // was 5–7 % of their samples).
 const statusPoll = 50 * time.Millisecond
 
-// nodesCPU is the user and system CPU time the nodes' processes have used
-// (/proc/<pid>/stat, in clock ticks of 10 ms).
-func nodesCPU(t *testing.T, nodes []*node) time.Duration {
+// nodesCPU is the CPU time each node's process has used, in the order of
+// nodes: the sum of its threads' time on a CPU (/proc/<pid>/task/*/
+// schedstat, in nanoseconds; a thread that exited meanwhile is not
+// counted, and the Go runtime keeps its threads).
+func nodesCPU(t *testing.T, nodes []*node) []time.Duration {
 	t.Helper()
-	var sum time.Duration
-	for _, n := range nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.current().cmd.Process.Pid))
+	out := make([]time.Duration, len(nodes))
+	for i, n := range nodes {
+		dir := fmt.Sprintf("/proc/%d/task", n.current().cmd.Process.Pid)
+		tasks, err := os.ReadDir(dir)
 		if err != nil {
-			t.Fatalf("reading %s's CPU time: %v", n.name(), err)
+			t.Fatalf("reading %s's threads: %v", n.name(), err)
 		}
-		// The fields after the command name (which may hold spaces):
-		// utime and stime are the 12th and 13th.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		for _, s := range f[11:13] {
-			v, err := strconv.ParseInt(s, 10, 64)
+		for _, task := range tasks {
+			b, err := os.ReadFile(filepath.Join(dir, task.Name(), "schedstat"))
 			if err != nil {
-				t.Fatalf("%s's /proc stat %q: %v", n.name(), b, err)
+				continue // exited since the listing
 			}
-			sum += time.Duration(v) * 10 * time.Millisecond
+			f := strings.Fields(string(b))
+			if len(f) == 0 {
+				t.Fatalf("%s's schedstat %q", n.name(), b)
+			}
+			v, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				t.Fatalf("%s's schedstat %q: %v", n.name(), b, err)
+			}
+			out[i] += time.Duration(v)
 		}
 	}
-	return sum
+	return out
+}
+
+// cpuSince is the CPU time each node used since then (both nodesCPU).
+func cpuSince(now, then []time.Duration) []time.Duration {
+	d := make([]time.Duration, len(now))
+	for i := range now {
+		d[i] = now[i] - then[i]
+	}
+	return d
 }
