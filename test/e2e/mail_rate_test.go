@@ -45,8 +45,9 @@ import (
 // ours ÷ raw (target ≥ 0.7), and each tandemd process's CPU time (the
 // leader's and the followers') from the COPY to the last commit, whole
 // and, per message, above its idle rate (measured over the second
-// before, the status polled alike); it asserts only that every message became one contact on
-// every node — never a speed.
+// before, the status polled alike), and the minor page faults each took
+// and the growth of its resident memory, per message; it asserts only
+// that every message became one contact on every node — never a speed.
 // TANDEM_MAIL_BENCH_MESSAGES sets the count (default 100).
 func TestMailIngestRate(t *testing.T) {
 	total := 100
@@ -189,7 +190,7 @@ func TestMailIngestRate(t *testing.T) {
 	}
 	idle := cpuSince(nodesCPU(t, nodes), idle0)
 	idleFor := time.Since(idleStart)
-	cpu0 := nodesCPU(t, nodes)
+	cpu0, faults0, rss0 := nodesCPU(t, nodes), nodesFaults(t, nodes), nodesResident(t, nodes)
 	if _, err := c.Copy(all, "INBOX").Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestMailIngestRate(t *testing.T) {
 		time.Sleep(statusPoll)
 	}
 	ours := time.Since(start)
-	cpu := cpuSince(nodesCPU(t, nodes), cpu0)
+	cpu, faults, rss := cpuSince(nodesCPU(t, nodes), cpu0), nodesFaults(t, nodes), nodesResident(t, nodes)
 	ms, _, err := leader.mailStatus()
 	if err != nil || ms.LastNewMail.IsZero() || !ms.LastRecorded.After(ms.LastNewMail) {
 		t.Fatalf("no last_new_mail and last_recorded in the leader's status: %+v %v", ms, err)
@@ -241,7 +242,7 @@ func TestMailIngestRate(t *testing.T) {
 	// process's time on a CPU from the COPY to the leader's last commit
 	// (followers may still be applying the last batch), whole and above
 	// its rate while idle.
-	var whole, above []string
+	var whole, above, faulted []string
 	for i, n := range nodes {
 		role := "follower"
 		if n == leader {
@@ -250,9 +251,10 @@ func TestMailIngestRate(t *testing.T) {
 		extra := cpu[i] - time.Duration(float64(idle[i])*float64(ours)/float64(idleFor))
 		whole = append(whole, fmt.Sprintf("%s %v", role, cpu[i].Round(100*time.Microsecond)))
 		above = append(above, fmt.Sprintf("%s %.1f", role, float64(extra.Nanoseconds())/1e3/float64(total)))
+		faulted = append(faulted, fmt.Sprintf("%s %.1f (resident +%.1f pages)", role, float64(faults[i]-faults0[i])/float64(total), float64(rss[i]-rss0[i])/float64(total)))
 	}
-	t.Logf("mail ingest CPU from the COPY (%v): %s; above each one's idle rate, µs a message: %s",
-		ours.Round(time.Millisecond), strings.Join(whole, ", "), strings.Join(above, ", "))
+	t.Logf("mail ingest CPU from the COPY (%v): %s; above each one's idle rate, µs a message: %s; minor page faults a message: %s",
+		ours.Round(time.Millisecond), strings.Join(whole, ", "), strings.Join(above, ", "), strings.Join(faulted, ", "))
 	for _, n := range nodes {
 		waitFor(t, waitCluster, n.name()+" to agree", func() (bool, string) {
 			got, err := n.queueCounts()
@@ -326,6 +328,48 @@ func nodesCPU(t *testing.T, nodes []*node) []time.Duration {
 				t.Fatalf("%s's schedstat %q: %v", n.name(), b, err)
 			}
 			out[i] += time.Duration(v)
+		}
+	}
+	return out
+}
+
+// nodesFaults is the minor page faults each node's process has taken
+// (/proc/<pid>/stat, the 10th field), in the order of nodes: a first touch
+// of memory costs one, and on this VM they are a large part of the
+// nodes' CPU.
+func nodesFaults(t *testing.T, nodes []*node) []int64 {
+	t.Helper()
+	out := make([]int64, len(nodes))
+	for i, n := range nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.current().cmd.Process.Pid))
+		if err != nil {
+			t.Fatalf("reading %s's page faults: %v", n.name(), err)
+		}
+		// The fields after the command name (which may hold spaces).
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if out[i], err = strconv.ParseInt(f[7], 10, 64); err != nil {
+			t.Fatalf("%s's /proc stat %q: %v", n.name(), b, err)
+		}
+	}
+	return out
+}
+
+// nodesResident is each node's process's resident memory in pages
+// (/proc/<pid>/statm, the 2nd field), in the order of nodes.
+func nodesResident(t *testing.T, nodes []*node) []int64 {
+	t.Helper()
+	out := make([]int64, len(nodes))
+	for i, n := range nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", n.current().cmd.Process.Pid))
+		if err != nil {
+			t.Fatalf("reading %s's resident memory: %v", n.name(), err)
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 {
+			t.Fatalf("%s's statm %q", n.name(), b)
+		}
+		if out[i], err = strconv.ParseInt(f[1], 10, 64); err != nil {
+			t.Fatalf("%s's statm %q: %v", n.name(), b, err)
 		}
 	}
 	return out
