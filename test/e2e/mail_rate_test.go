@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -337,39 +338,32 @@ func nodesCPU(t *testing.T, nodes []*node) []time.Duration {
 // (/proc/<pid>/stat, the 10th field), in the order of nodes: a first touch
 // of memory costs one, and on this VM they are a large part of the
 // nodes' CPU.
-func nodesFaults(t *testing.T, nodes []*node) []int64 {
-	t.Helper()
-	out := make([]int64, len(nodes))
-	for i, n := range nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.current().cmd.Process.Pid))
-		if err != nil {
-			t.Fatalf("reading %s's page faults: %v", n.name(), err)
-		}
-		// The fields after the command name (which may hold spaces).
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if out[i], err = strconv.ParseInt(f[7], 10, 64); err != nil {
-			t.Fatalf("%s's /proc stat %q: %v", n.name(), b, err)
-		}
-	}
-	return out
-}
+func nodesFaults(t *testing.T, nodes []*node) []int64 { return procInts(t, nodes, "stat", 7) }
 
 // nodesResident is each node's process's resident memory in pages
 // (/proc/<pid>/statm, the 2nd field), in the order of nodes.
-func nodesResident(t *testing.T, nodes []*node) []int64 {
+func nodesResident(t *testing.T, nodes []*node) []int64 { return procInts(t, nodes, "statm", 1) }
+
+// procInts is, for each node's process in the order of nodes, the integer
+// field i (from 0) of /proc/<pid>/<file>; in stat, counted after the
+// command name (which may hold spaces).
+func procInts(t *testing.T, nodes []*node, file string, i int) []int64 {
 	t.Helper()
 	out := make([]int64, len(nodes))
-	for i, n := range nodes {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/statm", n.current().cmd.Process.Pid))
+	for k, n := range nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", n.current().cmd.Process.Pid, file))
 		if err != nil {
-			t.Fatalf("reading %s's resident memory: %v", n.name(), err)
+			t.Fatalf("reading %s's /proc %s: %v", n.name(), file, err)
+		}
+		if file == "stat" {
+			b = b[bytes.LastIndexByte(b, ')')+1:]
 		}
 		f := strings.Fields(string(b))
-		if len(f) < 2 {
-			t.Fatalf("%s's statm %q", n.name(), b)
+		if len(f) <= i {
+			t.Fatalf("%s's /proc %s %q", n.name(), file, b)
 		}
-		if out[i], err = strconv.ParseInt(f[1], 10, 64); err != nil {
-			t.Fatalf("%s's statm %q: %v", n.name(), b, err)
+		if out[k], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+			t.Fatalf("%s's /proc %s %q: %v", n.name(), file, b, err)
 		}
 	}
 	return out
