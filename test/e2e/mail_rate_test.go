@@ -69,7 +69,7 @@ func TestMailIngestRate(t *testing.T) {
 	// (each round copies them from the staging mailbox into a new one and
 	// selects it, untimed), never fetched before. Dovecot builds its cache
 	// of a message's headers at its first fetch: fetched again, the same
-	// messages come 10–20 % faster, a figure logged beside (warm).
+	// messages come 5–20 % faster, a figure logged beside (warm).
 	c, err := srv.Dial()
 	if err != nil {
 		t.Fatal(err)
