@@ -302,6 +302,12 @@ func (s *Server) Dial() (*imapclient.Client, error) { return s.DialAs(s.User) }
 // DialAs logs in as user with Password: the test user, or with LMTP any
 // address.
 func (s *Server) DialAs(user string) (*imapclient.Client, error) {
+	return s.DialWith(user, imapclient.Options{})
+}
+
+// DialWith logs in as user with the client options given (their TLS
+// configuration replaced by the test CA's when the server has TLS).
+func (s *Server) DialWith(user string, opts imapclient.Options) (*imapclient.Client, error) {
 	var (
 		c   *imapclient.Client
 		err error
@@ -310,9 +316,10 @@ func (s *Server) DialAs(user string) (*imapclient.Client, error) {
 		pool := x509.NewCertPool()
 		pem, _ := os.ReadFile(s.CAFile)
 		pool.AppendCertsFromPEM(pem)
-		c, err = imapclient.DialTLS(s.Addr(), &imapclient.Options{TLSConfig: tlsConfig(pool)})
+		opts.TLSConfig = tlsConfig(pool)
+		c, err = imapclient.DialTLS(s.Addr(), &opts)
 	} else {
-		c, err = imapclient.DialInsecure(s.Addr(), nil)
+		c, err = imapclient.DialInsecure(s.Addr(), &opts)
 	}
 	if err != nil {
 		return nil, err
