@@ -1,13 +1,20 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/tandemcc/tandem/cluster"
 	cc "github.com/tandemcc/tandem/contactcenter"
@@ -102,5 +109,218 @@ func TestChannelPipelinedCommitFails(t *testing.T) {
 				t.Fatalf("%d contacts of %d messages", len(got), total)
 			}
 		})
+	}
+}
+
+// readFetch hands a FETCH's batch on as soon as every UID it asked for
+// has come, without waiting for the FETCH's tagged completion (which
+// Dovecot sends for a pipelined FETCH only once the next is answered);
+// a UID that does not come (expunged since the search) makes it wait for
+// the end; a message not asked for, or answered twice, is not taken.
+func TestReadFetch(t *testing.T) {
+	srv := dovecottest.Start(t, dovecottest.Options{})
+	const total = 202
+	var msgs [][]byte
+	for i := range total {
+		msgs = append(msgs, testMessage("support@example.org", fmt.Sprintf("r%d", i)))
+	}
+	if _, err := srv.AppendMany("INBOX", msgs); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := srv.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	ch := &Channel{Logger: slog.New(slog.DiscardHandler)}
+	uids := func(from, to imap.UID) []imap.UID {
+		var u []imap.UID
+		for i := from; i <= to; i++ {
+			u = append(u, i)
+		}
+		return u
+	}
+	fetch := func(set imap.UIDSet) *imapclient.FetchCommand {
+		return cl.Fetch(set, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
+	}
+	for _, tc := range []struct {
+		name  string
+		set   imap.UIDSet
+		batch []imap.UID
+		want  []uint32
+	}{
+		{"every UID", uidRanges(uids(1, 5)), uids(1, 5), []uint32{1, 2, 3, 4, 5}},
+		{"one gone", uidRanges([]imap.UID{1, 2, 3, 900}), []imap.UID{1, 2, 3, 900}, []uint32{1, 2, 3}},
+		{"not asked for", uidRanges(uids(1, 6)), []imap.UID{2, 4}, []uint32{2, 4}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []fetchRead
+			ch.readFetch(7, fetch(tc.set), tc.batch, nil, func(r fetchRead) { got = append(got, r) })
+			if len(got) != 1 || got[0].err != nil {
+				t.Fatalf("done called %d times: %+v", len(got), got)
+			}
+			var have []uint32
+			for _, r := range got[0].reqs {
+				if r.UIDValidity != 7 || r.Subject != fmt.Sprintf("r%d", r.UID-1) {
+					t.Errorf("UID %d: %+v", r.UID, r)
+				}
+				have = append(have, r.UID)
+			}
+			if fmt.Sprint(have) != fmt.Sprint(tc.want) {
+				t.Errorf("UIDs %v, want %v", have, tc.want)
+			}
+		})
+	}
+}
+
+// TestReadFetchBeforeCompletion: the batch is handed on once every UID
+// it asked for has come, while the server still withholds the FETCH's
+// tagged completion (as Dovecot does for a FETCH pipelined behind
+// another until that one is answered). The server is scripted: it
+// answers the FETCH's two messages, then waits for the test before it
+// completes the command.
+func TestReadFetchBeforeCompletion(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	release := make(chan struct{})
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
+				return err
+			}
+			line, err := bufio.NewReader(server).ReadString('\n')
+			if err != nil {
+				return err
+			}
+			tag, _, _ := strings.Cut(line, " ")
+			for uid := 1; uid <= 2; uid++ {
+				h := fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\n\r\n", uid, uid)
+				if _, err := fmt.Fprintf(server, "* %d FETCH (UID %d BODY[HEADER] {%d}\r\n%s)\r\n", uid, uid, len(h), h); err != nil {
+					return err
+				}
+			}
+			<-release
+			_, err = fmt.Fprintf(server, "%s OK FETCH completed\r\n", tag)
+			return err
+		}()
+	}()
+	cl := imapclient.New(client, nil)
+	defer cl.Close()
+	cmd := cl.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 2}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
+	ch := &Channel{Logger: slog.New(slog.DiscardHandler)}
+	handed := make(chan fetchRead, 2)
+	ended := make(chan struct{})
+	go func() {
+		ch.readFetch(7, cmd, []imap.UID{1, 2}, nil, func(r fetchRead) { handed <- r })
+		close(ended)
+	}()
+	select {
+	case r := <-handed:
+		if r.err != nil || len(r.reqs) != 2 || r.reqs[0].From != "c1@example.com" || r.reqs[1].Subject != "s2" {
+			t.Fatalf("handed on %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch was not handed on before the FETCH's completion")
+	}
+	select {
+	case <-ended:
+		t.Fatal("readFetch returned before the FETCH completed")
+	default:
+	}
+	close(release)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("readFetch did not return once the FETCH completed")
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if len(handed) != 0 {
+		t.Fatalf("handed on twice: %+v", <-handed)
+	}
+}
+
+// TestFetchAllSendsAhead: fetchDepth FETCHes are sent before the first is
+// answered (the scripted server answers nothing until it has them all),
+// and the batches come out in UID order, each message naming the one
+// before it.
+func TestFetchAllSendsAhead(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
+				return err
+			}
+			r := bufio.NewReader(server)
+			type fetchCmd struct {
+				tag        string
+				from, upto int
+			}
+			var cmds []fetchCmd
+			for len(cmds) < fetchDepth {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return fmt.Errorf("%d FETCHes sent before the first answer: %w", len(cmds), err)
+				}
+				var c fetchCmd
+				if _, err := fmt.Sscanf(line, "%s UID FETCH %d:%d", &c.tag, &c.from, &c.upto); err != nil {
+					return fmt.Errorf("%q: %w", line, err)
+				}
+				cmds = append(cmds, c)
+			}
+			for _, c := range cmds {
+				for uid := c.from; uid <= c.upto; uid++ {
+					h := fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\n\r\n", uid, uid)
+					if _, err := fmt.Fprintf(server, "* %d FETCH (UID %d BODY[HEADER] {%d}\r\n%s)\r\n", uid, uid, len(h), h); err != nil {
+						return err
+					}
+				}
+				if _, err := fmt.Fprintf(server, "%s OK FETCH completed\r\n", c.tag); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+	}()
+	cl := imapclient.New(client, nil)
+	defer cl.Close()
+	total := fetchDepth * FetchBatch
+	var uids []imap.UID
+	for u := 1; u <= total; u++ {
+		uids = append(uids, imap.UID(u))
+	}
+	ch := &Channel{Logger: slog.New(slog.DiscardHandler)}
+	out := make(chan fetched, fetchDepth)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		guard := time.AfterFunc(10*time.Second, func() { cl.Close() })
+		defer guard.Stop()
+		ch.fetchAll(ctx, cl, 7, 0, uids, nil, out)
+	}()
+	next := uint32(1)
+	for f := range out {
+		if f.err != nil {
+			t.Fatalf("%v (server: %v)", f.err, <-served)
+		}
+		for _, r := range f.reqs {
+			if r.UID != next || r.After != next-1 || r.Subject != fmt.Sprintf("s%d", next) {
+				t.Fatalf("got %+v, want UID %d after %d", r, next, next-1)
+			}
+			next++
+		}
+	}
+	if next != uint32(total)+1 {
+		t.Fatalf("%d of %d messages", next-1, total)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
 	}
 }
