@@ -621,7 +621,12 @@ async function saveSpeedDials(change, rev = speedDialsRev) {
     return false;
   }
   if (!r) { renderSpeedDials(); return false; }
-  await conn.readState("stale").catch(() => {});
+  // Linearizable: the node read has applied the save, so the revision
+  // known from now on is the saved one, and the list read next (stale,
+  // from that node) is at least as recent — a node that has not applied
+  // the save yet (a secondary, after a failover) would leave the next
+  // change naming the revision before it, refused as stale.
+  await conn.readState("linearizable").catch(() => {});
   await loadSpeedDials();
   say(t("speed.saved"));
   return true;
@@ -1062,7 +1067,7 @@ async function openPrefs(changes = null) {
   if (!r) return;
   if (next.onIncoming === "notify" && "Notification" in window && Notification.permission === "default") Notification.requestPermission();
   say(t("prefs.saved"));
-  await conn.readState("stale").catch(() => {});
+  await conn.readState("linearizable").catch(() => {}); // the saved revision known (saveSpeedDials)
   render();
   if (!$("pane-history").hidden) loadHistory();
   loadReceptionists();
