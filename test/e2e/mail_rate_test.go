@@ -126,11 +126,10 @@ func TestMailIngestRate(t *testing.T) {
 	// selected, as the channel keeps the watched mailbox; each round's
 	// messages are delivered into it and removed after (empty), as the
 	// watched mailbox is emptied after each of ours' rounds. Dovecot
-	// serves messages in a mailbox whose earlier messages were expunged
-	// more slowly at first (it rewrites its cache of the old ones at the
-	// first fetch: the first answer 8–10 ms after the FETCH where a new
-	// mailbox gives it in 5–7), so both sides find their mailbox after
-	// the same history.
+	// answers the first FETCH in a mailbox whose earlier messages were
+	// expunged later (8–10 ms after it, where a new mailbox gives the
+	// first answer in 5–7): both sides find their mailbox after the same
+	// history.
 	const rawBox = "Raw"
 	if err := c.Create(rawBox, nil).Wait(); err != nil {
 		t.Fatal(err)
