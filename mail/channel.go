@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -638,6 +639,7 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 		r := <-cur.res
 		if r.err == nil {
 			more()
+			r = c.refetch(cl, validity, r, aliases)
 		}
 		var f fetched
 		if r.err != nil {
@@ -662,23 +664,63 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 // fetchDepth bounds the FETCHes sent whose batch is not yet handed on.
 const fetchDepth = 3
 
+// refetch completes r: the messages answered only without their header
+// (a server may report another session's flag change on a UID before
+// the FETCH's answer for it) are fetched again, each time by a FETCH of
+// their own (the other FETCHes in flight are read meanwhile by their
+// goroutines). After refetchTries a message the server still sends no
+// header for is recorded without one: never skipped silently, never
+// fetched for ever.
+func (c *Channel) refetch(cl *imapclient.Client, validity uint32, r fetchRead, aliases []string) fetchRead {
+	for try := 0; len(r.bare) > 0 && r.err == nil; try++ {
+		if try == refetchTries {
+			for _, uid := range r.bare {
+				c.log().Warn("mail: the server sent no header for a message", "uid", uid)
+				r.reqs = append(r.reqs, c.request(validity, uid, nil, aliases))
+			}
+			r.bare = nil
+			break
+		}
+		uids := r.bare
+		cmd := cl.Fetch(uidRanges(uids), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
+		guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
+		c.readFetch(validity, cmd, uids, aliases, func(again fetchRead) {
+			r.reqs, r.bare, r.err = append(r.reqs, again.reqs...), again.bare, again.err
+		})
+		guard.Stop()
+	}
+	slices.SortFunc(r.reqs, func(a, b cc.MailReceivedRequest) int { return cmp.Compare(a.UID, b.UID) })
+	return r
+}
+
+// refetchTries bounds the FETCHes of a message answered without its
+// header.
+const refetchTries = 3
+
 // fetchRead is the answer to one FETCH: its messages parsed, or the error
 // that ended it.
 type fetchRead struct {
 	reqs []cc.MailReceivedRequest
+	// bare are the UIDs answered only without their header: a flag
+	// change reported first, after which the library hands the
+	// command no other answer for the UID (fetched again: refetch).
+	bare []imap.UID
 	err  error
 }
 
 // readFetch reads the answers to one FETCH of the headers of batch
 // (sorted), parsing each message as it arrives, into mail.received_batch
 // entries sorted by UID (their After not set), and calls done once: as
-// soon as every UID of batch has come (a FETCH names no message twice
-// unless the server also reports a flag change; only the first answer
-// for a UID counts), or else at the FETCH's end, with its error if any.
-// It reads the FETCH to its end either way.
+// soon as every UID of batch has come with its header (a FETCH names no
+// message twice unless the server also reports a flag change, which
+// carries no header: the first answer with one counts), or else at the
+// FETCH's end, with its error if any. It reads the FETCH to its end
+// either way.
 func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand, batch []imap.UID, aliases []string, done func(fetchRead)) {
 	reqs := make([]cc.MailReceivedRequest, 0, len(batch))
 	seen := make([]bool, len(batch))
+	bare := make([]bool, len(batch)) // answered, but only without the header section so far
+	var missing []imap.UID           // those at the FETCH's end
 	sent := false
 	send := func(err error) {
 		if sent {
@@ -690,26 +732,71 @@ func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand, batch
 			return
 		}
 		slices.SortFunc(reqs, func(a, b cc.MailReceivedRequest) int { return cmp.Compare(a.UID, b.UID) })
-		done(fetchRead{reqs: reqs})
+		done(fetchRead{reqs: reqs, bare: missing})
 	}
+	var buf bytes.Buffer // each message's header, parsed before the next is read
 	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
-		buf, err := msg.Collect()
+		uid, header, err := readHeader(msg, &buf)
 		if err != nil {
 			_ = cmd.Close()
 			send(err)
 			return
 		}
-		i, ok := slices.BinarySearch(batch, buf.UID)
+		i, ok := slices.BinarySearch(batch, uid)
 		if sent || !ok || seen[i] {
 			continue // not asked for, or answered already
 		}
+		if header == nil {
+			// A flag change another session made, reported during the
+			// FETCH: the answer with the header may still come (refetch
+			// asks for it again if it does not).
+			bare[i] = true
+			continue
+		}
 		seen[i] = true
-		reqs = append(reqs, c.request(validity, buf, aliases))
+		reqs = append(reqs, c.request(validity, uid, header, aliases))
 		if len(reqs) == len(batch) {
 			send(nil)
 		}
 	}
+	if !sent {
+		for i, uid := range batch {
+			if bare[i] && !seen[i] {
+				missing = append(missing, uid)
+			}
+		}
+	}
 	send(cmd.Close())
+}
+
+// readHeader reads one message of a FETCH's answers as it streams in:
+// its UID and its header section (nil if the server sent none), read
+// into buf, whose bytes it returns, valid until buf is used again.
+// Reading into one buffer, rather than the library's Collect (a buffer
+// grown from 512 bytes for each message), keeps the leader's
+// allocations per message to what the library itself needs.
+func readHeader(msg *imapclient.FetchMessageData, buf *bytes.Buffer) (imap.UID, []byte, error) {
+	buf.Reset()
+	var uid imap.UID
+	var header []byte
+	for item := msg.Next(); item != nil; item = msg.Next() { // Next discards what was not read
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = it.UID
+		case imapclient.FetchItemDataBodySection:
+			if header != nil || it.Literal == nil || !it.MatchCommand(headerSection) {
+				continue
+			}
+			if _, err := buf.ReadFrom(it.Literal); err != nil {
+				return 0, nil, err
+			}
+			header = buf.Bytes()[:buf.Len():buf.Len()]
+			if header == nil {
+				header = []byte{}
+			}
+		}
+	}
+	return uid, header, nil
 }
 
 // groupBatches is the group commit: b (fetched without error) with the
@@ -757,16 +844,16 @@ const fetchAhead = 2
 
 // request reads one fetched message into its mail.received_batch entry
 // (After not set).
-func (c *Channel) request(validity uint32, msg *imapclient.FetchMessageBuffer, aliases []string) cc.MailReceivedRequest {
-	h, err := ParseHeaders(msg.FindBodySection(headerSection))
+func (c *Channel) request(validity uint32, uid imap.UID, header []byte, aliases []string) cc.MailReceivedRequest {
+	h, err := ParseHeaders(header)
 	if err != nil {
 		// An unreadable header still gets its UID recorded, as a
 		// contact without sender or subject: never skipped silently,
 		// never fetched for ever.
-		c.log().Warn("mail: unreadable message header", "uid", msg.UID, "err", err)
+		c.log().Warn("mail: unreadable message header", "uid", uid, "err", err)
 		h = Headers{}
 	}
-	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(msg.UID), MessageID: h.MessageID, From: h.From,
+	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(uid), MessageID: h.MessageID, From: h.From,
 		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
 	if h.Skip == "" && isAlias(aliases, h.From) {
 		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own

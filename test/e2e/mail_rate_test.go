@@ -48,8 +48,8 @@ import (
 // not time ours (the leader's clock does), but it takes the nodes' CPU
 // while they ingest: it is kept sparse. Configuring the channel and
 // opening its session are outside both figures. It logs ours ÷ raw
-// (target ≥ 0.7), and over ours' first round each tandemd process's CPU
-// time (the leader's and the followers') from the COPY to the last
+// (target ≥ 0.7), and for each of ours' rounds each tandemd process's
+// CPU time (the leader's and the followers') from the COPY to the last
 // commit, whole and, per message, above its idle rate (measured over the
 // second before, the status polled alike), and the minor page faults each
 // took and the growth of its resident memory, per message; it asserts
@@ -330,7 +330,16 @@ func TestMailIngestRate(t *testing.T) {
 	// clock — Dovecot reports a change to an IDLE session about 0.5 s
 	// after it (its notify delay), a latency of the server, not a rate.
 	var lastRecorded time.Time
+	// use is each of ours' rounds' cost to the nodes, from the COPY to
+	// the leader's last commit (followers may still be applying the last
+	// batch; the emptying after is not in it).
+	type use struct {
+		fromCopy              time.Duration
+		cpu, faults, resident []int64
+	}
+	var uses []use
 	oursRound := func(k int) (fromCopy, fromSearch time.Duration) {
+		cpu0, faults0, rss0 := nodesCPU(t, nodes), nodesFaults(t, nodes), nodesResident(t, nodes)
 		box := "Staging"
 		if k > 1 {
 			box = fmt.Sprintf("Staging%d", k)
@@ -361,6 +370,13 @@ func TestMailIngestRate(t *testing.T) {
 			time.Sleep(statusPoll)
 		}
 		fromCopy = time.Since(start)
+		u := use{fromCopy: fromCopy, faults: nodesFaults(t, nodes), resident: nodesResident(t, nodes)}
+		for i, d := range cpuSince(nodesCPU(t, nodes), cpu0) {
+			u.cpu = append(u.cpu, int64(d))
+			u.faults[i] -= faults0[i]
+			u.resident[i] -= rss0[i]
+		}
+		uses = append(uses, u)
 		ms, _, err := leader.mailStatus()
 		if err != nil || !ms.LastNewMail.After(lastRecorded) || !ms.LastRecorded.After(ms.LastNewMail) {
 			t.Fatalf("round %d: no last_new_mail and last_recorded of this round in the leader's status: %+v %v", k, ms, err)
@@ -373,9 +389,7 @@ func TestMailIngestRate(t *testing.T) {
 		emptyBox("INBOX")
 		return fromCopy, ms.LastRecorded.Sub(ms.LastNewMail)
 	}
-	cpu0, faults0, rss0 := nodesCPU(t, nodes), nodesFaults(t, nodes), nodesResident(t, nodes)
 	ours, seen := oursRound(1)
-	cpu, faults, rss := cpuSince(nodesCPU(t, nodes), cpu0), nodesFaults(t, nodes), nodesResident(t, nodes)
 	seens := []time.Duration{seen}
 	// Raw and ours in turn (the machine is shared: the median of three
 	// each).
@@ -401,22 +415,25 @@ func TestMailIngestRate(t *testing.T) {
 		warms[1].Round(time.Millisecond), warms, warms[1].Seconds()/seen.Seconds(), selected[1].Round(time.Millisecond), selected, selected[1].Seconds()/seen.Seconds(),
 		piped[1].Round(time.Millisecond), piped, piped[1].Seconds()/seen.Seconds())
 	// CPU, not wall time, is what the shared machine cannot distort: each
-	// process's time on a CPU from the COPY to the leader's last commit
-	// (followers may still be applying the last batch), whole and above
-	// its rate while idle.
-	var whole, above, faulted []string
-	for i, n := range nodes {
-		role := "follower"
-		if n == leader {
-			role = "leader"
+	// process's time on a CPU in each round, from the COPY to the
+	// leader's last commit (followers may still be applying the last
+	// batch), whole and above its rate while idle, a message.
+	for k, u := range uses {
+		var whole, above, faulted []string
+		for i, n := range nodes {
+			role := "follower"
+			if n == leader {
+				role = "leader"
+			}
+			cpu := time.Duration(u.cpu[i])
+			extra := cpu - time.Duration(float64(idle[i])*float64(u.fromCopy)/float64(idleFor))
+			whole = append(whole, fmt.Sprintf("%s %v", role, cpu.Round(100*time.Microsecond)))
+			above = append(above, fmt.Sprintf("%s %.1f", role, float64(extra.Nanoseconds())/1e3/float64(total)))
+			faulted = append(faulted, fmt.Sprintf("%s %.1f (resident +%.1f pages)", role, float64(u.faults[i])/float64(total), float64(u.resident[i])/float64(total)))
 		}
-		extra := cpu[i] - time.Duration(float64(idle[i])*float64(ours)/float64(idleFor))
-		whole = append(whole, fmt.Sprintf("%s %v", role, cpu[i].Round(100*time.Microsecond)))
-		above = append(above, fmt.Sprintf("%s %.1f", role, float64(extra.Nanoseconds())/1e3/float64(total)))
-		faulted = append(faulted, fmt.Sprintf("%s %.1f (resident +%.1f pages)", role, float64(faults[i]-faults0[i])/float64(total), float64(rss[i]-rss0[i])/float64(total)))
+		t.Logf("mail ingest CPU, round %d (%v from the COPY, %v from the search): %s; above each one's idle rate, µs a message: %s; minor page faults a message: %s",
+			k+1, u.fromCopy.Round(time.Millisecond), rounds[k].Round(time.Millisecond), strings.Join(whole, ", "), strings.Join(above, ", "), strings.Join(faulted, ", "))
 	}
-	t.Logf("mail ingest CPU from the COPY of the first round (%v): %s; above each one's idle rate, µs a message: %s; minor page faults a message: %s",
-		ours.Round(time.Millisecond), strings.Join(whole, ", "), strings.Join(above, ", "), strings.Join(faulted, ", "))
 	for _, n := range nodes {
 		waitFor(t, waitCluster, n.name()+" to agree", func() (bool, string) {
 			got, err := n.queueCounts()
