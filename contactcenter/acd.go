@@ -591,6 +591,7 @@ func (e *Engine) ringTimeout(q *QueueState) int64 {
 func (e *Engine) offer(c *Call, origin string, q *QueueState, agents ...*AgentState) {
 	c.Place, c.Origin, c.State = PlaceRinging, origin, ""
 	c.Deadline = e.now + e.ringTimeout(q)
+	e.timed[c.ID] = struct{}{}
 	ids := make([]string, len(agents))
 	for i, a := range agents {
 		ids[i] = a.ID

@@ -158,6 +158,7 @@ func (e *Engine) detach(c *Call) {
 		c.Kind, c.Since, c.Deadline, c.Band = "", 0, 0, 0
 	}
 	c.Place, c.State, c.Origin = "", "", ""
+	delete(e.timed, c.ID)
 }
 
 // fromQueue reports whether c waits or rings for general queue c.Queue.

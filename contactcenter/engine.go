@@ -195,6 +195,12 @@ type Engine struct {
 	// callers indexes users' and contacts' numbers by their normalised
 	// form (CTI caller matching).
 	callers map[string][]CallerMatchEntry
+	// timed holds the ids of the calls that may have a deadline (a ring
+	// timeout, an auto-return): every call with one is in it (offer and
+	// supervise add it, detach and the tick drop it), so the leader's
+	// NextDeadline and the tick look at these, not at every call — the
+	// e-mails waiting in a queue may be tens of thousands.
+	timed map[string]struct{}
 
 	// Per-command scratch: valid only inside Apply.
 	now     int64
@@ -590,6 +596,12 @@ func (e *Engine) syncRuntime(ch *configChange) {
 	}
 	e.extAgent = map[string]*AgentState{}
 	e.loggedIn = st.LoggedIn()
+	e.timed = map[string]struct{}{}
+	for id, c := range st.Calls {
+		if c.Deadline > 0 {
+			e.timed[id] = struct{}{}
+		}
+	}
 	for _, id := range sortedKeys(st.Agents) {
 		a := st.Agents[id]
 		c, ok := cfg.Agents[id]

@@ -57,6 +57,9 @@ func (e *Engine) check() error {
 		if err := e.checkCall(st.Calls[id]); err != nil {
 			return fmt.Errorf("call %s: %w", id, err)
 		}
+		if _, ok := e.timed[id]; !ok && st.Calls[id].Deadline > 0 {
+			return fmt.Errorf("call %s: a deadline, not in the index of timed calls", id)
+		}
 	}
 	offering := map[string]int{}
 	for _, c := range st.Calls {

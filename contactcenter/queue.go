@@ -243,8 +243,8 @@ func (e *Engine) queueView(q *QueueState) QueueView {
 	}
 	oldest := q.Waiting.oldest()
 	if q.Offering > 0 {
-		for _, c := range e.st.Calls {
-			if c.Place == PlaceRinging && c.Origin == OriginQueue && c.Queue == q.ID && (oldest < 0 || c.Enqueued < oldest) {
+		for id := range e.timed { // a ringing call has its ring timeout
+			if c, ok := e.st.Calls[id]; ok && c.Place == PlaceRinging && c.Origin == OriginQueue && c.Queue == q.ID && (oldest < 0 || c.Enqueued < oldest) {
 				oldest = c.Enqueued
 			}
 		}

@@ -53,8 +53,13 @@ func (e *Engine) cmdTick(env command.Envelope) (any, error) {
 			list = append(list, due{a.WrapUntil, dueWrapUp, id})
 		}
 	}
-	for id, c := range e.st.Calls {
-		if c.Deadline == 0 || c.Deadline > now {
+	for id := range e.timed {
+		c, ok := e.st.Calls[id]
+		if !ok || c.Deadline == 0 {
+			delete(e.timed, id) // ended, or its deadline cleared: derived state only
+			continue
+		}
+		if c.Deadline > now {
 			continue
 		}
 		switch c.Place {
@@ -157,8 +162,8 @@ func band(since, deadline, now int64) (int, int) {
 // updateBands announces supervised calls whose colour band changed.
 func (e *Engine) updateBands() {
 	var ids []string
-	for id, c := range e.st.Calls {
-		if c.Place == PlaceSupervised && c.Deadline > 0 {
+	for id := range e.timed {
+		if c, ok := e.st.Calls[id]; ok && c.Place == PlaceSupervised && c.Deadline > 0 {
 			if b, _ := band(c.Since, c.Deadline, e.now); b != c.Band {
 				ids = append(ids, id)
 			}
@@ -200,8 +205,9 @@ func (e *Engine) NextDeadline() (at int64, ok bool) {
 	for _, a := range e.st.Agents {
 		consider(a.WrapUntil)
 	}
-	for _, c := range e.st.Calls {
-		if c.Deadline == 0 {
+	for id := range e.timed {
+		c, ok := e.st.Calls[id]
+		if !ok || c.Deadline == 0 {
 			continue
 		}
 		switch c.Place {

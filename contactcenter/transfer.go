@@ -64,6 +64,7 @@ func (e *Engine) supervise(c *Call, owner *AgentState, kind, state, target strin
 	c.Deadline = 0
 	if limitSeconds > 0 {
 		c.Deadline = e.now + int64(limitSeconds)*1e9
+		e.timed[c.ID] = struct{}{}
 	}
 }
 
