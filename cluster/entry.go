@@ -20,7 +20,8 @@ import (
 // member (bench/README.md, "Mail ingestion").
 //
 // Only the Raft log and its transport carry the compressed form: the FSM
-// decompresses before it decodes, and the entries it hands on (the backup
+// decompresses before it decodes (the payload read in place in the new
+// buffer: command.DecodeOwned), and the entries it hands on (the backup
 // journal) and the log a backup reads are the envelopes themselves, as
 // before.
 const entryS2 = 0x01
@@ -51,9 +52,13 @@ func packEntry(data []byte, compress bool) []byte {
 	return buf[:1+len(s2.Encode(buf[1:], data))]
 }
 
+// isPacked reports whether a command entry's data is compressed (its
+// envelope, unpacked, is a new buffer).
+func isPacked(data []byte) bool { return len(data) > 0 && data[0] == entryS2 }
+
 // unpackEntry returns the envelope of a command entry's data.
 func unpackEntry(data []byte) ([]byte, error) {
-	if len(data) == 0 || data[0] != entryS2 {
+	if !isPacked(data) {
 		return data, nil
 	}
 	// The block states its decoded length first: bounded before anything

@@ -15,3 +15,7 @@ func NewBenchFSM(machines []Machine, sinks []EventSink) (func([]*raft.Log) []any
 
 // ResponseErr is the refusal or failure of an ApplyBatch response.
 func ResponseErr(r any) error { return r.(*applyResponse).err }
+
+// PackEntry is the log entry the leader writes for an encoded envelope
+// when every member reads compressed entries.
+func PackEntry(data []byte) []byte { return packEntry(data, true) }

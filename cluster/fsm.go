@@ -264,7 +264,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			// is refused alike everywhere.
 			r = applied{applyResponse: applyResponse{res: Result{Index: l.Index}, err: &Refusal{Msg: err.Error()}}}
 		} else {
-			r = f.applyOne(l.Index, data)
+			// A decompressed entry is a buffer of the FSM's own: its
+			// envelope's payload is read in place, not copied.
+			r = f.applyOne(l.Index, data, isPacked(l.Data))
 		}
 		events = append(events, r.events...) // r.events is f.em's until the next command
 		resps[i] = r.applyResponse
@@ -310,8 +312,12 @@ type applied struct {
 	cmd    *Committed // an engine command that applied
 }
 
-func (f *fsm) applyOne(index uint64, data []byte) applied {
-	env, err := command.Decode(data)
+func (f *fsm) applyOne(index uint64, data []byte, own bool) applied {
+	decode := command.Decode
+	if own {
+		decode = command.DecodeOwned
+	}
+	env, err := decode(data)
 	if err != nil {
 		// A command this build cannot read was written by a newer build.
 		// Every node of the same build refuses it alike.

@@ -524,10 +524,43 @@ func TestDecodeFastTaken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := decodeFast(b)
+		got, ok := decodeFast(b, false)
 		if !ok || !sameEnvelope(got, env) {
 			t.Fatalf("%.200s: fast path %v, %+v", b, ok, got)
 		}
+	}
+}
+
+// TestDecodeOwned: DecodeOwned's payload is the buffer's own bytes,
+// Decode's a copy; both read the same envelope.
+func TestDecodeOwned(t *testing.T) {
+	env, err := New("mail.received_batch", "k", time.Unix(0, 1), map[string]any{"messages": []int{1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Encode(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned, err := DecodeOwned(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameEnvelope(owned, copied) || !bytes.Equal(owned.Payload, copied.Payload) {
+		t.Fatalf("owned %+v, copied %+v", owned, copied)
+	}
+	// A change to the buffer shows in the owned payload only.
+	i := bytes.Index(b, []byte(`"messages"`))
+	b[i+1] = 'M'
+	if owned.Payload[2] != 'M' || copied.Payload[2] != 'm' {
+		t.Fatalf("after the buffer changed: owned %s, copied %s; want the owned one changed", owned.Payload, copied.Payload)
+	}
+	if cap(owned.Payload) != len(owned.Payload) {
+		t.Fatalf("owned payload has room to grow into the buffer (cap %d, len %d)", cap(owned.Payload), len(owned.Payload))
 	}
 }
 

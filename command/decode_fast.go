@@ -16,7 +16,8 @@ import (
 // the rest read here; anything else (other order or spelling, escapes,
 // a repeated member, a payload that is not an object) is left to
 // json.Unmarshal (ok false). FuzzDecodeFast holds it to json.Unmarshal.
-func decodeFast(b []byte) (e Envelope, ok bool) {
+// With own the payload is b's bytes (DecodeOwned), else a copy.
+func decodeFast(b []byte, own bool) (e Envelope, ok bool) {
 	d := fastDec{p: b}
 	d.space()
 	if !d.byte('{') {
@@ -60,7 +61,11 @@ func decodeFast(b []byte) (e Envelope, ok bool) {
 	if len(p) == 0 || p[len(p)-1] != '}' || !validJSON(p) {
 		return Envelope{}, false
 	}
-	e.Payload = append(json.RawMessage(nil), p...)
+	if own {
+		e.Payload = json.RawMessage(p[:len(p):len(p)])
+	} else {
+		e.Payload = append(json.RawMessage(nil), p...)
+	}
 	return e, true
 }
 

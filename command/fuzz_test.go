@@ -76,7 +76,7 @@ func FuzzDecodeFast(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fast, ok := decodeFast(data)
+		fast, ok := decodeFast(data, false)
 		if !ok {
 			return
 		}
@@ -86,6 +86,11 @@ func FuzzDecodeFast(f *testing.F) {
 		}
 		if !sameEnvelope(fast, ref) || !bytes.Equal(fast.Payload, ref.Payload) || (fast.Payload == nil) != (ref.Payload == nil) {
 			t.Fatalf("%q: fast path %+v, json.Unmarshal %+v", data, fast, ref)
+		}
+		// Decoding a buffer handed over reads the same, without a copy.
+		owned, ok := decodeFast(data, true)
+		if !ok || !sameEnvelope(owned, fast) || !bytes.Equal(owned.Payload, fast.Payload) || (owned.Payload == nil) != (fast.Payload == nil) {
+			t.Fatalf("%q: owned %+v (%v), copied %+v", data, owned, ok, fast)
 		}
 	})
 }
