@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -787,8 +788,15 @@ func readHeader(msg *imapclient.FetchMessageData, buf *bytes.Buffer) (imap.UID, 
 			if header != nil || it.Literal == nil || !it.MatchCommand(headerSection) {
 				continue
 			}
-			if _, err := buf.ReadFrom(it.Literal); err != nil {
+			if _, err := buf.ReadFrom(io.LimitReader(it.Literal, maxHeaderBytes+1)); err != nil {
 				return 0, nil, err
+			}
+			if buf.Len() > maxHeaderBytes {
+				// Read as far as the bound (Next discards the rest: a
+				// server cannot make the leader hold more), cut after its
+				// last whole line there and ended, to be parsed.
+				buf.Truncate(bytes.LastIndexByte(buf.Bytes()[:maxHeaderBytes], '\n') + 1)
+				buf.WriteString("\r\n")
 			}
 			header = buf.Bytes()[:buf.Len():buf.Len()]
 			if header == nil {
@@ -798,6 +806,11 @@ func readHeader(msg *imapclient.FetchMessageData, buf *bytes.Buffer) (imap.UID, 
 	}
 	return uid, header, nil
 }
+
+// maxHeaderBytes bounds the header read of one message. RFC 5322 sets
+// none; a header past 1 MiB (a mail loop's Received lines, a hostile
+// server) is parsed from its whole lines within the first MiB.
+const maxHeaderBytes = 1 << 20
 
 // groupBatches is the group commit: b (fetched without error) with the
 // batches fetched while the previous command committed — those already

@@ -412,3 +412,48 @@ func TestFetchFlagChange(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFetchLongHeader: a header longer than maxHeaderBytes is read as
+// far as the bound, the rest discarded, and parsed from what was read;
+// the FETCH's next message is read as usual. The server is scripted.
+func TestReadFetchLongHeader(t *testing.T) {
+	client, server := net.Pipe()
+	defer server.Close()
+	long := "From: c1@example.com\r\nSubject: s1\r\nX-Pad: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n"
+	short := "From: c2@example.com\r\nSubject: s2\r\n\r\n"
+	served := make(chan error, 1)
+	go func() {
+		served <- func() error {
+			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
+				return err
+			}
+			line, err := bufio.NewReader(server).ReadString('\n')
+			if err != nil {
+				return err
+			}
+			tag, _, _ := strings.Cut(line, " ")
+			_, err = fmt.Fprintf(server, "* 1 FETCH (UID 1 BODY[HEADER] {%d}\r\n%s)\r\n* 2 FETCH (UID 2 BODY[HEADER] {%d}\r\n%s)\r\n%s OK FETCH completed\r\n",
+				len(long), long, len(short), short, tag)
+			return err
+		}()
+	}()
+	cl := imapclient.New(client, nil)
+	defer cl.Close()
+	batch := []imap.UID{1, 2}
+	cmd := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
+	ch := &Channel{Logger: slog.New(slog.DiscardHandler)}
+	var got []fetchRead
+	ch.readFetch(7, cmd, batch, nil, func(r fetchRead) { got = append(got, r) })
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].err != nil || len(got[0].reqs) != 2 {
+		t.Fatalf("handed on %+v", got)
+	}
+	if r := got[0].reqs[0]; r.UID != 1 || r.From != "c1@example.com" || r.Subject != "s1" {
+		t.Errorf("the long header read as %+v", r)
+	}
+	if r := got[0].reqs[1]; r.UID != 2 || r.From != "c2@example.com" {
+		t.Errorf("the message after it read as %+v", r)
+	}
+}
