@@ -493,14 +493,7 @@ func TestPreferences(t *testing.T) {
 		t.Fatalf("another user's %+v", got)
 	}
 	// Through a snapshot, as a new member would get them.
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2 := New()
-	if err := e2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	e2 := restored(t, h.e)
 	if got, _, _ := e2.UserPreferences("u1"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored %+v", got)
 	}

@@ -209,14 +209,7 @@ func TestCallbackDuplicate(t *testing.T) {
 		t.Fatalf("id reuse: %v", err)
 	}
 	// A snapshot keeps the rule (the index is rebuilt from the state).
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, h.e)
 	if r.Hash() != h.e.Hash() {
 		t.Fatal("restored hash differs")
 	}

@@ -326,3 +326,17 @@ func (h *harness) errContains(err error, want string) {
 		h.t.Fatalf("error %v does not mention %q", err, want)
 	}
 }
+
+// restored is a new engine restored from e's snapshot.
+func restored(t testing.TB, e *Engine) *Engine {
+	t.Helper()
+	snap, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

@@ -115,14 +115,7 @@ func TestPhonePasswordsKinds(t *testing.T) {
 	if at, ok := h.e.NextDeadline(); !ok || at != h.now.Add(time.Hour).UnixNano() {
 		t.Fatalf("NextDeadline = %d %v, want the grace's end", at, ok)
 	}
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2 := New()
-	if err := e2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	e2 := restored(t, h.e)
 	if got := e2.PhonePasswords("500", "sec"); !slices.Equal(got, []string{passS2, passS1}) || e2.Hash() != h.e.Hash() {
 		t.Fatalf("restored engine: %q", got)
 	}

@@ -73,14 +73,7 @@ users:
 	}
 
 	// Through a snapshot, as a new member gets them.
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2 := New()
-	if err := e2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	e2 := restored(t, h.e)
 	got, _, _ := e2.UserPreferences("u1")
 	if !reflect.DeepEqual(got, prefs) {
 		t.Fatalf("restored %+v, want %+v", got, prefs)

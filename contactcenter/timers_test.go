@@ -59,14 +59,7 @@ func TestNextDeadlineRestored(t *testing.T) {
 	if !ok {
 		t.Fatal("no deadline after a transfer")
 	}
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, h.e)
 	if got, ok := r.NextDeadline(); !ok || got != want {
 		t.Fatalf("restored: next deadline %d %v, want %d", got, ok, want)
 	}

@@ -182,14 +182,7 @@ func TestVoicemailMailboxRemovedAndRestored(t *testing.T) {
 	h.config(`extensions: [{number: "4001", phones: [{id: desk, position: 0, order: 1}]}]`)
 	h.ok(TypeVoicemailDeposited, VoicemailDepositRequest{Mailbox: "4001", Message: "a"})
 	h.ok(TypeVoicemailDeposited, VoicemailDepositRequest{Mailbox: "3001", Message: "b"})
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, h.e)
 	if v, _ := r.Voicemail("4001"); len(v.Inbox) != 1 || r.Hash() != h.e.Hash() {
 		t.Fatalf("restored %+v", v)
 	}

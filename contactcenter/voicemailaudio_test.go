@@ -78,14 +78,7 @@ func TestVoicemailAudioLifecycle(t *testing.T) {
 	}
 	// A snapshot carries it; a restored engine serves the same bytes and
 	// has the same hash.
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, h.e)
 	if a, ok := r.VoicemailAudio("3001", "m1"); !ok || a.Codec != CodecPCMU || !bytes.Equal(a.Data, audio) {
 		t.Fatalf("restored audio %v %q %d", ok, a.Codec, len(a.Data))
 	}

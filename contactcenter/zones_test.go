@@ -63,14 +63,7 @@ func TestApplyReadsNoZoneDatabase(t *testing.T) {
 	h.ok(TypeCallbackCreate, at(9, 0))
 
 	// Snapshot and restore; replay of the whole log into a new engine.
-	snap, err := h.e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restored(t, h.e)
 	if r.Hash() != h.e.Hash() {
 		t.Fatal("restored state differs")
 	}

@@ -184,31 +184,21 @@ func TestReadFetch(t *testing.T) {
 // answers the FETCH's two messages, then waits for the test before it
 // completes the command.
 func TestReadFetchBeforeCompletion(t *testing.T) {
-	client, server := net.Pipe()
-	defer server.Close()
 	release := make(chan struct{})
-	served := make(chan error, 1)
-	go func() {
-		served <- func() error {
-			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
-				return err
-			}
-			line, err := bufio.NewReader(server).ReadString('\n')
-			if err != nil {
-				return err
-			}
-			tag, _, _ := strings.Cut(line, " ")
-			for uid := 1; uid <= 2; uid++ {
-				h := fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\n\r\n", uid, uid)
-				if _, err := fmt.Fprintf(server, "* %d FETCH (UID %d BODY[HEADER] {%d}\r\n%s)\r\n", uid, uid, len(h), h); err != nil {
-					return err
-				}
-			}
-			<-release
-			_, err = fmt.Fprintf(server, "%s OK FETCH completed\r\n", tag)
+	client, served := scripted(t, func(cmds *bufio.Reader, w io.Writer) error {
+		tag, err := readTag(cmds)
+		if err != nil {
 			return err
-		}()
-	}()
+		}
+		for uid := 1; uid <= 2; uid++ {
+			if _, err := io.WriteString(w, headerAnswer(uid)); err != nil {
+				return err
+			}
+		}
+		<-release
+		_, err = fmt.Fprintf(w, "%s OK FETCH completed\r\n", tag)
+		return err
+	})
 	cl := imapclient.New(client, nil)
 	defer cl.Close()
 	cmd := cl.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 2}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
@@ -251,45 +241,35 @@ func TestReadFetchBeforeCompletion(t *testing.T) {
 // and the batches come out in UID order, each message naming the one
 // before it.
 func TestFetchAllSendsAhead(t *testing.T) {
-	client, server := net.Pipe()
-	defer server.Close()
-	served := make(chan error, 1)
-	go func() {
-		served <- func() error {
-			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
-				return err
+	client, served := scripted(t, func(r *bufio.Reader, w io.Writer) error {
+		type fetchCmd struct {
+			tag        string
+			from, upto int
+		}
+		var cmds []fetchCmd
+		for len(cmds) < fetchDepth {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("%d FETCHes sent before the first answer: %w", len(cmds), err)
 			}
-			r := bufio.NewReader(server)
-			type fetchCmd struct {
-				tag        string
-				from, upto int
+			var c fetchCmd
+			if _, err := fmt.Sscanf(line, "%s UID FETCH %d:%d", &c.tag, &c.from, &c.upto); err != nil {
+				return fmt.Errorf("%q: %w", line, err)
 			}
-			var cmds []fetchCmd
-			for len(cmds) < fetchDepth {
-				line, err := r.ReadString('\n')
-				if err != nil {
-					return fmt.Errorf("%d FETCHes sent before the first answer: %w", len(cmds), err)
-				}
-				var c fetchCmd
-				if _, err := fmt.Sscanf(line, "%s UID FETCH %d:%d", &c.tag, &c.from, &c.upto); err != nil {
-					return fmt.Errorf("%q: %w", line, err)
-				}
-				cmds = append(cmds, c)
-			}
-			for _, c := range cmds {
-				for uid := c.from; uid <= c.upto; uid++ {
-					h := fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\n\r\n", uid, uid)
-					if _, err := fmt.Fprintf(server, "* %d FETCH (UID %d BODY[HEADER] {%d}\r\n%s)\r\n", uid, uid, len(h), h); err != nil {
-						return err
-					}
-				}
-				if _, err := fmt.Fprintf(server, "%s OK FETCH completed\r\n", c.tag); err != nil {
+			cmds = append(cmds, c)
+		}
+		for _, c := range cmds {
+			for uid := c.from; uid <= c.upto; uid++ {
+				if _, err := io.WriteString(w, headerAnswer(uid)); err != nil {
 					return err
 				}
 			}
-			return nil
-		}()
-	}()
+			if _, err := fmt.Fprintf(w, "%s OK FETCH completed\r\n", c.tag); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	cl := imapclient.New(client, nil)
 	defer cl.Close()
 	total := fetchDepth * FetchBatch
@@ -336,10 +316,7 @@ func TestFetchAllSendsAhead(t *testing.T) {
 // until they are answered; a server need not.) The server is scripted:
 // each FETCH it receives is answered by the next script.
 func TestFetchFlagChange(t *testing.T) {
-	header := func(uid int) string {
-		h := fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\n\r\n", uid, uid)
-		return fmt.Sprintf("* %d FETCH (UID %d BODY[HEADER] {%d}\r\n%s)\r\n", uid, uid, len(h), h)
-	}
+	header := headerAnswer
 	flags := func(uid int) string { return fmt.Sprintf("* %d FETCH (UID %d FLAGS (\\Seen))\r\n", uid, uid) }
 	for _, tc := range []struct {
 		name    string
@@ -355,33 +332,24 @@ func TestFetchFlagChange(t *testing.T) {
 			[]string{"1:2", "1:2", "1:2", "1:2"}, []string{"1 ", "2 "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client, server := net.Pipe()
-			defer server.Close()
 			var fetches []string
-			served := make(chan error, 1)
-			go func() {
-				served <- func() error {
-					if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
+			client, served := scripted(t, func(rd *bufio.Reader, w io.Writer) error {
+				for k := 0; ; k++ {
+					line, err := rd.ReadString('\n')
+					if err != nil {
+						return nil // the client closed
+					}
+					f := strings.Fields(line)
+					if len(f) < 4 || f[1] != "UID" || f[2] != "FETCH" {
+						return fmt.Errorf("unexpected command %q", line)
+					}
+					fetches = append(fetches, f[3])
+					script := tc.scripts[min(k, len(tc.scripts)-1)]
+					if _, err := fmt.Fprintf(w, "%s%s OK FETCH completed\r\n", script, f[0]); err != nil {
 						return err
 					}
-					rd := bufio.NewReader(server)
-					for k := 0; ; k++ {
-						line, err := rd.ReadString('\n')
-						if err != nil {
-							return nil // the client closed
-						}
-						f := strings.Fields(line)
-						if len(f) < 4 || f[1] != "UID" || f[2] != "FETCH" {
-							return fmt.Errorf("unexpected command %q", line)
-						}
-						fetches = append(fetches, f[3])
-						script := tc.scripts[min(k, len(tc.scripts)-1)]
-						if _, err := fmt.Fprintf(server, "%s%s OK FETCH completed\r\n", script, f[0]); err != nil {
-							return err
-						}
-					}
-				}()
-			}()
+				}
+			})
 			cl := imapclient.New(client, nil)
 			ch := &Channel{Logger: slog.New(slog.DiscardHandler)}
 			batch := []imap.UID{1, 2}
@@ -417,26 +385,15 @@ func TestFetchFlagChange(t *testing.T) {
 // far as the bound, the rest discarded, and parsed from what was read;
 // the FETCH's next message is read as usual. The server is scripted.
 func TestReadFetchLongHeader(t *testing.T) {
-	client, server := net.Pipe()
-	defer server.Close()
 	long := "From: c1@example.com\r\nSubject: s1\r\nX-Pad: " + strings.Repeat("a", maxHeaderBytes) + "\r\n\r\n"
-	short := "From: c2@example.com\r\nSubject: s2\r\n\r\n"
-	served := make(chan error, 1)
-	go func() {
-		served <- func() error {
-			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
-				return err
-			}
-			line, err := bufio.NewReader(server).ReadString('\n')
-			if err != nil {
-				return err
-			}
-			tag, _, _ := strings.Cut(line, " ")
-			_, err = fmt.Fprintf(server, "* 1 FETCH (UID 1 BODY[HEADER] {%d}\r\n%s)\r\n* 2 FETCH (UID 2 BODY[HEADER] {%d}\r\n%s)\r\n%s OK FETCH completed\r\n",
-				len(long), long, len(short), short, tag)
+	client, served := scripted(t, func(cmds *bufio.Reader, w io.Writer) error {
+		tag, err := readTag(cmds)
+		if err != nil {
 			return err
-		}()
-	}()
+		}
+		_, err = fmt.Fprintf(w, "* 1 FETCH (UID 1 BODY[HEADER] {%d}\r\n%s)\r\n%s%s OK FETCH completed\r\n", len(long), long, headerAnswer(2), tag)
+		return err
+	})
 	cl := imapclient.New(client, nil)
 	defer cl.Close()
 	batch := []imap.UID{1, 2}
@@ -456,4 +413,39 @@ func TestReadFetchLongHeader(t *testing.T) {
 	if r := got[0].reqs[1]; r.UID != 2 || r.From != "c2@example.com" {
 		t.Errorf("the message after it read as %+v", r)
 	}
+}
+
+// scripted is an IMAP server on one end of a pipe, its client's end
+// returned: it greets, then serve reads the client's commands and answers
+// them. served has serve's error once it returns.
+func scripted(t *testing.T, serve func(cmds *bufio.Reader, w io.Writer) error) (client net.Conn, served <-chan error) {
+	client, server := net.Pipe()
+	t.Cleanup(func() { server.Close() })
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			if _, err := io.WriteString(server, "* OK [CAPABILITY IMAP4rev1] scripted\r\n"); err != nil {
+				return err
+			}
+			return serve(bufio.NewReader(server), server)
+		}()
+	}()
+	return client, done
+}
+
+// readTag reads the client's next command and returns its tag.
+func readTag(cmds *bufio.Reader) (string, error) {
+	line, err := cmds.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	tag, _, _ := strings.Cut(line, " ")
+	return tag, nil
+}
+
+// headerAnswer is a FETCH answer of message uid's header: sender
+// c<uid>@example.com, subject s<uid>.
+func headerAnswer(uid int) string {
+	h := fmt.Sprintf("From: c%d@example.com\r\nSubject: s%d\r\n\r\n", uid, uid)
+	return fmt.Sprintf("* %d FETCH (UID %d BODY[HEADER] {%d}\r\n%s)\r\n", uid, uid, len(h), h)
 }
