@@ -131,3 +131,47 @@ func TestFastPathTaken(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMailBatchResult: MailBatchResult's UnmarshalJSON reads what
+// encoding/json reads (without the method), and refuses what it refuses;
+// AppendJSON's output reads back as the result it encoded.
+func FuzzMailBatchResult(f *testing.F) {
+	type plain MailBatchResult
+	for _, r := range []MailBatchResult{{}, {Results: []MailResult{}}, {Results: []MailResult{{Contact: "mail-7-1", Queue: "support"},
+		{Contact: "mail-7-2", Duplicate: true}, {Skipped: "own"}, {Contact: "mail-7-1", Queue: "q", Threaded: true}, {}}}} {
+		f.Add(r.AppendJSON(nil))
+	}
+	for _, s := range []string{`{"results":null}`, `{"results":[]}`, `{"results":[{}]}`, ` { "results" : [ { "contact" : "c" , "duplicate" : true } ] } `,
+		`{"results":[{"duplicate":false}]}`, `{"results":[{"contact":"a","contact":"b"}]}`, `{"Results":[]}`, `{"results":[{"Contact":"c"}]}`,
+		`{"results":[{"contact":"\u00e9"}]}`, "{\"results\":[{\"contact\":\"\xff\"}]}", `{"results":[{"contact":null}]}`, `{"results":[],"results":[{}]}`,
+		`{}`, `null`, `[]`, `{"results":[{}]} x`, `{"results":[{},]}`, `{"results":[{"x":1}]}`, `{"results":[{"threaded":truex}]}`, `{"results":{}}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got MailBatchResult
+		errGot := json.Unmarshal(b, &got)
+		var want plain
+		errWant := json.Unmarshal(b, &want)
+		if (errGot == nil) != (errWant == nil) {
+			t.Fatalf("%q: UnmarshalJSON error %v, encoding/json %v", b, errGot, errWant)
+		}
+		if errGot == nil && !reflect.DeepEqual(got, MailBatchResult(want)) {
+			t.Fatalf("%q: UnmarshalJSON %+v, encoding/json %+v", b, got, want)
+		}
+		var again MailBatchResult
+		if errGot == nil && (json.Unmarshal(got.AppendJSON(nil), &again) != nil || !reflect.DeepEqual(again, got)) {
+			t.Fatalf("%q: %+v encoded reads back as %+v", b, got, again)
+		}
+	})
+}
+
+// TestMailBatchResultFast: what AppendJSON writes takes the fast path.
+func TestMailBatchResultFast(t *testing.T) {
+	for _, r := range []MailBatchResult{{}, {Results: []MailResult{}}, {Results: []MailResult{{Contact: "mail-7-1", Queue: "support"},
+		{Contact: "mail-7-2", Duplicate: true}, {Skipped: "own"}, {Contact: "mail-7-1", Queue: "q", Threaded: true}}}} {
+		var got MailBatchResult
+		if b := r.AppendJSON(nil); !got.decodeFast(b) || !reflect.DeepEqual(got, r) {
+			t.Errorf("%s: fast path read %+v", b, got)
+		}
+	}
+}

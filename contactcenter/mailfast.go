@@ -1,6 +1,7 @@
 package contactcenter
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -613,4 +614,130 @@ func (r MailBatchResult) AppendJSON(b []byte) []byte {
 		b = r.Results[i].AppendJSON(b)
 	}
 	return append(b, "]}"...)
+}
+
+// UnmarshalJSON decodes a mail.received_batch result as encoding/json
+// does: the form AppendJSON writes (strings without escapes, true flags)
+// without reflection — the leader's mail channel reads one for every
+// batch it commits — anything else through encoding/json.
+// FuzzMailBatchResult holds the two to each other.
+func (r *MailBatchResult) UnmarshalJSON(b []byte) error {
+	if r.decodeFast(b) {
+		return nil
+	}
+	type plain MailBatchResult // without this method
+	p := plain(*r)
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*r = MailBatchResult(p)
+	return nil
+}
+
+func (r *MailBatchResult) decodeFast(b []byte) bool {
+	f := flatScanner{p: b}
+	f.skip()
+	seen := false
+	var out []MailResult
+	var queue string // the queue named last: a batch's messages mostly share one
+	if !f.members(func(key []byte) bool {
+		if string(key) != "results" || seen {
+			return false
+		}
+		seen = true
+		p := f.p
+		if f.i+4 <= len(p) && string(p[f.i:f.i+4]) == "null" {
+			f.i += 4
+			return true
+		}
+		if f.i >= len(p) || p[f.i] != '[' {
+			return false
+		}
+		f.i++
+		f.skip()
+		out = make([]MailResult, 0, min(len(p)/16+1, MaxMailBatch))
+		if f.i < len(p) && p[f.i] == ']' {
+			f.i++
+			return true
+		}
+		for {
+			out = append(out, MailResult{})
+			if !f.mailResult(&out[len(out)-1], &queue) {
+				return false
+			}
+			f.skip()
+			if f.i >= len(p) {
+				return false
+			}
+			switch p[f.i] {
+			case ',':
+				f.i++
+				f.skip()
+			case ']':
+				f.i++
+				return true
+			default:
+				return false
+			}
+		}
+	}) || !seen {
+		return false
+	}
+	f.skip()
+	if f.i != len(b) {
+		return false
+	}
+	r.Results = out
+	return true
+}
+
+// mailResult reads one result object as AppendJSON writes it; queue is
+// the queue string read last, reused when it names the same.
+func (f *flatScanner) mailResult(m *MailResult, queue *string) bool {
+	seen := 0
+	return f.members(func(key []byte) bool {
+		var bit int
+		var s []byte
+		ok := true
+		switch string(key) {
+		case "contact":
+			bit = 1
+			s, ok = f.str()
+			m.Contact = string(s)
+		case "queue":
+			bit = 2
+			s, ok = f.str()
+			if string(s) != *queue {
+				*queue = string(s)
+			}
+			m.Queue = *queue
+		case "skipped":
+			bit = 4
+			s, ok = f.str()
+			m.Skipped = string(s)
+		case "duplicate":
+			bit = 8
+			m.Duplicate, ok = f.trueLit()
+		case "threaded":
+			bit = 16
+			m.Threaded, ok = f.trueLit()
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		p := f.p
+		return f.i >= len(p) || isSpace(p[f.i]) || p[f.i] == ',' || p[f.i] == '}'
+	})
+}
+
+// trueLit reads the literal true (AppendJSON writes no false).
+func (f *flatScanner) trueLit() (bool, bool) {
+	if f.i+4 <= len(f.p) && string(f.p[f.i:f.i+4]) == "true" {
+		f.i += 4
+		return true, true
+	}
+	return false, false
 }

@@ -923,7 +923,7 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 		return fmt.Errorf("recording UIDs %d..%d: %w", first, last, err)
 	}
 	var r cc.MailBatchResult
-	_ = json.Unmarshal(res.Result, &r)
+	_ = r.UnmarshalJSON(res.Result) // without encoding/json's scan and reflection: one a batch
 	c.update(func(s *Status) {
 		for _, x := range r.Results {
 			switch {
