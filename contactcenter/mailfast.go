@@ -247,46 +247,28 @@ func (f *flatScanner) strTo(a *strArena, k, bit int) bool {
 // stringsTo reads an array of strings into *dst (its elements set by
 // done), [] as an empty list.
 func (f *flatScanner) stringsTo(a *strArena, dst *[]string) bool {
-	p := f.p
-	if f.i >= len(p) || p[f.i] != '[' {
-		return false
-	}
-	f.i++
-	f.skip()
 	a.spans = a.spans[:0]
-	if f.i < len(p) && p[f.i] == ']' {
-		f.i++
-		*dst = []string{}
-		return true
-	}
-	for {
+	if !f.elements(func() bool {
 		from := len(a.buf)
 		var ok bool
 		if a.buf, ok = f.jstr(a.buf); !ok {
 			return false
 		}
 		a.spans = append(a.spans, [2]int{from, len(a.buf)})
-		f.skip()
-		if f.i >= len(p) {
-			return false
-		}
-		switch p[f.i] {
-		case ',':
-			f.i++
-			f.skip()
-			continue
-		case ']':
-			f.i++
-		default:
-			return false
-		}
-		out := a.list(len(a.spans))
-		for i, sp := range a.spans {
-			a.set = append(a.set, pendingStr{dst: &out[i], from: sp[0], to: sp[1]})
-		}
-		*dst = out
+		return true
+	}) {
+		return false
+	}
+	if len(a.spans) == 0 {
+		*dst = []string{}
 		return true
 	}
+	out := a.list(len(a.spans))
+	for i, sp := range a.spans {
+		a.set = append(a.set, pendingStr{dst: &out[i], from: sp[0], to: sp[1]})
+	}
+	*dst = out
+	return true
 }
 
 // members walks an object's members: key reads each value (f at the
@@ -325,6 +307,40 @@ func (f *flatScanner) members(member func(key []byte) bool) bool {
 			f.i++
 			f.skip()
 		case '}':
+			f.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// elements walks an array's elements: elem reads each (f at it) and
+// reports false to refuse. The array may be empty.
+func (f *flatScanner) elements(elem func() bool) bool {
+	p := f.p
+	if f.i >= len(p) || p[f.i] != '[' {
+		return false
+	}
+	f.i++
+	f.skip()
+	if f.i < len(p) && p[f.i] == ']' {
+		f.i++
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		f.skip()
+		if f.i >= len(p) {
+			return false
+		}
+		switch p[f.i] {
+		case ',':
+			f.i++
+			f.skip()
+		case ']':
 			f.i++
 			return true
 		default:
@@ -411,38 +427,14 @@ func (p *MailReceivedBatchRequest) decodeFast(b []byte) bool {
 			return false
 		}
 		seen = true
-		if f.i >= len(f.p) || f.p[f.i] != '[' {
-			return false
-		}
-		f.i++
-		f.skip()
 		// About 200 bytes a message as the channel encodes them.
 		p.Messages = make([]MailReceivedRequest, 0, min(len(b)/160+1, MaxMailBatch+1))
 		a.set = make([]pendingStr, 0, 6*cap(p.Messages))
-		if f.i < len(f.p) && f.p[f.i] == ']' {
-			f.i++
-			return true
-		}
-		for {
+		return f.elements(func() bool {
 			p.Messages = append(p.Messages, MailReceivedRequest{})
-			if k := len(p.Messages) - 1; !f.mailMessage(&a, k, &p.Messages[k]) {
-				return false
-			}
-			f.skip()
-			if f.i >= len(f.p) {
-				return false
-			}
-			switch f.p[f.i] {
-			case ',':
-				f.i++
-				f.skip()
-			case ']':
-				f.i++
-				return true
-			default:
-				return false
-			}
-		}
+			k := len(p.Messages) - 1
+			return f.mailMessage(&a, k, &p.Messages[k])
+		})
 	}) {
 		return false
 	}
@@ -650,36 +642,11 @@ func (r *MailBatchResult) decodeFast(b []byte) bool {
 			f.i += 4
 			return true
 		}
-		if f.i >= len(p) || p[f.i] != '[' {
-			return false
-		}
-		f.i++
-		f.skip()
 		out = make([]MailResult, 0, min(len(p)/16+1, MaxMailBatch))
-		if f.i < len(p) && p[f.i] == ']' {
-			f.i++
-			return true
-		}
-		for {
+		return f.elements(func() bool {
 			out = append(out, MailResult{})
-			if !f.mailResult(&out[len(out)-1], &queue) {
-				return false
-			}
-			f.skip()
-			if f.i >= len(p) {
-				return false
-			}
-			switch p[f.i] {
-			case ',':
-				f.i++
-				f.skip()
-			case ']':
-				f.i++
-				return true
-			default:
-				return false
-			}
-		}
+			return f.mailResult(&out[len(out)-1], &queue)
+		})
 	}) || !seen {
 		return false
 	}
