@@ -274,62 +274,40 @@ func (f *flatScanner) stringsTo(a *strArena, dst *[]string) bool {
 // members walks an object's members: key reads each value (f at the
 // value) and reports false to refuse. The object may be empty.
 func (f *flatScanner) members(member func(key []byte) bool) bool {
-	p := f.p
-	if f.i >= len(p) || p[f.i] != '{' {
-		return false
-	}
-	f.i++
-	f.skip()
-	if f.i < len(p) && p[f.i] == '}' {
-		f.i++
-		return true
-	}
-	for {
+	return f.walk('{', '}', func() bool {
 		key, ok := f.str()
 		if !ok {
 			return false
 		}
 		f.skip()
-		if f.i >= len(p) || p[f.i] != ':' {
+		if f.i >= len(f.p) || f.p[f.i] != ':' {
 			return false
 		}
 		f.i++
 		f.skip()
-		if !member(key) {
-			return false
-		}
-		f.skip()
-		if f.i >= len(p) {
-			return false
-		}
-		switch p[f.i] {
-		case ',':
-			f.i++
-			f.skip()
-		case '}':
-			f.i++
-			return true
-		default:
-			return false
-		}
-	}
+		return member(key)
+	})
 }
 
 // elements walks an array's elements: elem reads each (f at it) and
 // reports false to refuse. The array may be empty.
-func (f *flatScanner) elements(elem func() bool) bool {
+func (f *flatScanner) elements(elem func() bool) bool { return f.walk('[', ']', elem) }
+
+// walk walks a container from open to close: item reads each entry (f
+// at it) and reports false to refuse. The container may be empty.
+func (f *flatScanner) walk(open, close byte, item func() bool) bool {
 	p := f.p
-	if f.i >= len(p) || p[f.i] != '[' {
+	if f.i >= len(p) || p[f.i] != open {
 		return false
 	}
 	f.i++
 	f.skip()
-	if f.i < len(p) && p[f.i] == ']' {
+	if f.i < len(p) && p[f.i] == close {
 		f.i++
 		return true
 	}
 	for {
-		if !elem() {
+		if !item() {
 			return false
 		}
 		f.skip()
@@ -340,7 +318,7 @@ func (f *flatScanner) elements(elem func() bool) bool {
 		case ',':
 			f.i++
 			f.skip()
-		case ']':
+		case close:
 			f.i++
 			return true
 		default:
