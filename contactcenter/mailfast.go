@@ -368,13 +368,19 @@ func (f *flatScanner) mailMessage(a *strArena, k int, m *MailReceivedRequest) bo
 		default:
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		p := f.p
-		return f.i >= len(p) || isSpace(p[f.i]) || p[f.i] == ',' || p[f.i] == '}'
+		return f.memberRead(ok, &seen, bit)
 	})
+}
+
+// memberRead ends a member of bit (a bit of seen) read with ok: false
+// when it failed, was given twice, or its value runs on past it.
+func (f *flatScanner) memberRead(ok bool, seen *int, bit int) bool {
+	if !ok || *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	p := f.p
+	return f.i >= len(p) || isSpace(p[f.i]) || p[f.i] == ',' || p[f.i] == '}'
 }
 
 // decodeFast implements fastDecoder for mail.received.
@@ -669,12 +675,7 @@ func (f *flatScanner) mailResult(m *MailResult, queue *string) bool {
 		default:
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		p := f.p
-		return f.i >= len(p) || isSpace(p[f.i]) || p[f.i] == ',' || p[f.i] == '}'
+		return f.memberRead(ok, &seen, bit)
 	})
 }
 
