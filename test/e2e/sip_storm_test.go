@@ -125,7 +125,9 @@ var (
 // UAC stops placing calls just before). Every call the UAC placed is
 // accounted for by what the caller saw: answered (200), released (an
 // error final response from Tandem — the new leader's answer to calls
-// whose dialogs died with the old one) or abandoned (the caller's own
+// whose dialogs died with the old one — or a BYE from Tandem before any
+// final response, when the old leader died between connecting the call
+// and sending its 200) or abandoned (the caller's own
 // CANCEL, answered 487); none is "lost" (a CANCEL nobody answers: a call
 // left ringing); the calls talking at the failover are ended by a BYE
 // from the new leader. Then the engine on the new leader holds no waiting or
