@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/internal/jsonin"
@@ -106,8 +107,30 @@ func CheckPayload(typ string, payload []byte) error {
 	if typ == TypeClockTick && len(payload) == 0 {
 		return nil // a tick may carry no payload at all
 	}
-	v := mk()
-	if err := decodeWith(command.Envelope{Type: typ, Payload: payload}, v, nil); err != nil {
+	return checkDecoded(typ, payload, mk(), nil)
+}
+
+// MailBatchChecker is CheckPayload for mail.received_batch payloads that
+// reuses its decoding memory from one batch to the next, as Apply does
+// (mailScratch): a proposer checks hundreds of messages at a time. The
+// zero value is ready; it is safe for concurrent use.
+type MailBatchChecker struct {
+	mu sync.Mutex
+	in interns
+}
+
+// Check is CheckPayload(TypeMailReceivedBatch, payload).
+func (c *MailBatchChecker) Check(payload []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer c.in.mail.release()
+	return checkDecoded(TypeMailReceivedBatch, payload, new(MailReceivedBatchRequest), &c.in)
+}
+
+// checkDecoded is CheckPayload for a payload of typ (not config.apply)
+// decoded into v, with in's strings and memory (nil: none).
+func checkDecoded(typ string, payload []byte, v any, in *interns) error {
+	if err := decodeWith(command.Envelope{Type: typ, Payload: payload}, v, in); err != nil {
 		return err
 	}
 	if err := checkTexts(v); err != nil {

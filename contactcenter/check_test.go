@@ -3,6 +3,7 @@ package contactcenter
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -125,5 +126,31 @@ func TestCheckPayloadRefusesBadShapes(t *testing.T) {
 	}
 	if err := CheckPayload(TypeAgentPause, []byte(`{"agent":"a1","reason":"lunch"}`)); err != nil {
 		t.Errorf("good pause: %v", err)
+	}
+}
+
+// TestMailBatchChecker: one MailBatchChecker, its memory reused from one
+// payload to the next, answers each exactly as CheckPayload does.
+func TestMailBatchChecker(t *testing.T) {
+	long := strings.Repeat("x", MaxNoteLen*8)
+	payloads := []string{
+		string(MailBenchBatches(t, 1, 200)[0].Payload),
+		`{"messages":[{"uid_validity":7,"uid":1,"subject":"` + long + `"}]}`,
+		`{"messages":[{"uid_validity":7,"uid":1,"from_name":"a\u0007b"}]}`,
+		`{"messages":[{"uid_validity":7,"uid":1,"to":["a@x"],"tо":["b@x"]}]}`,
+		`{"messages":[{"uid_validity":7,"uid":1}`,
+		string(MailBenchBatches(t, 2, 3)[1].Payload),
+		`{"messages":[{"uid_validity":7,"uid":2,"thread":["<a@b>","` + long + `"]}]}`,
+		string(MailBenchBatches(t, 1, 500)[0].Payload),
+	}
+	var c MailBatchChecker
+	for i, p := range payloads {
+		got, want := c.Check([]byte(p)), CheckPayload(TypeMailReceivedBatch, []byte(p))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("payload %d: Check %v, CheckPayload %v", i, got, want)
+		}
+		if (i == 0 || i == 5 || i == 7) != (got == nil) {
+			t.Errorf("payload %d: %v", i, got)
+		}
 	}
 }

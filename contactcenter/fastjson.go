@@ -52,6 +52,9 @@ type interns struct {
 	ids    map[string]string
 	agent  *AgentState
 	queue  *QueueState
+	// mail is the scratch memory of mail.received_batch's decoding
+	// (scratchDecoder), which the handler releases.
+	mail mailScratch
 }
 
 // flatSetter is implemented by payload types with a fast path: setFlat
@@ -280,6 +283,13 @@ func parseFlat(p []byte, s flatSetter, in *interns) bool {
 // decodeFast is decode's fast path: v is zeroed and left to the strict
 // decoder when the fast path cannot decode p.
 func decodeFast(p []byte, v any, in *interns) bool {
+	if d, ok := v.(scratchDecoder); ok && in != nil {
+		if d.decodeScratch(p, &in.mail) {
+			return true
+		}
+		reflect.ValueOf(v).Elem().SetZero()
+		return false
+	}
 	if d, ok := v.(fastDecoder); ok {
 		if d.decodeFast(p) {
 			return true

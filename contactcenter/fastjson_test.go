@@ -73,6 +73,7 @@ func FuzzFastDecode(f *testing.F) {
 			f.Add(uint8(i), []byte(s))
 		}
 	}
+	used := MailBenchBatches(f, 1, 3)[0].Payload
 	f.Fuzz(func(t *testing.T, which uint8, p []byte) {
 		mk := fastTypes()[int(which)%len(fastTypes())]
 		fast, strict := mk(), mk()
@@ -81,6 +82,12 @@ func FuzzFastDecode(f *testing.F) {
 			queues: map[string]*QueueState{"q": {ID: "q"}},
 			ids:    map[string]string{"a1": "a1", "q": "q", "3001": "3001", "s1": "s1"},
 		}
+		// The mail scratch as an engine leaves it: a batch decoded
+		// with it before, then released.
+		if err := decodeWith(command.Envelope{Payload: used}, new(MailReceivedBatchRequest), in); err != nil {
+			t.Fatal(err)
+		}
+		in.mail.release()
 		errF := decodeWith(command.Envelope{Payload: p}, fast, in)
 		errS := strictDecode(p, strict)
 		if len(bytes.TrimSpace(p)) == 0 {
@@ -135,6 +142,31 @@ func TestFastPathTaken(t *testing.T) {
 // FuzzMailBatchResult: MailBatchResult's UnmarshalJSON reads what
 // encoding/json reads (without the method), and refuses what it refuses;
 // AppendJSON's output reads back as the result it encoded.
+// TestMailScratchReuse: batches decoded one after the other with the
+// engine's scratch (released between them, as cmdMailReceivedBatch does)
+// decode as encoding/json decodes them, shorter and longer ones alike,
+// and the strings of one stay intact when the next reuses the memory.
+func TestMailScratchReuse(t *testing.T) {
+	in := &interns{}
+	var kept, want []string
+	for i, n := range []int{3, 40, 2, 40, 500, 1} {
+		env := MailBenchBatches(t, i+1, n)[i] // UIDs from i·n+1: other texts each time
+		var fast, strict MailReceivedBatchRequest
+		if !decodeFast(env.Payload, &fast, in) {
+			t.Fatalf("%d messages: fast path not taken", n)
+		}
+		if err := strictDecode(env.Payload, &strict); err != nil || !reflect.DeepEqual(fast, strict) {
+			t.Fatalf("%d messages: fast %+v, encoding/json %+v (%v)", n, fast.Messages[0], strict.Messages[0], err)
+		}
+		kept = append(kept, fast.Messages[0].From, fast.Messages[n-1].Subject)
+		want = append(want, strict.Messages[0].From, strict.Messages[n-1].Subject)
+		in.mail.release()
+	}
+	if !reflect.DeepEqual(kept, want) {
+		t.Fatalf("the strings kept from each batch: %q, want %q", kept, want)
+	}
+}
+
 func FuzzMailBatchResult(f *testing.F) {
 	type plain MailBatchResult
 	for _, r := range []MailBatchResult{{}, {Results: []MailResult{}}, {Results: []MailResult{{Contact: "mail-7-1", Queue: "support"},

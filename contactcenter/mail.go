@@ -235,6 +235,7 @@ const TypeMailReceivedBatch = "mail.received_batch"
 
 func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
 	var p MailReceivedBatchRequest
+	defer e.in.mail.release() // the decoding's memory, for the next batch
 	if err := e.decode(env, &p); err != nil {
 		return nil, err
 	}

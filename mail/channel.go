@@ -70,6 +70,7 @@ type Channel struct {
 	st      Status
 	alarmed bool // the current outage was reported
 	pool    *Pool
+	check   cc.MailBatchChecker // each batch's check before it is proposed
 }
 
 // Status is the channel's state on this node (/v1/status "mail").
@@ -911,7 +912,7 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 		return c.propose(ctx, validity, cc.MailReceivedBatchRequest{Messages: batch.Messages[n/2:]}, nil)
 	}
 	first, last := batch.Messages[0].UID, batch.Messages[len(batch.Messages)-1].UID
-	if err := cc.CheckPayload(cc.TypeMailReceivedBatch, payload); err != nil {
+	if err := c.check.Check(payload); err != nil {
 		return fmt.Errorf("mail.received_batch of UIDs %d..%d: %w", first, last, err)
 	}
 	opts := []cluster.ProposeOption{cluster.WithKey(fmt.Sprintf("mail.received_batch/%d/%d-%d", validity, first, last))}
@@ -937,13 +938,16 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 		}
 	})
 	created := 0
+	debug := c.log().Enabled(ctx, slog.LevelDebug) // else each message's arguments are boxed for nothing
 	for i, x := range r.Results {
 		switch {
 		case x.Threaded:
 			c.log().Info("mail: answer joined its contact", "contact", x.Contact, "uid", batch.Messages[i].UID)
 		case x.Contact != "" && !x.Duplicate:
 			created++
-			c.log().Debug("mail: contact created", "contact", x.Contact, "queue", x.Queue, "uid", batch.Messages[i].UID)
+			if debug {
+				c.log().Debug("mail: contact created", "contact", x.Contact, "queue", x.Queue, "uid", batch.Messages[i].UID)
+			}
 		}
 	}
 	if created > 0 {
