@@ -544,11 +544,11 @@ func (e *Engine) releaseStranded(a *AgentState) {
 // their original order.
 func (e *Engine) reclaimUnattended(a *AgentState) {
 	var mine []*Call
-	for _, c := range e.st.Calls {
-		if c.Place == PlaceSupervised && c.Kind == KindUnattended && c.Agent == a.ID {
+	e.supervisedCalls(func(c *Call) {
+		if c.Kind == KindUnattended && c.Agent == a.ID {
 			mine = append(mine, c)
 		}
-	}
+	})
 	sort.Slice(mine, func(i, j int) bool { return before(mine[i], mine[j]) })
 	for _, c := range mine {
 		e.detach(c)

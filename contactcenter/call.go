@@ -159,6 +159,7 @@ func (e *Engine) detach(c *Call) {
 	}
 	c.Place, c.State, c.Origin = "", "", ""
 	delete(e.timed, c.ID)
+	delete(e.supervised, c.ID)
 }
 
 // fromQueue reports whether c waits or rings for general queue c.Queue.

@@ -306,11 +306,11 @@ func (e *Engine) ActiveCalls(agent string) ([]ActiveCall, bool) {
 		}
 	}
 	var sup []*Call
-	for _, c := range e.st.Calls {
-		if c.Place == PlaceSupervised && c.Agent == a.ID && !(c.Kind == KindChain && c.State == CallTalking) {
+	e.supervisedCalls(func(c *Call) {
+		if c.Agent == a.ID && !(c.Kind == KindChain && c.State == CallTalking) {
 			sup = append(sup, c)
 		}
-	}
+	})
 	sort.Slice(sup, func(i, j int) bool {
 		if sup[i].Since != sup[j].Since {
 			return sup[i].Since < sup[j].Since

@@ -201,6 +201,11 @@ type Engine struct {
 	// NextDeadline and the tick look at these, not at every call — the
 	// e-mails waiting in a queue may be tens of thousands.
 	timed map[string]struct{}
+	// supervised holds the ids of the calls in supervision (supervise
+	// adds a call, detach drops it; readers still check the call's place
+	// and the tick drops any a call left otherwise), so an operator's
+	// supervised calls are found without looking at every call.
+	supervised map[string]struct{}
 
 	// Per-command scratch: valid only inside Apply.
 	now     int64
@@ -597,9 +602,13 @@ func (e *Engine) syncRuntime(ch *configChange) {
 	e.extAgent = map[string]*AgentState{}
 	e.loggedIn = st.LoggedIn()
 	e.timed = map[string]struct{}{}
+	e.supervised = map[string]struct{}{}
 	for id, c := range st.Calls {
 		if c.Deadline > 0 {
 			e.timed[id] = struct{}{}
+		}
+		if c.Place == PlaceSupervised {
+			e.supervised[id] = struct{}{}
 		}
 	}
 	for _, id := range sortedKeys(st.Agents) {
@@ -705,12 +714,9 @@ func (e *Engine) checkRemovals(next Config) error {
 }
 
 func (e *Engine) ownsSupervised(agent string) bool {
-	for _, c := range e.st.Calls {
-		if c.Place == PlaceSupervised && c.Agent == agent {
-			return true
-		}
-	}
-	return false
+	owns := false
+	e.supervisedCalls(func(c *Call) { owns = owns || c.Agent == agent })
+	return owns
 }
 
 // decode reads a command payload strictly: unknown fields and trailing

@@ -60,6 +60,14 @@ func (e *Engine) check() error {
 		if _, ok := e.timed[id]; !ok && st.Calls[id].Deadline > 0 {
 			return fmt.Errorf("call %s: a deadline, not in the index of timed calls", id)
 		}
+		if _, ok := e.supervised[id]; !ok && st.Calls[id].Place == PlaceSupervised {
+			return fmt.Errorf("call %s: supervised, not in the index of supervised calls", id)
+		}
+	}
+	for id := range e.supervised {
+		if c, ok := st.Calls[id]; !ok || c.Place != PlaceSupervised {
+			return fmt.Errorf("call %s: in the index of supervised calls, not in supervision", id)
+		}
 	}
 	offering := map[string]int{}
 	for _, c := range st.Calls {

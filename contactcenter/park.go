@@ -104,14 +104,14 @@ func (e *Engine) parkedOn(op, ext string) (*Call, error) {
 		return nil, opErr(ErrUnknownExtension, op, "unknown extension %q", ext)
 	}
 	var best *Call
-	for _, c := range e.st.Calls {
-		if c.Place != PlaceSupervised || c.Kind != KindDirectedPark || c.Target != ext {
-			continue
+	e.supervisedCalls(func(c *Call) {
+		if c.Kind != KindDirectedPark || c.Target != ext {
+			return
 		}
 		if best == nil || c.Since < best.Since || (c.Since == best.Since && c.ID < best.ID) {
 			best = c
 		}
-	}
+	})
 	if best == nil {
 		return nil, opErr(ErrNothingParked, op, "no call is parked on extension %q", ext)
 	}

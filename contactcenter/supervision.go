@@ -78,6 +78,27 @@ func (e *Engine) WaitingCalls(agent string, all bool, queues []string) []Supervi
 	return out
 }
 
+// supervisedCalls calls fn for each call in supervision, in no
+// particular order (callers sort or pick deterministically). It changes
+// nothing: the read-only views use it too (the tick prunes the index).
+func (e *Engine) supervisedCalls(fn func(c *Call)) {
+	for id := range e.supervised {
+		if c, ok := e.st.Calls[id]; ok && c.Place == PlaceSupervised {
+			fn(c)
+		}
+	}
+}
+
+// pruneSupervised drops from the index the calls no longer in
+// supervision (ended, or taken out of it without detach).
+func (e *Engine) pruneSupervised() {
+	for id := range e.supervised {
+		if c, ok := e.st.Calls[id]; !ok || c.Place != PlaceSupervised {
+			delete(e.supervised, id)
+		}
+	}
+}
+
 // Supervised lists the calls in agent's supervision — with all, every
 // operator's ("show all supervised calls") — whose number, name, note or
 // target contains search (case-insensitive; empty matches all), oldest
@@ -87,14 +108,14 @@ func (e *Engine) Supervised(agent string, all bool, search string) []SupervisedC
 	defer e.mu.RUnlock()
 	search = strings.ToLower(search)
 	out := []SupervisedCall{}
-	for _, c := range e.st.Calls {
-		if c.Place != PlaceSupervised || (!all && c.Agent != agent) {
-			continue
+	e.supervisedCalls(func(c *Call) {
+		if !all && c.Agent != agent {
+			return
 		}
 		if search != "" {
 			hay := strings.ToLower(c.Number + "\x00" + c.Name + "\x00" + c.Note + "\x00" + c.Target)
 			if !strings.Contains(hay, search) {
-				continue
+				return
 			}
 		}
 		r := SupervisedCall{
@@ -105,7 +126,7 @@ func (e *Engine) Supervised(agent string, all bool, search string) []SupervisedC
 			r.Band, r.ElapsedPct = band(c.Since, c.Deadline, e.st.Clock)
 		}
 		out = append(out, r)
-	}
+	})
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Since != out[j].Since {
 			return out[i].Since < out[j].Since

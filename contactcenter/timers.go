@@ -47,6 +47,7 @@ func (e *Engine) cmdTick(env command.Envelope) (any, error) {
 		}
 	}
 	now := e.now
+	e.pruneSupervised()
 	var list []due
 	for id, a := range e.st.Agents {
 		if a.WrapUntil > 0 && a.WrapUntil <= now {

@@ -90,3 +90,53 @@ func BenchmarkNextDeadline(b *testing.B) {
 		h.e.NextDeadline()
 	}
 }
+
+// TestSupervisedIndex: the index of supervised calls holds exactly the
+// calls in supervision (the invariant check holds it so after every
+// command of every test); an entry left behind by some other way out
+// would be ignored by the readers and dropped at the next tick; a
+// restored engine rebuilds the index.
+func TestSupervisedIndex(t *testing.T) {
+	h := talking(t, "c")
+	h.ok(TypeCallPark, ParkRequest{Agent: "a1"})
+	if _, ok := h.e.supervised["c"]; !ok || len(h.e.Supervised("a1", false, "")) != 1 || !h.e.ownsSupervised("a1") {
+		t.Fatalf("parked call: index %v, listed %v", h.e.supervised, h.e.Supervised("a1", false, ""))
+	}
+	if r := restored(t, h.e); len(r.supervised) != 1 || len(r.Supervised("a1", true, "")) != 1 {
+		t.Fatalf("restored: index %v", r.supervised)
+	}
+	h.incoming("c2", "sales")
+	h.answer("a1")
+	h.ok(TypeCallCouple, CoupleRequest{Agent: "a1", Call: "c"})
+	if len(h.e.supervised) != 0 || len(h.e.Supervised("a1", true, "")) != 0 || h.e.ownsSupervised("a1") {
+		t.Fatalf("coupled: index %v, listed %v", h.e.supervised, h.e.Supervised("a1", true, ""))
+	}
+	h.e.supervised["c"], h.e.supervised["gone"] = struct{}{}, struct{}{} // left behind
+	if len(h.e.Supervised("a1", true, "")) != 0 || h.e.ownsSupervised("a1") {
+		t.Fatal("a call no longer in supervision listed")
+	}
+	h.tick()
+	if len(h.e.supervised) != 0 {
+		t.Fatalf("after the tick: index %v", h.e.supervised)
+	}
+}
+
+// BenchmarkSupervisedList: the supervised calls a console lists, with
+// 20,000 e-mails waiting in a queue, looked for only among the calls in
+// supervision (239 µs before the index, 74 ns with it).
+func BenchmarkSupervisedList(b *testing.B) {
+	h := newHarness(b, mailBenchDoc)
+	h.check = false
+	for _, env := range MailBenchBatches(b, 20, 1000) {
+		var em command.Emitter
+		env.Time = h.now.UnixNano()
+		em.Restart(1, env)
+		if _, err := h.e.Apply(env, &em); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		h.e.Supervised("a1", true, "")
+	}
+}

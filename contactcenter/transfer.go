@@ -60,6 +60,7 @@ func (e *Engine) transferTarget(op string, a *AgentState, target string) error {
 
 func (e *Engine) supervise(c *Call, owner *AgentState, kind, state, target string, limitSeconds int) {
 	c.Place, c.Agent, c.Kind, c.State, c.Target = PlaceSupervised, owner.ID, kind, state, target
+	e.supervised[c.ID] = struct{}{}
 	c.Since, c.Band = e.now, 0
 	c.Deadline = 0
 	if limitSeconds > 0 {
