@@ -122,6 +122,14 @@ func (c *Call) missed(agent string) bool {
 	return false
 }
 
+// forget deletes an ended call from the state (its place detached).
+func (e *Engine) forget(c *Call) {
+	delete(e.st.Calls, c.ID)
+	if c.Medium == MediumEmail {
+		e.mailLive--
+	}
+}
+
 // detach removes c from its place's structures and clears the place.
 // Side effects of leaving (wrap-up, statistics) are the caller's.
 func (e *Engine) detach(c *Call) {
@@ -187,7 +195,7 @@ func (e *Engine) leaveLine(c *Call) {
 		if c2.State == CallBusy {
 			// A busy consultation has nobody to talk to: it ends too.
 			e.detach(c2)
-			delete(e.st.Calls, c2.ID)
+			e.forget(c2)
 			e.emitEnded(CallEndedEvent{Call: c2.ID, Reason: "busy", By: "system", Place: PlaceLine, Agent: a.ID, Queue: c2.Queue, Medium: c2.Medium, DurationMS: (e.now - c2.Created) / 1e6})
 			e.agentReleased(a, wrap)
 			return
@@ -255,7 +263,7 @@ func (e *Engine) endCall(c *Call, reason, by string) {
 	case PlaceBridged:
 		peer := e.st.Calls[c.Peer]
 		e.detach(c)
-		delete(e.st.Calls, c.ID)
+		e.forget(c)
 		e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: by, Place: place, Agent: agent, Queue: c.Queue, Medium: c.Medium, DurationMS: (e.now - c.Created) / 1e6})
 		if peer != nil {
 			peer.Peer = ""
@@ -265,7 +273,7 @@ func (e *Engine) endCall(c *Call, reason, by string) {
 	default:
 		e.detach(c)
 	}
-	delete(e.st.Calls, c.ID)
+	e.forget(c)
 	e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: by, Place: place, Agent: agent, Queue: c.Queue, Medium: c.Medium, DurationMS: (e.now - c.Created) / 1e6})
 }
 

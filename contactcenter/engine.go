@@ -206,6 +206,9 @@ type Engine struct {
 	// and the tick drops any a call left otherwise), so an operator's
 	// supervised calls are found without looking at every call.
 	supervised map[string]struct{}
+	// mailLive counts the e-mail contacts held (applyMailReceived adds,
+	// forget drops), for the SNMP agent's contact table.
+	mailLive int
 
 	// Per-command scratch: valid only inside Apply.
 	now     int64
@@ -603,7 +606,11 @@ func (e *Engine) syncRuntime(ch *configChange) {
 	e.loggedIn = st.LoggedIn()
 	e.timed = map[string]struct{}{}
 	e.supervised = map[string]struct{}{}
+	e.mailLive = 0
 	for id, c := range st.Calls {
+		if c.Medium == MediumEmail {
+			e.mailLive++
+		}
 		if c.Deadline > 0 {
 			e.timed[id] = struct{}{}
 		}

@@ -64,6 +64,15 @@ func (e *Engine) check() error {
 			return fmt.Errorf("call %s: supervised, not in the index of supervised calls", id)
 		}
 	}
+	mailLive := 0
+	for _, c := range st.Calls {
+		if c.Medium == MediumEmail {
+			mailLive++
+		}
+	}
+	if mailLive != e.mailLive {
+		return fmt.Errorf("%d e-mail contacts held, counted %d", mailLive, e.mailLive)
+	}
 	for id := range e.supervised {
 		if c, ok := st.Calls[id]; !ok || c.Place != PlaceSupervised {
 			return fmt.Errorf("call %s: in the index of supervised calls, not in supervision", id)

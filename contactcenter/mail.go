@@ -389,6 +389,7 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 	c := &Call{ID: id, Medium: MediumEmail, Name: clipText(name, MaxNameLen), Direction: DirInbound,
 		Note: clipText(p.Subject, MaxNoteLen), Created: e.now}
 	e.st.Calls[id] = c
+	e.mailLive++
 	pos := e.enterQueue(c, q)
 	e.emitQueued(c, pos, "new")
 	m := &MailMessage{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, From: p.From,
@@ -551,11 +552,5 @@ func (e *Engine) MailContactLive(contact string) bool {
 func (e *Engine) MailContactsLive() int {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	n := 0
-	for _, c := range e.st.Calls {
-		if c.Medium == MediumEmail {
-			n++
-		}
-	}
-	return n
+	return e.mailLive
 }

@@ -236,8 +236,14 @@ func TestMailReceived(t *testing.T) {
 	// The agent answers and ends the contact like a call; after the
 	// retention period the daily maintenance forgets the message but the
 	// watermark stays.
+	if n := h.e.MailContactsLive(); n != 3 {
+		t.Fatalf("%d e-mail contacts held, want 3", n)
+	}
 	h.ok(TypeCallAnswer, AgentCallRequest{Agent: "a3"})
 	h.ok(TypeCallHangup, HangupRequest{Agent: "a3"})
+	if n, r := h.e.MailContactsLive(), restored(t, h.e).MailContactsLive(); n != 2 || r != 2 {
+		t.Fatalf("after one ended: %d e-mail contacts held (restored: %d), want 2", n, r)
+	}
 	if _, ok := h.e.MailMessageOf("mail-9-4"); !ok {
 		t.Fatal("message forgotten at once")
 	}

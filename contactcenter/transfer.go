@@ -158,7 +158,7 @@ func (e *Engine) cmdConsult(env command.Envelope) (any, error) {
 func (e *Engine) endConsult(a *AgentState, reason string) {
 	c := e.st.Calls[a.Line2]
 	e.detach(c)
-	delete(e.st.Calls, c.ID)
+	e.forget(c)
 	e.emitEnded(CallEndedEvent{Call: c.ID, Reason: reason, By: "agent", Place: PlaceLine, Agent: a.ID, Queue: c.Queue, Medium: c.Medium, DurationMS: (e.now - c.Created) / 1e6})
 }
 
