@@ -528,6 +528,7 @@ func (e *Engine) releaseStranded(a *AgentState) {
 				target = mailbox
 			}
 			c.Place, c.State, c.Agent, c.Target = PlaceExtension, CallRinging, "", target
+			e.extCalls[c.ID] = struct{}{}
 			e.emit(EvCallForwarded, ForwardedEvent{
 				Call: c.ID, Agent: a.ID, User: a.conf.User, Condition: fwd.Condition, Calendar: fwd.Calendar,
 				Voicemail: fwd.Voicemail, Mailbox: mailbox, Number: fwd.Number, Reason: "logout",

@@ -125,6 +125,7 @@ func (c *Call) missed(agent string) bool {
 // forget deletes an ended call from the state (its place detached).
 func (e *Engine) forget(c *Call) {
 	delete(e.st.Calls, c.ID)
+	delete(e.extCalls, c.ID) // ended at an extension: not detached
 	if c.Medium == MediumEmail {
 		e.mailLive--
 	}
@@ -168,6 +169,7 @@ func (e *Engine) detach(c *Call) {
 	c.Place, c.State, c.Origin = "", "", ""
 	delete(e.timed, c.ID)
 	delete(e.supervised, c.ID)
+	delete(e.extCalls, c.ID)
 }
 
 // fromQueue reports whether c waits or rings for general queue c.Queue.

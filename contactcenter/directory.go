@@ -71,7 +71,31 @@ func (e *Engine) cmdUserPresence(env command.Envelope) (any, error) {
 }
 
 // lineStatuses computes the line status of every extension.
-func (e *Engine) lineStatuses() map[string]string {
+func (e *Engine) lineStatuses() map[string]string { return e.lineStatusesOf(e.busyCandidates) }
+
+// busyCandidates calls fn for each call that may make an extension busy:
+// those on an agent's line, at an extension and in supervision, found
+// there, not among every call (the e-mails waiting may be tens of
+// thousands); and for no other call that would.
+func (e *Engine) busyCandidates(fn func(c *Call)) {
+	for _, a := range e.st.Agents {
+		for _, id := range [2]string{a.Line1, a.Line2} {
+			if c := e.st.Calls[id]; id != "" && c != nil {
+				fn(c)
+			}
+		}
+	}
+	for id := range e.extCalls {
+		if c := e.st.Calls[id]; c != nil {
+			fn(c)
+		}
+	}
+	e.supervisedCalls(fn)
+}
+
+// lineStatusesOf is lineStatuses over the calls each gives (the
+// invariant check gives every call).
+func (e *Engine) lineStatusesOf(each func(fn func(c *Call))) map[string]string {
 	out := make(map[string]string, len(e.st.Config.Extensions))
 	for ext, x := range e.st.Config.Extensions {
 		st := LineNotConnected
@@ -99,7 +123,7 @@ func (e *Engine) lineStatuses() map[string]string {
 		}
 		out[ext] = LineBusyExternal
 	}
-	for _, c := range e.st.Calls {
+	each(func(c *Call) {
 		switch {
 		case c.Place == PlaceLine:
 			busy(e.st.Agents[c.Agent].conf.Extension, c)
@@ -107,7 +131,7 @@ func (e *Engine) lineStatuses() map[string]string {
 			c.Place == PlaceSupervised && c.Kind == KindChain && c.State == CallTalking:
 			busy(c.Target, c)
 		}
-	}
+	})
 	return out
 }
 

@@ -305,3 +305,16 @@ func BenchmarkDirectory(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLineStatus: an extension's line status (the console's
+// line-status request, call forwarding's not-connected check, the SNMP
+// extension counts) with 20,000 e-mails waiting, found among the calls on
+// agents' lines, at extensions and in supervision only (220 µs when every
+// call was looked at, 127 ns now).
+func BenchmarkLineStatus(b *testing.B) {
+	h := mailWaiting(b, 20)
+	b.ResetTimer()
+	for range b.N {
+		h.e.LineStatus("3001")
+	}
+}

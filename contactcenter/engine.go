@@ -206,6 +206,11 @@ type Engine struct {
 	// and the tick drops any a call left otherwise), so an operator's
 	// supervised calls are found without looking at every call.
 	supervised map[string]struct{}
+	// extCalls holds the ids of the calls at an extension (ringing or
+	// talking there, no agent's): every call put there is added, detach
+	// and forget drop it; the line statuses look at these, the agents'
+	// lines and the supervised calls, not at every call.
+	extCalls map[string]struct{}
 	// mailLive counts the e-mail contacts held (applyMailReceived adds,
 	// forget drops), for the SNMP agent's contact table.
 	mailLive int
@@ -606,8 +611,12 @@ func (e *Engine) syncRuntime(ch *configChange) {
 	e.loggedIn = st.LoggedIn()
 	e.timed = map[string]struct{}{}
 	e.supervised = map[string]struct{}{}
+	e.extCalls = map[string]struct{}{}
 	e.mailLive = 0
 	for id, c := range st.Calls {
+		if c.Place == PlaceExtension {
+			e.extCalls[id] = struct{}{}
+		}
 		if c.Medium == MediumEmail {
 			e.mailLive++
 		}

@@ -2,6 +2,7 @@ package contactcenter
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 )
@@ -72,6 +73,24 @@ func (e *Engine) check() error {
 	}
 	if mailLive != e.mailLive {
 		return fmt.Errorf("%d e-mail contacts held, counted %d", mailLive, e.mailLive)
+	}
+	for id, c := range st.Calls {
+		if _, ok := e.extCalls[id]; ok != (c.Place == PlaceExtension) {
+			return fmt.Errorf("call %s at %q: in the index of calls at an extension %v", id, c.Place, ok)
+		}
+	}
+	for id := range e.extCalls {
+		if _, ok := st.Calls[id]; !ok {
+			return fmt.Errorf("call %s: ended, still in the index of calls at an extension", id)
+		}
+	}
+	every := func(fn func(c *Call)) {
+		for _, id := range sortedKeys(st.Calls) {
+			fn(st.Calls[id])
+		}
+	}
+	if got, want := e.lineStatuses(), e.lineStatusesOf(every); !maps.Equal(got, want) {
+		return fmt.Errorf("line statuses %v from the indexes, %v from every call", got, want)
 	}
 	for id := range e.supervised {
 		if c, ok := st.Calls[id]; !ok || c.Place != PlaceSupervised {

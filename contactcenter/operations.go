@@ -158,6 +158,7 @@ func (e *Engine) cmdIncoming(env command.Envelope) (any, error) {
 			return nil, opErr(ErrUnknownExtension, "incoming", "unknown extension %q", p.Extension)
 		}
 		c.Place, c.State, c.Target = PlaceExtension, CallRinging, p.Extension
+		e.extCalls[c.ID] = struct{}{}
 		e.st.Calls[c.ID] = c
 		e.emit(EvCallRinging, RingingEvent{Call: c.ID, Extension: p.Extension, Number: c.Number, Waves: e.ringPlan(p.Extension)})
 	}
@@ -538,6 +539,7 @@ func (e *Engine) cmdRemoteAnswer(env command.Envelope) (any, error) {
 		kind, owner, target := c.Kind, c.Agent, c.Target
 		e.detach(c)
 		c.Place, c.State, c.Agent, c.Target, c.AnsweredAt = PlaceExtension, CallTalking, "", target, e.now
+		e.extCalls[c.ID] = struct{}{}
 		e.emit(EvCallTransferred, TransferEvent{Call: c.ID, Agent: owner, Target: target, Kind: kind})
 	case c.Place == PlaceSupervised && c.State == CallRinging && c.Kind == KindChain:
 		c.State, c.Deadline, c.Band = CallTalking, 0, 0

@@ -135,6 +135,7 @@ func (e *Engine) cmdParkPickup(env command.Envelope) (any, error) {
 	}
 	e.detach(c)
 	c.Place, c.State, c.Agent, c.Target, c.AnsweredAt = PlaceExtension, CallTalking, "", p.By, e.now
+	e.extCalls[c.ID] = struct{}{}
 	e.emit(EvCallParkRetrieved, ParkRetrievedEvent{Call: c.ID, Extension: p.Extension, By: p.By})
 	return e.deferCall(c.ID), nil
 }

@@ -199,6 +199,7 @@ func (e *Engine) cmdComplete(env command.Envelope) (any, error) {
 		e.emit(EvCallConnected, ConnectedEvent{Call: caller.ID, Agent: a.ID, Target: target, Kind: KindChain})
 	} else {
 		caller.Place, caller.State, caller.Agent, caller.Target, caller.AnsweredAt = PlaceExtension, CallTalking, "", target, e.now
+		e.extCalls[caller.ID] = struct{}{}
 		e.emit(EvCallTransferred, TransferEvent{Call: caller.ID, Agent: a.ID, Target: target, Kind: "attended"})
 	}
 	return e.deferCall(caller.ID), nil
