@@ -125,7 +125,7 @@ func (c *Call) missed(agent string) bool {
 // forget deletes an ended call from the state (its place detached).
 func (e *Engine) forget(c *Call) {
 	delete(e.st.Calls, c.ID)
-	delete(e.extCalls, c.ID) // ended at an extension: not detached
+	delete(e.extCalls, c.ID) // detach dropped it on every path so far: kept exact whatever the next
 	if c.Medium == MediumEmail {
 		e.mailLive--
 	}
