@@ -96,13 +96,12 @@ var LANDefaults = Timing{
 	Election:    400 * time.Millisecond,
 	LeaderLease: 400 * time.Millisecond,
 	// A follower learns a commit index from the leader's next
-	// AppendEntries: the next command's, or an empty one after at most
-	// a randomised 50–100 ms of none (hashicorp/raft's default). 10 ms
-	// cost an idle leader 2.7 % of a core more, a follower 0.6 % (an
-	// AppendEntries to each follower every 10–20 ms, and its wake-ups),
-	// to answer sooner only a follower's linearizable read just after a
-	// write (consoles listen to the leader).
-	Commit:            50 * time.Millisecond,
+	// AppendEntries: the next command's, or an empty one after a
+	// randomised 10–20 ms of none. hashicorp/raft's default, 50 ms,
+	// spares an idle leader 2.7 % of a core (a follower 0.6 %), but a
+	// console listening to a follower (its secondary, after a switch)
+	// then sees its own changes up to 100 ms late (DESIGN.md, Timing).
+	Commit:            10 * time.Millisecond,
 	SnapshotThreshold: 8192,
 	SnapshotInterval:  30 * time.Second,
 	// The state check encodes every machine's state on every member, as
