@@ -37,6 +37,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/tandemcc/tandem/internal/cputime"
 )
 
 // Options of a server.
@@ -287,6 +289,17 @@ func (s *Server) Kill() {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// CPU is the CPU time the server's processes now running have used:
+// the master and the processes it forked (a login, an imap a session),
+// which share its process group (cputime.Group). A session's process
+// that has ended is not counted.
+func (s *Server) CPU() (time.Duration, error) {
+	s.mu.Lock()
+	pid := s.cmd.Process.Pid
+	s.mu.Unlock()
+	return cputime.Group(pid)
 }
 
 // Logs returns Dovecot's log (for failure messages).
