@@ -25,6 +25,12 @@ var ErrShutdown = errors.New("this node is stopping: resume on another member fr
 // DefaultHubSize is how many recent events a hub keeps for resumption.
 const DefaultHubSize = 65536
 
+// DefaultHubBytes bounds the data of the events a hub keeps, and of those
+// a subscriber has not read yet: 65,536 chat messages of 2,000 characters
+// that JSON spells with escapes would otherwise hold most of a gigabyte on
+// every node.
+const DefaultHubBytes = 64 << 20
+
 // Hub keeps the node's most recent committed events and fans them out to
 // live subscribers (console event streams). It is a cluster.EventSink: it
 // sees every event of every command this node applies, in log order.
@@ -41,14 +47,22 @@ type Hub struct {
 	// Applied returns the node's last applied Raft index (used once, to
 	// fix the first base).
 	Applied func() uint64
-	// Size bounds the ring; 0 = DefaultHubSize.
+	// Size bounds the ring's events (set before the first Publish); 0 =
+	// DefaultHubSize.
 	Size int
+	// MaxBytes bounds the data of the events in the ring, and of a
+	// subscriber's undelivered events; 0 = DefaultHubBytes. The oldest
+	// events leave the ring first; a subscriber that falls further behind
+	// is dropped (ErrSlow).
+	MaxBytes int
 	// QueueLimit bounds a subscriber's undelivered events; 0 = Size.
 	QueueLimit int
 
 	mu    sync.Mutex
-	ring  []command.Event
-	head  int // index of the oldest event in ring (when full)
+	ring  []command.Event // Size slots once the first event comes
+	head  int             // the slot of the oldest event held
+	count int             // the events held: ring[head], ring[head+1], … (mod Size)
+	bytes int             // the data of the events held
 	base  command.Position
 	known bool
 	subs  map[*Subscription]struct{}
@@ -61,6 +75,13 @@ func (h *Hub) size() int {
 		return h.Size
 	}
 	return DefaultHubSize
+}
+
+func (h *Hub) maxBytes() int {
+	if h.MaxBytes > 0 {
+		return h.MaxBytes
+	}
+	return DefaultHubBytes
 }
 
 // fixBaseLocked sets base when no event was ever published (Publish sets
@@ -81,33 +102,37 @@ func (h *Hub) fixBaseLocked() {
 func (h *Hub) Publish(events []command.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !h.known && len(h.ring) == 0 && len(events) > 0 {
+	if !h.known && h.count == 0 && len(events) > 0 {
 		// The first events this hub ever sees: all of their command's
 		// events arrive together, so nothing of that index is missing.
 		h.known = true
 		h.base = command.EndOf(events[0].Index - 1)
 	}
-	n := h.size()
-	if cap(h.ring) < n {
+	n, max := h.size(), h.maxBytes()
+	if len(h.ring) != n {
 		// The ring's memory at once: grown by append, the first n events
 		// of every node would copy a multi-megabyte slice of pointers
 		// again and again (5 % of a node's CPU while a fresh cluster
 		// commits a few thousand commands a second).
-		r := make([]command.Event, len(h.ring), n)
-		copy(r, h.ring)
-		h.ring = r
+		h.ring, h.head = make([]command.Event, n), 0
 	}
 	for _, ev := range events {
 		if !ev.Pos().After(h.lastLocked()) {
 			continue // replayed: already held
 		}
-		if len(h.ring) < n {
-			h.ring = append(h.ring, ev)
-		} else {
-			h.base = h.ring[h.head].Pos()
-			h.ring[h.head] = ev
+		// The oldest events make room (an event larger than the bound
+		// is still held, alone).
+		for h.count > 0 && (h.count == n || h.bytes+len(ev.Data) > max) {
+			old := &h.ring[h.head]
+			h.base = old.Pos()
+			h.bytes -= len(old.Data)
+			*old = command.Event{} // its data is not held on to
 			h.head = (h.head + 1) % n
+			h.count--
 		}
+		h.ring[(h.head+h.count)%n] = ev
+		h.count++
+		h.bytes += len(ev.Data)
 	}
 	for s := range h.subs {
 		s.push(events)
@@ -115,10 +140,10 @@ func (h *Hub) Publish(events []command.Event) {
 }
 
 func (h *Hub) lastLocked() command.Position {
-	if len(h.ring) == 0 {
+	if h.count == 0 {
 		return h.base
 	}
-	return h.ring[(h.head+len(h.ring)-1)%len(h.ring)].Pos()
+	return h.ring[(h.head+h.count-1)%len(h.ring)].Pos()
 }
 
 // Sync implements cluster.EventSink; the hub keeps nothing durable.
@@ -131,7 +156,7 @@ func (h *Hub) Restored(index uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	clear(h.ring)
-	h.ring, h.head = h.ring[:0], 0
+	h.head, h.count, h.bytes = 0, 0, 0
 	h.base, h.known = command.EndOf(index), true
 	for s := range h.subs {
 		s.fail(ErrGap)
@@ -155,11 +180,12 @@ func (h *Hub) Subscribe(since command.Position) (*Subscription, error) {
 	if limit <= 0 {
 		limit = h.size()
 	}
-	s := &Subscription{hub: h, since: since, limit: limit, wake: make(chan struct{}, 1)}
-	for i := range h.ring {
+	s := &Subscription{hub: h, since: since, limit: limit, maxBytes: h.maxBytes(), wake: make(chan struct{}, 1)}
+	for i := range h.count {
 		ev := h.ring[(h.head+i)%len(h.ring)]
 		if ev.Pos().After(since) {
 			s.queue = append(s.queue, ev)
+			s.bytes += len(ev.Data)
 		}
 	}
 	if h.subs == nil {
@@ -180,12 +206,14 @@ func (h *Hub) Position() (base, last command.Position) {
 
 // Subscription is one subscriber's view of the stream.
 type Subscription struct {
-	hub   *Hub
-	limit int
+	hub      *Hub
+	limit    int // events
+	maxBytes int // their data
 
 	mu    sync.Mutex
 	since command.Position // last position handed out (or asked for)
 	queue []command.Event
+	bytes int // the data of queue
 	err   error
 	wake  chan struct{}
 }
@@ -203,12 +231,13 @@ func (s *Subscription) push(events []command.Event) {
 		if n := len(s.queue); n > 0 && !ev.Pos().After(s.queue[n-1].Pos()) {
 			continue
 		}
-		if len(s.queue) >= s.limit {
-			s.queue = nil
+		if len(s.queue) >= s.limit || (len(s.queue) > 0 && s.bytes+len(ev.Data) > s.maxBytes) {
+			s.queue, s.bytes = nil, 0
 			s.err = ErrSlow
 			break
 		}
 		s.queue = append(s.queue, ev)
+		s.bytes += len(ev.Data)
 	}
 	s.signal()
 }
@@ -221,7 +250,7 @@ func (s *Subscription) fail(err error) {
 	if s.err == nil {
 		s.err = err
 	}
-	s.queue = nil
+	s.queue, s.bytes = nil, 0
 	s.signal()
 }
 
@@ -239,7 +268,7 @@ func (s *Subscription) Next(ctx context.Context) ([]command.Event, error) {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
 			out := s.queue
-			s.queue = nil
+			s.queue, s.bytes = nil, 0
 			s.since = out[len(out)-1].Pos()
 			s.mu.Unlock()
 			return out, nil

@@ -138,3 +138,76 @@ func TestHubSlowSubscriber(t *testing.T) {
 		t.Fatalf("resumed subscriber got %v", positions(got))
 	}
 }
+
+// dataEvs are n events of command index, each with size bytes of data.
+func dataEvs(index uint64, n, size int) []command.Event {
+	out := evs(index, n)
+	for i := range out {
+		out[i].Data = make([]byte, size)
+	}
+	return out
+}
+
+// TestHubByteBound: the ring holds at most MaxBytes of event data, the
+// oldest events leaving first (the base moves with them, and their data
+// is not held on to); an event larger than the bound is held alone; a
+// subscriber more than MaxBytes behind is dropped (ErrSlow) and resumes
+// from what the ring still holds.
+func TestHubByteBound(t *testing.T) {
+	h := &Hub{Size: 100, MaxBytes: 10, Applied: func() uint64 { return 0 }}
+	slow, err := h.Subscribe(command.EndOf(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(dataEvs(1, 2, 4)) // 1.0 1.1: 8 bytes
+	h.Publish(dataEvs(2, 1, 4)) // 2.0: 12 bytes, so 1.0 leaves
+	if base, last := h.Position(); base != (command.Position{Index: 1, Seq: 0}) || last != (command.Position{Index: 2, Seq: 0}) {
+		t.Fatalf("held after %v up to %v, want after 1.0 up to 2.0", base, last)
+	}
+	if h.count != 2 || h.bytes != 8 {
+		t.Fatalf("ring holds %d events of %d bytes, want 2 of 8", h.count, h.bytes)
+	}
+	for i, ev := range h.ring {
+		if ev.Data != nil && i != h.head && i != (h.head+1)%len(h.ring) {
+			t.Fatalf("slot %d still holds an evicted event's data", i)
+		}
+	}
+	if _, err := h.Subscribe(command.EndOf(0)); !errors.Is(err, ErrGap) {
+		t.Fatalf("subscribe before the evicted event: %v, want ErrGap", err)
+	}
+	s, err := h.Subscribe(command.Position{Index: 1, Seq: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := next(t, s); err != nil || len(got) != 2 {
+		t.Fatalf("resumed inside the ring: %v %v", positions(got), err)
+	}
+	// The slow subscriber has read nothing: 12 bytes queued > 10.
+	if _, err := next(t, slow); !errors.Is(err, ErrSlow) {
+		t.Fatalf("subscriber 12 bytes behind: %v, want ErrSlow", err)
+	}
+	// A reader keeping up is not dropped, however much passes through.
+	for i := uint64(3); i < 20; i++ {
+		h.Publish(dataEvs(i, 2, 4))
+		if got, err := next(t, s); err != nil || len(got) != 2 {
+			t.Fatalf("live reader at %d: %v %v", i, positions(got), err)
+		}
+	}
+	// An event larger than the bound is held, alone.
+	h.Publish(dataEvs(20, 1, 25))
+	if h.count != 1 || h.bytes != 25 {
+		t.Fatalf("after a 25-byte event the ring holds %d events of %d bytes, want 1 of 25", h.count, h.bytes)
+	}
+	if got, err := next(t, s); err != nil || len(got) != 1 || got[0].Index != 20 {
+		t.Fatalf("the large event: %v %v", positions(got), err)
+	}
+	// Restored: nothing held.
+	h.Restored(30)
+	if h.count != 0 || h.bytes != 0 {
+		t.Fatalf("after a restore the ring holds %d events of %d bytes", h.count, h.bytes)
+	}
+	h.Publish(dataEvs(31, 3, 4))
+	if base, _ := h.Position(); base != (command.Position{Index: 31, Seq: 0}) || h.count != 2 {
+		t.Fatalf("after the restore and 12 bytes: held after %v, %d events; want after 31.0, 2", base, h.count)
+	}
+}
