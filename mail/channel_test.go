@@ -296,52 +296,64 @@ func TestContentSessionCeiling(t *testing.T) {
 			runChannel(t, ch)
 			waitFor(t, "the contact", 20*time.Second, func() bool { return len(st.contacts()) == 1 })
 			contact := strings.Fields(st.contacts()[0])[0]
-			var (
-				wg    sync.WaitGroup
-				mu    sync.Mutex
-				fails []string
-				peak  int
-			)
-			stopPeak := make(chan struct{})
-			go func() {
-				for {
-					select {
-					case <-stopPeak:
-						return
-					default:
-					}
-					if n := ch.Status().Sessions; n > peak {
-						mu.Lock()
-						peak = n
-						mu.Unlock()
-					}
-					time.Sleep(time.Millisecond)
-				}
-			}()
-			for i := 0; i < 24; i++ {
-				wg.Add(1)
+			// load runs 24 reads at once: the reads refused and the most
+			// sessions the channel held at once.
+			load := func() (fails []string, peak int) {
+				var (
+					wg sync.WaitGroup
+					mu sync.Mutex
+				)
+				stopPeak := make(chan struct{})
+				peaked := make(chan struct{})
 				go func() {
-					defer wg.Done()
-					ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-					defer cancel()
-					c, err := ch.Content(ctx, contact)
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						fails = append(fails, err.Error())
-					} else if !strings.HasPrefix(c.Text, "Grüße") || c.Subject != "Grüße" {
-						fails = append(fails, fmt.Sprintf("content %q / %q", c.Subject, c.Text[:min(20, len(c.Text))]))
+					defer close(peaked)
+					for {
+						select {
+						case <-stopPeak:
+							return
+						default:
+						}
+						if n := ch.Status().Sessions; n > peak {
+							peak = n
+						}
+						time.Sleep(time.Millisecond)
 					}
 				}()
+				for i := 0; i < 24; i++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+						defer cancel()
+						c, err := ch.Content(ctx, contact)
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							fails = append(fails, err.Error())
+						} else if !strings.HasPrefix(c.Text, "Grüße") || c.Subject != "Grüße" {
+							fails = append(fails, fmt.Sprintf("content %q / %q", c.Subject, c.Text[:min(20, len(c.Text))]))
+						}
+					}()
+				}
+				wg.Wait()
+				close(stopPeak)
+				<-peaked
+				return fails, peak
 			}
-			wg.Wait()
-			close(stopPeak)
-			mu.Lock()
-			defer mu.Unlock()
+			fails, peak := load()
 			t.Logf("peak %d sessions, %d of 24 reads refused", peak, len(fails))
 			if tc.wantFails {
+				// Dovecot counts a session against its limit once the
+				// session's process has registered (anvil): logins that
+				// arrive together may all be let in before any counts,
+				// as a CI run once saw (peak 12, no refusal). A load the
+				// limit never refuses three times over proves nothing.
+				for attempt := 2; attempt <= 3 && len(fails) == 0; attempt++ {
+					fails, peak = load()
+					t.Logf("load %d: peak %d sessions, %d of 24 reads refused", attempt, peak, len(fails))
+				}
 				if len(fails) == 0 {
-					t.Fatalf("a ceiling above Dovecot's limit met no refusal: the test proves nothing (peak %d)", peak)
+					t.Fatalf("a ceiling above Dovecot's limit met no refusal in three loads: the test proves nothing (peak %d)", peak)
 				}
 				return
 			}
