@@ -108,7 +108,7 @@ func (h *Hub) Publish(events []command.Event) {
 		h.known = true
 		h.base = command.EndOf(events[0].Index - 1)
 	}
-	n, max := h.size(), h.maxBytes()
+	n, limit := h.size(), h.maxBytes()
 	if len(h.ring) != n {
 		// The ring's memory at once: grown by append, the first n events
 		// of every node would copy a multi-megabyte slice of pointers
@@ -122,7 +122,7 @@ func (h *Hub) Publish(events []command.Event) {
 		}
 		// The oldest events make room (an event larger than the bound
 		// is still held, alone).
-		for h.count > 0 && (h.count == n || h.bytes+len(ev.Data) > max) {
+		for h.count > 0 && (h.count == n || h.bytes+len(ev.Data) > limit) {
 			old := &h.ring[h.head]
 			h.base = old.Pos()
 			h.bytes -= len(old.Data)
