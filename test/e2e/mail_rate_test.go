@@ -164,13 +164,14 @@ func TestMailIngestRate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// fresh delivers the messages into the raw mailbox while the raw
-	// session idles in it, and has it search them once told: their UIDs.
 	// Dovecot's CPU time as the last COPY returned, and in each raw
 	// round from there to the last message read (its IDLE notice and the
-	// search included, as in ours' figure below).
+	// search included, as in ours' figure below; no session of it ends
+	// in between, whose time would leave the sum).
 	var copiedCPU time.Duration
 	var rawDovecot []time.Duration
+	// fresh delivers the messages into the raw mailbox while the raw
+	// session idles in it, and has it search them once told: their UIDs.
 	fresh := func() []imap.UID {
 		told.Store(0)
 		idle, err := c.Idle()
