@@ -23,6 +23,7 @@ import (
 
 	"github.com/tandemcc/tandem/command"
 	"github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/cputime"
 	"github.com/tandemcc/tandem/internal/pgtest"
 	"github.com/tandemcc/tandem/replication/buffer"
 )
@@ -825,7 +826,7 @@ func (td *drainTandemd) startMemory(ctx context.Context, r *drainResult) {
 	r.rssBase, _ = procStatusOf(td.pid, "VmRSS")
 	r.heapBase, _ = goHeapInUse(ctx, td.metrics)
 	r.hwmReset = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", td.pid), []byte("5"), 0) == nil
-	td.cpu0, _ = procCPU(td.pid)
+	td.cpu0, _ = cputime.Process(td.pid)
 	td.heapPeak = r.heapBase
 	td.stopHeap, td.heapDone = make(chan struct{}), make(chan struct{})
 	go func() {
@@ -852,7 +853,7 @@ func (td *drainTandemd) endMemory(r *drainResult) {
 	<-td.heapDone
 	r.heapPeak, r.heapSamples = td.heapPeak, td.heapSample
 	r.rssPeak, _ = procStatusOf(td.pid, "VmHWM")
-	if cpu, err := procCPU(td.pid); err == nil {
+	if cpu, err := cputime.Process(td.pid); err == nil {
 		r.tandemdCPU = cpu - td.cpu0
 	}
 }
@@ -955,27 +956,6 @@ func goHeapInUse(ctx context.Context, url string) (uint64, error) {
 		}
 	}
 	return 0, errors.New("no go_memstats_heap_inuse_bytes in " + url)
-}
-
-// procCPU is a process's CPU time (user + system) from /proc/<pid>/stat.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name may hold spaces: the fields after it follow ") ".
-	_, rest, ok := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
-	}
-	const clockTicks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / clockTicks, nil
 }
 
 func reportDrain(b *testing.B, size int64, r drainResult) {
