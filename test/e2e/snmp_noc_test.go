@@ -95,6 +95,15 @@ func TestSNMPExtensionsContactsAndTraps(t *testing.T) {
 		return len(skews) > 0, fmt.Sprintf("%d traps", len(recv.traps(t)))
 	})
 
+	// Configured before any phone registered, the extensions are all
+	// down (0 %): the leader's watcher (every 250 ms) reports it once.
+	// Waited for before the phones register, or a quick registration
+	// could pass between two of its looks (a CI run saw no notification).
+	waitFor(t, waitCluster, "tandemExtensionsBelowThreshold of the extensions configured", func() (bool, string) {
+		n := len(named(recv.traps(t), "TANDEM-MIB::tandemExtensionsBelowThreshold"))
+		return n > 0, fmt.Sprintf("%d traps", len(recv.traps(t)))
+	})
+
 	register := func(from, to int, registered bool) {
 		for i := from; i <= to; i++ {
 			leader.benchCommit(t, "phone.registration", map[string]any{"extension": fmt.Sprint(2000 + i), "phone": "desk", "registered": registered})
@@ -156,8 +165,8 @@ func TestSNMPExtensionsContactsAndTraps(t *testing.T) {
 		"tandemContactsLastHour.voice": "Gauge32: 1",
 		"tandemContactsLastDay.voice":  "Gauge32: 1",
 	})
-	// Configured before any phone registered, the extensions were all
-	// down (0 %): one notification then, none while they registered.
+	// The one notification of the extensions configured (0 %), none
+	// while the phones registered.
 	before := named(recv.traps(t), "TANDEM-MIB::tandemExtensionsBelowThreshold")
 	if len(before) != 1 || before[0].vars["TANDEM-MIB::tandemExtensionsRegistered.0"] != "Gauge32: 0" {
 		t.Fatalf("%d tandemExtensionsBelowThreshold before the drop, want one of 0 registered:\n%v", len(before), before)
