@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	"github.com/klauspost/compress/s2"
@@ -42,14 +43,30 @@ const LogFormat = 1
 const compressAbove = 8 << 10
 
 // packEntry returns the log entry of an encoded envelope: data itself,
-// or data compressed when it is large and compress allows it.
-func packEntry(data []byte, compress bool) []byte {
-	if !compress || len(data) < compressAbove {
+// or data compressed when it is large and compress allows it. It
+// compresses into a buffer from scratch (sized for the worst case,
+// reused) and returns an exact copy: Raft's log cache holds the last 512
+// entries, and a buffer of the worst case's size would keep about three
+// times what a mail batch compresses to (bench/README.md, "Mail
+// ingestion").
+func packEntry(data []byte, compress bool, scratch *sync.Pool) []byte {
+	need := s2.MaxEncodedLen(len(data))
+	if !compress || len(data) < compressAbove || need < 0 {
 		return data
 	}
-	buf := make([]byte, 1+s2.MaxEncodedLen(len(data)))
-	buf[0] = entryS2
-	return buf[:1+len(s2.Encode(buf[1:], data))]
+	bp, _ := scratch.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	if cap(*bp) < need {
+		*bp = make([]byte, need)
+	}
+	enc := s2.Encode((*bp)[:need], data)
+	out := make([]byte, 1+len(enc))
+	out[0] = entryS2
+	copy(out[1:], enc)
+	scratch.Put(bp)
+	return out
 }
 
 // isPacked reports whether a command entry's data is compressed (its

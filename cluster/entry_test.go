@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 func TestPackEntry(t *testing.T) {
 	small := encode(t, "kv.set", "s", kv{"a", "1"})
 	large := encode(t, "kv.set", "l", kv{"a", strings.Repeat("customer@example.org ", 2000)})
+	var scratch sync.Pool // one, as a Store has: each entry compresses in the buffer the last used
 	for _, tc := range []struct {
 		name     string
 		data     []byte
@@ -28,12 +30,15 @@ func TestPackEntry(t *testing.T) {
 		{"large, compression allowed", large, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := packEntry(tc.data, tc.compress)
+			got := packEntry(tc.data, tc.compress, &scratch)
 			if packed := got[0] == entryS2; packed != tc.packed {
 				t.Fatalf("packed %v, want %v (first byte %q)", packed, tc.packed, got[0])
 			}
 			if tc.packed && len(got) >= len(tc.data)/4 {
 				t.Errorf("packed %d bytes into %d", len(tc.data), len(got))
+			}
+			if tc.packed && cap(got) != len(got) {
+				t.Errorf("a packed entry of %d bytes keeps an array of %d (Raft's log cache holds it)", len(got), cap(got))
 			}
 			back, err := unpackLog(cmdLog(1, got))
 			if err != nil || !bytes.Equal(back, tc.data) {
@@ -41,7 +46,17 @@ func TestPackEntry(t *testing.T) {
 			}
 		})
 	}
-	corrupt := packEntry(large, true)
+	// An entry is its own memory, not the scratch buffer's: packing
+	// another leaves it as it was.
+	first := packEntry(large, true, &scratch)
+	other := encode(t, "kv.set", "o", kv{"b", strings.Repeat("agent@example.org ", 3000)})
+	if second := packEntry(other, true, &scratch); bytes.Equal(first, second) {
+		t.Fatal("two different envelopes packed alike")
+	}
+	if back, err := unpackLog(cmdLog(1, first)); err != nil || !bytes.Equal(back, large) {
+		t.Fatalf("the first entry after packing another: %.40q, %v", back, err)
+	}
+	corrupt := packEntry(large, true, &scratch)
 	corrupt = corrupt[:len(corrupt)/2]
 	if _, err := unpackLog(cmdLog(1, corrupt)); err == nil {
 		t.Error("a truncated compressed entry unpacked without an error")
@@ -72,7 +87,7 @@ func TestFSMAppliesCompressedEntries(t *testing.T) {
 	}
 	for i, c := range cmds {
 		mustApply(t, plain, uint64(i+1), c)
-		mustApply(t, packed, uint64(i+1), packEntry(c, true))
+		mustApply(t, packed, uint64(i+1), packEntry(c, true, &sync.Pool{}))
 	}
 	if a, b := stateOf(t, plain), stateOf(t, packed); a != b {
 		t.Fatalf("states differ:\nplain  %.200s\npacked %.200s", a, b)
@@ -83,7 +98,7 @@ func TestFSMAppliesCompressedEntries(t *testing.T) {
 		}
 	}
 	before := stateOf(t, packed)
-	bad := packEntry(encode(t, "kv.set", "c3", kv{"c", strings.Repeat("y", 3*compressAbove)}), true)
+	bad := packEntry(encode(t, "kv.set", "c3", kv{"c", strings.Repeat("y", 3*compressAbove)}), true, &sync.Pool{})
 	r := applyOne(t, packed, 3, bad[:len(bad)-10])
 	if r.err == nil || !strings.Contains(r.err.Error(), "decompressing") {
 		t.Fatalf("a corrupt compressed entry: %v, want a refusal", r.err)

@@ -1,6 +1,10 @@
 package cluster
 
-import "github.com/hashicorp/raft"
+import (
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
 
 // NewBenchFSM is, for the package's external tests (benchmarks with the
 // real event sinks of other packages, which import this one), an FSM over
@@ -18,4 +22,4 @@ func ResponseErr(r any) error { return r.(*applyResponse).err }
 
 // PackEntry is the log entry the leader writes for an encoded envelope
 // when every member reads compressed entries.
-func PackEntry(data []byte) []byte { return packEntry(data, true) }
+func PackEntry(data []byte) []byte { return packEntry(data, true, &sync.Pool{}) }

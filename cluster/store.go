@@ -128,6 +128,8 @@ type Store struct {
 	glogs    *guardedLogs // the log store Raft writes through: a follower short of space refuses entries
 	hand     handover     // handing leadership over for lack of space (space.go)
 	fwd      forwarder    // commands waiting to be forwarded to the leader (forward.go)
+	// packScratch holds packEntry's compression buffers (entry.go).
+	packScratch sync.Pool
 
 	readyTerm atomic.Uint64 // term in which this leader committed its barrier
 
@@ -562,7 +564,7 @@ func (s *Store) applyLocal(ctx context.Context, data []byte, enqueued func()) (R
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	f := s.raft.Apply(packEntry(data, s.compressible()), timeout)
+	f := s.raft.Apply(packEntry(data, s.compressible(), &s.packScratch), timeout)
 	if enqueued != nil {
 		enqueued() // raft.Apply has put the entry on Raft's queue, in call order
 	}

@@ -33,6 +33,9 @@ func TestNew(t *testing.T) {
 		{name: "struct payload", typ: "config.apply", id: "a", now: t0, payload: body{"x", 2}, wantPayload: `{"name":"x","n":2}`},
 		{name: "nil payload", typ: "cluster.noop", id: "a", now: t0, payload: nil, wantPayload: ""},
 		{name: "raw payload", typ: "a.b", id: "a", now: t0, payload: json.RawMessage(`[1,2]`), wantPayload: `[1,2]`},
+		{name: "owned payload", typ: "a.b", id: "a", now: t0, payload: Owned(`[1,2]`), wantPayload: `[1,2]`},
+		{name: "owned payload json.Marshal escapes", typ: "a.b", id: "a", now: t0, payload: Owned(`["<a>", 1]`), wantPayload: `["\u003ca\u003e",1]`},
+		{name: "owned payload not JSON", typ: "a.b", id: "a", now: t0, payload: Owned(`[1,`), wantErr: "encoding a.b payload"},
 		{name: "unmarshalable payload", typ: "a.b", id: "a", now: t0, payload: make(chan int), wantErr: "encoding a.b payload"},
 		{name: "no family", typ: "apply", id: "a", now: t0, wantErr: "want <family>.<name>"},
 		{name: "empty type", typ: "", id: "a", now: t0, wantErr: "want <family>.<name>"},
@@ -63,6 +66,27 @@ func TestNew(t *testing.T) {
 				t.Errorf("Now() = %v, want %v in UTC", e.Now(), tt.now)
 			}
 		})
+	}
+}
+
+// TestNewOwnership: New copies a json.RawMessage, which its caller may
+// reuse, and keeps an Owned payload, which its caller hands over.
+func TestNewOwnership(t *testing.T) {
+	raw := json.RawMessage(`{"n":1}`)
+	e, err := New("a.b", "r", t0, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[5] = '2'
+	if string(e.Payload) != `{"n":1}` {
+		t.Errorf("the caller's later change reached the envelope of a json.RawMessage: %s", e.Payload)
+	}
+	owned := Owned(`{"n":1}`)
+	if e, err = New("a.b", "o", t0, owned); err != nil {
+		t.Fatal(err)
+	}
+	if &e.Payload[0] != &owned[0] {
+		t.Error("an Owned payload was copied")
 	}
 }
 

@@ -139,6 +139,10 @@ func FuzzEncodeFast(f *testing.F) {
 		if (gotErr == nil) != (wantErr == nil) || !bytes.Equal(got.Payload, want.Payload) {
 			t.Fatalf("New: %q %v, want %q %v", got.Payload, gotErr, want.Payload, wantErr)
 		}
+		owned, ownedErr := New(typ, id, now, Owned(bytes.Clone(payload)))
+		if (ownedErr == nil) != (wantErr == nil) || !bytes.Equal(owned.Payload, want.Payload) {
+			t.Fatalf("New of an owned payload: %q %v, want %q %v", owned.Payload, ownedErr, want.Payload, wantErr)
+		}
 		for _, e := range []Envelope{got, {Type: typ, Version: CurrentVersion, Time: nanos, ID: id, Payload: payload}} {
 			b, err := Encode(e)
 			wb, werr := referenceEncode(e)

@@ -462,6 +462,19 @@ func (e *Engine) flushEvents(em *command.Emitter) {
 	e.dropEvents()
 }
 
+// reserveEvBuf makes room for n more bytes of event data. make zeroes
+// only memory the heap reuses; slices.Grow clears the room it adds
+// always: a mail batch's ~200 KB on every node, cleared and then
+// written over at once, mostly on fresh pages the kernel has zeroed.
+func (e *Engine) reserveEvBuf(n int) {
+	if cap(e.evBuf)-len(e.evBuf) >= n {
+		return
+	}
+	b := make([]byte, len(e.evBuf), len(e.evBuf)+n)
+	copy(b, e.evBuf)
+	e.evBuf = b
+}
+
 // dropEvents forgets the command's events (flushed, or a refusal's).
 func (e *Engine) dropEvents() {
 	clear(e.evs) // the types' strings

@@ -262,7 +262,7 @@ func (e *Engine) cmdMailReceivedBatch(env command.Envelope) (any, error) {
 	res := MailBatchResult{Results: make([]MailResult, len(p.Messages))}
 	// The events' encoding at once: about twice the payload (a contact's
 	// mail.received repeats its message, its call.queued names it).
-	e.evBuf = slices.Grow(e.evBuf, 2*len(env.Payload))
+	e.reserveEvBuf(2 * len(env.Payload))
 	e.evs = slices.Grow(e.evs, 2*len(p.Messages))
 	for i := range p.Messages {
 		res.Results[i] = e.applyMailReceived(&p.Messages[i])

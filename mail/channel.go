@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -278,22 +277,34 @@ func tlsConfig(m cc.Mail, host string) (*tls.Config, error) {
 func dial(m cc.Mail, opts *imapclient.Options) (*imapclient.Client, error) {
 	im := m.IMAP
 	addr := server(im)
-	opts.Dialer = &net.Dialer{Timeout: 15 * time.Second}
+	dialer := &net.Dialer{Timeout: 15 * time.Second}
 	var (
 		cl  *imapclient.Client
 		err error
 	)
+	// The library's Dial functions, on a lazyConn (conn.go).
 	switch im.TLS {
 	case cc.MailTLSNone:
-		cl, err = imapclient.DialInsecure(addr, opts)
+		var conn net.Conn
+		if conn, err = dialer.Dial("tcp", addr); err == nil {
+			cl = imapclient.New(newLazyConn(conn), opts)
+		}
 	default:
 		if opts.TLSConfig, err = tlsConfig(m, im.Host); err != nil {
 			return nil, err
 		}
 		if im.TLS == cc.MailTLSStartTLS {
-			cl, err = imapclient.DialStartTLS(addr, opts)
+			var conn net.Conn
+			if conn, err = dialer.Dial("tcp", addr); err == nil {
+				cl, err = imapclient.NewStartTLS(newLazyConn(conn), opts)
+			}
 		} else {
-			cl, err = imapclient.DialTLS(addr, opts)
+			cfg := opts.TLSConfig.Clone()
+			cfg.NextProtos = []string{"imap"} // as imapclient.DialTLS
+			var conn *tls.Conn
+			if conn, err = tls.DialWithDialer(dialer, "tcp", addr, cfg); err == nil {
+				cl = imapclient.New(newLazyConn(conn), opts)
+			}
 		}
 	}
 	if err != nil {
@@ -919,7 +930,7 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 	if enqueued != nil {
 		opts = append(opts, cluster.WithEnqueued(enqueued))
 	}
-	res, err := c.Store.Propose(ctx, cc.TypeMailReceivedBatch, json.RawMessage(payload), opts...)
+	res, err := c.Store.Propose(ctx, cc.TypeMailReceivedBatch, command.Owned(payload), opts...) // payload is not used again
 	if err != nil {
 		return fmt.Errorf("recording UIDs %d..%d: %w", first, last, err)
 	}

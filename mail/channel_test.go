@@ -48,16 +48,15 @@ func newEngineStore(t *testing.T, doc string) *engineStore {
 func (s *engineStore) Propose(ctx context.Context, typ string, payload any, opts ...cluster.ProposeOption) (cluster.Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return cluster.Result{}, err
-	}
-	s.index++
 	now := time.Now
 	if s.now != nil {
 		now = s.now
 	}
-	env := command.Envelope{Type: typ, Version: command.CurrentVersion, Time: now().UnixNano(), ID: fmt.Sprint("id-", s.index), Payload: b}
+	env, err := command.New(typ, fmt.Sprint("id-", s.index+1), now(), payload) // as the cluster's Propose builds it
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	s.index++
 	em := command.NewEmitter(s.index, env)
 	res, err := s.e.Apply(env, em)
 	if err != nil {
@@ -91,8 +90,11 @@ func (s *engineStore) contacts() []string {
 
 func mailConfig(srv *dovecottest.Server, extra string) string {
 	tls, ca := "none", ""
-	if srv.TLS {
+	switch {
+	case srv.TLS:
 		tls, ca = "implicit", "\n  ca_file: "+srv.CAFile
+	case srv.StartTLS:
+		tls, ca = "starttls", "\n  ca_file: "+srv.CAFile
 	}
 	return fmt.Sprintf(`
 queues: [{id: support}, {id: sales}]
@@ -144,6 +146,7 @@ func TestChannelIngestsFromDovecot(t *testing.T) {
 		{"idle", dovecottest.Options{}, true},
 		{"poll", dovecottest.Options{NoIdle: true}, false},
 		{"tls", dovecottest.Options{TLS: true}, true},
+		{"starttls", dovecottest.Options{StartTLS: true}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := dovecottest.Start(t, tc.opts)

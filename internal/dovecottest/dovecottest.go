@@ -4,8 +4,8 @@
 // run in the foreground (dovecot -c conf -F) as a child process that
 // t.Cleanup kills. It never reads or touches the system's /etc/dovecot
 // or a system service. With TLS, it makes a test CA and a server
-// certificate for 127.0.0.1 and serves IMAP over implicit TLS; CAFile is
-// the CA to trust. With LMTP, it also delivers by LMTP (a free loopback
+// certificate for 127.0.0.1 and serves IMAP over implicit TLS; with
+// StartTLS, the same over STARTTLS; CAFile is the CA to trust. With LMTP, it also delivers by LMTP (a free loopback
 // port) to any address, a mailbox of its own, and opens an auth socket
 // for an MTA's SASL: internal/postfixtest relays into it.
 //
@@ -45,6 +45,9 @@ import (
 type Options struct {
 	// TLS serves implicit TLS (imaps) with a test CA.
 	TLS bool
+	// StartTLS serves IMAP on which a client must STARTTLS before it logs
+	// in, with a test CA (not with TLS).
+	StartTLS bool
 	// MaxUserIPConnections is mail_max_userip_connections (default 20).
 	MaxUserIPConnections int
 	// NoIdle removes IDLE from the capabilities (imap_capability), so
@@ -66,9 +69,10 @@ type Server struct {
 	User     string
 	Password string
 	// CAFile is the PEM of the CA that signed the server's certificate
-	// (TLS only).
-	CAFile string
-	TLS    bool
+	// (TLS or StartTLS).
+	CAFile   string
+	TLS      bool
+	StartTLS bool
 	// LMTPPort is the LMTP listener's port (Options.LMTP).
 	LMTPPort int
 	// AuthSocket is the path of the auth socket for an MTA's SASL
@@ -119,7 +123,7 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{Dir: dir, User: "desk@example.org", Password: "Dove-Pass-" + strconv.FormatInt(time.Now().UnixNano(), 36),
-		TLS: o.TLS, t: t, conf: filepath.Join(dir, "dovecot.conf")}
+		TLS: o.TLS, StartTLS: o.StartTLS, t: t, conf: filepath.Join(dir, "dovecot.conf")}
 	s.Port = freePort(t)
 	uid, gid := os.Getuid(), os.Getgid()
 	if uid == 0 {
@@ -147,6 +151,11 @@ func Start(t testing.TB, o Options) *Server {
 		s.CAFile = writeCerts(t, dir)
 		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 		listener = fmt.Sprintf("inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    address = 127.0.0.1\n    port = %d\n    ssl = yes\n  }", s.Port)
+	} else if o.StartTLS {
+		// The imap listener as above; ssl = required refuses a login
+		// before STARTTLS (disable_plaintext_auth's default).
+		s.CAFile = writeCerts(t, dir)
+		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 	}
 	protocols, lmtp, passdb, allUsers := "imap", "", "", ""
 	if o.LMTP {
@@ -325,12 +334,16 @@ func (s *Server) DialWith(user string, opts imapclient.Options) (*imapclient.Cli
 		c   *imapclient.Client
 		err error
 	)
-	if s.TLS {
+	if s.TLS || s.StartTLS {
 		pool := x509.NewCertPool()
 		pem, _ := os.ReadFile(s.CAFile)
 		pool.AppendCertsFromPEM(pem)
 		opts.TLSConfig = tlsConfig(pool)
-		c, err = imapclient.DialTLS(s.Addr(), &opts)
+		if s.StartTLS {
+			c, err = imapclient.DialStartTLS(s.Addr(), &opts)
+		} else {
+			c, err = imapclient.DialTLS(s.Addr(), &opts)
+		}
 	} else {
 		c, err = imapclient.DialInsecure(s.Addr(), &opts)
 	}

@@ -6,9 +6,9 @@ import (
 )
 
 func TestAppendAndCount(t *testing.T) {
-	for _, tls := range []bool{false, true} {
-		t.Run(fmt.Sprint("tls=", tls), func(t *testing.T) {
-			s := Start(t, Options{TLS: tls})
+	for _, o := range []Options{{}, {TLS: true}, {StartTLS: true}} {
+		t.Run(fmt.Sprintf("tls=%v starttls=%v", o.TLS, o.StartTLS), func(t *testing.T) {
+			s := Start(t, o)
 			uid, err := s.Append("INBOX", []byte("From: a@example.com\r\nSubject: x\r\n\r\nhello\r\n"))
 			if err != nil {
 				t.Fatalf("append: %v\n%s", err, s.Logs())
