@@ -5,9 +5,10 @@
 // t.Cleanup kills. It never reads or touches the system's /etc/dovecot
 // or a system service. With TLS, it makes a test CA and a server
 // certificate for 127.0.0.1 and serves IMAP over implicit TLS; with
-// StartTLS, the same over STARTTLS; CAFile is the CA to trust. With LMTP, it also delivers by LMTP (a free loopback
-// port) to any address, a mailbox of its own, and opens an auth socket
-// for an MTA's SASL: internal/postfixtest relays into it.
+// StartTLS, the same over STARTTLS; CAFile is the CA to trust. With
+// LMTP, it also delivers by LMTP (a free loopback port) to any address,
+// a mailbox of its own, and opens an auth socket for an MTA's SASL:
+// internal/postfixtest relays into it.
 //
 // A missing Dovecot is a test failure, never a skip: `make test` installs
 // dovecot-imapd and dovecot-lmtpd.
@@ -147,15 +148,14 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	ssl := "ssl = no\n"
 	listener := fmt.Sprintf("inet_listener imap {\n    address = 127.0.0.1\n    port = %d\n  }\n  inet_listener imaps {\n    port = 0\n  }", s.Port)
+	if o.TLS || o.StartTLS {
+		// ssl = required: no login before TLS (with StartTLS, before
+		// STARTTLS: disable_plaintext_auth's default).
+		s.CAFile = writeCerts(t, dir)
+		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
+	}
 	if o.TLS {
-		s.CAFile = writeCerts(t, dir)
-		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 		listener = fmt.Sprintf("inet_listener imap {\n    port = 0\n  }\n  inet_listener imaps {\n    address = 127.0.0.1\n    port = %d\n    ssl = yes\n  }", s.Port)
-	} else if o.StartTLS {
-		// The imap listener as above; ssl = required refuses a login
-		// before STARTTLS (disable_plaintext_auth's default).
-		s.CAFile = writeCerts(t, dir)
-		ssl = fmt.Sprintf("ssl = required\nssl_cert = <%s\nssl_key = <%s\n", filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"))
 	}
 	protocols, lmtp, passdb, allUsers := "imap", "", "", ""
 	if o.LMTP {
@@ -316,6 +316,23 @@ func (s *Server) Logs() string {
 	a, _ := os.ReadFile(filepath.Join(s.Dir, "dovecot.log"))
 	b, _ := os.ReadFile(filepath.Join(s.Dir, "stdout.log"))
 	return string(a) + string(b)
+}
+
+// LoginsWithoutTLS counts the IMAP logins in the server's log, all and
+// those not over TLS. Dovecot counts a loopback connection as secured,
+// and lets it log in without TLS whatever its ssl setting: the log line
+// says "TLS" or "secured".
+func (s *Server) LoginsWithoutTLS() (without, all int) {
+	for _, line := range strings.Split(s.Logs(), "\n") {
+		if !strings.Contains(line, "imap-login: Info: Login: ") {
+			continue
+		}
+		all++
+		if !strings.Contains(line, ", TLS,") {
+			without++
+		}
+	}
+	return without, all
 }
 
 // Dial logs in as the test user.

@@ -3,6 +3,8 @@ package dovecottest
 import (
 	"fmt"
 	"testing"
+
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 func TestAppendAndCount(t *testing.T) {
@@ -23,5 +25,29 @@ func TestAppendAndCount(t *testing.T) {
 				t.Fatalf("after a restart: %d %v", n, err)
 			}
 		})
+	}
+}
+
+// Dovecot counts a loopback connection as secured and lets it log in
+// without TLS; its log tells TLS logins apart (LoginsWithoutTLS).
+func TestLoginsWithoutTLS(t *testing.T) {
+	s := Start(t, Options{StartTLS: true})
+	c, err := s.Dial() // STARTTLS
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if n, all := s.LoginsWithoutTLS(); n != 0 || all != 1 {
+		t.Fatalf("after a STARTTLS login: %d of %d logins without TLS\n%s", n, all, s.Logs())
+	}
+	if c, err = imapclient.DialInsecure(s.Addr(), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(s.User, s.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n, all := s.LoginsWithoutTLS(); n != 1 || all != 2 {
+		t.Fatalf("after a plain login too: %d of %d logins without TLS\n%s", n, all, s.Logs())
 	}
 }
