@@ -451,6 +451,10 @@ func TestMailIngestRate(t *testing.T) {
 		rawDC = append(rawDC, d.Round(100*time.Microsecond))
 	}
 	t.Logf("mail ingest: Dovecot's CPU from the COPY to the last message read, raw rounds in order: %v", rawDC)
+	// The nodes' heap grows through fresh pages; with the kernel's
+	// transparent huge pages "always" their faults vanish and ours ÷ raw
+	// was 0.04–0.09 higher on the same host (bench/README.md).
+	t.Logf("mail ingest: the host's transparent huge pages: %s", hugePages())
 	for _, n := range nodes {
 		waitFor(t, waitCluster, n.name()+" to agree", func() (bool, string) {
 			got, err := n.queueCounts()
@@ -568,4 +572,21 @@ func dovecotCPU(t *testing.T, srv *dovecottest.Server) time.Duration {
 		t.Fatalf("Dovecot's CPU time: %v", err)
 	}
 	return d
+}
+
+// hugePages is the kernel's transparent huge page mode (the bracketed
+// word of /sys/kernel/mm/transparent_hugepage/enabled), or why it is not
+// known.
+func hugePages() string {
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	s := string(b)
+	if i := strings.IndexByte(s, '['); i >= 0 {
+		if j := strings.IndexByte(s[i:], ']'); j > 0 {
+			return s[i+1 : i+j]
+		}
+	}
+	return strings.TrimSpace(s)
 }
