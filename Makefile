@@ -67,14 +67,15 @@ $(SNMP_MIBS)/SNMPv2-SMI.mib:
 # mode: the long single-threaded runs (the engine's random sequences and
 # routing equivalence, the log store's truncation cases, the buffer's
 # memory and crash tests) ran in full just before without -race, and
-# took 4 of its 6 minutes under it. Then SIP
-# end-to-end tests against a tandemd built with -race (TANDEM_E2E_RACE:
-# the harness checks the binary is race-built and fails a test whose
-# nodes reported a data race).
+# took 4 of its 6 minutes under it. The mail channel's package runs
+# against Dovecot with its fetches and commits in flight at once. Then
+# SIP and mail end-to-end tests against a tandemd built with -race
+# (TANDEM_E2E_RACE: the harness checks the binary is race-built and fails
+# a test whose nodes reported a data race).
 RACE_BIN := bin-race
-RACE_E2E := ^TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm|VoicemailDepositWithSipp)$$
+RACE_E2E := ^(TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm|VoicemailDepositWithSipp)|TestMail(Ingestion|LeaderKilled))$$
 race: deps
-	$(GO) test -race -short -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/...
+	$(GO) test -race -short -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/... ./mail/...
 	$(GO) build -race -o $(RACE_BIN)/ ./cmd/tandemd ./cmd/tandemctl
 	TANDEM_BIN_DIR=$(CURDIR)/$(RACE_BIN) TANDEM_E2E_RACE=1 $(GO) test -count=1 -timeout 20m -run '$(RACE_E2E)' ./test/e2e/
 
