@@ -62,20 +62,21 @@ $(SNMP_MIBS)/SNMPv2-SMI.mib:
 	cd .cache/net-snmp && npm pack --silent net-snmp@3.29.2 && tar -xzf net-snmp-3.29.2.tgz
 	test -f $@
 
-# race runs the packages with concurrent state under the race detector
-# (TestConcurrentReaders and friends assert nothing without it) in -short
-# mode: the long single-threaded runs (the engine's random sequences and
-# routing equivalence, the log store's truncation cases, the buffer's
-# memory and crash tests) ran in full just before without -race, and
-# took 4 of its 6 minutes under it. The mail channel's package runs
-# against Dovecot with its fetches and commits in flight at once. Then
-# SIP and mail end-to-end tests against a tandemd built with -race
+# race runs every package but the end-to-end tests under the race
+# detector (TestConcurrentReaders and friends assert nothing without it)
+# in -short mode: the long single-threaded runs (the engine's random
+# sequences and routing equivalence, the log store's truncation cases,
+# the buffer's memory and crash tests) ran in full just before without
+# -race, and took 4 of its 6 minutes under it. The mail channel's package
+# runs against Dovecot with its fetches and commits in flight at once.
+# Then end-to-end tests of every edge (SIP, mail, web callback and chat,
+# the console stream, SNMPv3, backup) against a tandemd built with -race
 # (TANDEM_E2E_RACE: the harness checks the binary is race-built and fails
 # a test whose nodes reported a data race).
 RACE_BIN := bin-race
-RACE_E2E := ^(TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm|VoicemailDepositWithSipp)|TestMail(Ingestion|LeaderKilled))$$
+RACE_E2E := ^(TestSIP(QueueCallWithSipp|QueueSeveralCallsWithSipp|ParkPickupWithSipp|BlindTransferWithSipp|ReferTransferWithSipp|LeaderFailoverReleasesCalls|FailoverCallStorm|VoicemailDepositWithSipp)|TestMail(Ingestion|LeaderKilled)|TestWeb(CallbackCluster|ChatAcrossFailover)|TestConsoleStreamFilter|TestSNMPv3|TestBackupOnApply)$$
 race: deps
-	$(GO) test -race -short -count=1 -timeout 20m ./cluster/... ./contactcenter/... ./console/... ./ops/... ./replication/... ./voice/... ./mail/...
+	$(GO) test -race -short -count=1 -timeout 20m $$($(GO) list ./... | grep -v /test/e2e)
 	$(GO) build -race -o $(RACE_BIN)/ ./cmd/tandemd ./cmd/tandemctl
 	TANDEM_BIN_DIR=$(CURDIR)/$(RACE_BIN) TANDEM_E2E_RACE=1 $(GO) test -count=1 -timeout 20m -run '$(RACE_E2E)' ./test/e2e/
 
