@@ -100,10 +100,12 @@ func skillScore(a *AgentState, c *Call, q *QueueState) int {
 // rebuilt the members: interned skills, the agents' levels, the queues'
 // and waiting calls' compiled requirements, the waiting calls as
 // pointers, and no settled pairs.
-func (e *Engine) syncRouting() {
+//
+// queues and agents are the IDs of st.Queues and st.Agents, sorted.
+func (e *Engine) syncRouting(queues, agents []string) {
 	st := e.st
 	e.internSkills()
-	for _, id := range sortedKeys(st.Queues) {
+	for _, id := range queues {
 		q := st.Queues[id]
 		e.compileQueue(q)
 		q.settled = q.settled[:0]
@@ -124,7 +126,7 @@ func (e *Engine) syncRouting() {
 			q.Waiting.insert(waiting{c: c, need: e.compileNeed(c, q)})
 		}
 	}
-	for _, id := range sortedKeys(st.Agents) {
+	for _, id := range agents {
 		a := st.Agents[id]
 		e.compileAgent(a)
 		a.qidx = a.qidx[:0]
@@ -133,8 +135,7 @@ func (e *Engine) syncRouting() {
 		}
 	}
 	// a.qidx[j]: a's (first) index in the members of a.queues[j].
-	for _, id := range sortedKeys(st.Queues) {
-		q := st.Queues[id]
+	for _, q := range st.Queues {
 		for k, a := range q.members {
 			first := true
 			for j, x := range a.queues {

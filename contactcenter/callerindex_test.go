@@ -16,8 +16,10 @@ func (s *recordSink) Emit(typ string, data any) {
 
 // TestCallerIndexUpdatedInPlace applies random directory changes (merges
 // that create, update and renumber contacts, some sharing numbers with
-// users and with each other; prunes; settings changes) and checks after
-// each that the caller index updated in place equals one built anew, and
+// users and with each other; prunes; settings changes; queues added
+// beside them, which leave the index's inputs alone; users added, which
+// do not) and checks after each that the caller index updated in place
+// equals one built anew, and
 // that a merge's diff at the document's contacts alone gives the events
 // and counts of a diff of the whole directory, which the apply and its
 // preview (the edge's "would anything change?") both answer.
@@ -28,7 +30,7 @@ func TestCallerIndexUpdatedInPlace(t *testing.T) {
 	numbers := []string{"0161 552 7789", "+44 (161) 5527789", "07700 900999", "+44 7700 900123", "3001", "2002", "020 7946 0000", "5527789", ""}
 	names := []string{"Ann", "ann", "Bob", "Zed", "Émile", ""}
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }
-	incremental := 0
+	incremental, kept := 0, 0
 	for round := 0; round < 300; round++ {
 		var d Document
 		prune := rng.IntN(15) == 0
@@ -46,6 +48,12 @@ func TestCallerIndexUpdatedInPlace(t *testing.T) {
 			}
 			d.Contacts = append(d.Contacts, Contact{ID: id, FirstName: pick(names), LastName: pick(names), Company: pick(names),
 				Phone: pick(numbers), Mobile: pick(numbers), Extension: pick([]string{"", "", "3002", "2001"})})
+		}
+		if rng.IntN(5) == 0 {
+			d.Queues = append(d.Queues, Queue{ID: fmt.Sprintf("rq%d", round), Strategy: "longest-idle"})
+		}
+		if rng.IntN(10) == 0 {
+			d.Users = append(d.Users, User{ID: fmt.Sprintf("ru%d", round), Name: pick(names), Mobile: pick(numbers)})
 		}
 		if rng.IntN(20) == 0 {
 			d.Settings = &Settings{InternalNumberLength: 4, DefaultCountryCode: pick([]string{"44", "33"}), DefaultAreaCode: "161"}
@@ -78,6 +86,14 @@ func TestCallerIndexUpdatedInPlace(t *testing.T) {
 		if ch.contactsOnly {
 			incremental++
 		}
+		// A new user changes what the index reads; queues alone do not (a
+		// prune applies only the document's contacts and settings).
+		if want := len(d.Users) == 0; (ch.callersKept != want && d.Settings == nil && !prune) || (ch.callersKept && !want && !prune) {
+			t.Fatalf("round %d: callers kept %v with %d users in the document", round, ch.callersKept, len(d.Users))
+		}
+		if ch.callersKept && !ch.contactsOnly {
+			kept++
+		}
 		preview, err := h.e.Preview(req)
 		if err != nil {
 			t.Fatalf("round %d: preview: %v", round, err)
@@ -95,8 +111,8 @@ func TestCallerIndexUpdatedInPlace(t *testing.T) {
 			t.Fatalf("round %d (prune %v, contacts only %v): index updated in place\n%v\nbuilt anew\n%v", round, prune, ch.contactsOnly, got, h.e.callers)
 		}
 	}
-	if incremental < 100 {
-		t.Fatalf("only %d of 300 applies took the in-place path", incremental)
+	if incremental < 100 || kept < 20 {
+		t.Fatalf("only %d of 300 applies took the in-place path, %d with more than contacts changed", incremental+kept, kept)
 	}
-	t.Logf("%d of 300 applies updated the index in place", incremental)
+	t.Logf("%d of 300 applies updated the index in place, %d of them with more than contacts changed", incremental+kept, kept)
 }

@@ -83,9 +83,10 @@ func (e *Engine) buildCallerIndex() {
 }
 
 // updateCallerIndex brings the index up to date after a config.apply
-// that changed the directory contacts ids alone (previous: the values
-// before it of those that existed), in time that grows with the change:
-// the result is the index buildCallerIndex would build.
+// that changed, of what the index reads, the directory contacts ids
+// alone (previous: the values before it of those that existed; users,
+// extensions and settings unchanged), in time that grows with the
+// change: the result is the index buildCallerIndex would build.
 func (e *Engine) updateCallerIndex(ids []string, previous map[string]Contact) {
 	touched := map[string]bool{}
 	for _, id := range ids {
