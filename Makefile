@@ -100,7 +100,8 @@ bench-smoke: build
 
 # chaos is the fault run of `make test` (test/e2e TestFaultRun) for longer:
 # TANDEM_CHAOS_DURATION (default 5m) of kills, pauses and restarts under
-# concurrent writers and linearizable readers.
+# concurrent writers and linearizable readers, the members snapshotting
+# every 512 entries (restarts restore a snapshot and replay the rest).
 chaos: build
 	TANDEM_BIN_DIR=$(CURDIR)/$(BIN) TANDEM_CHAOS_DURATION=$${TANDEM_CHAOS_DURATION:-5m} \
 		$(GO) test -count=1 -timeout 60m -run '^TestFaultRun$$' -v ./test/e2e/
