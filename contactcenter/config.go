@@ -333,6 +333,13 @@ type Config struct {
 	// from, never copied: a directory can hold millions) until
 	// commitContacts writes them, once every check has passed (mergeStaged).
 	contactWrites []Contact
+	// named are a merge's document keys by kind ("user", "queue", …; not
+	// the directory's nor the excluded numbers'), when it merged over
+	// the configuration it started from (no prune): the only entries of
+	// those kinds that can differ from it, since the merge and the
+	// password keepers write no others. The diff then compares those
+	// alone (diffEntries). Cleared when the configuration is committed.
+	named map[string][]string
 	// ExcludedNumbers is keyed by the normalised number.
 	ExcludedNumbers map[string]ExcludedNumber `json:"excluded_numbers,omitempty"`
 	// Callbacks is the callback routing schedule (nil: none configured).
@@ -486,6 +493,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			next.Contacts = map[string]Contact{}
 		}
 		next.contactWrites = make([]Contact, 0, len(d.Contacts))
+		next.named = map[string][]string{}
 		cloneInto(&next.ExcludedNumbers, cur.ExcludedNumbers)
 		next.Settings = cur.Settings
 		next.Callbacks = cur.Callbacks
@@ -541,6 +549,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			return Config{}, err
 		}
 		next.PauseReasons[r.Code] = r
+		next.name("pause_reason", r.Code)
 	}
 	for i, c := range d.Contacts {
 		f := fmt.Sprintf("contacts[%d]", i)
@@ -565,6 +574,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			return Config{}, err
 		}
 		next.BusinessUnits[b.ID] = b
+		next.name("business_unit", b.ID)
 	}
 	for i, x := range d.Extensions {
 		if err := checkExtension(fmt.Sprintf("extensions[%d]", i), x); err != nil {
@@ -574,6 +584,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			return Config{}, err
 		}
 		next.Extensions[x.Number] = normalizeExtension(x)
+		next.name("extension", x.Number)
 	}
 	for i, u := range d.Users {
 		f := fmt.Sprintf("users[%d]", i)
@@ -616,6 +627,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 		}
 		u.MonitoredMailboxes = sortedUnique(u.MonitoredMailboxes)
 		next.Users[u.ID] = u
+		next.name("user", u.ID)
 	}
 	for i, q := range d.Queues {
 		f := fmt.Sprintf("queues[%d]", i)
@@ -647,6 +659,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			q.Skills = nil
 		}
 		next.Queues[q.ID] = q
+		next.name("queue", q.ID)
 	}
 	for i, a := range d.Agents {
 		f := fmt.Sprintf("agents[%d]", i)
@@ -670,6 +683,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 			a.Skills = nil
 		}
 		next.Agents[a.ID] = a
+		next.name("agent", a.ID)
 	}
 	// Last: excluded numbers normalise with the final settings and
 	// extensions (and those kept from before are normalised again, so a
@@ -684,6 +698,7 @@ func mergeFields(cur Config, d Document, prune bool) (Config, error) {
 func merge(cur Config, d Document, prune bool) (Config, error) {
 	next, err := mergeStaged(cur, d, prune)
 	if err != nil || next.contactWrites == nil {
+		next.named = nil // a configuration of its own: diffed whole
 		return next, err
 	}
 	next.Contacts = maps.Clone(next.Contacts)
@@ -698,6 +713,15 @@ func (c *Config) commitContacts() {
 		c.Contacts[w.ID] = w
 	}
 	c.contactWrites = nil
+	c.named = nil
+}
+
+// name records a document key of kind written over the configuration a
+// merge started from (Config.named; nothing for a prune).
+func (c *Config) name(kind, key string) {
+	if c.named != nil {
+		c.named[kind] = append(c.named[kind], key)
+	}
 }
 
 // mergeStaged is merge leaving a merge's document contacts staged
@@ -1094,14 +1118,14 @@ type configChange struct {
 // contacts (mergeStaged), the directory is compared at those alone.
 func diffDetail(old, next Config, em eventSink) (ApplyResult, configChange) {
 	var r ApplyResult
-	diffKind(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits, nil)
+	diffEntries(&r, em, "business_unit", old.BusinessUnits, next.BusinessUnits, next.named, nil)
 	// Nor an extension's its phones' passwords (extensionEvent).
-	exts := diffKind(&r, em, "extension", old.Extensions, next.Extensions, extensionEvent)
+	exts := diffEntries(&r, em, "extension", old.Extensions, next.Extensions, next.named, extensionEvent)
 	// A user's event never carries the password hash (UserEvent).
-	users := diffKind(&r, em, "user", old.Users, next.Users, userEvent)
-	diffKind(&r, em, "queue", old.Queues, next.Queues, nil)
-	diffKind(&r, em, "agent", old.Agents, next.Agents, nil)
-	diffKind(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, nil)
+	users := diffEntries(&r, em, "user", old.Users, next.Users, next.named, userEvent)
+	diffEntries(&r, em, "queue", old.Queues, next.Queues, next.named, nil)
+	diffEntries(&r, em, "agent", old.Agents, next.Agents, next.named, nil)
+	diffEntries(&r, em, "pause_reason", old.PauseReasons, next.PauseReasons, next.named, nil)
 	before := r
 	var ch configChange
 	if next.contactWrites != nil {
@@ -1197,6 +1221,43 @@ func diffKind[V any](r *ApplyResult, em eventSink, kind string, old, next map[st
 	}
 	changed = append(changed, removed...)
 	return sortedUnique(changed)
+}
+
+// diffEntries is diffKind, or, when named is not nil (a merge over old:
+// next is old with named[kind] written over it, nothing removed), the
+// same events and counts from those entries alone, in time that grows
+// with the document, not with the configuration.
+func diffEntries[V any](r *ApplyResult, em eventSink, kind string, old, next map[string]V, named map[string][]string, view func(V) any) []string {
+	if named == nil {
+		return diffKind(r, em, kind, old, next, view)
+	}
+	data := func(v V) any {
+		if view != nil {
+			return view(v)
+		}
+		return v
+	}
+	keys := sortedUnique(named[kind])
+	changed := keys[:0]
+	updated := 0
+	for _, k := range keys {
+		v := next[k]
+		o, had := old[k]
+		switch {
+		case !had:
+			r.Created++
+			em.Emit("config."+kind+".created", data(v))
+			changed = append(changed, k)
+		case !reflect.DeepEqual(o, v):
+			updated++
+			r.Updated++
+			em.Emit("config."+kind+".updated", data(v))
+			changed = append(changed, k)
+		}
+	}
+	// Every entry of old stays; those not updated are unchanged.
+	r.Unchanged += len(old) - updated
+	return changed
 }
 
 // diffStaged is diffKind of the directory when next is old with the

@@ -729,8 +729,8 @@ func (e *Engine) syncRuntime(ch *configChange) {
 }
 
 // checkRemovals refuses a configuration that would remove an agent or a
-// queue the running state still uses.
-// The first in the IDs' order is named; only those removed are sorted.
+// queue the running state still uses, naming the first in the IDs' order
+// (only those removed are sorted).
 func (e *Engine) checkRemovals(next Config) error {
 	var agents, queues []string
 	for id := range e.st.Agents {
