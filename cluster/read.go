@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // Consistency selects how current a read must be.
@@ -86,6 +89,7 @@ func (s *Store) Read(ctx context.Context, c Consistency) error {
 var errTermChanged = errors.New("term changed during read")
 
 func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
+	began := time.Now()
 	term := s.raft.CurrentTerm()
 	if s.readyTerm.Load() != term {
 		if err := s.barrier(ctx); err != nil {
@@ -96,8 +100,48 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 		return 0, fmt.Errorf("verifying leadership: %w", err)
 	}
+	// VerifyLeader may have counted answers to requests sent before the
+	// read began (readproof.go): wait for a quorum's answers to requests
+	// sent after it (its own heartbeats: within a round trip).
+	if err := s.quorumSince(ctx, term, began); err != nil {
+		return 0, err
+	}
 	if s.raft.CurrentTerm() != term {
 		return 0, fmt.Errorf("%w: %w", ErrNoLeader, errTermChanged)
 	}
 	return idx, nil
 }
+
+// quorumSince waits until a quorum of voters, this node included,
+// accepted it as leader in term in answer to a request sent after began.
+func (s *Store) quorumSince(ctx context.Context, term uint64, began time.Time) error {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("reading the configuration: %w", err)
+	}
+	var peers []raft.ServerID
+	voters := 0
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage != raft.Voter {
+			continue
+		}
+		voters++
+		if srv.ID != raft.ServerID(s.cfg.NodeID) {
+			peers = append(peers, srv.ID)
+		}
+	}
+	need := voters/2 + 1 - 1 // this node's own vote counts
+	if need <= 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, readProofWait)
+	defer cancel()
+	if err := s.trans.proof.wait(wctx, peers, need, term, began); err != nil {
+		return fmt.Errorf("%w: no quorum answered after the read began (%v)", ErrNoLeader, err)
+	}
+	return nil
+}
+
+// readProofWait bounds quorumSince: the heartbeats VerifyLeader sent
+// answer within a round trip unless this node no longer leads.
+const readProofWait = 2 * time.Second

@@ -48,10 +48,13 @@ type raftTransport struct {
 	rpcs chan raft.RPC
 	stop chan struct{}
 	once sync.Once
+	// proof records the peers' successful answers for linearizable
+	// reads on the leader (readproof.go).
+	proof *readProof
 }
 
 func newRaftTransport(t *raft.NetworkTransport) *raftTransport {
-	c := &raftTransport{NetworkTransport: t, rpcs: make(chan raft.RPC), stop: make(chan struct{})}
+	c := &raftTransport{NetworkTransport: t, rpcs: make(chan raft.RPC), stop: make(chan struct{}), proof: newReadProof()}
 	t.SetHeartbeatHandler(nil) // every request through the consumer
 	go c.forward(t.Consumer())
 	return c
