@@ -47,6 +47,7 @@ func caughtUp(t *testing.T, n, leader *node) {
 // engine hashes as the member's did at the incremental's index (the
 // restore also reproducing the member's own snapshot at its checkpoint).
 func TestBackupIncrementalBeyondCompaction(t *testing.T) {
+	besideTheBurst(t)
 	backups := filepath.Join(t.TempDir(), "backups")
 	small := []string{"--snapshot-threshold", "32"}
 	opts := map[int][]nodeOpt{0: {withArgs(append([]string{"--backup-dir", backups}, small...)...)},

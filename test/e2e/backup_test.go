@@ -143,6 +143,7 @@ func engineHash(n *node) (string, uint64, error) {
 // started there is a one-node cluster whose engine hashes exactly as the
 // member's did at that index, and which serves writes.
 func TestBackupRestoreDrill(t *testing.T) {
+	besideTheBurst(t)
 	backups := filepath.Join(t.TempDir(), "backups")
 	opts := map[int][]nodeOpt{0: {withArgs("--backup-dir", backups)}}
 	nodes := startCluster(t, "bk", 3, opts)
@@ -267,6 +268,7 @@ func TestBackupRestoreDrill(t *testing.T) {
 // takes its identity, rejoins the cluster and catches up with what was
 // committed since, ending with the leader's engine state.
 func TestBackupReplaceMember(t *testing.T) {
+	besideTheBurst(t)
 	backups := filepath.Join(t.TempDir(), "backups")
 	opts := map[int][]nodeOpt{}
 	v3 := v3Files(t) // an SNMPv3 engine on every node: its boots must survive the replace

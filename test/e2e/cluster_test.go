@@ -16,6 +16,7 @@ import (
 // sees a write acknowledged just before; SIGTERM of the leader exits 0 and
 // hands leadership over.
 func TestThreeNodeCluster(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "n", 3, nil)
 	// tandemctl status -o json on each: same leader, three voters, and the
 	// fields interfaces.md promises.
@@ -182,6 +183,7 @@ func waitSameConfig(t *testing.T, nodes []*node, want string) {
 // request sent to a follower); removing a follower leaves two voters that
 // still accept writes.
 func TestTransferAndRemove(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "t", 3, nil)
 	leader := waitLeader(t, nodes, 3)
 	fol := followers(nodes, leader)
@@ -315,6 +317,7 @@ func checkJSONLog(t *testing.T, n *node) {
 // TestJoinWithWrongToken: a node that cannot be admitted because it holds
 // another token says so in its status; the cluster is untouched.
 func TestJoinWithWrongToken(t *testing.T) {
+	besideTheBurst(t)
 	n1 := newNode(t, "w1")
 	n1.start()
 	waitLeader(t, []*node{n1}, 1)

@@ -156,6 +156,7 @@ func (c *consoleClient) advance(p string, ok bool) {
 // another member from the last position) and lose the leader (the new
 // leader's ticker takes over).
 func TestOperationsAPIAcrossFailover(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "ops", 3, nil)
 	leader := waitLeader(t, nodes, 3)
 	if leader.httpAddr == "" {

@@ -35,4 +35,11 @@
 //
 // Every process a test starts is killed at cleanup; every wait is a bounded
 // poll; a failing test shows the log of each of its nodes.
+//
+// The tests run one at a time, but for one overlap: after the sequential
+// tests, TestMailReplyBurstLeaderKilled (three minutes of waiting on a
+// mail provider's 30-a-minute limit) runs beside the tests that call
+// besideTheBurst, which take their turns one at a time. They measure
+// nothing and assert no timing; the failover figures, the ingestion
+// benchmark and the browser and SIP tests stay sequential.
 package e2e

@@ -55,6 +55,7 @@ func vmHWM(t *testing.T, pid int) int64 {
 // the file the same way before sending it; a name with a bidirectional
 // override is refused naming its field.
 func TestHostileConfig(t *testing.T) {
+	besideTheBurst(t)
 	n := newNode(t, "hc1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)

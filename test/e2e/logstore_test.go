@@ -140,6 +140,7 @@ func strandLeader(t *testing.T, old *node, survivors []*node, tag string) (load,
 // the same state with every acknowledged write. (With raft-wal, the store
 // of earlier builds, such a node panicked on every restart: issue 9.)
 func TestSuffixClearedNodeRestarts(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "t", 3, nil)
 	var acked []string
 	var cleared *node
@@ -231,6 +232,7 @@ func checkAllHave(t *testing.T, nodes []*node, leader *node, acked []string) {
 // fix, never bootstrapped over; `tandemctl cluster migrate-log` converts
 // it and the node starts with all its state.
 func TestLegacyLogMigration(t *testing.T) {
+	besideTheBurst(t)
 	n := newNode(t, "m1")
 	n.start()
 	waitLeader(t, []*node{n}, 1)

@@ -26,10 +26,14 @@ import (
 // 30 attempts — by the attempts' times the engine recorded (exact, Unix
 // ns, across both leaders) and by the times Postfix received the
 // delivered replies (its Received: header, to the second: no 31 within
-// 58 s, 2 s left for the commit and SMTP session between the attempt's
+// 55 s, 5 s left for the commit and SMTP session between the attempt's
 // start and Postfix's receipt); and every delivered reply is threaded on the customer's message
 // (In-Reply-To, References, X-Tandem-Contact) from the alias.
+//
+// It runs in parallel with the tests that call besideTheBurst, one at a
+// time, after the package's sequential tests.
 func TestMailReplyBurstLeaderKilled(t *testing.T) {
+	t.Parallel()
 	const (
 		total     = 100
 		perMinute = 30
@@ -201,8 +205,10 @@ func TestMailReplyBurstLeaderKilled(t *testing.T) {
 	slices.SortFunc(received, func(a, b time.Time) int { return a.Compare(b) })
 	for i := perMinute; i < len(received); i++ {
 		// To the second, and received a moment (the attempt's commit,
-		// the SMTP session) after the attempt began: 2 s of slack.
-		if d := received[i].Sub(received[i-perMinute]); d < 58*time.Second {
+		// the SMTP session; the test beside it may load the machine)
+		// after the attempt began: 5 s of slack. The engine's times above
+		// are exact.
+		if d := received[i].Sub(received[i-perMinute]); d < 55*time.Second {
 			t.Errorf("Postfix received replies %d and %d %v apart: %d in less than a minute", i-perMinute+1, i+1, d, perMinute+1)
 		}
 	}

@@ -47,6 +47,7 @@ func provisioned(t *testing.T, n *node, ext, phone string) contactcenter.PhonePr
 // tandemd's log, /v1/status, GET /v1/config, /metrics, the admin console
 // state, a backup's manifest or tandemctl's other outputs.
 func TestSecurePhoneProvisioning(t *testing.T) {
+	besideTheBurst(t)
 	backups := t.TempDir()
 	n := startCluster(t, "provision", 1, map[int][]nodeOpt{0: {withArgs("--backup-dir", backups)}})[0]
 	outputs := map[string]string{}
@@ -152,6 +153,7 @@ func TestSecurePhoneProvisioning(t *testing.T) {
 // every member); after the leader is killed the new leader provisions a
 // phone added meanwhile and the first phone keeps its password.
 func TestSecurePhonePasswordsOnTheLeader(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "provha", 3, nil)
 	leader := waitLeader(t, nodes, 3)
 	survivors := followers(nodes, leader)

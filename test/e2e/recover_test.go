@@ -12,6 +12,7 @@ import (
 // its data after printing the warning, and the survivor starts as the
 // leader of a one-voter cluster holding every committed change.
 func TestForceQuorumOffline(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "r", 3, nil)
 	survivor := nodes[1] // a node that joined, not the bootstrapper
 	nodes[0].apply(baseConfig).ok(t)
@@ -48,6 +49,7 @@ func TestForceQuorumOffline(t *testing.T) {
 // TestForceQuorumAtStart: the same with `tandemd --force-quorum` on the
 // survivor's next start.
 func TestForceQuorumAtStart(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "q", 3, nil)
 	survivor := nodes[2]
 	nodes[1].apply(baseConfig).ok(t)

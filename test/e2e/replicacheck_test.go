@@ -71,6 +71,7 @@ func (n *node) replicas() (replicasDoc, error) {
 // the follower names both others, and the two healthy members find each
 // other the same.
 func TestReplicaCheckFindsDivergedNode(t *testing.T) {
+	besideTheBurst(t)
 	recv := startTrapReceiver(t)
 	nodes, _ := startSNMPCluster(t, "rc", 3, func(int) []string { return []string{"--snmp-trap-to", recv.addr} })
 	leader := waitLeader(t, nodes, 3)
@@ -228,6 +229,7 @@ func eachLogEntry(t *testing.T, path string, fn func(store *raftboltdb.BoltStore
 // odd one out, marked as a difference of state, in /v1/status and
 // tandemctl status. The two healthy members find each other the same.
 func TestStateCheckFindsDivergedState(t *testing.T) {
+	besideTheBurst(t)
 	opts := map[int][]nodeOpt{}
 	for i := range 3 {
 		opts[i] = []nodeOpt{withArgs("--state-check-interval", "1s")}

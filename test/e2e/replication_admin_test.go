@@ -126,6 +126,7 @@ func (n *node) adminSyncState() (state, cluster, message string) {
 // resume and a failover each synchronise it again on their own; the other
 // site's rows are never touched.
 func TestReplicationSyncReportingAdmin(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "e2e-site")
 	opts := map[int][]nodeOpt{}
 	for i := 0; i < 3; i++ {

@@ -58,6 +58,7 @@ func checkSynced(t *testing.T, db *replDB, l *replLedger, ids []string) int {
 // --recent sync and an interrupted --all continued with --continue add
 // nothing twice; bad option combinations are one clear line each.
 func TestReplicationSyncRecovers(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "sync")
 	opts := map[int][]nodeOpt{}
 	for i := 0; i < 3; i++ {

@@ -543,6 +543,7 @@ func replNodeIDs(nodes []*node) []string {
 // nothing twice) and through a failover in the middle of a rate-limited
 // delivery.
 func TestReplicationReportingCluster(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "e2e-site")
 	opts := map[int][]nodeOpt{}
 	for i := 0; i < 3; i++ {
@@ -715,6 +716,7 @@ func TestReplicationReportingCluster(t *testing.T) {
 // back and refuses resume; shutdown then restart make it active again
 // (needing a sync), and it delivers new events.
 func TestReplicationBufferAlarms(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "alarms")
 	n := startCluster(t, "al", 1, map[int][]nodeOpt{0: {replReportingArgs(db, "--replication-buffer-size", "1MiB")}})[0]
 	l := newReplLedger()
@@ -920,6 +922,7 @@ func TestReplicationBufferAlarms(t *testing.T) {
 // the configured ones; every administration run writes the next numbered
 // diagnostic file with its checks, never the password.
 func TestReplicationAdminCommands(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "admin")
 	const role, password = "tandem_rep", "s3cret-Pw-91"
 	db.srv.NewRole(t, role, password)
@@ -1105,6 +1108,7 @@ func TestReplicationBadDSN(t *testing.T) {
 // node back, with needs_sync for what the stopped target missed, and the
 // sync clears it everywhere. Nothing lost, nothing doubled.
 func TestReplicationStatesAreClusterState(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "cluster-state")
 	opts := map[int][]nodeOpt{}
 	for i := 0; i < 3; i++ {

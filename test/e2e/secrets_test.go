@@ -206,6 +206,7 @@ func TestConsoleStreamFilter(t *testing.T) {
 // (issue 15.2, read back with `tandemctl phone provision`), nor the
 // password configured for a non-secure phone.
 func TestSecretsNeverLeaveTandemd(t *testing.T) {
+	besideTheBurst(t)
 	db := startReplDB(t, "e2e-secrets")
 	n := startCluster(t, "secrets", 1, map[int][]nodeOpt{0: {replReportingArgs(db)}})[0]
 	annHash, _ := console.HashPassword("ann-password")

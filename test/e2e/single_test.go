@@ -187,6 +187,7 @@ func TestSingleNodeDefaults(t *testing.T) {
 // stops tandemd at once with one line naming the culprit and a non-zero
 // exit; so do tandemctl's.
 func TestBadFlags(t *testing.T) {
+	besideTheBurst(t)
 	dir := t.TempDir()
 	ports := []string{"--raft-addr", loopback(t), "--admin-addr", loopback(t), "--data-dir", filepath.Join(dir, "data")}
 	badYAML := writeTemp(t, "bad-*.yaml", "raft-addrr: 127.0.0.1:1\n")
@@ -315,6 +316,7 @@ func runDaemon(t *testing.T, dir string, args, env []string) (int, string, strin
 // (contactcenter.Document), so a later document may refer to objects an
 // earlier apply created — through tandemctl and through the API.
 func TestApplyReferencesExistingObjects(t *testing.T) {
+	besideTheBurst(t)
 	n := newNode(t, "refs")
 	n.start()
 	n.apply(baseConfig).ok(t)
@@ -356,6 +358,7 @@ func TestFlagsFromEnvAndConfig(t *testing.T) {
 // cluster is one clear line, not a 500; the node's log (not a terminal:
 // JSON) has one format, the Raft library's lines included (issue 12.6).
 func TestOneNodeAdministration(t *testing.T) {
+	besideTheBurst(t)
 	n := newNode(t, "solo")
 	n.start()
 	waitLeader(t, []*node{n}, 1)

@@ -16,6 +16,7 @@ import (
 // leader's snapshot — named sections, restored whole — and its engine
 // then hashes as the leader's (issue 11.4).
 func TestFollowerInstallsLeaderSnapshot(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "sn", 3, smallSnapshots(3))
 	leader := waitLeader(t, nodes, 3)
 	behind := followers(nodes, leader)[0]
@@ -92,6 +93,7 @@ func smallSnapshots(n int) map[int][]nodeOpt {
 // the new leader's snapshot once and follow, with the same state as the
 // others and no divergence in the replica check.
 func TestDeposedLeaderCatchesUpBySnapshot(t *testing.T) {
+	besideTheBurst(t)
 	nodes := startCluster(t, "d", 3, smallSnapshots(3))
 	old := waitLeader(t, nodes, 3)
 	survivors := followers(nodes, old)

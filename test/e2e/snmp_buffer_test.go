@@ -13,6 +13,7 @@ import (
 // the percentage), then tandemReplAutoStopped for reporting; the buffer
 // percentage and the target's state are in the MIB.
 func TestSNMPBufferTraps(t *testing.T) {
+	besideTheBurst(t)
 	snmpTool(t, "snmpget")
 	recv := startTrapReceiver(t)
 	db := startReplDB(t, "snmptraps")

@@ -50,6 +50,7 @@ func nocDoc() string {
 //   - a member whose clock is 5 s ahead (--clock-offset) is reported
 //     once by the leader, tandemClockSkewAlarm.
 func TestSNMPExtensionsContactsAndTraps(t *testing.T) {
+	besideTheBurst(t)
 	snmpTool(t, "snmpget")
 	engineIDs := []string{"80007ed905746e6f632d31", "80007ed905746e6f632d32", "80007ed905746e6f632d33"}
 	var conf strings.Builder

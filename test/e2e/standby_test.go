@@ -93,6 +93,7 @@ func operate(t *testing.T, n *node, op, agent string) bool {
 func (s replStatus) standby() replTarget { return s.Targets["standby"] }
 
 func TestStandbyReplication(t *testing.T) {
+	besideTheBurst(t)
 	// The standby's flag names the primary; the primary's names the
 	// standby: create both before starting either.
 	sb := newNode(t, "sb1")
