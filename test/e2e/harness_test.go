@@ -113,8 +113,13 @@ func runMain(m *testing.M) int {
 func besideTheBurst(t *testing.T) {
 	t.Helper()
 	t.Parallel()
+	start := time.Now()
 	burstLane <- struct{}{}
 	t.Cleanup(func() { <-burstLane }) // registered first: runs after the test's own cleanups
+	if w := time.Since(start); w > time.Second {
+		// The test's reported duration includes its turn's wait.
+		t.Logf("waited %v for its turn beside the burst", w.Round(time.Second))
+	}
 }
 
 // burstLane holds the one test that runs beside the burst.
