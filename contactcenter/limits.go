@@ -232,7 +232,7 @@ var textFields = map[reflect.Type]map[string]textKind{
 	reflect.TypeFor[Contact](): {"id": kindID, "first_name": kindName, "last_name": kindName, "company": kindName,
 		"extension": kindNumber, "mobile": kindNumber, "phone": kindNumber},
 	reflect.TypeFor[Document]():  {"excluded_numbers": kindNumber},
-	reflect.TypeFor[Mail]():      {"ca_file": kindPath},
+	reflect.TypeFor[Mail]():      {"ca_file": kindPath, "blocked_senders": kindEmail},
 	reflect.TypeFor[MailIMAP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword, "mailbox": kindMailbox},
 	reflect.TypeFor[MailSMTP]():  {"host": kindHost, "tls": kindKeyword, "user": kindEmail, "password": kindPassword},
 	reflect.TypeFor[MailAlias](): {"address": kindEmail, "business_unit": kindID, "queue": kindID},

@@ -36,8 +36,9 @@ const (
 	// EvMailReceived: a message became a contact (MailReceivedEvent).
 	EvMailReceived = "mail.received"
 	// EvMailSkipped: a message was recorded without a contact
-	// (MailSkippedEvent): an auto-reply, bulk or list mail, our own, or
-	// a second copy of a Message-ID already recorded.
+	// (MailSkippedEvent): an auto-reply, bulk or list mail, our own, one
+	// the mail server judged spam or infected, one from a blocked sender,
+	// or a second copy of a Message-ID already recorded.
 	EvMailSkipped = "mail.skipped"
 )
 
@@ -50,11 +51,15 @@ const (
 	MailSkipAutoReply = "auto_reply" // Auto-Submitted other than "no"
 	MailSkipBulk      = "bulk"       // Precedence bulk/junk/list, List-Id
 	MailSkipOwn       = "own"        // a message this channel sent
+	MailSkipSpam      = "spam"       // the mail server's spam verdict (X-Spam-Flag: YES, …)
+	MailSkipVirus     = "virus"      // the mail server's virus verdict (X-Virus-Status: Infected)
 	MailSkipDuplicate = "duplicate"  // a Message-ID already recorded
+	MailSkipBlocked   = "blocked"    // the sender is in mail.blocked_senders
 )
 
-// MailSkipReasons are the reasons the edge may give.
-var MailSkipReasons = []string{MailSkipAutoReply, MailSkipBulk, MailSkipOwn}
+// MailSkipReasons are the reasons the edge may give. The engine decides
+// duplicate and blocked itself.
+var MailSkipReasons = []string{MailSkipAutoReply, MailSkipBulk, MailSkipOwn, MailSkipSpam, MailSkipVirus}
 
 // MaxMailRecipients bounds the recipients a mail.received names.
 const MaxMailRecipients = 100
@@ -343,6 +348,9 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 	}
 	ms.LastUID = p.UID
 	skip := p.Skip
+	if skip == "" && conf.Blocks(p.From) {
+		skip = MailSkipBlocked
+	}
 	first := ""
 	if skip == "" && p.MessageID != "" {
 		if first = ms.ByMessageID[p.MessageID]; first != "" {

@@ -60,6 +60,16 @@ func TestMailSettingsValidation(t *testing.T) {
 		{"bad queue id", func(m *Mail) { m.Aliases[0].Queue = "" }, "mail.aliases[0].queue"},
 		{"retention", func(m *Mail) { m.RetentionDays = MaxRetentionDays + 1 }, "mail.retention_days"},
 		{"long password", func(m *Mail) { m.IMAP.Password = strings.Repeat("p", MaxMailPasswordLen+1) }, "mail.imap.password"},
+		{"blocked not an address", func(m *Mail) { m.BlockedSenders = []string{"ok.example", "a b@example.net"} }, "mail.blocked_senders[1]"},
+		{"blocked not a domain", func(m *Mail) { m.BlockedSenders = []string{"example..net"} }, "mail.blocked_senders[0]"},
+		{"blocked empty", func(m *Mail) { m.BlockedSenders = []string{" "} }, "mail.blocked_senders[0]"},
+		{"blocked hyphen", func(m *Mail) { m.BlockedSenders = []string{"-x.example"} }, "mail.blocked_senders[0]"},
+		{"blocked duplicate", func(m *Mail) { m.BlockedSenders = []string{"@Example.net", "example.NET"} }, "mail.blocked_senders[1]"},
+		{"blocked too many", func(m *Mail) {
+			for i := 0; i <= MaxMailBlockedSenders; i++ {
+				m.BlockedSenders = append(m.BlockedSenders, fmt.Sprintf("d%d.example", i))
+			}
+		}, "mail.blocked_senders"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,10 +89,17 @@ func TestMailSettingsValidation(t *testing.T) {
 	if err := (Document{Mail: &m}).Validate(); err != nil {
 		t.Fatalf("good settings refused: %v", err)
 	}
+	// Blocked senders are kept in lower case, a domain without its "@".
+	b := good()
+	b.BlockedSenders = []string{" Spam@Example.NET ", "@Junk.Example", "xn--bcher-kva.example"}
+	checked, err := checkMail(b)
+	if err != nil || !reflect.DeepEqual(checked.BlockedSenders, []string{"spam@example.net", "junk.example", "xn--bcher-kva.example"}) {
+		t.Fatalf("blocked senders checked %q %v", checked.BlockedSenders, err)
+	}
 	// References are checked by apply: an unknown queue.
 	h := newHarness(t, baseDoc)
 	m.Aliases[0].Queue = "nope"
-	err := h.fail(TypeConfigApply, ApplyRequest{Document: Document{Mail: &m}}, nil)
+	err = h.fail(TypeConfigApply, ApplyRequest{Document: Document{Mail: &m}}, nil)
 	if fe := (*FieldError)(nil); !errors.As(err, &fe) || fe.Field != "mail.aliases[0].queue" {
 		t.Fatalf("unknown queue: %v", err)
 	}
@@ -228,7 +245,7 @@ func TestMailReceived(t *testing.T) {
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 0}, nil)
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 5, After: 1}, ErrMailStale) // the watermark is 2
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 11, UID: 5, After: 2}, ErrMailStale) // a new validity starts at 0
-	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, Skip: "spam"}, nil)
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, After: 2, Skip: "phishing"}, nil)
 	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 10, UID: 9, Subject: "a\x00b"}, nil)
 	off := newHarness(t, baseDoc)
 	off.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 1}, ErrMailOff)
@@ -405,7 +422,7 @@ func TestMailReceivedBatch(t *testing.T) {
 		"broken chain": {msg(10, 9), msg(12, 11)},
 		"recorded UID": {msg(9, 5), msg(10, 9)},
 		"stale start":  {msg(10, 5)},
-		"bad message":  {msg(10, 9), {UIDValidity: 3, UID: 11, After: 10, Skip: "spam"}},
+		"bad message":  {msg(10, 9), {UIDValidity: 3, UID: 11, After: 10, Skip: "phishing"}},
 		"empty":        {},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -570,4 +587,78 @@ func FuzzCleanText(f *testing.F) {
 			t.Fatalf("CleanText(%q, %d) = %q, rune by rune %q", s, max, got, want)
 		}
 	})
+}
+
+func TestMailBlocks(t *testing.T) {
+	m := &Mail{BlockedSenders: []string{"spam@example.net", "junk.example", "co"}}
+	for _, tc := range []struct {
+		from string
+		want bool
+	}{
+		{"spam@example.net", true},
+		{"SPAM@Example.Net", true},
+		{"ham@example.net", false},
+		{"a@junk.example", true},
+		{"a@mail.JUNK.example", true},
+		{"a@notjunk.example", false},
+		{"a@junk.example.org", false},
+		{"a@x.co", true},
+		{"a@co", true},
+		{"a@x.com", false},
+		{"", false},
+		{"junk.example", true}, // no "@": the whole is the domain
+	} {
+		if got := m.Blocks(tc.from); got != tc.want {
+			t.Errorf("Blocks(%q) = %v, want %v", tc.from, got, tc.want)
+		}
+	}
+	if (*Mail)(nil).Blocks("a@junk.example") || (&Mail{}).Blocks("a@junk.example") {
+		t.Error("no settings or no list blocks mail")
+	}
+}
+
+// A blocked sender's message, and one the mail server judged spam or
+// infected, is recorded (its UID) but routed nowhere: no
+// contact, mail.skipped with the reason; an answer of a blocked sender in
+// a live thread does not join it either. Unblocked, the sender's next
+// message is a contact.
+func TestMailBlockedAndVerdicts(t *testing.T) {
+	h := newHarness(t, mailDoc+"  blocked_senders: [spam@example.net, '@Junk.example']\n")
+	r := h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 3, UID: 1, MessageID: "<t@c>", From: "c@example.com", To: []string{"support@example.org"}}).(MailResult)
+	if r.Contact != "mail-3-1" {
+		t.Fatalf("first message %+v", r)
+	}
+	for i, tc := range []struct {
+		p    MailReceivedRequest
+		want string
+	}{
+		{MailReceivedRequest{From: "Spam@example.net", MessageID: "<s1@x>"}, MailSkipBlocked},
+		{MailReceivedRequest{From: "x@mx.junk.example", MessageID: "<s2@x>", Thread: []string{"<t@c>"}}, MailSkipBlocked},
+		{MailReceivedRequest{From: "c@example.com", MessageID: "<s3@x>", Skip: MailSkipSpam}, MailSkipSpam},
+		{MailReceivedRequest{From: "c@example.com", MessageID: "<s4@x>", Skip: MailSkipVirus}, MailSkipVirus},
+	} {
+		tc.p.UIDValidity, tc.p.UID, tc.p.After = 3, uint32(i+2), uint32(i+1)
+		tc.p.To = []string{"support@example.org"}
+		h.events = nil
+		got := h.ok(TypeMailReceived, tc.p).(MailResult)
+		if got != (MailResult{Skipped: tc.want}) {
+			t.Fatalf("%s: %+v, want skipped %s", tc.p.From, got, tc.want)
+		}
+		if len(h.events) != 1 || h.events[0].Type != EvMailSkipped || !strings.Contains(string(h.events[0].Data), `"reason":"`+tc.want+`"`) {
+			t.Fatalf("%s: events %v", tc.p.From, h.events)
+		}
+	}
+	h.e.View(func(s *State) {
+		if len(s.Calls) != 1 || len(s.Mail.Messages["mail-3-1"].Answers) != 0 || s.Mail.LastUID != 5 {
+			t.Fatalf("calls %d, answers %v, last UID %d", len(s.Calls), s.Mail.Messages["mail-3-1"].Answers, s.Mail.LastUID)
+		}
+	})
+	// Unblocked (the list applied without the domain).
+	h.config(mailDoc + "  blocked_senders: [spam@example.net]\n")
+	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 3, UID: 6, After: 5, From: "x@junk.example", To: []string{"support@example.org"}}).(MailResult)
+	if r.Contact != "mail-3-6" {
+		t.Fatalf("after unblocking: %+v", r)
+	}
+	// The edge cannot give the engine's own reasons.
+	h.fail(TypeMailReceived, MailReceivedRequest{UIDValidity: 3, UID: 7, After: 6, Skip: MailSkipBlocked}, nil)
 }

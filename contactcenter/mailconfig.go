@@ -26,6 +26,11 @@ type Mail struct {
 	// CAFile is a PEM file of the certificate authorities the channel
 	// trusts for IMAP and SMTP over TLS, beside the system's.
 	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// BlockedSenders are the senders whose messages are recorded but
+	// never routed (mail.skipped, reason blocked): an address
+	// (spam@example.net) or a domain (example.net or @example.net), which
+	// also blocks its subdomains. Kept in lower case.
+	BlockedSenders []string `yaml:"blocked_senders" json:"blocked_senders,omitempty"`
 }
 
 // MailIMAP is where the mailbox is and how to reach it.
@@ -87,6 +92,9 @@ const (
 	DefaultMailRetentionDays = 30
 	DefaultMailPerMinute     = 30
 	MaxMailAliases           = 1000
+	// MaxMailBlockedSenders bounds mail.blocked_senders (each message's
+	// sender is compared with every entry).
+	MaxMailBlockedSenders = 1000
 	// MaxMailPasswordLen bounds the IMAP and SMTP passwords.
 	MaxMailPasswordLen = 256
 	// MaxPathLen bounds file paths (the CA file).
@@ -123,10 +131,37 @@ func mailEvent(m Mail) MailEvent {
 	return ev
 }
 
-// clone copies m (its aliases are its own).
+// clone copies m (its aliases and blocked senders are its own).
 func (m Mail) clone() Mail {
 	m.Aliases = append([]MailAlias(nil), m.Aliases...)
+	m.BlockedSenders = append([]string(nil), m.BlockedSenders...)
 	return m
+}
+
+// Blocks tells whether mail from the address from is blocked: an entry of
+// BlockedSenders names it, or its domain or a parent of its domain
+// (compared without case; an empty address is never blocked).
+func (m *Mail) Blocks(from string) bool {
+	if m == nil || len(m.BlockedSenders) == 0 || from == "" {
+		return false
+	}
+	at := strings.LastIndexByte(from, '@')
+	domain := from[at+1:]
+	for _, b := range m.BlockedSenders {
+		if strings.IndexByte(b, '@') >= 0 {
+			if strings.EqualFold(from, b) {
+				return true
+			}
+			continue
+		}
+		if len(domain) == len(b) && strings.EqualFold(domain, b) {
+			return true
+		}
+		if n := len(domain) - len(b); n > 1 && domain[n-1] == '.' && strings.EqualFold(domain[n:], b) {
+			return true
+		}
+	}
+	return false
 }
 
 // redacted is m as the configuration shows it.
@@ -263,6 +298,26 @@ func checkMail(m Mail) (Mail, error) {
 			}
 		}
 	}
+	if len(m.BlockedSenders) > MaxMailBlockedSenders {
+		return Mail{}, fieldErr("mail.blocked_senders", "%d entries, at most %d", len(m.BlockedSenders), MaxMailBlockedSenders)
+	}
+	blocked := map[string]bool{}
+	for i, b := range m.BlockedSenders {
+		f := fmt.Sprintf("mail.blocked_senders[%d]", i)
+		b = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(b), "@"))
+		if strings.IndexByte(b, '@') >= 0 {
+			if !plausibleAddress(b) {
+				return Mail{}, fieldErr(f, "%q is not an e-mail address", m.BlockedSenders[i])
+			}
+		} else if !plausibleDomain(b) {
+			return Mail{}, fieldErr(f, "%q is neither an e-mail address nor a domain", m.BlockedSenders[i])
+		}
+		if blocked[b] {
+			return Mail{}, fieldErr(f, "duplicate %q in this document", m.BlockedSenders[i])
+		}
+		blocked[b] = true
+		m.BlockedSenders[i] = b
+	}
 	if m.RetentionDays == 0 {
 		m.RetentionDays = DefaultMailRetentionDays
 	}
@@ -293,6 +348,26 @@ func plausibleAddress(s string) bool {
 		return false
 	}
 	return !strings.ContainsAny(s, " \t<>\"(),;")
+}
+
+// plausibleDomain: dot-separated labels of letters, digits and hyphens,
+// none empty or starting or ending with a hyphen.
+func plausibleDomain(s string) bool {
+	if s == "" || len(s) > MaxHostLen {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // keepMailPasswords resolves MailPasswordRedacted: next keeps the

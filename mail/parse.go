@@ -108,12 +108,22 @@ func parseHeadersMessage(raw []byte) (Headers, error) {
 	return out, nil
 }
 
-// skipReasonOf, from the header's fields (get): ours (HeaderContact), an auto-reply (Auto-Submitted other
-// than "no", RFC 3834; X-Autoreply, X-Autorespond), or bulk and list
-// mail (Precedence bulk/junk/list, List-Id).
+// skipReasonOf, from the header's fields (get): ours (HeaderContact),
+// the mail server's verdict that it carries a virus (clamav-milter's
+// X-Virus-Status: Infected) or is spam (SpamAssassin's X-Spam-Flag: YES
+// and X-Spam-Status: Yes, Rspamd's X-Spam: Yes), an auto-reply
+// (Auto-Submitted other than "no", RFC 3834; X-Autoreply,
+// X-Autorespond), or bulk and list mail (Precedence bulk/junk/list,
+// List-Id).
 func skipReasonOf(get func(string) string) string {
 	if get(HeaderContact) != "" {
 		return cc.MailSkipOwn
+	}
+	if verdict(get("X-Virus-Status"), "infected") {
+		return cc.MailSkipVirus
+	}
+	if verdict(get("X-Spam-Flag"), "yes") || verdict(get("X-Spam-Status"), "yes") || verdict(get("X-Spam"), "yes") {
+		return cc.MailSkipSpam
 	}
 	if v := strings.ToLower(strings.TrimSpace(get("Auto-Submitted"))); v != "" && v != "no" {
 		return cc.MailSkipAutoReply
@@ -129,6 +139,21 @@ func skipReasonOf(get func(string) string) string {
 		return cc.MailSkipBulk
 	}
 	return ""
+}
+
+// verdict tells whether a verdict field's value says word: it starts
+// with it (without case), followed by nothing or not a letter
+// ("Yes, score=7.2", "Infected (Eicar-Signature)").
+func verdict(v, word string) bool {
+	v = strings.TrimSpace(v)
+	if len(v) < len(word) || !strings.EqualFold(v[:len(word)], word) {
+		return false
+	}
+	if len(v) == len(word) {
+		return true
+	}
+	c := v[len(word)] | 0x20
+	return c < 'a' || c > 'z'
 }
 
 // Content is a message as an agent reads it: its text (the text parts,

@@ -127,11 +127,16 @@ const (
 	fXAutorespond
 	fPrecedence
 	fListID
+	fVirusStatus
+	fSpamFlag
+	fSpamStatus
+	fSpam
 	fCount
 )
 
 var fastFieldNames = [fCount]string{"Message-Id", "From", "To", "Cc", "Delivered-To", "X-Original-To", "Subject",
-	"In-Reply-To", "References", HeaderContact, "Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "List-Id"}
+	"In-Reply-To", "References", HeaderContact, "Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence", "List-Id",
+	"X-Virus-Status", "X-Spam-Flag", "X-Spam-Status", "X-Spam"}
 
 // fastFields are the values of the fields read, "" when absent.
 type fastFields struct {

@@ -19,6 +19,8 @@ var fastSeeds = []struct {
 	{"From: a@b.c\r\nIn-Reply-To: <r1.mail-1-1@example.org>\r\nReferences: <q@cust> <r1.mail-1-1@example.org> <q@cust>\r\n\r\n", true},
 	{"From: a@b.c\r\nReferences: <q@cust>\r\n <r@cust>\r\n\r\n", true},
 	{"From: a@b.c\r\nAuto-Submitted: auto-replied\r\nPrecedence: Bulk\r\nList-Id: <x.y>\r\nX-Autoreply: yes\r\nX-Autorespond: yes\r\nX-Tandem-Contact: mail-1\r\n\r\n", true},
+	{"From: a@b.c\r\nX-Spam-Flag: YES\r\nX-Spam-Status: Yes, score=7.1\r\nX-Spam: yes\r\nX-Virus-Status: Infected (Eicar-Signature)\r\n\r\n", true},
+	{"From: a@b.c\r\nX-Spam-Flag: NO\r\nX-Spam-Status: No, score=0.1\r\nX-Virus-Status: Clean\r\n\r\n", true},
 	{"from: a@b.c\r\nSUBJECT:   x  \r\nmessage-id:<a@b>\r\n\r\n", true},
 	{"Subject: =?x-unknown?Q?abc?=\r\n\r\n", true},
 	{"Subject: =?utf-8?B?w6k=?= =?utf-8?B?w6k=?=\r\n\r\n", true},

@@ -26,6 +26,14 @@ func TestParseHeaders(t *testing.T) {
 		{"junk", base + "Precedence: junk\n", cc.MailSkipBulk},
 		{"list", base + "List-Id: <news.example.com>\n", cc.MailSkipBulk},
 		{"ours", base + HeaderContact + ": mail-1-2\n", cc.MailSkipOwn},
+		{"spamassassin flag", base + "X-Spam-Flag: YES\n", cc.MailSkipSpam},
+		{"spamassassin status", base + "X-Spam-Status: Yes, score=7.2 required=5.0\n", cc.MailSkipSpam},
+		{"rspamd", base + "X-Spam: Yes\n", cc.MailSkipSpam},
+		{"not spam", base + "X-Spam-Flag: NO\nX-Spam-Status: No, score=0.3\nX-Spam: no\n", ""},
+		{"not a verdict", base + "X-Spam-Status: yesterday\n", ""},
+		{"virus", base + "X-Virus-Status: Infected (Eicar-Signature)\nX-Spam-Flag: YES\n", cc.MailSkipVirus},
+		{"clean", base + "X-Virus-Status: Clean\n", ""},
+		{"ours before a verdict", base + HeaderContact + ": mail-1-2\nX-Spam-Flag: YES\n", cc.MailSkipOwn},
 		{"answer", base + "In-Reply-To: <r1.mail-1-1@example.org>\nReferences: <q@cust> <r1.mail-1-1@example.org>\n", ""},
 	}
 	for _, tc := range tests {

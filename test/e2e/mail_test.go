@@ -48,6 +48,7 @@ type mailStatus struct {
 	LastError    string    `json:"last_error"`
 	LastUID      uint32    `json:"last_uid"`
 	Ingested     uint64    `json:"ingested"`
+	Skipped      uint64    `json:"skipped"`
 	LastNewMail  time.Time `json:"last_new_mail"`
 	LastRecorded time.Time `json:"last_recorded"`
 }
@@ -101,7 +102,9 @@ func (n *node) queueCounts() (map[string][2]int, error) {
 
 // TestMailIngestion: a real tandemd watches a real Dovecot over TLS
 // (test CA): each customer message becomes exactly one contact in its
-// alias's queue; an auto-reply and list mail become none; the password
+// alias's queue; an auto-reply, list mail, a message Dovecot's filter
+// would mark spam (X-Spam-Flag) or infected (X-Virus-Status) and one
+// from a blocked sender's subdomain become none; the password
 // shows nowhere (config read back, status, metrics, log). The server
 // down: status and /metrics show it, one tandemMailServerUnreachable
 // reaches snmptrapd; back up, mail sent meanwhile is ingested.
@@ -119,17 +122,20 @@ func TestMailIngestion(t *testing.T) {
 		mailMessage(3, "support@example.org", "Auto-Submitted: auto-replied"),
 		mailMessage(4, "support@example.org", "Precedence: list"),
 		mailMessage(5, "nobody@example.org"),
+		mailMessage(8, "support@example.org", "X-Spam-Flag: YES", "X-Spam-Status: Yes, score=8.1"),
+		mailMessage(9, "sales@example.org", "X-Virus-Status: Infected (Eicar-Signature)"),
+		[]byte("From: Offers <deals@news.spammy.example>\r\nTo: support@example.org\r\nSubject: Win\r\nMessage-ID: <w1@spammy.example>\r\n\r\nWin!\r\n"),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.apply(mailDoc(srv)).ok(t)
+	n.apply(strings.Replace(mailDoc(srv), "  aliases:", "  blocked_senders: ['@Spammy.example', someone@example.net]\n  aliases:", 1)).ok(t)
 	want := map[string][2]int{"support": {2, 2}, "sales": {1, 1}}
 	waitFor(t, waitShort, "three contacts", func() (bool, string) {
 		got, err := n.queueCounts()
 		return err == nil && fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("%v %v", got, err)
 	})
 	ms, _, err := n.mailStatus()
-	if err != nil || ms.State != "watching" || ms.LastUID != 5 {
+	if err != nil || ms.State != "watching" || ms.LastUID != 8 || ms.Ingested != 3 || ms.Skipped != 5 {
 		t.Fatalf("mail status %+v %v", ms, err)
 	}
 	if r := n.ctl("status"); !strings.Contains(r.stdout, "mail") || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, "contacts 3") {
@@ -183,6 +189,9 @@ func TestMailIngestion(t *testing.T) {
 	// The password: redacted in the configuration, absent from status,
 	// metrics, traps and the log.
 	cfg := n.mustConfig("linearizable")
+	if !strings.Contains(strings.ReplaceAll(cfg, " ", ""), `"blocked_senders":["spammy.example","someone@example.net"]`) {
+		t.Errorf("GET /v1/config does not show the blocked senders as kept (lower case, a domain without its @):\n%s", cfg)
+	}
 	if !strings.Contains(strings.ReplaceAll(cfg, " ", ""), `"password":"redacted"`) {
 		t.Errorf("GET /v1/config does not show the password redacted:\n%s", cfg)
 	}
