@@ -278,3 +278,44 @@ func (s *Store) call(ctx context.Context, base, method, path string, body, out a
 	}
 	return peerError(base, path, resp.StatusCode, b)
 }
+
+// LeaderGet reads path from the current leader's admin API (with the
+// members' token) into out, for what only the leader can answer: the
+// e-mail channel's content (only the leader talks to the mail server, so
+// the account's session ceiling holds). The leader's error comes back as
+// it answered it (*apierr.Error); no leader, or one that does not answer,
+// is apierr.NotLeader or apierr.Unavailable. ctx bounds the request.
+func (s *Store) LeaderGet(ctx context.Context, path string, out any) error {
+	_, base, err := s.leaderURL()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return fmt.Errorf("building %s: %w", path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return apierr.Wrap(apierr.Timeout, fmt.Errorf("asking the leader for %s: %w", path, ctx.Err()))
+		}
+		return apierr.Wrap(apierr.Unavailable, fmt.Errorf("asking the leader for %s: %w", path, err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxLeaderGet))
+	if err != nil {
+		return apierr.Wrap(apierr.Unavailable, fmt.Errorf("reading the leader's answer to %s: %w", path, err))
+	}
+	if resp.StatusCode/100 != 2 {
+		e, _ := apierr.Decode(resp.StatusCode, b)
+		return e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return apierr.Wrap(apierr.Unavailable, fmt.Errorf("decoding the leader's answer to %s: %w", path, err))
+	}
+	return nil
+}
+
+// maxLeaderGet bounds an answer LeaderGet reads.
+const maxLeaderGet = 64 << 20

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,6 +85,7 @@ func (h *Handler) routes(prefix string) *http.ServeMux {
 	handle("GET", "/preferences", h.authed(h.preferences))
 	handle("GET", "/calls/{id}/position", h.authed(h.position))
 	handle("GET", "/chats/{id}/messages", h.authed(h.chatMessages))
+	handle("GET", "/mail/{contact}/content", h.authed(h.mailContent))
 	handle("GET", "/phones", h.authed(h.phones))
 	handle("GET", "/line-status", h.authed(h.lineStatus))
 	handle("GET", "/voicemail", h.authed(h.voicemail))
@@ -466,6 +468,26 @@ func (h *Handler) chatMessages(w http.ResponseWriter, r *http.Request, a Actor) 
 		return ChatTranscriptDoc{Chat: v, Messages: msgs}, nil
 	})
 }
+
+// mailContent is an e-mail contact's message — its headers, text, HTML
+// and the attachments' names, types and sizes — fetched from the mailbox
+// on demand (Service.MailContent), for an agent who may read it
+// (mayReadMail); to anyone else the contact does not exist.
+func (h *Handler) mailContent(w http.ResponseWriter, r *http.Request, a Actor) {
+	id := r.PathValue("contact")
+	h.readThen(w, r, func() (any, error) {
+		if h.Service.MailContent == nil || !h.Service.mayReadMail(a, id) {
+			return nil, apierr.Errorf(apierr.NotFound, "no e-mail contact %s of yours", apierr.Quote(id))
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), mailContentTimeout)
+		defer cancel()
+		return h.Service.MailContent(ctx, id)
+	})
+}
+
+// mailContentTimeout bounds the fetch of a message's content (a free
+// IMAP session of the pool included).
+const mailContentTimeout = 90 * time.Second
 
 // phones lists the phones of the user's extension (portal: order,
 // ringing, registration, secret validity — never the secret).

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	cc "github.com/tandemcc/tandem/contactcenter"
+	"github.com/tandemcc/tandem/internal/apierr"
 )
 
 // mail_reply and mail_forward: the session names the agent; only the
@@ -90,4 +91,82 @@ func TestMailOperations(t *testing.T) {
 			t.Errorf("entry %+v", o)
 		}
 	}
+}
+
+// GET /mail/{contact}/content: the message is fetched (Service.
+// MailContent) only for an agent who may read the contact — one serving
+// the queue it waits in, the one it is offered to or whose line holds
+// it — and for the admin mount; to anyone else, and for no contact, it
+// does not exist and nothing is fetched. The source's errors keep their
+// kind.
+func TestMailContent(t *testing.T) {
+	r := newRig(t)
+	annHash, _ := HashPassword("ann-password")
+	benHash, _ := HashPassword("ben-password")
+	bobHash, _ := HashPassword("bob-password")
+	doc := strings.Replace(fmt.Sprintf(rigDoc, annHash, benHash), `extension: "3001"}`, `extension: "3001", password_hash: "`+bobHash+`"}`, 1)
+	r.config(doc + `mail:
+  imap: {host: imap.example.org, user: desk@example.org, password: imap-pass-1}
+  aliases: [{address: sales@example.org, queue: sales}]
+`)
+	var fetched []string
+	fail := error(nil)
+	r.svc.MailContent = func(ctx context.Context, contact string) (any, error) {
+		fetched = append(fetched, contact)
+		if fail != nil {
+			return nil, fail
+		}
+		return map[string]string{"text": "the message of " + contact}, nil
+	}
+	ann := r.login("ann", "ann-password")
+	ben := r.login("ben", "ben-password")
+	bob := r.login("bob", "bob-password")
+	read := func(token, contact string) reply {
+		t.Helper()
+		return r.call("GET", r.public.URL+"/console/api/v1/mail/"+contact+"/content", token, nil)
+	}
+	check := func(what string, rep reply, want int) {
+		t.Helper()
+		if rep.code != want {
+			t.Fatalf("%s: %d %s, want %d", what, rep.code, rep.raw, want)
+		}
+		if want == 200 && !strings.Contains(rep.raw, `"text":"the message of mail-1-1"`) {
+			t.Fatalf("%s: %s", what, rep.raw)
+		}
+	}
+	if _, err := r.store.Propose(context.Background(), cc.TypeMailReceived, cc.MailReceivedRequest{UIDValidity: 1, UID: 1,
+		MessageID: "<q@cust.example>", From: "cust@cust.example", To: []string{"sales@example.org"}, Subject: "Price"}); err != nil {
+		t.Fatal(err)
+	}
+	// Waiting in sales (nobody logged in to the ACD): its agents may
+	// preview it.
+	check("ann, waiting in her queue", read(ann, "mail-1-1"), 200)
+	check("bob, no agent", read(bob, "mail-1-1"), 404)
+	check("no session", read("", "mail-1-1"), 401)
+	for i := 0; i < 2; i++ {
+		if rep := r.op(ann, "login", nil); rep.code != 200 {
+			t.Fatalf("login: %d %s", rep.code, rep.raw)
+		}
+	}
+	if who := offered(r, "mail-1-1"); who != "a1" {
+		t.Fatalf("offered to %q", who)
+	}
+	check("ann, offered to her", read(ann, "mail-1-1"), 200)
+	check("ben, offered to ann", read(ben, "mail-1-1"), 404)
+	if rep := r.op(ann, "answer", nil); rep.code != 200 {
+		t.Fatalf("answer: %d %s", rep.code, rep.raw)
+	}
+	check("ann, on her line", read(ann, "mail-1-1"), 200)
+	check("ben, on ann's line", read(ben, "mail-1-1"), 404)
+	check("ann, no such contact", read(ann, "mail-1-2"), 404)
+	if len(fetched) != 3 {
+		t.Fatalf("fetched %q, want only for ann's three reads", fetched)
+	}
+	check("admin", r.call("GET", r.admin.URL+"/v1/console/mail/mail-1-1/content", "", nil), 200)
+	fail = apierr.Errorf(apierr.Unavailable, "the mail server is down")
+	if rep := read(ann, "mail-1-1"); rep.code != 503 || rep.body["code"] != "unavailable" {
+		t.Fatalf("source down: %d %s", rep.code, rep.raw)
+	}
+	r.svc.MailContent = nil
+	check("not served", read(ann, "mail-1-1"), 404)
 }

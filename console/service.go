@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -35,9 +36,42 @@ type Service struct {
 	// NewID chooses the IDs of calls an operation creates; nil means
 	// cluster.NewID.
 	NewID func() string
+	// MailContent fetches an e-mail contact's message on demand (package
+	// mail's ContentReader: the leader reads the mailbox, a follower asks
+	// the leader); nil when the channel is not served.
+	MailContent func(ctx context.Context, contact string) (any, error)
 
 	throttleOnce sync.Once
 	throttle     *loginThrottle
+}
+
+// mayReadMail tells whether the actor may read e-mail contact id: an
+// integration always; an agent when the contact is on one of its lines,
+// in its supervision or its personal queue, offered to it, or waiting in
+// a queue it serves (as a chat in a queue may be previewed).
+func (s *Service) mayReadMail(a Actor, id string) bool {
+	if a.Admin {
+		return true
+	}
+	if a.Agent == "" {
+		return false
+	}
+	may := false
+	s.Engine.View(func(st *cc.State) {
+		c := st.Calls[id]
+		if c == nil || c.Medium != cc.MediumEmail {
+			return
+		}
+		switch c.Place {
+		case cc.PlaceLine, cc.PlacePersonal, cc.PlaceSupervised:
+			may = c.Agent == a.Agent
+		case cc.PlaceRinging:
+			may = slices.Contains(c.Offered, a.Agent)
+		case cc.PlaceQueue:
+			may = slices.Contains(st.Config.Agents[a.Agent].Queues, c.Queue)
+		}
+	})
+	return may
 }
 
 func (s *Service) loginThrottle() *loginThrottle {

@@ -2,7 +2,9 @@ package mail
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -30,6 +32,38 @@ func (c *Channel) Content(ctx context.Context, contact string) (Content, error) 
 		return Content{}, apierr.Wrap(apierr.Internal, fmt.Errorf("reading the message of %s: %w", contact, err))
 	}
 	return content, nil
+}
+
+// Leader reads what only the leader answers from its admin API
+// (cluster.Store.LeaderGet).
+type Leader interface {
+	LeaderGet(ctx context.Context, path string, out any) error
+}
+
+// ContentReader serves a contact's content on any member, as a console
+// connected to any of them reads it: the leader's channel fetches it
+// from the mailbox, a follower asks the leader (GET
+// /v1/mail/contacts/{contact}/content), so only the leader ever opens an
+// IMAP session and the session ceiling holds for the cluster.
+type ContentReader struct {
+	Channel *Channel
+	Leader  Leader
+}
+
+// Content is Channel.Content on the leader, the leader's answer on a
+// follower (and on a leader that has just lost the lead).
+func (r ContentReader) Content(ctx context.Context, contact string) (Content, error) {
+	if r.Channel.Store.IsLeader() {
+		c, err := r.Channel.Content(ctx, contact)
+		if !errors.Is(err, ErrNotWatching) {
+			return c, err
+		}
+	}
+	var c Content
+	if err := r.Leader.LeaderGet(ctx, "/v1/mail/contacts/"+url.PathEscape(contact)+"/content", &c); err != nil {
+		return Content{}, err
+	}
+	return c, nil
 }
 
 // Raw fetches a contact's message as the server keeps it (a forward

@@ -347,7 +347,10 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	}
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
-	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now)}
+	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now),
+		MailContent: func(ctx context.Context, contact string) (any, error) {
+			return mail.ContentReader{Channel: mailCh, Leader: store}.Content(ctx, contact)
+		}}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
 		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},
 		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent, Mail: mailCh, MailRoutes: &mail.Handler{Store: store, Engine: engine, Channel: mailCh},
