@@ -477,6 +477,14 @@ func (e *Engine) MailMessageOf(contact string) (MailMessage, bool) {
 	return MailMessage{}, false
 }
 
+// LastMaintenance is when the daily data maintenance last ran (Unix ns;
+// 0 never): the e-mail channel expunges handled messages once after each.
+func (e *Engine) LastMaintenance() int64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.st.Maintenance.Last
+}
+
 // MailSettings is the channel's configuration (nil: off), passwords
 // included: for package mail only, never to be shown.
 func (e *Engine) MailSettings() *Mail {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -44,6 +45,9 @@ type Engine interface {
 	MailMessageOf(contact string) (cc.MailMessage, bool)
 	// MailContactLive tells whether a contact is still held.
 	MailContactLive(contact string) bool
+	// LastMaintenance is when the cluster's daily data maintenance last
+	// ran (Unix ns, 0 never): handled messages are expunged after it.
+	LastMaintenance() int64
 }
 
 // Channel is the e-mail channel of one node. Run it on every node: only
@@ -61,15 +65,14 @@ type Channel struct {
 	// the server (default 1 s and 60 s); CheckEvery is how often a
 	// session checks leadership and settings (default 200 ms).
 	MinBackoff, MaxBackoff, CheckEvery time.Duration
-	// ExpungeEvery is how often the leader expunges handled messages
-	// older than retention_days (default 1 h).
-	ExpungeEvery time.Duration
-
-	mu      sync.Mutex
-	st      Status
-	alarmed bool // the current outage was reported
-	pool    *Pool
-	check   cc.MailBatchChecker // each batch's check before it is proposed
+	mu                                 sync.Mutex
+	st                                 Status
+	alarmed                            bool // the current outage was reported
+	// expungedFor is the maintenance (Engine.LastMaintenance) after
+	// which this node last expunged handled messages.
+	expungedFor atomic.Int64
+	pool        *Pool
+	check       cc.MailBatchChecker // each batch's check before it is proposed
 }
 
 // Status is the channel's state on this node (/v1/status "mail").
@@ -396,16 +399,20 @@ func (c *Channel) session(ctx context.Context, m cc.Mail, ok func()) error {
 	ok()
 	c.log().Info("mail: watching the mailbox", "server", server(m.IMAP), "mailbox", m.IMAP.Mailbox, "idle", idle, "uid_validity", sel.UIDValidity)
 	poll := time.Duration(m.IMAP.PollSeconds) * time.Second
-	var expunged time.Time
 	for {
 		if err := c.ingestFresh(sctx, cl, sel.UIDValidity); err != nil {
 			return end(err)
 		}
-		if now := c.now(); now.Sub(expunged) >= orDefault(c.ExpungeEvery, time.Hour) {
+		// Handled messages are expunged in the nightly data-maintenance
+		// window (mail.md): once after each maintenance the cluster ran,
+		// noticed within a poll; a node that has just become the leader
+		// does the latest one's (an expunge removes only what retention
+		// allows, so doing it again is harmless).
+		if last := c.Engine.LastMaintenance(); last != 0 && last != c.expungedFor.Load() {
 			if err := c.expunge(cl, m, sel.UIDValidity); err != nil {
 				return end(err)
 			}
-			expunged = now
+			c.expungedFor.Store(last)
 		}
 		if idle {
 			err = waitIdle(sctx, cl, newMail, poll)

@@ -379,8 +379,10 @@ func TestContentSessionCeiling(t *testing.T) {
 	}
 }
 
-// Handled messages older than retention_days are expunged; those whose
-// contact is still waiting, and recent ones, stay.
+// Handled messages older than retention_days are expunged in the
+// nightly data-maintenance window: after the engine's daily maintenance
+// ran, not before; those whose contact is still waiting, and recent ones,
+// stay.
 func TestChannelExpungesAfterRetention(t *testing.T) {
 	srv := dovecottest.Start(t, dovecottest.Options{})
 	old := time.Now().Add(-40 * 24 * time.Hour)
@@ -392,18 +394,40 @@ func TestChannelExpungesAfterRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := newEngineStore(t, mailConfig(srv, "")+"  retention_days: 30\n")
-	ch := &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond, ExpungeEvery: 50 * time.Millisecond}
+	ch := &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond}
 	stop := runChannel(t, ch)
 	waitFor(t, "the contacts", 20*time.Second, func() bool { return len(st.contacts()) == 3 })
-	stop()
 	v, _ := st.e.MailView()
 	for _, uid := range []uint32{1, 4} { // the customer gave up: the contact ends
 		if _, err := st.Propose(context.Background(), cc.TypeCallRemoteHangup, cc.RemoteHangupRequest{Call: cc.MailContactID(v, uid)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	runChannel(t, &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond, ExpungeEvery: 50 * time.Millisecond})
-	waitFor(t, "the expunge", 20*time.Second, func() bool { n, err := srv.Count("INBOX"); return err == nil && n == 2 })
+	// No maintenance has run: a message ingested after the hang-ups
+	// proves the session went round its loop, and nothing was expunged.
+	if _, err := srv.Append("INBOX", testMessage("support@example.org", "after")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the fourth contact", 20*time.Second, func() bool { return len(st.contacts()) == 4 })
+	if n, err := srv.Count("INBOX"); err != nil || n != 5 || ch.Status().Expunged != 0 {
+		t.Fatalf("%d messages left, %d expunged (%v) before any maintenance ran", n, ch.Status().Expunged, err)
+	}
+	// The daily maintenance: a tick schedules it, a tick at its time
+	// (03:00 UTC by default) runs it; the session notices within a poll.
+	tick := func(at time.Time) {
+		st.mu.Lock()
+		st.now = func() time.Time { return at }
+		st.mu.Unlock()
+		if _, err := st.Propose(context.Background(), cc.TypeClockTick, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick(time.Now())
+	tick(time.Now().Add(25 * time.Hour))
+	if st.e.LastMaintenance() == 0 {
+		t.Fatal("the maintenance did not run")
+	}
+	waitFor(t, "the expunge", 20*time.Second, func() bool { n, err := srv.Count("INBOX"); return err == nil && n == 3 })
 	c, err := srv.Dial()
 	if err != nil {
 		t.Fatal(err)
@@ -416,8 +440,20 @@ func TestChannelExpungesAfterRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(found.AllUIDs()); got != "[2 4]" {
-		t.Fatalf("UIDs left %s, want [2 4] (the old waiting one and the recent one)", got)
+	if got := fmt.Sprint(found.AllUIDs()); got != "[2 4 5]" {
+		t.Fatalf("UIDs left %s, want [2 4 5] (the old waiting one and the recent ones)", got)
+	}
+	if s := ch.Status(); s.Expunged != 2 {
+		t.Fatalf("status %+v: want 2 expunged", s)
+	}
+	// Once a maintenance: a new leader's channel does the latest one's
+	// again (nothing left to remove), this one does not repeat it.
+	stop()
+	ch2 := &Channel{Store: st, Engine: st.e, MinBackoff: 20 * time.Millisecond}
+	runChannel(t, ch2)
+	waitFor(t, "the second channel's pass", 20*time.Second, func() bool { return ch2.expungedFor.Load() == st.e.LastMaintenance() })
+	if n, err := srv.Count("INBOX"); err != nil || n != 3 {
+		t.Fatalf("%d messages left (%v)", n, err)
 	}
 }
 
