@@ -65,9 +65,10 @@ type Channel struct {
 	// the server (default 1 s and 60 s); CheckEvery is how often a
 	// session checks leadership and settings (default 200 ms).
 	MinBackoff, MaxBackoff, CheckEvery time.Duration
-	mu                                 sync.Mutex
-	st                                 Status
-	alarmed                            bool // the current outage was reported
+
+	mu      sync.Mutex
+	st      Status
+	alarmed bool // the current outage was reported
 	// expungedFor is the maintenance (Engine.LastMaintenance) after
 	// which this node last expunged handled messages.
 	expungedFor atomic.Int64
