@@ -178,6 +178,10 @@ type MailMessage struct {
 	Received    int64  `json:"received"`
 	// Previous is the ended contact whose thread this one continues.
 	Previous string `json:"previous,omitempty"`
+	// References are the Message-IDs the message answered, oldest first,
+	// separated by spaces (its References and In-Reply-To, at most
+	// MaxMailThread): a reply's References continue them.
+	References string `json:"references,omitempty"`
 	// Answers are the UIDs of the customer's later messages threaded
 	// onto this contact.
 	Answers []uint32 `json:"answers,omitempty"`
@@ -401,7 +405,7 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 	pos := e.enterQueue(c, q)
 	e.emitQueued(c, pos, "new")
 	m := &MailMessage{Contact: id, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID, From: p.From,
-		Alias: alias.Address, Subject: p.Subject, Queue: q.ID, Received: e.now, Previous: previous}
+		Alias: alias.Address, Subject: p.Subject, Queue: q.ID, Received: e.now, Previous: previous, References: threadRefs(p.Thread)}
 	if ms.Messages == nil {
 		ms.Messages = map[string]*MailMessage{}
 	}
@@ -418,6 +422,29 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 		Previous: previous}.AppendJSON(e.evBuf)
 	e.emitted(EvMailReceived)
 	return MailResult{Contact: id, Queue: q.ID}
+}
+
+// threadRefs is a message's thread (MailReceivedRequest.Thread: newest
+// first) oldest first, separated by spaces; "" for none.
+func threadRefs(thread []string) string {
+	switch len(thread) {
+	case 0:
+		return ""
+	case 1:
+		return thread[0]
+	}
+	n := len(thread) - 1
+	for _, id := range thread {
+		n += len(id)
+	}
+	b := make([]byte, 0, n)
+	for i := len(thread) - 1; i >= 0; i-- {
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, thread[i]...)
+	}
+	return string(b)
 }
 
 // pruneMail forgets, at the daily maintenance, the messages received

@@ -400,6 +400,21 @@ func TestMailThreading(t *testing.T) {
 	if m, _ := h.e.MailMessageOf("mail-1-4"); m.Previous != "mail-1-1" {
 		t.Fatalf("previous %q", m.Previous)
 	}
+	// A reply's References continue the thread the message answered
+	// (oldest first), then the message; a forward's name the message.
+	h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 5, After: 4, MessageID: "<c3@cust>", From: "cust@example.com",
+		Thread: []string{"<c2@cust>", "<c1@cust>", "<c0@cust>"}})
+	o = h.ok(TypeMailReply, MailReplyRequest{Reply: "r2", Contact: "mail-1-5", Body: "Yes."}).(OutboxEntry)
+	if o.InReplyTo != "<c3@cust>" || o.References != "<c0@cust> <c1@cust> <c2@cust> <c3@cust>" {
+		t.Fatalf("reply threading: in-reply-to %q, references %q", o.InReplyTo, o.References)
+	}
+	o = h.ok(TypeMailForward, MailReplyRequest{Reply: "f2", Contact: "mail-1-5", Forward: "tech@partner.example", Body: "FYI"}).(OutboxEntry)
+	if o.InReplyTo != "" || o.References != "<c3@cust>" {
+		t.Fatalf("forward threading: in-reply-to %q, references %q", o.InReplyTo, o.References)
+	}
+	if o := h.ok(TypeMailReply, MailReplyRequest{Reply: "r3", Contact: "mail-1-4", Body: "x"}).(OutboxEntry); o.References != "<a2@cust> <a3@cust>" {
+		t.Fatalf("reply to a one-message thread: references %q", o.References)
+	}
 }
 
 // A fetch's messages in one command: all or none, each on the watermark

@@ -120,8 +120,12 @@ type OutboxEntry struct {
 	Subject string `json:"subject"`
 	// MessageID is the reply's own (<reply.contact@alias-domain>): an
 	// answer to it threads onto the contact.
-	MessageID  string `json:"message_id,omitempty"`
-	InReplyTo  string `json:"in_reply_to,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	InReplyTo string `json:"in_reply_to,omitempty"`
+	// References are the Message-IDs of the thread, oldest first,
+	// separated by spaces: a reply's, those the customer's message
+	// answered and then its own (RFC 5322 3.6.4); a forward's, the
+	// message forwarded.
 	References string `json:"references,omitempty"`
 	Body       string `json:"body,omitempty"`
 	State      string `json:"state"`
@@ -213,9 +217,9 @@ func (e *Engine) cmdMailReply(env command.Envelope) (any, error) {
 	}
 	o := &OutboxEntry{ID: p.Reply, Contact: p.Contact, Agent: p.Agent, From: from, To: m.From, Subject: subject,
 		MessageID: "<" + p.Reply + "." + p.Contact + "@" + domainOf(from) + ">",
-		InReplyTo: m.MessageID, References: m.MessageID, Body: p.Body, State: OutboxQueued, Queued: e.now}
+		InReplyTo: m.MessageID, References: joinRefs(m.References, m.MessageID), Body: p.Body, State: OutboxQueued, Queued: e.now}
 	if forward {
-		o.Kind, o.To, o.InReplyTo = OutboxForward, p.Forward, ""
+		o.Kind, o.To, o.InReplyTo, o.References = OutboxForward, p.Forward, "", m.MessageID
 	}
 	return e.queueOutbox(ms, o), nil
 }
@@ -276,6 +280,18 @@ func (e *Engine) outboxReady(id, body string) (*Mail, *MailState, error) {
 
 // queueOutbox adds o to the outbox and its Message-ID to the index (an
 // answer to it threads onto its contact).
+// joinRefs is a thread's Message-IDs followed by id, separated by spaces
+// (either may be empty).
+func joinRefs(thread, id string) string {
+	switch {
+	case thread == "":
+		return id
+	case id == "":
+		return thread
+	}
+	return thread + " " + id
+}
+
 func (e *Engine) queueOutbox(ms *MailState, o *OutboxEntry) OutboxEntry {
 	if ms == nil {
 		ms = &MailState{}

@@ -192,8 +192,8 @@ func temporary(err error) bool {
 }
 
 // Compose builds an outbox entry's message. A reply: From the alias, To
-// the customer, threaded on the message answered (In-Reply-To,
-// References). A forward: From the alias, To the address forwarded to,
+// the customer, threaded on the message answered (In-Reply-To, and
+// References: the thread it answered and itself). A forward: From the alias, To the address forwarded to,
 // References the message, which original is, attached
 // (message/rfc822) after the agent's text. Both carry our
 // X-Tandem-Contact. A report: From the address it is sent on behalf of,
@@ -214,8 +214,14 @@ func Compose(o cc.OutboxEntry, date time.Time, original []byte) ([]byte, error) 
 	if id := strings.Trim(o.InReplyTo, "<>"); id != "" {
 		h.SetMsgIDList("In-Reply-To", []string{id})
 	}
-	if id := strings.Trim(o.References, "<>"); id != "" {
-		h.SetMsgIDList("References", []string{id})
+	var refs []string
+	for id := range strings.FieldsSeq(o.References) {
+		if id = strings.Trim(id, "<>"); id != "" {
+			refs = append(refs, id)
+		}
+	}
+	if len(refs) > 0 {
+		h.SetMsgIDList("References", refs)
 	}
 	if o.Contact != "" {
 		h.Set(HeaderContact, o.Contact)

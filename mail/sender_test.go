@@ -458,3 +458,23 @@ func TestComposeForwardAndReport(t *testing.T) {
 		t.Fatalf("report headers %v", m.Header.Map())
 	}
 }
+
+// A reply's References list the thread, oldest first, as the engine
+// recorded it (space-separated, each in angle brackets).
+func TestComposeReplyReferences(t *testing.T) {
+	o := cc.OutboxEntry{ID: "r1", Contact: "mail-1-3", From: "support@example.org", To: "c@example.com", Subject: "Re: Help",
+		MessageID: "<r1.mail-1-3@example.org>", InReplyTo: "<c3@cust>", References: "<c0@cust> <c1@cust>  <c3@cust>", Body: "Done."}
+	b, err := Compose(o, time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := gomail.CreateReader(strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, _ := m.Header.MsgIDList("References")
+	irt, _ := m.Header.MsgIDList("In-Reply-To")
+	if fmt.Sprint(refs) != "[c0@cust c1@cust c3@cust]" || fmt.Sprint(irt) != "[c3@cust]" {
+		t.Fatalf("references %v, in-reply-to %v:\n%s", refs, irt, b)
+	}
+}
