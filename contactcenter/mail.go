@@ -178,10 +178,14 @@ type MailMessage struct {
 	Received    int64  `json:"received"`
 	// Previous is the ended contact whose thread this one continues.
 	Previous string `json:"previous,omitempty"`
-	// References are the Message-IDs the message answered, oldest first,
-	// separated by spaces (its References and In-Reply-To, at most
-	// MaxMailThread): a reply's References continue them.
+	// References are the Message-IDs the customer's latest message
+	// answered, oldest first, separated by spaces (its References and
+	// In-Reply-To, at most MaxMailThread): a reply's References continue
+	// them.
 	References string `json:"references,omitempty"`
+	// LastAnswer is the Message-ID of the customer's latest answer that
+	// joined the contact ("" none): a reply answers it (In-Reply-To).
+	LastAnswer string `json:"last_answer,omitempty"`
 	// Answers are the UIDs of the customer's later messages threaded
 	// onto this contact.
 	Answers []uint32 `json:"answers,omitempty"`
@@ -379,6 +383,7 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 			m := ms.Messages[c]
 			m.Answers = append(m.Answers, p.UID)
 			if p.MessageID != "" {
+				m.LastAnswer, m.References = p.MessageID, threadRefs(p.Thread)
 				if ms.ByMessageID == nil {
 					ms.ByMessageID = map[string]string{}
 				}

@@ -391,6 +391,12 @@ func TestMailThreading(t *testing.T) {
 	if m, _ := h.e.MailMessageOf("mail-1-1"); fmt.Sprint(m.Answers) != "[2 3]" {
 		t.Fatalf("answers %v", m.Answers)
 	}
+	// A reply now answers the customer's latest message, continuing its
+	// thread.
+	o = h.ok(TypeMailReply, MailReplyRequest{Reply: "r1b", Contact: "mail-1-1", Body: "Noted."}).(OutboxEntry)
+	if o.InReplyTo != "<a2@cust>" || o.References != "<q@cust> <unknown@x> <a2@cust>" {
+		t.Fatalf("reply after answers: in-reply-to %q, references %q", o.InReplyTo, o.References)
+	}
 	// The contact ends; the next answer is a new contact continuing it.
 	h.ok(TypeCallRemoteHangup, RemoteHangupRequest{Call: "mail-1-1"})
 	r = h.ok(TypeMailReceived, MailReceivedRequest{UIDValidity: 1, UID: 4, After: 3, MessageID: "<a3@cust>", From: "cust@example.com", Thread: []string{"<a2@cust>"}}).(MailResult)

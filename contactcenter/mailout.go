@@ -217,7 +217,11 @@ func (e *Engine) cmdMailReply(env command.Envelope) (any, error) {
 	}
 	o := &OutboxEntry{ID: p.Reply, Contact: p.Contact, Agent: p.Agent, From: from, To: m.From, Subject: subject,
 		MessageID: "<" + p.Reply + "." + p.Contact + "@" + domainOf(from) + ">",
-		InReplyTo: m.MessageID, References: joinRefs(m.References, m.MessageID), Body: p.Body, State: OutboxQueued, Queued: e.now}
+		InReplyTo: m.MessageID, Body: p.Body, State: OutboxQueued, Queued: e.now}
+	if m.LastAnswer != "" {
+		o.InReplyTo = m.LastAnswer // the customer's latest message
+	}
+	o.References = joinRefs(m.References, o.InReplyTo)
 	if forward {
 		o.Kind, o.To, o.InReplyTo, o.References = OutboxForward, p.Forward, "", m.MessageID
 	}

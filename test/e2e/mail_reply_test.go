@@ -56,7 +56,9 @@ func mailbox(t *testing.T, srv *dovecottest.Server, address string) [][]byte {
 // once through Postfix (STARTTLS, SMTP AUTH) and is delivered once into
 // the customer's mailbox in Dovecot, from the alias the customer wrote
 // to, threaded on the customer's message; the reply coming back into the
-// channel's mailbox (a copy) becomes no contact.
+// channel's mailbox (a copy) becomes no contact; the customer's answer
+// joins the contact, and the next reply answers it (In-Reply-To,
+// References continuing its thread).
 func TestMailReply(t *testing.T) {
 	srv, pf := startMailPeers(t, true)
 	n := newNode(t, "r1")
@@ -155,5 +157,31 @@ func TestMailReply(t *testing.T) {
 	}
 	if !strings.Contains(n.log(), "mail: answer joined its contact") {
 		t.Fatalf("the answer did not join contact %s", contact)
+	}
+	// The next reply answers Ann's answer, continuing its thread.
+	body, _ = json.Marshal(map[string]string{"contact": contact, "body": "Deal.\n"})
+	req, _ := http.NewRequest(http.MethodPost, n.url("/v1/mail/replies"), bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+n.tokenValue())
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/mail/replies: %d %s", resp.StatusCode, rb)
+	}
+	waitFor(t, waitShort, "the second reply in Ann's mailbox", func() (bool, string) {
+		got := len(mailbox(t, srv, ann))
+		return got == 2, fmt.Sprintf("%d messages\n%s", got, pf.Logs())
+	})
+	m, err = gomail.CreateReader(bytes.NewReader(mailbox(t, srv, ann)[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	irt, _ = m.Header.MsgIDList("In-Reply-To")
+	refs, _ = m.Header.MsgIDList("References")
+	if fmt.Sprint(irt) != "[q-2@customer.example]" || fmt.Sprint(refs) != fmt.Sprintf("[q-1@customer.example %s q-2@customer.example]", replyID) {
+		t.Fatalf("second reply: In-Reply-To %v, References %v", irt, refs)
 	}
 }
