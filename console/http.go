@@ -469,19 +469,28 @@ func (h *Handler) chatMessages(w http.ResponseWriter, r *http.Request, a Actor) 
 	})
 }
 
-// mailContent is an e-mail contact's message — its headers, text, HTML
-// and the attachments' names, types and sizes — fetched from the mailbox
-// on demand (Service.MailContent), for an agent who may read it
-// (mayReadMail); to anyone else the contact does not exist.
+// mailContent is a message of an e-mail contact — its headers, text,
+// HTML and the attachments' names, types and sizes; ?uid= one of the
+// customer's answers that joined it — fetched from the mailbox on demand
+// (Service.MailContent), for an agent who may read it (mayReadMail); to
+// anyone else the contact does not exist.
 func (h *Handler) mailContent(w http.ResponseWriter, r *http.Request, a Actor) {
 	id := r.PathValue("contact")
+	var uid uint64
+	if v := r.URL.Query().Get("uid"); v != "" {
+		var err error
+		if uid, err = strconv.ParseUint(v, 10, 32); err != nil || uid == 0 {
+			apierr.Write(w, apierr.Errorf(apierr.BadRequest, "uid: one of the contact's messages (its UID)").WithField("uid"))
+			return
+		}
+	}
 	h.readThen(w, r, func() (any, error) {
 		if h.Service.MailContent == nil || !h.Service.mayReadMail(a, id) {
 			return nil, apierr.Errorf(apierr.NotFound, "no e-mail contact %s of yours", apierr.Quote(id))
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), mailContentTimeout)
 		defer cancel()
-		return h.Service.MailContent(ctx, id)
+		return h.Service.MailContent(ctx, id, uint32(uid))
 	})
 }
 

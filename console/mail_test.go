@@ -111,19 +111,26 @@ func TestMailContent(t *testing.T) {
 `)
 	var fetched []string
 	fail := error(nil)
-	r.svc.MailContent = func(ctx context.Context, contact string) (any, error) {
+	r.svc.MailContent = func(ctx context.Context, contact string, uid uint32) (any, error) {
+		if uid != 0 {
+			contact += fmt.Sprintf("#%d", uid)
+		}
 		fetched = append(fetched, contact)
 		if fail != nil {
 			return nil, fail
 		}
-		return map[string]string{"text": "the message of " + contact}, nil
+		return map[string]string{"text": "the message of " + contact}, nil // mail-1-1, or mail-1-1#uid
 	}
 	ann := r.login("ann", "ann-password")
 	ben := r.login("ben", "ben-password")
 	bob := r.login("bob", "bob-password")
-	read := func(token, contact string) reply {
+	read := func(token, contact string, query ...string) reply {
 		t.Helper()
-		return r.call("GET", r.public.URL+"/console/api/v1/mail/"+contact+"/content", token, nil)
+		q := ""
+		if len(query) > 0 {
+			q = "?" + query[0]
+		}
+		return r.call("GET", r.public.URL+"/console/api/v1/mail/"+contact+"/content"+q, token, nil)
 	}
 	check := func(what string, rep reply, want int) {
 		t.Helper()
@@ -159,8 +166,16 @@ func TestMailContent(t *testing.T) {
 	check("ann, on her line", read(ann, "mail-1-1"), 200)
 	check("ben, on ann's line", read(ben, "mail-1-1"), 404)
 	check("ann, no such contact", read(ann, "mail-1-2"), 404)
-	if len(fetched) != 3 {
-		t.Fatalf("fetched %q, want only for ann's three reads", fetched)
+	if rep := read(ann, "mail-1-1", "uid=7"); rep.code != 200 || !strings.Contains(rep.raw, "mail-1-1#7") {
+		t.Fatalf("ann, an answer: %d %s", rep.code, rep.raw)
+	}
+	for _, bad := range []string{"0", "x", "4294967296"} {
+		if rep := read(ann, "mail-1-1", "uid="+bad); rep.code != 400 || rep.body["field"] != "uid" {
+			t.Fatalf("uid=%s: %d %s", bad, rep.code, rep.raw)
+		}
+	}
+	if fmt.Sprint(fetched) != "[mail-1-1 mail-1-1 mail-1-1 mail-1-1#7]" {
+		t.Fatalf("fetched %q, want only for ann's four reads", fetched)
 	}
 	check("admin", r.call("GET", r.admin.URL+"/v1/console/mail/mail-1-1/content", "", nil), 200)
 	fail = apierr.Errorf(apierr.Unavailable, "the mail server is down")

@@ -36,10 +36,12 @@ type Service struct {
 	// NewID chooses the IDs of calls an operation creates; nil means
 	// cluster.NewID.
 	NewID func() string
-	// MailContent fetches an e-mail contact's message on demand (package
-	// mail's ContentReader: the leader reads the mailbox, a follower asks
-	// the leader); nil when the channel is not served.
-	MailContent func(ctx context.Context, contact string) (any, error)
+	// MailContent fetches a message of an e-mail contact on demand (uid
+	// 0: the one it was made of; else one of the customer's answers that
+	// joined it): package mail's ContentReader, the leader reading the
+	// mailbox, a follower asking the leader. Nil when the channel is not
+	// served.
+	MailContent func(ctx context.Context, contact string, uid uint32) (any, error)
 
 	throttleOnce sync.Once
 	throttle     *loginThrottle

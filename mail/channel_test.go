@@ -331,7 +331,7 @@ func TestContentSessionCeiling(t *testing.T) {
 						defer wg.Done()
 						ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 						defer cancel()
-						c, err := ch.Content(ctx, contact)
+						c, err := ch.Content(ctx, contact, 0)
 						mu.Lock()
 						defer mu.Unlock()
 						if err != nil {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tandemcc/tandem/cluster"
@@ -28,8 +29,9 @@ import (
 type Handler struct {
 	Store  Store
 	Engine OutboxEngine
-	// Channel serves GET /v1/mail/contacts/{contact}/content (the
-	// leader's: only it opens IMAP sessions).
+	// Channel serves GET /v1/mail/contacts/{contact}/content[?uid=]
+	// (the leader's: only it opens IMAP sessions; a follower's
+	// ContentReader asks it).
 	Channel *Channel
 }
 
@@ -46,12 +48,32 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 90*time.Second)
 	defer cancel()
-	c, err := h.Channel.Content(ctx, r.PathValue("contact"))
+	uid, err := uidParam(r)
+	if err != nil {
+		apierr.Write(w, err)
+		return
+	}
+	c, err := h.Channel.Content(ctx, r.PathValue("contact"), uid)
 	if err != nil {
 		apierr.Write(w, err)
 		return
 	}
 	writeJSON(w, c)
+}
+
+// uidParam is a content request's ?uid= (0 when absent): which message
+// of the contact, the one it was made of or one of the answers that
+// joined it.
+func uidParam(r *http.Request) (uint32, error) {
+	v := r.URL.Query().Get("uid")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return 0, apierr.Errorf(apierr.BadRequest, "uid: a message's UID (1-4294967295)").WithField("uid")
+	}
+	return uint32(n), nil
 }
 
 // ReplyRequest is the body of POST /v1/mail/replies.

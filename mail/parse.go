@@ -165,6 +165,10 @@ type Content struct {
 	Attachments []Attachment `json:"attachments,omitempty"`
 	// Truncated: the text was longer than MaxBodyBytes.
 	Truncated bool `json:"truncated,omitempty"`
+	// UID is the message's in the mailbox; Answers are the UIDs of the
+	// customer's answers that joined its contact (Channel.Content).
+	UID     uint32   `json:"uid,omitempty"`
+	Answers []uint32 `json:"answers,omitempty"`
 }
 
 // Attachment is one attachment of a message.

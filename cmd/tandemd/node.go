@@ -348,8 +348,8 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 	// The operations API: sessions are signed with a key derived from the
 	// admin token, which every member shares, so they survive failover.
 	svc := &console.Service{Store: store, Engine: engine, Hub: hub, Sessions: console.NewSessions(token, 0, now),
-		MailContent: func(ctx context.Context, contact string) (any, error) {
-			return mail.ContentReader{Channel: mailCh, Leader: store}.Content(ctx, contact)
+		MailContent: func(ctx context.Context, contact string, uid uint32) (any, error) {
+			return mail.ContentReader{Channel: mailCh, Leader: store}.Content(ctx, contact, uid)
 		}}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
 		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},

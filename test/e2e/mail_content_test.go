@@ -16,8 +16,9 @@ import (
 // TestMailContentOnFollower: an agent whose console is connected to a
 // follower reads the e-mail contact offered to it — its text decoded and
 // its attachment listed — through the console API of that follower,
-// which asks the leader (only the leader opens IMAP sessions); an agent
-// the contact is not offered to reads nothing. Dovecot is real; the
+// which asks the leader (only the leader opens IMAP sessions), and then
+// the customer's answer that joined the contact, by its UID; an agent the
+// contact is not offered to reads nothing. Dovecot is real; the
 // message is fetched from it on demand.
 func TestMailContentOnFollower(t *testing.T) {
 	besideTheBurst(t)
@@ -86,6 +87,25 @@ agents:
 	}
 	if a, _ := atts[0].(map[string]any); a["filename"] != "plan.pdf" || a["content_type"] != "application/pdf" {
 		t.Fatalf("attachment %v", atts[0])
+	}
+	// Zoe answers; the answer joins the contact, and the agent reads it
+	// by its UID, which the first message's content lists.
+	answer := "From: Zoe <zoe@customer.example>\r\nTo: sales@example.org\r\nSubject: Re: Devis\r\n" +
+		"Message-ID: <c-2@customer.example>\r\nIn-Reply-To: <c-1@customer.example>\r\n\r\nPour 12 tasses.\r\n"
+	uid2, err := srv.Append("INBOX", []byte(answer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, waitShort, "the answer listed with the contact's message", func() (bool, string) {
+		code, out := ann.do("GET", path, nil)
+		return code == http.StatusOK && fmt.Sprint(out["answers"]) == fmt.Sprintf("[%d]", uid2), fmt.Sprintf("%d %v", code, out)
+	})
+	code, out = ann.do("GET", fmt.Sprintf("%s?uid=%d", path, uid2), nil)
+	if code != http.StatusOK || strings.TrimSpace(fmt.Sprint(out["text"])) != "Pour 12 tasses." || out["message_id"] != "<c-2@customer.example>" || out["uid"] != float64(uid2) {
+		t.Fatalf("the answer through %s: %d %q", f.name(), code, out)
+	}
+	if code, out := ann.do("GET", fmt.Sprintf("%s?uid=%d", path, uid2+5), nil); code != http.StatusNotFound {
+		t.Fatalf("a UID not of the contact: %d %v", code, out)
 	}
 	// Ben serves support, not sales: the contact is not his to read.
 	if code, out := ben.do("GET", path, nil); code != http.StatusNotFound {
