@@ -295,6 +295,7 @@ func (s *Store) LeaderGet(ctx context.Context, path string, out any) error {
 		return fmt.Errorf("building %s: %w", path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	req.Header.Set(FromMemberHeader, s.cfg.NodeID)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -316,6 +317,12 @@ func (s *Store) LeaderGet(ctx context.Context, path string, out any) error {
 	}
 	return nil
 }
+
+// FromMemberHeader marks a request LeaderGet sends (its value the
+// sending member's ID): the receiver answers it itself and never asks
+// another member in turn, so a request cannot go round the cluster
+// while leadership moves.
+const FromMemberHeader = "X-Tandem-From-Member"
 
 // maxLeaderGet bounds an answer LeaderGet reads.
 const maxLeaderGet = 64 << 20

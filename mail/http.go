@@ -30,9 +30,12 @@ type Handler struct {
 	Store  Store
 	Engine OutboxEngine
 	// Channel serves GET /v1/mail/contacts/{contact}/content[?uid=]
-	// (the leader's: only it opens IMAP sessions; a follower's
-	// ContentReader asks it).
+	// (the leader's: only it opens IMAP sessions); on a follower Leader
+	// asks the leader for it (ContentReader), unless the request came
+	// from another member (cluster.FromMemberHeader): then 503
+	// not_leader.
 	Channel *Channel
+	Leader  Leader
 }
 
 // Routes registers the routes on mux.
@@ -53,7 +56,12 @@ func (h *Handler) content(w http.ResponseWriter, r *http.Request) {
 		apierr.Write(w, err)
 		return
 	}
-	c, err := h.Channel.Content(ctx, r.PathValue("contact"), uid)
+	var c Content
+	if h.Leader != nil && r.Header.Get(cluster.FromMemberHeader) == "" {
+		c, err = ContentReader{Channel: h.Channel, Leader: h.Leader}.Content(ctx, r.PathValue("contact"), uid)
+	} else {
+		c, err = h.Channel.Content(ctx, r.PathValue("contact"), uid)
+	}
 	if err != nil {
 		apierr.Write(w, err)
 		return

@@ -353,7 +353,7 @@ func startNode(ctx context.Context, o options, logger *slog.Logger, rawLog io.Wr
 		}}
 	api := &ops.Server{Store: store, Engine: engine, Token: token, Logger: logger, Registry: reg, Replication: repl,
 		Standby:  &standby.Handler{Receiver: receiver, Target: standbyTarget, Hash: engine.Hash, Logger: logger},
-		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent, Mail: mailCh, MailRoutes: &mail.Handler{Store: store, Engine: engine, Channel: mailCh},
+		BenchAPI: o.BenchAPI, Backup: bk, SNMP: agent, Mail: mailCh, MailRoutes: &mail.Handler{Store: store, Engine: engine, Channel: mailCh, Leader: store},
 		Console: &console.Handler{Service: svc, AdminActor: true, Logger: logger}}
 	if repl != nil {
 		ops.RegisterReplication(reg, repl)

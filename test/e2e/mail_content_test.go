@@ -16,7 +16,8 @@ import (
 // TestMailContentOnFollower: an agent whose console is connected to a
 // follower reads the e-mail contact offered to it — its text decoded and
 // its attachment listed — through the console API of that follower,
-// which asks the leader (only the leader opens IMAP sessions), and then
+// which asks the leader (only the leader opens IMAP sessions), as the
+// follower's admin API does for an integration, and then
 // the customer's answer that joined the contact, by its UID; an agent the
 // contact is not offered to reads nothing. Dovecot is real; the
 // message is fetched from it on demand.
@@ -87,6 +88,10 @@ agents:
 	}
 	if a, _ := atts[0].(map[string]any); a["filename"] != "plan.pdf" || a["content_type"] != "application/pdf" {
 		t.Fatalf("attachment %v", atts[0])
+	}
+	// An integration asking the follower's admin API is answered too.
+	if code, b, err := f.get("/v1/mail/contacts/"+contact+"/content", true); err != nil || code != http.StatusOK || !strings.Contains(string(b), `"filename":"plan.pdf"`) {
+		t.Fatalf("GET /v1/mail/contacts/%s/content on %s: %d %s %v", contact, f.name(), code, b, err)
 	}
 	// Zoe answers; the answer joins the contact, and the agent reads it
 	// by its UID, which the first message's content lists.
