@@ -65,6 +65,16 @@ func TestMailSettingsValidation(t *testing.T) {
 		{"blocked empty", func(m *Mail) { m.BlockedSenders = []string{" "} }, "mail.blocked_senders[0]"},
 		{"blocked hyphen", func(m *Mail) { m.BlockedSenders = []string{"-x.example"} }, "mail.blocked_senders[0]"},
 		{"blocked duplicate", func(m *Mail) { m.BlockedSenders = []string{"@Example.net", "example.NET"} }, "mail.blocked_senders[1]"},
+		{"verdict header", func(m *Mail) { m.Verdicts = []MailVerdict{{Header: "X Spam", Value: "yes", Reason: "spam"}} }, "mail.verdict_headers[0].header"},
+		{"verdict value", func(m *Mail) { m.Verdicts = []MailVerdict{{Header: "X-Spam", Value: " ", Reason: "spam"}} }, "mail.verdict_headers[0].value"},
+		{"verdict reason", func(m *Mail) {
+			m.Verdicts = []MailVerdict{{Header: "X-A", Value: "yes", Reason: "virus"}, {Header: "X-B", Value: "yes", Reason: "blocked"}}
+		}, "mail.verdict_headers[1].reason"},
+		{"verdicts too many", func(m *Mail) {
+			for i := 0; i <= MaxMailVerdicts; i++ {
+				m.Verdicts = append(m.Verdicts, MailVerdict{Header: fmt.Sprintf("X-V%d", i), Value: "yes", Reason: "spam"})
+			}
+		}, "mail.verdict_headers"},
 		{"blocked too many", func(m *Mail) {
 			for i := 0; i <= MaxMailBlockedSenders; i++ {
 				m.BlockedSenders = append(m.BlockedSenders, fmt.Sprintf("d%d.example", i))

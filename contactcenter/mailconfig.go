@@ -31,6 +31,20 @@ type Mail struct {
 	// (spam@example.net) or a domain (example.net or @example.net), which
 	// also blocks its subdomains. Kept in lower case.
 	BlockedSenders []string `yaml:"blocked_senders" json:"blocked_senders,omitempty"`
+	// Verdicts are the headers of the operator's own mail filters by
+	// which a message is recorded but never routed, beside the standard
+	// ones the channel always reads (SpamAssassin's, Rspamd's,
+	// clamav-milter's).
+	Verdicts []MailVerdict `yaml:"verdict_headers" json:"verdict_headers,omitempty"`
+}
+
+// MailVerdict is one verdict header: a message with a field Header whose
+// value starts with Value (compared without case, followed by nothing or
+// not a letter) is skipped with Reason, spam or virus.
+type MailVerdict struct {
+	Header string `yaml:"header" json:"header"`
+	Value  string `yaml:"value" json:"value"`
+	Reason string `yaml:"reason" json:"reason"`
 }
 
 // MailIMAP is where the mailbox is and how to reach it.
@@ -95,6 +109,8 @@ const (
 	// MaxMailBlockedSenders bounds mail.blocked_senders (each message's
 	// sender is compared with every entry).
 	MaxMailBlockedSenders = 1000
+	// MaxMailVerdicts bounds mail.verdict_headers.
+	MaxMailVerdicts = 20
 	// MaxMailPasswordLen bounds the IMAP and SMTP passwords.
 	MaxMailPasswordLen = 256
 	// MaxPathLen bounds file paths (the CA file).
@@ -135,6 +151,7 @@ func mailEvent(m Mail) MailEvent {
 func (m Mail) clone() Mail {
 	m.Aliases = append([]MailAlias(nil), m.Aliases...)
 	m.BlockedSenders = append([]string(nil), m.BlockedSenders...)
+	m.Verdicts = append([]MailVerdict(nil), m.Verdicts...)
 	return m
 }
 
@@ -318,6 +335,22 @@ func checkMail(m Mail) (Mail, error) {
 		blocked[b] = true
 		m.BlockedSenders[i] = b
 	}
+	if len(m.Verdicts) > MaxMailVerdicts {
+		return Mail{}, fieldErr("mail.verdict_headers", "%d rules, at most %d", len(m.Verdicts), MaxMailVerdicts)
+	}
+	for i, v := range m.Verdicts {
+		f := fmt.Sprintf("mail.verdict_headers[%d]", i)
+		if !headerName(v.Header) {
+			return Mail{}, fieldErr(f+".header", "%q is not a header field name (1-%d of A-Z a-z 0-9 -)", v.Header, MaxKeywordLen*2)
+		}
+		if strings.TrimSpace(v.Value) == "" {
+			return Mail{}, fieldErr(f+".value", "required: the verdict's word, e.g. YES")
+		}
+		if v.Reason != MailSkipSpam && v.Reason != MailSkipVirus {
+			return Mail{}, fieldErr(f+".reason", "%q is not a reason (spam or virus)", v.Reason)
+		}
+		m.Verdicts[i].Value = strings.TrimSpace(v.Value)
+	}
 	if m.RetentionDays == 0 {
 		m.RetentionDays = DefaultMailRetentionDays
 	}
@@ -348,6 +381,20 @@ func plausibleAddress(s string) bool {
 		return false
 	}
 	return !strings.ContainsAny(s, " \t<>\"(),;")
+}
+
+// headerName: a message header field's name as filters write them.
+func headerName(s string) bool {
+	if s == "" || len(s) > MaxKeywordLen*2 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // plausibleDomain: dot-separated labels of letters, digits and hyphens,

@@ -514,7 +514,7 @@ func (c *Channel) ingest(ctx context.Context, cl *imapclient.Client, validity ui
 	}()
 	go func() {
 		defer close(fetching)
-		c.fetchAll(ctx, cl, validity, last, uids, c.aliases(), batches)
+		c.fetchAll(ctx, cl, validity, last, uids, c.passRules(), batches)
 	}()
 	// Up to commitAhead commands are in flight: each proposed once the one
 	// before holds its place in the leader's log (cluster.WithEnqueued),
@@ -616,7 +616,7 @@ type fetched struct {
 // without waiting for the FETCH's tagged completion, which Dovecot sends
 // for pipelined FETCHes only once the next one is answered. It returns
 // once no FETCH it sent is pending.
-func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity, after uint32, uids []imap.UID, aliases []string, out chan<- fetched) {
+func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity, after uint32, uids []imap.UID, rules passRules, out chan<- fetched) {
 	defer close(out)
 	type pending struct {
 		res  chan fetchRead // one answer, as soon as it is known
@@ -636,7 +636,7 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 			defer close(p.end)
 			guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
 			defer guard.Stop()
-			c.readFetch(validity, cmd, batch, aliases, func(r fetchRead) { p.res <- r })
+			c.readFetch(validity, cmd, batch, rules, func(r fetchRead) { p.res <- r })
 		}()
 		return p
 	}
@@ -660,7 +660,7 @@ func (c *Channel) fetchAll(ctx context.Context, cl *imapclient.Client, validity,
 		r := <-cur.res
 		if r.err == nil {
 			more()
-			r = c.refetch(cl, validity, r, aliases)
+			r = c.refetch(cl, validity, r, rules)
 		}
 		var f fetched
 		if r.err != nil {
@@ -692,12 +692,12 @@ const fetchDepth = 3
 // goroutines). After refetchTries a message the server still sends no
 // header for is recorded without one: never skipped silently, never
 // fetched for ever.
-func (c *Channel) refetch(cl *imapclient.Client, validity uint32, r fetchRead, aliases []string) fetchRead {
+func (c *Channel) refetch(cl *imapclient.Client, validity uint32, r fetchRead, rules passRules) fetchRead {
 	for try := 0; len(r.bare) > 0 && r.err == nil; try++ {
 		if try == refetchTries {
 			for _, uid := range r.bare {
 				c.log().Warn("mail: the server sent no header for a message", "uid", uid)
-				r.reqs = append(r.reqs, c.request(validity, uid, nil, aliases))
+				r.reqs = append(r.reqs, c.request(validity, uid, nil, rules))
 			}
 			r.bare = nil
 			break
@@ -705,7 +705,7 @@ func (c *Channel) refetch(cl *imapclient.Client, validity uint32, r fetchRead, a
 		uids := r.bare
 		cmd := cl.Fetch(uidRanges(uids), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
 		guard := time.AfterFunc(commandTimeout, func() { cl.Close() })
-		c.readFetch(validity, cmd, uids, aliases, func(again fetchRead) {
+		c.readFetch(validity, cmd, uids, rules, func(again fetchRead) {
 			r.reqs, r.bare, r.err = append(r.reqs, again.reqs...), again.bare, again.err
 		})
 		guard.Stop()
@@ -737,7 +737,7 @@ type fetchRead struct {
 // carries no header: the first answer with one counts), or else at the
 // FETCH's end, with its error if any. It reads the FETCH to its end
 // either way.
-func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand, batch []imap.UID, aliases []string, done func(fetchRead)) {
+func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand, batch []imap.UID, rules passRules, done func(fetchRead)) {
 	reqs := make([]cc.MailReceivedRequest, 0, len(batch))
 	seen := make([]bool, len(batch))
 	bare := make([]bool, len(batch)) // answered, but only without the header section so far
@@ -775,7 +775,7 @@ func (c *Channel) readFetch(validity uint32, cmd *imapclient.FetchCommand, batch
 			continue
 		}
 		seen[i] = true
-		reqs = append(reqs, c.request(validity, uid, header, aliases))
+		reqs = append(reqs, c.request(validity, uid, header, rules))
 		if len(reqs) == len(batch) {
 			send(nil)
 		}
@@ -877,7 +877,7 @@ const fetchAhead = 2
 
 // request reads one fetched message into its mail.received_batch entry
 // (After not set).
-func (c *Channel) request(validity uint32, uid imap.UID, header []byte, aliases []string) cc.MailReceivedRequest {
+func (c *Channel) request(validity uint32, uid imap.UID, header []byte, rules passRules) cc.MailReceivedRequest {
 	h, err := ParseHeaders(header)
 	if err != nil {
 		// An unreadable header still gets its UID recorded, as a
@@ -888,8 +888,11 @@ func (c *Channel) request(validity uint32, uid imap.UID, header []byte, aliases 
 	}
 	req := cc.MailReceivedRequest{UIDValidity: validity, UID: uint32(uid), MessageID: h.MessageID, From: h.From,
 		FromName: h.FromName, To: h.To, Subject: h.Subject, Thread: h.Thread, Skip: h.Skip}
-	if h.Skip == "" && isAlias(aliases, h.From) {
+	if h.Skip == "" && isAlias(rules.aliases, h.From) {
 		req.Skip = cc.MailSkipOwn // an alias writing to the mailbox: our own
+	}
+	if req.Skip == "" && len(rules.verdicts) > 0 {
+		req.Skip = verdictOf(header, rules.verdicts)
 	}
 	return req
 }
@@ -975,21 +978,27 @@ func (c *Channel) propose(ctx context.Context, validity uint32, batch cc.MailRec
 	return nil
 }
 
-// aliases is the addresses of the configured aliases, read once a pass:
-// each message is checked against them without the engine's lock, which
-// a batch being applied holds (the reading of the answers must not wait
-// for it: the server would wait in turn).
-func (c *Channel) aliases() []string {
+// passRules are what a pass checks each message against, read from the
+// settings once a pass: each message is checked without the engine's
+// lock, which a batch being applied holds (the reading of the answers
+// must not wait for it: the server would wait in turn).
+type passRules struct {
+	aliases  []string         // the configured aliases' addresses
+	verdicts []cc.MailVerdict // the operator's verdict headers
+}
+
+func (c *Channel) passRules() passRules {
 	m := c.Engine.MailSettings()
 	if m == nil {
-		return nil
+		return passRules{}
 	}
-	var out []string
+	var out passRules
 	for _, a := range m.Aliases {
 		if a.Address != "" {
-			out = append(out, a.Address)
+			out.aliases = append(out.aliases, a.Address)
 		}
 	}
+	out.verdicts = m.Verdicts
 	return out
 }
 

@@ -1,10 +1,12 @@
 package mail
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"net/textproto"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -137,6 +139,21 @@ func skipReasonOf(get func(string) string) string {
 	}
 	if get("List-Id") != "" {
 		return cc.MailSkipBulk
+	}
+	return ""
+}
+
+// verdictOf is the reason the operator's verdict rules give a message
+// (its header; "" none): the first rule one of whose fields says its
+// word. Read only when rules are configured.
+func verdictOf(header []byte, rules []cc.MailVerdict) string {
+	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(header))).ReadMIMEHeader() // what was read, even if malformed after
+	for _, r := range rules {
+		for _, v := range h.Values(r.Header) {
+			if verdict(v, r.Value) {
+				return r.Reason
+			}
+		}
 	}
 	return ""
 }

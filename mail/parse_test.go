@@ -91,3 +91,28 @@ func TestParseContent(t *testing.T) {
 		t.Fatalf("attachments %+v", c.Attachments)
 	}
 }
+
+// The operator's verdict rules: the first whose field says its word
+// gives the reason; folded fields and case do not matter; nothing
+// matches without rules.
+func TestVerdictOf(t *testing.T) {
+	rules := []cc.MailVerdict{{Header: "X-Filter-Verdict", Value: "Quarantine", Reason: cc.MailSkipSpam},
+		{Header: "x-av", Value: "infected", Reason: cc.MailSkipVirus}}
+	for _, tc := range []struct {
+		header, want string
+	}{
+		{"From: a@b.c\r\nX-Filter-Verdict: quarantine (score 99)\r\n\r\n", cc.MailSkipSpam},
+		{"From: a@b.c\r\nX-Filter-Verdict: pass\r\nX-AV: INFECTED\r\n\r\n", cc.MailSkipVirus},
+		{"From: a@b.c\r\nX-AV: clean\r\nX-AV:\r\n Infected: Eicar\r\n\r\n", cc.MailSkipVirus},
+		{"From: a@b.c\r\nX-Filter-Verdict: quarantined-not\r\n\r\n", ""},
+		{"From: a@b.c\r\n\r\n", ""},
+		{"", ""},
+	} {
+		if got := verdictOf([]byte(tc.header), rules); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.header, got, tc.want)
+		}
+	}
+	if got := verdictOf([]byte("X-Filter-Verdict: quarantine\r\n\r\n"), nil); got != "" {
+		t.Errorf("no rules: %q", got)
+	}
+}

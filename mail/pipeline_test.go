@@ -159,7 +159,7 @@ func TestReadFetch(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []fetchRead
-			ch.readFetch(7, fetch(tc.set), tc.batch, nil, func(r fetchRead) { got = append(got, r) })
+			ch.readFetch(7, fetch(tc.set), tc.batch, passRules{}, func(r fetchRead) { got = append(got, r) })
 			if len(got) != 1 || got[0].err != nil {
 				t.Fatalf("done called %d times: %+v", len(got), got)
 			}
@@ -206,7 +206,7 @@ func TestReadFetchBeforeCompletion(t *testing.T) {
 	handed := make(chan fetchRead, 2)
 	ended := make(chan struct{})
 	go func() {
-		ch.readFetch(7, cmd, []imap.UID{1, 2}, nil, func(r fetchRead) { handed <- r })
+		ch.readFetch(7, cmd, []imap.UID{1, 2}, passRules{}, func(r fetchRead) { handed <- r })
 		close(ended)
 	}()
 	select {
@@ -284,7 +284,7 @@ func TestFetchAllSendsAhead(t *testing.T) {
 	go func() {
 		guard := time.AfterFunc(10*time.Second, func() { cl.Close() })
 		defer guard.Stop()
-		ch.fetchAll(ctx, cl, 7, 0, uids, nil, out)
+		ch.fetchAll(ctx, cl, 7, 0, uids, passRules{}, out)
 	}()
 	next := uint32(1)
 	for f := range out {
@@ -355,8 +355,8 @@ func TestFetchFlagChange(t *testing.T) {
 			batch := []imap.UID{1, 2}
 			cmd := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
 			var r fetchRead
-			ch.readFetch(7, cmd, batch, nil, func(got fetchRead) { r = got })
-			r = ch.refetch(cl, 7, r, nil)
+			ch.readFetch(7, cmd, batch, passRules{}, func(got fetchRead) { r = got })
+			r = ch.refetch(cl, 7, r, passRules{})
 			cl.Close()
 			if err := <-served; err != nil {
 				t.Fatal(err)
@@ -400,7 +400,7 @@ func TestReadFetchLongHeader(t *testing.T) {
 	cmd := cl.Fetch(uidRanges(batch), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{headerSection}})
 	ch := &Channel{Logger: slog.New(slog.DiscardHandler)}
 	var got []fetchRead
-	ch.readFetch(7, cmd, batch, nil, func(r fetchRead) { got = append(got, r) })
+	ch.readFetch(7, cmd, batch, passRules{}, func(r fetchRead) { got = append(got, r) })
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}

@@ -103,8 +103,9 @@ func (n *node) queueCounts() (map[string][2]int, error) {
 // TestMailIngestion: a real tandemd watches a real Dovecot over TLS
 // (test CA): each customer message becomes exactly one contact in its
 // alias's queue; an auto-reply, list mail, a message Dovecot's filter
-// would mark spam (X-Spam-Flag) or infected (X-Virus-Status) and one
-// from a blocked sender's subdomain become none; the password
+// would mark spam (X-Spam-Flag) or infected (X-Virus-Status), one the
+// operator's own filter header marks, and one from a blocked sender's
+// subdomain become none; the password
 // shows nowhere (config read back, status, metrics, log). The server
 // down: status and /metrics show it, one tandemMailServerUnreachable
 // reaches snmptrapd; back up, mail sent meanwhile is ingested.
@@ -125,17 +126,19 @@ func TestMailIngestion(t *testing.T) {
 		mailMessage(8, "support@example.org", "X-Spam-Flag: YES", "X-Spam-Status: Yes, score=8.1"),
 		mailMessage(9, "sales@example.org", "X-Virus-Status: Infected (Eicar-Signature)"),
 		[]byte("From: Offers <deals@news.spammy.example>\r\nTo: support@example.org\r\nSubject: Win\r\nMessage-ID: <w1@spammy.example>\r\n\r\nWin!\r\n"),
+		mailMessage(10, "support@example.org", "X-Filter-Verdict: Quarantine (score 97)"),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	n.apply(strings.Replace(mailDoc(srv), "  aliases:", "  blocked_senders: ['@Spammy.example', someone@example.net]\n  aliases:", 1)).ok(t)
+	n.apply(strings.Replace(mailDoc(srv), "  aliases:", "  blocked_senders: ['@Spammy.example', someone@example.net]\n"+
+		"  verdict_headers: [{header: X-Filter-Verdict, value: quarantine, reason: spam}]\n  aliases:", 1)).ok(t)
 	want := map[string][2]int{"support": {2, 2}, "sales": {1, 1}}
 	waitFor(t, waitShort, "three contacts", func() (bool, string) {
 		got, err := n.queueCounts()
 		return err == nil && fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("%v %v", got, err)
 	})
 	ms, _, err := n.mailStatus()
-	if err != nil || ms.State != "watching" || ms.LastUID != 8 || ms.Ingested != 3 || ms.Skipped != 5 {
+	if err != nil || ms.State != "watching" || ms.LastUID != 9 || ms.Ingested != 3 || ms.Skipped != 6 {
 		t.Fatalf("mail status %+v %v", ms, err)
 	}
 	if r := n.ctl("status"); !strings.Contains(r.stdout, "mail") || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, "contacts 3") {
