@@ -18,6 +18,10 @@ func mustJSON(t testing.TB, v any) []byte {
 	return b
 }
 
+// fuzzVerdicts are operator's verdict rules FuzzParseMessage reads.
+var fuzzVerdicts = []cc.MailVerdict{{Header: "X-Filter-Verdict", Value: "quarantine", Reason: cc.MailSkipSpam},
+	{Header: "X-AV", Value: "infected", Reason: cc.MailSkipVirus}}
+
 // FuzzParseMessage: any bytes as a message never panic; what is read of
 // the headers always passes the engine's check as a mail.received, and
 // the text is UTF-8 within its bound.
@@ -34,6 +38,7 @@ func FuzzParseMessage(f *testing.F) {
 		"To: " + string(make([]byte, 300)) + "@x\r\n\r\n",
 		"In-Reply-To: <a@b> <\x01@c>\r\nReferences: " + strings.Repeat("<r@x> ", 40) + "\r\n\r\n",
 		"Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=FF=FEa=00=\r\n",
+		"X-Filter-Verdict: Quarantine\r\nX-AV:\r\n infected\r\nX-Spam-Flag: YES\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -45,6 +50,9 @@ func FuzzParseMessage(f *testing.F) {
 			if err := cc.CheckPayload(cc.TypeMailReceived, mustJSON(t, p)); err != nil {
 				t.Fatalf("headers %+v refused by the engine's check: %v", h, err)
 			}
+		}
+		if r := verdictOf(raw, fuzzVerdicts); r != "" && r != cc.MailSkipSpam && r != cc.MailSkipVirus {
+			t.Fatalf("verdict %q", r)
 		}
 		c, _ := ParseContent(raw)
 		if !utf8.ValidString(c.Text) || !utf8.ValidString(c.HTML) || len(c.Text) > MaxBodyBytes || len(c.HTML) > MaxBodyBytes {
