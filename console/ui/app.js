@@ -161,6 +161,9 @@ function ask({ title, text = "", fields = [] }) {
           r.checked = o.value === (f.value ?? "");
           input.append(el("label", { class: o.value ? "sd-" + o.value : "" }, r, " " + o.label));
         }
+      } else if (f.type === "textarea") {
+        input = el("textarea", { id, rows: 8 });
+        input.value = f.value ?? "";
       } else {
         input = el("input", { id, type: f.type || "text", value: f.value ?? "" });
       }
@@ -188,7 +191,7 @@ function ask({ title, text = "", fields = [] }) {
     modal.onkeydown = (e) => {
       if (e.key === "Escape") { e.preventDefault(); done(null); }
       if (e.key === "Tab") { // keep focus in the dialog
-        const f = [...modal.querySelectorAll("input,select,button")];
+        const f = [...modal.querySelectorAll("input,select,textarea,button")];
         const i = f.indexOf(document.activeElement);
         if (e.shiftKey && i <= 0) { e.preventDefault(); f[f.length - 1].focus(); }
         else if (!e.shiftKey && i === f.length - 1) { e.preventDefault(); f[0].focus(); }
@@ -228,10 +231,11 @@ function incoming(offer) {
   if (!offer) return;
   // Announced once (the lines themselves are not a live region: their
   // times change every second).
-  say(`${t("line.incoming")}: ${offer.number || ""} ${offer.name || ""}`.trim());
+  const what = offer.medium === "email" ? t("line.incomingMail") : t("line.incoming");
+  say(`${what}: ${offer.number || ""} ${offer.name || ""}`.trim());
   if (prefs.onIncoming === "focus") window.focus();
   if (prefs.onIncoming === "notify" && "Notification" in window && Notification.permission === "granted" && document.hidden) {
-    new Notification(t("line.incoming"), { body: `${offer.number || ""} ${offer.name || ""}`.trim() });
+    new Notification(what, { body: `${offer.number || ""} ${offer.name || ""}`.trim() });
   }
   if (prefs.ringTone) startRing();
 }
@@ -261,10 +265,11 @@ function applyTextSize() {
 function renderLine(box, c, opts = {}) {
   box.classList.toggle("ringing", !!opts.ringing);
   box.classList.toggle("held", !!c && c.state === "held");
-  box.querySelector(".line-number").textContent = c ? (c.number || c.target || c.id) : "";
+  const mail = !!c && c.medium === "email";
+  box.querySelector(".line-number").textContent = !c ? "" : mail ? t("mail.heading") : (c.number || c.target || c.id);
   box.querySelector(".line-name").textContent = c ? (c.name || "") : "";
   box.querySelector(".line-state").textContent = !c ? t("line.idle")
-    : opts.ringing ? t("line.incoming") : `${t("call.state." + c.state)} ${dur(sinceNs(c.answered_at || c.created))}`;
+    : opts.ringing ? t(mail ? "line.incomingMail" : "line.incoming") : `${t("call.state." + c.state)} ${dur(sinceNs(c.answered_at || c.created))}`;
   box.querySelector(".line-note").textContent = c && c.note ? c.note : "";
   box.dataset.call = c ? c.id : "";
   box.dataset.state = c ? (opts.ringing ? "ringing" : c.state) : "idle";
@@ -299,6 +304,55 @@ function render() {
   renderSupervision();
   renderQueues();
   renderSearchFields();
+  renderMail();
+}
+
+// ---- e-mail ----------------------------------------------------------------
+// The e-mail contact offered to the operator or on line 1: its message,
+// read from the mailbox on demand (the console API asks the leader), and
+// once accepted the reply and the forward (into the outbox).
+
+let mailShown = "", mailLoading = "";
+function mailContact() {
+  const a = agent(), c = call(a.line1) || call(a.offer);
+  return c && c.medium === "email" ? c : null;
+}
+
+function renderMail() {
+  const c = mailContact();
+  $("mail").hidden = !c;
+  if (!c) { mailShown = ""; return; }
+  const held = agent().line1 === c.id;
+  $("btn-mail-reply").disabled = !held;
+  $("btn-mail-forward").disabled = !held;
+  if (mailShown !== c.id && mailLoading !== c.id) loadMail(c.id);
+}
+
+async function loadMail(id) {
+  mailLoading = id;
+  $("mail").dataset.loaded = "";
+  try {
+    const m = await conn.api("GET", "/mail/" + encodeURIComponent(id) + "/content");
+    if (mailContact()?.id !== id) return;
+    $("mail-from").textContent = m.from_name ? `${m.from_name} <${m.from}>` : (m.from || "");
+    $("mail-subject").textContent = m.subject || "";
+    $("mail-text").textContent = m.text || "";
+    $("mail-attachments").replaceChildren(...(m.attachments || []).map((x) =>
+      el("li", {}, t("mail.attachment", { name: x.filename || "?", type: x.content_type || "", size: x.size }))));
+    mailShown = id;
+    $("mail").dataset.loaded = id;
+  } catch (e) { fail(e); } finally { if (mailLoading === id) mailLoading = ""; }
+}
+
+async function mailAnswer(forward) {
+  const c = mailContact();
+  if (!c) return;
+  const fields = forward ? [{ name: "forward", label: t("mail.forwardTo"), type: "email" }] : [];
+  fields.push({ name: "body", label: t("mail.body"), type: "textarea" });
+  const v = await ask({ title: t(forward ? "mail.forward" : "mail.reply"), fields });
+  if (!v) return;
+  const body = forward ? { contact: c.id, forward: v.forward.trim(), body: v.body } : { contact: c.id, body: v.body };
+  if (await run(forward ? "mail_forward" : "mail_reply", body)) say(t(forward ? "mail.forwarded" : "mail.replied"));
 }
 
 function renderSupervision() {
@@ -1122,6 +1176,8 @@ function wire() {
   $("btn-observe").onclick = () => run("camp_on");
   $("btn-dial").onclick = dial;
   $("btn-report").onclick = reportProblem;
+  $("btn-mail-reply").onclick = () => mailAnswer(false);
+  $("btn-mail-forward").onclick = () => mailAnswer(true);
   $("btn-retrieve-sup").onclick = () => selected && run("retrieve", { call: selected });
   $("btn-couple").onclick = () => selected && run("couple", { call: selected });
   $("btn-note").onclick = updateNote;
