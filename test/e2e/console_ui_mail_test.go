@@ -17,7 +17,8 @@ import (
 // read from Dovecot through the console API; reply and forward wait until
 // it is accepted; the reply the operator types goes out through Postfix
 // into the customer's mailbox in Dovecot, threaded on the customer's
-// message, and the console says it is in the outbox.
+// message, and the console says it is in the outbox; the forward, to
+// the address typed, carries the customer's message attached.
 func TestConsoleUIMail(t *testing.T) {
 	srv, pf := startMailPeers(t, false)
 	n := newNode(t, "uim1")
@@ -76,7 +77,17 @@ agents:
 	b.must("type the reply", chromedp.SendKeys("#modal-field-body", "Dear Zoe,\n12 cups are 30 EUR."), chromedp.Click("#modal-ok"))
 	b.waitJS(waitShort, "the console says it is in the outbox", `document.getElementById("status").textContent === "The reply is in the outbox."`)
 	b.shot("mail-replied")
+	b.must("forward", chromedp.Click("#btn-mail-forward"))
+	b.waitJS(waitShort, "the forward dialog", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-forward"`)
+	b.must("type the forward", chromedp.SendKeys("#modal-field-forward", "tech@partner.example"),
+		chromedp.SendKeys("#modal-field-body", "Please quote."), chromedp.Click("#modal-ok"))
+	b.waitJS(waitShort, "the console says the forward is in the outbox", `document.getElementById("status").textContent === "The forward is in the outbox."`)
 	b.noJSErrors()
+	waitFor(t, waitShort, "the forward in the partner's mailbox", func() (bool, string) {
+		msgs := mailbox(t, srv, "tech@partner.example")
+		return len(msgs) == 1 && bytes.Contains(msgs[0], []byte("Please quote.")) && bytes.Contains(msgs[0], []byte("message/rfc822")),
+			fmt.Sprintf("%d messages\n%s", len(msgs), pf.Logs())
+	})
 
 	const zoe = "zoe@customer.example"
 	waitFor(t, waitShort, "the reply in Zoe's mailbox", func() (bool, string) {
