@@ -102,6 +102,11 @@ func (s *scope) sees(typ string, r *refs) bool {
 		return s.exts[r.Extension]
 	case strings.HasPrefix(typ, "call."), typ == cc.EvQueueStats:
 		return mine || ownQueue
+	case typ == cc.EvMailReceived:
+		// A new contact's message to its queue's agents (as its
+		// call.queued); an answer joining a held contact to the agent
+		// holding it only.
+		return mine || (ownQueue && r.Agent == "")
 	case strings.HasPrefix(typ, "chat."):
 		// A waiting session's events go to its queue's agents, a taken
 		// one's to the agent holding it only.

@@ -57,6 +57,11 @@ func TestStreamFilterRules(t *testing.T) {
 		{cc.EvCallEnded, `{"call":"c2","place":"line","agent":"a2","queue":"support"}`, false},
 		// Web chat: a waiting session's events to its queue's agents, a
 		// taken one's to the agent holding it only.
+		{cc.EvMailReceived, `{"contact":"mail-1-1","uid_validity":1,"uid":1,"subject":"Quote","queue":"sales"}`, true},
+		{cc.EvMailReceived, `{"contact":"mail-1-2","uid_validity":1,"uid":2,"queue":"support"}`, false},
+		{cc.EvMailReceived, `{"contact":"mail-1-1","uid_validity":1,"uid":3,"queue":"sales","threaded":true,"agent":"a1"}`, true},
+		{cc.EvMailReceived, `{"contact":"mail-1-4","uid_validity":1,"uid":5,"subject":"private","queue":"sales","threaded":true,"agent":"a2"}`, false},
+		{cc.EvMailSkipped, `{"uid_validity":1,"uid":6,"reason":"spam"}`, false},
 		{cc.EvChatMessage, `{"chat":"s1","seq":1,"from":"customer","queue":"sales","text":"hi"}`, true},
 		{cc.EvChatMessage, `{"chat":"s2","seq":1,"from":"customer","queue":"support","text":"hi"}`, false},
 		{cc.EvChatMessage, `{"chat":"s1","seq":2,"from":"customer","agent":"a1","queue":"sales","text":"x"}`, true},

@@ -133,6 +133,9 @@ type MailReceivedEvent struct {
 	// contact of the thread a new contact continues.
 	Threaded bool   `json:"threaded,omitempty"`
 	Previous string `json:"previous,omitempty"`
+	// Agent is, for a threaded answer, the agent holding the contact
+	// (Call.Agent): its console is told of the answer.
+	Agent string `json:"agent,omitempty"`
 }
 
 // MailSkippedEvent is the data of mail.skipped.
@@ -391,7 +394,7 @@ func (e *Engine) applyMailReceived(p *MailReceivedRequest) MailResult {
 			}
 			ms.Received++
 			e.evBuf = MailReceivedEvent{Contact: c, UIDValidity: p.UIDValidity, UID: p.UID, MessageID: p.MessageID,
-				From: p.From, FromName: p.FromName, Alias: m.Alias, Subject: p.Subject, Queue: call.Queue, Threaded: true}.AppendJSON(e.evBuf)
+				From: p.From, FromName: p.FromName, Alias: m.Alias, Subject: p.Subject, Queue: call.Queue, Threaded: true, Agent: call.Agent}.AppendJSON(e.evBuf)
 			e.emitted(EvMailReceived)
 			return MailResult{Contact: c, Queue: call.Queue, Threaded: true}
 		}

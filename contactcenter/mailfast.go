@@ -544,6 +544,7 @@ func (ev MailReceivedEvent) AppendJSON(b []byte) []byte {
 	b = appendStrOmit(b, `,"business_unit":`, ev.BusinessUnit)
 	b = appendTrueOmit(b, `,"threaded":`, ev.Threaded)
 	b = appendStrOmit(b, `,"previous":`, ev.Previous)
+	b = appendStrOmit(b, `,"agent":`, ev.Agent)
 	return append(b, '}')
 }
 

@@ -325,23 +325,43 @@ function renderMail() {
   const held = agent().line1 === c.id;
   $("btn-mail-reply").disabled = !held;
   $("btn-mail-forward").disabled = !held;
-  if (mailShown !== c.id && mailLoading !== c.id) loadMail(c.id);
+  if (mailShown !== c.id && mailLoading !== c.id) loadMail(c.id, 0);
 }
 
-async function loadMail(id) {
+// loadMail shows message uid of contact id (0: the one it was made of),
+// with the list of the customer's messages on it: the first and each
+// answer that joined it.
+async function loadMail(id, uid) {
   mailLoading = id;
   $("mail").dataset.loaded = "";
   try {
-    const m = await conn.api("GET", "/mail/" + encodeURIComponent(id) + "/content");
+    const m = await conn.api("GET", "/mail/" + encodeURIComponent(id) + "/content" + (uid ? "?uid=" + uid : ""));
     if (mailContact()?.id !== id) return;
     $("mail-from").textContent = m.from_name ? `${m.from_name} <${m.from}>` : (m.from || "");
     $("mail-subject").textContent = m.subject || "";
     $("mail-text").textContent = m.text || "";
     $("mail-attachments").replaceChildren(...(m.attachments || []).map((x) =>
       el("li", {}, t("mail.attachment", { name: x.filename || "?", type: x.content_type || "", size: x.size }))));
+    const answers = m.answers || [];
+    const pick = (label, u) => {
+      const b = el("button", { type: "button", "data-uid": String(u), "aria-pressed": String(u === (uid || 0)) }, label);
+      b.onclick = () => loadMail(id, u);
+      return b;
+    };
+    $("mail-messages").replaceChildren(...(answers.length ? [pick(t("mail.first"), 0), ...answers.map((u, i) => pick(t("mail.answer", { n: i + 1 }), u))] : []));
+    $("mail-messages").hidden = !answers.length;
     mailShown = id;
-    $("mail").dataset.loaded = id;
+    $("mail").dataset.loaded = id + (uid ? "#" + uid : "");
   } catch (e) { fail(e); } finally { if (mailLoading === id) mailLoading = ""; }
+}
+
+// mailAnswered: the customer answered the e-mail the operator holds; the
+// panel lists the answer and shows it.
+function mailAnswered(d) {
+  const c = mailContact();
+  if (!c || d.contact !== c.id) return;
+  say(t("mail.answered", { from: d.from || "" }));
+  loadMail(c.id, d.uid);
 }
 
 async function mailAnswer(forward) {
@@ -448,6 +468,7 @@ function logEvents(evs) {
   for (const ev of evs) {
     let d = {};
     try { d = typeof ev.data === "string" ? JSON.parse(ev.data) : ev.data || {}; } catch { /* keep {} */ }
+    if (ev.type === "mail.received" && d.threaded) mailAnswered(d);
     const when = eventTime(ev, d.call);
     const li = el("li", { "data-pos": `${ev.index}.${ev.seq}`, "data-type": ev.type },
       `${when} ${ev.type}${d.call ? " " + d.call : ""}${d.note ? " “" + d.note + "”" : ""}`);

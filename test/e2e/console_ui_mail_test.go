@@ -17,8 +17,9 @@ import (
 // read from Dovecot through the console API; reply and forward wait until
 // it is accepted; the reply the operator types goes out through Postfix
 // into the customer's mailbox in Dovecot, threaded on the customer's
-// message, and the console says it is in the outbox; the forward, to
-// the address typed, carries the customer's message attached.
+// message, and the console says it is in the outbox; the customer's
+// answer, joining the contact, shows in the page by itself; the forward,
+// to the address typed, carries the customer's message attached.
 func TestConsoleUIMail(t *testing.T) {
 	srv, pf := startMailPeers(t, false)
 	n := newNode(t, "uim1")
@@ -77,6 +78,21 @@ agents:
 	b.must("type the reply", chromedp.SendKeys("#modal-field-body", "Dear Zoe,\n12 cups are 30 EUR."), chromedp.Click("#modal-ok"))
 	b.waitJS(waitShort, "the console says it is in the outbox", `document.getElementById("status").textContent === "The reply is in the outbox."`)
 	b.shot("mail-replied")
+	// Zoe answers: the answer joins the contact, the console is told and
+	// shows it, and the first message is a click away.
+	answer := "From: Zoe <zoe@customer.example>\r\nTo: sales@example.org\r\nSubject: Re: Quote for 12\r\n" +
+		"Message-ID: <ui-2@customer.example>\r\nIn-Reply-To: <ui-1@customer.example>\r\n\r\nMake it 24 cups.\r\n"
+	uid2, err := srv.Append("INBOX", []byte(answer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS(waitShort, "the answer shown", fmt.Sprintf(`document.getElementById("mail-text").textContent.includes("Make it 24 cups.") &&
+		document.getElementById("mail").dataset.loaded.endsWith("#%d") && document.querySelectorAll("#mail-messages button").length === 2 &&
+		document.getElementById("status").textContent === "zoe@customer.example answered the e-mail."`, uid2))
+	b.shot("mail-answered")
+	b.must("the first message", chromedp.Click(`#mail-messages button[data-uid="0"]`))
+	b.waitJS(waitShort, "the first message shown again", `document.getElementById("mail-text").textContent.includes("How much for 12 cups?") &&
+		document.querySelector('#mail-messages button[data-uid="0"]').getAttribute("aria-pressed") === "true"`)
 	b.must("forward", chromedp.Click("#btn-mail-forward"))
 	b.waitJS(waitShort, "the forward dialog", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-forward"`)
 	b.must("type the forward", chromedp.SendKeys("#modal-field-forward", "tech@partner.example"),
