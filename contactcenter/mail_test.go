@@ -67,6 +67,9 @@ func TestMailSettingsValidation(t *testing.T) {
 		{"blocked duplicate", func(m *Mail) { m.BlockedSenders = []string{"@Example.net", "example.NET"} }, "mail.blocked_senders[1]"},
 		{"verdict header", func(m *Mail) { m.Verdicts = []MailVerdict{{Header: "X Spam", Value: "yes", Reason: "spam"}} }, "mail.verdict_headers[0].header"},
 		{"verdict value", func(m *Mail) { m.Verdicts = []MailVerdict{{Header: "X-Spam", Value: " ", Reason: "spam"}} }, "mail.verdict_headers[0].value"},
+		{"verdict word and score", func(m *Mail) {
+			m.Verdicts = []MailVerdict{{Header: "X-Spam-Score", Value: "yes", AtLeast: 5, Reason: "spam"}}
+		}, "mail.verdict_headers[0].at_least"},
 		{"verdict reason", func(m *Mail) {
 			m.Verdicts = []MailVerdict{{Header: "X-A", Value: "yes", Reason: "virus"}, {Header: "X-B", Value: "yes", Reason: "blocked"}}
 		}, "mail.verdict_headers[1].reason"},

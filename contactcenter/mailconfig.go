@@ -2,6 +2,7 @@ package contactcenter
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 )
@@ -40,11 +41,14 @@ type Mail struct {
 
 // MailVerdict is one verdict header: a message with a field Header whose
 // value starts with Value (compared without case, followed by nothing or
-// not a letter) is skipped with Reason, spam or virus.
+// not a letter), or, with AtLeast instead, whose value starts with a
+// score at least AtLeast (as X-Spam-Score: 7.2, or Exchange's SCL 0–9),
+// is skipped with Reason, spam or virus.
 type MailVerdict struct {
-	Header string `yaml:"header" json:"header"`
-	Value  string `yaml:"value" json:"value"`
-	Reason string `yaml:"reason" json:"reason"`
+	Header  string  `yaml:"header" json:"header"`
+	Value   string  `yaml:"value" json:"value,omitempty"`
+	AtLeast float64 `yaml:"at_least" json:"at_least,omitempty"`
+	Reason  string  `yaml:"reason" json:"reason"`
 }
 
 // MailIMAP is where the mailbox is and how to reach it.
@@ -343,8 +347,13 @@ func checkMail(m Mail) (Mail, error) {
 		if !headerName(v.Header) {
 			return Mail{}, fieldErr(f+".header", "%q is not a header field name (1-%d of A-Z a-z 0-9 -)", v.Header, MaxKeywordLen*2)
 		}
-		if strings.TrimSpace(v.Value) == "" {
-			return Mail{}, fieldErr(f+".value", "required: the verdict's word, e.g. YES")
+		switch word := strings.TrimSpace(v.Value); {
+		case word == "" && v.AtLeast == 0:
+			return Mail{}, fieldErr(f+".value", "required: the verdict's word, e.g. YES (or at_least: a score)")
+		case word != "" && v.AtLeast != 0:
+			return Mail{}, fieldErr(f+".at_least", "a rule reads a word (value) or a score (at_least), not both")
+		case math.IsNaN(v.AtLeast) || math.IsInf(v.AtLeast, 0):
+			return Mail{}, fieldErr(f+".at_least", "not a number")
 		}
 		if v.Reason != MailSkipSpam && v.Reason != MailSkipVirus {
 			return Mail{}, fieldErr(f+".reason", "%q is not a reason (spam or virus)", v.Reason)

@@ -20,7 +20,7 @@ func mustJSON(t testing.TB, v any) []byte {
 
 // fuzzVerdicts are operator's verdict rules FuzzParseMessage reads.
 var fuzzVerdicts = []cc.MailVerdict{{Header: "X-Filter-Verdict", Value: "quarantine", Reason: cc.MailSkipSpam},
-	{Header: "X-AV", Value: "infected", Reason: cc.MailSkipVirus}}
+	{Header: "X-AV", Value: "infected", Reason: cc.MailSkipVirus}, {Header: "X-Spam-Score", AtLeast: 5, Reason: cc.MailSkipSpam}}
 
 // FuzzParseMessage: any bytes as a message never panic; what is read of
 // the headers always passes the engine's check as a mail.received, and
@@ -38,7 +38,7 @@ func FuzzParseMessage(f *testing.F) {
 		"To: " + string(make([]byte, 300)) + "@x\r\n\r\n",
 		"In-Reply-To: <a@b> <\x01@c>\r\nReferences: " + strings.Repeat("<r@x> ", 40) + "\r\n\r\n",
 		"Content-Type: text/plain; charset=utf-16\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=FF=FEa=00=\r\n",
-		"X-Filter-Verdict: Quarantine\r\nX-AV:\r\n infected\r\nX-Spam-Flag: YES\r\n\r\n",
+		"X-Filter-Verdict: Quarantine\r\nX-AV:\r\n infected\r\nX-Spam-Flag: YES\r\nX-Spam-Score: 5.5\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}

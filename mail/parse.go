@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -150,12 +151,36 @@ func verdictOf(header []byte, rules []cc.MailVerdict) string {
 	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(header))).ReadMIMEHeader() // what was read, even if malformed after
 	for _, r := range rules {
 		for _, v := range h.Values(r.Header) {
-			if verdict(v, r.Value) {
+			if r.AtLeast != 0 {
+				if n, ok := leadingScore(v); ok && n >= r.AtLeast {
+					return r.Reason
+				}
+			} else if verdict(v, r.Value) {
 				return r.Reason
 			}
 		}
 	}
 	return ""
+}
+
+// leadingScore is the number a verdict field's value starts with ("7.2",
+// "-0.5 (required 5)", "9").
+func leadingScore(v string) (float64, bool) {
+	v = strings.TrimSpace(v)
+	end := 0
+	if end < len(v) && (v[end] == '-' || v[end] == '+') {
+		end++
+	}
+	digits := 0
+	for end < len(v) && (v[end] >= '0' && v[end] <= '9' || v[end] == '.') {
+		end++
+		digits++
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(v[:end], 64)
+	return n, err == nil
 }
 
 // verdict tells whether a verdict field's value says word: it starts

@@ -97,7 +97,7 @@ func TestParseContent(t *testing.T) {
 // matches without rules.
 func TestVerdictOf(t *testing.T) {
 	rules := []cc.MailVerdict{{Header: "X-Filter-Verdict", Value: "Quarantine", Reason: cc.MailSkipSpam},
-		{Header: "x-av", Value: "infected", Reason: cc.MailSkipVirus}}
+		{Header: "x-av", Value: "infected", Reason: cc.MailSkipVirus}, {Header: "X-Spam-Score", AtLeast: 5, Reason: cc.MailSkipSpam}}
 	for _, tc := range []struct {
 		header, want string
 	}{
@@ -106,6 +106,12 @@ func TestVerdictOf(t *testing.T) {
 		{"From: a@b.c\r\nX-AV: clean\r\nX-AV:\r\n Infected: Eicar\r\n\r\n", cc.MailSkipVirus},
 		{"From: a@b.c\r\nX-Filter-Verdict: quarantined-not\r\n\r\n", ""},
 		{"From: a@b.c\r\n\r\n", ""},
+		{"X-Spam-Score: 7.2 (required 5.0)\r\n\r\n", cc.MailSkipSpam},
+		{"X-Spam-Score: 5\r\n\r\n", cc.MailSkipSpam},
+		{"X-Spam-Score: 4.99\r\n\r\n", ""},
+		{"X-Spam-Score: -12\r\n\r\n", ""},
+		{"X-Spam-Score: high\r\n\r\n", ""},
+		{"X-Spam-Score: .\r\n\r\n", ""},
 		{"", ""},
 	} {
 		if got := verdictOf([]byte(tc.header), rules); got != tc.want {

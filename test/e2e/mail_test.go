@@ -127,21 +127,23 @@ func TestMailIngestion(t *testing.T) {
 		mailMessage(9, "sales@example.org", "X-Virus-Status: Infected (Eicar-Signature)"),
 		[]byte("From: Offers <deals@news.spammy.example>\r\nTo: support@example.org\r\nSubject: Win\r\nMessage-ID: <w1@spammy.example>\r\n\r\nWin!\r\n"),
 		mailMessage(10, "support@example.org", "X-Filter-Verdict: Quarantine (score 97)"),
+		mailMessage(11, "support@example.org", "X-Spam-Score: 6.5"),
+		mailMessage(12, "support@example.org", "X-Spam-Score: 1.5"),
 	}); err != nil {
 		t.Fatal(err)
 	}
 	n.apply(strings.Replace(mailDoc(srv), "  aliases:", "  blocked_senders: ['@Spammy.example', someone@example.net]\n"+
-		"  verdict_headers: [{header: X-Filter-Verdict, value: quarantine, reason: spam}]\n  aliases:", 1)).ok(t)
-	want := map[string][2]int{"support": {2, 2}, "sales": {1, 1}}
+		"  verdict_headers: [{header: X-Filter-Verdict, value: quarantine, reason: spam}, {header: X-Spam-Score, at_least: 5, reason: spam}]\n  aliases:", 1)).ok(t)
+	want := map[string][2]int{"support": {3, 3}, "sales": {1, 1}}
 	waitFor(t, waitShort, "three contacts", func() (bool, string) {
 		got, err := n.queueCounts()
 		return err == nil && fmt.Sprint(got) == fmt.Sprint(want), fmt.Sprintf("%v %v", got, err)
 	})
 	ms, _, err := n.mailStatus()
-	if err != nil || ms.State != "watching" || ms.LastUID != 9 || ms.Ingested != 3 || ms.Skipped != 6 {
+	if err != nil || ms.State != "watching" || ms.LastUID != 11 || ms.Ingested != 4 || ms.Skipped != 7 {
 		t.Fatalf("mail status %+v %v", ms, err)
 	}
-	if r := n.ctl("status"); !strings.Contains(r.stdout, "mail") || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, "contacts 3") {
+	if r := n.ctl("status"); !strings.Contains(r.stdout, "mail") || !strings.Contains(r.stdout, "watching") || !strings.Contains(r.stdout, "contacts 4") {
 		t.Errorf("tandemctl status does not show the mail channel:\n%v", r)
 	}
 	// A new message while watching (IDLE).
@@ -182,7 +184,7 @@ func TestMailIngestion(t *testing.T) {
 	if _, err := srv.Append("INBOX", mailMessage(7, "support@example.org")); err != nil {
 		t.Fatal(err)
 	}
-	want["support"] = [2]int{3, 3}
+	want["support"] = [2]int{4, 4}
 	waitFor(t, waitCluster, "the contact after the outage", func() (bool, string) {
 		got, err := n.queueCounts()
 		ms, _, _ := n.mailStatus()
