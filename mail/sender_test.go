@@ -409,14 +409,7 @@ func TestComposeForwardAndReport(t *testing.T) {
 	if _, err := Compose(fwd, date, nil); err == nil {
 		t.Fatal("a forward without its message composed")
 	}
-	b, err := Compose(fwd, date, original)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := gomail.CreateReader(strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, b := composed(t, fwd, date, original)
 	refs, _ := m.Header.MsgIDList("References")
 	if fmt.Sprint(refs) != "[q@c]" || m.Header.Get("In-Reply-To") != "" || m.Header.Get(HeaderContact) != "mail-1-1" {
 		t.Fatalf("forward headers %v", m.Header.Map())
@@ -444,14 +437,7 @@ func TestComposeForwardAndReport(t *testing.T) {
 	}
 	rep := cc.OutboxEntry{ID: "p1", Kind: cc.OutboxReport, From: "ceo@example.org", Sender: "support@example.org", To: "boss@example.com",
 		Subject: "Daily", MessageID: "<p1@example.org>", Body: "42 calls"}
-	b, err = Compose(rep, date, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err = gomail.CreateReader(strings.NewReader(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, _ = composed(t, rep, date, nil)
 	from, _ := m.Header.AddressList("From")
 	sender, _ := m.Header.AddressList("Sender")
 	if len(from) != 1 || from[0].Address != "ceo@example.org" || len(sender) != 1 || sender[0].Address != "support@example.org" || m.Header.Get(HeaderContact) != "" {
@@ -464,7 +450,18 @@ func TestComposeForwardAndReport(t *testing.T) {
 func TestComposeReplyReferences(t *testing.T) {
 	o := cc.OutboxEntry{ID: "r1", Contact: "mail-1-3", From: "support@example.org", To: "c@example.com", Subject: "Re: Help",
 		MessageID: "<r1.mail-1-3@example.org>", InReplyTo: "<c3@cust>", References: "<c0@cust> <c1@cust>  <c3@cust>", Body: "Done."}
-	b, err := Compose(o, time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), nil)
+	m, b := composed(t, o, time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), nil)
+	refs, _ := m.Header.MsgIDList("References")
+	irt, _ := m.Header.MsgIDList("In-Reply-To")
+	if fmt.Sprint(refs) != "[c0@cust c1@cust c3@cust]" || fmt.Sprint(irt) != "[c3@cust]" {
+		t.Fatalf("references %v, in-reply-to %v:\n%s", refs, irt, b)
+	}
+}
+
+// composed is Compose's message for o, and it read back.
+func composed(t *testing.T, o cc.OutboxEntry, date time.Time, original []byte) (*gomail.Reader, []byte) {
+	t.Helper()
+	b, err := Compose(o, date, original)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,9 +469,5 @@ func TestComposeReplyReferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refs, _ := m.Header.MsgIDList("References")
-	irt, _ := m.Header.MsgIDList("In-Reply-To")
-	if fmt.Sprint(refs) != "[c0@cust c1@cust c3@cust]" || fmt.Sprint(irt) != "[c3@cust]" {
-		t.Fatalf("references %v, in-reply-to %v:\n%s", refs, irt, b)
-	}
+	return m, b
 }

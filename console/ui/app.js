@@ -287,16 +287,17 @@ function render() {
   incoming(offer);
   const target = $("target").value.trim();
   const talk1 = l1 && !l2;
+  const voice1 = talk1 && l1.medium !== "email"; // an e-mail is not held, consulted on or chained
   const set = (id, on) => { $(id).disabled = !on; };
   set("btn-accept", !!offer);
   set("btn-hangup", true);
-  set("btn-hold", talk1 && (l1.state === "talking" || l1.state === "held"));
+  set("btn-hold", voice1 && (l1.state === "talking" || l1.state === "held"));
   $("btn-hold").textContent = l1 && l1.state === "held" ? t("btn.retrieve") : t("btn.hold");
   set("btn-park", talk1);
   set("btn-park-on", talk1);
   set("btn-transfer", talk1 && !!target);
-  set("btn-chain", talk1 && !!target);
-  set("btn-consult", talk1 && !!target);
+  set("btn-chain", voice1 && !!target);
+  set("btn-consult", voice1 && !!target);
   set("btn-complete", !!l2);
   set("btn-cancel-consult", !!l2);
   set("btn-observe", !!l2 && l2.state === "busy");

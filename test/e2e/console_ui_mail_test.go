@@ -8,8 +8,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	gomail "github.com/emersion/go-message/mail"
-
-	"github.com/tandemcc/tandem/console"
 )
 
 // TestConsoleUIMail: in the web console (Chromium), the e-mail contact
@@ -22,24 +20,7 @@ import (
 // to the address typed, carries the customer's message attached.
 func TestConsoleUIMail(t *testing.T) {
 	srv, pf := startMailPeers(t, false)
-	n := newNode(t, "uim1")
-	n.start()
-	waitLeader(t, []*node{n}, 1)
-	if n.httpAddr == "" {
-		t.Fatal("tandemd has no --http-addr")
-	}
-	hash, err := console.HashPassword("ann-secret-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.apply(mailDocSMTP(srv, pf, 30) + fmt.Sprintf(`extensions:
-  - number: "2001"
-    phones: [{id: desk, position: 0, order: 1}]
-users:
-  - {id: ann, name: Ann, extension: "2001", password_hash: "%s"}
-agents:
-  - {id: a1, user: ann, extension: "2001", queues: [sales]}
-`, hash)).ok(t)
+	n := mailAgentNode(t, "uim1", srv, pf)
 
 	b := newBrowser(t, 1280, 900)
 	b.must("open the console", chromedp.Navigate("http://"+n.httpAddr+"/console/"))
@@ -73,6 +54,9 @@ agents:
 	b.shot("mail-offered")
 	b.must("accept", chromedp.Click("#btn-accept"))
 	b.waitJS(waitShort, "reply offered once accepted", `!document.getElementById("btn-mail-reply").disabled && document.getElementById("line1").dataset.state !== "ringing"`)
+	if voice, _ := eval[bool](b, `!document.getElementById("btn-hold").disabled`); voice {
+		t.Fatal("Hold is offered for an e-mail")
+	}
 	b.must("reply", chromedp.Click("#btn-mail-reply"))
 	b.waitJS(waitShort, "the reply dialog", `!document.getElementById("modal").hidden && document.activeElement.id === "modal-field-body"`)
 	b.must("type the reply", chromedp.SendKeys("#modal-field-body", "Dear Zoe,\n12 cups are 30 EUR."), chromedp.Click("#modal-ok"))

@@ -13,6 +13,8 @@ import (
 	gomail "github.com/emersion/go-message/mail"
 
 	"github.com/tandemcc/tandem/console"
+	"github.com/tandemcc/tandem/internal/dovecottest"
+	"github.com/tandemcc/tandem/internal/postfixtest"
 )
 
 // TestMailConsoleReplyForward: a customer's message in Dovecot becomes a
@@ -27,25 +29,7 @@ import (
 // without an address) commit nothing.
 func TestMailConsoleReplyForward(t *testing.T) {
 	srv, pf := startMailPeers(t, false)
-	n := newNode(t, "mc1")
-	n.start()
-	waitLeader(t, []*node{n}, 1)
-	if n.httpAddr == "" {
-		t.Fatal("tandemd has no --http-addr")
-	}
-	hash, err := console.HashPassword("ann-secret-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := mailDocSMTP(srv, pf, 30) + fmt.Sprintf(`extensions:
-  - number: "2001"
-    phones: [{id: desk, position: 0, order: 1}]
-users:
-  - {id: ann, name: Ann, extension: "2001", password_hash: "%s"}
-agents:
-  - {id: a1, user: ann, extension: "2001", queues: [sales]}
-`, hash)
-	n.apply(doc).ok(t)
+	n := mailAgentNode(t, "mc1", srv, pf)
 
 	c := &consoleClient{t: t, node: n}
 	code, out := c.do("POST", "/session", map[string]string{"user": "ann", "password": "ann-secret-1"})
@@ -225,4 +209,30 @@ func TestMailReportOnBehalf(t *testing.T) {
 		len(to) != 1 || to[0].Address != "boss@example.com" {
 		t.Fatalf("report headers: %v", m.Header.Map())
 	}
+}
+
+// mailAgentNode starts one tandemd whose e-mail channel watches srv and
+// sends through pf (30 a minute), with operator ann (password
+// ann-secret-1), agent a1 of queue sales.
+func mailAgentNode(t *testing.T, name string, srv *dovecottest.Server, pf *postfixtest.Server) *node {
+	t.Helper()
+	n := newNode(t, name)
+	n.start()
+	waitLeader(t, []*node{n}, 1)
+	if n.httpAddr == "" {
+		t.Fatal("tandemd has no --http-addr")
+	}
+	hash, err := console.HashPassword("ann-secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.apply(mailDocSMTP(srv, pf, 30) + fmt.Sprintf(`extensions:
+  - number: "2001"
+    phones: [{id: desk, position: 0, order: 1}]
+users:
+  - {id: ann, name: Ann, extension: "2001", password_hash: "%s"}
+agents:
+  - {id: a1, user: ann, extension: "2001", queues: [sales]}
+`, hash)).ok(t)
+	return n
 }

@@ -41,6 +41,27 @@ func mailDocSMTP(srv *dovecottest.Server, pf *postfixtest.Server, perMinute int)
 	return strings.Replace(mailDoc(srv), "  aliases:", smtpYAML(pf, perMinute)+"  aliases:", 1)
 }
 
+// postReply queues a reply through the admin API (POST
+// /v1/mail/replies), with the Idempotency-Key key unless it is "".
+func postReply(t *testing.T, n *node, req map[string]string, key string) {
+	t.Helper()
+	body, _ := json.Marshal(req)
+	r, _ := http.NewRequest(http.MethodPost, n.url("/v1/mail/replies"), bytes.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+n.tokenValue())
+	if key != "" {
+		r.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := httpClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/mail/replies: %d %s", resp.StatusCode, rb)
+	}
+}
+
 // mailbox is every message delivered to address so far.
 func mailbox(t *testing.T, srv *dovecottest.Server, address string) [][]byte {
 	t.Helper()
@@ -83,20 +104,8 @@ func TestMailReply(t *testing.T) {
 	_, b, _ := n.get("/v1/status", true)
 	json.Unmarshal(b, &st)
 	contact := fmt.Sprintf("mail-%d-%d", st.Mail.UIDValidity, uid)
-	body, _ := json.Marshal(map[string]string{"contact": contact, "body": "Dear Ann,\n\n10 EUR.\n"})
 	for i := 0; i < 2; i++ {
-		req, _ := http.NewRequest(http.MethodPost, n.url("/v1/mail/replies"), bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+n.tokenValue())
-		req.Header.Set("Idempotency-Key", "reply-ann-1")
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("POST /v1/mail/replies: %d %s", resp.StatusCode, rb)
-		}
+		postReply(t, n, map[string]string{"contact": contact, "body": "Dear Ann,\n\n10 EUR.\n"}, "reply-ann-1")
 	}
 	const ann = "ann@customer.example"
 	waitFor(t, waitShort, "the reply in Ann's mailbox", func() (bool, string) {
@@ -159,18 +168,7 @@ func TestMailReply(t *testing.T) {
 		t.Fatalf("the answer did not join contact %s", contact)
 	}
 	// The next reply answers Ann's answer, continuing its thread.
-	body, _ = json.Marshal(map[string]string{"contact": contact, "body": "Deal.\n"})
-	req, _ := http.NewRequest(http.MethodPost, n.url("/v1/mail/replies"), bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+n.tokenValue())
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /v1/mail/replies: %d %s", resp.StatusCode, rb)
-	}
+	postReply(t, n, map[string]string{"contact": contact, "body": "Deal.\n"}, "")
 	waitFor(t, waitShort, "the second reply in Ann's mailbox", func() (bool, string) {
 		got := len(mailbox(t, srv, ann))
 		return got == 2, fmt.Sprintf("%d messages\n%s", got, pf.Logs())
