@@ -151,7 +151,7 @@ func mailEvent(m Mail) MailEvent {
 	return ev
 }
 
-// clone copies m (its aliases and blocked senders are its own).
+// clone copies m (its lists are its own).
 func (m Mail) clone() Mail {
 	m.Aliases = append([]MailAlias(nil), m.Aliases...)
 	m.BlockedSenders = append([]string(nil), m.BlockedSenders...)
